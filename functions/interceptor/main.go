@@ -1,0 +1,24 @@
+// Command bootstrap is the interceptor Lambda function. Under the Lambda
+// runtime it serves interceptor events; anywhere else it is the local command
+// line (see "bootstrap help"), running the same handler.
+package main
+
+import (
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/toolgate/toolgate/pkg/cli"
+	"github.com/toolgate/toolgate/pkg/config"
+	"github.com/toolgate/toolgate/policies"
+)
+
+func main() {
+	if os.Getenv("AWS_LAMBDA_RUNTIME_API") == "" {
+		os.Exit(cli.Main(os.Args[1:], policies.FS, os.Getenv, os.Stdout, os.Stderr))
+	}
+	// A configuration or bundle error is logged by NewHandler and yields a
+	// handler that denies everything: the function must still answer.
+	h, _, _ := config.NewHandler(os.Getenv, policies.FS, os.Stdout)
+	lambda.Start(h)
+}

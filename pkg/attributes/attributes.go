@@ -1,0 +1,217 @@
+// Package attributes builds the attribute document: the single JSON document
+// that every policy sees. Its shape is a public, versioned interface; see the
+// README's "Attribute document" section. Fields are always present (with empty
+// values when they do not apply) unless documented otherwise, so that policies
+// need no null checks.
+package attributes
+
+import (
+	"strings"
+	"time"
+
+	"github.com/toolgate/toolgate/pkg/catalog"
+	"github.com/toolgate/toolgate/pkg/identity"
+	"github.com/toolgate/toolgate/pkg/mcp"
+)
+
+// Version is the version of the document's shape. It changes only with an
+// incompatible change; fields may be added within a version.
+const Version = "v1"
+
+// Phases and actions.
+const (
+	PhaseRequest  = "request"
+	PhaseResponse = "response"
+
+	ActionCall  = "call"  // a tools/call
+	ActionList  = "list"  // one tool being considered for a tools/list answer
+	ActionOther = "other" // every other method
+)
+
+// Document is the attribute document.
+type Document struct {
+	Version     string             `json:"version"`
+	Phase       string             `json:"phase"`
+	Action      string             `json:"action"`
+	MCP         MCP                `json:"mcp"`
+	Principal   identity.Principal `json:"principal"`
+	Tool        Tool               `json:"tool"`
+	Environment string             `json:"environment"`
+	Request     Request            `json:"request"`
+	Response    *Response          `json:"response,omitempty"` // phase response only
+	Time        Time               `json:"time"`
+}
+
+// MCP describes the JSON-RPC message.
+type MCP struct {
+	Method    string `json:"method"`
+	ID        any    `json:"id"` // as sent: number, string or null
+	SessionID string `json:"sessionId"`
+}
+
+// Tool describes the tool a message is about. Its strings are empty when the
+// action is other.
+type Tool struct {
+	Name          string         `json:"name"`
+	Target        string         `json:"target"`
+	QualifiedName string         `json:"qualifiedName"`
+	Operation     string         `json:"operation"`
+	Risk          string         `json:"risk"`
+	Arguments     map[string]any `json:"arguments,omitempty"` // action call only
+}
+
+// Request holds request data that is not identity. Headers are the client's,
+// with lower-case names and credentials removed: untrusted input.
+type Request struct {
+	Headers map[string]string `json:"headers"`
+}
+
+// Response describes the target's answer at the RESPONSE point.
+type Response struct {
+	StatusCode int `json:"statusCode"`
+	Body       any `json:"body"`
+}
+
+// Time holds the evaluation time.
+type Time struct {
+	Now string `json:"now"` // RFC 3339, UTC
+}
+
+// Input is what Build needs to know about one message.
+type Input struct {
+	Phase         string
+	Method        string
+	ID            any
+	Headers       map[string]string // as received, any case
+	QualifiedTool string            // wire tool name, for call and list
+	Arguments     map[string]any    // call only; nil is an empty object
+	Response      *Response
+	Now           time.Time
+}
+
+// Builder builds documents for one deployment.
+type Builder struct {
+	// Environment is the deployment's environment (ENVIRONMENT).
+	Environment string
+	// Catalog is the bundle's tool catalog; nil uses the defaults.
+	Catalog *catalog.Catalog
+}
+
+// sensitiveHeaders never reach the document: policies have no business with
+// credentials, and documents may be printed or logged.
+var sensitiveHeaders = map[string]bool{
+	"authorization":        true,
+	"proxy-authorization":  true,
+	"cookie":               true,
+	"x-amz-security-token": true,
+}
+
+// Build returns the document for in.
+func (b Builder) Build(in Input) Document {
+	d := Document{
+		Version:     Version,
+		Phase:       in.Phase,
+		Action:      ActionOther,
+		MCP:         MCP{Method: in.Method, ID: in.ID},
+		Environment: b.Environment,
+		Request:     Request{Headers: make(map[string]string, len(in.Headers))},
+		Response:    in.Response,
+		Time:        Time{Now: in.Now.UTC().Format(time.RFC3339)},
+	}
+	var auth string
+	for name, v := range in.Headers {
+		lower := strings.ToLower(name)
+		if lower == "authorization" && (auth == "" || name < "authorization") {
+			auth = v
+		}
+		if !sensitiveHeaders[lower] {
+			d.Request.Headers[lower] = v
+		}
+	}
+	d.MCP.SessionID = d.Request.Headers["mcp-session-id"]
+	d.Principal = identity.FromAuthorization(auth)
+
+	switch {
+	case in.Method == mcp.MethodToolsCall:
+		d.Action = ActionCall
+	case in.Phase == PhaseResponse && in.QualifiedTool != "" && in.Method == mcp.MethodToolsList:
+		d.Action = ActionList
+	}
+	if d.Action != ActionOther {
+		target, name := mcp.SplitToolName(in.QualifiedTool)
+		entry := b.Catalog.Lookup(target, name)
+		d.Tool = Tool{Name: name, Target: target, QualifiedName: in.QualifiedTool, Operation: entry.Operation, Risk: entry.Risk}
+		if entry.Environment != "" {
+			d.Environment = entry.Environment
+		}
+		if d.Action == ActionCall {
+			d.Tool.Arguments = in.Arguments
+			if d.Tool.Arguments == nil {
+				d.Tool.Arguments = map[string]any{}
+			}
+		}
+	}
+	return d
+}
+
+// Value returns the document as plain JSON values (maps, slices, strings,
+// float64, bool, nil), the form the policy engine evaluates. It is what
+// json.Unmarshal of json.Marshal(d) would give, without the round trip.
+func (d *Document) Value() map[string]any {
+	headers := make(map[string]any, len(d.Request.Headers))
+	for k, v := range d.Request.Headers {
+		headers[k] = v
+	}
+	tool := map[string]any{
+		"name":          d.Tool.Name,
+		"target":        d.Tool.Target,
+		"qualifiedName": d.Tool.QualifiedName,
+		"operation":     d.Tool.Operation,
+		"risk":          d.Tool.Risk,
+	}
+	if d.Tool.Arguments != nil {
+		tool["arguments"] = d.Tool.Arguments
+	}
+	p := &d.Principal
+	v := map[string]any{
+		"version": d.Version,
+		"phase":   d.Phase,
+		"action":  d.Action,
+		"mcp": map[string]any{
+			"method":    d.MCP.Method,
+			"id":        d.MCP.ID,
+			"sessionId": d.MCP.SessionID,
+		},
+		"principal": map[string]any{
+			"authenticated": p.Authenticated,
+			"id":            p.ID,
+			"type":          p.Type,
+			"clientId":      p.ClientID,
+			"username":      p.Username,
+			"issuer":        p.Issuer,
+			"groups":        strings2any(p.Groups),
+			"scopes":        strings2any(p.Scopes),
+			"actor":         p.Actor,
+			"claims":        p.Claims,
+		},
+		"tool":        tool,
+		"environment": d.Environment,
+		"request":     map[string]any{"headers": headers},
+		"time":        map[string]any{"now": d.Time.Now},
+	}
+	if d.Response != nil {
+		v["response"] = map[string]any{
+			"statusCode": float64(d.Response.StatusCode),
+			"body":       d.Response.Body,
+		}
+	}
+	return v
+}
+
+func strings2any(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}

@@ -1,0 +1,191 @@
+// Package bundle loads a policy bundle: a tree of YAML files holding Kyverno
+// JSON policies, at most one tool catalog and the bundle's own test cases.
+// Every document is decoded strictly and every policy compiled at load time,
+// so a bundle that loads is a bundle that can decide.
+package bundle
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/toolgate/toolgate/pkg/catalog"
+	"github.com/toolgate/toolgate/pkg/policy"
+)
+
+// TestKind is the kind of a bundle's test documents (apiVersion
+// toolgate.dev/v1alpha1); package policytest decodes them.
+const TestKind = "PolicyTest"
+
+// Bundle is a loaded, compiled policy bundle.
+type Bundle struct {
+	// Source names where the bundle came from: "embedded" or "dir:<path>".
+	Source string
+	// Digest is the SHA-256 of the bundle's files (names and contents), the
+	// same wherever the same files are loaded from.
+	Digest   string
+	Policies []*v1alpha1.ValidatingPolicy
+	Engine   policy.Engine
+	Catalog  *catalog.Catalog
+	Tests    []Document
+}
+
+// Document is one YAML document of a bundle file.
+type Document struct {
+	File string // path within the bundle
+	Line int    // line of the document's first line in File
+	Data []byte
+}
+
+// Where returns "file:line" for error messages.
+func (d Document) Where() string { return fmt.Sprintf("%s:%d", d.File, d.Line) }
+
+// Open loads the bundle named by a POLICY_SOURCE value: empty for the embedded
+// bundle, or the path of a directory. Anything else is an error, so that a
+// mistyped source fails closed instead of falling back to other policies.
+func Open(source string, embedded fs.FS) (*Bundle, error) {
+	if source == "" {
+		return Load(embedded, "embedded")
+	}
+	if strings.Contains(source, "://") {
+		return nil, fmt.Errorf("load bundle %s: unsupported source scheme", source)
+	}
+	info, err := os.Stat(source)
+	if err != nil {
+		return nil, fmt.Errorf("load bundle %s: %w", source, err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("load bundle %s: not a directory", source)
+	}
+	return Load(os.DirFS(source), "dir:"+source)
+}
+
+// Load reads every .yaml and .yml file below the root of fsys (hidden
+// directories skipped), in lexical order.
+func Load(fsys fs.FS, source string) (*Bundle, error) {
+	b := &Bundle{Source: source}
+	var files []string
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != "." && strings.HasPrefix(d.Name(), ".") {
+			return fs.SkipDir
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load bundle %s: %w", source, err)
+	}
+	sort.Strings(files)
+	h := sha256.New()
+	for _, name := range files {
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("load bundle %s: %w", source, err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", path.Clean(name), len(data))
+		h.Write(data)
+		for _, doc := range SplitDocuments(name, data) {
+			if err := b.add(doc); err != nil {
+				return nil, fmt.Errorf("load bundle %s: %s: %w", source, doc.Where(), err)
+			}
+		}
+	}
+	b.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if len(b.Policies) == 0 {
+		return nil, fmt.Errorf("load bundle %s: no policies found", source)
+	}
+	engine, err := policy.Compile(b.Policies)
+	if err != nil {
+		return nil, fmt.Errorf("load bundle %s: %w", source, err)
+	}
+	b.Engine = engine
+	return b, nil
+}
+
+type typeMeta struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+}
+
+func (b *Bundle) add(doc Document) error {
+	var tm typeMeta
+	if err := yaml.Unmarshal(doc.Data, &tm); err != nil {
+		return err
+	}
+	switch {
+	case tm.APIVersion == policy.KyvernoAPIVersion && tm.Kind == policy.KyvernoKind:
+		p, err := policy.DecodePolicy(doc.Data)
+		if err != nil {
+			return err
+		}
+		b.Policies = append(b.Policies, p)
+	case tm.APIVersion == catalog.APIVersion && tm.Kind == catalog.Kind:
+		if b.Catalog != nil {
+			return errors.New("a bundle has at most one ToolCatalog")
+		}
+		var c struct {
+			typeMeta `json:",inline"`
+			Metadata map[string]any  `json:"metadata,omitempty"`
+			Spec     catalog.Catalog `json:"spec"`
+		}
+		if err := policy.DecodeStrict(doc.Data, &c); err != nil {
+			return err
+		}
+		if err := c.Spec.Validate(); err != nil {
+			return err
+		}
+		b.Catalog = &c.Spec
+	case tm.APIVersion == catalog.APIVersion && tm.Kind == TestKind:
+		b.Tests = append(b.Tests, doc)
+	default:
+		return fmt.Errorf("unknown document apiVersion %q kind %q", tm.APIVersion, tm.Kind)
+	}
+	return nil
+}
+
+// SplitDocuments splits a YAML stream at "---" lines, dropping documents that
+// hold only comments and blank lines.
+func SplitDocuments(file string, data []byte) []Document {
+	var docs []Document
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	start := 0
+	flush := func(end int) {
+		chunk := bytes.Join(lines[start:end], nil)
+		if hasContent(chunk) {
+			docs = append(docs, Document{File: file, Line: start + 1, Data: chunk})
+		}
+	}
+	for i, l := range lines {
+		if t := bytes.TrimRight(l, " \t\r\n"); bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- ")) {
+			flush(i)
+			start = i + 1
+		}
+	}
+	flush(len(lines))
+	return docs
+}
+
+func hasContent(chunk []byte) bool {
+	for _, l := range bytes.Split(chunk, []byte("\n")) {
+		t := bytes.TrimSpace(l)
+		if len(t) > 0 && t[0] != '#' {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,146 @@
+// Package decision holds the interceptor's decision as a value and turns it
+// into the gateway output: continue to the target, or answer the caller with
+// a denial shaped for MCP clients.
+package decision
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/toolgate/toolgate/pkg/gateway"
+	"github.com/toolgate/toolgate/pkg/mcp"
+	"github.com/toolgate/toolgate/pkg/policy"
+)
+
+// Effect is what the decision does to the message.
+type Effect string
+
+// Effects.
+const (
+	Allow Effect = "allow"
+	Deny  Effect = "deny"
+)
+
+// JSON-RPC error codes of denials of methods other than tools/call. The first
+// two are in JSON-RPC's implementation-defined server error range.
+const (
+	CodePolicyDenied   = -32001 // a policy denied the request
+	CodeUndecidable    = -32002 // no decision could be made (bundle, evaluation or internal error): fail closed
+	CodeInvalidRequest = -32600 // the event or its JSON-RPC body is malformed
+	CodeInvalidParams  = -32602 // tools/call params are malformed
+)
+
+// NotificationDenyStatus is the HTTP status of a denied notification: MCP's
+// Streamable HTTP transport answers a notification it does not accept with an
+// error status and, at most, a JSON-RPC error without an id.
+const NotificationDenyStatus = http.StatusForbidden
+
+// Decision is the interceptor's verdict on one message.
+type Decision struct {
+	ID     string `json:"id"`
+	Effect Effect `json:"effect"`
+	// Reason is shown to the caller on a denial: the policy authors' messages,
+	// or a description of what was malformed. Never evaluation internals.
+	Reason string `json:"reason"`
+	// Code is the JSON-RPC error code a denial would carry.
+	Code     int              `json:"code,omitempty"`
+	Findings []policy.Finding `json:"findings,omitempty"`
+}
+
+// FromResult decides on a policy result: any enforcing finding denies.
+func FromResult(id string, r policy.Result) Decision {
+	d := Decision{ID: id, Effect: Allow, Findings: r.Findings}
+	enforced := r.Enforced()
+	if len(enforced) == 0 {
+		return d
+	}
+	d.Effect, d.Code = Deny, CodePolicyDenied
+	var msgs []string
+	seen := map[string]bool{}
+	for _, f := range enforced {
+		if f.Kind == policy.Error {
+			d.Code = CodeUndecidable
+		}
+		if !seen[f.Message] {
+			seen[f.Message] = true
+			msgs = append(msgs, f.Message)
+		}
+	}
+	d.Reason = strings.Join(msgs, "; ")
+	return d
+}
+
+// Denied returns a denial that no policy produced: a malformed event or body,
+// or a failure of the interceptor itself.
+func Denied(id string, code int, reason string) Decision {
+	return Decision{ID: id, Effect: Deny, Code: code, Reason: reason}
+}
+
+// Output renders the decision on a request. msg is the parsed JSON-RPC
+// message, or nil when the body could not be parsed; body is what an allow
+// forwards, unchanged. An allow never echoes the caller's headers: the gateway
+// would forward an echoed Authorization header to the target.
+func (d Decision) Output(msg *mcp.Message, body json.RawMessage, denyStatus int) gateway.Output {
+	if d.Effect == Allow {
+		return gateway.Continue(body)
+	}
+	text := fmt.Sprintf("Denied: %s (decision %s)", d.Reason, d.ID)
+	var id json.RawMessage = json.RawMessage("null")
+	if msg != nil {
+		if msg.IsNotification() {
+			return gateway.Respond(NotificationDenyStatus, nil, rpcError(nil, d.Code, text))
+		}
+		id = msg.ID
+		if msg.Method == mcp.MethodToolsCall {
+			// MCP clients show a tool error to the model, which can then
+			// explain the refusal; AgentCore Policy denies the same way.
+			return gateway.Respond(denyStatus, nil, toolError(id, text))
+		}
+	}
+	return gateway.Respond(denyStatus, nil, rpcError(id, d.Code, text))
+}
+
+type textContent struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+func toolError(id json.RawMessage, text string) json.RawMessage {
+	return marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Result  any             `json:"result"`
+	}{"2.0", id, struct {
+		IsError bool          `json:"isError"`
+		Content []textContent `json:"content"`
+	}{true, []textContent{{"text", text}}}})
+}
+
+func rpcError(id json.RawMessage, code int, text string) json.RawMessage {
+	type rpcErr struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	if id == nil {
+		return marshal(struct {
+			JSONRPC string `json:"jsonrpc"`
+			Error   rpcErr `json:"error"`
+		}{"2.0", rpcErr{code, text}})
+	}
+	return marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   rpcErr          `json:"error"`
+	}{"2.0", id, rpcErr{code, text}})
+}
+
+func marshal(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only plain structs of strings and numbers are marshalled here.
+		return json.RawMessage(`{"jsonrpc":"2.0","id":null,"error":{"code":-32002,"message":"Denied"}}`)
+	}
+	return b
+}

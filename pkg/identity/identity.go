@@ -1,0 +1,158 @@
+// Package identity derives the caller's identity from the bearer JWT that the
+// gateway passes in the Authorization header. It decodes the claims without
+// checking the signature: with a CUSTOM_JWT inbound authorizer the gateway has
+// already verified the token before the interceptor runs.
+package identity
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+)
+
+// Principal types.
+const (
+	TypeUser      = "user"
+	TypeMachine   = "machine"
+	TypeAnonymous = "anonymous"
+)
+
+// Principal is the "principal" member of the attribute document. Lists are
+// never nil so that policies can call contains() on them without a null check.
+type Principal struct {
+	Authenticated bool           `json:"authenticated"`
+	ID            string         `json:"id"`
+	Type          string         `json:"type"`
+	ClientID      string         `json:"clientId"`
+	Username      string         `json:"username"`
+	Issuer        string         `json:"issuer"`
+	Groups        []string       `json:"groups"`
+	Scopes        []string       `json:"scopes"`
+	Actor         string         `json:"actor"`
+	Claims        map[string]any `json:"claims"`
+}
+
+// Anonymous returns the principal of a caller without a usable token.
+func Anonymous() Principal {
+	return Principal{Type: TypeAnonymous, Groups: []string{}, Scopes: []string{}, Claims: map[string]any{}}
+}
+
+// FromAuthorization returns the principal for an Authorization header value.
+// A missing, non-Bearer or malformed token yields Anonymous, never an error:
+// the decision is then the policies' to make.
+func FromAuthorization(header string) Principal {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return Anonymous()
+	}
+	claims, ok := DecodeClaims(strings.TrimSpace(token))
+	if !ok {
+		return Anonymous()
+	}
+	return FromClaims(claims)
+}
+
+// DecodeClaims returns the payload of a compact JWS without verifying it. It
+// reports false unless the token has three segments and its payload is a
+// base64url-encoded JSON object.
+func DecodeClaims(token string) (map[string]any, bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return nil, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return nil, false
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil || claims == nil {
+		return nil, false
+	}
+	return claims, true
+}
+
+// FromClaims maps JWT claims to a principal. It knows Amazon Cognito's claim
+// names (cognito:groups, username, client_id) and the common ones of other
+// identity providers (groups, scp, azp, preferred_username).
+func FromClaims(claims map[string]any) Principal {
+	p := Anonymous()
+	p.Claims = claims
+	p.ClientID = firstString(claims, "client_id", "azp", "cid")
+	p.ID = firstString(claims, "sub")
+	if p.ID == "" {
+		p.ID = p.ClientID
+	}
+	p.Username = firstString(claims, "username", "cognito:username", "preferred_username", "email")
+	p.Issuer = stringClaim(claims, "iss")
+	p.Groups = listClaim(claims, "cognito:groups")
+	if len(p.Groups) == 0 {
+		p.Groups = listClaim(claims, "groups")
+	}
+	p.Scopes = scopeClaim(claims["scope"])
+	if len(p.Scopes) == 0 {
+		p.Scopes = scopeClaim(claims["scp"])
+	}
+	if act, ok := claims["act"].(map[string]any); ok {
+		p.Actor = stringClaim(act, "sub")
+	}
+	if p.ID == "" {
+		return p
+	}
+	p.Authenticated = true
+	p.Type = TypeUser
+	// A client-credentials token names the client as its subject and carries
+	// no user name (Cognito: sub == client_id; Auth0: gty).
+	if (p.ClientID != "" && p.ID == p.ClientID && p.Username == "") || stringClaim(claims, "gty") == "client-credentials" {
+		p.Type = TypeMachine
+	}
+	return p
+}
+
+func stringClaim(claims map[string]any, name string) string {
+	s, _ := claims[name].(string)
+	return s
+}
+
+func firstString(claims map[string]any, names ...string) string {
+	for _, n := range names {
+		if s := stringClaim(claims, n); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// listClaim reads a claim that is a list of strings or a single string.
+func listClaim(claims map[string]any, name string) []string {
+	out := []string{}
+	switch v := claims[name].(type) {
+	case string:
+		if v != "" {
+			out = append(out, v)
+		}
+	case []any:
+		for _, item := range v {
+			if s, ok := item.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// scopeClaim reads an OAuth scope claim: a space-separated string (RFC 8693
+// "scope") or a list (Okta's and Entra's "scp").
+func scopeClaim(v any) []string {
+	out := []string{}
+	switch v := v.(type) {
+	case string:
+		out = append(out, strings.Fields(v)...)
+	case []any:
+		for _, item := range v {
+			if s, ok := item.(string); ok {
+				out = append(out, strings.Fields(s)...)
+			}
+		}
+	}
+	return out
+}

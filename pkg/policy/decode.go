@@ -1,0 +1,153 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
+	"sigs.k8s.io/yaml"
+)
+
+// Kyverno JSON's API version and kind.
+const (
+	KyvernoAPIVersion = "json.kyverno.io/v1alpha1"
+	KyvernoKind       = "ValidatingPolicy"
+)
+
+// DecodeStrict decodes one YAML or JSON document into v, rejecting duplicate
+// keys and fields that v does not have: a misspelt key in a policy would
+// otherwise be ignored silently and weaken it.
+func DecodeStrict(doc []byte, v any) error {
+	js, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("trailing data after the document")
+	}
+	return nil
+}
+
+// DecodePolicy decodes and checks one ValidatingPolicy document.
+func DecodePolicy(doc []byte) (*v1alpha1.ValidatingPolicy, error) {
+	var p v1alpha1.ValidatingPolicy
+	if err := DecodeStrict(doc, &p); err != nil {
+		return nil, err
+	}
+	if p.APIVersion != KyvernoAPIVersion || p.Kind != KyvernoKind {
+		return nil, fmt.Errorf("apiVersion/kind %s/%s: want %s/%s", p.APIVersion, p.Kind, KyvernoAPIVersion, KyvernoKind)
+	}
+	if p.Name == "" {
+		return nil, fmt.Errorf("metadata.name is required")
+	}
+	if _, err := modeOf(&p); err != nil {
+		return nil, err
+	}
+	if len(p.Spec.Rules) == 0 {
+		return nil, fmt.Errorf("policy %s: spec.rules is empty", p.Name)
+	}
+	seen := map[string]bool{}
+	for i, r := range p.Spec.Rules {
+		if r.Name == "" {
+			return nil, fmt.Errorf("policy %s: spec.rules[%d].name is required", p.Name, i)
+		}
+		if seen[r.Name] {
+			return nil, fmt.Errorf("policy %s: duplicate rule name %q", p.Name, r.Name)
+		}
+		seen[r.Name] = true
+	}
+	if err := normalize(&p); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", p.Name, err)
+	}
+	return &p, nil
+}
+
+func modeOf(p *v1alpha1.ValidatingPolicy) (Mode, error) {
+	switch m := Mode(p.Annotations[ModeAnnotation]); m {
+	case "", ModeEnforce:
+		return ModeEnforce, nil
+	case ModeAudit:
+		return ModeAudit, nil
+	default:
+		return "", fmt.Errorf("policy %s: annotation %s: %q is neither enforce nor audit", p.Name, ModeAnnotation, m)
+	}
+}
+
+// normalize re-decodes every free-form value of p (context variables,
+// assertion trees, feedback) with encoding/json. kyverno-json decodes them
+// with Kubernetes' JSON decoder, which turns integers into int64, while
+// documents hold float64: JMESPath functions such as max() then reject the
+// mix and comparisons between the two fail.
+func normalize(p *v1alpha1.ValidatingPolicy) error {
+	for i := range p.Spec.Rules {
+		r := &p.Spec.Rules[i]
+		for j := range r.Context {
+			v, err := plain(&r.Context[j].Variable)
+			if err != nil {
+				return err
+			}
+			r.Context[j].Variable = v1alpha1.NewAny(v)
+		}
+		for j := range r.Feedback {
+			if r.Feedback[j].Value == nil {
+				continue
+			}
+			v, err := plain(r.Feedback[j].Value)
+			if err != nil {
+				return err
+			}
+			a := v1alpha1.NewAny(v)
+			r.Feedback[j].Value = &a
+		}
+		for _, m := range []*v1alpha1.Match{r.Match, r.Exclude} {
+			if m == nil {
+				continue
+			}
+			if err := normalizeTrees(m.Any); err != nil {
+				return err
+			}
+			if err := normalizeTrees(m.All); err != nil {
+				return err
+			}
+		}
+		for _, list := range [][]v1alpha1.Assertion{r.Assert.Any, r.Assert.All} {
+			for j := range list {
+				v, err := plain(&list[j].Check)
+				if err != nil {
+					return err
+				}
+				list[j].Check = v1alpha1.NewAssertionTree(v)
+			}
+		}
+	}
+	return nil
+}
+
+func normalizeTrees(trees []v1alpha1.AssertionTree) error {
+	for i := range trees {
+		v, err := plain(&trees[i])
+		if err != nil {
+			return err
+		}
+		trees[i] = v1alpha1.NewAssertionTree(v)
+	}
+	return nil
+}
+
+func plain(m json.Marshaler) (any, error) {
+	b, err := m.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}

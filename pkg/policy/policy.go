@@ -1,0 +1,99 @@
+// Package policy evaluates authorization policies on attribute documents. The
+// rest of the project sees only the Engine interface, so that a second policy
+// dialect can be added without touching its callers; the Kyverno JSON dialect
+// (json.kyverno.io/v1alpha1 ValidatingPolicy) is the one implemented here.
+package policy
+
+import "fmt"
+
+// Engine evaluates a bundle's policies. Evaluate never panics and never fails:
+// every problem is a Finding of kind error, which denies.
+type Engine interface {
+	// Evaluate judges one attribute document, given as plain JSON values.
+	Evaluate(doc map[string]any) Result
+}
+
+// Mode says whether a policy's failures deny (enforce) or are only reported (audit).
+type Mode string
+
+// Policy modes, set with the ModeAnnotation.
+const (
+	ModeEnforce Mode = "enforce"
+	ModeAudit   Mode = "audit"
+)
+
+// Annotations a policy may carry.
+const (
+	ModeAnnotation        = "policies.toolgate.dev/mode"
+	DescriptionAnnotation = "policies.toolgate.dev/description"
+)
+
+// Kind of a finding.
+type Kind string
+
+// Finding kinds.
+const (
+	Violation Kind = "violation" // an assertion failed
+	Error     Kind = "error"     // the rule could not be evaluated
+)
+
+// Finding is one failed rule.
+type Finding struct {
+	Policy string `json:"policy"`
+	Rule   string `json:"rule"`
+	Kind   Kind   `json:"kind"`
+	Mode   Mode   `json:"mode"`
+	// Message is the policy author's message, or a generic one: it may be
+	// shown to the caller, so it never carries evaluation internals.
+	Message string `json:"message"`
+	// Detail says what failed, for operators; it is logged, never returned.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Result is the outcome of evaluating one document.
+type Result struct {
+	Findings []Finding `json:"findings,omitempty"`
+}
+
+// Denied reports whether an enforcing policy failed or could not be evaluated.
+func (r Result) Denied() bool {
+	for _, f := range r.Findings {
+		if f.Mode == ModeEnforce {
+			return true
+		}
+	}
+	return false
+}
+
+// Enforced returns the findings that deny.
+func (r Result) Enforced() []Finding { return r.filter(ModeEnforce) }
+
+// Audited returns the findings of audit-only policies: would-denies.
+func (r Result) Audited() []Finding { return r.filter(ModeAudit) }
+
+func (r Result) filter(m Mode) []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		if f.Mode == m {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Broken returns an Engine that denies every document with err's message. It
+// stands in for a bundle that failed to load or compile, so that the failure
+// fails closed instead of leaving no engine at all.
+func Broken(err error) Engine { return broken{err} }
+
+type broken struct{ err error }
+
+func (b broken) Evaluate(map[string]any) Result {
+	return Result{Findings: []Finding{{
+		Policy:  "(bundle)",
+		Kind:    Error,
+		Mode:    ModeEnforce,
+		Message: "the policy bundle could not be loaded",
+		Detail:  fmt.Sprint(b.err),
+	}}}
+}

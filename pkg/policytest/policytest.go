@@ -1,0 +1,224 @@
+// Package policytest runs a bundle's own test cases, so that a policy change
+// can be reviewed and tested like code. A case gives an input (a whole
+// interceptor event, a JSON-RPC request with the caller's claims, or an
+// attribute document) and the expected decision and denying policies.
+package policytest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/toolgate/toolgate/pkg/bundle"
+	"github.com/toolgate/toolgate/pkg/catalog"
+	"github.com/toolgate/toolgate/pkg/decision"
+	"github.com/toolgate/toolgate/pkg/interceptor"
+	"github.com/toolgate/toolgate/pkg/policy"
+)
+
+// File is a PolicyTest document.
+type File struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Spec struct {
+		Cases []Case `json:"cases"`
+	} `json:"spec"`
+}
+
+// Case is one test case. Exactly one of Event, Request and Attributes is set.
+type Case struct {
+	Name string `json:"name"`
+	// Environment is the deployment's ENVIRONMENT for this case (default:
+	// the runner's).
+	Environment string `json:"environment,omitempty"`
+	// Event is a whole interceptor event.
+	Event map[string]any `json:"event,omitempty"`
+	// Request is a JSON-RPC request body, sent with Claims (if any) as an
+	// unsigned bearer token and with Headers.
+	Request map[string]any    `json:"request,omitempty"`
+	Claims  map[string]any    `json:"claims,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	// Attributes is an attribute document, given straight to the policies.
+	Attributes map[string]any `json:"attributes,omitempty"`
+	Expect     Expect         `json:"expect"`
+}
+
+// Expect is a case's expected outcome.
+type Expect struct {
+	Decision decision.Effect `json:"decision"`
+	// Policies, when given, is the exact set of policies whose enforced
+	// findings deny.
+	Policies []string `json:"policies,omitempty"`
+	// Audit, when given, is the exact set of audit-only policies that would
+	// have denied.
+	Audit []string `json:"audit,omitempty"`
+}
+
+// CaseResult is the outcome of one case.
+type CaseResult struct {
+	Where string // file:line of the test document
+	Name  string
+	Pass  bool
+	// Diff says what differed, when Pass is false.
+	Diff string
+}
+
+// Options configure Run.
+type Options struct {
+	// Environment is the default deployment environment (default "production").
+	Environment string
+}
+
+// Run runs every test case of b. It returns an error only when a test
+// document cannot be decoded.
+func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
+	if opts.Environment == "" {
+		opts.Environment = "production"
+	}
+	now := func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) }
+	var out []CaseResult
+	for _, doc := range b.Tests {
+		var f File
+		if err := policy.DecodeStrict(doc.Data, &f); err != nil {
+			return nil, fmt.Errorf("%s: %w", doc.Where(), err)
+		}
+		if f.APIVersion != catalog.APIVersion || f.Kind != bundle.TestKind {
+			return nil, fmt.Errorf("%s: not a %s/%s document", doc.Where(), catalog.APIVersion, bundle.TestKind)
+		}
+		for i, c := range f.Spec.Cases {
+			if err := c.validate(); err != nil {
+				return nil, fmt.Errorf("%s: case %d (%s): %w", doc.Where(), i, c.Name, err)
+			}
+			env := c.Environment
+			if env == "" {
+				env = opts.Environment
+			}
+			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Now: now})
+			got, err := c.run(h, b.Engine)
+			if err != nil {
+				return nil, fmt.Errorf("%s: case %q: %w", doc.Where(), c.Name, err)
+			}
+			res := CaseResult{Where: doc.Where(), Name: c.Name}
+			res.Diff = c.Expect.diff(got)
+			res.Pass = res.Diff == ""
+			out = append(out, res)
+		}
+	}
+	return out, nil
+}
+
+func (c Case) validate() error {
+	n := 0
+	for _, set := range []bool{c.Event != nil, c.Request != nil, c.Attributes != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return fmt.Errorf("want exactly one of event, request and attributes")
+	}
+	if (c.Claims != nil || c.Headers != nil) && c.Request == nil {
+		return fmt.Errorf("claims and headers go with request")
+	}
+	if c.Expect.Decision != decision.Allow && c.Expect.Decision != decision.Deny {
+		return fmt.Errorf("expect.decision must be allow or deny")
+	}
+	return nil
+}
+
+func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decision, error) {
+	if c.Attributes != nil {
+		return decision.FromResult("test", engine.Evaluate(c.Attributes)), nil
+	}
+	event := c.Event
+	if event == nil {
+		headers := map[string]any{}
+		for k, v := range c.Headers {
+			headers[k] = v
+		}
+		if c.Claims != nil {
+			token, err := UnsignedToken(c.Claims)
+			if err != nil {
+				return decision.Decision{}, err
+			}
+			headers["Authorization"] = "Bearer " + token
+		}
+		event = map[string]any{
+			"interceptorInputVersion": "1.0",
+			"mcp": map[string]any{"gatewayRequest": map[string]any{
+				"path": "/mcp", "httpMethod": "POST", "headers": headers, "body": c.Request,
+			}},
+		}
+	}
+	payload, err := json.Marshal(event)
+	if err != nil {
+		return decision.Decision{}, err
+	}
+	return h.Handle(context.Background(), payload).Decision, nil
+}
+
+// UnsignedToken returns a JWT carrying claims with a placeholder signature.
+// It is accepted wherever the interceptor does not verify signatures.
+func UnsignedToken(claims map[string]any) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc.EncodeToString(payload) + ".unsigned", nil
+}
+
+func (e Expect) diff(got decision.Decision) string {
+	var diffs []string
+	if got.Effect != e.Decision {
+		diffs = append(diffs, fmt.Sprintf("decision: want %s, got %s", e.Decision, got.Effect))
+	}
+	enforced, audited := policiesOf(got.Findings)
+	if e.Policies != nil && !sameSet(e.Policies, enforced) {
+		diffs = append(diffs, fmt.Sprintf("denying policies: want %v, got %v", sorted(e.Policies), enforced))
+	}
+	if e.Audit != nil && !sameSet(e.Audit, audited) {
+		diffs = append(diffs, fmt.Sprintf("audit policies: want %v, got %v", sorted(e.Audit), audited))
+	}
+	if len(diffs) > 0 && len(got.Findings) > 0 {
+		var lines []string
+		for _, f := range got.Findings {
+			lines = append(lines, fmt.Sprintf("    %s %s/%s: %s", f.Mode, f.Policy, f.Rule, f.Message))
+		}
+		diffs = append(diffs, "findings:\n"+strings.Join(lines, "\n"))
+	} else if len(diffs) > 0 && got.Effect == decision.Deny {
+		diffs = append(diffs, "reason: "+got.Reason)
+	}
+	return strings.Join(diffs, "\n")
+}
+
+func policiesOf(fs []policy.Finding) (enforced, audited []string) {
+	enforced, audited = []string{}, []string{}
+	for _, f := range fs {
+		if f.Mode == policy.ModeEnforce && !slices.Contains(enforced, f.Policy) {
+			enforced = append(enforced, f.Policy)
+		}
+		if f.Mode == policy.ModeAudit && !slices.Contains(audited, f.Policy) {
+			audited = append(audited, f.Policy)
+		}
+	}
+	sort.Strings(enforced)
+	sort.Strings(audited)
+	return enforced, audited
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func sameSet(want, got []string) bool { return slices.Equal(sorted(want), got) }
