@@ -61,6 +61,9 @@ func DecodePolicy(doc []byte) (*v1alpha1.ValidatingPolicy, error) {
 			return nil, fmt.Errorf("policy %s: duplicate rule name %q", p.Name, r.Name)
 		}
 		seen[r.Name] = true
+		if r.Identifier != "" || len(r.Feedback) > 0 {
+			return nil, fmt.Errorf("policy %s rule %s: identifier and feedback are not supported: they would have no effect on decisions", p.Name, r.Name)
+		}
 	}
 	if err := normalize(&p); err != nil {
 		return nil, fmt.Errorf("policy %s: %w", p.Name, err)

@@ -37,8 +37,12 @@ type compiledPolicy struct {
 type compiledRule struct {
 	name    string
 	binding binding.Binding
-	eval    func(any, binding.Bindings) *jsonengine.RuleResponse
+	eval    ruleFunc
 }
+
+// ruleFunc evaluates one rule: matched is false when the match or exclude
+// clause skips the rule; err is an evaluation error.
+type ruleFunc func(resource any, b binding.Bindings) (violations jsonengine.Results, matched bool, err error)
 
 // Compile compiles policies, which must have passed DecodePolicy. Policies are
 // evaluated in the order given.
@@ -62,9 +66,9 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 		cp := compiledPolicy{name: p.Name, mode: mode, binding: binding.NewBinding(*p)}
 		path := field.NewPath("spec", "rules")
 		for i, r := range p.Spec.Rules {
-			eval, ferr := jsonengine.CompileRule(path.Index(i), c, r)
-			if ferr != nil {
-				return nil, fmt.Errorf("policy %s rule %s: %w", p.Name, r.Name, ferr)
+			eval, err := compileRule(path.Index(i), c, r)
+			if err != nil {
+				return nil, fmt.Errorf("policy %s rule %s: %w", p.Name, r.Name, err)
 			}
 			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: binding.NewBinding(r), eval: eval})
 		}
@@ -91,26 +95,26 @@ func (k *Kyverno) Evaluate(doc map[string]any) (res Result) {
 		}
 	}()
 	var resource any = doc
-	payload := binding.NewBindings().Register("$payload", binding.NewBinding(resource))
+	payload := &bindings{name: "$payload", value: binding.NewBinding(resource)}
 	for i := range k.policies {
 		p := &k.policies[i]
 		current = p
 		pb := payload.Register("$policy", p.binding)
 		for _, r := range p.rules {
 			currentRule = r.name
-			resp := r.eval(resource, pb.Register("$rule", r.binding))
-			if resp == nil {
+			violations, matched, err := r.eval(resource, pb.Register("$rule", r.binding))
+			if !matched {
 				continue
 			}
-			if resp.Error != nil {
+			if err != nil {
 				res.Findings = append(res.Findings, Finding{
 					Policy: p.name, Rule: r.name, Kind: Error, Mode: p.mode,
 					Message: fmt.Sprintf("policy %s rule %s could not be evaluated", p.name, r.name),
-					Detail:  describeError(resp.Error),
+					Detail:  describeError(err),
 				})
 				continue
 			}
-			for _, v := range resp.Violations {
+			for _, v := range violations {
 				res.Findings = append(res.Findings, Finding{
 					Policy: p.name, Rule: r.name, Kind: Violation, Mode: p.mode,
 					Message: authorMessage(v.Message, p.name, r.name),
@@ -120,6 +124,104 @@ func (k *Kyverno) Evaluate(doc map[string]any) (res Result) {
 		}
 	}
 	return res
+}
+
+// compileRule compiles a rule with kyverno-json's compile functions and
+// composes them as its jsonengine.CompileRule does (context, match, exclude,
+// assert), without building a response record for every rule evaluated, and
+// with literal context variables bound once here rather than on every call.
+func compileRule(path *field.Path, c compilers.Compilers, r v1alpha1.ValidatingRule) (ruleFunc, error) {
+	if r.Compiler != nil {
+		c = c.WithDefaultCompiler(string(*r.Compiler))
+	}
+	context, err := compileContext(path.Child("context"), c, r.Context)
+	if err != nil {
+		return nil, err
+	}
+	match, ferr := jsonengine.CompileMatch(path.Child("match"), c, r.Match)
+	if ferr != nil {
+		return nil, ferr
+	}
+	exclude, ferr := jsonengine.CompileMatch(path.Child("exclude"), c, r.Exclude)
+	if ferr != nil {
+		return nil, ferr
+	}
+	assert, ferr := jsonengine.CompileAssert(path.Child("assert"), c, r.Assert)
+	if ferr != nil {
+		return nil, ferr
+	}
+	return func(resource any, b binding.Bindings) (jsonengine.Results, bool, error) {
+		b = context(resource, b)
+		if match != nil {
+			if errs, err := match(resource, b); err != nil {
+				return nil, true, err
+			} else if len(errs) != 0 {
+				return nil, false, nil
+			}
+		}
+		if exclude != nil {
+			if errs, err := exclude(resource, b); err != nil {
+				return nil, true, err
+			} else if len(errs) == 0 {
+				return nil, false, nil
+			}
+		}
+		violations, err := assert(resource, b)
+		return violations, true, err
+	}, nil
+}
+
+// compileContext compiles a rule's context entries. An entry whose variable
+// is an expression is evaluated lazily, at most once per evaluation, as
+// kyverno-json does; any other value is a constant, bound once.
+func compileContext(path *field.Path, c compilers.Compilers, entries []v1alpha1.ContextEntry) (func(any, binding.Bindings) binding.Bindings, error) {
+	type entry struct {
+		name     string
+		constant binding.Binding
+		eval     func(any, binding.Bindings) (any, error)
+	}
+	var compiled []entry
+	for i, e := range entries {
+		ec := c
+		if e.Compiler != nil {
+			ec = ec.WithDefaultCompiler(string(*e.Compiler))
+		}
+		vpath := path.Index(i).Child("variable")
+		handler, ferr := e.Variable.Compile(vpath, ec)
+		if ferr != nil {
+			return nil, ferr
+		}
+		raw, err := plain(&e.Variable)
+		if err != nil {
+			return nil, err
+		}
+		if _, isString := raw.(string); !isString {
+			v, err := handler(nil, nil)
+			if err != nil {
+				return nil, field.InternalError(vpath, err)
+			}
+			compiled = append(compiled, entry{name: "$" + e.Name, constant: binding.NewBinding(v)})
+			continue
+		}
+		compiled = append(compiled, entry{name: "$" + e.Name, eval: func(resource any, b binding.Bindings) (any, error) {
+			v, err := handler(resource, b)
+			if err != nil {
+				return nil, field.InternalError(vpath, err)
+			}
+			return v, nil
+		}})
+	}
+	return func(resource any, b binding.Bindings) binding.Bindings {
+		for _, e := range compiled {
+			if e.constant != nil {
+				b = b.Register(e.name, e.constant)
+				continue
+			}
+			outer, eval := b, e.eval
+			b = b.Register(e.name, binding.NewDelegate(sync.OnceValues(func() (any, error) { return eval(resource, outer) })))
+		}
+		return b
+	}, nil
 }
 
 // authorMessage strips the "(CHECK=path)" suffix kyverno-json appends, leaving

@@ -1,0 +1,278 @@
+package main_test
+
+// A black-box test of the real bootstrap: it is built as Lambda builds it,
+// started as a process, and served interceptor events by a small
+// implementation of the Lambda Runtime API on loopback. This is what catches
+// a broken main.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var bootstrap string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bootstrap")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bootstrap = filepath.Join(dir, "bootstrap")
+	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", bootstrap, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build bootstrap:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runtimeAPI implements the parts of the Lambda Runtime API a function uses.
+type runtimeAPI struct {
+	srv     *httptest.Server
+	events  chan invocation
+	mu      sync.Mutex
+	results map[string]chan result
+	initErr chan string
+	done    chan struct{}
+	seq     int
+}
+
+type invocation struct {
+	id      string
+	payload []byte
+}
+
+type result struct {
+	body  []byte
+	error bool
+}
+
+func newRuntimeAPI(t testing.TB) *runtimeAPI {
+	rt := &runtimeAPI{
+		events:  make(chan invocation),
+		results: map[string]chan result{},
+		initErr: make(chan string, 1),
+		done:    make(chan struct{}),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case inv := <-rt.events:
+			w.Header().Set("Lambda-Runtime-Aws-Request-Id", inv.id)
+			w.Header().Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(time.Now().Add(30*time.Second).UnixMilli(), 10))
+			w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:interceptor")
+			w.Header().Set("Lambda-Runtime-Trace-Id", "Root=1-67891233-abcdef012345678912345678;Parent=1234567890abcdef;Sampled=1")
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(inv.payload)
+		case <-r.Context().Done():
+		case <-rt.done:
+		}
+	})
+	reply := func(isErr bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			rt.mu.Lock()
+			ch := rt.results[r.PathValue("id")]
+			rt.mu.Unlock()
+			if ch != nil {
+				ch <- result{body: body, error: isErr}
+			}
+			w.WriteHeader(http.StatusAccepted)
+		}
+	}
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", reply(false))
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", reply(true))
+	mux.HandleFunc("POST /2018-06-01/runtime/init/error", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		select {
+		case rt.initErr <- string(body):
+		default:
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	rt.srv = httptest.NewServer(mux)
+	t.Cleanup(func() { close(rt.done); rt.srv.Close() })
+	return rt
+}
+
+// start runs the bootstrap against rt with extra environment variables and
+// returns its standard output (the function's log).
+func (rt *runtimeAPI) start(t testing.TB, env ...string) *syncBuffer {
+	cmd := rt.run(t, env...)
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd.Stdout.(*syncBuffer)
+}
+
+// run starts the bootstrap; the caller stops it.
+func (rt *runtimeAPI) run(t testing.TB, env ...string) *exec.Cmd {
+	cmd := exec.Command(bootstrap)
+	cmd.Env = append([]string{
+		"AWS_LAMBDA_RUNTIME_API=" + strings.TrimPrefix(rt.srv.URL, "http://"),
+		"AWS_LAMBDA_FUNCTION_NAME=interceptor",
+		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
+		"ENVIRONMENT=production",
+		"PATH=" + os.Getenv("PATH"),
+	}, env...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+func (rt *runtimeAPI) invoke(t testing.TB, payload []byte) result {
+	rt.mu.Lock()
+	rt.seq++
+	id := fmt.Sprintf("req-%04d", rt.seq)
+	ch := make(chan result, 1)
+	rt.results[id] = ch
+	rt.mu.Unlock()
+	select {
+	case rt.events <- invocation{id, payload}:
+	case msg := <-rt.initErr:
+		t.Fatalf("function reported an init error: %s", msg)
+	case <-time.After(10 * time.Second):
+		t.Fatal("function never asked for an invocation")
+	}
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("function never answered")
+	}
+	return result{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var decisionID = regexp.MustCompile(`[0-9a-f]{32}`)
+
+// TestBootstrapAnswersEveryEvent sends every testdata event to the real
+// bootstrap and compares its answers with the golden outputs.
+func TestBootstrapAnswersEveryEvent(t *testing.T) {
+	rt := newRuntimeAPI(t)
+	logs := rt.start(t)
+	files, _ := filepath.Glob("../../testdata/events/*.json")
+	if len(files) < 12 {
+		t.Fatalf("want at least a dozen events, got %d", len(files))
+	}
+	for _, file := range files {
+		payload, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := rt.invoke(t, payload)
+		if res.error {
+			t.Errorf("%s: function returned an error: %s", file, res.body)
+			continue
+		}
+		var got bytes.Buffer
+		if err := json.Indent(&got, res.body, "", "  "); err != nil {
+			t.Errorf("%s: answer is not JSON: %s", file, res.body)
+			continue
+		}
+		got.WriteString("\n")
+		want, err := os.ReadFile(filepath.Join("../../testdata/golden", filepath.Base(file)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		normalized := decisionID.ReplaceAll(got.Bytes(), []byte("0123456789abcdef0123456789abcdef"))
+		if !bytes.Equal(normalized, want) {
+			t.Errorf("%s: answer differs from golden\ngot:\n%s\nwant:\n%s", file, normalized, want)
+		}
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"request_id":"req-0001"`) {
+		t.Errorf("decision log lacks the Lambda request id:\n%s", out)
+	}
+	if strings.Contains(out, "eyJ") {
+		t.Errorf("log contains a token:\n%s", out)
+	}
+}
+
+// TestBootstrapWithBrokenBundleDenies starts the function with a policy
+// source that does not exist: it must still answer, denying every request.
+func TestBootstrapWithBrokenBundleDenies(t *testing.T) {
+	rt := newRuntimeAPI(t)
+	logs := rt.start(t, "POLICY_SOURCE=/nonexistent/bundle")
+	payload, err := os.ReadFile("../../testdata/events/allowed-call.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := rt.invoke(t, payload)
+	if res.error || !bytes.Contains(res.body, []byte(`"transformedGatewayResponse"`)) || !bytes.Contains(res.body, []byte(`"isError":true`)) {
+		t.Fatalf("want a denial, got %s", res.body)
+	}
+	if !strings.Contains(logs.String(), "/nonexistent/bundle") {
+		t.Errorf("the bundle error is not logged:\n%s", logs.String())
+	}
+}
+
+func TestBootstrapLocalCommand(t *testing.T) {
+	out, err := exec.Command(bootstrap, "invoke", "../../testdata/events/denied-delete-production.json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"decision: deny", "destructive tool k8s___delete-pod", `"transformedGatewayResponse"`} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// BenchmarkColdStart measures process start to first answer of the real
+// bootstrap: what a Lambda cold start adds beyond the runtime's own.
+func BenchmarkColdStart(b *testing.B) {
+	payload, err := os.ReadFile("../../testdata/events/allowed-call.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt := newRuntimeAPI(b)
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		cmd := rt.run(b)
+		res := rt.invoke(b, payload)
+		total += time.Since(start)
+		cmd.Process.Kill()
+		cmd.Wait()
+		if res.error {
+			b.Fatal(string(res.body))
+		}
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-first-answer")
+}

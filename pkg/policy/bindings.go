@@ -1,0 +1,31 @@
+package policy
+
+import (
+	"fmt"
+
+	"github.com/jmespath-community/go-jmespath/pkg/binding"
+)
+
+// bindings is a persistent linked list of variable bindings. The library's
+// own implementation copies a map on every Register, and a rule registers
+// several ($payload, $policy, $rule, each context entry, each projection
+// binding), which made copying the largest single cost of evaluating a
+// simple rule. Lookups walk a list of a handful of entries.
+type bindings struct {
+	name   string
+	value  binding.Binding
+	parent *bindings
+}
+
+func (b *bindings) Get(name string) (binding.Binding, error) {
+	for n := b; n != nil; n = n.parent {
+		if n.name == name {
+			return n.value, nil
+		}
+	}
+	return nil, fmt.Errorf("variable not defined: %s", name)
+}
+
+func (b *bindings) Register(name string, value binding.Binding) binding.Bindings {
+	return &bindings{name: name, value: value, parent: b}
+}
