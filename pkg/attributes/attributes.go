@@ -57,7 +57,7 @@ type Tool struct {
 	QualifiedName string         `json:"qualifiedName"`
 	Operation     string         `json:"operation"`
 	Risk          string         `json:"risk"`
-	Arguments     map[string]any `json:"arguments,omitempty"` // action call only
+	Arguments     map[string]any `json:"arguments,omitzero"` // action call only: {} when none were sent
 }
 
 // Request holds request data that is not identity. Headers are the client's,

@@ -104,7 +104,12 @@ func (c *Catalog) Lookup(target, tool string) Entry {
 	e.Environment = c.Targets[target].Environment
 	keys := []string{target + "___*", target + "___" + tool}
 	if target == "" {
-		keys = []string{tool} // the gateway's own tools have no target
+		// The gateway's own tools have no target. A name that only looks
+		// qualified ("___k8s___x") must not borrow a target's entries.
+		keys = nil
+		if !strings.Contains(tool, "___") {
+			keys = []string{tool}
+		}
 	}
 	for _, key := range keys {
 		t, ok := c.Tools[key]

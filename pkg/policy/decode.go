@@ -19,6 +19,13 @@ const (
 // keys and fields that v does not have: a misspelt key in a policy would
 // otherwise be ignored silently and weaken it.
 func DecodeStrict(doc []byte, v any) error {
+	// The YAML decoder reads the first document of a stream and ignores the
+	// rest; a second document here would be silently dropped.
+	for i, line := range bytes.Split(doc, []byte("\n")) {
+		if t := bytes.TrimRight(line, " \t\r"); i > 0 && (bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- "))) {
+			return fmt.Errorf("line %d: more than one YAML document", i+1)
+		}
+	}
 	js, err := yaml.YAMLToJSONStrict(doc)
 	if err != nil {
 		return err

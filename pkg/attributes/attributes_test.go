@@ -1,0 +1,124 @@
+package attributes_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/pkg/attributes"
+	"github.com/toolgate/toolgate/pkg/catalog"
+)
+
+var now = time.Date(2026, 11, 23, 12, 30, 0, 0, time.FixedZone("CET", 3600))
+
+func bearer(claims string) string {
+	enc := base64.RawURLEncoding
+	return "Bearer " + enc.EncodeToString([]byte(`{"alg":"RS256"}`)) + "." + enc.EncodeToString([]byte(claims)) + ".sig"
+}
+
+func TestBuild(t *testing.T) {
+	b := attributes.Builder{Environment: "dev", Catalog: &catalog.Catalog{
+		Targets: map[string]catalog.Target{"billing": {Environment: "production"}},
+		Tools:   map[string]catalog.Tool{"k8s___delete-pod": {Risk: "critical"}},
+	}}
+	tests := []struct {
+		name  string
+		in    attributes.Input
+		check func(t *testing.T, d attributes.Document)
+	}{
+		{"tools/call", attributes.Input{Phase: "request", Method: "tools/call", ID: float64(0),
+			Headers:       map[string]string{"Authorization": bearer(`{"sub":"u","cognito:groups":["sre"]}`), "Mcp-Session-Id": "s-1", "X-Env": "production"},
+			QualifiedTool: "k8s___delete-pod", Arguments: map[string]any{"pod": "a"}, Now: now},
+			func(t *testing.T, d attributes.Document) {
+				want := attributes.Tool{Name: "delete-pod", Target: "k8s", QualifiedName: "k8s___delete-pod", Operation: "delete", Risk: "critical", Arguments: map[string]any{"pod": "a"}}
+				if !reflect.DeepEqual(d.Tool, want) {
+					t.Errorf("tool %+v", d.Tool)
+				}
+				if d.Action != "call" || d.MCP.ID != float64(0) || d.MCP.SessionID != "s-1" || !d.Principal.Authenticated {
+					t.Errorf("doc %+v", d)
+				}
+				if d.Environment != "dev" {
+					t.Errorf("environment %q: must come from configuration, never from a header", d.Environment)
+				}
+				if _, ok := d.Request.Headers["authorization"]; ok {
+					t.Error("authorization header in the document")
+				}
+				if d.Request.Headers["x-env"] != "production" {
+					t.Errorf("headers %v: want lower-case names", d.Request.Headers)
+				}
+				if d.Time.Now != "2026-11-23T11:30:00Z" {
+					t.Errorf("time %s: want RFC 3339 UTC", d.Time.Now)
+				}
+			}},
+		{"lower-case authorization", attributes.Input{Phase: "request", Method: "tools/call", QualifiedTool: "docs___get",
+			Headers: map[string]string{"authorization": bearer(`{"sub":"u"}`), "cookie": "c=1", "Proxy-Authorization": "x"}, Now: now},
+			func(t *testing.T, d attributes.Document) {
+				if !d.Principal.Authenticated || len(d.Request.Headers) != 0 {
+					t.Errorf("principal %+v headers %v", d.Principal, d.Request.Headers)
+				}
+				if d.Tool.Arguments == nil {
+					t.Error("a call without arguments must have an empty arguments object")
+				}
+			}},
+		{"target environment override", attributes.Input{Phase: "request", Method: "tools/call", QualifiedTool: "billing___get_invoice", Now: now},
+			func(t *testing.T, d attributes.Document) {
+				if d.Environment != "production" {
+					t.Errorf("environment %q", d.Environment)
+				}
+			}},
+		{"list at response has no arguments", attributes.Input{Phase: "response", Method: "tools/list", QualifiedTool: "k8s___get-pod",
+			Arguments: map[string]any{"x": 1}, Response: &attributes.Response{StatusCode: 200, Body: map[string]any{}}, Now: now},
+			func(t *testing.T, d attributes.Document) {
+				if d.Action != "list" || d.Tool.Arguments != nil || d.Response == nil {
+					t.Errorf("doc %+v", d)
+				}
+			}},
+		{"other method", attributes.Input{Phase: "request", Method: "initialize", ID: "1", Now: now},
+			func(t *testing.T, d attributes.Document) {
+				if d.Action != "other" || !reflect.DeepEqual(d.Tool, attributes.Tool{}) || d.Principal.Type != "anonymous" {
+					t.Errorf("doc %+v", d)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := b.Build(tt.in)
+			if d.Version != attributes.Version || d.Phase != tt.in.Phase || d.MCP.Method != tt.in.Method {
+				t.Errorf("version/phase/method %s %s %s", d.Version, d.Phase, d.MCP.Method)
+			}
+			tt.check(t, d)
+			// Value must be exactly what policies would see of the JSON form.
+			js, err := json.Marshal(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want map[string]any
+			if err := json.Unmarshal(js, &want); err != nil {
+				t.Fatal(err)
+			}
+			if got := d.Value(); !reflect.DeepEqual(normalize(t, got), want) {
+				t.Errorf("Value() differs from the JSON form\n got %#v\nwant %#v", got, want)
+			}
+		})
+	}
+}
+
+// normalize round-trips v so that argument values (already JSON values)
+// compare equal; the document's own fields must already be plain JSON values.
+func normalize(t *testing.T, v map[string]any) map[string]any {
+	t.Helper()
+	js, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(js, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(out, v) {
+		t.Errorf("Value() holds non-JSON types:\n%#v\n%#v", v, out)
+	}
+	return out
+}

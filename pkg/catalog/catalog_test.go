@@ -1,0 +1,90 @@
+package catalog_test
+
+import (
+	"testing"
+
+	"github.com/toolgate/toolgate/pkg/catalog"
+)
+
+func TestClassify(t *testing.T) {
+	tests := []struct{ name, want string }{
+		{"get-pod", "read"},
+		{"list_buckets", "read"},
+		{"searchIssues", "read"},
+		{"DescribeInstances", "read"},
+		{"create_issue", "write"},
+		{"putObject", "write"},
+		{"update-user", "write"},
+		{"delete-pod", "delete"},
+		{"DeleteBranch", "delete"},
+		{"DELETE_ALL", "delete"},
+		{"rm", "delete"},
+		{"terminateInstances", "delete"},
+		{"run_query", "execute"},
+		{"exec", "execute"},
+		{"invokeLambda", "execute"},
+		{"list_and_delete_pods", "delete"},
+		{"get_or_create", "write"},
+		{"cordon-node", "unknown"},
+		{"refund_payment", "unknown"},
+		{"HTTPGetRequest", "read"},
+		{"", "unknown"},
+		{"deleted_items_report", "unknown"},
+	}
+	for _, tt := range tests {
+		if got := catalog.Classify(tt.name); got != tt.want {
+			t.Errorf("Classify(%q) = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestLookup(t *testing.T) {
+	c := &catalog.Catalog{
+		DefaultRisk: "low",
+		Targets:     map[string]catalog.Target{"billing": {Environment: "production"}},
+		Tools: map[string]catalog.Tool{
+			"k8s___*":                        {Risk: "high"},
+			"k8s___delete-pod":               {Risk: "critical"},
+			"billing___refund":               {Operation: "write"},
+			"x_amz_bedrock_agentcore_search": {Risk: "low", Operation: "read"},
+		},
+	}
+	tests := []struct {
+		target, tool string
+		want         catalog.Entry
+	}{
+		{"k8s", "delete-pod", catalog.Entry{Risk: "critical", Operation: "delete"}},
+		{"k8s", "get-pod", catalog.Entry{Risk: "high", Operation: "read"}},
+		{"docs", "search", catalog.Entry{Risk: "low", Operation: "read"}},
+		{"billing", "refund", catalog.Entry{Risk: "low", Operation: "write", Environment: "production"}},
+		{"", "x_amz_bedrock_agentcore_search", catalog.Entry{Risk: "low", Operation: "read"}},
+		{"", "k8s___*", catalog.Entry{Risk: "low", Operation: "unknown"}},
+	}
+	for _, tt := range tests {
+		if got := c.Lookup(tt.target, tt.tool); got != tt.want {
+			t.Errorf("Lookup(%q, %q) = %+v, want %+v", tt.target, tt.tool, got, tt.want)
+		}
+	}
+	var none *catalog.Catalog
+	if got := none.Lookup("k8s", "delete-pod"); got != (catalog.Entry{Risk: "medium", Operation: "delete"}) {
+		t.Errorf("nil catalog: %+v", got)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		c  catalog.Catalog
+		ok bool
+	}{
+		{catalog.Catalog{}, true},
+		{catalog.Catalog{DefaultRisk: "severe"}, false},
+		{catalog.Catalog{Tools: map[string]catalog.Tool{"a___b": {Risk: "HIGH"}}}, false},
+		{catalog.Catalog{Tools: map[string]catalog.Tool{"a___b": {Operation: "destroy"}}}, false},
+		{catalog.Catalog{Tools: map[string]catalog.Tool{"a___b": {Risk: "critical", Operation: "execute"}}}, true},
+	}
+	for i, tt := range tests {
+		if err := tt.c.Validate(); (err == nil) != tt.ok {
+			t.Errorf("case %d: Validate() = %v, want ok=%v", i, err, tt.ok)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package config_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/toolgate/toolgate/pkg/config"
+	"github.com/toolgate/toolgate/pkg/decision"
+	"github.com/toolgate/toolgate/policies"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestFromEnv(t *testing.T) {
+	tests := []struct {
+		name string
+		vars map[string]string
+		want config.Config
+		err  string
+	}{
+		{"defaults", nil, config.Config{Environment: "production", DenyStatus: 200}, ""},
+		{"set", map[string]string{"ENVIRONMENT": " dev ", "POLICY_SOURCE": "/opt/bundle", "DENY_STATUS_CODE": "403", "LOG_LEVEL": "DEBUG"},
+			config.Config{Environment: "dev", PolicySource: "/opt/bundle", DenyStatus: 403, LogLevel: slog.LevelDebug}, ""},
+		{"lambda log level wins", map[string]string{"LOG_LEVEL": "debug", "AWS_LAMBDA_LOG_LEVEL": "WARN"},
+			config.Config{Environment: "production", DenyStatus: 200, LogLevel: slog.LevelWarn}, ""},
+		{"bad status", map[string]string{"DENY_STATUS_CODE": "abc"}, config.Config{}, "DENY_STATUS_CODE"},
+		{"status out of range", map[string]string{"DENY_STATUS_CODE": "100"}, config.Config{}, "DENY_STATUS_CODE"},
+		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, config.Config{}, "log level"},
+	}
+	for _, tt := range tests {
+		got, err := config.FromEnv(env(tt.vars))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: error %v, want %q", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: got %+v, %v; want %+v", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+// TestBadConfigurationDenies: a function that cannot be configured still
+// answers, denying, and logs why.
+func TestBadConfigurationDenies(t *testing.T) {
+	payload, err := os.ReadFile("../../testdata/events/allowed-call.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vars := range []map[string]string{
+		{"POLICY_SOURCE": "/nonexistent"},
+		{"POLICY_SOURCE": "s3://bucket/prefix"},
+		{"DENY_STATUS_CODE": "teapot"},
+	} {
+		var logs bytes.Buffer
+		h, _, err := config.NewHandler(env(vars), policies.FS, &logs)
+		if err == nil {
+			t.Errorf("%v: no error", vars)
+		}
+		if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Deny {
+			t.Errorf("%v: %s", vars, r.Decision.Effect)
+		}
+		if !strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "denying every request") {
+			t.Errorf("%v: not logged: %s", vars, logs.String())
+		}
+	}
+	h, b, err := config.NewHandler(env(map[string]string{"ENVIRONMENT": "dev"}), policies.FS, &bytes.Buffer{})
+	if err != nil || b == nil {
+		t.Fatal(err)
+	}
+	if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Allow || r.Document.Environment != "dev" {
+		t.Errorf("good configuration: %+v", r.Decision)
+	}
+}
