@@ -32,9 +32,11 @@ type MCPEvent struct {
 	GatewayResponse   *Response   `json:"gatewayResponse,omitempty"`
 }
 
-// RawRequest carries the request body exactly as the client sent it.
+// RawRequest carries the request body exactly as the client sent it, as a
+// JSON string. It is kept undecoded: it is needed only when the parsed body
+// is missing.
 type RawRequest struct {
-	Body string `json:"body"`
+	Body json.RawMessage `json:"body"`
 }
 
 // Request is the gateway's parse of the client's request. Headers is present
@@ -63,8 +65,10 @@ type Headers map[string]string
 // HTTP does) and scalars, and skips nulls, so an odd header never fails the
 // whole event.
 func (h *Headers) UnmarshalJSON(data []byte) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
+	var raw map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // numbers keep their spelling
+	if err := dec.Decode(&raw); err != nil {
 		return fmt.Errorf("headers: %w", err)
 	}
 	if raw == nil {
@@ -73,26 +77,26 @@ func (h *Headers) UnmarshalJSON(data []byte) error {
 	}
 	out := make(Headers, len(raw))
 	for name, v := range raw {
-		v = bytes.TrimSpace(v)
-		switch {
-		case len(v) == 0 || string(v) == "null":
-			continue
-		case v[0] == '"':
-			var s string
-			if err := json.Unmarshal(v, &s); err != nil {
-				return fmt.Errorf("header %q: %w", name, err)
-			}
-			out[name] = s
-		case v[0] == '[':
-			var list []string
-			if err := json.Unmarshal(v, &list); err != nil {
-				return fmt.Errorf("header %q: %w", name, err)
+		switch v := v.(type) {
+		case nil:
+		case string:
+			out[name] = v
+		case json.Number:
+			out[name] = v.String()
+		case bool:
+			out[name] = fmt.Sprint(v)
+		case []any:
+			list := make([]string, len(v))
+			for i, item := range v {
+				s, ok := item.(string)
+				if !ok {
+					return fmt.Errorf("header %q: list of non-strings", name)
+				}
+				list[i] = s
 			}
 			out[name] = strings.Join(list, ", ")
-		case v[0] == '{':
-			return fmt.Errorf("header %q: object value", name)
 		default:
-			out[name] = string(v)
+			return fmt.Errorf("header %q: object value", name)
 		}
 	}
 	*h = out
@@ -177,15 +181,19 @@ func (e *MCPEvent) RequestBody() (json.RawMessage, error) {
 	if body, err := NormalizeBody(parsed); err != nil || body != nil {
 		return body, err
 	}
-	if e.RawGatewayRequest == nil || strings.TrimSpace(e.RawGatewayRequest.Body) == "" {
+	if e.RawGatewayRequest == nil {
 		return nil, ErrBodyMissing
 	}
-	return structured([]byte(e.RawGatewayRequest.Body))
+	var raw string
+	if err := json.Unmarshal(e.RawGatewayRequest.Body, &raw); err != nil || strings.TrimSpace(raw) == "" {
+		return nil, ErrBodyMissing
+	}
+	return structured([]byte(raw))
 }
 
-// NormalizeBody turns a body member into a JSON object or array. It returns
-// nil, nil for an absent or null body, decodes a body sent as a JSON string,
-// and rejects every other JSON type.
+// NormalizeBody turns a body member of a decoded event (so valid JSON) into a
+// JSON object or array. It returns nil, nil for an absent or null body,
+// decodes a body sent as a JSON string, and rejects every other JSON type.
 func NormalizeBody(body json.RawMessage) (json.RawMessage, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || string(body) == "null" {
@@ -198,7 +206,12 @@ func NormalizeBody(body json.RawMessage) (json.RawMessage, error) {
 		}
 		return structured([]byte(s))
 	}
-	return structured(body)
+	// A member of a decoded event is valid JSON already; only its type is
+	// left to check.
+	if body[0] != '{' && body[0] != '[' {
+		return nil, ErrBodyNotJSON
+	}
+	return body, nil
 }
 
 func structured(b []byte) (json.RawMessage, error) {

@@ -117,7 +117,7 @@ func TestRequestBody(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ev := &gateway.MCPEvent{
 				GatewayRequest:    &gateway.Request{Body: json.RawMessage(tt.parsed)},
-				RawGatewayRequest: &gateway.RawRequest{Body: tt.raw},
+				RawGatewayRequest: &gateway.RawRequest{Body: quote(t, tt.raw)},
 			}
 			got, err := ev.RequestBody()
 			if !errors.Is(err, tt.err) {
@@ -154,4 +154,13 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: Validate() = %v, want ok=%v", tt.name, err, tt.ok)
 		}
 	}
+}
+
+func quote(t *testing.T, s string) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

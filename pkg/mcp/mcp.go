@@ -102,9 +102,10 @@ type ToolCall struct {
 // ParseToolCall decodes the params of a tools/call request. Missing arguments
 // are an empty object; arguments of any other type than object are an error.
 func ParseToolCall(params json.RawMessage) (ToolCall, error) {
+	// One decoding pass: the types are checked on the decoded values.
 	var raw struct {
-		Name      json.RawMessage `json:"name"`
-		Arguments json.RawMessage `json:"arguments"`
+		Name      any `json:"name"`
+		Arguments any `json:"arguments"`
 	}
 	p := bytes.TrimSpace(params)
 	if len(p) == 0 || p[0] != '{' {
@@ -114,19 +115,18 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 		return ToolCall{}, fmt.Errorf("%w: %v", ErrParams, err)
 	}
 	var call ToolCall
-	if err := json.Unmarshal(raw.Name, &call.Name); err != nil || call.Name == "" {
+	if name, ok := raw.Name.(string); ok && name != "" {
+		call.Name = name
+	} else {
 		return ToolCall{}, ErrToolName
 	}
-	args := bytes.TrimSpace(raw.Arguments)
-	switch {
-	case len(args) == 0 || string(args) == "null":
+	switch args := raw.Arguments.(type) {
+	case nil:
 		call.Arguments = map[string]any{}
-	case args[0] != '{':
-		return ToolCall{}, ErrToolArguments
+	case map[string]any:
+		call.Arguments = args
 	default:
-		if err := json.Unmarshal(args, &call.Arguments); err != nil {
-			return ToolCall{}, fmt.Errorf("%w: %v", ErrToolArguments, err)
-		}
+		return ToolCall{}, ErrToolArguments
 	}
 	return call, nil
 }
