@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/pkg/catalog"
+	"github.com/toolgate/toolgate/pkg/gateway"
 	"github.com/toolgate/toolgate/pkg/identity"
 	"github.com/toolgate/toolgate/pkg/mcp"
 )
@@ -118,17 +119,14 @@ func (b Builder) Build(in Input) Document {
 		Response:    in.Response,
 		Time:        Time{Now: in.Now.UTC().Format(time.RFC3339)},
 	}
-	var auth string
 	for name, v := range in.Headers {
-		lower := strings.ToLower(name)
-		if lower == "authorization" && (auth == "" || name < "authorization") {
-			auth = v
-		}
-		if !sensitiveHeaders[lower] {
+		if lower := strings.ToLower(name); !sensitiveHeaders[lower] {
 			d.Request.Headers[lower] = v
 		}
 	}
-	d.MCP.SessionID = d.Request.Headers["mcp-session-id"]
+	headers := gateway.Headers(in.Headers)
+	d.MCP.SessionID, _ = headers.Get("Mcp-Session-Id")
+	auth, _ := headers.Get("Authorization")
 	d.Principal = identity.FromAuthorization(auth)
 
 	switch {

@@ -148,7 +148,7 @@ func Decode(payload []byte) (Event, error) {
 		return ev, fmt.Errorf("%w: %v", ErrNotJSON, err)
 	}
 	if v := ev.InterceptorInputVersion; v != "1" && !strings.HasPrefix(v, "1.") {
-		return ev, fmt.Errorf("%w %q", ErrVersion, v)
+		return ev, fmt.Errorf("%w %.16q", ErrVersion, v) // capped: it is echoed to the caller
 	}
 	hasHTTP := len(ev.HTTP) > 0 && string(ev.HTTP) != "null"
 	switch {

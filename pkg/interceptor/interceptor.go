@@ -113,10 +113,7 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (r Result) {
 	ev, err := gateway.Decode(payload)
 	switch {
 	case err != nil:
-		r.Decision = decision.Denied(id, decision.CodeInvalidRequest, "malformed interceptor event: "+err.Error())
-		r.Decision.Findings = []policy.Finding{{Policy: "(event)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: r.Decision.Reason, Detail: err.Error()}}
-		r.Output = r.Decision.Output(nil, nil, h.cfg.DenyStatus)
-		return r
+		return h.reject(r, id, nil, decision.CodeInvalidRequest, "malformed interceptor event", err)
 	case ev.HTTP != nil:
 		return h.passHTTP(id, ev.HTTP)
 	case ev.MCP.IsResponse():
@@ -128,19 +125,13 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (r Result) {
 
 func (h *Handler) request(id string, ev *gateway.MCPEvent) Result {
 	r := Result{Phase: attributes.PhaseRequest}
-	deny := func(msg *mcp.Message, code int, reason string, err error) Result {
-		r.Decision = decision.Denied(id, code, reason)
-		r.Decision.Findings = []policy.Finding{{Policy: "(request)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: reason, Detail: err.Error()}}
-		r.Output = r.Decision.Output(msg, nil, h.cfg.DenyStatus)
-		return r
-	}
 	body, err := ev.RequestBody()
 	if err != nil {
-		return deny(nil, decision.CodeInvalidRequest, "no JSON-RPC request body: "+err.Error(), err)
+		return h.reject(r, id, nil, decision.CodeInvalidRequest, "no JSON-RPC request body", err)
 	}
 	msg, err := mcp.Parse(body)
 	if err != nil {
-		return deny(nil, decision.CodeInvalidRequest, "invalid JSON-RPC request: "+err.Error(), err)
+		return h.reject(r, id, nil, decision.CodeInvalidRequest, "invalid JSON-RPC request", err)
 	}
 	r.Method = msg.Method
 	in := attributes.Input{
@@ -153,7 +144,7 @@ func (h *Handler) request(id string, ev *gateway.MCPEvent) Result {
 	if msg.Method == mcp.MethodToolsCall {
 		call, err := mcp.ParseToolCall(msg.Params)
 		if err != nil {
-			return deny(&msg, decision.CodeInvalidParams, "invalid tools/call params: "+err.Error(), err)
+			return h.reject(r, id, &msg, decision.CodeInvalidParams, "invalid tools/call params", err)
 		}
 		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
 	}
@@ -161,6 +152,17 @@ func (h *Handler) request(id string, ev *gateway.MCPEvent) Result {
 	r.Document = &doc
 	r.Decision = decision.FromResult(id, h.cfg.Engine.Evaluate(doc.Value()))
 	r.Output = r.Decision.Output(&msg, body, h.cfg.DenyStatus)
+	return r
+}
+
+// reject denies input that could not be judged: what is wrong goes to the
+// caller ("what: err"), and the same as an error finding to the log. The
+// error texts come from decoding and never quote the input.
+func (h *Handler) reject(r Result, id string, msg *mcp.Message, code int, what string, err error) Result {
+	reason := what + ": " + err.Error()
+	r.Decision = decision.Denied(id, code, reason)
+	r.Decision.Findings = []policy.Finding{{Policy: "(" + r.Phase + ")", Kind: policy.Error, Mode: policy.ModeEnforce, Message: reason}}
+	r.Output = r.Decision.Output(msg, nil, h.cfg.DenyStatus)
 	return r
 }
 
@@ -180,10 +182,7 @@ func (h *Handler) response(id string, ev *gateway.MCPEvent) Result {
 	resp := ev.GatewayResponse
 	body, err := gateway.NormalizeBody(resp.Body)
 	if err != nil {
-		r.Decision = decision.Denied(id, decision.CodeUndecidable, "the target's response could not be read")
-		r.Decision.Findings = []policy.Finding{{Policy: "(response)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: r.Decision.Reason, Detail: err.Error()}}
-		r.Output = r.Decision.Output(msg, nil, h.cfg.DenyStatus)
-		return r
+		return h.reject(r, id, msg, decision.CodeUndecidable, "the target's response could not be read", err)
 	}
 	status := resp.StatusCode
 	if status == 0 {
