@@ -23,7 +23,14 @@ import (
 	"time"
 )
 
-var bootstrap string
+// bootstrap is the host build; arm64 runs the linux/arm64 build that Lambda
+// runs, under qemu user-mode emulation, when qemu-aarch64-static is
+// installed (CI installs it and sets REQUIRE_ARM64_BOOTSTRAP so that a
+// missing emulator fails instead of skipping).
+var (
+	bootstrap string
+	arm64     []string
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "bootstrap")
@@ -32,15 +39,46 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bootstrap = filepath.Join(dir, "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", bootstrap, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := build(bootstrap, "", ""); err != nil {
 		fmt.Fprintln(os.Stderr, "build bootstrap:", err)
 		os.Exit(1)
+	}
+	if qemu, err := exec.LookPath("qemu-aarch64-static"); err == nil {
+		path := filepath.Join(dir, "bootstrap-arm64")
+		if err := build(path, "linux", "arm64"); err != nil {
+			fmt.Fprintln(os.Stderr, "build linux/arm64 bootstrap:", err)
+			os.Exit(1)
+		}
+		arm64 = []string{qemu, path}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// build builds the bootstrap as the Makefile does for Lambda.
+func build(out, goos, goarch string) error {
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, ".")
+	cmd.Env = os.Environ()
+	if goos != "" {
+		cmd.Env = append(cmd.Env, "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
+	}
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+// binaries returns the builds to test, as command lines.
+func binaries(t *testing.T) map[string][]string {
+	out := map[string][]string{"host": {bootstrap}}
+	switch {
+	case arm64 != nil:
+		out["linux-arm64"] = arm64
+	case os.Getenv("REQUIRE_ARM64_BOOTSTRAP") != "":
+		t.Fatal("REQUIRE_ARM64_BOOTSTRAP is set but qemu-aarch64-static is not installed")
+	default:
+		t.Log("qemu-aarch64-static not installed: the linux/arm64 build is not run")
+	}
+	return out
 }
 
 // runtimeAPI implements the parts of the Lambda Runtime API a function uses.
@@ -114,15 +152,15 @@ func newRuntimeAPI(t testing.TB) *runtimeAPI {
 
 // start runs the bootstrap against rt with extra environment variables and
 // returns its standard output (the function's log).
-func (rt *runtimeAPI) start(t testing.TB, env ...string) *syncBuffer {
-	cmd := rt.run(t, env...)
+func (rt *runtimeAPI) start(t testing.TB, argv []string, env ...string) *syncBuffer {
+	cmd := rt.run(t, argv, env...)
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	return cmd.Stdout.(*syncBuffer)
 }
 
-// run starts the bootstrap; the caller stops it.
-func (rt *runtimeAPI) run(t testing.TB, env ...string) *exec.Cmd {
-	cmd := exec.Command(bootstrap)
+// run starts the bootstrap given as a command line; the caller stops it.
+func (rt *runtimeAPI) run(t testing.TB, argv []string, env ...string) *exec.Cmd {
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append([]string{
 		"AWS_LAMBDA_RUNTIME_API=" + strings.TrimPrefix(rt.srv.URL, "http://"),
 		"AWS_LAMBDA_FUNCTION_NAME=interceptor",
@@ -184,8 +222,14 @@ var decisionID = regexp.MustCompile(`[0-9a-f]{32}`)
 // TestBootstrapAnswersEveryEvent sends every testdata event to the real
 // bootstrap and compares its answers with the golden outputs.
 func TestBootstrapAnswersEveryEvent(t *testing.T) {
+	for name, argv := range binaries(t) {
+		t.Run(name, func(t *testing.T) { answersEveryEvent(t, argv) })
+	}
+}
+
+func answersEveryEvent(t *testing.T, argv []string) {
 	rt := newRuntimeAPI(t)
-	logs := rt.start(t)
+	logs := rt.start(t, argv)
 	files, _ := filepath.Glob("../../testdata/events/*.json")
 	if len(files) < 12 {
 		t.Fatalf("want at least a dozen events, got %d", len(files))
@@ -228,7 +272,7 @@ func TestBootstrapAnswersEveryEvent(t *testing.T) {
 // source that does not exist: it must still answer, denying every request.
 func TestBootstrapWithBrokenBundleDenies(t *testing.T) {
 	rt := newRuntimeAPI(t)
-	logs := rt.start(t, "POLICY_SOURCE=/nonexistent/bundle")
+	logs := rt.start(t, []string{bootstrap}, "POLICY_SOURCE=/nonexistent/bundle")
 	payload, err := os.ReadFile("../../testdata/events/allowed-call.json")
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +309,7 @@ func BenchmarkColdStart(b *testing.B) {
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		cmd := rt.run(b)
+		cmd := rt.run(b, []string{bootstrap})
 		res := rt.invoke(b, payload)
 		total += time.Since(start)
 		cmd.Process.Kill()

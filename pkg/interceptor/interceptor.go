@@ -160,8 +160,12 @@ func (h *Handler) request(id string, ev *gateway.MCPEvent) Result {
 // error texts come from decoding and never quote the input.
 func (h *Handler) reject(r Result, id string, msg *mcp.Message, code int, what string, err error) Result {
 	reason := what + ": " + err.Error()
+	source := r.Phase // the stage that failed stands where a policy name would
+	if source == "" {
+		source = "event"
+	}
 	r.Decision = decision.Denied(id, code, reason)
-	r.Decision.Findings = []policy.Finding{{Policy: "(" + r.Phase + ")", Kind: policy.Error, Mode: policy.ModeEnforce, Message: reason}}
+	r.Decision.Findings = []policy.Finding{{Policy: "(" + source + ")", Kind: policy.Error, Mode: policy.ModeEnforce, Message: reason}}
 	r.Output = r.Decision.Output(msg, nil, h.cfg.DenyStatus)
 	return r
 }

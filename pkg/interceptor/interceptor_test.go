@@ -363,7 +363,7 @@ func TestLogsKeepSecrets(t *testing.T) {
 			t.Errorf("log contains %q:\n%s", secret, out)
 		}
 	}
-	for _, want := range []string{`"decision_id":"` + testID + `"`, `"result":"deny"`, `"policy":"no-destructive-in-production"`} {
+	for _, want := range []string{`"decision_id":"` + testID + `"`, `"result":"deny"`, `"policy":"no-destructive-in-production"`, `"policy":"(event)"`, `"policy":"(request)"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s", want)
 		}
