@@ -7,6 +7,7 @@ import (
 	"testing/fstest"
 
 	"github.com/toolgate/toolgate/pkg/bundle"
+	"github.com/toolgate/toolgate/pkg/policy"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -19,7 +20,7 @@ func TestLoadEmbedded(t *testing.T) {
 		t.Errorf("policies %d catalog %v tests %d", len(b.Policies), b.Catalog != nil, len(b.Tests))
 	}
 	for _, p := range b.Policies {
-		if p.Annotations["policies.toolgate.dev/description"] == "" {
+		if p.Annotations[policy.DescriptionAnnotation] == "" {
 			t.Errorf("policy %s has no one-line description", p.Name)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/toolgate/toolgate/pkg/mcp"
 )
 
 // Operation classes, from least to most dangerous. Unknown ranks between
@@ -102,12 +104,12 @@ func (c *Catalog) Lookup(target, tool string) Entry {
 		e.Risk = c.DefaultRisk
 	}
 	e.Environment = c.Targets[target].Environment
-	keys := []string{target + "___*", target + "___" + tool}
+	keys := []string{target + mcp.TargetSeparator + "*", target + mcp.TargetSeparator + tool}
 	if target == "" {
 		// The gateway's own tools have no target. A name that only looks
 		// qualified ("___k8s___x") must not borrow a target's entries.
 		keys = nil
-		if !strings.Contains(tool, "___") {
+		if !strings.Contains(tool, mcp.TargetSeparator) {
 			keys = []string{tool}
 		}
 	}

@@ -88,9 +88,11 @@ func FromClaims(claims map[string]any) Principal {
 	if len(p.Groups) == 0 {
 		p.Groups = listClaim(claims, "groups")
 	}
-	p.Scopes = scopeClaim(claims["scope"])
+	// OAuth scopes: a space-separated string (RFC 8693 "scope") or a list
+	// (Okta's and Entra's "scp").
+	p.Scopes = fields(listClaim(claims, "scope"))
 	if len(p.Scopes) == 0 {
-		p.Scopes = scopeClaim(claims["scp"])
+		p.Scopes = fields(listClaim(claims, "scp"))
 	}
 	if act, ok := claims["act"].(map[string]any); ok {
 		p.Actor = stringClaim(act, "sub")
@@ -140,19 +142,11 @@ func listClaim(claims map[string]any, name string) []string {
 	return out
 }
 
-// scopeClaim reads an OAuth scope claim: a space-separated string (RFC 8693
-// "scope") or a list (Okta's and Entra's "scp").
-func scopeClaim(v any) []string {
+// fields splits each item at white space.
+func fields(items []string) []string {
 	out := []string{}
-	switch v := v.(type) {
-	case string:
-		out = append(out, strings.Fields(v)...)
-	case []any:
-		for _, item := range v {
-			if s, ok := item.(string); ok {
-				out = append(out, strings.Fields(s)...)
-			}
-		}
+	for _, item := range items {
+		out = append(out, strings.Fields(item)...)
 	}
 	return out
 }

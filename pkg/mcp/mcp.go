@@ -10,20 +10,14 @@ import (
 	"strings"
 )
 
-// Methods and names with a meaning to the gateway or to this project.
+// Methods whose params this project reads.
 const (
-	MethodInitialize = "initialize"
-	MethodPing       = "ping"
-	MethodToolsCall  = "tools/call"
-	MethodToolsList  = "tools/list"
-
-	// SearchTool is the gateway's built-in semantic search tool. It answers
-	// with tool lists, so list filtering must cover it.
-	SearchTool = "x_amz_bedrock_agentcore_search"
-
-	// targetSeparator joins target and tool names on the wire.
-	targetSeparator = "___"
+	MethodToolsCall = "tools/call"
+	MethodToolsList = "tools/list"
 )
+
+// TargetSeparator joins target and tool names on the wire: "<target>___<tool>".
+const TargetSeparator = "___"
 
 // Errors returned by Parse and ParseToolCall.
 var (
@@ -135,8 +129,8 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 // separator. A name without a separator (such as the gateway's search tool)
 // has no target.
 func SplitToolName(qualified string) (target, tool string) {
-	if i := strings.Index(qualified, targetSeparator); i >= 0 {
-		return qualified[:i], qualified[i+len(targetSeparator):]
+	if i := strings.Index(qualified, TargetSeparator); i >= 0 {
+		return qualified[:i], qualified[i+len(TargetSeparator):]
 	}
 	return "", qualified
 }
