@@ -1,0 +1,222 @@
+package redact
+
+import (
+	"encoding/json"
+	"maps"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
+	"sigs.k8s.io/yaml"
+)
+
+// Test values. The AWS ones are AWS's documented examples.
+const (
+	accessKeyID = "AKIAIOSFODNN7EXAMPLE"
+	secretKey   = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	jwt         = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1LTEifQ.c2ln"
+	card        = "4111 1111 1111 1111" // a Visa test number
+	pemKey      = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\nabc=\n-----END RSA PRIVATE KEY-----"
+)
+
+func TestDetectors(t *testing.T) {
+	all, err := Compile([]Rule{{Name: "all", Detectors: Detectors()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := all.Select(nil)
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"access key id", "key " + accessKeyID + " here", "key [REDACTED:aws-access-key-id] here"},
+		{"temporary key id", "ASIAY34FZKBOKMUTVV7A", "[REDACTED:aws-access-key-id]"},
+		{"key id inside a longer word", "XAKIAIOSFODNN7EXAMPLE", "XAKIAIOSFODNN7EXAMPLE"},
+		{"key id too short", "AKIAIOSFODNN7EXAMPL", "AKIAIOSFODNN7EXAMPL"},
+		{"secret key", `"SecretAccessKey": "` + secretKey + `"`, `"SecretAccessKey": "[REDACTED:aws-secret-access-key]"`},
+		{"git hash is not a secret", "commit 3f786850e387550fdab836ed7e6dc881de23001b", "commit 3f786850e387550fdab836ed7e6dc881de23001b"},
+		{"41 characters are not a secret key", secretKey + "A", secretKey + "A"},
+		{"base64 with padding is not a secret key", secretKey + "==", secretKey + "=="},
+		{"bearer token", "Authorization: Bearer abc.def-ghi_jkl~/+==", "Authorization: Bearer [REDACTED:bearer-token]"},
+		{"bearer in any case", "BEARER xyz12345", "BEARER [REDACTED:bearer-token]"},
+		{"bearer token that is a JWT", "bearer " + jwt, "bearer [REDACTED:bearer-token]"},
+		{"bearer in prose", "the bearer of bad news, bearer instruments", "the bearer of bad news, bearer instruments"},
+		{"bearer token too short to be one", "Bearer x", "Bearer x"},
+		{"bare JWT", "token=" + jwt + ";", "token=[REDACTED:jwt];"},
+		{"unsigned JWT", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "[REDACTED:jwt]"},
+		{"private key", "key:\n" + pemKey + "\nend", "key:\n[REDACTED:private-key]\nend"},
+		{"truncated private key", "-----BEGIN PRIVATE KEY-----\nMIIE", "[REDACTED:private-key]"},
+		{"openssh private key", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----", "[REDACTED:private-key]"},
+		{"public key stays", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"},
+		{"email", "mail jane.doe+tools@example.co.uk now", "mail [REDACTED:email] now"},
+		{"two emails", "a@b.io,c@d.io", "[REDACTED:email],[REDACTED:email]"},
+		{"not an email", "user@localhost and @handle", "user@localhost and @handle"},
+		{"card with spaces", "card " + card + ", exp 12/29", "card [REDACTED:card-number], exp 12/29"},
+		{"card with dashes", "5555-5555-5555-4444", "[REDACTED:card-number]"},
+		{"card without separators", "pan=378282246310005.", "pan=[REDACTED:card-number]."},
+		{"card after a date", "2024-01-15 4111111111111111", "2024-01-15 [REDACTED:card-number]"},
+		{"Luhn failure is not a card", "4111 1111 1111 1112", "4111 1111 1111 1112"},
+		{"millisecond timestamp is not a card", "1767225600000", "1767225600000"},
+		{"part of a longer number", "41111111111111119999999", "41111111111111119999999"},
+		{"nothing to find", "VPC peering connects two VPCs.", "VPC peering connects two VPCs."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			counts := Counts{}
+			got := s.String(tc.in, counts)
+			if got != tc.want {
+				t.Errorf("String(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+			}
+			if want := strings.Count(tc.want, "[REDACTED:"); total(counts) != want {
+				t.Errorf("counts %v, want %d replacements", counts, want)
+			}
+		})
+	}
+}
+
+func TestLuhn(t *testing.T) {
+	for in, want := range map[string]bool{
+		"4111111111111111": true, "4111 1111 1111 1111": true, "378282246310005": true,
+		"6011111111111117": true, "4111111111111112": false, "1234567812345678": false,
+	} {
+		if got := luhn(in); got != want {
+			t.Errorf("luhn(%s) = %v", in, got)
+		}
+	}
+}
+
+func TestCustomPattern(t *testing.T) {
+	r, err := Compile([]Rule{{Name: "ids", Patterns: []Pattern{{Name: "employee-id", Regex: `\bEMP-[0-9]{6}\b`}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := r.Select(nil)
+	counts := Counts{}
+	if got := s.String("EMP-123456 and EMP-12345", counts); got != "[REDACTED:employee-id] and EMP-12345" {
+		t.Errorf("got %q", got)
+	}
+	if counts["employee-id"] != 1 {
+		t.Errorf("counts %v", counts)
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	for name, rules := range map[string][]Rule{
+		"no name":            {{Detectors: []string{Email}}},
+		"duplicate name":     {{Name: "a", Detectors: []string{Email}}, {Name: "a", Detectors: []string{JWT}}},
+		"nothing to detect":  {{Name: "a"}},
+		"unknown detector":   {{Name: "a", Detectors: []string{"emails"}}},
+		"bad regex":          {{Name: "a", Patterns: []Pattern{{Name: "x", Regex: "("}}}},
+		"matches everything": {{Name: "a", Patterns: []Pattern{{Name: "x", Regex: "a*"}}}},
+		"bad pattern name":   {{Name: "a", Patterns: []Pattern{{Name: "X Y", Regex: "x"}}}},
+		"shadows a built-in": {{Name: "a", Patterns: []Pattern{{Name: Email, Regex: "x"}}}},
+		"empty match":        {{Name: "a", Detectors: []string{Email}, Match: &v1alpha1.Match{}}},
+	} {
+		if _, err := Compile(rules); err == nil {
+			t.Errorf("%s: Compile succeeded", name)
+		}
+	}
+}
+
+// TestSelect checks that rules apply where their match says: which tools
+// and which principals.
+func TestSelect(t *testing.T) {
+	var spec Spec
+	data, err := os.ReadFile("testdata/rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(data, &spec); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Compile(spec.Rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := func(target string, groups ...string) map[string]any {
+		g := []any{}
+		for _, s := range groups {
+			g = append(g, s)
+		}
+		return map[string]any{"tool": map[string]any{"target": target}, "principal": map[string]any{"groups": g}}
+	}
+	for _, tc := range []struct {
+		name  string
+		doc   map[string]any
+		rules []string
+	}{
+		{"credentials apply to every tool", doc("docs"), []string{"credentials"}},
+		{"personal data on the crm target", doc("crm"), []string{"credentials", "personal-data"}},
+		{"support sees personal data", doc("crm", "support"), []string{"credentials"}},
+	} {
+		s, errs := r.Select(tc.doc)
+		if len(errs) > 0 {
+			t.Errorf("%s: %v", tc.name, errs)
+		}
+		if strings.Join(s.Rules, ",") != strings.Join(tc.rules, ",") {
+			t.Errorf("%s: rules %v, want %v", tc.name, s.Rules, tc.rules)
+		}
+	}
+	// A match that fails to evaluate applies the rule.
+	s, errs := r.Select(map[string]any{"tool": map[string]any{"target": "crm"}, "principal": map[string]any{"groups": 42.0}})
+	if len(errs) == 0 || !strings.Contains(strings.Join(s.Rules, ","), "personal-data") {
+		t.Errorf("error in exclude: rules %v errors %v; want personal-data applied and an error", s.Rules, errs)
+	}
+}
+
+// TestBody redacts every string of a tool result, keys and numbers untouched.
+func TestBody(t *testing.T) {
+	r, err := Compile([]Rule{{Name: "all", Detectors: Detectors()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := r.Select(nil)
+	in := `{"jsonrpc":"2.0","id":12345678901234567890,"result":{"content":[{"type":"text","text":"key ` + accessKeyID + `"}],` +
+		`"structuredContent":{"user":{"email":"a@example.com","cards":["` + card + `"]},"count":1.50}},"error":{"message":"Bearer 0123456789"}}`
+	v, err := Decode([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := Counts{}
+	if !s.Body(v.(map[string]any), counts) {
+		t.Fatal("nothing redacted")
+	}
+	out, _ := json.Marshal(v)
+	want := `{"error":{"message":"Bearer [REDACTED:bearer-token]"},"id":12345678901234567890,"jsonrpc":"2.0","result":{"content":[{"text":"key [REDACTED:aws-access-key-id]","type":"text"}],"structuredContent":{"count":1.50,"user":{"cards":["[REDACTED:card-number]"],"email":"[REDACTED:email]"}}}}`
+	if string(out) != want {
+		t.Errorf("got  %s\nwant %s", out, want)
+	}
+	if want := (Counts{AWSAccessKeyID: 1, Email: 1, CardNumber: 1, BearerToken: 1}); !maps.Equal(counts, want) {
+		t.Errorf("counts %v, want %v", counts, want)
+	}
+	if s.Body(map[string]any{"result": map[string]any{"content": []any{}}}, Counts{}) {
+		t.Error("Body reported a change in a clean result")
+	}
+}
+
+// BenchmarkScrub100KB redacts a 100 KB tool result: log lines with an
+// occasional secret, with every built-in detector on.
+func BenchmarkScrub100KB(b *testing.B) {
+	r, err := Compile([]Rule{{Name: "all", Detectors: Detectors()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, _ := r.Select(nil)
+	text := result100KB()
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s.String(text, Counts{})
+	}
+}
+
+func result100KB() string {
+	var sb strings.Builder
+	secrets := []string{accessKeyID, secretKey, "Bearer " + jwt, card, "ops@example.com", pemKey}
+	for i := 0; sb.Len() < 100<<10; i++ {
+		sb.WriteString("2026-11-23T10:00:00Z INFO request 7f3a9c handled in 12 ms by api-0 (GET /v1/orders/12345, status 200)\n")
+		if i%20 == 0 {
+			sb.WriteString("2026-11-23T10:00:01Z WARN leaked: " + secrets[(i/20)%len(secrets)] + "\n")
+		}
+	}
+	return sb.String()
+}
