@@ -67,10 +67,17 @@ type Request struct {
 	Headers map[string]string `json:"headers"`
 }
 
-// Response describes the target's answer at the RESPONSE point.
+// Response describes the target's answer at the RESPONSE point. It is absent
+// from the documents of action list, which are about one listed tool.
 type Response struct {
 	StatusCode int `json:"statusCode"`
-	Body       any `json:"body"`
+	// Size is the length of the body in bytes, as received.
+	Size int `json:"size"`
+	// Streaming is true for an event of a streamed response.
+	Streaming bool `json:"streaming"`
+	// Body is the JSON-RPC message as the target sent it (before redaction),
+	// or null when there was none.
+	Body any `json:"body"`
 }
 
 // Time holds the evaluation time.
@@ -136,12 +143,7 @@ func (b Builder) Build(in Input) Document {
 		d.Action = ActionList
 	}
 	if d.Action != ActionOther {
-		target, name := mcp.SplitToolName(in.QualifiedTool)
-		entry := b.Catalog.Lookup(target, name)
-		d.Tool = Tool{Name: name, Target: target, QualifiedName: in.QualifiedTool, Operation: entry.Operation, Risk: entry.Risk}
-		if entry.Environment != "" {
-			d.Environment = entry.Environment
-		}
+		d.Tool, d.Environment = b.tool(in.QualifiedTool, d.Environment)
 		if d.Action == ActionCall {
 			d.Tool.Arguments = in.Arguments
 			if d.Tool.Arguments == nil {
@@ -152,6 +154,35 @@ func (b Builder) Build(in Input) Document {
 	return d
 }
 
+// tool describes the tool with wire name qualified, and the environment it
+// runs in (env, unless the catalog puts its target in another).
+func (b Builder) tool(qualified, env string) (Tool, string) {
+	target, name := mcp.SplitToolName(qualified)
+	entry := b.Catalog.Lookup(target, name)
+	if entry.Environment != "" {
+		env = entry.Environment
+	}
+	return Tool{Name: name, Target: target, QualifiedName: qualified, Operation: entry.Operation, Risk: entry.Risk}, env
+}
+
+// ListValues returns a function that gives the document value (see Value)
+// of action list for each tool of one answer listing tools: in describes the
+// answer, its QualifiedTool, Arguments and Response are ignored. Only the
+// tool and the environment differ between tools, so the rest is built once;
+// the map returned is reused by the next call.
+func (b Builder) ListValues(in Input) func(qualifiedName string) map[string]any {
+	in.QualifiedTool, in.Arguments, in.Response = "", nil, nil
+	d := b.Build(in)
+	d.Action = ActionList
+	v := d.Value()
+	return func(qualified string) map[string]any {
+		t, env := b.tool(qualified, b.Environment)
+		v["tool"] = t.value()
+		v["environment"] = env
+		return v
+	}
+}
+
 // Value returns the document as plain JSON values (maps, slices, strings,
 // float64, bool, nil), the form the policy engine evaluates. It is what
 // json.Unmarshal of json.Marshal(d) would give, without the round trip.
@@ -160,16 +191,7 @@ func (d *Document) Value() map[string]any {
 	for k, v := range d.Request.Headers {
 		headers[k] = v
 	}
-	tool := map[string]any{
-		"name":          d.Tool.Name,
-		"target":        d.Tool.Target,
-		"qualifiedName": d.Tool.QualifiedName,
-		"operation":     d.Tool.Operation,
-		"risk":          d.Tool.Risk,
-	}
-	if d.Tool.Arguments != nil {
-		tool["arguments"] = d.Tool.Arguments
-	}
+	tool := d.Tool.value()
 	p := &d.Principal
 	v := map[string]any{
 		"version": d.Version,
@@ -200,8 +222,24 @@ func (d *Document) Value() map[string]any {
 	if d.Response != nil {
 		v["response"] = map[string]any{
 			"statusCode": float64(d.Response.StatusCode),
+			"size":       float64(d.Response.Size),
+			"streaming":  d.Response.Streaming,
 			"body":       d.Response.Body,
 		}
+	}
+	return v
+}
+
+func (t *Tool) value() map[string]any {
+	v := map[string]any{
+		"name":          t.Name,
+		"target":        t.Target,
+		"qualifiedName": t.QualifiedName,
+		"operation":     t.Operation,
+		"risk":          t.Risk,
+	}
+	if t.Arguments != nil {
+		v["arguments"] = t.Arguments
 	}
 	return v
 }

@@ -122,3 +122,23 @@ func normalize(t *testing.T, v map[string]any) map[string]any {
 	}
 	return out
 }
+
+// TestListValues checks that the shared list document equals the document
+// Build gives each listed tool.
+func TestListValues(t *testing.T) {
+	b := attributes.Builder{Environment: "dev", Catalog: &catalog.Catalog{
+		Targets: map[string]catalog.Target{"billing": {Environment: "production"}},
+		Tools:   map[string]catalog.Tool{"k8s___delete-pod": {Risk: "critical"}},
+	}}
+	in := attributes.Input{Phase: "response", Method: "tools/list", ID: float64(3),
+		Headers: map[string]string{"Authorization": bearer(`{"sub":"u","groups":["sre"]}`)}, Now: now}
+	values := b.ListValues(in)
+	for _, name := range []string{"k8s___delete-pod", "billing___get_invoice", "docs___search", "x_amz_bedrock_agentcore_search"} {
+		in.QualifiedTool = name
+		want := b.Build(in)
+		want.Action = attributes.ActionList
+		if got := values(name); !reflect.DeepEqual(got, want.Value()) {
+			t.Errorf("%s:\n got %v\nwant %v", name, got, want.Value())
+		}
+	}
+}

@@ -1,5 +1,6 @@
 // Package bundle loads a policy bundle: a tree of YAML files holding Kyverno
-// JSON policies, at most one tool catalog and the bundle's own test cases.
+// JSON policies, at most one tool catalog, redaction rules and the bundle's
+// own test cases.
 // Every document is decoded strictly and every policy compiled at load time,
 // so a bundle that loads is a bundle that can decide.
 package bundle
@@ -21,6 +22,7 @@ import (
 
 	"github.com/toolgate/toolgate/pkg/catalog"
 	"github.com/toolgate/toolgate/pkg/policy"
+	"github.com/toolgate/toolgate/pkg/redact"
 )
 
 // TestKind is the kind of a bundle's test documents (apiVersion
@@ -37,7 +39,11 @@ type Bundle struct {
 	Policies []*v1alpha1.ValidatingPolicy
 	Engine   policy.Engine
 	Catalog  *catalog.Catalog
+	// Redactor holds the Redaction documents' rules; nil when there are none.
+	Redactor *redact.Redactor
 	Tests    []Document
+
+	redactions []redact.Rule
 }
 
 // Document is one YAML document of a bundle file.
@@ -114,6 +120,11 @@ func Load(fsys fs.FS, source string) (*Bundle, error) {
 		return nil, fmt.Errorf("load bundle %s: %w", source, err)
 	}
 	b.Engine = engine
+	if len(b.redactions) > 0 {
+		if b.Redactor, err = redact.Compile(b.redactions); err != nil {
+			return nil, fmt.Errorf("load bundle %s: %w", source, err)
+		}
+	}
 	return b, nil
 }
 
@@ -150,6 +161,23 @@ func (b *Bundle) add(doc Document) error {
 			return err
 		}
 		b.Catalog = &c.Spec
+	case tm.APIVersion == catalog.APIVersion && tm.Kind == redact.Kind:
+		var r struct {
+			typeMeta `json:",inline"`
+			Metadata map[string]any `json:"metadata,omitempty"`
+			Spec     redact.Spec    `json:"spec"`
+		}
+		if err := policy.DecodeStrict(doc.Data, &r); err != nil {
+			return err
+		}
+		if len(r.Spec.Rules) == 0 {
+			return errors.New("spec.rules is empty")
+		}
+		// Compiled here too, so that an error names this file and line.
+		if _, err := redact.Compile(r.Spec.Rules); err != nil {
+			return err
+		}
+		b.redactions = append(b.redactions, r.Spec.Rules...)
 	case tm.APIVersion == catalog.APIVersion && tm.Kind == TestKind:
 		b.Tests = append(b.Tests, doc)
 	default:

@@ -16,7 +16,7 @@ func TestLoadEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b.Policies) < 5 || b.Catalog == nil || len(b.Tests) < 5 || b.Engine == nil {
+	if len(b.Policies) < 5 || b.Catalog == nil || len(b.Tests) < 5 || b.Engine == nil || b.Redactor == nil {
 		t.Errorf("policies %d catalog %v tests %d", len(b.Policies), b.Catalog != nil, len(b.Tests))
 	}
 	for _, p := range b.Policies {
@@ -93,6 +93,7 @@ func TestOpen(t *testing.T) {
 func TestLoadRejects(t *testing.T) {
 	policy := "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: {phase: request}}]}}]}\n"
 	catalog := "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {defaultRisk: low}\n"
+	redaction := "apiVersion: toolgate.dev/v1alpha1\nkind: Redaction\nmetadata: {name: r}\nspec:\n rules:\n - name: r\n"
 	tests := []struct {
 		name  string
 		files map[string]string
@@ -104,6 +105,10 @@ func TestLoadRejects(t *testing.T) {
 		{"catalog unknown field", map[string]string{"p.yaml": policy, "c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {tool: {}}\n"}, "unknown field"},
 		{"duplicate policy", map[string]string{"a.yaml": policy, "b.yaml": policy}, `duplicate policy name "p"`},
 		{"only comments", map[string]string{"a.yaml": "# nothing\n---\n# more\n"}, "no policies found"},
+		{"redaction unknown detector", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detectors: [ssn]\n"}, `r.yaml:1: redaction rule r: unknown detector "ssn"`},
+		{"redaction unknown field", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detector: [email]\n"}, `unknown field "detector"`},
+		{"redaction without rules", map[string]string{"p.yaml": policy, "r.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: Redaction\nspec: {rules: []}\n"}, "spec.rules is empty"},
+		{"redaction rule names across files", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detectors: [email]\n", "s.yaml": redaction + "   detectors: [jwt]\n"}, `duplicate redaction rule "r"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -88,6 +88,7 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer) (*inter
 		DenyStatus:  cfg.DenyStatus,
 		Engine:      b.Engine,
 		Catalog:     b.Catalog,
+		Redactor:    b.Redactor,
 		Bundle:      b.Source + "@" + b.Digest,
 		Logger:      logger,
 	})

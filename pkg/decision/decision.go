@@ -47,6 +47,10 @@ type Decision struct {
 	// Code is the JSON-RPC error code a denial would carry.
 	Code     int              `json:"code,omitempty"`
 	Findings []policy.Finding `json:"findings,omitempty"`
+	// Hidden names the tools removed from a tool list answer.
+	Hidden []string `json:"hidden,omitempty"`
+	// Redactions counts the replacements in a tool result per detector.
+	Redactions map[string]int `json:"redactions,omitempty"`
 }
 
 // FromResult decides on a policy result: any enforcing finding denies.

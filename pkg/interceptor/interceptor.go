@@ -22,6 +22,7 @@ import (
 	"github.com/toolgate/toolgate/pkg/gateway"
 	"github.com/toolgate/toolgate/pkg/mcp"
 	"github.com/toolgate/toolgate/pkg/policy"
+	"github.com/toolgate/toolgate/pkg/redact"
 )
 
 // Config configures a Handler. Engine is required; the rest have defaults.
@@ -33,6 +34,8 @@ type Config struct {
 	DenyStatus int
 	Engine     policy.Engine
 	Catalog    *catalog.Catalog
+	// Redactor redacts tool results at the RESPONSE point; nil redacts nothing.
+	Redactor *redact.Redactor
 	// Bundle identifies the policy bundle in decision logs.
 	Bundle string
 	Logger *slog.Logger
@@ -170,33 +173,6 @@ func (h *Handler) reject(r Result, id string, msg *mcp.Message, code int, what s
 	return r
 }
 
-// response answers the RESPONSE point by echoing the target's status, headers
-// and body. (Response policies are not evaluated yet.) The headers echoed are
-// the gateway's response headers, such as Mcp-Session-Id, not the caller's.
-func (h *Handler) response(id string, ev *gateway.MCPEvent) Result {
-	r := Result{Phase: attributes.PhaseResponse}
-	var msg *mcp.Message
-	if ev.GatewayRequest != nil {
-		if body, err := ev.RequestBody(); err == nil {
-			if m, err := mcp.Parse(body); err == nil {
-				msg, r.Method = &m, m.Method
-			}
-		}
-	}
-	resp := ev.GatewayResponse
-	body, err := gateway.NormalizeBody(resp.Body)
-	if err != nil {
-		return h.reject(r, id, msg, decision.CodeUndecidable, "the target's response could not be read", err)
-	}
-	status := resp.StatusCode
-	if status == 0 {
-		status = http.StatusOK
-	}
-	r.Decision = decision.Decision{ID: id, Effect: decision.Allow, Reason: "response passed through"}
-	r.Output = gateway.Respond(status, resp.Headers, body)
-	return r
-}
-
 // passHTTP passes an HTTP-target event through unchanged: this project
 // governs MCP traffic only, and says so in the log.
 func (h *Handler) passHTTP(id string, raw json.RawMessage) Result {
@@ -280,6 +256,13 @@ func (h *Handler) logDecision(ctx context.Context, r Result, latency time.Durati
 	}
 	if len(r.Decision.Findings) > 0 {
 		attrs = append(attrs, slog.Any("policies", h.loggable(ctx, r.Decision.Findings)))
+	}
+	if n := len(r.Decision.Hidden); n > 0 {
+		// Tool names are not secret, and say why an agent did not see a tool.
+		attrs = append(attrs, slog.Int("tools_hidden", n), slog.Any("hidden", r.Decision.Hidden))
+	}
+	if len(r.Decision.Redactions) > 0 {
+		attrs = append(attrs, slog.Any("redactions", r.Decision.Redactions))
 	}
 	h.cfg.Logger.LogAttrs(ctx, level, "decision", attrs...)
 }

@@ -36,6 +36,7 @@ func newHandler(t testing.TB, logs *bytes.Buffer) *interceptor.Handler {
 		Environment: "production",
 		Engine:      b.Engine,
 		Catalog:     b.Catalog,
+		Redactor:    b.Redactor,
 		Bundle:      b.Digest,
 		Now:         func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
 		NewID:       func() string { return testID },
@@ -154,10 +155,27 @@ func TestDecisions(t *testing.T) {
 		{"string-id-call", decision.Allow, 0},
 		{"delegated-agent-call", decision.Allow, 0},
 		{"response-point", decision.Allow, 0},
-		{"response-after-request-denial", decision.Allow, 0},
+		{"response-after-request-denial", decision.Deny, decision.CodePolicyDenied},
+		{"response-after-request-denial-body", decision.Deny, decision.CodePolicyDenied},
+		{"response-body-as-string", decision.Allow, 0},
+		{"response-notification-202", decision.Allow, 0},
+		{"response-search-structured", decision.Allow, 0},
+		{"response-search-text", decision.Allow, 0},
+		{"response-secrets", decision.Allow, 0},
+		{"response-secrets-finance", decision.Allow, 0},
+		{"response-streamed-first-event", decision.Allow, 0},
+		{"response-streamed-denied", decision.Deny, decision.CodePolicyDenied},
+		{"response-target-error", decision.Allow, 0},
+		{"response-tools-list", decision.Allow, 0},
+		{"response-tools-list-500", decision.Allow, 0},
+		{"response-tools-list-anonymous", decision.Allow, 0},
+		{"response-unreadable-request", decision.Deny, decision.CodeUndecidable},
 		{"http-target-passthrough", decision.Allow, 0},
 	}
 	h := newHandler(t, nil)
+	if len(tests) != len(events(t)) {
+		t.Errorf("%d events pinned, %d in testdata/events: pin every event", len(tests), len(events(t)))
+	}
 	for _, tt := range tests {
 		payload, err := os.ReadFile("../../testdata/events/" + tt.event + ".json")
 		if err != nil {
@@ -256,6 +274,10 @@ func TestHostileInputs(t *testing.T) {
 		`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"body":{}},"gatewayResponse":{"statusCode":"200"}}}`,
 		`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"body":{}},"gatewayResponse":{"statusCode":200,"body":"plain text"}}}`,
 		`{"interceptorInputVersion":"1.0","http":42}`,
+		`{"interceptorInputVersion":"1.0","mcp":{"gatewayResponse":{"statusCode":200,"body":{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}}}}`,
+		`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"body":{"jsonrpc":"2.0","id":1,"method":"tools/list"}},"gatewayResponse":{"statusCode":200,"body":[]}}}`,
+		`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"body":{"jsonrpc":"2.0","id":1,"method":"tools/list"}},"gatewayResponse":{"statusCode":200,"body":{"jsonrpc":"2.0","id":1,"result":{"tools":{"name":"x"}}}}}}`,
+		`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"body":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}},"gatewayResponse":{"statusCode":200,"body":{"jsonrpc":"2.0","id":1,"result":{"content":[]}}}}}`,
 		"\xff\xfe{}",
 	}
 	for _, in := range inputs {
@@ -339,7 +361,7 @@ func TestBrokenBundleDeniesEverything(t *testing.T) {
 	for _, file := range events(t) {
 		payload, _ := os.ReadFile(file)
 		r := h.Handle(context.Background(), payload)
-		if r.Phase == "request" && r.Decision.Effect != decision.Deny {
+		if r.Phase != "http" && r.Decision.Effect != decision.Deny {
 			t.Errorf("%s: %s with a broken bundle", file, r.Decision.Effect)
 		}
 	}

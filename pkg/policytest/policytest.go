@@ -101,7 +101,7 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 			if env == "" {
 				env = opts.Environment
 			}
-			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Now: now})
+			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor, Now: now})
 			got, err := c.run(h, b.Engine)
 			if err != nil {
 				return nil, fmt.Errorf("%s: case %q: %w", doc.Where(), c.Name, err)

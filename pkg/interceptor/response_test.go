@@ -1,0 +1,156 @@
+package interceptor_test
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/toolgate/toolgate/pkg/decision"
+	"github.com/toolgate/toolgate/pkg/policytest"
+	"github.com/toolgate/toolgate/pkg/redact"
+)
+
+// secrets are the values the response events carry that no caller covered
+// by the default redaction rules may see.
+var secrets = []string{
+	"AKIAIOSFODNN7EXAMPLE", "ASIAY34FZKBOKMUTVV7A",
+	"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+	"2YotnFZFEjr1zCsicMWpAA", "eyJhbGciOiJSUzI1NiJ9", "eyJhbGciOiJIUzI1NiJ9", "MIIEpAIBAAKCAQEA7bq98",
+	"jane.doe@example.com", "ops@example.com", "4111 1111 1111 1111", "5555-5555-5555-4444",
+}
+
+// TestResponses pins what the RESPONSE point does to each response event:
+// the tools hidden, the replacements by detector, and what must and must not
+// be in the answer.
+func TestResponses(t *testing.T) {
+	tests := []struct {
+		event      string
+		effect     decision.Effect
+		hidden     []string
+		redactions redact.Counts
+		contains   []string // in the answer's body
+		absent     []string // from the answer's body
+		status     int
+		headers    map[string]string // nil: not checked
+	}{
+		{event: "response-tools-list", effect: decision.Allow,
+			hidden:   []string{"k8s___delete-pod", "k8s___restart-deployment", "billing___get_invoice", "billing___refund_payment"},
+			contains: []string{`"nextCursor":"c2"`, `"name":"github___create_issue"`, `"name":"x_amz_bedrock_agentcore_search"`, `"inputSchema":{`},
+			status:   200, headers: map[string]string{"Mcp-Session-Id": "s-7f3a", "Content-Type": "application/json"}},
+		{event: "response-tools-list-anonymous", effect: decision.Allow,
+			hidden:   []string{"docs___search_docs", "github___search_issues", "github___create_issue", "k8s___get-pod", "k8s___list-pods", "k8s___delete-pod", "k8s___restart-deployment", "billing___get_invoice", "billing___refund_payment", "x_amz_bedrock_agentcore_search"},
+			contains: []string{`"tools":[]`}, status: 200},
+		{event: "response-search-structured", effect: decision.Allow,
+			hidden:   []string{"k8s___delete-pod", "billing___refund_payment", "k8s___delete-pod", "billing___refund_payment"},
+			contains: []string{"k8s___get-pod", "github___search_issues"}, absent: []string{"delete-pod", "refund_payment"}, status: 200},
+		{event: "response-search-text", effect: decision.Allow,
+			hidden:   []string{"k8s___delete-pod", "billing___refund_payment", "k8s___delete-pod"},
+			contains: []string{"k8s___get-pod", "Best match: [REDACTED:tool], then k8s___get-pod."}, absent: []string{"delete-pod", "refund_payment"}, status: 200},
+		{event: "response-secrets", effect: decision.Allow,
+			redactions: redact.Counts{"aws-access-key-id": 2, "aws-secret-access-key": 2, "bearer-token": 1, "jwt": 2, "private-key": 1, "email": 2, "card-number": 2},
+			contains:   []string{`"number":4711`, `"amount":12.5`, "[REDACTED:private-key]"}, absent: secrets, status: 200},
+		{event: "response-secrets-finance", effect: decision.Allow, redactions: redact.Counts{"aws-access-key-id": 1},
+			contains: []string{"jane.doe@example.com", "4111 1111 1111 1111"}, absent: []string{"AKIAIOSFODNN7EXAMPLE"}, status: 200},
+		{event: "response-streamed-first-event", effect: decision.Allow, redactions: redact.Counts{"aws-access-key-id": 1},
+			absent: []string{"AKIAIOSFODNN7EXAMPLE"}, status: 200, headers: map[string]string{"Mcp-Session-Id": "s-7f3a", "Content-Type": "text/event-stream"}},
+		{event: "response-streamed-denied", effect: decision.Deny,
+			contains: []string{`"isError":true`, `"id":12`}, absent: []string{"restarted"},
+			status: 200, headers: map[string]string{"Mcp-Session-Id": "s-7f3a", "Content-Type": "text/event-stream"}},
+		{event: "response-after-request-denial", effect: decision.Deny,
+			contains: []string{`"id":8`, `"isError":true`, "not allowed in production"}, status: 200},
+		{event: "response-after-request-denial-body", effect: decision.Deny,
+			contains: []string{"decision 5f0c2a9e8d7b6a5f4e3d2c1b0a998877"}, status: 200},
+		{event: "response-target-error", effect: decision.Allow, redactions: redact.Counts{"aws-access-key-id": 1},
+			contains: []string{`"code":-32603`}, absent: []string{"AKIAIOSFODNN7EXAMPLE"}, status: 200},
+		{event: "response-notification-202", effect: decision.Allow, status: 202},
+		{event: "response-unreadable-request", effect: decision.Deny,
+			contains: []string{`"id":9`, `"code":-32002`}, absent: []string{"customer data"}, status: 200},
+	}
+	var logs bytes.Buffer
+	h := newHandler(t, &logs)
+	for _, tt := range tests {
+		t.Run(tt.event, func(t *testing.T) {
+			payload, err := os.ReadFile("../../testdata/events/" + tt.event + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := h.Handle(context.Background(), payload)
+			if err := r.Output.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if r.Decision.Effect != tt.effect {
+				t.Errorf("%s (%s), want %s", r.Decision.Effect, r.Decision.Reason, tt.effect)
+			}
+			if !sameElements(r.Decision.Hidden, tt.hidden) {
+				t.Errorf("hidden %v, want %v", r.Decision.Hidden, tt.hidden)
+			}
+			if !maps.Equal(r.Decision.Redactions, map[string]int(tt.redactions)) {
+				t.Errorf("redactions %v, want %v", r.Decision.Redactions, tt.redactions)
+			}
+			resp := r.Output.MCP.TransformedGatewayResponse
+			if resp == nil {
+				t.Fatal("no transformedGatewayResponse at the RESPONSE point")
+			}
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if tt.headers != nil && !maps.Equal(resp.Headers, tt.headers) {
+				t.Errorf("headers %v, want %v", resp.Headers, tt.headers)
+			}
+			body := string(resp.Body)
+			for _, s := range tt.contains {
+				if !strings.Contains(body, s) {
+					t.Errorf("answer lacks %q:\n%s", s, body)
+				}
+			}
+			for _, s := range tt.absent {
+				if strings.Contains(body, s) {
+					t.Errorf("answer contains %q:\n%s", s, body)
+				}
+			}
+		})
+	}
+	for _, s := range append(secrets, "customer data", "restarted") {
+		if strings.Contains(logs.String(), s) {
+			t.Errorf("log contains %q", s)
+		}
+	}
+	if !strings.Contains(logs.String(), `"redactions":{`) || !strings.Contains(logs.String(), `"tools_hidden":4`) {
+		t.Errorf("log lacks redaction counts or hidden tools:\n%s", logs.String())
+	}
+}
+
+// TestUnchangedResponseIsEchoedExactly: an answer with nothing to hide or
+// redact goes back byte for byte, numbers beyond float64 included.
+func TestUnchangedResponseIsEchoedExactly(t *testing.T) {
+	h := newHandler(t, nil)
+	body := `{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"ok <b>&amp;</b>"}],"structuredContent":{"big":123456789012345678901234567890,"f":1.10},"isError":false}}`
+	payload := []byte(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"` + bearerOf(t, "developers") + `"},` +
+		`"body":{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"github___search_issues","arguments":{}}}},` +
+		`"gatewayResponse":{"statusCode":200,"body":` + body + `}}}`)
+	r := h.Handle(context.Background(), payload)
+	if got := string(r.Output.MCP.TransformedGatewayResponse.Body); got != body {
+		t.Errorf("got  %s\nwant %s", got, body)
+	}
+}
+
+// bearerOf returns an unsigned bearer token of a user in group.
+func bearerOf(t *testing.T, group string) string {
+	t.Helper()
+	token, err := policytest.UnsignedToken(map[string]any{"sub": "u-1", "cognito:groups": []string{group}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + token
+}
+
+func sameElements(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}

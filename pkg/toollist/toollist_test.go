@@ -1,0 +1,136 @@
+package toollist
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// keep lets the tools of the docs target through.
+func keep(name string) bool { return strings.HasPrefix(name, "docs___") }
+
+func decode(t *testing.T, s string) map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func encode(t *testing.T, v any) string {
+	t.Helper()
+	b, err := Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestFilterList(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+		hidden         []string
+		err            error
+	}{
+		{
+			name:   "hides refused tools, keeps every other field",
+			in:     `{"tools":[{"name":"docs___a","inputSchema":{"type":"object"}},{"name":"k8s___delete-pod"},{"name":"docs___b","annotations":{"x":1}}],"nextCursor":"c2","_meta":{"m":true}}`,
+			want:   `{"_meta":{"m":true},"nextCursor":"c2","tools":[{"inputSchema":{"type":"object"},"name":"docs___a"},{"annotations":{"x":1},"name":"docs___b"}]}`,
+			hidden: []string{"k8s___delete-pod"},
+		},
+		{
+			name:   "entries without a string name are removed",
+			in:     `{"tools":[{"name":7},"docs___a",null,{}]}`,
+			want:   `{"tools":[]}`,
+			hidden: []string{unnamed, unnamed, unnamed, unnamed},
+		},
+		{name: "empty list", in: `{"tools":[]}`, want: `{"tools":[]}`},
+		{name: "no tools field", in: `{"nextCursor":"x"}`, want: `{"nextCursor":"x"}`},
+		{name: "tools is not an array", in: `{"tools":{"name":"k8s___x"}}`, err: ErrShape},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := decode(t, tc.in)
+			hidden, err := FilterList(r, keep)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				return
+			}
+			if got := encode(t, r); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+			if !slices.Equal(hidden, tc.hidden) {
+				t.Errorf("hidden %v, want %v", hidden, tc.hidden)
+			}
+		})
+	}
+}
+
+func TestFilterSearch(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+		hidden         []string
+		err            bool
+	}{
+		{
+			name:   "structured content",
+			in:     `{"structuredContent":{"tools":[{"name":"k8s___delete-pod"},{"name":"docs___a"}]},"content":[]}`,
+			want:   `{"content":[],"structuredContent":{"tools":[{"name":"docs___a"}]}}`,
+			hidden: []string{"k8s___delete-pod"},
+		},
+		{
+			name:   "JSON object in text",
+			in:     `{"content":[{"type":"text","text":"{\"tools\": [{\"name\": \"docs___a\", \"description\": \"<b>&\"}, {\"name\": \"billing___refund_payment\"}]}"}]}`,
+			want:   `{"content":[{"text":"{\"tools\":[{\"description\":\"<b>&\",\"name\":\"docs___a\"}]}","type":"text"}]}`,
+			hidden: []string{"billing___refund_payment"},
+		},
+		{
+			name:   "JSON array in text",
+			in:     `{"content":[{"type":"text","text":" [{\"name\":\"k8s___x\"},{\"name\":\"docs___a\"}] "}]}`,
+			want:   `{"content":[{"text":"[{\"name\":\"docs___a\"}]","type":"text"}]}`,
+			hidden: []string{"k8s___x"},
+		},
+		{
+			name:   "tool lists nested deeper",
+			in:     `{"structuredContent":{"results":[{"tools":[{"name":"k8s___x"}]}]}}`,
+			want:   `{"structuredContent":{"results":[{"tools":[]}]}}`,
+			hidden: []string{"k8s___x"},
+		},
+		{
+			name:   "prose naming tools",
+			in:     `{"content":[{"type":"text","text":"Try k8s___delete-pod. Or docs___search_docs."}]}`,
+			want:   `{"content":[{"text":"Try [REDACTED:tool]. Or docs___search_docs.","type":"text"}]}`,
+			hidden: []string{"k8s___delete-pod"},
+		},
+		{
+			name: "untouched text stays byte for byte",
+			in:   `{"content":[{"type":"text","text":"{ \"tools\": [ {\"name\": \"docs___a\"} ] }"}]}`,
+			want: `{"content":[{"text":"{ \"tools\": [ {\"name\": \"docs___a\"} ] }","type":"text"}]}`,
+		},
+		{name: "structured tools not an array", in: `{"structuredContent":{"tools":"k8s___x"}}`, err: true},
+		{name: "text tools not an array", in: `{"content":[{"type":"text","text":"{\"tools\":{}}"}]}`, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := decode(t, tc.in)
+			hidden, err := FilterSearch(r, keep)
+			if (err != nil) != tc.err {
+				t.Fatalf("err %v, want error %v", err, tc.err)
+			}
+			if err != nil {
+				return
+			}
+			if got := encode(t, r); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+			if !slices.Equal(hidden, tc.hidden) {
+				t.Errorf("hidden %v, want %v", hidden, tc.hidden)
+			}
+		})
+	}
+}
