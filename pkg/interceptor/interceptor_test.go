@@ -162,6 +162,7 @@ func TestDecisions(t *testing.T) {
 		{"response-search-structured", decision.Allow, 0},
 		{"response-search-text", decision.Allow, 0},
 		{"response-secrets", decision.Allow, 0},
+		{"response-redact-100kb", decision.Allow, 0},
 		{"response-secrets-finance", decision.Allow, 0},
 		{"response-streamed-first-event", decision.Allow, 0},
 		{"response-streamed-denied", decision.Deny, decision.CodePolicyDenied},
@@ -339,6 +340,7 @@ spec:
 type panicky struct{}
 
 func (panicky) Evaluate(map[string]any) policy.Result { panic("boom") }
+func (panicky) AllowsEach() func(map[string]any) bool { panic("boom") }
 
 func TestPanicIsDenial(t *testing.T) {
 	h := interceptor.New(interceptor.Config{Engine: panicky{}})

@@ -145,12 +145,12 @@ func (h *Handler) filterTools(in attributes.Input, msg *mcp.Message, body map[st
 	default:
 		return nil
 	}
-	values := h.builder.ListValues(in)
+	values, allows := h.builder.ListValues(in), h.cfg.Engine.AllowsEach()
 	seen := map[string]bool{}
 	keep := func(name string) bool {
 		k, ok := seen[name]
 		if !ok {
-			k = !h.cfg.Engine.Evaluate(values(name)).Denied()
+			k = allows(values(name))
 			seen[name] = k
 		}
 		return k

@@ -3,12 +3,15 @@ package interceptor_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"maps"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/toolgate/toolgate/pkg/attributes"
 	"github.com/toolgate/toolgate/pkg/decision"
 	"github.com/toolgate/toolgate/pkg/policytest"
 	"github.com/toolgate/toolgate/pkg/redact"
@@ -153,4 +156,71 @@ func sameElements(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// BenchmarkToolsList500 is the whole handler on a tools/list answer of 500
+// tools (265 KB): decode, one evaluation per tool, re-encode.
+func BenchmarkToolsList500(b *testing.B) {
+	benchmarkEvent(b, "response-tools-list-500")
+}
+
+// BenchmarkRedact100KB is the whole handler on a tool result of 100 KB of
+// log lines with secrets in them, every default redaction rule applying.
+func BenchmarkRedact100KB(b *testing.B) {
+	benchmarkEvent(b, "response-redact-100kb")
+}
+
+func benchmarkEvent(b *testing.B, event string) {
+	h := newHandler(b, nil)
+	payload, err := os.ReadFile("../../testdata/events/" + event + ".json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := h.Handle(context.Background(), payload)
+	if len(r.Decision.Hidden) == 0 && len(r.Decision.Redactions) == 0 {
+		b.Fatalf("%s: nothing hidden or redacted: %+v", event, r.Decision)
+	}
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Invoke(context.Background(), payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFilter500 is the evaluation pass alone: the 500 tools of a decoded
+// tools/list answer judged and filtered, without decoding or encoding JSON.
+func BenchmarkFilter500(b *testing.B) {
+	h := newHandler(b, nil)
+	payload, err := os.ReadFile("../../testdata/events/response-tools-list-500.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ev struct {
+		MCP struct {
+			GatewayRequest struct {
+				Headers map[string]string `json:"headers"`
+			} `json:"gatewayRequest"`
+			GatewayResponse struct {
+				Body map[string]any `json:"body"`
+			} `json:"gatewayResponse"`
+		} `json:"mcp"`
+	}
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		b.Fatal(err)
+	}
+	in := attributes.Input{Phase: attributes.PhaseResponse, Method: "tools/list", Headers: ev.MCP.GatewayRequest.Headers, Now: time.Now()}
+	tools := ev.MCP.GatewayResponse.Body["result"].(map[string]any)["tools"].([]any)
+	if len(tools) != 500 {
+		b.Fatalf("%d tools", len(tools))
+	}
+	var hidden []string
+	for b.Loop() {
+		body := map[string]any{"result": map[string]any{"tools": slices.Clone(tools)}}
+		if hidden, err = h.FilterTools(in, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(hidden)), "hidden")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 	"github.com/kyverno/kyverno-json/pkg/core/compilers"
 	jpcompiler "github.com/kyverno/kyverno-json/pkg/core/compilers/jp"
+	"github.com/kyverno/kyverno-json/pkg/core/expression"
 	"github.com/kyverno/kyverno-json/pkg/jp"
 	jsonengine "github.com/kyverno/kyverno-json/pkg/json-engine"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -38,11 +39,22 @@ type compiledRule struct {
 	name    string
 	binding binding.Binding
 	eval    ruleFunc
+	// actions and phases, when not nil, are the only values of the
+	// document's action and phase the rule's match clause can accept: a
+	// rule for calls is skipped for the hundreds of list documents of one
+	// tools/list answer without running its match.
+	actions, phases map[string]bool
 }
 
 // ruleFunc evaluates one rule: matched is false when the match or exclude
-// clause skips the rule; err is an evaluation error.
-type ruleFunc func(resource any, b binding.Bindings) (violations jsonengine.Results, matched bool, err error)
+// clause skips the rule; err is an evaluation error. shared, when not nil,
+// holds the context values that documents of one list answer share.
+type ruleFunc func(resource any, b binding.Bindings, shared shared) (violations jsonengine.Results, matched bool, err error)
+
+// shared holds, for a series of documents that differ only in the fields of
+// listVarying, the context values that read none of them: computed for the
+// first document, used for all.
+type shared map[*contextEntry]binding.Binding
 
 // Compile compiles policies, which must have passed DecodePolicy. Policies are
 // evaluated in the order given.
@@ -59,18 +71,20 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 		if err != nil {
 			return nil, err
 		}
-		c := base
+		c, compiler := base, compilers.CompilerJP
 		if p.Spec.Compiler != nil {
-			c = c.WithDefaultCompiler(string(*p.Spec.Compiler))
+			compiler = string(*p.Spec.Compiler)
+			c = c.WithDefaultCompiler(compiler)
 		}
 		cp := compiledPolicy{name: p.Name, mode: mode, binding: binding.NewBinding(*p)}
 		path := field.NewPath("spec", "rules")
 		for i, r := range p.Spec.Rules {
-			eval, err := compileRule(path.Index(i), c, r)
+			eval, err := compileRule(path.Index(i), c, compiler, r)
 			if err != nil {
 				return nil, fmt.Errorf("policy %s rule %s: %w", p.Name, r.Name, err)
 			}
-			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: binding.NewBinding(r), eval: eval})
+			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: binding.NewBinding(r), eval: eval,
+				actions: literalValues(r.Match, "action"), phases: literalValues(r.Match, "phase")})
 		}
 		k.policies = append(k.policies, cp)
 	}
@@ -80,7 +94,23 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 // Evaluate runs every rule of every policy on doc. A rule whose match clause
 // does not match is skipped; a failed assertion is a violation; a rule that
 // cannot be evaluated is an error, which denies like a violation.
-func (k *Kyverno) Evaluate(doc map[string]any) (res Result) {
+func (k *Kyverno) Evaluate(doc map[string]any) Result { return k.evaluate(doc, nil) }
+
+// AllowsEach returns a function that reports whether no enforcing policy
+// denies a document, for a series of documents that differ only in tool and
+// environment: the tools of one list answer. It stops at the first denial,
+// skips audit-only policies and computes context variables that read
+// neither field once for the series, so it costs far less per document than
+// Evaluate. The function is not safe for concurrent use.
+func (k *Kyverno) AllowsEach() func(doc map[string]any) bool {
+	sh := shared{}
+	return func(doc map[string]any) bool { return !k.evaluate(doc, sh).Denied() }
+}
+
+// evaluate runs the rules on doc. With sh (a list series), it returns at the
+// first enforcing finding and skips audit-only policies.
+func (k *Kyverno) evaluate(doc map[string]any, sh shared) (res Result) {
+	verdictOnly := sh != nil
 	var current *compiledPolicy
 	var currentRule string
 	defer func() {
@@ -94,15 +124,23 @@ func (k *Kyverno) Evaluate(doc map[string]any) (res Result) {
 			res.Findings = append(res.Findings, f)
 		}
 	}()
+	action, _ := doc["action"].(string)
+	phase, _ := doc["phase"].(string)
 	var resource any = doc
 	payload := &bindings{name: "$payload", value: binding.NewBinding(resource)}
 	for i := range k.policies {
 		p := &k.policies[i]
+		if verdictOnly && p.mode != ModeEnforce {
+			continue
+		}
 		current = p
 		pb := payload.Register("$policy", p.binding)
 		for _, r := range p.rules {
+			if skip(r.actions, doc["action"], action) || skip(r.phases, doc["phase"], phase) {
+				continue
+			}
 			currentRule = r.name
-			violations, matched, err := r.eval(resource, pb.Register("$rule", r.binding))
+			violations, matched, err := r.eval(resource, pb.Register("$rule", r.binding), sh)
 			if !matched {
 				continue
 			}
@@ -112,7 +150,6 @@ func (k *Kyverno) Evaluate(doc map[string]any) (res Result) {
 					Message: fmt.Sprintf("policy %s rule %s could not be evaluated", p.name, r.name),
 					Detail:  describeError(err),
 				})
-				continue
 			}
 			for _, v := range violations {
 				res.Findings = append(res.Findings, Finding{
@@ -121,26 +158,113 @@ func (k *Kyverno) Evaluate(doc map[string]any) (res Result) {
 					Detail:  describeErrors(v.ErrorList),
 				})
 			}
+			if verdictOnly && len(res.Findings) > 0 {
+				return res
+			}
 		}
 	}
 	return res
+}
+
+// skip reports whether a rule that accepts only the values in allowed cannot
+// match a document whose field holds value (s when a string). Only string
+// values are decided here; anything else goes through the match clause.
+func skip(allowed map[string]bool, value any, s string) bool {
+	if allowed == nil {
+		return false
+	}
+	if _, isString := value.(string); !isString {
+		return false
+	}
+	return !allowed[s]
+}
+
+// literalValues returns the values of field that a match clause can accept,
+// or nil when it can accept any. Only literal top-level entries count
+// (`action: call`), and a clause is read as kyverno-json's CompileMatch runs
+// it: any tree of "any" matching is enough (and "all" is then not checked);
+// without "any", every tree of "all" must match.
+func literalValues(m *v1alpha1.Match, field string) map[string]bool {
+	if m == nil {
+		return nil
+	}
+	if len(m.Any) > 0 {
+		union := map[string]bool{}
+		for i := range m.Any {
+			v, ok := literalOf(&m.Any[i], field)
+			if !ok {
+				return nil
+			}
+			union[v] = true
+		}
+		return union
+	}
+	var allowed map[string]bool
+	for i := range m.All {
+		v, ok := literalOf(&m.All[i], field)
+		if !ok {
+			continue
+		}
+		if allowed == nil {
+			allowed = map[string]bool{v: true}
+		} else if !allowed[v] {
+			return map[string]bool{} // two different literals: nothing matches
+		}
+	}
+	return allowed
+}
+
+// literalOf returns the literal string an assertion tree requires of field,
+// when its key and value are both plain (not expressions).
+func literalOf(tree *v1alpha1.AssertionTree, field string) (string, bool) {
+	v, err := plain(tree)
+	if err != nil {
+		return "", false
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return "", false
+	}
+	for key, value := range m {
+		if !isLiteral(key) || expression.Parse(key).Statement != field {
+			continue
+		}
+		s, ok := value.(string)
+		if !ok || !isLiteral(s) {
+			return "", false
+		}
+		return expression.Parse(s).Statement, true
+	}
+	return "", false
+}
+
+// isLiteral reports whether kyverno-json reads s as itself rather than as
+// an expression, a foreach or a binding.
+func isLiteral(s string) bool {
+	e := expression.Parse(s)
+	return !e.Foreach && e.Binding == "" && e.Compiler == "" && e.Statement == s
 }
 
 // compileRule compiles a rule with kyverno-json's compile functions and
 // composes them as its jsonengine.CompileRule does (context, match, exclude,
 // assert), without building a response record for every rule evaluated, and
 // with literal context variables bound once here rather than on every call.
-func compileRule(path *field.Path, c compilers.Compilers, r v1alpha1.ValidatingRule) (ruleFunc, error) {
+func compileRule(path *field.Path, c compilers.Compilers, compiler string, r v1alpha1.ValidatingRule) (ruleFunc, error) {
 	if r.Compiler != nil {
-		c = c.WithDefaultCompiler(string(*r.Compiler))
+		compiler = string(*r.Compiler)
+		c = c.WithDefaultCompiler(compiler)
 	}
-	context, err := compileContext(path.Child("context"), c, r.Context)
+	context, err := compileContext(path.Child("context"), c, compiler, r.Context)
 	if err != nil {
 		return nil, err
 	}
 	match, ferr := jsonengine.CompileMatch(path.Child("match"), c, r.Match)
 	if ferr != nil {
 		return nil, ferr
+	}
+	byAction, err := matchesByAction(path.Child("match"), c, r.Match)
+	if err != nil {
+		return nil, err
 	}
 	exclude, ferr := jsonengine.CompileMatch(path.Child("exclude"), c, r.Exclude)
 	if ferr != nil {
@@ -150,8 +274,12 @@ func compileRule(path *field.Path, c compilers.Compilers, r v1alpha1.ValidatingR
 	if ferr != nil {
 		return nil, ferr
 	}
-	return func(resource any, b binding.Bindings) (jsonengine.Results, bool, error) {
-		b = context(resource, b)
+	return func(resource any, b binding.Bindings, sh shared) (jsonengine.Results, bool, error) {
+		b = context(resource, b, sh)
+		match := match
+		if m, ok := byAction[actionOf(resource)]; ok {
+			match = m
+		}
 		if match != nil {
 			if errs, err := match(resource, b); err != nil {
 				return nil, true, err
@@ -171,20 +299,63 @@ func compileRule(path *field.Path, c compilers.Compilers, r v1alpha1.ValidatingR
 	}, nil
 }
 
+// contextEntry is a compiled context entry: a constant, bound once, or an
+// expression, evaluated lazily, at most once per evaluation.
+type contextEntry struct {
+	name     string
+	constant binding.Binding
+	eval     func(any, binding.Bindings) (any, error)
+	// listShared is true for an expression that reads neither tool nor
+	// environment: the documents of one list answer share its value.
+	listShared bool
+}
+
+// matchesByAction compiles, for each action a match clause names in literal
+// "any" trees, the clause with only the trees that can match that action.
+// A list document then does not run the trees written for calls (a failed
+// tree costs more than a matching one: kyverno-json formats its error).
+func matchesByAction(path *field.Path, c compilers.Compilers, m *v1alpha1.Match) (map[string]func(any, binding.Bindings) (field.ErrorList, error), error) {
+	if m == nil || len(m.Any) < 2 {
+		return nil, nil
+	}
+	out := map[string]func(any, binding.Bindings) (field.ErrorList, error){}
+	for action := range literalValues(m, "action") {
+		specialized := *m
+		specialized.Any = nil
+		for i := range m.Any {
+			if v, ok := literalOf(&m.Any[i], "action"); !ok || v == action {
+				specialized.Any = append(specialized.Any, m.Any[i])
+			}
+		}
+		f, ferr := jsonengine.CompileMatch(path, c, &specialized)
+		if ferr != nil {
+			return nil, ferr
+		}
+		out[action] = f
+	}
+	return out, nil
+}
+
+func actionOf(resource any) string {
+	doc, _ := resource.(map[string]any)
+	action, _ := doc["action"].(string)
+	return action
+}
+
 // compileContext compiles a rule's context entries. An entry whose variable
 // is an expression is evaluated lazily, at most once per evaluation, as
-// kyverno-json does; any other value is a constant, bound once.
-func compileContext(path *field.Path, c compilers.Compilers, entries []v1alpha1.ContextEntry) (func(any, binding.Bindings) binding.Bindings, error) {
-	type entry struct {
-		name     string
-		constant binding.Binding
-		eval     func(any, binding.Bindings) (any, error)
-	}
-	var compiled []entry
+// kyverno-json does; any other value is a constant, bound once. compiler is
+// the rule's default compiler.
+func compileContext(path *field.Path, c compilers.Compilers, compiler string, entries []v1alpha1.ContextEntry) (func(any, binding.Bindings, shared) binding.Bindings, error) {
+	var compiled []*contextEntry
+	// Variables a list-shared expression may use: the policy, the rule and
+	// entries that are themselves constant or shared.
+	sharable := map[string]bool{"$policy": true, "$rule": true}
 	for i, e := range entries {
-		ec := c
+		ec, ecompiler := c, compiler
 		if e.Compiler != nil {
-			ec = ec.WithDefaultCompiler(string(*e.Compiler))
+			ecompiler = string(*e.Compiler)
+			ec = ec.WithDefaultCompiler(ecompiler)
 		}
 		vpath := path.Index(i).Child("variable")
 		handler, ferr := e.Variable.Compile(vpath, ec)
@@ -195,30 +366,49 @@ func compileContext(path *field.Path, c compilers.Compilers, entries []v1alpha1.
 		if err != nil {
 			return nil, err
 		}
-		if _, isString := raw.(string); !isString {
+		name := "$" + e.Name
+		stmt, isString := raw.(string)
+		if !isString {
 			v, err := handler(nil, nil)
 			if err != nil {
 				return nil, field.InternalError(vpath, err)
 			}
-			compiled = append(compiled, entry{name: "$" + e.Name, constant: binding.NewBinding(v)})
+			compiled = append(compiled, &contextEntry{name: name, constant: binding.NewBinding(v)})
+			sharable[name] = true
 			continue
 		}
-		compiled = append(compiled, entry{name: "$" + e.Name, eval: func(resource any, b binding.Bindings) (any, error) {
+		entry := &contextEntry{name: name, eval: func(resource any, b binding.Bindings) (any, error) {
 			v, err := handler(resource, b)
 			if err != nil {
 				return nil, field.InternalError(vpath, err)
 			}
 			return v, nil
-		}})
+		}}
+		if expr := expression.Parse(stmt); !expr.Foreach && expr.Binding == "" &&
+			(expr.Compiler == compilers.CompilerJP || (expr.Compiler == expression.CompilerDefault && ecompiler == compilers.CompilerJP)) {
+			entry.listShared = readsOnly(expr.Statement, listVarying, func(v string) bool { return sharable[v] })
+		}
+		sharable[name] = entry.listShared
+		compiled = append(compiled, entry)
 	}
-	return func(resource any, b binding.Bindings) binding.Bindings {
+	return func(resource any, b binding.Bindings, sh shared) binding.Bindings {
 		for _, e := range compiled {
 			if e.constant != nil {
 				b = b.Register(e.name, e.constant)
 				continue
 			}
+			if e.listShared && sh != nil {
+				if v, ok := sh[e]; ok {
+					b = b.Register(e.name, v)
+					continue
+				}
+			}
 			outer, eval := b, e.eval
-			b = b.Register(e.name, binding.NewDelegate(sync.OnceValues(func() (any, error) { return eval(resource, outer) })))
+			v := binding.NewDelegate(sync.OnceValues(func() (any, error) { return eval(resource, outer) }))
+			if e.listShared && sh != nil {
+				sh[e] = v
+			}
+			b = b.Register(e.name, v)
 		}
 		return b
 	}, nil

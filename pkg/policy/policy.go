@@ -11,6 +11,11 @@ import "fmt"
 type Engine interface {
 	// Evaluate judges one attribute document, given as plain JSON values.
 	Evaluate(doc map[string]any) Result
+	// AllowsEach returns a function reporting whether Evaluate would not
+	// deny a document, for a series of documents that differ only in tool
+	// and environment (the tools of one list answer), sharing work between
+	// them. The function is not safe for concurrent use.
+	AllowsEach() func(doc map[string]any) bool
 }
 
 // Mode says whether a policy's failures deny (enforce) or are only reported (audit).
@@ -87,6 +92,10 @@ func (r Result) filter(m Mode) []Finding {
 func Broken(err error) Engine { return broken{err} }
 
 type broken struct{ err error }
+
+func (b broken) AllowsEach() func(map[string]any) bool {
+	return func(map[string]any) bool { return false }
+}
 
 func (b broken) Evaluate(map[string]any) Result {
 	return Result{Findings: []Finding{{
