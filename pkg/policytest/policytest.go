@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -46,6 +47,9 @@ type Case struct {
 	Request map[string]any    `json:"request,omitempty"`
 	Claims  map[string]any    `json:"claims,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
+	// Response, with Request, is the target's JSON-RPC answer: the case is
+	// then judged at the RESPONSE point.
+	Response map[string]any `json:"response,omitempty"`
 	// Attributes is an attribute document, given straight to the policies.
 	Attributes map[string]any `json:"attributes,omitempty"`
 	Expect     Expect         `json:"expect"`
@@ -60,6 +64,12 @@ type Expect struct {
 	// Audit, when given, is the exact set of audit-only policies that would
 	// have denied.
 	Audit []string `json:"audit,omitempty"`
+	// Tools, when given, is the exact set of tools left in the answer's tool
+	// list (result.tools, or result.structuredContent.tools of a search).
+	Tools []string `json:"tools,omitempty"`
+	// Redactions, when given, is the exact number of replacements per
+	// detector in the answer.
+	Redactions map[string]int `json:"redactions,omitempty"`
 }
 
 // CaseResult is the outcome of one case.
@@ -102,12 +112,12 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 				env = opts.Environment
 			}
 			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor, Now: now})
-			got, err := c.run(h, b.Engine)
+			got, listed, err := c.run(h, b.Engine)
 			if err != nil {
 				return nil, fmt.Errorf("%s: case %q: %w", doc.Where(), c.Name, err)
 			}
 			res := CaseResult{Where: doc.Where(), Name: c.Name}
-			res.Diff = c.Expect.diff(got)
+			res.Diff = c.Expect.diff(got, listed)
 			res.Pass = res.Diff == ""
 			out = append(out, res)
 		}
@@ -125,8 +135,11 @@ func (c Case) validate() error {
 	if n != 1 {
 		return fmt.Errorf("want exactly one of event, request and attributes")
 	}
-	if (c.Claims != nil || c.Headers != nil) && c.Request == nil {
-		return fmt.Errorf("claims and headers go with request")
+	if (c.Claims != nil || c.Headers != nil || c.Response != nil) && c.Request == nil {
+		return fmt.Errorf("claims, headers and response go with request")
+	}
+	if (c.Expect.Tools != nil || c.Expect.Redactions != nil) && c.Response == nil && c.Event == nil {
+		return fmt.Errorf("expect.tools and expect.redactions need a response")
 	}
 	if c.Expect.Decision != decision.Allow && c.Expect.Decision != decision.Deny {
 		return fmt.Errorf("expect.decision must be allow or deny")
@@ -134,9 +147,10 @@ func (c Case) validate() error {
 	return nil
 }
 
-func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decision, error) {
+// run returns the decision and the tools listed in the answer.
+func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decision, []string, error) {
 	if c.Attributes != nil {
-		return decision.FromResult("test", engine.Evaluate(c.Attributes)), nil
+		return decision.FromResult("test", engine.Evaluate(c.Attributes)), nil, nil
 	}
 	event := c.Event
 	if event == nil {
@@ -147,22 +161,52 @@ func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decisi
 		if c.Claims != nil {
 			token, err := UnsignedToken(c.Claims)
 			if err != nil {
-				return decision.Decision{}, err
+				return decision.Decision{}, nil, err
 			}
 			headers["Authorization"] = "Bearer " + token
 		}
-		event = map[string]any{
-			"interceptorInputVersion": "1.0",
-			"mcp": map[string]any{"gatewayRequest": map[string]any{
-				"path": "/mcp", "httpMethod": "POST", "headers": headers, "body": c.Request,
-			}},
+		mcp := map[string]any{"gatewayRequest": map[string]any{
+			"path": "/mcp", "httpMethod": "POST", "headers": headers, "body": c.Request,
+		}}
+		if c.Response != nil {
+			mcp["gatewayResponse"] = map[string]any{"statusCode": 200, "body": c.Response}
 		}
+		event = map[string]any{"interceptorInputVersion": "1.0", "mcp": mcp}
 	}
 	payload, err := json.Marshal(event)
 	if err != nil {
-		return decision.Decision{}, err
+		return decision.Decision{}, nil, err
 	}
-	return h.Handle(context.Background(), payload).Decision, nil
+	r := h.Handle(context.Background(), payload)
+	return r.Decision, listedTools(r), nil
+}
+
+// listedTools returns the names in the answer's tool list, or nil.
+func listedTools(r interceptor.Result) []string {
+	if r.Output.MCP == nil || r.Output.MCP.TransformedGatewayResponse == nil {
+		return nil
+	}
+	var body struct {
+		Result struct {
+			Tools             []struct{ Name string } `json:"tools"`
+			StructuredContent struct {
+				Tools []struct{ Name string } `json:"tools"`
+			} `json:"structuredContent"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(r.Output.MCP.TransformedGatewayResponse.Body, &body) != nil {
+		return nil
+	}
+	tools := body.Result.Tools
+	if tools == nil {
+		tools = body.Result.StructuredContent.Tools
+	}
+	names := []string{}
+	for _, t := range tools {
+		names = append(names, t.Name)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // UnsignedToken returns a JWT carrying claims with a placeholder signature.
@@ -176,8 +220,14 @@ func UnsignedToken(claims map[string]any) (string, error) {
 	return enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc.EncodeToString(payload) + ".unsigned", nil
 }
 
-func (e Expect) diff(got decision.Decision) string {
+func (e Expect) diff(got decision.Decision, listed []string) string {
 	var diffs []string
+	if e.Tools != nil && !sameSet(e.Tools, listed) {
+		diffs = append(diffs, fmt.Sprintf("tools listed: want %v, got %v", sorted(e.Tools), listed))
+	}
+	if e.Redactions != nil && !maps.Equal(e.Redactions, got.Redactions) {
+		diffs = append(diffs, fmt.Sprintf("redactions: want %v, got %v", e.Redactions, got.Redactions))
+	}
 	if got.Effect != e.Decision {
 		diffs = append(diffs, fmt.Sprintf("decision: want %s, got %s", e.Decision, got.Effect))
 	}
