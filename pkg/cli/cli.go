@@ -111,6 +111,12 @@ func invoke(args []string, embedded fs.FS, getenv func(string) string, stdout, s
 			fmt.Fprintf(stdout, " (code %d): %s", r.Decision.Code, r.Decision.Reason)
 		}
 		fmt.Fprintf(stdout, "\ndecision id: %s\n", r.Decision.ID)
+		if len(r.Decision.Hidden) > 0 {
+			fmt.Fprintf(stdout, "tools hidden: %d %v\n", len(r.Decision.Hidden), r.Decision.Hidden)
+		}
+		if len(r.Decision.Redactions) > 0 {
+			fmt.Fprintf(stdout, "redactions: %v\n", r.Decision.Redactions)
+		}
 		if *explain {
 			if r.Document != nil {
 				doc, _ := json.MarshalIndent(r.Document, "", "  ")
