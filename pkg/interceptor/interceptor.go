@@ -215,6 +215,9 @@ func nullToNil(b json.RawMessage) json.RawMessage {
 	return b
 }
 
+// maxLoggedHidden bounds the hidden tool names in one decision record.
+const maxLoggedHidden = 100
+
 // logDecision writes one record per decision. It never logs the token or the
 // tool arguments: only identifiers, the tool's name and the findings.
 func (h *Handler) logDecision(ctx context.Context, r Result, latency time.Duration) {
@@ -258,8 +261,9 @@ func (h *Handler) logDecision(ctx context.Context, r Result, latency time.Durati
 		attrs = append(attrs, slog.Any("policies", h.loggable(ctx, r.Decision.Findings)))
 	}
 	if n := len(r.Decision.Hidden); n > 0 {
-		// Tool names are not secret, and say why an agent did not see a tool.
-		attrs = append(attrs, slog.Int("tools_hidden", n), slog.Any("hidden", r.Decision.Hidden))
+		// Tool names are not secret, and say why an agent did not see a
+		// tool; the first maxLoggedHidden keep a huge list's record small.
+		attrs = append(attrs, slog.Int("tools_hidden", n), slog.Any("hidden", r.Decision.Hidden[:min(n, maxLoggedHidden)]))
 	}
 	if len(r.Decision.Redactions) > 0 {
 		attrs = append(attrs, slog.Any("redactions", r.Decision.Redactions))

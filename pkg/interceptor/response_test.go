@@ -224,3 +224,25 @@ func BenchmarkFilter500(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(hidden)), "hidden")
 }
+
+// TestHiddenToolsLogBounded: a list that hides hundreds of tools logs their
+// number and only the first hundred names.
+func TestHiddenToolsLogBounded(t *testing.T) {
+	var logs bytes.Buffer
+	h := newHandler(t, &logs)
+	payload, err := os.ReadFile("../../testdata/events/response-tools-list-500.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Handle(context.Background(), payload)
+	var record struct {
+		ToolsHidden int      `json:"tools_hidden"`
+		Hidden      []string `json:"hidden"`
+	}
+	if err := json.Unmarshal(logs.Bytes(), &record); err != nil {
+		t.Fatal(err)
+	}
+	if record.ToolsHidden != 320 || len(record.Hidden) != 100 {
+		t.Errorf("tools_hidden %d, %d names logged; want 320 and 100", record.ToolsHidden, len(record.Hidden))
+	}
+}
