@@ -3,13 +3,12 @@ package interceptor
 import (
 	"github.com/toolgate/toolgate/pkg/attributes"
 	"github.com/toolgate/toolgate/pkg/decision"
-	"github.com/toolgate/toolgate/pkg/mcp"
 )
 
 // FilterTools exposes the list filter to the benchmarks: one evaluation pass
 // over the tools of a decoded tools/list answer.
 func (h *Handler) FilterTools(in attributes.Input, body map[string]any) ([]string, error) {
 	var d decision.Decision
-	err := h.filterTools(in, &mcp.Message{Method: in.Method}, body, &d)
+	err := h.filterTools(in, body, &d)
 	return d.Hidden, err
 }

@@ -25,10 +25,7 @@ import (
 func (h *Handler) response(id string, ev *gateway.MCPEvent) Result {
 	r := Result{Phase: attributes.PhaseResponse}
 	resp := ev.GatewayResponse
-	status := resp.StatusCode
-	if status == 0 {
-		status = http.StatusOK
-	}
+	status := statusOf(resp)
 	raw, err := gateway.NormalizeBody(resp.Body)
 	if err != nil {
 		return h.rejectResponse(r, id, nil, resp, "the target's response could not be read", err)
@@ -85,13 +82,13 @@ func (h *Handler) response(id string, ev *gateway.MCPEvent) Result {
 	r.Decision = decision.FromResult(id, h.cfg.Engine.Evaluate(value))
 	if r.Decision.Effect == decision.Deny {
 		if !isOwnDenial(body) {
-			r.Output = h.shapeDenial(r.Decision.Output(&msg, nil, h.cfg.DenyStatus), resp)
+			r.Output = shapeDenial(r.Decision.Output(&msg, nil, h.cfg.DenyStatus), resp)
 			return r
 		}
 		// The caller keeps the denial the REQUEST point gave it.
 		return h.finish(r, resp, raw, body, value)
 	}
-	if err := h.filterTools(in, &msg, body, &r.Decision); err != nil {
+	if err := h.filterTools(in, body, &r.Decision); err != nil {
 		return h.rejectResponse(r, id, &msg, resp, "the tool list could not be filtered", err)
 	}
 	return h.finish(r, resp, raw, body, value)
@@ -101,10 +98,7 @@ func (h *Handler) response(id string, ev *gateway.MCPEvent) Result {
 // and answers with it: unchanged (byte for byte) when nothing was hidden or
 // redacted.
 func (h *Handler) finish(r Result, resp *gateway.Response, raw json.RawMessage, body map[string]any, value map[string]any) Result {
-	status := resp.StatusCode
-	if status == 0 {
-		status = http.StatusOK
-	}
+	status := statusOf(resp)
 	changed := len(r.Decision.Hidden) > 0
 	if body != nil {
 		scrubber, errs := h.cfg.Redactor.Select(value)
@@ -131,16 +125,16 @@ func (h *Handler) finish(r Result, resp *gateway.Response, raw json.RawMessage, 
 // filterTools removes the tools the caller may not call from a tools/list
 // result or a search tool result, judging each tool as a call of it with
 // action list and no arguments. It records the names removed in d.
-func (h *Handler) filterTools(in attributes.Input, msg *mcp.Message, body map[string]any, d *decision.Decision) error {
+func (h *Handler) filterTools(in attributes.Input, body map[string]any, d *decision.Decision) error {
 	result, _ := body["result"].(map[string]any)
 	if result == nil {
 		return nil
 	}
 	var filter func(map[string]any, toollist.Keep) ([]string, error)
 	switch {
-	case msg.Method == mcp.MethodToolsList:
+	case in.Method == mcp.MethodToolsList:
 		filter = toollist.FilterList
-	case msg.Method == mcp.MethodToolsCall && in.QualifiedTool == toollist.SearchTool:
+	case in.Method == mcp.MethodToolsCall && in.QualifiedTool == toollist.SearchTool:
 		filter = toollist.FilterSearch
 	default:
 		return nil
@@ -165,20 +159,28 @@ var errNotMessage = errors.New("not a JSON object")
 // rejectResponse denies a response that could not be judged.
 func (h *Handler) rejectResponse(r Result, id string, msg *mcp.Message, resp *gateway.Response, what string, err error) Result {
 	r = h.reject(r, id, msg, decision.CodeUndecidable, what, err)
-	r.Output = h.shapeDenial(r.Output, resp)
+	r.Output = shapeDenial(r.Output, resp)
 	return r
 }
 
 // shapeDenial keeps the target's response headers (Mcp-Session-Id must
 // survive) and, for a streamed response, its status too: only the first
 // event of a stream may set them, so no event changes them.
-func (h *Handler) shapeDenial(out gateway.Output, resp *gateway.Response) gateway.Output {
+func shapeDenial(out gateway.Output, resp *gateway.Response) gateway.Output {
 	t := out.MCP.TransformedGatewayResponse
 	t.Headers = withoutLength(resp.Headers)
 	if resp.IsStreamingResponse && resp.StatusCode != 0 {
 		t.StatusCode = resp.StatusCode
 	}
 	return out
+}
+
+// statusOf returns the target's status, 200 when the event has none.
+func statusOf(resp *gateway.Response) int {
+	if resp.StatusCode == 0 {
+		return http.StatusOK
+	}
+	return resp.StatusCode
 }
 
 // withoutLength returns headers without Content-Length, which a changed
