@@ -1,0 +1,187 @@
+// Package decisionlog defines the decision record: the one structured log
+// line the interceptor writes per decision, so that an auditor can find, by
+// decision id or trace id, who asked for what, which rule said no and why,
+// under which bundle. Its shape is versioned by SchemaVersion and documented
+// in the README; fields are only ever added within a version.
+package decisionlog
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+)
+
+// SchemaVersion is the record's schema version, logged as schema_version.
+const SchemaVersion = 1
+
+// Message is the log message of every decision record, what a log filter
+// (and the audit export's subscription filter) selects on.
+const Message = "decision"
+
+// Results.
+const (
+	Allow     = "allow"      // allowed, no finding
+	Deny      = "deny"       // denied by a policy or because the input is malformed
+	AuditDeny = "audit_deny" // allowed, but an audit-mode policy failed
+	Error     = "error"      // no decision could be made (bundle, evaluation or internal error): denied
+)
+
+// Record is one decision. Raw tool arguments and tokens never appear in it,
+// except Arguments when the deployment explicitly asks for them.
+type Record struct {
+	SchemaVersion int    `json:"schema_version"`
+	DecisionID    string `json:"decision_id"`
+	// TraceID is the X-Ray trace id (the trace header's Root).
+	TraceID string `json:"trace_id,omitempty"`
+	// RequestID is the Lambda invocation's request id.
+	RequestID   string     `json:"request_id,omitempty"`
+	SessionID   string     `json:"session_id,omitempty"`
+	Phase       string     `json:"phase"`
+	Method      string     `json:"method,omitempty"`
+	Principal   *Principal `json:"principal,omitempty"`
+	Tool        *Tool      `json:"tool,omitempty"`
+	Environment string     `json:"environment,omitempty"`
+	Result      string     `json:"result"`
+	// Repeat marks a RESPONSE point decision that passes on the REQUEST
+	// point's denial of the same call (the gateway runs both): counting
+	// denials, count it once.
+	Repeat bool `json:"repeat,omitempty"`
+	// Reason is what the caller was told on a denial.
+	Reason string `json:"reason,omitempty"`
+	// Code is the JSON-RPC error code of a denial.
+	Code     int      `json:"code,omitempty"`
+	Policies []Policy `json:"policies,omitempty"`
+	Bundle   Bundle   `json:"bundle"`
+	// ArgsSHA256 is the SHA-256 of the canonical tool arguments (see
+	// ArgsDigest): it proves which arguments were judged without showing them.
+	ArgsSHA256 string `json:"args_sha256,omitempty"`
+	// Arguments are the raw tool arguments, only with LOG_ARGUMENTS=true.
+	Arguments map[string]any `json:"arguments,omitempty"`
+	// ToolsHidden counts the tools removed from a tool list; Hidden names the
+	// first of them (at most MaxHidden).
+	ToolsHidden int            `json:"tools_hidden,omitempty"`
+	Hidden      []string       `json:"hidden,omitempty"`
+	Redactions  map[string]int `json:"redactions,omitempty"`
+	LatencyUS   int64          `json:"latency_us"`
+}
+
+// MaxHidden bounds the hidden tool names in one record, so a huge tool
+// list's record stays small; ToolsHidden always has the count.
+const MaxHidden = 100
+
+// Principal is who asked: identifiers only, never the token.
+type Principal struct {
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
+	Actor    string `json:"actor,omitempty"`
+}
+
+// Tool is the tool a call or result is about.
+type Tool struct {
+	Target    string `json:"target,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Operation string `json:"operation,omitempty"`
+	Risk      string `json:"risk,omitempty"`
+}
+
+// Policy is one policy rule that failed or could not be evaluated.
+type Policy struct {
+	Name    string `json:"name"`
+	Rule    string `json:"rule,omitempty"`
+	Mode    string `json:"mode"` // enforce or audit
+	Kind    string `json:"kind"` // violation or error
+	Message string `json:"message,omitempty"`
+	// Detail says what failed, for operators. The interceptor logs an
+	// error's detail only at debug level: it may quote argument values.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Bundle identifies the policy bundle that decided.
+type Bundle struct {
+	Source string `json:"source"`
+	Digest string `json:"digest"`
+}
+
+// Level is the record's log level: INFO for allow, WARN for deny and
+// audit_deny, ERROR for error.
+func (r *Record) Level() slog.Level {
+	switch r.Result {
+	case Deny, AuditDeny:
+		return slog.LevelWarn
+	case Error:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// LogValue makes a Record a slog group. Logged under the empty key, its fields
+// become the log line's top-level fields, named as the JSON tags above.
+func (r *Record) LogValue() slog.Value {
+	a := make([]slog.Attr, 0, 24)
+	a = append(a, slog.Int("schema_version", r.SchemaVersion), slog.String("decision_id", r.DecisionID))
+	a = appendString(a, "trace_id", r.TraceID)
+	a = appendString(a, "request_id", r.RequestID)
+	a = appendString(a, "session_id", r.SessionID)
+	a = append(a, slog.String("phase", r.Phase))
+	a = appendString(a, "method", r.Method)
+	if p := r.Principal; p != nil {
+		a = append(a, slog.Any("principal", p))
+	}
+	if t := r.Tool; t != nil {
+		a = append(a, slog.Any("tool", t))
+	}
+	a = appendString(a, "environment", r.Environment)
+	a = append(a, slog.String("result", r.Result))
+	if r.Repeat {
+		a = append(a, slog.Bool("repeat", true))
+	}
+	a = appendString(a, "reason", r.Reason)
+	if r.Code != 0 {
+		a = append(a, slog.Int("code", r.Code))
+	}
+	if len(r.Policies) > 0 {
+		a = append(a, slog.Any("policies", r.Policies))
+	}
+	a = append(a, slog.Any("bundle", r.Bundle))
+	a = appendString(a, "args_sha256", r.ArgsSHA256)
+	if r.Arguments != nil {
+		a = append(a, slog.Any("arguments", r.Arguments))
+	}
+	if r.ToolsHidden > 0 {
+		a = append(a, slog.Int("tools_hidden", r.ToolsHidden), slog.Any("hidden", r.Hidden))
+	}
+	if len(r.Redactions) > 0 {
+		a = append(a, slog.Any("redactions", r.Redactions))
+	}
+	a = append(a, slog.Int64("latency_us", r.LatencyUS))
+	return slog.GroupValue(a...)
+}
+
+func appendString(a []slog.Attr, key, v string) []slog.Attr {
+	if v == "" {
+		return a
+	}
+	return append(a, slog.String(key, v))
+}
+
+// ArgsDigest returns the hex SHA-256 of args in canonical form: JSON with
+// object keys sorted, no insignificant whitespace, no HTML escaping and
+// numbers as sent. That is what jq -cjS prints, except that jq may rewrite
+// numbers (2.50 as 2.5). Nil (no arguments) digests as {}; "" when args
+// cannot be encoded.
+func ArgsDigest(args map[string]any) string {
+	if args == nil {
+		args = map[string]any{}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(args); err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+	return hex.EncodeToString(sum[:])
+}
