@@ -89,7 +89,7 @@ func invoke(args []string, embedded fs.FS, getenv func(string) string, stdout, s
 		vars["LOG_LEVEL"] = "error"
 		vars["AWS_LAMBDA_LOG_LEVEL"] = "error"
 	}
-	h, b, err := config.NewHandler(overlay(getenv, vars), embedded, logs)
+	h, b, err := config.NewHandler(overlay(getenv, vars), embedded, logs, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "warning: %v\nevery request will be denied\n", err)
 	} else {
@@ -166,7 +166,7 @@ func test(args []string, embedded fs.FS, getenv func(string) string, stdout, std
 		return 2
 	}
 	vars := map[string]string{"POLICY_SOURCE": fl.Arg(0), "LOG_LEVEL": "error", "AWS_LAMBDA_LOG_LEVEL": "error"}
-	_, b, err := config.NewHandler(overlay(getenv, vars), embedded, io.Discard)
+	_, b, err := config.NewHandler(overlay(getenv, vars), embedded, io.Discard, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

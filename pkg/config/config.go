@@ -4,16 +4,23 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/toolgate/toolgate/pkg/bundle"
+	"github.com/toolgate/toolgate/pkg/decisionlog"
 	"github.com/toolgate/toolgate/pkg/interceptor"
+	"github.com/toolgate/toolgate/pkg/metrics"
 	"github.com/toolgate/toolgate/pkg/policy"
+	"github.com/toolgate/toolgate/pkg/trace"
 )
 
 // Config is the function's configuration.
@@ -28,6 +35,20 @@ type Config struct {
 	DenyStatus int
 	// LogLevel (AWS_LAMBDA_LOG_LEVEL, else LOG_LEVEL): debug, info, warn, error.
 	LogLevel slog.Level
+	// LogText (AWS_LAMBDA_LOG_FORMAT=Text) writes logs as text; JSON, the
+	// default, is Lambda's JSON log format.
+	LogText bool
+	// LogArguments (LOG_ARGUMENTS=true) puts raw tool arguments into
+	// decision records. Arguments can carry secrets: off by default.
+	LogArguments bool
+	// Metrics (METRICS=off turns them off) writes CloudWatch embedded metric
+	// format records to the log.
+	Metrics bool
+	// MetricsNamespace (METRICS_NAMESPACE): metrics.DefaultNamespace if empty.
+	MetricsNamespace string
+	// MetricsDimensions (METRICS_DIMENSIONS, comma-separated) are the
+	// dimensions of the Decisions and Latency metrics; nil for the default.
+	MetricsDimensions []string
 }
 
 // FromEnv reads the configuration through getenv.
@@ -36,6 +57,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Environment:  strings.TrimSpace(getenv("ENVIRONMENT")),
 		PolicySource: strings.TrimSpace(getenv("POLICY_SOURCE")),
 		DenyStatus:   200,
+		Metrics:      true,
+
+		MetricsNamespace: strings.TrimSpace(getenv("METRICS_NAMESPACE")),
 	}
 	if c.Environment == "" {
 		c.Environment = "production"
@@ -46,6 +70,25 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("DENY_STATUS_CODE %q: want an HTTP status from 200 to 599", s)
 		}
 		c.DenyStatus = n
+	}
+	switch f := strings.ToLower(strings.TrimSpace(getenv("AWS_LAMBDA_LOG_FORMAT"))); f {
+	case "", "json":
+	case "text":
+		c.LogText = true
+	default:
+		return c, fmt.Errorf("AWS_LAMBDA_LOG_FORMAT %q: want JSON or Text", f)
+	}
+	var err error
+	if c.LogArguments, err = boolean(getenv, "LOG_ARGUMENTS", false); err != nil {
+		return c, err
+	}
+	if c.Metrics, err = boolean(getenv, "METRICS", true); err != nil {
+		return c, err
+	}
+	if s := strings.TrimSpace(getenv("METRICS_DIMENSIONS")); s != "" {
+		for d := range strings.SplitSeq(s, ",") {
+			c.MetricsDimensions = append(c.MetricsDimensions, strings.TrimSpace(d))
+		}
 	}
 	level := getenv("AWS_LAMBDA_LOG_LEVEL")
 	if level == "" {
@@ -59,38 +102,85 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// Logger returns a JSON logger at level, the format Lambda's JSON log
-// format expects.
-func Logger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+// boolean reads a true/false setting; unset is def.
+func boolean(getenv func(string) string, name string, def bool) (bool, error) {
+	switch v := strings.ToLower(strings.TrimSpace(getenv(name))); v {
+	case "":
+		return def, nil
+	case "true", "on", "1":
+		return true, nil
+	case "false", "off", "0":
+		return false, nil
+	default:
+		return def, fmt.Errorf("%s %q: want true or false", name, v)
+	}
+}
+
+// Logger returns a logger at level in Lambda's JSON log format (timestamp,
+// level, message and the record's fields), or in text.
+func Logger(w io.Writer, level slog.Level, text bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: lambdacontext.ReplaceAttr}
+	if text {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// syncWriter serializes the writes of the logger and the metrics, which
+// share the function's standard output: Lambda may run several invocations
+// at once in one process, and a line must never be cut by another.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // NewHandler builds the handler for the environment read through getenv,
-// loading the bundle named by POLICY_SOURCE (embedded: the default bundle). It
-// logs to w. On any error it logs the error and returns a handler that denies
-// every request with the reason, together with the error.
-func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer) (*interceptor.Handler, *bundle.Bundle, error) {
-	cfg, cfgErr := FromEnv(getenv)
-	logger := Logger(w, cfg.LogLevel)
-	if cfgErr != nil {
-		logger.Error("invalid configuration: denying every request", "error", cfgErr.Error())
-		return interceptor.New(interceptor.Config{Engine: policy.Broken(cfgErr), Logger: logger}), nil, cfgErr
+// loading the bundle named by POLICY_SOURCE (embedded: the default bundle).
+// It logs, and writes metrics, to w, and traces with the tracer newTracer
+// returns for its logger (nil: no tracing). On any error it logs the error
+// and returns a handler that denies every request with the reason, together
+// with the error.
+func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTracer func(*slog.Logger) trace.Tracer) (*interceptor.Handler, *bundle.Bundle, error) {
+	w = &syncWriter{w: w}
+	cfg, err := FromEnv(getenv)
+	logger := Logger(w, cfg.LogLevel, cfg.LogText)
+	var tracer trace.Tracer
+	if newTracer != nil {
+		tracer = newTracer(logger)
+	}
+	var emf *metrics.EMF
+	if err == nil && cfg.Metrics {
+		emf, err = metrics.New(w, cfg.MetricsNamespace, cfg.MetricsDimensions, nil)
+	}
+	icfg := interceptor.Config{
+		Environment:  cfg.Environment,
+		DenyStatus:   cfg.DenyStatus,
+		Logger:       logger,
+		LogArguments: cfg.LogArguments,
+		Metrics:      emf,
+		Tracer:       tracer,
+	}
+	if err != nil {
+		logger.Error("invalid configuration: denying every request", "error", err.Error())
+		icfg.Engine = policy.Broken(err)
+		return interceptor.New(icfg), nil, err
 	}
 	b, err := bundle.Open(cfg.PolicySource, embedded)
 	if err != nil {
 		logger.Error("policy bundle failed to load: denying every request", "error", err.Error())
-		return interceptor.New(interceptor.Config{Environment: cfg.Environment, DenyStatus: cfg.DenyStatus,
-			Engine: policy.Broken(err), Logger: logger}), nil, err
+		emf.BundleLoadFailure()
+		icfg.Engine = policy.Broken(err)
+		icfg.Bundle.Source = cmp.Or(cfg.PolicySource, "embedded") // no digest: nothing loaded
+		return interceptor.New(icfg), nil, err
 	}
 	logger.Info("policy bundle loaded", "bundle", b.Source, "digest", b.Digest, "policies", len(b.Policies), "environment", cfg.Environment)
-	h := interceptor.New(interceptor.Config{
-		Environment: cfg.Environment,
-		DenyStatus:  cfg.DenyStatus,
-		Engine:      b.Engine,
-		Catalog:     b.Catalog,
-		Redactor:    b.Redactor,
-		Bundle:      b.Source + "@" + b.Digest,
-		Logger:      logger,
-	})
-	return h, b, nil
+	icfg.Engine, icfg.Catalog, icfg.Redactor = b.Engine, b.Catalog, b.Redactor
+	icfg.Bundle = decisionlog.Bundle{Source: b.Source, Digest: b.Digest}
+	return interceptor.New(icfg), b, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -24,11 +25,19 @@ func TestFromEnv(t *testing.T) {
 		want config.Config
 		err  string
 	}{
-		{"defaults", nil, config.Config{Environment: "production", DenyStatus: 200}, ""},
+		{"defaults", nil, config.Config{Environment: "production", DenyStatus: 200, Metrics: true}, ""},
 		{"set", map[string]string{"ENVIRONMENT": " dev ", "POLICY_SOURCE": "/opt/bundle", "DENY_STATUS_CODE": "403", "LOG_LEVEL": "DEBUG"},
-			config.Config{Environment: "dev", PolicySource: "/opt/bundle", DenyStatus: 403, LogLevel: slog.LevelDebug}, ""},
+			config.Config{Environment: "dev", PolicySource: "/opt/bundle", DenyStatus: 403, LogLevel: slog.LevelDebug, Metrics: true}, ""},
 		{"lambda log level wins", map[string]string{"LOG_LEVEL": "debug", "AWS_LAMBDA_LOG_LEVEL": "WARN"},
-			config.Config{Environment: "production", DenyStatus: 200, LogLevel: slog.LevelWarn}, ""},
+			config.Config{Environment: "production", DenyStatus: 200, LogLevel: slog.LevelWarn, Metrics: true}, ""},
+		{"logs and metrics", map[string]string{"AWS_LAMBDA_LOG_FORMAT": "Text", "LOG_ARGUMENTS": "true", "METRICS_NAMESPACE": "Toolgate/prod",
+			"METRICS_DIMENSIONS": "Phase, Result,Environment"},
+			config.Config{Environment: "production", DenyStatus: 200, LogText: true, LogArguments: true, Metrics: true,
+				MetricsNamespace: "Toolgate/prod", MetricsDimensions: []string{"Phase", "Result", "Environment"}}, ""},
+		{"json format, metrics off", map[string]string{"AWS_LAMBDA_LOG_FORMAT": "JSON", "METRICS": "off"},
+			config.Config{Environment: "production", DenyStatus: 200}, ""},
+		{"bad format", map[string]string{"AWS_LAMBDA_LOG_FORMAT": "xml"}, config.Config{}, "AWS_LAMBDA_LOG_FORMAT"},
+		{"bad boolean", map[string]string{"LOG_ARGUMENTS": "yes please"}, config.Config{}, "LOG_ARGUMENTS"},
 		{"bad status", map[string]string{"DENY_STATUS_CODE": "abc"}, config.Config{}, "DENY_STATUS_CODE"},
 		{"status out of range", map[string]string{"DENY_STATUS_CODE": "100"}, config.Config{}, "DENY_STATUS_CODE"},
 		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, config.Config{}, "log level"},
@@ -41,7 +50,7 @@ func TestFromEnv(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || got != tt.want {
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: got %+v, %v; want %+v", tt.name, got, err, tt.want)
 		}
 	}
@@ -60,7 +69,7 @@ func TestBadConfigurationDenies(t *testing.T) {
 		{"DENY_STATUS_CODE": "teapot"},
 	} {
 		var logs bytes.Buffer
-		h, _, err := config.NewHandler(env(vars), policies.FS, &logs)
+		h, _, err := config.NewHandler(env(vars), policies.FS, &logs, nil)
 		if err == nil {
 			t.Errorf("%v: no error", vars)
 		}
@@ -71,7 +80,7 @@ func TestBadConfigurationDenies(t *testing.T) {
 			t.Errorf("%v: not logged: %s", vars, logs.String())
 		}
 	}
-	h, b, err := config.NewHandler(env(map[string]string{"ENVIRONMENT": "dev"}), policies.FS, &bytes.Buffer{})
+	h, b, err := config.NewHandler(env(map[string]string{"ENVIRONMENT": "dev"}), policies.FS, &bytes.Buffer{}, nil)
 	if err != nil || b == nil {
 		t.Fatal(err)
 	}

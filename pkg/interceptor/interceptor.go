@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -19,10 +21,13 @@ import (
 	"github.com/toolgate/toolgate/pkg/attributes"
 	"github.com/toolgate/toolgate/pkg/catalog"
 	"github.com/toolgate/toolgate/pkg/decision"
+	"github.com/toolgate/toolgate/pkg/decisionlog"
 	"github.com/toolgate/toolgate/pkg/gateway"
 	"github.com/toolgate/toolgate/pkg/mcp"
+	"github.com/toolgate/toolgate/pkg/metrics"
 	"github.com/toolgate/toolgate/pkg/policy"
 	"github.com/toolgate/toolgate/pkg/redact"
+	"github.com/toolgate/toolgate/pkg/trace"
 )
 
 // Config configures a Handler. Engine is required; the rest have defaults.
@@ -36,9 +41,17 @@ type Config struct {
 	Catalog    *catalog.Catalog
 	// Redactor redacts tool results at the RESPONSE point; nil redacts nothing.
 	Redactor *redact.Redactor
-	// Bundle identifies the policy bundle in decision logs.
-	Bundle string
+	// Bundle identifies the policy bundle in decision records.
+	Bundle decisionlog.Bundle
+	// Logger receives one decision record per decision (see decisionlog).
 	Logger *slog.Logger
+	// LogArguments puts raw tool arguments into decision records. Off by
+	// default: arguments can carry secrets and personal data.
+	LogArguments bool
+	// Metrics receives each decision's metrics; nil writes none.
+	Metrics *metrics.EMF
+	// Tracer traces each invocation's steps; nil traces nothing.
+	Tracer trace.Tracer
 	Now    func() time.Time
 	NewID  func() string
 }
@@ -59,6 +72,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = trace.Nop{}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -85,6 +101,8 @@ type Result struct {
 	// Document is the attribute document the policies saw; nil when none was
 	// built (malformed input, pass-through).
 	Document *attributes.Document
+	// Repeat: the RESPONSE point passed on the REQUEST point's denial.
+	Repeat bool
 }
 
 // fallbackOutput is the answer when even marshalling the output failed.
@@ -105,14 +123,21 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 func (h *Handler) Handle(ctx context.Context, payload []byte) (r Result) {
 	start := time.Now()
 	id := h.cfg.NewID()
+	ctx, span := h.cfg.Tracer.Start(ctx, "toolgate")
+	st := &steps{ctx: ctx, tracer: h.cfg.Tracer}
 	defer func() {
 		if p := recover(); p != nil {
 			r = Result{Decision: decision.Denied(id, decision.CodeUndecidable, "internal error")}
 			r.Output = r.Decision.Output(nil, nil, h.cfg.DenyStatus)
 			h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "panic", slog.String("decision_id", id), slog.String("panic", fmt.Sprint(p)))
 		}
-		h.logDecision(ctx, r, time.Since(start))
+		st.end()
+		rec := h.record(ctx, r, time.Since(start))
+		annotate(span, rec)
+		span.End()
+		h.log(ctx, rec)
 	}()
+	st.next("decode")
 	ev, err := gateway.Decode(payload)
 	switch {
 	case err != nil:
@@ -120,13 +145,34 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (r Result) {
 	case ev.HTTP != nil:
 		return h.passHTTP(id, ev.HTTP)
 	case ev.MCP.IsResponse():
-		return h.response(id, ev.MCP)
+		return h.response(st, id, ev.MCP)
 	default:
-		return h.request(id, ev.MCP)
+		return h.request(st, id, ev.MCP)
 	}
 }
 
-func (h *Handler) request(id string, ev *gateway.MCPEvent) Result {
+// steps traces an invocation's consecutive steps as sibling spans: next
+// ends the current step and starts another, so that no return path leaves
+// a span open.
+type steps struct {
+	ctx    context.Context
+	tracer trace.Tracer
+	cur    trace.Span
+}
+
+func (s *steps) next(name string) {
+	s.end()
+	_, s.cur = s.tracer.Start(s.ctx, name)
+}
+
+func (s *steps) end() {
+	if s.cur != nil {
+		s.cur.End()
+		s.cur = nil
+	}
+}
+
+func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 	r := Result{Phase: attributes.PhaseRequest}
 	body, err := ev.RequestBody()
 	if err != nil {
@@ -151,9 +197,13 @@ func (h *Handler) request(id string, ev *gateway.MCPEvent) Result {
 		}
 		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
 	}
+	st.next("attributes")
 	doc := h.builder.Build(in)
 	r.Document = &doc
-	r.Decision = decision.FromResult(id, h.cfg.Engine.Evaluate(doc.Value()))
+	value := doc.Value()
+	st.next("evaluate")
+	r.Decision = decision.FromResult(id, h.cfg.Engine.Evaluate(value))
+	st.next("respond")
 	r.Output = r.Decision.Output(&msg, body, h.cfg.DenyStatus)
 	return r
 }
@@ -215,75 +265,101 @@ func nullToNil(b json.RawMessage) json.RawMessage {
 	return b
 }
 
-// maxLoggedHidden bounds the hidden tool names in one decision record.
-const maxLoggedHidden = 100
-
-// logDecision writes one record per decision. It never logs the token or the
-// tool arguments: only identifiers, the tool's name and the findings.
-func (h *Handler) logDecision(ctx context.Context, r Result, latency time.Duration) {
-	level := slog.LevelInfo
-	if r.Decision.Effect == decision.Deny {
-		level = slog.LevelWarn
-	}
-	if r.Phase == "http" {
-		level = slog.LevelWarn
-	}
-	attrs := []slog.Attr{
-		slog.String("decision_id", r.Decision.ID),
-		slog.String("result", string(r.Decision.Effect)),
-		slog.String("phase", r.Phase),
-		slog.String("method", r.Method),
-		slog.String("reason", r.Decision.Reason),
-		slog.String("bundle", h.cfg.Bundle),
-		slog.Int64("latency_us", latency.Microseconds()),
+// record describes the decision for the log, the metrics and the trace. It
+// never holds the token, and holds the tool arguments only when configured.
+func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *decisionlog.Record {
+	d := &r.Decision
+	rec := &decisionlog.Record{
+		SchemaVersion: decisionlog.SchemaVersion,
+		DecisionID:    d.ID,
+		TraceID:       trace.ID(ctx),
+		Phase:         r.Phase,
+		Method:        r.Method,
+		Result:        result(d),
+		Repeat:        r.Repeat,
+		Reason:        d.Reason,
+		Code:          d.Code,
+		Bundle:        h.cfg.Bundle,
+		Redactions:    d.Redactions,
+		LatencyUS:     latency.Microseconds(),
 	}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		attrs = append(attrs, slog.String("request_id", lc.AwsRequestID))
+		rec.RequestID = lc.AwsRequestID
 	}
-	if r.Decision.Code != 0 {
-		attrs = append(attrs, slog.Int("code", r.Decision.Code))
-	}
-	if d := r.Document; d != nil {
-		attrs = append(attrs,
-			slog.String("environment", d.Environment),
-			slog.String("session_id", d.MCP.SessionID),
-			slog.Group("principal",
-				slog.String("id", d.Principal.ID), slog.String("type", d.Principal.Type),
-				slog.String("client_id", d.Principal.ClientID), slog.String("actor", d.Principal.Actor)),
-		)
-		if d.Tool.QualifiedName != "" {
-			attrs = append(attrs, slog.Group("tool",
-				slog.String("target", d.Tool.Target), slog.String("name", d.Tool.Name),
-				slog.String("operation", d.Tool.Operation), slog.String("risk", d.Tool.Risk)))
+	if doc := r.Document; doc != nil {
+		rec.Environment = doc.Environment
+		rec.SessionID = doc.MCP.SessionID
+		p := doc.Principal
+		rec.Principal = &decisionlog.Principal{ID: p.ID, Type: p.Type, ClientID: p.ClientID, Actor: p.Actor}
+		if t := doc.Tool; t.QualifiedName != "" {
+			rec.Tool = &decisionlog.Tool{Target: t.Target, Name: t.Name, Operation: t.Operation, Risk: t.Risk}
+		}
+		if doc.Action == attributes.ActionCall {
+			rec.ArgsSHA256 = decisionlog.ArgsDigest(doc.Tool.Arguments)
+			if h.cfg.LogArguments {
+				rec.Arguments = doc.Tool.Arguments
+			}
 		}
 	}
-	if len(r.Decision.Findings) > 0 {
-		attrs = append(attrs, slog.Any("policies", h.loggable(ctx, r.Decision.Findings)))
+	debug := h.cfg.Logger.Enabled(ctx, slog.LevelDebug)
+	for _, f := range d.Findings {
+		p := decisionlog.Policy{Name: f.Policy, Rule: f.Rule, Mode: string(f.Mode), Kind: string(f.Kind), Message: f.Message, Detail: f.Detail}
+		if f.Kind == policy.Error && !debug {
+			// An error's detail may quote the values it choked on, which
+			// can be tool arguments; a violation's names only paths.
+			p.Detail = ""
+		}
+		rec.Policies = append(rec.Policies, p)
 	}
-	if n := len(r.Decision.Hidden); n > 0 {
-		// Tool names are not secret, and say why an agent did not see a
-		// tool; the first maxLoggedHidden keep a huge list's record small.
-		attrs = append(attrs, slog.Int("tools_hidden", n), slog.Any("hidden", r.Decision.Hidden[:min(n, maxLoggedHidden)]))
+	if n := len(d.Hidden); n > 0 {
+		// Tool names are not secret, and say why an agent did not see a tool.
+		rec.ToolsHidden, rec.Hidden = n, d.Hidden[:min(n, decisionlog.MaxHidden)]
 	}
-	if len(r.Decision.Redactions) > 0 {
-		attrs = append(attrs, slog.Any("redactions", r.Decision.Redactions))
-	}
-	h.cfg.Logger.LogAttrs(ctx, level, "decision", attrs...)
+	return rec
 }
 
-// loggable returns findings fit for the log. A violation's detail names only
-// paths; an error's detail may quote the values it choked on, which can be
-// tool arguments, so it is logged only at debug level.
-func (h *Handler) loggable(ctx context.Context, fs []policy.Finding) []policy.Finding {
-	if h.cfg.Logger.Enabled(ctx, slog.LevelDebug) {
-		return fs
+// result classifies a decision for the record.
+func result(d *decision.Decision) string {
+	switch {
+	case d.Effect == decision.Allow && len(d.Findings) > 0:
+		return decisionlog.AuditDeny // an allowed decision's findings are audit findings
+	case d.Effect == decision.Allow:
+		return decisionlog.Allow
+	case d.Code == decision.CodeUndecidable:
+		return decisionlog.Error
 	}
-	out := make([]policy.Finding, len(fs))
-	for i, f := range fs {
-		if f.Kind == policy.Error {
-			f.Detail = ""
+	return decisionlog.Deny
+}
+
+// log writes the decision record and its metrics.
+func (h *Handler) log(ctx context.Context, rec *decisionlog.Record) {
+	level := rec.Level()
+	if rec.Phase == "http" {
+		level = max(level, slog.LevelWarn) // passed through unchecked
+	}
+	h.cfg.Logger.LogAttrs(ctx, level, decisionlog.Message, slog.Any("", rec))
+	h.cfg.Metrics.Decision(rec)
+}
+
+// annotate puts what a trace search filters on onto the invocation's span.
+func annotate(span trace.Span, rec *decisionlog.Record) {
+	span.Annotate("result", rec.Result)
+	span.Annotate("phase", rec.Phase)
+	span.Annotate("decision_id", rec.DecisionID)
+	if t := rec.Tool; t != nil {
+		name := t.Name
+		if t.Target != "" {
+			name = t.Target + mcp.TargetSeparator + t.Name
 		}
-		out[i] = f
+		span.Annotate("tool", name)
 	}
-	return out
+	var names []string
+	for _, p := range rec.Policies {
+		if p.Mode == string(policy.ModeEnforce) && !slices.Contains(names, p.Name) {
+			names = append(names, p.Name)
+		}
+	}
+	if len(names) > 0 {
+		span.Annotate("policy", strings.Join(names, ","))
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/toolgate/toolgate/pkg/bundle"
 	"github.com/toolgate/toolgate/pkg/decision"
+	"github.com/toolgate/toolgate/pkg/decisionlog"
 	"github.com/toolgate/toolgate/pkg/gateway"
 	"github.com/toolgate/toolgate/pkg/interceptor"
 	"github.com/toolgate/toolgate/pkg/policy"
@@ -37,7 +38,7 @@ func newHandler(t testing.TB, logs *bytes.Buffer) *interceptor.Handler {
 		Engine:      b.Engine,
 		Catalog:     b.Catalog,
 		Redactor:    b.Redactor,
-		Bundle:      b.Digest,
+		Bundle:      decisionlog.Bundle{Source: b.Source, Digest: b.Digest},
 		Now:         func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
 		NewID:       func() string { return testID },
 	}
@@ -387,7 +388,7 @@ func TestLogsKeepSecrets(t *testing.T) {
 			t.Errorf("log contains %q:\n%s", secret, out)
 		}
 	}
-	for _, want := range []string{`"decision_id":"` + testID + `"`, `"result":"deny"`, `"policy":"no-destructive-in-production"`, `"policy":"(event)"`, `"policy":"(request)"`} {
+	for _, want := range []string{`"decision_id":"` + testID + `"`, `"result":"deny"`, `"name":"no-destructive-in-production"`, `"name":"(event)"`, `"name":"(request)"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s", want)
 		}

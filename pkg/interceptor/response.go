@@ -22,7 +22,7 @@ import (
 // policy may deny a result by what it holds. An allowed answer has the tools
 // the caller may not call removed from tool lists and what the redaction
 // rules find replaced; an answer with nothing to change is echoed unchanged.
-func (h *Handler) response(id string, ev *gateway.MCPEvent) Result {
+func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	r := Result{Phase: attributes.PhaseResponse}
 	resp := ev.GatewayResponse
 	status := statusOf(resp)
@@ -46,6 +46,7 @@ func (h *Handler) response(id string, ev *gateway.MCPEvent) Result {
 		if isOwnDenial(body) {
 			// The REQUEST point's denial of this unreadable request.
 			r.Decision = decision.Denied(id, decision.CodeInvalidRequest, "request denied at the REQUEST point")
+			r.Repeat = true
 			return h.finish(r, resp, raw, body, map[string]any{})
 		}
 		return h.rejectResponse(r, id, answering(body), resp, "the request this response answers could not be read", err)
@@ -65,6 +66,7 @@ func (h *Handler) response(id string, ev *gateway.MCPEvent) Result {
 		if err != nil {
 			if isOwnDenial(body) {
 				r.Decision = decision.Denied(id, decision.CodeInvalidParams, "request denied at the REQUEST point")
+				r.Repeat = true
 				return h.finish(r, resp, raw, body, map[string]any{})
 			}
 			return h.rejectResponse(r, id, &msg, resp, "invalid tools/call params", err)
@@ -76,21 +78,27 @@ func (h *Handler) response(id string, ev *gateway.MCPEvent) Result {
 		bodyValue = plain(body)
 	}
 	in.Response = &attributes.Response{StatusCode: status, Size: len(raw), Streaming: resp.IsStreamingResponse, Body: bodyValue}
+	st.next("attributes")
 	doc := h.builder.Build(in)
 	r.Document = &doc
 	value := doc.Value()
+	st.next("evaluate")
 	r.Decision = decision.FromResult(id, h.cfg.Engine.Evaluate(value))
 	if r.Decision.Effect == decision.Deny {
+		st.next("respond")
 		if !isOwnDenial(body) {
 			r.Output = shapeDenial(r.Decision.Output(&msg, nil, h.cfg.DenyStatus), resp)
 			return r
 		}
 		// The caller keeps the denial the REQUEST point gave it.
+		r.Repeat = true
 		return h.finish(r, resp, raw, body, value)
 	}
+	st.next("filter")
 	if err := h.filterTools(in, body, &r.Decision); err != nil {
 		return h.rejectResponse(r, id, &msg, resp, "the tool list could not be filtered", err)
 	}
+	st.next("respond")
 	return h.finish(r, resp, raw, body, value)
 }
 
