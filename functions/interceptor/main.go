@@ -10,6 +10,7 @@ import (
 
 	"github.com/toolgate/toolgate/pkg/cli"
 	"github.com/toolgate/toolgate/pkg/config"
+	"github.com/toolgate/toolgate/pkg/trace/xraytrace"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -19,6 +20,6 @@ func main() {
 	}
 	// A configuration or bundle error is logged by NewHandler and yields a
 	// handler that denies everything: the function must still answer.
-	h, _, _ := config.NewHandler(os.Getenv, policies.FS, os.Stdout)
+	h, _, _ := config.NewHandler(os.Getenv, policies.FS, os.Stdout, xraytrace.New)
 	lambda.Start(h)
 }
