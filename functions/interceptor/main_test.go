@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -116,7 +117,7 @@ func newRuntimeAPI(t testing.TB) *runtimeAPI {
 			w.Header().Set("Lambda-Runtime-Aws-Request-Id", inv.id)
 			w.Header().Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(time.Now().Add(30*time.Second).UnixMilli(), 10))
 			w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:interceptor")
-			w.Header().Set("Lambda-Runtime-Trace-Id", "Root=1-67891233-abcdef012345678912345678;Parent=1234567890abcdef;Sampled=1")
+			w.Header().Set("Lambda-Runtime-Trace-Id", "Root="+traceRoot+";Parent=1234567890abcdef;Sampled=1")
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(inv.payload)
 		case <-r.Context().Done():
@@ -227,9 +228,13 @@ func TestBootstrapAnswersEveryEvent(t *testing.T) {
 	}
 }
 
+// traceRoot is the trace id of the runtime API's trace header.
+const traceRoot = "1-67891233-abcdef012345678912345678"
+
 func answersEveryEvent(t *testing.T, argv []string) {
 	rt := newRuntimeAPI(t)
-	logs := rt.start(t, argv)
+	daemon := newXRayDaemon(t)
+	logs := rt.start(t, argv, "AWS_XRAY_DAEMON_ADDRESS="+daemon.addr, "AWS_LAMBDA_LOG_FORMAT=JSON")
 	files, _ := filepath.Glob("../../testdata/events/*.json")
 	if len(files) < 12 {
 		t.Fatalf("want at least a dozen events, got %d", len(files))
@@ -268,6 +273,86 @@ func answersEveryEvent(t *testing.T, argv []string) {
 	if strings.Contains(out, "eyJ") {
 		t.Errorf("log contains a token:\n%s", out)
 	}
+	// Every line is JSON (records and metrics; nothing from the X-Ray SDK),
+	// and every decision record carries the runtime's trace id.
+	records := 0
+	for line := range strings.Lines(out) {
+		var rec struct {
+			Message string `json:"message"`
+			TraceID string `json:"trace_id"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("log line is not JSON: %s", line)
+		}
+		if rec.Message == "decision" {
+			records++
+			if rec.TraceID != traceRoot {
+				t.Errorf("decision record without the trace id: %s", line)
+			}
+		}
+	}
+	if records != len(files) {
+		t.Errorf("%d decision records for %d events", records, len(files))
+	}
+	// The sampled invocations' subsegments reached the daemon, in the trace.
+	if n := daemon.subsegments(t, traceRoot); n != len(files) {
+		t.Errorf("daemon received %d subsegments of trace %s, want %d", n, traceRoot, len(files))
+	}
+}
+
+// xrayDaemon is a loopback UDP socket where the X-Ray daemon would listen.
+type xrayDaemon struct {
+	addr string
+	mu   sync.Mutex
+	docs [][]byte
+}
+
+func newXRayDaemon(t *testing.T) *xrayDaemon {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &xrayDaemon{addr: conn.LocalAddr().String()}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 64*1024)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, doc, ok := bytes.Cut(buf[:n], []byte("\n")); ok {
+				d.mu.Lock()
+				d.docs = append(d.docs, bytes.Clone(doc))
+				d.mu.Unlock()
+			}
+		}
+	}()
+	return d
+}
+
+// subsegments counts the "toolgate" subsegments of trace root received,
+// waiting briefly for the last datagrams.
+func (d *xrayDaemon) subsegments(t *testing.T, root string) int {
+	n := 0
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		d.mu.Lock()
+		n = 0
+		for _, doc := range d.docs {
+			var s struct {
+				Name    string `json:"name"`
+				TraceID string `json:"trace_id"`
+			}
+			if json.Unmarshal(doc, &s) == nil && s.Name == "toolgate" && s.TraceID == root {
+				n++
+			}
+		}
+		d.mu.Unlock()
+		if n > 0 && n >= len(d.docs) {
+			break
+		}
+	}
+	return n
 }
 
 // TestBootstrapWithBrokenBundleDenies starts the function with a policy

@@ -3,6 +3,7 @@ package config_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"reflect"
@@ -67,6 +68,8 @@ func TestBadConfigurationDenies(t *testing.T) {
 		{"POLICY_SOURCE": "/nonexistent"},
 		{"POLICY_SOURCE": "s3://bucket/prefix"},
 		{"DENY_STATUS_CODE": "teapot"},
+		{"METRICS_DIMENSIONS": "Phase,Principal"},
+		{"METRICS_NAMESPACE": "AWS/Lambda"},
 	} {
 		var logs bytes.Buffer
 		h, _, err := config.NewHandler(env(vars), policies.FS, &logs, nil)
@@ -76,8 +79,13 @@ func TestBadConfigurationDenies(t *testing.T) {
 		if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Deny {
 			t.Errorf("%v: %s", vars, r.Decision.Effect)
 		}
-		if !strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "denying every request") {
+		if !strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "denying every request") ||
+			!strings.Contains(logs.String(), `"result":"error"`) {
 			t.Errorf("%v: not logged: %s", vars, logs.String())
+		}
+		// A bundle that fails to load is counted, for the alarm.
+		if failed := strings.Contains(logs.String(), `"BundleLoadFailures":1`); failed != (vars["POLICY_SOURCE"] != "") {
+			t.Errorf("%v: BundleLoadFailures metric %v: %s", vars, failed, logs.String())
 		}
 	}
 	h, b, err := config.NewHandler(env(map[string]string{"ENVIRONMENT": "dev"}), policies.FS, &bytes.Buffer{}, nil)
@@ -86,5 +94,45 @@ func TestBadConfigurationDenies(t *testing.T) {
 	}
 	if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Allow || r.Document.Environment != "dev" {
 		t.Errorf("good configuration: %+v", r.Decision)
+	}
+}
+
+// TestLogFormats: Lambda's JSON log format (timestamp, level, message) by
+// default and with AWS_LAMBDA_LOG_FORMAT=JSON, text with Text; metrics are
+// JSON lines either way, and off with METRICS=off.
+func TestLogFormats(t *testing.T) {
+	payload, err := os.ReadFile("../../testdata/events/denied-delete-production.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		vars            map[string]string
+		record, metrics string // a fragment each line must show; "" for none
+	}{
+		{nil, `"level":"WARN","message":"decision","schema_version":1`, `"_aws":{`},
+		{map[string]string{"AWS_LAMBDA_LOG_FORMAT": "JSON"}, `"level":"WARN","message":"decision"`, `"_aws":{`},
+		{map[string]string{"AWS_LAMBDA_LOG_FORMAT": "Text"}, `level=WARN message=decision schema_version=1`, `"_aws":{`},
+		{map[string]string{"METRICS": "off"}, `"message":"decision"`, ""},
+	} {
+		var logs bytes.Buffer
+		h, _, err := config.NewHandler(env(tt.vars), policies.FS, &logs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs.Reset() // the bundle's load message
+		h.Handle(context.Background(), payload)
+		lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+		if !strings.Contains(lines[0], tt.record) || !strings.HasPrefix(lines[0], map[bool]string{true: "time", false: `{"timestamp":`}[tt.vars["AWS_LAMBDA_LOG_FORMAT"] == "Text"]) {
+			t.Errorf("%v: record %s", tt.vars, lines[0])
+		}
+		metrics := lines[1:]
+		if (len(metrics) > 0) != (tt.metrics != "") {
+			t.Errorf("%v: metric lines %q", tt.vars, metrics)
+		}
+		for _, m := range metrics {
+			if !json.Valid([]byte(m)) || !strings.Contains(m, tt.metrics) {
+				t.Errorf("%v: metric line %s", tt.vars, m)
+			}
+		}
 	}
 }
