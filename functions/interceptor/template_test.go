@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	yaml "sigs.k8s.io/yaml/goyaml.v3"
+
+	"github.com/toolgate/toolgate/pkg/decisionlog"
+	"github.com/toolgate/toolgate/pkg/metrics"
+)
+
+// node returns the value at path (mapping keys) below n, or nil.
+func node(n *yaml.Node, path ...string) *yaml.Node {
+	for _, key := range path {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	return n
+}
+
+// plain turns a node into comparable Go values, keeping CloudFormation
+// short-form tags (!If, !Sub, !Ref) as "tag:" keys.
+func plain(n *yaml.Node) any {
+	var v any
+	switch n.Kind {
+	case yaml.MappingNode:
+		m := map[string]any{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			m[n.Content[i].Value] = plain(n.Content[i+1])
+		}
+		v = m
+	case yaml.SequenceNode:
+		var s []any
+		for _, c := range n.Content {
+			s = append(s, plain(c))
+		}
+		v = s
+	default:
+		v = n.Value
+	}
+	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		return map[string]any{"tag:" + n.Tag: v}
+	}
+	return v
+}
+
+// TestTemplateWatchesTheMetricsTheCodeWrites: the alarms, the dashboard and
+// the audit export name the metrics, namespace and log message the function
+// actually writes, so a rename in the code cannot silently blind them.
+func TestTemplateWatchesTheMetricsTheCodeWrites(t *testing.T) {
+	src, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		t.Fatal(err)
+	}
+	resources := node(doc.Content[0], "Resources")
+	namespace := plain(node(resources, "InterceptorFunction", "Properties", "Environment", "Variables", "METRICS_NAMESPACE"))
+	if namespace == nil {
+		t.Fatal("the function's METRICS_NAMESPACE is not set")
+	}
+	ours := []string{metrics.Denials, metrics.EvaluationErrors, metrics.BundleLoadFailures}
+	var alarmed []string
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		name, r := resources.Content[i].Value, resources.Content[i+1]
+		if node(r, "Type").Value != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		props := node(r, "Properties")
+		if node(props, "Namespace").Value == "AWS/Lambda" {
+			continue
+		}
+		if !reflect.DeepEqual(plain(node(props, "Namespace")), namespace) {
+			t.Errorf("%s: namespace %v, the function writes to %v", name, plain(node(props, "Namespace")), namespace)
+		}
+		metric := node(props, "MetricName").Value
+		if !slices.Contains(ours, metric) || node(props, "Dimensions") != nil {
+			t.Errorf("%s: metric %s with dimensions %v: the function writes %v without dimensions", name, metric, node(props, "Dimensions"), ours)
+		}
+		alarmed = append(alarmed, metric)
+	}
+	slices.Sort(alarmed)
+	slices.Sort(ours)
+	if !slices.Equal(alarmed, ours) {
+		t.Errorf("alarms on %v, want one on each of %v", alarmed, ours)
+	}
+
+	// The dashboard is valid JSON once substituted, and names our metrics.
+	sub := node(resources, "Dashboard", "Properties", "DashboardBody")
+	if sub.Tag != "!Sub" || len(sub.Content) != 2 {
+		t.Fatalf("DashboardBody: want !Sub [body, variables]")
+	}
+	if !reflect.DeepEqual(plain(node(sub.Content[1], "Namespace")), namespace) {
+		t.Errorf("dashboard namespace %v, the function writes to %v", plain(node(sub.Content[1], "Namespace")), namespace)
+	}
+	body := strings.NewReplacer("${DenialAlarmThreshold}", "50", "${Namespace}", "NS").Replace(sub.Content[0].Value)
+	body = regexp.MustCompile(`\$\{[A-Za-z:.]+\}`).ReplaceAllString(body, "x")
+	if !json.Valid([]byte(body)) {
+		t.Fatalf("dashboard body is not JSON:\n%s", body)
+	}
+	known := []string{metrics.Decisions, metrics.Latency, metrics.Denials, metrics.PolicyDenials, metrics.EvaluationErrors, metrics.BundleLoadFailures}
+	shown := map[string]bool{}
+	for _, m := range regexp.MustCompile(`MetricName=\\"(\w+)\\"|"NS", "(\w+)"`).FindAllStringSubmatch(body, -1) {
+		shown[m[1]+m[2]] = true
+	}
+	for name := range shown {
+		if !slices.Contains(known, name) {
+			t.Errorf("dashboard shows metric %s, which the function does not write", name)
+		}
+	}
+	if len(shown) != len(known) {
+		t.Errorf("dashboard shows %v, want every one of %v", shown, known)
+	}
+	for _, dims := range regexp.MustCompile(`\{NS,([\w,]+)\}`).FindAllStringSubmatch(body, -1) {
+		if d := strings.Split(dims[1], ","); !slices.Equal(d, metrics.DefaultDimensions) && !slices.Equal(d, []string{"Policy"}) {
+			t.Errorf("dashboard searches dimensions %v, not written by default", d)
+		}
+	}
+
+	// The audit export selects exactly the decision records.
+	pattern := node(resources, "AuditSubscriptionFilter", "Properties", "FilterPattern").Value
+	if pattern != `{ $.message = "`+decisionlog.Message+`" }` {
+		t.Errorf("audit export filter %q does not select the decision records", pattern)
+	}
+}
