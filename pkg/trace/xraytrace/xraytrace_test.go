@@ -175,7 +175,8 @@ func TestUntracedInvocations(t *testing.T) {
 func TestNoDaemon(t *testing.T) {
 	d := newDaemon(t)
 	d.conn.Close() // the port is now closed: sends fail with ECONNREFUSED
-	h := handler(t, &bytes.Buffer{})
+	var logs bytes.Buffer
+	h := handler(t, &logs)
 	payload := event(t, "denied-delete-production.json")
 	var wg sync.WaitGroup
 	for range 16 {
@@ -188,6 +189,12 @@ func TestNoDaemon(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// The failed sends are reported in the log, as JSON like every line.
+	for line := range strings.Lines(logs.String()) {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("log line is not JSON: %s", line)
+		}
+	}
 }
 
 func BenchmarkHandler2KB(b *testing.B) {
