@@ -197,15 +197,22 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 		}
 		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
 	}
+	h.decide(st, id, in, &r)
+	st.next("respond")
+	r.Output = r.Decision.Output(&msg, body, h.cfg.DenyStatus)
+	return r
+}
+
+// decide builds the attribute document for in and evaluates it into r,
+// tracing both steps. It returns the document's value.
+func (h *Handler) decide(st *steps, id string, in attributes.Input, r *Result) map[string]any {
 	st.next("attributes")
 	doc := h.builder.Build(in)
 	r.Document = &doc
 	value := doc.Value()
 	st.next("evaluate")
 	r.Decision = decision.FromResult(id, h.cfg.Engine.Evaluate(value))
-	st.next("respond")
-	r.Output = r.Decision.Output(&msg, body, h.cfg.DenyStatus)
-	return r
+	return value
 }
 
 // reject denies input that could not be judged: what is wrong goes to the

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
-
 	"github.com/toolgate/toolgate/pkg/bundle"
 	"github.com/toolgate/toolgate/pkg/decision"
 	"github.com/toolgate/toolgate/pkg/decisionlog"
@@ -305,7 +303,7 @@ func TestHostileInputs(t *testing.T) {
 // TestErrorDetailsStayOutOfLogs: an evaluation error's detail can quote the
 // argument it choked on; it is logged only at debug level.
 func TestErrorDetailsStayOutOfLogs(t *testing.T) {
-	p, err := policy.DecodePolicy([]byte(`apiVersion: json.kyverno.io/v1alpha1
+	e := compile(t, `apiVersion: json.kyverno.io/v1alpha1
 kind: ValidatingPolicy
 metadata: {name: numeric}
 spec:
@@ -315,15 +313,8 @@ spec:
     assert:
       all:
       - check:
-          (max(tool.arguments.q) > ` + "`1`" + `): true
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := policy.Compile([]*v1alpha1.ValidatingPolicy{p})
-	if err != nil {
-		t.Fatal(err)
-	}
+          (max(tool.arguments.q) > `+"`1`"+`): true
+`)
 	payload := []byte(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"body":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"q":"secret-argument-value"}}}}}}`)
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
 		var logs bytes.Buffer

@@ -199,7 +199,7 @@ func TestErrorResult(t *testing.T) {
 // TestAuditDenyResult: an allowed decision with an audit finding is logged
 // as audit_deny, at level WARN, naming the audit policy.
 func TestAuditDenyResult(t *testing.T) {
-	p, err := policy.DecodePolicy([]byte(`apiVersion: json.kyverno.io/v1alpha1
+	e := compile(t, `apiVersion: json.kyverno.io/v1alpha1
 kind: ValidatingPolicy
 metadata:
   name: watch-calls
@@ -209,14 +209,7 @@ spec:
   - name: never
     match: {all: [{action: call}]}
     assert: {all: [{message: watched, check: {action: other}}]}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := policy.Compile([]*v1alpha1.ValidatingPolicy{p})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	payload, _ := os.ReadFile("../../testdata/events/allowed-call.json")
 	var logs bytes.Buffer
 	r := interceptor.New(interceptor.Config{Engine: e, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).Handle(context.Background(), payload)
@@ -226,4 +219,18 @@ spec:
 		!strings.Contains(logs.String(), `"level":"WARN"`) {
 		t.Errorf("decision %+v, log:\n%s", r.Decision, logs.String())
 	}
+}
+
+// compile compiles one policy document.
+func compile(t *testing.T, doc string) policy.Engine {
+	t.Helper()
+	p, err := policy.DecodePolicy([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := policy.Compile([]*v1alpha1.ValidatingPolicy{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

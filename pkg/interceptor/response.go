@@ -78,12 +78,7 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 		bodyValue = plain(body)
 	}
 	in.Response = &attributes.Response{StatusCode: status, Size: len(raw), Streaming: resp.IsStreamingResponse, Body: bodyValue}
-	st.next("attributes")
-	doc := h.builder.Build(in)
-	r.Document = &doc
-	value := doc.Value()
-	st.next("evaluate")
-	r.Decision = decision.FromResult(id, h.cfg.Engine.Evaluate(value))
+	value := h.decide(st, id, in, &r)
 	if r.Decision.Effect == decision.Deny {
 		st.next("respond")
 		if !isOwnDenial(body) {
