@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"slices"
 )
 
 // SchemaVersion is the record's schema version, logged as schema_version.
@@ -106,15 +107,27 @@ type Bundle struct {
 }
 
 // Level is the record's log level: INFO for allow, WARN for deny and
-// audit_deny, ERROR for error.
+// audit_deny and for HTTP pass-throughs (unchecked), ERROR for error.
 func (r *Record) Level() slog.Level {
-	switch r.Result {
-	case Deny, AuditDeny:
-		return slog.LevelWarn
-	case Error:
+	switch {
+	case r.Result == Error:
 		return slog.LevelError
+	case r.Result == Deny || r.Result == AuditDeny || r.Phase == "http":
+		return slog.LevelWarn
 	}
 	return slog.LevelInfo
+}
+
+// DeniedBy returns the names of the enforcing policies that failed, each
+// once, in order.
+func (r *Record) DeniedBy() []string {
+	var names []string
+	for _, p := range r.Policies {
+		if p.Mode == "enforce" && !slices.Contains(names, p.Name) {
+			names = append(names, p.Name)
+		}
+	}
+	return names
 }
 
 // LogValue makes a Record a slog group. Logged under the empty key, its fields

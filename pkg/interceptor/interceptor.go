@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -340,11 +339,7 @@ func result(d *decision.Decision) string {
 
 // log writes the decision record and its metrics.
 func (h *Handler) log(ctx context.Context, rec *decisionlog.Record) {
-	level := rec.Level()
-	if rec.Phase == "http" {
-		level = max(level, slog.LevelWarn) // passed through unchecked
-	}
-	h.cfg.Logger.LogAttrs(ctx, level, decisionlog.Message, slog.Any("", rec))
+	h.cfg.Logger.LogAttrs(ctx, rec.Level(), decisionlog.Message, slog.Any("", rec))
 	h.cfg.Metrics.Decision(rec)
 }
 
@@ -360,13 +355,7 @@ func annotate(span trace.Span, rec *decisionlog.Record) {
 		}
 		span.Annotate("tool", name)
 	}
-	var names []string
-	for _, p := range rec.Policies {
-		if p.Mode == string(policy.ModeEnforce) && !slices.Contains(names, p.Name) {
-			names = append(names, p.Name)
-		}
-	}
-	if len(names) > 0 {
+	if names := rec.DeniedBy(); len(names) > 0 {
 		span.Annotate("policy", strings.Join(names, ","))
 	}
 }

@@ -141,13 +141,8 @@ func (e *EMF) Decision(r *decisionlog.Record) {
 		return
 	}
 	// One record per policy: a dimension has one value per record.
-	var seen []string
-	for _, p := range r.Policies {
-		if p.Mode != "enforce" || slices.Contains(seen, p.Name) {
-			continue
-		}
-		seen = append(seen, p.Name)
-		e.write(map[string]any{"Policy": p.Name, PolicyDenials: 1},
+	for _, name := range r.DeniedBy() {
+		e.write(map[string]any{"Policy": name, PolicyDenials: 1},
 			[]Directive{{e.namespace, [][]string{{"Policy"}}, []Definition{{PolicyDenials, "Count"}}}})
 	}
 }
