@@ -6,6 +6,7 @@
 package attributes
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -53,12 +54,16 @@ type MCP struct {
 // Tool describes the tool a message is about. Its strings are empty when the
 // action is other.
 type Tool struct {
-	Name          string         `json:"name"`
-	Target        string         `json:"target"`
-	QualifiedName string         `json:"qualifiedName"`
-	Operation     string         `json:"operation"`
-	Risk          string         `json:"risk"`
-	Arguments     map[string]any `json:"arguments,omitzero"` // action call only: {} when none were sent
+	Name          string `json:"name"`
+	Target        string `json:"target"`
+	QualifiedName string `json:"qualifiedName"`
+	Operation     string `json:"operation"`
+	Risk          string `json:"risk"`
+	// Suspicious is true when the wire name looks crafted to pass for
+	// another (see mcp.InspectName); SuspiciousReasons lists why.
+	Suspicious        bool           `json:"suspicious"`
+	SuspiciousReasons []string       `json:"suspiciousReasons"`
+	Arguments         map[string]any `json:"arguments,omitzero"` // action call only: {} when none were sent
 }
 
 // Request holds request data that is not identity. Headers are the client's,
@@ -103,6 +108,8 @@ type Builder struct {
 	Environment string
 	// Catalog is the bundle's tool catalog; nil uses the defaults.
 	Catalog *catalog.Catalog
+	// Verifier verifies bearer tokens; nil reads them unverified.
+	Verifier *identity.Verifier
 }
 
 // sensitiveHeaders never reach the document: policies have no business with
@@ -114,8 +121,8 @@ var sensitiveHeaders = map[string]bool{
 	"x-amz-security-token": true,
 }
 
-// Build returns the document for in.
-func (b Builder) Build(in Input) Document {
+// Build returns the document for in. ctx bounds a JWKS refetch.
+func (b Builder) Build(ctx context.Context, in Input) Document {
 	d := Document{
 		Version:     Version,
 		Phase:       in.Phase,
@@ -125,6 +132,7 @@ func (b Builder) Build(in Input) Document {
 		Request:     Request{Headers: make(map[string]string, len(in.Headers))},
 		Response:    in.Response,
 		Time:        Time{Now: in.Now.UTC().Format(time.RFC3339)},
+		Tool:        Tool{SuspiciousReasons: []string{}},
 	}
 	for name, v := range in.Headers {
 		if lower := strings.ToLower(name); !sensitiveHeaders[lower] {
@@ -133,8 +141,7 @@ func (b Builder) Build(in Input) Document {
 	}
 	headers := gateway.Headers(in.Headers)
 	d.MCP.SessionID, _ = headers.Get("Mcp-Session-Id")
-	auth, _ := headers.Get("Authorization")
-	d.Principal = identity.FromAuthorization(auth)
+	d.Principal = b.principal(ctx, in.Headers)
 
 	switch {
 	case in.Method == mcp.MethodToolsCall:
@@ -154,6 +161,26 @@ func (b Builder) Build(in Input) Document {
 	return d
 }
 
+// principal identifies the caller by the Authorization header. The gateway
+// passes headers as a map, so one header can arrive under two spellings; if
+// they disagree, which one the gateway's authorizer checked is unknowable,
+// and the caller is anonymous.
+func (b Builder) principal(ctx context.Context, headers map[string]string) identity.Principal {
+	auth, found := "", false
+	for name, v := range headers {
+		if !strings.EqualFold(name, "Authorization") {
+			continue
+		}
+		if found && v != auth {
+			p := identity.Anonymous()
+			p.Verification = identity.AmbiguousToken
+			return p
+		}
+		auth, found = v, true
+	}
+	return b.Verifier.Principal(ctx, auth)
+}
+
 // tool describes the tool with wire name qualified, and the environment it
 // runs in (env, unless the catalog puts its target in another).
 func (b Builder) tool(qualified, env string) (Tool, string) {
@@ -162,7 +189,9 @@ func (b Builder) tool(qualified, env string) (Tool, string) {
 	if entry.Environment != "" {
 		env = entry.Environment
 	}
-	return Tool{Name: name, Target: target, QualifiedName: qualified, Operation: entry.Operation, Risk: entry.Risk}, env
+	reasons := mcp.InspectName(qualified)
+	return Tool{Name: name, Target: target, QualifiedName: qualified, Operation: entry.Operation, Risk: entry.Risk,
+		Suspicious: len(reasons) > 0, SuspiciousReasons: reasons}, env
 }
 
 // ListValues returns a function that gives the document value (see Value)
@@ -170,9 +199,9 @@ func (b Builder) tool(qualified, env string) (Tool, string) {
 // answer, its QualifiedTool, Arguments and Response are ignored. Only the
 // tool and the environment differ between tools, so the rest is built once;
 // the map returned is reused by the next call.
-func (b Builder) ListValues(in Input) func(qualifiedName string) map[string]any {
+func (b Builder) ListValues(ctx context.Context, in Input) func(qualifiedName string) map[string]any {
 	in.QualifiedTool, in.Arguments, in.Response = "", nil, nil
-	d := b.Build(in)
+	d := b.Build(ctx, in)
 	d.Action = ActionList
 	v := d.Value()
 	return func(qualified string) map[string]any {
@@ -213,6 +242,7 @@ func (d *Document) Value() map[string]any {
 			"scopes":        strings2any(p.Scopes),
 			"actor":         p.Actor,
 			"claims":        p.Claims,
+			"verification":  p.Verification,
 		},
 		"tool":        tool,
 		"environment": d.Environment,
@@ -237,6 +267,9 @@ func (t *Tool) value() map[string]any {
 		"qualifiedName": t.QualifiedName,
 		"operation":     t.Operation,
 		"risk":          t.Risk,
+		"suspicious":    t.Suspicious,
+		// strings2any: never null, so policies need no null check
+		"suspiciousReasons": strings2any(t.SuspiciousReasons),
 	}
 	if t.Arguments != nil {
 		v["arguments"] = t.Arguments

@@ -1,6 +1,7 @@
 package attributes_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"reflect"
@@ -32,7 +33,7 @@ func TestBuild(t *testing.T) {
 			Headers:       map[string]string{"Authorization": bearer(`{"sub":"u","cognito:groups":["sre"]}`), "Mcp-Session-Id": "s-1", "X-Env": "production"},
 			QualifiedTool: "k8s___delete-pod", Arguments: map[string]any{"pod": "a"}, Now: now},
 			func(t *testing.T, d attributes.Document) {
-				want := attributes.Tool{Name: "delete-pod", Target: "k8s", QualifiedName: "k8s___delete-pod", Operation: "delete", Risk: "critical", Arguments: map[string]any{"pod": "a"}}
+				want := attributes.Tool{Name: "delete-pod", Target: "k8s", QualifiedName: "k8s___delete-pod", Operation: "delete", Risk: "critical", SuspiciousReasons: []string{}, Arguments: map[string]any{"pod": "a"}}
 				if !reflect.DeepEqual(d.Tool, want) {
 					t.Errorf("tool %+v", d.Tool)
 				}
@@ -75,16 +76,46 @@ func TestBuild(t *testing.T) {
 					t.Errorf("doc %+v", d)
 				}
 			}},
+		{"look-alike tool name", attributes.Input{Phase: "request", Method: "tools/call", QualifiedTool: "k8s___dеlete-pod\u200b", Now: now},
+			func(t *testing.T, d attributes.Document) {
+				if !d.Tool.Suspicious || !reflect.DeepEqual(d.Tool.SuspiciousReasons, []string{"non_ascii", "invisible", "mixed_scripts"}) {
+					t.Errorf("tool %+v", d.Tool)
+				}
+				if d.Tool.Risk == "critical" {
+					t.Error("a look-alike name matched the catalog entry it imitates")
+				}
+			}},
+		{"two authorization headers that differ", attributes.Input{Phase: "request", Method: "tools/call", QualifiedTool: "docs___get",
+			Headers: map[string]string{"authorization": bearer(`{"sub":"u"}`), "Authorization": bearer(`{"sub":"admin"}`)}, Now: now},
+			func(t *testing.T, d attributes.Document) {
+				if d.Principal.Authenticated || d.Principal.Verification != "ambiguous" {
+					t.Errorf("principal %+v", d.Principal)
+				}
+			}},
+		{"two equal authorization headers", attributes.Input{Phase: "request", Method: "tools/call", QualifiedTool: "docs___get",
+			Headers: map[string]string{"authorization": bearer(`{"sub":"u"}`), "AUTHORIZATION": bearer(`{"sub":"u"}`)}, Now: now},
+			func(t *testing.T, d attributes.Document) {
+				if !d.Principal.Authenticated || d.Principal.ID != "u" || d.Principal.Verification != "off" {
+					t.Errorf("principal %+v", d.Principal)
+				}
+			}},
+		{"identity headers are not identity", attributes.Input{Phase: "request", Method: "tools/call", QualifiedTool: "docs___get",
+			Headers: map[string]string{"X-Amzn-Oidc-Identity": "admin", "X-User": "admin", "X-Forwarded-User": "admin", "X-Environment": "sandbox"}, Now: now},
+			func(t *testing.T, d attributes.Document) {
+				if d.Principal.Authenticated || d.Principal.ID != "" || d.Principal.Verification != "no_token" || d.Environment != "dev" {
+					t.Errorf("principal %+v environment %q", d.Principal, d.Environment)
+				}
+			}},
 		{"other method", attributes.Input{Phase: "request", Method: "initialize", ID: "1", Now: now},
 			func(t *testing.T, d attributes.Document) {
-				if d.Action != "other" || !reflect.DeepEqual(d.Tool, attributes.Tool{}) || d.Principal.Type != "anonymous" {
+				if d.Action != "other" || !reflect.DeepEqual(d.Tool, attributes.Tool{SuspiciousReasons: []string{}}) || d.Principal.Type != "anonymous" {
 					t.Errorf("doc %+v", d)
 				}
 			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := b.Build(tt.in)
+			d := b.Build(context.Background(), tt.in)
 			if d.Version != attributes.Version || d.Phase != tt.in.Phase || d.MCP.Method != tt.in.Method {
 				t.Errorf("version/phase/method %s %s %s", d.Version, d.Phase, d.MCP.Method)
 			}
@@ -132,10 +163,10 @@ func TestListValues(t *testing.T) {
 	}}
 	in := attributes.Input{Phase: "response", Method: "tools/list", ID: float64(3),
 		Headers: map[string]string{"Authorization": bearer(`{"sub":"u","groups":["sre"]}`)}, Now: now}
-	values := b.ListValues(in)
+	values := b.ListValues(context.Background(), in)
 	for _, name := range []string{"k8s___delete-pod", "billing___get_invoice", "docs___search", "x_amz_bedrock_agentcore_search"} {
 		in.QualifiedTool = name
-		want := b.Build(in)
+		want := b.Build(context.Background(), in)
 		want.Action = attributes.ActionList
 		if got := values(name); !reflect.DeepEqual(got, want.Value()) {
 			t.Errorf("%s:\n got %v\nwant %v", name, got, want.Value())

@@ -5,6 +5,7 @@ package config
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,11 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/toolgate/toolgate/pkg/bundle"
 	"github.com/toolgate/toolgate/pkg/decisionlog"
+	"github.com/toolgate/toolgate/pkg/identity"
 	"github.com/toolgate/toolgate/pkg/interceptor"
 	"github.com/toolgate/toolgate/pkg/metrics"
 	"github.com/toolgate/toolgate/pkg/policy"
@@ -49,6 +52,16 @@ type Config struct {
 	// MetricsDimensions (METRICS_DIMENSIONS, comma-separated) are the
 	// dimensions of the Decisions and Latency metrics; nil for the default.
 	MetricsDimensions []string
+	// JWT turns on token verification when JWT.JWKSURL (JWKS_URL) is set;
+	// JWT_ISSUER, JWT_AUDIENCE (comma-separated), JWT_TOKEN_USE and
+	// JWT_LEEWAY_SECONDS (default 30) refine it.
+	JWT identity.VerifierConfig
+	// Limits: MAX_EVENT_BYTES, MAX_JSON_DEPTH, MAX_ARGUMENT_BYTES; zero
+	// fields take interceptor.DefaultLimits.
+	Limits interceptor.Limits
+	// DeadlineMargin (DEADLINE_MARGIN_MS) is kept back from the invocation
+	// deadline to answer in; zero takes the handler's default.
+	DeadlineMargin time.Duration
 }
 
 // FromEnv reads the configuration through getenv.
@@ -90,6 +103,26 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			c.MetricsDimensions = append(c.MetricsDimensions, strings.TrimSpace(d))
 		}
 	}
+	if err := jwtFromEnv(getenv, &c.JWT); err != nil {
+		return c, err
+	}
+	for _, n := range []struct {
+		name string
+		dst  *int
+	}{
+		{"MAX_EVENT_BYTES", &c.Limits.MaxEventBytes},
+		{"MAX_JSON_DEPTH", &c.Limits.MaxDepth},
+		{"MAX_ARGUMENT_BYTES", &c.Limits.MaxArgumentBytes},
+	} {
+		if *n.dst, err = positive(getenv, n.name); err != nil {
+			return c, err
+		}
+	}
+	ms, err := positive(getenv, "DEADLINE_MARGIN_MS")
+	if err != nil {
+		return c, err
+	}
+	c.DeadlineMargin = time.Duration(ms) * time.Millisecond
 	level := getenv("AWS_LAMBDA_LOG_LEVEL")
 	if level == "" {
 		level = getenv("LOG_LEVEL")
@@ -100,6 +133,48 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// jwtFromEnv reads the token verification settings. Refining settings
+// without JWKS_URL would silently check nothing, so they are an error.
+func jwtFromEnv(getenv func(string) string, c *identity.VerifierConfig) error {
+	c.JWKSURL = strings.TrimSpace(getenv("JWKS_URL"))
+	c.Issuer = strings.TrimSpace(getenv("JWT_ISSUER"))
+	c.TokenUse = strings.TrimSpace(getenv("JWT_TOKEN_USE"))
+	for a := range strings.SplitSeq(getenv("JWT_AUDIENCE"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.Audiences = append(c.Audiences, a)
+		}
+	}
+	c.Leeway = 30 * time.Second
+	if s := strings.TrimSpace(getenv("JWT_LEEWAY_SECONDS")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 600 {
+			return fmt.Errorf("JWT_LEEWAY_SECONDS %q: want seconds from 0 to 600", s)
+		}
+		c.Leeway = time.Duration(n) * time.Second
+	}
+	if c.JWKSURL == "" {
+		for _, name := range []string{"JWT_ISSUER", "JWT_AUDIENCE", "JWT_TOKEN_USE", "JWT_LEEWAY_SECONDS"} {
+			if strings.TrimSpace(getenv(name)) != "" {
+				return fmt.Errorf("%s is set but JWKS_URL is not: tokens would not be verified", name)
+			}
+		}
+	}
+	return nil
+}
+
+// positive reads a positive integer setting; unset is 0.
+func positive(getenv func(string) string, name string) (int, error) {
+	s := strings.TrimSpace(getenv(name))
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s %q: want a positive integer", name, s)
+	}
+	return n, nil
 }
 
 // boolean reads a true/false setting; unset is def.
@@ -140,6 +215,22 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
+// verifier returns the token verifier with its keys fetched. A JWKS that
+// cannot be fetched is not a configuration error: tokens count as unverified
+// until a later refetch succeeds.
+func verifier(cfg identity.VerifierConfig, logger *slog.Logger) (*identity.Verifier, error) {
+	v, err := identity.NewVerifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Refresh(context.Background()); err != nil {
+		logger.Error("JWKS could not be fetched: every token counts as unverified until it can", "jwks_url", cfg.JWKSURL, "error", err.Error())
+	} else {
+		logger.Info("JWT verification on", "jwks_url", cfg.JWKSURL, "issuer", cfg.Issuer, "audiences", cfg.Audiences, "token_use", cfg.TokenUse)
+	}
+	return v, nil
+}
+
 // NewHandler builds the handler for the environment read through getenv,
 // loading the bundle named by POLICY_SOURCE (embedded: the default bundle).
 // It logs, and writes metrics, to w, and traces with the tracer newTracer
@@ -159,12 +250,17 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 		emf, err = metrics.New(w, cfg.MetricsNamespace, cfg.MetricsDimensions, nil)
 	}
 	icfg := interceptor.Config{
-		Environment:  cfg.Environment,
-		DenyStatus:   cfg.DenyStatus,
-		Logger:       logger,
-		LogArguments: cfg.LogArguments,
-		Metrics:      emf,
-		Tracer:       tracer,
+		Environment:    cfg.Environment,
+		DenyStatus:     cfg.DenyStatus,
+		Logger:         logger,
+		LogArguments:   cfg.LogArguments,
+		Metrics:        emf,
+		Tracer:         tracer,
+		Limits:         cfg.Limits,
+		DeadlineMargin: cfg.DeadlineMargin,
+	}
+	if err == nil && cfg.JWT.JWKSURL != "" {
+		icfg.Verifier, err = verifier(cfg.JWT, logger)
 	}
 	if err != nil {
 		logger.Error("invalid configuration: denying every request", "error", err.Error())

@@ -9,9 +9,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/toolgate/toolgate/pkg/config"
 	"github.com/toolgate/toolgate/pkg/decision"
+	"github.com/toolgate/toolgate/pkg/identity"
+	"github.com/toolgate/toolgate/pkg/interceptor"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -42,8 +45,21 @@ func TestFromEnv(t *testing.T) {
 		{"bad status", map[string]string{"DENY_STATUS_CODE": "abc"}, config.Config{}, "DENY_STATUS_CODE"},
 		{"status out of range", map[string]string{"DENY_STATUS_CODE": "100"}, config.Config{}, "DENY_STATUS_CODE"},
 		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, config.Config{}, "log level"},
+		{"jwt", map[string]string{"JWKS_URL": "https://idp/jwks.json", "JWT_ISSUER": "https://idp", "JWT_AUDIENCE": "a, b,", "JWT_TOKEN_USE": "access", "JWT_LEEWAY_SECONDS": "5"},
+			config.Config{Environment: "production", DenyStatus: 200, Metrics: true, JWT: identity.VerifierConfig{
+				JWKSURL: "https://idp/jwks.json", Issuer: "https://idp", Audiences: []string{"a", "b"}, TokenUse: "access", Leeway: 5 * time.Second}}, ""},
+		{"limits", map[string]string{"MAX_EVENT_BYTES": "1000", "MAX_JSON_DEPTH": "10", "MAX_ARGUMENT_BYTES": "500", "DEADLINE_MARGIN_MS": "50"},
+			config.Config{Environment: "production", DenyStatus: 200, Metrics: true, Limits: interceptor.Limits{MaxEventBytes: 1000, MaxDepth: 10, MaxArgumentBytes: 500},
+				DeadlineMargin: 50 * time.Millisecond}, ""},
+		{"issuer without jwks", map[string]string{"JWT_ISSUER": "https://idp"}, config.Config{}, "JWKS_URL"},
+		{"bad leeway", map[string]string{"JWKS_URL": "https://idp/jwks.json", "JWT_LEEWAY_SECONDS": "-1"}, config.Config{}, "JWT_LEEWAY_SECONDS"},
+		{"bad depth", map[string]string{"MAX_JSON_DEPTH": "0"}, config.Config{}, "MAX_JSON_DEPTH"},
+		{"bad margin", map[string]string{"DEADLINE_MARGIN_MS": "soon"}, config.Config{}, "DEADLINE_MARGIN_MS"},
 	}
 	for _, tt := range tests {
+		if tt.want.JWT.Leeway == 0 {
+			tt.want.JWT.Leeway = 30 * time.Second // the default
+		}
 		got, err := config.FromEnv(env(tt.vars))
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
@@ -70,6 +86,9 @@ func TestBadConfigurationDenies(t *testing.T) {
 		{"DENY_STATUS_CODE": "teapot"},
 		{"METRICS_DIMENSIONS": "Phase,Principal"},
 		{"METRICS_NAMESPACE": "AWS/Lambda"},
+		{"JWKS_URL": "http://idp.example/jwks.json"}, // not https
+		{"JWT_AUDIENCE": "gateway"},                  // without JWKS_URL
+		{"MAX_EVENT_BYTES": "-1"},
 	} {
 		var logs bytes.Buffer
 		h, _, err := config.NewHandler(env(vars), policies.FS, &logs, nil)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // OutputVersion is the only interceptorOutputVersion the gateway accepts. An
@@ -127,6 +128,7 @@ func (h Headers) Get(name string) (string, bool) {
 // Errors returned by Decode. They are wrapped with detail; test with errors.Is.
 var (
 	ErrNotJSON     = errors.New("event is not a JSON object")
+	ErrNotUTF8     = errors.New("event is not valid UTF-8")
 	ErrVersion     = errors.New("unsupported interceptorInputVersion")
 	ErrNoTarget    = errors.New("event has neither an mcp nor an http member")
 	ErrBothTargets = errors.New("event has both an mcp and an http member")
@@ -143,6 +145,11 @@ func Decode(payload []byte) (Event, error) {
 	trimmed := bytes.TrimSpace(payload)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return ev, ErrNotJSON
+	}
+	if !utf8.Valid(trimmed) {
+		// encoding/json would read each bad byte as U+FFFD, and another
+		// parser otherwise: no two would agree on a tool name.
+		return ev, ErrNotUTF8
 	}
 	if err := json.Unmarshal(trimmed, &ev); err != nil {
 		return ev, fmt.Errorf("%w: %v", ErrNotJSON, err)

@@ -1,13 +1,18 @@
 // Package identity derives the caller's identity from the bearer JWT that the
-// gateway passes in the Authorization header. It decodes the claims without
-// checking the signature: with a CUSTOM_JWT inbound authorizer the gateway has
-// already verified the token before the interceptor runs.
+// gateway passes in the Authorization header. By default it decodes the
+// claims without checking the signature: with a CUSTOM_JWT inbound authorizer
+// the gateway has already verified the token before the interceptor runs. A
+// Verifier checks the token itself against the identity provider's JWKS, for
+// gateways without that authorizer and as defense in depth.
 package identity
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+
+	"github.com/toolgate/toolgate/pkg/strictjson"
 )
 
 // Principal types.
@@ -30,6 +35,9 @@ type Principal struct {
 	Scopes        []string       `json:"scopes"`
 	Actor         string         `json:"actor"`
 	Claims        map[string]any `json:"claims"`
+	// Verification says how the token was checked: Off, Verified, or why it
+	// was refused (see the constants).
+	Verification string `json:"verification"`
 }
 
 // Anonymous returns the principal of a caller without a usable token.
@@ -37,24 +45,29 @@ func Anonymous() Principal {
 	return Principal{Type: TypeAnonymous, Groups: []string{}, Scopes: []string{}, Claims: map[string]any{}}
 }
 
-// FromAuthorization returns the principal for an Authorization header value.
-// A missing, non-Bearer or malformed token yields Anonymous, never an error:
-// the decision is then the policies' to make.
+// FromAuthorization returns the principal for an Authorization header value
+// without verifying the token (Verification Off). A missing, non-Bearer or
+// malformed token yields Anonymous, never an error: the decision is then the
+// policies' to make.
 func FromAuthorization(header string) Principal {
+	var none *Verifier
+	return none.Principal(context.Background(), header)
+}
+
+// bearer returns the token of a "Bearer <token>" header value.
+func bearer(header string) (string, bool) {
 	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return Anonymous()
+		return "", false
 	}
-	claims, ok := DecodeClaims(strings.TrimSpace(token))
-	if !ok {
-		return Anonymous()
-	}
-	return FromClaims(claims)
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 // DecodeClaims returns the payload of a compact JWS without verifying it. It
 // reports false unless the token has three segments and its payload is a
-// base64url-encoded JSON object.
+// base64url-encoded JSON object with no two claims of the same name (whose
+// winner parsers disagree on).
 func DecodeClaims(token string) (map[string]any, bool) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
@@ -62,6 +75,9 @@ func DecodeClaims(token string) (map[string]any, bool) {
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
+		return nil, false
+	}
+	if strictjson.Check(payload, strictjson.Options{}) != nil {
 		return nil, false
 	}
 	var claims map[string]any

@@ -47,6 +47,7 @@ func TestFromAuthorization(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.want.Verification = identity.Off
 			if got := identity.FromAuthorization(tt.header); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %#v\nwant %#v", got, tt.want)
 			}
@@ -69,7 +70,7 @@ func TestMalformedIsAnonymous(t *testing.T) {
 		"Bearer e30." + enc.EncodeToString([]byte(`not json`)) + ".s",
 	} {
 		p := identity.FromAuthorization(header)
-		if p.Authenticated || p.Type != identity.TypeAnonymous || p.ID != "" {
+		if p.Authenticated || p.Type != identity.TypeAnonymous || p.ID != "" || p.Verification == identity.Verified {
 			t.Errorf("%q: got %+v, want anonymous", header, p)
 		}
 		if p.Groups == nil || p.Scopes == nil {

@@ -1,6 +1,8 @@
 package interceptor
 
 import (
+	"context"
+
 	"github.com/toolgate/toolgate/pkg/attributes"
 	"github.com/toolgate/toolgate/pkg/decision"
 )
@@ -9,6 +11,6 @@ import (
 // over the tools of a decoded tools/list answer.
 func (h *Handler) FilterTools(in attributes.Input, body map[string]any) ([]string, error) {
 	var d decision.Decision
-	err := h.filterTools(in, body, &d)
+	err := h.filterTools(context.Background(), in, body, &d)
 	return d.Hidden, err
 }

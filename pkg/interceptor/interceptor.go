@@ -5,10 +5,12 @@
 package interceptor
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,10 +24,12 @@ import (
 	"github.com/toolgate/toolgate/pkg/decision"
 	"github.com/toolgate/toolgate/pkg/decisionlog"
 	"github.com/toolgate/toolgate/pkg/gateway"
+	"github.com/toolgate/toolgate/pkg/identity"
 	"github.com/toolgate/toolgate/pkg/mcp"
 	"github.com/toolgate/toolgate/pkg/metrics"
 	"github.com/toolgate/toolgate/pkg/policy"
 	"github.com/toolgate/toolgate/pkg/redact"
+	"github.com/toolgate/toolgate/pkg/strictjson"
 	"github.com/toolgate/toolgate/pkg/trace"
 )
 
@@ -51,9 +55,36 @@ type Config struct {
 	Metrics *metrics.EMF
 	// Tracer traces each invocation's steps; nil traces nothing.
 	Tracer trace.Tracer
-	Now    func() time.Time
-	NewID  func() string
+	// Verifier verifies bearer tokens; nil trusts the gateway's authorizer
+	// and reads them unverified.
+	Verifier *identity.Verifier
+	// Limits bound the input read before any policy runs; zero fields take
+	// the defaults of DefaultLimits.
+	Limits Limits
+	// DeadlineMargin is the time kept back from the invocation deadline to
+	// answer in: a decision not made by then is a denial (default 250ms).
+	DeadlineMargin time.Duration
+	Now            func() time.Time
+	NewID          func() string
 }
+
+// Limits bound what the handler reads. Anything beyond them is denied before
+// a policy runs: policies see only input of a size and shape they can judge.
+type Limits struct {
+	// MaxEventBytes is the largest event.
+	MaxEventBytes int
+	// MaxDepth is the deepest nesting of objects and arrays in a JSON-RPC
+	// message, request or response; the message itself is depth 1, so a
+	// tool call's arguments may nest MaxDepth-3 deep.
+	MaxDepth int
+	// MaxArgumentBytes is the largest tools/call arguments object, as sent.
+	MaxArgumentBytes int
+}
+
+// DefaultLimits admit everything a gateway can send: Lambda caps a
+// synchronous invocation's payload at 6 MB. No real tool's arguments nest
+// anywhere near 64 deep.
+var DefaultLimits = Limits{MaxEventBytes: 6 << 20, MaxDepth: 64, MaxArgumentBytes: 6 << 20}
 
 // Handler handles interceptor events. It is safe for concurrent use.
 type Handler struct {
@@ -81,7 +112,11 @@ func New(cfg Config) *Handler {
 	if cfg.NewID == nil {
 		cfg.NewID = NewID
 	}
-	return &Handler{cfg: cfg, builder: attributes.Builder{Environment: cfg.Environment, Catalog: cfg.Catalog}}
+	cfg.Limits.MaxEventBytes = cmp.Or(cfg.Limits.MaxEventBytes, DefaultLimits.MaxEventBytes)
+	cfg.Limits.MaxDepth = cmp.Or(cfg.Limits.MaxDepth, DefaultLimits.MaxDepth)
+	cfg.Limits.MaxArgumentBytes = cmp.Or(cfg.Limits.MaxArgumentBytes, DefaultLimits.MaxArgumentBytes)
+	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, 250*time.Millisecond)
+	return &Handler{cfg: cfg, builder: attributes.Builder{Environment: cfg.Environment, Catalog: cfg.Catalog, Verifier: cfg.Verifier}}
 }
 
 // NewID returns a random 128-bit decision id in hex.
@@ -119,10 +154,52 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 }
 
 // Handle decides on one event.
-func (h *Handler) Handle(ctx context.Context, payload []byte) (r Result) {
+func (h *Handler) Handle(ctx context.Context, payload []byte) Result {
 	start := time.Now()
 	id := h.cfg.NewID()
 	ctx, span := h.cfg.Tracer.Start(ctx, "toolgate")
+	r := h.inTime(ctx, id, payload)
+	rec := h.record(ctx, r, time.Since(start))
+	annotate(span, rec)
+	span.End()
+	h.log(ctx, rec)
+	return r
+}
+
+// inTime judges the event, or denies it if no decision is made by the
+// invocation's deadline less the margin: a Lambda timeout is an error, which
+// the gateway retries and may end in a pass-through. The late judgement runs
+// on and is discarded.
+func (h *Handler) inTime(ctx context.Context, id string, payload []byte) Result {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return h.judge(ctx, id, payload)
+	}
+	left := time.Until(deadline) - h.cfg.DeadlineMargin
+	if left <= 0 {
+		return h.late(id)
+	}
+	done := make(chan Result, 1) // buffered: a late judgement must not block
+	go func() { done <- h.judge(ctx, id, payload) }()
+	timer := time.NewTimer(left)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r
+	case <-timer.C:
+		return h.late(id)
+	}
+}
+
+func (h *Handler) late(id string) Result {
+	r := Result{Decision: decision.Denied(id, decision.CodeUndecidable, "no decision before the invocation deadline")}
+	r.Decision.Findings = []policy.Finding{{Policy: "(deadline)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: r.Decision.Reason}}
+	r.Output = r.Decision.Output(nil, nil, h.cfg.DenyStatus)
+	return r
+}
+
+// judge decides on one event; a panic is a denial.
+func (h *Handler) judge(ctx context.Context, id string, payload []byte) (r Result) {
 	st := &steps{ctx: ctx, tracer: h.cfg.Tracer}
 	defer func() {
 		if p := recover(); p != nil {
@@ -131,12 +208,11 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (r Result) {
 			h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "panic", slog.String("decision_id", id), slog.String("panic", fmt.Sprint(p)))
 		}
 		st.end()
-		rec := h.record(ctx, r, time.Since(start))
-		annotate(span, rec)
-		span.End()
-		h.log(ctx, rec)
 	}()
 	st.next("decode")
+	if len(payload) > h.cfg.Limits.MaxEventBytes {
+		return h.reject(r, id, nil, decision.CodeInvalidRequest, "malformed interceptor event", fmt.Errorf("%w: %d bytes, limit %d", errTooLarge, len(payload), h.cfg.Limits.MaxEventBytes))
+	}
 	ev, err := gateway.Decode(payload)
 	switch {
 	case err != nil:
@@ -148,6 +224,43 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (r Result) {
 	default:
 		return h.request(st, id, ev.MCP)
 	}
+}
+
+var errTooLarge = errors.New("too large")
+
+// readRequest reads the client's JSON-RPC message from the gateway's parse
+// of it. That parse is authoritative, not the raw body: it is what the
+// gateway forwards to the tool unless the interceptor answers otherwise, and
+// an allowed request is answered with exactly the bytes judged here. Bytes
+// that parsers could read differently are refused (see strictjson). It
+// returns what failed and why.
+func (h *Handler) readRequest(ev *gateway.MCPEvent) (json.RawMessage, mcp.Message, string, error) {
+	body, err := ev.RequestBody()
+	if err != nil {
+		return nil, mcp.Message{}, "no JSON-RPC request body", err
+	}
+	if err := strictjson.Check(body, strictjson.Options{MaxDepth: h.cfg.Limits.MaxDepth}); err != nil {
+		return nil, mcp.Message{}, "ambiguous or oversized JSON-RPC request", err
+	}
+	msg, err := mcp.Parse(body)
+	if err != nil {
+		return nil, mcp.Message{}, "invalid JSON-RPC request", err
+	}
+	return body, msg, "", nil
+}
+
+// toolCall reads the params of a tools/call within the argument limit. Its
+// numbers must mean the same to every parser, since policies judge them; the
+// id's need not, as it is only echoed byte for byte.
+func (h *Handler) toolCall(msg *mcp.Message) (mcp.ToolCall, error) {
+	if err := strictjson.Check(msg.Params, strictjson.Options{ExactNumbers: true}); err != nil {
+		return mcp.ToolCall{}, err
+	}
+	call, err := mcp.ParseToolCall(msg.Params)
+	if err == nil && call.ArgumentsSize > h.cfg.Limits.MaxArgumentBytes {
+		return mcp.ToolCall{}, fmt.Errorf("arguments %w: %d bytes, limit %d", errTooLarge, call.ArgumentsSize, h.cfg.Limits.MaxArgumentBytes)
+	}
+	return call, err
 }
 
 // steps traces an invocation's consecutive steps as sibling spans: next
@@ -173,13 +286,9 @@ func (s *steps) end() {
 
 func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 	r := Result{Phase: attributes.PhaseRequest}
-	body, err := ev.RequestBody()
+	body, msg, what, err := h.readRequest(ev)
 	if err != nil {
-		return h.reject(r, id, nil, decision.CodeInvalidRequest, "no JSON-RPC request body", err)
-	}
-	msg, err := mcp.Parse(body)
-	if err != nil {
-		return h.reject(r, id, nil, decision.CodeInvalidRequest, "invalid JSON-RPC request", err)
+		return h.reject(r, id, nil, decision.CodeInvalidRequest, what, err)
 	}
 	r.Method = msg.Method
 	in := attributes.Input{
@@ -190,7 +299,7 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 		Now:     h.cfg.Now(),
 	}
 	if msg.Method == mcp.MethodToolsCall {
-		call, err := mcp.ParseToolCall(msg.Params)
+		call, err := h.toolCall(&msg)
 		if err != nil {
 			return h.reject(r, id, &msg, decision.CodeInvalidParams, "invalid tools/call params", err)
 		}
@@ -206,7 +315,7 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 // tracing both steps. It returns the document's value.
 func (h *Handler) decide(st *steps, id string, in attributes.Input, r *Result) map[string]any {
 	st.next("attributes")
-	doc := h.builder.Build(in)
+	doc := h.builder.Build(st.ctx, in)
 	r.Document = &doc
 	value := doc.Value()
 	st.next("evaluate")

@@ -1,6 +1,7 @@
 package interceptor
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/toolgate/toolgate/pkg/gateway"
 	"github.com/toolgate/toolgate/pkg/mcp"
 	"github.com/toolgate/toolgate/pkg/redact"
+	"github.com/toolgate/toolgate/pkg/strictjson"
 	"github.com/toolgate/toolgate/pkg/toollist"
 )
 
@@ -27,6 +29,11 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	resp := ev.GatewayResponse
 	status := statusOf(resp)
 	raw, err := gateway.NormalizeBody(resp.Body)
+	if err == nil && raw != nil {
+		// Numbers are not held to float64 precision: results carry 64-bit
+		// ids, and no request is judged by them.
+		err = strictjson.Check(raw, strictjson.Options{MaxDepth: h.cfg.Limits.MaxDepth})
+	}
 	if err != nil {
 		return h.rejectResponse(r, id, nil, resp, "the target's response could not be read", err)
 	}
@@ -37,11 +44,7 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 			return h.rejectResponse(r, id, nil, resp, "the target's response is not a JSON-RPC message", errNotMessage)
 		}
 	}
-	reqBody, err := ev.RequestBody()
-	var msg mcp.Message
-	if err == nil {
-		msg, err = mcp.Parse(reqBody)
-	}
+	_, msg, _, err := h.readRequest(ev)
 	if err != nil {
 		if isOwnDenial(body) {
 			// The REQUEST point's denial of this unreadable request.
@@ -62,7 +65,7 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 		in.Headers = ev.GatewayRequest.Headers
 	}
 	if msg.Method == mcp.MethodToolsCall {
-		call, err := mcp.ParseToolCall(msg.Params)
+		call, err := h.toolCall(&msg)
 		if err != nil {
 			if isOwnDenial(body) {
 				r.Decision = decision.Denied(id, decision.CodeInvalidParams, "request denied at the REQUEST point")
@@ -90,7 +93,7 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 		return h.finish(r, resp, raw, body, value)
 	}
 	st.next("filter")
-	if err := h.filterTools(in, body, &r.Decision); err != nil {
+	if err := h.filterTools(st.ctx, in, body, &r.Decision); err != nil {
 		return h.rejectResponse(r, id, &msg, resp, "the tool list could not be filtered", err)
 	}
 	st.next("respond")
@@ -128,7 +131,7 @@ func (h *Handler) finish(r Result, resp *gateway.Response, raw json.RawMessage, 
 // filterTools removes the tools the caller may not call from a tools/list
 // result or a search tool result, judging each tool as a call of it with
 // action list and no arguments. It records the names removed in d.
-func (h *Handler) filterTools(in attributes.Input, body map[string]any, d *decision.Decision) error {
+func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map[string]any, d *decision.Decision) error {
 	result, _ := body["result"].(map[string]any)
 	if result == nil {
 		return nil
@@ -142,7 +145,7 @@ func (h *Handler) filterTools(in attributes.Input, body map[string]any, d *decis
 	default:
 		return nil
 	}
-	values, allows := h.builder.ListValues(in), h.cfg.Engine.AllowsEach()
+	values, allows := h.builder.ListValues(ctx, in), h.cfg.Engine.AllowsEach()
 	seen := map[string]bool{}
 	keep := func(name string) bool {
 		k, ok := seen[name]

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Methods whose params this project reads.
@@ -28,6 +30,7 @@ var (
 	ErrToolName      = errors.New("tools/call params.name must be a non-empty string")
 	ErrToolArguments = errors.New("tools/call params.arguments must be an object")
 	ErrParams        = errors.New("params must be an object")
+	ErrMethodCase    = errors.New("method differs from a tools method only in case")
 )
 
 // Message is one JSON-RPC 2.0 message. ID keeps the id exactly as sent (nil
@@ -43,7 +46,10 @@ type Message struct {
 
 // Parse decodes a request or notification from a body that is a JSON object or
 // array. A batch (array) is reported as ErrBatch: MCP no longer allows them and
-// judging one element at a time would let the rest through.
+// judging one element at a time would let the rest through. Members are
+// looked up by their exact names, as the gateway and MCP servers do:
+// encoding/json's struct decoding would also take "Method" or "METHOD" for
+// "method".
 func Parse(body json.RawMessage) (Message, error) {
 	var m Message
 	b := bytes.TrimSpace(body)
@@ -53,8 +59,13 @@ func Parse(body json.RawMessage) (Message, error) {
 	if len(b) == 0 || b[0] != '{' {
 		return m, ErrNotObject
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(b, &members); err != nil {
 		return m, fmt.Errorf("%w: %v", ErrNotObject, err)
+	}
+	m.ID, m.Params, m.Result, m.Error = members["id"], members["params"], members["result"], members["error"]
+	if v, ok := members["jsonrpc"]; ok && json.Unmarshal(v, &m.JSONRPC) != nil {
+		return m, fmt.Errorf("%w: jsonrpc is not a string", ErrNotObject)
 	}
 	if m.ID != nil {
 		switch id := bytes.TrimSpace(m.ID); {
@@ -65,8 +76,18 @@ func Parse(body json.RawMessage) (Message, error) {
 			return m, ErrInvalidID
 		}
 	}
+	if v, ok := members["method"]; ok && json.Unmarshal(v, &m.Method) != nil {
+		return m, ErrNoMethod
+	}
 	if m.Method == "" {
 		return m, ErrNoMethod
+	}
+	// Method names are case-sensitive, so "Tools/Call" is some other
+	// method to a policy; a lenient router would run it as a tool call.
+	for _, known := range []string{MethodToolsCall, MethodToolsList} {
+		if m.Method != known && strings.EqualFold(m.Method, known) {
+			return m, ErrMethodCase
+		}
 	}
 	return m, nil
 }
@@ -91,34 +112,35 @@ func (m Message) IDValue() any {
 type ToolCall struct {
 	Name      string
 	Arguments map[string]any
+	// ArgumentsSize is the length of the arguments as sent, in bytes.
+	ArgumentsSize int
 }
 
-// ParseToolCall decodes the params of a tools/call request. Missing arguments
-// are an empty object; arguments of any other type than object are an error.
+// ParseToolCall decodes the params of a tools/call request. Missing or null
+// arguments are an empty object; arguments of any other type than object are
+// an error. Members are looked up by their exact names (see Parse).
 func ParseToolCall(params json.RawMessage) (ToolCall, error) {
-	// One decoding pass: the types are checked on the decoded values.
-	var raw struct {
-		Name      any `json:"name"`
-		Arguments any `json:"arguments"`
-	}
 	p := bytes.TrimSpace(params)
 	if len(p) == 0 || p[0] != '{' {
 		return ToolCall{}, ErrParams
 	}
-	if err := json.Unmarshal(p, &raw); err != nil {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(p, &members); err != nil {
 		return ToolCall{}, fmt.Errorf("%w: %v", ErrParams, err)
 	}
 	var call ToolCall
-	if name, ok := raw.Name.(string); ok && name != "" {
-		call.Name = name
-	} else {
+	if json.Unmarshal(members["name"], &call.Name) != nil || call.Name == "" {
 		return ToolCall{}, ErrToolName
 	}
-	switch args := raw.Arguments.(type) {
-	case nil:
+	args := bytes.TrimSpace(members["arguments"])
+	call.ArgumentsSize = len(args)
+	switch {
+	case len(args) == 0 || string(args) == "null":
 		call.Arguments = map[string]any{}
-	case map[string]any:
-		call.Arguments = args
+	case args[0] == '{':
+		if err := json.Unmarshal(args, &call.Arguments); err != nil {
+			return ToolCall{}, fmt.Errorf("%w: %v", ErrToolArguments, err)
+		}
 	default:
 		return ToolCall{}, ErrToolArguments
 	}
@@ -133,4 +155,84 @@ func SplitToolName(qualified string) (target, tool string) {
 		return qualified[:i], qualified[i+len(TargetSeparator):]
 	}
 	return "", qualified
+}
+
+// Reasons InspectName gives for a suspicious tool name.
+const (
+	NameNonASCII     = "non_ascii"     // a character outside ASCII
+	NameControl      = "control"       // a control character
+	NameInvisible    = "invisible"     // a format character: zero-width, bidi override, ...
+	NameCombining    = "combining"     // a combining mark or variation selector
+	NameWhitespace   = "whitespace"    // a space of any kind
+	NameReplacement  = "replacement"   // U+FFFD: the name was not valid UTF-8 or held an unpaired surrogate
+	NameMixedScripts = "mixed_scripts" // letters of two scripts, as in a Cyrillic "а" among Latin ones
+	NameSeparator    = "separator"     // an empty target or tool, or more than one "___"
+)
+
+// scripts are the scripts whose letters InspectName tells apart; a letter of
+// any other script counts as one more.
+var scripts = []*unicode.RangeTable{
+	unicode.Latin, unicode.Greek, unicode.Cyrillic, unicode.Armenian, unicode.Hebrew,
+	unicode.Arabic, unicode.Devanagari, unicode.Thai, unicode.Georgian, unicode.Hangul,
+	unicode.Hiragana, unicode.Katakana, unicode.Han, unicode.Cherokee,
+}
+
+// InspectName returns why a wire tool name (or target name) looks crafted to
+// be read as another name, or an empty list. Real tool names are ASCII
+// identifiers; a name that a human or a pattern would read as another one is
+// how a malicious target or caller gets past an allow-list.
+func InspectName(name string) []string {
+	var found [8]bool // indexed like order below
+	const (
+		nonASCII = iota
+		control
+		invisible
+		combining
+		whitespace
+		replacement
+		mixed
+		separator
+	)
+	script := -1
+	for _, r := range name {
+		if r >= utf8.RuneSelf {
+			found[nonASCII] = true
+		}
+		switch {
+		case r == utf8.RuneError:
+			found[replacement] = true
+		case unicode.IsControl(r):
+			found[control] = true
+		case unicode.Is(unicode.Cf, r):
+			found[invisible] = true
+		case unicode.In(r, unicode.Mn, unicode.Me):
+			found[combining] = true
+		case unicode.IsSpace(r) || unicode.Is(unicode.Zs, r):
+			found[whitespace] = true
+		case unicode.IsLetter(r):
+			s := len(scripts)
+			for i, t := range scripts {
+				if unicode.Is(t, r) {
+					s = i
+					break
+				}
+			}
+			if script >= 0 && s != script {
+				found[mixed] = true
+			}
+			script = s
+		}
+	}
+	if n := strings.Count(name, TargetSeparator); n > 1 || strings.Contains(name, TargetSeparator+"_") ||
+		strings.HasPrefix(name, TargetSeparator) || (n == 1 && strings.HasSuffix(name, TargetSeparator)) {
+		found[separator] = true
+	}
+	order := [8]string{NameNonASCII, NameControl, NameInvisible, NameCombining, NameWhitespace, NameReplacement, NameMixedScripts, NameSeparator}
+	reasons := []string{}
+	for i, f := range found {
+		if f {
+			reasons = append(reasons, order[i])
+		}
+	}
+	return reasons
 }

@@ -3,7 +3,10 @@ package mcp_test
 import (
 	"errors"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/toolgate/toolgate/pkg/mcp"
 )
@@ -25,7 +28,14 @@ func TestParse(t *testing.T) {
 		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, mcp.ErrBatch, "", nil, false},
 		{"not object", `"x"`, mcp.ErrNotObject, "", nil, false},
 		{"no method", `{"jsonrpc":"2.0","id":1}`, mcp.ErrNoMethod, "", nil, false},
-		{"method not a string", `{"jsonrpc":"2.0","id":1,"method":3}`, mcp.ErrNotObject, "", nil, false},
+		{"method not a string", `{"jsonrpc":"2.0","id":1,"method":3}`, mcp.ErrNoMethod, "", nil, false},
+		{"method in other case", `{"jsonrpc":"2.0","id":1,"Method":"ping"}`, mcp.ErrNoMethod, "", nil, false},
+		{"exact name wins over other case", `{"jsonrpc":"2.0","id":1,"method":"tools/call","METHOD":"ping"}`, nil, "tools/call", float64(1), false},
+		{"tools method in other case", `{"jsonrpc":"2.0","id":1,"method":"Tools/Call"}`, mcp.ErrMethodCase, "", nil, false},
+		{"float id", `{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, nil, "ping", 1.5, false},
+		{"negative id", `{"jsonrpc":"2.0","id":-3,"method":"ping"}`, nil, "ping", float64(-3), false},
+		{"array id", `{"jsonrpc":"2.0","id":[1],"method":"ping"}`, mcp.ErrInvalidID, "", nil, false},
+		{"jsonrpc not a string", `{"jsonrpc":2,"id":1,"method":"ping"}`, mcp.ErrNotObject, "", nil, false},
 		{"object id", `{"jsonrpc":"2.0","id":{},"method":"ping"}`, mcp.ErrInvalidID, "", nil, false},
 		{"bool id", `{"jsonrpc":"2.0","id":true,"method":"ping"}`, mcp.ErrInvalidID, "", nil, false},
 	}
@@ -52,14 +62,17 @@ func TestParseToolCall(t *testing.T) {
 		want mcp.ToolCall
 		err  error
 	}{
-		{"full", `{"name":"k8s___get-pod","arguments":{"pod":"a"}}`, mcp.ToolCall{Name: "k8s___get-pod", Arguments: map[string]any{"pod": "a"}}, nil},
+		{"full", `{"name":"k8s___get-pod","arguments":{"pod":"a"}}`, mcp.ToolCall{Name: "k8s___get-pod", Arguments: map[string]any{"pod": "a"}, ArgumentsSize: 11}, nil},
+		{"other-case members ignored", `{"name":"docs___read","Name":"k8s___delete-pod","arguments":{},"Arguments":{"x":1}}`, mcp.ToolCall{Name: "docs___read", Arguments: map[string]any{}, ArgumentsSize: 2}, nil},
 		{"no arguments", `{"name":"t"}`, mcp.ToolCall{Name: "t", Arguments: map[string]any{}}, nil},
-		{"null arguments", `{"name":"t","arguments":null}`, mcp.ToolCall{Name: "t", Arguments: map[string]any{}}, nil},
+		{"null arguments", `{"name":"t","arguments":null}`, mcp.ToolCall{Name: "t", Arguments: map[string]any{}, ArgumentsSize: 4}, nil},
 		{"array arguments", `{"name":"t","arguments":[1]}`, mcp.ToolCall{}, mcp.ErrToolArguments},
 		{"string arguments", `{"name":"t","arguments":"{}"}`, mcp.ToolCall{}, mcp.ErrToolArguments},
 		{"no name", `{"arguments":{}}`, mcp.ToolCall{}, mcp.ErrToolName},
 		{"empty name", `{"name":""}`, mcp.ToolCall{}, mcp.ErrToolName},
 		{"number name", `{"name":7}`, mcp.ToolCall{}, mcp.ErrToolName},
+		{"number arguments", `{"name":"t","arguments":1}`, mcp.ToolCall{}, mcp.ErrToolArguments},
+		{"true arguments", `{"name":"t","arguments":true}`, mcp.ToolCall{}, mcp.ErrToolArguments},
 		{"params array", `[]`, mcp.ToolCall{}, mcp.ErrParams},
 		{"params absent", ``, mcp.ToolCall{}, mcp.ErrParams},
 	}
@@ -91,4 +104,74 @@ func TestSplitToolName(t *testing.T) {
 			t.Errorf("SplitToolName(%q) = %q, %q; want %q, %q", tt.in, target, tool, tt.target, tt.tool)
 		}
 	}
+}
+
+func TestInspectName(t *testing.T) {
+	tests := []struct {
+		name string
+		want []string
+	}{
+		{"k8s___delete-pod", []string{}},
+		{"x_amz_bedrock_agentcore_search", []string{}},
+		{"github___create_issue", []string{}},
+		{"k8s___dеlete-pod", []string{mcp.NameNonASCII, mcp.NameMixedScripts}}, // Cyrillic е
+		{"кубер___get", []string{mcp.NameNonASCII, mcp.NameMixedScripts}},
+		{"докс___читать", []string{mcp.NameNonASCII}}, // one script, not ASCII
+		{"k8s___get\u200b-pod", []string{mcp.NameNonASCII, mcp.NameInvisible}},
+		{"k8s___get\u202e-pod", []string{mcp.NameNonASCII, mcp.NameInvisible}},
+		{"k8s___get\ufeff", []string{mcp.NameNonASCII, mcp.NameInvisible}},
+		{"k8s___get\x00pod", []string{mcp.NameControl}},
+		{"k8s___get\npod", []string{mcp.NameControl}},
+		{"k8s___get pod", []string{mcp.NameWhitespace}},
+		{"k8s___get\u00a0pod", []string{mcp.NameNonASCII, mcp.NameWhitespace}},
+		{"k8s___e\u0301", []string{mcp.NameNonASCII, mcp.NameCombining}},
+		{"k8s___get\ufe0f", []string{mcp.NameNonASCII, mcp.NameCombining}},
+		{"k8s___get\ufffd", []string{mcp.NameNonASCII, mcp.NameReplacement}},
+		{"k8s___get\xff", []string{mcp.NameNonASCII, mcp.NameReplacement}}, // invalid UTF-8 decodes as U+FFFD
+		{"___delete-pod", []string{mcp.NameSeparator}},
+		{"k8s___", []string{mcp.NameSeparator}},
+		{"a___b___c", []string{mcp.NameSeparator}},
+		{"k8s____delete", []string{mcp.NameSeparator}},
+		{"ｋ8s___get", []string{mcp.NameNonASCII}}, // fullwidth k: one script (Latin)
+	}
+	for _, tt := range tests {
+		if got := mcp.InspectName(tt.name); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("InspectName(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// FuzzToolName: splitting and inspecting any name never panics, the split
+// loses nothing, and a name of plain ASCII identifier characters with one
+// separator between non-empty parts is never suspicious.
+func FuzzToolName(f *testing.F) {
+	for _, s := range []string{"k8s___delete-pod", "x_amz_bedrock_agentcore_search", "a___b___c", "k8s___dеlete", "k8s___get\u200b", "____", "\xff___\xfe", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		target, tool := mcp.SplitToolName(name)
+		if !strings.Contains(name, mcp.TargetSeparator) && (target != "" || tool != name) {
+			t.Fatalf("no separator but split %q into %q + %q", name, target, tool)
+		}
+		if strings.Contains(name, mcp.TargetSeparator) && target+mcp.TargetSeparator+tool != name {
+			t.Fatalf("split %q into %q + %q", name, target, tool)
+		}
+		reasons := mcp.InspectName(name)
+		if reasons == nil {
+			t.Fatal("nil reasons")
+		}
+		plain := true
+		for _, r := range name {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+				plain = false
+			}
+		}
+		if plain && strings.Count(name, mcp.TargetSeparator) <= 1 && !strings.Contains(name, "____") &&
+			!strings.HasPrefix(name, mcp.TargetSeparator) && !strings.HasSuffix(name, mcp.TargetSeparator) && len(reasons) > 0 {
+			t.Fatalf("plain name %q flagged %v", name, reasons)
+		}
+		if !plain && !utf8.ValidString(name) && !slices.Contains(reasons, mcp.NameReplacement) {
+			t.Fatalf("invalid UTF-8 %q not flagged: %v", name, reasons)
+		}
+	})
 }

@@ -1,0 +1,269 @@
+// Package strictjson rejects JSON text that parsers read differently. The
+// interceptor judges its own parse of a message, while the gateway and the
+// tool each parse the same bytes again; wherever JSON leaves a choice to the
+// parser (which of two equal keys wins, whether "Name" is "name", what a
+// 20-digit integer is, what an unpaired surrogate is), two parsers can see two
+// different requests, and a policy would approve one while the tool runs the
+// other. Messages that leave such a choice are refused instead.
+package strictjson
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Errors returned by Check; they never quote the input.
+var (
+	ErrSyntax       = errors.New("not valid JSON")
+	ErrDepth        = errors.New("nested too deep")
+	ErrDuplicateKey = errors.New("an object has two keys that are equal or differ only in case")
+	ErrUnicode      = errors.New("invalid UTF-8 or unpaired surrogate escape")
+	ErrNumber       = errors.New("an integer beyond ±2^53 or a number beyond float64 range")
+)
+
+// Options says what Check enforces beyond its always-on rules.
+type Options struct {
+	// MaxDepth is the deepest nesting of objects and arrays allowed; the
+	// outermost value is depth 1. Zero means no limit.
+	MaxDepth int
+	// ExactNumbers rejects integer literals that a float64 cannot hold
+	// exactly (beyond ±2^53) and numbers beyond float64 range: Go and
+	// JavaScript round them, Python and Java do not.
+	ExactNumbers bool
+}
+
+// maxExact is the largest integer magnitude that every JSON parser reads
+// the same: 2^53.
+const maxExact = 1 << 53
+
+// Check reports the first problem in b, which must be a valid JSON text (as
+// every body of a decoded event is): Check notices some syntax errors but
+// does not look for all of them. It always
+// rejects invalid UTF-8, unpaired surrogate escapes, and two keys of one
+// object that are equal after decoding escapes and folding case (Go's
+// encoding/json matches struct fields case-insensitively, and which of two
+// equal keys wins differs between parsers). It works in one pass without
+// recursion, so no input can exhaust the stack.
+func Check(b []byte, opts Options) error {
+	if !utf8.Valid(b) {
+		return ErrUnicode
+	}
+	s := scanner{b: b, opts: opts}
+	return s.run()
+}
+
+type frame struct {
+	object bool
+	keys   []string            // folded keys, while few
+	set    map[string]struct{} // folded keys, once many
+}
+
+// add records a folded key and reports whether it was new.
+func (f *frame) add(key string) bool {
+	if f.set != nil {
+		if _, dup := f.set[key]; dup {
+			return false
+		}
+		f.set[key] = struct{}{}
+		return true
+	}
+	for _, k := range f.keys {
+		if k == key {
+			return false
+		}
+	}
+	f.keys = append(f.keys, key)
+	if len(f.keys) > 16 {
+		f.set = make(map[string]struct{}, 2*len(f.keys))
+		for _, k := range f.keys {
+			f.set[k] = struct{}{}
+		}
+		f.keys = nil
+	}
+	return true
+}
+
+type scanner struct {
+	b     []byte
+	i     int
+	opts  Options
+	stack []frame
+}
+
+// run walks a JSON text: it needs to know only where strings, numbers and
+// nesting begin and end.
+func (s *scanner) run() error {
+	expectKey := false
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '{' || c == '[':
+			s.stack = append(s.stack, frame{object: c == '{'})
+			if s.opts.MaxDepth > 0 && len(s.stack) > s.opts.MaxDepth {
+				return ErrDepth
+			}
+			expectKey = c == '{'
+			s.i++
+		case c == '}' || c == ']':
+			if len(s.stack) == 0 {
+				return ErrSyntax
+			}
+			s.stack = s.stack[:len(s.stack)-1]
+			s.i++
+		case c == ',':
+			expectKey = len(s.stack) > 0 && s.stack[len(s.stack)-1].object
+			s.i++
+		case c == ':':
+			expectKey = false
+			s.i++
+		case c == '"':
+			str, escaped, err := s.str()
+			if err != nil {
+				return err
+			}
+			if expectKey && len(s.stack) > 0 {
+				key := string(str)
+				if escaped {
+					if err := json.Unmarshal(str, &key); err != nil {
+						return ErrSyntax
+					}
+				} else {
+					key = key[1 : len(key)-1]
+				}
+				if !s.stack[len(s.stack)-1].add(fold(key)) {
+					return ErrDuplicateKey
+				}
+				expectKey = false
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			start := s.i
+			for s.i < len(s.b) && isNumberByte(s.b[s.i]) {
+				s.i++
+			}
+			if s.opts.ExactNumbers && !exact(s.b[start:s.i]) {
+				return ErrNumber
+			}
+		default: // white space, true, false, null
+			s.i++
+		}
+	}
+	return nil
+}
+
+// str scans the string starting at s.i and returns it with its quotes,
+// whether it holds escapes, and ErrUnicode for an unpaired surrogate escape.
+func (s *scanner) str() ([]byte, bool, error) {
+	start := s.i
+	s.i++
+	escaped := false
+	pendingHigh := false // the previous escape was a high surrogate
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		if c == '"' {
+			if pendingHigh {
+				return nil, false, ErrUnicode
+			}
+			s.i++
+			return s.b[start:s.i], escaped, nil
+		}
+		if c != '\\' {
+			if pendingHigh {
+				return nil, false, ErrUnicode
+			}
+			s.i++
+			continue
+		}
+		escaped = true
+		if s.i+1 >= len(s.b) {
+			return nil, false, ErrSyntax
+		}
+		if s.b[s.i+1] != 'u' {
+			if pendingHigh {
+				return nil, false, ErrUnicode
+			}
+			s.i += 2
+			continue
+		}
+		if s.i+6 > len(s.b) {
+			return nil, false, ErrSyntax
+		}
+		r, err := strconv.ParseUint(string(s.b[s.i+2:s.i+6]), 16, 16)
+		if err != nil {
+			return nil, false, ErrSyntax
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if pendingHigh {
+				return nil, false, ErrUnicode
+			}
+			pendingHigh = true
+		case r >= 0xDC00 && r < 0xE000:
+			if !pendingHigh {
+				return nil, false, ErrUnicode
+			}
+			pendingHigh = false
+		default:
+			if pendingHigh {
+				return nil, false, ErrUnicode
+			}
+		}
+		s.i += 6
+	}
+	return nil, false, ErrSyntax
+}
+
+func isNumberByte(c byte) bool {
+	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
+// exact reports whether every parser reads the number literal n alike.
+func exact(n []byte) bool {
+	for _, c := range n {
+		if c == '.' || c == 'e' || c == 'E' {
+			// Every parser reads a fraction or exponent as a binary float;
+			// only overflow differs (an error here, infinity elsewhere).
+			_, err := strconv.ParseFloat(string(n), 64)
+			return err == nil
+		}
+	}
+	if len(n) < 16 { // at most 15 digits: below 2^53
+		return true
+	}
+	v, err := strconv.ParseInt(string(n), 10, 64)
+	return err == nil && v >= -maxExact && v <= maxExact
+}
+
+// fold maps a key to a representative of the keys equal to it under Unicode
+// simple case folding, the equivalence strings.EqualFold and encoding/json's
+// field matching use: the smallest rune of each rune's folding orbit, so that
+// "K", "k" and the Kelvin sign all fold to "K".
+func fold(key string) string {
+	ascii := true
+	for i := 0; i < len(key); i++ {
+		if key[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		b := []byte(key)
+		for i, c := range b {
+			if c >= 'a' && c <= 'z' {
+				b[i] = c - 'a' + 'A'
+			}
+		}
+		return string(b)
+	}
+	out := make([]rune, 0, len(key))
+	for _, r := range key {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		out = append(out, least)
+	}
+	return string(out)
+}
