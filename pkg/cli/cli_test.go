@@ -28,7 +28,7 @@ func TestMain(t *testing.T) {
 		{[]string{"invoke", "../../testdata/events/response-tools-list.json", "../../testdata/events/response-secrets.json"}, 0, []string{"tools hidden: 4 [k8s___delete-pod", "redactions: map[aws-access-key-id:2"}},
 		{[]string{"invoke", "/nonexistent.json"}, 1, nil},
 		{[]string{"invoke"}, 2, nil},
-		{[]string{"test"}, 0, []string{"PASS tests/require-authentication.yaml", "policy tests: 49 passed, 0 failed"}},
+		{[]string{"test"}, 0, []string{"PASS tests/require-authentication.yaml", "policy tests: 55 passed, 0 failed"}},
 		{[]string{"test", "../../testdata/bundles/minimal"}, 0, []string{"policy tests: 2 passed, 0 failed"}},
 		{[]string{"test", "../../testdata/bundles/failing-tests"}, 1, []string{"FAIL", "decision: want allow, got deny", "policy tests: 1 passed, 2 failed"}},
 		{[]string{"test", "../../testdata/bundles/broken-policy"}, 1, nil},

@@ -78,6 +78,8 @@ type Principal struct {
 	Type     string `json:"type,omitempty"`
 	ClientID string `json:"client_id,omitempty"`
 	Actor    string `json:"actor,omitempty"`
+	// Verification is how the token was checked, or why it was refused.
+	Verification string `json:"verification,omitempty"`
 }
 
 // Tool is the tool a call or result is about.

@@ -24,7 +24,7 @@ import (
 // idp is an identity provider on loopback: its signing keys, and a JWKS
 // endpoint serving the public halves of the keys it currently publishes.
 type idp struct {
-	t         *testing.T
+	t         testing.TB
 	srv       *httptest.Server
 	mu        sync.Mutex
 	published []jose.JSONWebKey
@@ -32,7 +32,7 @@ type idp struct {
 	down      atomic.Bool // answer 503
 }
 
-func newIDP(t *testing.T) *idp {
+func newIDP(t testing.TB) *idp {
 	p := &idp{t: t}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.hits.Add(1)
@@ -66,7 +66,7 @@ var (
 )
 
 // keys returns two RSA keys and an EC key, generated once per test binary.
-func keys(t *testing.T) (jose.JSONWebKey, jose.JSONWebKey, jose.JSONWebKey) {
+func keys(t testing.TB) (jose.JSONWebKey, jose.JSONWebKey, jose.JSONWebKey) {
 	keyOnce.Do(func() {
 		r1, err1 := rsa.GenerateKey(rand.Reader, 2048)
 		r2, err2 := rsa.GenerateKey(rand.Reader, 2048)
@@ -82,7 +82,7 @@ func keys(t *testing.T) (jose.JSONWebKey, jose.JSONWebKey, jose.JSONWebKey) {
 	return rsaKey1, rsaKey2, ecKey
 }
 
-func sign(t *testing.T, key jose.JSONWebKey, alg jose.SignatureAlgorithm, claims map[string]any) string {
+func sign(t testing.TB, key jose.JSONWebKey, alg jose.SignatureAlgorithm, claims map[string]any) string {
 	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
