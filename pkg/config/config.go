@@ -56,7 +56,8 @@ type Config struct {
 	// JWT_ISSUER, JWT_AUDIENCE (comma-separated), JWT_TOKEN_USE and
 	// JWT_LEEWAY_SECONDS (default 30) refine it.
 	JWT identity.VerifierConfig
-	// Limits: MAX_EVENT_BYTES, MAX_JSON_DEPTH, MAX_ARGUMENT_BYTES; zero
+	// Limits: MAX_EVENT_BYTES, MAX_JSON_DEPTH, MAX_ARGUMENT_BYTES,
+	// MAX_JSON_VALUES; zero
 	// fields take interceptor.DefaultLimits.
 	Limits interceptor.Limits
 	// DeadlineMargin (DEADLINE_MARGIN_MS) is kept back from the invocation
@@ -113,6 +114,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		{"MAX_EVENT_BYTES", &c.Limits.MaxEventBytes},
 		{"MAX_JSON_DEPTH", &c.Limits.MaxDepth},
 		{"MAX_ARGUMENT_BYTES", &c.Limits.MaxArgumentBytes},
+		{"MAX_JSON_VALUES", &c.Limits.MaxValues},
 	} {
 		if *n.dst, err = positive(getenv, n.name); err != nil {
 			return c, err

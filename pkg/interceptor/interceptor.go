@@ -79,12 +79,17 @@ type Limits struct {
 	MaxDepth int
 	// MaxArgumentBytes is the largest tools/call arguments object, as sent.
 	MaxArgumentBytes int
+	// MaxValues is the most JSON values in a JSON-RPC message, request or
+	// response: what a message costs in memory once decoded.
+	MaxValues int
 }
 
-// DefaultLimits admit everything a gateway can send: Lambda caps a
-// synchronous invocation's payload at 6 MB. No real tool's arguments nest
-// anywhere near 64 deep.
-var DefaultLimits = Limits{MaxEventBytes: 6 << 20, MaxDepth: 64, MaxArgumentBytes: 6 << 20}
+// DefaultLimits admit every event a gateway can send (Lambda caps a
+// synchronous invocation's payload at 6 MB) as long as it decodes within a
+// 128 MB function: 6 MB of strings does, 6 MB of tiny objects does not, so
+// values are bounded too. No real tool's arguments nest anywhere near 64
+// deep.
+var DefaultLimits = Limits{MaxEventBytes: 6 << 20, MaxDepth: 64, MaxArgumentBytes: 6 << 20, MaxValues: 100_000}
 
 // Handler handles interceptor events. It is safe for concurrent use.
 type Handler struct {
@@ -115,6 +120,7 @@ func New(cfg Config) *Handler {
 	cfg.Limits.MaxEventBytes = cmp.Or(cfg.Limits.MaxEventBytes, DefaultLimits.MaxEventBytes)
 	cfg.Limits.MaxDepth = cmp.Or(cfg.Limits.MaxDepth, DefaultLimits.MaxDepth)
 	cfg.Limits.MaxArgumentBytes = cmp.Or(cfg.Limits.MaxArgumentBytes, DefaultLimits.MaxArgumentBytes)
+	cfg.Limits.MaxValues = cmp.Or(cfg.Limits.MaxValues, DefaultLimits.MaxValues)
 	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, 250*time.Millisecond)
 	return &Handler{cfg: cfg, builder: attributes.Builder{Environment: cfg.Environment, Catalog: cfg.Catalog, Verifier: cfg.Verifier}}
 }
@@ -228,6 +234,11 @@ func (h *Handler) judge(ctx context.Context, id string, payload []byte) (r Resul
 
 var errTooLarge = errors.New("too large")
 
+// json returns the options that hold a message to the limits.
+func (l Limits) json() strictjson.Options {
+	return strictjson.Options{MaxDepth: l.MaxDepth, MaxValues: l.MaxValues}
+}
+
 // readRequest reads the client's JSON-RPC message from the gateway's parse
 // of it. That parse is authoritative, not the raw body: it is what the
 // gateway forwards to the tool unless the interceptor answers otherwise, and
@@ -239,7 +250,7 @@ func (h *Handler) readRequest(ev *gateway.MCPEvent) (json.RawMessage, mcp.Messag
 	if err != nil {
 		return nil, mcp.Message{}, "no JSON-RPC request body", err
 	}
-	if err := strictjson.Check(body, strictjson.Options{MaxDepth: h.cfg.Limits.MaxDepth}); err != nil {
+	if err := strictjson.Check(body, h.cfg.Limits.json()); err != nil {
 		return nil, mcp.Message{}, "ambiguous or oversized JSON-RPC request", err
 	}
 	msg, err := mcp.Parse(body)

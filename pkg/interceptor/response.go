@@ -32,7 +32,7 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	if err == nil && raw != nil {
 		// Numbers are not held to float64 precision: results carry 64-bit
 		// ids, and no request is judged by them.
-		err = strictjson.Check(raw, strictjson.Options{MaxDepth: h.cfg.Limits.MaxDepth})
+		err = strictjson.Check(raw, h.cfg.Limits.json())
 	}
 	if err != nil {
 		return h.rejectResponse(r, id, nil, resp, "the target's response could not be read", err)

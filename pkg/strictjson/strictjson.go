@@ -22,6 +22,7 @@ var (
 	ErrDuplicateKey = errors.New("an object has two keys that are equal or differ only in case")
 	ErrUnicode      = errors.New("invalid UTF-8 or unpaired surrogate escape")
 	ErrNumber       = errors.New("an integer beyond ±2^53 or a number beyond float64 range")
+	ErrValues       = errors.New("too many values")
 )
 
 // Options says what Check enforces beyond its always-on rules.
@@ -29,6 +30,11 @@ type Options struct {
 	// MaxDepth is the deepest nesting of objects and arrays allowed; the
 	// outermost value is depth 1. Zero means no limit.
 	MaxDepth int
+	// MaxValues is the most values (objects, arrays, strings other than
+	// keys, numbers, literals) allowed; zero means no limit. Decoded into
+	// Go, a value costs tens to hundreds of bytes whatever its length in the
+	// text, so it is values, not bytes, that bound memory.
+	MaxValues int
 	// ExactNumbers rejects integer literals that a float64 cannot hold
 	// exactly (beyond ±2^53) and numbers beyond float64 range: Go and
 	// JavaScript round them, Python and Java do not.
@@ -87,10 +93,20 @@ func (f *frame) add(key string) bool {
 }
 
 type scanner struct {
-	b     []byte
-	i     int
-	opts  Options
-	stack []frame
+	b      []byte
+	i      int
+	opts   Options
+	stack  []frame
+	values int
+}
+
+// value counts one value against the limit.
+func (s *scanner) value() error {
+	s.values++
+	if s.opts.MaxValues > 0 && s.values > s.opts.MaxValues {
+		return ErrValues
+	}
+	return nil
 }
 
 // run walks a JSON text: it needs to know only where strings, numbers and
@@ -101,6 +117,9 @@ func (s *scanner) run() error {
 		c := s.b[s.i]
 		switch {
 		case c == '{' || c == '[':
+			if err := s.value(); err != nil {
+				return err
+			}
 			s.stack = append(s.stack, frame{object: c == '{'})
 			if s.opts.MaxDepth > 0 && len(s.stack) > s.opts.MaxDepth {
 				return ErrDepth
@@ -137,8 +156,13 @@ func (s *scanner) run() error {
 					return ErrDuplicateKey
 				}
 				expectKey = false
+			} else if err := s.value(); err != nil {
+				return err
 			}
 		case c == '-' || (c >= '0' && c <= '9'):
+			if err := s.value(); err != nil {
+				return err
+			}
 			start := s.i
 			for s.i < len(s.b) && isNumberByte(s.b[s.i]) {
 				s.i++
@@ -146,7 +170,12 @@ func (s *scanner) run() error {
 			if s.opts.ExactNumbers && !exact(s.b[start:s.i]) {
 				return ErrNumber
 			}
-		default: // white space, true, false, null
+		case c == 't' || c == 'f' || c == 'n': // true, false, null: their other letters are none of these
+			if err := s.value(); err != nil {
+				return err
+			}
+			s.i++
+		default: // white space, and the rest of a literal
 			s.i++
 		}
 	}

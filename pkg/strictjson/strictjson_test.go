@@ -36,6 +36,10 @@ func TestCheck(t *testing.T) {
 		{`{"s":"\ud800\n"}`, strictjson.Options{}, strictjson.ErrUnicode},
 		{"{\"s\":\"\xff\"}", strictjson.Options{}, strictjson.ErrUnicode},
 		{`]`, strictjson.Options{}, strictjson.ErrSyntax},
+		{`{"a":[1,"x",true,false,null,{}]}`, strictjson.Options{MaxValues: 8}, nil},
+		{`{"a":[1,"x",true,false,null,{}]}`, strictjson.Options{MaxValues: 7}, strictjson.ErrValues},
+		{`{"a":[1.5e3,-2]}`, strictjson.Options{MaxValues: 4}, nil},
+		{`{"a":[1.5e3,-2]}`, strictjson.Options{MaxValues: 3}, strictjson.ErrValues},
 		{`"abc`, strictjson.Options{}, strictjson.ErrSyntax},
 		{deep(64), strictjson.Options{MaxDepth: 64}, nil},
 		{deep(65), strictjson.Options{MaxDepth: 64}, strictjson.ErrDepth},
@@ -57,7 +61,7 @@ func TestCheck(t *testing.T) {
 
 // reference is Check written the slow, obvious way with encoding/json's
 // tokenizer, to test Check against.
-func reference(b []byte, maxDepth int) error {
+func reference(b []byte, maxDepth, maxValues int) error {
 	if !json.Valid(b) {
 		return strictjson.ErrSyntax
 	}
@@ -69,6 +73,14 @@ func reference(b []byte, maxDepth int) error {
 		key    bool // the next string is a key
 	}
 	var stack []*frame
+	values := 0
+	count := func() error {
+		values++
+		if maxValues > 0 && values > maxValues {
+			return strictjson.ErrValues
+		}
+		return nil
+	}
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -88,6 +100,9 @@ func reference(b []byte, maxDepth int) error {
 		case json.Delim:
 			switch v {
 			case '{', '[':
+				if err := count(); err != nil {
+					return err
+				}
 				if f := top(); f != nil && f.object {
 					f.key = true
 				}
@@ -114,6 +129,9 @@ func reference(b []byte, maxDepth int) error {
 				continue
 			}
 		}
+		if err := count(); err != nil {
+			return err
+		}
 		if f := top(); f != nil && f.object {
 			f.key = true
 		}
@@ -124,22 +142,23 @@ func reference(b []byte, maxDepth int) error {
 // without surrogate escapes, where the two must agree on duplicates and depth.
 func FuzzCheck(f *testing.F) {
 	for _, s := range []string{`{"a":1,"A":2}`, `{"a":{"b":[{"c":1,"C":2}]}}`, `[[[[]]]]`, `{"\u212a":1,"k":2}`, `{"x":"y","y":"x"}`, `{"a\"b":1,"A\"B":1}`} {
-		f.Add([]byte(s), 3)
+		f.Add([]byte(s), 3, 5)
 	}
-	f.Fuzz(func(t *testing.T, b []byte, depth int) {
+	f.Fuzz(func(t *testing.T, b []byte, depth, values int) {
 		depth %= 8
-		got := strictjson.Check(b, strictjson.Options{MaxDepth: depth})
+		values %= 16
+		got := strictjson.Check(b, strictjson.Options{MaxDepth: depth, MaxValues: values})
 		if !json.Valid(b) || bytes.Contains(b, []byte(`\u`)) || bytes.Contains(b, []byte(`\U`)) {
 			return // surrogates are Check's alone; the rest is compared
 		}
-		want := reference(b, depth)
+		want := reference(b, depth, values)
 		if errors.Is(got, strictjson.ErrUnicode) {
 			return
 		}
 		// Both stop at the first problem; they may meet a different one
 		// first, but must agree on whether there is one.
 		if (got == nil) != (want == nil) {
-			t.Fatalf("Check(%q, %d) = %v, reference %v", b, depth, got, want)
+			t.Fatalf("Check(%q, %d, %d) = %v, reference %v", b, depth, values, got, want)
 		}
 	})
 }
