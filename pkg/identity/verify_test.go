@@ -386,3 +386,63 @@ func TestVerifierConfig(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPrincipal: reading a token unverified, and verifying it (RS256,
+// ES256) with the keys cached.
+func BenchmarkPrincipal(b *testing.B) {
+	k1, _, ec := keys(b)
+	p := newIDP(b)
+	p.publish(k1, ec)
+	v, err := identity.NewVerifier(identity.VerifierConfig{JWKSURL: p.srv.URL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := v.Refresh(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	live := func(c map[string]any) { c["exp"] = time.Now().Add(time.Hour).Unix(); c["iat"] = time.Now().Unix() }
+	rs := "Bearer " + sign(b, k1, jose.RS256, claims(live))
+	es := "Bearer " + sign(b, ec, jose.ES256, claims(live))
+	for _, bc := range []struct {
+		name   string
+		v      *identity.Verifier
+		header string
+	}{{"unverified", nil, rs}, {"RS256", v, rs}, {"ES256", v, es}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if p := bc.v.Principal(context.Background(), bc.header); !p.Authenticated {
+					b.Fatal(p.Verification)
+				}
+			}
+		})
+	}
+}
+
+// TestCachedTokenExpires: a verified token is cached, but its time is
+// checked on every use.
+func TestCachedTokenExpires(t *testing.T) {
+	k1, _, _ := keys(t)
+	p := newIDP(t)
+	p.publish(k1)
+	clock := now
+	v := verifier(t, p.srv.URL, func(c *identity.VerifierConfig) { c.Now = func() time.Time { return clock } })
+	token := "Bearer " + sign(t, k1, jose.RS256, claims(func(c map[string]any) {
+		c["exp"] = now.Add(time.Minute).Unix()
+		c["nbf"] = now.Add(-time.Minute).Unix()
+	}))
+	for _, step := range []struct {
+		at   time.Time
+		want string
+	}{
+		{now, identity.Verified},
+		{now.Add(80 * time.Second), identity.Verified}, // within the 30s leeway
+		{now.Add(91 * time.Second), identity.Expired},
+		{now.Add(-2 * time.Minute), identity.NotYetValid},
+		{now, identity.Verified},
+	} {
+		clock = step.at
+		if got := v.Principal(context.Background(), token); got.Verification != step.want {
+			t.Errorf("at %v: %q, want %q", step.at.Sub(now), got.Verification, step.want)
+		}
+	}
+}
