@@ -83,7 +83,7 @@ func (o Output) Validate() error {
 		return errors.New("output has both transformedGatewayRequest and transformedGatewayResponse")
 	case req == nil && resp == nil:
 		return errors.New("output has neither transformedGatewayRequest nor transformedGatewayResponse")
-	case resp != nil && (resp.StatusCode < 100 || resp.StatusCode > 599):
+	case resp != nil && !ValidStatus(resp.StatusCode):
 		return errors.New("transformedGatewayResponse has no valid statusCode")
 	}
 	body := json.RawMessage(nil)
@@ -99,3 +99,7 @@ func (o Output) Validate() error {
 	}
 	return nil
 }
+
+// ValidStatus reports whether code is an HTTP status the gateway can answer
+// with.
+func ValidStatus(code int) bool { return code >= 100 && code <= 599 }

@@ -362,7 +362,8 @@ func (h *Handler) passHTTP(id string, raw json.RawMessage) Result {
 		} `json:"gatewayResponse"`
 	}
 	r := Result{Phase: "http"}
-	if err := json.Unmarshal(raw, &ev); err != nil || (ev.GatewayRequest == nil && ev.GatewayResponse == nil) {
+	if err := json.Unmarshal(raw, &ev); err != nil || (ev.GatewayRequest == nil && ev.GatewayResponse == nil) ||
+		(ev.GatewayResponse != nil && ev.GatewayResponse.StatusCode != 0 && !gateway.ValidStatus(ev.GatewayResponse.StatusCode)) {
 		r.Decision = decision.Denied(id, decision.CodeInvalidRequest, "malformed HTTP interceptor event")
 		r.Output = gateway.Output{InterceptorOutputVersion: gateway.OutputVersion, HTTP: &gateway.HTTPOutput{
 			TransformedGatewayResponse: &gateway.TransformedResponse{StatusCode: http.StatusForbidden},

@@ -27,6 +27,12 @@ import (
 func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	r := Result{Phase: attributes.PhaseResponse}
 	resp := ev.GatewayResponse
+	if !gateway.ValidStatus(statusOf(resp)) {
+		// Echoed, it would make the output invalid; shaping the denial
+		// with it would too.
+		resp.StatusCode = 0
+		return h.rejectResponse(r, id, nil, resp, "the target's response could not be read", errStatus)
+	}
 	status := statusOf(resp)
 	raw, err := gateway.NormalizeBody(resp.Body)
 	if err == nil && raw != nil {
@@ -160,7 +166,10 @@ func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map
 	return err
 }
 
-var errNotMessage = errors.New("not a JSON object")
+var (
+	errNotMessage = errors.New("not a JSON object")
+	errStatus     = errors.New("not an HTTP status")
+)
 
 // rejectResponse denies a response that could not be judged.
 func (h *Handler) rejectResponse(r Result, id string, msg *mcp.Message, resp *gateway.Response, what string, err error) Result {
