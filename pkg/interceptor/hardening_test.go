@@ -58,14 +58,16 @@ func TestLimits(t *testing.T) {
 		c.Limits = interceptor.Limits{MaxEventBytes: 2000, MaxDepth: 8, MaxArgumentBytes: 100}
 	})
 	pad := func(n int) string { return `{"query":"` + strings.Repeat("x", n) + `"}` }
+	// The params are {"name":"docs___search_docs","arguments":<args>}.
+	params := len(`{"name":"docs___search_docs","arguments":{"query":""}}`)
 	tests := []struct {
 		name    string
 		payload []byte
 		effect  decision.Effect
 		reason  string
 	}{
-		{"arguments at the limit", callEvent(pad(100-len(`{"query":""}`)), nil), decision.Allow, ""},
-		{"arguments over the limit", callEvent(pad(101-len(`{"query":""}`)), nil), decision.Deny, "arguments too large: 101 bytes, limit 100"},
+		{"arguments at the limit", callEvent(pad(100-params), nil), decision.Allow, ""},
+		{"arguments over the limit", callEvent(pad(101-params), nil), decision.Deny, "arguments too large: params of 101 bytes, limit 100"},
 		// The message is depth 1, params 2, arguments 3, so "deep" nests 8-4.
 		{"depth at the limit", callEvent(nested(5), nil), decision.Allow, ""},
 		{"depth over the limit", callEvent(nested(6), nil), decision.Deny, "nested too deep"},

@@ -77,7 +77,8 @@ type Limits struct {
 	// message, request or response; the message itself is depth 1, so a
 	// tool call's arguments may nest MaxDepth-3 deep.
 	MaxDepth int
-	// MaxArgumentBytes is the largest tools/call arguments object, as sent.
+	// MaxArgumentBytes is the largest tools/call params (the arguments and
+	// the tool's name), as sent.
 	MaxArgumentBytes int
 	// MaxValues is the most JSON values in a JSON-RPC message, request or
 	// response: what a message costs in memory once decoded.
@@ -306,11 +307,12 @@ func (h *Handler) toolCall(msg *mcp.Message) (mcp.ToolCall, error) {
 	if err := strictjson.Check(msg.Params, strictjson.Options{ExactNumbers: true}); err != nil {
 		return mcp.ToolCall{}, err
 	}
-	call, err := mcp.ParseToolCall(msg.Params)
-	if err == nil && call.ArgumentsSize > h.cfg.Limits.MaxArgumentBytes {
-		return mcp.ToolCall{}, fmt.Errorf("arguments %w: %d bytes, limit %d", errTooLarge, call.ArgumentsSize, h.cfg.Limits.MaxArgumentBytes)
+	// The params, not the arguments alone, are measured: they are the
+	// arguments and the tool's name, and need no second decoding pass.
+	if n := len(msg.Params); n > h.cfg.Limits.MaxArgumentBytes {
+		return mcp.ToolCall{}, fmt.Errorf("arguments %w: params of %d bytes, limit %d", errTooLarge, n, h.cfg.Limits.MaxArgumentBytes)
 	}
-	return call, err
+	return mcp.ParseToolCall(msg.Params)
 }
 
 // steps traces an invocation's consecutive steps as sibling spans: next

@@ -112,8 +112,6 @@ func (m Message) IDValue() any {
 type ToolCall struct {
 	Name      string
 	Arguments map[string]any
-	// ArgumentsSize is the length of the arguments as sent, in bytes.
-	ArgumentsSize int
 }
 
 // ParseToolCall decodes the params of a tools/call request. Missing or null
@@ -124,23 +122,21 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 	if len(p) == 0 || p[0] != '{' {
 		return ToolCall{}, ErrParams
 	}
-	var members map[string]json.RawMessage
+	var members map[string]any // one decoding pass; types checked after
 	if err := json.Unmarshal(p, &members); err != nil {
 		return ToolCall{}, fmt.Errorf("%w: %v", ErrParams, err)
 	}
 	var call ToolCall
-	if json.Unmarshal(members["name"], &call.Name) != nil || call.Name == "" {
+	if name, ok := members["name"].(string); ok && name != "" {
+		call.Name = name
+	} else {
 		return ToolCall{}, ErrToolName
 	}
-	args := bytes.TrimSpace(members["arguments"])
-	call.ArgumentsSize = len(args)
-	switch {
-	case len(args) == 0 || string(args) == "null":
+	switch args := members["arguments"].(type) {
+	case nil:
 		call.Arguments = map[string]any{}
-	case args[0] == '{':
-		if err := json.Unmarshal(args, &call.Arguments); err != nil {
-			return ToolCall{}, fmt.Errorf("%w: %v", ErrToolArguments, err)
-		}
+	case map[string]any:
+		call.Arguments = args
 	default:
 		return ToolCall{}, ErrToolArguments
 	}

@@ -62,10 +62,10 @@ func TestParseToolCall(t *testing.T) {
 		want mcp.ToolCall
 		err  error
 	}{
-		{"full", `{"name":"k8s___get-pod","arguments":{"pod":"a"}}`, mcp.ToolCall{Name: "k8s___get-pod", Arguments: map[string]any{"pod": "a"}, ArgumentsSize: 11}, nil},
-		{"other-case members ignored", `{"name":"docs___read","Name":"k8s___delete-pod","arguments":{},"Arguments":{"x":1}}`, mcp.ToolCall{Name: "docs___read", Arguments: map[string]any{}, ArgumentsSize: 2}, nil},
+		{"full", `{"name":"k8s___get-pod","arguments":{"pod":"a"}}`, mcp.ToolCall{Name: "k8s___get-pod", Arguments: map[string]any{"pod": "a"}}, nil},
+		{"other-case members ignored", `{"name":"docs___read","Name":"k8s___delete-pod","arguments":{},"Arguments":{"x":1}}`, mcp.ToolCall{Name: "docs___read", Arguments: map[string]any{}}, nil},
 		{"no arguments", `{"name":"t"}`, mcp.ToolCall{Name: "t", Arguments: map[string]any{}}, nil},
-		{"null arguments", `{"name":"t","arguments":null}`, mcp.ToolCall{Name: "t", Arguments: map[string]any{}, ArgumentsSize: 4}, nil},
+		{"null arguments", `{"name":"t","arguments":null}`, mcp.ToolCall{Name: "t", Arguments: map[string]any{}}, nil},
 		{"array arguments", `{"name":"t","arguments":[1]}`, mcp.ToolCall{}, mcp.ErrToolArguments},
 		{"string arguments", `{"name":"t","arguments":"{}"}`, mcp.ToolCall{}, mcp.ErrToolArguments},
 		{"no name", `{"arguments":{}}`, mcp.ToolCall{}, mcp.ErrToolName},
