@@ -39,6 +39,8 @@ func nested(depth int) string {
 	return `{"query":"q","deep":` + strings.Repeat(`[`, depth) + strings.Repeat(`]`, depth) + `}`
 }
 
+// handlerWith returns a handler of the default bundle in production, with
+// edit applied to its configuration.
 func handlerWith(t testing.TB, edit func(*interceptor.Config)) *interceptor.Handler {
 	t.Helper()
 	b, err := bundle.Load(policies.FS, "embedded")

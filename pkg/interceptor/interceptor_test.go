@@ -14,7 +14,6 @@ import (
 
 	"github.com/toolgate/toolgate/pkg/bundle"
 	"github.com/toolgate/toolgate/pkg/decision"
-	"github.com/toolgate/toolgate/pkg/decisionlog"
 	"github.com/toolgate/toolgate/pkg/gateway"
 	"github.com/toolgate/toolgate/pkg/interceptor"
 	"github.com/toolgate/toolgate/pkg/policy"
@@ -27,23 +26,13 @@ const testID = "0123456789abcdef0123456789abcdef"
 
 func newHandler(t testing.TB, logs *bytes.Buffer) *interceptor.Handler {
 	t.Helper()
-	b, err := bundle.Load(policies.FS, "embedded")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := interceptor.Config{
-		Environment: "production",
-		Engine:      b.Engine,
-		Catalog:     b.Catalog,
-		Redactor:    b.Redactor,
-		Bundle:      decisionlog.Bundle{Source: b.Source, Digest: b.Digest},
-		Now:         func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
-		NewID:       func() string { return testID },
-	}
-	if logs != nil {
-		cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return interceptor.New(cfg)
+	return handlerWith(t, func(c *interceptor.Config) {
+		c.Now = func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }
+		c.NewID = func() string { return testID }
+		if logs != nil {
+			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		}
+	})
 }
 
 func events(t *testing.T) []string {
