@@ -31,11 +31,16 @@ const TestKind = "PolicyTest"
 
 // Bundle is a loaded, compiled policy bundle.
 type Bundle struct {
-	// Source names where the bundle came from: "embedded" or "dir:<path>".
+	// Source names where the bundle came from: "embedded", "dir:<path>" or
+	// the URL of its archive, "s3://bucket/prefix/bundle.tar.gz".
 	Source string
 	// Digest is the SHA-256 of the bundle's files (names and contents), the
 	// same wherever the same files are loaded from.
-	Digest   string
+	Digest string
+	// Version and ETag identify the archive object a bundle was loaded
+	// from: its S3 version id (empty in an unversioned bucket) and ETag.
+	Version, ETag string
+
 	Policies []*v1alpha1.ValidatingPolicy
 	Engine   policy.Engine
 	Catalog  *catalog.Catalog
@@ -79,8 +84,24 @@ func Open(source string, embedded fs.FS) (*Bundle, error) {
 // Load reads every .yaml and .yml file below the root of fsys (hidden
 // directories skipped), in lexical order.
 func Load(fsys fs.FS, source string) (*Bundle, error) {
-	b := &Bundle{Source: source}
-	var files []string
+	names, err := members(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("load bundle %s: %w", source, err)
+	}
+	files := make([]file, len(names))
+	for i, name := range names {
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("load bundle %s: %w", source, err)
+		}
+		files[i] = file{name, data}
+	}
+	return load(files, source)
+}
+
+// members returns the names of the bundle files in fsys, sorted.
+func members(fsys fs.FS) ([]string, error) {
+	var names []string
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -88,28 +109,52 @@ func Load(fsys fs.FS, source string) (*Bundle, error) {
 		if d.IsDir() && p != "." && strings.HasPrefix(d.Name(), ".") {
 			return fs.SkipDir
 		}
-		if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
-			files = append(files, p)
+		if !d.IsDir() && member(p) {
+			names = append(names, p)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("load bundle %s: %w", source, err)
-	}
-	sort.Strings(files)
-	h := sha256.New()
-	for _, name := range files {
-		data, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, fmt.Errorf("load bundle %s: %w", source, err)
+	sort.Strings(names)
+	return names, err
+}
+
+// file is one file of a bundle, named by its slash-separated path.
+type file struct {
+	name string
+	data []byte
+}
+
+// member reports whether the file at the slash-separated path p belongs to
+// a bundle: a .yaml or .yml file outside hidden directories.
+func member(p string) bool {
+	dir, name := path.Split(p)
+	for d := range strings.SplitSeq(strings.TrimSuffix(dir, "/"), "/") {
+		if strings.HasPrefix(d, ".") {
+			return false
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00", path.Clean(name), len(data))
-		h.Write(data)
-		for _, doc := range SplitDocuments(name, data) {
+	}
+	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+}
+
+// load decodes and compiles a bundle's files. Every document's error is
+// reported, each with its file and line, so that one run of "validate"
+// shows an author all of them.
+func load(files []file, source string) (*Bundle, error) {
+	b := &Bundle{Source: source}
+	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+	h := sha256.New()
+	var errs []error
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00%d\x00", path.Clean(f.name), len(f.data))
+		h.Write(f.data)
+		for _, doc := range SplitDocuments(f.name, f.data) {
 			if err := b.add(doc); err != nil {
-				return nil, fmt.Errorf("load bundle %s: %s: %w", source, doc.Where(), err)
+				errs = append(errs, fmt.Errorf("%s: %w", doc.Where(), err))
 			}
 		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("load bundle %s: %w", source, errors.Join(errs...))
 	}
 	b.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	if len(b.Policies) == 0 {

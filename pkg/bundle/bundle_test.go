@@ -108,6 +108,7 @@ func TestLoadRejects(t *testing.T) {
 		{"redaction unknown detector", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detectors: [ssn]\n"}, `r.yaml:1: redaction rule r: unknown detector "ssn"`},
 		{"redaction unknown field", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detector: [email]\n"}, `unknown field "detector"`},
 		{"redaction without rules", map[string]string{"p.yaml": policy, "r.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: Redaction\nspec: {rules: []}\n"}, "spec.rules is empty"},
+		{"every error reported", map[string]string{"p.yaml": policy, "x.yaml": "apiVersion: v1\nkind: A\n---\napiVersion: v1\nkind: B\n"}, `x.yaml:1: unknown document apiVersion "v1" kind "A"` + "\n" + `x.yaml:4: unknown document apiVersion "v1" kind "B"`},
 		{"redaction rule names across files", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detectors: [email]\n", "s.yaml": redaction + "   detectors: [jwt]\n"}, `duplicate redaction rule "r"`},
 	}
 	for _, tt := range tests {

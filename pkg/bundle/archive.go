@@ -1,0 +1,127 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+)
+
+// ArchiveName is the name of a bundle's archive under its S3 prefix.
+const ArchiveName = "bundle.tar.gz"
+
+// Archive limits. A bundle is a few hundred kilobytes of YAML; the limits
+// keep a hostile or mistaken archive from exhausting a 128 MB function.
+const (
+	// MaxArchiveBytes is the largest compressed archive read.
+	MaxArchiveBytes = 8 << 20
+	maxExpanded     = 32 << 20
+	maxEntries      = 4096
+)
+
+// WriteArchive writes the bundle files of fsys (those Load reads) as a
+// gzip'd tar. The archive depends on the files' names and contents only, not
+// on times, owners or modes: the same bundle always gives the same bytes, so
+// its S3 ETag changes only when its content does.
+func WriteArchive(w io.Writer, fsys fs.FS) error {
+	names, err := members(fsys)
+	if err != nil {
+		return fmt.Errorf("write archive: %w", err)
+	}
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	for _, name := range names {
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return fmt.Errorf("write archive: %w", err)
+		}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(data)), Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("write archive %s: %w", name, err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			return fmt.Errorf("write archive %s: %w", name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("write archive: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("write archive: %w", err)
+	}
+	return nil
+}
+
+// ReadArchive loads the bundle in a gzip'd tar as written by WriteArchive.
+// Entries other than regular files and directories, names that are not
+// plain relative paths, a name given twice and archives beyond the limits
+// are errors: an archive that could be read two ways is not loaded at all.
+func ReadArchive(data []byte, source string) (*Bundle, error) {
+	files, err := readArchive(data)
+	if err != nil {
+		return nil, fmt.Errorf("load bundle %s: %w", source, err)
+	}
+	return load(files, source)
+}
+
+var errArchiveLimit = errors.New("archive too large")
+
+func readArchive(data []byte) ([]file, error) {
+	if len(data) > MaxArchiveBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", errArchiveLimit, len(data), MaxArchiveBytes)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	tr := tar.NewReader(zr)
+	var files []file
+	seen := map[string]bool{}
+	expanded := 0
+	for n := 0; ; n++ {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("archive: %w", err)
+		}
+		if n >= maxEntries {
+			return nil, fmt.Errorf("%w: more than %d entries", errArchiveLimit, maxEntries)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			continue
+		case tar.TypeReg:
+		default:
+			return nil, fmt.Errorf("archive entry %q: type %q is not a regular file", hdr.Name, hdr.Typeflag)
+		}
+		if !fs.ValidPath(hdr.Name) {
+			return nil, fmt.Errorf("archive entry %q: not a relative slash-separated path", hdr.Name)
+		}
+		if seen[hdr.Name] {
+			return nil, fmt.Errorf("archive entry %q: given twice", hdr.Name)
+		}
+		seen[hdr.Name] = true
+		expanded += int(hdr.Size)
+		if hdr.Size < 0 || expanded > maxExpanded {
+			return nil, fmt.Errorf("%w: more than %d bytes expanded", errArchiveLimit, maxExpanded)
+		}
+		if !member(hdr.Name) {
+			continue
+		}
+		body, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
+		if err != nil {
+			return nil, fmt.Errorf("archive entry %q: %w", hdr.Name, err)
+		}
+		files = append(files, file{hdr.Name, body})
+	}
+	// Read the gzip stream to its end, where its checksum is verified.
+	if _, err := io.Copy(io.Discard, io.LimitReader(zr, 1<<20)); err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	return files, nil
+}
