@@ -20,6 +20,6 @@ func main() {
 	}
 	// A configuration or bundle error is logged by NewHandler and yields a
 	// handler that denies everything: the function must still answer.
-	h, _, _ := config.NewHandler(os.Getenv, policies.FS, os.Stdout, xraytrace.New)
+	h, _ := config.NewHandler(os.Getenv, policies.FS, os.Stdout, xraytrace.New)
 	lambda.Start(h)
 }

@@ -89,10 +89,11 @@ func invoke(args []string, embedded fs.FS, getenv func(string) string, stdout, s
 		vars["LOG_LEVEL"] = "error"
 		vars["AWS_LAMBDA_LOG_LEVEL"] = "error"
 	}
-	h, b, err := config.NewHandler(overlay(getenv, vars), embedded, logs, nil)
+	h, err := config.NewHandler(overlay(getenv, vars), embedded, logs, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "warning: %v\nevery request will be denied\n", err)
 	} else {
+		b := h.Bundle()
 		fmt.Fprintf(stdout, "bundle: %s (%s, %d policies)\n", b.Source, b.Digest, len(b.Policies))
 	}
 	counts := map[decision.Effect]int{}
@@ -166,12 +167,12 @@ func test(args []string, embedded fs.FS, getenv func(string) string, stdout, std
 		return 2
 	}
 	vars := map[string]string{"POLICY_SOURCE": fl.Arg(0), "LOG_LEVEL": "error", "AWS_LAMBDA_LOG_LEVEL": "error"}
-	_, b, err := config.NewHandler(overlay(getenv, vars), embedded, io.Discard, nil)
+	h, err := config.NewHandler(overlay(getenv, vars), embedded, io.Discard, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	results, err := policytest.Run(b, policytest.Options{Environment: *env})
+	results, err := policytest.Run(h.Bundle(), policytest.Options{Environment: *env})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

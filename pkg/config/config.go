@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,8 @@ import (
 	"github.com/toolgate/toolgate/pkg/interceptor"
 	"github.com/toolgate/toolgate/pkg/metrics"
 	"github.com/toolgate/toolgate/pkg/policy"
+	"github.com/toolgate/toolgate/pkg/reload"
+	"github.com/toolgate/toolgate/pkg/s3bundle"
 	"github.com/toolgate/toolgate/pkg/trace"
 )
 
@@ -31,9 +34,15 @@ type Config struct {
 	// Environment (ENVIRONMENT) is the deployment's environment. Unset means
 	// "production": the strictest assumption.
 	Environment string
-	// PolicySource (POLICY_SOURCE): empty for the embedded bundle, or a
-	// directory path.
+	// PolicySource (POLICY_SOURCE): empty for the embedded bundle, a
+	// directory path, or s3://bucket/prefix for the bundle archive published
+	// there, kept current.
 	PolicySource string
+	// PolicyRefresh (POLICY_REFRESH_SECONDS, default 60; 0 checks on every
+	// invocation) is the least time between two checks for a new bundle in
+	// S3, and PolicyRefreshTimeout (POLICY_REFRESH_TIMEOUT_MS, default 1000)
+	// bounds one check.
+	PolicyRefresh, PolicyRefreshTimeout time.Duration
 	// DenyStatus (DENY_STATUS_CODE) is the HTTP status of denials, 200 by default.
 	DenyStatus int
 	// LogLevel (AWS_LAMBDA_LOG_LEVEL, else LOG_LEVEL): debug, info, warn, error.
@@ -73,10 +82,27 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		DenyStatus:   200,
 		Metrics:      true,
 
+		PolicyRefresh:        60 * time.Second,
+		PolicyRefreshTimeout: time.Second,
+
 		MetricsNamespace: strings.TrimSpace(getenv("METRICS_NAMESPACE")),
 	}
 	if c.Environment == "" {
 		c.Environment = "production"
+	}
+	if s := strings.TrimSpace(getenv("POLICY_REFRESH_SECONDS")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 86400 {
+			return c, fmt.Errorf("POLICY_REFRESH_SECONDS %q: want seconds from 0 to 86400", s)
+		}
+		c.PolicyRefresh = time.Duration(n) * time.Second
+	}
+	if s := strings.TrimSpace(getenv("POLICY_REFRESH_TIMEOUT_MS")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			return c, fmt.Errorf("POLICY_REFRESH_TIMEOUT_MS %q: want milliseconds from 1 to 10000", s)
+		}
+		c.PolicyRefreshTimeout = time.Duration(n) * time.Millisecond
 	}
 	if s := strings.TrimSpace(getenv("DENY_STATUS_CODE")); s != "" {
 		n, err := strconv.Atoi(s)
@@ -233,13 +259,18 @@ func verifier(cfg identity.VerifierConfig, logger *slog.Logger) (*identity.Verif
 	return v, nil
 }
 
+// startTimeout bounds the first load of a bundle from S3. It runs in
+// Lambda's init phase (10 s at most), before any tool call waits.
+const startTimeout = 5 * time.Second
+
 // NewHandler builds the handler for the environment read through getenv,
-// loading the bundle named by POLICY_SOURCE (embedded: the default bundle).
-// It logs, and writes metrics, to w, and traces with the tracer newTracer
-// returns for its logger (nil: no tracing). On any error it logs the error
-// and returns a handler that denies every request with the reason, together
-// with the error.
-func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTracer func(*slog.Logger) trace.Tracer) (*interceptor.Handler, *bundle.Bundle, error) {
+// deciding with the bundle named by POLICY_SOURCE (embedded: the default
+// bundle). It logs, and writes metrics, to w, and traces with the tracer
+// newTracer returns for its logger (nil: no tracing). On any error it logs
+// the error and returns, with the error, a handler that denies every
+// request with the reason; for a bundle in S3, until a later check loads a
+// good one.
+func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTracer func(*slog.Logger) trace.Tracer) (*reload.Handler, error) {
 	w = &syncWriter{w: w}
 	cfg, err := FromEnv(getenv)
 	logger := Logger(w, cfg.LogLevel, cfg.LogText)
@@ -264,21 +295,68 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 	if err == nil && cfg.JWT.JWKSURL != "" {
 		icfg.Verifier, err = verifier(cfg.JWT, logger)
 	}
+	build := func(b *bundle.Bundle) *interceptor.Handler {
+		c := icfg
+		c.Engine, c.Catalog, c.Redactor = b.Engine, b.Catalog, b.Redactor
+		c.Bundle = decisionlog.Bundle{Source: b.Source, Digest: b.Digest, Version: b.Version, ETag: b.ETag}
+		return interceptor.New(c)
+	}
+	broken := func(source string) func(error) *interceptor.Handler {
+		return func(err error) *interceptor.Handler {
+			c := icfg
+			c.Engine = policy.Broken(err)
+			c.Bundle.Source = source // no digest: nothing loaded
+			return interceptor.New(c)
+		}
+	}
 	if err != nil {
 		logger.Error("invalid configuration: denying every request", "error", err.Error())
-		icfg.Engine = policy.Broken(err)
-		return interceptor.New(icfg), nil, err
+		return reload.Static(broken("")(err), nil), err
+	}
+	if strings.HasPrefix(cfg.PolicySource, "s3://") {
+		return fromS3(cfg, getenv, logger, emf, build, broken)
 	}
 	b, err := bundle.Open(cfg.PolicySource, embedded)
 	if err != nil {
 		logger.Error("policy bundle failed to load: denying every request", "error", err.Error())
 		emf.BundleLoadFailure()
-		icfg.Engine = policy.Broken(err)
-		icfg.Bundle.Source = cmp.Or(cfg.PolicySource, "embedded") // no digest: nothing loaded
-		return interceptor.New(icfg), nil, err
+		return reload.Static(broken(cmp.Or(cfg.PolicySource, "embedded"))(err), nil), err
 	}
 	logger.Info("policy bundle loaded", "bundle", b.Source, "digest", b.Digest, "policies", len(b.Policies), "environment", cfg.Environment)
-	icfg.Engine, icfg.Catalog, icfg.Redactor = b.Engine, b.Catalog, b.Redactor
-	icfg.Bundle = decisionlog.Bundle{Source: b.Source, Digest: b.Digest}
-	return interceptor.New(icfg), b, nil
+	return reload.Static(build(b), b), nil
+}
+
+// fromS3 returns the handler following the bundle published under the
+// POLICY_SOURCE prefix.
+func fromS3(cfg Config, getenv func(string) string, logger *slog.Logger, emf *metrics.EMF,
+	build func(*bundle.Bundle) *interceptor.Handler, broken func(source string) func(error) *interceptor.Handler) (*reload.Handler, error) {
+	source := cfg.PolicySource
+	fail := func(err error) (*reload.Handler, error) {
+		logger.Error("policy bundle failed to load: denying every request", "error", err.Error())
+		emf.BundleLoadFailure()
+		return reload.Static(broken(source)(err), nil), err
+	}
+	loc, err := s3bundle.ParseURL(cfg.PolicySource)
+	if err != nil {
+		return fail(err)
+	}
+	source = loc.URL()
+	// S3 answers a request for the wrong region with a redirect; following
+	// it would only fail later and less clearly.
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client, err := s3bundle.FromEnv(getenv, hc)
+	if err != nil {
+		return fail(fmt.Errorf("load bundle %s: %w", loc.URL(), err))
+	}
+	return reload.New(context.Background(), reload.Config{
+		Client:       client,
+		Location:     loc,
+		Interval:     cfg.PolicyRefresh,
+		Timeout:      cfg.PolicyRefreshTimeout,
+		StartTimeout: startTimeout,
+		Build:        build,
+		Broken:       broken(source),
+		Logger:       logger.With("environment", cfg.Environment),
+		Metrics:      emf,
+	})
 }

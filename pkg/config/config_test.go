@@ -55,10 +55,22 @@ func TestFromEnv(t *testing.T) {
 		{"bad leeway", map[string]string{"JWKS_URL": "https://idp/jwks.json", "JWT_LEEWAY_SECONDS": "-1"}, config.Config{}, "JWT_LEEWAY_SECONDS"},
 		{"bad depth", map[string]string{"MAX_JSON_DEPTH": "0"}, config.Config{}, "MAX_JSON_DEPTH"},
 		{"bad margin", map[string]string{"DEADLINE_MARGIN_MS": "soon"}, config.Config{}, "DEADLINE_MARGIN_MS"},
+		{"refresh", map[string]string{"POLICY_SOURCE": "s3://policies/prod", "POLICY_REFRESH_SECONDS": "0", "POLICY_REFRESH_TIMEOUT_MS": "250"},
+			config.Config{Environment: "production", PolicySource: "s3://policies/prod", DenyStatus: 200, Metrics: true, PolicyRefreshTimeout: 250 * time.Millisecond}, ""},
+		{"refresh negative", map[string]string{"POLICY_REFRESH_SECONDS": "-1"}, config.Config{}, "POLICY_REFRESH_SECONDS"},
+		{"refresh over a day", map[string]string{"POLICY_REFRESH_SECONDS": "86401"}, config.Config{}, "POLICY_REFRESH_SECONDS"},
+		{"refresh timeout zero", map[string]string{"POLICY_REFRESH_TIMEOUT_MS": "0"}, config.Config{}, "POLICY_REFRESH_TIMEOUT_MS"},
+		{"refresh timeout words", map[string]string{"POLICY_REFRESH_TIMEOUT_MS": "fast"}, config.Config{}, "POLICY_REFRESH_TIMEOUT_MS"},
 	}
 	for _, tt := range tests {
 		if tt.want.JWT.Leeway == 0 {
 			tt.want.JWT.Leeway = 30 * time.Second // the default
+		}
+		if tt.vars["POLICY_REFRESH_SECONDS"] == "" {
+			tt.want.PolicyRefresh = time.Minute // the default
+		}
+		if tt.vars["POLICY_REFRESH_TIMEOUT_MS"] == "" {
+			tt.want.PolicyRefreshTimeout = time.Second // the default
 		}
 		got, err := config.FromEnv(env(tt.vars))
 		if tt.err != "" {
@@ -82,7 +94,10 @@ func TestBadConfigurationDenies(t *testing.T) {
 	}
 	for _, vars := range []map[string]string{
 		{"POLICY_SOURCE": "/nonexistent"},
-		{"POLICY_SOURCE": "s3://bucket/prefix"},
+		{"POLICY_SOURCE": "s3://bucket/prefix"},                                                        // no AWS region
+		{"POLICY_SOURCE": "s3://Bad_Bucket/prefix", "AWS_REGION": "us-east-1"},                         // not a bucket name
+		{"POLICY_SOURCE": "s3://bucket/prefix", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": "x"}, // not a URL
+		{"POLICY_REFRESH_SECONDS": "-1"},
 		{"DENY_STATUS_CODE": "teapot"},
 		{"METRICS_DIMENSIONS": "Phase,Principal"},
 		{"METRICS_NAMESPACE": "AWS/Lambda"},
@@ -91,7 +106,7 @@ func TestBadConfigurationDenies(t *testing.T) {
 		{"MAX_EVENT_BYTES": "-1"},
 	} {
 		var logs bytes.Buffer
-		h, _, err := config.NewHandler(env(vars), policies.FS, &logs, nil)
+		h, err := config.NewHandler(env(vars), policies.FS, &logs, nil)
 		if err == nil {
 			t.Errorf("%v: no error", vars)
 		}
@@ -107,8 +122,8 @@ func TestBadConfigurationDenies(t *testing.T) {
 			t.Errorf("%v: BundleLoadFailures metric %v: %s", vars, failed, logs.String())
 		}
 	}
-	h, b, err := config.NewHandler(env(map[string]string{"ENVIRONMENT": "dev"}), policies.FS, &bytes.Buffer{}, nil)
-	if err != nil || b == nil {
+	h, err := config.NewHandler(env(map[string]string{"ENVIRONMENT": "dev"}), policies.FS, &bytes.Buffer{}, nil)
+	if err != nil || h.Bundle() == nil {
 		t.Fatal(err)
 	}
 	if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Allow || r.Document.Environment != "dev" {
@@ -134,7 +149,7 @@ func TestLogFormats(t *testing.T) {
 		{map[string]string{"METRICS": "off"}, `"message":"decision"`, ""},
 	} {
 		var logs bytes.Buffer
-		h, _, err := config.NewHandler(env(tt.vars), policies.FS, &logs, nil)
+		h, err := config.NewHandler(env(tt.vars), policies.FS, &logs, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

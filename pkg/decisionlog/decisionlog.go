@@ -102,10 +102,14 @@ type Policy struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Bundle identifies the policy bundle that decided.
+// Bundle identifies the policy bundle that decided: where it came from, its
+// content digest (the same for the same files from any source) and, for a
+// bundle from S3, the archive object's version id and ETag.
 type Bundle struct {
-	Source string `json:"source"`
-	Digest string `json:"digest"`
+	Source  string `json:"source"`
+	Digest  string `json:"digest"`
+	Version string `json:"version,omitempty"`
+	ETag    string `json:"etag,omitempty"`
 }
 
 // Level is the record's log level: INFO for allow, WARN for deny and

@@ -292,6 +292,11 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		// The URL is in the message already, as s3://.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		return nil, fmt.Errorf("%s s3://%s: %w", req.Method, strings.TrimPrefix(req.URL.Path, "/"), err)
 	}
 	return resp, nil

@@ -10,13 +10,18 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,14 +134,17 @@ func match(t testing.TB, re *regexp.Regexp, s string) string {
 	return m[1]
 }
 
-// Env returns a getenv that points the AWS settings at the server, with
-// the other variables from vars.
+// Env returns a getenv that points the AWS settings at the server (or at
+// vars' AWS_ENDPOINT_URL_S3, a Proxy's), with the other variables from vars.
 func (s *Server) Env(vars map[string]string) func(string) string {
 	return func(k string) string {
 		switch k {
 		case "AWS_REGION":
 			return Region
 		case "AWS_ENDPOINT_URL_S3":
+			if v := vars[k]; v != "" {
+				return v
+			}
 			return s.Endpoint
 		case "AWS_ACCESS_KEY_ID":
 			return s.AccessKeyID
@@ -189,4 +197,96 @@ func sign(t testing.TB, req *http.Request, body []byte, service string, creds aw
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hash, service, Region, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Mode is what a Proxy does with requests.
+type Mode int32
+
+const (
+	// Pass forwards requests to the server.
+	Pass Mode = iota
+	// Refuse drops each connection without an answer, as an unreachable
+	// S3 would.
+	Refuse
+	// Stall holds each request unanswered until the client gives up or the
+	// mode changes.
+	Stall
+)
+
+// Request is one request a Proxy saw, with the status it answered.
+type Request struct {
+	Method, IfNoneMatch string
+	Status              int
+}
+
+// Proxy is a loopback reverse proxy in front of a Server that records each
+// request and can stop answering. Clients sign for the proxy's host, which
+// it passes on unchanged, so the server's signature check still holds.
+type Proxy struct {
+	Endpoint string
+
+	mode    atomic.Int32
+	waiting atomic.Int32
+	mu      sync.Mutex
+	reqs []Request
+}
+
+// Proxy starts a proxy in front of s, closed when t ends.
+func (s *Server) Proxy(t testing.TB) *Proxy {
+	t.Helper()
+	target, err := url.Parse(s.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{}
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host
+	}, ErrorLog: log.New(io.Discard, "", 0)}
+	// Recorded before the client can read the answer, so that a request
+	// is never counted late.
+	rp.ModifyResponse = func(resp *http.Response) error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.reqs = append(p.reqs, Request{Method: resp.Request.Method, IfNoneMatch: resp.Request.Header.Get("If-None-Match"), Status: resp.StatusCode})
+		return nil
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch Mode(p.mode.Load()) {
+		case Refuse:
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		case Stall:
+			p.waiting.Add(1)
+			defer p.waiting.Add(-1)
+			for Mode(p.mode.Load()) == Stall {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	p.Endpoint = srv.URL
+	return p
+}
+
+// SetMode sets what the proxy does with the requests that follow.
+func (p *Proxy) SetMode(m Mode) { p.mode.Store(int32(m)) }
+
+// Waiting returns the number of requests stalled now.
+func (p *Proxy) Waiting() int { return int(p.waiting.Load()) }
+
+// Requests returns the requests forwarded since the last call.
+func (p *Proxy) Requests() []Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.reqs
+	p.reqs = nil
+	return r
 }

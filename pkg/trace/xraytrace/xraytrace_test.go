@@ -17,7 +17,7 @@ import (
 
 	"github.com/toolgate/toolgate/pkg/config"
 	"github.com/toolgate/toolgate/pkg/decision"
-	"github.com/toolgate/toolgate/pkg/interceptor"
+	"github.com/toolgate/toolgate/pkg/reload"
 	"github.com/toolgate/toolgate/pkg/trace"
 	"github.com/toolgate/toolgate/pkg/trace/xraytrace"
 	"github.com/toolgate/toolgate/policies"
@@ -83,9 +83,9 @@ func (d *daemon) receive(t *testing.T, wait time.Duration) []segment {
 	}
 }
 
-func handler(t testing.TB, logs *bytes.Buffer) *interceptor.Handler {
+func handler(t testing.TB, logs *bytes.Buffer) *reload.Handler {
 	t.Helper()
-	h, _, err := config.NewHandler(func(string) string { return "" }, policies.FS, logs, xraytrace.New)
+	h, err := config.NewHandler(func(string) string { return "" }, policies.FS, logs, xraytrace.New)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,14 +215,14 @@ func BenchmarkHandler2KB(b *testing.B) {
 	if err := xray.Configure(xray.Config{DaemonAddr: conn.LocalAddr().String()}); err != nil {
 		b.Fatal(err)
 	}
-	nop, _, err := config.NewHandler(func(string) string { return "" }, policies.FS, &bytes.Buffer{}, nil)
+	nop, err := config.NewHandler(func(string) string { return "" }, policies.FS, &bytes.Buffer{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	xr := handler(b, &bytes.Buffer{})
 	for _, bm := range []struct {
 		name string
-		h    *interceptor.Handler
+		h    *reload.Handler
 		ctx  context.Context
 	}{
 		{"tracing=none", nop, traced("1")},
