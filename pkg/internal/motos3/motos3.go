@@ -228,7 +228,7 @@ type Proxy struct {
 	mode    atomic.Int32
 	waiting atomic.Int32
 	mu      sync.Mutex
-	reqs []Request
+	reqs    []Request
 }
 
 // Proxy starts a proxy in front of s, closed when t ends.
