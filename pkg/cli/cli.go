@@ -1,36 +1,56 @@
 // Package cli is the interceptor's command line, for running the real handler
-// outside Lambda: "invoke" decides on event files and prints the interceptor
-// output and the decision; "test" runs a bundle's own test cases.
+// outside Lambda and for the policy workflow: "invoke" decides on event
+// files; "validate", "test" and "explain" check a bundle as its author
+// would; "publish" puts a tested bundle in S3 for functions to pick up.
 package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/toolgate/toolgate/pkg/bundle"
 	"github.com/toolgate/toolgate/pkg/config"
 	"github.com/toolgate/toolgate/pkg/decision"
+	"github.com/toolgate/toolgate/pkg/interceptor"
+	"github.com/toolgate/toolgate/pkg/policy"
 	"github.com/toolgate/toolgate/pkg/policytest"
+	"github.com/toolgate/toolgate/pkg/s3bundle"
 )
 
 const usage = `usage:
-  bootstrap invoke [-policies DIR] [-env ENV] [-explain] [-v] EVENT.json|DIR ...
+  bootstrap invoke [-policies SOURCE] [-env ENV] [-explain] [-v] EVENT.json|DIR ...
       Run the interceptor on event files (a directory means its *.json files)
       and print each output and decision. Exit status 0 unless a file cannot be read.
+  bootstrap explain [-policies SOURCE] [-env ENV] EVENT.json|DIR ...
+      As invoke -explain: also print the attribute document the policies saw
+      and every rule's outcome (pass, fail, error, skip) with its message.
+  bootstrap validate [DIR]
+      Decode every document of the bundle in DIR (default: the embedded bundle)
+      strictly and compile every policy; print every error with file and line.
   bootstrap test [-env ENV] [DIR]
       Run the test cases of the bundle in DIR (default: the embedded bundle).
-      Exit status 1 if a case fails or the bundle does not load.
+      Exit status 1 if a case fails, there are none, or the bundle does not load.
+  bootstrap publish [-to s3://BUCKET/PREFIX] DIR
+      Validate and test the bundle in DIR, then upload it as
+      PREFIX/bundle.tar.gz (default: POLICY_SOURCE) and print its new version.
+      AWS credentials and region come from the AWS_* environment variables.
 
-Outside Lambda this binary is this command; under Lambda it is the handler.
-POLICY_SOURCE, ENVIRONMENT and DENY_STATUS_CODE apply as in Lambda; flags win.
+SOURCE is a bundle directory or s3://BUCKET/PREFIX. Outside Lambda this binary
+is this command; under Lambda it is the handler. POLICY_SOURCE, ENVIRONMENT
+and DENY_STATUS_CODE apply as in Lambda; flags win.
 `
 
 // Main runs the command line and returns the exit status.
@@ -41,9 +61,15 @@ func Main(args []string, embedded fs.FS, getenv func(string) string, stdout, std
 	}
 	switch args[0] {
 	case "invoke":
-		return invoke(args[1:], embedded, getenv, stdout, stderr)
+		return invoke(args[1:], false, embedded, getenv, stdout, stderr)
+	case "explain":
+		return invoke(args[1:], true, embedded, getenv, stdout, stderr)
+	case "validate":
+		return validate(args[1:], embedded, stdout, stderr)
 	case "test":
 		return test(args[1:], embedded, getenv, stdout, stderr)
+	case "publish":
+		return publish(args[1:], getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -62,12 +88,12 @@ func overlay(getenv func(string) string, vars map[string]string) func(string) st
 	}
 }
 
-func invoke(args []string, embedded fs.FS, getenv func(string) string, stdout, stderr io.Writer) int {
+func invoke(args []string, explainAll bool, embedded fs.FS, getenv func(string) string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("invoke", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	policies := fl.String("policies", "", "policy bundle directory (default: POLICY_SOURCE, else embedded)")
+	policies := fl.String("policies", "", "policy bundle directory or s3:// prefix (default: POLICY_SOURCE, else embedded)")
 	env := fl.String("env", "", "deployment environment (default: ENVIRONMENT, else production)")
-	explain := fl.Bool("explain", false, "also print the attribute document and every finding")
+	explain := fl.Bool("explain", explainAll, "also print the attribute document and every rule's outcome")
 	verbose := fl.Bool("v", false, "print the decision log to stderr")
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -93,8 +119,7 @@ func invoke(args []string, embedded fs.FS, getenv func(string) string, stdout, s
 	if err != nil {
 		fmt.Fprintf(stderr, "warning: %v\nevery request will be denied\n", err)
 	} else {
-		b := h.Bundle()
-		fmt.Fprintf(stdout, "bundle: %s (%s, %d policies)\n", b.Source, b.Digest, len(b.Policies))
+		fmt.Fprintf(stdout, "bundle: %s\n", describe(h.Bundle()))
 	}
 	counts := map[decision.Effect]int{}
 	for _, f := range files {
@@ -123,9 +148,7 @@ func invoke(args []string, embedded fs.FS, getenv func(string) string, stdout, s
 				doc, _ := json.MarshalIndent(r.Document, "", "  ")
 				fmt.Fprintf(stdout, "attribute document:\n%s\n", doc)
 			}
-			for _, fd := range r.Decision.Findings {
-				fmt.Fprintf(stdout, "finding: %s %s %s/%s: %s [%s]\n", fd.Mode, fd.Kind, fd.Policy, fd.Rule, fd.Message, fd.Detail)
-			}
+			explainRules(stdout, h.Bundle(), r)
 		}
 		fmt.Fprintf(stdout, "output:\n%s\n", out)
 	}
@@ -204,4 +227,150 @@ func indent(s string) string {
 		buf.WriteString("    " + l + "\n")
 	}
 	return strings.TrimRight(buf.String(), "\n")
+}
+
+// describe names a bundle and its version for people.
+func describe(b *bundle.Bundle) string {
+	s := fmt.Sprintf("%s (%s, %d policies, %d test documents)", b.Source, b.Digest, len(b.Policies), len(b.Tests))
+	if b.Version != "" {
+		s += ", version " + b.Version
+	}
+	return s
+}
+
+// explainRules prints every rule's outcome on the event's document; for an
+// event no document was built for (malformed, or decided before policies
+// ran), the decision's findings say why.
+func explainRules(w io.Writer, b *bundle.Bundle, r interceptor.Result) {
+	k, ok := engineOf(b)
+	if r.Document == nil || !ok {
+		for _, fd := range r.Decision.Findings {
+			fmt.Fprintf(w, "finding: %s %s %s/%s: %s [%s]\n", fd.Mode, fd.Kind, fd.Policy, fd.Rule, fd.Message, fd.Detail)
+		}
+		return
+	}
+	fmt.Fprintln(w, "rules:")
+	for _, rr := range k.Explain(r.Document.Value()) {
+		mode := ""
+		if rr.Mode == policy.ModeAudit {
+			mode = " (audit)"
+		}
+		fmt.Fprintf(w, "  %-5s %s/%s%s\n", strings.ToUpper(rr.Outcome), rr.Policy, rr.Rule, mode)
+		for _, f := range rr.Findings {
+			fmt.Fprintf(w, "        %s\n", f.Message)
+			if f.Detail != "" {
+				fmt.Fprintf(w, "        (%s)\n", f.Detail)
+			}
+		}
+	}
+}
+
+func engineOf(b *bundle.Bundle) (*policy.Kyverno, bool) {
+	if b == nil {
+		return nil, false
+	}
+	k, ok := b.Engine.(*policy.Kyverno)
+	return k, ok
+}
+
+func validate(args []string, embedded fs.FS, stdout, stderr io.Writer) int {
+	if len(args) > 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	source := ""
+	if len(args) == 1 {
+		source = args[0]
+	}
+	b, err := bundle.Open(source, embedded)
+	if err == nil {
+		var cases int
+		if cases, err = policytest.Check(b); err == nil {
+			fmt.Fprintf(stdout, "valid: %s, %d test cases\n", describe(b), cases)
+			return 0
+		}
+	}
+	for l := range strings.SplitSeq(err.Error(), "\n") {
+		fmt.Fprintln(stderr, l)
+	}
+	return 1
+}
+
+// publishTimeout bounds the whole upload.
+const publishTimeout = time.Minute
+
+func publish(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("publish", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	to := fl.String("to", getenv("POLICY_SOURCE"), "where to publish: s3://BUCKET/PREFIX (default: POLICY_SOURCE)")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if fl.NArg() != 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	dir := fl.Arg(0)
+	loc, err := s3bundle.ParseURL(*to)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	// What functions will accept: it loads, compiles and passes its tests.
+	if code := validate([]string{dir}, nil, io.Discard, stderr); code != 0 {
+		return code
+	}
+	b, err := bundle.Open(dir, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	results, err := policytest.Run(b, policytest.Options{})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if Report(stdout, results) != 0 {
+		fmt.Fprintln(stderr, "not published: the bundle's tests must all pass")
+		return 1
+	}
+	var archive bytes.Buffer
+	if err := bundle.WriteArchive(&archive, os.DirFS(dir)); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	// The archive must be the bundle just tested, byte for byte in meaning.
+	if a, err := bundle.ReadArchive(archive.Bytes(), loc.URL()); err != nil || a.Digest != b.Digest {
+		fmt.Fprintf(stderr, "archive does not reproduce the bundle: %v\n", err)
+		return 1
+	}
+	client, err := s3bundle.FromEnv(getenv, &http.Client{})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	cur, err := client.Head(ctx, loc)
+	switch {
+	case err == nil && cur.Digest == b.Digest:
+		fmt.Fprintf(stdout, "unchanged: %s already holds %s\nversion: %s\n", loc.URL(), b.Digest, cur.VersionID)
+		return 0
+	case err != nil && !errors.Is(err, s3bundle.ErrNotFound):
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	obj, err := client.Put(ctx, loc, archive.Bytes(), b.Digest)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "published: %s\nversion: %s\netag: %s\ndigest: %s\n", loc.URL(), obj.VersionID, obj.ETag, b.Digest)
+	if cur.VersionID != "" {
+		fmt.Fprintf(stdout, "previous version: %s (%s)\n", cur.VersionID, cmp.Or(cur.Digest, "digest unknown"))
+	}
+	if obj.VersionID == "" {
+		fmt.Fprintln(stderr, "warning: the bucket does not keep versions: earlier bundles are gone")
+	}
+	return 0
 }

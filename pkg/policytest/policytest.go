@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -93,20 +94,14 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 	if opts.Environment == "" {
 		opts.Environment = "production"
 	}
+	docs, err := decode(b)
+	if err != nil {
+		return nil, err
+	}
 	now := func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) }
 	var out []CaseResult
-	for _, doc := range b.Tests {
-		var f File
-		if err := policy.DecodeStrict(doc.Data, &f); err != nil {
-			return nil, fmt.Errorf("%s: %w", doc.Where(), err)
-		}
-		if f.APIVersion != catalog.APIVersion || f.Kind != bundle.TestKind {
-			return nil, fmt.Errorf("%s: not a %s/%s document", doc.Where(), catalog.APIVersion, bundle.TestKind)
-		}
-		for i, c := range f.Spec.Cases {
-			if err := c.validate(); err != nil {
-				return nil, fmt.Errorf("%s: case %d (%s): %w", doc.Where(), i, c.Name, err)
-			}
+	for _, d := range docs {
+		for _, c := range d.file.Spec.Cases {
 			env := c.Environment
 			if env == "" {
 				env = opts.Environment
@@ -114,15 +109,54 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor, Now: now})
 			got, listed, err := c.run(h, b.Engine)
 			if err != nil {
-				return nil, fmt.Errorf("%s: case %q: %w", doc.Where(), c.Name, err)
+				return nil, fmt.Errorf("%s: case %q: %w", d.where, c.Name, err)
 			}
-			res := CaseResult{Where: doc.Where(), Name: c.Name}
+			res := CaseResult{Where: d.where, Name: c.Name}
 			res.Diff = c.Expect.diff(got, listed)
 			res.Pass = res.Diff == ""
 			out = append(out, res)
 		}
 	}
 	return out, nil
+}
+
+// Check decodes b's test documents strictly and checks their cases'
+// shape without running them; it returns the number of cases.
+func Check(b *bundle.Bundle) (int, error) {
+	docs, err := decode(b)
+	n := 0
+	for _, d := range docs {
+		n += len(d.file.Spec.Cases)
+	}
+	return n, err
+}
+
+type testDoc struct {
+	where string
+	file  File
+}
+
+func decode(b *bundle.Bundle) ([]testDoc, error) {
+	var docs []testDoc
+	var errs []error
+	for _, doc := range b.Tests {
+		var f File
+		if err := policy.DecodeStrict(doc.Data, &f); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", doc.Where(), err))
+			continue
+		}
+		if f.APIVersion != catalog.APIVersion || f.Kind != bundle.TestKind {
+			errs = append(errs, fmt.Errorf("%s: not a %s/%s document", doc.Where(), catalog.APIVersion, bundle.TestKind))
+			continue
+		}
+		for i, c := range f.Spec.Cases {
+			if err := c.validate(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: case %d (%s): %w", doc.Where(), i, c.Name, err))
+			}
+		}
+		docs = append(docs, testDoc{doc.Where(), f})
+	}
+	return docs, errors.Join(errs...)
 }
 
 func (c Case) validate() error {
