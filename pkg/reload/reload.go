@@ -183,8 +183,15 @@ func (h *Handler) schedule() {
 
 // accept loads an archive and runs its tests: a bundle is good only if it
 // has test cases and all of them pass.
-func accept(data []byte, l s3bundle.Location, obj s3bundle.Object) (*bundle.Bundle, error) {
-	b, err := bundle.ReadArchive(data, l.URL())
+func accept(data []byte, l s3bundle.Location, obj s3bundle.Object) (b *bundle.Bundle, err error) {
+	// A bundle that makes loading panic is rejected like any other: the
+	// panic must not escape into the invocation, which would fail it.
+	defer func() {
+		if p := recover(); p != nil {
+			b, err = nil, fmt.Errorf("panic while loading the bundle: %v", p)
+		}
+	}()
+	b, err = bundle.ReadArchive(data, l.URL())
 	if err != nil {
 		return nil, err
 	}
