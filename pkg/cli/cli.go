@@ -282,18 +282,32 @@ func validate(args []string, embedded fs.FS, stdout, stderr io.Writer) int {
 	if len(args) == 1 {
 		source = args[0]
 	}
+	b, cases, err := checked(source, embedded)
+	if err != nil {
+		printLines(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "valid: %s, %d test cases\n", describe(b), cases)
+	return 0
+}
+
+// checked loads the bundle at source and decodes its test documents,
+// returning the number of test cases.
+func checked(source string, embedded fs.FS) (*bundle.Bundle, int, error) {
 	b, err := bundle.Open(source, embedded)
-	if err == nil {
-		var cases int
-		if cases, err = policytest.Check(b); err == nil {
-			fmt.Fprintf(stdout, "valid: %s, %d test cases\n", describe(b), cases)
-			return 0
-		}
+	if err != nil {
+		return nil, 0, err
 	}
+	cases, err := policytest.Check(b)
+	return b, cases, err
+}
+
+// printLines prints an error one line at a time: a bundle's errors are
+// joined, one per document.
+func printLines(w io.Writer, err error) {
 	for l := range strings.SplitSeq(err.Error(), "\n") {
-		fmt.Fprintln(stderr, l)
+		fmt.Fprintln(w, l)
 	}
-	return 1
 }
 
 // publishTimeout bounds the whole upload.
@@ -306,7 +320,7 @@ func publish(args []string, getenv func(string) string, stdout, stderr io.Writer
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
-	if fl.NArg() != 1 {
+	if fl.NArg() != 1 || fl.Arg(0) == "" {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
@@ -317,12 +331,9 @@ func publish(args []string, getenv func(string) string, stdout, stderr io.Writer
 		return 2
 	}
 	// What functions will accept: it loads, compiles and passes its tests.
-	if code := validate([]string{dir}, nil, io.Discard, stderr); code != 0 {
-		return code
-	}
-	b, err := bundle.Open(dir, nil)
+	b, _, err := checked(dir, nil)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		printLines(stderr, err)
 		return 1
 	}
 	results, err := policytest.Run(b, policytest.Options{})
