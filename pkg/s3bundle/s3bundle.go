@@ -163,6 +163,9 @@ func (c *Client) Get(ctx context.Context, l Location, etag string) ([]byte, Obje
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
 	}
+	if err := c.sign(req, nil); err != nil {
+		return nil, Object{}, err
+	}
 	resp, err := c.do(req)
 	if err != nil {
 		return nil, Object{}, err
@@ -187,6 +190,9 @@ func (c *Client) Get(ctx context.Context, l Location, etag string) ([]byte, Obje
 func (c *Client) Head(ctx context.Context, l Location) (Object, error) {
 	req, err := c.request(ctx, http.MethodHead, l, nil)
 	if err != nil {
+		return Object{}, err
+	}
+	if err := c.sign(req, nil); err != nil {
 		return Object{}, err
 	}
 	resp, err := c.do(req)
@@ -231,8 +237,8 @@ func (c *Client) Put(ctx context.Context, l Location, data []byte, digest string
 	return o, nil
 }
 
-// request builds a signed request for l's archive; a PUT is signed by Put
-// once its headers are set.
+// request builds a request for l's archive, to be signed once its headers
+// are set.
 func (c *Client) request(ctx context.Context, method string, l Location, body []byte) (*http.Request, error) {
 	u := c.objectURL(l)
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
@@ -242,10 +248,7 @@ func (c *Client) request(ctx context.Context, method string, l Location, body []
 	if body == nil {
 		req.Body, req.ContentLength = http.NoBody, 0
 	}
-	if method == http.MethodPut {
-		return req, nil
-	}
-	return req, c.sign(req, nil)
+	return req, nil
 }
 
 func (c *Client) sign(req *http.Request, body []byte) error {
