@@ -46,7 +46,10 @@ type Document struct {
 
 // MCP describes the JSON-RPC message.
 type MCP struct {
-	Method    string `json:"method"`
+	Method string `json:"method"`
+	// Kind is request, notification or response (a client's answer to a
+	// server request, whose method is empty): see the mcp.Kind constants.
+	Kind      string `json:"kind"`
 	ID        any    `json:"id"` // as sent: number, string or null
 	SessionID string `json:"sessionId"`
 }
@@ -80,6 +83,13 @@ type Response struct {
 	Size int `json:"size"`
 	// Streaming is true for an event of a streamed response.
 	Streaming bool `json:"streaming"`
+	// Kind is the kind of the target's message: response (the answer to
+	// the request), or request or notification for a message the server
+	// sends the client on a stream (sampling/createMessage,
+	// elicitation/create, ...); empty when there is no body.
+	Kind string `json:"kind"`
+	// Method is the method of a server-to-client request or notification.
+	Method string `json:"method"`
 	// Body is the JSON-RPC message as the target sent it (before redaction),
 	// or null when there was none.
 	Body any `json:"body"`
@@ -94,6 +104,7 @@ type Time struct {
 type Input struct {
 	Phase         string
 	Method        string
+	Kind          string // the message's kind (mcp.Message.Kind)
 	ID            any
 	Headers       map[string]string // as received, any case
 	QualifiedTool string            // wire tool name, for call and list
@@ -127,7 +138,7 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 		Version:     Version,
 		Phase:       in.Phase,
 		Action:      ActionOther,
-		MCP:         MCP{Method: in.Method, ID: in.ID},
+		MCP:         MCP{Method: in.Method, Kind: in.Kind, ID: in.ID},
 		Environment: b.Environment,
 		Request:     Request{Headers: make(map[string]string, len(in.Headers))},
 		Response:    in.Response,
@@ -228,6 +239,7 @@ func (d *Document) Value() map[string]any {
 		"action":  d.Action,
 		"mcp": map[string]any{
 			"method":    d.MCP.Method,
+			"kind":      d.MCP.Kind,
 			"id":        d.MCP.ID,
 			"sessionId": d.MCP.SessionID,
 		},
@@ -254,6 +266,8 @@ func (d *Document) Value() map[string]any {
 			"statusCode": float64(d.Response.StatusCode),
 			"size":       float64(d.Response.Size),
 			"streaming":  d.Response.Streaming,
+			"kind":       d.Response.Kind,
+			"method":     d.Response.Method,
 			"body":       d.Response.Body,
 		}
 	}

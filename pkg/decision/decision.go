@@ -4,9 +4,10 @@
 package decision
 
 import (
+	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/toolgate/toolgate/pkg/gateway"
@@ -90,10 +91,12 @@ func (d Decision) Output(msg *mcp.Message, body json.RawMessage, denyStatus int)
 	if d.Effect == Allow {
 		return gateway.Continue(body)
 	}
-	text := fmt.Sprintf("Denied: %s (decision %s)", d.Reason, d.ID)
+	text := d.Text()
 	var id json.RawMessage = json.RawMessage("null")
 	if msg != nil {
-		if msg.IsNotification() {
+		if msg.IsNotification() || msg.IsResponse() {
+			// Neither expects an answer to match: a client's answer to a
+			// server request is acknowledged, or refused, by status.
 			return gateway.Respond(NotificationDenyStatus, nil, rpcError(nil, d.Code, text))
 		}
 		id = msg.ID
@@ -104,6 +107,70 @@ func (d Decision) Output(msg *mcp.Message, body json.RawMessage, denyStatus int)
 		}
 	}
 	return gateway.Respond(denyStatus, nil, rpcError(id, d.Code, text))
+}
+
+// Text is the denial's text as the caller sees it: the reason and the
+// decision id an operator looks the record up by. This is the only place
+// the format is written; RepeatOf is the only place it is read.
+func (d Decision) Text() string {
+	return "Denied: " + d.Reason + " (decision " + d.ID + ")"
+}
+
+// RepeatOf reports whether body, a JSON-RPC message decoded with UseNumber,
+// is exactly the denial d gives msg, but under an earlier decision's id: the
+// REQUEST point's answer to the same call, which the gateway shows the
+// RESPONSE point. It returns that earlier id. Nothing in body is trusted:
+// the denial is rebuilt from d and must equal body in every member, so a
+// target that imitates a denial gains nothing by it, neither extra bytes
+// nor a record marked as a repeat of a different denial.
+func (d Decision) RepeatOf(msg *mcp.Message, body map[string]any, denyStatus int) (string, bool) {
+	if d.Effect != Deny || body == nil {
+		return "", false
+	}
+	prev, ok := denialID(body)
+	if !ok {
+		return "", false
+	}
+	d.ID = prev
+	want, err := decode(d.Output(msg, nil, denyStatus).MCP.TransformedGatewayResponse.Body)
+	if err != nil || !reflect.DeepEqual(want, body) {
+		return "", false
+	}
+	return prev, true
+}
+
+// denialID returns the decision id at the end of a denial text in body,
+// where Output puts one; it says nothing yet about the rest of body.
+func denialID(body map[string]any) (string, bool) {
+	var text string
+	if e, ok := body["error"].(map[string]any); ok {
+		text, _ = e["message"].(string)
+	} else if r, ok := body["result"].(map[string]any); ok {
+		if c, ok := r["content"].([]any); ok && len(c) == 1 {
+			item, _ := c[0].(map[string]any)
+			text, _ = item["text"].(string)
+		}
+	}
+	const suffix, idLen = ")", 32
+	i := len(text) - len(suffix) - idLen
+	if i < 0 || !strings.HasSuffix(text, suffix) || !strings.HasSuffix(text[:i], " (decision ") {
+		return "", false
+	}
+	id := text[i : i+idLen]
+	for _, c := range []byte(id) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", false
+		}
+	}
+	return id, true
+}
+
+func decode(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	err := dec.Decode(&v)
+	return v, err
 }
 
 type textContent struct {

@@ -49,6 +49,9 @@ type Record struct {
 	// point's denial of the same call (the gateway runs both): counting
 	// denials, count it once.
 	Repeat bool `json:"repeat,omitempty"`
+	// RepeatOf is the decision id of the REQUEST point's denial that a
+	// repeat gives again: the caller saw that id.
+	RepeatOf string `json:"repeat_of,omitempty"`
 	// Reason is what the caller was told on a denial.
 	Reason string `json:"reason,omitempty"`
 	// Code is the JSON-RPC error code of a denial.
@@ -157,6 +160,7 @@ func (r *Record) LogValue() slog.Value {
 	if r.Repeat {
 		a = append(a, slog.Bool("repeat", true))
 	}
+	a = appendString(a, "repeat_of", r.RepeatOf)
 	a = appendString(a, "reason", r.Reason)
 	if r.Code != 0 {
 		a = append(a, slog.Int("code", r.Code))

@@ -28,6 +28,11 @@ type expectation struct {
 	Verification string `json:"verification"`
 	Forwards     string `json:"forwards"`
 	JWKS         bool   `json:"jwks"`
+	// Absent must not appear anywhere in the output: a secret, a hidden
+	// tool, bytes a target tried to smuggle.
+	Absent string `json:"absent"`
+	// Kind is the attribute document's mcp.kind.
+	Kind string `json:"kind"`
 }
 
 type adversarialCase struct {
@@ -120,6 +125,12 @@ func TestAdversarial(t *testing.T) {
 			}
 			if got != c.want.Result || !strings.Contains(r.Decision.Reason, c.want.Reason) {
 				t.Fatalf("%s %q, want %s %q", got, r.Decision.Reason, c.want.Result, c.want.Reason)
+			}
+			if out, _ := json.Marshal(r.Output); c.want.Absent != "" && strings.Contains(string(out), c.want.Absent) {
+				t.Errorf("output contains %q: %.500s", c.want.Absent, out)
+			}
+			if c.want.Kind != "" && (r.Document == nil || r.Document.MCP.Kind != c.want.Kind) {
+				t.Errorf("mcp.kind: document %+v, want %q", r.Document, c.want.Kind)
 			}
 			if c.want.Verification != "" {
 				if r.Document == nil || r.Document.Principal.Verification != c.want.Verification {

@@ -145,8 +145,10 @@ type Result struct {
 	// Document is the attribute document the policies saw; nil when none was
 	// built (malformed input, pass-through).
 	Document *attributes.Document
-	// Repeat: the RESPONSE point passed on the REQUEST point's denial.
-	Repeat bool
+	// Repeat: the RESPONSE point gave the REQUEST point's denial again,
+	// whose decision id is RepeatOf.
+	Repeat   bool
+	RepeatOf string
 }
 
 // fallbackOutput is the answer when even marshalling the output failed.
@@ -346,6 +348,7 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 	in := attributes.Input{
 		Phase:   attributes.PhaseRequest,
 		Method:  msg.Method,
+		Kind:    msg.Kind(),
 		ID:      msg.IDValue(),
 		Headers: ev.GatewayRequest.Headers,
 		Now:     h.cfg.Now(),
@@ -445,6 +448,7 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 		Method:        r.Method,
 		Result:        result(d),
 		Repeat:        r.Repeat,
+		RepeatOf:      r.RepeatOf,
 		Reason:        d.Reason,
 		Code:          d.Code,
 		Bundle:        h.cfg.Bundle,

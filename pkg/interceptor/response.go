@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -50,13 +49,13 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 			return h.rejectResponse(r, id, nil, resp, "the target's response is not a JSON-RPC message", errNotMessage)
 		}
 	}
-	_, msg, _, err := h.readRequest(ev)
+	_, msg, what, err := h.readRequest(ev)
 	if err != nil {
-		if isOwnDenial(body) {
-			// The REQUEST point's denial of this unreadable request.
-			r.Decision = decision.Denied(id, decision.CodeInvalidRequest, "request denied at the REQUEST point")
-			r.Repeat = true
-			return h.finish(r, resp, raw, body, map[string]any{})
+		// The REQUEST point denied this unreadable request with this
+		// reason; anything else in the body is the target's.
+		req := h.reject(Result{Phase: r.Phase}, id, nil, decision.CodeInvalidRequest, what, err)
+		if prev, ok := req.Decision.RepeatOf(nil, body, h.cfg.DenyStatus); ok {
+			return h.repeat(req, prev, nil, resp)
 		}
 		return h.rejectResponse(r, id, answering(body), resp, "the request this response answers could not be read", err)
 	}
@@ -64,6 +63,7 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	in := attributes.Input{
 		Phase:  attributes.PhaseResponse,
 		Method: msg.Method,
+		Kind:   msg.Kind(),
 		ID:     msg.IDValue(),
 		Now:    h.cfg.Now(),
 	}
@@ -73,30 +73,27 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	if msg.Method == mcp.MethodToolsCall {
 		call, err := h.toolCall(&msg)
 		if err != nil {
-			if isOwnDenial(body) {
-				r.Decision = decision.Denied(id, decision.CodeInvalidParams, "request denied at the REQUEST point")
-				r.Repeat = true
-				return h.finish(r, resp, raw, body, map[string]any{})
+			req := h.reject(r, id, &msg, decision.CodeInvalidParams, "invalid tools/call params", err)
+			if prev, ok := req.Decision.RepeatOf(&msg, body, h.cfg.DenyStatus); ok {
+				return h.repeat(req, prev, &msg, resp)
 			}
 			return h.rejectResponse(r, id, &msg, resp, "invalid tools/call params", err)
 		}
 		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
 	}
-	var bodyValue any
+	in.Response = &attributes.Response{StatusCode: status, Size: len(raw), Streaming: resp.IsStreamingResponse}
 	if body != nil {
-		bodyValue = plain(body)
+		in.Response.Body = plain(body)
+		in.Response.Kind, in.Response.Method = messageKind(body)
 	}
-	in.Response = &attributes.Response{StatusCode: status, Size: len(raw), Streaming: resp.IsStreamingResponse, Body: bodyValue}
 	value := h.decide(st, id, in, &r)
 	if r.Decision.Effect == decision.Deny {
 		st.next("respond")
-		if !isOwnDenial(body) {
-			r.Output = shapeDenial(r.Decision.Output(&msg, nil, h.cfg.DenyStatus), resp)
-			return r
+		if prev, ok := r.Decision.RepeatOf(&msg, body, h.cfg.DenyStatus); ok {
+			return h.repeat(r, prev, &msg, resp)
 		}
-		// The caller keeps the denial the REQUEST point gave it.
-		r.Repeat = true
-		return h.finish(r, resp, raw, body, value)
+		r.Output = shapeDenial(r.Decision.Output(&msg, nil, h.cfg.DenyStatus), resp)
+		return r
 	}
 	st.next("filter")
 	if err := h.filterTools(st.ctx, in, body, &r.Decision); err != nil {
@@ -104,6 +101,30 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	}
 	st.next("respond")
 	return h.finish(r, resp, raw, body, value)
+}
+
+// repeat answers with the denial the REQUEST point gave, rebuilt from r's
+// decision under the REQUEST point's decision id prev, so that the caller
+// and the two records agree on one id; it is counted once.
+func (h *Handler) repeat(r Result, prev string, msg *mcp.Message, resp *gateway.Response) Result {
+	r.Repeat, r.RepeatOf = true, prev
+	d := r.Decision
+	d.ID = prev
+	r.Output = shapeDenial(d.Output(msg, nil, h.cfg.DenyStatus), resp)
+	return r
+}
+
+// messageKind returns the kind of a JSON-RPC message the target sent, and
+// its method if it is a server-to-client request or notification.
+func messageKind(body map[string]any) (kind, method string) {
+	m, ok := body["method"].(string)
+	switch {
+	case ok && body["id"] != nil:
+		return mcp.KindRequest, m
+	case ok:
+		return mcp.KindNotification, m
+	}
+	return mcp.KindResponse, ""
 }
 
 // finish redacts the body with the rules that apply to the document value
@@ -211,31 +232,6 @@ func withoutLength(headers gateway.Headers) map[string]string {
 		}
 	}
 	return out
-}
-
-// ownDenial matches the text of this interceptor's denials (see
-// decision.Output).
-var ownDenial = regexp.MustCompile(`(?s)^Denied: .* \(decision [0-9a-f]{32}\)$`)
-
-// isOwnDenial reports whether a response is a denial this interceptor wrote
-// at the REQUEST point: a JSON-RPC error or a tool error with its text. A
-// target could imitate one; it still goes through redaction.
-func isOwnDenial(body map[string]any) bool {
-	if body == nil {
-		return false
-	}
-	if e, ok := body["error"].(map[string]any); ok {
-		text, _ := e["message"].(string)
-		return body["result"] == nil && ownDenial.MatchString(text)
-	}
-	result, _ := body["result"].(map[string]any)
-	content, _ := result["content"].([]any)
-	if isError, _ := result["isError"].(bool); !isError || len(content) != 1 {
-		return false
-	}
-	item, _ := content[0].(map[string]any)
-	text, _ := item["text"].(string)
-	return ownDenial.MatchString(text) && len(result) == 2
 }
 
 // answering returns a message with the id of the response body, so that a

@@ -13,6 +13,7 @@ import (
 
 	"github.com/toolgate/toolgate/pkg/attributes"
 	"github.com/toolgate/toolgate/pkg/decision"
+	"github.com/toolgate/toolgate/pkg/interceptor"
 	"github.com/toolgate/toolgate/pkg/policytest"
 	"github.com/toolgate/toolgate/pkg/redact"
 )
@@ -244,5 +245,73 @@ func TestHiddenToolsLogBounded(t *testing.T) {
 	}
 	if record.ToolsHidden != 320 || len(record.Hidden) != 100 {
 		t.Errorf("tools_hidden %d, %d names logged; want 320 and 100", record.ToolsHidden, len(record.Hidden))
+	}
+}
+
+// TestRequestDenialRepeats: the RESPONSE point gives the REQUEST point's
+// own denial again under the REQUEST's decision id, marked as a repeat;
+// anything that only looks like one of our denials is judged as what it is.
+func TestRequestDenialRepeats(t *testing.T) {
+	ids := []string{"0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"}
+	next := 0
+	h := handlerWith(t, func(c *interceptor.Config) {
+		c.NewID = func() string { next++; return ids[(next-1)%2] }
+	})
+	admin := bearerOf(t, "platform-admins")
+	withResponse := func(request []byte, body string) []byte {
+		var ev map[string]any
+		if err := json.Unmarshal(request, &ev); err != nil {
+			t.Fatal(err)
+		}
+		ev["mcp"].(map[string]any)["gatewayResponse"] = map[string]any{"statusCode": 200, "body": json.RawMessage(body)}
+		out, _ := json.Marshal(ev)
+		return out
+	}
+	request := func(body string) []byte {
+		return []byte(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"` + admin + `"},"body":` + body + `}}}`)
+	}
+	denied := []struct{ name, body string }{
+		{"policy", `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"k8s___delete-pod","arguments":{"pod":"a"}}}`},
+		{"invalid params", `{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"k8s___get-pod","arguments":[1]}}`},
+		{"unreadable", `{"jsonrpc":"2.0","id":3}`},
+	}
+	for _, tt := range denied {
+		t.Run(tt.name, func(t *testing.T) {
+			next = 0
+			req := h.Handle(context.Background(), request(tt.body))
+			if req.Decision.Effect != decision.Deny || req.Decision.ID != ids[0] {
+				t.Fatalf("request: %+v", req.Decision)
+			}
+			own := string(req.Output.MCP.TransformedGatewayResponse.Body)
+			resp := h.Handle(context.Background(), withResponse(request(tt.body), own))
+			if !resp.Repeat || resp.RepeatOf != ids[0] || resp.Decision.ID != ids[1] {
+				t.Fatalf("repeat %v of %q, decision %s", resp.Repeat, resp.RepeatOf, resp.Decision.ID)
+			}
+			if got := string(resp.Output.MCP.TransformedGatewayResponse.Body); got != own {
+				t.Errorf("answer %s, want the REQUEST's %s", got, own)
+			}
+			// The same denial with one member more is the target's, not ours.
+			var v map[string]any
+			_ = json.Unmarshal([]byte(own), &v)
+			v["data"] = strings.Repeat("k", 64)
+			spoof, _ := json.Marshal(v)
+			next = 0
+			resp = h.Handle(context.Background(), withResponse(request(tt.body), string(spoof)))
+			if resp.Repeat || resp.Decision.Effect != decision.Deny || strings.Contains(string(resp.Output.MCP.TransformedGatewayResponse.Body), "kkkk") {
+				t.Errorf("spoofed denial: repeat %v, %s", resp.Repeat, resp.Output.MCP.TransformedGatewayResponse.Body)
+			}
+		})
+	}
+	// An allowed call whose target answers with our denial's text is an
+	// ordinary answer: the size limit and redaction apply, no repeat.
+	allowed := request(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"docs___search_docs","arguments":{"query":"q"}}}`)
+	big := `{"jsonrpc":"2.0","id":7,"error":{"code":1,"message":"Denied: x (decision ` + ids[0] + `)","data":"` + strings.Repeat("d", 1_100_000) + `"}}`
+	if r := h.Handle(context.Background(), withResponse(allowed, big)); r.Repeat || r.Decision.Effect != decision.Deny || !strings.Contains(r.Decision.Reason, "1 MiB") {
+		t.Errorf("1.1 MB imitation: repeat %v, %s %q", r.Repeat, r.Decision.Effect, r.Decision.Reason)
+	}
+	leak := `{"jsonrpc":"2.0","id":7,"result":{"isError":true,"content":[{"type":"text","text":"Denied: x\n\nkey AKIAIOSFODNN7EXAMPLE (decision ` + ids[0] + `)"}]}}`
+	r := h.Handle(context.Background(), withResponse(allowed, leak))
+	if r.Repeat || strings.Contains(string(r.Output.MCP.TransformedGatewayResponse.Body), "AKIAIOSFODNN7EXAMPLE") {
+		t.Errorf("imitation with a secret: repeat %v, %s", r.Repeat, r.Output.MCP.TransformedGatewayResponse.Body)
 	}
 }

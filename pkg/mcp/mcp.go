@@ -79,6 +79,11 @@ func Parse(body json.RawMessage) (Message, error) {
 	if v, ok := members["method"]; ok && json.Unmarshal(v, &m.Method) != nil {
 		return m, ErrNoMethod
 	}
+	if _, hasMethod := members["method"]; !hasMethod && m.ID != nil && (m.Result == nil) != (m.Error == nil) {
+		// A client's answer to a server request (elicitation, sampling,
+		// roots in MCP 2025-11-25 and earlier): a kind of its own.
+		return m, nil
+	}
 	if m.Method == "" {
 		return m, ErrNoMethod
 	}
@@ -92,8 +97,31 @@ func Parse(body json.RawMessage) (Message, error) {
 	return m, nil
 }
 
-// IsNotification reports whether the message has no id and so expects no answer.
-func (m Message) IsNotification() bool { return m.ID == nil }
+// Message kinds, the attribute document's mcp.kind.
+const (
+	KindRequest      = "request"      // a method with an id: expects an answer
+	KindNotification = "notification" // a method without an id
+	KindResponse     = "response"     // a result or error answering the other side's request
+)
+
+// IsNotification reports whether the message is a method call without an id,
+// which expects no answer.
+func (m Message) IsNotification() bool { return m.ID == nil && m.Method != "" }
+
+// IsResponse reports whether the message answers a request (it has a result
+// or an error and no method).
+func (m Message) IsResponse() bool { return m.Method == "" && (m.Result != nil || m.Error != nil) }
+
+// Kind returns the message's kind (see the Kind constants).
+func (m Message) Kind() string {
+	switch {
+	case m.IsResponse():
+		return KindResponse
+	case m.IsNotification():
+		return KindNotification
+	}
+	return KindRequest
+}
 
 // IDValue returns the id as a JSON value: a float64 for a number, a string, or
 // nil when absent or null.

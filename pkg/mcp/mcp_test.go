@@ -38,6 +38,11 @@ func TestParse(t *testing.T) {
 		{"jsonrpc not a string", `{"jsonrpc":2,"id":1,"method":"ping"}`, mcp.ErrNotObject, "", nil, false},
 		{"object id", `{"jsonrpc":"2.0","id":{},"method":"ping"}`, mcp.ErrInvalidID, "", nil, false},
 		{"bool id", `{"jsonrpc":"2.0","id":true,"method":"ping"}`, mcp.ErrInvalidID, "", nil, false},
+		{"client's result", `{"jsonrpc":"2.0","id":"srv-1","result":{"action":"accept"}}`, nil, "", "srv-1", false},
+		{"client's error", `{"jsonrpc":"2.0","id":4,"error":{"code":-1,"message":"no"}}`, nil, "", float64(4), false},
+		{"result and error", `{"jsonrpc":"2.0","id":4,"result":{},"error":{}}`, mcp.ErrNoMethod, "", nil, false},
+		{"result without id", `{"jsonrpc":"2.0","result":{}}`, mcp.ErrNoMethod, "", nil, false},
+		{"result with empty method", `{"jsonrpc":"2.0","id":1,"method":"","result":{}}`, mcp.ErrNoMethod, "", nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,6 +52,13 @@ func TestParse(t *testing.T) {
 			}
 			if err != nil {
 				return
+			}
+			kind := map[bool]string{true: mcp.KindResponse, false: mcp.KindRequest}[tt.method == ""]
+			if tt.notification {
+				kind = mcp.KindNotification
+			}
+			if m.Kind() != kind {
+				t.Errorf("kind %q, want %q", m.Kind(), kind)
 			}
 			if m.Method != tt.method || !reflect.DeepEqual(m.IDValue(), tt.id) || m.IsNotification() != tt.notification {
 				t.Errorf("got method %q id %#v notification %v", m.Method, m.IDValue(), m.IsNotification())
