@@ -5,6 +5,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -131,33 +132,81 @@ func (c *Catalog) Lookup(target, tool string) Entry {
 	return e
 }
 
-// verbs maps the words that start tool names to their operation class.
-var verbs = map[string]string{}
+// How a verb is found in a tool name. Misses are what matter: a destructive
+// tool classified as anything else escapes the policies that watch
+// destructive tools, so the destructive and executing verbs are also found
+// inside joined words, at the cost of false positives ("deleted_report" is
+// a delete). Read and write verbs are matched as whole words only, so that
+// they never lift a name out of unknown by accident.
+const (
+	exact    = iota // a whole word: "get", "rm"
+	edge            // starts or ends a word: "deletes", "bulkdelete"
+	anywhere        // anywhere in the name's letters: "teardown" in "tear-down", "bulkdeletepods"
+)
 
-func init() {
-	for op, words := range map[string]string{
-		OpRead:    "get list read describe search find fetch show view lookup query count head check status watch inspect browse download export retrieve scan explain",
-		OpWrite:   "create put update write set add insert patch upload post send modify edit attach tag label enable disable rename copy move import append publish save merge commit comment assign approve reply schedule",
-		OpExecute: "run exec execute invoke call trigger start stop restart reboot deploy eval evaluate shell command launch apply rollback scale sudo",
-		OpDelete:  "delete remove destroy drop purge terminate truncate erase revoke uninstall kill wipe rm del unlink detach deregister reset clear cancel",
+type verb struct {
+	word  string
+	op    string
+	match int
+}
+
+var verbs = func() (out []verb) {
+	for _, g := range []struct {
+		op, words string
+		match     int
+	}{
+		{OpRead, "get list read describe search find fetch show view lookup query count head check status watch inspect browse download export retrieve scan explain", exact},
+		{OpWrite, "create put update write set add insert patch upload post send modify edit attach tag label enable rename copy move import append publish save merge commit comment assign approve reply schedule", exact},
+		{OpExecute, "run sh eval exec call", exact},
+		{OpExecute, "execute invoke trigger start stop restart reboot deploy evaluate shell command launch apply scale sudo spawn", edge},
+		{OpDelete, "rm del rmdir unset", exact},
+		{OpDelete, "drop kill wipe nuke zap drain flush revoke detach reset clear cancel disable empty", edge},
+		{OpDelete, "delete remove destroy purge terminate truncate erase uninstall unlink deregister unregister deprovision decommission teardown obliterate evict prune shred overwrite rollback forcepush", anywhere},
 	} {
-		for _, w := range strings.Fields(words) {
-			verbs[w] = op
+		for _, w := range strings.Fields(g.words) {
+			out = append(out, verb{w, g.op, g.match})
 		}
 	}
-}
+	return out
+}()
 
 var rank = map[string]int{"": 0, OpRead: 1, OpWrite: 2, OpUnknown: 3, OpExecute: 4, OpDelete: 5}
 
-// Classify derives an operation class from a tool name, case-insensitively.
-// The name is split into words (at punctuation and camelCase boundaries) and
-// the most dangerous verb among them wins, so "list_and_delete_pods" is a
-// delete. A name with no known verb is unknown.
+// Classify derives an operation class from a tool name, case-insensitively:
+// the most dangerous verb found wins ("list_and_delete_pods" is a delete),
+// and a name with no known verb is unknown. Words are split at every
+// non-letter and at camelCase boundaries; see exact, edge and anywhere for
+// how each verb is looked for.
 func Classify(tool string) string {
 	best := ""
-	for _, w := range words(tool) {
-		if op, ok := verbs[w]; ok && rank[op] > rank[best] {
-			best = op
+	lower := strings.ToLower(tool)
+	letters := strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) {
+			return r
+		}
+		return -1
+	}, lower)
+	ws := words(tool)
+	for _, v := range verbs {
+		if rank[v.op] <= rank[best] {
+			continue
+		}
+		found := false
+		switch v.match {
+		case anywhere:
+			found = strings.Contains(letters, v.word)
+		case edge:
+			for _, w := range ws {
+				if strings.HasPrefix(w, v.word) || strings.HasSuffix(w, v.word) {
+					found = true
+					break
+				}
+			}
+		default:
+			found = slices.Contains(ws, v.word)
+		}
+		if found {
+			best = v.op
 		}
 	}
 	if best == "" {
@@ -166,29 +215,42 @@ func Classify(tool string) string {
 	return best
 }
 
-// words splits an identifier into lower-case words.
+// words splits an identifier into lower-case words: each run of letters
+// whole, and its camelCase parts ("podDelete2" gives "poddelete", "pod"
+// and "delete"). Casing no verb relies on ("dElete", "DELETEpod") is
+// covered by the whole run.
 func words(s string) []string {
 	var out []string
-	var cur []rune
-	flush := func() {
-		if len(cur) > 0 {
-			out = append(out, strings.ToLower(string(cur)))
-			cur = cur[:0]
+	add := func(w []rune) {
+		if len(w) > 0 {
+			if lw := strings.ToLower(string(w)); !slices.Contains(out, lw) {
+				out = append(out, lw)
+			}
 		}
 	}
 	runes := []rune(s)
-	for i, r := range runes {
-		switch {
-		case !unicode.IsLetter(r) && !unicode.IsDigit(r):
-			flush()
-		case unicode.IsUpper(r) && i > 0 && (unicode.IsLower(runes[i-1]) ||
-			(i+1 < len(runes) && unicode.IsLower(runes[i+1]) && unicode.IsUpper(runes[i-1]))):
-			flush()
-			cur = append(cur, r)
-		default:
-			cur = append(cur, r)
+	for i := 0; i < len(runes); {
+		if !unicode.IsLetter(runes[i]) {
+			i++
+			continue
 		}
+		j := i
+		for j < len(runes) && unicode.IsLetter(runes[j]) {
+			j++
+		}
+		run := runes[i:j]
+		add(run)
+		start := 0
+		for k := 1; k < len(run); k++ {
+			if unicode.IsUpper(run[k]) && (unicode.IsLower(run[k-1]) || (k+1 < len(run) && unicode.IsLower(run[k+1]) && unicode.IsUpper(run[k-1]))) {
+				add(run[start:k])
+				start = k
+			}
+		}
+		if start > 0 {
+			add(run[start:])
+		}
+		i = j
 	}
-	flush()
 	return out
 }
