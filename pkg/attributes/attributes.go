@@ -67,6 +67,9 @@ type Tool struct {
 	Suspicious        bool           `json:"suspicious"`
 	SuspiciousReasons []string       `json:"suspiciousReasons"`
 	Arguments         map[string]any `json:"arguments,omitzero"` // action call only: {} when none were sent
+	// Wildcards are the JSON Pointers of the arguments that ask for
+	// everything (see Wildcards); [] when none do or the action is not call.
+	Wildcards []string `json:"wildcards"`
 }
 
 // Request holds request data that is not identity. Headers are the client's,
@@ -143,7 +146,7 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 		Request:     Request{Headers: make(map[string]string, len(in.Headers))},
 		Response:    in.Response,
 		Time:        Time{Now: in.Now.UTC().Format(time.RFC3339)},
-		Tool:        Tool{SuspiciousReasons: []string{}},
+		Tool:        Tool{SuspiciousReasons: []string{}, Wildcards: []string{}},
 	}
 	for name, v := range in.Headers {
 		if lower := strings.ToLower(name); !sensitiveHeaders[lower] {
@@ -167,6 +170,7 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 			if d.Tool.Arguments == nil {
 				d.Tool.Arguments = map[string]any{}
 			}
+			d.Tool.Wildcards = Wildcards(d.Tool.Arguments)
 		}
 	}
 	return d
@@ -202,7 +206,7 @@ func (b Builder) tool(qualified, env string) (Tool, string) {
 	}
 	reasons := mcp.InspectName(qualified)
 	return Tool{Name: name, Target: target, QualifiedName: qualified, Operation: entry.Operation, Risk: entry.Risk,
-		Suspicious: len(reasons) > 0, SuspiciousReasons: reasons}, env
+		Suspicious: len(reasons) > 0, SuspiciousReasons: reasons, Wildcards: []string{}}, env
 }
 
 // ListValues returns a function that gives the document value (see Value)
@@ -284,6 +288,7 @@ func (t *Tool) value() map[string]any {
 		"suspicious":    t.Suspicious,
 		// strings2any: never null, so policies need no null check
 		"suspiciousReasons": strings2any(t.SuspiciousReasons),
+		"wildcards":         strings2any(t.Wildcards),
 	}
 	if t.Arguments != nil {
 		v["arguments"] = t.Arguments
