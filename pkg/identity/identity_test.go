@@ -3,7 +3,9 @@ package identity_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/toolgate/toolgate/pkg/identity"
@@ -75,6 +77,37 @@ func TestMalformedIsAnonymous(t *testing.T) {
 		}
 		if p.Groups == nil || p.Scopes == nil {
 			t.Errorf("%q: nil lists", header)
+		}
+	}
+}
+
+// TestTokenLimits: a token is bounded in size, depth and values before its
+// claims are decoded, so an unauthenticated caller cannot make the function
+// run out of memory; a token within them is read.
+func TestTokenLimits(t *testing.T) {
+	enc := base64.RawURLEncoding
+	tok := func(payload string) string { return "Bearer e30." + enc.EncodeToString([]byte(payload)) + ".s" }
+	groups := make([]string, 300)
+	for i := range groups {
+		groups[i] = fmt.Sprintf("group-%03d", i)
+	}
+	big, _ := json.Marshal(map[string]any{"sub": "u", "groups": groups})
+	tests := []struct {
+		name   string
+		header string
+		ok     bool
+	}{
+		{"300 groups", tok(string(big)), true},
+		{"just under the size limit", tok(`{"sub":"u","pad":"` + strings.Repeat("p", 24_000) + `"}`), true},
+		{"over the size limit", tok(`{"sub":"u","pad":"` + strings.Repeat("p", 25_000) + `"}`), false},
+		{"empty objects", tok(`{"sub":"u","x":[` + strings.Repeat(`{},`, 5000) + `{}]}`), false},
+		{"nested too deep", tok(`{"sub":"u","x":` + strings.Repeat(`[`, 20) + strings.Repeat(`]`, 20) + `}`), false},
+		{"5.6 MB", tok(`{"sub":"u","x":[` + strings.Repeat(`{},`, 1_400_000) + `{}]}`), false},
+	}
+	for _, tt := range tests {
+		p := identity.FromAuthorization(tt.header)
+		if p.Authenticated != tt.ok {
+			t.Errorf("%s (%d bytes): authenticated %v, want %v (%s)", tt.name, len(tt.header), p.Authenticated, tt.ok, p.Verification)
 		}
 	}
 }

@@ -252,6 +252,9 @@ func (v *Verifier) Principal(ctx context.Context, authorization string) Principa
 	if !ok {
 		return refused(NoToken)
 	}
+	if len(token) > MaxTokenBytes {
+		return refused(Malformed) // before any decoding, verified or not
+	}
 	if v == nil {
 		claims, ok := DecodeClaims(token)
 		if !ok {
@@ -384,7 +387,7 @@ func (v *Verifier) audienceOK(aud jwt.Audience, claims map[string]any) bool {
 func algorithm(token string) (string, bool) {
 	head, _, _ := strings.Cut(token, ".")
 	b, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil || strictjson.Check(b, strictjson.Options{}) != nil {
+	if err != nil || strictjson.Check(b, claimLimits) != nil {
 		return "", false
 	}
 	var h struct {

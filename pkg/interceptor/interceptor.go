@@ -156,7 +156,13 @@ var fallbackOutput = []byte(`{"interceptorOutputVersion":"1.0","mcp":{"transform
 
 // Invoke implements lambda.Handler on the raw payload, so that even a payload
 // that is not JSON reaches this code and is denied rather than retried.
-func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, _ error) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.panicked(ctx, "", p)
+			out = fallbackOutput
+		}
+	}()
 	r := h.Handle(ctx, payload)
 	out, err := json.Marshal(r.Output)
 	if err != nil {
@@ -165,10 +171,32 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	return out, nil
 }
 
-// Handle decides on one event.
-func (h *Handler) Handle(ctx context.Context, payload []byte) Result {
-	start := time.Now()
+// Handle decides on one event. A panic anywhere in it, recording and
+// logging included, is answered with a denial.
+func (h *Handler) Handle(ctx context.Context, payload []byte) (r Result) {
 	id := h.cfg.NewID()
+	defer func() {
+		if p := recover(); p != nil {
+			h.panicked(ctx, id, p)
+			r = h.internalError(id)
+		}
+	}()
+	return h.handle(ctx, id, payload)
+}
+
+func (h *Handler) panicked(ctx context.Context, id string, p any) {
+	defer func() { _ = recover() }() // a logger that panics too must not escape
+	h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "panic", slog.String("decision_id", id), slog.String("panic", fmt.Sprint(p)))
+}
+
+func (h *Handler) internalError(id string) Result {
+	r := Result{Decision: decision.Denied(id, decision.CodeUndecidable, "internal error")}
+	r.Output = r.Decision.Output(nil, nil, h.cfg.DenyStatus)
+	return r
+}
+
+func (h *Handler) handle(ctx context.Context, id string, payload []byte) Result {
+	start := time.Now()
 	ctx, span := h.cfg.Tracer.Start(ctx, "toolgate")
 	r := h.inTime(ctx, id, payload)
 	rec := h.record(ctx, r, time.Since(start))
@@ -251,9 +279,8 @@ func (h *Handler) judge(ctx context.Context, id string, payload []byte) (r Resul
 	st := &steps{ctx: ctx, tracer: h.cfg.Tracer}
 	defer func() {
 		if p := recover(); p != nil {
-			r = Result{Decision: decision.Denied(id, decision.CodeUndecidable, "internal error")}
-			r.Output = r.Decision.Output(nil, nil, h.cfg.DenyStatus)
-			h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "panic", slog.String("decision_id", id), slog.String("panic", fmt.Sprint(p)))
+			h.panicked(ctx, id, p)
+			r = h.internalError(id)
 		}
 		st.end()
 	}()

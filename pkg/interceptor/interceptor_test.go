@@ -17,6 +17,7 @@ import (
 	"github.com/toolgate/toolgate/pkg/gateway"
 	"github.com/toolgate/toolgate/pkg/interceptor"
 	"github.com/toolgate/toolgate/pkg/policy"
+	"github.com/toolgate/toolgate/pkg/trace"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -396,5 +397,47 @@ func BenchmarkHandler2KB(b *testing.B) {
 		if _, err := h.Invoke(ctx, payload); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// panicLog is a log handler that panics, as a broken writer might.
+type panicLog struct{ slog.Handler }
+
+func (panicLog) Enabled(context.Context, slog.Level) bool  { return true }
+func (panicLog) Handle(context.Context, slog.Record) error { panic("log") }
+
+// panicTracer's spans panic when annotated, after the decision is made.
+type panicTracer struct{}
+
+func (panicTracer) Start(ctx context.Context, _ string) (context.Context, trace.Span) {
+	return ctx, panicSpan{}
+}
+
+type panicSpan struct{}
+
+func (panicSpan) Annotate(string, string) { panic("annotate") }
+func (panicSpan) End()                    {}
+
+// TestPanicAnywhereIsDenial: the promise covers the whole invocation, not
+// only the judgement: recording, tracing and logging may panic too, and an
+// allowed call must then not pass.
+func TestPanicAnywhereIsDenial(t *testing.T) {
+	payload, _ := os.ReadFile("../../testdata/events/allowed-call.json")
+	for name, edit := range map[string]func(*interceptor.Config){
+		"logger": func(c *interceptor.Config) { c.Logger = slog.New(panicLog{}) },
+		"tracer": func(c *interceptor.Config) { c.Tracer = panicTracer{} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := handlerWith(t, edit)
+			out, err := h.Invoke(context.Background(), payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var o gateway.Output
+			if err := json.Unmarshal(out, &o); err != nil || o.Validate() != nil || o.MCP.TransformedGatewayResponse == nil ||
+				!bytes.Contains(o.MCP.TransformedGatewayResponse.Body, []byte("internal error")) {
+				t.Fatalf("a panic did not become a denial: %s", out)
+			}
+		})
 	}
 }
