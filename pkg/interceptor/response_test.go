@@ -315,3 +315,38 @@ func TestRequestDenialRepeats(t *testing.T) {
 		t.Errorf("imitation with a secret: repeat %v, %s", r.Repeat, r.Output.MCP.TransformedGatewayResponse.Body)
 	}
 }
+
+// TestServerRequestsAreJudged: a server-to-client request on a stream is in
+// the document (response.kind, response.method), so a policy can refuse it.
+func TestServerRequestsAreJudged(t *testing.T) {
+	h := handlerWith(t, func(c *interceptor.Config) {
+		c.Engine = compile(t, `apiVersion: json.kyverno.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: no-sampling}
+spec:
+  rules:
+  - name: no-sampling
+    match: {all: [{phase: response}]}
+    assert:
+      all:
+      - message: servers may not ask this client's model
+        check:
+          response:
+            (kind == 'request' && method == 'sampling/createMessage'): false`)
+	})
+	event := func(body string) []byte {
+		return []byte(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"body":{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"docs___search_docs","arguments":{}}}},
+			"gatewayResponse":{"statusCode":200,"isStreamingResponse":true,"body":` + body + `}}}`)
+	}
+	r := h.Handle(context.Background(), event(`{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{"messages":[]}}`))
+	if r.Decision.Effect != decision.Deny || r.Document.Response.Kind != "request" || r.Document.Response.Method != "sampling/createMessage" {
+		t.Errorf("sampling request: %s %q, response %+v", r.Decision.Effect, r.Decision.Reason, r.Document.Response)
+	}
+	if body := string(r.Output.MCP.TransformedGatewayResponse.Body); !strings.Contains(body, `"id":11`) || strings.Contains(body, "sampling") {
+		t.Errorf("the denial answers the call: %s", body)
+	}
+	r = h.Handle(context.Background(), event(`{"jsonrpc":"2.0","id":11,"result":{"content":[]}}`))
+	if r.Decision.Effect != decision.Allow || r.Document.Response.Kind != "response" {
+		t.Errorf("result: %s %q, response %+v", r.Decision.Effect, r.Decision.Reason, r.Document.Response)
+	}
+}

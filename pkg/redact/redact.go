@@ -215,18 +215,24 @@ func (s Scrubber) String(str string, counts Counts) string {
 
 func marker(name string) string { return "[REDACTED:" + name + "]" }
 
-// Body redacts a JSON-RPC message's result and error (the parts a target
-// writes), given as the message's top-level object. It reports whether
+// Body redacts a JSON-RPC message the client is about to receive, given as
+// its top-level object: every member but "jsonrpc", and but the "id" of a
+// response, which answers the client's own request. A target writes all of
+// the rest (params and _meta of a sampling/createMessage or
+// elicitation/create it sends on a stream, members JSON-RPC does not
+// define), and all of it reaches the client's model. It reports whether
 // anything was replaced.
 func (s Scrubber) Body(msg map[string]any, counts Counts) bool {
 	if s.Empty() {
 		return false
 	}
 	before := total(counts)
-	for _, k := range []string{"result", "error"} {
-		if v, ok := msg[k]; ok {
-			msg[k] = s.Value(v, counts)
+	_, isRequest := msg["method"]
+	for k, v := range msg {
+		if k == "jsonrpc" || (k == "id" && !isRequest) {
+			continue
 		}
+		msg[k] = s.Value(v, counts)
 	}
 	return total(counts) != before
 }
