@@ -1,8 +1,12 @@
 package redact
 
 import (
+	"encoding/base64"
 	"regexp"
+	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Built-in detectors.
@@ -61,18 +65,41 @@ func regexFinder(re *regexp.Regexp, group int) func(string) [][2]int {
 }
 
 // A key block without its END line (a truncated result) is redacted to the
-// end of the string.
-var privateKeyRe = regexp.MustCompile(`-----BEGIN[A-Z0-9 ]* PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[A-Z0-9 ]* PRIVATE KEY(?: BLOCK)?-----|$)`)
+// end of the text. Any case: a model reads "-----begin rsa private key-----"
+// as a key too.
+var privateKeyRe = regexp.MustCompile(`(?i)-----BEGIN[A-Z0-9 ]* PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[A-Z0-9 ]* PRIVATE KEY(?: BLOCK)?-----|$)`)
+
+// A PuTTY key file, from its first line to its MAC (or the end).
+var puttyKeyRe = regexp.MustCompile(`(?i)PuTTY-User-Key-File-[0-9]+:[\s\S]*?(?:Private-MAC: *[0-9a-f]+|$)`)
+
+// A base64-encoded PEM block (as Kubernetes Secret data holds one): "-----BEGIN"
+// encodes as "LS0tLS1CRUdJTi".
+var base64PEMRe = regexp.MustCompile(`LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2}`)
 
 func findPrivateKeys(s string) [][2]int {
-	if !strings.Contains(s, "PRIVATE KEY") {
-		return nil
+	var spans [][2]int
+	if indexFold(s, "private key") >= 0 {
+		spans = append(spans, regexFinder(privateKeyRe, 0)(s)...)
 	}
-	return regexFinder(privateKeyRe, 0)(s)
+	if indexFold(s, "putty-user-key-file-") >= 0 {
+		spans = append(spans, regexFinder(puttyKeyRe, 0)(s)...)
+	}
+	if strings.Contains(s, "LS0tLS1CRUdJTi") {
+		for _, m := range base64PEMRe.FindAllStringIndex(s, -1) {
+			run := strings.TrimRight(s[m[0]:m[1]], "=")
+			decoded, err := base64.RawStdEncoding.DecodeString(run[:len(run)/4*4])
+			if err == nil && indexFold(string(decoded), "private key") >= 0 {
+				spans = append(spans, [2]int{m[0], m[1]})
+			}
+		}
+	}
+	slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+	return spans
 }
 
-// findBearerTokens finds the token after the word "bearer" (any case) and
-// white space: at least 8 characters of an RFC 6750 b64token, not a word.
+// findBearerTokens finds the token after the word "bearer" (any case) and a
+// separator (white space, ":", "=", or "+" as in form encoding): at least 8
+// characters of an RFC 6750 b64token, not a word.
 func findBearerTokens(s string) [][2]int {
 	var spans [][2]int
 	for i := 0; ; {
@@ -86,7 +113,7 @@ func findBearerTokens(s string) [][2]int {
 			continue
 		}
 		j := i
-		for j < len(s) && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r') {
+		for j < len(s) && strings.IndexByte(" \t\n\r:=+", s[j]) >= 0 {
 			j++
 		}
 		if j == i {
@@ -128,11 +155,31 @@ func indexFold(s, lowerSubstr string) int {
 	return -1
 }
 
-// A JWS in compact form: a header and a payload that are base64url JSON
-// objects ("eyJ" is the encoding of `{"`), and a signature that may be empty.
-var jwtRe = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
+// A JWS (three parts) or JWE (five) in compact form whose header is a
+// base64url JSON object: "e" and "y" or "w" start the encoding of "{" and
+// any next character, so a header written with spaces ("eyAi") is found.
+var jwtRe = regexp.MustCompile(`e[wy][A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2,4}`)
 
-func findJWTs(s string) [][2]int { return regexFinder(jwtRe, 0)(s) }
+func findJWTs(s string) [][2]int {
+	var spans [][2]int
+	for _, m := range jwtRe.FindAllStringIndex(s, -1) {
+		parts := strings.Split(s[m[0]:m[1]], ".")
+		if len(parts) == 4 {
+			parts = parts[:3] // a JWS and a sentence's full stop
+		}
+		header, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[0], "="))
+		h := strings.TrimSpace(string(header))
+		if err != nil || !strings.HasPrefix(h, "{") || !(strings.Contains(h, `"alg"`) || strings.Contains(h, `"enc"`)) {
+			continue
+		}
+		end := m[0] + len(strings.Join(parts, "."))
+		if len(parts) == 3 && parts[1] == "" {
+			continue
+		}
+		spans = append(spans, [2]int{m[0], end})
+	}
+	return spans
+}
 
 // accessKeyPrefixes are the four-letter prefixes of AWS access key ids and
 // other unique ids of the same shape.
@@ -142,18 +189,19 @@ var accessKeyPrefixes = map[string]bool{
 }
 
 // findAccessKeyIDs finds 20-character ids: a known prefix and 16 upper-case
-// letters or digits, not inside a longer word.
+// letters or digits, not inside a longer run of letters and digits ("_"
+// joins words, not ids: key_AKIA... is a key).
 func findAccessKeyIDs(s string) [][2]int {
 	var spans [][2]int
 	for i := 0; i+20 <= len(s); i++ {
-		if s[i] != 'A' || !accessKeyPrefixes[s[i:i+4]] || (i > 0 && isWord(s[i-1])) {
+		if s[i] != 'A' || !accessKeyPrefixes[s[i:i+4]] || (i > 0 && isAlnum(s[i-1])) {
 			continue
 		}
 		j := i + 4
 		for j < i+20 && (isUpper(s[j]) || isDigit(s[j])) {
 			j++
 		}
-		if j == i+20 && (j == len(s) || !isWord(s[j])) {
+		if j == i+20 && (j == len(s) || !isAlnum(s[j])) {
 			spans = append(spans, [2]int{i, j})
 			i = j - 1
 		}
@@ -162,9 +210,13 @@ func findAccessKeyIDs(s string) [][2]int {
 }
 
 // findSecretKeys finds the shape of an AWS secret access key: a run of
-// exactly 40 base64 characters, not part of a longer run, with upper- and
-// lower-case letters and digits. (Git hashes are lower-case hex and do not
-// match.)
+// exactly 40 base64 characters, not part of a longer run and not padded ("="
+// followed by more ends a run: AWS_SECRET_ACCESS_KEY=wJal... is a name and a
+// key), with upper- and
+// lower-case letters and digits (git hashes are lower-case hex and do not
+// match). It also finds the value of any key or parameter named like a
+// secret (secret=, client_secret:, "SecretAccessKey": "..."), whatever
+// its shape.
 func findSecretKeys(s string) [][2]int {
 	var spans [][2]int
 	for i := 0; i < len(s); {
@@ -173,16 +225,34 @@ func findSecretKeys(s string) [][2]int {
 			continue
 		}
 		j := i
-		for j < len(s) && (isBase64(s[j]) || s[j] == '=') {
+		for j < len(s) && isBase64(s[j]) {
 			j++
 		}
-		if j-i == 40 && isBase64Run(s[i:j]) {
+		k := j
+		for k < len(s) && s[k] == '=' {
+			k++
+		}
+		padded := k > j && (k == len(s) || !isBase64(s[k])) // "=" then more is an assignment
+		if j-i == 40 && !padded && isBase64Run(s[i:j]) {
 			spans = append(spans, [2]int{i, j})
 		}
 		i = j
 	}
+	if indexFold(s, "secret") >= 0 {
+		for _, sp := range regexFinder(secretValueRe, 1)(s) {
+			if !overlaps(spans, sp) {
+				spans = append(spans, sp)
+			}
+		}
+		slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+	}
 	return spans
 }
+
+// secretValueRe matches a value assigned to a name that ends in "secret",
+// "secret key" or "secret access key" in any spelling, in JSON, YAML, .env,
+// a query string or a command line.
+var secretValueRe = regexp.MustCompile(`(?i)secret(?:[_ -]?access)?(?:[_ -]?key)?["']?\s*[:=]\s*["']?([^\s"'&,;<>]{6,})`)
 
 func isBase64Run(s string) bool {
 	var upper, lower, digit bool
@@ -204,20 +274,21 @@ func isBase64Run(s string) bool {
 }
 
 // findCardNumbers finds 13 to 19 digits, written together or in groups
-// separated by one space or dash, that start like a card number (2 to 6) and
-// pass the Luhn check. Within a longer run of groups (a date before a card
-// number) every window of whole groups is tried.
+// separated by one or two spaces, dashes, dots or slashes, that start like a
+// card number (2 to 6) and pass the Luhn check. Within a longer run of
+// groups (a date before a card number) every window of whole groups is
+// tried. "_" may precede one (pan_4111...).
 func findCardNumbers(s string) [][2]int {
 	var spans [][2]int
 	var buf [8][2]int
 	for i := 0; i < len(s); {
-		if !isDigit(s[i]) || (i > 0 && isWord(s[i-1])) {
+		if !isDigit(s[i]) || (i > 0 && isAlnum(s[i-1])) {
 			i++
 			continue
 		}
 		groups := digitGroups(buf[:0], s, i)
 		end := groups[len(groups)-1][1]
-		if end < len(s) && isWord(s[end]) {
+		if end < len(s) && isAlnum(s[end]) {
 			i = end // part of a longer word: not a number on its own
 			continue
 		}
@@ -238,7 +309,7 @@ func findCardNumbers(s string) [][2]int {
 }
 
 // digitGroups appends to groups the runs of digits from i on that are joined
-// by single spaces or dashes.
+// by one or two separators.
 func digitGroups(groups [][2]int, s string, i int) [][2]int {
 	for {
 		j := i
@@ -246,8 +317,12 @@ func digitGroups(groups [][2]int, s string, i int) [][2]int {
 			j++
 		}
 		groups = append(groups, [2]int{i, j})
-		if j+1 < len(s) && (s[j] == ' ' || s[j] == '-') && isDigit(s[j+1]) {
-			i = j + 1
+		k := j
+		for k < len(s) && k < j+2 && strings.IndexByte(" -./", s[k]) >= 0 {
+			k++
+		}
+		if k > j && k < len(s) && isDigit(s[k]) {
+			i = k
 			continue
 		}
 		return groups
@@ -275,11 +350,13 @@ func luhn(s string) bool {
 	return sum%10 == 0
 }
 
-// emailDomainRe matches the domain after an '@', anchored.
-var emailDomainRe = regexp.MustCompile(`^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
+// emailDomainRe matches, anchored, the domain after an '@': dotted labels
+// of any script (@bücher.example, @例え.jp), at most 255 bytes.
+var emailDomainRe = regexp.MustCompile(`^[\p{L}\p{N}\p{M}-]+(?:\.[\p{L}\p{N}\p{M}-]+)*\.[\p{L}\p{M}]{2,}`)
 
-// findEmails finds addresses around each '@': a local part of letters,
-// digits and ._%+- before it, a dotted domain after it.
+// findEmails finds addresses around each '@': a local part of letters and
+// digits of any script and ._%+- before it (jörg.meier@), a domain after
+// it. Scanning from each '@' keeps it linear and cheap on text without one.
 func findEmails(s string) [][2]int {
 	var spans [][2]int
 	for i := 0; i < len(s); {
@@ -289,11 +366,15 @@ func findEmails(s string) [][2]int {
 		}
 		at += i
 		start := at
-		for start > i && isLocal(s[start-1]) {
-			start--
+		for start > i {
+			r, size := utf8.DecodeLastRuneInString(s[i:start])
+			if !(unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.M, r) || strings.ContainsRune("._%+-", r)) {
+				break
+			}
+			start -= size
 		}
 		if start < at {
-			if m := emailDomainRe.FindStringIndex(s[at+1:]); m != nil {
+			if m := emailDomainRe.FindStringIndex(s[at+1 : min(len(s), at+1+255)]); m != nil {
 				end := at + 1 + m[1]
 				spans = append(spans, [2]int{start, end})
 				i = end
@@ -308,8 +389,6 @@ func findEmails(s string) [][2]int {
 func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
 func isUpper(c byte) bool  { return c >= 'A' && c <= 'Z' }
 func isLower(c byte) bool  { return c >= 'a' && c <= 'z' }
-func isWord(c byte) bool   { return isDigit(c) || isUpper(c) || isLower(c) || c == '_' }
+func isWord(c byte) bool   { return isAlnum(c) || c == '_' }
+func isAlnum(c byte) bool  { return isDigit(c) || isUpper(c) || isLower(c) }
 func isBase64(c byte) bool { return isDigit(c) || isUpper(c) || isLower(c) || c == '/' || c == '+' }
-func isLocal(c byte) bool {
-	return isDigit(c) || isUpper(c) || isLower(c) || strings.IndexByte("._%+-", c) >= 0
-}

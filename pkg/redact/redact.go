@@ -11,8 +11,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
@@ -173,19 +175,47 @@ type Scrubber struct {
 func (s Scrubber) Empty() bool { return len(s.detectors) == 0 }
 
 // Value redacts every string in v, a JSON value as encoding/json decodes it
-// into an any, in place; it returns v with its strings replaced (a string
-// cannot be replaced in place) and adds what it replaced to counts.
+// into an any (with or without UseNumber), in place; it returns v with its
+// strings replaced (a string cannot be replaced in place) and adds what it
+// replaced to counts. Consecutive strings of an array are read as one text,
+// one per line, so that a key block split across items is found whole; a
+// number is read as its digits, so that a card number sent as a JSON number
+// is found too (and replaced by the marker, a string).
 func (s Scrubber) Value(v any, counts Counts) any {
 	switch v := v.(type) {
 	case string:
 		return s.String(v, counts)
+	case json.Number:
+		if out := s.String(v.String(), counts); out != v.String() {
+			return out
+		}
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1e20 {
+			digits := strconv.FormatFloat(v, 'f', -1, 64)
+			if out := s.String(digits, counts); out != digits {
+				return out
+			}
+		}
 	case map[string]any:
 		for k, e := range v {
 			v[k] = s.Value(e, counts)
 		}
 	case []any:
-		for i, e := range v {
-			v[i] = s.Value(e, counts)
+		for i := 0; i < len(v); {
+			j := i
+			for j < len(v) {
+				if _, ok := v[j].(string); !ok {
+					break
+				}
+				j++
+			}
+			if j-i >= 2 {
+				s.strings(v[i:j], counts)
+				i = j
+				continue
+			}
+			v[i] = s.Value(v[i], counts)
+			i++
 		}
 	}
 	return v
@@ -193,24 +223,87 @@ func (s Scrubber) Value(v any, counts Counts) any {
 
 // String returns str with every finding replaced, adding to counts.
 func (s Scrubber) String(str string, counts Counts) string {
-	for _, d := range s.detectors {
-		spans := d.find(str)
-		if len(spans) == 0 {
-			continue
-		}
+	items := []any{str}
+	s.strings(items, counts)
+	return items[0].(string)
+}
+
+// strings redacts items, all strings, read as one text with a line break
+// between items. A finding that spans items puts a marker in each.
+func (s Scrubber) strings(items []any, counts Counts) {
+	if s.Empty() {
+		return
+	}
+	texts := make([]string, len(items))
+	for i, it := range items {
+		texts[i] = it.(string)
+	}
+	joined := strings.Join(texts, itemSeparator)
+	spans := s.find(joined, counts)
+	if len(spans) == 0 {
+		return
+	}
+	offset := 0
+	for i, text := range texts {
+		end := offset + len(text)
 		var b strings.Builder
-		b.Grow(len(str))
 		last := 0
 		for _, sp := range spans {
-			b.WriteString(str[last:sp[0]])
-			b.WriteString(marker(d.name))
-			last = sp[1]
+			a, z := max(sp.start, offset), min(sp.end, end)
+			if a >= z {
+				continue // the span lies outside this item, or covers only the line break
+			}
+			b.WriteString(text[last : a-offset])
+			b.WriteString(marker(sp.name))
+			last = z - offset
 		}
-		b.WriteString(str[last:])
-		str = b.String()
-		counts[d.name] += len(spans)
+		if b.Len() > 0 {
+			b.WriteString(text[last:])
+			items[i] = b.String()
+		}
+		offset = end + len(itemSeparator)
 	}
-	return str
+}
+
+// itemSeparator joins the strings of an array into one text.
+const itemSeparator = "\n"
+
+// span is a finding in the original text.
+type span struct {
+	start, end int
+	name       string
+}
+
+// find returns the findings in text, in order and not overlapping, counting
+// them. Detectors run on text's view (see view), in their order; a finding
+// that overlaps an earlier detector's is left out (the e-mail address in a
+// key block's comment is part of the key block).
+func (s Scrubber) find(text string, counts Counts) []span {
+	v := newView(text)
+	var taken [][2]int // in view offsets
+	var out []span
+	for _, d := range s.detectors {
+		for _, sp := range d.find(v.text) {
+			if overlaps(taken, sp) {
+				continue
+			}
+			taken = append(taken, sp)
+			a, z := v.source(sp[0], sp[1])
+			out = append(out, span{a, z, d.name})
+			counts[d.name]++
+		}
+	}
+	slices.SortFunc(out, func(a, b span) int { return a.start - b.start })
+	return out
+}
+
+func overlaps(taken [][2]int, sp [2]int) bool {
+	for _, t := range taken {
+		if sp[0] < t[1] && t[0] < sp[1] {
+			return true
+		}
+	}
+	return false
 }
 
 func marker(name string) string { return "[REDACTED:" + name + "]" }

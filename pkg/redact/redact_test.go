@@ -220,3 +220,102 @@ func result100KB() string {
 	}
 	return sb.String()
 }
+
+// TestEvasions: every way an outside review got a secret past the built-in
+// detectors, and the classes they stand for: encodings a model decodes,
+// look-alike characters, separators, and secrets split across array items.
+func TestEvasions(t *testing.T) {
+	all, err := Compile([]Rule{{Name: "all", Detectors: Detectors()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := all.Select(nil)
+	pem := []string{"-----BEGIN RSA PRIVATE KEY-----", "MIIEpAIBAAKCAQEA7bq98", "c2VjcmV0", "-----END RSA PRIVATE KEY-----"}
+	b64pem := "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFcEFJQkFBS0NBUUVBCi0tLS0tRU5EIFJTQSBQUklWQVRFIEtFWS0tLS0tCg=="
+	for _, tc := range []struct {
+		name, in string
+		gone     []string // must not survive
+		keep     []string // must survive
+	}{
+		// AWS secrets.
+		{"secret after =", "AWS_SECRET_ACCESS_KEY=" + secretKey, []string{secretKey}, []string{"AWS_SECRET_ACCESS_KEY="}},
+		{"export line", "export AWS_SECRET_ACCESS_KEY=" + secretKey + "\n", []string{secretKey}, []string{"export"}},
+		{".env quoted", `AWS_SECRET_ACCESS_KEY="` + secretKey + `"`, []string{secretKey}, nil},
+		{"docker inspect Env", `"Env": ["PATH=/usr/bin", "AWS_SECRET_ACCESS_KEY=` + secretKey + `"]`, []string{secretKey}, []string{"PATH=/usr/bin"}},
+		{"query parameter", "https://x.example/cb?secret=s3cr3t-value-123&next=2", []string{"s3cr3t-value-123"}, []string{"next=2"}},
+		{"client_secret in YAML", "client_secret: Zm9vYmFyYmF6cXV4", []string{"Zm9vYmFyYmF6cXV4"}, nil},
+		{"escaped slashes in text", `{"k":"wJalrXUtnFEMI\/K7MDENG\/bPxRfiCYEXAMPLEKEY"}`, []string{"wJalrXUtnFEMI", "EXAMPLEKEY"}, nil},
+		{"key id after _", "key_" + accessKeyID, []string{accessKeyID}, []string{"key_"}},
+		{"key id after %3D", "id%3D" + accessKeyID, []string{accessKeyID}, nil},
+		{"key id percent-encoded", "%41%4B%49%41IOSFODNN7EXAMPLE", []string{"IOSFODNN7EXAMPLE"}, nil},
+		// Private keys.
+		{"lower-case PEM", strings.ToLower(pemKey), []string{"miiepaibaakcaqea"}, nil},
+		{"PEM with JSON escapes", strings.ReplaceAll(pemKey, "\n", `\n`), []string{"MIIEpAIBAAKCAQEA"}, nil},
+		{"base64 PEM (Kubernetes Secret data)", `data: {tls.key: "` + b64pem + `"}`, []string{"LS0tLS1CRUdJTi"}, []string{"tls.key"}},
+		{"PuTTY key", "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-Lines: 1\nAAAAIBEZ7\nPrivate-MAC: 4a5b6c\nafter", []string{"AAAAIBEZ7", "4a5b6c"}, []string{"after"}},
+		// Bearer tokens and JWTs.
+		{"Bearer%20", "Authorization=Bearer%20abcdefgh12345678", []string{"abcdefgh12345678"}, nil},
+		{"Bearer:", "Bearer:abcdefgh12345678", []string{"abcdefgh12345678"}, nil},
+		{"Bearer+", "auth=Bearer+abcdefgh12345678", []string{"abcdefgh12345678"}, nil},
+		{"Bearer NBSP", "Bearer\u00a0abcdefgh12345678", []string{"abcdefgh12345678"}, nil},
+		{"JWT with a spaced header", "eyAiYWxnIjogIlJTMjU2IiB9.eyJzdWIiOiJ1In0.c2ln", []string{"eyAiYWxnIjogIlJTMjU2IiB9"}, nil},
+		{"JWE", "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.OKOawDo13gRp2ojaHV7LFpZcgV7T6DVZKTyKOMTYUmKoTCVJRgckCL9kiMT03JGe.48V1_ALb6US04U3b.5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6jiSdiwkIr3ajwQzaBtQD_A.XFBoMYUZodetZdvTiFvSkQ", []string{"OKOawDo13gRp2ojaHV7"}, nil},
+		// Card numbers.
+		{"card with dots", "4111.1111.1111.1111", []string{"4111.1111"}, nil},
+		{"card with NBSP", "4111\u00a01111\u00a01111\u00a01111", []string{"1111\u00a01111"}, nil},
+		{"card with double spaces", "4111  1111  1111  1111", []string{"1111  1111"}, nil},
+		{"card with slashes", "4111/1111/1111/1111", []string{"1111/1111"}, nil},
+		{"card after _", "pan_4111111111111111", []string{"4111111111111111"}, []string{"pan_"}},
+		{"fullwidth card", "４１１１１１１１１１１１１１１１", []string{"４１１１"}, nil},
+		// E-mail addresses.
+		{"percent-encoded @", "anna%40example.com", []string{"anna"}, nil},
+		{"&#64;", "anna&#64;example.com", []string{"anna"}, nil},
+		{"&commat;", "anna&commat;example.com", []string{"anna"}, nil},
+		{"fullwidth ＠", "anna＠example.com", []string{"anna"}, nil},
+		{"IDN domain", "info@bücher.example", []string{"info@", "bücher"}, nil},
+		{"non-ASCII local part", "jörg.meier@example.de", []string{"jörg", "meier"}, nil},
+		{"\\u0040", `anna\u0040example.com`, []string{"anna"}, nil},
+		// Nothing to find stays as it was, encodings included.
+		{"plain percent text", "100% of 50%20 runs", nil, []string{"100% of 50%20 runs"}},
+		{"entities in prose", "Q&amp;A &lt;b&gt;", nil, []string{"Q&amp;A &lt;b&gt;"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := s.String(tc.in, Counts{})
+			for _, g := range tc.gone {
+				if strings.Contains(got, g) {
+					t.Errorf("String(%q) = %q: %q survived", tc.in, got, g)
+				}
+			}
+			for _, k := range tc.keep {
+				if !strings.Contains(got, k) {
+					t.Errorf("String(%q) = %q: %q was lost", tc.in, got, k)
+				}
+			}
+		})
+	}
+	t.Run("PEM split across array items", func(t *testing.T) {
+		items := []any{"before"}
+		for _, p := range pem {
+			items = append(items, p)
+		}
+		items = append(items, "after")
+		counts := Counts{}
+		out := s.Value(items, counts).([]any)
+		joined, _ := json.Marshal(out)
+		for _, g := range pem {
+			if strings.Contains(string(joined), g) {
+				t.Errorf("%q survived: %s", g, joined)
+			}
+		}
+		if out[0] != "before" || out[len(out)-1] != "after" || counts[PrivateKey] != 1 {
+			t.Errorf("items %s, counts %v", joined, counts)
+		}
+	})
+	t.Run("card as a JSON number", func(t *testing.T) {
+		counts := Counts{}
+		v := s.Value(map[string]any{"pan": json.Number("4111111111111111"), "n": json.Number("4711"), "f": float64(4111111111111111)}, counts).(map[string]any)
+		if v["pan"] != "[REDACTED:card-number]" || v["f"] != "[REDACTED:card-number]" || v["n"] != json.Number("4711") {
+			t.Errorf("got %v", v)
+		}
+	})
+}
