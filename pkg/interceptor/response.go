@@ -177,7 +177,10 @@ func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map
 	keep := func(name string) bool {
 		k, ok := seen[name]
 		if !ok {
-			k = allows(values(name))
+			// Past MaxJudged distinct names an answer's further names are
+			// hidden unjudged: 95,000 made-up names in a search text cost
+			// seconds of policy evaluation, which a target must not buy.
+			k = len(seen) < MaxJudged && allows(values(name))
 			seen[name] = k
 		}
 		return k
@@ -186,6 +189,10 @@ func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map
 	d.Hidden = hidden
 	return err
 }
+
+// MaxJudged is the most distinct tool names judged for one tool list or
+// search answer; further names are hidden.
+const MaxJudged = 5000
 
 var (
 	errNotMessage = errors.New("not a JSON object")

@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/toolgate/toolgate/pkg/attributes"
 	"github.com/toolgate/toolgate/pkg/decision"
 	"github.com/toolgate/toolgate/pkg/interceptor"
+	"github.com/toolgate/toolgate/pkg/policy"
 	"github.com/toolgate/toolgate/pkg/policytest"
 	"github.com/toolgate/toolgate/pkg/redact"
 )
@@ -143,7 +146,7 @@ func TestUnchangedResponseIsEchoedExactly(t *testing.T) {
 }
 
 // bearerOf returns an unsigned bearer token of a user in group.
-func bearerOf(t *testing.T, group string) string {
+func bearerOf(t testing.TB, group string) string {
 	t.Helper()
 	token, err := policytest.UnsignedToken(map[string]any{"sub": "u-1", "cognito:groups": []string{group}})
 	if err != nil {
@@ -348,5 +351,65 @@ spec:
 	r = h.Handle(context.Background(), event(`{"jsonrpc":"2.0","id":11,"result":{"content":[]}}`))
 	if r.Decision.Effect != decision.Allow || r.Document.Response.Kind != "response" {
 		t.Errorf("result: %s %q, response %+v", r.Decision.Effect, r.Decision.Reason, r.Document.Response)
+	}
+}
+
+// counting is an engine that allows every tool and counts the judgements.
+type counting struct {
+	policy.Engine
+	n *atomic.Int64
+}
+
+func (c counting) AllowsEach() func(map[string]any) bool {
+	return func(map[string]any) bool { c.n.Add(1); return true }
+}
+
+// TestSearchTextWorkIsBounded: a search answer naming 20,000 made-up tools
+// costs at most MaxJudged judgements; the names past it are hidden.
+func TestSearchTextWorkIsBounded(t *testing.T) {
+	var n atomic.Int64
+	h := handlerWith(t, func(c *interceptor.Config) { c.Engine = counting{compile(t, allowAll), &n} })
+	var text strings.Builder
+	for i := range 20_000 {
+		fmt.Fprintf(&text, "t%d___x ", i)
+	}
+	body := map[string]any{"result": map[string]any{"content": []any{map[string]any{"type": "text", "text": text.String()}}}}
+	in := attributes.Input{Phase: attributes.PhaseResponse, Method: "tools/call", QualifiedTool: "x_amz_bedrock_agentcore_search", Now: time.Now()}
+	hidden, err := h.FilterTools(in, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Load(); got != interceptor.MaxJudged {
+		t.Errorf("%d judgements, want %d", got, interceptor.MaxJudged)
+	}
+	if len(hidden) != 20_000-interceptor.MaxJudged {
+		t.Errorf("%d hidden, want %d", len(hidden), 20_000-interceptor.MaxJudged)
+	}
+}
+
+const allowAll = `apiVersion: json.kyverno.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: allow-all}
+spec:
+  rules:
+  - name: r
+    match: {all: [{phase: never}]}
+    assert: {all: [{check: {phase: never}}]}`
+
+// BenchmarkSearch95000Names: a search answer of 1 MB naming 95,000
+// made-up tools, judged by the default bundle (2.5 s before the bound).
+func BenchmarkSearch95000Names(b *testing.B) {
+	h := newHandler(b, nil)
+	var text strings.Builder
+	for i := range 95_000 {
+		fmt.Fprintf(&text, "t%d___x ", i)
+	}
+	in := attributes.Input{Phase: attributes.PhaseResponse, Method: "tools/call", QualifiedTool: "x_amz_bedrock_agentcore_search",
+		Headers: map[string]string{"Authorization": bearerOf(b, "platform-admins")}, Now: time.Now()}
+	for b.Loop() {
+		body := map[string]any{"result": map[string]any{"content": []any{map[string]any{"type": "text", "text": text.String()}}}}
+		if _, err := h.FilterTools(in, body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -189,3 +189,28 @@ func decodeEntity(s string, i int) (string, int) {
 	}
 	return "", 0
 }
+
+// ReplaceAll returns s with every span that find reports in the view of s
+// (s as a model reads it: see view) replaced by with, and the number
+// replaced. It is how a finder that is not a detector (the hidden tool
+// names of a list answer) gets past the same encodings.
+func ReplaceAll(s string, find func(text string) [][2]int, with string) (string, int) {
+	v := newView(s)
+	spans := find(v.text)
+	if len(spans) == 0 {
+		return s, 0
+	}
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		a, z := v.source(sp[0], sp[1])
+		if a < last {
+			continue
+		}
+		b.WriteString(s[last:a])
+		b.WriteString(with)
+		last = z
+	}
+	b.WriteString(s[last:])
+	return b.String(), len(spans)
+}

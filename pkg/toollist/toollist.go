@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/toolgate/toolgate/pkg/redact"
 )
 
 // SearchTool is the wire name of AgentCore Gateway's built-in semantic search
@@ -68,106 +70,108 @@ func nameOf(tool any) string {
 	return ""
 }
 
-// FilterSearch filters a search tool result in place: every array named
-// "tools" in result.structuredContent, and in each text content item the
-// tools of a JSON tool list (an object with "tools" arrays, or an array of
-// tools). A text item that is not JSON may still name tools: every wire
-// tool name in it ("<target>___<tool>") that keep refuses is replaced with
-// [REDACTED:tool]. It returns the names removed or replaced.
+// FilterSearch filters a search tool result in place, whatever its shape:
+// every array anywhere in the result loses the entries (objects) whose name
+// keep refuses, and the entries without a name of an array under a key
+// "tools" in any case; every string left, a JSON document inside a string
+// included, has the wire tool names ("<target>___<tool>") that keep refuses
+// replaced with [REDACTED:tool], found as a model would read them (see
+// redact.ReplaceAll). It returns the names removed or replaced.
 func FilterSearch(result map[string]any, keep Keep) (hidden []string, err error) {
-	if sc, ok := result["structuredContent"]; ok {
-		h, err := filterTree(sc, keep, "result.structuredContent")
-		if err != nil {
-			return nil, err
-		}
-		hidden = append(hidden, h...)
-	}
-	content, _ := result["content"].([]any)
-	for i, c := range content {
-		item, ok := c.(map[string]any)
-		if !ok {
-			continue
-		}
-		text, ok := item["text"].(string)
-		if !ok {
-			continue
-		}
-		h, filtered, err := filterText(text, keep)
-		if err != nil {
-			return nil, fmt.Errorf("result.content[%d].text: %w", i, err)
-		}
-		if len(h) > 0 {
-			item["text"] = filtered
-			hidden = append(hidden, h...)
-		}
-	}
-	return hidden, nil
+	f := searchFilter{keep: keep}
+	f.value(result, false)
+	return f.hidden, nil
 }
 
-// filterTree filters every array under a key "tools" in v.
-func filterTree(v any, keep Keep, path string) (hidden []string, err error) {
+// searchFilter walks one search result.
+type searchFilter struct {
+	keep   Keep
+	hidden []string
+}
+
+// value filters v and returns it (a string cannot be changed in place);
+// tools says that v is the value of a key "tools".
+func (f *searchFilter) value(v any, tools bool) any {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, e := range v {
-			if k == "tools" && e != nil {
-				tools, ok := e.([]any)
-				if !ok {
-					return nil, fmt.Errorf("%s.tools: %w", path, ErrShape)
-				}
-				var h []string
-				v[k], h = filter(tools, keep)
-				hidden = append(hidden, h...)
-				continue
-			}
-			h, err := filterTree(e, keep, path+"."+k)
-			if err != nil {
-				return nil, err
-			}
-			hidden = append(hidden, h...)
+			v[k] = f.value(e, strings.EqualFold(k, "tools"))
 		}
+		return v
 	case []any:
+		v = f.entries(v, tools)
 		for i, e := range v {
-			h, err := filterTree(e, keep, fmt.Sprintf("%s[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			hidden = append(hidden, h...)
+			v[i] = f.value(e, false)
 		}
+		return v
+	case string:
+		return f.text(v)
 	}
-	return hidden, nil
+	return v
 }
 
-// filterText filters a tool list written as JSON text, or the tool names in
-// any other text.
-func filterText(text string, keep Keep) (hidden []string, filtered string, err error) {
-	trimmed := strings.TrimSpace(text)
-	if strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "[") {
-		dec := json.NewDecoder(strings.NewReader(trimmed))
+// entries removes the listed tools keep refuses; in a tools array, entries
+// without a name too, which cannot be judged.
+func (f *searchFilter) entries(list []any, tools bool) []any {
+	kept := list[:0:0]
+	for _, e := range list {
+		m, isObject := e.(map[string]any)
+		name := ""
+		if isObject {
+			name = entryName(m)
+		}
+		switch {
+		case name != "" && !f.keep(name):
+			f.hidden = append(f.hidden, name)
+		case name == "" && tools:
+			f.hidden = append(f.hidden, unnamed)
+		default:
+			kept = append(kept, e)
+		}
+	}
+	return kept
+}
+
+// entryName returns the string member that names a listed tool: "name" or
+// "toolName" in any case.
+func entryName(m map[string]any) string {
+	for k, v := range m {
+		if s, ok := v.(string); ok && (strings.EqualFold(k, "name") || strings.EqualFold(k, "toolName")) {
+			return s
+		}
+	}
+	return ""
+}
+
+// text filters a JSON document written as text as a value, then replaces
+// the refused names in what is left.
+func (f *searchFilter) text(s string) string {
+	if t := strings.TrimSpace(s); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+		dec := json.NewDecoder(strings.NewReader(t))
 		dec.UseNumber()
 		var v any
 		if dec.Decode(&v) == nil && !dec.More() {
-			if list, ok := v.([]any); ok {
-				var kept []any
-				kept, hidden = filter(list, keep)
-				v = kept
-			} else if hidden, err = filterTree(v, keep, "(text)"); err != nil {
-				return nil, "", err
+			before := len(f.hidden)
+			_, list := v.([]any) // a text that is an array lists tools
+			v = f.value(v, list)
+			if len(f.hidden) > before {
+				if out, err := Marshal(v); err == nil {
+					s = string(out)
+				}
 			}
-			if len(hidden) == 0 {
-				return nil, text, nil
-			}
-			out, err := Marshal(v)
-			return hidden, string(out), err
 		}
 	}
-	filtered = wireName.ReplaceAllStringFunc(text, func(name string) string {
-		if keep(name) {
-			return name
+	out, _ := redact.ReplaceAll(s, func(text string) [][2]int {
+		var spans [][2]int
+		for _, m := range wireName.FindAllStringIndex(text, -1) {
+			if name := text[m[0]:m[1]]; !f.keep(name) {
+				f.hidden = append(f.hidden, name)
+				spans = append(spans, [2]int{m[0], m[1]})
+			}
 		}
-		hidden = append(hidden, name)
-		return "[REDACTED:tool]"
-	})
-	return hidden, filtered, nil
+		return spans
+	}, "[REDACTED:tool]")
+	return out
 }
 
 // wireName matches a gateway tool name in prose: a target name, three
