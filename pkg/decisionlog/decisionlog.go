@@ -10,8 +10,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf16"
 )
 
 // SchemaVersion is the record's schema version, logged as schema_version.
@@ -190,21 +196,133 @@ func appendString(a []slog.Attr, key, v string) []slog.Attr {
 	return append(a, slog.String(key, v))
 }
 
-// ArgsDigest returns the hex SHA-256 of args in canonical form: JSON with
-// object keys sorted, no insignificant whitespace, no HTML escaping and
-// numbers as sent. That is what jq -cjS prints, except that jq may rewrite
-// numbers (2.50 as 2.5). Nil (no arguments) digests as {}; "" when args
-// cannot be encoded.
+// ArgsDigest returns the hex SHA-256 of args in the JSON Canonicalization
+// Scheme (RFC 8785): keys sorted by UTF-16 code units, no insignificant
+// whitespace, minimal string escapes, numbers as IEEE doubles written the
+// way ECMAScript does. The digest is over the values the policies judged:
+// they see numbers as doubles, so 2.50 and 2.5 are one argument to them and
+// one digest here. Any RFC 8785 implementation reproduces it. Nil (no
+// arguments) digests as {}; "" when args hold something JSON cannot (NaN).
 func ArgsDigest(args map[string]any) string {
 	if args == nil {
 		args = map[string]any{}
 	}
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(args); err != nil {
+	if err := canonical(&b, args); err != nil {
 		return ""
 	}
-	sum := sha256.Sum256(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+	sum := sha256.Sum256(b.Bytes())
 	return hex.EncodeToString(sum[:])
+}
+
+var errNotJSON = errors.New("not a JSON value")
+
+// canonical writes v, a JSON value as encoding/json decodes it, in RFC 8785
+// form.
+func canonical(b *bytes.Buffer, v any) error {
+	switch v := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case bool:
+		b.WriteString(strconv.FormatBool(v))
+	case string:
+		canonicalString(b, v)
+	case float64:
+		return canonicalNumber(b, v)
+	case json.Number:
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
+			return err
+		}
+		return canonicalNumber(b, f)
+	case []any:
+		b.WriteByte('[')
+		for i, e := range v {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := canonical(b, e); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(x, y string) int { return slices.Compare(utf16.Encode([]rune(x)), utf16.Encode([]rune(y))) })
+		b.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			canonicalString(b, k)
+			b.WriteByte(':')
+			if err := canonical(b, v[k]); err != nil {
+				return err
+			}
+		}
+		b.WriteByte('}')
+	default:
+		return errNotJSON
+	}
+	return nil
+}
+
+// canonicalString escapes only what JSON requires: quote, backslash and
+// control characters, the short forms where there is one.
+func canonicalString(b *bytes.Buffer, s string) {
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			if r < 0x20 {
+				fmt.Fprintf(b, `\u%04x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+}
+
+// canonicalNumber writes f as ECMAScript's Number.prototype.toString does:
+// the shortest digits that read back as f, in plain notation from 1e-6 up
+// to 1e21 and in exponent notation (1e+21, 1e-7) outside.
+func canonicalNumber(b *bytes.Buffer, f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return errNotJSON
+	}
+	if f == 0 {
+		b.WriteByte('0') // -0 too
+		return nil
+	}
+	if a := math.Abs(f); a >= 1e21 || a < 1e-6 {
+		s := strconv.FormatFloat(f, 'e', -1, 64)
+		mant, exp, _ := strings.Cut(s, "e")
+		sign := exp[0]
+		exp = strings.TrimLeft(exp[1:], "0")
+		b.WriteString(mant)
+		b.WriteByte('e')
+		b.WriteByte(sign)
+		b.WriteString(exp)
+		return nil
+	}
+	b.WriteString(strconv.FormatFloat(f, 'f', -1, 64))
+	return nil
 }

@@ -95,7 +95,8 @@ var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // string.
 func TestDecisionRecords(t *testing.T) {
 	const traceRoot = "1-6741b2a0-00000000000000000000beef"
-	ctx := context.WithValue(context.Background(), trace.HeaderKey, "Root="+traceRoot+";Sampled=1") //nolint:staticcheck // aws-lambda-go's key
+	//lint:ignore SA1029 aws-lambda-go puts the trace header under this string key
+	ctx := context.WithValue(context.Background(), trace.HeaderKey, "Root="+traceRoot+";Sampled=1")
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
 	seen := map[string]bool{}
 	for _, file := range events(t) {
