@@ -49,7 +49,7 @@ func TestExplainAgreesWithEvaluate(t *testing.T) {
 			outcomes[rr.Outcome]++
 			failed = append(failed, rr.Findings...)
 		}
-		if want := k.Evaluate(doc).Findings; !reflect.DeepEqual(failed, want) {
+		if want := k.Evaluate(context.Background(), doc).Findings; !reflect.DeepEqual(failed, want) {
 			t.Errorf("%s: explanation findings %+v, evaluation %+v", f, failed, want)
 		}
 	}

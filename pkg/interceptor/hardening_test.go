@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -211,9 +212,10 @@ type stalled struct {
 	release chan struct{}
 }
 
-func (s stalled) Evaluate(doc map[string]any) policy.Result {
+// Evaluate ignores ctx, like a rule stuck inside one evaluation.
+func (s stalled) Evaluate(ctx context.Context, doc map[string]any) policy.Result {
 	<-s.release
-	return s.Engine.Evaluate(doc)
+	return s.Engine.Evaluate(ctx, doc)
 }
 
 // TestDeadline: a decision not made by the deadline less the margin is a
@@ -262,5 +264,53 @@ func TestDeadline(t *testing.T) {
 	defer cancel()
 	if r := h.Handle(ctx, payload); r.Decision.Effect != decision.Allow {
 		t.Fatalf("%+v", r.Decision)
+	}
+}
+
+// TestLateJudgementsDoNotPileUp: with an evaluation that never returns, 100
+// timed-out invocations leave one judgement running, not 100: while it
+// runs, new work is refused at once. Once it ends, decisions resume.
+func TestLateJudgementsDoNotPileUp(t *testing.T) {
+	release := make(chan struct{})
+	h := handlerWith(t, func(c *interceptor.Config) {
+		c.Engine = stalled{Engine: c.Engine, release: release}
+		c.DeadlineMargin = time.Millisecond
+	})
+	payload, err := os.ReadFile("../../testdata/events/allowed-call.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	refused := 0
+	for range 100 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		r := h.Handle(ctx, payload)
+		cancel()
+		if r.Decision.Effect != decision.Deny || r.Decision.Code != decision.CodeUndecidable {
+			t.Fatalf("%+v", r.Decision)
+		}
+		if strings.Contains(r.Decision.Reason, "still running") {
+			refused++
+		}
+	}
+	if grown := runtime.NumGoroutine() - before; grown > 2 {
+		t.Errorf("%d goroutines more after 100 late judgements, want at most 2", grown)
+	}
+	if refused != 99 {
+		t.Errorf("%d refused at once, want 99", refused)
+	}
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		r := h.Handle(ctx, payload)
+		cancel()
+		if r.Decision.Effect == decision.Allow {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("decisions did not resume: %+v", r.Decision)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

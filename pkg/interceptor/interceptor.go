@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -98,6 +99,9 @@ type Handler struct {
 	builder attributes.Builder
 	// work hands judgements to idle workers (see dispatch).
 	work chan judgement
+	// abandoned counts judgements still running after their invocation
+	// was answered with a denial for want of time.
+	abandoned atomic.Int32
 }
 
 // New returns a Handler for cfg. A nil Engine denies everything.
@@ -217,19 +221,39 @@ func (h *Handler) inTime(ctx context.Context, id string, payload []byte) Result 
 	}
 	left := time.Until(deadline) - h.cfg.DeadlineMargin
 	if left <= 0 {
-		return h.late(id)
+		return h.late(id, "no decision before the invocation deadline")
 	}
+	if h.abandoned.Load() > 0 {
+		// A judgement that missed its deadline has not stopped yet: the
+		// input or the bundle makes evaluation stall, and more work would
+		// only pile up goroutines, each holding its payload.
+		return h.late(id, "an earlier decision is still running past its deadline")
+	}
+	jctx, cancel := context.WithTimeout(ctx, left) // stops the judgement between rules
+	defer cancel()
 	done := make(chan Result, 1) // buffered: a late judgement must not block
-	h.dispatch(judgement{ctx, id, payload, done})
+	state := new(atomic.Int32)
+	h.dispatch(judgement{jctx, id, payload, done, state})
 	timer := time.NewTimer(left)
 	defer timer.Stop()
 	select {
 	case r := <-done:
 		return r
 	case <-timer.C:
-		return h.late(id)
+		if !state.CompareAndSwap(running, abandoned) {
+			return <-done // it finished as the timer fired
+		}
+		h.abandoned.Add(1)
+		return h.late(id, "no decision before the invocation deadline")
 	}
 }
+
+// States of a judgement, shared by the invocation and the worker.
+const (
+	running int32 = iota
+	finished
+	abandoned
+)
 
 // judgement is one event to judge on a worker goroutine.
 type judgement struct {
@@ -237,6 +261,7 @@ type judgement struct {
 	id      string
 	payload []byte
 	done    chan<- Result
+	state   *atomic.Int32 // running, then finished or abandoned
 }
 
 // workerIdle is how long a worker waits for more work before it exits.
@@ -257,7 +282,11 @@ func (h *Handler) worker(j judgement) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		j.done <- h.judge(j.ctx, j.id, j.payload)
+		r := h.judge(j.ctx, j.id, j.payload)
+		if !j.state.CompareAndSwap(running, finished) {
+			h.abandoned.Add(-1) // discarded: the invocation answered already
+		}
+		j.done <- r
 		idle.Reset(workerIdle)
 		select {
 		case j = <-h.work:
@@ -267,8 +296,8 @@ func (h *Handler) worker(j judgement) {
 	}
 }
 
-func (h *Handler) late(id string) Result {
-	r := Result{Decision: decision.Denied(id, decision.CodeUndecidable, "no decision before the invocation deadline")}
+func (h *Handler) late(id, reason string) Result {
+	r := Result{Decision: decision.Denied(id, decision.CodeUndecidable, reason)}
 	r.Decision.Findings = []policy.Finding{{Policy: "(deadline)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: r.Decision.Reason}}
 	r.Output = r.Decision.Output(nil, nil, h.cfg.DenyStatus)
 	return r
@@ -401,7 +430,7 @@ func (h *Handler) decide(st *steps, id string, in attributes.Input, r *Result) m
 	r.Document = &doc
 	value := doc.Value()
 	st.next("evaluate")
-	r.Decision = decision.FromResult(id, h.cfg.Engine.Evaluate(value))
+	r.Decision = decision.FromResult(id, h.cfg.Engine.Evaluate(st.ctx, value))
 	return value
 }
 

@@ -321,8 +321,8 @@ spec:
 
 type panicky struct{}
 
-func (panicky) Evaluate(map[string]any) policy.Result { panic("boom") }
-func (panicky) AllowsEach() func(map[string]any) bool { panic("boom") }
+func (panicky) Evaluate(context.Context, map[string]any) policy.Result { panic("boom") }
+func (panicky) AllowsEach(context.Context) func(map[string]any) bool   { panic("boom") }
 
 func TestPanicIsDenial(t *testing.T) {
 	h := interceptor.New(interceptor.Config{Engine: panicky{}})

@@ -172,7 +172,7 @@ func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map
 	default:
 		return nil
 	}
-	values, allows := h.builder.ListValues(ctx, in), h.cfg.Engine.AllowsEach()
+	values, allows := h.builder.ListValues(ctx, in), h.cfg.Engine.AllowsEach(ctx)
 	seen := map[string]bool{}
 	keep := func(name string) bool {
 		k, ok := seen[name]

@@ -360,7 +360,7 @@ type counting struct {
 	n *atomic.Int64
 }
 
-func (c counting) AllowsEach() func(map[string]any) bool {
+func (c counting) AllowsEach(context.Context) func(map[string]any) bool {
 	return func(map[string]any) bool { c.n.Add(1); return true }
 }
 

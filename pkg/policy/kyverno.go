@@ -94,7 +94,9 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 // Evaluate runs every rule of every policy on doc. A rule whose match clause
 // does not match is skipped; a failed assertion is a violation; a rule that
 // cannot be evaluated is an error, which denies like a violation.
-func (k *Kyverno) Evaluate(doc map[string]any) Result { return k.evaluate(doc, nil) }
+func (k *Kyverno) Evaluate(ctx context.Context, doc map[string]any) Result {
+	return k.evaluate(ctx, doc, nil)
+}
 
 // AllowsEach returns a function that reports whether no enforcing policy
 // denies a document, for a series of documents that differ only in tool and
@@ -102,14 +104,14 @@ func (k *Kyverno) Evaluate(doc map[string]any) Result { return k.evaluate(doc, n
 // skips audit-only policies and computes context variables that read
 // neither field once for the series, so it costs far less per document than
 // Evaluate. The function is not safe for concurrent use.
-func (k *Kyverno) AllowsEach() func(doc map[string]any) bool {
+func (k *Kyverno) AllowsEach(ctx context.Context) func(doc map[string]any) bool {
 	sh := shared{}
-	return func(doc map[string]any) bool { return !k.evaluate(doc, sh).Denied() }
+	return func(doc map[string]any) bool { return !k.evaluate(ctx, doc, sh).Denied() }
 }
 
 // evaluate runs the rules on doc. With sh (a list series), it returns at the
 // first enforcing finding and skips audit-only policies.
-func (k *Kyverno) evaluate(doc map[string]any, sh shared) (res Result) {
+func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (res Result) {
 	verdictOnly := sh != nil
 	var current *compiledPolicy
 	var currentRule string
@@ -140,6 +142,13 @@ func (k *Kyverno) evaluate(doc map[string]any, sh shared) (res Result) {
 				continue
 			}
 			currentRule = r.name
+			if err := ctx.Err(); err != nil {
+				// The caller has answered already (a denial); stop rather
+				// than hold a worker and the document.
+				res.Findings = append(res.Findings, Finding{Policy: "(deadline)", Kind: Error, Mode: ModeEnforce,
+					Message: "policy evaluation stopped: no time left", Detail: err.Error()})
+				return res
+			}
 			violations, matched, err := r.eval(resource, pb.Register("$rule", r.binding), sh)
 			if !matched {
 				continue

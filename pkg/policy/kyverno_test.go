@@ -74,7 +74,7 @@ func naive(doc map[string]any, ps []*v1alpha1.ValidatingPolicy) []string {
 
 func compiled(doc map[string]any, e policy.Engine) []string {
 	var out []string
-	for _, f := range e.Evaluate(doc).Findings {
+	for _, f := range e.Evaluate(context.Background(), doc).Findings {
 		out = append(out, fmt.Sprintf("%s/%s %s", f.Policy, f.Rule, f.Kind))
 	}
 	sort.Strings(out)
@@ -101,7 +101,7 @@ func TestCompiledMatchesNaive(t *testing.T) {
 	}
 }
 
-func benchDoc(b *testing.B) (*bundle.Bundle, *attributes.Document) {
+func benchDoc(b testing.TB) (*bundle.Bundle, *attributes.Document) {
 	bn := defaultBundle(b)
 	for _, d := range documents(b, bn) {
 		// The typical allowed call of testdata/events/allowed-call.json.
@@ -126,7 +126,7 @@ func BenchmarkDecision(b *testing.B) {
 	bn, d := benchDoc(b)
 	doc := d.Value()
 	timed(b, func() {
-		if bn.Engine.Evaluate(doc).Denied() {
+		if bn.Engine.Evaluate(context.Background(), doc).Denied() {
 			b.Fatal("denied")
 		}
 	})
@@ -171,7 +171,7 @@ func BenchmarkSpeedup(b *testing.B) {
 	slow := make([]time.Duration, 0, b.N)
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		bn.Engine.Evaluate(doc)
+		bn.Engine.Evaluate(context.Background(), doc)
 		fast = append(fast, time.Since(start))
 		start = time.Now()
 		jsonengine.New().Run(context.Background(), jsonengine.Request{Resource: doc, Policies: bn.Policies})
@@ -191,5 +191,25 @@ func BenchmarkValue(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		d.Value()
+	}
+}
+
+// TestEvaluateStopsWhenCancelled: once the context is done, evaluation
+// stops at the next rule with an enforcing error, which denies, and a list
+// series allows nothing.
+func TestEvaluateStopsWhenCancelled(t *testing.T) {
+	bn, d := benchDoc(t)
+	doc := d.Value()
+	if bn.Engine.Evaluate(context.Background(), doc).Denied() {
+		t.Fatal("the document is allowed with time left")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := bn.Engine.Evaluate(ctx, doc)
+	if !r.Denied() || len(r.Findings) != 1 || r.Findings[0].Policy != "(deadline)" || r.Findings[0].Kind != policy.Error {
+		t.Errorf("cancelled: %+v", r)
+	}
+	if bn.Engine.AllowsEach(ctx)(doc) {
+		t.Error("a cancelled list series allowed a tool")
 	}
 }

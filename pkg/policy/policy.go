@@ -4,18 +4,23 @@
 // (json.kyverno.io/v1alpha1 ValidatingPolicy) is the one implemented here.
 package policy
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+)
 
 // Engine evaluates a bundle's policies. Evaluate never panics and never fails:
 // every problem is a Finding of kind error, which denies.
 type Engine interface {
 	// Evaluate judges one attribute document, given as plain JSON values.
-	Evaluate(doc map[string]any) Result
+	// It stops between rules once ctx is done, with an error finding.
+	Evaluate(ctx context.Context, doc map[string]any) Result
 	// AllowsEach returns a function reporting whether Evaluate would not
 	// deny a document, for a series of documents that differ only in tool
 	// and environment (the tools of one list answer), sharing work between
-	// them. The function is not safe for concurrent use.
-	AllowsEach() func(doc map[string]any) bool
+	// them. Once ctx is done it reports false. The function is not safe for
+	// concurrent use.
+	AllowsEach(ctx context.Context) func(doc map[string]any) bool
 }
 
 // Mode says whether a policy's failures deny (enforce) or are only reported (audit).
@@ -93,11 +98,11 @@ func Broken(err error) Engine { return broken{err} }
 
 type broken struct{ err error }
 
-func (b broken) AllowsEach() func(map[string]any) bool {
+func (b broken) AllowsEach(context.Context) func(map[string]any) bool {
 	return func(map[string]any) bool { return false }
 }
 
-func (b broken) Evaluate(map[string]any) Result {
+func (b broken) Evaluate(context.Context, map[string]any) Result {
 	return Result{Findings: []Finding{{
 		Policy:  "(bundle)",
 		Kind:    Error,

@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -152,7 +153,7 @@ spec:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := findings(e.Evaluate(tt.doc)); got != tt.want {
+			if got := findings(e.Evaluate(context.Background(), tt.doc)); got != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
 			}
 		})
@@ -172,7 +173,7 @@ func TestResult(t *testing.T) {
 }
 
 func TestBroken(t *testing.T) {
-	r := policy.Broken(errors.New("load bundle x: no such file")).Evaluate(nil)
+	r := policy.Broken(errors.New("load bundle x: no such file")).Evaluate(context.Background(), nil)
 	if !r.Denied() || !strings.Contains(r.Findings[0].Detail, "no such file") {
 		t.Errorf("%+v", r)
 	}

@@ -184,7 +184,7 @@ func (c Case) validate() error {
 // run returns the decision and the tools listed in the answer.
 func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decision, []string, error) {
 	if c.Attributes != nil {
-		return decision.FromResult("test", engine.Evaluate(c.Attributes)), nil, nil
+		return decision.FromResult("test", engine.Evaluate(context.Background(), c.Attributes)), nil, nil
 	}
 	event := c.Event
 	if event == nil {
