@@ -73,9 +73,11 @@ type VerifierConfig struct {
 	Leeway time.Duration
 	// FetchTimeout bounds one JWKS request (default 2s).
 	FetchTimeout time.Duration
-	// RefetchInterval is the least time between two JWKS requests (default
-	// 60s): an unknown kid refetches the keys at most this often, so that
-	// tokens with made-up kids cannot flood the identity provider.
+	// RefetchInterval is the penalty after a miss (default 60s): an unknown
+	// kid fetches the keys at once, but once a fetch did not bring the kid
+	// asked for (or failed), unknown kids fetch nothing for this long, so
+	// that tokens with made-up kids cannot flood the identity provider while
+	// a newly rotated key is accepted without delay.
 	RefetchInterval time.Duration
 	// Client makes the JWKS requests (default: a client with no redirects).
 	Client *http.Client
@@ -88,9 +90,13 @@ type VerifierConfig struct {
 type Verifier struct {
 	cfg VerifierConfig
 
-	mu        sync.Mutex // held while fetching; guards the fields below
-	keys      []jose.JSONWebKey
-	lastFetch time.Time // of the last attempt, successful or not
+	mu   sync.Mutex // guards the fields below; never held across a fetch
+	keys []jose.JSONWebKey
+	// penaltyUntil: after a miss, unknown kids fetch nothing before then.
+	penaltyUntil time.Time
+	// inflight is the fetch under way, which concurrent misses wait for
+	// rather than fetching again.
+	inflight *fetchCall
 
 	// verified caches the claims of tokens whose signature, issuer,
 	// audience and use were checked, by the token's hash: an agent sends
@@ -145,41 +151,78 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Refresh fetches the JWKS now. On failure the keys fetched before stay.
-func (v *Verifier) Refresh(ctx context.Context) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.fetch(ctx)
+// fetchCall is one JWKS fetch that several verifications may wait for.
+type fetchCall struct {
+	done chan struct{}
+	err  error
 }
 
-// fetch fetches the keys; v.mu is held.
-func (v *Verifier) fetch(ctx context.Context) error {
-	v.lastFetch = v.cfg.Now()
+// Refresh fetches the JWKS now. On failure the keys fetched before stay.
+func (v *Verifier) Refresh(ctx context.Context) error {
+	return v.fetchShared(ctx, "")
+}
+
+// fetchShared fetches the keys, or waits for the fetch already under way.
+// When the fetch fails, or kid is not empty and still unknown after it,
+// the penalty starts.
+func (v *Verifier) fetchShared(ctx context.Context, kid string) error {
+	v.mu.Lock()
+	call := v.inflight
+	leader := call == nil
+	if leader {
+		call = &fetchCall{done: make(chan struct{})}
+		v.inflight = call
+	}
+	v.mu.Unlock()
+	if !leader {
+		select {
+		case <-call.done:
+			return call.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	keys, err := v.fetch(ctx)
+	v.mu.Lock()
+	if err == nil {
+		v.keys = keys
+	}
+	if err != nil || (kid != "" && !slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid })) {
+		v.penaltyUntil = v.cfg.Now().Add(v.cfg.RefetchInterval)
+	}
+	v.inflight = nil
+	call.err = err
+	v.mu.Unlock()
+	close(call.done)
+	return err
+}
+
+// fetch fetches and parses the keys, holding no lock.
+func (v *Verifier) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.cfg.FetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.cfg.JWKSURL, nil)
 	if err != nil {
-		return fmt.Errorf("fetch JWKS: %w", err)
+		return nil, fmt.Errorf("fetch JWKS: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := v.cfg.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("fetch JWKS: %w", err)
+		return nil, fmt.Errorf("fetch JWKS: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetch JWKS: status %d", resp.StatusCode)
+		return nil, fmt.Errorf("fetch JWKS: status %d", resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return fmt.Errorf("fetch JWKS: %w", err)
+		return nil, fmt.Errorf("fetch JWKS: %w", err)
 	}
 	keys, err := parseJWKS(body)
 	if err != nil {
-		return fmt.Errorf("fetch JWKS: %w", err)
+		return nil, fmt.Errorf("fetch JWKS: %w", err)
 	}
-	v.keys = keys
-	return nil
+	return keys, nil
 }
 
 // parseJWKS keeps the set's public signature keys. A key this code cannot
@@ -226,19 +269,20 @@ func matching(keys []jose.JSONWebKey, kid, alg string) []jose.JSONWebKey {
 	return out
 }
 
-// refetch fetches the keys again for an unknown kid, unless they were
-// fetched within the refetch interval, and returns the matching keys and
-// whether any keys are known at all.
+// refetch fetches the keys again for an unknown kid, unless a miss put the
+// verifier in the penalty box, and returns the matching keys and whether
+// any keys are known at all. No lock is held while it fetches: other
+// verifications, of known keys above all, go on.
 func (v *Verifier) refetch(ctx context.Context, kid, alg string) ([]jose.JSONWebKey, bool) {
 	v.mu.Lock()
+	// A concurrent refetch may have brought the key already.
+	keys, penalty := matching(v.keys, kid, alg), v.cfg.Now().Before(v.penaltyUntil)
+	v.mu.Unlock()
+	if len(keys) == 0 && !penalty {
+		_ = v.fetchShared(ctx, kid) // on failure the old keys stay; the caller says why the token failed
+	}
+	v.mu.Lock()
 	defer v.mu.Unlock()
-	// A concurrent refetch may have brought the key while this one waited.
-	if keys := matching(v.keys, kid, alg); len(keys) > 0 {
-		return keys, true
-	}
-	if v.cfg.Now().Sub(v.lastFetch) >= v.cfg.RefetchInterval {
-		_ = v.fetch(ctx) // on failure the old keys stay; the caller says why the token failed
-	}
 	return matching(v.keys, kid, alg), len(v.keys) > 0
 }
 
@@ -294,7 +338,9 @@ func (v *Verifier) verify(ctx context.Context, token string) (map[string]any, st
 		case now.Add(v.cfg.Leeway).Before(hit.nbf):
 			return nil, NotYetValid
 		}
-		return hit.claims, Verified
+		// Every document gets its own claims: a cached map shared between
+		// concurrent documents would let one evaluation's change reach another.
+		return copyJSON(hit.claims).(map[string]any), Verified
 	}
 	var std jwt.Claims
 	claims, outcome := v.check(ctx, token, &std)
@@ -312,8 +358,28 @@ func (v *Verifier) verify(ctx context.Context, token string) (map[string]any, st
 		}
 		v.verified[key] = entry
 		v.cacheMu.Unlock()
+		return copyJSON(claims).(map[string]any), outcome
 	}
 	return claims, outcome
+}
+
+// copyJSON deep-copies a JSON value as encoding/json decodes it.
+func copyJSON(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = copyJSON(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = copyJSON(e)
+		}
+		return out
+	}
+	return v
 }
 
 // check verifies token without the cache, filling std with its registered

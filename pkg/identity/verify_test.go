@@ -276,14 +276,9 @@ func TestKeyRotation(t *testing.T) {
 	}
 	p.publish(k1, k2) // the identity provider rotates in a new key
 	newToken := "Bearer " + sign(t, k2, jose.RS256, claims(func(c map[string]any) { c["exp"] = now.Add(time.Hour).Unix() }))
-	// Within the interval of the start-up fetch: no refetch yet.
-	if got := v.Principal(context.Background(), newToken); got.Verification != identity.UnknownKey {
-		t.Fatalf("before the interval: %q", got.Verification)
-	}
-	if n := p.hits.Load(); n != 1 {
-		t.Fatalf("JWKS fetched %d times, want 1", n)
-	}
-	advance(61 * time.Second)
+	// Seconds after the start-up fetch, 16 concurrent tokens of the new key
+	// are verified at once, by one fetch.
+	advance(5 * time.Second)
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
@@ -296,13 +291,82 @@ func TestKeyRotation(t *testing.T) {
 	if n := p.hits.Load(); n != 2 {
 		t.Fatalf("JWKS fetched %d times, want 2 (one refetch for 16 concurrent tokens)", n)
 	}
-	// A flood of made-up kids costs at most one fetch per interval.
-	for i := range 50 {
+	// A flood of made-up kids costs one fetch (the miss), then nothing for
+	// the penalty interval.
+	forge := func(i int) string {
 		forged := jose.JSONWebKey{Key: k2.Key, KeyID: "made-up-" + string(rune('a'+i%26))}
-		v.Principal(context.Background(), "Bearer "+sign(t, forged, jose.RS256, claims(nil)))
+		return "Bearer " + sign(t, forged, jose.RS256, claims(nil))
 	}
-	if n := p.hits.Load(); n != 2 {
-		t.Fatalf("made-up kids fetched the JWKS %d more times", n-2)
+	for i := range 50 {
+		if got := v.Principal(context.Background(), forge(i)); got.Verification != identity.UnknownKey {
+			t.Fatalf("made-up kid: %q", got.Verification)
+		}
+	}
+	if n := p.hits.Load(); n != 3 {
+		t.Fatalf("made-up kids fetched the JWKS %d more times, want 1", n-2)
+	}
+	// Known keys still verify during the penalty, from the cache of keys.
+	if got := v.Principal(context.Background(), "Bearer "+sign(t, k1, jose.RS256, claims(nil))); got.Verification != identity.Verified {
+		t.Fatalf("known key during the penalty: %q", got.Verification)
+	}
+	advance(61 * time.Second)
+	v.Principal(context.Background(), forge(0))
+	if n := p.hits.Load(); n != 4 {
+		t.Fatalf("after the penalty: %d fetches, want 4", n)
+	}
+}
+
+// TestRefetchBlocksNoOne: while a refetch waits on a slow identity
+// provider, tokens of known keys verify without waiting for it.
+func TestRefetchBlocksNoOne(t *testing.T) {
+	k1, k2, _ := keys(t)
+	stall := make(chan struct{})
+	var stalling atomic.Bool
+	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{k1.Public()}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if stalling.Load() {
+			<-stall
+		}
+		_, _ = w.Write(pub)
+	}))
+	defer srv.Close()
+	defer close(stall)
+	v := verifier(t, srv.URL, func(c *identity.VerifierConfig) { c.FetchTimeout = 5 * time.Second })
+	if err := v.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stalling.Store(true)
+	go v.Principal(context.Background(), "Bearer "+sign(t, k2, jose.RS256, claims(nil))) // unknown kid: a stalled refetch
+	time.Sleep(50 * time.Millisecond)
+	done := make(chan string, 1)
+	go func() {
+		done <- v.Principal(context.Background(), "Bearer "+sign(t, k1, jose.RS256, claims(func(c map[string]any) { c["sub"] = "other" }))).Verification
+	}()
+	select {
+	case got := <-done:
+		if got != identity.Verified {
+			t.Errorf("known key: %q", got)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a known key's verification waited for the refetch")
+	}
+}
+
+// TestCachedClaimsAreNotShared: a document that changes its claims changes
+// no other document's.
+func TestCachedClaimsAreNotShared(t *testing.T) {
+	k1, _, _ := keys(t)
+	p := newIDP(t)
+	p.publish(k1)
+	v := verifier(t, p.srv.URL, nil)
+	if err := v.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	token := "Bearer " + sign(t, k1, jose.RS256, claims(nil))
+	first := v.Principal(context.Background(), token)
+	first.Claims["sub"] = "someone-else"
+	if second := v.Principal(context.Background(), token); second.Claims["sub"] == "someone-else" {
+		t.Error("the cache handed out a shared claims map")
 	}
 }
 
