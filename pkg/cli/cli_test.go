@@ -8,7 +8,7 @@ import (
 
 	"github.com/toolgate/toolgate/pkg/bundle"
 	"github.com/toolgate/toolgate/pkg/cli"
-	"github.com/toolgate/toolgate/pkg/internal/motos3"
+	"github.com/toolgate/toolgate/pkg/internal/moto"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -78,7 +78,7 @@ func TestMain(t *testing.T) {
 
 // TestPublish publishes to moto's S3 and reads back what functions would.
 func TestPublish(t *testing.T) {
-	s := motos3.Start(t)
+	s := moto.Start(t)
 	s.CreateBucket(t, "policies")
 	env := s.Env(nil)
 	code, out, errOut := runEnv(env, "publish", "-to", "s3://policies/prod", "../../testdata/bundles/minimal")

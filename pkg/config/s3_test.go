@@ -17,7 +17,7 @@ import (
 	"github.com/toolgate/toolgate/pkg/bundle"
 	"github.com/toolgate/toolgate/pkg/config"
 	"github.com/toolgate/toolgate/pkg/decision"
-	"github.com/toolgate/toolgate/pkg/internal/motos3"
+	"github.com/toolgate/toolgate/pkg/internal/moto"
 	"github.com/toolgate/toolgate/pkg/reload"
 	"github.com/toolgate/toolgate/pkg/s3bundle"
 	"github.com/toolgate/toolgate/policies"
@@ -56,14 +56,14 @@ spec:
 // s3Env is an S3 deployment under test: moto behind a proxy, a bucket, and
 // a publisher.
 type s3Env struct {
-	moto   *motos3.Server
-	proxy  *motos3.Proxy
+	moto   *moto.Server
+	proxy  *moto.Proxy
 	client *s3bundle.Client
 	loc    s3bundle.Location
 }
 
 func newS3Env(t *testing.T) *s3Env {
-	s := motos3.Start(t)
+	s := moto.Start(t)
 	s.CreateBucket(t, "policies")
 	c, err := s3bundle.FromEnv(s.Env(nil), nil)
 	if err != nil {
@@ -288,8 +288,8 @@ func TestS3BundleLifecycle(t *testing.T) {
 
 	t.Run("S3 unreachable after start: last good stays", func(t *testing.T) {
 		inForce := h.Bundle()
-		e.proxy.SetMode(motos3.Refuse)
-		defer e.proxy.SetMode(motos3.Pass)
+		e.proxy.SetMode(moto.Refuse)
+		defer e.proxy.SetMode(moto.Pass)
 		decide(decision.Allow)
 		if h.Bundle() != inForce {
 			t.Error("bundle changed")
@@ -304,8 +304,8 @@ func TestS3BundleLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.proxy.SetMode(motos3.Stall)
-		defer e.proxy.SetMode(motos3.Pass)
+		e.proxy.SetMode(moto.Stall)
+		defer e.proxy.SetMode(moto.Pass)
 		start := time.Now()
 		r := slow.Handle(context.Background(), payload)
 		// Not a performance target: a bound that tells a timeout from a hang.
@@ -347,7 +347,7 @@ func TestS3ColdStart(t *testing.T) {
 	})
 
 	e.publish(t, readOnly, nil)
-	e.proxy.SetMode(motos3.Refuse)
+	e.proxy.SetMode(moto.Refuse)
 	logs.take()
 	h, err := e.handler(t, logs, nil)
 	if err == nil || h.Bundle() != nil {
@@ -364,7 +364,7 @@ func TestS3ColdStart(t *testing.T) {
 		}
 	}
 
-	e.proxy.SetMode(motos3.Pass)
+	e.proxy.SetMode(moto.Pass)
 	if err := h.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/toolgate/toolgate/pkg/bundle"
 	"github.com/toolgate/toolgate/pkg/decision"
 	"github.com/toolgate/toolgate/pkg/interceptor"
-	"github.com/toolgate/toolgate/pkg/internal/motos3"
+	"github.com/toolgate/toolgate/pkg/internal/moto"
 	"github.com/toolgate/toolgate/pkg/policy"
 	"github.com/toolgate/toolgate/pkg/reload"
 	"github.com/toolgate/toolgate/pkg/s3bundle"
@@ -33,14 +33,14 @@ func newClock() *clock {
 }
 
 type fixture struct {
-	proxy  *motos3.Proxy
+	proxy  *moto.Proxy
 	client *s3bundle.Client
 	loc    s3bundle.Location
 	clock  *clock
 }
 
 func newFixture(t *testing.T) *fixture {
-	s := motos3.Start(t)
+	s := moto.Start(t)
 	s.CreateBucket(t, "policies")
 	p := s.Proxy(t)
 	c, err := s3bundle.FromEnv(s.Env(map[string]string{"AWS_ENDPOINT_URL_S3": p.Endpoint}), nil)
@@ -138,7 +138,7 @@ func TestChecksDoNotQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.proxy.SetMode(motos3.Stall)
+	f.proxy.SetMode(moto.Stall)
 	var wg sync.WaitGroup
 	var checked atomic.Bool
 	wg.Add(1)
@@ -158,7 +158,7 @@ func TestChecksDoNotQueue(t *testing.T) {
 	if checked.Load() || f.proxy.Waiting() != 1 {
 		t.Errorf("the stalled check ended, or others queued behind it (%d waiting)", f.proxy.Waiting())
 	}
-	f.proxy.SetMode(motos3.Pass)
+	f.proxy.SetMode(moto.Pass)
 	wg.Wait()
 }
 

@@ -26,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/toolgate/toolgate/pkg/awsenv"
+
 	"github.com/toolgate/toolgate/pkg/bundle"
 )
 
@@ -116,41 +118,15 @@ type Client struct {
 // AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, which Lambda sets for the
 // function's role.
 func FromEnv(getenv func(string) string, hc *http.Client) (*Client, error) {
-	c := &Client{
-		HTTP:     hc,
-		Region:   first(getenv, "AWS_REGION", "AWS_DEFAULT_REGION"),
-		Endpoint: strings.TrimRight(first(getenv, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), "/"),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			creds := aws.Credentials{
-				AccessKeyID:     getenv("AWS_ACCESS_KEY_ID"),
-				SecretAccessKey: getenv("AWS_SECRET_ACCESS_KEY"),
-				SessionToken:    getenv("AWS_SESSION_TOKEN"),
-				Source:          "environment",
-			}
-			if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
-				return creds, errors.New("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-			}
-			return creds, nil
-		}),
+	region, err := awsenv.Region(getenv)
+	if err != nil {
+		return nil, err
 	}
-	if c.Region == "" {
-		return nil, errors.New("no AWS region: set AWS_REGION")
+	endpoint, err := awsenv.Endpoint(getenv, "S3")
+	if err != nil {
+		return nil, fmt.Errorf("S3 %w", err)
 	}
-	if c.Endpoint != "" {
-		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("S3 endpoint %q: want an http(s) URL", c.Endpoint)
-		}
-	}
-	return c, nil
-}
-
-func first(getenv func(string) string, names ...string) string {
-	for _, n := range names {
-		if v := strings.TrimSpace(getenv(n)); v != "" {
-			return v
-		}
-	}
-	return ""
+	return &Client{HTTP: hc, Region: region, Endpoint: endpoint, Credentials: awsenv.Credentials(getenv)}, nil
 }
 
 // Get fetches the archive at l. With etag set, it is a conditional request:

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/toolgate/toolgate/pkg/bundle"
-	"github.com/toolgate/toolgate/pkg/internal/motos3"
+	"github.com/toolgate/toolgate/pkg/internal/moto"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -95,7 +95,7 @@ func TestFromEnv(t *testing.T) {
 // TestAgainstS3 runs every request against moto's S3, which checks each
 // signature against the IAM user's key.
 func TestAgainstS3(t *testing.T) {
-	s := motos3.Start(t)
+	s := moto.Start(t)
 	s.CreateBucket(t, "policies")
 	c, err := FromEnv(s.Env(nil), nil)
 	if err != nil {

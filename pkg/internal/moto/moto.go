@@ -1,7 +1,7 @@
-// Package motos3 runs moto's S3 server on loopback for integration tests:
-// a real S3 API that checks Signature Version 4 signatures and IAM
+// Package moto runs moto's server on loopback for integration tests: real
+// S3 and DynamoDB APIs that check Signature Version 4 signatures and IAM
 // permissions, so that tests exercise the bytes the function sends to AWS.
-package motos3
+package moto
 
 import (
 	"bytes"
@@ -36,8 +36,8 @@ const Region = "us-east-1"
 type Server struct {
 	// Endpoint is the server's base URL, e.g. "http://127.0.0.1:5000".
 	Endpoint string
-	// AccessKeyID and SecretAccessKey belong to an IAM user allowed s3:*;
-	// every S3 request must be signed with them.
+	// AccessKeyID and SecretAccessKey belong to an IAM user allowed s3:*
+	// and dynamodb:*; every request must be signed with them.
 	AccessKeyID, SecretAccessKey string
 
 	cmd *exec.Cmd
@@ -93,7 +93,7 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
-// Stop stops the server: S3 becomes unreachable.
+// Stop stops the server: S3 and DynamoDB become unreachable.
 func (s *Server) Stop() {
 	if s.cmd.Process != nil && s.cmd.ProcessState == nil {
 		s.cmd.Process.Kill()
@@ -106,7 +106,7 @@ var (
 	secretRE    = regexp.MustCompile(`<SecretAccessKey>([^<]+)`)
 )
 
-// user creates the IAM user whose key signs every S3 request.
+// user creates the IAM user whose key signs every later request.
 func (s *Server) user(t testing.TB) {
 	t.Helper()
 	iam := func(form url.Values) string {
@@ -122,7 +122,7 @@ func (s *Server) user(t testing.TB) {
 	out := iam(url.Values{"Action": {"CreateAccessKey"}, "UserName": {"toolgate"}})
 	s.AccessKeyID, s.SecretAccessKey = match(t, accessKeyRE, out), match(t, secretRE, out)
 	iam(url.Values{"Action": {"PutUserPolicy"}, "UserName": {"toolgate"}, "PolicyName": {"s3"},
-		"PolicyDocument": {`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}`}})
+		"PolicyDocument": {`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","dynamodb:*"],"Resource":"*"}]}`}})
 }
 
 func match(t testing.TB, re *regexp.Regexp, s string) string {
@@ -135,13 +135,14 @@ func match(t testing.TB, re *regexp.Regexp, s string) string {
 }
 
 // Env returns a getenv that points the AWS settings at the server (or at
-// vars' AWS_ENDPOINT_URL_S3, a Proxy's), with the other variables from vars.
+// vars' AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL_DYNAMODB, a Proxy's), with
+// the other variables from vars.
 func (s *Server) Env(vars map[string]string) func(string) string {
 	return func(k string) string {
 		switch k {
 		case "AWS_REGION":
 			return Region
-		case "AWS_ENDPOINT_URL_S3":
+		case "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB":
 			if v := vars[k]; v != "" {
 				return v
 			}
@@ -289,4 +290,22 @@ func (p *Proxy) Requests() []Request {
 	r := p.reqs
 	p.reqs = nil
 	return r
+}
+
+// CreateTable creates a state table as the template does (partition key
+// state.AttrKey, a string; on-demand) and returns its name.
+func (s *Server) CreateTable(t testing.TB, name string) string {
+	t.Helper()
+	body := `{"TableName":"` + name + `","BillingMode":"PAY_PER_REQUEST",` +
+		`"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],` +
+		`"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}]}`
+	req, err := http.NewRequest(http.MethodPost, s.Endpoint+"/", bytes.NewReader([]byte(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.CreateTable")
+	sign(t, req, []byte(body), "dynamodb", aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey})
+	s.send(t, req, http.StatusOK)
+	return name
 }

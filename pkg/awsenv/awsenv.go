@@ -1,0 +1,65 @@
+// Package awsenv reads the AWS settings that Lambda gives a function in its
+// environment: the region, the credentials of the function's role and the
+// endpoint overrides of the AWS SDKs (AWS_ENDPOINT_URL_<SERVICE>, else
+// AWS_ENDPOINT_URL). Reading only these keeps the shared-config and
+// credential-chain packages, 3 MB of binary, out of the function.
+package awsenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// Region returns AWS_REGION, else AWS_DEFAULT_REGION.
+func Region(getenv func(string) string) (string, error) {
+	if r := first(getenv, "AWS_REGION", "AWS_DEFAULT_REGION"); r != "" {
+		return r, nil
+	}
+	return "", errors.New("no AWS region: set AWS_REGION")
+}
+
+// Endpoint returns the endpoint override for a service ("S3", "DYNAMODB"):
+// AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, without a trailing
+// slash; "" when neither is set.
+func Endpoint(getenv func(string) string, service string) (string, error) {
+	e := strings.TrimRight(first(getenv, "AWS_ENDPOINT_URL_"+service, "AWS_ENDPOINT_URL"), "/")
+	if e == "" {
+		return "", nil
+	}
+	if u, err := url.Parse(e); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fmt.Errorf("endpoint %q: want an http or https URL", e)
+	}
+	return e, nil
+}
+
+// Credentials returns the credentials in AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, read on every call: Lambda
+// sets them for the function's role.
+func Credentials(getenv func(string) string) aws.CredentialsProvider {
+	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		creds := aws.Credentials{
+			AccessKeyID:     getenv("AWS_ACCESS_KEY_ID"),
+			SecretAccessKey: getenv("AWS_SECRET_ACCESS_KEY"),
+			SessionToken:    getenv("AWS_SESSION_TOKEN"),
+			Source:          "environment",
+		}
+		if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
+			return creds, errors.New("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+		}
+		return creds, nil
+	})
+}
+
+func first(getenv func(string) string, names ...string) string {
+	for _, n := range names {
+		if v := strings.TrimSpace(getenv(n)); v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,188 @@
+package state_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/pkg/internal/moto"
+	"github.com/toolgate/toolgate/pkg/state"
+)
+
+// stores returns the two stores under one contract: in process, and in a
+// table of moto's DynamoDB on loopback.
+func stores(t *testing.T) map[string]state.Counter {
+	srv := moto.Start(t)
+	table := srv.CreateTable(t, "toolgate-state")
+	ddb, err := state.FromEnv(srv.Env(nil), table, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]state.Counter{"memory": &state.Memory{}, "dynamodb": ddb}
+}
+
+// TestCounterContract: both stores count to the limit and no further, keep
+// keys apart, and refuse without counting.
+func TestCounterContract(t *testing.T) {
+	ctx := context.Background()
+	exp := time.Now().Add(time.Minute)
+	for name, c := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			for i := int64(1); i <= 3; i++ {
+				if n, ok, err := c.Hit(ctx, "k1", 3, exp); err != nil || !ok || n != i {
+					t.Fatalf("hit %d: %d %v %v", i, n, ok, err)
+				}
+			}
+			for range 2 {
+				if n, ok, err := c.Hit(ctx, "k1", 3, exp); err != nil || ok || n != 3 {
+					t.Fatalf("past the limit: %d %v %v", n, ok, err)
+				}
+			}
+			if n, ok, err := c.Hit(ctx, "k2", 3, exp); err != nil || !ok || n != 1 {
+				t.Fatalf("another key: %d %v %v", n, ok, err)
+			}
+			// A higher limit for the same key (a bundle that raised it)
+			// counts on from where the count is.
+			if n, ok, err := c.Hit(ctx, "k1", 5, exp); err != nil || !ok || n != 4 {
+				t.Fatalf("raised limit: %d %v %v", n, ok, err)
+			}
+		})
+	}
+}
+
+// TestCounterUnderContention: 32 goroutines hammer one key; exactly limit
+// calls are counted.
+func TestCounterUnderContention(t *testing.T) {
+	const limit, callers, each = 25, 32, 4
+	for name, c := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			var passed atomic.Int64
+			var wg sync.WaitGroup
+			for range callers {
+				wg.Go(func() {
+					for range each {
+						_, ok, err := c.Hit(context.Background(), "hot", limit, time.Now().Add(time.Minute))
+						if err != nil {
+							t.Error(err)
+						}
+						if ok {
+							passed.Add(1)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if got := passed.Load(); got != limit {
+				t.Errorf("%d calls passed, want exactly %d", got, limit)
+			}
+		})
+	}
+}
+
+// TestCounterAcrossProcesses: two processes (as two Lambda instances)
+// hammer one key in one table; exactly limit calls pass in all.
+func TestCounterAcrossProcesses(t *testing.T) {
+	if os.Getenv("STATE_HAMMER_TABLE") != "" {
+		return // the child's work is in TestHammerChild
+	}
+	srv := moto.Start(t)
+	table := srv.CreateTable(t, "toolgate-procs")
+	const limit = 30
+	env := srv.Env(nil)
+	var cmds []*exec.Cmd
+	var outs []*strings.Builder
+	for range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHammerChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "STATE_HAMMER_TABLE="+table, "STATE_HAMMER_LIMIT="+strconv.Itoa(limit),
+			"AWS_REGION="+env("AWS_REGION"), "AWS_ENDPOINT_URL_DYNAMODB="+env("AWS_ENDPOINT_URL_DYNAMODB"),
+			"AWS_ACCESS_KEY_ID="+env("AWS_ACCESS_KEY_ID"), "AWS_SECRET_ACCESS_KEY="+env("AWS_SECRET_ACCESS_KEY"))
+		out := &strings.Builder{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	total := 0
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("child %d: %v\n%s", i, err, outs[i])
+		}
+		var n int
+		if _, err := fmt.Sscanf(outs[i].String()[strings.Index(outs[i].String(), "passed "):], "passed %d", &n); err != nil {
+			t.Fatalf("child %d: %v\n%s", i, err, outs[i])
+		}
+		total += n
+	}
+	if total != limit {
+		t.Errorf("%d calls passed in two processes, want exactly %d", total, limit)
+	}
+}
+
+// TestHammerChild is one process of TestCounterAcrossProcesses.
+func TestHammerChild(t *testing.T) {
+	table := os.Getenv("STATE_HAMMER_TABLE")
+	if table == "" {
+		t.Skip("run by TestCounterAcrossProcesses")
+	}
+	limit, _ := strconv.Atoi(os.Getenv("STATE_HAMMER_LIMIT"))
+	c, err := state.FromEnv(os.Getenv, table, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range limit / 2 {
+				_, ok, err := c.Hit(context.Background(), "shared", int64(limit), time.Now().Add(time.Minute))
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					passed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Printf("passed %d\n", passed.Load())
+}
+
+// TestMemoryExpiry: the in-process store forgets a count after its expiry,
+// as the table's time-to-live does.
+func TestMemoryExpiry(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := &state.Memory{Now: func() time.Time { return now }}
+	m.Hit(context.Background(), "k", 1, now.Add(time.Second))
+	if _, ok, _ := m.Hit(context.Background(), "k", 1, now.Add(time.Second)); ok {
+		t.Fatal("counted past the limit")
+	}
+	now = now.Add(2 * time.Second)
+	if _, ok, _ := m.Hit(context.Background(), "k", 1, now.Add(time.Second)); !ok {
+		t.Fatal("an expired count was kept")
+	}
+}
+
+// TestUnreachable: a store that cannot be reached is an error, never a
+// count.
+func TestUnreachable(t *testing.T) {
+	env := map[string]string{"AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s"}
+	c, err := state.FromEnv(func(k string) string { return env[k] }, "t", http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, ok, err := c.Hit(ctx, "k", 5, time.Now()); err == nil || ok {
+		t.Fatalf("unreachable: ok %v err %v", ok, err)
+	}
+}
