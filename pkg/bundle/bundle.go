@@ -22,6 +22,7 @@ import (
 
 	"github.com/toolgate/toolgate/pkg/catalog"
 	"github.com/toolgate/toolgate/pkg/policy"
+	"github.com/toolgate/toolgate/pkg/ratelimit"
 	"github.com/toolgate/toolgate/pkg/redact"
 )
 
@@ -46,9 +47,12 @@ type Bundle struct {
 	Catalog  *catalog.Catalog
 	// Redactor holds the Redaction documents' rules; nil when there are none.
 	Redactor *redact.Redactor
-	Tests    []Document
+	// RateLimits holds the RateLimit documents; nil when there are none.
+	RateLimits *ratelimit.Set
+	Tests      []Document
 
 	redactions []redact.Rule
+	limits     []*ratelimit.Limit
 }
 
 // Document is one YAML document of a bundle file.
@@ -165,6 +169,11 @@ func load(files []file, source string) (*Bundle, error) {
 		return nil, fmt.Errorf("load bundle %s: %w", source, err)
 	}
 	b.Engine = engine
+	if len(b.limits) > 0 {
+		if b.RateLimits, err = ratelimit.NewSet(b.limits); err != nil {
+			return nil, fmt.Errorf("load bundle %s: %w", source, err)
+		}
+	}
 	if len(b.redactions) > 0 {
 		if b.Redactor, err = redact.Compile(b.redactions); err != nil {
 			return nil, fmt.Errorf("load bundle %s: %w", source, err)
@@ -223,6 +232,23 @@ func (b *Bundle) add(doc Document) error {
 			return err
 		}
 		b.redactions = append(b.redactions, r.Spec.Rules...)
+	case tm.APIVersion == catalog.APIVersion && tm.Kind == ratelimit.Kind:
+		var r struct {
+			typeMeta `json:",inline"`
+			Metadata struct {
+				Name        string            `json:"name"`
+				Annotations map[string]string `json:"annotations,omitempty"`
+			} `json:"metadata"`
+			Spec ratelimit.Spec `json:"spec"`
+		}
+		if err := policy.DecodeStrict(doc.Data, &r); err != nil {
+			return err
+		}
+		l, err := ratelimit.Compile(r.Metadata.Name, r.Spec)
+		if err != nil {
+			return err
+		}
+		b.limits = append(b.limits, l)
 	case tm.APIVersion == catalog.APIVersion && tm.Kind == TestKind:
 		b.Tests = append(b.Tests, doc)
 	default:

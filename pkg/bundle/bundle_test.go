@@ -94,6 +94,9 @@ func TestLoadRejects(t *testing.T) {
 	policy := "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: {phase: request}}]}}]}\n"
 	catalog := "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {defaultRisk: low}\n"
 	redaction := "apiVersion: toolgate.dev/v1alpha1\nkind: Redaction\nmetadata: {name: r}\nspec:\n rules:\n - name: r\n"
+	limit := func(name, spec string) string {
+		return "# a limit\napiVersion: toolgate.dev/v1alpha1\nkind: RateLimit\nmetadata: {name: " + name + "}\nspec: {" + spec + "}\n"
+	}
 	tests := []struct {
 		name  string
 		files map[string]string
@@ -107,6 +110,14 @@ func TestLoadRejects(t *testing.T) {
 		{"only comments", map[string]string{"a.yaml": "# nothing\n---\n# more\n"}, "no policies found"},
 		{"redaction unknown detector", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detectors: [ssn]\n"}, `r.yaml:1: redaction rule r: unknown detector "ssn"`},
 		{"redaction unknown field", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detector: [email]\n"}, `unknown field "detector"`},
+		{"rate limit without a limit", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "window: 1m")}, "l.yaml:1: spec.limit 0: want at least 1"},
+		{"rate limit window too long", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 2d")}, `l.yaml:1: spec.window: "2d": want whole seconds from 1s to 24h, or 1d`},
+		{"rate limit window in milliseconds", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1500ms")}, "spec.window"},
+		{"rate limit key not a document field", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, key: [user.id]")}, `spec.key[0] "user.id": not a field of the attribute document`},
+		{"rate limit unknown field", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, burst: 3")}, `l.yaml:1: json: unknown field "burst"`},
+		{"rate limit exceeded", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, exceeded: queue")}, `spec.exceeded "queue": want deny`},
+		{"rate limit bad name", map[string]string{"p.yaml": policy, "l.yaml": limit("Calls", "limit: 1, window: 1m")}, `metadata.name "Calls"`},
+		{"rate limit twice", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m") + "---\n" + limit("l", "limit: 2, window: 1m")}, "two RateLimit documents are named l"},
 		{"redaction without rules", map[string]string{"p.yaml": policy, "r.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: Redaction\nspec: {rules: []}\n"}, "spec.rules is empty"},
 		{"every error reported", map[string]string{"p.yaml": policy, "x.yaml": "apiVersion: v1\nkind: A\n---\napiVersion: v1\nkind: B\n"}, `x.yaml:1: unknown document apiVersion "v1" kind "A"` + "\n" + `x.yaml:4: unknown document apiVersion "v1" kind "B"`},
 		{"redaction rule names across files", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detectors: [email]\n", "s.yaml": redaction + "   detectors: [jwt]\n"}, `duplicate redaction rule "r"`},

@@ -108,7 +108,8 @@ func invoke(args []string, explainAll bool, embedded fs.FS, getenv func(string) 
 		return 1
 	}
 	logs := io.Discard
-	vars := map[string]string{"POLICY_SOURCE": *policies, "ENVIRONMENT": *env}
+	// Rate limits count in process unless a table is named.
+	vars := map[string]string{"POLICY_SOURCE": *policies, "ENVIRONMENT": *env, "STATE_TABLE": cmp.Or(getenv("STATE_TABLE"), config.MemoryState)}
 	if *verbose {
 		logs = stderr
 	} else {

@@ -26,6 +26,7 @@ import (
 	"github.com/toolgate/toolgate/pkg/policy"
 	"github.com/toolgate/toolgate/pkg/reload"
 	"github.com/toolgate/toolgate/pkg/s3bundle"
+	"github.com/toolgate/toolgate/pkg/state"
 	"github.com/toolgate/toolgate/pkg/trace"
 )
 
@@ -72,7 +73,17 @@ type Config struct {
 	// DeadlineMargin (DEADLINE_MARGIN_MS) is kept back from the invocation
 	// deadline to answer in; zero takes the handler's default.
 	DeadlineMargin time.Duration
+	// StateTable (STATE_TABLE) is the DynamoDB table of rate-limit counts;
+	// MemoryState counts in process (local runs: each Lambda instance would
+	// count alone); empty: a bundle's rate limits deny what they match
+	// (unless they fail open). StateTimeout (STATE_TIMEOUT_MS, default 300) bounds the
+	// counting of one call.
+	StateTable   string
+	StateTimeout time.Duration
 }
+
+// MemoryState is the STATE_TABLE value that counts in process.
+const MemoryState = "memory"
 
 // FromEnv reads the configuration through getenv.
 func FromEnv(getenv func(string) string) (Config, error) {
@@ -151,6 +162,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	c.DeadlineMargin = time.Duration(ms) * time.Millisecond
+	c.StateTable = strings.TrimSpace(getenv("STATE_TABLE"))
+	if ms, err = positive(getenv, "STATE_TIMEOUT_MS"); err != nil {
+		return c, err
+	}
+	c.StateTimeout = time.Duration(ms) * time.Millisecond
 	level := getenv("AWS_LAMBDA_LOG_LEVEL")
 	if level == "" {
 		level = getenv("LOG_LEVEL")
@@ -295,9 +311,18 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 	if err == nil && cfg.JWT.JWKSURL != "" {
 		icfg.Verifier, err = verifier(cfg.JWT, logger)
 	}
+	icfg.StateTimeout = cfg.StateTimeout
+	if cfg.StateTable == MemoryState {
+		icfg.State = &state.Memory{}
+	} else if err == nil && cfg.StateTable != "" {
+		var store *state.DynamoDB
+		if store, err = state.FromEnv(getenv, cfg.StateTable, &http.Client{}); err == nil {
+			icfg.State = store
+		}
+	}
 	build := func(b *bundle.Bundle) *interceptor.Handler {
 		c := icfg
-		c.Engine, c.Catalog, c.Redactor = b.Engine, b.Catalog, b.Redactor
+		c.Engine, c.Catalog, c.Redactor, c.RateLimits = b.Engine, b.Catalog, b.Redactor, b.RateLimits
 		c.Bundle = decisionlog.Bundle{Source: b.Source, Digest: b.Digest, Version: b.Version, ETag: b.ETag}
 		return interceptor.New(c)
 	}

@@ -29,6 +29,7 @@ const (
 const (
 	CodePolicyDenied   = -32001 // a policy denied the request
 	CodeUndecidable    = -32002 // no decision could be made (bundle, evaluation or internal error): fail closed
+	CodeRateLimited    = -32003 // a rate limit of the bundle is exceeded
 	CodeInvalidRequest = -32600 // the event or its JSON-RPC body is malformed
 	CodeInvalidParams  = -32602 // tools/call params are malformed
 )
@@ -52,6 +53,9 @@ type Decision struct {
 	Hidden []string `json:"hidden,omitempty"`
 	// Redactions counts the replacements in a tool result per detector.
 	Redactions map[string]int `json:"redactions,omitempty"`
+	// RetryAfter is the seconds a rate-limited caller should wait; a
+	// JSON-RPC error carries it as data.retryAfter.
+	RetryAfter int `json:"retryAfter,omitempty"`
 }
 
 // FromResult decides on a policy result: any enforcing finding denies.
@@ -97,7 +101,7 @@ func (d Decision) Output(msg *mcp.Message, body json.RawMessage, denyStatus int)
 		if msg.IsNotification() || msg.IsResponse() {
 			// Neither expects an answer to match: a client's answer to a
 			// server request is acknowledged, or refused, by status.
-			return gateway.Respond(NotificationDenyStatus, nil, rpcError(nil, d.Code, text))
+			return gateway.Respond(NotificationDenyStatus, nil, rpcError(nil, d.Code, text, d.RetryAfter))
 		}
 		id = msg.ID
 		if msg.Method == mcp.MethodToolsCall {
@@ -106,7 +110,7 @@ func (d Decision) Output(msg *mcp.Message, body json.RawMessage, denyStatus int)
 			return gateway.Respond(denyStatus, nil, toolError(id, text))
 		}
 	}
-	return gateway.Respond(denyStatus, nil, rpcError(id, d.Code, text))
+	return gateway.Respond(denyStatus, nil, rpcError(id, d.Code, text, d.RetryAfter))
 }
 
 // Text is the denial's text as the caller sees it: the reason and the
@@ -189,22 +193,30 @@ func toolError(id json.RawMessage, text string) json.RawMessage {
 	}{true, []textContent{{"text", text}}}})
 }
 
-func rpcError(id json.RawMessage, code int, text string) json.RawMessage {
+func rpcError(id json.RawMessage, code int, text string, retryAfter int) json.RawMessage {
+	type retry struct {
+		RetryAfter int `json:"retryAfter"`
+	}
 	type rpcErr struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
+		Data    *retry `json:"data,omitempty"`
+	}
+	e := rpcErr{code, text, nil}
+	if retryAfter > 0 {
+		e.Data = &retry{retryAfter}
 	}
 	if id == nil {
 		return marshal(struct {
 			JSONRPC string `json:"jsonrpc"`
 			Error   rpcErr `json:"error"`
-		}{"2.0", rpcErr{code, text}})
+		}{"2.0", e})
 	}
 	return marshal(struct {
 		JSONRPC string          `json:"jsonrpc"`
 		ID      json.RawMessage `json:"id"`
 		Error   rpcErr          `json:"error"`
-	}{"2.0", id, rpcErr{code, text}})
+	}{"2.0", id, e})
 }
 
 func marshal(v any) json.RawMessage {

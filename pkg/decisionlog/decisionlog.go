@@ -74,7 +74,18 @@ type Record struct {
 	ToolsHidden int            `json:"tools_hidden,omitempty"`
 	Hidden      []string       `json:"hidden,omitempty"`
 	Redactions  map[string]int `json:"redactions,omitempty"`
-	LatencyUS   int64          `json:"latency_us"`
+	// RateLimits is what each rate limit that matched the call did.
+	RateLimits []RateLimit `json:"rate_limits,omitempty"`
+	LatencyUS  int64       `json:"latency_us"`
+}
+
+// RateLimit is one rate limit's outcome for a call: ok, exceeded, error
+// (the count could not be read: denied) or fail_open (the same, allowed).
+type RateLimit struct {
+	Name   string `json:"name"`
+	Result string `json:"result"`
+	Count  int64  `json:"count"`
+	Limit  int64  `json:"limit"`
 }
 
 // MaxHidden bounds the hidden tool names in one record, so a huge tool
@@ -184,6 +195,9 @@ func (r *Record) LogValue() slog.Value {
 	}
 	if len(r.Redactions) > 0 {
 		a = append(a, slog.Any("redactions", r.Redactions))
+	}
+	if len(r.RateLimits) > 0 {
+		a = append(a, slog.Any("rate_limits", r.RateLimits))
 	}
 	a = append(a, slog.Int64("latency_us", r.LatencyUS))
 	return slog.GroupValue(a...)

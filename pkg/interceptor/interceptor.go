@@ -29,7 +29,9 @@ import (
 	"github.com/toolgate/toolgate/pkg/mcp"
 	"github.com/toolgate/toolgate/pkg/metrics"
 	"github.com/toolgate/toolgate/pkg/policy"
+	"github.com/toolgate/toolgate/pkg/ratelimit"
 	"github.com/toolgate/toolgate/pkg/redact"
+	"github.com/toolgate/toolgate/pkg/state"
 	"github.com/toolgate/toolgate/pkg/strictjson"
 	"github.com/toolgate/toolgate/pkg/trace"
 )
@@ -65,8 +67,17 @@ type Config struct {
 	// DeadlineMargin is the time kept back from the invocation deadline to
 	// answer in: a decision not made by then is a denial (default 250ms).
 	DeadlineMargin time.Duration
-	Now            func() time.Time
-	NewID          func() string
+	// RateLimits are the bundle's rate limits, counted in State at the
+	// REQUEST point for the calls the policies allow; nil has none.
+	RateLimits *ratelimit.Set
+	// State holds the counts; nil denies every call a limit matches
+	// (unless the limit fails open).
+	State state.Counter
+	// StateTimeout bounds the counting of one call (default 300ms): past
+	// it the count is an error, which denies unless the limit fails open.
+	StateTimeout time.Duration
+	Now          func() time.Time
+	NewID        func() string
 }
 
 // Limits bound what the handler reads. Anything beyond them is denied before
@@ -129,9 +140,13 @@ func New(cfg Config) *Handler {
 	cfg.Limits.MaxArgumentBytes = cmp.Or(cfg.Limits.MaxArgumentBytes, DefaultLimits.MaxArgumentBytes)
 	cfg.Limits.MaxValues = cmp.Or(cfg.Limits.MaxValues, DefaultLimits.MaxValues)
 	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, 250*time.Millisecond)
+	cfg.StateTimeout = cmp.Or(cfg.StateTimeout, DefaultStateTimeout)
 	return &Handler{cfg: cfg, builder: attributes.Builder{Environment: cfg.Environment, Catalog: cfg.Catalog, Verifier: cfg.Verifier},
 		work: make(chan judgement)}
 }
+
+// DefaultStateTimeout bounds the rate-limit counting of one call.
+const DefaultStateTimeout = 300 * time.Millisecond
 
 // NewID returns a random 128-bit decision id in hex.
 func NewID() string {
@@ -153,6 +168,8 @@ type Result struct {
 	// whose decision id is RepeatOf.
 	Repeat   bool
 	RepeatOf string
+	// RateLimits is what each rate limit that matched the call did.
+	RateLimits []ratelimit.Outcome
 }
 
 // fallbackOutput is the answer when even marshalling the output failed.
@@ -416,10 +433,50 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 		}
 		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
 	}
-	h.decide(st, id, in, &r)
+	value := h.decide(st, id, in, &r)
+	if r.Decision.Effect == decision.Allow && h.cfg.RateLimits.Len() > 0 {
+		st.next("ratelimit")
+		h.limit(st.ctx, value, &r)
+	}
 	st.next("respond")
 	r.Output = r.Decision.Output(&msg, body, h.cfg.DenyStatus)
 	return r
+}
+
+// limit counts an allowed call against the rate limits that match it, and
+// denies it if one is exceeded or cannot be counted (and does not fail
+// open). Only the REQUEST point counts: the RESPONSE point judges the same
+// call again.
+func (h *Handler) limit(ctx context.Context, value map[string]any, r *Result) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	defer cancel()
+	r.RateLimits = h.cfg.RateLimits.Check(ctx, h.cfg.State, value, h.cfg.Now())
+	reason, retryAfter, undecidable := ratelimit.Denial(r.RateLimits)
+	if reason == "" {
+		return
+	}
+	code := decision.CodeRateLimited
+	if undecidable {
+		code = decision.CodeUndecidable
+	}
+	findings := r.Decision.Findings // audit findings stay
+	for _, o := range r.RateLimits {
+		// A limit stands where a policy would: the record and the bundle
+		// tests name it.
+		f := policy.Finding{Policy: o.Limit, Rule: "rate-limit", Kind: policy.Violation, Mode: policy.ModeEnforce}
+		switch o.Result {
+		case ratelimit.Exceeded:
+			f.Message = fmt.Sprintf("at most %d calls per %s", o.Max, o.Window)
+		case ratelimit.Error:
+			f.Kind, f.Message, f.Detail = policy.Error, "the rate limit could not be checked", o.Err.Error()
+		default:
+			continue
+		}
+		findings = append(findings, f)
+	}
+	d := decision.Denied(r.Decision.ID, code, reason)
+	d.RetryAfter, d.Findings = retryAfter, findings
+	r.Decision = d
 }
 
 // decide builds the attribute document for in and evaluates it into r,
@@ -538,6 +595,9 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 			p.Detail = ""
 		}
 		rec.Policies = append(rec.Policies, p)
+	}
+	for _, o := range r.RateLimits {
+		rec.RateLimits = append(rec.RateLimits, decisionlog.RateLimit{Name: o.Limit, Result: o.Result, Count: o.Count, Limit: o.Max})
 	}
 	if n := len(d.Hidden); n > 0 {
 		// Tool names are not secret, and say why an agent did not see a tool.

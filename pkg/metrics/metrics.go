@@ -41,6 +41,13 @@ const (
 	EvaluationErrors = "EvaluationErrors"
 	// BundleLoadFailures counts policy bundles that failed to load.
 	BundleLoadFailures = "BundleLoadFailures"
+	// RateLimited counts calls denied by a rate limit (dimension RateLimit,
+	// the limit's name; a bundle's limits are few).
+	RateLimited = "RateLimited"
+	// StateErrors counts rate-limit counts that could not be read, by
+	// limit (dimension RateLimit): denied, or allowed where the limit fails
+	// open.
+	StateErrors = "StateErrors"
 )
 
 // Dimensions a deployment may choose for Decisions and Latency.
@@ -137,6 +144,19 @@ func (e *EMF) Decision(r *decisionlog.Record) {
 		directives = append(directives, Directive{e.namespace, [][]string{{}}, []Definition{{EvaluationErrors, "Count"}}})
 	}
 	e.write(rec, directives)
+	for _, l := range r.RateLimits {
+		name := ""
+		switch l.Result {
+		case "exceeded":
+			name = RateLimited
+		case "error", "fail_open":
+			name = StateErrors
+		default:
+			continue
+		}
+		e.write(map[string]any{"RateLimit": l.Name, name: 1},
+			[]Directive{{e.namespace, [][]string{{"RateLimit"}}, []Definition{{name, "Count"}}}})
+	}
 	if !denied || r.Repeat {
 		return
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/toolgate/toolgate/pkg/decision"
 	"github.com/toolgate/toolgate/pkg/interceptor"
 	"github.com/toolgate/toolgate/pkg/policy"
+	"github.com/toolgate/toolgate/pkg/state"
 )
 
 // File is a PolicyTest document.
@@ -53,7 +54,12 @@ type Case struct {
 	Response map[string]any `json:"response,omitempty"`
 	// Attributes is an attribute document, given straight to the policies.
 	Attributes map[string]any `json:"attributes,omitempty"`
-	Expect     Expect         `json:"expect"`
+	// Times sends the event or request this many times (default 1) within
+	// one rate-limit window, counted in process by a store that keeps
+	// DynamoDB's contract; Expect is about the last. "The 6th call in a
+	// minute is denied" is times: 6.
+	Times  int    `json:"times,omitempty"`
+	Expect Expect `json:"expect"`
 }
 
 // Expect is a case's expected outcome.
@@ -106,8 +112,16 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 			if env == "" {
 				env = opts.Environment
 			}
-			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor, Now: now})
-			got, listed, err := c.run(h, b.Engine)
+			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor,
+				RateLimits: b.RateLimits, State: &state.Memory{Now: now}, Now: now})
+			var got decision.Decision
+			var listed []string
+			var err error
+			for range max(1, c.Times) {
+				if got, listed, err = c.run(h, b.Engine); err != nil {
+					break
+				}
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: case %q: %w", d.where, c.Name, err)
 			}
@@ -174,6 +188,9 @@ func (c Case) validate() error {
 	}
 	if (c.Expect.Tools != nil || c.Expect.Redactions != nil) && c.Response == nil && c.Event == nil {
 		return fmt.Errorf("expect.tools and expect.redactions need a response")
+	}
+	if c.Times < 0 || (c.Times > 1 && c.Attributes != nil) {
+		return fmt.Errorf("times must be positive, and goes with event or request")
 	}
 	if c.Expect.Decision != decision.Allow && c.Expect.Decision != decision.Deny {
 		return fmt.Errorf("expect.decision must be allow or deny")
