@@ -41,12 +41,12 @@ const (
 	EvaluationErrors = "EvaluationErrors"
 	// BundleLoadFailures counts policy bundles that failed to load.
 	BundleLoadFailures = "BundleLoadFailures"
-	// RateLimited counts calls denied by a rate limit (dimension RateLimit,
-	// the limit's name; a bundle's limits are few).
+	// RateLimited counts calls denied by a rate limit, by limit (dimension
+	// RateLimit, the limit's name; a bundle's limits are few) and in all.
 	RateLimited = "RateLimited"
 	// StateErrors counts rate-limit counts that could not be read, by
-	// limit (dimension RateLimit): denied, or allowed where the limit fails
-	// open.
+	// limit (dimension RateLimit) and in all: denied, or allowed where the
+	// limit fails open.
 	StateErrors = "StateErrors"
 )
 
@@ -154,8 +154,9 @@ func (e *EMF) Decision(r *decisionlog.Record) {
 		default:
 			continue
 		}
+		// By limit, and in all: an alarm watches the total.
 		e.write(map[string]any{"RateLimit": l.Name, name: 1},
-			[]Directive{{e.namespace, [][]string{{"RateLimit"}}, []Definition{{name, "Count"}}}})
+			[]Directive{{e.namespace, [][]string{{"RateLimit"}, {}}, []Definition{{name, "Count"}}}})
 	}
 	if !denied || r.Repeat {
 		return
