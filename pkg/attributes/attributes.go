@@ -7,6 +7,8 @@ package attributes
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"time"
 
@@ -41,7 +43,65 @@ type Document struct {
 	Environment string             `json:"environment"`
 	Request     Request            `json:"request"`
 	Response    *Response          `json:"response,omitempty"` // phase response only
+	Session     Session            `json:"session"`
 	Time        Time               `json:"time"`
+}
+
+// Session is the history of the caller's session before this call, read
+// from the state table when the bundle's policies read it (see the
+// README's "Sessions"). Its fields are empty when Tracked is false.
+type Session struct {
+	// Tracked is true when the history was read for this call: the bundle
+	// reads session, the action is call and the table answered.
+	Tracked bool `json:"tracked"`
+	// Source is what keys the history, always with the principal and the
+	// actor: mcp-session-id, policy-session-id (AgentCore Policy's
+	// x-amzn-bedrock-agentcore-policy-session-id header) or, with neither
+	// (stateless MCP 2026-07-28 requests), principal: every sessionless
+	// call of the principal and actor shares one history.
+	Source     string           `json:"source"`
+	Calls      int64            `json:"calls"`
+	Labels     []string         `json:"labels"`
+	LabelCalls map[string]int64 `json:"labelCalls"`
+	// First and Last are the times of the first and last call, RFC 3339.
+	First string   `json:"first"`
+	Last  string   `json:"last"`
+	Tools []string `json:"tools"` // the last tools called, oldest first
+}
+
+// Session sources.
+const (
+	SessionFromMCP       = "mcp-session-id"
+	SessionFromPolicy    = "policy-session-id"
+	SessionFromPrincipal = "principal"
+)
+
+// PolicySessionHeader is the session header of AgentCore Policy's temporal
+// policies, which clients already send.
+const PolicySessionHeader = "x-amzn-bedrock-agentcore-policy-session-id"
+
+// SessionKey returns the state table key of the document's session
+// history and what keys it. The key is a digest of the principal, the
+// actor and the session id, so that one caller can neither read nor poison
+// another's history, and no id is in the table in the clear.
+func (d *Document) SessionKey() (key, source string) {
+	id, source := d.MCP.SessionID, SessionFromMCP
+	if id == "" {
+		id, source = d.Request.Headers[PolicySessionHeader], SessionFromPolicy
+	}
+	if id == "" {
+		source = SessionFromPrincipal
+	}
+	sum := sha256.Sum256([]byte(d.Principal.ID + "\x00" + d.Principal.Actor + "\x00" + source + "\x00" + id))
+	return "s#" + hex.EncodeToString(sum[:16]), source
+}
+
+// SetSession puts a session history, read under source, in the document.
+func (d *Document) SetSession(source string, calls int64, labels []string, labelCalls map[string]int64, first, last time.Time, tools []string) {
+	d.Session = Session{Tracked: true, Source: source, Calls: calls, Labels: labels, LabelCalls: labelCalls, Tools: tools}
+	if !first.IsZero() {
+		d.Session.First, d.Session.Last = first.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339)
+	}
 }
 
 // MCP describes the JSON-RPC message.
@@ -62,6 +122,9 @@ type Tool struct {
 	QualifiedName string `json:"qualifiedName"`
 	Operation     string `json:"operation"`
 	Risk          string `json:"risk"`
+	// Labels are the catalog's labels of the tool and its target; [] when
+	// none.
+	Labels []string `json:"labels"`
 	// Suspicious is true when the wire name looks crafted to pass for
 	// another (see mcp.InspectName); SuspiciousReasons lists why.
 	Suspicious        bool           `json:"suspicious"`
@@ -146,7 +209,8 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 		Request:     Request{Headers: make(map[string]string, len(in.Headers))},
 		Response:    in.Response,
 		Time:        Time{Now: in.Now.UTC().Format(time.RFC3339)},
-		Tool:        Tool{SuspiciousReasons: []string{}, Wildcards: []string{}},
+		Tool:        Tool{Labels: []string{}, SuspiciousReasons: []string{}, Wildcards: []string{}},
+		Session:     Session{Labels: []string{}, LabelCalls: map[string]int64{}, Tools: []string{}},
 	}
 	for name, v := range in.Headers {
 		if lower := strings.ToLower(name); !sensitiveHeaders[lower] {
@@ -205,7 +269,7 @@ func (b Builder) tool(qualified, env string) (Tool, string) {
 		env = entry.Environment
 	}
 	reasons := mcp.InspectName(qualified)
-	return Tool{Name: name, Target: target, QualifiedName: qualified, Operation: entry.Operation, Risk: entry.Risk,
+	return Tool{Name: name, Target: target, QualifiedName: qualified, Operation: entry.Operation, Risk: entry.Risk, Labels: entry.Labels,
 		Suspicious: len(reasons) > 0, SuspiciousReasons: reasons, Wildcards: []string{}}, env
 }
 
@@ -264,6 +328,7 @@ func (d *Document) Value() map[string]any {
 		"environment": d.Environment,
 		"request":     map[string]any{"headers": headers},
 		"time":        map[string]any{"now": d.Time.Now},
+		"session":     d.Session.value(),
 	}
 	if d.Response != nil {
 		v["response"] = map[string]any{
@@ -278,6 +343,17 @@ func (d *Document) Value() map[string]any {
 	return v
 }
 
+func (s *Session) value() map[string]any {
+	counts := make(map[string]any, len(s.LabelCalls))
+	for k, n := range s.LabelCalls {
+		counts[k] = float64(n)
+	}
+	return map[string]any{
+		"tracked": s.Tracked, "source": s.Source, "calls": float64(s.Calls), "labels": strings2any(s.Labels),
+		"labelCalls": counts, "first": s.First, "last": s.Last, "tools": strings2any(s.Tools),
+	}
+}
+
 func (t *Tool) value() map[string]any {
 	v := map[string]any{
 		"name":          t.Name,
@@ -285,6 +361,7 @@ func (t *Tool) value() map[string]any {
 		"qualifiedName": t.QualifiedName,
 		"operation":     t.Operation,
 		"risk":          t.Risk,
+		"labels":        strings2any(t.Labels),
 		"suspicious":    t.Suspicious,
 		// strings2any: never null, so policies need no null check
 		"suspiciousReasons": strings2any(t.SuspiciousReasons),

@@ -49,7 +49,10 @@ type Bundle struct {
 	Redactor *redact.Redactor
 	// RateLimits holds the RateLimit documents; nil when there are none.
 	RateLimits *ratelimit.Set
-	Tests      []Document
+	// Sessions says which policies read the document's session: none (""),
+	// only audit-mode ones, or enforcing ones (see policy.SessionReaders).
+	Sessions policy.Mode
+	Tests    []Document
 
 	redactions []redact.Rule
 	limits     []*ratelimit.Limit
@@ -169,6 +172,12 @@ func load(files []file, source string) (*Bundle, error) {
 		return nil, fmt.Errorf("load bundle %s: %w", source, err)
 	}
 	b.Engine = engine
+	switch audit, enforce := policy.SessionReaders(b.Policies); {
+	case enforce:
+		b.Sessions = policy.ModeEnforce
+	case audit:
+		b.Sessions = policy.ModeAudit
+	}
 	if len(b.limits) > 0 {
 		if b.RateLimits, err = ratelimit.NewSet(b.limits); err != nil {
 			return nil, fmt.Errorf("load bundle %s: %w", source, err)

@@ -5,6 +5,7 @@ package catalog
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -57,13 +58,19 @@ type Target struct {
 type Tool struct {
 	Risk      string `json:"risk,omitempty"`
 	Operation string `json:"operation,omitempty"`
+	// Labels describe what the tool touches (private-data,
+	// untrusted-content, external-communication, destructive...): a
+	// target's labels and the tool's own add up. Session policies read the
+	// labels a session has seen.
+	Labels []string `json:"labels,omitempty"`
 }
 
 // Entry is the catalog's resolved answer for one tool.
 type Entry struct {
 	Risk        string
 	Operation   string
-	Environment string // empty: use the deployment's environment
+	Environment string   // empty: use the deployment's environment
+	Labels      []string // sorted, never nil
 }
 
 // Validate reports the first invalid value in the catalog.
@@ -80,9 +87,16 @@ func (c *Catalog) Validate() error {
 		default:
 			return fmt.Errorf("tool %q: operation %q: want one of read, write, delete, execute, unknown", name, t.Operation)
 		}
+		for _, l := range t.Labels {
+			if !validLabel.MatchString(l) {
+				return fmt.Errorf("tool %q: label %q: want lower-case letters, digits and dashes", name, l)
+			}
+		}
 	}
 	return nil
 }
+
+var validLabel = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 func validRisk(r string) bool {
 	switch r {
@@ -96,7 +110,7 @@ func validRisk(r string) bool {
 // which wins over the defaults (risk: DefaultRisk, else medium; operation:
 // classified from the tool name). A nil catalog gives the defaults.
 func (c *Catalog) Lookup(target, tool string) Entry {
-	e := Entry{Risk: RiskMedium}
+	e := Entry{Risk: RiskMedium, Labels: []string{}}
 	if c == nil {
 		e.Operation = Classify(tool)
 		return e
@@ -125,7 +139,13 @@ func (c *Catalog) Lookup(target, tool string) Entry {
 		if t.Operation != "" {
 			e.Operation = t.Operation
 		}
+		for _, l := range t.Labels {
+			if !slices.Contains(e.Labels, l) {
+				e.Labels = append(e.Labels, l)
+			}
+		}
 	}
+	slices.Sort(e.Labels)
 	if e.Operation == "" {
 		e.Operation = Classify(tool)
 	}

@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/toolgate/toolgate/pkg/catalog"
@@ -98,8 +99,8 @@ func TestLookup(t *testing.T) {
 		DefaultRisk: "low",
 		Targets:     map[string]catalog.Target{"billing": {Environment: "production"}},
 		Tools: map[string]catalog.Tool{
-			"k8s___*":                        {Risk: "high"},
-			"k8s___delete-pod":               {Risk: "critical"},
+			"k8s___*":                        {Risk: "high", Labels: []string{"cluster"}},
+			"k8s___delete-pod":               {Risk: "critical", Labels: []string{"destructive", "cluster"}},
 			"billing___refund":               {Operation: "write"},
 			"x_amz_bedrock_agentcore_search": {Risk: "low", Operation: "read"},
 		},
@@ -108,20 +109,20 @@ func TestLookup(t *testing.T) {
 		target, tool string
 		want         catalog.Entry
 	}{
-		{"k8s", "delete-pod", catalog.Entry{Risk: "critical", Operation: "delete"}},
-		{"k8s", "get-pod", catalog.Entry{Risk: "high", Operation: "read"}},
-		{"docs", "search", catalog.Entry{Risk: "low", Operation: "read"}},
-		{"billing", "refund", catalog.Entry{Risk: "low", Operation: "write", Environment: "production"}},
-		{"", "x_amz_bedrock_agentcore_search", catalog.Entry{Risk: "low", Operation: "read"}},
-		{"", "k8s___*", catalog.Entry{Risk: "low", Operation: "unknown"}},
+		{"k8s", "delete-pod", catalog.Entry{Risk: "critical", Operation: "delete", Labels: []string{"cluster", "destructive"}}},
+		{"k8s", "get-pod", catalog.Entry{Risk: "high", Operation: "read", Labels: []string{"cluster"}}},
+		{"docs", "search", catalog.Entry{Risk: "low", Operation: "read", Labels: []string{}}},
+		{"billing", "refund", catalog.Entry{Risk: "low", Operation: "write", Environment: "production", Labels: []string{}}},
+		{"", "x_amz_bedrock_agentcore_search", catalog.Entry{Risk: "low", Operation: "read", Labels: []string{}}},
+		{"", "k8s___*", catalog.Entry{Risk: "low", Operation: "unknown", Labels: []string{}}},
 	}
 	for _, tt := range tests {
-		if got := c.Lookup(tt.target, tt.tool); got != tt.want {
+		if got := c.Lookup(tt.target, tt.tool); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("Lookup(%q, %q) = %+v, want %+v", tt.target, tt.tool, got, tt.want)
 		}
 	}
 	var none *catalog.Catalog
-	if got := none.Lookup("k8s", "delete-pod"); got != (catalog.Entry{Risk: "medium", Operation: "delete"}) {
+	if got := none.Lookup("k8s", "delete-pod"); !reflect.DeepEqual(got, catalog.Entry{Risk: "medium", Operation: "delete", Labels: []string{}}) {
 		t.Errorf("nil catalog: %+v", got)
 	}
 }
@@ -136,6 +137,8 @@ func TestValidate(t *testing.T) {
 		{catalog.Catalog{Tools: map[string]catalog.Tool{"a___b": {Risk: "HIGH"}}}, false},
 		{catalog.Catalog{Tools: map[string]catalog.Tool{"a___b": {Operation: "destroy"}}}, false},
 		{catalog.Catalog{Tools: map[string]catalog.Tool{"a___b": {Risk: "critical", Operation: "execute"}}}, true},
+		{catalog.Catalog{Tools: map[string]catalog.Tool{"a___b": {Labels: []string{"private-data"}}}}, true},
+		{catalog.Catalog{Tools: map[string]catalog.Tool{"a___b": {Labels: []string{"Private Data"}}}}, false},
 	}
 	for i, tt := range tests {
 		if err := tt.c.Validate(); (err == nil) != tt.ok {

@@ -80,6 +80,9 @@ type Config struct {
 	// counting of one call.
 	StateTable   string
 	StateTimeout time.Duration
+	// SessionTTL (SESSION_TTL_SECONDS, default 86400) is how long a
+	// session's history is kept after its last call.
+	SessionTTL time.Duration
 }
 
 // MemoryState is the STATE_TABLE value that counts in process.
@@ -167,6 +170,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	c.StateTimeout = time.Duration(ms) * time.Millisecond
+	if ms, err = positive(getenv, "SESSION_TTL_SECONDS"); err != nil {
+		return c, err
+	}
+	c.SessionTTL = time.Duration(ms) * time.Second
 	level := getenv("AWS_LAMBDA_LOG_LEVEL")
 	if level == "" {
 		level = getenv("LOG_LEVEL")
@@ -311,7 +318,7 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 	if err == nil && cfg.JWT.JWKSURL != "" {
 		icfg.Verifier, err = verifier(cfg.JWT, logger)
 	}
-	icfg.StateTimeout = cfg.StateTimeout
+	icfg.StateTimeout, icfg.SessionTTL = cfg.StateTimeout, cfg.SessionTTL
 	if cfg.StateTable == MemoryState {
 		icfg.State = &state.Memory{}
 	} else if err == nil && cfg.StateTable != "" {
@@ -322,7 +329,11 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 	}
 	build := func(b *bundle.Bundle) *interceptor.Handler {
 		c := icfg
-		c.Engine, c.Catalog, c.Redactor, c.RateLimits = b.Engine, b.Catalog, b.Redactor, b.RateLimits
+		c.Engine, c.Catalog, c.Redactor, c.RateLimits, c.Sessions = b.Engine, b.Catalog, b.Redactor, b.RateLimits, b.Sessions
+		if c.State == nil && (b.Sessions != "" || b.RateLimits.Len() > 0) {
+			logger.Warn("no STATE_TABLE: calls that rate limits match are denied, audit-only session policies see no history, enforcing ones deny",
+				"bundle", b.Source, "rate_limits", b.RateLimits.Len(), "sessions", string(b.Sessions))
+		}
 		c.Bundle = decisionlog.Bundle{Source: b.Source, Digest: b.Digest, Version: b.Version, ETag: b.ETag}
 		return interceptor.New(c)
 	}

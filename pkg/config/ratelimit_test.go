@@ -15,6 +15,7 @@ import (
 
 	"github.com/toolgate/toolgate/pkg/config"
 	"github.com/toolgate/toolgate/pkg/decision"
+	"github.com/toolgate/toolgate/pkg/interceptor"
 	"github.com/toolgate/toolgate/pkg/internal/moto"
 	"github.com/toolgate/toolgate/pkg/policytest"
 	"github.com/toolgate/toolgate/policies"
@@ -57,15 +58,18 @@ func TestRateLimitInDynamoDB(t *testing.T) {
 	if body := string(r.Output.MCP.TransformedGatewayResponse.Body); !strings.Contains(body, "retry after") || !strings.Contains(body, `"isError":true`) {
 		t.Errorf("answer %s", body)
 	}
-	if n := len(proxy.Requests()); n != 31 {
-		t.Errorf("%d DynamoDB requests for 31 limited calls, want 31 (one round trip each)", n)
+	// Per call, at most one round trip for each: the session's history
+	// (the default bundle's session policy reads it), the limit's count,
+	// and recording an allowed call in the session.
+	if got := targets(proxy); got["GetItem"] != 31 || got["UpdateItem"] != 31+30 || len(got) != 2 {
+		t.Errorf("DynamoDB requests for 31 limited calls: %v, want 31 GetItem, 61 UpdateItem", got)
 	}
-	// A read matches no limit: no request to DynamoDB at all.
+	// A read matches no limit: no count, only the session.
 	if r := h.Handle(ctx, call(t, "k8s___get-pod")); r.Decision.Effect != decision.Allow {
 		t.Fatalf("read: %+v", r.Decision)
 	}
-	if n := len(proxy.Requests()); n != 0 { // Requests returns those since the last call
-		t.Errorf("a call no limit matches made %d DynamoDB requests", n)
+	if got := targets(proxy); got["GetItem"] != 1 || got["UpdateItem"] != 1 {
+		t.Errorf("a call no limit matches: %v, want the session's GetItem and UpdateItem", got)
 	}
 	out := logs.String()
 	for _, want := range []string{`"rate_limits":[{"name":"execute-calls-per-caller","result":"exceeded","count":30,"limit":30}]`,
@@ -191,6 +195,15 @@ func TestRateLimitWithoutTable(t *testing.T) {
 	}
 }
 
+// targets counts the DynamoDB requests since the last call by operation.
+func targets(p *moto.Proxy) map[string]int {
+	n := map[string]int{}
+	for _, r := range p.Requests() {
+		n[r.Target]++
+	}
+	return n
+}
+
 func writeFile(t *testing.T, dir, name string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
@@ -198,10 +211,12 @@ func writeFile(t *testing.T, dir, name string, data []byte) {
 	}
 }
 
-// BenchmarkRateLimit: what a rate limit adds to a call (one conditional
-// UpdateItem to moto's DynamoDB on loopback), against a call that matches
-// no limit through the same handler, which makes no request.
-func BenchmarkRateLimit(b *testing.B) {
+// BenchmarkState: what state adds to a call, against moto's DynamoDB on
+// loopback. With the default bundle (its session policy reads the history):
+// a limited call is a GetItem and two UpdateItems (the count, the session),
+// an unlimited one a GetItem and an UpdateItem. A bundle that reads no
+// session and has no limit ("stateless") makes no request.
+func BenchmarkState(b *testing.B) {
 	srv := moto.Start(b)
 	table := srv.CreateTable(b, "toolgate-bench")
 	h, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "LOG_LEVEL": "error", "METRICS": "off"}), policies.FS, &bytes.Buffer{}, nil)
@@ -213,11 +228,21 @@ func BenchmarkRateLimit(b *testing.B) {
 		return []byte(fmt.Sprintf(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"Bearer %s"},
 		"body":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{"namespace":"web","deployment":"web"}}}}}}`, token, tool))
 	}
-	for _, tc := range []struct{ name, tool string }{{"limited", "k8s___restart-deployment"}, {"unlimited", "k8s___get-pod"}} {
+	stateless, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "LOG_LEVEL": "error", "METRICS": "off",
+		"POLICY_SOURCE": "../../testdata/bundles/minimal"}), policies.FS, &bytes.Buffer{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, tool string
+		h          interface {
+			Handle(context.Context, []byte) interceptor.Result
+		}
+	}{{"limited", "k8s___restart-deployment", h}, {"unlimited", "k8s___get-pod", h}, {"stateless", "docs___search_docs", stateless}} {
 		payload := event(tc.tool)
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
-				h.Handle(context.Background(), payload)
+				tc.h.Handle(context.Background(), payload)
 			}
 		})
 	}

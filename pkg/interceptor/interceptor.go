@@ -70,9 +70,17 @@ type Config struct {
 	// RateLimits are the bundle's rate limits, counted in State at the
 	// REQUEST point for the calls the policies allow; nil has none.
 	RateLimits *ratelimit.Set
-	// State holds the counts; nil denies every call a limit matches
-	// (unless the limit fails open).
-	State state.Counter
+	// State holds the counts and the session histories; nil denies every
+	// call a limit matches (unless the limit fails open).
+	State state.Store
+	// Sessions says which policies read the document's session (see
+	// policy.SessionReaders): none (""), only audit-mode ones (a history
+	// that cannot be read or written is then an audit finding and the call
+	// is decided without it), or enforcing ones (it is then a denial).
+	Sessions policy.Mode
+	// SessionTTL is how long a session's history is kept after its last
+	// call (default 24h).
+	SessionTTL time.Duration
 	// StateTimeout bounds the counting of one call (default 300ms): past
 	// it the count is an error, which denies unless the limit fails open.
 	StateTimeout time.Duration
@@ -141,6 +149,7 @@ func New(cfg Config) *Handler {
 	cfg.Limits.MaxValues = cmp.Or(cfg.Limits.MaxValues, DefaultLimits.MaxValues)
 	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, 250*time.Millisecond)
 	cfg.StateTimeout = cmp.Or(cfg.StateTimeout, DefaultStateTimeout)
+	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, 24*time.Hour)
 	return &Handler{cfg: cfg, builder: attributes.Builder{Environment: cfg.Environment, Catalog: cfg.Catalog, Verifier: cfg.Verifier},
 		work: make(chan judgement)}
 }
@@ -170,6 +179,16 @@ type Result struct {
 	RepeatOf string
 	// RateLimits is what each rate limit that matched the call did.
 	RateLimits []ratelimit.Outcome
+
+	session *sessionCall // the call's session, when tracked
+}
+
+// sessionCall is what recording a call in its session needs.
+type sessionCall struct {
+	key    string
+	prev   state.History
+	tool   string
+	labels []string
 }
 
 // fallbackOutput is the answer when even marshalling the output failed.
@@ -438,9 +457,64 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 		st.next("ratelimit")
 		h.limit(st.ctx, value, &r)
 	}
+	if r.Decision.Effect == decision.Allow && r.session != nil {
+		st.next("session")
+		h.recordSession(st.ctx, &r)
+	}
 	st.next("respond")
 	r.Output = r.Decision.Output(&msg, body, h.cfg.DenyStatus)
 	return r
+}
+
+// sessionKeep is how many of a session's last tools its history keeps.
+const sessionKeep = 10
+
+// readSession puts the call's session history in doc. A history that
+// cannot be read denies the call when an enforcing policy reads it (it
+// reports false, with r's decision made), and is an audit finding when only
+// audit policies do.
+func (h *Handler) readSession(ctx context.Context, doc *attributes.Document, r *Result) bool {
+	key, source := doc.SessionKey()
+	hist, err := state.History{}, state.ErrNoStore
+	if h.cfg.State != nil {
+		ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+		hist, err = h.cfg.State.History(ctx, key)
+		cancel()
+	}
+	if err != nil {
+		return h.sessionFailed(r, "the session history could not be read", err)
+	}
+	doc.SetSession(source, hist.Calls, hist.Labels, hist.LabelCalls, hist.First, hist.Last, hist.Tools)
+	r.session = &sessionCall{key: key, prev: hist, tool: doc.Tool.QualifiedName, labels: doc.Tool.Labels}
+	return true
+}
+
+// recordSession adds an allowed call to its session's history, at the
+// REQUEST point only: the RESPONSE point judges the same call again.
+func (h *Handler) recordSession(ctx context.Context, r *Result) {
+	if r.Phase != attributes.PhaseRequest {
+		return
+	}
+	s, now := r.session, h.cfg.Now()
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	defer cancel()
+	if err := h.cfg.State.Record(ctx, s.key, s.prev, s.tool, s.labels, now, now.Add(h.cfg.SessionTTL), sessionKeep); err != nil {
+		h.sessionFailed(r, "the session history could not be recorded", err)
+	}
+}
+
+// sessionFailed handles a session history that could not be read or
+// written: a denial when enforcing policies read it, else an audit
+// finding. It reports whether the decision may go on.
+func (h *Handler) sessionFailed(r *Result, what string, err error) bool {
+	f := policy.Finding{Policy: "(session)", Kind: policy.Error, Mode: h.cfg.Sessions, Message: what, Detail: err.Error()}
+	if h.cfg.Sessions != policy.ModeEnforce {
+		r.Decision.Findings = append(r.Decision.Findings, f)
+		return true
+	}
+	r.Decision = decision.Denied(r.Decision.ID, decision.CodeUndecidable, what)
+	r.Decision.Findings = []policy.Finding{f}
+	return false
 }
 
 // limit counts an allowed call against the rate limits that match it, and
@@ -485,9 +559,20 @@ func (h *Handler) decide(st *steps, id string, in attributes.Input, r *Result) m
 	st.next("attributes")
 	doc := h.builder.Build(st.ctx, in)
 	r.Document = &doc
+	r.Decision.ID = id
+	// Without a table, audit-only session policies see no history (the
+	// configuration's choice, said at load); enforcing ones deny.
+	if h.cfg.Sessions != "" && doc.Action == attributes.ActionCall && (h.cfg.State != nil || h.cfg.Sessions == policy.ModeEnforce) {
+		st.next("session")
+		if !h.readSession(st.ctx, &doc, r) {
+			return doc.Value()
+		}
+	}
 	value := doc.Value()
 	st.next("evaluate")
+	pre := r.Decision.Findings // an audit finding of an unread history
 	r.Decision = decision.FromResult(id, h.cfg.Engine.Evaluate(st.ctx, value))
+	r.Decision.Findings = append(pre, r.Decision.Findings...)
 	return value
 }
 

@@ -6,7 +6,11 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"regexp"
+
+	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 )
 
 // Engine evaluates a bundle's policies. Evaluate never panics and never fails:
@@ -110,4 +114,27 @@ func (b broken) Evaluate(context.Context, map[string]any) Result {
 		Message: "the policy bundle could not be loaded",
 		Detail:  fmt.Sprint(b.err),
 	}}}
+}
+
+// readsSession finds a path that starts at the document's session member in
+// a policy's JSON: "session": as a key, or session. in an expression, but
+// not mcp.sessionId or a $session variable.
+var readsSession = regexp.MustCompile(`(^|[^A-Za-z0-9_.$])session\b`)
+
+// SessionReaders reports whether audit-only and enforcing policies read
+// the attribute document's session member, decided once when a bundle
+// loads: a bundle whose policies never do needs no session history, and its
+// decisions make no request for one.
+func SessionReaders(policies []*v1alpha1.ValidatingPolicy) (audit, enforce bool) {
+	for _, p := range policies {
+		b, err := json.Marshal(p.Spec)
+		if err != nil || readsSession.Match(b) { // when in doubt, it reads
+			if Mode(p.Annotations[ModeAnnotation]) == ModeAudit {
+				audit = true
+			} else {
+				enforce = true
+			}
+		}
+	}
+	return audit, enforce
 }

@@ -178,3 +178,30 @@ func TestBroken(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+func TestSessionReaders(t *testing.T) {
+	for _, tt := range []struct {
+		check string
+		want  bool
+	}{
+		{`{session: {calls: 3}}`, true},
+		{`{"(contains(session.labels, 'private-data'))": false}`, true},
+		{`{(session.calls < ` + "`3`" + `): true}`, true},
+		{`{mcp: {sessionId: s-1}}`, false},
+		{`{(mcp.sessionId == 'x'): false}`, false},
+		{`{($session == 'x'): false}`, false},
+		{`{tool: {name: sessions}}`, false},
+	} {
+		p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: " + tt.check + "}]}}]}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.check, err)
+		}
+		if audit, enforce := policy.SessionReaders([]*v1alpha1.ValidatingPolicy{p}); enforce != tt.want || audit {
+			t.Errorf("%s: SessionReaders = %v, %v, want false, %v", tt.check, audit, enforce, tt.want)
+		}
+		p.Annotations = map[string]string{policy.ModeAnnotation: "audit"}
+		if audit, enforce := policy.SessionReaders([]*v1alpha1.ValidatingPolicy{p}); audit != tt.want || enforce {
+			t.Errorf("%s, audit only: SessionReaders = %v, %v, want %v, false", tt.check, audit, enforce, tt.want)
+		}
+	}
+}

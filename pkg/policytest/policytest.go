@@ -54,6 +54,10 @@ type Case struct {
 	Response map[string]any `json:"response,omitempty"`
 	// Attributes is an attribute document, given straight to the policies.
 	Attributes map[string]any `json:"attributes,omitempty"`
+	// Before are JSON-RPC requests sent first, with the same claims and
+	// headers, in the same session: the history a session policy judges.
+	// Their decisions are not checked.
+	Before []map[string]any `json:"before,omitempty"`
 	// Times sends the event or request this many times (default 1) within
 	// one rate-limit window, counted in process by a store that keeps
 	// DynamoDB's contract; Expect is about the last. "The 6th call in a
@@ -113,14 +117,18 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 				env = opts.Environment
 			}
 			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor,
-				RateLimits: b.RateLimits, State: &state.Memory{Now: now}, Now: now})
+				RateLimits: b.RateLimits, Sessions: b.Sessions, State: &state.Memory{Now: now}, Now: now})
 			var got decision.Decision
 			var listed []string
 			var err error
-			for range max(1, c.Times) {
-				if got, listed, err = c.run(h, b.Engine); err != nil {
+			for _, req := range c.Before {
+				earlier := Case{Request: req, Claims: c.Claims, Headers: c.Headers}
+				if _, _, err = earlier.run(h, b.Engine); err != nil {
 					break
 				}
+			}
+			for i := 0; err == nil && i < max(1, c.Times); i++ {
+				got, listed, err = c.run(h, b.Engine)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: case %q: %w", d.where, c.Name, err)
@@ -191,6 +199,9 @@ func (c Case) validate() error {
 	}
 	if c.Times < 0 || (c.Times > 1 && c.Attributes != nil) {
 		return fmt.Errorf("times must be positive, and goes with event or request")
+	}
+	if c.Before != nil && c.Request == nil {
+		return fmt.Errorf("before goes with request")
 	}
 	if c.Expect.Decision != decision.Allow && c.Expect.Decision != decision.Deny {
 		return fmt.Errorf("expect.decision must be allow or deny")

@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -162,9 +161,6 @@ func (s *Set) Len() int {
 	return len(s.limits)
 }
 
-// ErrNoStore is the error of a limit's count when no store is configured.
-var ErrNoStore = errors.New("no state table is configured (STATE_TABLE)")
-
 // Check counts the call that doc describes against every limit that
 // matches it, at now, and returns what each did. A call that matches no
 // limit costs no request to the store. A limit whose match cannot be
@@ -188,7 +184,7 @@ func (l *Limit) check(ctx context.Context, store state.Counter, doc map[string]a
 	start := now.Truncate(l.window)
 	end := start.Add(l.window)
 	if store == nil {
-		o.Err = ErrNoStore
+		o.Err = state.ErrNoStore
 	} else {
 		var ok bool
 		o.Count, ok, o.Err = store.Hit(ctx, l.storeKey(doc, start), l.spec.Limit, end)

@@ -76,7 +76,7 @@ func TestCheck(t *testing.T) {
 	if o := set.Check(context.Background(), failing{}, doc("ann", "delete"), at); o[0].Result != ratelimit.Error || o[0].Err == nil {
 		t.Errorf("unreachable store: %+v", o)
 	}
-	if o := set.Check(context.Background(), nil, doc("ann", "delete"), at); o[0].Result != ratelimit.Error || !errors.Is(o[0].Err, ratelimit.ErrNoStore) {
+	if o := set.Check(context.Background(), nil, doc("ann", "delete"), at); o[0].Result != ratelimit.Error || !errors.Is(o[0].Err, state.ErrNoStore) {
 		t.Errorf("no store: %+v", o)
 	}
 	var none *ratelimit.Set

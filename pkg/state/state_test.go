@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,14 +20,14 @@ import (
 
 // stores returns the two stores under one contract: in process, and in a
 // table of moto's DynamoDB on loopback.
-func stores(t *testing.T) map[string]state.Counter {
+func stores(t *testing.T) map[string]state.Store {
 	srv := moto.Start(t)
 	table := srv.CreateTable(t, "toolgate-state")
 	ddb, err := state.FromEnv(srv.Env(nil), table, http.DefaultClient)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string]state.Counter{"memory": &state.Memory{}, "dynamodb": ddb}
+	return map[string]state.Store{"memory": &state.Memory{}, "dynamodb": ddb}
 }
 
 // TestCounterContract: both stores count to the limit and no further, keep
@@ -184,5 +185,74 @@ func TestUnreachable(t *testing.T) {
 	defer cancel()
 	if _, ok, err := c.Hit(ctx, "k", 5, time.Now()); err == nil || ok {
 		t.Fatalf("unreachable: ok %v err %v", ok, err)
+	}
+}
+
+// TestSessionContract: both stores keep a session's calls, labels, counts
+// per label, first and last time and last tools, per key.
+func TestSessionContract(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	exp := time.Now().Add(time.Hour)
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			h, err := s.History(ctx, "s1")
+			if err != nil || h.Calls != 0 || len(h.Labels) != 0 || len(h.Tools) != 0 || !h.First.IsZero() {
+				t.Fatalf("new session: %+v %v", h, err)
+			}
+			calls := []struct {
+				tool   string
+				labels []string
+			}{{"billing___get_invoice", []string{"private-data"}}, {"web___fetch", []string{"untrusted-content", "external-communication"}},
+				{"k8s___delete-pod", []string{"destructive"}}, {"k8s___delete-pod", []string{"destructive"}}}
+			for i, c := range calls {
+				prev, err := s.History(ctx, "s1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Record(ctx, "s1", prev, c.tool, c.labels, t0.Add(time.Duration(i)*time.Minute), exp, 3); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, err = s.History(ctx, "s1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := state.History{Calls: 4, Labels: []string{"destructive", "external-communication", "private-data", "untrusted-content"},
+				LabelCalls: map[string]int64{"destructive": 2, "external-communication": 1, "private-data": 1, "untrusted-content": 1},
+				First:      t0, Last: t0.Add(3 * time.Minute), Tools: []string{"web___fetch", "k8s___delete-pod", "k8s___delete-pod"}}
+			if !reflect.DeepEqual(h, want) {
+				t.Errorf("history\n got %+v\nwant %+v", h, want)
+			}
+			if other, _ := s.History(ctx, "s2"); other.Calls != 0 {
+				t.Errorf("another key: %+v", other)
+			}
+		})
+	}
+}
+
+// TestSessionUnderContention: concurrent calls of one session lose no count
+// and no label (the list of last tools is best effort).
+func TestSessionUnderContention(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			for i := range 20 {
+				wg.Go(func() {
+					label := fmt.Sprintf("l%d", i%4)
+					if err := s.Record(context.Background(), "busy", state.History{}, "t", []string{label, "all"}, time.Now(), time.Now().Add(time.Hour), 5); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			h, err := s.History(context.Background(), "busy")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Calls != 20 || h.LabelCalls["all"] != 20 || h.LabelCalls["l0"] != 5 || len(h.Labels) != 5 {
+				t.Errorf("%+v", h)
+			}
+		})
 	}
 }

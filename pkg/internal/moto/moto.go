@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,7 +41,8 @@ type Server struct {
 	// and dynamodb:*; every request must be signed with them.
 	AccessKeyID, SecretAccessKey string
 
-	cmd *exec.Cmd
+	cmd   *exec.Cmd
+	front *httptest.Server
 }
 
 // Start starts moto_server on a free loopback port, stopped when t ends. If
@@ -90,11 +92,39 @@ func Start(t testing.TB) *Server {
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.user(t)
+	s.serialize(t)
 	return s
+}
+
+// serialize puts a loopback front before the server that hands it one
+// request at a time. moto applies an UpdateItem as a read and a write with
+// no lock, so concurrent requests can lose an update; DynamoDB applies each
+// request to an item atomically. One at a time, moto keeps that guarantee
+// while the clients still race each other.
+func (s *Server) serialize(t testing.TB) {
+	target, err := url.Parse(s.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host // the client signed for this host
+	}, ErrorLog: log.New(io.Discard, "", 0)}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	s.Endpoint, s.front = front.URL, front
 }
 
 // Stop stops the server: S3 and DynamoDB become unreachable.
 func (s *Server) Stop() {
+	if s.front != nil {
+		s.front.Close() // connections are refused, as by a server that is gone
+	}
 	if s.cmd.Process != nil && s.cmd.ProcessState == nil {
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
@@ -217,7 +247,9 @@ const (
 // Request is one request a Proxy saw, with the status it answered.
 type Request struct {
 	Method, IfNoneMatch string
-	Status              int
+	// Target is a DynamoDB request's operation (X-Amz-Target).
+	Target string
+	Status int
 }
 
 // Proxy is a loopback reverse proxy in front of a Server that records each
@@ -249,7 +281,8 @@ func (s *Server) Proxy(t testing.TB) *Proxy {
 	rp.ModifyResponse = func(resp *http.Response) error {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		p.reqs = append(p.reqs, Request{Method: resp.Request.Method, IfNoneMatch: resp.Request.Header.Get("If-None-Match"), Status: resp.StatusCode})
+		p.reqs = append(p.reqs, Request{Method: resp.Request.Method, IfNoneMatch: resp.Request.Header.Get("If-None-Match"),
+			Target: strings.TrimPrefix(resp.Request.Header.Get("X-Amz-Target"), "DynamoDB_20120810."), Status: resp.StatusCode})
 		return nil
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
