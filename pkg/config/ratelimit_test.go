@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
@@ -246,4 +248,78 @@ func BenchmarkState(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestRateLimitAcrossProcesses: two handlers in two processes (as two
+// Lambda instances), each with 8 concurrent invocations, hammer one limit
+// in one table: exactly limit calls are allowed in all.
+func TestRateLimitAcrossProcesses(t *testing.T) {
+	srv := moto.Start(t)
+	table := srv.CreateTable(t, "toolgate-procs")
+	dir := t.TempDir()
+	for name, f := range limitBundle(false) {
+		writeFile(t, dir, name, f.Data)
+	}
+	env := srv.Env(nil)
+	var cmds []*exec.Cmd
+	var outs []*strings.Builder
+	for range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHammerChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "HAMMER_BUNDLE="+dir, "STATE_TABLE="+table, "AWS_REGION="+env("AWS_REGION"),
+			"AWS_ENDPOINT_URL_DYNAMODB="+env("AWS_ENDPOINT_URL_DYNAMODB"),
+			"AWS_ACCESS_KEY_ID="+env("AWS_ACCESS_KEY_ID"), "AWS_SECRET_ACCESS_KEY="+env("AWS_SECRET_ACCESS_KEY"))
+		out := &strings.Builder{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	total := 0
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("process %d: %v\n%s", i, err, outs[i])
+		}
+		var n int
+		o := outs[i].String()
+		if k := strings.Index(o, "allowed "); k < 0 || func() bool { _, err := fmt.Sscanf(o[k:], "allowed %d", &n); return err != nil }() {
+			t.Fatalf("process %d printed no count:\n%s", i, o)
+		}
+		total += n
+	}
+	if total != 5 {
+		t.Errorf("%d calls allowed in two processes, want exactly the limit, 5", total)
+	}
+}
+
+// TestHammerChild is one process of TestRateLimitAcrossProcesses.
+func TestHammerChild(t *testing.T) {
+	dir := os.Getenv("HAMMER_BUNDLE")
+	if dir == "" {
+		t.Skip("run by TestRateLimitAcrossProcesses")
+	}
+	h, err := config.NewHandler(func(k string) string {
+		if k == "POLICY_SOURCE" {
+			return dir
+		}
+		return os.Getenv(k)
+	}, policies.FS, &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 5 {
+				if r := h.Handle(context.Background(), call(t, "k8s___restart-deployment")); r.Decision.Effect == decision.Allow {
+					allowed.Add(1)
+				} else if r.Decision.Code != decision.CodeRateLimited {
+					t.Errorf("%+v", r.Decision)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Printf("allowed %d\n", allowed.Load())
 }

@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"reflect"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -86,76 +82,6 @@ func TestCounterUnderContention(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestCounterAcrossProcesses: two processes (as two Lambda instances)
-// hammer one key in one table; exactly limit calls pass in all.
-func TestCounterAcrossProcesses(t *testing.T) {
-	if os.Getenv("STATE_HAMMER_TABLE") != "" {
-		return // the child's work is in TestHammerChild
-	}
-	srv := moto.Start(t)
-	table := srv.CreateTable(t, "toolgate-procs")
-	const limit = 30
-	env := srv.Env(nil)
-	var cmds []*exec.Cmd
-	var outs []*strings.Builder
-	for range 2 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHammerChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "STATE_HAMMER_TABLE="+table, "STATE_HAMMER_LIMIT="+strconv.Itoa(limit),
-			"AWS_REGION="+env("AWS_REGION"), "AWS_ENDPOINT_URL_DYNAMODB="+env("AWS_ENDPOINT_URL_DYNAMODB"),
-			"AWS_ACCESS_KEY_ID="+env("AWS_ACCESS_KEY_ID"), "AWS_SECRET_ACCESS_KEY="+env("AWS_SECRET_ACCESS_KEY"))
-		out := &strings.Builder{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds, outs = append(cmds, cmd), append(outs, out)
-	}
-	total := 0
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("child %d: %v\n%s", i, err, outs[i])
-		}
-		var n int
-		if _, err := fmt.Sscanf(outs[i].String()[strings.Index(outs[i].String(), "passed "):], "passed %d", &n); err != nil {
-			t.Fatalf("child %d: %v\n%s", i, err, outs[i])
-		}
-		total += n
-	}
-	if total != limit {
-		t.Errorf("%d calls passed in two processes, want exactly %d", total, limit)
-	}
-}
-
-// TestHammerChild is one process of TestCounterAcrossProcesses.
-func TestHammerChild(t *testing.T) {
-	table := os.Getenv("STATE_HAMMER_TABLE")
-	if table == "" {
-		t.Skip("run by TestCounterAcrossProcesses")
-	}
-	limit, _ := strconv.Atoi(os.Getenv("STATE_HAMMER_LIMIT"))
-	c, err := state.FromEnv(os.Getenv, table, http.DefaultClient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var passed atomic.Int64
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range limit / 2 {
-				_, ok, err := c.Hit(context.Background(), "shared", int64(limit), time.Now().Add(time.Minute))
-				if err != nil {
-					t.Error(err)
-				}
-				if ok {
-					passed.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	fmt.Printf("passed %d\n", passed.Load())
 }
 
 // TestMemoryExpiry: the in-process store forgets a count after its expiry,
