@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -32,8 +33,10 @@ import (
 
 const usage = `usage:
   bootstrap invoke [-policies SOURCE] [-env ENV] [-explain] [-v] EVENT.json|DIR ...
-      Run the interceptor on event files (a directory means its *.json files)
-      and print each output and decision. Exit status 0 unless a file cannot be read.
+      Run the interceptor on event files (a directory means its *.json files):
+      one line per event (decision, event, denying policies, reason), or for
+      one event, with -v (and the decision log on stderr) or -explain, the
+      whole output. Exit status 0 unless a file cannot be read.
   bootstrap explain [-policies SOURCE] [-env ENV] EVENT.json|DIR ...
       As invoke -explain: also print the attribute document the policies saw
       and every rule's outcome (pass, fail, error, skip) with its message.
@@ -94,7 +97,7 @@ func invoke(args []string, explainAll bool, embedded fs.FS, getenv func(string) 
 	policies := fl.String("policies", "", "policy bundle directory or s3:// prefix (default: POLICY_SOURCE, else embedded)")
 	env := fl.String("env", "", "deployment environment (default: ENVIRONMENT, else production)")
 	explain := fl.Bool("explain", explainAll, "also print the attribute document and every rule's outcome")
-	verbose := fl.Bool("v", false, "print the decision log to stderr")
+	verbose := fl.Bool("v", false, "print every output, and the decision log to stderr")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
@@ -123,6 +126,9 @@ func invoke(args []string, explainAll bool, embedded fs.FS, getenv func(string) 
 		fmt.Fprintf(stdout, "bundle: %s\n", describe(h.Bundle()))
 	}
 	counts := map[decision.Effect]int{}
+	// Many events get a line each, as test runners print; one event, -v or
+	// -explain the whole answer.
+	full := len(files) == 1 || *verbose || *explain
 	for _, f := range files {
 		payload, err := os.ReadFile(f)
 		if err != nil {
@@ -131,6 +137,10 @@ func invoke(args []string, explainAll bool, embedded fs.FS, getenv func(string) 
 		}
 		r := h.Handle(context.Background(), payload)
 		counts[r.Decision.Effect]++
+		if !full {
+			fmt.Fprintln(stdout, summary(f, r))
+			continue
+		}
 		out, _ := json.MarshalIndent(r.Output, "", "  ")
 		fmt.Fprintf(stdout, "\n== %s\n", f)
 		fmt.Fprintf(stdout, "decision: %s", r.Decision.Effect)
@@ -155,6 +165,29 @@ func invoke(args []string, explainAll bool, embedded fs.FS, getenv func(string) 
 	}
 	fmt.Fprintf(stdout, "\n%d events: %d allowed, %d denied\n", len(files), counts[decision.Allow], counts[decision.Deny])
 	return 0
+}
+
+// summary is one event's line: the decision, the event, the denying
+// policies and the reason, or what an allow changed.
+func summary(file string, r interceptor.Result) string {
+	d := r.Decision
+	line := fmt.Sprintf("%-5s %-44s", d.Effect, filepath.Base(file))
+	if d.Effect == decision.Deny {
+		var names []string
+		for _, f := range d.Findings {
+			if f.Mode == policy.ModeEnforce && !slices.Contains(names, f.Policy) {
+				names = append(names, f.Policy)
+			}
+		}
+		return line + fmt.Sprintf(" %s: %s", strings.Join(names, ","), d.Reason)
+	}
+	if n := len(d.Hidden); n > 0 {
+		line += fmt.Sprintf(" %d tools hidden", n)
+	}
+	if len(d.Redactions) > 0 {
+		line += fmt.Sprintf(" redactions %v", d.Redactions)
+	}
+	return strings.TrimRight(line, " ")
 }
 
 // eventFiles expands directories into their *.json files, sorted.

@@ -22,6 +22,15 @@ func runEnv(getenv func(string) string, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
+// TestInvokeDirectoryIsCompact: many events print a line each, not every
+// output (the README's first command ran to 234 KB).
+func TestInvokeDirectoryIsCompact(t *testing.T) {
+	code, out, _ := run("invoke", "../../testdata/events")
+	if code != 0 || strings.Contains(out, "output:") || strings.Contains(out, `"interceptorOutputVersion"`) || len(out) > 8<<10 {
+		t.Errorf("exit %d, %d bytes:\n%s", code, len(out), out)
+	}
+}
+
 func TestMain(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -29,7 +38,10 @@ func TestMain(t *testing.T) {
 		out  []string
 		errs []string // in stderr
 	}{
-		{[]string{"invoke", "../../testdata/events"}, 0, []string{"bundle: embedded (sha256:", "== ../../testdata/events/allowed-call.json", "decision: deny (code -32001): destructive tool k8s___delete-pod", "events:", "denied"}, nil},
+		{[]string{"invoke", "../../testdata/events"}, 0, []string{"bundle: embedded (sha256:", "\nallow allowed-call.json\n",
+			"\ndeny  denied-delete-production.json ", " no-destructive-in-production: destructive tool k8s___delete-pod", " 4 tools hidden\n", "events:", "denied"},
+			nil},
+		{[]string{"invoke", "-v", "../../testdata/events"}, 0, []string{"== ../../testdata/events/allowed-call.json", "decision: deny (code -32001): destructive tool k8s___delete-pod", "output:"}, nil},
 		{[]string{"invoke", "-explain", "-env", "dev", "../../testdata/events/wildcard-arguments.json"}, 0, []string{`"environment": "dev"`, "attribute document:", "rules:",
 			"FAIL  no-wildcard-arguments/no-everything-arguments\n        tool github___add_labels was asked to act on everything",
 			"PASS  require-authentication/authenticated-caller\n", "SKIP  no-destructive-in-production/no-delete-in-production\n", "PASS  audit-unknown-operations/operation-classified (audit)"}, nil},
@@ -47,7 +59,7 @@ func TestMain(t *testing.T) {
 		{[]string{"publish", "-to", "s3://policies/prod", "../../testdata/bundles/minimal"}, 1, []string{"policy tests: 2 passed"}, []string{"no AWS region"}},
 		{[]string{"invoke", "-policies", "../../testdata/bundles/minimal", "../../testdata/events/allowed-call.json"}, 0, []string{"dir:../../testdata/bundles/minimal", "decision: allow"}, nil},
 		{[]string{"invoke", "-policies", "/nonexistent", "../../testdata/events/allowed-call.json"}, 0, []string{"decision: deny (code -32002): the policy bundle could not be loaded"}, nil},
-		{[]string{"invoke", "../../testdata/events/response-tools-list.json", "../../testdata/events/response-secrets.json"}, 0, []string{"tools hidden: 4 [k8s___delete-pod", "redactions: map[aws-access-key-id:2"}, nil},
+		{[]string{"invoke", "../../testdata/events/response-tools-list.json", "../../testdata/events/response-secrets.json"}, 0, []string{"4 tools hidden", "redactions map[aws-access-key-id:2"}, nil},
 		{[]string{"invoke", "/nonexistent.json"}, 1, nil, nil},
 		{[]string{"invoke"}, 2, nil, nil},
 		{[]string{"test"}, 0, []string{"PASS tests/require-authentication.yaml", "policy tests: 75 passed, 0 failed"}, nil},
