@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,6 +171,52 @@ func TestListValues(t *testing.T) {
 		want.Action = attributes.ActionList
 		if got := values(name); !reflect.DeepEqual(got, want.Value()) {
 			t.Errorf("%s:\n got %v\nwant %v", name, got, want.Value())
+		}
+	}
+}
+
+// TestSessionKey: a history is keyed by Mcp-Session-Id, else AgentCore
+// Policy's session header, else (a stateless MCP 2026-07-28 request) the
+// principal alone; always with the principal and the actor, so the same
+// session id of another caller is another history.
+func TestSessionKey(t *testing.T) {
+	b := attributes.Builder{}
+	key := func(sub, actor string, headers map[string]string) (string, string) {
+		claims := `{"sub":"` + sub + `"`
+		if actor != "" {
+			claims += `,"act":{"sub":"` + actor + `"}`
+		}
+		h := map[string]string{"Authorization": bearer(claims + `}`)}
+		for k, v := range headers {
+			h[k] = v
+		}
+		d := b.Build(context.Background(), attributes.Input{Phase: "request", Method: "tools/call", QualifiedTool: "a___b", Headers: h, Now: time.Now()})
+		return d.SessionKey()
+	}
+	mcp := map[string]string{"Mcp-Session-Id": "s-1", "MCP-Protocol-Version": "2025-11-25"}
+	policyHeader := map[string]string{"X-Amzn-Bedrock-AgentCore-Policy-Session-Id": "s-1", "MCP-Protocol-Version": "2026-07-28"}
+	stateless := map[string]string{"MCP-Protocol-Version": "2026-07-28"}
+	k1, src := key("ann", "", mcp)
+	if src != attributes.SessionFromMCP || !strings.HasPrefix(k1, "s#") || strings.Contains(k1, "ann") || strings.Contains(k1, "s-1") {
+		t.Errorf("Mcp-Session-Id: %q %q", k1, src)
+	}
+	if k, src := key("ann", "", policyHeader); src != attributes.SessionFromPolicy || k == k1 {
+		t.Errorf("policy session header: %q %q", k, src)
+	}
+	kp, src := key("ann", "", stateless)
+	if src != attributes.SessionFromPrincipal {
+		t.Errorf("stateless: %q", src)
+	}
+	if k, _ := key("ann", "", stateless); k != kp {
+		t.Error("the principal's sessionless calls do not share one history")
+	}
+	for name, other := range map[string]string{
+		"another principal, same session id": func() string { k, _ := key("eve", "", mcp); return k }(),
+		"another actor, same session id":     func() string { k, _ := key("ann", "agent-2", mcp); return k }(),
+		"the principal's sessionless history": kp,
+	} {
+		if other == k1 {
+			t.Errorf("%s: same key", name)
 		}
 	}
 }
