@@ -211,8 +211,8 @@ func TestSessionKey(t *testing.T) {
 		t.Error("the principal's sessionless calls do not share one history")
 	}
 	for name, other := range map[string]string{
-		"another principal, same session id": func() string { k, _ := key("eve", "", mcp); return k }(),
-		"another actor, same session id":     func() string { k, _ := key("ann", "agent-2", mcp); return k }(),
+		"another principal, same session id":  func() string { k, _ := key("eve", "", mcp); return k }(),
+		"another actor, same session id":      func() string { k, _ := key("ann", "agent-2", mcp); return k }(),
 		"the principal's sessionless history": kp,
 	} {
 		if other == k1 {
