@@ -128,7 +128,7 @@ func TestTemplateWatchesTheMetricsTheCodeWrites(t *testing.T) {
 		t.Errorf("dashboard shows %v, want every one of %v", shown, known)
 	}
 	for _, dims := range regexp.MustCompile(`\{NS,([\w,]+)\}`).FindAllStringSubmatch(body, -1) {
-		if d := strings.Split(dims[1], ","); !slices.Equal(d, metrics.DefaultDimensions) && !slices.Equal(d, []string{"Policy"}) {
+		if d := strings.Split(dims[1], ","); !slices.Equal(d, metrics.DefaultDimensions()) && !slices.Equal(d, []string{"Policy"}) {
 			t.Errorf("dashboard searches dimensions %v, not written by default", d)
 		}
 	}

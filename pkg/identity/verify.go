@@ -46,10 +46,10 @@ const (
 	AmbiguousToken = "ambiguous"        // two Authorization headers that differ
 )
 
-// Algorithms are the signature algorithms a Verifier accepts: asymmetric
+// algorithms are the signature algorithms a Verifier accepts: asymmetric
 // ones only. HMAC would let anyone holding the public key sign ("HS256
 // signed with the public key"), and "none" signs nothing.
-var Algorithms = []jose.SignatureAlgorithm{
+var algorithms = []jose.SignatureAlgorithm{
 	jose.RS256, jose.RS384, jose.RS512,
 	jose.PS256, jose.PS384, jose.PS512,
 	jose.ES256, jose.ES384, jose.ES512,
@@ -392,7 +392,7 @@ func (v *Verifier) check(ctx context.Context, token string, std *jwt.Claims) (ma
 	if !ok {
 		return nil, BadAlgorithm
 	}
-	tok, err := jwt.ParseSigned(token, Algorithms)
+	tok, err := jwt.ParseSigned(token, algorithms)
 	if err != nil || len(tok.Headers) != 1 {
 		return nil, Malformed
 	}
@@ -449,7 +449,7 @@ func (v *Verifier) audienceOK(aud jwt.Audience, claims map[string]any) bool {
 	return len(aud) == 0 && slices.Contains(v.cfg.Audiences, stringClaim(claims, "client_id"))
 }
 
-// algorithm returns the token's alg header if it is one of Algorithms.
+// algorithm returns the token's alg header if it is one of algorithms.
 func algorithm(token string) (string, bool) {
 	head, _, _ := strings.Cut(token, ".")
 	b, err := base64.RawURLEncoding.DecodeString(head)
@@ -462,5 +462,5 @@ func algorithm(token string) (string, bool) {
 	if json.Unmarshal(b, &h) != nil {
 		return "", false
 	}
-	return h.Alg, slices.Contains(Algorithms, jose.SignatureAlgorithm(h.Alg))
+	return h.Alg, slices.Contains(algorithms, jose.SignatureAlgorithm(h.Alg))
 }

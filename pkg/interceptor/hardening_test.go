@@ -152,7 +152,7 @@ func TestWorstCaseEvents(t *testing.T) {
 	h := newHandler(t, nil)
 	dir := t.TempDir()
 	for name, tc := range worstCases() {
-		if len(tc.payload) > interceptor.DefaultLimits.MaxEventBytes {
+		if len(tc.payload) > interceptor.DefaultLimits().MaxEventBytes {
 			t.Fatalf("%s: %d bytes, more than a gateway sends", name, len(tc.payload))
 		}
 		r := h.Handle(context.Background(), tc.payload)

@@ -105,12 +105,14 @@ type Limits struct {
 	MaxValues int
 }
 
-// DefaultLimits admit every event a gateway can send (Lambda caps a
+// DefaultLimits returns limits that admit every event a gateway can send (Lambda caps a
 // synchronous invocation's payload at 6 MB) as long as it decodes within a
 // 128 MB function: 6 MB of strings does, 6 MB of tiny objects does not, so
 // values are bounded too. No real tool's arguments nest anywhere near 64
 // deep.
-var DefaultLimits = Limits{MaxEventBytes: 6 << 20, MaxDepth: 64, MaxArgumentBytes: 6 << 20, MaxValues: 100_000}
+func DefaultLimits() Limits {
+	return Limits{MaxEventBytes: 6 << 20, MaxDepth: 64, MaxArgumentBytes: 6 << 20, MaxValues: 100_000}
+}
 
 // Handler handles interceptor events. It is safe for concurrent use.
 type Handler struct {
@@ -143,10 +145,11 @@ func New(cfg Config) *Handler {
 	if cfg.NewID == nil {
 		cfg.NewID = NewID
 	}
-	cfg.Limits.MaxEventBytes = cmp.Or(cfg.Limits.MaxEventBytes, DefaultLimits.MaxEventBytes)
-	cfg.Limits.MaxDepth = cmp.Or(cfg.Limits.MaxDepth, DefaultLimits.MaxDepth)
-	cfg.Limits.MaxArgumentBytes = cmp.Or(cfg.Limits.MaxArgumentBytes, DefaultLimits.MaxArgumentBytes)
-	cfg.Limits.MaxValues = cmp.Or(cfg.Limits.MaxValues, DefaultLimits.MaxValues)
+	def := DefaultLimits()
+	cfg.Limits.MaxEventBytes = cmp.Or(cfg.Limits.MaxEventBytes, def.MaxEventBytes)
+	cfg.Limits.MaxDepth = cmp.Or(cfg.Limits.MaxDepth, def.MaxDepth)
+	cfg.Limits.MaxArgumentBytes = cmp.Or(cfg.Limits.MaxArgumentBytes, def.MaxArgumentBytes)
+	cfg.Limits.MaxValues = cmp.Or(cfg.Limits.MaxValues, def.MaxValues)
 	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, 250*time.Millisecond)
 	cfg.StateTimeout = cmp.Or(cfg.StateTimeout, DefaultStateTimeout)
 	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, 24*time.Hour)

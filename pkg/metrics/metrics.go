@@ -50,12 +50,13 @@ const (
 	StateErrors = "StateErrors"
 )
 
-// Dimensions a deployment may choose for Decisions and Latency.
-var Dimensions = []string{"Phase", "Result", "Environment", "Operation"}
+// choosable are the dimensions a deployment may choose for Decisions and
+// Latency.
+var choosable = []string{"Phase", "Result", "Environment", "Operation"}
 
-// DefaultDimensions are the dimensions of Decisions and Latency unless
+// DefaultDimensions returns the dimensions of Decisions and Latency unless
 // configured.
-var DefaultDimensions = []string{"Phase", "Result"}
+func DefaultDimensions() []string { return []string{"Phase", "Result"} }
 
 // EMF writes metric records to a writer, one JSON line each. It is safe for
 // concurrent use.
@@ -70,7 +71,7 @@ type EMF struct {
 
 // New returns an EMF writer to w in namespace ("" for DefaultNamespace)
 // with the given dimensions for Decisions and Latency (nil for
-// DefaultDimensions), each one of Dimensions.
+// DefaultDimensions), each one of Phase, Result, Environment, Operation.
 func New(w io.Writer, namespace string, dimensions []string, now func() time.Time) (*EMF, error) {
 	if namespace == "" {
 		namespace = DefaultNamespace
@@ -79,11 +80,11 @@ func New(w io.Writer, namespace string, dimensions []string, now func() time.Tim
 		return nil, fmt.Errorf("metrics namespace %q: want 1 to 255 characters, no colon, no AWS/ prefix", namespace)
 	}
 	if dimensions == nil {
-		dimensions = DefaultDimensions
+		dimensions = DefaultDimensions()
 	}
 	for i, d := range dimensions {
-		if !slices.Contains(Dimensions, d) {
-			return nil, fmt.Errorf("metrics dimension %q: want one of %s", d, strings.Join(Dimensions, ", "))
+		if !slices.Contains(choosable, d) {
+			return nil, fmt.Errorf("metrics dimension %q: want one of %s", d, strings.Join(choosable, ", "))
 		}
 		if slices.Contains(dimensions[:i], d) {
 			return nil, fmt.Errorf("metrics dimension %q given twice", d)
