@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 
 	"github.com/toolgate/toolgate/pkg/mcp"
@@ -198,6 +200,29 @@ var rank = map[string]int{"": 0, OpRead: 1, OpWrite: 2, OpUnknown: 3, OpExecute:
 // non-letter and at camelCase boundaries; see exact, edge and anywhere for
 // how each verb is looked for.
 func Classify(tool string) string {
+	if op, ok := classified.Load(tool); ok {
+		return op.(string)
+	}
+	op := classify(tool)
+	// Names come from targets and callers: the cache is bounded, and
+	// starts over when full.
+	if classifiedN.Add(1) > maxClassified {
+		classified.Clear()
+		classifiedN.Store(0)
+	}
+	classified.Store(tool, op)
+	return op
+}
+
+// classified caches Classify's answers: the same names come back in every
+// list and call, and finding verbs inside words costs microseconds a name.
+var (
+	classified    sync.Map
+	classifiedN   atomic.Int64
+	maxClassified = int64(8192)
+)
+
+func classify(tool string) string {
 	best := ""
 	lower := strings.ToLower(tool)
 	letters := strings.Map(func(r rune) rune {
