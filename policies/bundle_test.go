@@ -3,8 +3,8 @@ package policies_test
 import (
 	"testing"
 
-	"github.com/toolgate/toolgate/pkg/bundle"
-	"github.com/toolgate/toolgate/pkg/policytest"
+	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/policytest"
 	"github.com/toolgate/toolgate/policies"
 )
 

@@ -7,10 +7,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/toolgate/toolgate/pkg/bundle"
-	"github.com/toolgate/toolgate/pkg/decision"
-	"github.com/toolgate/toolgate/pkg/interceptor"
-	"github.com/toolgate/toolgate/pkg/policytest"
+	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/policytest"
 	"github.com/toolgate/toolgate/policies"
 )
 

@@ -7,9 +7,9 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/toolgate/toolgate/pkg/bundle"
-	"github.com/toolgate/toolgate/pkg/interceptor"
-	"github.com/toolgate/toolgate/pkg/policy"
+	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/policies"
 )
 

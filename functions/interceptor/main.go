@@ -8,9 +8,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/toolgate/toolgate/pkg/cli"
-	"github.com/toolgate/toolgate/pkg/config"
-	"github.com/toolgate/toolgate/pkg/trace/xraytrace"
+	"github.com/toolgate/toolgate/internal/cli"
+	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/trace/xraytrace"
 	"github.com/toolgate/toolgate/policies"
 )
 

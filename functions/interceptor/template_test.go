@@ -11,8 +11,8 @@ import (
 
 	yaml "sigs.k8s.io/yaml/goyaml.v3"
 
-	"github.com/toolgate/toolgate/pkg/decisionlog"
-	"github.com/toolgate/toolgate/pkg/metrics"
+	"github.com/toolgate/toolgate/internal/decisionlog"
+	"github.com/toolgate/toolgate/internal/metrics"
 )
 
 // node returns the value at path (mapping keys) below n, or nil.

@@ -1,0 +1,382 @@
+// Package attributes builds the attribute document: the single JSON document
+// that every policy sees. Its shape is a public, versioned interface; see the
+// README's "Attribute document" section. Fields are always present (with empty
+// values when they do not apply) unless documented otherwise, so that policies
+// need no null checks.
+package attributes
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/catalog"
+	"github.com/toolgate/toolgate/internal/identity"
+	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/pkg/gateway"
+)
+
+// Version is the version of the document's shape. It changes only with an
+// incompatible change; fields may be added within a version.
+const Version = "v1"
+
+// Phases and actions.
+const (
+	PhaseRequest  = "request"
+	PhaseResponse = "response"
+
+	ActionCall  = "call"  // a tools/call
+	ActionList  = "list"  // one tool being considered for a tools/list answer
+	ActionOther = "other" // every other method
+)
+
+// Document is the attribute document.
+type Document struct {
+	Version     string             `json:"version"`
+	Phase       string             `json:"phase"`
+	Action      string             `json:"action"`
+	MCP         MCP                `json:"mcp"`
+	Principal   identity.Principal `json:"principal"`
+	Tool        Tool               `json:"tool"`
+	Environment string             `json:"environment"`
+	Request     Request            `json:"request"`
+	Response    *Response          `json:"response,omitempty"` // phase response only
+	Session     Session            `json:"session"`
+	Time        Time               `json:"time"`
+}
+
+// Session is the history of the caller's session before this call, read
+// from the state table when the bundle's policies read it (see the
+// README's "Sessions"). Its fields are empty when Tracked is false.
+type Session struct {
+	// Tracked is true when the history was read for this call: the bundle
+	// reads session, the action is call and the table answered.
+	Tracked bool `json:"tracked"`
+	// Source is what keys the history, always with the principal and the
+	// actor: mcp-session-id, policy-session-id (AgentCore Policy's
+	// x-amzn-bedrock-agentcore-policy-session-id header) or, with neither
+	// (stateless MCP 2026-07-28 requests), principal: every sessionless
+	// call of the principal and actor shares one history.
+	Source     string           `json:"source"`
+	Calls      int64            `json:"calls"`
+	Labels     []string         `json:"labels"`
+	LabelCalls map[string]int64 `json:"labelCalls"`
+	// First and Last are the times of the first and last call, RFC 3339.
+	First string   `json:"first"`
+	Last  string   `json:"last"`
+	Tools []string `json:"tools"` // the last tools called, oldest first
+}
+
+// Session sources.
+const (
+	SessionFromMCP       = "mcp-session-id"
+	SessionFromPolicy    = "policy-session-id"
+	SessionFromPrincipal = "principal"
+)
+
+// PolicySessionHeader is the session header of AgentCore Policy's temporal
+// policies, which clients already send.
+const PolicySessionHeader = "x-amzn-bedrock-agentcore-policy-session-id"
+
+// SessionKey returns the state table key of the document's session
+// history and what keys it. The key is a digest of the principal, the
+// actor and the session id, so that one caller can neither read nor poison
+// another's history, and no id is in the table in the clear.
+func (d *Document) SessionKey() (key, source string) {
+	id, source := d.MCP.SessionID, SessionFromMCP
+	if id == "" {
+		id, source = d.Request.Headers[PolicySessionHeader], SessionFromPolicy
+	}
+	if id == "" {
+		source = SessionFromPrincipal
+	}
+	sum := sha256.Sum256([]byte(d.Principal.ID + "\x00" + d.Principal.Actor + "\x00" + source + "\x00" + id))
+	return "s#" + hex.EncodeToString(sum[:16]), source
+}
+
+// SetSession puts a session history, read under source, in the document.
+func (d *Document) SetSession(source string, calls int64, labels []string, labelCalls map[string]int64, first, last time.Time, tools []string) {
+	d.Session = Session{Tracked: true, Source: source, Calls: calls, Labels: labels, LabelCalls: labelCalls, Tools: tools}
+	if !first.IsZero() {
+		d.Session.First, d.Session.Last = first.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339)
+	}
+}
+
+// MCP describes the JSON-RPC message.
+type MCP struct {
+	Method string `json:"method"`
+	// Kind is request, notification or response (a client's answer to a
+	// server request, whose method is empty): see the mcp.Kind constants.
+	Kind      string `json:"kind"`
+	ID        any    `json:"id"` // as sent: number, string or null
+	SessionID string `json:"sessionId"`
+}
+
+// Tool describes the tool a message is about. Its strings are empty when the
+// action is other.
+type Tool struct {
+	Name          string `json:"name"`
+	Target        string `json:"target"`
+	QualifiedName string `json:"qualifiedName"`
+	Operation     string `json:"operation"`
+	Risk          string `json:"risk"`
+	// Labels are the catalog's labels of the tool and its target; [] when
+	// none.
+	Labels []string `json:"labels"`
+	// Suspicious is true when the wire name looks crafted to pass for
+	// another (see mcp.InspectName); SuspiciousReasons lists why.
+	Suspicious        bool           `json:"suspicious"`
+	SuspiciousReasons []string       `json:"suspiciousReasons"`
+	Arguments         map[string]any `json:"arguments,omitzero"` // action call only: {} when none were sent
+	// Wildcards are the JSON Pointers of the arguments that ask for
+	// everything (see Wildcards); [] when none do or the action is not call.
+	Wildcards []string `json:"wildcards"`
+}
+
+// Request holds request data that is not identity. Headers are the client's,
+// with lower-case names and credentials removed: untrusted input.
+type Request struct {
+	Headers map[string]string `json:"headers"`
+}
+
+// Response describes the target's answer at the RESPONSE point. It is absent
+// from the documents of action list, which are about one listed tool.
+type Response struct {
+	StatusCode int `json:"statusCode"`
+	// Size is the length of the body in bytes, as received.
+	Size int `json:"size"`
+	// Streaming is true for an event of a streamed response.
+	Streaming bool `json:"streaming"`
+	// Kind is the kind of the target's message: response (the answer to
+	// the request), or request or notification for a message the server
+	// sends the client on a stream (sampling/createMessage,
+	// elicitation/create, ...); empty when there is no body.
+	Kind string `json:"kind"`
+	// Method is the method of a server-to-client request or notification.
+	Method string `json:"method"`
+	// Body is the JSON-RPC message as the target sent it (before redaction),
+	// or null when there was none.
+	Body any `json:"body"`
+}
+
+// Time holds the evaluation time.
+type Time struct {
+	Now string `json:"now"` // RFC 3339, UTC
+}
+
+// Input is what Build needs to know about one message.
+type Input struct {
+	Phase         string
+	Method        string
+	Kind          string // the message's kind (mcp.Message.Kind)
+	ID            any
+	Headers       map[string]string // as received, any case
+	QualifiedTool string            // wire tool name, for call and list
+	Arguments     map[string]any    // call only; nil is an empty object
+	Response      *Response
+	Now           time.Time
+}
+
+// Builder builds documents for one deployment.
+type Builder struct {
+	// Environment is the deployment's environment (ENVIRONMENT).
+	Environment string
+	// Catalog is the bundle's tool catalog; nil uses the defaults.
+	Catalog *catalog.Catalog
+	// Verifier verifies bearer tokens; nil reads them unverified.
+	Verifier *identity.Verifier
+}
+
+// sensitiveHeaders never reach the document: policies have no business with
+// credentials, and documents may be printed or logged.
+var sensitiveHeaders = map[string]bool{
+	"authorization":        true,
+	"proxy-authorization":  true,
+	"cookie":               true,
+	"x-amz-security-token": true,
+}
+
+// Build returns the document for in. ctx bounds a JWKS refetch.
+func (b Builder) Build(ctx context.Context, in Input) Document {
+	d := Document{
+		Version:     Version,
+		Phase:       in.Phase,
+		Action:      ActionOther,
+		MCP:         MCP{Method: in.Method, Kind: in.Kind, ID: in.ID},
+		Environment: b.Environment,
+		Request:     Request{Headers: make(map[string]string, len(in.Headers))},
+		Response:    in.Response,
+		Time:        Time{Now: in.Now.UTC().Format(time.RFC3339)},
+		Tool:        Tool{Labels: []string{}, SuspiciousReasons: []string{}, Wildcards: []string{}},
+		Session:     Session{Labels: []string{}, LabelCalls: map[string]int64{}, Tools: []string{}},
+	}
+	for name, v := range in.Headers {
+		if lower := strings.ToLower(name); !sensitiveHeaders[lower] {
+			d.Request.Headers[lower] = v
+		}
+	}
+	headers := gateway.Headers(in.Headers)
+	d.MCP.SessionID, _ = headers.Get("Mcp-Session-Id")
+	d.Principal = b.principal(ctx, in.Headers)
+
+	switch {
+	case in.Method == mcp.MethodToolsCall:
+		d.Action = ActionCall
+	case in.Phase == PhaseResponse && in.QualifiedTool != "" && in.Method == mcp.MethodToolsList:
+		d.Action = ActionList
+	}
+	if d.Action != ActionOther {
+		d.Tool, d.Environment = b.tool(in.QualifiedTool, d.Environment)
+		if d.Action == ActionCall {
+			d.Tool.Arguments = in.Arguments
+			if d.Tool.Arguments == nil {
+				d.Tool.Arguments = map[string]any{}
+			}
+			d.Tool.Wildcards = Wildcards(d.Tool.Arguments)
+		}
+	}
+	return d
+}
+
+// principal identifies the caller by the Authorization header. The gateway
+// passes headers as a map, so one header can arrive under two spellings; if
+// they disagree, which one the gateway's authorizer checked is unknowable,
+// and the caller is anonymous.
+func (b Builder) principal(ctx context.Context, headers map[string]string) identity.Principal {
+	auth, found := "", false
+	for name, v := range headers {
+		if !strings.EqualFold(name, "Authorization") {
+			continue
+		}
+		if found && v != auth {
+			p := identity.Anonymous()
+			p.Verification = identity.AmbiguousToken
+			return p
+		}
+		auth, found = v, true
+	}
+	return b.Verifier.Principal(ctx, auth)
+}
+
+// tool describes the tool with wire name qualified, and the environment it
+// runs in (env, unless the catalog puts its target in another).
+func (b Builder) tool(qualified, env string) (Tool, string) {
+	target, name := mcp.SplitToolName(qualified)
+	entry := b.Catalog.Lookup(target, name)
+	if entry.Environment != "" {
+		env = entry.Environment
+	}
+	reasons := mcp.InspectName(qualified)
+	return Tool{Name: name, Target: target, QualifiedName: qualified, Operation: entry.Operation, Risk: entry.Risk, Labels: entry.Labels,
+		Suspicious: len(reasons) > 0, SuspiciousReasons: reasons, Wildcards: []string{}}, env
+}
+
+// ListValues returns a function that gives the document value (see Value)
+// of action list for each tool of one answer listing tools: in describes the
+// answer, its QualifiedTool, Arguments and Response are ignored. Only the
+// tool and the environment differ between tools, so the rest is built once;
+// the map returned is reused by the next call.
+func (b Builder) ListValues(ctx context.Context, in Input) func(qualifiedName string) map[string]any {
+	in.QualifiedTool, in.Arguments, in.Response = "", nil, nil
+	d := b.Build(ctx, in)
+	d.Action = ActionList
+	v := d.Value()
+	return func(qualified string) map[string]any {
+		t, env := b.tool(qualified, b.Environment)
+		v["tool"] = t.value()
+		v["environment"] = env
+		return v
+	}
+}
+
+// Value returns the document as plain JSON values (maps, slices, strings,
+// float64, bool, nil), the form the policy engine evaluates. It is what
+// json.Unmarshal of json.Marshal(d) would give, without the round trip.
+func (d *Document) Value() map[string]any {
+	headers := make(map[string]any, len(d.Request.Headers))
+	for k, v := range d.Request.Headers {
+		headers[k] = v
+	}
+	tool := d.Tool.value()
+	p := &d.Principal
+	v := map[string]any{
+		"version": d.Version,
+		"phase":   d.Phase,
+		"action":  d.Action,
+		"mcp": map[string]any{
+			"method":    d.MCP.Method,
+			"kind":      d.MCP.Kind,
+			"id":        d.MCP.ID,
+			"sessionId": d.MCP.SessionID,
+		},
+		"principal": map[string]any{
+			"authenticated": p.Authenticated,
+			"id":            p.ID,
+			"type":          p.Type,
+			"clientId":      p.ClientID,
+			"username":      p.Username,
+			"issuer":        p.Issuer,
+			"groups":        strings2any(p.Groups),
+			"scopes":        strings2any(p.Scopes),
+			"actor":         p.Actor,
+			"claims":        p.Claims,
+			"verification":  p.Verification,
+		},
+		"tool":        tool,
+		"environment": d.Environment,
+		"request":     map[string]any{"headers": headers},
+		"time":        map[string]any{"now": d.Time.Now},
+		"session":     d.Session.value(),
+	}
+	if d.Response != nil {
+		v["response"] = map[string]any{
+			"statusCode": float64(d.Response.StatusCode),
+			"size":       float64(d.Response.Size),
+			"streaming":  d.Response.Streaming,
+			"kind":       d.Response.Kind,
+			"method":     d.Response.Method,
+			"body":       d.Response.Body,
+		}
+	}
+	return v
+}
+
+func (s *Session) value() map[string]any {
+	counts := make(map[string]any, len(s.LabelCalls))
+	for k, n := range s.LabelCalls {
+		counts[k] = float64(n)
+	}
+	return map[string]any{
+		"tracked": s.Tracked, "source": s.Source, "calls": float64(s.Calls), "labels": strings2any(s.Labels),
+		"labelCalls": counts, "first": s.First, "last": s.Last, "tools": strings2any(s.Tools),
+	}
+}
+
+func (t *Tool) value() map[string]any {
+	v := map[string]any{
+		"name":          t.Name,
+		"target":        t.Target,
+		"qualifiedName": t.QualifiedName,
+		"operation":     t.Operation,
+		"risk":          t.Risk,
+		"labels":        strings2any(t.Labels),
+		"suspicious":    t.Suspicious,
+		// strings2any: never null, so policies need no null check
+		"suspiciousReasons": strings2any(t.SuspiciousReasons),
+		"wildcards":         strings2any(t.Wildcards),
+	}
+	if t.Arguments != nil {
+		v["arguments"] = t.Arguments
+	}
+	return v
+}
+
+func strings2any(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}

@@ -1,0 +1,162 @@
+package attributes
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/toolgate/toolgate/internal/fold"
+)
+
+// Wildcards returns the JSON Pointers (RFC 6901) of the arguments that ask a
+// tool to act on everything: a wildcard or pattern value ("*", "api-*",
+// "/var/log/*.log", ".+", "%"), a word or flag for everything ("all",
+// "-A", "--all-namespaces=true"), a key for everything set to a truthy
+// value ({"allNamespaces": "true"}, {"all_namespaces": 1}), or an empty
+// selector ({"labelSelector": ""}), at any depth. Keys are compared in any
+// case and without "_", "-" and spaces; look-alike characters (＊) are
+// folded first. It errs towards finding too much: a policy may name the
+// tools whose arguments are patterns by design.
+func Wildcards(args map[string]any) []string {
+	w := wildcardWalk{out: []string{}}
+	w.walk("", args)
+	slices.Sort(w.out)
+	return w.out
+}
+
+// wildcardWalk walks arguments keeping the path as a stack of segments, so
+// that a path string is built only for what it finds: arguments may hold
+// 100,000 values.
+type wildcardWalk struct {
+	path []string
+	out  []string
+}
+
+func (w *wildcardWalk) found() {
+	w.out = append(w.out, "/"+strings.Join(w.path, "/"))
+}
+
+// walk looks at v, the value of the argument named key ("" at the top, or
+// the enclosing key for list items).
+func (w *wildcardWalk) walk(key string, v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		if len(v) == 0 && isSelector(key) {
+			w.found()
+		}
+		for name, e := range v {
+			w.path = append(w.path, pointerEscape(name))
+			w.walk(name, e)
+			w.path = w.path[:len(w.path)-1]
+		}
+	case []any:
+		if len(v) == 0 && isSelector(key) {
+			w.found()
+		}
+		for i, e := range v {
+			w.path = append(w.path, strconv.Itoa(i))
+			w.walk(key, e)
+			w.path = w.path[:len(w.path)-1]
+		}
+	case string:
+		s := strings.TrimSpace(fold.String(v))
+		if wildcardString(s) || (s == "" && isSelector(key)) || (truthy(s) && everythingKeys[normalKey(key)]) {
+			w.found()
+		}
+	case bool:
+		if v && everythingKeys[normalKey(key)] {
+			w.found()
+		}
+	case float64:
+		if v != 0 && everythingKeys[normalKey(key)] {
+			w.found()
+		}
+	}
+}
+
+func isSelector(key string) bool { return strings.HasSuffix(normalKey(key), "selector") }
+
+// everythingKeys are argument names (normalised, see normalKey) that mean
+// "all of them" when set.
+var everythingKeys = func() map[string]bool {
+	m := map[string]bool{"all": true, "everything": true, "selectall": true, "anynamespace": true, "wildcard": true, "matchall": true}
+	for _, what := range strings.Fields("namespaces namespace resources objects items users pods files records regions accounts projects buckets tables keys repos repositories branches nodes instances") {
+		m["all"+what] = true
+	}
+	return m
+}()
+
+// normalKey lower-cases k and drops "_", "-", "." and spaces.
+func normalKey(k string) string {
+	return strings.Map(func(r rune) rune {
+		switch r = unicode.ToLower(fold.Rune(r)); r {
+		case '_', '-', '.', ' ':
+			return -1
+		}
+		return r
+	}, k)
+}
+
+func truthy(s string) bool {
+	if len(s) > len("true") {
+		return false
+	}
+	switch strings.ToLower(s) {
+	case "true", "yes", "y", "on", "1", "all", "*", "t":
+		return true
+	}
+	return false
+}
+
+// everythingWords are values (in any case) that name everything, and
+// command-line flags that select all namespaces or all objects.
+var everythingWords = map[string]bool{
+	"all": true, "_all": true, "any": true, "everything": true, "all-namespaces": true, "allnamespaces": true,
+	"-a": true, "--all": true, "--all=true": true, "--all-namespaces": true, "--all-namespaces=true": true, "-all": true,
+}
+
+// wildcardString reports whether s (folded and trimmed) is a pattern or a
+// word for everything. Free text (with spaces) is looked at word by word
+// for flags only: "what is 5 * 3?" is a question, not a glob.
+func wildcardString(s string) bool {
+	if s == "" {
+		return false
+	}
+	if len(s) <= len("--all-namespaces=true") && everythingWords[strings.ToLower(s)] {
+		return true
+	}
+	if strings.ContainsAny(s, " \t\r\n") {
+		for f := range strings.FieldsSeq(s) {
+			if strings.HasPrefix(f, "-") && everythingWords[strings.ToLower(f)] {
+				return true
+			}
+		}
+		return false
+	}
+	if strings.Trim(s, `*?%.+[]^$()|\{}`) == "" {
+		return true // only pattern characters: "?", ".+", "%%", "^.*$"
+	}
+	return strings.Contains(s, "*") || strings.Contains(s, ".+") || likeWildcard(s)
+}
+
+// likeWildcard reports a SQL LIKE "%" that is not percent-encoding.
+func likeWildcard(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && !(i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2])) {
+			return true
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+func pointerEscape(s string) string {
+	if !strings.ContainsAny(s, "~/") {
+		return s
+	}
+	return pointerEscaper.Replace(s)
+}

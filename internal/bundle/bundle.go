@@ -1,0 +1,299 @@
+// Package bundle loads a policy bundle: a tree of YAML files holding Kyverno
+// JSON policies, at most one tool catalog, redaction rules and the bundle's
+// own test cases.
+// Every document is decoded strictly and every policy compiled at load time,
+// so a bundle that loads is a bundle that can decide.
+package bundle
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/toolgate/toolgate/internal/catalog"
+	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/ratelimit"
+	"github.com/toolgate/toolgate/internal/redact"
+)
+
+// TestKind is the kind of a bundle's test documents (apiVersion
+// toolgate.dev/v1alpha1); package policytest decodes them.
+const TestKind = "PolicyTest"
+
+// Bundle is a loaded, compiled policy bundle.
+type Bundle struct {
+	// Source names where the bundle came from: "embedded", "dir:<path>" or
+	// the URL of its archive, "s3://bucket/prefix/bundle.tar.gz".
+	Source string
+	// Digest is the SHA-256 of the bundle's files (names and contents), the
+	// same wherever the same files are loaded from.
+	Digest string
+	// Version and ETag identify the archive object a bundle was loaded
+	// from: its S3 version id (empty in an unversioned bucket) and ETag.
+	Version, ETag string
+
+	Policies []*v1alpha1.ValidatingPolicy
+	Engine   policy.Engine
+	Catalog  *catalog.Catalog
+	// Redactor holds the Redaction documents' rules; nil when there are none.
+	Redactor *redact.Redactor
+	// RateLimits holds the RateLimit documents; nil when there are none.
+	RateLimits *ratelimit.Set
+	// Sessions says which policies read the document's session: none (""),
+	// only audit-mode ones, or enforcing ones (see policy.SessionReaders).
+	Sessions policy.Mode
+	Tests    []Document
+
+	redactions []redact.Rule
+	limits     []*ratelimit.Limit
+}
+
+// Document is one YAML document of a bundle file.
+type Document struct {
+	File string // path within the bundle
+	Line int    // line of the document's first line in File
+	Data []byte
+}
+
+// Where returns "file:line" for error messages.
+func (d Document) Where() string { return fmt.Sprintf("%s:%d", d.File, d.Line) }
+
+// Open loads the bundle named by a POLICY_SOURCE value: empty for the embedded
+// bundle, or the path of a directory. Anything else is an error, so that a
+// mistyped source fails closed instead of falling back to other policies.
+func Open(source string, embedded fs.FS) (*Bundle, error) {
+	if source == "" {
+		return Load(embedded, "embedded")
+	}
+	if strings.Contains(source, "://") {
+		return nil, fmt.Errorf("load bundle %s: unsupported source scheme", source)
+	}
+	info, err := os.Stat(source)
+	if err != nil {
+		return nil, fmt.Errorf("load bundle %s: %w", source, err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("load bundle %s: not a directory", source)
+	}
+	return Load(os.DirFS(source), "dir:"+source)
+}
+
+// Load reads every .yaml and .yml file below the root of fsys (hidden
+// directories skipped), in lexical order.
+func Load(fsys fs.FS, source string) (*Bundle, error) {
+	names, err := members(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("load bundle %s: %w", source, err)
+	}
+	files := make([]file, len(names))
+	for i, name := range names {
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("load bundle %s: %w", source, err)
+		}
+		files[i] = file{name, data}
+	}
+	return load(files, source)
+}
+
+// members returns the names of the bundle files in fsys, sorted.
+func members(fsys fs.FS) ([]string, error) {
+	var names []string
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != "." && strings.HasPrefix(d.Name(), ".") {
+			return fs.SkipDir
+		}
+		if !d.IsDir() && member(p) {
+			names = append(names, p)
+		}
+		return nil
+	})
+	sort.Strings(names)
+	return names, err
+}
+
+// file is one file of a bundle, named by its slash-separated path.
+type file struct {
+	name string
+	data []byte
+}
+
+// member reports whether the file at the slash-separated path p belongs to
+// a bundle: a .yaml or .yml file outside hidden directories.
+func member(p string) bool {
+	dir, name := path.Split(p)
+	for d := range strings.SplitSeq(strings.TrimSuffix(dir, "/"), "/") {
+		if strings.HasPrefix(d, ".") {
+			return false
+		}
+	}
+	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+}
+
+// load decodes and compiles a bundle's files. Every document's error is
+// reported, each with its file and line, so that one run of "validate"
+// shows an author all of them.
+func load(files []file, source string) (*Bundle, error) {
+	b := &Bundle{Source: source}
+	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+	h := sha256.New()
+	var errs []error
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00%d\x00", path.Clean(f.name), len(f.data))
+		h.Write(f.data)
+		for _, doc := range SplitDocuments(f.name, f.data) {
+			if err := b.add(doc); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", doc.Where(), err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("load bundle %s: %w", source, errors.Join(errs...))
+	}
+	b.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if len(b.Policies) == 0 {
+		return nil, fmt.Errorf("load bundle %s: no policies found", source)
+	}
+	engine, err := policy.Compile(b.Policies)
+	if err != nil {
+		return nil, fmt.Errorf("load bundle %s: %w", source, err)
+	}
+	b.Engine = engine
+	switch audit, enforce := policy.SessionReaders(b.Policies); {
+	case enforce:
+		b.Sessions = policy.ModeEnforce
+	case audit:
+		b.Sessions = policy.ModeAudit
+	}
+	if len(b.limits) > 0 {
+		if b.RateLimits, err = ratelimit.NewSet(b.limits); err != nil {
+			return nil, fmt.Errorf("load bundle %s: %w", source, err)
+		}
+	}
+	if len(b.redactions) > 0 {
+		if b.Redactor, err = redact.Compile(b.redactions); err != nil {
+			return nil, fmt.Errorf("load bundle %s: %w", source, err)
+		}
+	}
+	return b, nil
+}
+
+type typeMeta struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+}
+
+func (b *Bundle) add(doc Document) error {
+	var tm typeMeta
+	if err := yaml.Unmarshal(doc.Data, &tm); err != nil {
+		return err
+	}
+	switch {
+	case tm.APIVersion == policy.KyvernoAPIVersion && tm.Kind == policy.KyvernoKind:
+		p, err := policy.DecodePolicy(doc.Data)
+		if err != nil {
+			return err
+		}
+		b.Policies = append(b.Policies, p)
+	case tm.APIVersion == catalog.APIVersion && tm.Kind == catalog.Kind:
+		if b.Catalog != nil {
+			return errors.New("a bundle has at most one ToolCatalog")
+		}
+		var c struct {
+			typeMeta `json:",inline"`
+			Metadata map[string]any  `json:"metadata,omitempty"`
+			Spec     catalog.Catalog `json:"spec"`
+		}
+		if err := policy.DecodeStrict(doc.Data, &c); err != nil {
+			return err
+		}
+		if err := c.Spec.Validate(); err != nil {
+			return err
+		}
+		b.Catalog = &c.Spec
+	case tm.APIVersion == catalog.APIVersion && tm.Kind == redact.Kind:
+		var r struct {
+			typeMeta `json:",inline"`
+			Metadata map[string]any `json:"metadata,omitempty"`
+			Spec     redact.Spec    `json:"spec"`
+		}
+		if err := policy.DecodeStrict(doc.Data, &r); err != nil {
+			return err
+		}
+		if len(r.Spec.Rules) == 0 {
+			return errors.New("spec.rules is empty")
+		}
+		// Compiled here too, so that an error names this file and line.
+		if _, err := redact.Compile(r.Spec.Rules); err != nil {
+			return err
+		}
+		b.redactions = append(b.redactions, r.Spec.Rules...)
+	case tm.APIVersion == catalog.APIVersion && tm.Kind == ratelimit.Kind:
+		var r struct {
+			typeMeta `json:",inline"`
+			Metadata struct {
+				Name        string            `json:"name"`
+				Annotations map[string]string `json:"annotations,omitempty"`
+			} `json:"metadata"`
+			Spec ratelimit.Spec `json:"spec"`
+		}
+		if err := policy.DecodeStrict(doc.Data, &r); err != nil {
+			return err
+		}
+		l, err := ratelimit.Compile(r.Metadata.Name, r.Spec)
+		if err != nil {
+			return err
+		}
+		b.limits = append(b.limits, l)
+	case tm.APIVersion == catalog.APIVersion && tm.Kind == TestKind:
+		b.Tests = append(b.Tests, doc)
+	default:
+		return fmt.Errorf("unknown document apiVersion %q kind %q", tm.APIVersion, tm.Kind)
+	}
+	return nil
+}
+
+// SplitDocuments splits a YAML stream at "---" lines, dropping documents that
+// hold only comments and blank lines.
+func SplitDocuments(file string, data []byte) []Document {
+	var docs []Document
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	start := 0
+	flush := func(end int) {
+		chunk := bytes.Join(lines[start:end], nil)
+		if hasContent(chunk) {
+			docs = append(docs, Document{File: file, Line: start + 1, Data: chunk})
+		}
+	}
+	for i, l := range lines {
+		if t := bytes.TrimRight(l, " \t\r\n"); bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- ")) {
+			flush(i)
+			start = i + 1
+		}
+	}
+	flush(len(lines))
+	return docs
+}
+
+func hasContent(chunk []byte) bool {
+	for _, l := range bytes.Split(chunk, []byte("\n")) {
+		t := bytes.TrimSpace(l)
+		if len(t) > 0 && t[0] != '#' {
+			return true
+		}
+	}
+	return false
+}

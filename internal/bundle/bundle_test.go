@@ -1,0 +1,151 @@
+package bundle_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/policies"
+)
+
+func TestLoadEmbedded(t *testing.T) {
+	b, err := bundle.Load(policies.FS, "embedded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Policies) < 5 || b.Catalog == nil || len(b.Tests) < 5 || b.Engine == nil || b.Redactor == nil {
+		t.Errorf("policies %d catalog %v tests %d", len(b.Policies), b.Catalog != nil, len(b.Tests))
+	}
+	for _, p := range b.Policies {
+		if p.Annotations[policy.DescriptionAnnotation] == "" {
+			t.Errorf("policy %s has no one-line description", p.Name)
+		}
+	}
+}
+
+// TestDigestIsContentAddressed: the same files give the same digest wherever
+// they are loaded from; a change of one byte changes it.
+func TestDigestIsContentAddressed(t *testing.T) {
+	embedded, err := bundle.Open("", policies.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := bundle.Open("../../policies", policies.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if embedded.Digest != dir.Digest || !strings.HasPrefix(embedded.Digest, "sha256:") {
+		t.Errorf("embedded %s, directory %s", embedded.Digest, dir.Digest)
+	}
+	if dir.Source != "dir:../../policies" || embedded.Source != "embedded" {
+		t.Errorf("sources %s, %s", embedded.Source, dir.Source)
+	}
+	fsys := fstest.MapFS{}
+	for _, name := range []string{"policy.yaml", "tests/read-only.yaml"} {
+		data, err := os.ReadFile("../../testdata/bundles/minimal/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys[name] = &fstest.MapFile{Data: data}
+	}
+	a, err := bundle.Load(fsys, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys["policy.yaml"].Data = append(fsys["policy.yaml"].Data, '\n')
+	b, err := bundle.Load(fsys, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Digest == b.Digest {
+		t.Error("a changed file kept the digest")
+	}
+}
+
+func TestOpen(t *testing.T) {
+	tests := []struct {
+		source string
+		want   string // error substring; "" for success
+	}{
+		{"", ""},
+		{"../../testdata/bundles/minimal", ""},
+		{"s3://bucket/prefix", "unsupported source"},
+		{"https://example.com/bundle", "unsupported source"},
+		{"/nonexistent/bundle", "no such file"},
+		{"../../testdata/bundles/minimal/policy.yaml", "not a directory"},
+		{"../../testdata/bundles/broken-policy", `policies.yaml:14: json: unknown field "asert"`},
+		{"../../testdata/events", "no policies found"},
+	}
+	for _, tt := range tests {
+		_, err := bundle.Open(tt.source, policies.FS)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%q: %v", tt.source, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%q: error %v, want one containing %q", tt.source, err, tt.want)
+		}
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	policy := "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: {phase: request}}]}}]}\n"
+	catalog := "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {defaultRisk: low}\n"
+	redaction := "apiVersion: toolgate.dev/v1alpha1\nkind: Redaction\nmetadata: {name: r}\nspec:\n rules:\n - name: r\n"
+	limit := func(name, spec string) string {
+		return "# a limit\napiVersion: toolgate.dev/v1alpha1\nkind: RateLimit\nmetadata: {name: " + name + "}\nspec: {" + spec + "}\n"
+	}
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"unknown kind", map[string]string{"p.yaml": policy, "x.yaml": "apiVersion: v1\nkind: ConfigMap\n"}, `x.yaml:1: unknown document apiVersion "v1" kind "ConfigMap"`},
+		{"two catalogs", map[string]string{"p.yaml": policy, "c.yaml": catalog + "---\n" + catalog}, "c.yaml:5: a bundle has at most one ToolCatalog"},
+		{"bad catalog", map[string]string{"p.yaml": policy, "c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {defaultRisk: extreme}\n"}, "defaultRisk"},
+		{"catalog unknown field", map[string]string{"p.yaml": policy, "c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {tool: {}}\n"}, "unknown field"},
+		{"duplicate policy", map[string]string{"a.yaml": policy, "b.yaml": policy}, `duplicate policy name "p"`},
+		{"only comments", map[string]string{"a.yaml": "# nothing\n---\n# more\n"}, "no policies found"},
+		{"redaction unknown detector", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detectors: [ssn]\n"}, `r.yaml:1: redaction rule r: unknown detector "ssn"`},
+		{"redaction unknown field", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detector: [email]\n"}, `unknown field "detector"`},
+		{"rate limit without a limit", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "window: 1m")}, "l.yaml:1: spec.limit 0: want at least 1"},
+		{"rate limit window too long", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 2d")}, `l.yaml:1: spec.window: "2d": want whole seconds from 1s to 24h, or 1d`},
+		{"rate limit window in milliseconds", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1500ms")}, "spec.window"},
+		{"rate limit key not a document field", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, key: [user.id]")}, `spec.key[0] "user.id": not a field of the attribute document`},
+		{"rate limit unknown field", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, burst: 3")}, `l.yaml:1: json: unknown field "burst"`},
+		{"rate limit exceeded", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, exceeded: queue")}, `spec.exceeded "queue": want deny`},
+		{"rate limit bad name", map[string]string{"p.yaml": policy, "l.yaml": limit("Calls", "limit: 1, window: 1m")}, `metadata.name "Calls"`},
+		{"rate limit twice", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m") + "---\n" + limit("l", "limit: 2, window: 1m")}, "two RateLimit documents are named l"},
+		{"redaction without rules", map[string]string{"p.yaml": policy, "r.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: Redaction\nspec: {rules: []}\n"}, "spec.rules is empty"},
+		{"every error reported", map[string]string{"p.yaml": policy, "x.yaml": "apiVersion: v1\nkind: A\n---\napiVersion: v1\nkind: B\n"}, `x.yaml:1: unknown document apiVersion "v1" kind "A"` + "\n" + `x.yaml:4: unknown document apiVersion "v1" kind "B"`},
+		{"redaction rule names across files", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detectors: [email]\n", "s.yaml": redaction + "   detectors: [jwt]\n"}, `duplicate redaction rule "r"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := fstest.MapFS{}
+			for name, data := range tt.files {
+				fsys[name] = &fstest.MapFile{Data: []byte(data)}
+			}
+			_, err := bundle.Load(fsys, "test")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSplitDocuments(t *testing.T) {
+	in := "# header\n---\na: 1\n---   \n# only a comment\n--- \nb: 2\nc: |\n  text\n"
+	docs := bundle.SplitDocuments("f.yaml", []byte(in))
+	if len(docs) != 2 {
+		t.Fatalf("got %d documents: %+v", len(docs), docs)
+	}
+	if docs[0].Where() != "f.yaml:3" || string(docs[0].Data) != "a: 1\n" {
+		t.Errorf("first: %s %q", docs[0].Where(), docs[0].Data)
+	}
+	if docs[1].Where() != "f.yaml:7" || !strings.HasPrefix(string(docs[1].Data), "b: 2\n") {
+		t.Errorf("second: %s %q", docs[1].Where(), docs[1].Data)
+	}
+}

@@ -1,0 +1,301 @@
+// Package catalog holds a bundle's tool catalog: the risk of each tool, the
+// operation class of tools whose name does not say it, and per-target
+// environment overrides. It also classifies tool names into operations.
+package catalog
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode"
+
+	"github.com/toolgate/toolgate/internal/mcp"
+)
+
+// Operation classes, from least to most dangerous. Unknown ranks between
+// write and delete: a tool nobody classified is not assumed harmless.
+const (
+	OpRead    = "read"
+	OpWrite   = "write"
+	OpUnknown = "unknown"
+	OpExecute = "execute"
+	OpDelete  = "delete"
+)
+
+// Risk levels.
+const (
+	RiskLow      = "low"
+	RiskMedium   = "medium"
+	RiskHigh     = "high"
+	RiskCritical = "critical"
+)
+
+// Kind and APIVersion identify a catalog document in a bundle.
+const (
+	APIVersion = "toolgate.dev/v1alpha1"
+	Kind       = "ToolCatalog"
+)
+
+// Catalog is the spec of a ToolCatalog document. Tools is keyed by qualified
+// name ("<target>___<tool>", or the bare name of a gateway tool such as the
+// search tool); the key "<target>___*" sets the defaults of every tool of a
+// target.
+type Catalog struct {
+	DefaultRisk string            `json:"defaultRisk,omitempty"`
+	Targets     map[string]Target `json:"targets,omitempty"`
+	Tools       map[string]Tool   `json:"tools,omitempty"`
+}
+
+// Target holds settings of one gateway target.
+type Target struct {
+	// Environment overrides the deployment's ENVIRONMENT for this target's
+	// tools, for a gateway that fronts targets of several environments.
+	Environment string `json:"environment,omitempty"`
+}
+
+// Tool holds what the catalog says about one tool (or one target's tools).
+type Tool struct {
+	Risk      string `json:"risk,omitempty"`
+	Operation string `json:"operation,omitempty"`
+	// Labels describe what the tool touches (private-data,
+	// untrusted-content, external-communication, destructive...): a
+	// target's labels and the tool's own add up. Session policies read the
+	// labels a session has seen.
+	Labels []string `json:"labels,omitempty"`
+}
+
+// Entry is the catalog's resolved answer for one tool.
+type Entry struct {
+	Risk        string
+	Operation   string
+	Environment string   // empty: use the deployment's environment
+	Labels      []string // sorted, never nil
+}
+
+// Validate reports the first invalid value in the catalog.
+func (c *Catalog) Validate() error {
+	if c.DefaultRisk != "" && !validRisk(c.DefaultRisk) {
+		return fmt.Errorf("defaultRisk %q: want one of low, medium, high, critical", c.DefaultRisk)
+	}
+	for name, t := range c.Tools {
+		if t.Risk != "" && !validRisk(t.Risk) {
+			return fmt.Errorf("tool %q: risk %q: want one of low, medium, high, critical", name, t.Risk)
+		}
+		switch t.Operation {
+		case "", OpRead, OpWrite, OpDelete, OpExecute, OpUnknown:
+		default:
+			return fmt.Errorf("tool %q: operation %q: want one of read, write, delete, execute, unknown", name, t.Operation)
+		}
+		for _, l := range t.Labels {
+			if !validLabel.MatchString(l) {
+				return fmt.Errorf("tool %q: label %q: want lower-case letters, digits and dashes", name, l)
+			}
+		}
+	}
+	return nil
+}
+
+var validLabel = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+func validRisk(r string) bool {
+	switch r {
+	case RiskLow, RiskMedium, RiskHigh, RiskCritical:
+		return true
+	}
+	return false
+}
+
+// Lookup resolves a tool: an exact entry wins over the target's "___*" entry,
+// which wins over the defaults (risk: DefaultRisk, else medium; operation:
+// classified from the tool name). A nil catalog gives the defaults.
+func (c *Catalog) Lookup(target, tool string) Entry {
+	e := Entry{Risk: RiskMedium, Labels: []string{}}
+	if c == nil {
+		e.Operation = Classify(tool)
+		return e
+	}
+	if c.DefaultRisk != "" {
+		e.Risk = c.DefaultRisk
+	}
+	e.Environment = c.Targets[target].Environment
+	keys := []string{target + mcp.TargetSeparator + "*", target + mcp.TargetSeparator + tool}
+	if target == "" {
+		// The gateway's own tools have no target. A name that only looks
+		// qualified ("___k8s___x") must not borrow a target's entries.
+		keys = nil
+		if !strings.Contains(tool, mcp.TargetSeparator) {
+			keys = []string{tool}
+		}
+	}
+	for _, key := range keys {
+		t, ok := c.Tools[key]
+		if !ok {
+			continue
+		}
+		if t.Risk != "" {
+			e.Risk = t.Risk
+		}
+		if t.Operation != "" {
+			e.Operation = t.Operation
+		}
+		for _, l := range t.Labels {
+			if !slices.Contains(e.Labels, l) {
+				e.Labels = append(e.Labels, l)
+			}
+		}
+	}
+	slices.Sort(e.Labels)
+	if e.Operation == "" {
+		e.Operation = Classify(tool)
+	}
+	return e
+}
+
+// How a verb is found in a tool name. Misses are what matter: a destructive
+// tool classified as anything else escapes the policies that watch
+// destructive tools, so the destructive and executing verbs are also found
+// inside joined words, at the cost of false positives ("deleted_report" is
+// a delete). Read and write verbs are matched as whole words only, so that
+// they never lift a name out of unknown by accident.
+const (
+	exact    = iota // a whole word: "get", "rm"
+	edge            // starts or ends a word: "deletes", "bulkdelete"
+	anywhere        // anywhere in the name's letters: "teardown" in "tear-down", "bulkdeletepods"
+)
+
+type verb struct {
+	word  string
+	op    string
+	match int
+}
+
+var verbs = func() (out []verb) {
+	for _, g := range []struct {
+		op, words string
+		match     int
+	}{
+		{OpRead, "get list read describe search find fetch show view lookup query count head check status watch inspect browse download export retrieve scan explain", exact},
+		{OpWrite, "create put update write set add insert patch upload post send modify edit attach tag label enable rename copy move import append publish save merge commit comment assign approve reply schedule", exact},
+		{OpExecute, "run sh eval exec call", exact},
+		{OpExecute, "execute invoke trigger start stop restart reboot deploy evaluate shell command launch apply scale sudo spawn", edge},
+		{OpDelete, "rm del rmdir unset", exact},
+		{OpDelete, "drop kill wipe nuke zap drain flush revoke detach reset clear cancel disable empty", edge},
+		{OpDelete, "delete remove destroy purge terminate truncate erase uninstall unlink deregister unregister deprovision decommission teardown obliterate evict prune shred overwrite rollback forcepush", anywhere},
+	} {
+		for _, w := range strings.Fields(g.words) {
+			out = append(out, verb{w, g.op, g.match})
+		}
+	}
+	return out
+}()
+
+var rank = map[string]int{"": 0, OpRead: 1, OpWrite: 2, OpUnknown: 3, OpExecute: 4, OpDelete: 5}
+
+// Classify derives an operation class from a tool name, case-insensitively:
+// the most dangerous verb found wins ("list_and_delete_pods" is a delete),
+// and a name with no known verb is unknown. Words are split at every
+// non-letter and at camelCase boundaries; see exact, edge and anywhere for
+// how each verb is looked for.
+func Classify(tool string) string {
+	if op, ok := classified.Load(tool); ok {
+		return op.(string)
+	}
+	op := classify(tool)
+	// Names come from targets and callers: the cache is bounded, and
+	// starts over when full.
+	if classifiedN.Add(1) > maxClassified {
+		classified.Clear()
+		classifiedN.Store(0)
+	}
+	classified.Store(tool, op)
+	return op
+}
+
+// classified caches Classify's answers: the same names come back in every
+// list and call, and finding verbs inside words costs microseconds a name.
+var (
+	classified    sync.Map
+	classifiedN   atomic.Int64
+	maxClassified = int64(8192)
+)
+
+func classify(tool string) string {
+	best := ""
+	lower := strings.ToLower(tool)
+	letters := strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) {
+			return r
+		}
+		return -1
+	}, lower)
+	ws := words(tool)
+	for _, v := range verbs {
+		if rank[v.op] <= rank[best] {
+			continue
+		}
+		found := false
+		switch v.match {
+		case anywhere:
+			found = strings.Contains(letters, v.word)
+		case edge:
+			for _, w := range ws {
+				if strings.HasPrefix(w, v.word) || strings.HasSuffix(w, v.word) {
+					found = true
+					break
+				}
+			}
+		default:
+			found = slices.Contains(ws, v.word)
+		}
+		if found {
+			best = v.op
+		}
+	}
+	if best == "" {
+		return OpUnknown
+	}
+	return best
+}
+
+// words splits an identifier into lower-case words: each run of letters
+// whole, and its camelCase parts ("podDelete2" gives "poddelete", "pod"
+// and "delete"). Casing no verb relies on ("dElete", "DELETEpod") is
+// covered by the whole run.
+func words(s string) []string {
+	var out []string
+	add := func(w []rune) {
+		if len(w) > 0 {
+			if lw := strings.ToLower(string(w)); !slices.Contains(out, lw) {
+				out = append(out, lw)
+			}
+		}
+	}
+	runes := []rune(s)
+	for i := 0; i < len(runes); {
+		if !unicode.IsLetter(runes[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(runes) && unicode.IsLetter(runes[j]) {
+			j++
+		}
+		run := runes[i:j]
+		add(run)
+		start := 0
+		for k := 1; k < len(run); k++ {
+			if unicode.IsUpper(run[k]) && (unicode.IsLower(run[k-1]) || (k+1 < len(run) && unicode.IsLower(run[k+1]) && unicode.IsUpper(run[k-1]))) {
+				add(run[start:k])
+				start = k
+			}
+		}
+		if start > 0 {
+			add(run[start:])
+		}
+		i = j
+	}
+	return out
+}

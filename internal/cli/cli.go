@@ -1,0 +1,421 @@
+// Package cli is the interceptor's command line, for running the real handler
+// outside Lambda and for the policy workflow: "invoke" decides on event
+// files; "validate", "test" and "explain" check a bundle as its author
+// would; "publish" puts a tested bundle in S3 for functions to pick up.
+package cli
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/policytest"
+	"github.com/toolgate/toolgate/internal/s3bundle"
+)
+
+const usage = `usage:
+  bootstrap invoke [-policies SOURCE] [-env ENV] [-explain] [-v] EVENT.json|DIR ...
+      Run the interceptor on event files (a directory means its *.json files):
+      one line per event (decision, event, denying policies, reason), or for
+      one event, with -v (and the decision log on stderr) or -explain, the
+      whole output. Exit status 0 unless a file cannot be read.
+  bootstrap explain [-policies SOURCE] [-env ENV] EVENT.json|DIR ...
+      As invoke -explain: also print the attribute document the policies saw
+      and every rule's outcome (pass, fail, error, skip) with its message.
+  bootstrap validate [DIR]
+      Decode every document of the bundle in DIR (default: the embedded bundle)
+      strictly and compile every policy; print every error with file and line.
+  bootstrap test [-env ENV] [DIR]
+      Run the test cases of the bundle in DIR (default: the embedded bundle).
+      Exit status 1 if a case fails, there are none, or the bundle does not load.
+  bootstrap publish [-to s3://BUCKET/PREFIX] DIR
+      Validate and test the bundle in DIR, then upload it as
+      PREFIX/bundle.tar.gz (default: POLICY_SOURCE) and print its new version.
+      AWS credentials and region come from the AWS_* environment variables.
+
+SOURCE is a bundle directory or s3://BUCKET/PREFIX. Outside Lambda this binary
+is this command; under Lambda it is the handler. POLICY_SOURCE, ENVIRONMENT
+and DENY_STATUS_CODE apply as in Lambda; flags win.
+`
+
+// Main runs the command line and returns the exit status.
+func Main(args []string, embedded fs.FS, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "invoke":
+		return invoke(args[1:], false, embedded, getenv, stdout, stderr)
+	case "explain":
+		return invoke(args[1:], true, embedded, getenv, stdout, stderr)
+	case "validate":
+		return validate(args[1:], embedded, stdout, stderr)
+	case "test":
+		return test(args[1:], embedded, getenv, stdout, stderr)
+	case "publish":
+		return publish(args[1:], getenv, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+// overlay returns getenv with some variables replaced.
+func overlay(getenv func(string) string, vars map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := vars[k]; ok && v != "" {
+			return v
+		}
+		return getenv(k)
+	}
+}
+
+func invoke(args []string, explainAll bool, embedded fs.FS, getenv func(string) string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("invoke", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	policies := fl.String("policies", "", "policy bundle directory or s3:// prefix (default: POLICY_SOURCE, else embedded)")
+	env := fl.String("env", "", "deployment environment (default: ENVIRONMENT, else production)")
+	explain := fl.Bool("explain", explainAll, "also print the attribute document and every rule's outcome")
+	verbose := fl.Bool("v", false, "print every output, and the decision log to stderr")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if fl.NArg() == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	files, err := eventFiles(fl.Args())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	logs := io.Discard
+	// Rate limits count in process unless a table is named.
+	vars := map[string]string{"POLICY_SOURCE": *policies, "ENVIRONMENT": *env, "STATE_TABLE": cmp.Or(getenv("STATE_TABLE"), config.MemoryState)}
+	if *verbose {
+		logs = stderr
+	} else {
+		vars["LOG_LEVEL"] = "error"
+		vars["AWS_LAMBDA_LOG_LEVEL"] = "error"
+	}
+	h, err := config.NewHandler(overlay(getenv, vars), embedded, logs, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "warning: %v\nevery request will be denied\n", err)
+	} else {
+		fmt.Fprintf(stdout, "bundle: %s\n", describe(h.Bundle()))
+	}
+	counts := map[decision.Effect]int{}
+	// Many events get a line each, as test runners print; one event, -v or
+	// -explain the whole answer.
+	full := len(files) == 1 || *verbose || *explain
+	for _, f := range files {
+		payload, err := os.ReadFile(f)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		r := h.Handle(context.Background(), payload)
+		counts[r.Decision.Effect]++
+		if !full {
+			fmt.Fprintln(stdout, summary(f, r))
+			continue
+		}
+		out, _ := json.MarshalIndent(r.Output, "", "  ")
+		fmt.Fprintf(stdout, "\n== %s\n", f)
+		fmt.Fprintf(stdout, "decision: %s", r.Decision.Effect)
+		if r.Decision.Effect == decision.Deny {
+			fmt.Fprintf(stdout, " (code %d): %s", r.Decision.Code, r.Decision.Reason)
+		}
+		fmt.Fprintf(stdout, "\ndecision id: %s\n", r.Decision.ID)
+		if len(r.Decision.Hidden) > 0 {
+			fmt.Fprintf(stdout, "tools hidden: %d %v\n", len(r.Decision.Hidden), r.Decision.Hidden)
+		}
+		if len(r.Decision.Redactions) > 0 {
+			fmt.Fprintf(stdout, "redactions: %v\n", r.Decision.Redactions)
+		}
+		if *explain {
+			if r.Document != nil {
+				doc, _ := json.MarshalIndent(r.Document, "", "  ")
+				fmt.Fprintf(stdout, "attribute document:\n%s\n", doc)
+			}
+			explainRules(stdout, h.Bundle(), r)
+		}
+		fmt.Fprintf(stdout, "output:\n%s\n", out)
+	}
+	fmt.Fprintf(stdout, "\n%d events: %d allowed, %d denied\n", len(files), counts[decision.Allow], counts[decision.Deny])
+	return 0
+}
+
+// summary is one event's line: the decision, the event, the denying
+// policies and the reason, or what an allow changed.
+func summary(file string, r interceptor.Result) string {
+	d := r.Decision
+	line := fmt.Sprintf("%-5s %-44s", d.Effect, filepath.Base(file))
+	if d.Effect == decision.Deny {
+		var names []string
+		for _, f := range d.Findings {
+			if f.Mode == policy.ModeEnforce && !slices.Contains(names, f.Policy) {
+				names = append(names, f.Policy)
+			}
+		}
+		return line + fmt.Sprintf(" %s: %s", strings.Join(names, ","), d.Reason)
+	}
+	if n := len(d.Hidden); n > 0 {
+		line += fmt.Sprintf(" %d tools hidden", n)
+	}
+	if len(d.Redactions) > 0 {
+		line += fmt.Sprintf(" redactions %v", d.Redactions)
+	}
+	return strings.TrimRight(line, " ")
+}
+
+// eventFiles expands directories into their *.json files, sorted.
+func eventFiles(args []string) ([]string, error) {
+	var files []string
+	for _, a := range args {
+		info, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !info.IsDir() {
+			files = append(files, a)
+			continue
+		}
+		matches, err := filepath.Glob(filepath.Join(a, "*.json"))
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(matches)
+		files = append(files, matches...)
+	}
+	return files, nil
+}
+
+func test(args []string, embedded fs.FS, getenv func(string) string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("test", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	env := fl.String("env", "", "default deployment environment of the cases (default: production)")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if fl.NArg() > 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	vars := map[string]string{"POLICY_SOURCE": fl.Arg(0), "LOG_LEVEL": "error", "AWS_LAMBDA_LOG_LEVEL": "error"}
+	h, err := config.NewHandler(overlay(getenv, vars), embedded, io.Discard, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	results, err := policytest.Run(h.Bundle(), policytest.Options{Environment: *env})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return Report(stdout, results)
+}
+
+// Report prints test results and returns 0 if all passed, 1 otherwise.
+func Report(w io.Writer, results []policytest.CaseResult) int {
+	failed := 0
+	for _, r := range results {
+		if r.Pass {
+			fmt.Fprintf(w, "PASS %s %s\n", r.Where, r.Name)
+			continue
+		}
+		failed++
+		fmt.Fprintf(w, "FAIL %s %s\n%s\n", r.Where, r.Name, indent(r.Diff))
+	}
+	fmt.Fprintf(w, "policy tests: %d passed, %d failed\n", len(results)-failed, failed)
+	if failed > 0 || len(results) == 0 {
+		return 1
+	}
+	return 0
+}
+
+func indent(s string) string {
+	var buf bytes.Buffer
+	for _, l := range strings.Split(s, "\n") {
+		buf.WriteString("    " + l + "\n")
+	}
+	return strings.TrimRight(buf.String(), "\n")
+}
+
+// describe names a bundle and its version for people.
+func describe(b *bundle.Bundle) string {
+	s := fmt.Sprintf("%s (%s, %d policies, %d test documents)", b.Source, b.Digest, len(b.Policies), len(b.Tests))
+	if b.Version != "" {
+		s += ", version " + b.Version
+	}
+	return s
+}
+
+// explainRules prints every rule's outcome on the event's document; for an
+// event no document was built for (malformed, or decided before policies
+// ran), the decision's findings say why.
+func explainRules(w io.Writer, b *bundle.Bundle, r interceptor.Result) {
+	k, ok := engineOf(b)
+	if r.Document == nil || !ok {
+		for _, fd := range r.Decision.Findings {
+			fmt.Fprintf(w, "finding: %s %s %s/%s: %s [%s]\n", fd.Mode, fd.Kind, fd.Policy, fd.Rule, fd.Message, fd.Detail)
+		}
+		return
+	}
+	fmt.Fprintln(w, "rules:")
+	for _, rr := range k.Explain(r.Document.Value()) {
+		mode := ""
+		if rr.Mode == policy.ModeAudit {
+			mode = " (audit)"
+		}
+		fmt.Fprintf(w, "  %-5s %s/%s%s\n", strings.ToUpper(rr.Outcome), rr.Policy, rr.Rule, mode)
+		for _, f := range rr.Findings {
+			fmt.Fprintf(w, "        %s\n", f.Message)
+			if f.Detail != "" {
+				fmt.Fprintf(w, "        (%s)\n", f.Detail)
+			}
+		}
+	}
+}
+
+func engineOf(b *bundle.Bundle) (*policy.Kyverno, bool) {
+	if b == nil {
+		return nil, false
+	}
+	k, ok := b.Engine.(*policy.Kyverno)
+	return k, ok
+}
+
+func validate(args []string, embedded fs.FS, stdout, stderr io.Writer) int {
+	if len(args) > 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	source := ""
+	if len(args) == 1 {
+		source = args[0]
+	}
+	b, cases, err := checked(source, embedded)
+	if err != nil {
+		printLines(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "valid: %s, %d test cases\n", describe(b), cases)
+	return 0
+}
+
+// checked loads the bundle at source and decodes its test documents,
+// returning the number of test cases.
+func checked(source string, embedded fs.FS) (*bundle.Bundle, int, error) {
+	b, err := bundle.Open(source, embedded)
+	if err != nil {
+		return nil, 0, err
+	}
+	cases, err := policytest.Check(b)
+	return b, cases, err
+}
+
+// printLines prints an error one line at a time: a bundle's errors are
+// joined, one per document.
+func printLines(w io.Writer, err error) {
+	for l := range strings.SplitSeq(err.Error(), "\n") {
+		fmt.Fprintln(w, l)
+	}
+}
+
+// publishTimeout bounds the whole upload.
+const publishTimeout = time.Minute
+
+func publish(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("publish", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	to := fl.String("to", getenv("POLICY_SOURCE"), "where to publish: s3://BUCKET/PREFIX (default: POLICY_SOURCE)")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if fl.NArg() != 1 || fl.Arg(0) == "" {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	dir := fl.Arg(0)
+	loc, err := s3bundle.ParseURL(*to)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	// What functions will accept: it loads, compiles and passes its tests.
+	b, _, err := checked(dir, nil)
+	if err != nil {
+		printLines(stderr, err)
+		return 1
+	}
+	results, err := policytest.Run(b, policytest.Options{})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if Report(stdout, results) != 0 {
+		fmt.Fprintln(stderr, "not published: the bundle's tests must all pass")
+		return 1
+	}
+	var archive bytes.Buffer
+	if err := bundle.WriteArchive(&archive, os.DirFS(dir)); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	// The archive must be the bundle just tested, byte for byte in meaning.
+	if a, err := bundle.ReadArchive(archive.Bytes(), loc.URL()); err != nil || a.Digest != b.Digest {
+		fmt.Fprintf(stderr, "archive does not reproduce the bundle: %v\n", err)
+		return 1
+	}
+	client, err := s3bundle.FromEnv(getenv, &http.Client{})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	cur, err := client.Head(ctx, loc)
+	switch {
+	case err == nil && cur.Digest == b.Digest:
+		fmt.Fprintf(stdout, "unchanged: %s already holds %s\nversion: %s\n", loc.URL(), b.Digest, cur.VersionID)
+		return 0
+	case err != nil && !errors.Is(err, s3bundle.ErrNotFound):
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	obj, err := client.Put(ctx, loc, archive.Bytes(), b.Digest)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "published: %s\nversion: %s\netag: %s\ndigest: %s\n", loc.URL(), obj.VersionID, obj.ETag, b.Digest)
+	if cur.VersionID != "" {
+		fmt.Fprintf(stdout, "previous version: %s (%s)\n", cur.VersionID, cmp.Or(cur.Digest, "digest unknown"))
+	}
+	if obj.VersionID == "" {
+		fmt.Fprintln(stderr, "warning: the bucket does not keep versions: earlier bundles are gone")
+	}
+	return 0
+}

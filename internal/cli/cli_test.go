@@ -1,0 +1,130 @@
+package cli_test
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/cli"
+	"github.com/toolgate/toolgate/internal/moto"
+	"github.com/toolgate/toolgate/policies"
+)
+
+func run(args ...string) (int, string, string) {
+	return runEnv(func(string) string { return "" }, args...)
+}
+
+func runEnv(getenv func(string) string, args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := cli.Main(args, policies.FS, getenv, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestInvokeDirectoryIsCompact: many events print a line each, not every
+// output (the README's first command ran to 234 KB).
+func TestInvokeDirectoryIsCompact(t *testing.T) {
+	code, out, _ := run("invoke", "../../testdata/events")
+	if code != 0 || strings.Contains(out, "output:") || strings.Contains(out, `"interceptorOutputVersion"`) || len(out) > 8<<10 {
+		t.Errorf("exit %d, %d bytes:\n%s", code, len(out), out)
+	}
+}
+
+func TestMain(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		out  []string
+		errs []string // in stderr
+	}{
+		{[]string{"invoke", "../../testdata/events"}, 0, []string{"bundle: embedded (sha256:", "\nallow allowed-call.json\n",
+			"\ndeny  denied-delete-production.json ", " no-destructive-in-production: destructive tool k8s___delete-pod", " 4 tools hidden\n", "events:", "denied"},
+			nil},
+		{[]string{"invoke", "-v", "../../testdata/events"}, 0, []string{"== ../../testdata/events/allowed-call.json", "decision: deny (code -32001): destructive tool k8s___delete-pod", "output:"}, nil},
+		{[]string{"invoke", "-explain", "-env", "dev", "../../testdata/events/wildcard-arguments.json"}, 0, []string{`"environment": "dev"`, "attribute document:", "rules:",
+			"FAIL  no-wildcard-arguments/no-everything-arguments\n        tool github___add_labels was asked to act on everything",
+			"PASS  require-authentication/authenticated-caller\n", "SKIP  no-destructive-in-production/no-delete-in-production\n", "PASS  audit-unknown-operations/operation-classified (audit)"}, nil},
+		{[]string{"explain", "../../testdata/events/denied-delete-production.json"}, 0, []string{"FAIL  no-destructive-in-production/no-delete-in-production", "decision: deny"}, nil},
+		{[]string{"explain", "../../testdata/events/malformed-event.json"}, 0, []string{"finding: enforce error (event)"}, nil},
+		{[]string{"validate"}, 0, []string{"valid: embedded (sha256:", "10 policies, 13 test documents), 75 test cases"}, nil},
+		{[]string{"validate", "../../testdata/bundles/minimal"}, 0, []string{"valid: dir:../../testdata/bundles/minimal", "2 test cases"}, nil},
+		{[]string{"validate", "../../testdata/bundles/broken-policy"}, 1, nil, []string{`policies.yaml:14: json: unknown field "asert"`}},
+		{[]string{"validate", "../../testdata/bundles/bad-tests"}, 1, nil, []string{`tests.yaml:1: json: unknown field "expekt"`, "tests.yaml:12: case 0 (both a request and attributes): want exactly one of event, request and attributes"}},
+		{[]string{"validate", "a", "b"}, 2, nil, []string{"usage:"}},
+		{[]string{"publish", "../../testdata/bundles/minimal"}, 2, nil, []string{"want s3://bucket/prefix"}},
+		{[]string{"publish", "-to", "s3://policies/prod"}, 2, nil, []string{"usage:"}},
+		{[]string{"publish", "-to", "s3://policies/prod", "../../testdata/bundles/failing-tests"}, 1, []string{"policy tests: 1 passed, 2 failed"}, []string{"not published"}},
+		{[]string{"publish", "-to", "s3://policies/prod", "../../testdata/bundles/broken-policy"}, 1, nil, []string{"policies.yaml:14"}},
+		{[]string{"publish", "-to", "s3://policies/prod", "../../testdata/bundles/minimal"}, 1, []string{"policy tests: 2 passed"}, []string{"no AWS region"}},
+		{[]string{"invoke", "-policies", "../../testdata/bundles/minimal", "../../testdata/events/allowed-call.json"}, 0, []string{"dir:../../testdata/bundles/minimal", "decision: allow"}, nil},
+		{[]string{"invoke", "-policies", "/nonexistent", "../../testdata/events/allowed-call.json"}, 0, []string{"decision: deny (code -32002): the policy bundle could not be loaded"}, nil},
+		{[]string{"invoke", "../../testdata/events/response-tools-list.json", "../../testdata/events/response-secrets.json"}, 0, []string{"4 tools hidden", "redactions map[aws-access-key-id:2"}, nil},
+		{[]string{"invoke", "/nonexistent.json"}, 1, nil, nil},
+		{[]string{"invoke"}, 2, nil, nil},
+		{[]string{"test"}, 0, []string{"PASS tests/require-authentication.yaml", "policy tests: 75 passed, 0 failed"}, nil},
+		{[]string{"test", "../../testdata/bundles/minimal"}, 0, []string{"policy tests: 2 passed, 0 failed"}, nil},
+		{[]string{"test", "../../testdata/bundles/failing-tests"}, 1, []string{"FAIL", "decision: want allow, got deny", "policy tests: 1 passed, 2 failed"}, nil},
+		{[]string{"test", "../../testdata/bundles/broken-policy"}, 1, nil, nil},
+		{[]string{"frobnicate"}, 2, nil, nil},
+		{nil, 2, nil, nil},
+		{[]string{"help"}, 0, []string{"usage:"}, nil},
+	}
+	for _, tt := range tests {
+		code, out, errOut := run(tt.args...)
+		if code != tt.code {
+			t.Errorf("%v: exit %d, want %d\n%s%s", tt.args, code, tt.code, out, errOut)
+		}
+		for _, want := range tt.out {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v: output lacks %q:\n%s", tt.args, want, out)
+			}
+		}
+		for _, want := range tt.errs {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("%v: stderr lacks %q:\n%s", tt.args, want, errOut)
+			}
+		}
+	}
+}
+
+// TestPublish publishes to moto's S3 and reads back what functions would.
+func TestPublish(t *testing.T) {
+	s := moto.Start(t)
+	s.CreateBucket(t, "policies")
+	env := s.Env(nil)
+	code, out, errOut := runEnv(env, "publish", "-to", "s3://policies/prod", "../../testdata/bundles/minimal")
+	version := regexp.MustCompile(`(?m)^version: (\S+)$`).FindStringSubmatch(out)
+	if code != 0 || version == nil || !strings.Contains(out, "policy tests: 2 passed, 0 failed\npublished: s3://policies/prod/bundle.tar.gz\n") {
+		t.Fatalf("publish: exit %d\n%s%s", code, out, errOut)
+	}
+	want, err := bundle.Open("../../testdata/bundles/minimal", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "digest: "+want.Digest) || strings.Contains(out, "previous version") {
+		t.Errorf("publish output:\n%s", out)
+	}
+
+	// The same content again is not a new version.
+	code, out, _ = runEnv(env, "publish", "-to", "s3://policies/prod", "../../testdata/bundles/minimal")
+	if code != 0 || !strings.Contains(out, "unchanged: s3://policies/prod/bundle.tar.gz already holds "+want.Digest+"\nversion: "+version[1]) {
+		t.Errorf("second publish: exit %d\n%s", code, out)
+	}
+
+	// What was published is what a function loads and decides with.
+	code, out, _ = runEnv(env, "invoke", "-policies", "s3://policies/prod", "../../testdata/events/allowed-call.json")
+	if code != 0 || !strings.Contains(out, "bundle: s3://policies/prod/bundle.tar.gz ("+want.Digest) || !strings.Contains(out, "version "+version[1]) || !strings.Contains(out, "decision: allow") {
+		t.Errorf("invoke from S3: exit %d\n%s", code, out)
+	}
+	code, out, _ = runEnv(env, "test", "s3://policies/prod")
+	if code != 0 || !strings.Contains(out, "policy tests: 2 passed, 0 failed") {
+		t.Errorf("test from S3: exit %d\n%s", code, out)
+	}
+
+	// A changed bundle is a new version, and says which it replaced.
+	code, out, _ = runEnv(env, "publish", "-to", "s3://policies/prod", "../../policies")
+	if code != 0 || !strings.Contains(out, "previous version: "+version[1]+" ("+want.Digest+")") {
+		t.Errorf("publish of a change: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,142 @@
+package config_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/internal/moto"
+	"github.com/toolgate/toolgate/internal/policytest"
+	"github.com/toolgate/toolgate/policies"
+)
+
+// sessionBundle writes a bundle whose only policy is the trifecta rule, in
+// mode, with a catalog of labels, and returns its directory.
+func sessionBundle(t *testing.T, mode string) string {
+	dir := t.TempDir()
+	writeFile(t, dir, "policy.yaml", []byte(`apiVersion: json.kyverno.io/v1alpha1
+kind: ValidatingPolicy
+metadata:
+  name: trifecta
+  annotations: {policies.toolgate.dev/mode: `+mode+`}
+spec:
+  rules:
+  - name: no-external-after-private-and-untrusted
+    match: {all: [{action: call, phase: request}]}
+    assert:
+      all:
+      - message: the session has read private data and untrusted content
+        check:
+          (contains(session.labels, 'private-data') && contains(session.labels, 'untrusted-content') && contains(tool.labels, 'external-communication')): false
+`))
+	writeFile(t, dir, "catalog.yaml", []byte(`apiVersion: toolgate.dev/v1alpha1
+kind: ToolCatalog
+metadata: {name: c}
+spec:
+  tools:
+    crm___get_customer: {labels: [private-data]}
+    web___fetch: {labels: [untrusted-content]}
+    mail___send: {labels: [external-communication]}
+`))
+	return dir
+}
+
+// sessionCall is a call of tool by sub in MCP session sid.
+func sessionCall(t *testing.T, sub, sid, tool string) []byte {
+	t.Helper()
+	token, err := policytest.UnsignedToken(map[string]any{"sub": sub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(fmt.Sprintf(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"Bearer %s","Mcp-Session-Id":%q},
+		"body":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{}}}}}}`, token, sid, tool))
+}
+
+// TestSessionsInDynamoDB: an enforcing trifecta policy, with histories in
+// moto's DynamoDB: the third step of the trifecta is denied, another
+// principal in the same session id starts clean, and the history shows in
+// the document.
+func TestSessionsInDynamoDB(t *testing.T) {
+	srv := moto.Start(t)
+	table := srv.CreateTable(t, "toolgate-sessions")
+	h, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "POLICY_SOURCE": sessionBundle(t, "enforce")}), policies.FS, &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tool := range []string{"crm___get_customer", "web___fetch"} {
+		if r := h.Handle(ctx, sessionCall(t, "u-ann", "s-1", tool)); r.Decision.Effect != decision.Allow {
+			t.Fatalf("%s: %+v", tool, r.Decision)
+		}
+	}
+	r := h.Handle(ctx, sessionCall(t, "u-ann", "s-1", "mail___send"))
+	if r.Decision.Effect != decision.Deny || !strings.Contains(r.Decision.Reason, "private data and untrusted content") {
+		t.Fatalf("trifecta: %+v", r.Decision)
+	}
+	s := r.Document.Session
+	if !s.Tracked || s.Source != "mcp-session-id" || s.Calls != 2 || strings.Join(s.Tools, ",") != "crm___get_customer,web___fetch" || s.First == "" {
+		t.Errorf("session %+v", s)
+	}
+	// The same session id under another principal is another history: one
+	// caller can neither read nor poison another's.
+	if r := h.Handle(ctx, sessionCall(t, "u-eve", "s-1", "mail___send")); r.Decision.Effect != decision.Allow || r.Document.Session.Calls != 0 {
+		t.Errorf("another principal: %+v %+v", r.Decision, r.Document.Session)
+	}
+	// The denied call was not recorded: the history is still two calls.
+	if r := h.Handle(ctx, sessionCall(t, "u-ann", "s-1", "crm___get_customer")); r.Document.Session.Calls != 2 {
+		t.Errorf("after a denial: %+v", r.Document.Session)
+	}
+}
+
+// TestSessionStoreFailure: with the table unreachable, an enforcing session
+// policy denies (error); an audit-only one decides without the history and
+// says so as an audit finding.
+func TestSessionStoreFailure(t *testing.T) {
+	srv := moto.Start(t)
+	proxy := srv.Proxy(t)
+	table := srv.CreateTable(t, "toolgate-sessions")
+	proxy.SetMode(moto.Refuse)
+	for mode, want := range map[string]decision.Effect{"enforce": decision.Deny, "audit": decision.Allow} {
+		t.Run(mode, func(t *testing.T) {
+			var logs bytes.Buffer
+			h, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": proxy.Endpoint,
+				"POLICY_SOURCE": sessionBundle(t, mode), "STATE_TIMEOUT_MS": "200"}), policies.FS, &logs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := h.Handle(context.Background(), sessionCall(t, "u-ann", "s-1", "web___fetch"))
+			if r.Decision.Effect != want || r.Document.Session.Tracked {
+				t.Fatalf("%+v", r.Decision)
+			}
+			if mode == "enforce" && (r.Decision.Code != decision.CodeUndecidable || !strings.Contains(r.Decision.Reason, "session history could not be read")) {
+				t.Errorf("%+v", r.Decision)
+			}
+			if !strings.Contains(logs.String(), `"name":"(session)"`) {
+				t.Errorf("the log does not say the history was unavailable:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// TestNoStateRequestsWhenUnused: a bundle with no rate limit and no policy
+// reading session makes no DynamoDB request at all.
+func TestNoStateRequestsWhenUnused(t *testing.T) {
+	srv := moto.Start(t)
+	proxy := srv.Proxy(t)
+	table := srv.CreateTable(t, "toolgate-unused")
+	h, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": proxy.Endpoint,
+		"POLICY_SOURCE": "../../testdata/bundles/minimal"}), policies.FS, &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		h.Handle(context.Background(), sessionCall(t, "u-ann", "s-1", "docs___search_docs"))
+	}
+	if n := len(proxy.Requests()); n != 0 {
+		t.Errorf("%d DynamoDB requests from a bundle that needs no state", n)
+	}
+}

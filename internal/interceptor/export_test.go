@@ -1,0 +1,16 @@
+package interceptor
+
+import (
+	"context"
+
+	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/decision"
+)
+
+// FilterTools exposes the list filter to the benchmarks: one evaluation pass
+// over the tools of a decoded tools/list answer.
+func (h *Handler) FilterTools(in attributes.Input, body map[string]any) ([]string, error) {
+	var d decision.Decision
+	err := h.filterTools(context.Background(), in, body, &d)
+	return d.Hidden, err
+}

@@ -1,0 +1,731 @@
+// Package interceptor is the Lambda handler: interceptor event in, gateway
+// output out. It never returns an error and never lets a panic escape: the
+// gateway retries a failed invocation and then fails the call, so every
+// failure is answered with a well-formed denial instead.
+package interceptor
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/catalog"
+	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/internal/decisionlog"
+	"github.com/toolgate/toolgate/internal/identity"
+	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/metrics"
+	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/ratelimit"
+	"github.com/toolgate/toolgate/internal/redact"
+	"github.com/toolgate/toolgate/internal/state"
+	"github.com/toolgate/toolgate/internal/strictjson"
+	"github.com/toolgate/toolgate/internal/trace"
+	"github.com/toolgate/toolgate/pkg/gateway"
+)
+
+// Config configures a Handler. Engine is required; the rest have defaults.
+type Config struct {
+	// Environment is the deployment's environment, as policies see it.
+	Environment string
+	// DenyStatus is the HTTP status of a denial (default 200: MCP clients treat
+	// other statuses as transport failures and drop the session).
+	DenyStatus int
+	Engine     policy.Engine
+	Catalog    *catalog.Catalog
+	// Redactor redacts tool results at the RESPONSE point; nil redacts nothing.
+	Redactor *redact.Redactor
+	// Bundle identifies the policy bundle in decision records.
+	Bundle decisionlog.Bundle
+	// Logger receives one decision record per decision (see decisionlog).
+	Logger *slog.Logger
+	// LogArguments puts raw tool arguments into decision records. Off by
+	// default: arguments can carry secrets and personal data.
+	LogArguments bool
+	// Metrics receives each decision's metrics; nil writes none.
+	Metrics *metrics.EMF
+	// Tracer traces each invocation's steps; nil traces nothing.
+	Tracer trace.Tracer
+	// Verifier verifies bearer tokens; nil trusts the gateway's authorizer
+	// and reads them unverified.
+	Verifier *identity.Verifier
+	// Limits bound the input read before any policy runs; zero fields take
+	// the defaults of DefaultLimits.
+	Limits Limits
+	// DeadlineMargin is the time kept back from the invocation deadline to
+	// answer in: a decision not made by then is a denial (default 250ms).
+	DeadlineMargin time.Duration
+	// RateLimits are the bundle's rate limits, counted in State at the
+	// REQUEST point for the calls the policies allow; nil has none.
+	RateLimits *ratelimit.Set
+	// State holds the counts and the session histories; nil denies every
+	// call a limit matches (unless the limit fails open).
+	State state.Store
+	// Sessions says which policies read the document's session (see
+	// policy.SessionReaders): none (""), only audit-mode ones (a history
+	// that cannot be read or written is then an audit finding and the call
+	// is decided without it), or enforcing ones (it is then a denial).
+	Sessions policy.Mode
+	// SessionTTL is how long a session's history is kept after its last
+	// call (default 24h).
+	SessionTTL time.Duration
+	// StateTimeout bounds the counting of one call (default 300ms): past
+	// it the count is an error, which denies unless the limit fails open.
+	StateTimeout time.Duration
+	Now          func() time.Time
+	NewID        func() string
+}
+
+// Limits bound what the handler reads. Anything beyond them is denied before
+// a policy runs: policies see only input of a size and shape they can judge.
+type Limits struct {
+	// MaxEventBytes is the largest event.
+	MaxEventBytes int
+	// MaxDepth is the deepest nesting of objects and arrays in a JSON-RPC
+	// message, request or response; the message itself is depth 1, so a
+	// tool call's arguments may nest MaxDepth-3 deep.
+	MaxDepth int
+	// MaxArgumentBytes is the largest tools/call params (the arguments and
+	// the tool's name), as sent.
+	MaxArgumentBytes int
+	// MaxValues is the most JSON values in a JSON-RPC message, request or
+	// response: what a message costs in memory once decoded.
+	MaxValues int
+}
+
+// DefaultLimits returns limits that admit every event a gateway can send (Lambda caps a
+// synchronous invocation's payload at 6 MB) as long as it decodes within a
+// 128 MB function: 6 MB of strings does, 6 MB of tiny objects does not, so
+// values are bounded too. No real tool's arguments nest anywhere near 64
+// deep.
+func DefaultLimits() Limits {
+	return Limits{MaxEventBytes: 6 << 20, MaxDepth: 64, MaxArgumentBytes: 6 << 20, MaxValues: 100_000}
+}
+
+// Handler handles interceptor events. It is safe for concurrent use.
+type Handler struct {
+	cfg     Config
+	builder attributes.Builder
+	// work hands judgements to idle workers (see dispatch).
+	work chan judgement
+	// abandoned counts judgements still running after their invocation
+	// was answered with a denial for want of time.
+	abandoned atomic.Int32
+}
+
+// New returns a Handler for cfg. A nil Engine denies everything.
+func New(cfg Config) *Handler {
+	if cfg.Engine == nil {
+		cfg.Engine = policy.Broken(fmt.Errorf("no policy engine configured"))
+	}
+	if cfg.DenyStatus == 0 {
+		cfg.DenyStatus = http.StatusOK
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = trace.Nop{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = NewID
+	}
+	def := DefaultLimits()
+	cfg.Limits.MaxEventBytes = cmp.Or(cfg.Limits.MaxEventBytes, def.MaxEventBytes)
+	cfg.Limits.MaxDepth = cmp.Or(cfg.Limits.MaxDepth, def.MaxDepth)
+	cfg.Limits.MaxArgumentBytes = cmp.Or(cfg.Limits.MaxArgumentBytes, def.MaxArgumentBytes)
+	cfg.Limits.MaxValues = cmp.Or(cfg.Limits.MaxValues, def.MaxValues)
+	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, 250*time.Millisecond)
+	cfg.StateTimeout = cmp.Or(cfg.StateTimeout, DefaultStateTimeout)
+	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, 24*time.Hour)
+	return &Handler{cfg: cfg, builder: attributes.Builder{Environment: cfg.Environment, Catalog: cfg.Catalog, Verifier: cfg.Verifier},
+		work: make(chan judgement)}
+}
+
+// DefaultStateTimeout bounds the rate-limit counting of one call.
+const DefaultStateTimeout = 300 * time.Millisecond
+
+// NewID returns a random 128-bit decision id in hex.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// Result is the outcome of one invocation.
+type Result struct {
+	Output   gateway.Output
+	Decision decision.Decision
+	Phase    string
+	Method   string
+	// Document is the attribute document the policies saw; nil when none was
+	// built (malformed input, pass-through).
+	Document *attributes.Document
+	// Repeat: the RESPONSE point gave the REQUEST point's denial again,
+	// whose decision id is RepeatOf.
+	Repeat   bool
+	RepeatOf string
+	// RateLimits is what each rate limit that matched the call did.
+	RateLimits []ratelimit.Outcome
+
+	session *sessionCall // the call's session, when tracked
+}
+
+// sessionCall is what recording a call in its session needs.
+type sessionCall struct {
+	key    string
+	prev   state.History
+	tool   string
+	labels []string
+}
+
+// fallbackOutput is the answer when even marshalling the output failed.
+var fallbackOutput = []byte(`{"interceptorOutputVersion":"1.0","mcp":{"transformedGatewayResponse":{"statusCode":200,"body":{"jsonrpc":"2.0","id":null,"error":{"code":-32002,"message":"Denied: internal error"}}}}}`)
+
+// Invoke implements lambda.Handler on the raw payload, so that even a payload
+// that is not JSON reaches this code and is denied rather than retried.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, _ error) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.panicked(ctx, "", p)
+			out = fallbackOutput
+		}
+	}()
+	r := h.Handle(ctx, payload)
+	out, err := json.Marshal(r.Output)
+	if err != nil {
+		return fallbackOutput, nil
+	}
+	return out, nil
+}
+
+// Handle decides on one event. A panic anywhere in it, recording and
+// logging included, is answered with a denial.
+func (h *Handler) Handle(ctx context.Context, payload []byte) (r Result) {
+	id := h.cfg.NewID()
+	defer func() {
+		if p := recover(); p != nil {
+			h.panicked(ctx, id, p)
+			r = h.internalError(id)
+		}
+	}()
+	return h.handle(ctx, id, payload)
+}
+
+func (h *Handler) panicked(ctx context.Context, id string, p any) {
+	defer func() { _ = recover() }() // a logger that panics too must not escape
+	h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "panic", slog.String("decision_id", id), slog.String("panic", fmt.Sprint(p)))
+}
+
+func (h *Handler) internalError(id string) Result {
+	r := Result{Decision: decision.Denied(id, decision.CodeUndecidable, "internal error")}
+	r.Output = r.Decision.Output(nil, nil, h.cfg.DenyStatus)
+	return r
+}
+
+func (h *Handler) handle(ctx context.Context, id string, payload []byte) Result {
+	start := time.Now()
+	ctx, span := h.cfg.Tracer.Start(ctx, "toolgate")
+	r := h.inTime(ctx, id, payload)
+	rec := h.record(ctx, r, time.Since(start))
+	annotate(span, rec)
+	span.End()
+	h.log(ctx, rec)
+	return r
+}
+
+// inTime judges the event, or denies it if no decision is made by the
+// invocation's deadline less the margin: a Lambda timeout is an error, which
+// the gateway retries and may end in a pass-through. The late judgement runs
+// on and is discarded.
+func (h *Handler) inTime(ctx context.Context, id string, payload []byte) Result {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return h.judge(ctx, id, payload)
+	}
+	left := time.Until(deadline) - h.cfg.DeadlineMargin
+	if left <= 0 {
+		return h.late(id, "no decision before the invocation deadline")
+	}
+	if h.abandoned.Load() > 0 {
+		// A judgement that missed its deadline has not stopped yet: the
+		// input or the bundle makes evaluation stall, and more work would
+		// only pile up goroutines, each holding its payload.
+		return h.late(id, "an earlier decision is still running past its deadline")
+	}
+	jctx, cancel := context.WithTimeout(ctx, left) // stops the judgement between rules
+	defer cancel()
+	done := make(chan Result, 1) // buffered: a late judgement must not block
+	state := new(atomic.Int32)
+	h.dispatch(judgement{jctx, id, payload, done, state})
+	timer := time.NewTimer(left)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r
+	case <-timer.C:
+		if !state.CompareAndSwap(running, abandoned) {
+			return <-done // it finished as the timer fired
+		}
+		h.abandoned.Add(1)
+		return h.late(id, "no decision before the invocation deadline")
+	}
+}
+
+// States of a judgement, shared by the invocation and the worker.
+const (
+	running int32 = iota
+	finished
+	abandoned
+)
+
+// judgement is one event to judge on a worker goroutine.
+type judgement struct {
+	ctx     context.Context
+	id      string
+	payload []byte
+	done    chan<- Result
+	state   *atomic.Int32 // running, then finished or abandoned
+}
+
+// workerIdle is how long a worker waits for more work before it exits.
+const workerIdle = time.Minute
+
+// dispatch gives j to an idle worker, or starts one. Workers outlive a
+// judgement because a fresh goroutine's stack grows by copying on every
+// decision: reusing one took 40-80µs off a 2 KB decision.
+func (h *Handler) dispatch(j judgement) {
+	select {
+	case h.work <- j:
+	default:
+		go h.worker(j)
+	}
+}
+
+func (h *Handler) worker(j judgement) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		r := h.judge(j.ctx, j.id, j.payload)
+		if !j.state.CompareAndSwap(running, finished) {
+			h.abandoned.Add(-1) // discarded: the invocation answered already
+		}
+		j.done <- r
+		idle.Reset(workerIdle)
+		select {
+		case j = <-h.work:
+		case <-idle.C:
+			return
+		}
+	}
+}
+
+func (h *Handler) late(id, reason string) Result {
+	r := Result{Decision: decision.Denied(id, decision.CodeUndecidable, reason)}
+	r.Decision.Findings = []policy.Finding{{Policy: "(deadline)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: r.Decision.Reason}}
+	r.Output = r.Decision.Output(nil, nil, h.cfg.DenyStatus)
+	return r
+}
+
+// judge decides on one event; a panic is a denial.
+func (h *Handler) judge(ctx context.Context, id string, payload []byte) (r Result) {
+	st := &steps{ctx: ctx, tracer: h.cfg.Tracer}
+	defer func() {
+		if p := recover(); p != nil {
+			h.panicked(ctx, id, p)
+			r = h.internalError(id)
+		}
+		st.end()
+	}()
+	st.next("decode")
+	if len(payload) > h.cfg.Limits.MaxEventBytes {
+		return h.reject(r, id, nil, decision.CodeInvalidRequest, "malformed interceptor event", fmt.Errorf("%w: %d bytes, limit %d", errTooLarge, len(payload), h.cfg.Limits.MaxEventBytes))
+	}
+	ev, err := gateway.Decode(payload)
+	switch {
+	case err != nil:
+		return h.reject(r, id, nil, decision.CodeInvalidRequest, "malformed interceptor event", err)
+	case ev.HTTP != nil:
+		return h.passHTTP(id, ev.HTTP)
+	case ev.MCP.IsResponse():
+		return h.response(st, id, ev.MCP)
+	default:
+		return h.request(st, id, ev.MCP)
+	}
+}
+
+var errTooLarge = errors.New("too large")
+
+// json returns the options that hold a message to the limits.
+func (l Limits) json() strictjson.Options {
+	return strictjson.Options{MaxDepth: l.MaxDepth, MaxValues: l.MaxValues}
+}
+
+// readRequest reads the client's JSON-RPC message from the gateway's parse
+// of it. That parse is authoritative, not the raw body: it is what the
+// gateway forwards to the tool unless the interceptor answers otherwise, and
+// an allowed request is answered with exactly the bytes judged here. Bytes
+// that parsers could read differently are refused (see strictjson). It
+// returns what failed and why.
+func (h *Handler) readRequest(ev *gateway.MCPEvent) (json.RawMessage, mcp.Message, string, error) {
+	body, err := ev.RequestBody()
+	if err != nil {
+		return nil, mcp.Message{}, "no JSON-RPC request body", err
+	}
+	if err := strictjson.Check(body, h.cfg.Limits.json()); err != nil {
+		return nil, mcp.Message{}, "ambiguous or oversized JSON-RPC request", err
+	}
+	msg, err := mcp.Parse(body)
+	if err != nil {
+		return nil, mcp.Message{}, "invalid JSON-RPC request", err
+	}
+	return body, msg, "", nil
+}
+
+// toolCall reads the params of a tools/call within the argument limit. Its
+// numbers must mean the same to every parser, since policies judge them; the
+// id's need not, as it is only echoed byte for byte.
+func (h *Handler) toolCall(msg *mcp.Message) (mcp.ToolCall, error) {
+	if err := strictjson.Check(msg.Params, strictjson.Options{ExactNumbers: true}); err != nil {
+		return mcp.ToolCall{}, err
+	}
+	// The params, not the arguments alone, are measured: they are the
+	// arguments and the tool's name, and need no second decoding pass.
+	if n := len(msg.Params); n > h.cfg.Limits.MaxArgumentBytes {
+		return mcp.ToolCall{}, fmt.Errorf("arguments %w: params of %d bytes, limit %d", errTooLarge, n, h.cfg.Limits.MaxArgumentBytes)
+	}
+	return mcp.ParseToolCall(msg.Params)
+}
+
+// steps traces an invocation's consecutive steps as sibling spans: next
+// ends the current step and starts another, so that no return path leaves
+// a span open.
+type steps struct {
+	ctx    context.Context
+	tracer trace.Tracer
+	cur    trace.Span
+}
+
+func (s *steps) next(name string) {
+	s.end()
+	_, s.cur = s.tracer.Start(s.ctx, name)
+}
+
+func (s *steps) end() {
+	if s.cur != nil {
+		s.cur.End()
+		s.cur = nil
+	}
+}
+
+func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
+	r := Result{Phase: attributes.PhaseRequest}
+	body, msg, what, err := h.readRequest(ev)
+	if err != nil {
+		return h.reject(r, id, nil, decision.CodeInvalidRequest, what, err)
+	}
+	r.Method = msg.Method
+	in := attributes.Input{
+		Phase:   attributes.PhaseRequest,
+		Method:  msg.Method,
+		Kind:    msg.Kind(),
+		ID:      msg.IDValue(),
+		Headers: ev.GatewayRequest.Headers,
+		Now:     h.cfg.Now(),
+	}
+	if msg.Method == mcp.MethodToolsCall {
+		call, err := h.toolCall(&msg)
+		if err != nil {
+			return h.reject(r, id, &msg, decision.CodeInvalidParams, "invalid tools/call params", err)
+		}
+		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
+	}
+	value := h.decide(st, id, in, &r)
+	if r.Decision.Effect == decision.Allow && h.cfg.RateLimits.Len() > 0 {
+		st.next("ratelimit")
+		h.limit(st.ctx, value, &r)
+	}
+	if r.Decision.Effect == decision.Allow && r.session != nil {
+		st.next("session")
+		h.recordSession(st.ctx, &r)
+	}
+	st.next("respond")
+	r.Output = r.Decision.Output(&msg, body, h.cfg.DenyStatus)
+	return r
+}
+
+// sessionKeep is how many of a session's last tools its history keeps.
+const sessionKeep = 10
+
+// readSession puts the call's session history in doc. A history that
+// cannot be read denies the call when an enforcing policy reads it (it
+// reports false, with r's decision made), and is an audit finding when only
+// audit policies do.
+func (h *Handler) readSession(ctx context.Context, doc *attributes.Document, r *Result) bool {
+	key, source := doc.SessionKey()
+	hist, err := state.History{}, state.ErrNoStore
+	if h.cfg.State != nil {
+		ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+		hist, err = h.cfg.State.History(ctx, key)
+		cancel()
+	}
+	if err != nil {
+		return h.sessionFailed(r, "the session history could not be read", err)
+	}
+	doc.SetSession(source, hist.Calls, hist.Labels, hist.LabelCalls, hist.First, hist.Last, hist.Tools)
+	r.session = &sessionCall{key: key, prev: hist, tool: doc.Tool.QualifiedName, labels: doc.Tool.Labels}
+	return true
+}
+
+// recordSession adds an allowed call to its session's history, at the
+// REQUEST point only: the RESPONSE point judges the same call again.
+func (h *Handler) recordSession(ctx context.Context, r *Result) {
+	if r.Phase != attributes.PhaseRequest {
+		return
+	}
+	s, now := r.session, h.cfg.Now()
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	defer cancel()
+	if err := h.cfg.State.Record(ctx, s.key, s.prev, s.tool, s.labels, now, now.Add(h.cfg.SessionTTL), sessionKeep); err != nil {
+		h.sessionFailed(r, "the session history could not be recorded", err)
+	}
+}
+
+// sessionFailed handles a session history that could not be read or
+// written: a denial when enforcing policies read it, else an audit
+// finding. It reports whether the decision may go on.
+func (h *Handler) sessionFailed(r *Result, what string, err error) bool {
+	f := policy.Finding{Policy: "(session)", Kind: policy.Error, Mode: h.cfg.Sessions, Message: what, Detail: err.Error()}
+	if h.cfg.Sessions != policy.ModeEnforce {
+		r.Decision.Findings = append(r.Decision.Findings, f)
+		return true
+	}
+	r.Decision = decision.Denied(r.Decision.ID, decision.CodeUndecidable, what)
+	r.Decision.Findings = []policy.Finding{f}
+	return false
+}
+
+// limit counts an allowed call against the rate limits that match it, and
+// denies it if one is exceeded or cannot be counted (and does not fail
+// open). Only the REQUEST point counts: the RESPONSE point judges the same
+// call again.
+func (h *Handler) limit(ctx context.Context, value map[string]any, r *Result) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	defer cancel()
+	r.RateLimits = h.cfg.RateLimits.Check(ctx, h.cfg.State, value, h.cfg.Now())
+	reason, retryAfter, undecidable := ratelimit.Denial(r.RateLimits)
+	if reason == "" {
+		return
+	}
+	code := decision.CodeRateLimited
+	if undecidable {
+		code = decision.CodeUndecidable
+	}
+	findings := r.Decision.Findings // audit findings stay
+	for _, o := range r.RateLimits {
+		// A limit stands where a policy would: the record and the bundle
+		// tests name it.
+		f := policy.Finding{Policy: o.Limit, Rule: "rate-limit", Kind: policy.Violation, Mode: policy.ModeEnforce}
+		switch o.Result {
+		case ratelimit.Exceeded:
+			f.Message = fmt.Sprintf("at most %d calls per %s", o.Max, o.Window)
+		case ratelimit.Error:
+			f.Kind, f.Message, f.Detail = policy.Error, "the rate limit could not be checked", o.Err.Error()
+		default:
+			continue
+		}
+		findings = append(findings, f)
+	}
+	d := decision.Denied(r.Decision.ID, code, reason)
+	d.RetryAfter, d.Findings = retryAfter, findings
+	r.Decision = d
+}
+
+// decide builds the attribute document for in and evaluates it into r,
+// tracing both steps. It returns the document's value.
+func (h *Handler) decide(st *steps, id string, in attributes.Input, r *Result) map[string]any {
+	st.next("attributes")
+	doc := h.builder.Build(st.ctx, in)
+	r.Document = &doc
+	r.Decision.ID = id
+	// Without a table, audit-only session policies see no history (the
+	// configuration's choice, said at load); enforcing ones deny.
+	if h.cfg.Sessions != "" && doc.Action == attributes.ActionCall && (h.cfg.State != nil || h.cfg.Sessions == policy.ModeEnforce) {
+		st.next("session")
+		if !h.readSession(st.ctx, &doc, r) {
+			return doc.Value()
+		}
+	}
+	value := doc.Value()
+	st.next("evaluate")
+	pre := r.Decision.Findings // an audit finding of an unread history
+	r.Decision = decision.FromResult(id, h.cfg.Engine.Evaluate(st.ctx, value))
+	r.Decision.Findings = append(pre, r.Decision.Findings...)
+	return value
+}
+
+// reject denies input that could not be judged: what is wrong goes to the
+// caller ("what: err"), and the same as an error finding to the log. The
+// error texts come from decoding and never quote the input.
+func (h *Handler) reject(r Result, id string, msg *mcp.Message, code int, what string, err error) Result {
+	reason := what + ": " + err.Error()
+	source := r.Phase // the stage that failed stands where a policy name would
+	if source == "" {
+		source = "event"
+	}
+	r.Decision = decision.Denied(id, code, reason)
+	r.Decision.Findings = []policy.Finding{{Policy: "(" + source + ")", Kind: policy.Error, Mode: policy.ModeEnforce, Message: reason}}
+	r.Output = r.Decision.Output(msg, nil, h.cfg.DenyStatus)
+	return r
+}
+
+// passHTTP passes an HTTP-target event through unchanged: this project
+// governs MCP traffic only, and says so in the log.
+func (h *Handler) passHTTP(id string, raw json.RawMessage) Result {
+	var ev struct {
+		GatewayRequest *struct {
+			Body json.RawMessage `json:"body"`
+		} `json:"gatewayRequest"`
+		GatewayResponse *struct {
+			StatusCode int             `json:"statusCode"`
+			Body       json.RawMessage `json:"body"`
+		} `json:"gatewayResponse"`
+	}
+	r := Result{Phase: "http"}
+	if err := json.Unmarshal(raw, &ev); err != nil || (ev.GatewayRequest == nil && ev.GatewayResponse == nil) ||
+		(ev.GatewayResponse != nil && ev.GatewayResponse.StatusCode != 0 && !gateway.ValidStatus(ev.GatewayResponse.StatusCode)) {
+		r.Decision = decision.Denied(id, decision.CodeInvalidRequest, "malformed HTTP interceptor event")
+		r.Output = gateway.Output{InterceptorOutputVersion: gateway.OutputVersion, HTTP: &gateway.HTTPOutput{
+			TransformedGatewayResponse: &gateway.TransformedResponse{StatusCode: http.StatusForbidden},
+		}}
+		return r
+	}
+	r.Decision = decision.Decision{ID: id, Effect: decision.Allow, Reason: "HTTP target events are passed through unchecked"}
+	out := &gateway.HTTPOutput{}
+	if ev.GatewayResponse != nil {
+		status := ev.GatewayResponse.StatusCode
+		if status == 0 {
+			status = http.StatusOK
+		}
+		out.TransformedGatewayResponse = &gateway.TransformedResponse{StatusCode: status, Body: nullToNil(ev.GatewayResponse.Body)}
+	} else {
+		out.TransformedGatewayRequest = &gateway.TransformedRequest{Body: nullToNil(ev.GatewayRequest.Body)}
+	}
+	r.Output = gateway.Output{InterceptorOutputVersion: gateway.OutputVersion, HTTP: out}
+	return r
+}
+
+func nullToNil(b json.RawMessage) json.RawMessage {
+	if string(b) == "null" {
+		return nil
+	}
+	return b
+}
+
+// record describes the decision for the log, the metrics and the trace. It
+// never holds the token, and holds the tool arguments only when configured.
+func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *decisionlog.Record {
+	d := &r.Decision
+	rec := &decisionlog.Record{
+		SchemaVersion: decisionlog.SchemaVersion,
+		DecisionID:    d.ID,
+		TraceID:       trace.ID(ctx),
+		Phase:         r.Phase,
+		Method:        r.Method,
+		Result:        result(d),
+		Repeat:        r.Repeat,
+		RepeatOf:      r.RepeatOf,
+		Reason:        d.Reason,
+		Code:          d.Code,
+		Bundle:        h.cfg.Bundle,
+		Redactions:    d.Redactions,
+		LatencyUS:     latency.Microseconds(),
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		rec.RequestID = lc.AwsRequestID
+	}
+	if doc := r.Document; doc != nil {
+		rec.Environment = doc.Environment
+		rec.SessionID = doc.MCP.SessionID
+		p := doc.Principal
+		rec.Principal = &decisionlog.Principal{ID: p.ID, Type: p.Type, ClientID: p.ClientID, Actor: p.Actor, Verification: p.Verification}
+		if t := doc.Tool; t.QualifiedName != "" {
+			rec.Tool = &decisionlog.Tool{Target: t.Target, Name: t.Name, Operation: t.Operation, Risk: t.Risk}
+		}
+		if doc.Action == attributes.ActionCall {
+			rec.ArgsSHA256 = decisionlog.ArgsDigest(doc.Tool.Arguments)
+			if h.cfg.LogArguments {
+				rec.Arguments = doc.Tool.Arguments
+			}
+		}
+	}
+	debug := h.cfg.Logger.Enabled(ctx, slog.LevelDebug)
+	for _, f := range d.Findings {
+		p := decisionlog.Policy{Name: f.Policy, Rule: f.Rule, Mode: string(f.Mode), Kind: string(f.Kind), Message: f.Message, Detail: f.Detail}
+		if f.Kind == policy.Error && !debug {
+			// An error's detail may quote the values it choked on, which
+			// can be tool arguments; a violation's names only paths.
+			p.Detail = ""
+		}
+		rec.Policies = append(rec.Policies, p)
+	}
+	for _, o := range r.RateLimits {
+		rec.RateLimits = append(rec.RateLimits, decisionlog.RateLimit{Name: o.Limit, Result: o.Result, Count: o.Count, Limit: o.Max})
+	}
+	if n := len(d.Hidden); n > 0 {
+		// Tool names are not secret, and say why an agent did not see a tool.
+		rec.ToolsHidden, rec.Hidden = n, d.Hidden[:min(n, decisionlog.MaxHidden)]
+	}
+	return rec
+}
+
+// result classifies a decision for the record.
+func result(d *decision.Decision) string {
+	switch {
+	case d.Effect == decision.Allow && len(d.Findings) > 0:
+		return decisionlog.AuditDeny // an allowed decision's findings are audit findings
+	case d.Effect == decision.Allow:
+		return decisionlog.Allow
+	case d.Code == decision.CodeUndecidable:
+		return decisionlog.Error
+	}
+	return decisionlog.Deny
+}
+
+// log writes the decision record and its metrics.
+func (h *Handler) log(ctx context.Context, rec *decisionlog.Record) {
+	h.cfg.Logger.LogAttrs(ctx, rec.Level(), decisionlog.Message, slog.Any("", rec))
+	h.cfg.Metrics.Decision(rec)
+}
+
+// annotate puts what a trace search filters on onto the invocation's span.
+func annotate(span trace.Span, rec *decisionlog.Record) {
+	span.Annotate("result", rec.Result)
+	span.Annotate("phase", rec.Phase)
+	span.Annotate("decision_id", rec.DecisionID)
+	if t := rec.Tool; t != nil {
+		name := t.Name
+		if t.Target != "" {
+			name = t.Target + mcp.TargetSeparator + t.Name
+		}
+		span.Annotate("tool", name)
+	}
+	if names := rec.DeniedBy(); len(names) > 0 {
+		span.Annotate("policy", strings.Join(names, ","))
+	}
+}

@@ -1,0 +1,280 @@
+package interceptor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/redact"
+	"github.com/toolgate/toolgate/internal/strictjson"
+	"github.com/toolgate/toolgate/internal/toollist"
+	"github.com/toolgate/toolgate/pkg/gateway"
+)
+
+// response answers the RESPONSE point. The request is judged again, with
+// the target's answer in the document: a request the policies deny never
+// gets its result through, whether or not the REQUEST point ran, and a
+// policy may deny a result by what it holds. An allowed answer has the tools
+// the caller may not call removed from tool lists and what the redaction
+// rules find replaced; an answer with nothing to change is echoed unchanged.
+func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
+	r := Result{Phase: attributes.PhaseResponse}
+	resp := ev.GatewayResponse
+	if !gateway.ValidStatus(statusOf(resp)) {
+		// Echoed, it would make the output invalid; shaping the denial
+		// with it would too.
+		resp.StatusCode = 0
+		return h.rejectResponse(r, id, nil, resp, "the target's response could not be read", errStatus)
+	}
+	status := statusOf(resp)
+	raw, err := gateway.NormalizeBody(resp.Body)
+	if err == nil && raw != nil {
+		// Numbers are not held to float64 precision: results carry 64-bit
+		// ids, and no request is judged by them.
+		err = strictjson.Check(raw, h.cfg.Limits.json())
+	}
+	if err != nil {
+		return h.rejectResponse(r, id, nil, resp, "the target's response could not be read", err)
+	}
+	var body map[string]any
+	if raw != nil {
+		v, err := redact.Decode(raw)
+		if body, _ = v.(map[string]any); err != nil || body == nil {
+			return h.rejectResponse(r, id, nil, resp, "the target's response is not a JSON-RPC message", errNotMessage)
+		}
+	}
+	_, msg, what, err := h.readRequest(ev)
+	if err != nil {
+		// The REQUEST point denied this unreadable request with this
+		// reason; anything else in the body is the target's.
+		req := h.reject(Result{Phase: r.Phase}, id, nil, decision.CodeInvalidRequest, what, err)
+		if prev, ok := req.Decision.RepeatOf(nil, body, h.cfg.DenyStatus); ok {
+			return h.repeat(req, prev, nil, resp)
+		}
+		return h.rejectResponse(r, id, answering(body), resp, "the request this response answers could not be read", err)
+	}
+	r.Method = msg.Method
+	in := attributes.Input{
+		Phase:  attributes.PhaseResponse,
+		Method: msg.Method,
+		Kind:   msg.Kind(),
+		ID:     msg.IDValue(),
+		Now:    h.cfg.Now(),
+	}
+	if ev.GatewayRequest != nil {
+		in.Headers = ev.GatewayRequest.Headers
+	}
+	if msg.Method == mcp.MethodToolsCall {
+		call, err := h.toolCall(&msg)
+		if err != nil {
+			req := h.reject(r, id, &msg, decision.CodeInvalidParams, "invalid tools/call params", err)
+			if prev, ok := req.Decision.RepeatOf(&msg, body, h.cfg.DenyStatus); ok {
+				return h.repeat(req, prev, &msg, resp)
+			}
+			return h.rejectResponse(r, id, &msg, resp, "invalid tools/call params", err)
+		}
+		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
+	}
+	in.Response = &attributes.Response{StatusCode: status, Size: len(raw), Streaming: resp.IsStreamingResponse}
+	if body != nil {
+		in.Response.Body = plain(body)
+		in.Response.Kind, in.Response.Method = messageKind(body)
+	}
+	value := h.decide(st, id, in, &r)
+	if r.Decision.Effect == decision.Deny {
+		st.next("respond")
+		if prev, ok := r.Decision.RepeatOf(&msg, body, h.cfg.DenyStatus); ok {
+			return h.repeat(r, prev, &msg, resp)
+		}
+		r.Output = shapeDenial(r.Decision.Output(&msg, nil, h.cfg.DenyStatus), resp)
+		return r
+	}
+	st.next("filter")
+	if err := h.filterTools(st.ctx, in, body, &r.Decision); err != nil {
+		return h.rejectResponse(r, id, &msg, resp, "the tool list could not be filtered", err)
+	}
+	st.next("respond")
+	return h.finish(r, resp, raw, body, value)
+}
+
+// repeat answers with the denial the REQUEST point gave, rebuilt from r's
+// decision under the REQUEST point's decision id prev, so that the caller
+// and the two records agree on one id; it is counted once.
+func (h *Handler) repeat(r Result, prev string, msg *mcp.Message, resp *gateway.Response) Result {
+	r.Repeat, r.RepeatOf = true, prev
+	d := r.Decision
+	d.ID = prev
+	r.Output = shapeDenial(d.Output(msg, nil, h.cfg.DenyStatus), resp)
+	return r
+}
+
+// messageKind returns the kind of a JSON-RPC message the target sent, and
+// its method if it is a server-to-client request or notification.
+func messageKind(body map[string]any) (kind, method string) {
+	m, ok := body["method"].(string)
+	switch {
+	case ok && body["id"] != nil:
+		return mcp.KindRequest, m
+	case ok:
+		return mcp.KindNotification, m
+	}
+	return mcp.KindResponse, ""
+}
+
+// finish redacts the body with the rules that apply to the document value
+// and answers with it: unchanged (byte for byte) when nothing was hidden or
+// redacted.
+func (h *Handler) finish(r Result, resp *gateway.Response, raw json.RawMessage, body map[string]any, value map[string]any) Result {
+	status := statusOf(resp)
+	changed := len(r.Decision.Hidden) > 0
+	if body != nil {
+		scrubber, errs := h.cfg.Redactor.Select(value)
+		for _, err := range errs {
+			h.cfg.Logger.Warn("redaction rule match failed; the rule was applied", "decision_id", r.Decision.ID, "error", err.Error())
+		}
+		counts := redact.Counts{}
+		if scrubber.Body(body, counts) {
+			r.Decision.Redactions, changed = counts, true
+		}
+	}
+	if !changed {
+		r.Output = gateway.Respond(status, resp.Headers, raw)
+		return r
+	}
+	out, err := toollist.Marshal(body)
+	if err != nil {
+		return h.rejectResponse(r, r.Decision.ID, nil, resp, "the filtered response could not be encoded", err)
+	}
+	r.Output = gateway.Respond(status, withoutLength(resp.Headers), out)
+	return r
+}
+
+// filterTools removes the tools the caller may not call from a tools/list
+// result or a search tool result, judging each tool as a call of it with
+// action list and no arguments. It records the names removed in d.
+func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map[string]any, d *decision.Decision) error {
+	result, _ := body["result"].(map[string]any)
+	if result == nil {
+		return nil
+	}
+	var filter func(map[string]any, toollist.Keep) ([]string, error)
+	switch {
+	case in.Method == mcp.MethodToolsList:
+		filter = toollist.FilterList
+	case in.Method == mcp.MethodToolsCall && in.QualifiedTool == toollist.SearchTool:
+		filter = toollist.FilterSearch
+	default:
+		return nil
+	}
+	values, allows := h.builder.ListValues(ctx, in), h.cfg.Engine.AllowsEach(ctx)
+	seen := map[string]bool{}
+	keep := func(name string) bool {
+		k, ok := seen[name]
+		if !ok {
+			// Past MaxJudged distinct names an answer's further names are
+			// hidden unjudged: 95,000 made-up names in a search text cost
+			// seconds of policy evaluation, which a target must not buy.
+			k = len(seen) < MaxJudged && allows(values(name))
+			seen[name] = k
+		}
+		return k
+	}
+	hidden, err := filter(result, keep)
+	d.Hidden = hidden
+	return err
+}
+
+// MaxJudged is the most distinct tool names judged for one tool list or
+// search answer; further names are hidden.
+const MaxJudged = 5000
+
+var (
+	errNotMessage = errors.New("not a JSON object")
+	errStatus     = errors.New("not an HTTP status")
+)
+
+// rejectResponse denies a response that could not be judged.
+func (h *Handler) rejectResponse(r Result, id string, msg *mcp.Message, resp *gateway.Response, what string, err error) Result {
+	r = h.reject(r, id, msg, decision.CodeUndecidable, what, err)
+	r.Output = shapeDenial(r.Output, resp)
+	return r
+}
+
+// shapeDenial keeps the target's response headers (Mcp-Session-Id must
+// survive) and, for a streamed response, its status too: only the first
+// event of a stream may set them, so no event changes them.
+func shapeDenial(out gateway.Output, resp *gateway.Response) gateway.Output {
+	t := out.MCP.TransformedGatewayResponse
+	t.Headers = withoutLength(resp.Headers)
+	if resp.IsStreamingResponse && resp.StatusCode != 0 {
+		t.StatusCode = resp.StatusCode
+	}
+	return out
+}
+
+// statusOf returns the target's status, 200 when the event has none.
+func statusOf(resp *gateway.Response) int {
+	if resp.StatusCode == 0 {
+		return http.StatusOK
+	}
+	return resp.StatusCode
+}
+
+// withoutLength returns headers without Content-Length, which a changed
+// body would contradict.
+func withoutLength(headers gateway.Headers) map[string]string {
+	if headers == nil {
+		return nil
+	}
+	out := make(map[string]string, len(headers))
+	for k, v := range headers {
+		if !strings.EqualFold(k, "Content-Length") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// answering returns a message with the id of the response body, so that a
+// denial of a response whose request is unreadable still answers that id.
+func answering(body map[string]any) *mcp.Message {
+	if body == nil || body["id"] == nil {
+		return nil
+	}
+	id, err := json.Marshal(body["id"])
+	if err != nil {
+		return nil
+	}
+	return &mcp.Message{JSONRPC: "2.0", ID: id}
+}
+
+// plain returns v with json.Number values as float64, the form policies
+// evaluate. v is a message decoded with UseNumber, which keeps numbers exact
+// for re-encoding; it is not changed.
+func plain(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		f, _ := strconv.ParseFloat(string(v), 64) // out of range gives ±Inf, still a number
+		return f
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = plain(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = plain(e)
+		}
+		return out
+	default:
+		return v
+	}
+}

@@ -1,0 +1,199 @@
+// Package metrics writes CloudWatch metrics as embedded metric format (EMF)
+// log records: CloudWatch Logs extracts them from the function's log stream,
+// so a decision costs no API call and no network hop.
+//
+// Every dimension value comes from a closed set (phases, results,
+// operations, the deployment's environment, the bundle's policy names), so
+// the metrics' cardinality stays bounded: principal ids, tool names and
+// other caller-chosen values are never dimensions.
+package metrics
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/decisionlog"
+)
+
+// DefaultNamespace is the CloudWatch namespace unless configured.
+const DefaultNamespace = "Toolgate"
+
+// Metric names.
+const (
+	// Decisions counts decisions, by the configured dimensions.
+	Decisions = "Decisions"
+	// Latency is the decision's latency in microseconds, by the configured
+	// dimensions.
+	Latency = "Latency"
+	// Denials counts denied calls (results deny and error), without
+	// dimensions: the RESPONSE point passing on the REQUEST point's denial
+	// is not counted again. The denial spike alarm watches it.
+	Denials = "Denials"
+	// PolicyDenials counts denials by the enforcing policy that failed
+	// (dimension Policy).
+	PolicyDenials = "PolicyDenials"
+	// EvaluationErrors counts decisions that could not be made (result error).
+	EvaluationErrors = "EvaluationErrors"
+	// BundleLoadFailures counts policy bundles that failed to load.
+	BundleLoadFailures = "BundleLoadFailures"
+	// RateLimited counts calls denied by a rate limit, by limit (dimension
+	// RateLimit, the limit's name; a bundle's limits are few) and in all.
+	RateLimited = "RateLimited"
+	// StateErrors counts rate-limit counts that could not be read, by
+	// limit (dimension RateLimit) and in all: denied, or allowed where the
+	// limit fails open.
+	StateErrors = "StateErrors"
+)
+
+// choosable are the dimensions a deployment may choose for Decisions and
+// Latency.
+var choosable = []string{"Phase", "Result", "Environment", "Operation"}
+
+// DefaultDimensions returns the dimensions of Decisions and Latency unless
+// configured.
+func DefaultDimensions() []string { return []string{"Phase", "Result"} }
+
+// EMF writes metric records to a writer, one JSON line each. It is safe for
+// concurrent use.
+type EMF struct {
+	namespace  string
+	dimensions []string
+	now        func() time.Time
+
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// New returns an EMF writer to w in namespace ("" for DefaultNamespace)
+// with the given dimensions for Decisions and Latency (nil for
+// DefaultDimensions), each one of Phase, Result, Environment, Operation.
+func New(w io.Writer, namespace string, dimensions []string, now func() time.Time) (*EMF, error) {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	if len(namespace) > 255 || strings.TrimSpace(namespace) != namespace || strings.HasPrefix(namespace, "AWS/") || strings.Contains(namespace, ":") {
+		return nil, fmt.Errorf("metrics namespace %q: want 1 to 255 characters, no colon, no AWS/ prefix", namespace)
+	}
+	if dimensions == nil {
+		dimensions = DefaultDimensions()
+	}
+	for i, d := range dimensions {
+		if !slices.Contains(choosable, d) {
+			return nil, fmt.Errorf("metrics dimension %q: want one of %s", d, strings.Join(choosable, ", "))
+		}
+		if slices.Contains(dimensions[:i], d) {
+			return nil, fmt.Errorf("metrics dimension %q given twice", d)
+		}
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &EMF{namespace: namespace, dimensions: dimensions, now: now, w: w}, nil
+}
+
+// Metadata is the _aws member of an EMF record.
+type Metadata struct {
+	Timestamp         int64       `json:"Timestamp"`
+	CloudWatchMetrics []Directive `json:"CloudWatchMetrics"`
+}
+
+// Directive tells CloudWatch which members of the record are metrics and
+// which are their dimensions.
+type Directive struct {
+	Namespace  string       `json:"Namespace"`
+	Dimensions [][]string   `json:"Dimensions"`
+	Metrics    []Definition `json:"Metrics"`
+}
+
+// Definition names one metric and its unit.
+type Definition struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+// Decision writes the metrics of one decision record.
+func (e *EMF) Decision(r *decisionlog.Record) {
+	if e == nil {
+		return
+	}
+	values := map[string]string{
+		"Phase":       orNone(r.Phase),
+		"Result":      r.Result,
+		"Environment": orNone(r.Environment),
+		"Operation":   "none",
+	}
+	if r.Tool != nil && r.Tool.Operation != "" {
+		values["Operation"] = r.Tool.Operation
+	}
+	rec := map[string]any{Decisions: 1, Latency: r.LatencyUS}
+	for _, d := range e.dimensions {
+		rec[d] = values[d]
+	}
+	directives := []Directive{{e.namespace, [][]string{e.dimensions}, []Definition{{Decisions, "Count"}, {Latency, "Microseconds"}}}}
+	denied := r.Result == decisionlog.Deny || r.Result == decisionlog.Error
+	if denied && !r.Repeat {
+		rec[Denials] = 1
+		directives = append(directives, Directive{e.namespace, [][]string{{}}, []Definition{{Denials, "Count"}}})
+	}
+	if r.Result == decisionlog.Error {
+		rec[EvaluationErrors] = 1
+		directives = append(directives, Directive{e.namespace, [][]string{{}}, []Definition{{EvaluationErrors, "Count"}}})
+	}
+	e.write(rec, directives)
+	for _, l := range r.RateLimits {
+		name := ""
+		switch l.Result {
+		case "exceeded":
+			name = RateLimited
+		case "error", "fail_open":
+			name = StateErrors
+		default:
+			continue
+		}
+		// By limit, and in all: an alarm watches the total.
+		e.write(map[string]any{"RateLimit": l.Name, name: 1},
+			[]Directive{{e.namespace, [][]string{{"RateLimit"}, {}}, []Definition{{name, "Count"}}}})
+	}
+	if !denied || r.Repeat {
+		return
+	}
+	// One record per policy: a dimension has one value per record.
+	for _, name := range r.DeniedBy() {
+		e.write(map[string]any{"Policy": name, PolicyDenials: 1},
+			[]Directive{{e.namespace, [][]string{{"Policy"}}, []Definition{{PolicyDenials, "Count"}}}})
+	}
+}
+
+// BundleLoadFailure writes one BundleLoadFailures count.
+func (e *EMF) BundleLoadFailure() {
+	if e == nil {
+		return
+	}
+	e.write(map[string]any{BundleLoadFailures: 1},
+		[]Directive{{e.namespace, [][]string{{}}, []Definition{{BundleLoadFailures, "Count"}}}})
+}
+
+func (e *EMF) write(rec map[string]any, directives []Directive) {
+	rec["_aws"] = Metadata{Timestamp: e.now().UnixMilli(), CloudWatchMetrics: directives}
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return // the values are strings and numbers: cannot happen
+	}
+	line = append(line, '\n')
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, _ = e.w.Write(line) // metrics are best effort; the decision stands
+}
+
+// orNone keeps empty dimension values out: CloudWatch rejects them.
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

@@ -1,0 +1,215 @@
+package policy_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
+	jsonengine "github.com/kyverno/kyverno-json/pkg/json-engine"
+
+	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/policies"
+)
+
+func defaultBundle(t testing.TB) *bundle.Bundle {
+	t.Helper()
+	b, err := bundle.Load(policies.FS, "embedded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// documents returns the attribute documents of the testdata events, in
+// production and in dev.
+func documents(t testing.TB, b *bundle.Bundle) []*attributes.Document {
+	t.Helper()
+	files, _ := filepath.Glob("../../testdata/events/*.json")
+	var docs []*attributes.Document
+	for _, env := range []string{"production", "dev"} {
+		h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog})
+		for _, f := range files {
+			payload, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := h.Handle(context.Background(), payload); r.Document != nil {
+				docs = append(docs, r.Document)
+			}
+		}
+	}
+	if len(docs) < 10 {
+		t.Fatalf("only %d documents", len(docs))
+	}
+	return docs
+}
+
+func naive(doc map[string]any, ps []*v1alpha1.ValidatingPolicy) []string {
+	resp := jsonengine.New().Run(context.Background(), jsonengine.Request{Resource: doc, Policies: ps})
+	var out []string
+	for _, p := range resp.Policies {
+		for _, r := range p.Rules {
+			switch {
+			case r.Error != nil:
+				out = append(out, fmt.Sprintf("%s/%s error", p.Policy.Name, r.Rule.Name))
+			case len(r.Violations) > 0:
+				for range r.Violations {
+					out = append(out, fmt.Sprintf("%s/%s violation", p.Policy.Name, r.Rule.Name))
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func compiled(doc map[string]any, e policy.Engine) []string {
+	var out []string
+	for _, f := range e.Evaluate(context.Background(), doc).Findings {
+		out = append(out, fmt.Sprintf("%s/%s %s", f.Policy, f.Rule, f.Kind))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestCompiledMatchesNaive checks that compiling once gives the same findings
+// as kyverno-json's own engine, which compiles on every call.
+func TestCompiledMatchesNaive(t *testing.T) {
+	b := defaultBundle(t)
+	denied := 0
+	for _, d := range documents(t, b) {
+		doc := d.Value()
+		want, got := naive(doc, b.Policies), compiled(doc, b.Engine)
+		if !slices.Equal(want, got) {
+			t.Errorf("%s %s: compiled %v, naive %v", d.Environment, d.Tool.QualifiedName, got, want)
+		}
+		if len(got) > 0 {
+			denied++
+		}
+	}
+	if denied == 0 {
+		t.Fatal("no document failed any policy: the comparison proves nothing")
+	}
+}
+
+func benchDoc(b testing.TB) (*bundle.Bundle, *attributes.Document) {
+	bn := defaultBundle(b)
+	for _, d := range documents(b, bn) {
+		// The typical allowed call of testdata/events/allowed-call.json.
+		if d.Environment == "production" && d.MCP.ID == float64(7) && d.Phase == attributes.PhaseRequest {
+			return bn, d
+		}
+	}
+	b.Fatal("no allowed-call document")
+	return nil, nil
+}
+
+// The decision benchmarks evaluate an attribute document that is already
+// built, as the handler does after its attribute-building step; building the
+// document is measured by BenchmarkValue and, end to end, by the handler's
+// benchmark. The engine does not modify the document, so one value serves
+// every iteration.
+
+// BenchmarkDecision is one decision with the default bundle on the document
+// of an allowed tools/call: every rule of every policy evaluated. It reports
+// the median and 99th percentile of single decisions.
+func BenchmarkDecision(b *testing.B) {
+	bn, d := benchDoc(b)
+	doc := d.Value()
+	timed(b, func() {
+		if bn.Engine.Evaluate(context.Background(), doc).Denied() {
+			b.Fatal("denied")
+		}
+	})
+}
+
+// BenchmarkNaiveJSONEngine is the baseline: kyverno-json's jsonengine on the
+// same bundle and document, recompiling every rule on every call.
+func BenchmarkNaiveJSONEngine(b *testing.B) {
+	bn, d := benchDoc(b)
+	doc := d.Value()
+	timed(b, func() {
+		jsonengine.New().Run(context.Background(), jsonengine.Request{Resource: doc, Policies: bn.Policies})
+	})
+}
+
+// timed runs op b.N times and reports the median and 99th percentile of
+// single runs besides the mean.
+func timed(b *testing.B, op func()) {
+	durations := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		op()
+		durations = append(durations, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(durations)
+	b.ReportMetric(p50(durations), "p50-µs")
+	b.ReportMetric(float64(durations[len(durations)*99/100].Nanoseconds())/1000, "p99-µs")
+}
+
+func p50(sorted []time.Duration) float64 { return float64(sorted[len(sorted)/2].Nanoseconds()) / 1000 }
+
+// BenchmarkSpeedup interleaves one compiled decision and one naive
+// jsonengine run per iteration, so that both see the same machine load, and
+// reports the ratio of their medians: how many times faster compiling once is.
+func BenchmarkSpeedup(b *testing.B) {
+	bn, d := benchDoc(b)
+	doc := d.Value()
+	fast := make([]time.Duration, 0, b.N)
+	slow := make([]time.Duration, 0, b.N)
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		bn.Engine.Evaluate(context.Background(), doc)
+		fast = append(fast, time.Since(start))
+		start = time.Now()
+		jsonengine.New().Run(context.Background(), jsonengine.Request{Resource: doc, Policies: bn.Policies})
+		slow = append(slow, time.Since(start))
+	}
+	slices.Sort(fast)
+	slices.Sort(slow)
+	b.ReportMetric(p50(fast), "compiled-p50-µs")
+	b.ReportMetric(p50(slow), "naive-p50-µs")
+	b.ReportMetric(p50(slow)/p50(fast), "speedup-x")
+}
+
+// BenchmarkValue is the attribute-building step's conversion of the document
+// into the plain values the engine evaluates.
+func BenchmarkValue(b *testing.B) {
+	_, d := benchDoc(b)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		d.Value()
+	}
+}
+
+// TestEvaluateStopsWhenCancelled: once the context is done, evaluation
+// stops at the next rule with an enforcing error, which denies, and a list
+// series allows nothing.
+func TestEvaluateStopsWhenCancelled(t *testing.T) {
+	bn, d := benchDoc(t)
+	doc := d.Value()
+	if bn.Engine.Evaluate(context.Background(), doc).Denied() {
+		t.Fatal("the document is allowed with time left")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := bn.Engine.Evaluate(ctx, doc)
+	if !r.Denied() || len(r.Findings) != 1 || r.Findings[0].Policy != "(deadline)" || r.Findings[0].Kind != policy.Error {
+		t.Errorf("cancelled: %+v", r)
+	}
+	if bn.Engine.AllowsEach(ctx)(doc) {
+		t.Error("a cancelled list series allowed a tool")
+	}
+}

@@ -1,0 +1,207 @@
+package policy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
+
+	"github.com/toolgate/toolgate/internal/policy"
+)
+
+const header = "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\n"
+
+func TestDecodePolicyRejects(t *testing.T) {
+	tests := []struct{ name, doc, want string }{
+		{"misspelt field", header + "metadata: {name: p}\nspec:\n  rules:\n  - name: r\n    asert: {all: [{check: {a: 1}}]}\n", "unknown field"},
+		{"duplicate key", header + "metadata: {name: p}\nspec:\n  rules:\n  - name: r\n    name: s\n    assert: {all: [{check: {a: 1}}]}\n", "already set"},
+		{"wrong kind", "apiVersion: json.kyverno.io/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "apiVersion/kind"},
+		{"wrong version", "apiVersion: json.kyverno.io/v1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "apiVersion/kind"},
+		{"no name", header + "spec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "metadata.name"},
+		{"no rules", header + "metadata: {name: p}\nspec: {rules: []}\n", "spec.rules is empty"},
+		{"unnamed rule", header + "metadata: {name: p}\nspec: {rules: [{assert: {all: [{check: {a: 1}}]}}]}\n", "name is required"},
+		{"duplicate rule", header + "metadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}, {name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "duplicate rule"},
+		{"bad mode", header + "metadata: {name: p, annotations: {policies.toolgate.dev/mode: warn}}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "neither enforce nor audit"},
+		{"feedback", header + "metadata: {name: p}\nspec: {rules: [{name: r, feedback: [{name: f, value: 1}], assert: {all: [{check: {a: 1}}]}}]}\n", "not supported"},
+		{"not yaml", "{{{", "yaml"},
+		{"two documents", header + "metadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n---\n" + header, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := policy.DecodePolicy([]byte(tt.doc))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(tt.want)) {
+				t.Errorf("error %q lacks %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompileRejectsBadExpressions(t *testing.T) {
+	p, err := policy.DecodePolicy([]byte(header + "metadata: {name: p}\nspec:\n  rules:\n  - name: r\n    assert:\n      all:\n      - check:\n          (foo[): 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy.Compile([]*v1alpha1.ValidatingPolicy{p}); err == nil || !strings.Contains(err.Error(), "policy p rule r") {
+		t.Errorf("error %v, want one naming the policy and rule", err)
+	}
+	if _, err := policy.Compile([]*v1alpha1.ValidatingPolicy{p, p}); err == nil {
+		t.Error("duplicate policy names accepted")
+	}
+}
+
+func compile(t *testing.T, docs ...string) policy.Engine {
+	t.Helper()
+	var ps []*v1alpha1.ValidatingPolicy
+	for _, d := range docs {
+		p, err := policy.DecodePolicy([]byte(header + d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	e, err := policy.Compile(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func findings(r policy.Result) string {
+	var parts []string
+	for _, f := range r.Findings {
+		parts = append(parts, fmt.Sprintf("%s/%s:%s:%s:%s", f.Policy, f.Rule, f.Kind, f.Mode, f.Message))
+	}
+	return strings.Join(parts, " | ")
+}
+
+func TestEvaluate(t *testing.T) {
+	limit := `metadata: {name: limit}
+spec:
+  rules:
+  - name: small
+    match: {all: [{action: call}]}
+    assert:
+      all:
+      - message: "too many: {{ tool.name }}"
+        check:
+          tool:
+            arguments:
+              (count <= ` + "`10`" + `): true
+`
+	typed := `metadata: {name: typed}
+spec:
+  rules:
+  - name: upper
+    assert:
+      all:
+      - check:
+          (to_upper(tool.name) == 'X'): true
+`
+	audit := `metadata: {name: watch, annotations: {policies.toolgate.dev/mode: audit}}
+spec:
+  rules:
+  - name: no-x
+    assert:
+      all:
+      - message: x seen
+        check: {tool: {name: z}}
+`
+	integers := `metadata: {name: integers}
+spec:
+  rules:
+  - name: max
+    context:
+    - {name: ranks, variable: {low: 1, high: 3}}
+    assert:
+      all:
+      - message: integer literals compare with document numbers
+        check:
+          (max([lookup($ranks, 'low'), tool.arguments.count]) == tool.arguments.count): true
+`
+	regex := `metadata: {name: regex}
+spec:
+  rules:
+  - name: id-format
+    assert:
+      all:
+      - message: bad id
+        check:
+          (regex_match('^[a-z]+-[0-9]+$', tool.arguments.id)): true
+`
+	e := compile(t, limit, typed, audit, integers, regex)
+	tests := []struct {
+		name string
+		doc  map[string]any
+		want string
+	}{
+		{"all pass but audit", map[string]any{"action": "call", "tool": map[string]any{"name": "x", "arguments": map[string]any{"count": 3.0, "id": "pod-1"}}},
+			"watch/no-x:violation:audit:x seen"},
+		{"violation with message", map[string]any{"action": "call", "tool": map[string]any{"name": "x", "arguments": map[string]any{"count": 11.0, "id": "pod-1"}}},
+			"limit/small:violation:enforce:too many: x | watch/no-x:violation:audit:x seen"},
+		{"match skips", map[string]any{"action": "other", "tool": map[string]any{"name": "z", "arguments": map[string]any{"count": 11.0, "id": "pod-1"}}},
+			"typed/upper:violation:enforce:denied by policy typed rule upper"},
+		{"regex", map[string]any{"action": "other", "tool": map[string]any{"name": "x", "arguments": map[string]any{"count": 1.0, "id": "POD"}}},
+			"watch/no-x:violation:audit:x seen | regex/id-format:violation:enforce:bad id"},
+		{"evaluation error fails closed", map[string]any{"action": "other", "tool": map[string]any{"name": 42.0, "arguments": map[string]any{"count": "many", "id": 7.0}}},
+			"typed/upper:error:enforce:policy typed rule upper could not be evaluated | watch/no-x:error:audit:policy watch rule no-x could not be evaluated | integers/max:error:enforce:policy integers rule max could not be evaluated | regex/id-format:violation:enforce:bad id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := findings(e.Evaluate(context.Background(), tt.doc)); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestResult(t *testing.T) {
+	audit := policy.Finding{Policy: "a", Kind: policy.Violation, Mode: policy.ModeAudit}
+	enforce := policy.Finding{Policy: "e", Kind: policy.Error, Mode: policy.ModeEnforce}
+	if (policy.Result{Findings: []policy.Finding{audit}}).Denied() {
+		t.Error("an audit finding denied")
+	}
+	r := policy.Result{Findings: []policy.Finding{audit, enforce}}
+	if !r.Denied() || len(r.Enforced()) != 1 || len(r.Audited()) != 1 {
+		t.Errorf("%+v", r)
+	}
+}
+
+func TestBroken(t *testing.T) {
+	r := policy.Broken(errors.New("load bundle x: no such file")).Evaluate(context.Background(), nil)
+	if !r.Denied() || !strings.Contains(r.Findings[0].Detail, "no such file") {
+		t.Errorf("%+v", r)
+	}
+}
+
+func TestSessionReaders(t *testing.T) {
+	for _, tt := range []struct {
+		check string
+		want  bool
+	}{
+		{`{session: {calls: 3}}`, true},
+		{`{"(contains(session.labels, 'private-data'))": false}`, true},
+		{`{(session.calls < ` + "`3`" + `): true}`, true},
+		{`{mcp: {sessionId: s-1}}`, false},
+		{`{(mcp.sessionId == 'x'): false}`, false},
+		{`{($session == 'x'): false}`, false},
+		{`{tool: {name: sessions}}`, false},
+	} {
+		p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: " + tt.check + "}]}}]}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.check, err)
+		}
+		if audit, enforce := policy.SessionReaders([]*v1alpha1.ValidatingPolicy{p}); enforce != tt.want || audit {
+			t.Errorf("%s: SessionReaders = %v, %v, want false, %v", tt.check, audit, enforce, tt.want)
+		}
+		p.Annotations = map[string]string{policy.ModeAnnotation: "audit"}
+		if audit, enforce := policy.SessionReaders([]*v1alpha1.ValidatingPolicy{p}); audit != tt.want || enforce {
+			t.Errorf("%s, audit only: SessionReaders = %v, %v, want %v, false", tt.check, audit, enforce, tt.want)
+		}
+	}
+}

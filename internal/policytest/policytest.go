@@ -1,0 +1,336 @@
+// Package policytest runs a bundle's own test cases, so that a policy change
+// can be reviewed and tested like code. A case gives an input (a whole
+// interceptor event, a JSON-RPC request with the caller's claims, or an
+// attribute document) and the expected decision and denying policies.
+package policytest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/catalog"
+	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/state"
+)
+
+// File is a PolicyTest document.
+type File struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Spec struct {
+		Cases []Case `json:"cases"`
+	} `json:"spec"`
+}
+
+// Case is one test case. Exactly one of Event, Request and Attributes is set.
+type Case struct {
+	Name string `json:"name"`
+	// Environment is the deployment's ENVIRONMENT for this case (default:
+	// the runner's).
+	Environment string `json:"environment,omitempty"`
+	// Event is a whole interceptor event.
+	Event map[string]any `json:"event,omitempty"`
+	// Request is a JSON-RPC request body, sent with Claims (if any) as an
+	// unsigned bearer token and with Headers.
+	Request map[string]any    `json:"request,omitempty"`
+	Claims  map[string]any    `json:"claims,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	// Response, with Request, is the target's JSON-RPC answer: the case is
+	// then judged at the RESPONSE point.
+	Response map[string]any `json:"response,omitempty"`
+	// Attributes is an attribute document, given straight to the policies.
+	Attributes map[string]any `json:"attributes,omitempty"`
+	// Before are JSON-RPC requests sent first, with the same claims and
+	// headers, in the same session: the history a session policy judges.
+	// Their decisions are not checked.
+	Before []map[string]any `json:"before,omitempty"`
+	// Times sends the event or request this many times (default 1) within
+	// one rate-limit window, counted in process by a store that keeps
+	// DynamoDB's contract; Expect is about the last. "The 6th call in a
+	// minute is denied" is times: 6.
+	Times  int    `json:"times,omitempty"`
+	Expect Expect `json:"expect"`
+}
+
+// Expect is a case's expected outcome.
+type Expect struct {
+	Decision decision.Effect `json:"decision"`
+	// Policies, when given, is the exact set of policies whose enforced
+	// findings deny.
+	Policies []string `json:"policies,omitempty"`
+	// Audit, when given, is the exact set of audit-only policies that would
+	// have denied.
+	Audit []string `json:"audit,omitempty"`
+	// Tools, when given, is the exact set of tools left in the answer's tool
+	// list (result.tools, or result.structuredContent.tools of a search).
+	Tools []string `json:"tools,omitempty"`
+	// Redactions, when given, is the exact number of replacements per
+	// detector in the answer.
+	Redactions map[string]int `json:"redactions,omitempty"`
+}
+
+// CaseResult is the outcome of one case.
+type CaseResult struct {
+	Where string // file:line of the test document
+	Name  string
+	Pass  bool
+	// Diff says what differed, when Pass is false.
+	Diff string
+}
+
+// Options configure Run.
+type Options struct {
+	// Environment is the default deployment environment (default "production").
+	Environment string
+}
+
+// Run runs every test case of b. It returns an error only when a test
+// document cannot be decoded.
+func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
+	if opts.Environment == "" {
+		opts.Environment = "production"
+	}
+	docs, err := decode(b)
+	if err != nil {
+		return nil, err
+	}
+	now := func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) }
+	var out []CaseResult
+	for _, d := range docs {
+		for _, c := range d.file.Spec.Cases {
+			env := c.Environment
+			if env == "" {
+				env = opts.Environment
+			}
+			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor,
+				RateLimits: b.RateLimits, Sessions: b.Sessions, State: &state.Memory{Now: now}, Now: now})
+			var got decision.Decision
+			var listed []string
+			var err error
+			for _, req := range c.Before {
+				earlier := Case{Request: req, Claims: c.Claims, Headers: c.Headers}
+				if _, _, err = earlier.run(h, b.Engine); err != nil {
+					break
+				}
+			}
+			for i := 0; err == nil && i < max(1, c.Times); i++ {
+				got, listed, err = c.run(h, b.Engine)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: case %q: %w", d.where, c.Name, err)
+			}
+			res := CaseResult{Where: d.where, Name: c.Name}
+			res.Diff = c.Expect.diff(got, listed)
+			res.Pass = res.Diff == ""
+			out = append(out, res)
+		}
+	}
+	return out, nil
+}
+
+// Check decodes b's test documents strictly and checks their cases'
+// shape without running them; it returns the number of cases.
+func Check(b *bundle.Bundle) (int, error) {
+	docs, err := decode(b)
+	n := 0
+	for _, d := range docs {
+		n += len(d.file.Spec.Cases)
+	}
+	return n, err
+}
+
+type testDoc struct {
+	where string
+	file  File
+}
+
+func decode(b *bundle.Bundle) ([]testDoc, error) {
+	var docs []testDoc
+	var errs []error
+	for _, doc := range b.Tests {
+		var f File
+		if err := policy.DecodeStrict(doc.Data, &f); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", doc.Where(), err))
+			continue
+		}
+		if f.APIVersion != catalog.APIVersion || f.Kind != bundle.TestKind {
+			errs = append(errs, fmt.Errorf("%s: not a %s/%s document", doc.Where(), catalog.APIVersion, bundle.TestKind))
+			continue
+		}
+		for i, c := range f.Spec.Cases {
+			if err := c.validate(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: case %d (%s): %w", doc.Where(), i, c.Name, err))
+			}
+		}
+		docs = append(docs, testDoc{doc.Where(), f})
+	}
+	return docs, errors.Join(errs...)
+}
+
+func (c Case) validate() error {
+	n := 0
+	for _, set := range []bool{c.Event != nil, c.Request != nil, c.Attributes != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return fmt.Errorf("want exactly one of event, request and attributes")
+	}
+	if (c.Claims != nil || c.Headers != nil || c.Response != nil) && c.Request == nil {
+		return fmt.Errorf("claims, headers and response go with request")
+	}
+	if (c.Expect.Tools != nil || c.Expect.Redactions != nil) && c.Response == nil && c.Event == nil {
+		return fmt.Errorf("expect.tools and expect.redactions need a response")
+	}
+	if c.Times < 0 || (c.Times > 1 && c.Attributes != nil) {
+		return fmt.Errorf("times must be positive, and goes with event or request")
+	}
+	if c.Before != nil && c.Request == nil {
+		return fmt.Errorf("before goes with request")
+	}
+	if c.Expect.Decision != decision.Allow && c.Expect.Decision != decision.Deny {
+		return fmt.Errorf("expect.decision must be allow or deny")
+	}
+	return nil
+}
+
+// run returns the decision and the tools listed in the answer.
+func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decision, []string, error) {
+	if c.Attributes != nil {
+		return decision.FromResult("test", engine.Evaluate(context.Background(), c.Attributes)), nil, nil
+	}
+	event := c.Event
+	if event == nil {
+		headers := map[string]any{}
+		for k, v := range c.Headers {
+			headers[k] = v
+		}
+		if c.Claims != nil {
+			token, err := UnsignedToken(c.Claims)
+			if err != nil {
+				return decision.Decision{}, nil, err
+			}
+			headers["Authorization"] = "Bearer " + token
+		}
+		mcp := map[string]any{"gatewayRequest": map[string]any{
+			"path": "/mcp", "httpMethod": "POST", "headers": headers, "body": c.Request,
+		}}
+		if c.Response != nil {
+			mcp["gatewayResponse"] = map[string]any{"statusCode": 200, "body": c.Response}
+		}
+		event = map[string]any{"interceptorInputVersion": "1.0", "mcp": mcp}
+	}
+	payload, err := json.Marshal(event)
+	if err != nil {
+		return decision.Decision{}, nil, err
+	}
+	r := h.Handle(context.Background(), payload)
+	return r.Decision, listedTools(r), nil
+}
+
+// listedTools returns the names in the answer's tool list, or nil.
+func listedTools(r interceptor.Result) []string {
+	if r.Output.MCP == nil || r.Output.MCP.TransformedGatewayResponse == nil {
+		return nil
+	}
+	var body struct {
+		Result struct {
+			Tools             []struct{ Name string } `json:"tools"`
+			StructuredContent struct {
+				Tools []struct{ Name string } `json:"tools"`
+			} `json:"structuredContent"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(r.Output.MCP.TransformedGatewayResponse.Body, &body) != nil {
+		return nil
+	}
+	tools := body.Result.Tools
+	if tools == nil {
+		tools = body.Result.StructuredContent.Tools
+	}
+	names := []string{}
+	for _, t := range tools {
+		names = append(names, t.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// UnsignedToken returns a JWT carrying claims with a placeholder signature.
+// It is accepted wherever the interceptor does not verify signatures.
+func UnsignedToken(claims map[string]any) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc.EncodeToString(payload) + ".unsigned", nil
+}
+
+func (e Expect) diff(got decision.Decision, listed []string) string {
+	var diffs []string
+	if e.Tools != nil && !sameSet(e.Tools, listed) {
+		diffs = append(diffs, fmt.Sprintf("tools listed: want %v, got %v", sorted(e.Tools), listed))
+	}
+	if e.Redactions != nil && !maps.Equal(e.Redactions, got.Redactions) {
+		diffs = append(diffs, fmt.Sprintf("redactions: want %v, got %v", e.Redactions, got.Redactions))
+	}
+	if got.Effect != e.Decision {
+		diffs = append(diffs, fmt.Sprintf("decision: want %s, got %s", e.Decision, got.Effect))
+	}
+	enforced, audited := policiesOf(got.Findings)
+	if e.Policies != nil && !sameSet(e.Policies, enforced) {
+		diffs = append(diffs, fmt.Sprintf("denying policies: want %v, got %v", sorted(e.Policies), enforced))
+	}
+	if e.Audit != nil && !sameSet(e.Audit, audited) {
+		diffs = append(diffs, fmt.Sprintf("audit policies: want %v, got %v", sorted(e.Audit), audited))
+	}
+	if len(diffs) > 0 && len(got.Findings) > 0 {
+		var lines []string
+		for _, f := range got.Findings {
+			lines = append(lines, fmt.Sprintf("    %s %s/%s: %s", f.Mode, f.Policy, f.Rule, f.Message))
+		}
+		diffs = append(diffs, "findings:\n"+strings.Join(lines, "\n"))
+	} else if len(diffs) > 0 && got.Effect == decision.Deny {
+		diffs = append(diffs, "reason: "+got.Reason)
+	}
+	return strings.Join(diffs, "\n")
+}
+
+func policiesOf(fs []policy.Finding) (enforced, audited []string) {
+	enforced, audited = []string{}, []string{}
+	for _, f := range fs {
+		if f.Mode == policy.ModeEnforce && !slices.Contains(enforced, f.Policy) {
+			enforced = append(enforced, f.Policy)
+		}
+		if f.Mode == policy.ModeAudit && !slices.Contains(audited, f.Policy) {
+			audited = append(audited, f.Policy)
+		}
+	}
+	sort.Strings(enforced)
+	sort.Strings(audited)
+	return enforced, audited
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func sameSet(want, got []string) bool { return slices.Equal(sorted(want), got) }

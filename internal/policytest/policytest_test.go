@@ -1,0 +1,63 @@
+package policytest_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/policytest"
+)
+
+func TestRunReportsFailures(t *testing.T) {
+	b, err := bundle.Open("../../testdata/bundles/failing-tests", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := policytest.Run(b, policytest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 3 {
+		t.Fatalf("%d results", len(results))
+	}
+	want := []struct {
+		pass bool
+		diff string
+	}{
+		{false, "decision: want allow, got deny"},
+		{false, "denying policies: want [some-other-policy], got [read-only]"},
+		{true, ""},
+	}
+	for i, w := range want {
+		r := results[i]
+		if r.Pass != w.pass || !strings.Contains(r.Diff, w.diff) {
+			t.Errorf("case %d (%s): pass %v diff %q; want pass %v diff containing %q", i, r.Name, r.Pass, r.Diff, w.pass, w.diff)
+		}
+	}
+}
+
+func TestRunRejectsMalformedCases(t *testing.T) {
+	policy, err := os.ReadFile("../../testdata/bundles/minimal/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := "apiVersion: toolgate.dev/v1alpha1\nkind: PolicyTest\nmetadata: {name: t}\nspec:\n  cases:\n"
+	for name, cases := range map[string]string{
+		"no input":      "  - name: c\n    expect: {decision: allow}\n",
+		"two inputs":    "  - name: c\n    request: {method: ping}\n    attributes: {}\n    expect: {decision: allow}\n",
+		"bad decision":  "  - name: c\n    request: {method: ping}\n    expect: {decision: maybe}\n",
+		"unknown field": "  - name: c\n    request: {method: ping}\n    expected: {decision: allow}\n",
+		"claims alone":  "  - name: c\n    claims: {sub: x}\n    attributes: {}\n    expect: {decision: allow}\n",
+	} {
+		fsys := fstest.MapFS{"p.yaml": {Data: policy}, "t.yaml": {Data: []byte(head + cases)}}
+		b, err := bundle.Load(fsys, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := policytest.Run(b, policytest.Options{}); err == nil || !strings.Contains(err.Error(), "t.yaml:1") {
+			t.Errorf("%s: error %v, want one naming t.yaml:1", name, err)
+		}
+	}
+}

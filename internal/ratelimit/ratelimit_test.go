@@ -1,0 +1,106 @@
+package ratelimit_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
+
+	"github.com/toolgate/toolgate/internal/ratelimit"
+	"github.com/toolgate/toolgate/internal/state"
+)
+
+func match(t *testing.T, y string) *v1alpha1.Match {
+	t.Helper()
+	var m v1alpha1.Match
+	if err := yaml.Unmarshal([]byte(y), &m); err != nil {
+		t.Fatal(err)
+	}
+	return &m
+}
+
+func doc(principal, op string) map[string]any {
+	return map[string]any{"action": "call", "principal": map[string]any{"id": principal, "actor": ""},
+		"tool": map[string]any{"operation": op, "qualifiedName": "k8s___x"}}
+}
+
+// failing is a store that cannot be reached.
+type failing struct{}
+
+func (failing) Hit(context.Context, string, int64, time.Time) (int64, bool, error) {
+	return 0, false, errors.New("unreachable")
+}
+
+func TestCheck(t *testing.T) {
+	l, err := ratelimit.Compile("deletes", ratelimit.Spec{Match: match(t, `{any: [{tool: {operation: delete}}]}`),
+		Exclude: match(t, `{any: [{principal: {id: robot}}]}`), Key: []string{"principal.id"}, Limit: 2, Window: "1m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := ratelimit.NewSet([]*ratelimit.Limit{l})
+	at := time.Date(2026, 1, 1, 12, 0, 15, 0, time.UTC) // 45 s before the window ends
+	clock := at
+	store := &state.Memory{Now: func() time.Time { return clock }}
+	check := func(d map[string]any, at time.Time) []ratelimit.Outcome {
+		clock = at
+		return set.Check(context.Background(), store, d, at)
+	}
+	for i := range 2 {
+		if o := check(doc("ann", "delete"), at); len(o) != 1 || o[0].Result != ratelimit.OK || o[0].Count != int64(i+1) {
+			t.Fatalf("call %d: %+v", i+1, o)
+		}
+	}
+	o := check(doc("ann", "delete"), at)
+	if len(o) != 1 || o[0].Result != ratelimit.Exceeded || o[0].RetryAfter != 45 {
+		t.Fatalf("third call: %+v", o)
+	}
+	if reason, retry, undecidable := ratelimit.Denial(o); reason != "rate limit deletes exceeded (2 calls per 1m); retry after 45 s" || retry != 45 || undecidable {
+		t.Errorf("denial %q %d %v", reason, retry, undecidable)
+	}
+	if o := check(doc("bob", "delete"), at); o[0].Result != ratelimit.OK {
+		t.Errorf("another key: %+v", o)
+	}
+	if o := check(doc("ann", "read"), at); len(o) != 0 {
+		t.Errorf("a call the limit does not match: %+v", o)
+	}
+	if o := check(doc("robot", "delete"), at); len(o) != 0 {
+		t.Errorf("an excluded caller: %+v", o)
+	}
+	if o := check(doc("ann", "delete"), at.Add(45*time.Second)); o[0].Result != ratelimit.OK || o[0].Count != 1 {
+		t.Errorf("the next window: %+v", o)
+	}
+	if o := set.Check(context.Background(), failing{}, doc("ann", "delete"), at); o[0].Result != ratelimit.Error || o[0].Err == nil {
+		t.Errorf("unreachable store: %+v", o)
+	}
+	if o := set.Check(context.Background(), nil, doc("ann", "delete"), at); o[0].Result != ratelimit.Error || !errors.Is(o[0].Err, state.ErrNoStore) {
+		t.Errorf("no store: %+v", o)
+	}
+	var none *ratelimit.Set
+	if none.Len() != 0 || none.Check(context.Background(), store, doc("ann", "delete"), at) != nil {
+		t.Error("a nil set limits")
+	}
+}
+
+func TestFailOpenAndDayWindows(t *testing.T) {
+	l, err := ratelimit.Compile("daily", ratelimit.Spec{Limit: 1, Window: "1d", FailOpen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := ratelimit.NewSet([]*ratelimit.Limit{l})
+	at := time.Date(2026, 1, 1, 23, 0, 0, 0, time.UTC)
+	if o := set.Check(context.Background(), failing{}, doc("ann", "read"), at); o[0].Result != ratelimit.FailOpen {
+		t.Errorf("fail open: %+v", o)
+	}
+	if reason, _, _ := ratelimit.Denial(set.Check(context.Background(), failing{}, doc("ann", "read"), at)); reason != "" {
+		t.Errorf("a fail-open limit denied: %q", reason)
+	}
+	store := &state.Memory{Now: func() time.Time { return at }}
+	set.Check(context.Background(), store, doc("ann", "read"), at)
+	if o := set.Check(context.Background(), store, doc("ann", "read"), at); o[0].Result != ratelimit.Exceeded || o[0].RetryAfter != 3600 {
+		t.Errorf("a day's window ends at UTC midnight: %+v", o)
+	}
+}

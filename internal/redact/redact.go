@@ -1,0 +1,350 @@
+// Package redact removes secrets and personal data from tool results before
+// they reach the caller. A bundle's Redaction documents say what to look for
+// (built-in detectors and custom regular expressions) and where (a Kyverno
+// JSON match on the attribute document: which tools, targets, principals).
+// Every match is replaced by a typed marker such as [REDACTED:email]; only
+// the number of replacements per detector is reported, never what matched.
+package redact
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
+
+	"github.com/toolgate/toolgate/internal/policy"
+)
+
+// Kind is the kind of a bundle's redaction documents (apiVersion
+// toolgate.dev/v1alpha1).
+const Kind = "Redaction"
+
+// Spec is the spec of a Redaction document.
+type Spec struct {
+	Rules []Rule `json:"rules"`
+}
+
+// Rule says what to redact and where.
+type Rule struct {
+	Name string `json:"name"`
+	// Match and Exclude select the responses the rule applies to, as in a
+	// ValidatingPolicy rule; without them the rule applies to every response.
+	Match   *v1alpha1.Match `json:"match,omitempty"`
+	Exclude *v1alpha1.Match `json:"exclude,omitempty"`
+	// Detectors names built-in detectors; see Detectors.
+	Detectors []string `json:"detectors,omitempty"`
+	// Patterns are custom detectors.
+	Patterns []Pattern `json:"patterns,omitempty"`
+}
+
+// Pattern is a custom detector: every match of Regex (RE2 syntax) is
+// replaced by [REDACTED:<Name>].
+type Pattern struct {
+	Name  string `json:"name"`
+	Regex string `json:"regex"`
+}
+
+// Counts is the number of replacements per detector.
+type Counts map[string]int
+
+// Add adds c2 to c.
+func (c Counts) Add(c2 Counts) {
+	for k, v := range c2 {
+		c[k] += v
+	}
+}
+
+// Redactor holds a bundle's compiled redaction rules. It is safe for
+// concurrent use.
+type Redactor struct {
+	rules []rule
+}
+
+type rule struct {
+	name      string
+	matcher   *policy.Matcher
+	detectors []*detector
+}
+
+// Compile compiles rules. Rule names must be unique and every rule must
+// name at least one detector or pattern.
+func Compile(rules []Rule) (*Redactor, error) {
+	r := &Redactor{}
+	seen := map[string]bool{}
+	for i, spec := range rules {
+		if spec.Name == "" {
+			return nil, fmt.Errorf("rules[%d]: name is required", i)
+		}
+		if seen[spec.Name] {
+			return nil, fmt.Errorf("duplicate redaction rule %q", spec.Name)
+		}
+		seen[spec.Name] = true
+		compiled, err := compileRule(spec)
+		if err != nil {
+			return nil, fmt.Errorf("redaction rule %s: %w", spec.Name, err)
+		}
+		r.rules = append(r.rules, compiled)
+	}
+	return r, nil
+}
+
+func compileRule(spec Rule) (rule, error) {
+	if len(spec.Detectors) == 0 && len(spec.Patterns) == 0 {
+		return rule{}, errors.New("no detectors or patterns")
+	}
+	m, err := policy.CompileMatcher(spec.Match, spec.Exclude)
+	if err != nil {
+		return rule{}, err
+	}
+	out := rule{name: spec.Name, matcher: m}
+	for _, name := range spec.Detectors {
+		d, ok := builtins[name]
+		if !ok {
+			return rule{}, fmt.Errorf("unknown detector %q (known: %s)", name, strings.Join(Detectors(), ", "))
+		}
+		out.detectors = append(out.detectors, d)
+	}
+	for i, p := range spec.Patterns {
+		if !validName.MatchString(p.Name) {
+			return rule{}, fmt.Errorf("patterns[%d]: name %q: want lower-case letters, digits and dashes", i, p.Name)
+		}
+		if _, ok := builtins[p.Name]; ok {
+			return rule{}, fmt.Errorf("patterns[%d]: name %q is a built-in detector", i, p.Name)
+		}
+		re, err := regexp.Compile(p.Regex)
+		if err != nil {
+			return rule{}, fmt.Errorf("patterns[%d] %s: %w", i, p.Name, err)
+		}
+		if re.MatchString("") {
+			return rule{}, fmt.Errorf("patterns[%d] %s: the pattern matches the empty string", i, p.Name)
+		}
+		out.detectors = append(out.detectors, &detector{name: p.Name, order: len(order) + i, find: regexFinder(re, 0)})
+	}
+	return out, nil
+}
+
+var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+// Select returns a Scrubber with the detectors of every rule that applies to
+// doc, the attribute document of the response. A rule whose match cannot be
+// evaluated applies: redacting too much is the safe failure. Such errors are
+// returned for the log.
+func (r *Redactor) Select(doc map[string]any) (Scrubber, []error) {
+	var s Scrubber
+	var errs []error
+	if r == nil {
+		return s, nil
+	}
+	for _, ru := range r.rules {
+		ok, err := ru.matcher.Matches(doc)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("redaction rule %s: %w", ru.name, err))
+		}
+		if !ok {
+			continue
+		}
+		s.Rules = append(s.Rules, ru.name)
+		for _, d := range ru.detectors {
+			if !slices.Contains(s.detectors, d) {
+				s.detectors = append(s.detectors, d)
+			}
+		}
+	}
+	// Built-ins run in a fixed order (a private key block before the e-mail
+	// addresses inside its comment, a bearer token before the JWT it holds),
+	// then custom patterns in the order declared.
+	slices.SortStableFunc(s.detectors, func(a, b *detector) int { return a.order - b.order })
+	return s, errs
+}
+
+// Scrubber replaces what a set of detectors finds.
+type Scrubber struct {
+	// Rules names the rules that applied.
+	Rules     []string
+	detectors []*detector
+}
+
+// Empty reports whether there is nothing to look for.
+func (s Scrubber) Empty() bool { return len(s.detectors) == 0 }
+
+// Value redacts every string in v, a JSON value as encoding/json decodes it
+// into an any (with or without UseNumber), in place; it returns v with its
+// strings replaced (a string cannot be replaced in place) and adds what it
+// replaced to counts. Consecutive strings of an array are read as one text,
+// one per line, so that a key block split across items is found whole; a
+// number is read as its digits, so that a card number sent as a JSON number
+// is found too (and replaced by the marker, a string).
+func (s Scrubber) Value(v any, counts Counts) any {
+	switch v := v.(type) {
+	case string:
+		return s.String(v, counts)
+	case json.Number:
+		if out := s.String(v.String(), counts); out != v.String() {
+			return out
+		}
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1e20 {
+			digits := strconv.FormatFloat(v, 'f', -1, 64)
+			if out := s.String(digits, counts); out != digits {
+				return out
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			v[k] = s.Value(e, counts)
+		}
+	case []any:
+		for i := 0; i < len(v); {
+			j := i
+			for j < len(v) {
+				if _, ok := v[j].(string); !ok {
+					break
+				}
+				j++
+			}
+			if j-i >= 2 {
+				s.strings(v[i:j], counts)
+				i = j
+				continue
+			}
+			v[i] = s.Value(v[i], counts)
+			i++
+		}
+	}
+	return v
+}
+
+// String returns str with every finding replaced, adding to counts.
+func (s Scrubber) String(str string, counts Counts) string {
+	items := []any{str}
+	s.strings(items, counts)
+	return items[0].(string)
+}
+
+// strings redacts items, all strings, read as one text with a line break
+// between items. A finding that spans items puts a marker in each.
+func (s Scrubber) strings(items []any, counts Counts) {
+	if s.Empty() {
+		return
+	}
+	texts := make([]string, len(items))
+	for i, it := range items {
+		texts[i] = it.(string)
+	}
+	joined := strings.Join(texts, itemSeparator)
+	spans := s.find(joined, counts)
+	if len(spans) == 0 {
+		return
+	}
+	offset := 0
+	for i, text := range texts {
+		end := offset + len(text)
+		var b strings.Builder
+		last := 0
+		for _, sp := range spans {
+			a, z := max(sp.start, offset), min(sp.end, end)
+			if a >= z {
+				continue // the span lies outside this item, or covers only the line break
+			}
+			b.WriteString(text[last : a-offset])
+			b.WriteString(marker(sp.name))
+			last = z - offset
+		}
+		if b.Len() > 0 {
+			b.WriteString(text[last:])
+			items[i] = b.String()
+		}
+		offset = end + len(itemSeparator)
+	}
+}
+
+// itemSeparator joins the strings of an array into one text.
+const itemSeparator = "\n"
+
+// span is a finding in the original text.
+type span struct {
+	start, end int
+	name       string
+}
+
+// find returns the findings in text, in order and not overlapping, counting
+// them. Detectors run on text's view (see view), in their order; a finding
+// that overlaps an earlier detector's is left out (the e-mail address in a
+// key block's comment is part of the key block).
+func (s Scrubber) find(text string, counts Counts) []span {
+	v := newView(text)
+	var taken [][2]int // in view offsets
+	var out []span
+	for _, d := range s.detectors {
+		for _, sp := range d.find(v.text) {
+			if overlaps(taken, sp) {
+				continue
+			}
+			taken = append(taken, sp)
+			a, z := v.source(sp[0], sp[1])
+			out = append(out, span{a, z, d.name})
+			counts[d.name]++
+		}
+	}
+	slices.SortFunc(out, func(a, b span) int { return a.start - b.start })
+	return out
+}
+
+func overlaps(taken [][2]int, sp [2]int) bool {
+	for _, t := range taken {
+		if sp[0] < t[1] && t[0] < sp[1] {
+			return true
+		}
+	}
+	return false
+}
+
+func marker(name string) string { return "[REDACTED:" + name + "]" }
+
+// Body redacts a JSON-RPC message the client is about to receive, given as
+// its top-level object: every member but "jsonrpc", and but the "id" of a
+// response, which answers the client's own request. A target writes all of
+// the rest (params and _meta of a sampling/createMessage or
+// elicitation/create it sends on a stream, members JSON-RPC does not
+// define), and all of it reaches the client's model. It reports whether
+// anything was replaced.
+func (s Scrubber) Body(msg map[string]any, counts Counts) bool {
+	if s.Empty() {
+		return false
+	}
+	before := total(counts)
+	_, isRequest := msg["method"]
+	for k, v := range msg {
+		if k == "jsonrpc" || (k == "id" && !isRequest) {
+			continue
+		}
+		msg[k] = s.Value(v, counts)
+	}
+	return total(counts) != before
+}
+
+func total(c Counts) int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// Decode decodes a JSON body for redaction, keeping numbers exact.
+func Decode(body []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}

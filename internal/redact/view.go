@@ -1,0 +1,216 @@
+package redact
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/toolgate/toolgate/internal/fold"
+)
+
+// view is a string as a model reads it: percent-encoding (%40), HTML
+// character references (&#64;, &commat;), JSON string escapes (\/, \u0040,
+// \n) decoded and look-alike characters folded (＠, ４, NBSP), so that a
+// detector written for plain text finds what the encoding hides. from[i]
+// and to[i] are the offsets in the original of the sequence that the
+// view's byte i was decoded from.
+type view struct {
+	text     string
+	from, to []int
+}
+
+// maxDecodeRounds bounds how often an encoding of an encoding (%2540) is
+// undone.
+const maxDecodeRounds = 2
+
+// newView returns the view of s. Plain ASCII with nothing to decode, most
+// text, is its own view and costs nothing.
+func newView(s string) view {
+	v := view{text: s}
+	for round := 0; round < maxDecodeRounds && needsDecoding(v.text); round++ {
+		next, changed := decodeOnce(v.text)
+		if !changed {
+			break
+		}
+		v = v.compose(next)
+	}
+	return v
+}
+
+// source maps a span of the view to the span of the original it came from.
+func (v view) source(a, b int) (int, int) {
+	if v.from == nil {
+		return a, b
+	}
+	return v.from[a], v.to[b-1]
+}
+
+// compose returns next, a view of v.text, as a view of v's original.
+func (v view) compose(next view) view {
+	if v.from == nil {
+		return next
+	}
+	out := view{text: next.text, from: make([]int, len(next.from)), to: make([]int, len(next.to))}
+	for i := range next.from {
+		out.from[i] = v.from[next.from[i]]
+		out.to[i] = v.to[next.to[i]-1]
+	}
+	return out
+}
+
+func needsDecoding(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '%' || c == '&' || c == '\\' || c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeOnce decodes one layer of s.
+func decodeOnce(s string) (view, bool) {
+	var b strings.Builder
+	b.Grow(len(s))
+	from, to := make([]int, 0, len(s)), make([]int, 0, len(s))
+	changed := false
+	emit := func(text string, start, end int) {
+		b.WriteString(text)
+		for range len(text) {
+			from, to = append(from, start), append(to, end)
+		}
+	}
+	for i := 0; i < len(s); {
+		if text, n := decodeAt(s, i); n > 0 {
+			emit(text, i, i+n)
+			changed = true
+			i += n
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if f := fold.Rune(r); f != r && r != utf8.RuneError {
+			emit(string(f), i, i+size)
+			changed = true
+		} else {
+			emit(s[i:i+size], i, i+size)
+		}
+		i += size
+	}
+	return view{text: b.String(), from: from, to: to}, changed
+}
+
+// decodeAt decodes an escape sequence at s[i:], returning the text it
+// stands for and its length, or 0 if there is none.
+func decodeAt(s string, i int) (string, int) {
+	switch s[i] {
+	case '%':
+		if i+2 < len(s) {
+			if c, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				return string([]byte{byte(c)}), 3
+			}
+		}
+	case '&':
+		return decodeEntity(s, i)
+	case '\\':
+		if i+1 >= len(s) {
+			return "", 0
+		}
+		switch s[i+1] {
+		case '/', '\\', '"', '\'':
+			return s[i+1 : i+2], 2
+		case 'n':
+			return "\n", 2
+		case 't':
+			return "\t", 2
+		case 'r':
+			return "\r", 2
+		case 'u':
+			r, n := decodeUnicodeEscape(s, i)
+			if n > 0 {
+				return string(r), n
+			}
+		}
+	}
+	return "", 0
+}
+
+// decodeUnicodeEscape decodes \uXXXX at s[i:], with a following low
+// surrogate if it is a high one.
+func decodeUnicodeEscape(s string, i int) (rune, int) {
+	hex4 := func(j int) (rune, bool) {
+		if j+6 > len(s) || s[j] != '\\' || s[j+1] != 'u' {
+			return 0, false
+		}
+		c, err := strconv.ParseUint(s[j+2:j+6], 16, 16)
+		return rune(c), err == nil
+	}
+	r, ok := hex4(i)
+	if !ok {
+		return 0, 0
+	}
+	if utf16.IsSurrogate(r) {
+		if lo, ok := hex4(i + 6); ok {
+			if pair := utf16.DecodeRune(r, lo); pair != utf8.RuneError {
+				return pair, 12
+			}
+		}
+		return 0, 0
+	}
+	return r, 6
+}
+
+// entities are the named HTML character references that spell the
+// characters detectors look for.
+var entities = map[string]string{
+	"amp": "&", "lt": "<", "gt": ">", "quot": `"`, "apos": "'", "nbsp": " ", "commat": "@", "period": ".",
+	"sol": "/", "colon": ":", "equals": "=", "plus": "+", "hyphen": "-", "dash": "-", "lowbar": "_", "percnt": "%",
+	"num": "#", "excl": "!", "dollar": "$", "Tab": "\t", "NewLine": "\n",
+}
+
+func decodeEntity(s string, i int) (string, int) {
+	end := strings.IndexByte(s[i:min(len(s), i+12)], ';')
+	if end < 2 {
+		return "", 0
+	}
+	name := s[i+1 : i+end]
+	if name[0] == '#' {
+		base, digits := 10, name[1:]
+		if len(digits) > 0 && (digits[0] == 'x' || digits[0] == 'X') {
+			base, digits = 16, digits[1:]
+		}
+		c, err := strconv.ParseUint(digits, base, 32)
+		if err != nil || c == 0 || c > utf8.MaxRune {
+			return "", 0
+		}
+		return string(rune(c)), end + 1
+	}
+	if text, ok := entities[name]; ok {
+		return text, end + 1
+	}
+	return "", 0
+}
+
+// ReplaceAll returns s with every span that find reports in the view of s
+// (s as a model reads it: see view) replaced by with, and the number
+// replaced. It is how a finder that is not a detector (the hidden tool
+// names of a list answer) gets past the same encodings.
+func ReplaceAll(s string, find func(text string) [][2]int, with string) (string, int) {
+	v := newView(s)
+	spans := find(v.text)
+	if len(spans) == 0 {
+		return s, 0
+	}
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		a, z := v.source(sp[0], sp[1])
+		if a < last {
+			continue
+		}
+		b.WriteString(s[last:a])
+		b.WriteString(with)
+		last = z
+	}
+	b.WriteString(s[last:])
+	return b.String(), len(spans)
+}

@@ -1,0 +1,175 @@
+package reload_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/moto"
+	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/reload"
+	"github.com/toolgate/toolgate/internal/s3bundle"
+)
+
+// clock is a settable time.
+type clock struct{ ns atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+type fixture struct {
+	proxy  *moto.Proxy
+	client *s3bundle.Client
+	loc    s3bundle.Location
+	clock  *clock
+}
+
+func newFixture(t *testing.T) *fixture {
+	s := moto.Start(t)
+	s.CreateBucket(t, "policies")
+	p := s.Proxy(t)
+	c, err := s3bundle.FromEnv(s.Env(map[string]string{"AWS_ENDPOINT_URL_S3": p.Endpoint}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{proxy: p, client: c, loc: s3bundle.Location{Bucket: "policies", Prefix: "p"}, clock: newClock()}
+}
+
+func (f *fixture) publish(t *testing.T) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := bundle.WriteArchive(&buf, os.DirFS("../../testdata/bundles/minimal")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client.Put(context.Background(), f.loc, buf.Bytes(), ""); err != nil {
+		t.Fatal(err)
+	}
+	f.proxy.Requests() // count only the function's requests
+}
+
+func (f *fixture) config(interval time.Duration) reload.Config {
+	return reload.Config{
+		Client: f.client, Location: f.loc, Interval: interval, Timeout: 10 * time.Second, StartTimeout: 10 * time.Second,
+		Build: func(b *bundle.Bundle) *interceptor.Handler {
+			return interceptor.New(interceptor.Config{Engine: b.Engine})
+		},
+		Broken: func(err error) *interceptor.Handler {
+			return interceptor.New(interceptor.Config{Engine: policy.Broken(err)})
+		},
+		Logger: slog.New(slog.DiscardHandler),
+		Now:    f.clock.now,
+	}
+}
+
+var readCall = []byte(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{},"body":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"docs___get_page","arguments":{}}}}}}`)
+
+// TestInterval: at most one check per interval, whatever the traffic.
+func TestInterval(t *testing.T) {
+	f := newFixture(t)
+	f.publish(t)
+	h, err := reload.New(context.Background(), f.config(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.proxy.Requests()); n != 1 {
+		t.Fatalf("start: %d requests", n)
+	}
+	for _, step := range []struct {
+		advance  time.Duration
+		requests int
+	}{{0, 0}, {30 * time.Second, 0}, {29 * time.Second, 0}, {time.Second, 1}, {0, 0}, {59 * time.Second, 0}, {time.Second, 1}, {time.Hour, 1}} {
+		f.clock.advance(step.advance)
+		for range 3 {
+			if r := h.Handle(context.Background(), readCall); r.Decision.Effect != decision.Allow {
+				t.Fatalf("%s: %s", r.Decision.Effect, r.Decision.Reason)
+			}
+		}
+		if got := len(f.proxy.Requests()); got != step.requests {
+			t.Errorf("after +%s: %d requests, want %d", step.advance, got, step.requests)
+		}
+	}
+}
+
+// TestRetryWhileBroken: with no bundle in force, checks come every 10 s
+// however long the interval, so that a function recovers soon.
+func TestRetryWhileBroken(t *testing.T) {
+	f := newFixture(t)
+	h, err := reload.New(context.Background(), f.config(time.Hour))
+	if err == nil || h.Bundle() != nil {
+		t.Fatalf("nothing published: %v, %+v", err, h.Bundle())
+	}
+	f.publish(t)
+	f.clock.advance(9 * time.Second)
+	if r := h.Handle(context.Background(), readCall); r.Decision.Effect != decision.Deny || len(f.proxy.Requests()) != 0 {
+		t.Fatalf("before the retry: %s", r.Decision.Effect)
+	}
+	f.clock.advance(time.Second)
+	if r := h.Handle(context.Background(), readCall); r.Decision.Effect != decision.Allow || len(f.proxy.Requests()) != 1 {
+		t.Fatalf("at the retry: %s (%s)", r.Decision.Effect, r.Decision.Reason)
+	}
+	f.clock.advance(30 * time.Minute) // a bundle in force: back to the interval
+	h.Handle(context.Background(), readCall)
+	if n := len(f.proxy.Requests()); n != 0 {
+		t.Errorf("%d requests within the interval", n)
+	}
+}
+
+// TestChecksDoNotQueue: while one invocation waits on a slow check, the
+// others decide with the bundle in force without waiting.
+func TestChecksDoNotQueue(t *testing.T) {
+	f := newFixture(t)
+	f.publish(t)
+	h, err := reload.New(context.Background(), f.config(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.proxy.SetMode(moto.Stall)
+	var wg sync.WaitGroup
+	var checked atomic.Bool
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		h.Handle(context.Background(), readCall) // runs the check, stalled
+		checked.Store(true)
+	}()
+	for f.proxy.Waiting() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	for range 5 {
+		if r := h.Handle(context.Background(), readCall); r.Decision.Effect != decision.Allow {
+			t.Errorf("%s during a check", r.Decision.Effect)
+		}
+	}
+	if checked.Load() || f.proxy.Waiting() != 1 {
+		t.Errorf("the stalled check ended, or others queued behind it (%d waiting)", f.proxy.Waiting())
+	}
+	f.proxy.SetMode(moto.Pass)
+	wg.Wait()
+}
+
+func TestStatic(t *testing.T) {
+	broken := errors.New("no bundle")
+	h := reload.Static(interceptor.New(interceptor.Config{Engine: policy.Broken(broken)}), nil)
+	if h.Bundle() != nil || h.Refresh(context.Background()) != nil {
+		t.Error("a static handler has a bundle or checks")
+	}
+	out, err := h.Invoke(context.Background(), readCall)
+	if err != nil || !strings.Contains(string(out), "transformedGatewayResponse") {
+		t.Errorf("%s, %v", out, err)
+	}
+}

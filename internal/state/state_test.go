@@ -1,0 +1,184 @@
+package state_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/moto"
+	"github.com/toolgate/toolgate/internal/state"
+)
+
+// stores returns the two stores under one contract: in process, and in a
+// table of moto's DynamoDB on loopback.
+func stores(t *testing.T) map[string]state.Store {
+	srv := moto.Start(t)
+	table := srv.CreateTable(t, "toolgate-state")
+	ddb, err := state.FromEnv(srv.Env(nil), table, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]state.Store{"memory": &state.Memory{}, "dynamodb": ddb}
+}
+
+// TestCounterContract: both stores count to the limit and no further, keep
+// keys apart, and refuse without counting.
+func TestCounterContract(t *testing.T) {
+	ctx := context.Background()
+	exp := time.Now().Add(time.Minute)
+	for name, c := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			for i := int64(1); i <= 3; i++ {
+				if n, ok, err := c.Hit(ctx, "k1", 3, exp); err != nil || !ok || n != i {
+					t.Fatalf("hit %d: %d %v %v", i, n, ok, err)
+				}
+			}
+			for range 2 {
+				if n, ok, err := c.Hit(ctx, "k1", 3, exp); err != nil || ok || n != 3 {
+					t.Fatalf("past the limit: %d %v %v", n, ok, err)
+				}
+			}
+			if n, ok, err := c.Hit(ctx, "k2", 3, exp); err != nil || !ok || n != 1 {
+				t.Fatalf("another key: %d %v %v", n, ok, err)
+			}
+			// A higher limit for the same key (a bundle that raised it)
+			// counts on from where the count is.
+			if n, ok, err := c.Hit(ctx, "k1", 5, exp); err != nil || !ok || n != 4 {
+				t.Fatalf("raised limit: %d %v %v", n, ok, err)
+			}
+		})
+	}
+}
+
+// TestCounterUnderContention: 32 goroutines hammer one key; exactly limit
+// calls are counted.
+func TestCounterUnderContention(t *testing.T) {
+	const limit, callers, each = 25, 32, 4
+	for name, c := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			var passed atomic.Int64
+			var wg sync.WaitGroup
+			for range callers {
+				wg.Go(func() {
+					for range each {
+						_, ok, err := c.Hit(context.Background(), "hot", limit, time.Now().Add(time.Minute))
+						if err != nil {
+							t.Error(err)
+						}
+						if ok {
+							passed.Add(1)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if got := passed.Load(); got != limit {
+				t.Errorf("%d calls passed, want exactly %d", got, limit)
+			}
+		})
+	}
+}
+
+// TestMemoryExpiry: the in-process store forgets a count after its expiry,
+// as the table's time-to-live does.
+func TestMemoryExpiry(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := &state.Memory{Now: func() time.Time { return now }}
+	m.Hit(context.Background(), "k", 1, now.Add(time.Second))
+	if _, ok, _ := m.Hit(context.Background(), "k", 1, now.Add(time.Second)); ok {
+		t.Fatal("counted past the limit")
+	}
+	now = now.Add(2 * time.Second)
+	if _, ok, _ := m.Hit(context.Background(), "k", 1, now.Add(time.Second)); !ok {
+		t.Fatal("an expired count was kept")
+	}
+}
+
+// TestUnreachable: a store that cannot be reached is an error, never a
+// count.
+func TestUnreachable(t *testing.T) {
+	env := map[string]string{"AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s"}
+	c, err := state.FromEnv(func(k string) string { return env[k] }, "t", http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, ok, err := c.Hit(ctx, "k", 5, time.Now()); err == nil || ok {
+		t.Fatalf("unreachable: ok %v err %v", ok, err)
+	}
+}
+
+// TestSessionContract: both stores keep a session's calls, labels, counts
+// per label, first and last time and last tools, per key.
+func TestSessionContract(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	exp := time.Now().Add(time.Hour)
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			h, err := s.History(ctx, "s1")
+			if err != nil || h.Calls != 0 || len(h.Labels) != 0 || len(h.Tools) != 0 || !h.First.IsZero() {
+				t.Fatalf("new session: %+v %v", h, err)
+			}
+			calls := []struct {
+				tool   string
+				labels []string
+			}{{"billing___get_invoice", []string{"private-data"}}, {"web___fetch", []string{"untrusted-content", "external-communication"}},
+				{"k8s___delete-pod", []string{"destructive"}}, {"k8s___delete-pod", []string{"destructive"}}}
+			for i, c := range calls {
+				prev, err := s.History(ctx, "s1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Record(ctx, "s1", prev, c.tool, c.labels, t0.Add(time.Duration(i)*time.Minute), exp, 3); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, err = s.History(ctx, "s1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := state.History{Calls: 4, Labels: []string{"destructive", "external-communication", "private-data", "untrusted-content"},
+				LabelCalls: map[string]int64{"destructive": 2, "external-communication": 1, "private-data": 1, "untrusted-content": 1},
+				First:      t0, Last: t0.Add(3 * time.Minute), Tools: []string{"web___fetch", "k8s___delete-pod", "k8s___delete-pod"}}
+			if !reflect.DeepEqual(h, want) {
+				t.Errorf("history\n got %+v\nwant %+v", h, want)
+			}
+			if other, _ := s.History(ctx, "s2"); other.Calls != 0 {
+				t.Errorf("another key: %+v", other)
+			}
+		})
+	}
+}
+
+// TestSessionUnderContention: concurrent calls of one session lose no count
+// and no label (the list of last tools is best effort).
+func TestSessionUnderContention(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			for i := range 20 {
+				wg.Go(func() {
+					label := fmt.Sprintf("l%d", i%4)
+					if err := s.Record(context.Background(), "busy", state.History{}, "t", []string{label, "all"}, time.Now(), time.Now().Add(time.Hour), 5); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			h, err := s.History(context.Background(), "busy")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Calls != 20 || h.LabelCalls["all"] != 20 || h.LabelCalls["l0"] != 5 || len(h.Labels) != 5 {
+				t.Errorf("%+v", h)
+			}
+		})
+	}
+}

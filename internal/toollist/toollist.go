@@ -1,0 +1,191 @@
+// Package toollist finds the tool lists in MCP answers, a tools/list result
+// and the gateway's search tool result, and removes the tools a caller may
+// not see. It works on messages decoded into plain JSON values and changes
+// them in place; whether a tool may be seen is the caller's decision.
+package toollist
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/toolgate/toolgate/internal/redact"
+)
+
+// SearchTool is the wire name of AgentCore Gateway's built-in semantic search
+// tool. Its results list tools too.
+const SearchTool = "x_amz_bedrock_agentcore_search"
+
+// Keep reports whether the tool with this wire name stays listed.
+type Keep func(name string) bool
+
+// unnamed stands for a removed entry that had no name.
+const unnamed = "(unnamed)"
+
+// ErrShape is returned when a tool list is not a JSON array: the answer
+// cannot be filtered, and must not be passed on.
+var ErrShape = errors.New("tool list is not an array")
+
+// FilterList filters result.tools of a tools/list result in place, keeping
+// every other field (nextCursor among them). Entries without a string name
+// are removed: they cannot be judged. It returns the names removed.
+func FilterList(result map[string]any, keep Keep) (hidden []string, err error) {
+	v, ok := result["tools"]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	tools, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("result.tools: %w", ErrShape)
+	}
+	result["tools"], hidden = filter(tools, keep)
+	return hidden, nil
+}
+
+func filter(tools []any, keep Keep) (kept []any, hidden []string) {
+	kept = make([]any, 0, len(tools))
+	for _, t := range tools {
+		name := nameOf(t)
+		if name != "" && keep(name) {
+			kept = append(kept, t)
+			continue
+		}
+		if name == "" {
+			name = unnamed
+		}
+		hidden = append(hidden, name)
+	}
+	return kept, hidden
+}
+
+func nameOf(tool any) string {
+	if m, ok := tool.(map[string]any); ok {
+		if s, ok := m["name"].(string); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+// FilterSearch filters a search tool result in place, whatever its shape:
+// every array anywhere in the result loses the entries (objects) whose name
+// keep refuses, and the entries without a name of an array under a key
+// "tools" in any case; every string left, a JSON document inside a string
+// included, has the wire tool names ("<target>___<tool>") that keep refuses
+// replaced with [REDACTED:tool], found as a model would read them (see
+// redact.ReplaceAll). It returns the names removed or replaced.
+func FilterSearch(result map[string]any, keep Keep) (hidden []string, err error) {
+	f := searchFilter{keep: keep}
+	f.value(result, false)
+	return f.hidden, nil
+}
+
+// searchFilter walks one search result.
+type searchFilter struct {
+	keep   Keep
+	hidden []string
+}
+
+// value filters v and returns it (a string cannot be changed in place);
+// tools says that v is the value of a key "tools".
+func (f *searchFilter) value(v any, tools bool) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = f.value(e, strings.EqualFold(k, "tools"))
+		}
+		return v
+	case []any:
+		v = f.entries(v, tools)
+		for i, e := range v {
+			v[i] = f.value(e, false)
+		}
+		return v
+	case string:
+		return f.text(v)
+	}
+	return v
+}
+
+// entries removes the listed tools keep refuses; in a tools array, entries
+// without a name too, which cannot be judged.
+func (f *searchFilter) entries(list []any, tools bool) []any {
+	kept := list[:0:0]
+	for _, e := range list {
+		m, isObject := e.(map[string]any)
+		name := ""
+		if isObject {
+			name = entryName(m)
+		}
+		switch {
+		case name != "" && !f.keep(name):
+			f.hidden = append(f.hidden, name)
+		case name == "" && tools:
+			f.hidden = append(f.hidden, unnamed)
+		default:
+			kept = append(kept, e)
+		}
+	}
+	return kept
+}
+
+// entryName returns the string member that names a listed tool: "name" or
+// "toolName" in any case.
+func entryName(m map[string]any) string {
+	for k, v := range m {
+		if s, ok := v.(string); ok && (strings.EqualFold(k, "name") || strings.EqualFold(k, "toolName")) {
+			return s
+		}
+	}
+	return ""
+}
+
+// text filters a JSON document written as text as a value, then replaces
+// the refused names in what is left.
+func (f *searchFilter) text(s string) string {
+	if t := strings.TrimSpace(s); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+		dec := json.NewDecoder(strings.NewReader(t))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) == nil && !dec.More() {
+			before := len(f.hidden)
+			_, list := v.([]any) // a text that is an array lists tools
+			v = f.value(v, list)
+			if len(f.hidden) > before {
+				if out, err := Marshal(v); err == nil {
+					s = string(out)
+				}
+			}
+		}
+	}
+	out, _ := redact.ReplaceAll(s, func(text string) [][2]int {
+		var spans [][2]int
+		for _, m := range wireName.FindAllStringIndex(text, -1) {
+			if name := text[m[0]:m[1]]; !f.keep(name) {
+				f.hidden = append(f.hidden, name)
+				spans = append(spans, [2]int{m[0], m[1]})
+			}
+		}
+		return spans
+	}, "[REDACTED:tool]")
+	return out
+}
+
+// wireName matches a gateway tool name in prose: a target name, three
+// underscores, a tool name.
+var wireName = regexp.MustCompile(`[A-Za-z0-9][A-Za-z0-9_-]*___[A-Za-z0-9_.-]*[A-Za-z0-9_-]`)
+
+// Marshal encodes v as JSON without HTML escaping, so that text passes
+// through as the target wrote it.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
