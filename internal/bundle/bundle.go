@@ -21,14 +21,21 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/toolgate/toolgate/internal/catalog"
+	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/ratelimit"
 	"github.com/toolgate/toolgate/internal/redact"
 )
 
-// TestKind is the kind of a bundle's test documents (apiVersion
-// toolgate.dev/v1alpha1); package policytest decodes them.
-const TestKind = "PolicyTest"
+// The documents a bundle holds besides Kyverno JSON policies: apiVersion
+// APIVersion and one of these kinds. Package policytest decodes the tests.
+const (
+	APIVersion    = "toolgate.dev/v1alpha1"
+	KindCatalog   = "ToolCatalog"
+	KindRedaction = "Redaction"
+	KindRateLimit = "RateLimit"
+	KindTest      = "PolicyTest"
+)
 
 // Bundle is a loaded, compiled policy bundle.
 type Bundle struct {
@@ -208,7 +215,7 @@ func (b *Bundle) add(doc Document) error {
 			return err
 		}
 		b.Policies = append(b.Policies, p)
-	case tm.APIVersion == catalog.APIVersion && tm.Kind == catalog.Kind:
+	case tm.APIVersion == APIVersion && tm.Kind == KindCatalog:
 		if b.Catalog != nil {
 			return errors.New("a bundle has at most one ToolCatalog")
 		}
@@ -217,20 +224,20 @@ func (b *Bundle) add(doc Document) error {
 			Metadata map[string]any  `json:"metadata,omitempty"`
 			Spec     catalog.Catalog `json:"spec"`
 		}
-		if err := policy.DecodeStrict(doc.Data, &c); err != nil {
+		if err := codec.DecodeStrict(doc.Data, &c); err != nil {
 			return err
 		}
 		if err := c.Spec.Validate(); err != nil {
 			return err
 		}
 		b.Catalog = &c.Spec
-	case tm.APIVersion == catalog.APIVersion && tm.Kind == redact.Kind:
+	case tm.APIVersion == APIVersion && tm.Kind == KindRedaction:
 		var r struct {
 			typeMeta `json:",inline"`
 			Metadata map[string]any `json:"metadata,omitempty"`
 			Spec     redact.Spec    `json:"spec"`
 		}
-		if err := policy.DecodeStrict(doc.Data, &r); err != nil {
+		if err := codec.DecodeStrict(doc.Data, &r); err != nil {
 			return err
 		}
 		if len(r.Spec.Rules) == 0 {
@@ -241,7 +248,7 @@ func (b *Bundle) add(doc Document) error {
 			return err
 		}
 		b.redactions = append(b.redactions, r.Spec.Rules...)
-	case tm.APIVersion == catalog.APIVersion && tm.Kind == ratelimit.Kind:
+	case tm.APIVersion == APIVersion && tm.Kind == KindRateLimit:
 		var r struct {
 			typeMeta `json:",inline"`
 			Metadata struct {
@@ -250,7 +257,7 @@ func (b *Bundle) add(doc Document) error {
 			} `json:"metadata"`
 			Spec ratelimit.Spec `json:"spec"`
 		}
-		if err := policy.DecodeStrict(doc.Data, &r); err != nil {
+		if err := codec.DecodeStrict(doc.Data, &r); err != nil {
 			return err
 		}
 		l, err := ratelimit.Compile(r.Metadata.Name, r.Spec)
@@ -258,7 +265,7 @@ func (b *Bundle) add(doc Document) error {
 			return err
 		}
 		b.limits = append(b.limits, l)
-	case tm.APIVersion == catalog.APIVersion && tm.Kind == TestKind:
+	case tm.APIVersion == APIVersion && tm.Kind == KindTest:
 		b.Tests = append(b.Tests, doc)
 	default:
 		return fmt.Errorf("unknown document apiVersion %q kind %q", tm.APIVersion, tm.Kind)
@@ -279,7 +286,7 @@ func SplitDocuments(file string, data []byte) []Document {
 		}
 	}
 	for i, l := range lines {
-		if t := bytes.TrimRight(l, " \t\r\n"); bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- ")) {
+		if codec.IsSeparator(l) {
 			flush(i)
 			start = i + 1
 		}

@@ -33,12 +33,6 @@ const (
 	RiskCritical = "critical"
 )
 
-// Kind and APIVersion identify a catalog document in a bundle.
-const (
-	APIVersion = "toolgate.dev/v1alpha1"
-	Kind       = "ToolCatalog"
-)
-
 // Catalog is the spec of a ToolCatalog document. Tools is keyed by qualified
 // name ("<target>___<tool>", or the bare name of a gateway tool such as the
 // search tool); the key "<target>___*" sets the defaults of every tool of a

@@ -4,12 +4,12 @@
 package decision
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"reflect"
 	"strings"
 
+	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/pkg/gateway"
@@ -136,7 +136,7 @@ func (d Decision) RepeatOf(msg *mcp.Message, body map[string]any, denyStatus int
 		return "", false
 	}
 	d.ID = prev
-	want, err := decode(d.Output(msg, nil, denyStatus).MCP.TransformedGatewayResponse.Body)
+	want, err := codec.DecodeJSON(d.Output(msg, nil, denyStatus).MCP.TransformedGatewayResponse.Body)
 	if err != nil || !reflect.DeepEqual(want, body) {
 		return "", false
 	}
@@ -167,14 +167,6 @@ func denialID(body map[string]any) (string, bool) {
 		}
 	}
 	return id, true
-}
-
-func decode(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	err := dec.Decode(&v)
-	return v, err
 }
 
 type textContent struct {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/redact"
@@ -44,7 +45,7 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	}
 	var body map[string]any
 	if raw != nil {
-		v, err := redact.Decode(raw)
+		v, err := codec.DecodeJSON(raw)
 		if body, _ = v.(map[string]any); err != nil || body == nil {
 			return h.rejectResponse(r, id, nil, resp, "the target's response is not a JSON-RPC message", errNotMessage)
 		}
@@ -147,7 +148,7 @@ func (h *Handler) finish(r Result, resp *gateway.Response, raw json.RawMessage, 
 		r.Output = gateway.Respond(status, resp.Headers, raw)
 		return r
 	}
-	out, err := toollist.Marshal(body)
+	out, err := codec.MarshalJSON(body)
 	if err != nil {
 		return h.rejectResponse(r, r.Decision.ID, nil, resp, "the filtered response could not be encoded", err)
 	}

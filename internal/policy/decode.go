@@ -1,12 +1,12 @@
 package policy
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
-	"sigs.k8s.io/yaml"
+
+	"github.com/toolgate/toolgate/internal/codec"
 )
 
 // Kyverno JSON's API version and kind.
@@ -15,36 +15,10 @@ const (
 	KyvernoKind       = "ValidatingPolicy"
 )
 
-// DecodeStrict decodes one YAML or JSON document into v, rejecting duplicate
-// keys and fields that v does not have: a misspelt key in a policy would
-// otherwise be ignored silently and weaken it.
-func DecodeStrict(doc []byte, v any) error {
-	// The YAML decoder reads the first document of a stream and ignores the
-	// rest; a second document here would be silently dropped.
-	for i, line := range bytes.Split(doc, []byte("\n")) {
-		if t := bytes.TrimRight(line, " \t\r"); i > 0 && (bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- "))) {
-			return fmt.Errorf("line %d: more than one YAML document", i+1)
-		}
-	}
-	js, err := yaml.YAMLToJSONStrict(doc)
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return fmt.Errorf("trailing data after the document")
-	}
-	return nil
-}
-
 // DecodePolicy decodes and checks one ValidatingPolicy document.
 func DecodePolicy(doc []byte) (*v1alpha1.ValidatingPolicy, error) {
 	var p v1alpha1.ValidatingPolicy
-	if err := DecodeStrict(doc, &p); err != nil {
+	if err := codec.DecodeStrict(doc, &p); err != nil {
 		return nil, err
 	}
 	if p.APIVersion != KyvernoAPIVersion || p.Kind != KyvernoKind {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/bundle"
-	"github.com/toolgate/toolgate/internal/catalog"
+	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
 	"github.com/toolgate/toolgate/internal/policy"
@@ -163,12 +163,12 @@ func decode(b *bundle.Bundle) ([]testDoc, error) {
 	var errs []error
 	for _, doc := range b.Tests {
 		var f File
-		if err := policy.DecodeStrict(doc.Data, &f); err != nil {
+		if err := codec.DecodeStrict(doc.Data, &f); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", doc.Where(), err))
 			continue
 		}
-		if f.APIVersion != catalog.APIVersion || f.Kind != bundle.TestKind {
-			errs = append(errs, fmt.Errorf("%s: not a %s/%s document", doc.Where(), catalog.APIVersion, bundle.TestKind))
+		if f.APIVersion != bundle.APIVersion || f.Kind != bundle.KindTest {
+			errs = append(errs, fmt.Errorf("%s: not a %s/%s document", doc.Where(), bundle.APIVersion, bundle.KindTest))
 			continue
 		}
 		for i, c := range f.Spec.Cases {

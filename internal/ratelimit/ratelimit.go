@@ -25,9 +25,6 @@ import (
 	"github.com/toolgate/toolgate/internal/state"
 )
 
-// Kind is the kind of a RateLimit document (apiVersion toolgate.dev/v1alpha1).
-const Kind = "RateLimit"
-
 // Spec is the spec of a RateLimit document; the document's metadata.name
 // names the limit.
 type Spec struct {

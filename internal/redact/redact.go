@@ -7,7 +7,6 @@
 package redact
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,10 +20,6 @@ import (
 
 	"github.com/toolgate/toolgate/internal/policy"
 )
-
-// Kind is the kind of a bundle's redaction documents (apiVersion
-// toolgate.dev/v1alpha1).
-const Kind = "Redaction"
 
 // Spec is the spec of a Redaction document.
 type Spec struct {
@@ -336,15 +331,4 @@ func total(c Counts) int {
 		n += v
 	}
 	return n
-}
-
-// Decode decodes a JSON body for redaction, keeping numbers exact.
-func Decode(body []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	return v, nil
 }

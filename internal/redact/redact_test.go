@@ -9,6 +9,8 @@ import (
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/toolgate/toolgate/internal/codec"
 )
 
 // Test values. The AWS ones are AWS's documented examples.
@@ -172,7 +174,7 @@ func TestBody(t *testing.T) {
 	s, _ := r.Select(nil)
 	in := `{"jsonrpc":"2.0","id":12345678901234567890,"result":{"content":[{"type":"text","text":"key ` + accessKeyID + `"}],` +
 		`"structuredContent":{"user":{"email":"a@example.com","cards":["` + card + `"]},"count":1.50}},"error":{"message":"Bearer 0123456789"}}`
-	v, err := Decode([]byte(in))
+	v, err := codec.DecodeJSON([]byte(in))
 	if err != nil {
 		t.Fatal(err)
 	}

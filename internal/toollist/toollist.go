@@ -5,13 +5,13 @@
 package toollist
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 
+	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/redact"
 )
 
@@ -155,7 +155,7 @@ func (f *searchFilter) text(s string) string {
 			_, list := v.([]any) // a text that is an array lists tools
 			v = f.value(v, list)
 			if len(f.hidden) > before {
-				if out, err := Marshal(v); err == nil {
+				if out, err := codec.MarshalJSON(v); err == nil {
 					s = string(out)
 				}
 			}
@@ -177,15 +177,3 @@ func (f *searchFilter) text(s string) string {
 // wireName matches a gateway tool name in prose: a target name, three
 // underscores, a tool name.
 var wireName = regexp.MustCompile(`[A-Za-z0-9][A-Za-z0-9_-]*___[A-Za-z0-9_.-]*[A-Za-z0-9_-]`)
-
-// Marshal encodes v as JSON without HTML escaping, so that text passes
-// through as the target wrote it.
-func Marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}

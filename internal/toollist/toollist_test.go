@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/toolgate/toolgate/internal/codec"
 )
 
 // keep lets the tools of the docs target through.
@@ -24,7 +26,7 @@ func decode(t *testing.T, s string) map[string]any {
 
 func encode(t *testing.T, v any) string {
 	t.Helper()
-	b, err := Marshal(v)
+	b, err := codec.MarshalJSON(v)
 	if err != nil {
 		t.Fatal(err)
 	}
