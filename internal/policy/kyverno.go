@@ -4,18 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/jmespath-community/go-jmespath/pkg/binding"
-	"github.com/jmespath-community/go-jmespath/pkg/interpreter"
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 	"github.com/kyverno/kyverno-json/pkg/core/compilers"
-	jpcompiler "github.com/kyverno/kyverno-json/pkg/core/compilers/jp"
 	"github.com/kyverno/kyverno-json/pkg/core/expression"
-	"github.com/kyverno/kyverno-json/pkg/jp"
 	jsonengine "github.com/kyverno/kyverno-json/pkg/json-engine"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -173,85 +168,6 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 		}
 	}
 	return res
-}
-
-// skip reports whether a rule that accepts only the values in allowed cannot
-// match a document whose field holds value (s when a string). Only string
-// values are decided here; anything else goes through the match clause.
-func skip(allowed map[string]bool, value any, s string) bool {
-	if allowed == nil {
-		return false
-	}
-	if _, isString := value.(string); !isString {
-		return false
-	}
-	return !allowed[s]
-}
-
-// literalValues returns the values of field that a match clause can accept,
-// or nil when it can accept any. Only literal top-level entries count
-// (`action: call`), and a clause is read as kyverno-json's CompileMatch runs
-// it: any tree of "any" matching is enough (and "all" is then not checked);
-// without "any", every tree of "all" must match.
-func literalValues(m *v1alpha1.Match, field string) map[string]bool {
-	if m == nil {
-		return nil
-	}
-	if len(m.Any) > 0 {
-		union := map[string]bool{}
-		for i := range m.Any {
-			v, ok := literalOf(&m.Any[i], field)
-			if !ok {
-				return nil
-			}
-			union[v] = true
-		}
-		return union
-	}
-	var allowed map[string]bool
-	for i := range m.All {
-		v, ok := literalOf(&m.All[i], field)
-		if !ok {
-			continue
-		}
-		if allowed == nil {
-			allowed = map[string]bool{v: true}
-		} else if !allowed[v] {
-			return map[string]bool{} // two different literals: nothing matches
-		}
-	}
-	return allowed
-}
-
-// literalOf returns the literal string an assertion tree requires of field,
-// when its key and value are both plain (not expressions).
-func literalOf(tree *v1alpha1.AssertionTree, field string) (string, bool) {
-	v, err := plain(tree)
-	if err != nil {
-		return "", false
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return "", false
-	}
-	for key, value := range m {
-		if !isLiteral(key) || expression.Parse(key).Statement != field {
-			continue
-		}
-		s, ok := value.(string)
-		if !ok || !isLiteral(s) {
-			return "", false
-		}
-		return expression.Parse(s).Statement, true
-	}
-	return "", false
-}
-
-// isLiteral reports whether kyverno-json reads s as itself rather than as
-// an expression, a foreach or a binding.
-func isLiteral(s string) bool {
-	e := expression.Parse(s)
-	return !e.Foreach && e.Binding == "" && e.Compiler == "" && e.Statement == s
 }
 
 // compileRule compiles a rule with kyverno-json's compile functions and
@@ -455,137 +371,4 @@ func describeError(err error) string {
 		return detail
 	}
 	return err.Error()
-}
-
-// defaultCompilers returns kyverno-json's compilers with JMESPath as the
-// default and a regex_match that compiles each pattern once.
-var defaultCompilers = sync.OnceValue(func() compilers.Compilers {
-	funcs := jp.GetFunctions(context.Background())
-	for i := range funcs {
-		if funcs[i].Name == "regex_match" {
-			funcs[i].Handler = regexMatch
-		}
-	}
-	c := compilers.DefaultCompilers
-	c.Jp = jpcompiler.NewCompiler(jpcompiler.WithFunctionCaller(interpreter.NewFunctionCaller(funcs...)))
-	return c.WithDefaultCompiler(compilers.CompilerJP)
-})
-
-// maxCachedPatterns bounds the regex cache: patterns normally come from
-// policies, but a policy may build one from input, and input is unbounded.
-const maxCachedPatterns = 1024
-
-var (
-	regexCache   sync.Map // pattern -> *regexp.Regexp
-	regexCount   int
-	regexCountMu sync.Mutex
-)
-
-func compileCached(pattern string) (*regexp.Regexp, error) {
-	if re, ok := regexCache.Load(pattern); ok {
-		return re.(*regexp.Regexp), nil
-	}
-	re, err := regexp.Compile(pattern)
-	if err != nil {
-		return nil, err
-	}
-	regexCountMu.Lock()
-	if regexCount < maxCachedPatterns {
-		if _, loaded := regexCache.LoadOrStore(pattern, re); !loaded {
-			regexCount++
-		}
-	}
-	regexCountMu.Unlock()
-	return re, nil
-}
-
-// regexMatch is kyverno-json's regex_match(pattern, value) with a pattern
-// cache. value may be a string, number or boolean.
-func regexMatch(args []any) (any, error) {
-	if len(args) != 2 {
-		return nil, fmt.Errorf("regex_match: want 2 arguments, got %d", len(args))
-	}
-	pattern, ok := args[0].(string)
-	if !ok {
-		return nil, errors.New("regex_match: argument 1 must be a string")
-	}
-	var s string
-	switch v := args[1].(type) {
-	case string:
-		s = v
-	case float64:
-		s = strconv.FormatFloat(v, 'f', -1, 64)
-	case int:
-		s = strconv.Itoa(v)
-	case bool:
-		s = strconv.FormatBool(v)
-	default:
-		return nil, errors.New("regex_match: argument 2 must be a string or a number")
-	}
-	re, err := compileCached(pattern)
-	if err != nil {
-		return nil, fmt.Errorf("regex_match: %w", err)
-	}
-	return re.MatchString(s), nil
-}
-
-// Outcomes of a rule in an explanation.
-const (
-	Pass  = "pass"  // the rule matched and its assertions held
-	Fail  = "fail"  // the rule matched and an assertion failed
-	Fault = "error" // the rule could not be evaluated
-	Skip  = "skip"  // the rule's match or exclude clause left the document out
-)
-
-// RuleResult is one rule's outcome on a document.
-type RuleResult struct {
-	Policy  string `json:"policy"`
-	Rule    string `json:"rule"`
-	Mode    Mode   `json:"mode"`
-	Outcome string `json:"outcome"`
-	// Findings are a failed or faulted rule's findings, details included.
-	Findings []Finding `json:"findings,omitempty"`
-}
-
-// Explain runs every rule of every policy on doc and returns each rule's
-// outcome, for an author asking why a document was decided as it was. It is
-// slower than Evaluate and not for the request path.
-func (k *Kyverno) Explain(doc map[string]any) (out []RuleResult) {
-	var resource any = doc
-	payload := &bindings{name: "$payload", value: binding.NewBinding(resource)}
-	for i := range k.policies {
-		p := &k.policies[i]
-		pb := payload.Register("$policy", p.binding)
-		for _, r := range p.rules {
-			out = append(out, explainRule(p, r, resource, pb))
-		}
-	}
-	return out
-}
-
-func explainRule(p *compiledPolicy, r compiledRule, resource any, pb binding.Bindings) (res RuleResult) {
-	res = RuleResult{Policy: p.name, Rule: r.name, Mode: p.mode, Outcome: Pass}
-	fault := func(detail string) {
-		res.Outcome = Fault
-		res.Findings = append(res.Findings, Finding{Policy: p.name, Rule: r.name, Kind: Error, Mode: p.mode,
-			Message: fmt.Sprintf("policy %s rule %s could not be evaluated", p.name, r.name), Detail: detail})
-	}
-	defer func() {
-		if v := recover(); v != nil {
-			fault(fmt.Sprintf("panic: %v", v))
-		}
-	}()
-	violations, matched, err := r.eval(resource, pb.Register("$rule", r.binding), nil)
-	switch {
-	case !matched:
-		res.Outcome = Skip
-	case err != nil:
-		fault(describeError(err))
-	}
-	for _, v := range violations {
-		res.Outcome = Fail
-		res.Findings = append(res.Findings, Finding{Policy: p.name, Rule: r.name, Kind: Violation, Mode: p.mode,
-			Message: authorMessage(v.Message, p.name, r.name), Detail: describeErrors(v.ErrorList)})
-	}
-	return res
 }

@@ -1,0 +1,110 @@
+package interceptor
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/internal/decisionlog"
+	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/trace"
+)
+
+// record describes the decision for the log, the metrics and the trace. It
+// never holds the token, and holds the tool arguments only when configured.
+func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *decisionlog.Record {
+	d := &r.Decision
+	rec := &decisionlog.Record{
+		SchemaVersion: decisionlog.SchemaVersion,
+		DecisionID:    d.ID,
+		TraceID:       trace.ID(ctx),
+		Phase:         r.Phase,
+		Method:        r.Method,
+		Result:        result(d),
+		Repeat:        r.Repeat,
+		RepeatOf:      r.RepeatOf,
+		Reason:        d.Reason,
+		Code:          d.Code,
+		Bundle:        h.cfg.Bundle,
+		Redactions:    d.Redactions,
+		LatencyUS:     latency.Microseconds(),
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		rec.RequestID = lc.AwsRequestID
+	}
+	if doc := r.Document; doc != nil {
+		rec.Environment = doc.Environment
+		rec.SessionID = doc.MCP.SessionID
+		p := doc.Principal
+		rec.Principal = &decisionlog.Principal{ID: p.ID, Type: p.Type, ClientID: p.ClientID, Actor: p.Actor, Verification: p.Verification}
+		if t := doc.Tool; t.QualifiedName != "" {
+			rec.Tool = &decisionlog.Tool{Target: t.Target, Name: t.Name, Operation: t.Operation, Risk: t.Risk}
+		}
+		if doc.Action == attributes.ActionCall {
+			rec.ArgsSHA256 = decisionlog.ArgsDigest(doc.Tool.Arguments)
+			if h.cfg.LogArguments {
+				rec.Arguments = doc.Tool.Arguments
+			}
+		}
+	}
+	debug := h.cfg.Logger.Enabled(ctx, slog.LevelDebug)
+	for _, f := range d.Findings {
+		p := decisionlog.Policy{Name: f.Policy, Rule: f.Rule, Mode: string(f.Mode), Kind: string(f.Kind), Message: f.Message, Detail: f.Detail}
+		if f.Kind == policy.Error && !debug {
+			// An error's detail may quote the values it choked on, which
+			// can be tool arguments; a violation's names only paths.
+			p.Detail = ""
+		}
+		rec.Policies = append(rec.Policies, p)
+	}
+	for _, o := range r.RateLimits {
+		rec.RateLimits = append(rec.RateLimits, decisionlog.RateLimit{Name: o.Limit, Result: o.Result, Count: o.Count, Limit: o.Max})
+	}
+	if n := len(d.Hidden); n > 0 {
+		// Tool names are not secret, and say why an agent did not see a tool.
+		rec.ToolsHidden, rec.Hidden = n, d.Hidden[:min(n, decisionlog.MaxHidden)]
+	}
+	return rec
+}
+
+// result classifies a decision for the record.
+func result(d *decision.Decision) string {
+	switch {
+	case d.Effect == decision.Allow && len(d.Findings) > 0:
+		return decisionlog.AuditDeny // an allowed decision's findings are audit findings
+	case d.Effect == decision.Allow:
+		return decisionlog.Allow
+	case d.Code == decision.CodeUndecidable:
+		return decisionlog.Error
+	}
+	return decisionlog.Deny
+}
+
+// log writes the decision record and its metrics.
+func (h *Handler) log(ctx context.Context, rec *decisionlog.Record) {
+	h.cfg.Logger.LogAttrs(ctx, rec.Level(), decisionlog.Message, slog.Any("", rec))
+	h.cfg.Metrics.Decision(rec)
+}
+
+// annotate puts what a trace search filters on onto the invocation's span.
+func annotate(span trace.Span, rec *decisionlog.Record) {
+	span.Annotate("result", rec.Result)
+	span.Annotate("phase", rec.Phase)
+	span.Annotate("decision_id", rec.DecisionID)
+	if t := rec.Tool; t != nil {
+		name := t.Name
+		if t.Target != "" {
+			name = t.Target + mcp.TargetSeparator + t.Name
+		}
+		span.Annotate("tool", name)
+	}
+	if names := rec.DeniedBy(); len(names) > 0 {
+		span.Annotate("policy", strings.Join(names, ","))
+	}
+}

@@ -1,0 +1,87 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+
+	"github.com/jmespath-community/go-jmespath/pkg/interpreter"
+	"github.com/kyverno/kyverno-json/pkg/core/compilers"
+	jpcompiler "github.com/kyverno/kyverno-json/pkg/core/compilers/jp"
+	"github.com/kyverno/kyverno-json/pkg/jp"
+)
+
+// defaultCompilers returns kyverno-json's compilers with JMESPath as the
+// default and a regex_match that compiles each pattern once.
+var defaultCompilers = sync.OnceValue(func() compilers.Compilers {
+	funcs := jp.GetFunctions(context.Background())
+	for i := range funcs {
+		if funcs[i].Name == "regex_match" {
+			funcs[i].Handler = regexMatch
+		}
+	}
+	c := compilers.DefaultCompilers
+	c.Jp = jpcompiler.NewCompiler(jpcompiler.WithFunctionCaller(interpreter.NewFunctionCaller(funcs...)))
+	return c.WithDefaultCompiler(compilers.CompilerJP)
+})
+
+// maxCachedPatterns bounds the regex cache: patterns normally come from
+// policies, but a policy may build one from input, and input is unbounded.
+const maxCachedPatterns = 1024
+
+var (
+	regexCache   sync.Map // pattern -> *regexp.Regexp
+	regexCount   int
+	regexCountMu sync.Mutex
+)
+
+func compileCached(pattern string) (*regexp.Regexp, error) {
+	if re, ok := regexCache.Load(pattern); ok {
+		return re.(*regexp.Regexp), nil
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, err
+	}
+	regexCountMu.Lock()
+	if regexCount < maxCachedPatterns {
+		if _, loaded := regexCache.LoadOrStore(pattern, re); !loaded {
+			regexCount++
+		}
+	}
+	regexCountMu.Unlock()
+	return re, nil
+}
+
+// regexMatch is kyverno-json's regex_match(pattern, value) with a pattern
+// cache. value may be a string, number or boolean.
+func regexMatch(args []any) (any, error) {
+	if len(args) != 2 {
+		return nil, fmt.Errorf("regex_match: want 2 arguments, got %d", len(args))
+	}
+	pattern, ok := args[0].(string)
+	if !ok {
+		return nil, errors.New("regex_match: argument 1 must be a string")
+	}
+	var s string
+	switch v := args[1].(type) {
+	case string:
+		s = v
+	case float64:
+		s = strconv.FormatFloat(v, 'f', -1, 64)
+	case int:
+		s = strconv.Itoa(v)
+	case bool:
+		s = strconv.FormatBool(v)
+	default:
+		return nil, errors.New("regex_match: argument 2 must be a string or a number")
+	}
+	re, err := compileCached(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("regex_match: %w", err)
+	}
+	return re.MatchString(s), nil
+}

@@ -1,0 +1,85 @@
+package policy
+
+import (
+	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
+	"github.com/kyverno/kyverno-json/pkg/core/expression"
+)
+
+// skip reports whether a rule that accepts only the values in allowed cannot
+// match a document whose field holds value (s when a string). Only string
+// values are decided here; anything else goes through the match clause.
+func skip(allowed map[string]bool, value any, s string) bool {
+	if allowed == nil {
+		return false
+	}
+	if _, isString := value.(string); !isString {
+		return false
+	}
+	return !allowed[s]
+}
+
+// literalValues returns the values of field that a match clause can accept,
+// or nil when it can accept any. Only literal top-level entries count
+// (`action: call`), and a clause is read as kyverno-json's CompileMatch runs
+// it: any tree of "any" matching is enough (and "all" is then not checked);
+// without "any", every tree of "all" must match.
+func literalValues(m *v1alpha1.Match, field string) map[string]bool {
+	if m == nil {
+		return nil
+	}
+	if len(m.Any) > 0 {
+		union := map[string]bool{}
+		for i := range m.Any {
+			v, ok := literalOf(&m.Any[i], field)
+			if !ok {
+				return nil
+			}
+			union[v] = true
+		}
+		return union
+	}
+	var allowed map[string]bool
+	for i := range m.All {
+		v, ok := literalOf(&m.All[i], field)
+		if !ok {
+			continue
+		}
+		if allowed == nil {
+			allowed = map[string]bool{v: true}
+		} else if !allowed[v] {
+			return map[string]bool{} // two different literals: nothing matches
+		}
+	}
+	return allowed
+}
+
+// literalOf returns the literal string an assertion tree requires of field,
+// when its key and value are both plain (not expressions).
+func literalOf(tree *v1alpha1.AssertionTree, field string) (string, bool) {
+	v, err := plain(tree)
+	if err != nil {
+		return "", false
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return "", false
+	}
+	for key, value := range m {
+		if !isLiteral(key) || expression.Parse(key).Statement != field {
+			continue
+		}
+		s, ok := value.(string)
+		if !ok || !isLiteral(s) {
+			return "", false
+		}
+		return expression.Parse(s).Statement, true
+	}
+	return "", false
+}
+
+// isLiteral reports whether kyverno-json reads s as itself rather than as
+// an expression, a foreach or a binding.
+func isLiteral(s string) bool {
+	e := expression.Parse(s)
+	return !e.Foreach && e.Binding == "" && e.Compiler == "" && e.Statement == s
+}
