@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
@@ -166,13 +167,24 @@ func (s *Set) Check(ctx context.Context, store state.Counter, doc map[string]any
 	if s == nil {
 		return nil
 	}
-	var out []Outcome
+	var matched []*Limit
 	for _, l := range s.limits {
-		if ok, err := l.matcher.Matches(doc); !ok && err == nil {
-			continue
+		if ok, err := l.matcher.Matches(doc); ok || err != nil {
+			matched = append(matched, l)
 		}
-		out = append(out, l.check(ctx, store, doc, now))
 	}
+	out := make([]Outcome, len(matched))
+	if len(matched) == 1 {
+		out[0] = matched[0].check(ctx, store, doc, now)
+		return out
+	}
+	// Several limits (a minute's and a day's) cost one round trip, not one
+	// each.
+	var wg sync.WaitGroup
+	for i, l := range matched {
+		wg.Go(func() { out[i] = l.check(ctx, store, doc, now) })
+	}
+	wg.Wait()
 	return out
 }
 

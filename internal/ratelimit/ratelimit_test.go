@@ -104,3 +104,29 @@ func TestFailOpenAndDayWindows(t *testing.T) {
 		t.Errorf("a day's window ends at UTC midnight: %+v", o)
 	}
 }
+
+// TestSeveralLimits: every limit that matches counts the call, each in its
+// own window, and any one exceeded denies.
+func TestSeveralLimits(t *testing.T) {
+	perMinute, _ := ratelimit.Compile("per-minute", ratelimit.Spec{Limit: 2, Window: "1m"})
+	perDay, _ := ratelimit.Compile("per-day", ratelimit.Spec{Limit: 3, Window: "1d"})
+	set, err := ratelimit.NewSet([]*ratelimit.Limit{perMinute, perDay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	store := &state.Memory{Now: func() time.Time { return at }}
+	results := func() string {
+		o := set.Check(context.Background(), store, doc("ann", "read"), at)
+		return o[0].Result + "," + o[1].Result
+	}
+	for i, want := range []string{"ok,ok", "ok,ok", "exceeded,ok"} {
+		if got := results(); got != want {
+			t.Fatalf("call %d: %s, want %s", i+1, got, want)
+		}
+	}
+	at = at.Add(time.Minute)
+	if got := results(); got != "ok,exceeded" {
+		t.Errorf("next minute: %s, want the day's limit exceeded", got)
+	}
+}
