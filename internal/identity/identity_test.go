@@ -111,3 +111,16 @@ func TestTokenLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestUnverifiedClaimsAreNotShared: the cache of unverified tokens hands
+// every caller its own claims.
+func TestUnverifiedClaimsAreNotShared(t *testing.T) {
+	header := "Bearer " + token(t, map[string]any{"sub": "u-1", "cognito:groups": []string{"sre"}})
+	first := identity.FromAuthorization(header)
+	first.Claims["sub"] = "someone-else"
+	first.Claims["cognito:groups"].([]any)[0] = "platform-admins"
+	second := identity.FromAuthorization(header)
+	if second.ID != "u-1" || second.Claims["sub"] != "u-1" || second.Groups[0] != "sre" {
+		t.Errorf("a changed document changed the cache: %+v", second)
+	}
+}
