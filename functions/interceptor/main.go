@@ -16,7 +16,9 @@ import (
 
 func main() {
 	if os.Getenv("AWS_LAMBDA_RUNTIME_API") == "" {
-		os.Exit(cli.Main(os.Args[1:], policies.FS, os.Getenv, os.Stdout, os.Stderr))
+		// The commands Lambda needs run here; validate and publish are
+		// toolgate's (cmd/toolgate), for people, with the SDK's S3 client.
+		os.Exit(cli.Main(os.Args[1:], cli.Env{Embedded: policies.FS, Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr}))
 	}
 	// A configuration or bundle error is logged by NewHandler and yields a
 	// handler that denies everything: the function must still answer.

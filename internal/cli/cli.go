@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,33 +30,56 @@ import (
 	"github.com/toolgate/toolgate/internal/s3bundle"
 )
 
-const usage = `usage:
-  bootstrap invoke [-policies SOURCE] [-env ENV] [-explain] [-v] EVENT.json|DIR ...
+const usage = `usage: toolgate has every command; the Lambda bootstrap invoke, explain and test.
+  toolgate invoke [-policies SOURCE] [-env ENV] [-explain] [-v] EVENT.json|DIR ...
       Run the interceptor on event files (a directory means its *.json files):
       one line per event (decision, event, denying policies, reason), or for
       one event, with -v (and the decision log on stderr) or -explain, the
       whole output. Exit status 0 unless a file cannot be read.
-  bootstrap explain [-policies SOURCE] [-env ENV] EVENT.json|DIR ...
+  toolgate explain [-policies SOURCE] [-env ENV] EVENT.json|DIR ...
       As invoke -explain: also print the attribute document the policies saw
       and every rule's outcome (pass, fail, error, skip) with its message.
-  bootstrap validate [DIR]
+  toolgate validate [DIR]
       Decode every document of the bundle in DIR (default: the embedded bundle)
       strictly and compile every policy; print every error with file and line.
-  bootstrap test [-env ENV] [DIR]
+  toolgate test [-env ENV] [DIR]
       Run the test cases of the bundle in DIR (default: the embedded bundle).
       Exit status 1 if a case fails, there are none, or the bundle does not load.
-  bootstrap publish [-to s3://BUCKET/PREFIX] DIR
+  toolgate publish [-to s3://BUCKET/PREFIX] DIR
       Validate and test the bundle in DIR, then upload it as
       PREFIX/bundle.tar.gz (default: POLICY_SOURCE) and print its new version.
-      AWS credentials and region come from the AWS_* environment variables.
+      AWS credentials and region come from the SDK's default chain:
+      environment, profiles (AWS_PROFILE), SSO, instance roles.
 
-SOURCE is a bundle directory or s3://BUCKET/PREFIX. Outside Lambda this binary
-is this command; under Lambda it is the handler. POLICY_SOURCE, ENVIRONMENT
-and DENY_STATUS_CODE apply as in Lambda; flags win.
+SOURCE is a bundle directory or s3://BUCKET/PREFIX. The Lambda bootstrap is
+this command outside Lambda and the handler under it. POLICY_SOURCE,
+ENVIRONMENT and DENY_STATUS_CODE apply as in Lambda; flags win.
 `
 
-// Main runs the command line and returns the exit status.
-func Main(args []string, embedded fs.FS, getenv func(string) string, stdout, stderr io.Writer) int {
+// Env is what a command line runs with.
+type Env struct {
+	// Embedded is the default bundle.
+	Embedded fs.FS
+	Getenv   func(string) string
+	Stdout   io.Writer
+	Stderr   io.Writer
+	// Store returns where publish writes bundles. Nil: the binary has no
+	// validate and publish (the Lambda function keeps only what it runs;
+	// cmd/toolgate has both).
+	Store func(ctx context.Context, getenv func(string) string) (Store, error)
+}
+
+// Store is where publish writes a bundle archive.
+type Store interface {
+	// Head returns the identity of the archive at l, or s3bundle.ErrNotFound.
+	Head(ctx context.Context, l s3bundle.Location) (s3bundle.Object, error)
+	// Put writes data as the archive at l, with digest in its metadata.
+	Put(ctx context.Context, l s3bundle.Location, data []byte, digest string) (s3bundle.Object, error)
+}
+
+// Main runs the command line args and returns the exit status.
+func Main(args []string, env Env) int {
+	embedded, getenv, stdout, stderr := env.Embedded, env.Getenv, env.Stdout, env.Stderr
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -67,12 +89,17 @@ func Main(args []string, embedded fs.FS, getenv func(string) string, stdout, std
 		return invoke(args[1:], false, embedded, getenv, stdout, stderr)
 	case "explain":
 		return invoke(args[1:], true, embedded, getenv, stdout, stderr)
-	case "validate":
-		return validate(args[1:], embedded, stdout, stderr)
 	case "test":
 		return test(args[1:], embedded, getenv, stdout, stderr)
-	case "publish":
-		return publish(args[1:], getenv, stdout, stderr)
+	case "validate", "publish":
+		if env.Store == nil {
+			fmt.Fprintf(stderr, "%s is a command of toolgate: go run ./cmd/toolgate %s ...\n", args[0], args[0])
+			return 2
+		}
+		if args[0] == "validate" {
+			return validate(args[1:], embedded, stdout, stderr)
+		}
+		return publish(args[1:], env, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -347,7 +374,8 @@ func printLines(w io.Writer, err error) {
 // publishTimeout bounds the whole upload.
 const publishTimeout = time.Minute
 
-func publish(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func publish(args []string, env Env, stdout, stderr io.Writer) int {
+	getenv := env.Getenv
 	fl := flag.NewFlagSet("publish", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	to := fl.String("to", getenv("POLICY_SOURCE"), "where to publish: s3://BUCKET/PREFIX (default: POLICY_SOURCE)")
@@ -389,13 +417,13 @@ func publish(args []string, getenv func(string) string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "archive does not reproduce the bundle: %v\n", err)
 		return 1
 	}
-	client, err := s3bundle.FromEnv(getenv, &http.Client{})
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	client, err := env.Store(ctx, getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
 	cur, err := client.Head(ctx, loc)
 	switch {
 	case err == nil && cur.Digest == b.Digest:

@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/cli"
 	"github.com/toolgate/toolgate/internal/moto"
+	"github.com/toolgate/toolgate/internal/s3bundle"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -16,10 +19,27 @@ func run(args ...string) (int, string, string) {
 	return runEnv(func(string) string { return "" }, args...)
 }
 
+// runEnv runs the command line with every command, publishing through the
+// function's own S3 client (cmd/toolgate tests the SDK's).
 func runEnv(getenv func(string) string, args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
-	code := cli.Main(args, policies.FS, getenv, &out, &errOut)
+	code := cli.Main(args, cli.Env{Embedded: policies.FS, Getenv: getenv, Stdout: &out, Stderr: &errOut,
+		Store: func(_ context.Context, getenv func(string) string) (cli.Store, error) {
+			return s3bundle.FromEnv(getenv, &http.Client{})
+		}})
 	return code, out.String(), errOut.String()
+}
+
+// TestLambdaCommands: the bootstrap's command line has what Lambda runs;
+// validate and publish are toolgate's.
+func TestLambdaCommands(t *testing.T) {
+	for _, args := range [][]string{{"validate"}, {"publish", "-to", "s3://b/p", "dir"}} {
+		var out, errOut bytes.Buffer
+		code := cli.Main(args, cli.Env{Embedded: policies.FS, Getenv: func(string) string { return "" }, Stdout: &out, Stderr: &errOut})
+		if code != 2 || !strings.Contains(errOut.String(), "go run ./cmd/toolgate "+args[0]) {
+			t.Errorf("%v: exit %d, %s", args, code, errOut.String())
+		}
+	}
 }
 
 // TestInvokeDirectoryIsCompact: many events print a line each, not every
