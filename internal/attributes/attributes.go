@@ -52,7 +52,8 @@ type Document struct {
 // README's "Sessions"). Its fields are empty when Tracked is false.
 type Session struct {
 	// Tracked is true when the history was read for this call: the bundle
-	// reads session, the action is call and the table answered.
+	// reads session, the action is call, the phase is request and the table
+	// answered.
 	Tracked bool `json:"tracked"`
 	// Source is what keys the history, always with the principal and the
 	// actor: mcp-session-id, policy-session-id (AgentCore Policy's

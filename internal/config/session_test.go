@@ -3,6 +3,7 @@ package config_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -138,5 +139,34 @@ func TestNoStateRequestsWhenUnused(t *testing.T) {
 	}
 	if n := len(proxy.Requests()); n != 0 {
 		t.Errorf("%d DynamoDB requests from a bundle that needs no state", n)
+	}
+}
+
+// TestSessionReadOnlyAtRequest: the RESPONSE point judges the call again
+// without reading the history: one GetItem per call, not per message.
+func TestSessionReadOnlyAtRequest(t *testing.T) {
+	srv := moto.Start(t)
+	proxy := srv.Proxy(t)
+	table := srv.CreateTable(t, "toolgate-sessions")
+	h, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": proxy.Endpoint,
+		"POLICY_SOURCE": sessionBundle(t, "enforce")}), policies.FS, &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := sessionCall(t, "u-ann", "s-1", "web___fetch")
+	var ev map[string]any
+	if err := json.Unmarshal(req, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev["mcp"].(map[string]any)["gatewayResponse"] = map[string]any{"statusCode": 200, "body": map[string]any{"jsonrpc": "2.0", "id": 1, "result": map[string]any{"content": []any{}}}}
+	resp, _ := json.Marshal(ev)
+	if r := h.Handle(context.Background(), req); r.Decision.Effect != decision.Allow {
+		t.Fatalf("request: %+v", r.Decision)
+	}
+	if r := h.Handle(context.Background(), resp); r.Decision.Effect != decision.Allow || r.Phase != "response" || r.Document.Session.Tracked {
+		t.Fatalf("response: %+v %s %+v", r.Decision, r.Phase, r.Document.Session)
+	}
+	if got := targets(proxy); got["GetItem"] != 1 || got["UpdateItem"] != 1 {
+		t.Errorf("DynamoDB requests for one call and its response: %v, want one GetItem and one UpdateItem", got)
 	}
 }

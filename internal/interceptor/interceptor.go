@@ -380,9 +380,12 @@ func (h *Handler) decide(st *steps, id string, in attributes.Input, r *Result) m
 	doc := h.builder.Build(st.ctx, in)
 	r.Document = &doc
 	r.Decision.ID = id
-	// Without a table, audit-only session policies see no history (the
+	// The history is read at the REQUEST point, where calls are recorded;
+	// the RESPONSE point judges the same call again without it. Without a
+	// table, audit-only session policies see no history (the
 	// configuration's choice, said at load); enforcing ones deny.
-	if h.cfg.Sessions != "" && doc.Action == attributes.ActionCall && (h.cfg.State != nil || h.cfg.Sessions == policy.ModeEnforce) {
+	if h.cfg.Sessions != "" && doc.Action == attributes.ActionCall && doc.Phase == attributes.PhaseRequest &&
+		(h.cfg.State != nil || h.cfg.Sessions == policy.ModeEnforce) {
 		st.next("session")
 		if !h.readSession(st.ctx, &doc, r) {
 			return doc.Value()

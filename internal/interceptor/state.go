@@ -34,12 +34,9 @@ func (h *Handler) readSession(ctx context.Context, doc *attributes.Document, r *
 	return true
 }
 
-// recordSession adds an allowed call to its session's history, at the
-// REQUEST point only: the RESPONSE point judges the same call again.
+// recordSession adds an allowed call to its session's history (at the
+// REQUEST point: only there is a history read).
 func (h *Handler) recordSession(ctx context.Context, r *Result) {
-	if r.Phase != attributes.PhaseRequest {
-		return
-	}
 	s, now := r.session, h.cfg.Now()
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
 	defer cancel()
