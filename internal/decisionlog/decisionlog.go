@@ -27,6 +27,14 @@ const SchemaVersion = 1
 // (and the audit export's subscription filter) selects on.
 const Message = "decision"
 
+// Results of a rate limit for a call.
+const (
+	RateLimitOK       = "ok"        // counted, within the limit
+	RateLimitExceeded = "exceeded"  // over the limit: denied
+	RateLimitError    = "error"     // the count could not be read: denied
+	RateLimitFailOpen = "fail_open" // the count could not be read: allowed (failOpen)
+)
+
 // Results.
 const (
 	Allow     = "allow"      // allowed, no finding
@@ -79,8 +87,8 @@ type Record struct {
 	LatencyUS  int64       `json:"latency_us"`
 }
 
-// RateLimit is one rate limit's outcome for a call: ok, exceeded, error
-// (the count could not be read: denied) or fail_open (the same, allowed).
+// RateLimit is one rate limit's outcome for a call (see the RateLimit
+// results).
 type RateLimit struct {
 	Name   string `json:"name"`
 	Result string `json:"result"`

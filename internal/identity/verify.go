@@ -102,39 +102,48 @@ type Verifier struct {
 	// audience and use were checked, by the token's hash: an agent sends
 	// the same token with every call, and a signature check costs 60-100µs.
 	// Time is checked again on every use.
-	cacheMu  sync.Mutex
-	verified map[[sha256.Size]byte]verifiedToken
+	verified tokenCache[verifiedToken]
 }
 
-// unverified caches the claims of tokens read without verification, by
-// the token's hash: an agent sends the same token with every call, and
-// decoding it costs microseconds. Each use gets its own copy.
-var unverified claimCache
+// unverified caches the claims of tokens read without verification: an
+// agent sends the same token with every call, and decoding it costs
+// microseconds.
+var unverified tokenCache[map[string]any]
 
-// claimCache is a bounded cache of decoded claims; when full it starts over.
-type claimCache struct {
+// tokenCache is a bounded cache by token hash (the token itself is never
+// kept); when full it starts over.
+type tokenCache[V any] struct {
 	mu sync.Mutex
-	m  map[[sha256.Size]byte]map[string]any
+	m  map[[sha256.Size]byte]V
 }
 
-func (c *claimCache) claims(token string) (map[string]any, bool) {
-	key := sha256.Sum256([]byte(token))
+func (c *tokenCache[V]) get(key [sha256.Size]byte) (V, bool) {
 	c.mu.Lock()
-	hit, ok := c.m[key]
-	c.mu.Unlock()
-	if ok {
-		return copyJSON(hit).(map[string]any), true
-	}
-	claims, ok := DecodeClaims(token)
-	if !ok {
-		return nil, false
-	}
+	defer c.mu.Unlock()
+	v, ok := c.m[key]
+	return v, ok
+}
+
+func (c *tokenCache[V]) put(key [sha256.Size]byte, v V) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= maxCached {
-		c.m = make(map[[sha256.Size]byte]map[string]any)
+		c.m = make(map[[sha256.Size]byte]V)
 	}
-	c.m[key] = claims
-	c.mu.Unlock()
+	c.m[key] = v
+}
+
+// unverifiedClaims returns a copy of token's claims, read without
+// verification.
+func unverifiedClaims(token string) (map[string]any, bool) {
+	key := sha256.Sum256([]byte(token))
+	claims, ok := unverified.get(key)
+	if !ok {
+		if claims, ok = DecodeClaims(token); !ok {
+			return nil, false
+		}
+		unverified.put(key, claims)
+	}
 	return copyJSON(claims).(map[string]any), true
 }
 
@@ -332,7 +341,7 @@ func (v *Verifier) Principal(ctx context.Context, authorization string) Principa
 		return refused(Malformed) // before any decoding, verified or not
 	}
 	if v == nil {
-		claims, ok := unverified.claims(token)
+		claims, ok := unverifiedClaims(token)
 		if !ok {
 			return refused(Malformed)
 		}
@@ -359,10 +368,7 @@ func refused(outcome string) Principal {
 // saying why it was refused.
 func (v *Verifier) verify(ctx context.Context, token string) (map[string]any, string) {
 	key := sha256.Sum256([]byte(token))
-	v.cacheMu.Lock()
-	hit, ok := v.verified[key]
-	v.cacheMu.Unlock()
-	if ok {
+	if hit, ok := v.verified.get(key); ok {
 		now := v.cfg.Now()
 		switch {
 		case now.After(hit.exp.Add(v.cfg.Leeway)):
@@ -384,12 +390,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (map[string]any, st
 		if std.IssuedAt != nil && std.IssuedAt.Time().After(entry.nbf) {
 			entry.nbf = std.IssuedAt.Time()
 		}
-		v.cacheMu.Lock()
-		if v.verified == nil || len(v.verified) >= maxCached {
-			v.verified = make(map[[sha256.Size]byte]verifiedToken)
-		}
-		v.verified[key] = entry
-		v.cacheMu.Unlock()
+		v.verified.put(key, entry)
 		return copyJSON(claims).(map[string]any), outcome
 	}
 	return claims, outcome

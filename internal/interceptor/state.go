@@ -2,7 +2,6 @@ package interceptor
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/decision"
@@ -67,30 +66,16 @@ func (h *Handler) limit(ctx context.Context, value map[string]any, r *Result) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
 	defer cancel()
 	r.RateLimits = h.cfg.RateLimits.Check(ctx, h.cfg.State, value, h.cfg.Now())
-	reason, retryAfter, undecidable := ratelimit.Denial(r.RateLimits)
-	if reason == "" {
+	v := ratelimit.Denial(r.RateLimits)
+	if v.Reason == "" {
 		return
 	}
 	code := decision.CodeRateLimited
-	if undecidable {
+	if v.Undecidable {
 		code = decision.CodeUndecidable
 	}
-	findings := r.Decision.Findings // audit findings stay
-	for _, o := range r.RateLimits {
-		// A limit stands where a policy would: the record and the bundle
-		// tests name it.
-		f := policy.Finding{Policy: o.Limit, Rule: "rate-limit", Kind: policy.Violation, Mode: policy.ModeEnforce}
-		switch o.Result {
-		case ratelimit.Exceeded:
-			f.Message = fmt.Sprintf("at most %d calls per %s", o.Max, o.Window)
-		case ratelimit.Error:
-			f.Kind, f.Message, f.Detail = policy.Error, "the rate limit could not be checked", o.Err.Error()
-		default:
-			continue
-		}
-		findings = append(findings, f)
-	}
-	d := decision.Denied(r.Decision.ID, code, reason)
-	d.RetryAfter, d.Findings = retryAfter, findings
+	d := decision.Denied(r.Decision.ID, code, v.Reason)
+	d.RetryAfter = v.RetryAfter
+	d.Findings = append(r.Decision.Findings, v.Findings...) // audit findings stay
 	r.Decision = d
 }

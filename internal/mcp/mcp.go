@@ -76,10 +76,11 @@ func Parse(body json.RawMessage) (Message, error) {
 			return m, ErrInvalidID
 		}
 	}
-	if v, ok := members["method"]; ok && json.Unmarshal(v, &m.Method) != nil {
+	method, hasMethod := members["method"]
+	if hasMethod && json.Unmarshal(method, &m.Method) != nil {
 		return m, ErrNoMethod
 	}
-	if _, hasMethod := members["method"]; !hasMethod && m.ID != nil && (m.Result == nil) != (m.Error == nil) {
+	if !hasMethod && m.ID != nil && (m.Result == nil) != (m.Error == nil) {
 		// A client's answer to a server request (elicitation, sampling,
 		// roots in MCP 2025-11-25 and earlier): a kind of its own.
 		return m, nil

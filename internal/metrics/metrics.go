@@ -148,9 +148,9 @@ func (e *EMF) Decision(r *decisionlog.Record) {
 	for _, l := range r.RateLimits {
 		name := ""
 		switch l.Result {
-		case "exceeded":
+		case decisionlog.RateLimitExceeded:
 			name = RateLimited
-		case "error", "fail_open":
+		case decisionlog.RateLimitError, decisionlog.RateLimitFailOpen:
 			name = StateErrors
 		default:
 			continue

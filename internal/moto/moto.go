@@ -102,15 +102,8 @@ func Start(t testing.TB) *Server {
 // request to an item atomically. One at a time, moto keeps that guarantee
 // while the clients still race each other.
 func (s *Server) serialize(t testing.TB) {
-	target, err := url.Parse(s.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
-	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(target)
-		r.Out.Host = r.In.Host // the client signed for this host
-	}, ErrorLog: log.New(io.Discard, "", 0)}
+	rp := s.reverseProxy(t)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -264,18 +257,25 @@ type Proxy struct {
 	reqs    []Request
 }
 
-// Proxy starts a proxy in front of s, closed when t ends.
-func (s *Server) Proxy(t testing.TB) *Proxy {
-	t.Helper()
+// reverseProxy forwards to s as the client sent it: clients sign for the
+// proxy's host, which goes on unchanged, so the server's signature check
+// still holds.
+func (s *Server) reverseProxy(t testing.TB) *httputil.ReverseProxy {
 	target, err := url.Parse(s.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{}
-	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+	return &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		r.SetURL(target)
 		r.Out.Host = r.In.Host
 	}, ErrorLog: log.New(io.Discard, "", 0)}
+}
+
+// Proxy starts a proxy in front of s, closed when t ends.
+func (s *Server) Proxy(t testing.TB) *Proxy {
+	t.Helper()
+	p := &Proxy{}
+	rp := s.reverseProxy(t)
 	// Recorded before the client can read the answer, so that a request
 	// is never counted late.
 	rp.ModifyResponse = func(resp *http.Response) error {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 
+	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/state"
 )
@@ -50,12 +51,12 @@ type Spec struct {
 	FailOpen bool `json:"failOpen,omitempty"`
 }
 
-// Outcomes of one limit for one call.
+// Outcomes of one limit for one call, as the decision record names them.
 const (
-	OK       = "ok"        // counted, within the limit
-	Exceeded = "exceeded"  // over the limit: denied
-	Error    = "error"     // the count could not be read: denied
-	FailOpen = "fail_open" // the count could not be read: allowed (failOpen)
+	OK       = decisionlog.RateLimitOK
+	Exceeded = decisionlog.RateLimitExceeded
+	Error    = decisionlog.RateLimitError
+	FailOpen = decisionlog.RateLimitFailOpen
 )
 
 // Outcome is what one limit did to one call.
@@ -130,9 +131,6 @@ func parseWindow(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
-
-// Name returns the limit's name.
-func (l *Limit) Name() string { return l.name }
 
 // Set is a bundle's limits. A nil Set has none.
 type Set struct {
@@ -244,19 +242,40 @@ func lookup(doc map[string]any, path []string) any {
 	return v
 }
 
-// Denial describes the outcomes that deny the call, or "" when none does,
-// and the seconds to wait before a retry can pass.
-func Denial(outcomes []Outcome) (reason string, retryAfter int, undecidable bool) {
+// Verdict is what a call's outcomes amount to.
+type Verdict struct {
+	// Reason says what denies the call; "" when nothing does.
+	Reason string
+	// RetryAfter is the seconds to wait before a retry can pass.
+	RetryAfter int
+	// Undecidable is true when a count could not be read (and the limit
+	// does not fail open).
+	Undecidable bool
+	// Findings name each denying limit where a policy would stand, so that
+	// records and bundle tests name it.
+	Findings []policy.Finding
+}
+
+// Denial returns the verdict of outcomes.
+func Denial(outcomes []Outcome) Verdict {
+	var v Verdict
 	var msgs []string
 	for _, o := range outcomes {
+		f := policy.Finding{Policy: o.Limit, Rule: "rate-limit", Kind: policy.Violation, Mode: policy.ModeEnforce}
 		switch o.Result {
 		case Exceeded:
 			msgs = append(msgs, fmt.Sprintf("rate limit %s exceeded (%d calls per %s); retry after %d s", o.Limit, o.Max, o.Window, o.RetryAfter))
-			retryAfter = max(retryAfter, o.RetryAfter)
+			v.RetryAfter = max(v.RetryAfter, o.RetryAfter)
+			f.Message = fmt.Sprintf("at most %d calls per %s", o.Max, o.Window)
 		case Error:
 			msgs = append(msgs, fmt.Sprintf("rate limit %s could not be checked", o.Limit))
-			undecidable = true
+			v.Undecidable = true
+			f.Kind, f.Message, f.Detail = policy.Error, "the rate limit could not be checked", o.Err.Error()
+		default:
+			continue
 		}
+		v.Findings = append(v.Findings, f)
 	}
-	return strings.Join(msgs, "; "), retryAfter, undecidable
+	v.Reason = strings.Join(msgs, "; ")
+	return v
 }

@@ -58,8 +58,8 @@ func TestCheck(t *testing.T) {
 	if len(o) != 1 || o[0].Result != ratelimit.Exceeded || o[0].RetryAfter != 45 {
 		t.Fatalf("third call: %+v", o)
 	}
-	if reason, retry, undecidable := ratelimit.Denial(o); reason != "rate limit deletes exceeded (2 calls per 1m); retry after 45 s" || retry != 45 || undecidable {
-		t.Errorf("denial %q %d %v", reason, retry, undecidable)
+	if v := ratelimit.Denial(o); v.Reason != "rate limit deletes exceeded (2 calls per 1m); retry after 45 s" || v.RetryAfter != 45 || v.Undecidable {
+		t.Errorf("denial %q %d %v", v.Reason, v.RetryAfter, v.Undecidable)
 	}
 	if o := check(doc("bob", "delete"), at); o[0].Result != ratelimit.OK {
 		t.Errorf("another key: %+v", o)
@@ -95,8 +95,8 @@ func TestFailOpenAndDayWindows(t *testing.T) {
 	if o := set.Check(context.Background(), failing{}, doc("ann", "read"), at); o[0].Result != ratelimit.FailOpen {
 		t.Errorf("fail open: %+v", o)
 	}
-	if reason, _, _ := ratelimit.Denial(set.Check(context.Background(), failing{}, doc("ann", "read"), at)); reason != "" {
-		t.Errorf("a fail-open limit denied: %q", reason)
+	if v := ratelimit.Denial(set.Check(context.Background(), failing{}, doc("ann", "read"), at)); v.Reason != "" {
+		t.Errorf("a fail-open limit denied: %q", v.Reason)
 	}
 	store := &state.Memory{Now: func() time.Time { return at }}
 	set.Check(context.Background(), store, doc("ann", "read"), at)

@@ -58,6 +58,11 @@ type History struct {
 	Tools []string
 }
 
+// newHistory returns the history of a session without calls.
+func newHistory() History {
+	return History{Labels: []string{}, LabelCalls: map[string]int64{}, Tools: []string{}}
+}
+
 // Sessions keeps session histories.
 type Sessions interface {
 	// History returns the history under key (an empty one for a new key).
@@ -162,7 +167,7 @@ func (d *DynamoDB) History(ctx context.Context, key string) (History, error) {
 	if err != nil {
 		return History{}, fmt.Errorf("read session from DynamoDB table %s: %w", d.table, err)
 	}
-	h := History{Labels: []string{}, LabelCalls: map[string]int64{}, Tools: []string{}}
+	h := newHistory()
 	for name, v := range out.Item {
 		switch v := v.(type) {
 		case *types.AttributeValueMemberN:
@@ -271,7 +276,7 @@ func (m *Memory) History(_ context.Context, key string) (History, error) {
 	defer m.mu.Unlock()
 	s, ok := m.sessions[key]
 	if !ok || m.now().After(s.expires) {
-		return History{Labels: []string{}, LabelCalls: map[string]int64{}, Tools: []string{}}, nil
+		return newHistory(), nil
 	}
 	h := s.h
 	h.Labels, h.Tools, h.LabelCalls = slices.Clone(h.Labels), slices.Clone(h.Tools), maps.Clone(h.LabelCalls)
@@ -287,7 +292,8 @@ func (m *Memory) Record(_ context.Context, key string, prev History, tool string
 	}
 	s, ok := m.sessions[key]
 	if !ok || m.now().After(s.expires) {
-		s = memorySession{h: History{Labels: []string{}, LabelCalls: map[string]int64{}, First: now}}
+		s = memorySession{h: newHistory()}
+		s.h.First = now
 	}
 	s.h.Calls++
 	for _, l := range labels {

@@ -41,26 +41,29 @@ func FilterList(result map[string]any, keep Keep) (hidden []string, err error) {
 	if !ok {
 		return nil, fmt.Errorf("result.tools: %w", ErrShape)
 	}
-	result["tools"], hidden = filter(tools, keep)
+	result["tools"], hidden = filter(tools, keep, nameOf, true)
 	return hidden, nil
 }
 
-func filter(tools []any, keep Keep) (kept []any, hidden []string) {
-	kept = make([]any, 0, len(tools))
-	for _, t := range tools {
-		name := nameOf(t)
-		if name != "" && keep(name) {
-			kept = append(kept, t)
-			continue
+// filter removes the entries of list whose name keep refuses and, when
+// unnamedToo, those without a name (they cannot be judged). It returns the
+// entries kept and the names removed.
+func filter(list []any, keep Keep, name func(any) string, unnamedToo bool) (kept []any, hidden []string) {
+	kept = make([]any, 0, len(list))
+	for _, e := range list {
+		switch n := name(e); {
+		case n != "" && !keep(n):
+			hidden = append(hidden, n)
+		case n == "" && unnamedToo:
+			hidden = append(hidden, unnamed)
+		default:
+			kept = append(kept, e)
 		}
-		if name == "" {
-			name = unnamed
-		}
-		hidden = append(hidden, name)
 	}
 	return kept, hidden
 }
 
+// nameOf returns the name of a tools/list entry: its "name", exactly.
 func nameOf(tool any) string {
 	if m, ok := tool.(map[string]any); ok {
 		if s, ok := m["name"].(string); ok {
@@ -99,7 +102,9 @@ func (f *searchFilter) value(v any, tools bool) any {
 		}
 		return v
 	case []any:
-		v = f.entries(v, tools)
+		var hidden []string
+		v, hidden = filter(v, f.keep, entryName, tools)
+		f.hidden = append(f.hidden, hidden...)
 		for i, e := range v {
 			v[i] = f.value(e, false)
 		}
@@ -110,31 +115,10 @@ func (f *searchFilter) value(v any, tools bool) any {
 	return v
 }
 
-// entries removes the listed tools keep refuses; in a tools array, entries
-// without a name too, which cannot be judged.
-func (f *searchFilter) entries(list []any, tools bool) []any {
-	kept := list[:0:0]
-	for _, e := range list {
-		m, isObject := e.(map[string]any)
-		name := ""
-		if isObject {
-			name = entryName(m)
-		}
-		switch {
-		case name != "" && !f.keep(name):
-			f.hidden = append(f.hidden, name)
-		case name == "" && tools:
-			f.hidden = append(f.hidden, unnamed)
-		default:
-			kept = append(kept, e)
-		}
-	}
-	return kept
-}
-
-// entryName returns the string member that names a listed tool: "name" or
-// "toolName" in any case.
-func entryName(m map[string]any) string {
+// entryName returns the string member that names a tool listed in a search
+// result: "name" or "toolName" in any case.
+func entryName(e any) string {
+	m, _ := e.(map[string]any)
 	for k, v := range m {
 		if s, ok := v.(string); ok && (strings.EqualFold(k, "name") || strings.EqualFold(k, "toolName")) {
 			return s
