@@ -3,6 +3,9 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 
@@ -27,7 +30,7 @@ func DecodePolicy(doc []byte) (*v1alpha1.ValidatingPolicy, error) {
 	if p.Name == "" {
 		return nil, fmt.Errorf("metadata.name is required")
 	}
-	if _, err := modeOf(&p); err != nil {
+	if _, _, err := modeOf(&p); err != nil {
 		return nil, err
 	}
 	if len(p.Spec.Rules) == 0 {
@@ -52,16 +55,60 @@ func DecodePolicy(doc []byte) (*v1alpha1.ValidatingPolicy, error) {
 	return &p, nil
 }
 
-func modeOf(p *v1alpha1.ValidatingPolicy) (Mode, error) {
+// modeOf returns the mode of p's findings and, for an approval policy, the
+// approval they need. An approval policy in audit mode reports would-need-
+// approvals as audit findings.
+func modeOf(p *v1alpha1.ValidatingPolicy) (Mode, *Approval, error) {
+	var mode Mode
 	switch m := Mode(p.Annotations[ModeAnnotation]); m {
 	case "", ModeEnforce:
-		return ModeEnforce, nil
+		mode = ModeEnforce
 	case ModeAudit:
-		return ModeAudit, nil
+		mode = ModeAudit
 	default:
-		return "", fmt.Errorf("policy %s: annotation %s: %q is neither enforce nor audit", p.Name, ModeAnnotation, m)
+		return "", nil, fmt.Errorf("policy %s: annotation %s: %q is neither enforce nor audit", p.Name, ModeAnnotation, m)
 	}
+	approvers, hasApprovers := p.Annotations[ApproversAnnotation]
+	ttl, hasTTL := p.Annotations[ApprovalTTLAnnotation]
+	switch e := p.Annotations[EffectAnnotation]; e {
+	case "", EffectDeny:
+		if hasApprovers || hasTTL {
+			return "", nil, fmt.Errorf("policy %s: annotations %s and %s need %s: %s", p.Name, ApproversAnnotation, ApprovalTTLAnnotation, EffectAnnotation, EffectApproval)
+		}
+		return mode, nil, nil
+	case EffectApproval:
+	default:
+		return "", nil, fmt.Errorf("policy %s: annotation %s: %q is neither %s nor %s", p.Name, EffectAnnotation, e, EffectDeny, EffectApproval)
+	}
+	a := &Approval{Approvers: []string{ApproverCaller}, TTLSeconds: int64(DefaultApprovalTTL / time.Second)}
+	if hasApprovers {
+		a.Approvers = nil
+		for _, g := range strings.Split(approvers, ",") {
+			if g = strings.TrimSpace(g); g == "" {
+				return "", nil, fmt.Errorf("policy %s: annotation %s: empty approver in %q", p.Name, ApproversAnnotation, approvers)
+			}
+			a.Approvers = append(a.Approvers, g)
+		}
+		if slices.Contains(a.Approvers, ApproverCaller) && len(a.Approvers) > 1 {
+			return "", nil, fmt.Errorf("policy %s: annotation %s: %s cannot be combined with groups", p.Name, ApproversAnnotation, ApproverCaller)
+		}
+	}
+	if hasTTL {
+		d, err := time.ParseDuration(ttl)
+		if err != nil || d < time.Minute || d > 24*time.Hour {
+			return "", nil, fmt.Errorf("policy %s: annotation %s: %q is not a duration between 1m and 24h", p.Name, ApprovalTTLAnnotation, ttl)
+		}
+		a.TTLSeconds = int64(d / time.Second)
+	}
+	if mode == ModeEnforce {
+		mode = ModeApproval
+	}
+	return mode, a, nil
 }
+
+// DefaultApprovalTTL is how long an approval request waits and a grant
+// lasts when the policy does not say.
+const DefaultApprovalTTL = 15 * time.Minute
 
 // normalize re-decodes every free-form value of p (context variables,
 // assertion trees, feedback) with encoding/json. kyverno-json decodes them

@@ -24,10 +24,11 @@ type Kyverno struct {
 }
 
 type compiledPolicy struct {
-	name    string
-	mode    Mode
-	binding binding.Binding
-	rules   []compiledRule
+	name     string
+	mode     Mode
+	approval *Approval // of an approval policy
+	binding  binding.Binding
+	rules    []compiledRule
 }
 
 type compiledRule struct {
@@ -62,7 +63,7 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 			return nil, fmt.Errorf("duplicate policy name %q", p.Name)
 		}
 		names[p.Name] = true
-		mode, err := modeOf(p)
+		mode, approval, err := modeOf(p)
 		if err != nil {
 			return nil, err
 		}
@@ -71,7 +72,7 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 			compiler = string(*p.Spec.Compiler)
 			c = c.WithDefaultCompiler(compiler)
 		}
-		cp := compiledPolicy{name: p.Name, mode: mode, binding: binding.NewBinding(*p)}
+		cp := compiledPolicy{name: p.Name, mode: mode, approval: approval, binding: binding.NewBinding(*p)}
 		path := field.NewPath("spec", "rules")
 		for i, r := range p.Spec.Rules {
 			eval, err := compileRule(path.Index(i), c, compiler, r)
@@ -114,7 +115,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 		if r := recover(); r != nil {
 			f := Finding{Policy: "(engine)", Kind: Error, Mode: ModeEnforce, Message: "policy evaluation failed"}
 			if current != nil {
-				f.Policy, f.Rule, f.Mode = current.name, currentRule, current.mode
+				f.Policy, f.Rule, f.Mode = current.name, currentRule, errorMode(current.mode)
 				f.Message = fmt.Sprintf("policy %s rule %s could not be evaluated", current.name, currentRule)
 			}
 			f.Detail = fmt.Sprintf("panic: %v", r)
@@ -149,8 +150,10 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 				continue
 			}
 			if err != nil {
+				// An approval policy that cannot be evaluated denies: no
+				// one could say what they approve.
 				res.Findings = append(res.Findings, Finding{
-					Policy: p.name, Rule: r.name, Kind: Error, Mode: p.mode,
+					Policy: p.name, Rule: r.name, Kind: Error, Mode: errorMode(p.mode),
 					Message: fmt.Sprintf("policy %s rule %s could not be evaluated", p.name, r.name),
 					Detail:  describeError(err),
 				})
@@ -158,8 +161,8 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 			for _, v := range violations {
 				res.Findings = append(res.Findings, Finding{
 					Policy: p.name, Rule: r.name, Kind: Violation, Mode: p.mode,
-					Message: authorMessage(v.Message, p.name, r.name),
-					Detail:  describeErrors(v.ErrorList),
+					Message: authorMessage(v.Message, p, r.name),
+					Detail:  describeErrors(v.ErrorList), Approval: p.approval,
 				})
 			}
 			if verdictOnly && len(res.Findings) > 0 {
@@ -168,6 +171,14 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 		}
 	}
 	return res
+}
+
+// errorMode is the mode of an evaluation error of a policy of mode m.
+func errorMode(m Mode) Mode {
+	if m == ModeApproval {
+		return ModeEnforce
+	}
+	return m
 }
 
 // compileRule compiles a rule with kyverno-json's compile functions and
@@ -341,14 +352,18 @@ func compileContext(path *field.Path, c compilers.Compilers, compiler string, en
 
 // authorMessage strips the "(CHECK=path)" suffix kyverno-json appends, leaving
 // the policy author's words, or a generic message when there are none.
-func authorMessage(msg, policy, rule string) string {
+func authorMessage(msg string, p *compiledPolicy, rule string) string {
 	if i := strings.LastIndex(msg, "(CHECK="); i >= 0 {
 		msg = strings.TrimSpace(msg[:i])
 	}
-	if msg == "" {
-		return fmt.Sprintf("denied by policy %s rule %s", policy, rule)
+	switch {
+	case msg != "":
+		return msg
+	case p.approval != nil:
+		return fmt.Sprintf("policy %s rule %s needs approval", p.name, rule)
+	default:
+		return fmt.Sprintf("denied by policy %s rule %s", p.name, rule)
 	}
-	return msg
 }
 
 // describeErrors lists the failing paths and the kind of failure, without the

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 )
@@ -34,13 +35,49 @@ type Mode string
 const (
 	ModeEnforce Mode = "enforce"
 	ModeAudit   Mode = "audit"
+	// ModeApproval is the mode of the findings of an enforcing policy whose
+	// effect is approval: they do not deny, they make the call wait for an
+	// approval (see Approval).
+	ModeApproval Mode = "approval"
 )
 
 // Annotations a policy may carry.
 const (
 	ModeAnnotation        = "policies.toolgate.dev/mode"
 	DescriptionAnnotation = "policies.toolgate.dev/description"
+	// EffectAnnotation is deny (the default: a failed rule denies) or
+	// approval (a failed rule makes the call need an approval).
+	EffectAnnotation = "policies.toolgate.dev/effect"
+	// ApproversAnnotation names who may approve: caller (the default: the
+	// user confirms in their own client) or a comma-separated list of
+	// groups, of which the approver must be in one and never the requester.
+	ApproversAnnotation = "policies.toolgate.dev/approvers"
+	// ApprovalTTLAnnotation is how long a request waits and a grant lasts,
+	// as a Go duration between 1m and 24h (default 15m).
+	ApprovalTTLAnnotation = "policies.toolgate.dev/approval-ttl"
 )
+
+// Effects a policy may have, set with the EffectAnnotation.
+const (
+	EffectDeny     = "deny"
+	EffectApproval = "approval"
+)
+
+// ApproverCaller is the approvers value that lets the requester approve
+// their own call, in band.
+const ApproverCaller = "caller"
+
+// Approval says what approval a finding of an approval policy needs.
+type Approval struct {
+	// Approvers is [ApproverCaller] or the groups one of which the approver
+	// must be in.
+	Approvers []string `json:"approvers"`
+	// TTLSeconds is how long the request waits and a grant lasts.
+	TTLSeconds int64 `json:"ttlSeconds"`
+}
+
+// Caller reports whether the requester may approve.
+func (a *Approval) Caller() bool { return slices.Equal(a.Approvers, []string{ApproverCaller}) }
 
 // Kind of a finding.
 type Kind string
@@ -62,6 +99,8 @@ type Finding struct {
 	Message string `json:"message"`
 	// Detail says what failed, for operators; it is logged, never returned.
 	Detail string `json:"detail,omitempty"`
+	// Approval is set on the findings of approval policies.
+	Approval *Approval `json:"approval,omitempty"`
 }
 
 // Result is the outcome of evaluating one document.
@@ -84,6 +123,9 @@ func (r Result) Enforced() []Finding { return r.filter(ModeEnforce) }
 
 // Audited returns the findings of audit-only policies: would-denies.
 func (r Result) Audited() []Finding { return r.filter(ModeAudit) }
+
+// Approvals returns the findings that make the call need an approval.
+func (r Result) Approvals() []Finding { return r.filter(ModeApproval) }
 
 func (r Result) filter(m Mode) []Finding {
 	var out []Finding

@@ -25,6 +25,12 @@ func TestDecodePolicyRejects(t *testing.T) {
 		{"unnamed rule", header + "metadata: {name: p}\nspec: {rules: [{assert: {all: [{check: {a: 1}}]}}]}\n", "name is required"},
 		{"duplicate rule", header + "metadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}, {name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "duplicate rule"},
 		{"bad mode", header + "metadata: {name: p, annotations: {policies.toolgate.dev/mode: warn}}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "neither enforce nor audit"},
+		{"bad effect", header + "metadata: {name: p, annotations: {policies.toolgate.dev/effect: ask}}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "neither deny nor approval"},
+		{"approvers without approval", header + "metadata: {name: p, annotations: {policies.toolgate.dev/approvers: ops}}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "need policies.toolgate.dev/effect"},
+		{"caller and groups", header + "metadata: {name: p, annotations: {policies.toolgate.dev/effect: approval, policies.toolgate.dev/approvers: 'caller,ops'}}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "cannot be combined"},
+		{"empty approver", header + "metadata: {name: p, annotations: {policies.toolgate.dev/effect: approval, policies.toolgate.dev/approvers: 'ops,'}}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "empty approver"},
+		{"ttl too long", header + "metadata: {name: p, annotations: {policies.toolgate.dev/effect: approval, policies.toolgate.dev/approval-ttl: 48h}}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "between 1m and 24h"},
+		{"ttl not a duration", header + "metadata: {name: p, annotations: {policies.toolgate.dev/effect: approval, policies.toolgate.dev/approval-ttl: soon}}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n", "between 1m and 24h"},
 		{"feedback", header + "metadata: {name: p}\nspec: {rules: [{name: r, feedback: [{name: f, value: 1}], assert: {all: [{check: {a: 1}}]}}]}\n", "not supported"},
 		{"not yaml", "{{{", "yaml"},
 		{"two documents", header + "metadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: {a: 1}}]}}]}\n---\n" + header, ""},
@@ -203,5 +209,50 @@ func TestSessionReaders(t *testing.T) {
 		if audit, enforce := policy.SessionReaders([]*v1alpha1.ValidatingPolicy{p}); audit != tt.want || enforce {
 			t.Errorf("%s, audit only: SessionReaders = %v, %v, want %v, false", tt.check, audit, enforce, tt.want)
 		}
+	}
+}
+
+func TestApprovalPolicies(t *testing.T) {
+	e := compile(t,
+		"metadata: {name: deletes, annotations: {policies.toolgate.dev/effect: approval}}\nspec: {rules: [{name: r, assert: {all: [{message: deleting needs approval, check: {(op != 'delete'): true}}]}}]}\n",
+		"metadata: {name: prod, annotations: {policies.toolgate.dev/effect: approval, policies.toolgate.dev/approvers: 'ops, sre', policies.toolgate.dev/approval-ttl: 5m}}\nspec: {rules: [{name: r, assert: {all: [{check: {(env != 'prod'): true}}]}}]}\n",
+		"metadata: {name: shadow, annotations: {policies.toolgate.dev/effect: approval, policies.toolgate.dev/mode: audit}}\nspec: {rules: [{name: r, assert: {all: [{check: {(op != 'delete'): true}}]}}]}\n",
+		"metadata: {name: broken, annotations: {policies.toolgate.dev/effect: approval}}\nspec: {rules: [{name: r, assert: {all: [{check: {(max(list)): 1}}]}}]}\n",
+	)
+	tests := []struct {
+		name string
+		doc  map[string]any
+		want string // approvals | enforced | audited
+	}{
+		{"nothing to approve", map[string]any{"op": "get", "env": "dev", "list": []any{1.0}}, "|" + "|"},
+		{"caller approves", map[string]any{"op": "delete", "env": "dev", "list": []any{1.0}}, "deletes:deleting needs approval:[caller]/900||shadow"},
+		{"groups approve", map[string]any{"op": "get", "env": "prod", "list": []any{1.0}}, "prod:policy prod rule r needs approval:[ops sre]/300||"},
+		{"an approval policy that fails denies", map[string]any{"op": "get", "env": "dev", "list": "x"}, "|broken|"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.Evaluate(context.Background(), tt.doc)
+			var approvals, enforced, audited []string
+			for _, f := range r.Approvals() {
+				approvals = append(approvals, fmt.Sprintf("%s:%s:%v/%d", f.Policy, f.Message, f.Approval.Approvers, f.Approval.TTLSeconds))
+			}
+			for _, f := range r.Enforced() {
+				enforced = append(enforced, f.Policy)
+			}
+			for _, f := range r.Audited() {
+				audited = append(audited, f.Policy)
+			}
+			got := strings.Join(approvals, ",") + "|" + strings.Join(enforced, ",") + "|" + strings.Join(audited, ",")
+			if got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+			if r.Denied() != (len(enforced) > 0) {
+				t.Errorf("Denied() = %v with enforced %v: approvals must not deny", r.Denied(), enforced)
+			}
+		})
+	}
+	// A list answer shows a tool that needs approval: it can be called.
+	if !e.AllowsEach(context.Background())(map[string]any{"op": "delete", "env": "prod", "list": []any{1.0}}) {
+		t.Error("AllowsEach hides a tool that only needs approval")
 	}
 }
