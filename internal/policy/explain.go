@@ -44,7 +44,7 @@ func explainRule(p *compiledPolicy, r compiledRule, resource any, pb binding.Bin
 	res = RuleResult{Policy: p.name, Rule: r.name, Mode: p.mode, Outcome: Pass}
 	fault := func(detail string) {
 		res.Outcome = Fault
-		res.Findings = append(res.Findings, Finding{Policy: p.name, Rule: r.name, Kind: Error, Mode: p.mode,
+		res.Findings = append(res.Findings, Finding{Policy: p.name, Rule: r.name, Kind: Error, Mode: errorMode(p.mode),
 			Message: fmt.Sprintf("policy %s rule %s could not be evaluated", p.name, r.name), Detail: detail})
 	}
 	defer func() {
