@@ -107,19 +107,11 @@ func NewDynamoDB(client *dynamodb.Client, table string) *DynamoDB {
 // endpoint). The SDK's retries stay on: a throttled request is retried
 // within the caller's deadline.
 func FromEnv(getenv func(string) string, table string, hc *http.Client) (*DynamoDB, error) {
-	region, err := awsenv.Region(getenv)
+	client, err := awsenv.DynamoDB(getenv, hc)
 	if err != nil {
 		return nil, err
 	}
-	endpoint, err := awsenv.Endpoint(getenv, "DYNAMODB")
-	if err != nil {
-		return nil, fmt.Errorf("DynamoDB %w", err)
-	}
-	opts := dynamodb.Options{Region: region, Credentials: awsenv.Credentials(getenv), HTTPClient: hc}
-	if endpoint != "" {
-		opts.BaseEndpoint = aws.String(endpoint)
-	}
-	return NewDynamoDB(dynamodb.New(opts), table), nil
+	return NewDynamoDB(client, table), nil
 }
 
 // Hit adds one to the count with a conditional UpdateItem: the condition

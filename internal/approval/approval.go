@@ -1,0 +1,225 @@
+// Package approval keeps approvals of tool calls: the requests a policy of
+// effect approval makes, the decisions of approvers and the grants they
+// give, each bound to one exact call (principal, actor, tool, environment
+// and a digest of the arguments) and used once. Approvals live in a
+// DynamoDB table shared by every Lambda instance and the CLI (or, for local
+// runs, in process); both stores keep the same contract, and the same tests
+// run against both.
+package approval
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/decisionlog"
+	"github.com/toolgate/toolgate/internal/policy"
+)
+
+// Status is where an approval stands.
+type Status string
+
+// Statuses. An approval is pending until an approver decides; a grant
+// (approved) is used by the first retry of the call it is bound to.
+const (
+	Pending  Status = "pending"
+	Approved Status = "approved"
+	Rejected Status = "rejected"
+	Used     Status = "used"
+)
+
+// Errors of Decide and UseNonce.
+var (
+	ErrNotFound     = errors.New("no such approval")
+	ErrDecided      = errors.New("the approval was decided already")
+	ErrExpired      = errors.New("the approval has expired")
+	ErrNotPermitted = errors.New("not permitted to decide this approval")
+	ErrReplayed     = errors.New("the approval state was used already")
+)
+
+// Requirement is who may approve a call, combined from the approval
+// findings of its decision.
+type Requirement struct {
+	// Groups lists, for each approval policy that names groups, the
+	// groups one of which the approver must be in. With none, the caller
+	// approves their own call.
+	Groups [][]string `json:"groups,omitempty"`
+	// TTLSeconds is the shortest TTL of the findings: how long the request
+	// waits and the grant lasts.
+	TTLSeconds int64 `json:"ttlSeconds"`
+	// Reasons are the policies' messages, shown to the approver.
+	Reasons []string `json:"reasons"`
+}
+
+// Require combines approval findings into one requirement: an approver must
+// satisfy every policy that asked, and the shortest TTL wins.
+func Require(findings []policy.Finding) Requirement {
+	var r Requirement
+	for _, f := range findings {
+		if f.Approval == nil {
+			continue
+		}
+		if !slices.Contains(r.Reasons, f.Message) {
+			r.Reasons = append(r.Reasons, f.Message)
+		}
+		if r.TTLSeconds == 0 || f.Approval.TTLSeconds < r.TTLSeconds {
+			r.TTLSeconds = f.Approval.TTLSeconds
+		}
+		if f.Approval.Caller() {
+			continue
+		}
+		if !slices.ContainsFunc(r.Groups, func(g []string) bool { return slices.Equal(g, f.Approval.Approvers) }) {
+			r.Groups = append(r.Groups, f.Approval.Approvers)
+		}
+	}
+	if r.TTLSeconds == 0 {
+		r.TTLSeconds = int64(policy.DefaultApprovalTTL / time.Second)
+	}
+	return r
+}
+
+// Caller reports whether the requester approves their own call.
+func (r Requirement) Caller() bool { return len(r.Groups) == 0 }
+
+// TTL is the requirement's TTL as a duration.
+func (r Requirement) TTL() time.Duration { return time.Duration(r.TTLSeconds) * time.Second }
+
+// Permits says why approver, a member of groups, may not approve requester's
+// call under r, or nil when they may. The caller's own call is theirs to
+// confirm; a group approval is never the requester's.
+func (r Requirement) Permits(approver string, groups []string, requester string) error {
+	if approver == "" {
+		return fmt.Errorf("%w: the approver is unknown", ErrNotPermitted)
+	}
+	if r.Caller() {
+		if approver != requester {
+			return fmt.Errorf("%w: only the caller %s confirms this call", ErrNotPermitted, requester)
+		}
+		return nil
+	}
+	if approver == requester {
+		return fmt.Errorf("%w: the requester cannot approve their own call", ErrNotPermitted)
+	}
+	for _, any := range r.Groups {
+		if !slices.ContainsFunc(any, func(g string) bool { return slices.Contains(groups, g) }) {
+			return fmt.Errorf("%w: the approver is in none of the groups %v", ErrNotPermitted, any)
+		}
+	}
+	return nil
+}
+
+// Call is the exact call an approval is bound to.
+type Call struct {
+	Principal   string
+	Actor       string
+	Tool        string // qualified, as on the wire
+	Environment string
+	Arguments   map[string]any
+}
+
+// Binding returns the digest that binds an approval to c: a grant for one
+// call is no grant for another caller, tool, environment or any other
+// arguments. It is "" when the arguments cannot be digested.
+func (c Call) Binding() string {
+	args := decisionlog.ArgsDigest(c.Arguments)
+	if args == "" {
+		return ""
+	}
+	h := sha256.New()
+	for _, s := range []string{"toolgate-approval-v1", c.Principal, c.Actor, c.Tool, c.Environment, args} {
+		// Length-prefixed: no two lists of fields write the same bytes.
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(s))))
+		h.Write([]byte(s))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Approval is one request for approval and what became of it.
+type Approval struct {
+	ID          string      `json:"id"`
+	Binding     string      `json:"binding"`
+	Status      Status      `json:"status"`
+	Requester   string      `json:"requester"`
+	Actor       string      `json:"actor,omitempty"`
+	Tool        string      `json:"tool"`
+	Environment string      `json:"environment"`
+	ArgsDigest  string      `json:"argsDigest"`
+	Summary     string      `json:"summary"` // the arguments, redacted, for the approver
+	Requirement Requirement `json:"requirement"`
+	// DecisionID is the decision that requested the approval.
+	DecisionID string    `json:"decisionId"`
+	Created    time.Time `json:"created"`
+	// Expires is when a pending approval lapses, or a grant does.
+	Expires   time.Time `json:"expires"`
+	DecidedBy string    `json:"decidedBy,omitempty"`
+	DecidedAt time.Time `json:"decidedAt,omitzero"`
+	// DeciderGroups are the approver's groups when they decided.
+	DeciderGroups []string  `json:"deciderGroups,omitempty"`
+	Comment       string    `json:"comment,omitempty"`
+	UsedAt        time.Time `json:"usedAt,omitzero"`
+}
+
+// alive reports whether a still stands for its call at now: a used one does
+// not (the next identical call asks anew), nor does an expired one.
+func (a *Approval) alive(now time.Time) bool {
+	return a.ID != "" && a.Status != Used && now.Before(a.Expires)
+}
+
+// Decision is an approver's verdict on a pending approval.
+type Decision struct {
+	Approve bool
+	// By is the approver's identity (the principal id of their token);
+	// Groups are their groups.
+	By      string
+	Groups  []string
+	Comment string
+}
+
+// decide applies d to a at now, or says why it may not.
+func decide(a *Approval, d Decision, now time.Time) error {
+	switch {
+	case a.Status != Pending:
+		return fmt.Errorf("%w: it is %s", ErrDecided, a.Status)
+	case !now.Before(a.Expires):
+		return fmt.Errorf("%w: at %s", ErrExpired, a.Expires.UTC().Format(time.RFC3339))
+	}
+	// Rejecting is as restricted as approving: a requester who could
+	// reject could not harm, but one rule is easier to audit.
+	if err := a.Requirement.Permits(d.By, d.Groups, a.Requester); err != nil {
+		return err
+	}
+	a.Status, a.DecidedBy, a.DecidedAt, a.DeciderGroups, a.Comment = Rejected, d.By, now, d.Groups, d.Comment
+	if d.Approve {
+		// The grant lasts the TTL from the approval, not from the request.
+		a.Status, a.Expires = Approved, now.Add(a.Requirement.TTL())
+	}
+	return nil
+}
+
+// Store keeps approvals.
+type Store interface {
+	// Request records a, a pending approval, for its binding, unless an
+	// approval for that binding is alive (pending, approved or rejected,
+	// and not expired): it then returns that one and created false.
+	Request(ctx context.Context, a Approval, now time.Time) (_ Approval, created bool, _ error)
+	// Consume uses the grant of binding, once: of concurrent callers,
+	// exactly one gets consumed true. It returns the approval it found,
+	// whose status says why it was not consumed; a zero Approval when none
+	// is alive.
+	Consume(ctx context.Context, binding string, now time.Time) (_ Approval, consumed bool, _ error)
+	// Get returns the approval with id, or ErrNotFound.
+	Get(ctx context.Context, id string) (Approval, error)
+	// List returns the approvals alive at now, oldest first.
+	List(ctx context.Context, now time.Time) ([]Approval, error)
+	// Decide records d on the pending approval with id, if it is still
+	// pending and unexpired and d's approver is permitted, atomically.
+	Decide(ctx context.Context, id string, d Decision, now time.Time) (Approval, error)
+	// UseNonce records the use of an in-band approval state's nonce, kept
+	// until expires; a second use is ErrReplayed.
+	UseNonce(ctx context.Context, nonce string, expires time.Time) error
+}

@@ -1,0 +1,236 @@
+package approval_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/moto"
+	"github.com/toolgate/toolgate/internal/policy"
+)
+
+// stores returns the two stores under one contract: in process, and in a
+// table of moto's DynamoDB on loopback.
+func stores(t *testing.T) map[string]approval.Store {
+	srv := moto.Start(t)
+	table := srv.CreateTable(t, "toolgate-approvals")
+	ddb, err := approval.FromEnv(srv.Env(nil), table, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]approval.Store{"memory": &approval.Memory{}, "dynamodb": ddb}
+}
+
+var t0 = time.Now().Truncate(time.Second)
+
+func pending(id, binding string, req approval.Requirement) approval.Approval {
+	return approval.Approval{ID: id, Binding: binding, Status: approval.Pending, Requester: "alice", Tool: "k8s___delete-pod",
+		Requirement: req, Created: t0, Expires: t0.Add(req.TTL())}
+}
+
+var (
+	ops    = approval.Requirement{Groups: [][]string{{"ops", "sre"}}, TTLSeconds: 600}
+	caller = approval.Requirement{TTLSeconds: 600}
+)
+
+// TestLifecycle: a request is pending until decided; a grant is used once;
+// the next identical call asks anew.
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			a, created, err := st.Request(ctx, pending("id1", "b1", ops), t0)
+			if err != nil || !created || a.Status != approval.Pending {
+				t.Fatalf("request: %+v %v %v", a, created, err)
+			}
+			again, created, err := st.Request(ctx, pending("id2", "b1", ops), t0.Add(time.Second))
+			if err != nil || created || again.ID != "id1" {
+				t.Fatalf("a second request for the same call: %+v %v %v", again, created, err)
+			}
+			if got, ok, err := st.Consume(ctx, "b1", t0); err != nil || ok || got.Status != approval.Pending {
+				t.Fatalf("consumed a pending approval: %+v %v %v", got, ok, err)
+			}
+			list, err := st.List(ctx, t0)
+			if err != nil || len(list) != 1 || list[0].ID != "id1" {
+				t.Fatalf("list: %+v %v", list, err)
+			}
+			dec, err := st.Decide(ctx, "id1", approval.Decision{Approve: true, By: "bob", Groups: []string{"sre"}, Comment: "ok"}, t0.Add(time.Minute))
+			if err != nil || dec.Status != approval.Approved || dec.DecidedBy != "bob" || !dec.Expires.Equal(t0.Add(11*time.Minute)) {
+				t.Fatalf("approve: %+v %v", dec, err)
+			}
+			if _, err := st.Decide(ctx, "id1", approval.Decision{Approve: false, By: "carol", Groups: []string{"ops"}}, t0.Add(time.Minute)); !errors.Is(err, approval.ErrDecided) {
+				t.Fatalf("decided twice: %v", err)
+			}
+			if _, ok, err := st.Consume(ctx, "other", t0.Add(2*time.Minute)); err != nil || ok {
+				t.Fatalf("consumed another call's grant: %v %v", ok, err)
+			}
+			used, ok, err := st.Consume(ctx, "b1", t0.Add(2*time.Minute))
+			if err != nil || !ok || used.Status != approval.Used || used.DecidedBy != "bob" {
+				t.Fatalf("consume: %+v %v %v", used, ok, err)
+			}
+			if _, ok, err := st.Consume(ctx, "b1", t0.Add(2*time.Minute)); err != nil || ok {
+				t.Fatalf("consumed twice: %v %v", ok, err)
+			}
+			if got, err := st.Get(ctx, "id1"); err != nil || got.Status != approval.Used {
+				t.Fatalf("get: %+v %v", got, err)
+			}
+			next, created, err := st.Request(ctx, pending("id3", "b1", ops), t0.Add(3*time.Minute))
+			if err != nil || !created || next.ID != "id3" {
+				t.Fatalf("a request after the grant was used: %+v %v %v", next, created, err)
+			}
+			if _, err := st.Get(ctx, "nope"); !errors.Is(err, approval.ErrNotFound) {
+				t.Fatalf("get unknown: %v", err)
+			}
+		})
+	}
+}
+
+// TestDecideRefuses: every decision a rule forbids is refused with a
+// message that says which rule, and changes nothing.
+func TestDecideRefuses(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		req  approval.Requirement
+		dec  approval.Decision
+		at   time.Duration
+		want error
+		text string
+	}{
+		{"own request", ops, approval.Decision{Approve: true, By: "alice", Groups: []string{"ops"}}, 0, approval.ErrNotPermitted, "own call"},
+		{"not in the group", ops, approval.Decision{Approve: true, By: "bob", Groups: []string{"dev"}}, 0, approval.ErrNotPermitted, "none of the groups"},
+		{"reject needs the group too", ops, approval.Decision{By: "bob"}, 0, approval.ErrNotPermitted, "none of the groups"},
+		{"no approver", ops, approval.Decision{Approve: true}, 0, approval.ErrNotPermitted, "unknown"},
+		{"someone else's confirmation", caller, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, 0, approval.ErrNotPermitted, "only the caller"},
+		{"expired", ops, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, 11 * time.Minute, approval.ErrExpired, "expired"},
+		{"two group policies, one met", approval.Requirement{Groups: [][]string{{"ops"}, {"security"}}, TTLSeconds: 600},
+			approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, 0, approval.ErrNotPermitted, "[security]"},
+	}
+	for name, st := range stores(t) {
+		for i, tt := range tests {
+			t.Run(name+"/"+tt.name, func(t *testing.T) {
+				id, b := "r"+string(rune('a'+i)), "rb"+string(rune('a'+i))
+				if _, _, err := st.Request(ctx, pending(id, b, tt.req), t0); err != nil {
+					t.Fatal(err)
+				}
+				_, err := st.Decide(ctx, id, tt.dec, t0.Add(tt.at))
+				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.text) {
+					t.Fatalf("error %v, want %v with %q", err, tt.want, tt.text)
+				}
+				if a, err := st.Get(ctx, id); err != nil || a.Status != approval.Pending {
+					t.Fatalf("a refused decision changed the approval: %+v %v", a, err)
+				}
+			})
+		}
+	}
+}
+
+// TestConsumeExactlyOnce: 16 concurrent retries of an approved call; one
+// gets the grant.
+func TestConsumeExactlyOnce(t *testing.T) {
+	ctx := context.Background()
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := st.Request(ctx, pending("c1", "cb", ops), t0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Decide(ctx, "c1", approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, t0); err != nil {
+				t.Fatal(err)
+			}
+			var got atomic.Int32
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Go(func() {
+					_, ok, err := st.Consume(ctx, "cb", t0.Add(time.Second))
+					if err != nil {
+						t.Error(err)
+					}
+					if ok {
+						got.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if n := got.Load(); n != 1 {
+				t.Errorf("%d retries consumed the grant, want exactly 1", n)
+			}
+		})
+	}
+}
+
+// TestGrantExpires: a grant not used within its TTL is gone, and so is a
+// pending request nobody decided.
+func TestGrantExpires(t *testing.T) {
+	ctx := context.Background()
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			st.Request(ctx, pending("e1", "eb", ops), t0)
+			if _, err := st.Decide(ctx, "e1", approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, t0); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, err := st.Consume(ctx, "eb", t0.Add(11*time.Minute)); err != nil || ok {
+				t.Fatalf("consumed an expired grant: %v %v", ok, err)
+			}
+			if list, _ := st.List(ctx, t0.Add(11*time.Minute)); len(list) != 0 {
+				t.Fatalf("expired approvals listed: %+v", list)
+			}
+		})
+	}
+}
+
+func TestNonceOnce(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			if err := st.UseNonce(context.Background(), "n1", t0.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.UseNonce(context.Background(), "n1", t0.Add(time.Minute)); !errors.Is(err, approval.ErrReplayed) {
+				t.Fatalf("second use: %v", err)
+			}
+		})
+	}
+}
+
+// TestRequire: approvers of several policies combine; the shortest TTL wins.
+func TestRequire(t *testing.T) {
+	f := func(ttl int64, approvers ...string) policy.Finding {
+		return policy.Finding{Mode: policy.ModeApproval, Message: "m" + strings.Join(approvers, ""), Approval: &policy.Approval{Approvers: approvers, TTLSeconds: ttl}}
+	}
+	r := approval.Require([]policy.Finding{f(900, "caller"), f(300, "ops", "sre"), f(600, "ops", "sre"), f(1200, "security")})
+	if r.Caller() || len(r.Groups) != 2 || r.TTLSeconds != 300 || len(r.Reasons) != 3 {
+		t.Fatalf("%+v", r)
+	}
+	if c := approval.Require([]policy.Finding{f(900, "caller")}); !c.Caller() || c.TTLSeconds != 900 {
+		t.Fatalf("caller only: %+v", c)
+	}
+}
+
+// TestBinding: a grant for one call binds no other.
+func TestBinding(t *testing.T) {
+	base := approval.Call{Principal: "alice", Actor: "agent", Tool: "t___x", Environment: "prod", Arguments: map[string]any{"n": 2.5, "s": "a"}}
+	same := base
+	same.Arguments = map[string]any{"s": "a", "n": 2.50}
+	if base.Binding() != same.Binding() || base.Binding() == "" {
+		t.Fatal("the same call binds differently")
+	}
+	for name, change := range map[string]func(*approval.Call){
+		"principal":   func(c *approval.Call) { c.Principal = "bob" },
+		"actor":       func(c *approval.Call) { c.Actor = "" },
+		"tool":        func(c *approval.Call) { c.Tool = "t___y" },
+		"environment": func(c *approval.Call) { c.Environment = "dev" },
+		"arguments":   func(c *approval.Call) { c.Arguments = map[string]any{"n": 2.5, "s": "a", "force": true} },
+		"separator":   func(c *approval.Call) { c.Principal, c.Actor = "alice\x00agent", "" },
+	} {
+		c := base
+		change(&c)
+		if c.Binding() == base.Binding() {
+			t.Errorf("another %s binds the same", name)
+		}
+	}
+}
