@@ -63,7 +63,9 @@ func epoch(t time.Time) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
 }
 
-func key(k string) map[string]types.AttributeValue { return map[string]types.AttributeValue{attrKey: s(k)} }
+func key(k string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrKey: s(k)}
+}
 
 // item is a's item under its binding.
 func item(a Approval) (map[string]types.AttributeValue, error) {
