@@ -44,7 +44,21 @@ type Document struct {
 	Request     Request            `json:"request"`
 	Response    *Response          `json:"response,omitempty"` // phase response only
 	Session     Session            `json:"session"`
+	Approval    Approval           `json:"approval"`
 	Time        Time               `json:"time"`
+}
+
+// Approval is the approval standing for this call (see the README's
+// "Approvals"): policies are evaluated again with Granted true once an
+// approver has approved the exact call, so that a rule may read who did.
+type Approval struct {
+	Granted bool   `json:"granted"`
+	By      string `json:"by"` // the approver's principal id
+	At      string `json:"at"` // when, RFC 3339
+	ID      string `json:"id"` // the out-of-band approval's id; "" in band
+	// Channel is in-band (the caller confirmed in their client) or
+	// out-of-band (an approver decided with the CLI).
+	Channel string `json:"channel"`
 }
 
 // Session is the history of the caller's session before this call, read
@@ -330,6 +344,8 @@ func (d *Document) Value() map[string]any {
 		"request":     map[string]any{"headers": headers},
 		"time":        map[string]any{"now": d.Time.Now},
 		"session":     d.Session.value(),
+		"approval": map[string]any{"granted": d.Approval.Granted, "by": d.Approval.By, "at": d.Approval.At,
+			"id": d.Approval.ID, "channel": d.Approval.Channel},
 	}
 	if d.Response != nil {
 		v["response"] = map[string]any{

@@ -30,7 +30,10 @@ var (
 	ErrToolName      = errors.New("tools/call params.name must be a non-empty string")
 	ErrToolArguments = errors.New("tools/call params.arguments must be an object")
 	ErrParams        = errors.New("params must be an object")
-	ErrMethodCase    = errors.New("method differs from a tools method only in case")
+	// A multi round-trip retry's members, when present, have these types.
+	ErrInputResponses = errors.New("tools/call params.inputResponses must be an object")
+	ErrRequestState   = errors.New("tools/call params.requestState must be a string")
+	ErrMethodCase     = errors.New("method differs from a tools method only in case")
 )
 
 // Message is one JSON-RPC 2.0 message. ID keeps the id exactly as sent (nil
@@ -141,7 +144,25 @@ func (m Message) IDValue() any {
 type ToolCall struct {
 	Name      string
 	Arguments map[string]any
+	// ProtocolVersion is the MCP version in params._meta (2026-07-28
+	// clients send it with every request), or "".
+	ProtocolVersion string
+	// InputResponses and RequestState are a multi round-trip retry's
+	// answers and the state it echoes (MCP 2026-07-28), or empty.
+	InputResponses map[string]any
+	RequestState   string
 }
+
+// ProtocolVersionMeta is the _meta key of the MCP version of a request.
+const ProtocolVersionMeta = "io.modelcontextprotocol/protocolVersion"
+
+// Protocol versions this project answers in their own terms.
+const (
+	Version20250326 = "2025-03-26"
+	Version20250618 = "2025-06-18"
+	Version20251125 = "2025-11-25" // URL elicitation, the -32042 error
+	Version20260728 = "2026-07-28" // stateless; multi round-trip input requests
+)
 
 // ParseToolCall decodes the params of a tools/call request. Missing or null
 // arguments are an empty object; arguments of any other type than object are
@@ -168,6 +189,23 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 		call.Arguments = args
 	default:
 		return ToolCall{}, ErrToolArguments
+	}
+	if meta, ok := members["_meta"].(map[string]any); ok {
+		call.ProtocolVersion, _ = meta[ProtocolVersionMeta].(string)
+	}
+	switch v := members["inputResponses"].(type) {
+	case nil:
+	case map[string]any:
+		call.InputResponses = v
+	default:
+		return ToolCall{}, ErrInputResponses
+	}
+	switch v := members["requestState"].(type) {
+	case nil:
+	case string:
+		call.RequestState = v
+	default:
+		return ToolCall{}, ErrRequestState
 	}
 	return call, nil
 }

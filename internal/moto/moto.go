@@ -37,8 +37,9 @@ const Region = "us-east-1"
 type Server struct {
 	// Endpoint is the server's base URL, e.g. "http://127.0.0.1:5000".
 	Endpoint string
-	// AccessKeyID and SecretAccessKey belong to an IAM user allowed s3:*
-	// and dynamodb:*; every request must be signed with them.
+	// AccessKeyID and SecretAccessKey belong to an IAM user allowed s3:*,
+	// dynamodb:* and secretsmanager:*; every request must be signed with
+	// them.
 	AccessKeyID, SecretAccessKey string
 
 	cmd   *exec.Cmd
@@ -145,7 +146,7 @@ func (s *Server) user(t testing.TB) {
 	out := iam(url.Values{"Action": {"CreateAccessKey"}, "UserName": {"toolgate"}})
 	s.AccessKeyID, s.SecretAccessKey = match(t, accessKeyRE, out), match(t, secretRE, out)
 	iam(url.Values{"Action": {"PutUserPolicy"}, "UserName": {"toolgate"}, "PolicyName": {"s3"},
-		"PolicyDocument": {`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","dynamodb:*"],"Resource":"*"}]}`}})
+		"PolicyDocument": {`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","dynamodb:*","secretsmanager:*"],"Resource":"*"}]}`}})
 }
 
 func match(t testing.TB, re *regexp.Regexp, s string) string {
@@ -165,7 +166,7 @@ func (s *Server) Env(vars map[string]string) func(string) string {
 		switch k {
 		case "AWS_REGION":
 			return Region
-		case "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB":
+		case "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SECRETS_MANAGER":
 			if v := vars[k]; v != "" {
 				return v
 			}

@@ -166,6 +166,17 @@ type Scrubber struct {
 	detectors []*detector
 }
 
+// Builtins returns a Scrubber with every built-in detector: for text that
+// is shown to people whatever rules a bundle has, such as the argument
+// summary of an approval request.
+func Builtins() Scrubber {
+	s := Scrubber{}
+	for _, name := range order {
+		s.detectors = append(s.detectors, builtins[name])
+	}
+	return s
+}
+
 // Empty reports whether there is nothing to look for.
 func (s Scrubber) Empty() bool { return len(s.detectors) == 0 }
 
