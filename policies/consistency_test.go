@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
 	"github.com/toolgate/toolgate/internal/policytest"
@@ -51,13 +52,14 @@ func TestListCallConsistency(t *testing.T) {
 		{"namespace": "*"}, {"all": true}, {"paths": []any{"logs/*"}},
 	}
 	for _, env := range []string{"production", "dev"} {
-		h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor})
+		// A call that needs an approval can be made: it is listed.
+		h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor, Approvals: &approval.Memory{}})
 		for who, claims := range principals {
 			shown := listed(t, h, claims, tools)
 			for _, tool := range tools {
 				allowed := 0
 				for _, args := range argumentSets {
-					if call(t, h, claims, tool, args) == decision.Allow {
+					if e := call(t, h, claims, tool, args); e == decision.Allow || e == decision.Approval {
 						allowed++
 					}
 				}

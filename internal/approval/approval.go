@@ -113,6 +113,10 @@ func (r Requirement) Permits(approver string, groups []string, requester string)
 	return nil
 }
 
+// CallerApprover stands, where an approver is named (bundle tests), for
+// the caller of the call.
+const CallerApprover = policy.ApproverCaller
+
 // Call is the exact call an approval is bound to.
 type Call struct {
 	Principal   string
@@ -164,9 +168,9 @@ type Approval struct {
 	UsedAt        time.Time `json:"usedAt,omitzero"`
 }
 
-// alive reports whether a still stands for its call at now: a used one does
+// Alive reports whether a still stands for its call at now: a used one does
 // not (the next identical call asks anew), nor does an expired one.
-func (a *Approval) alive(now time.Time) bool {
+func (a *Approval) Alive(now time.Time) bool {
 	return a.ID != "" && a.Status != Used && now.Before(a.Expires)
 }
 
@@ -208,9 +212,9 @@ type Store interface {
 	// and not expired): it then returns that one and created false.
 	Request(ctx context.Context, a Approval, now time.Time) (_ Approval, created bool, _ error)
 	// Consume uses the grant of binding, once: of concurrent callers,
-	// exactly one gets consumed true. It returns the approval it found,
-	// whose status says why it was not consumed; a zero Approval when none
-	// is alive.
+	// exactly one gets consumed true. It returns the approval it found
+	// (used, expired or not yet approved when not consumed; see Alive); a
+	// zero Approval when there is none.
 	Consume(ctx context.Context, binding string, now time.Time) (_ Approval, consumed bool, _ error)
 	// Get returns the approval with id, or ErrNotFound.
 	Get(ctx context.Context, id string) (Approval, error)

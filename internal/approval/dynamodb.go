@@ -151,7 +151,7 @@ func (d *DynamoDB) Request(ctx context.Context, a Approval, now time.Time) (Appr
 	if err != nil {
 		return Approval{}, false, err
 	}
-	if !old.alive(now) {
+	if !old.Alive(now) {
 		// Used or lapsed between the write and the read (or within the
 		// second DynamoDB's expiry condition rounds to): the caller asks
 		// again on the next call.
@@ -165,10 +165,10 @@ func (d *DynamoDB) Request(ctx context.Context, a Approval, now time.Time) (Appr
 // that exactly one of concurrent retries gets it.
 func (d *DynamoDB) Consume(ctx context.Context, binding string, now time.Time) (Approval, bool, error) {
 	a, err := d.byBinding(ctx, binding)
-	if err != nil || !a.alive(now) {
+	if err != nil {
 		return Approval{}, false, err
 	}
-	if a.Status != Approved {
+	if !a.Alive(now) || a.Status != Approved {
 		return a, false, nil
 	}
 	used := a
@@ -251,7 +251,7 @@ func (d *DynamoDB) List(ctx context.Context, now time.Time) ([]Approval, error) 
 			if err != nil {
 				return nil, d.wrap("list approvals", err)
 			}
-			if a.alive(now) {
+			if a.Alive(now) {
 				out = append(out, a)
 			}
 		}

@@ -28,7 +28,7 @@ func (m *Memory) Request(_ context.Context, a Approval, now time.Time) (Approval
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init()
-	if old := m.byBinding[a.Binding]; old.alive(now) {
+	if old := m.byBinding[a.Binding]; old.Alive(now) {
 		return old, false, nil
 	}
 	m.byBinding[a.Binding], m.bindings[a.ID] = a, a.Binding
@@ -41,10 +41,7 @@ func (m *Memory) Consume(_ context.Context, binding string, now time.Time) (Appr
 	defer m.mu.Unlock()
 	m.init()
 	a := m.byBinding[binding]
-	if !a.alive(now) {
-		return Approval{}, false, nil
-	}
-	if a.Status != Approved {
+	if !a.Alive(now) || a.Status != Approved {
 		return a, false, nil
 	}
 	a.Status, a.UsedAt = Used, now
@@ -70,7 +67,7 @@ func (m *Memory) List(_ context.Context, now time.Time) ([]Approval, error) {
 	defer m.mu.Unlock()
 	var out []Approval
 	for _, a := range m.byBinding {
-		if a.alive(now) {
+		if a.Alive(now) {
 			out = append(out, a)
 		}
 	}

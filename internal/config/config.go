@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/identity"
@@ -83,9 +85,36 @@ type Config struct {
 	// SessionTTL (SESSION_TTL_SECONDS, default 86400) is how long a
 	// session's history is kept after its last call.
 	SessionTTL time.Duration
+	// ApprovalTable (APPROVAL_TABLE) is the DynamoDB table of approvals;
+	// MemoryState keeps them in process (local runs); empty: a call that
+	// needs an approval is denied unless its caller confirms in band.
+	ApprovalTable string
+	// ApprovalURL (APPROVAL_URL) is where approvers decide, with {id} for
+	// the approval's id; an https URL (http only for localhost).
+	ApprovalURL string
+	// ApprovalKeySecret (APPROVAL_KEY_SECRET_ARN) is the Secrets Manager
+	// secret whose value signs in-band confirmations; empty confirms
+	// nothing in band, except with an in-process approval table, where a
+	// random key per process signs.
+	ApprovalKeySecret string
 }
 
-// MemoryState is the STATE_TABLE value that counts in process.
+// checkApprovalURL refuses an approval URL a user should not be sent to:
+// not https (but for a local approval page), or without the {id} that
+// names the approval.
+func checkApprovalURL(s string) error {
+	u, err := url.Parse(strings.ReplaceAll(s, "{id}", "id"))
+	if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1")) {
+		return fmt.Errorf("APPROVAL_URL %q: want an https URL", s)
+	}
+	if !strings.Contains(s, "{id}") {
+		return fmt.Errorf("APPROVAL_URL %q: want {id} where the approval's id goes", s)
+	}
+	return nil
+}
+
+// MemoryState is the STATE_TABLE (and APPROVAL_TABLE) value that keeps
+// state in process.
 const MemoryState = "memory"
 
 // FromEnv reads the configuration through getenv.
@@ -174,6 +203,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	c.SessionTTL = time.Duration(ms) * time.Second
+	c.ApprovalTable = strings.TrimSpace(getenv("APPROVAL_TABLE"))
+	c.ApprovalKeySecret = strings.TrimSpace(getenv("APPROVAL_KEY_SECRET_ARN"))
+	if c.ApprovalURL = strings.TrimSpace(getenv("APPROVAL_URL")); c.ApprovalURL != "" {
+		if err := checkApprovalURL(c.ApprovalURL); err != nil {
+			return c, err
+		}
+	}
 	level := getenv("AWS_LAMBDA_LOG_LEVEL")
 	if level == "" {
 		level = getenv("LOG_LEVEL")
@@ -325,6 +361,22 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 		var store *state.DynamoDB
 		if store, err = state.FromEnv(getenv, cfg.StateTable, &http.Client{}); err == nil {
 			icfg.State = store
+		}
+	}
+	icfg.ApprovalURL = cfg.ApprovalURL
+	switch {
+	case cfg.ApprovalTable == MemoryState:
+		icfg.Approvals, icfg.ApprovalKeys = &approval.Memory{}, approval.RandomKey()
+	case err == nil && cfg.ApprovalTable != "":
+		var store *approval.DynamoDB
+		if store, err = approval.FromEnv(getenv, cfg.ApprovalTable, &http.Client{}); err == nil {
+			icfg.Approvals = store
+		}
+	}
+	if err == nil && cfg.ApprovalKeySecret != "" {
+		var keys *approval.SecretKeys
+		if keys, err = approval.SecretKeysFromEnv(getenv, cfg.ApprovalKeySecret, &http.Client{}); err == nil {
+			icfg.ApprovalKeys = keys
 		}
 	}
 	build := func(b *bundle.Bundle) *interceptor.Handler {

@@ -22,6 +22,9 @@ type Effect string
 const (
 	Allow Effect = "allow"
 	Deny  Effect = "deny"
+	// Approval: the call waits for an approval; the caller is told how
+	// to give or get one (see Prompt).
+	Approval Effect = "approval"
 )
 
 // JSON-RPC error codes of denials of methods other than tools/call. The first
@@ -32,6 +35,9 @@ const (
 	CodeRateLimited    = -32003 // a rate limit of the bundle is exceeded
 	CodeInvalidRequest = -32600 // the event or its JSON-RPC body is malformed
 	CodeInvalidParams  = -32602 // tools/call params are malformed
+	// CodeURLElicitationRequired is MCP 2025-11-25's error that sends the
+	// user to a URL before a retry; 2026-07-28 removed it.
+	CodeURLElicitationRequired = -32042
 )
 
 // NotificationDenyStatus is the HTTP status of a denied notification: MCP's
@@ -56,13 +62,78 @@ type Decision struct {
 	// RetryAfter is the seconds a rate-limited caller should wait; a
 	// JSON-RPC error carries it as data.retryAfter.
 	RetryAfter int `json:"retryAfter,omitempty"`
+	// Approval is set when policies asked for an approval.
+	Approval *ApprovalState `json:"approval,omitempty"`
 }
 
-// FromResult decides on a policy result: any enforcing finding denies.
+// ApprovalState is what became of a call that needs an approval.
+type ApprovalState struct {
+	// Status is confirm (the caller is asked in band), requested (a new
+	// out-of-band request), pending (one already waits), granted,
+	// rejected or failed (it could not be asked or checked: a denial).
+	Status string `json:"status"`
+	// Channel is in-band or out-of-band.
+	Channel string `json:"channel"`
+	// ID is the out-of-band approval's id.
+	ID string `json:"id,omitempty"`
+	// Groups are the groups an approver must be in, one of each list;
+	// none when the caller confirms.
+	Groups [][]string `json:"groups,omitempty"`
+	// By and At say who granted it and when (RFC 3339).
+	By string `json:"by,omitempty"`
+	At string `json:"at,omitempty"`
+	// Expired: an approval of the call had lapsed before this one.
+	Expired bool `json:"expired,omitempty"`
+	// Prompt is how the caller is asked; only for effect approval.
+	Prompt *Prompt `json:"-"`
+}
+
+// Approval statuses and channels.
+const (
+	ApprovalConfirm   = "confirm"
+	ApprovalRequested = "requested"
+	ApprovalPending   = "pending"
+	ApprovalGranted   = "granted"
+	ApprovalRejected  = "rejected"
+	ApprovalFailed    = "failed"
+
+	InBand    = "in-band"
+	OutOfBand = "out-of-band"
+)
+
+// Prompt is an answer that asks for an approval, in the caller's MCP
+// version: a multi round-trip input request (2026-07-28), the -32042 URL
+// elicitation error (2025-11-25) or a tool error that says what to do.
+type Prompt struct {
+	// Version is the client's MCP protocol version ("" when unknown).
+	Version string
+	// Message is shown to the user: what is asked and why.
+	Message string
+	// URL is where an approver decides, for an out-of-band approval; ""
+	// asks the caller to confirm in a form (in band).
+	URL string
+	// ID is the out-of-band approval's id (the -32042 elicitationId).
+	ID string
+	// RequestState is the signed state of an in-band confirmation.
+	RequestState string
+}
+
+// ConfirmField is the property of the in-band confirmation form.
+const ConfirmField = "approve"
+
+// InputRequestID is the key of the approval's multi round-trip input request.
+const InputRequestID = "toolgate.approval"
+
+// FromResult decides on a policy result: any enforcing finding denies;
+// else any approval finding makes the call wait for an approval (deny
+// overrides approval, approval overrides allow).
 func FromResult(id string, r policy.Result) Decision {
 	d := Decision{ID: id, Effect: Allow, Findings: r.Findings}
 	enforced := r.Enforced()
 	if len(enforced) == 0 {
+		if approvals := r.Approvals(); len(approvals) > 0 {
+			d.Effect, d.Reason = Approval, approvals[0].Message
+		}
 		return d
 	}
 	d.Effect, d.Code = Deny, CodePolicyDenied
@@ -94,6 +165,9 @@ func Denied(id string, code int, reason string) Decision {
 func (d Decision) Output(msg *mcp.Message, body json.RawMessage, denyStatus int) gateway.Output {
 	if d.Effect == Allow {
 		return gateway.Continue(body)
+	}
+	if d.Effect == Approval && msg != nil && msg.Method == mcp.MethodToolsCall && d.Approval != nil && d.Approval.Prompt != nil {
+		return gateway.Respond(http.StatusOK, nil, d.Approval.Prompt.answer(msg.ID, d.ID))
 	}
 	text := d.Text()
 	var id json.RawMessage = json.RawMessage("null")
@@ -172,6 +246,56 @@ func denialID(body map[string]any) (string, bool) {
 type textContent struct {
 	Type string `json:"type"`
 	Text string `json:"text"`
+}
+
+// answer renders the prompt as the JSON-RPC answer to request id.
+func (p *Prompt) answer(id json.RawMessage, decisionID string) json.RawMessage {
+	type envelope struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Result  any             `json:"result,omitempty"`
+		Error   any             `json:"error,omitempty"`
+	}
+	type elicit struct {
+		Mode            string         `json:"mode"`
+		Message         string         `json:"message"`
+		RequestedSchema map[string]any `json:"requestedSchema,omitempty"`
+		URL             string         `json:"url,omitempty"`
+		ElicitationID   string         `json:"elicitationId,omitempty"`
+	}
+	switch {
+	case p.Version >= mcp.Version20260728:
+		e := elicit{Mode: "url", Message: p.Message, URL: p.URL}
+		if p.URL == "" {
+			e.Mode, e.RequestedSchema = "form", map[string]any{
+				"type": "object",
+				"properties": map[string]any{ConfirmField: map[string]any{
+					"type": "boolean", "title": "Approve this call", "description": p.Message}},
+				"required": []string{ConfirmField},
+			}
+		}
+		type input struct {
+			Method string `json:"method"`
+			Params elicit `json:"params"`
+		}
+		return marshal(envelope{JSONRPC: "2.0", ID: id, Result: struct {
+			ResultType    string           `json:"resultType"`
+			InputRequests map[string]input `json:"inputRequests"`
+			RequestState  string           `json:"requestState,omitempty"`
+		}{"input_required", map[string]input{InputRequestID: {"elicitation/create", e}}, p.RequestState}})
+	case p.Version == mcp.Version20251125 && p.URL != "":
+		type data struct {
+			Elicitations []elicit `json:"elicitations"`
+		}
+		return marshal(envelope{JSONRPC: "2.0", ID: id, Error: struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+			Data    data   `json:"data"`
+		}{CodeURLElicitationRequired, p.Message + " (decision " + decisionID + ")",
+			data{[]elicit{{Mode: "url", Message: p.Message, URL: p.URL, ElicitationID: p.ID}}}}})
+	default:
+		return toolError(id, p.Message+" (decision "+decisionID+")")
+	}
 }
 
 func toolError(id json.RawMessage, text string) json.RawMessage {

@@ -40,7 +40,10 @@ const (
 	Allow     = "allow"      // allowed, no finding
 	Deny      = "deny"       // denied by a policy or because the input is malformed
 	AuditDeny = "audit_deny" // allowed, but an audit-mode policy failed
-	Error     = "error"      // no decision could be made (bundle, evaluation or internal error): denied
+	// ApprovalRequired: the call waits for an approval; the caller was
+	// asked for one (see Record.Approval).
+	ApprovalRequired = "approval_required"
+	Error            = "error" // no decision could be made (bundle, evaluation or internal error): denied
 )
 
 // Record is one decision. Raw tool arguments and tokens never appear in it,
@@ -84,7 +87,32 @@ type Record struct {
 	Redactions  map[string]int `json:"redactions,omitempty"`
 	// RateLimits is what each rate limit that matched the call did.
 	RateLimits []RateLimit `json:"rate_limits,omitempty"`
-	LatencyUS  int64       `json:"latency_us"`
+	// ApprovalRequired is set when an approval policy asked for an
+	// approval, whatever became of it; Approval says what did.
+	ApprovalRequired bool      `json:"approval_required,omitempty"`
+	Approval         *Approval `json:"approval,omitempty"`
+	// Approved says who approved the call, when, and which approval.
+	Approved  *Approved `json:"approved,omitempty"`
+	LatencyUS int64     `json:"latency_us"`
+}
+
+// Approval is what became of a call's need for an approval.
+type Approval struct {
+	// Status is confirm, requested, pending, granted, rejected or failed.
+	Status  string     `json:"status"`
+	Channel string     `json:"channel,omitempty"`
+	ID      string     `json:"id,omitempty"`
+	Groups  [][]string `json:"groups,omitempty"`
+	// Expired is set when a standing approval of the call had lapsed.
+	Expired bool `json:"expired,omitempty"`
+}
+
+// Approved names the grant a call was allowed under.
+type Approved struct {
+	By      string `json:"by"`
+	At      string `json:"at"`
+	ID      string `json:"id,omitempty"` // "" for an in-band confirmation
+	Channel string `json:"channel"`
 }
 
 // RateLimit is one rate limit's outcome for a call (see the RateLimit

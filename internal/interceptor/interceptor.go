@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/catalog"
 	"github.com/toolgate/toolgate/internal/decision"
@@ -81,8 +82,19 @@ type Config struct {
 	// StateTimeout bounds the counting of one call (default 300ms): past
 	// it the count is an error, which denies unless the limit fails open.
 	StateTimeout time.Duration
-	Now          func() time.Time
-	NewID        func() string
+	// Approvals keeps out-of-band approvals and the used in-band
+	// confirmations; nil asks no approver (a call that needs one is
+	// denied unless its caller can confirm in band) and remembers
+	// confirmations in process.
+	Approvals approval.Store
+	// ApprovalKeys sign in-band confirmations (MCP 2026-07-28 clients);
+	// nil confirms nothing in band.
+	ApprovalKeys approval.Keys
+	// ApprovalURL is where approvers decide, with {id} for the approval's
+	// id: a URL elicitation sends the user there. "" sends none.
+	ApprovalURL string
+	Now         func() time.Time
+	NewID       func() string
 }
 
 // Limits bound what the handler reads. Anything beyond them is denied before
@@ -120,6 +132,9 @@ type Handler struct {
 	// abandoned counts judgements still running after their invocation
 	// was answered with a denial for want of time.
 	abandoned atomic.Int32
+	// nonces remembers used in-band confirmations when no approval table
+	// is configured (local runs).
+	nonces *approval.Memory
 }
 
 // New returns a Handler for cfg. A nil Engine denies everything.
@@ -151,7 +166,7 @@ func New(cfg Config) *Handler {
 	cfg.StateTimeout = cmp.Or(cfg.StateTimeout, DefaultStateTimeout)
 	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, 24*time.Hour)
 	return &Handler{cfg: cfg, builder: attributes.Builder{Environment: cfg.Environment, Catalog: cfg.Catalog, Verifier: cfg.Verifier},
-		work: make(chan judgement)}
+		work: make(chan judgement), nonces: &approval.Memory{}}
 }
 
 // DefaultStateTimeout bounds the rate-limit counting of one call.
@@ -352,14 +367,18 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 		Headers: ev.GatewayRequest.Headers,
 		Now:     h.cfg.Now(),
 	}
+	var call mcp.ToolCall
 	if msg.Method == mcp.MethodToolsCall {
-		call, err := h.toolCall(&msg)
-		if err != nil {
+		if call, err = h.toolCall(&msg); err != nil {
 			return h.reject(r, id, &msg, decision.CodeInvalidParams, "invalid tools/call params", err)
 		}
 		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
 	}
 	value := h.decide(st, id, in, &r)
+	if r.Decision.Effect == decision.Approval {
+		st.next("approval")
+		body = h.approve(st.ctx, &msg, call, body, r.Document, &r)
+	}
 	if r.Decision.Effect == decision.Allow && h.cfg.RateLimits.Len() > 0 {
 		st.next("ratelimit")
 		h.limit(st.ctx, value, &r)

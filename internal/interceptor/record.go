@@ -3,6 +3,7 @@ package interceptor
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +67,13 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 	for _, o := range r.RateLimits {
 		rec.RateLimits = append(rec.RateLimits, decisionlog.RateLimit{Name: o.Limit, Result: o.Result, Count: o.Count, Limit: o.Max})
 	}
+	if a := d.Approval; a != nil {
+		rec.ApprovalRequired = true
+		rec.Approval = &decisionlog.Approval{Status: a.Status, Channel: a.Channel, ID: a.ID, Groups: a.Groups, Expired: a.Expired}
+		if a.Status == decision.ApprovalGranted {
+			rec.Approved = &decisionlog.Approved{By: a.By, At: a.At, ID: a.ID, Channel: a.Channel}
+		}
+	}
 	if n := len(d.Hidden); n > 0 {
 		// Tool names are not secret, and say why an agent did not see a tool.
 		rec.ToolsHidden, rec.Hidden = n, d.Hidden[:min(n, decisionlog.MaxHidden)]
@@ -76,8 +84,10 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 // result classifies a decision for the record.
 func result(d *decision.Decision) string {
 	switch {
-	case d.Effect == decision.Allow && len(d.Findings) > 0:
-		return decisionlog.AuditDeny // an allowed decision's findings are audit findings
+	case d.Effect == decision.Approval:
+		return decisionlog.ApprovalRequired
+	case d.Effect == decision.Allow && slices.ContainsFunc(d.Findings, func(f policy.Finding) bool { return f.Mode != policy.ModeApproval }):
+		return decisionlog.AuditDeny // an allowed decision's other findings are audit findings
 	case d.Effect == decision.Allow:
 		return decisionlog.Allow
 	case d.Code == decision.CodeUndecidable:

@@ -88,6 +88,13 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 		in.Response.Kind, in.Response.Method = messageKind(body)
 	}
 	value := h.decide(st, id, in, &r)
+	if r.Decision.Effect == decision.Approval {
+		// Approval is asked and checked at the REQUEST point. Here the
+		// answer is either that point's question, which must reach the
+		// caller as it was, or the result of a call it let through: the
+		// tool has run, and withholding its result would undo nothing.
+		r.Decision.Effect, r.Decision.Reason = decision.Allow, ""
+	}
 	if r.Decision.Effect == decision.Deny {
 		st.next("respond")
 		if prev, ok := r.Decision.RepeatOf(&msg, body, h.cfg.DenyStatus); ok {

@@ -48,6 +48,15 @@ const (
 	// limit (dimension RateLimit) and in all: denied, or allowed where the
 	// limit fails open.
 	StateErrors = "StateErrors"
+	// ApprovalsRequested, ApprovalsGranted, ApprovalsRejected and
+	// ApprovalsExpired count, without dimensions, the approvals asked for
+	// (in band or a new out-of-band request), the calls allowed under one,
+	// the calls refused because the approver or the caller said no, and the
+	// standing approvals found lapsed.
+	ApprovalsRequested = "ApprovalsRequested"
+	ApprovalsGranted   = "ApprovalsGranted"
+	ApprovalsRejected  = "ApprovalsRejected"
+	ApprovalsExpired   = "ApprovalsExpired"
 )
 
 // choosable are the dimensions a deployment may choose for Decisions and
@@ -143,6 +152,24 @@ func (e *EMF) Decision(r *decisionlog.Record) {
 	if r.Result == decisionlog.Error {
 		rec[EvaluationErrors] = 1
 		directives = append(directives, Directive{e.namespace, [][]string{{}}, []Definition{{EvaluationErrors, "Count"}}})
+	}
+	if a := r.Approval; a != nil {
+		var names []string
+		switch a.Status {
+		case "confirm", "requested":
+			names = append(names, ApprovalsRequested)
+		case "granted":
+			names = append(names, ApprovalsGranted)
+		case "rejected":
+			names = append(names, ApprovalsRejected)
+		}
+		if a.Expired {
+			names = append(names, ApprovalsExpired)
+		}
+		for _, n := range names {
+			rec[n] = 1
+			directives = append(directives, Directive{e.namespace, [][]string{{}}, []Definition{{n, "Count"}}})
+		}
 	}
 	e.write(rec, directives)
 	for _, l := range r.RateLimits {

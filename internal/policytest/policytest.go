@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
@@ -62,8 +63,20 @@ type Case struct {
 	// one rate-limit window, counted in process by a store that keeps
 	// DynamoDB's contract; Expect is about the last. "The 6th call in a
 	// minute is denied" is times: 6.
-	Times  int    `json:"times,omitempty"`
-	Expect Expect `json:"expect"`
+	Times int `json:"times,omitempty"`
+	// Approved, with Request, runs the call, lets Approved.By (with
+	// Approved.Groups) approve the approval it asks for, as the CLI would,
+	// and runs it again: Expect is about the retry. By "caller" is the
+	// caller confirming their own call. A refused approval fails the case
+	// with the refusal.
+	Approved *Approver `json:"approved,omitempty"`
+	Expect   Expect    `json:"expect"`
+}
+
+// Approver is who approves a case's call.
+type Approver struct {
+	By     string   `json:"by"`
+	Groups []string `json:"groups,omitempty"`
 }
 
 // Expect is a case's expected outcome.
@@ -75,6 +88,9 @@ type Expect struct {
 	// Audit, when given, is the exact set of audit-only policies that would
 	// have denied.
 	Audit []string `json:"audit,omitempty"`
+	// Approvals, when given, is the exact set of approval policies that
+	// asked for an approval.
+	Approvals []string `json:"approvals,omitempty"`
 	// Tools, when given, is the exact set of tools left in the answer's tool
 	// list (result.tools, or result.structuredContent.tools of a search).
 	Tools []string `json:"tools,omitempty"`
@@ -116,8 +132,9 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 			if env == "" {
 				env = opts.Environment
 			}
+			approvals := &approval.Memory{}
 			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor,
-				RateLimits: b.RateLimits, Sessions: b.Sessions, State: &state.Memory{Now: now}, Now: now})
+				RateLimits: b.RateLimits, Sessions: b.Sessions, State: &state.Memory{Now: now}, Now: now, Approvals: approvals})
 			var got decision.Decision
 			var listed []string
 			var err error
@@ -134,7 +151,12 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 				return nil, fmt.Errorf("%s: case %q: %w", d.where, c.Name, err)
 			}
 			res := CaseResult{Where: d.where, Name: c.Name}
-			res.Diff = c.Expect.diff(got, listed)
+			if c.Approved != nil {
+				got, listed, res.Diff = c.approve(h, approvals, got, now())
+			}
+			if res.Diff == "" {
+				res.Diff = c.Expect.diff(got, listed)
+			}
 			res.Pass = res.Diff == ""
 			out = append(out, res)
 		}
@@ -203,10 +225,38 @@ func (c Case) validate() error {
 	if c.Before != nil && c.Request == nil {
 		return fmt.Errorf("before goes with request")
 	}
-	if c.Expect.Decision != decision.Allow && c.Expect.Decision != decision.Deny {
-		return fmt.Errorf("expect.decision must be allow or deny")
+	if c.Approved != nil && (c.Request == nil || c.Times > 1) {
+		return fmt.Errorf("approved goes with request, once")
+	}
+	if c.Expect.Decision != decision.Allow && c.Expect.Decision != decision.Deny && c.Expect.Decision != decision.Approval {
+		return fmt.Errorf("expect.decision must be allow, deny or approval")
 	}
 	return nil
+}
+
+// approve decides, as c.Approved, on the approval that got asks for, and
+// runs the call again. It returns the retry's decision, or why there was
+// nothing to approve or the approval was refused.
+func (c Case) approve(h *interceptor.Handler, store approval.Store, got decision.Decision, now time.Time) (decision.Decision, []string, string) {
+	if got.Effect != decision.Approval || got.Approval == nil || got.Approval.ID == "" {
+		return got, nil, fmt.Sprintf("approved: the call asked for no approval (decision %s: %s)", got.Effect, got.Reason)
+	}
+	by := c.Approved.By
+	if by == approval.CallerApprover {
+		a, err := store.Get(context.Background(), got.Approval.ID)
+		if err != nil {
+			return got, nil, "approved: " + err.Error()
+		}
+		by = a.Requester
+	}
+	if _, err := store.Decide(context.Background(), got.Approval.ID, approval.Decision{Approve: true, By: by, Groups: c.Approved.Groups}, now); err != nil {
+		return got, nil, "approved: refused: " + err.Error()
+	}
+	retry, listed, err := c.run(h, nil)
+	if err != nil {
+		return got, nil, "approved: " + err.Error()
+	}
+	return retry, listed, ""
 }
 
 // run returns the decision and the tools listed in the answer.
@@ -293,7 +343,10 @@ func (e Expect) diff(got decision.Decision, listed []string) string {
 	if got.Effect != e.Decision {
 		diffs = append(diffs, fmt.Sprintf("decision: want %s, got %s", e.Decision, got.Effect))
 	}
-	enforced, audited := policiesOf(got.Findings)
+	enforced, audited, approvals := policiesOf(got.Findings)
+	if e.Approvals != nil && !sameSet(e.Approvals, approvals) {
+		diffs = append(diffs, fmt.Sprintf("approval policies: want %v, got %v", sorted(e.Approvals), approvals))
+	}
 	if e.Policies != nil && !sameSet(e.Policies, enforced) {
 		diffs = append(diffs, fmt.Sprintf("denying policies: want %v, got %v", sorted(e.Policies), enforced))
 	}
@@ -306,15 +359,18 @@ func (e Expect) diff(got decision.Decision, listed []string) string {
 			lines = append(lines, fmt.Sprintf("    %s %s/%s: %s", f.Mode, f.Policy, f.Rule, f.Message))
 		}
 		diffs = append(diffs, "findings:\n"+strings.Join(lines, "\n"))
-	} else if len(diffs) > 0 && got.Effect == decision.Deny {
+	} else if len(diffs) > 0 && got.Effect != decision.Allow {
 		diffs = append(diffs, "reason: "+got.Reason)
 	}
 	return strings.Join(diffs, "\n")
 }
 
-func policiesOf(fs []policy.Finding) (enforced, audited []string) {
-	enforced, audited = []string{}, []string{}
+func policiesOf(fs []policy.Finding) (enforced, audited, approvals []string) {
+	enforced, audited, approvals = []string{}, []string{}, []string{}
 	for _, f := range fs {
+		if f.Mode == policy.ModeApproval && !slices.Contains(approvals, f.Policy) {
+			approvals = append(approvals, f.Policy)
+		}
 		if f.Mode == policy.ModeEnforce && !slices.Contains(enforced, f.Policy) {
 			enforced = append(enforced, f.Policy)
 		}
@@ -324,7 +380,8 @@ func policiesOf(fs []policy.Finding) (enforced, audited []string) {
 	}
 	sort.Strings(enforced)
 	sort.Strings(audited)
-	return enforced, audited
+	sort.Strings(approvals)
+	return enforced, audited, approvals
 }
 
 func sorted(s []string) []string {
