@@ -7,8 +7,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
 	"github.com/toolgate/toolgate/internal/policytest"
