@@ -235,6 +235,12 @@ func (r *Record) LogValue() slog.Value {
 	if len(r.RateLimits) > 0 {
 		a = append(a, slog.Any("rate_limits", r.RateLimits))
 	}
+	if r.ApprovalRequired {
+		a = append(a, slog.Bool("approval_required", true), slog.Any("approval", r.Approval))
+	}
+	if r.Approved != nil {
+		a = append(a, slog.Any("approved", r.Approved))
+	}
 	a = append(a, slog.Int64("latency_us", r.LatencyUS))
 	return slog.GroupValue(a...)
 }

@@ -1,0 +1,275 @@
+package interceptor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/moto"
+	"github.com/toolgate/toolgate/internal/policytest"
+)
+
+// refundEvent is a REQUEST event of a refund by a platform admin (sub
+// u-root) in production: the default bundle's approve-critical-calls asks
+// another platform admin to approve it.
+func approvalEvent(t *testing.T, tool, args string, headers map[string]string, extra string) []byte {
+	t.Helper()
+	tok, err := policytest.UnsignedToken(map[string]any{"sub": "u-root", "username": "root", "cognito:groups": []string{"platform-admins"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := map[string]string{"Authorization": "Bearer " + tok}
+	for k, v := range headers {
+		h[k] = v
+	}
+	hb, _ := json.Marshal(h)
+	return []byte(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":` + string(hb) +
+		`,"body":{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"` + tool + `","arguments":` + args + extra + `}}}}}`)
+}
+
+type answer struct {
+	Result struct {
+		ResultType    string `json:"resultType"`
+		InputRequests map[string]struct {
+			Method string `json:"method"`
+			Params struct {
+				Mode, Message, URL string
+			} `json:"params"`
+		} `json:"inputRequests"`
+		RequestState string `json:"requestState"`
+		IsError      bool   `json:"isError"`
+		Content      []struct{ Text string }
+	} `json:"result"`
+	Error *struct {
+		Code int `json:"code"`
+		Data struct {
+			Elicitations []struct{ Mode, URL, ElicitationID string } `json:"elicitations"`
+		} `json:"data"`
+	} `json:"error"`
+}
+
+func answerOf(t *testing.T, r interceptor.Result) answer {
+	t.Helper()
+	var a answer
+	if r.Output.MCP == nil || r.Output.MCP.TransformedGatewayResponse == nil {
+		t.Fatalf("no answer to the caller: %+v", r.Output)
+	}
+	if err := json.Unmarshal(r.Output.MCP.TransformedGatewayResponse.Body, &a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+const refundArgs = `{"payment":"p-1","amount":10}`
+
+// TestOutOfBandApproval: against moto's DynamoDB, each client version is
+// asked in its own terms; the call passes only after another platform
+// admin approves, once, and only with the same arguments.
+func TestOutOfBandApproval(t *testing.T) {
+	srv := moto.Start(t)
+	store, err := approval.FromEnv(srv.Env(nil), srv.CreateTable(t, "approvals"), http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ids := 0
+	var logs bytes.Buffer
+	h := handlerWith(t, func(c *interceptor.Config) {
+		c.Approvals, c.ApprovalURL, c.Now = store, "https://approve.example.com/a/{id}", func() time.Time { return now }
+		c.NewID = func() string { ids++; return strings.Repeat("0", 31) + string(rune('a'+ids%6)) }
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	ctx := context.Background()
+	for _, v := range []struct{ version, want string }{
+		{"2026-07-28", "mrtr"}, {"2025-11-25", "-32042"}, {"2025-06-18", "text"}, {"2025-03-26", "text"}, {"", "text"},
+	} {
+		t.Run(cmpOr(v.version, "no version"), func(t *testing.T) {
+			args := `{"payment":"p-` + v.version + `","amount":10}`
+			hdr := map[string]string{"MCP-Protocol-Version": v.version}
+			r := h.Handle(ctx, approvalEvent(t, "billing___refund_payment", args, hdr, ""))
+			if r.Decision.Effect != decision.Approval || r.Decision.Approval.Status != decision.ApprovalRequested {
+				t.Fatalf("first call: %+v", r.Decision)
+			}
+			id := r.Decision.Approval.ID
+			a := answerOf(t, r)
+			switch v.want {
+			case "mrtr":
+				ir := a.Result.InputRequests[decision.InputRequestID]
+				if a.Result.ResultType != "input_required" || ir.Method != "elicitation/create" || ir.Params.Mode != "url" || ir.Params.URL != "https://approve.example.com/a/"+id {
+					t.Fatalf("2026-07-28 answer: %+v", a)
+				}
+			case "-32042":
+				if a.Error == nil || a.Error.Code != -32042 || len(a.Error.Data.Elicitations) != 1 || a.Error.Data.Elicitations[0].ElicitationID != id {
+					t.Fatalf("2025-11-25 answer: %+v", a)
+				}
+			case "text":
+				if !a.Result.IsError || !strings.Contains(a.Result.Content[0].Text, "Approval requested: id "+id) || !strings.Contains(a.Result.Content[0].Text, "Retry the same call") {
+					t.Fatalf("older client's answer: %+v", a)
+				}
+			}
+			// Still pending: asked again, same approval.
+			if again := h.Handle(ctx, approvalEvent(t, "billing___refund_payment", args, hdr, "")); again.Decision.Approval.ID != id || again.Decision.Approval.Status != decision.ApprovalPending {
+				t.Fatalf("retry while pending: %+v", again.Decision)
+			}
+			if _, err := store.Decide(ctx, id, approval.Decision{Approve: true, By: "u-root", Groups: []string{"platform-admins"}}, now); err == nil {
+				t.Fatal("the requester approved their own call")
+			}
+			if _, err := store.Decide(ctx, id, approval.Decision{Approve: true, By: "u-ops", Groups: []string{"platform-admins"}}, now); err != nil {
+				t.Fatal(err)
+			}
+			// Other arguments: the grant does not apply.
+			other := h.Handle(ctx, approvalEvent(t, "billing___refund_payment", `{"payment":"p-`+v.version+`","amount":10000}`, hdr, ""))
+			if other.Decision.Effect != decision.Approval || other.Decision.Approval.ID == id {
+				t.Fatalf("a grant applied to other arguments: %+v", other.Decision)
+			}
+			ok := h.Handle(ctx, approvalEvent(t, "billing___refund_payment", args, hdr, ""))
+			if ok.Decision.Effect != decision.Allow || ok.Output.MCP.TransformedGatewayRequest == nil || ok.Decision.Approval.By != "u-ops" {
+				t.Fatalf("approved call: %+v", ok.Decision)
+			}
+			if twice := h.Handle(ctx, approvalEvent(t, "billing___refund_payment", args, hdr, "")); twice.Decision.Effect != decision.Approval {
+				t.Fatalf("a grant was used twice: %+v", twice.Decision)
+			}
+		})
+	}
+	if !strings.Contains(logs.String(), `"approved":{"by":"u-ops"`) || !strings.Contains(logs.String(), `"approval_required":true`) {
+		t.Errorf("decision records lack the approval:\n%s", logs.String())
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// TestRejectedApproval: a rejection denies the retries, saying who.
+func TestRejectedApproval(t *testing.T) {
+	store := &approval.Memory{}
+	h := handlerWith(t, func(c *interceptor.Config) { c.Approvals = store })
+	r := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, nil, ""))
+	if _, err := store.Decide(context.Background(), r.Decision.Approval.ID, approval.Decision{By: "u-ops", Groups: []string{"platform-admins"}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, nil, "")).Decision
+	if d.Effect != decision.Deny || !strings.Contains(d.Reason, "rejected by u-ops") {
+		t.Fatalf("after a rejection: %+v", d)
+	}
+}
+
+// TestApprovalStoreDown: an approval table that does not answer, or
+// answers too slowly, denies with an error record; nothing is approved.
+func TestApprovalStoreDown(t *testing.T) {
+	srv := moto.Start(t)
+	table := srv.CreateTable(t, "approvals")
+	proxy := srv.Proxy(t)
+	store, err := approval.FromEnv(srv.Env(map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": proxy.Endpoint}), table, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []moto.Mode{moto.Refuse, moto.Stall} {
+		proxy.SetMode(mode)
+		var logs bytes.Buffer
+		h := handlerWith(t, func(c *interceptor.Config) {
+			c.Approvals, c.StateTimeout = store, 200*time.Millisecond
+			c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		})
+		r := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, nil, ""))
+		if r.Decision.Effect != decision.Deny || r.Decision.Code != decision.CodeUndecidable || !strings.Contains(r.Decision.Reason, "approval table did not answer") {
+			t.Errorf("mode %d: %+v", mode, r.Decision)
+		}
+		if !strings.Contains(logs.String(), `"level":"ERROR"`) {
+			t.Errorf("mode %d: no ERROR record: %s", mode, logs.String())
+		}
+	}
+	proxy.SetMode(moto.Pass)
+}
+
+// TestInBandConfirmation: a 2026-07-28 client confirms its own call in a
+// form; the retry is verified, used once and forwarded without our state.
+func TestInBandConfirmation(t *testing.T) {
+	now := time.Now()
+	h := handlerWith(t, func(c *interceptor.Config) {
+		c.ApprovalKeys, c.Now = approval.RandomKey(), func() time.Time { return now }
+	})
+	ctx := context.Background()
+	args := `{"channel":"general","text":"hello alice@example.com"}`
+	hdr := map[string]string{"Mcp-Protocol-Version": "2026-07-28"}
+	first := h.Handle(ctx, approvalEvent(t, "slack___post_message", args, hdr, ""))
+	a := answerOf(t, first)
+	ir := a.Result.InputRequests[decision.InputRequestID]
+	if first.Decision.Effect != decision.Approval || ir.Params.Mode != "form" || !approval.IsState(a.Result.RequestState) {
+		t.Fatalf("first call: %+v %+v", first.Decision, a)
+	}
+	if strings.Contains(ir.Params.Message, "alice@example.com") || !strings.Contains(ir.Params.Message, "slack___post_message") {
+		t.Errorf("the form shows an unredacted summary, or not the tool: %q", ir.Params.Message)
+	}
+	retry := func(state, action string, args string, h2 map[string]string) interceptor.Result {
+		ext := `,"inputResponses":{"` + decision.InputRequestID + `":{"action":"` + action + `","content":{"approve":true}},"other":{"action":"accept"}},"requestState":` + strconvQuote(state)
+		return h.Handle(ctx, approvalEvent(t, "slack___post_message", args, cmpMap(h2, hdr), ext))
+	}
+	tampered := a.Result.RequestState[:len(a.Result.RequestState)-3] + "AAA"
+	for name, tt := range map[string]struct {
+		state, action, args string
+		headers             map[string]string
+		reason              string
+	}{
+		"declined":        {a.Result.RequestState, "decline", args, nil, "declined"},
+		"other arguments": {a.Result.RequestState, "accept", `{"channel":"general","text":"rm -rf"}`, nil, "another call"},
+		"tampered":        {tampered, "accept", args, nil, "does not verify"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := retry(tt.state, tt.action, tt.args, tt.headers).Decision
+			if d.Effect != decision.Deny || !strings.Contains(d.Reason, tt.reason) {
+				t.Fatalf("%+v", d)
+			}
+		})
+	}
+	ok := retry(a.Result.RequestState, "accept", args, nil)
+	if ok.Decision.Effect != decision.Allow || ok.Decision.Approval.Channel != decision.InBand {
+		t.Fatalf("confirmed call: %+v", ok.Decision)
+	}
+	fwd := string(ok.Output.MCP.TransformedGatewayRequest.Body)
+	if strings.Contains(fwd, "requestState") || strings.Contains(fwd, decision.InputRequestID) || !strings.Contains(fwd, `"other"`) {
+		t.Errorf("forwarded body keeps our state, or lost the target's: %s", fwd)
+	}
+	if d := retry(a.Result.RequestState, "accept", args, nil).Decision; d.Effect != decision.Deny || !strings.Contains(d.Reason, "used already") {
+		t.Fatalf("replayed: %+v", d)
+	}
+	now = now.Add(6 * time.Minute)
+	if d := retry(a.Result.RequestState, "accept", args, nil).Decision; d.Effect != decision.Deny || !strings.Contains(d.Reason, "expired") {
+		t.Fatalf("expired: %+v", d)
+	}
+	// Another caller's retry with the state: another binding.
+	other := h.Handle(ctx, []byte(strings.Replace(string(approvalEvent(t, "slack___post_message", args, hdr, "")), "Bearer ", "Bearer x", 1)))
+	if other.Decision.Effect == decision.Allow {
+		t.Fatalf("another caller: %+v", other.Decision)
+	}
+}
+
+func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+func cmpMap(a, b map[string]string) map[string]string {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// TestNoApprovalConfigured: a call that needs an approval nobody can give
+// is denied, and says why.
+func TestNoApprovalConfigured(t *testing.T) {
+	h := handlerWith(t, func(*interceptor.Config) {})
+	d := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, nil, "")).Decision
+	if d.Effect != decision.Deny || !strings.Contains(d.Reason, "APPROVAL_TABLE") {
+		t.Fatalf("%+v", d)
+	}
+}
