@@ -139,7 +139,8 @@ func invoke(args []string, explainAll bool, embedded fs.FS, getenv func(string) 
 	}
 	logs := io.Discard
 	// Rate limits count in process unless a table is named.
-	vars := map[string]string{"POLICY_SOURCE": *policies, "ENVIRONMENT": *env, "STATE_TABLE": cmp.Or(getenv("STATE_TABLE"), config.MemoryState)}
+	vars := map[string]string{"POLICY_SOURCE": *policies, "ENVIRONMENT": *env, "STATE_TABLE": cmp.Or(getenv("STATE_TABLE"), config.MemoryState),
+		"APPROVAL_TABLE": cmp.Or(getenv("APPROVAL_TABLE"), config.MemoryState)}
 	if *verbose {
 		logs = stderr
 	} else {
