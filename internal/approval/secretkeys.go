@@ -56,7 +56,7 @@ func SecretKeysFromEnv(getenv func(string) string, secret string, hc *http.Clien
 	}
 	endpoint, err := awsenv.Endpoint(getenv, "SECRETS_MANAGER")
 	if err != nil {
-		return nil, fmt.Errorf("Secrets Manager %w", err)
+		return nil, fmt.Errorf("approval key secret: Secrets Manager %w", err)
 	}
 	opts := secretsmanager.Options{Region: region, Credentials: awsenv.Credentials(getenv), HTTPClient: hc}
 	if endpoint != "" {

@@ -17,10 +17,10 @@ import (
 	"github.com/toolgate/toolgate/internal/policytest"
 )
 
-// refundEvent is a REQUEST event of a refund by a platform admin (sub
-// u-root) in production: the default bundle's approve-critical-calls asks
-// another platform admin to approve it.
-func approvalEvent(t *testing.T, tool, args string, headers map[string]string, extra string) []byte {
+// approvalEvent is a REQUEST event of tool with args (and extra params
+// members) by a platform admin (sub u-root), in production: the default
+// bundle asks approvals of refunds and of Slack posts.
+func approvalEvent(t testing.TB, tool, args string, headers map[string]string, extra string) []byte {
 	t.Helper()
 	tok, err := policytest.UnsignedToken(map[string]any{"sub": "u-root", "username": "root", "cognito:groups": []string{"platform-admins"}})
 	if err != nil {
@@ -271,5 +271,33 @@ func TestNoApprovalConfigured(t *testing.T) {
 	d := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, nil, "")).Decision
 	if d.Effect != decision.Deny || !strings.Contains(d.Reason, "APPROVAL_TABLE") {
 		t.Fatalf("%+v", d)
+	}
+}
+
+// BenchmarkApprovalConfirmedRetry is the whole REQUEST point for the retry
+// of an in-band confirmation (verify, nonce, second evaluation, strip),
+// with nonces in process: the grant check's cost without the network.
+// Compare BenchmarkHandler2KB for a call that needs no approval.
+func BenchmarkApprovalConfirmedRetry(b *testing.B) {
+	keys := approval.RandomKey()
+	h := handlerWith(b, func(c *interceptor.Config) { c.ApprovalKeys = keys })
+	ctx := context.Background()
+	hdr := map[string]string{"Mcp-Protocol-Version": "2026-07-28"}
+	args := `{"channel":"general","text":"hello"}`
+	first := h.Handle(ctx, approvalEvent(b, "slack___post_message", args, hdr, ""))
+	var a answer
+	if err := json.Unmarshal(first.Output.MCP.TransformedGatewayResponse.Body, &a); err != nil || a.Result.RequestState == "" {
+		b.Fatalf("no confirmation asked: %v", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		first := h.Handle(ctx, approvalEvent(b, "slack___post_message", args, hdr, ""))
+		json.Unmarshal(first.Output.MCP.TransformedGatewayResponse.Body, &a)
+		ev := approvalEvent(b, "slack___post_message", args, hdr, `,"inputResponses":{"`+decision.InputRequestID+`":{"action":"accept"}},"requestState":`+strconvQuote(a.Result.RequestState))
+		b.StartTimer()
+		if r := h.Handle(ctx, ev); r.Decision.Effect != decision.Allow {
+			b.Fatalf("%+v", r.Decision)
+		}
 	}
 }
