@@ -113,10 +113,6 @@ func (r Requirement) Permits(approver string, groups []string, requester string)
 	return nil
 }
 
-// CallerApprover stands, where an approver is named (bundle tests), for
-// the caller of the call.
-const CallerApprover = policy.ApproverCaller
-
 // Call is the exact call an approval is bound to.
 type Call struct {
 	Principal   string
@@ -145,6 +141,7 @@ func (c Call) Binding() string {
 
 // Approval is one request for approval and what became of it.
 type Approval struct {
+	// ID is the id of the decision that requested the approval.
 	ID          string      `json:"id"`
 	Binding     string      `json:"binding"`
 	Status      Status      `json:"status"`
@@ -155,9 +152,7 @@ type Approval struct {
 	ArgsDigest  string      `json:"argsDigest"`
 	Summary     string      `json:"summary"` // the arguments, redacted, for the approver
 	Requirement Requirement `json:"requirement"`
-	// DecisionID is the decision that requested the approval.
-	DecisionID string    `json:"decisionId"`
-	Created    time.Time `json:"created"`
+	Created     time.Time   `json:"created"`
 	// Expires is when a pending approval lapses, or a grant does.
 	Expires   time.Time `json:"expires"`
 	DecidedBy string    `json:"decidedBy,omitempty"`

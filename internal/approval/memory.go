@@ -53,6 +53,11 @@ func (m *Memory) Consume(_ context.Context, binding string, now time.Time) (Appr
 func (m *Memory) Get(_ context.Context, id string) (Approval, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.byID(id)
+}
+
+// byID returns the approval with id; m.mu is held.
+func (m *Memory) byID(id string) (Approval, error) {
 	m.init()
 	a, ok := m.byBinding[m.bindings[id]]
 	if !ok || a.ID != id {
@@ -79,10 +84,9 @@ func (m *Memory) List(_ context.Context, now time.Time) ([]Approval, error) {
 func (m *Memory) Decide(_ context.Context, id string, d Decision, now time.Time) (Approval, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.init()
-	a, ok := m.byBinding[m.bindings[id]]
-	if !ok || a.ID != id {
-		return Approval{}, ErrNotFound
+	a, err := m.byID(id)
+	if err != nil {
+		return a, err
 	}
 	if err := decide(&a, d, now); err != nil {
 		return a, err

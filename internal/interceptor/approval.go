@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,7 +132,7 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 	a := approval.Approval{
 		ID: d.ID, Binding: binding, Status: approval.Pending, Requester: p.ID, Actor: p.Actor, Tool: call.Name,
 		Environment: doc.Environment, ArgsDigest: decisionlog.ArgsDigest(call.Arguments), Summary: summary(call.Arguments),
-		Requirement: req, DecisionID: d.ID, Created: now, Expires: now.Add(req.TTL()),
+		Requirement: req, Created: now, Expires: now.Add(req.TTL()),
 	}
 	a, created, err := h.cfg.Approvals.Request(ctx, a, now)
 	if err != nil {
@@ -161,8 +162,7 @@ func (h *Handler) granted(ctx context.Context, body json.RawMessage, doc *attrib
 	}
 	out, err := stripConfirmation(body)
 	if err != nil {
-		*r = Result{Output: r.Output, Decision: h.denyApproval(r.Decision, decision.CodeUndecidable, "the approved call could not be forwarded", err),
-			Phase: r.Phase, Method: r.Method, Document: r.Document}
+		r.Decision = h.denyApproval(r.Decision, decision.CodeUndecidable, "the approved call could not be forwarded", err)
 		return nil
 	}
 	return out
@@ -181,11 +181,9 @@ func (h *Handler) prompt(d *decision.Decision, state *decision.ApprovalState, p 
 // an error finding for the record.
 func (h *Handler) denyApproval(d decision.Decision, code int, reason string, err error) decision.Decision {
 	out := decision.Denied(d.ID, code, reason)
-	out.Approval = d.Approval
-	out.Findings = d.Findings
+	out.Approval, out.Findings = d.Approval, slices.Clip(d.Findings)
 	if err != nil {
-		out.Findings = append(out.Findings[:len(out.Findings):len(out.Findings)],
-			policy.Finding{Policy: "(approval)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: reason, Detail: err.Error()})
+		out.Findings = append(out.Findings, policy.Finding{Policy: "(approval)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: reason, Detail: err.Error()})
 	}
 	return out
 }

@@ -242,7 +242,7 @@ func (c Case) approve(h *interceptor.Handler, store approval.Store, got decision
 		return got, nil, fmt.Sprintf("approved: the call asked for no approval (decision %s: %s)", got.Effect, got.Reason)
 	}
 	by := c.Approved.By
-	if by == approval.CallerApprover {
+	if by == policy.ApproverCaller {
 		a, err := store.Get(context.Background(), got.Approval.ID)
 		if err != nil {
 			return got, nil, "approved: " + err.Error()
