@@ -1,5 +1,6 @@
 // Command toolgate is the policy workflow for people: invoke, explain,
-// validate, test and publish, as the Lambda bootstrap runs them, with AWS
+// validate, test and publish, as the Lambda bootstrap runs them, and the
+// approvers' approvals list|show|approve|reject, with AWS
 // access through the SDK's default configuration (environment, profiles,
 // SSO, instance roles) and its S3 client, retries included. The Lambda
 // function keeps only what it runs.
@@ -7,6 +8,7 @@ package main
 
 import (
 	"os"
+	"time"
 
 	"github.com/toolgate/toolgate/internal/cli"
 	"github.com/toolgate/toolgate/policies"
@@ -14,6 +16,12 @@ import (
 
 func main() {
 	aws := newAWS(os.Getenv)
+	if len(os.Args) > 1 && os.Args[1] == "approvals" {
+		os.Exit(approvals(os.Args[2:], approvalsEnv{
+			getenv: aws.getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+			store: aws.dynamoStore, now: time.Now,
+		}))
+	}
 	os.Exit(cli.Main(os.Args[1:], cli.Env{
 		Embedded: policies.FS,
 		Getenv:   aws.getenv,

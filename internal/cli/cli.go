@@ -50,6 +50,10 @@ const usage = `usage: toolgate has every command; the Lambda bootstrap invoke, e
       PREFIX/bundle.tar.gz (default: POLICY_SOURCE) and print its new version.
       AWS credentials and region come from the SDK's default chain:
       environment, profiles (AWS_PROFILE), SSO, instance roles.
+  toolgate approvals list|show|approve|reject [-table TABLE] [ID]
+      List, show and decide the approvals that policies asked for; approve
+      and reject take the approver's verified JWT (-token FILE). See
+      toolgate approvals help.
 
 SOURCE is a bundle directory or s3://BUCKET/PREFIX. The Lambda bootstrap is
 this command outside Lambda and the handler under it. POLICY_SOURCE,
@@ -91,8 +95,9 @@ func Main(args []string, env Env) int {
 		return invoke(args[1:], true, embedded, getenv, stdout, stderr)
 	case "test":
 		return test(args[1:], embedded, getenv, stdout, stderr)
-	case "validate", "publish":
-		if env.Store == nil {
+	case "validate", "publish", "approvals":
+		// cmd/toolgate runs approvals itself, before this.
+		if env.Store == nil || args[0] == "approvals" {
 			fmt.Fprintf(stderr, "%s is a command of toolgate: go run ./cmd/toolgate %s ...\n", args[0], args[0])
 			return 2
 		}

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/identity"
+)
+
+const approvalsUsage = `usage: toolgate approvals list [-table TABLE] [-json]
+       toolgate approvals show [-table TABLE] [-json] ID
+       toolgate approvals approve|reject [-table TABLE] -token FILE [-comment TEXT] ID
+  list     the approvals that stand: pending, approved (not yet used), rejected
+  show     one approval: the call, its redacted arguments, who may decide
+  approve  grant the call once; reject: refuse it until the request lapses
+TABLE defaults to APPROVAL_TABLE. AWS access comes from the SDK's default
+chain (environment, profiles, SSO); the approver needs dynamodb:GetItem,
+Scan and UpdateItem on the table (the stack's ApproverPolicy). -token is a
+file holding the approver's own JWT ("-": standard input), verified as the
+function verifies callers (JWKS_URL, JWT_ISSUER, JWT_AUDIENCE,
+JWT_TOKEN_USE): its subject and groups decide who may approve.
+`
+
+// approvalsEnv is what the approvals command runs with.
+type approvalsEnv struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	// store opens the approval table.
+	store func(ctx context.Context, table string) (approval.Store, error)
+	now   func() time.Time
+}
+
+// dynamoStore returns the approval table through the SDK's DynamoDB
+// client, configured like every other command (AWS_ENDPOINT_URL_DYNAMODB
+// is honoured by the SDK itself).
+func (a *awsAccess) dynamoStore(ctx context.Context, table string) (approval.Store, error) {
+	cfg, err := a.config(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("no AWS region: set AWS_REGION or a profile's region")
+	}
+	return approval.NewDynamoDB(dynamodb.NewFromConfig(cfg), table), nil
+}
+
+func approvals(args []string, env approvalsEnv) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.stderr, approvalsUsage)
+		return 2
+	}
+	verb := args[0]
+	fl := flag.NewFlagSet("approvals "+verb, flag.ContinueOnError)
+	fl.SetOutput(env.stderr)
+	fl.Usage = func() { fmt.Fprint(env.stderr, approvalsUsage) }
+	table := fl.String("table", "", "the approval table (default: APPROVAL_TABLE)")
+	asJSON, tokenFile, comment := new(bool), new(string), new(string)
+	wantID := true
+	switch verb {
+	case "list":
+		wantID = false
+		fl.BoolVar(asJSON, "json", false, "print the approvals as JSON")
+	case "show":
+		fl.BoolVar(asJSON, "json", false, "print the approval as JSON")
+	case "approve", "reject":
+		fl.StringVar(tokenFile, "token", "", "file with your JWT (- for standard input)")
+		fl.StringVar(comment, "comment", "", "why, for the record")
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(env.stdout, approvalsUsage)
+		return 0
+	default:
+		fmt.Fprintf(env.stderr, "unknown approvals command %q\n%s", verb, approvalsUsage)
+		return 2
+	}
+	if err := fl.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if wantID && fl.NArg() != 1 || !wantID && fl.NArg() != 0 {
+		fmt.Fprint(env.stderr, approvalsUsage)
+		return 2
+	}
+	name := cmp.Or(strings.TrimSpace(*table), strings.TrimSpace(env.getenv("APPROVAL_TABLE")))
+	if name == "" || name == config.MemoryState {
+		fmt.Fprintln(env.stderr, "approvals: no approval table: pass -table or set APPROVAL_TABLE (the stack's ApprovalTableName output)")
+		return 2
+	}
+	ctx := context.Background()
+	var err error
+	switch verb {
+	case "list":
+		err = listApprovals(ctx, env, name, *asJSON)
+	case "show":
+		err = showApproval(ctx, env, name, fl.Arg(0), *asJSON)
+	default:
+		err = decideApproval(ctx, env, name, fl.Arg(0), verb == "approve", *tokenFile, *comment)
+	}
+	if err != nil {
+		fmt.Fprintf(env.stderr, "approvals %s: %v\n", verb, err)
+		return 1
+	}
+	return 0
+}
+
+func listApprovals(ctx context.Context, env approvalsEnv, table string, asJSON bool) error {
+	store, err := env.store(ctx, table)
+	if err != nil {
+		return err
+	}
+	now := env.now()
+	list, err := store.List(ctx, now)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if list == nil {
+			list = []approval.Approval{}
+		}
+		return writeJSON(env.stdout, list)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(env.stdout, "no approvals stand")
+		return nil
+	}
+	w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tSTATUS\tTOOL\tENVIRONMENT\tREQUESTER\tAPPROVERS\tEXPIRES")
+	for _, a := range list {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Status, a.Tool, a.Environment, a.Requester,
+			approvers(a.Requirement), until(a.Expires, now))
+	}
+	return w.Flush()
+}
+
+func showApproval(ctx context.Context, env approvalsEnv, table, id string, asJSON bool) error {
+	store, err := env.store(ctx, table)
+	if err != nil {
+		return err
+	}
+	a, err := store.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%s: %w", id, err)
+	}
+	if asJSON {
+		return writeJSON(env.stdout, a)
+	}
+	printApproval(env.stdout, a, env.now())
+	return nil
+}
+
+// decideApproval verifies the approver's token before it reads the table:
+// who decides is the token's subject, never a flag.
+func decideApproval(ctx context.Context, env approvalsEnv, table, id string, approve bool, tokenFile, comment string) error {
+	approver, err := approverFromToken(ctx, env, tokenFile)
+	if err != nil {
+		return err
+	}
+	store, err := env.store(ctx, table)
+	if err != nil {
+		return err
+	}
+	a, err := store.Decide(ctx, id, approval.Decision{Approve: approve, By: approver.ID, Groups: approver.Groups, Comment: comment}, env.now())
+	if err != nil {
+		return fmt.Errorf("%s: %w", id, err)
+	}
+	if approve {
+		fmt.Fprintf(env.stdout, "approved %s: %s may now call %s once with these arguments, until %s\n",
+			a.ID, a.Requester, a.Tool, a.Expires.UTC().Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(env.stdout, "rejected %s: %s's call of %s stays denied until %s\n",
+			a.ID, a.Requester, a.Tool, a.Expires.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// approverFromToken reads the approver's JWT and verifies it with the
+// settings the function verifies callers with, so that the approver's id
+// is the one a requester's id is compared with.
+func approverFromToken(ctx context.Context, env approvalsEnv, file string) (identity.Principal, error) {
+	if file == "" {
+		return identity.Principal{}, errors.New("-token FILE is required: a decision is made by the holder of a verified token")
+	}
+	var raw []byte
+	var err error
+	if file == "-" {
+		raw, err = io.ReadAll(io.LimitReader(env.stdin, identity.MaxTokenBytes+1))
+	} else {
+		raw, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return identity.Principal{}, fmt.Errorf("read token: %w", err)
+	}
+	cfg, err := config.FromEnv(env.getenv)
+	if err != nil {
+		return identity.Principal{}, err
+	}
+	if cfg.JWT.JWKSURL == "" {
+		return identity.Principal{}, errors.New("JWKS_URL is not set: set it (and JWT_ISSUER, JWT_AUDIENCE) as the function has them, so that your token can be verified")
+	}
+	v, err := identity.NewVerifier(cfg.JWT)
+	if err != nil {
+		return identity.Principal{}, err
+	}
+	token := strings.TrimSpace(string(raw))
+	token = strings.TrimSpace(strings.TrimPrefix(token, "Bearer "))
+	p := v.Principal(ctx, "Bearer "+token)
+	switch {
+	case p.Verification != identity.Verified:
+		return p, fmt.Errorf("your token was refused (%s)", p.Verification)
+	case p.Type != identity.TypeUser:
+		return p, errors.New("your token is a machine's (client credentials): approvals are decided by people")
+	}
+	return p, nil
+}
+
+func printApproval(w io.Writer, a approval.Approval, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	row("id", a.ID)
+	row("status", string(a.Status))
+	row("tool", a.Tool)
+	row("environment", a.Environment)
+	row("requester", a.Requester)
+	row("actor", a.Actor)
+	row("arguments", a.Summary)
+	row("arguments digest", a.ArgsDigest)
+	row("approvers", approvers(a.Requirement))
+	row("why", strings.Join(a.Requirement.Reasons, "; "))
+	row("requested", a.Created.UTC().Format(time.RFC3339))
+	row("expires", a.Expires.UTC().Format(time.RFC3339)+" ("+until(a.Expires, now)+")")
+	if a.DecidedBy != "" {
+		row("decided by", fmt.Sprintf("%s %v at %s", a.DecidedBy, a.DeciderGroups, a.DecidedAt.UTC().Format(time.RFC3339)))
+	}
+	row("comment", a.Comment)
+	if !a.UsedAt.IsZero() {
+		row("used", a.UsedAt.UTC().Format(time.RFC3339))
+	}
+	_ = tw.Flush()
+}
+
+// approvers says who may decide under r.
+func approvers(r approval.Requirement) string {
+	if r.Caller() {
+		return "the caller"
+	}
+	var each []string
+	for _, any := range r.Groups {
+		each = append(each, strings.Join(any, "|"))
+	}
+	return "a member of " + strings.Join(each, " and of ") + ", not the requester"
+}
+
+// until says how long until t, or that it has passed.
+func until(t, now time.Time) string {
+	d := t.Sub(now).Round(time.Second)
+	if d <= 0 {
+		return "expired"
+	}
+	return "in " + d.String()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/moto"
+)
+
+const testIssuer = "https://idp.test"
+
+// idp is an identity provider on loopback: a JWKS endpoint and the key it
+// publishes.
+type idp struct {
+	URL string
+	key jose.JSONWebKey
+}
+
+func newIDP(t *testing.T) *idp {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &idp{key: jose.JSONWebKey{Key: k, KeyID: "k1", Algorithm: string(jose.ES256), Use: "sig"}}
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{p.key.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(jwks) }))
+	t.Cleanup(srv.Close)
+	p.URL = srv.URL
+	return p
+}
+
+// token signs a token for a person (sub, username, groups) valid for an
+// hour; extra claims replace those.
+func (p *idp) token(t *testing.T, sub string, groups []string, extra map[string]any) string {
+	t.Helper()
+	claims := map[string]any{"iss": testIssuer, "sub": sub, "username": sub, "client_id": "agent-app",
+		"token_use": "access", "cognito:groups": groups, "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}
+	for k, v := range extra {
+		if v == nil {
+			delete(claims, k)
+			continue
+		}
+		claims[k] = v
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: p.key}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// approvalsCLI runs toolgate approvals as a person would: AWS access from
+// a profile, the table from APPROVAL_TABLE, tokens verified against the
+// IdP.
+type approvalsCLI struct {
+	t     *testing.T
+	table string
+	idp   *idp
+}
+
+func newApprovalsCLI(t *testing.T) (*approvalsCLI, approval.Store) {
+	srv := moto.Start(t)
+	table := srv.CreateTable(t, "toolgate-approvals")
+	// The interceptor's side writes the requests, with its own client.
+	store, err := approval.FromEnv(srv.Env(nil), table, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withProfile(t, srv)
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", srv.Endpoint)
+	p := newIDP(t)
+	t.Setenv("JWKS_URL", p.URL)
+	t.Setenv("JWT_ISSUER", testIssuer)
+	t.Setenv("JWT_AUDIENCE", "agent-app")
+	t.Setenv("APPROVAL_TABLE", table)
+	return &approvalsCLI{t: t, table: table, idp: p}, store
+}
+
+// run runs the command with stdin and returns its exit status and output.
+func (c *approvalsCLI) run(stdin string, args ...string) (int, string) {
+	var out bytes.Buffer
+	a := newAWS(os.Getenv)
+	code := approvals(args, approvalsEnv{getenv: a.getenv, stdin: strings.NewReader(stdin), stdout: &out, stderr: &out,
+		store: a.dynamoStore, now: time.Now})
+	return code, out.String()
+}
+
+// tokenFile writes token where -token reads it.
+func (c *approvalsCLI) tokenFile(token string) string {
+	p := filepath.Join(c.t.TempDir(), "token")
+	if err := os.WriteFile(p, []byte(token+"\n"), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+func request(t *testing.T, store approval.Store, id, requester, tool string, req approval.Requirement, expires time.Time) approval.Approval {
+	t.Helper()
+	call := approval.Call{Principal: requester, Actor: "agent-7", Tool: tool, Environment: "production", Arguments: map[string]any{"name": id}}
+	a := approval.Approval{ID: id, Binding: call.Binding(), Status: approval.Pending, Requester: requester, Actor: "agent-7",
+		Tool: tool, Environment: "production", Summary: `{"name":"` + id + `"}`, Requirement: req,
+		Created: time.Now().Add(-time.Minute), Expires: expires}
+	a, created, err := store.Request(context.Background(), a, time.Now())
+	if err != nil || !created {
+		t.Fatalf("request %s: created %v, %v", id, created, err)
+	}
+	return a
+}
+
+// TestApprovalsCommand: an approver lists, shows and decides approvals with
+// their own AWS profile and their own verified token, against moto's
+// DynamoDB; every rule that protects a grant is refused with a message
+// that says which.
+func TestApprovalsCommand(t *testing.T) {
+	cli, store := newApprovalsCLI(t)
+	admins := approval.Requirement{Groups: [][]string{{"platform-admins"}}, TTLSeconds: 900, Reasons: []string{"critical calls in production need another admin"}}
+	caller := approval.Requirement{TTLSeconds: 300, Reasons: []string{"external messages are confirmed by the caller"}}
+	soon := time.Now().Add(15 * time.Minute)
+	critical := request(t, store, "appr-critical", "alice", "k8s___delete-namespace", admins, soon)
+	request(t, store, "appr-mail", "alice", "mail___send", caller, soon)
+	request(t, store, "appr-lapsed", "alice", "k8s___delete-pod", admins, time.Now().Add(2*time.Second))
+
+	alice := cli.tokenFile(cli.idp.token(t, "alice", []string{"platform-admins"}, nil))
+	bob := cli.idp.token(t, "bob", []string{"platform-admins"}, nil)
+	carol := cli.tokenFile(cli.idp.token(t, "carol", []string{"developers"}, nil))
+	machine := cli.tokenFile(cli.idp.token(t, "agent-app", []string{"platform-admins"}, map[string]any{"username": nil}))
+	expired := cli.tokenFile(cli.idp.token(t, "dave", []string{"platform-admins"}, map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}))
+	other := newIDP(t) // a key the IdP never published
+	forged := cli.tokenFile(other.token(t, "erin", []string{"platform-admins"}, nil))
+	time.Sleep(2 * time.Second) // appr-lapsed lapses
+
+	code, out := cli.run("", "list")
+	if code != 0 || !strings.Contains(out, "appr-critical") || !strings.Contains(out, "appr-mail") || strings.Contains(out, "appr-lapsed") ||
+		!strings.Contains(out, "a member of platform-admins, not the requester") || !strings.Contains(out, "the caller") {
+		t.Fatalf("list: exit %d\n%s", code, out)
+	}
+	code, out = cli.run("", "list", "-json")
+	var listed []approval.Approval
+	if code != 0 || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 2 {
+		t.Fatalf("list -json: exit %d\n%s", code, out)
+	}
+	code, out = cli.run("", "show", "appr-critical")
+	for _, want := range []string{"status:", "pending", "k8s___delete-namespace", `{"name":"appr-critical"}`, "critical calls in production need another admin", "requester:", "alice"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("show: exit %d, want %q\n%s", code, want, out)
+		}
+	}
+
+	refusals := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no token", []string{"approve", "appr-critical"}, "-token FILE is required"},
+		{"own request", []string{"approve", "-token", alice, "appr-critical"}, "the requester cannot approve their own call"},
+		{"not in the group", []string{"approve", "-token", carol, "appr-critical"}, "in none of the groups [platform-admins]"},
+		{"machine token", []string{"approve", "-token", machine, "appr-critical"}, "approvals are decided by people"},
+		{"expired token", []string{"approve", "-token", expired, "appr-critical"}, "your token was refused (expired)"},
+		{"forged token", []string{"approve", "-token", forged, "appr-critical"}, "your token was refused"},
+		{"expired approval", []string{"approve", "-token", cli.tokenFile(bob), "appr-lapsed"}, "the approval has expired"},
+		{"no such approval", []string{"approve", "-token", cli.tokenFile(bob), "appr-none"}, "no such approval"},
+		{"someone else's confirmation", []string{"approve", "-token", cli.tokenFile(bob), "appr-mail"}, "only the caller alice confirms this call"},
+	}
+	for _, r := range refusals {
+		if code, out := cli.run("", r.args...); code != 1 || !strings.Contains(out, r.want) {
+			t.Errorf("%s: exit %d, want 1 and %q\n%s", r.name, code, r.want, out)
+		}
+	}
+	if a, err := store.Get(context.Background(), "appr-critical"); err != nil || a.Status != approval.Pending {
+		t.Fatalf("after the refusals: %+v, %v; want still pending", a, err)
+	}
+
+	// bob approves, his token on standard input.
+	code, out = cli.run(bob, "approve", "-token", "-", "-comment", "change CHG-42", "appr-critical")
+	if code != 0 || !strings.Contains(out, "approved appr-critical: alice may now call k8s___delete-namespace once") {
+		t.Fatalf("approve: exit %d\n%s", code, out)
+	}
+	if code, out := cli.run(bob, "reject", "-token", "-", "appr-critical"); code != 1 || !strings.Contains(out, "decided already: it is approved") {
+		t.Errorf("reject after approval: exit %d\n%s", code, out)
+	}
+	code, out = cli.run("", "show", "appr-critical")
+	if code != 0 || !strings.Contains(out, "approved") || !strings.Contains(out, "bob [platform-admins]") || !strings.Contains(out, "change CHG-42") {
+		t.Errorf("show after approval: exit %d\n%s", code, out)
+	}
+	// The interceptor's retry finds the grant, once.
+	if a, ok, err := store.Consume(context.Background(), critical.Binding, time.Now()); err != nil || !ok || a.DecidedBy != "bob" {
+		t.Fatalf("consume the grant: %v %v %+v", ok, err, a)
+	}
+	if _, ok, err := store.Consume(context.Background(), critical.Binding, time.Now()); err != nil || ok {
+		t.Fatalf("second consume: %v %v", ok, err)
+	}
+
+	// The caller rejects her own confirmation out of band.
+	if code, out := cli.run("", "reject", "-token", alice, "appr-mail"); code != 0 || !strings.Contains(out, "rejected appr-mail: alice's call of mail___send stays denied") {
+		t.Errorf("reject: exit %d\n%s", code, out)
+	}
+}
+
+// TestApprovalsCommandRefusesToGuess: without a table, or without the
+// settings that verify an approver's token, nothing is decided.
+func TestApprovalsCommandRefusesToGuess(t *testing.T) {
+	cli, store := newApprovalsCLI(t)
+	request(t, store, "appr-1", "alice", "k8s___delete-namespace", approval.Requirement{Groups: [][]string{{"platform-admins"}}, TTLSeconds: 900}, time.Now().Add(time.Hour))
+	bob := cli.tokenFile(cli.idp.token(t, "bob", []string{"platform-admins"}, nil))
+
+	t.Setenv("JWKS_URL", "")
+	if code, out := cli.run("", "approve", "-token", bob, "appr-1"); code != 1 || !strings.Contains(out, "is set but JWKS_URL is not") {
+		t.Errorf("no JWKS_URL: exit %d\n%s", code, out)
+	}
+	t.Setenv("JWT_ISSUER", "")
+	t.Setenv("JWT_AUDIENCE", "")
+	if code, out := cli.run("", "approve", "-token", bob, "appr-1"); code != 1 || !strings.Contains(out, "JWKS_URL is not set") {
+		t.Errorf("no verification settings: exit %d\n%s", code, out)
+	}
+	t.Setenv("APPROVAL_TABLE", "")
+	if code, out := cli.run("", "list"); code != 2 || !strings.Contains(out, "no approval table") {
+		t.Errorf("no table: exit %d\n%s", code, out)
+	}
+	if code, out := cli.run("", "list", "-table", cli.table); code != 0 || !strings.Contains(out, "appr-1") {
+		t.Errorf("-table: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{}, {"approve"}, {"show"}, {"list", "extra"}, {"delete", "appr-1"}} {
+		if code, _ := cli.run("", args...); code != 2 {
+			t.Errorf("approvals %v: exit %d, want 2 (usage)", args, code)
+		}
+	}
+	if a, err := store.Get(context.Background(), "appr-1"); err != nil || a.Status != approval.Pending {
+		t.Errorf("%+v, %v; want still pending", a, err)
+	}
+}
