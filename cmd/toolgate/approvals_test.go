@@ -87,7 +87,11 @@ type approvalsCLI struct {
 
 func newApprovalsCLI(t *testing.T) (*approvalsCLI, approval.Store) {
 	srv := moto.Start(t)
-	table := srv.CreateTable(t, "toolgate-approvals")
+	return approvalsCLIOn(t, srv, srv.CreateTable(t, "toolgate-approvals"))
+}
+
+// approvalsCLIOn is newApprovalsCLI on a table of srv.
+func approvalsCLIOn(t *testing.T, srv *moto.Server, table string) (*approvalsCLI, approval.Store) {
 	// The interceptor's side writes the requests, with its own client.
 	store, err := approval.FromEnv(srv.Env(nil), table, http.DefaultClient)
 	if err != nil {

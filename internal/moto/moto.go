@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -342,4 +343,26 @@ func (s *Server) CreateTable(t testing.TB, name string) string {
 	sign(t, req, []byte(body), "dynamodb", aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey})
 	s.send(t, req, http.StatusOK)
 	return name
+}
+
+// CreateSecret creates a Secrets Manager secret holding value and returns
+// its ARN.
+func (s *Server) CreateSecret(t testing.TB, name, value string) string {
+	t.Helper()
+	body, err := json.Marshal(map[string]string{"Name": name, "SecretString": value})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, s.Endpoint+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "secretsmanager.CreateSecret")
+	sign(t, req, body, "secretsmanager", aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey})
+	var out struct{ ARN string }
+	if err := json.Unmarshal([]byte(s.send(t, req, http.StatusOK)), &out); err != nil || out.ARN == "" {
+		t.Fatalf("create secret %s: %v", name, err)
+	}
+	return out.ARN
 }
