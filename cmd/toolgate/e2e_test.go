@@ -467,3 +467,32 @@ func TestE2EOlderClients(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EHeaderNamesAnotherTool: a 2026-07-28 request whose Mcp-Name
+// header names a harmless tool while its body calls another is refused
+// before either runs.
+func TestE2EHeaderNamesAnotherTool(t *testing.T) {
+	e := newE2E(t)
+	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"billing___refund_payment","arguments":{"payment":"p-1","amount":10},` +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`
+	req, err := http.NewRequest(http.MethodPost, e.gateway.URL+"/mcp", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+		"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "docs___search_docs"} {
+		req.Header.Set(k, v)
+	}
+	res, err := (&http.Client{Transport: bearer{e.alice}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	answer, _ := io.ReadAll(res.Body)
+	if !strings.Contains(string(answer), "Mcp-Name names another tool") {
+		t.Errorf("answer %d %s, want the mismatch refused", res.StatusCode, answer)
+	}
+	if e.targets.ran("billing___refund_payment")+e.targets.ran("docs___search_docs") != 0 {
+		t.Error("a tool ran")
+	}
+}

@@ -3,6 +3,7 @@ package approval_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -17,7 +18,7 @@ import (
 
 // stores returns the two stores under one contract: in process, and in a
 // table of moto's DynamoDB on loopback.
-func stores(t *testing.T) map[string]approval.Store {
+func stores(t testing.TB) map[string]approval.Store {
 	srv := moto.Start(t)
 	table := srv.CreateTable(t, "toolgate-approvals")
 	ddb, err := approval.FromEnv(srv.Env(nil), table, http.DefaultClient)
@@ -232,5 +233,34 @@ func TestBinding(t *testing.T) {
 		if c.Binding() == base.Binding() {
 			t.Errorf("another %s binds the same", name)
 		}
+	}
+}
+
+// BenchmarkGrantCheck is what a retry's grant check costs in each store:
+// the Consume of an approved grant (a consistent GetItem and a conditional
+// UpdateItem in DynamoDB; here moto on loopback, so the SDK's work plus
+// moto's, not DynamoDB's latency).
+func BenchmarkGrantCheck(b *testing.B) {
+	ctx := context.Background()
+	for name, st := range stores(b) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				i++
+				id, binding := fmt.Sprintf("g%d", i), fmt.Sprintf("gb%d", i)
+				if _, _, err := st.Request(ctx, pending(id, binding, ops), t0); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := st.Decide(ctx, id, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, t0); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, ok, err := st.Consume(ctx, binding, t0.Add(time.Second)); err != nil || !ok {
+					b.Fatalf("consume: %v %v", ok, err)
+				}
+			}
+		})
 	}
 }

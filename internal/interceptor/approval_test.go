@@ -301,3 +301,30 @@ func BenchmarkApprovalConfirmedRetry(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApprovalGrantedRetry is the REQUEST point of a retry that finds
+// an approver's grant (out of band), with the store in process: the
+// mechanism's cost (consume, second evaluation, forwarding). A DynamoDB
+// table adds its two round trips (a consistent GetItem and a conditional
+// UpdateItem).
+func BenchmarkApprovalGrantedRetry(b *testing.B) {
+	store := &approval.Memory{}
+	h := handlerWith(b, func(c *interceptor.Config) { c.Approvals = store })
+	ctx := context.Background()
+	ev := approvalEvent(b, "billing___refund_payment", `{"payment":"p-1","amount":10}`, nil, "")
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		first := h.Handle(ctx, ev)
+		if first.Decision.Approval == nil {
+			b.Fatalf("no approval asked: %+v", first.Decision)
+		}
+		if _, err := store.Decide(ctx, first.Decision.Approval.ID, approval.Decision{Approve: true, By: "u-ops", Groups: []string{"platform-admins"}}, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if r := h.Handle(ctx, ev); r.Decision.Effect != decision.Allow {
+			b.Fatalf("%+v", r.Decision)
+		}
+	}
+}

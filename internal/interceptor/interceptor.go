@@ -374,6 +374,9 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 		}
 		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
 	}
+	if err := mcp.CheckHeaders(ev.GatewayRequest.Headers, msg, call.Name); err != nil {
+		return h.reject(r, id, &msg, decision.CodeInvalidRequest, "ambiguous request", err)
+	}
 	value := h.decide(st, id, in, &r)
 	if r.Decision.Effect == decision.Approval {
 		st.next("approval")

@@ -1,0 +1,92 @@
+package mcp
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Headers of MCP 2026-07-28 (SEP-2243) that repeat the body's method and
+// the tool, prompt or resource it names, so that gateways, load balancers
+// and servers can route without reading the body.
+const (
+	MethodHeader = "Mcp-Method"
+	NameHeader   = "Mcp-Name"
+)
+
+// ErrHeaderMismatch: an Mcp-Method or Mcp-Name header names something else
+// than the body.
+var ErrHeaderMismatch = errors.New("an MCP header disagrees with the body")
+
+// CheckHeaders returns ErrHeaderMismatch when headers (any spelling of the
+// names, every value) hold an Mcp-Method other than m's method or an
+// Mcp-Name other than the name the body calls: tool (a tools/call's, already
+// parsed), a prompts/get's name or a resources/read's uri. Policies judge the
+// body; a router reading the header would run another call than the one
+// judged. Absent headers (clients before 2026-07-28) are fine.
+func CheckHeaders(headers map[string]string, m Message, tool string) error {
+	var name *string // decoded on first need: most requests send no Mcp-Name
+	for k, v := range headers {
+		switch {
+		case strings.EqualFold(k, MethodHeader):
+			if v != m.Method {
+				return fmt.Errorf("%w: %s names another method", ErrHeaderMismatch, MethodHeader)
+			}
+		case strings.EqualFold(k, NameHeader):
+			if name == nil {
+				n := bodyName(m, tool)
+				name = &n
+			}
+			if *name == "" || headerValue(v) != *name {
+				return fmt.Errorf("%w: %s names another %s", ErrHeaderMismatch, NameHeader, nameKind(m.Method))
+			}
+		}
+	}
+	return nil
+}
+
+// bodyName is what Mcp-Name repeats for m, or "" for a method that has none.
+func bodyName(m Message, tool string) string {
+	var p struct {
+		Name string `json:"name"`
+		URI  string `json:"uri"`
+	}
+	switch m.Method {
+	case MethodToolsCall:
+		return tool
+	case "prompts/get":
+		_ = json.Unmarshal(m.Params, &p)
+		return p.Name
+	case "resources/read":
+		_ = json.Unmarshal(m.Params, &p)
+		return p.URI
+	}
+	return ""
+}
+
+func nameKind(method string) string {
+	switch method {
+	case MethodToolsCall:
+		return "tool"
+	case "prompts/get":
+		return "prompt"
+	case "resources/read":
+		return "resource"
+	}
+	return "name (the method names none)"
+}
+
+// headerValue decodes SEP-2243's "=?base64?...?=" form, which carries
+// values a header cannot hold as they are.
+func headerValue(v string) string {
+	if s, ok := strings.CutPrefix(v, "=?base64?"); ok {
+		if s, ok = strings.CutSuffix(s, "?="); ok {
+			if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+				return string(b)
+			}
+		}
+	}
+	return v
+}

@@ -1,0 +1,60 @@
+package mcp_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/toolgate/toolgate/internal/mcp"
+)
+
+func TestCheckHeaders(t *testing.T) {
+	const (
+		call   = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"docs___search","arguments":{}}}`
+		prompt = `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"summarise"}}`
+		read   = `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///etc/motd"}}`
+		list   = `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
+	)
+	for _, tc := range []struct {
+		name    string
+		body    string
+		headers map[string]string
+		ok      bool
+	}{
+		{"no headers (before 2026-07-28)", call, nil, true},
+		{"both agree", call, map[string]string{"Mcp-Method": "tools/call", "Mcp-Name": "docs___search"}, true},
+		{"any spelling", call, map[string]string{"mcp-method": "tools/call", "MCP-NAME": "docs___search"}, true},
+		{"base64 name", call, map[string]string{"Mcp-Name": "=?base64?ZG9jc19fX3NlYXJjaA==?="}, true},
+		{"prompt", prompt, map[string]string{"Mcp-Method": "prompts/get", "Mcp-Name": "summarise"}, true},
+		{"resource", read, map[string]string{"Mcp-Name": "file:///etc/motd"}, true},
+		{"list without a name", list, map[string]string{"Mcp-Method": "tools/list"}, true},
+		{"other tool", call, map[string]string{"Mcp-Name": "billing___refund"}, false},
+		{"other method", call, map[string]string{"Mcp-Method": "tools/list"}, false},
+		{"method differs in case", call, map[string]string{"Mcp-Method": "Tools/Call"}, false},
+		{"empty name", call, map[string]string{"Mcp-Name": ""}, false},
+		{"two spellings, one other", call, map[string]string{"Mcp-Name": "docs___search", "mcp-name": "billing___refund"}, false},
+		{"joined list", call, map[string]string{"Mcp-Name": "docs___search, billing___refund"}, false},
+		{"bad base64 is taken as it is", call, map[string]string{"Mcp-Name": "=?base64?!!?="}, false},
+		{"other prompt", prompt, map[string]string{"Mcp-Name": "exfiltrate"}, false},
+		{"other resource", read, map[string]string{"Mcp-Name": "file:///etc/passwd"}, false},
+		{"a name where the method has none", list, map[string]string{"Mcp-Name": "docs___search"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := mcp.Parse([]byte(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tool := ""
+			if m.Method == mcp.MethodToolsCall {
+				c, err := mcp.ParseToolCall(m.Params)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tool = c.Name
+			}
+			err = mcp.CheckHeaders(tc.headers, m, tool)
+			if tc.ok != (err == nil) || err != nil && !errors.Is(err, mcp.ErrHeaderMismatch) {
+				t.Errorf("CheckHeaders = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}
