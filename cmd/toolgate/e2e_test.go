@@ -367,10 +367,11 @@ var approvalID = regexp.MustCompile(`Approval requested: id ([0-9a-f]+),`)
 // TestE2EOutOfBandURL: a 2026-07-28 client is sent to the approval page
 // (an MRTR URL elicitation); the approver decides with toolgate approvals
 // while the user looks at the page; the client's retry runs the call once.
-// A user who leaves the page without an approval runs nothing.
+// A user who leaves the page without an approval, or declines it, runs
+// nothing.
 func TestE2EOutOfBandURL(t *testing.T) {
 	e := newE2E(t)
-	decide := true
+	decide, action := true, "accept"
 	var pages []string
 	cs := e.connect("2026-07-28", func(_ context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 		if r.Params.Mode != "url" {
@@ -380,7 +381,7 @@ func TestE2EOutOfBandURL(t *testing.T) {
 		if decide {
 			e.approve(path.Base(r.Params.URL))
 		}
-		return &mcp.ElicitResult{Action: "accept"}, nil
+		return &mcp.ElicitResult{Action: action}, nil
 	})
 	res, err := call(cs, "billing___refund_payment", refund)
 	if err != nil || res.IsError || text(res) != "billing___refund_payment ran" {
@@ -400,6 +401,15 @@ func TestE2EOutOfBandURL(t *testing.T) {
 	}
 	if n := e.targets.ran("billing___refund_payment"); n != 1 {
 		t.Fatalf("an unapproved call reached the tool: ran %d times", n)
+	}
+	// A user who declines the page is told so at once, not asked again.
+	action, pages = "decline", nil
+	res, err = call(cs, "billing___refund_payment", refund)
+	if err != nil || !res.IsError || !strings.Contains(text(res), "declined to wait") || len(pages) != 1 {
+		t.Fatalf("declined page: %v %+v, shown %d times", err, res, len(pages))
+	}
+	if n := e.targets.ran("billing___refund_payment"); n != 1 {
+		t.Fatalf("a declined call reached the tool: ran %d times", n)
 	}
 }
 

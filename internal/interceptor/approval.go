@@ -108,6 +108,13 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 			*d = decision.Denied(d.ID, decision.CodePolicyDenied, fmt.Sprintf("approval %s was rejected by %s", a.ID, a.DecidedBy))
 			d.Approval = state
 			return nil
+		case alive && a.Status == approval.Pending && refusedToWait(call.InputResponses):
+			// The user turned the approval page down: asking again would
+			// only loop the client. The request stays for approvers.
+			state.Status = decision.ApprovalPending
+			*d = decision.Denied(d.ID, decision.CodePolicyDenied, fmt.Sprintf("approval %s is pending, and the caller declined to wait for it", a.ID))
+			d.Approval = state
+			return nil
 		case alive && a.Status == approval.Pending:
 			state.Status = decision.ApprovalPending
 			h.prompt(d, state, outOfBandPrompt(version, h.approvalURL(a.ID), a, req))
@@ -248,6 +255,14 @@ func confirmed(responses map[string]any) bool {
 	// A client that returns accept without content confirmed the only
 	// question asked; one that says false did not.
 	return !present || v == true
+}
+
+// refusedToWait reports whether a multi round-trip retry declined or
+// cancelled our URL elicitation.
+func refusedToWait(responses map[string]any) bool {
+	r, _ := responses[decision.InputRequestID].(map[string]any)
+	action, _ := r["action"].(string)
+	return action == "decline" || action == "cancel"
 }
 
 // stateReason is the caller's reason for a state that failed verification.

@@ -165,6 +165,31 @@ func TestRejectedApproval(t *testing.T) {
 	}
 }
 
+// TestDeclinedApprovalPage: a 2026-07-28 user who declines or cancels the
+// approval page is answered with a denial (not asked again, which would
+// loop the client); the request stays pending for approvers.
+func TestDeclinedApprovalPage(t *testing.T) {
+	store := &approval.Memory{}
+	h := handlerWith(t, func(c *interceptor.Config) { c.Approvals, c.ApprovalURL = store, "https://approve.example.com/a/{id}" })
+	hdr := map[string]string{"MCP-Protocol-Version": "2026-07-28"}
+	first := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, hdr, ""))
+	id := first.Decision.Approval.ID
+	for _, action := range []string{"decline", "cancel"} {
+		retry := `,"inputResponses":{"` + decision.InputRequestID + `":{"action":"` + action + `"}}`
+		d := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, hdr, retry)).Decision
+		if d.Effect != decision.Deny || !strings.Contains(d.Reason, "approval "+id+" is pending, and the caller declined to wait") {
+			t.Fatalf("%s: %+v", action, d)
+		}
+	}
+	accepted := `,"inputResponses":{"` + decision.InputRequestID + `":{"action":"accept"}}`
+	if d := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, hdr, accepted)).Decision; d.Effect != decision.Approval || d.Approval.ID != id {
+		t.Fatalf("accepted while pending: %+v, want asked again", d)
+	}
+	if a, err := store.Get(context.Background(), id); err != nil || a.Status != approval.Pending {
+		t.Fatalf("%+v %v, want still pending", a, err)
+	}
+}
+
 // TestApprovalStoreDown: an approval table that does not answer, or
 // answers too slowly, denies with an error record; nothing is approved.
 func TestApprovalStoreDown(t *testing.T) {
