@@ -70,3 +70,39 @@ func TestSecretKeysRotate(t *testing.T) {
 		t.Errorf("a short secret: %v", err)
 	}
 }
+
+// TestSecretKeysRead: a binary secret is a key as well; a missing secret
+// and a request moto cannot authenticate are errors that say which, and
+// nothing is signed.
+func TestSecretKeysRead(t *testing.T) {
+	ctx := context.Background()
+	srv := moto.Start(t)
+	sm := secretsmanager.New(secretsmanager.Options{Region: moto.Region, BaseEndpoint: aws.String(srv.Endpoint),
+		Credentials: aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: srv.AccessKeyID, SecretAccessKey: srv.SecretAccessKey}, nil
+		}))})
+	bin, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("binary-key"), SecretBinary: []byte(strings.Repeat("\x01", 40))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	keys, _ := approval.SecretKeysFromEnv(srv.Env(nil), *bin.ARN, http.DefaultClient)
+	if _, err := approval.Sign(ctx, keys, approval.NewState("b", now, time.Minute)); err != nil {
+		t.Errorf("a binary secret: %v", err)
+	}
+	missing, _ := approval.SecretKeysFromEnv(srv.Env(nil), "no-such-secret", http.DefaultClient)
+	if _, err := approval.Sign(ctx, missing, approval.NewState("b", now, time.Minute)); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
+		t.Errorf("a missing secret: %v", err)
+	}
+	forged := srv.Env(map[string]string{})
+	wrongKey := func(k string) string {
+		if k == "AWS_SECRET_ACCESS_KEY" {
+			return "not-the-key"
+		}
+		return forged(k)
+	}
+	denied, _ := approval.SecretKeysFromEnv(wrongKey, *bin.ARN, http.DefaultClient)
+	if _, err := approval.Sign(ctx, denied, approval.NewState("b", now, time.Minute)); err == nil || !strings.Contains(err.Error(), "HTTP 4") {
+		t.Errorf("a request signed with the wrong key: %v", err)
+	}
+}

@@ -1,0 +1,122 @@
+package awsenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// Service is an AWS API of the JSON protocol (Secrets Manager, KMS, ...)
+// called with SigV4-signed requests. It stands in for a service's SDK
+// client where the function makes one or two calls: an SDK client costs
+// its package init on every cold start (Secrets Manager's: 1.5-4 ms) and
+// most of a megabyte of binary.
+type Service struct {
+	// Name is the signing name and the endpoint's first label
+	// ("secretsmanager"); Target prefixes operations in X-Amz-Target.
+	Name, Target string
+	// Version is the JSON protocol version: "1.1" for most services.
+	Version     string
+	Region      string
+	Endpoint    string // "" for https://<Name>.<Region>.amazonaws.com
+	Credentials aws.CredentialsProvider
+	HTTP        *http.Client
+}
+
+// APIError is an error answer of the service.
+type APIError struct {
+	Operation string
+	Status    int
+	Code      string // the exception's name, as the SDKs' ErrorCode
+	Message   string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s: %s: %s (HTTP %d)", e.Operation, e.Code, e.Message, e.Status)
+}
+
+// Call runs operation with in marshalled as its request and decodes the
+// answer into out.
+func (s *Service) Call(ctx context.Context, operation string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("%s: %w", operation, err)
+	}
+	endpoint := s.Endpoint
+	if endpoint == "" {
+		domain := "amazonaws.com"
+		if strings.HasPrefix(s.Region, "cn-") {
+			domain = "amazonaws.com.cn"
+		}
+		endpoint = "https://" + s.Name + "." + s.Region + "." + domain
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("%s: %w", operation, err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-"+s.Version)
+	req.Header.Set("X-Amz-Target", s.Target+"."+operation)
+	creds, err := s.Credentials.Retrieve(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", operation, err)
+	}
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), s.Name, s.Region, time.Now()); err != nil {
+		return fmt.Errorf("%s: sign: %w", operation, err)
+	}
+	hc := s.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", operation, err)
+	}
+	defer resp.Body.Close()
+	// Answers of these APIs are small; a bound keeps a broken endpoint
+	// from filling memory.
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%s: %w", operation, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return apiError(operation, resp.StatusCode, data)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s: answer: %w", operation, err)
+	}
+	return nil
+}
+
+// apiError reads the JSON protocol's error body: {"__type": "...#Code",
+// "message": "..."} (some services spell it "Message").
+func apiError(operation string, status int, data []byte) error {
+	var e struct {
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+		Upper   string `json:"Message"`
+	}
+	_ = json.Unmarshal(data, &e)
+	code := e.Type
+	if i := strings.LastIndexByte(code, '#'); i >= 0 {
+		code = code[i+1:]
+	}
+	if code == "" {
+		code = http.StatusText(status)
+	}
+	msg := e.Message
+	if msg == "" {
+		msg = e.Upper
+	}
+	return &APIError{Operation: operation, Status: status, Code: code, Message: msg}
+}
