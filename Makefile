@@ -1,7 +1,10 @@
 # Build, run and test toolgate. `make help` lists the targets.
 
 GO      ?= go
-GOFLAGS_BUILD := -tags lambda.norpc -trimpath -ldflags "-s -w"
+# TRACING=otel links OpenTelemetry (OTLP/HTTP) instead of the X-Ray SDK.
+TRACING ?= xray
+comma := ,
+GOFLAGS_BUILD := -tags lambda.norpc$(if $(filter otel,$(TRACING)),$(comma)otel) -trimpath -ldflags "-s -w"
 
 .PHONY: help run test bench build size build-InterceptorFunction
 
@@ -9,7 +12,7 @@ help:
 	@echo "make run     run the real handler on every testdata event (embedded bundle)"
 	@echo "make test    run every test: go test -race ./..."
 	@echo "make bench   run the benchmarks"
-	@echo "make build   build the stripped linux/arm64 bootstrap into bin/"
+	@echo "make build   build the stripped linux/arm64 bootstrap into bin/ (TRACING=otel: OpenTelemetry, not X-Ray)"
 	@echo "make size    build and print the bootstrap's size"
 
 run:

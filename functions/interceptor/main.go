@@ -10,7 +10,6 @@ import (
 
 	"github.com/toolgate/toolgate/internal/cli"
 	"github.com/toolgate/toolgate/internal/config"
-	"github.com/toolgate/toolgate/internal/trace/xraytrace"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -22,6 +21,6 @@ func main() {
 	}
 	// A configuration or bundle error is logged by NewHandler and yields a
 	// handler that denies everything: the function must still answer.
-	h, _ := config.NewHandler(os.Getenv, policies.FS, os.Stdout, xraytrace.New)
+	h, _ := config.NewHandler(os.Getenv, policies.FS, os.Stdout, newTracer)
 	lambda.Start(h)
 }

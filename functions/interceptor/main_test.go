@@ -7,6 +7,7 @@ package main_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,15 +23,23 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	collectorpb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // bootstrap is the host build; arm64 runs the linux/arm64 build that Lambda
 // runs, under qemu user-mode emulation, when qemu-aarch64-static is
 // installed (CI installs it and sets REQUIRE_ARM64_BOOTSTRAP so that a
-// missing emulator fails instead of skipping).
+// missing emulator fails instead of skipping). bootstrapOTel is the host
+// build with -tags otel (OpenTelemetry instead of X-Ray); bare is
+// testdata/bare, the baseline of the side-by-side benchmarks.
 var (
-	bootstrap string
-	arm64     []string
+	bootstrap     string
+	arm64         []string
+	bootstrapOTel string
+	bare          string
 )
 
 func TestMain(m *testing.M) {
@@ -39,14 +48,22 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bootstrap = filepath.Join(dir, "bootstrap")
-	if err := build(bootstrap, "", ""); err != nil {
+	bootstrap, bootstrapOTel, bare = filepath.Join(dir, "bootstrap"), filepath.Join(dir, "bootstrap-otel"), filepath.Join(dir, "bare")
+	if err := build(bootstrap, "", "", "."); err != nil {
 		fmt.Fprintln(os.Stderr, "build bootstrap:", err)
+		os.Exit(1)
+	}
+	if err := build(bootstrapOTel, "", "", ".", "otel"); err != nil {
+		fmt.Fprintln(os.Stderr, "build bootstrap with OpenTelemetry:", err)
+		os.Exit(1)
+	}
+	if err := build(bare, "", "", "./testdata/bare"); err != nil {
+		fmt.Fprintln(os.Stderr, "build the bare function:", err)
 		os.Exit(1)
 	}
 	if qemu, err := exec.LookPath("qemu-aarch64-static"); err == nil {
 		path := filepath.Join(dir, "bootstrap-arm64")
-		if err := build(path, "linux", "arm64"); err != nil {
+		if err := build(path, "linux", "arm64", "."); err != nil {
 			fmt.Fprintln(os.Stderr, "build linux/arm64 bootstrap:", err)
 			os.Exit(1)
 		}
@@ -57,9 +74,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build builds the bootstrap as the Makefile does for Lambda.
-func build(out, goos, goarch string) error {
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, ".")
+// build builds pkg as the Makefile builds the bootstrap for Lambda, with
+// extra build tags.
+func build(out, goos, goarch, pkg string, tags ...string) error {
+	cmd := exec.Command("go", "build", "-tags", strings.Join(append([]string{"lambda.norpc"}, tags...), ","),
+		"-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
 	cmd.Env = os.Environ()
 	if goos != "" {
 		cmd.Env = append(cmd.Env, "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
@@ -91,6 +110,9 @@ type runtimeAPI struct {
 	initErr chan string
 	done    chan struct{}
 	seq     int
+	// sampled is the trace header's sampling decision: "1" unless a
+	// benchmark measures the common, unsampled invocation.
+	sampled string
 }
 
 type invocation struct {
@@ -109,6 +131,7 @@ func newRuntimeAPI(t testing.TB) *runtimeAPI {
 		results: map[string]chan result{},
 		initErr: make(chan string, 1),
 		done:    make(chan struct{}),
+		sampled: "1",
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +140,7 @@ func newRuntimeAPI(t testing.TB) *runtimeAPI {
 			w.Header().Set("Lambda-Runtime-Aws-Request-Id", inv.id)
 			w.Header().Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(time.Now().Add(30*time.Second).UnixMilli(), 10))
 			w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:interceptor")
-			w.Header().Set("Lambda-Runtime-Trace-Id", "Root="+traceRoot+";Parent=1234567890abcdef;Sampled=1")
+			w.Header().Set("Lambda-Runtime-Trace-Id", "Root="+traceRoot+";Parent=1234567890abcdef;Sampled="+rt.sampled)
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(inv.payload)
 		case <-r.Context().Done():
@@ -391,25 +414,126 @@ func TestBootstrapLocalCommand(t *testing.T) {
 	}
 }
 
-// BenchmarkColdStart measures process start to first answer of the real
-// bootstrap: what a Lambda cold start adds beyond the runtime's own.
-func BenchmarkColdStart(b *testing.B) {
-	payload, err := os.ReadFile("../../testdata/events/allowed-call.json")
+// BenchmarkAgainstBareRuntime runs the real bootstrap and a bare
+// aws-lambda-go function (testdata/bare, which echoes the event) side by
+// side through the same loopback Runtime API, alternating one invocation
+// of each so that both see the same machine, on a 1.2 KB denied tools/call.
+// It reports each one's time and toolgate's as a multiple of the bare one:
+// warm, one process each serving every invocation; cold, process start to
+// first answer; for the default build (X-Ray) and the otel one, on
+// unsampled invocations, as most are. (ns/op is the pair's.)
+func BenchmarkAgainstBareRuntime(b *testing.B) {
+	payload, err := os.ReadFile("../../testdata/events/denied-delete-production.json")
 	if err != nil {
 		b.Fatal(err)
 	}
-	rt := newRuntimeAPI(b)
-	var total time.Duration
-	for i := 0; i < b.N; i++ {
-		start := time.Now()
-		cmd := rt.run(b, []string{bootstrap})
-		res := rt.invoke(b, payload)
-		total += time.Since(start)
-		cmd.Process.Kill()
-		cmd.Wait()
-		if res.error {
-			b.Fatal(string(res.body))
+	report := func(b *testing.B, unit string, toolgate, baseline time.Duration) {
+		n := float64(b.N)
+		b.ReportMetric(float64(toolgate.Microseconds())/n, "toolgate-µs/op")
+		b.ReportMetric(float64(baseline.Microseconds())/n, "bare-µs/op")
+		b.ReportMetric(float64(toolgate)/float64(baseline), "x-bare-"+unit)
+	}
+	for _, build := range []struct{ name, path string }{{"xray", bootstrap}, {"otel", bootstrapOTel}} {
+		b.Run("warm/"+build.name, func(b *testing.B) {
+			rt, base := newRuntimeAPI(b), newRuntimeAPI(b)
+			rt.sampled, base.sampled = "0", "0"
+			rt.start(b, []string{build.path})
+			base.start(b, []string{bare})
+			rt.invoke(b, payload) // each process's first invocation is the cold one
+			base.invoke(b, payload)
+			var toolgate, baseline time.Duration
+			for b.Loop() {
+				start := time.Now()
+				if r := base.invoke(b, payload); r.error {
+					b.Fatal(string(r.body))
+				}
+				mid := time.Now()
+				if r := rt.invoke(b, payload); r.error {
+					b.Fatal(string(r.body))
+				}
+				toolgate, baseline = toolgate+time.Since(mid), baseline+mid.Sub(start)
+			}
+			report(b, "warm", toolgate, baseline)
+		})
+		b.Run("cold/"+build.name, func(b *testing.B) {
+			first := func(argv []string) time.Duration {
+				// A runtime API per process, as Lambda gives each sandbox
+				// its own: a killed process's pending /next must not take
+				// the next process's event.
+				rt := newRuntimeAPI(b)
+				rt.sampled = "0"
+				start := time.Now()
+				cmd := rt.run(b, argv)
+				r := rt.invoke(b, payload)
+				d := time.Since(start)
+				cmd.Process.Kill()
+				cmd.Wait()
+				if r.error {
+					b.Fatal(string(r.body))
+				}
+				return d
+			}
+			var toolgate, baseline time.Duration
+			for b.Loop() {
+				baseline += first([]string{bare})
+				toolgate += first([]string{build.path})
+			}
+			report(b, "cold", toolgate, baseline)
+		})
+	}
+}
+
+// TestBootstrapOTel: the bootstrap built with -tags otel exports each
+// sampled invocation's spans over OTLP/HTTP, in the runtime's trace, before
+// it answers, and still answers when nothing listens.
+func TestBootstrapOTel(t *testing.T) {
+	var mu sync.Mutex
+	var roots []*tracepb.Span
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req collectorpb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(body, &req); err != nil {
+			t.Errorf("not an OTLP export: %v", err)
+		}
+		mu.Lock()
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, s := range ss.Spans {
+					if s.Name == "toolgate" {
+						roots = append(roots, s)
+					}
+				}
+			}
+		}
+		mu.Unlock()
+	}))
+	defer collector.Close()
+	rt := newRuntimeAPI(t)
+	logs := rt.start(t, []string{bootstrapOTel}, "OTEL_EXPORTER_OTLP_ENDPOINT="+collector.URL)
+	wantTrace := strings.ReplaceAll(strings.TrimPrefix(traceRoot, "1-"), "-", "")
+	for i, name := range []string{"denied-delete-production.json", "allowed-call.json", "tools-list.json"} {
+		payload, err := os.ReadFile("../../testdata/events/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := rt.invoke(t, payload); res.error {
+			t.Fatalf("%s: %s", name, res.body)
+		}
+		mu.Lock()
+		n := len(roots)
+		mu.Unlock()
+		if n != i+1 {
+			t.Fatalf("after %s answered, %d toolgate spans exported, want %d\n%s", name, n, i+1, logs)
 		}
 	}
-	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-first-answer")
+	for _, s := range roots {
+		if hex.EncodeToString(s.TraceId) != wantTrace || hex.EncodeToString(s.ParentSpanId) != "1234567890abcdef" {
+			t.Errorf("span in trace %x under %x, want %s under the function's segment", s.TraceId, s.ParentSpanId, wantTrace)
+		}
+	}
+	collector.Close()
+	payload, _ := os.ReadFile("../../testdata/events/allowed-call.json")
+	if res := rt.invoke(t, payload); res.error || !bytes.Contains(res.body, []byte("transformedGatewayRequest")) {
+		t.Fatalf("with no collector: %s", res.body)
+	}
 }
