@@ -66,6 +66,15 @@ type Headers map[string]string
 // HTTP does) and scalars, and skips nulls, so an odd header never fails the
 // whole event.
 func (h *Headers) UnmarshalJSON(data []byte) error {
+	// The gateway sends strings: decode them as such, and take the lenient
+	// path below only for anything else (a null, a number, a list).
+	if !bytes.Contains(data, []byte("null")) {
+		var m map[string]string
+		if json.Unmarshal(data, &m) == nil {
+			*h = m
+			return nil
+		}
+	}
 	var raw map[string]any
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber() // numbers keep their spelling
