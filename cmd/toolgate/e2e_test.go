@@ -22,6 +22,7 @@ import (
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/reload"
+	"github.com/toolgate/toolgate/internal/testutil"
 	"github.com/toolgate/toolgate/pkg/gateway"
 	"github.com/toolgate/toolgate/policies"
 )
@@ -191,26 +192,9 @@ type e2e struct {
 	gateway *httptest.Server
 	targets *targets
 	cli     *approvalsCLI
-	logs    *syncBuffer
+	logs    *testutil.Buffer
 	alice   string // the requester's token: a platform admin
 	bob     string // another platform admin's token file
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newE2E(t *testing.T) *e2e {
@@ -224,7 +208,7 @@ func newE2E(t *testing.T) *e2e {
 		"APPROVAL_TABLE": approvals, "APPROVAL_KEY_SECRET_ARN": secret, "APPROVAL_URL": approvalPage,
 		"JWKS_URL": cli.idp.URL, "JWT_ISSUER": testIssuer, "JWT_AUDIENCE": "agent-app", "JWT_TOKEN_USE": "access",
 	})
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	fn, err := config.NewHandler(env, policies.FS, logs, nil)
 	if err != nil {
 		t.Fatal(err)

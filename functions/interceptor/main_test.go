@@ -27,6 +27,8 @@ import (
 	collectorpb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/toolgate/toolgate/internal/testutil"
 )
 
 // bootstrap is the host build; arm64 runs the linux/arm64 build that Lambda
@@ -176,10 +178,10 @@ func newRuntimeAPI(t testing.TB) *runtimeAPI {
 
 // start runs the bootstrap against rt with extra environment variables and
 // returns its standard output (the function's log).
-func (rt *runtimeAPI) start(t testing.TB, argv []string, env ...string) *syncBuffer {
+func (rt *runtimeAPI) start(t testing.TB, argv []string, env ...string) *testutil.Buffer {
 	cmd := rt.run(t, argv, env...)
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd.Stdout.(*syncBuffer)
+	return cmd.Stdout.(*testutil.Buffer)
 }
 
 // run starts the bootstrap given as a command line; the caller stops it.
@@ -193,7 +195,7 @@ func (rt *runtimeAPI) run(t testing.TB, argv []string, env ...string) *exec.Cmd 
 		"ENVIRONMENT=production",
 		"PATH=" + os.Getenv("PATH"),
 	}, env...)
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -222,23 +224,6 @@ func (rt *runtimeAPI) invoke(t testing.TB, payload []byte) result {
 		t.Fatal("function never answered")
 	}
 	return result{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var decisionID = regexp.MustCompile(`[0-9a-f]{32}`)

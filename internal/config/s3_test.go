@@ -20,6 +20,7 @@ import (
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/s3bundle"
+	"github.com/toolgate/toolgate/internal/testutil"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -91,41 +92,13 @@ func (e *s3Env) publish(t *testing.T, bundleFS fs.FS, raw []byte) s3bundle.Objec
 
 // handler is the function as Lambda runs it, following s3://policies/prod
 // through the proxy.
-func (e *s3Env) handler(t *testing.T, logs *syncBuffer, vars map[string]string) (*reload.Handler, error) {
+func (e *s3Env) handler(t *testing.T, logs *testutil.Buffer, vars map[string]string) (*reload.Handler, error) {
 	t.Helper()
 	all := map[string]string{"POLICY_SOURCE": "s3://policies/prod", "POLICY_REFRESH_SECONDS": "0", "AWS_ENDPOINT_URL_S3": e.proxy.Endpoint}
 	for k, v := range vars {
 		all[k] = v
 	}
 	return config.NewHandler(e.moto.Env(all), policies.FS, logs, nil)
-}
-
-// syncBuffer is a log sink the test may read while handlers write.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns every log line not yet taken.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// take returns the log lines written since the last take.
-func (b *syncBuffer) take() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	b.buf.Reset()
-	return s
 }
 
 func readCall(t testing.TB) []byte {
@@ -170,7 +143,7 @@ func decisionBundles(t *testing.T, logs string) map[string]map[string]string {
 func TestS3BundleLifecycle(t *testing.T) {
 	e := newS3Env(t)
 	payload := readCall(t)
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	v1 := e.publish(t, readOnly, nil)
 	h, err := e.handler(t, logs, nil)
 	if err != nil {
@@ -193,7 +166,7 @@ func TestS3BundleLifecycle(t *testing.T) {
 			first.Source != "s3://policies/prod/bundle.tar.gz" {
 			t.Fatalf("bundle in force: %+v, published %+v", first, v1)
 		}
-		logs.take()
+		logs.Take()
 		e.proxy.Requests()
 		named := decide(decision.Allow)
 		want := map[string]string{"source": "s3://policies/prod/bundle.tar.gz", "digest": first.Digest, "version": v1.VersionID, "etag": v1.ETag}
@@ -219,7 +192,7 @@ func TestS3BundleLifecycle(t *testing.T) {
 		if h.Bundle() != first {
 			t.Error("an unchanged bundle was loaded again")
 		}
-		if l := logs.take(); strings.Contains(l, "policy bundle") {
+		if l := logs.Take(); strings.Contains(l, "policy bundle") {
 			t.Errorf("unchanged refresh logged: %s", l)
 		}
 	})
@@ -231,7 +204,7 @@ func TestS3BundleLifecycle(t *testing.T) {
 		if named["version"] != v2.VersionID || named["digest"] != digest(t, callsClosed) {
 			t.Errorf("decision names %v, want version %s", named, v2.VersionID)
 		}
-		l := logs.take()
+		l := logs.Take()
 		if !strings.Contains(l, `"msg":"policy bundle loaded"`) && !strings.Contains(l, `"message":"policy bundle loaded"`) {
 			t.Errorf("no load logged: %s", l)
 		}
@@ -258,7 +231,7 @@ func TestS3BundleLifecycle(t *testing.T) {
 			if h.Bundle() != inForce || named["version"] != v2.VersionID {
 				t.Fatalf("bundle in force %+v, decision names %v; want version %s", h.Bundle(), named, v2.VersionID)
 			}
-			l := logs.take()
+			l := logs.Take()
 			for _, want := range []string{`"policy bundle rejected"`, bad.message, `"version":"` + o.VersionID + `"`, `"in_force_version":"` + v2.VersionID + `"`, `"BundleLoadFailures":1`} {
 				if !strings.Contains(l, want) {
 					t.Errorf("log lacks %s: %s", want, l)
@@ -272,7 +245,7 @@ func TestS3BundleLifecycle(t *testing.T) {
 			if reqs := e.proxy.Requests(); len(reqs) != 1 || reqs[0].Status != 304 || reqs[0].IfNoneMatch != o.ETag {
 				t.Errorf("requests %+v, want one answered 304 for %s", reqs, o.ETag)
 			}
-			if l := logs.take(); !strings.Contains(l, "published policy bundle still rejected") || !strings.Contains(l, `"BundleLoadFailures":1`) {
+			if l := logs.Take(); !strings.Contains(l, "published policy bundle still rejected") || !strings.Contains(l, `"BundleLoadFailures":1`) {
 				t.Errorf("second check: %s", l)
 			}
 		})
@@ -294,7 +267,7 @@ func TestS3BundleLifecycle(t *testing.T) {
 		if h.Bundle() != inForce {
 			t.Error("bundle changed")
 		}
-		if l := logs.take(); !strings.Contains(l, "policy bundle check failed") || !strings.Contains(l, `"BundleLoadFailures":1`) {
+		if l := logs.Take(); !strings.Contains(l, "policy bundle check failed") || !strings.Contains(l, `"BundleLoadFailures":1`) {
 			t.Errorf("failure not logged and counted: %s", l)
 		}
 	})
@@ -312,7 +285,7 @@ func TestS3BundleLifecycle(t *testing.T) {
 		if waited := time.Since(start); r.Decision.Effect != decision.Allow || waited > 10*time.Second {
 			t.Errorf("decision %s after %s", r.Decision.Effect, waited)
 		}
-		if l := logs.take(); !strings.Contains(l, "context deadline exceeded") {
+		if l := logs.Take(); !strings.Contains(l, "context deadline exceeded") {
 			t.Errorf("timeout not logged: %s", l)
 		}
 	})
@@ -320,7 +293,7 @@ func TestS3BundleLifecycle(t *testing.T) {
 	t.Run("S3 stopped: last good stays", func(t *testing.T) {
 		e.moto.Stop()
 		decide(decision.Allow)
-		if l := logs.take(); !strings.Contains(l, "policy bundle check failed") {
+		if l := logs.Take(); !strings.Contains(l, "policy bundle check failed") {
 			t.Errorf("failure not logged: %s", l)
 		}
 	})
@@ -331,7 +304,7 @@ func TestS3BundleLifecycle(t *testing.T) {
 func TestS3ColdStart(t *testing.T) {
 	e := newS3Env(t)
 	payload := readCall(t)
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 
 	t.Run("nothing published", func(t *testing.T) {
 		h, err := e.handler(t, logs, nil)
@@ -341,14 +314,14 @@ func TestS3ColdStart(t *testing.T) {
 		if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Deny || r.Decision.Reason != "the policy bundle could not be loaded" {
 			t.Errorf("decision %s: %s", r.Decision.Effect, r.Decision.Reason)
 		}
-		if l := logs.take(); !strings.Contains(l, "NoSuchKey") {
+		if l := logs.Take(); !strings.Contains(l, "NoSuchKey") {
 			t.Errorf("log does not say why: %s", l)
 		}
 	})
 
 	e.publish(t, readOnly, nil)
 	e.proxy.SetMode(moto.Refuse)
-	logs.take()
+	logs.Take()
 	h, err := e.handler(t, logs, nil)
 	if err == nil || h.Bundle() != nil {
 		t.Fatalf("unreachable S3 at start: error %v, bundle %+v", err, h.Bundle())
@@ -357,7 +330,7 @@ func TestS3ColdStart(t *testing.T) {
 	if r.Decision.Effect != decision.Deny || r.Decision.Code != decision.CodeUndecidable || r.Decision.Reason != "the policy bundle could not be loaded" {
 		t.Errorf("decision %s (%d): %s", r.Decision.Effect, r.Decision.Code, r.Decision.Reason)
 	}
-	l := logs.take()
+	l := logs.Take()
 	for _, want := range []string{`"in_force":"none: denying every request"`, "policy bundle check failed", `"error":"GET s3://policies/prod/bundle.tar.gz: EOF"`, `"BundleLoadFailures":1`, `"result":"error"`, `"source":"s3://policies/prod/bundle.tar.gz"`} {
 		if !strings.Contains(l, want) {
 			t.Errorf("log lacks %s: %s", want, l)
@@ -379,7 +352,7 @@ func TestS3ColdStart(t *testing.T) {
 func TestS3SwapUnderLoad(t *testing.T) {
 	e := newS3Env(t)
 	payload := readCall(t)
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	published := map[string]bool{e.publish(t, readOnly, nil).VersionID: true}
 	h, err := e.handler(t, logs, nil)
 	if err != nil {

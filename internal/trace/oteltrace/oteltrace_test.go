@@ -21,6 +21,7 @@ import (
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/reload"
+	"github.com/toolgate/toolgate/internal/testutil"
 	"github.com/toolgate/toolgate/internal/trace"
 	"github.com/toolgate/toolgate/internal/trace/oteltrace"
 	"github.com/toolgate/toolgate/policies"
@@ -180,7 +181,7 @@ func TestUntracedInvocations(t *testing.T) {
 func TestNoCollector(t *testing.T) {
 	c := newCollector(t)
 	c.srv.Close()
-	var logs syncBuffer
+	var logs testutil.Buffer
 	h := handler(t, &logs)
 	payload := event(t, "denied-delete-production.json")
 	var wg sync.WaitGroup
@@ -202,23 +203,6 @@ func TestNoCollector(t *testing.T) {
 	if !strings.Contains(logs.String(), `"message":"otel: spans not exported"`) {
 		t.Errorf("failed exports not logged:\n%s", logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestFromHeader(t *testing.T) {
