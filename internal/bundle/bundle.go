@@ -203,10 +203,60 @@ type typeMeta struct {
 	Kind       string `json:"kind"`
 }
 
-func (b *Bundle) add(doc Document) error {
+// scanTypeMeta reads apiVersion and kind from their top-level lines
+// ("kind: ToolCatalog" at the start of a line), without parsing the
+// document: every document is decoded again by its kind, test documents
+// not at all when the function loads a bundle, and parsing each one twice
+// was most of a cold start's bundle load. It reports false for anything
+// else (flow style, a key given twice, escapes), which the YAML parser
+// then reads.
+func scanTypeMeta(data []byte) (typeMeta, bool) {
 	var tm typeMeta
-	if err := yaml.Unmarshal(doc.Data, &tm); err != nil {
-		return err
+	var seenVersion, seenKind bool
+	for line := range strings.Lines(string(data)) {
+		key, value, ok := strings.Cut(strings.TrimRight(line, "\r\n"), ":")
+		var dst *string
+		switch key {
+		case "apiVersion":
+			if seenVersion {
+				return tm, false
+			}
+			dst, seenVersion = &tm.APIVersion, true
+		case "kind":
+			if seenKind {
+				return tm, false
+			}
+			dst, seenKind = &tm.Kind, true
+		default:
+			continue
+		}
+		if !ok {
+			return tm, false
+		}
+		if i := strings.Index(value, " #"); i >= 0 {
+			value = value[:i]
+		}
+		value = strings.TrimSpace(value)
+		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') {
+			if value[len(value)-1] != value[0] || strings.ContainsAny(value[1:len(value)-1], "\"'\\") {
+				return tm, false
+			}
+			value = value[1 : len(value)-1]
+		}
+		if value == "" || strings.ContainsAny(value, "{}[]&*!|>%@`\"'") {
+			return tm, false
+		}
+		*dst = value
+	}
+	return tm, seenVersion && seenKind
+}
+
+func (b *Bundle) add(doc Document) error {
+	tm, ok := scanTypeMeta(doc.Data)
+	if !ok {
+		if err := yaml.Unmarshal(doc.Data, &tm); err != nil {
+			return err
+		}
 	}
 	switch {
 	case tm.APIVersion == policy.KyvernoAPIVersion && tm.Kind == policy.KyvernoKind:

@@ -149,3 +149,13 @@ func TestSplitDocuments(t *testing.T) {
 		t.Errorf("second: %s %q", docs[1].Where(), docs[1].Data)
 	}
 }
+
+// BenchmarkOpenEmbedded is the default bundle's load at a cold start:
+// read, decode and compile every document.
+func BenchmarkOpenEmbedded(b *testing.B) {
+	for b.Loop() {
+		if _, err := bundle.Open("", policies.FS); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
