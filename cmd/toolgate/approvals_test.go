@@ -19,6 +19,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/moto"
+	"github.com/toolgate/toolgate/internal/testutil"
 )
 
 const testIssuer = "https://idp.test"
@@ -60,20 +61,7 @@ func (p *idp) token(t *testing.T, sub string, groups []string, extra map[string]
 		}
 		claims[k] = v
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: p.key}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testutil.SignJWT(t, p.key, jose.ES256, claims)
 }
 
 // approvalsCLI runs toolgate approvals as a person would: AWS access from

@@ -4,7 +4,17 @@ package testutil
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
+	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/toolgate/toolgate/internal/trace"
 )
 
 // Buffer is an io.Writer that a test may read while others write to it:
@@ -35,4 +45,44 @@ func (b *Buffer) Take() string {
 	s := b.buf.String()
 	b.buf.Reset()
 	return s
+}
+
+// SignJWT signs claims as a compact JWT with key and alg.
+func SignJWT(t testing.TB, key jose.JSONWebKey, alg jose.SignatureAlgorithm, claims map[string]any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Event returns the sample event testdata/events/name.
+func Event(t testing.TB, name string) []byte {
+	t.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(here), "..", "..", "testdata", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// LambdaTrace returns a context carrying header as the invocation's trace
+// header, where aws-lambda-go puts it.
+func LambdaTrace(header string) context.Context {
+	//lint:ignore SA1029 aws-lambda-go puts the trace header under this string key
+	return context.WithValue(context.Background(), trace.HeaderKey, header)
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +21,6 @@ import (
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/testutil"
-	"github.com/toolgate/toolgate/internal/trace"
 	"github.com/toolgate/toolgate/internal/trace/oteltrace"
 	"github.com/toolgate/toolgate/policies"
 )
@@ -83,18 +81,8 @@ func handler(t testing.TB, logs io.Writer) *reload.Handler {
 	return h
 }
 
-func event(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("../../../testdata/events/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func traced(sampled string) context.Context {
-	//lint:ignore SA1029 aws-lambda-go puts the trace header under this string key
-	return context.WithValue(context.Background(), trace.HeaderKey, "Root="+root+";Parent="+parent+";Sampled="+sampled)
+	return testutil.LambdaTrace("Root=" + root + ";Parent=" + parent + ";Sampled=" + sampled)
 }
 
 func attr(s *tracepb.Span, key string) string {
@@ -113,7 +101,7 @@ func attr(s *tracepb.Span, key string) string {
 func TestSampledInvocationIsTraced(t *testing.T) {
 	c := newCollector(t)
 	var logs bytes.Buffer
-	r := handler(t, &logs).Handle(traced("1"), event(t, "denied-delete-production.json"))
+	r := handler(t, &logs).Handle(traced("1"), testutil.Event(t, "denied-delete-production.json"))
 	if r.Decision.Effect != decision.Deny {
 		t.Fatalf("decision %+v", r.Decision)
 	}
@@ -164,7 +152,7 @@ func TestUntracedInvocations(t *testing.T) {
 	c := newCollector(t)
 	for name, ctx := range map[string]context.Context{"unsampled": traced("0"), "no header": context.Background()} {
 		var logs bytes.Buffer
-		if r := handler(t, &logs).Handle(ctx, event(t, "allowed-call.json")); r.Decision.Effect != decision.Allow {
+		if r := handler(t, &logs).Handle(ctx, testutil.Event(t, "allowed-call.json")); r.Decision.Effect != decision.Allow {
 			t.Errorf("%s: %+v", name, r.Decision)
 		}
 		if n := strings.Count(logs.String(), `"message":"decision"`); n != 1 || strings.Contains(logs.String(), "otel") {
@@ -183,7 +171,7 @@ func TestNoCollector(t *testing.T) {
 	c.srv.Close()
 	var logs testutil.Buffer
 	h := handler(t, &logs)
-	payload := event(t, "denied-delete-production.json")
+	payload := testutil.Event(t, "denied-delete-production.json")
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -233,7 +221,7 @@ func TestFromHeader(t *testing.T) {
 // common case) and sampled with a collector on loopback (one export per
 // invocation, before the answer).
 func BenchmarkHandler2KB(b *testing.B) {
-	payload := event(b, "allowed-call-2kb.json")
+	payload := testutil.Event(b, "allowed-call-2kb.json")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }))
 	defer srv.Close()
 	b.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +17,7 @@ import (
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/reload"
-	"github.com/toolgate/toolgate/internal/trace"
+	"github.com/toolgate/toolgate/internal/testutil"
 	"github.com/toolgate/toolgate/internal/trace/xraytrace"
 	"github.com/toolgate/toolgate/policies"
 )
@@ -92,19 +91,8 @@ func handler(t testing.TB, logs *bytes.Buffer) *reload.Handler {
 	return h
 }
 
-func event(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("../../../testdata/events/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func traced(sampled string) context.Context {
-	//lint:ignore SA1029 aws-lambda-go puts the trace header under this string key
-	return context.WithValue(context.Background(), trace.HeaderKey,
-		"Root="+root+";Parent=53995c3f42cd8ad8;Sampled="+sampled)
+	return testutil.LambdaTrace("Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=" + sampled)
 }
 
 // TestSampledInvocationIsTraced: one sampled decision sends one subsegment
@@ -113,7 +101,7 @@ func traced(sampled string) context.Context {
 func TestSampledInvocationIsTraced(t *testing.T) {
 	d := newDaemon(t)
 	var logs bytes.Buffer
-	r := handler(t, &logs).Handle(traced("1"), event(t, "denied-delete-production.json"))
+	r := handler(t, &logs).Handle(traced("1"), testutil.Event(t, "denied-delete-production.json"))
 	if r.Decision.Effect != decision.Deny {
 		t.Fatalf("decision %+v", r.Decision)
 	}
@@ -158,7 +146,7 @@ func TestUntracedInvocations(t *testing.T) {
 	d := newDaemon(t)
 	for name, ctx := range map[string]context.Context{"unsampled": traced("0"), "no header": context.Background()} {
 		var logs bytes.Buffer
-		r := handler(t, &logs).Handle(ctx, event(t, "allowed-call.json"))
+		r := handler(t, &logs).Handle(ctx, testutil.Event(t, "allowed-call.json"))
 		if r.Decision.Effect != decision.Allow {
 			t.Errorf("%s: %+v", name, r.Decision)
 		}
@@ -178,7 +166,7 @@ func TestNoDaemon(t *testing.T) {
 	d.conn.Close() // the port is now closed: sends fail with ECONNREFUSED
 	var logs bytes.Buffer
 	h := handler(t, &logs)
-	payload := event(t, "denied-delete-production.json")
+	payload := testutil.Event(t, "denied-delete-production.json")
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
@@ -199,7 +187,7 @@ func TestNoDaemon(t *testing.T) {
 }
 
 func BenchmarkHandler2KB(b *testing.B) {
-	payload := event(b, "allowed-call-2kb.json")
+	payload := testutil.Event(b, "allowed-call-2kb.json")
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		b.Fatal(err)
