@@ -9,10 +9,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -20,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +26,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/toolgate/toolgate/internal/testutil"
 )
 
 // Region is the region the server's buckets are in.
@@ -59,22 +57,19 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("moto_server not installed: pip install \"moto[server]\"")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	// Port 0: moto_server binds a free port itself and names it. Choosing
+	// one here and passing it on would leave a moment in which another
+	// test's server could take it.
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", "0")
 	// The first three requests (the IAM user, its key and its policy) need
 	// no signature; every later one is authenticated and authorized.
 	cmd.Env = append(os.Environ(), "INITIAL_NO_AUTH_ACTION_COUNT=3", "MOTO_ALLOW_NONEXISTENT_REGION=false")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &testutil.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
+	s := &Server{cmd: cmd}
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
@@ -83,15 +78,14 @@ func Start(t testing.TB) *Server {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", l.Addr().String(), time.Second)
-		if err == nil {
-			c.Close()
+		if m := listening.FindStringSubmatch(logs.String()); m != nil {
+			s.Endpoint = "http://127.0.0.1:" + m[1]
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not listen on %d: %v\n%s", port, err, logs.String())
+			t.Fatalf("moto_server did not say where it listens:\n%s", logs.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	s.user(t)
 	s.serialize(t)
@@ -127,6 +121,7 @@ func (s *Server) Stop() {
 }
 
 var (
+	listening   = regexp.MustCompile(`Running on http://127\.0\.0\.1:(\d+)`)
 	accessKeyRE = regexp.MustCompile(`<AccessKeyId>([^<]+)`)
 	secretRE    = regexp.MustCompile(`<SecretAccessKey>([^<]+)`)
 )
