@@ -230,7 +230,8 @@ func scanTypeMeta(data []byte) (typeMeta, bool) {
 		default:
 			continue
 		}
-		if !ok {
+		// "kind:X" is a scalar to YAML, not a key.
+		if !ok || value != "" && value[0] != ' ' {
 			return tm, false
 		}
 		if i := strings.Index(value, " #"); i >= 0 {
@@ -243,7 +244,7 @@ func scanTypeMeta(data []byte) (typeMeta, bool) {
 			}
 			value = value[1 : len(value)-1]
 		}
-		if value == "" || strings.ContainsAny(value, "{}[]&*!|>%@`\"'") {
+		if value == "" || strings.ContainsAny(value, "{}[]&*!|>%@`\"'") || strings.Contains(value, ": ") {
 			return tm, false
 		}
 		*dst = value

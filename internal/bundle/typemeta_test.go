@@ -29,6 +29,8 @@ func TestScanTypeMeta(t *testing.T) {
 		{"apiVersion: a/b\nkind:\n  K\n", typeMeta{}, false},         // the value on the next line
 		{"apiVersion: a/b\n", typeMeta{}, false},                     // no kind
 		{"apiVersion a/b\nkind K\n", typeMeta{}, false},              // not keys
+		{"apiVersion: a/b\nkind:K\n", typeMeta{}, false},             // a scalar, not a key
+		{"apiVersion: a/b\nkind: K: L\n", typeMeta{}, false},         // not a plain value
 	} {
 		got, ok := scanTypeMeta([]byte(tc.doc))
 		if ok != tc.ok || ok && got != tc.want {
