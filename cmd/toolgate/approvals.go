@@ -99,7 +99,9 @@ func approvals(args []string, env approvalsEnv) int {
 		fmt.Fprintln(env.stderr, "approvals: no approval table: pass -table or set APPROVAL_TABLE (the stack's ApprovalTableName output)")
 		return 2
 	}
-	ctx := context.Background()
+	// The SDK retries; this bounds it all, as for publish.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	var err error
 	switch verb {
 	case "list":
