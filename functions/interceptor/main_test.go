@@ -382,6 +382,11 @@ func TestBootstrapWithBrokenBundleDenies(t *testing.T) {
 	if res.error || !bytes.Contains(res.body, []byte(`"transformedGatewayResponse"`)) || !bytes.Contains(res.body, []byte(`"isError":true`)) {
 		t.Fatalf("want a denial, got %s", res.body)
 	}
+	// The log reaches the buffer through a pipe: wait for it rather than
+	// race its copy.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "/nonexistent/bundle") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if !strings.Contains(logs.String(), "/nonexistent/bundle") {
 		t.Errorf("the bundle error is not logged:\n%s", logs.String())
 	}
