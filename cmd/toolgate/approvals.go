@@ -13,9 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/awsenv"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/identity"
 )
@@ -45,9 +44,10 @@ type approvalsEnv struct {
 	now   func() time.Time
 }
 
-// dynamoStore returns the approval table through the SDK's DynamoDB
-// client, configured like every other command (AWS_ENDPOINT_URL_DYNAMODB
-// is honoured by the SDK itself).
+// dynamoStore returns the approval table with the credentials and region
+// of the SDK's default configuration (profiles, SSO), through the client
+// the function uses; AWS_ENDPOINT_URL_DYNAMODB, else AWS_ENDPOINT_URL,
+// overrides the endpoint.
 func (a *awsAccess) dynamoStore(ctx context.Context, table string) (approval.Store, error) {
 	cfg, err := a.config(ctx)
 	if err != nil {
@@ -56,7 +56,11 @@ func (a *awsAccess) dynamoStore(ctx context.Context, table string) (approval.Sto
 	if cfg.Region == "" {
 		return nil, errors.New("no AWS region: set AWS_REGION or a profile's region")
 	}
-	return approval.NewDynamoDB(dynamodb.NewFromConfig(cfg), table), nil
+	endpoint, err := awsenv.Endpoint(a.env, "DYNAMODB")
+	if err != nil {
+		return nil, err
+	}
+	return approval.NewDynamoDB(awsenv.NewDynamoDB(cfg.Region, endpoint, cfg.Credentials, nil), table), nil
 }
 
 func approvals(args []string, env approvalsEnv) int {

@@ -9,10 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/toolgate/toolgate/internal/awsenv"
 )
 
@@ -38,63 +34,56 @@ const (
 // DynamoDB is a Store in a DynamoDB table whose partition key is the string
 // "pk" and whose TTL attribute is "expires". It is safe for concurrent use.
 type DynamoDB struct {
-	client *dynamodb.Client
+	client *awsenv.DynamoDB
 	table  string
 }
 
 // NewDynamoDB returns the store in table, reached through client.
-func NewDynamoDB(client *dynamodb.Client, table string) *DynamoDB {
+func NewDynamoDB(client *awsenv.DynamoDB, table string) *DynamoDB {
 	return &DynamoDB{client: client, table: table}
 }
 
 // FromEnv returns the store in table with a client configured by the
 // Lambda environment (see awsenv).
 func FromEnv(getenv func(string) string, table string, hc *http.Client) (*DynamoDB, error) {
-	client, err := awsenv.DynamoDB(getenv, hc)
+	client, err := awsenv.DynamoDBFromEnv(getenv, hc)
 	if err != nil {
 		return nil, err
 	}
 	return NewDynamoDB(client, table), nil
 }
 
-func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func s(v string) awsenv.Value { return awsenv.S(v) }
 
-func epoch(t time.Time) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
-}
+func epoch(t time.Time) awsenv.Value { return awsenv.N(strconv.FormatInt(t.Unix(), 10)) }
 
-func key(k string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{attrKey: s(k)}
-}
+func key(k string) awsenv.Item { return awsenv.Item{attrKey: s(k)} }
 
 // item is a's item under its binding.
-func item(a Approval) (map[string]types.AttributeValue, error) {
+func item(a Approval) (awsenv.Item, error) {
 	doc, err := json.Marshal(a)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]types.AttributeValue{
+	return awsenv.Item{
 		attrKey: s(prefixBinding + a.Binding), attrID: s(a.ID), attrStatus: s(string(a.Status)),
 		attrExpires: epoch(a.Expires), attrDoc: s(string(doc)),
 	}, nil
 }
 
-func fromItem(it map[string]types.AttributeValue) (Approval, error) {
+func fromItem(it awsenv.Item) (Approval, error) {
 	var a Approval
-	doc, ok := it[attrDoc].(*types.AttributeValueMemberS)
-	if !ok {
+	doc := it[attrDoc].S
+	if doc == nil {
 		return a, errors.New("approval item without a document")
 	}
-	if err := json.Unmarshal([]byte(doc.Value), &a); err != nil {
+	if err := json.Unmarshal([]byte(*doc), &a); err != nil {
 		return a, fmt.Errorf("approval item: %w", err)
 	}
 	return a, nil
 }
 
-func refused(err error) bool {
-	var cf *types.ConditionalCheckFailedException
-	return errors.As(err, &cf)
-}
+func refused(err error) bool { return errors.Is(err, awsenv.ErrConditionFailed) }
 
 func (d *DynamoDB) wrap(op string, err error) error {
 	return fmt.Errorf("%s in DynamoDB table %s: %w", op, d.table, err)
@@ -103,7 +92,7 @@ func (d *DynamoDB) wrap(op string, err error) error {
 // byBinding reads the approval under binding, strongly consistent: a
 // decision just made must be seen by the retry that follows it.
 func (d *DynamoDB) byBinding(ctx context.Context, binding string) (Approval, error) {
-	out, err := d.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &d.table, Key: key(prefixBinding + binding), ConsistentRead: aws.Bool(true)})
+	out, err := d.client.Do(ctx, "GetItem", &awsenv.Request{TableName: d.table, Key: key(prefixBinding + binding), ConsistentRead: true})
 	if err != nil {
 		return Approval{}, d.wrap("read approval", err)
 	}
@@ -126,18 +115,18 @@ func (d *DynamoDB) Request(ctx context.Context, a Approval, now time.Time) (Appr
 	}
 	// The index item first: an index without its approval finds nothing
 	// and expires; an approval without an index could not be decided.
-	_, err = d.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &d.table, Item: map[string]types.AttributeValue{
+	_, err = d.client.Do(ctx, "PutItem", &awsenv.Request{TableName: d.table, Item: awsenv.Item{
 		attrKey: s(prefixID + a.ID), attrBinding: s(a.Binding), attrExpires: epoch(a.Expires.Add(a.Requirement.TTL() + time.Hour)),
 	}})
 	if err != nil {
 		return Approval{}, false, d.wrap("request approval", err)
 	}
-	_, err = d.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                &d.table,
+	_, err = d.client.Do(ctx, "PutItem", &awsenv.Request{
+		TableName:                d.table,
 		Item:                     it,
-		ConditionExpression:      aws.String("attribute_not_exists(#k) OR #x <= :now OR #s = :used"),
+		ConditionExpression:      "attribute_not_exists(#k) OR #x <= :now OR #s = :used",
 		ExpressionAttributeNames: map[string]string{"#k": attrKey, "#x": attrExpires, "#s": attrStatus},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
+		ExpressionAttributeValues: awsenv.Item{
 			":now": epoch(now), ":used": s(string(Used)),
 		},
 	})
@@ -187,13 +176,13 @@ func (d *DynamoDB) update(ctx context.Context, a Approval, from Status, now time
 	if err != nil {
 		return false, d.wrap("update approval", err)
 	}
-	_, err = d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                &d.table,
+	_, err = d.client.Do(ctx, "UpdateItem", &awsenv.Request{
+		TableName:                d.table,
 		Key:                      key(prefixBinding + a.Binding),
-		UpdateExpression:         aws.String("SET #s = :to, #d = :doc, #x = :exp"),
-		ConditionExpression:      aws.String("#i = :id AND #s = :from AND #x > :now"),
+		UpdateExpression:         "SET #s = :to, #d = :doc, #x = :exp",
+		ConditionExpression:      "#i = :id AND #s = :from AND #x > :now",
 		ExpressionAttributeNames: map[string]string{"#s": attrStatus, "#d": attrDoc, "#x": attrExpires, "#i": attrID},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
+		ExpressionAttributeValues: awsenv.Item{
 			":to": s(string(a.Status)), ":doc": s(string(doc)), ":exp": epoch(a.Expires),
 			":id": s(a.ID), ":from": s(string(from)), ":now": epoch(now),
 		},
@@ -209,15 +198,15 @@ func (d *DynamoDB) update(ctx context.Context, a Approval, from Status, now time
 
 // Get implements Store.
 func (d *DynamoDB) Get(ctx context.Context, id string) (Approval, error) {
-	out, err := d.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &d.table, Key: key(prefixID + id), ConsistentRead: aws.Bool(true)})
+	out, err := d.client.Do(ctx, "GetItem", &awsenv.Request{TableName: d.table, Key: key(prefixID + id), ConsistentRead: true})
 	if err != nil {
 		return Approval{}, d.wrap("read approval "+id, err)
 	}
-	b, ok := out.Item[attrBinding].(*types.AttributeValueMemberS)
-	if !ok {
+	b := out.Item[attrBinding].S
+	if b == nil {
 		return Approval{}, ErrNotFound
 	}
-	a, err := d.byBinding(ctx, b.Value)
+	a, err := d.byBinding(ctx, *b)
 	if err != nil {
 		return Approval{}, err
 	}
@@ -232,17 +221,17 @@ func (d *DynamoDB) Get(ctx context.Context, id string) (Approval, error) {
 // minutes, so it stays small.
 func (d *DynamoDB) List(ctx context.Context, now time.Time) ([]Approval, error) {
 	var out []Approval
-	p := dynamodb.NewScanPaginator(d.client, &dynamodb.ScanInput{
-		TableName:                &d.table,
-		FilterExpression:         aws.String("begins_with(#k, :b) AND #x > :now AND #s <> :used"),
+	req := &awsenv.Request{
+		TableName:                d.table,
+		FilterExpression:         "begins_with(#k, :b) AND #x > :now AND #s <> :used",
 		ExpressionAttributeNames: map[string]string{"#k": attrKey, "#x": attrExpires, "#s": attrStatus},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
+		ExpressionAttributeValues: awsenv.Item{
 			":b": s(prefixBinding), ":now": epoch(now), ":used": s(string(Used)),
 		},
-		ConsistentRead: aws.Bool(true),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		ConsistentRead: true,
+	}
+	for {
+		page, err := d.client.Do(ctx, "Scan", req)
 		if err != nil {
 			return nil, d.wrap("list approvals", err)
 		}
@@ -255,6 +244,10 @@ func (d *DynamoDB) List(ctx context.Context, now time.Time) ([]Approval, error) 
 				out = append(out, a)
 			}
 		}
+		if len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		req.ExclusiveStartKey = page.LastEvaluatedKey
 	}
 	sortApprovals(out)
 	return out, nil
@@ -283,10 +276,10 @@ func (d *DynamoDB) Decide(ctx context.Context, id string, dec Decision, now time
 
 // UseNonce implements Store with a conditional PutItem.
 func (d *DynamoDB) UseNonce(ctx context.Context, nonce string, expires time.Time) error {
-	_, err := d.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                &d.table,
-		Item:                     map[string]types.AttributeValue{attrKey: s(prefixNonce + nonce), attrExpires: epoch(expires)},
-		ConditionExpression:      aws.String("attribute_not_exists(#k)"),
+	_, err := d.client.Do(ctx, "PutItem", &awsenv.Request{
+		TableName:                d.table,
+		Item:                     awsenv.Item{attrKey: s(prefixNonce + nonce), attrExpires: epoch(expires)},
+		ConditionExpression:      "attribute_not_exists(#k)",
 		ExpressionAttributeNames: map[string]string{"#k": attrKey},
 	})
 	if refused(err) {

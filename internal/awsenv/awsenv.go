@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
 // Region returns AWS_REGION, else AWS_DEFAULT_REGION.
@@ -66,10 +65,9 @@ func first(getenv func(string) string, names ...string) string {
 	return ""
 }
 
-// DynamoDB returns a DynamoDB client configured by the environment
-// (AWS_ENDPOINT_URL_DYNAMODB overrides the endpoint). The SDK's retries stay
-// on: a throttled request is retried within the caller's deadline.
-func DynamoDB(getenv func(string) string, hc *http.Client) (*dynamodb.Client, error) {
+// DynamoDBFromEnv returns a DynamoDB client configured by the environment
+// (AWS_ENDPOINT_URL_DYNAMODB overrides the endpoint).
+func DynamoDBFromEnv(getenv func(string) string, hc *http.Client) (*DynamoDB, error) {
 	region, err := Region(getenv)
 	if err != nil {
 		return nil, err
@@ -78,9 +76,5 @@ func DynamoDB(getenv func(string) string, hc *http.Client) (*dynamodb.Client, er
 	if err != nil {
 		return nil, fmt.Errorf("DynamoDB %w", err)
 	}
-	opts := dynamodb.Options{Region: region, Credentials: Credentials(getenv), HTTPClient: hc}
-	if endpoint != "" {
-		opts.BaseEndpoint = aws.String(endpoint)
-	}
-	return dynamodb.New(opts), nil
+	return NewDynamoDB(region, endpoint, Credentials(getenv), hc), nil
 }

@@ -6,10 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -46,12 +50,44 @@ func (e *APIError) Error() string {
 }
 
 // Call runs operation with in marshalled as its request and decodes the
-// answer into out.
+// answer into out. Throttling, server errors and failed connections are
+// retried twice, after 25 and 50 ms (jittered), within ctx, as the SDKs'
+// standard retryer does.
 func (s *Service) Call(ctx context.Context, operation string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("%s: %w", operation, err)
 	}
+	for attempt := 0; ; attempt++ {
+		err = s.call(ctx, operation, body, out)
+		if err == nil || attempt == 2 || !retryable(err) {
+			return err
+		}
+		wait := time.Duration(25<<attempt)*time.Millisecond/2 + time.Duration(rand.Int64N(int64(25<<attempt)*int64(time.Millisecond)/2))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// retryable reports whether a failed call may succeed when tried again.
+func retryable(err error) bool {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		var nerr net.Error
+		return errors.As(err, &nerr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+	}
+	switch apiErr.Code {
+	case "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+		"TooManyRequestsException", "ThrottledException", "RequestThrottled":
+		return true
+	}
+	return apiErr.Status >= 500
+}
+
+func (s *Service) call(ctx context.Context, operation string, body []byte, out any) error {
 	endpoint := s.Endpoint
 	if endpoint == "" {
 		domain := "amazonaws.com"
@@ -85,7 +121,7 @@ func (s *Service) Call(ctx context.Context, operation string, in, out any) error
 	defer resp.Body.Close()
 	// Answers of these APIs are small; a bound keeps a broken endpoint
 	// from filling memory.
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("%s: %w", operation, err)
 	}

@@ -16,10 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/toolgate/toolgate/internal/awsenv"
 )
 
@@ -93,21 +89,20 @@ const (
 // DynamoDB is a Counter in a DynamoDB table whose partition key is the
 // string AttrKey. It is safe for concurrent use.
 type DynamoDB struct {
-	client *dynamodb.Client
+	client *awsenv.DynamoDB
 	table  string
 }
 
 // NewDynamoDB returns the store in table, reached through client.
-func NewDynamoDB(client *dynamodb.Client, table string) *DynamoDB {
+func NewDynamoDB(client *awsenv.DynamoDB, table string) *DynamoDB {
 	return &DynamoDB{client: client, table: table}
 }
 
 // FromEnv returns the store in table with a client configured by the
 // Lambda environment (see awsenv; AWS_ENDPOINT_URL_DYNAMODB overrides the
-// endpoint). The SDK's retries stay on: a throttled request is retried
-// within the caller's deadline.
+// endpoint). A throttled request is retried within the caller's deadline.
 func FromEnv(getenv func(string) string, table string, hc *http.Client) (*DynamoDB, error) {
-	client, err := awsenv.DynamoDB(getenv, hc)
+	client, err := awsenv.DynamoDBFromEnv(getenv, hc)
 	if err != nil {
 		return nil, err
 	}
@@ -118,31 +113,30 @@ func FromEnv(getenv func(string) string, table string, hc *http.Client) (*Dynamo
 // refuses the update once the count has reached limit, so concurrent
 // callers never count past it.
 func (d *DynamoDB) Hit(ctx context.Context, key string, limit int64, expires time.Time) (int64, bool, error) {
-	out, err := d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                &d.table,
-		Key:                      map[string]types.AttributeValue{AttrKey: &types.AttributeValueMemberS{Value: key}},
-		UpdateExpression:         aws.String("ADD #n :one SET #x = if_not_exists(#x, :x)"),
-		ConditionExpression:      aws.String("attribute_not_exists(#n) OR #n < :limit"),
+	out, err := d.client.Do(ctx, "UpdateItem", &awsenv.Request{
+		TableName:                d.table,
+		Key:                      awsenv.Item{AttrKey: awsenv.S(key)},
+		UpdateExpression:         "ADD #n :one SET #x = if_not_exists(#x, :x)",
+		ConditionExpression:      "attribute_not_exists(#n) OR #n < :limit",
 		ExpressionAttributeNames: map[string]string{"#n": AttrCount, "#x": AttrExpires},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one":   &types.AttributeValueMemberN{Value: "1"},
-			":limit": &types.AttributeValueMemberN{Value: strconv.FormatInt(limit, 10)},
-			":x":     &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Unix(), 10)},
+		ExpressionAttributeValues: awsenv.Item{
+			":one":   awsenv.N("1"),
+			":limit": awsenv.N(strconv.FormatInt(limit, 10)),
+			":x":     awsenv.N(strconv.FormatInt(expires.Unix(), 10)),
 		},
-		ReturnValues: types.ReturnValueUpdatedNew,
+		ReturnValues: "UPDATED_NEW",
 	})
-	var refused *types.ConditionalCheckFailedException
-	if errors.As(err, &refused) {
+	if errors.Is(err, awsenv.ErrConditionFailed) {
 		return limit, false, nil
 	}
 	if err != nil {
 		return 0, false, fmt.Errorf("count in DynamoDB table %s: %w", d.table, err)
 	}
-	n, ok := out.Attributes[AttrCount].(*types.AttributeValueMemberN)
-	if !ok {
+	n := out.Attributes[AttrCount].N
+	if n == nil {
 		return 0, false, fmt.Errorf("count in DynamoDB table %s: no count in the answer", d.table)
 	}
-	count, err := strconv.ParseInt(n.Value, 10, 64)
+	count, err := strconv.ParseInt(*n, 10, 64)
 	if err != nil {
 		return 0, false, fmt.Errorf("count in DynamoDB table %s: %w", d.table, err)
 	}
@@ -151,19 +145,19 @@ func (d *DynamoDB) Hit(ctx context.Context, key string, limit int64, expires tim
 
 // History reads the history under key with a consistent read.
 func (d *DynamoDB) History(ctx context.Context, key string) (History, error) {
-	out, err := d.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      &d.table,
-		Key:            map[string]types.AttributeValue{AttrKey: &types.AttributeValueMemberS{Value: key}},
-		ConsistentRead: aws.Bool(true),
+	out, err := d.client.Do(ctx, "GetItem", &awsenv.Request{
+		TableName:      d.table,
+		Key:            awsenv.Item{AttrKey: awsenv.S(key)},
+		ConsistentRead: true,
 	})
 	if err != nil {
 		return History{}, fmt.Errorf("read session from DynamoDB table %s: %w", d.table, err)
 	}
 	h := newHistory()
 	for name, v := range out.Item {
-		switch v := v.(type) {
-		case *types.AttributeValueMemberN:
-			n, _ := strconv.ParseInt(v.Value, 10, 64)
+		switch {
+		case v.N != nil:
+			n, _ := strconv.ParseInt(*v.N, 10, 64)
 			switch {
 			case name == AttrCalls:
 				h.Calls = n
@@ -174,15 +168,15 @@ func (d *DynamoDB) History(ctx context.Context, key string) (History, error) {
 			case strings.HasPrefix(name, AttrLabelCalls):
 				h.LabelCalls[strings.TrimPrefix(name, AttrLabelCalls)] = n
 			}
-		case *types.AttributeValueMemberSS:
+		case v.SS != nil:
 			if name == AttrLabels {
-				h.Labels = append(h.Labels, v.Value...)
+				h.Labels = append(h.Labels, v.SS...)
 			}
-		case *types.AttributeValueMemberL:
+		case v.L != nil:
 			if name == AttrTools {
-				for _, e := range v.Value {
-					if s, ok := e.(*types.AttributeValueMemberS); ok {
-						h.Tools = append(h.Tools, s.Value)
+				for _, e := range v.L {
+					if e.S != nil {
+						h.Tools = append(h.Tools, *e.S)
 					}
 				}
 			}
@@ -196,15 +190,15 @@ func (d *DynamoDB) History(ctx context.Context, key string) (History, error) {
 // label set, so that concurrent calls of one session lose nothing there.
 func (d *DynamoDB) Record(ctx context.Context, key string, prev History, tool string, labels []string, now, expires time.Time, keep int) error {
 	names := map[string]string{"#c": AttrCalls, "#f": AttrFirst, "#l": AttrLast, "#t": AttrTools, "#x": AttrExpires}
-	values := map[string]types.AttributeValue{
-		":one": &types.AttributeValueMemberN{Value: "1"},
-		":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
-		":x":   &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Unix(), 10)},
+	values := awsenv.Item{
+		":one": awsenv.N("1"),
+		":now": awsenv.N(strconv.FormatInt(now.UnixMilli(), 10)),
+		":x":   awsenv.N(strconv.FormatInt(expires.Unix(), 10)),
 	}
 	add := []string{"#c :one"}
 	if len(labels) > 0 {
 		names["#labels"] = AttrLabels
-		values[":labels"] = &types.AttributeValueMemberSS{Value: labels}
+		values[":labels"] = awsenv.Value{SS: labels}
 		add = append(add, "#labels :labels")
 	}
 	for i, l := range labels {
@@ -212,15 +206,15 @@ func (d *DynamoDB) Record(ctx context.Context, key string, prev History, tool st
 		names[n] = AttrLabelCalls + l
 		add = append(add, n+" :one")
 	}
-	var list []types.AttributeValue
+	var list []awsenv.Value // never empty: it ends with tool
 	for _, t := range lastTools(prev.Tools, tool, keep) {
-		list = append(list, &types.AttributeValueMemberS{Value: t})
+		list = append(list, awsenv.S(t))
 	}
-	values[":t"] = &types.AttributeValueMemberL{Value: list}
-	_, err := d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &d.table,
-		Key:                       map[string]types.AttributeValue{AttrKey: &types.AttributeValueMemberS{Value: key}},
-		UpdateExpression:          aws.String("ADD " + strings.Join(add, ", ") + " SET #f = if_not_exists(#f, :now), #l = :now, #t = :t, #x = :x"),
+	values[":t"] = awsenv.Value{L: list}
+	_, err := d.client.Do(ctx, "UpdateItem", &awsenv.Request{
+		TableName:                 d.table,
+		Key:                       awsenv.Item{AttrKey: awsenv.S(key)},
+		UpdateExpression:          "ADD " + strings.Join(add, ", ") + " SET #f = if_not_exists(#f, :now), #l = :now, #t = :t, #x = :x",
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})

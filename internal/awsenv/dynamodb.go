@@ -1,0 +1,80 @@
+package awsenv
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// DynamoDB calls the few DynamoDB operations the function uses (GetItem,
+// PutItem, UpdateItem, Scan) as signed JSON requests. The SDK's DynamoDB
+// client cost 3.2 MB of binary and 0.7-1.6 ms of package init on every
+// cold start for four operations.
+type DynamoDB struct{ api Service }
+
+// NewDynamoDB returns the client for region with credentials; endpoint ""
+// is DynamoDB's own in the region.
+func NewDynamoDB(region, endpoint string, credentials aws.CredentialsProvider, hc *http.Client) *DynamoDB {
+	return &DynamoDB{api: Service{Name: "dynamodb", Target: "DynamoDB_20120810", Version: "1.0",
+		Region: region, Endpoint: endpoint, Credentials: credentials, HTTP: hc}}
+}
+
+// Item is a DynamoDB item, or a key, in the wire format.
+type Item map[string]Value
+
+// Value is an attribute value in DynamoDB's JSON: exactly one member set.
+type Value struct {
+	S  *string  `json:"S,omitempty"`
+	N  *string  `json:"N,omitempty"`
+	SS []string `json:"SS,omitempty"`
+	L  []Value  `json:"L,omitempty"` // DynamoDB refuses an empty list here: send at least one
+}
+
+// S is a string value.
+func S(s string) Value { return Value{S: &s} }
+
+// N is a number value in its decimal spelling.
+func N(n string) Value { return Value{N: &n} }
+
+// ErrConditionFailed is a write refused by its condition expression.
+var ErrConditionFailed = errors.New("the condition was not met")
+
+// Request is the request of one operation; each uses the members it has.
+type Request struct {
+	TableName                 string            `json:"TableName"`
+	Key                       Item              `json:"Key,omitempty"`
+	Item                      Item              `json:"Item,omitempty"`
+	UpdateExpression          string            `json:"UpdateExpression,omitempty"`
+	ConditionExpression       string            `json:"ConditionExpression,omitempty"`
+	FilterExpression          string            `json:"FilterExpression,omitempty"`
+	ExpressionAttributeNames  map[string]string `json:"ExpressionAttributeNames,omitempty"`
+	ExpressionAttributeValues Item              `json:"ExpressionAttributeValues,omitempty"`
+	ReturnValues              string            `json:"ReturnValues,omitempty"`
+	ConsistentRead            bool              `json:"ConsistentRead,omitempty"`
+	ExclusiveStartKey         Item              `json:"ExclusiveStartKey,omitempty"`
+}
+
+// Response is what the operations answer.
+type Response struct {
+	Item             Item   `json:"Item"`
+	Attributes       Item   `json:"Attributes"`
+	Items            []Item `json:"Items"`
+	LastEvaluatedKey Item   `json:"LastEvaluatedKey"`
+}
+
+// Do runs operation ("GetItem", "PutItem", "UpdateItem", "Scan"). A write
+// refused by its condition is ErrConditionFailed.
+func (d *DynamoDB) Do(ctx context.Context, operation string, req *Request) (*Response, error) {
+	var out Response
+	err := d.api.Call(ctx, operation, req, &out)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.Code == "ConditionalCheckFailedException" {
+		return nil, ErrConditionFailed
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
