@@ -266,11 +266,7 @@ func approvers(r approval.Requirement) string {
 	if r.Caller() {
 		return "the caller"
 	}
-	var each []string
-	for _, any := range r.Groups {
-		each = append(each, strings.Join(any, "|"))
-	}
-	return "a member of " + strings.Join(each, " and of ") + ", not the requester"
+	return "a member of " + r.GroupsText() + ", not the requester"
 }
 
 // until says how long until t, or that it has passed.

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/toolgate/toolgate/internal/decisionlog"
@@ -85,6 +86,16 @@ func Require(findings []policy.Finding) Requirement {
 
 // Caller reports whether the requester approves their own call.
 func (r Requirement) Caller() bool { return len(r.Groups) == 0 }
+
+// GroupsText names the groups an approver must be in: "g1 or g2, and in
+// g3".
+func (r Requirement) GroupsText() string {
+	parts := make([]string, len(r.Groups))
+	for i, g := range r.Groups {
+		parts[i] = strings.Join(g, " or ")
+	}
+	return strings.Join(parts, ", and in ")
+}
 
 // TTL is the requirement's TTL as a duration.
 func (r Requirement) TTL() time.Duration { return time.Duration(r.TTLSeconds) * time.Second }

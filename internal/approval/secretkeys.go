@@ -50,17 +50,15 @@ func NewSecretKeys(api *awsenv.Service, secret string) *SecretKeys {
 // the SDK's Secrets Manager client, whose package init cost every cold
 // start 1.5-4 ms for one call every five minutes.
 func SecretKeysFromEnv(getenv func(string) string, secret string, hc *http.Client) (*SecretKeys, error) {
-	region, err := awsenv.Region(getenv)
+	api, err := secretsManager.FromEnv(getenv, "SECRETS_MANAGER", hc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("approval key secret: %w", err)
 	}
-	endpoint, err := awsenv.Endpoint(getenv, "SECRETS_MANAGER")
-	if err != nil {
-		return nil, fmt.Errorf("approval key secret: Secrets Manager %w", err)
-	}
-	return NewSecretKeys(&awsenv.Service{Name: "secretsmanager", Target: "secretsmanager", Version: "1.1",
-		Region: region, Endpoint: endpoint, Credentials: awsenv.Credentials(getenv), HTTP: hc}, secret), nil
+	return NewSecretKeys(api, secret), nil
 }
+
+// secretsManager is Secrets Manager's JSON protocol.
+var secretsManager = awsenv.Service{Name: "secretsmanager", Target: "secretsmanager", Version: "1.1"}
 
 // versionID is the shape of Secrets Manager version ids (UUIDs): a state
 // naming anything else is refused without a request.

@@ -68,13 +68,9 @@ func first(getenv func(string) string, names ...string) string {
 // DynamoDBFromEnv returns a DynamoDB client configured by the environment
 // (AWS_ENDPOINT_URL_DYNAMODB overrides the endpoint).
 func DynamoDBFromEnv(getenv func(string) string, hc *http.Client) (*DynamoDB, error) {
-	region, err := Region(getenv)
+	api, err := dynamoDB.FromEnv(getenv, "DYNAMODB", hc)
 	if err != nil {
 		return nil, err
 	}
-	endpoint, err := Endpoint(getenv, "DYNAMODB")
-	if err != nil {
-		return nil, fmt.Errorf("DynamoDB %w", err)
-	}
-	return NewDynamoDB(region, endpoint, Credentials(getenv), hc), nil
+	return &DynamoDB{api: *api}, nil
 }

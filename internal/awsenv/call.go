@@ -37,6 +37,22 @@ type Service struct {
 	HTTP        *http.Client
 }
 
+// FromEnv returns s configured by the Lambda environment: the region, the
+// function's credentials, and the endpoint override of service (as in
+// AWS_ENDPOINT_URL_<service>).
+func (s Service) FromEnv(getenv func(string) string, service string, hc *http.Client) (*Service, error) {
+	region, err := Region(getenv)
+	if err != nil {
+		return nil, err
+	}
+	endpoint, err := Endpoint(getenv, service)
+	if err != nil {
+		return nil, fmt.Errorf("%s %w", s.Name, err)
+	}
+	s.Region, s.Endpoint, s.Credentials, s.HTTP = region, endpoint, Credentials(getenv), hc
+	return &s, nil
+}
+
 // APIError is an error answer of the service.
 type APIError struct {
 	Operation string

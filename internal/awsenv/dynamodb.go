@@ -17,9 +17,13 @@ type DynamoDB struct{ api Service }
 // NewDynamoDB returns the client for region with credentials; endpoint ""
 // is DynamoDB's own in the region.
 func NewDynamoDB(region, endpoint string, credentials aws.CredentialsProvider, hc *http.Client) *DynamoDB {
-	return &DynamoDB{api: Service{Name: "dynamodb", Target: "DynamoDB_20120810", Version: "1.0",
-		Region: region, Endpoint: endpoint, Credentials: credentials, HTTP: hc}}
+	api := dynamoDB
+	api.Region, api.Endpoint, api.Credentials, api.HTTP = region, endpoint, credentials, hc
+	return &DynamoDB{api: api}
 }
+
+// dynamoDB is DynamoDB's JSON protocol.
+var dynamoDB = Service{Name: "dynamodb", Target: "DynamoDB_20120810", Version: "1.0"}
 
 // Item is a DynamoDB item, or a key, in the wire format.
 type Item map[string]Value

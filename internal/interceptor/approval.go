@@ -214,7 +214,7 @@ func (h *Handler) approvalURL(id string) string {
 func outOfBandPrompt(version, url string, a approval.Approval, req approval.Requirement) *decision.Prompt {
 	who := "you confirm it with: toolgate approvals approve " + a.ID
 	if !req.Caller() {
-		who = "an approver in " + groupsText(req.Groups) + " approves it"
+		who = "an approver in " + req.GroupsText() + " approves it"
 	}
 	msg := fmt.Sprintf("Approval requested: id %s, for %s (%s). Retry the same call once %s; the request lapses at %s.",
 		a.ID, a.Tool, strings.Join(req.Reasons, "; "), who, a.Expires.UTC().Format(time.RFC3339))
@@ -227,14 +227,6 @@ func outOfBandPrompt(version, url string, a approval.Approval, req approval.Requ
 	return p
 }
 
-func groupsText(groups [][]string) string {
-	parts := make([]string, len(groups))
-	for i, g := range groups {
-		parts[i] = strings.Join(g, " or ")
-	}
-	return strings.Join(parts, ", and in ")
-}
-
 // protocolVersion returns the client's MCP version: the header, else the
 // request's _meta (a 2026-07-28 client sends both).
 func protocolVersion(headers map[string]string, call mcp.ToolCall) string {
@@ -244,13 +236,21 @@ func protocolVersion(headers map[string]string, call mcp.ToolCall) string {
 	return call.ProtocolVersion
 }
 
+// ourResponse is a multi round-trip retry's answer to our input request:
+// its action (accept, decline, cancel; "" when there is none) and content.
+func ourResponse(responses map[string]any) (action string, content map[string]any) {
+	r, _ := responses[decision.InputRequestID].(map[string]any)
+	action, _ = r["action"].(string)
+	content, _ = r["content"].(map[string]any)
+	return action, content
+}
+
 // confirmed reports whether the caller accepted the confirmation form.
 func confirmed(responses map[string]any) bool {
-	r, _ := responses[decision.InputRequestID].(map[string]any)
-	if action, _ := r["action"].(string); action != "accept" {
+	action, content := ourResponse(responses)
+	if action != "accept" {
 		return false
 	}
-	content, _ := r["content"].(map[string]any)
 	v, present := content[decision.ConfirmField]
 	// A client that returns accept without content confirmed the only
 	// question asked; one that says false did not.
@@ -260,8 +260,7 @@ func confirmed(responses map[string]any) bool {
 // refusedToWait reports whether a multi round-trip retry declined or
 // cancelled our URL elicitation.
 func refusedToWait(responses map[string]any) bool {
-	r, _ := responses[decision.InputRequestID].(map[string]any)
-	action, _ := r["action"].(string)
+	action, _ := ourResponse(responses)
 	return action == "decline" || action == "cancel"
 }
 
@@ -278,6 +277,9 @@ func stateReason(err error) string {
 // summaryLimit bounds the argument summary shown to approvers.
 const summaryLimit = 1000
 
+// builtinScrubber redacts the summary; built once, at start-up.
+var builtinScrubber = redact.Builtins()
+
 // summary is the arguments as an approver reads them: JSON with every
 // secret the built-in detectors know replaced, cut to summaryLimit.
 func summary(args map[string]any) string {
@@ -285,7 +287,7 @@ func summary(args map[string]any) string {
 	if err != nil {
 		return "(arguments that cannot be shown)"
 	}
-	s := redact.Builtins().String(strings.TrimSpace(string(b)), redact.Counts{})
+	s := builtinScrubber.String(strings.TrimSpace(string(b)), redact.Counts{})
 	if len(s) > summaryLimit {
 		s = strings.ToValidUTF8(s[:summaryLimit], "") + "…"
 	}
