@@ -19,7 +19,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/testutil"
@@ -30,7 +30,7 @@ import (
 // The end-to-end tests run the official MCP Go SDK's client against its
 // server through a small emulation of AgentCore Gateway that hands every
 // message to the interceptor (wired exactly as in Lambda, by
-// config.NewHandler, with the default bundle, moto's DynamoDB and Secrets
+// app.NewHandler, with the default bundle, moto's DynamoDB and Secrets
 // Manager, and JWT verification against a loopback IdP) at REQUEST and
 // RESPONSE. The server's tools count their runs: what the interceptor
 // holds back never runs, what is approved runs exactly once.
@@ -209,7 +209,7 @@ func newE2E(t *testing.T) *e2e {
 		"JWKS_URL": cli.idp.URL, "JWT_ISSUER": testIssuer, "JWT_AUDIENCE": "agent-app", "JWT_TOKEN_USE": "access",
 	})
 	logs := &testutil.Buffer{}
-	fn, err := config.NewHandler(env, policies.FS, logs, nil)
+	fn, err := app.NewHandler(env, policies.FS, logs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/cli"
-	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -21,6 +21,6 @@ func main() {
 	}
 	// A configuration or bundle error is logged by NewHandler and yields a
 	// handler that denies everything: the function must still answer.
-	h, _ := config.NewHandler(os.Getenv, policies.FS, os.Stdout, newTracer)
+	h, _ := app.NewHandler(os.Getenv, policies.FS, os.Stdout, newTracer)
 	lambda.Start(h)
 }

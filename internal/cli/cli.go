@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/decision"
@@ -152,7 +153,7 @@ func invoke(args []string, explainAll bool, embedded fs.FS, getenv func(string) 
 		vars["LOG_LEVEL"] = "error"
 		vars["AWS_LAMBDA_LOG_LEVEL"] = "error"
 	}
-	h, err := config.NewHandler(overlay(getenv, vars), embedded, logs, nil)
+	h, err := app.NewHandler(overlay(getenv, vars), embedded, logs, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "warning: %v\nevery request will be denied\n", err)
 	} else {
@@ -257,7 +258,7 @@ func test(args []string, embedded fs.FS, getenv func(string) string, stdout, std
 		return 2
 	}
 	vars := map[string]string{"POLICY_SOURCE": fl.Arg(0), "LOG_LEVEL": "error", "AWS_LAMBDA_LOG_LEVEL": "error"}
-	h, err := config.NewHandler(overlay(getenv, vars), embedded, io.Discard, nil)
+	h, err := app.NewHandler(overlay(getenv, vars), embedded, io.Discard, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

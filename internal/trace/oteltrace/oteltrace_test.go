@@ -17,7 +17,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/testutil"
@@ -74,7 +74,7 @@ func (c *collectorServer) received() ([]*tracepb.Span, int) {
 
 func handler(t testing.TB, logs io.Writer) *reload.Handler {
 	t.Helper()
-	h, err := config.NewHandler(func(string) string { return "" }, policies.FS, logs, oteltrace.New)
+	h, err := app.NewHandler(func(string) string { return "" }, policies.FS, logs, oteltrace.New)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/aws/aws-xray-sdk-go/xray"
 
-	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/testutil"
@@ -84,7 +84,7 @@ func (d *daemon) receive(t *testing.T, wait time.Duration) []segment {
 
 func handler(t testing.TB, logs *bytes.Buffer) *reload.Handler {
 	t.Helper()
-	h, err := config.NewHandler(func(string) string { return "" }, policies.FS, logs, xraytrace.New)
+	h, err := app.NewHandler(func(string) string { return "" }, policies.FS, logs, xraytrace.New)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func BenchmarkHandler2KB(b *testing.B) {
 	if err := xray.Configure(xray.Config{DaemonAddr: conn.LocalAddr().String()}); err != nil {
 		b.Fatal(err)
 	}
-	nop, err := config.NewHandler(func(string) string { return "" }, policies.FS, &bytes.Buffer{}, nil)
+	nop, err := app.NewHandler(func(string) string { return "" }, policies.FS, &bytes.Buffer{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package config_test
+package app_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/policytest"
@@ -64,7 +64,7 @@ func sessionCall(t *testing.T, sub, sid, tool string) []byte {
 func TestSessionsInDynamoDB(t *testing.T) {
 	srv := moto.Start(t)
 	table := srv.CreateTable(t, "toolgate-sessions")
-	h, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "POLICY_SOURCE": sessionBundle(t, "enforce")}), policies.FS, &bytes.Buffer{}, nil)
+	h, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "POLICY_SOURCE": sessionBundle(t, "enforce")}), policies.FS, &bytes.Buffer{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestSessionStoreFailure(t *testing.T) {
 	for mode, want := range map[string]decision.Effect{"enforce": decision.Deny, "audit": decision.Allow} {
 		t.Run(mode, func(t *testing.T) {
 			var logs bytes.Buffer
-			h, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": proxy.Endpoint,
+			h, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": proxy.Endpoint,
 				"POLICY_SOURCE": sessionBundle(t, mode), "STATE_TIMEOUT_MS": "200"}), policies.FS, &logs, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -129,7 +129,7 @@ func TestNoStateRequestsWhenUnused(t *testing.T) {
 	srv := moto.Start(t)
 	proxy := srv.Proxy(t)
 	table := srv.CreateTable(t, "toolgate-unused")
-	h, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": proxy.Endpoint,
+	h, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": proxy.Endpoint,
 		"POLICY_SOURCE": "../../testdata/bundles/minimal"}), policies.FS, &bytes.Buffer{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +148,7 @@ func TestSessionReadOnlyAtRequest(t *testing.T) {
 	srv := moto.Start(t)
 	proxy := srv.Proxy(t)
 	table := srv.CreateTable(t, "toolgate-sessions")
-	h, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": proxy.Endpoint,
+	h, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": proxy.Endpoint,
 		"POLICY_SOURCE": sessionBundle(t, "enforce")}), policies.FS, &bytes.Buffer{}, nil)
 	if err != nil {
 		t.Fatal(err)

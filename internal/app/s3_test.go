@@ -1,4 +1,4 @@
-package config_test
+package app_test
 
 import (
 	"bufio"
@@ -14,8 +14,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/bundle"
-	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/reload"
@@ -98,7 +98,7 @@ func (e *s3Env) handler(t *testing.T, logs *testutil.Buffer, vars map[string]str
 	for k, v := range vars {
 		all[k] = v
 	}
-	return config.NewHandler(e.moto.Env(all), policies.FS, logs, nil)
+	return app.NewHandler(e.moto.Env(all), policies.FS, logs, nil)
 }
 
 func readCall(t testing.TB) []byte {

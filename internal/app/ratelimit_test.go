@@ -1,4 +1,4 @@
-package config_test
+package app_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/toolgate/toolgate/internal/config"
+	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
 	"github.com/toolgate/toolgate/internal/moto"
@@ -42,7 +42,7 @@ func TestRateLimitInDynamoDB(t *testing.T) {
 	proxy := srv.Proxy(t)
 	table := srv.CreateTable(t, "toolgate-state")
 	var logs bytes.Buffer
-	h, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": proxy.Endpoint}), policies.FS, &logs, nil)
+	h, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": proxy.Endpoint}), policies.FS, &logs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ spec:
     expect: {decision: deny, policies: [calls]}
 `))
 				var logs bytes.Buffer
-				h, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": tt.endpoint,
+				h, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "AWS_ENDPOINT_URL_DYNAMODB": tt.endpoint,
 					"POLICY_SOURCE": dir, "STATE_TIMEOUT_MS": "200"}), policies.FS, &logs, nil)
 				if err != nil {
 					t.Fatal(err)
@@ -184,7 +184,7 @@ spec:
 // TestRateLimitWithoutTable: a bundle with limits and no STATE_TABLE denies
 // what the limits match, saying why, and nothing else.
 func TestRateLimitWithoutTable(t *testing.T) {
-	h, err := config.NewHandler(func(string) string { return "" }, policies.FS, &bytes.Buffer{}, nil)
+	h, err := app.NewHandler(func(string) string { return "" }, policies.FS, &bytes.Buffer{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func writeFile(t *testing.T, dir, name string, data []byte) {
 func BenchmarkState(b *testing.B) {
 	srv := moto.Start(b)
 	table := srv.CreateTable(b, "toolgate-bench")
-	h, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "LOG_LEVEL": "error", "METRICS": "off"}), policies.FS, &bytes.Buffer{}, nil)
+	h, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "LOG_LEVEL": "error", "METRICS": "off"}), policies.FS, &bytes.Buffer{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func BenchmarkState(b *testing.B) {
 		return []byte(fmt.Sprintf(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"Bearer %s"},
 		"body":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{"namespace":"web","deployment":"web"}}}}}}`, token, tool))
 	}
-	stateless, err := config.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "LOG_LEVEL": "error", "METRICS": "off",
+	stateless, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "LOG_LEVEL": "error", "METRICS": "off",
 		"POLICY_SOURCE": "../../testdata/bundles/minimal"}), policies.FS, &bytes.Buffer{}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -298,7 +298,7 @@ func TestHammerChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestRateLimitAcrossProcesses")
 	}
-	h, err := config.NewHandler(func(k string) string {
+	h, err := app.NewHandler(func(k string) string {
 		if k == "POLICY_SOURCE" {
 			return dir
 		}

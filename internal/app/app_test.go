@@ -1,0 +1,104 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/toolgate/toolgate/internal/app"
+	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/policies"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// TestBadConfigurationDenies: a function that cannot be configured still
+// answers, denying, and logs why.
+func TestBadConfigurationDenies(t *testing.T) {
+	payload, err := os.ReadFile("../../testdata/events/allowed-call.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vars := range []map[string]string{
+		{"POLICY_SOURCE": "/nonexistent"},
+		{"POLICY_SOURCE": "s3://bucket/prefix"},                                                        // no AWS region
+		{"POLICY_SOURCE": "s3://Bad_Bucket/prefix", "AWS_REGION": "us-east-1"},                         // not a bucket name
+		{"POLICY_SOURCE": "s3://bucket/prefix", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": "x"}, // not a URL
+		{"POLICY_REFRESH_SECONDS": "-1"},
+		{"DENY_STATUS_CODE": "teapot"},
+		{"METRICS_DIMENSIONS": "Phase,Principal"},
+		{"METRICS_NAMESPACE": "AWS/Lambda"},
+		{"JWKS_URL": "http://idp.example/jwks.json"}, // not https
+		{"JWT_AUDIENCE": "gateway"},                  // without JWKS_URL
+		{"MAX_EVENT_BYTES": "-1"},
+	} {
+		var logs bytes.Buffer
+		h, err := app.NewHandler(env(vars), policies.FS, &logs, nil)
+		if err == nil {
+			t.Errorf("%v: no error", vars)
+		}
+		if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Deny {
+			t.Errorf("%v: %s", vars, r.Decision.Effect)
+		}
+		if !strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "denying every request") ||
+			!strings.Contains(logs.String(), `"result":"error"`) {
+			t.Errorf("%v: not logged: %s", vars, logs.String())
+		}
+		// A bundle that fails to load is counted, for the alarm.
+		if failed := strings.Contains(logs.String(), `"BundleLoadFailures":1`); failed != (vars["POLICY_SOURCE"] != "") {
+			t.Errorf("%v: BundleLoadFailures metric %v: %s", vars, failed, logs.String())
+		}
+	}
+	h, err := app.NewHandler(env(map[string]string{"ENVIRONMENT": "dev"}), policies.FS, &bytes.Buffer{}, nil)
+	if err != nil || h.Bundle() == nil {
+		t.Fatal(err)
+	}
+	if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Allow || r.Document.Environment != "dev" {
+		t.Errorf("good configuration: %+v", r.Decision)
+	}
+}
+
+// TestLogFormats: Lambda's JSON log format (timestamp, level, message) by
+// default and with AWS_LAMBDA_LOG_FORMAT=JSON, text with Text; metrics are
+// JSON lines either way, and off with METRICS=off.
+func TestLogFormats(t *testing.T) {
+	payload, err := os.ReadFile("../../testdata/events/denied-delete-production.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		vars            map[string]string
+		record, metrics string // a fragment each line must show; "" for none
+	}{
+		{nil, `"level":"WARN","message":"decision","schema_version":1`, `"_aws":{`},
+		{map[string]string{"AWS_LAMBDA_LOG_FORMAT": "JSON"}, `"level":"WARN","message":"decision"`, `"_aws":{`},
+		{map[string]string{"AWS_LAMBDA_LOG_FORMAT": "Text"}, `level=WARN message=decision schema_version=1`, `"_aws":{`},
+		{map[string]string{"METRICS": "off"}, `"message":"decision"`, ""},
+	} {
+		var logs bytes.Buffer
+		h, err := app.NewHandler(env(tt.vars), policies.FS, &logs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs.Reset() // the bundle's load message
+		h.Handle(context.Background(), payload)
+		lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+		if !strings.Contains(lines[0], tt.record) || !strings.HasPrefix(lines[0], map[bool]string{true: "time", false: `{"timestamp":`}[tt.vars["AWS_LAMBDA_LOG_FORMAT"] == "Text"]) {
+			t.Errorf("%v: record %s", tt.vars, lines[0])
+		}
+		metrics := lines[1:]
+		if (len(metrics) > 0) != (tt.metrics != "") {
+			t.Errorf("%v: metric lines %q", tt.vars, metrics)
+		}
+		for _, m := range metrics {
+			if !json.Valid([]byte(m)) || !strings.Contains(m, tt.metrics) {
+				t.Errorf("%v: metric line %s", tt.vars, m)
+			}
+		}
+	}
+}
