@@ -114,7 +114,7 @@ func (s *Server) Stop() {
 	if s.front != nil {
 		s.front.Close() // connections are refused, as by a server that is gone
 	}
-	if s.cmd.Process != nil && s.cmd.ProcessState == nil {
+	if s.cmd != nil && s.cmd.Process != nil && s.cmd.ProcessState == nil {
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
 	}

@@ -39,8 +39,10 @@ type fixture struct {
 	clock  *clock
 }
 
+// newFixture serves the bundle from moto.FakeS3: what is tested here is
+// when checks run, not S3 (s3bundle and app test against moto's).
 func newFixture(t *testing.T) *fixture {
-	s := moto.Start(t)
+	s := moto.FakeS3(t)
 	s.CreateBucket(t, "policies")
 	p := s.Proxy(t)
 	c, err := s3bundle.FromEnv(s.Env(map[string]string{"AWS_ENDPOINT_URL_S3": p.Endpoint}), nil)
