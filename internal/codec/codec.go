@@ -5,7 +5,12 @@ package codec
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"sigs.k8s.io/yaml"
 )
@@ -21,6 +26,42 @@ func DecodeJSON(b []byte) (any, error) {
 	}
 	return v, nil
 }
+
+// v1Semantics makes the v2 decoder read input as encoding/json does: the
+// last of two equal member names wins, and invalid UTF-8 or an unpaired
+// surrogate escape becomes U+FFFD. Input that parsers could read
+// differently is refused before any of it is decoded (see strictjson), so
+// the two decoders never disagree on what a policy judges.
+var v1Semantics = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+
+// UnmarshalJSON decodes data into v in one pass, several times faster
+// than encoding/json, which validates the whole input before decoding it.
+// Member names match exactly. Its errors name the kind of fault and the
+// byte offset, never a part of the input (v2's would quote member names),
+// since they reach the caller.
+func UnmarshalJSON(data []byte, v any) error {
+	err := jsonv2.Unmarshal(data, v, v1Semantics)
+	if err == nil {
+		return nil
+	}
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
+		if errors.Is(syn.Err, io.ErrUnexpectedEOF) {
+			return errors.New("unexpected end of JSON input")
+		}
+		return fmt.Errorf("invalid JSON at byte %d", syn.ByteOffset)
+	}
+	var sem *jsonv2.SemanticError
+	if errors.As(err, &sem) {
+		if sem.GoType == nil {
+			return fmt.Errorf("cannot decode the JSON value at byte %d", sem.ByteOffset)
+		}
+		return fmt.Errorf("cannot decode JSON %s at byte %d into %v", kinds[sem.JSONKind], sem.ByteOffset, sem.GoType)
+	}
+	return errors.New("invalid JSON")
+}
+
+var kinds = map[jsontext.Kind]string{'n': "null", 'f': "boolean", 't': "boolean", '"': "string", '0': "number", '{': "object", '[': "array"}
 
 // MarshalJSON encodes v without HTML escaping, so that text passes through
 // as it was written ("<b>&" stays "<b>&").

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/toolgate/toolgate/internal/codec"
 )
 
 // Methods whose params this project reads.
@@ -63,11 +65,11 @@ func Parse(body json.RawMessage) (Message, error) {
 		return m, ErrNotObject
 	}
 	var members map[string]json.RawMessage
-	if err := json.Unmarshal(b, &members); err != nil {
+	if err := codec.UnmarshalJSON(b, &members); err != nil {
 		return m, fmt.Errorf("%w: %v", ErrNotObject, err)
 	}
 	m.ID, m.Params, m.Result, m.Error = members["id"], members["params"], members["result"], members["error"]
-	if v, ok := members["jsonrpc"]; ok && json.Unmarshal(v, &m.JSONRPC) != nil {
+	if v, ok := members["jsonrpc"]; ok && codec.UnmarshalJSON(v, &m.JSONRPC) != nil {
 		return m, fmt.Errorf("%w: jsonrpc is not a string", ErrNotObject)
 	}
 	if m.ID != nil {
@@ -80,7 +82,7 @@ func Parse(body json.RawMessage) (Message, error) {
 		}
 	}
 	method, hasMethod := members["method"]
-	if hasMethod && json.Unmarshal(method, &m.Method) != nil {
+	if hasMethod && codec.UnmarshalJSON(method, &m.Method) != nil {
 		return m, ErrNoMethod
 	}
 	if !hasMethod && m.ID != nil && (m.Result == nil) != (m.Error == nil) {
@@ -173,7 +175,7 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 		return ToolCall{}, ErrParams
 	}
 	var members map[string]any // one decoding pass; types checked after
-	if err := json.Unmarshal(p, &members); err != nil {
+	if err := codec.UnmarshalJSON(p, &members); err != nil {
 		return ToolCall{}, fmt.Errorf("%w: %v", ErrParams, err)
 	}
 	var call ToolCall

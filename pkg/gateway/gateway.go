@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/toolgate/toolgate/internal/codec"
 )
 
 // OutputVersion is the only interceptorOutputVersion the gateway accepts. An
@@ -70,7 +72,7 @@ func (h *Headers) UnmarshalJSON(data []byte) error {
 	// path below only for anything else (a null, a number, a list).
 	if !bytes.Contains(data, []byte("null")) {
 		var m map[string]string
-		if json.Unmarshal(data, &m) == nil {
+		if codec.UnmarshalJSON(data, &m) == nil {
 			*h = m
 			return nil
 		}
@@ -160,7 +162,7 @@ func Decode(payload []byte) (Event, error) {
 		// parser otherwise: no two would agree on a tool name.
 		return ev, ErrNotUTF8
 	}
-	if err := json.Unmarshal(trimmed, &ev); err != nil {
+	if err := codec.UnmarshalJSON(trimmed, &ev); err != nil {
 		return ev, fmt.Errorf("%w: %v", ErrNotJSON, err)
 	}
 	if v := ev.InterceptorInputVersion; v != "1" && !strings.HasPrefix(v, "1.") {
