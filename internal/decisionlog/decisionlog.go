@@ -7,6 +7,7 @@ package decisionlog
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,7 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // SchemaVersion is the record's schema version, logged as schema_version.
@@ -307,7 +308,7 @@ func canonical(b *bytes.Buffer, v any) error {
 		for k := range v {
 			keys = append(keys, k)
 		}
-		slices.SortFunc(keys, func(x, y string) int { return slices.Compare(utf16.Encode([]rune(x)), utf16.Encode([]rune(y))) })
+		slices.SortFunc(keys, compareUTF16)
 		b.WriteByte('{')
 		for i, k := range keys {
 			if i > 0 {
@@ -326,12 +327,54 @@ func canonical(b *bytes.Buffer, v any) error {
 	return nil
 }
 
+// compareUTF16 orders strings by their UTF-16 code units, as RFC 8785
+// sorts member names, without converting them. Code point order is the
+// same, but for a character beyond U+FFFF against one from U+E000 to
+// U+FFFF: the first's leading unit, a surrogate (U+D800 to U+DBFF), sorts
+// first. Two characters beyond U+FFFF keep their order.
+func compareUTF16(x, y string) int {
+	for x != "" && y != "" {
+		a, na := utf8.DecodeRuneInString(x)
+		b, nb := utf8.DecodeRuneInString(y)
+		if a != b {
+			if a > 0xFFFF && b <= 0xFFFF {
+				a = 0xD800
+			} else if b > 0xFFFF && a <= 0xFFFF {
+				b = 0xD800
+			}
+			return cmp.Compare(a, b)
+		}
+		x, y = x[na:], y[nb:]
+	}
+	return cmp.Compare(len(x), len(y))
+}
+
 // canonicalString escapes only what JSON requires: quote, backslash and
-// control characters, the short forms where there is one.
+// control characters, the short forms where there is one. Runs that need
+// no escape are copied whole; invalid UTF-8 is written as U+FFFD.
 func canonicalString(b *bytes.Buffer, s string) {
 	b.WriteByte('"')
-	for _, r := range s {
-		switch r {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || n != 1 {
+				i += n
+				continue
+			}
+			b.WriteString(s[start:i])
+			b.WriteRune(utf8.RuneError)
+			i++
+			start = i
+			continue
+		}
+		b.WriteString(s[start:i])
+		switch c {
 		case '"':
 			b.WriteString(`\"`)
 		case '\\':
@@ -347,13 +390,12 @@ func canonicalString(b *bytes.Buffer, s string) {
 		case '\t':
 			b.WriteString(`\t`)
 		default:
-			if r < 0x20 {
-				fmt.Fprintf(b, `\u%04x`, r)
-			} else {
-				b.WriteRune(r)
-			}
+			fmt.Fprintf(b, `\u%04x`, c)
 		}
+		i++
+		start = i
 	}
+	b.WriteString(s[start:])
 	b.WriteByte('"')
 }
 
