@@ -48,3 +48,37 @@ func TestDecodeStrict(t *testing.T) {
 		}
 	}
 }
+
+// TestUnmarshalJSON: the one-pass decoder reads what encoding/json reads
+// (the last duplicate wins, bad UTF-8 is U+FFFD), matches names exactly,
+// and its errors, which reach the caller, never quote the input.
+func TestUnmarshalJSON(t *testing.T) {
+	type msg struct {
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+	}
+	for _, tt := range []struct {
+		in   string
+		want msg
+		err  string
+	}{
+		{in: `{"method":"a","method":"b"}`, want: msg{Method: "b"}},
+		{in: `{"method":"\ud800x"}`, want: msg{Method: "\uFFFDx"}},
+		{in: "{\"method\":\"\xffx\"}", want: msg{Method: "\uFFFDx"}},
+		{in: `{"Method":"a"}`, want: msg{}},
+		{in: `{"params": {"a" : 1}}`, want: msg{Params: json.RawMessage(`{"a" : 1}`)}},
+		{in: `{"method":"SECRET`, err: "unexpected end of JSON input"},
+		{in: `{"method":1}`, err: "cannot decode JSON number at byte 10 into string"},
+		{in: `{"SECRET":tru}`, err: "invalid JSON at byte"},
+		{in: `{"method":"a"} SECRET`, err: "invalid JSON at byte"},
+	} {
+		var got msg
+		err := codec.UnmarshalJSON([]byte(tt.in), &got)
+		switch {
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err) || strings.Contains(err.Error(), "SECRET")):
+			t.Errorf("%s: error %v, want %q without the input", tt.in, err, tt.err)
+		case tt.err == "" && (err != nil || got.Method != tt.want.Method || string(got.Params) != string(tt.want.Params)):
+			t.Errorf("%s: %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+}
