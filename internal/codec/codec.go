@@ -15,16 +15,63 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// DecodeJSON decodes one JSON value, numbers as json.Number so that they
-// are re-encoded exactly as sent.
+// DecodeJSON decodes the first JSON value of b, numbers as json.Number so
+// that they are re-encoded exactly as sent, in one pass; what follows the
+// value is not read, as with encoding/json's Decoder.
 func DecodeJSON(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
+	dec := jsontext.NewDecoder(bytes.NewReader(b), v1Semantics)
+	v, err := decodeValue(dec)
+	if err != nil {
+		return nil, describe(err)
 	}
 	return v, nil
+}
+
+// decodeValue reads one value from dec: objects as map[string]any, arrays
+// as []any, numbers as json.Number.
+func decodeValue(dec *jsontext.Decoder) (any, error) {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return nil, err
+	}
+	switch tok.Kind() {
+	case 'n':
+		return nil, nil
+	case 'f', 't':
+		return tok.Bool(), nil
+	case '"':
+		return tok.String(), nil
+	case '0':
+		return json.Number(tok.String()), nil
+	case '[':
+		list := []any{}
+		for dec.PeekKind() != ']' {
+			v, err := decodeValue(dec)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, v)
+		}
+		_, err := dec.ReadToken()
+		return list, err
+	case '{':
+		obj := map[string]any{}
+		for dec.PeekKind() != '}' {
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return nil, err
+			}
+			name := tok.String() // the token is void after the next read
+			v, err := decodeValue(dec)
+			if err != nil {
+				return nil, err
+			}
+			obj[name] = v
+		}
+		_, err := dec.ReadToken()
+		return obj, err
+	}
+	return nil, fmt.Errorf("unexpected %v", tok.Kind())
 }
 
 // v1Semantics makes the v2 decoder read input as encoding/json does: the
@@ -40,10 +87,15 @@ var v1Semantics = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontex
 // byte offset, never a part of the input (v2's would quote member names),
 // since they reach the caller.
 func UnmarshalJSON(data []byte, v any) error {
-	err := jsonv2.Unmarshal(data, v, v1Semantics)
-	if err == nil {
-		return nil
+	if err := jsonv2.Unmarshal(data, v, v1Semantics); err != nil {
+		return describe(err)
 	}
+	return nil
+}
+
+// describe turns a decoding error into one that names the kind of fault
+// and its byte offset only.
+func describe(err error) error {
 	var syn *jsontext.SyntacticError
 	if errors.As(err, &syn) {
 		if errors.Is(syn.Err, io.ErrUnexpectedEOF) {

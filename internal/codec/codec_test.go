@@ -20,8 +20,16 @@ func TestJSON(t *testing.T) {
 	if err != nil || string(out) != `{"big":12345678901234567890,"n":2.50,"s":"<b>&"}` {
 		t.Errorf("%s %v", out, err)
 	}
-	if _, err := codec.DecodeJSON([]byte(`{`)); err == nil {
-		t.Error("truncated JSON decoded")
+	// As encoding/json: the last duplicate wins, bad UTF-8 is U+FFFD, and
+	// what follows the first value is not read.
+	v, err = codec.DecodeJSON([]byte("{\"a\":[1,true,null,{}],\"a\":[\"x\xff\",\"\\ud800\",-0.5e3,false]} trailing"))
+	if got, _ := codec.MarshalJSON(v); err != nil || string(got) != `{"a":["x�","�",-0.5e3,false]}` {
+		t.Errorf("%s, %v", got, err)
+	}
+	for _, in := range []string{`{`, `{"SECRET":}`, `[1,SECRET]`, `{"a" "SECRET"}`} {
+		if _, err := codec.DecodeJSON([]byte(in)); err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%s: %v", in, err)
+		}
 	}
 }
 
