@@ -10,6 +10,7 @@ import (
 	"io"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"sigs.k8s.io/yaml"
@@ -74,12 +75,13 @@ func decodeValue(dec *jsontext.Decoder) (any, error) {
 	return nil, fmt.Errorf("unexpected %v", tok.Kind())
 }
 
-// v1Semantics makes the v2 decoder read input as encoding/json does: the
-// last of two equal member names wins, and invalid UTF-8 or an unpaired
-// surrogate escape becomes U+FFFD. Input that parsers could read
+// v1Semantics makes the v2 decoder read input as encoding/json does: of
+// two equal member names the last wins (replacing the first's value, not
+// merging into it), and invalid UTF-8 or an unpaired surrogate escape
+// becomes U+FFFD. Input that parsers could read
 // differently is refused before any of it is decoded (see strictjson), so
 // the two decoders never disagree on what a policy judges.
-var v1Semantics = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+var v1Semantics = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true), jsonv1.MergeWithLegacySemantics(true))
 
 // UnmarshalJSON decodes data into v in one pass, several times faster
 // than encoding/json, which validates the whole input before decoding it.
