@@ -32,6 +32,12 @@ func TestDecode(t *testing.T) {
 		{"null mcp", `{"interceptorInputVersion":"1.0","mcp":null}`, gateway.ErrNoTarget, false, false},
 		{"both", `{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{}},"http":{}}`, gateway.ErrBothTargets, false, false},
 		{"empty mcp", `{"interceptorInputVersion":"1.0","mcp":{}}`, gateway.ErrNoRequest, false, false},
+		// Names are exact: another casing is another, unknown, member.
+		{"GatewayRequest", `{"interceptorInputVersion":"1.0","mcp":{"GatewayRequest":{"body":{}}}}`, gateway.ErrNoRequest, false, false},
+		{"MCP", `{"interceptorInputVersion":"1.0","MCP":{"gatewayRequest":{"body":{}}}}`, gateway.ErrNoTarget, false, false},
+		{"InterceptorInputVersion", `{"InterceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"body":{}}}}`, gateway.ErrVersion, false, false},
+		// A repeated member is read as encoding/json reads it: the last wins.
+		{"repeated mcp", `{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"body":{}}},"mcp":null}`, gateway.ErrNoTarget, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
