@@ -78,9 +78,9 @@ func decodeValue(dec *jsontext.Decoder) (any, error) {
 // v1Semantics makes the v2 decoder read input as encoding/json does: of
 // two equal member names the last wins (replacing the first's value, not
 // merging into it), and invalid UTF-8 or an unpaired surrogate escape
-// becomes U+FFFD. Input that parsers could read
-// differently is refused before any of it is decoded (see strictjson), so
-// the two decoders never disagree on what a policy judges.
+// becomes U+FFFD. Input that parsers could read differently is refused
+// before any of it is decoded (see strictjson), so the two decoders never
+// disagree on what a policy judges.
 var v1Semantics = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true), jsonv1.MergeWithLegacySemantics(true))
 
 // UnmarshalJSON decodes data into v in one pass, several times faster
@@ -115,6 +115,7 @@ func describe(err error) error {
 	return errors.New("invalid JSON")
 }
 
+// kinds names the JSON kinds in errors.
 var kinds = map[jsontext.Kind]string{'n': "null", 'f': "boolean", 't': "boolean", '"': "string", '0': "number", '{': "object", '[': "array"}
 
 // MarshalJSON encodes v without HTML escaping, so that text passes through
