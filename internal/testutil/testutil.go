@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -85,4 +86,29 @@ func Event(t testing.TB, name string) []byte {
 func LambdaTrace(header string) context.Context {
 	//lint:ignore SA1029 aws-lambda-go puts the trace header under this string key
 	return context.WithValue(context.Background(), trace.HeaderKey, header)
+}
+
+// Concurrently calls f from goroutines goroutines, times times each, as a
+// Lambda instance serving concurrent invocations would, and waits for all.
+func Concurrently(goroutines, times int, f func()) {
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range times {
+				f()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// CheckJSONLines fails t for every line of logs that is not JSON, as every
+// line the function writes must be.
+func CheckJSONLines(t testing.TB, logs string) {
+	t.Helper()
+	for line := range strings.Lines(logs) {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("log line is not JSON: %s", line)
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -172,22 +171,12 @@ func TestNoCollector(t *testing.T) {
 	var logs testutil.Buffer
 	h := handler(t, &logs)
 	payload := testutil.Event(t, "denied-delete-production.json")
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range 4 {
-				if r := h.Handle(traced("1"), payload); r.Decision.Effect != decision.Deny || r.Output.Validate() != nil {
-					t.Errorf("%+v", r.Decision)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for line := range strings.Lines(logs.String()) {
-		if !json.Valid([]byte(line)) {
-			t.Errorf("log line is not JSON: %s", line)
+	testutil.Concurrently(8, 4, func() {
+		if r := h.Handle(traced("1"), payload); r.Decision.Effect != decision.Deny || r.Output.Validate() != nil {
+			t.Errorf("%+v", r.Decision)
 		}
-	}
+	})
+	testutil.CheckJSONLines(t, logs.String())
 	if !strings.Contains(logs.String(), `"message":"otel: spans not exported"`) {
 		t.Errorf("failed exports not logged:\n%s", logs.String())
 	}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -167,23 +166,13 @@ func TestNoDaemon(t *testing.T) {
 	var logs bytes.Buffer
 	h := handler(t, &logs)
 	payload := testutil.Event(t, "denied-delete-production.json")
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			for range 8 {
-				if r := h.Handle(traced("1"), payload); r.Decision.Effect != decision.Deny || r.Output.Validate() != nil {
-					t.Errorf("%+v", r.Decision)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	// The failed sends are reported in the log, as JSON like every line.
-	for line := range strings.Lines(logs.String()) {
-		if !json.Valid([]byte(line)) {
-			t.Errorf("log line is not JSON: %s", line)
+	testutil.Concurrently(16, 8, func() {
+		if r := h.Handle(traced("1"), payload); r.Decision.Effect != decision.Deny || r.Output.Validate() != nil {
+			t.Errorf("%+v", r.Decision)
 		}
-	}
+	})
+	// The failed sends are reported in the log, as JSON like every line.
+	testutil.CheckJSONLines(t, logs.String())
 }
 
 func BenchmarkHandler2KB(b *testing.B) {
