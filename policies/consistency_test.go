@@ -53,7 +53,8 @@ func TestListCallConsistency(t *testing.T) {
 	}
 	for _, env := range []string{"production", "dev"} {
 		// A call that needs an approval can be made: it is listed.
-		h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor, Approvals: &approval.Memory{}})
+		h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor,
+			Approvals: &approval.Memory{}, ApprovalKeys: approval.RandomKey(), GrantKey: approval.NewLocalKey()})
 		for who, claims := range principals {
 			shown := listed(t, h, claims, tools)
 			for _, tool := range tools {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/approver"
 	"github.com/toolgate/toolgate/internal/awsenv"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/identity"
@@ -21,16 +22,19 @@ import (
 
 const approvalsUsage = `usage: toolgate approvals list [-table TABLE] [-json]
        toolgate approvals show [-table TABLE] [-json] ID
-       toolgate approvals approve|reject [-table TABLE] -token FILE [-comment TEXT] ID
+       toolgate approvals approve|reject [-function NAME] -token FILE [-comment TEXT] ID
   list     the approvals that stand: pending, approved (not yet used), rejected
-  show     one approval: the call, its redacted arguments, who may decide
+  show     one approval: the call, every argument that will run, who may decide
   approve  grant the call once; reject: refuse it until the request lapses
-TABLE defaults to APPROVAL_TABLE. AWS access comes from the SDK's default
-chain (environment, profiles, SSO); the approver needs dynamodb:GetItem,
-Scan and UpdateItem on the table (the stack's ApproverPolicy). -token is a
-file holding the approver's own JWT ("-": standard input), verified as the
-function verifies callers (JWKS_URL, JWT_ISSUER, JWT_AUDIENCE,
-JWT_TOKEN_USE): its subject and groups decide who may approve.
+TABLE defaults to APPROVAL_TABLE, NAME to APPROVAL_FUNCTION (the stack's
+ApprovalTableName and ApprovalFunctionName outputs). AWS access comes from
+the SDK's default chain (environment, profiles, SSO); an approver needs
+dynamodb:GetItem and Scan on the table and lambda:InvokeFunction on the
+approvals function (the stack's ApproverPolicy), and cannot write the
+table. -token is a file holding the approver's own JWT ("-": standard
+input): the approvals function verifies it as the interceptor verifies
+callers, and its subject and groups decide who may approve; then it signs
+the decision, which is what makes it a grant.
 `
 
 // approvalsEnv is what the approvals command runs with.
@@ -41,7 +45,9 @@ type approvalsEnv struct {
 	stderr io.Writer
 	// store opens the approval table.
 	store func(ctx context.Context, table string) (approval.Store, error)
-	now   func() time.Time
+	// decide invokes the approvals function.
+	decide func(ctx context.Context, function string, req approver.Request) (approver.Response, error)
+	now    func() time.Time
 }
 
 // dynamoStore returns the approval table with the credentials and region
@@ -72,16 +78,19 @@ func approvals(args []string, env approvalsEnv) int {
 	fl := flag.NewFlagSet("approvals "+verb, flag.ContinueOnError)
 	fl.SetOutput(env.stderr)
 	fl.Usage = func() { fmt.Fprint(env.stderr, approvalsUsage) }
-	table := fl.String("table", "", "the approval table (default: APPROVAL_TABLE)")
+	table, function := new(string), new(string)
 	asJSON, tokenFile, comment := new(bool), new(string), new(string)
 	wantID := true
 	switch verb {
 	case "list":
 		wantID = false
+		fl.StringVar(table, "table", "", "the approval table (default: APPROVAL_TABLE)")
 		fl.BoolVar(asJSON, "json", false, "print the approvals as JSON")
 	case "show":
+		fl.StringVar(table, "table", "", "the approval table (default: APPROVAL_TABLE)")
 		fl.BoolVar(asJSON, "json", false, "print the approval as JSON")
 	case "approve", "reject":
+		fl.StringVar(function, "function", "", "the approvals function (default: APPROVAL_FUNCTION)")
 		fl.StringVar(tokenFile, "token", "", "file with your JWT (- for standard input)")
 		fl.StringVar(comment, "comment", "", "why, for the record")
 	case "help", "-h", "-help", "--help":
@@ -98,8 +107,15 @@ func approvals(args []string, env approvalsEnv) int {
 		fmt.Fprint(env.stderr, approvalsUsage)
 		return 2
 	}
+	decides := verb == "approve" || verb == "reject"
 	name := cmp.Or(strings.TrimSpace(*table), strings.TrimSpace(env.getenv("APPROVAL_TABLE")))
-	if name == "" || name == config.MemoryState {
+	if decides {
+		name = cmp.Or(strings.TrimSpace(*function), strings.TrimSpace(env.getenv("APPROVAL_FUNCTION")))
+		if name == "" {
+			fmt.Fprintln(env.stderr, "approvals: no approvals function: pass -function or set APPROVAL_FUNCTION (the stack's ApprovalFunctionName output)")
+			return 2
+		}
+	} else if name == "" || name == config.MemoryState {
 		fmt.Fprintln(env.stderr, "approvals: no approval table: pass -table or set APPROVAL_TABLE (the stack's ApprovalTableName output)")
 		return 2
 	}
@@ -167,21 +183,22 @@ func showApproval(ctx context.Context, env approvalsEnv, table, id string, asJSO
 	return nil
 }
 
-// decideApproval verifies the approver's token before it reads the table:
-// who decides is the token's subject, never a flag.
-func decideApproval(ctx context.Context, env approvalsEnv, table, id string, approve bool, tokenFile, comment string) error {
-	approver, err := approverFromToken(ctx, env, tokenFile)
+// decideApproval hands the decision to the approvals function, with the
+// approver's token: who decides is the token's verified subject, never a
+// flag, and only that function can sign a grant.
+func decideApproval(ctx context.Context, env approvalsEnv, function, id string, approve bool, tokenFile, comment string) error {
+	token, err := readToken(env, tokenFile)
 	if err != nil {
 		return err
 	}
-	store, err := env.store(ctx, table)
+	resp, err := env.decide(ctx, function, approver.Request{Action: approver.ActionDecide, ID: id, Approve: approve, Token: token, Comment: comment})
 	if err != nil {
 		return err
 	}
-	a, err := store.Decide(ctx, id, approval.Decision{Approve: approve, By: approver.ID, Groups: approver.Groups, Comment: comment}, env.now())
-	if err != nil {
-		return fmt.Errorf("%s: %w", id, err)
+	if !resp.OK || resp.Approval == nil {
+		return errors.New(cmp.Or(resp.Error, "the approvals function gave no answer"))
 	}
+	a := resp.Approval
 	if approve {
 		fmt.Fprintf(env.stdout, "approved %s: %s may now call %s once with these arguments, until %s\n",
 			a.ID, a.Requester, a.Tool, a.Expires.UTC().Format(time.RFC3339))
@@ -192,12 +209,10 @@ func decideApproval(ctx context.Context, env approvalsEnv, table, id string, app
 	return nil
 }
 
-// approverFromToken reads the approver's JWT and verifies it with the
-// settings the function verifies callers with, so that the approver's id
-// is the one a requester's id is compared with.
-func approverFromToken(ctx context.Context, env approvalsEnv, file string) (identity.Principal, error) {
+// readToken reads the approver's JWT from file ("-": standard input).
+func readToken(env approvalsEnv, file string) (string, error) {
 	if file == "" {
-		return identity.Principal{}, errors.New("-token FILE is required: a decision is made by the holder of a verified token")
+		return "", errors.New("-token FILE is required: a decision is made by the holder of a verified token")
 	}
 	var raw []byte
 	var err error
@@ -207,29 +222,9 @@ func approverFromToken(ctx context.Context, env approvalsEnv, file string) (iden
 		raw, err = os.ReadFile(file)
 	}
 	if err != nil {
-		return identity.Principal{}, fmt.Errorf("read token: %w", err)
+		return "", fmt.Errorf("read token: %w", err)
 	}
-	cfg, err := config.FromEnv(env.getenv)
-	if err != nil {
-		return identity.Principal{}, err
-	}
-	if cfg.JWT.JWKSURL == "" {
-		return identity.Principal{}, errors.New("JWKS_URL is not set: set it (and JWT_ISSUER, JWT_AUDIENCE) as the function has them, so that your token can be verified")
-	}
-	v, err := identity.NewVerifier(cfg.JWT)
-	if err != nil {
-		return identity.Principal{}, err
-	}
-	token := strings.TrimSpace(string(raw))
-	token = strings.TrimSpace(strings.TrimPrefix(token, "Bearer "))
-	p := v.Principal(ctx, "Bearer "+token)
-	switch {
-	case p.Verification != identity.Verified:
-		return p, fmt.Errorf("your token was refused (%s)", p.Verification)
-	case p.Type != identity.TypeUser:
-		return p, errors.New("your token is a machine's (client credentials): approvals are decided by people")
-	}
-	return p, nil
+	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(raw)), "Bearer ")), nil
 }
 
 func printApproval(w io.Writer, a approval.Approval, now time.Time) {
@@ -245,7 +240,6 @@ func printApproval(w io.Writer, a approval.Approval, now time.Time) {
 	row("environment", a.Environment)
 	row("requester", a.Requester)
 	row("actor", a.Actor)
-	row("arguments", a.Summary)
 	row("arguments digest", a.ArgsDigest)
 	row("approvers", approvers(a.Requirement))
 	row("why", strings.Join(a.Requirement.Reasons, "; "))
@@ -259,6 +253,11 @@ func printApproval(w io.Writer, a approval.Approval, now time.Time) {
 		row("used", a.UsedAt.UTC().Format(time.RFC3339))
 	}
 	_ = tw.Flush()
+	// Every argument that will run, whole, one member a line.
+	fmt.Fprintln(w, "arguments:")
+	for l := range strings.SplitSeq(a.Display, "\n") {
+		fmt.Fprintln(w, "  "+l)
+	}
 }
 
 // approvers says who may decide under r.

@@ -7,16 +7,19 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/testutil"
@@ -65,18 +68,28 @@ func (p *idp) token(t *testing.T, sub string, groups []string, extra map[string]
 }
 
 // approvalsCLI runs toolgate approvals as a person would: AWS access from
-// a profile, the table from APPROVAL_TABLE, tokens verified against the
-// IdP.
+// a profile, the table from APPROVAL_TABLE, decisions through the
+// approvals function (APPROVAL_FUNCTION), reached through a Lambda Invoke
+// emulator that runs it in process, wired as in Lambda against moto's
+// DynamoDB and KMS, verifying tokens against the IdP.
 type approvalsCLI struct {
 	t     *testing.T
 	table string
 	idp   *idp
+	// key is the KMS key the approvals function signs with.
+	key string
+	// lambda runs the functions the CLI invokes, by name.
+	lambda *lambdaEmulator
+	srv    *moto.Server
 }
 
 func newApprovalsCLI(t *testing.T) (*approvalsCLI, approval.Store) {
 	srv := moto.Start(t)
 	return approvalsCLIOn(t, srv, srv.CreateTable(t, "toolgate-approvals"))
 }
+
+// approvalsFunction is the name the approvals function is invoked by.
+const approvalsFunction = "toolgate-approvals"
 
 // approvalsCLIOn is newApprovalsCLI on a table of srv.
 func approvalsCLIOn(t *testing.T, srv *moto.Server, table string) (*approvalsCLI, approval.Store) {
@@ -85,14 +98,26 @@ func approvalsCLIOn(t *testing.T, srv *moto.Server, table string) (*approvalsCLI
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := newIDP(t)
+	c := &approvalsCLI{t: t, table: table, idp: p, key: srv.CreateKey(t, "ECC_NIST_P256"), lambda: newLambdaEmulator(t), srv: srv}
+	c.deploy(srv, map[string]string{"JWKS_URL": p.URL, "JWT_ISSUER": testIssuer, "JWT_AUDIENCE": "agent-app"})
 	withProfile(t, srv)
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", srv.Endpoint)
-	p := newIDP(t)
-	t.Setenv("JWKS_URL", p.URL)
-	t.Setenv("JWT_ISSUER", testIssuer)
-	t.Setenv("JWT_AUDIENCE", "agent-app")
+	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", c.lambda.URL)
 	t.Setenv("APPROVAL_TABLE", table)
-	return &approvalsCLI{t: t, table: table, idp: p}, store
+	t.Setenv("APPROVAL_FUNCTION", approvalsFunction)
+	return c, store
+}
+
+// deploy (re)deploys the approvals function with the table, the signing
+// key and vars, as the template sets its environment.
+func (c *approvalsCLI) deploy(srv *moto.Server, vars map[string]string) {
+	env := map[string]string{"APPROVAL_TABLE": c.table, "APPROVAL_SIGNING_KEY_ARN": c.key}
+	for k, v := range vars {
+		env[k] = v
+	}
+	h, _ := app.NewApprover(srv.Env(env), io.Discard)
+	c.lambda.deploy(approvalsFunction, h)
 }
 
 // run runs the command with stdin and returns its exit status and output.
@@ -100,7 +125,7 @@ func (c *approvalsCLI) run(stdin string, args ...string) (int, string) {
 	var out bytes.Buffer
 	a := newAWS(os.Getenv)
 	code := approvals(args, approvalsEnv{getenv: a.getenv, stdin: strings.NewReader(stdin), stdout: &out, stderr: &out,
-		store: a.dynamoStore, now: time.Now})
+		store: a.dynamoStore, decide: a.decide, now: time.Now})
 	return code, out.String()
 }
 
@@ -113,13 +138,68 @@ func (c *approvalsCLI) tokenFile(token string) string {
 	return p
 }
 
+// lambdaEmulator is Lambda's Invoke API on loopback: a signed POST to
+// /2015-03-31/functions/NAME/invocations runs the function deployed as
+// NAME on the body, as Lambda does, and answers with its output.
+type lambdaEmulator struct {
+	URL string
+	mu  sync.Mutex
+	fns map[string]interface {
+		Invoke(context.Context, []byte) ([]byte, error)
+	}
+}
+
+func newLambdaEmulator(t *testing.T) *lambdaEmulator {
+	l := &lambdaEmulator{fns: map[string]interface {
+		Invoke(context.Context, []byte) ([]byte, error)
+	}{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, ok := strings.CutPrefix(r.URL.Path, "/2015-03-31/functions/")
+		name, ok2 := strings.CutSuffix(name, "/invocations")
+		if r.Method != http.MethodPost || !ok || !ok2 {
+			http.Error(w, `{"message":"not an Invoke"}`, http.StatusNotFound)
+			return
+		}
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=") || !strings.Contains(r.Header.Get("Authorization"), "/lambda/aws4_request") {
+			http.Error(w, `{"message":"unsigned"}`, http.StatusForbidden)
+			return
+		}
+		l.mu.Lock()
+		fn := l.fns[name]
+		l.mu.Unlock()
+		if fn == nil {
+			http.Error(w, `{"Type":"User","message":"Function not found"}`, http.StatusNotFound)
+			return
+		}
+		payload, _ := io.ReadAll(r.Body)
+		out, err := fn.Invoke(r.Context(), payload)
+		if err != nil {
+			w.Header().Set("X-Amz-Function-Error", "Unhandled")
+			out, _ = json.Marshal(map[string]string{"errorMessage": err.Error()})
+		}
+		_, _ = w.Write(out)
+	}))
+	t.Cleanup(srv.Close)
+	l.URL = srv.URL
+	return l
+}
+
+func (l *lambdaEmulator) deploy(name string, fn interface {
+	Invoke(context.Context, []byte) ([]byte, error)
+}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fns[name] = fn
+}
+
 func request(t *testing.T, store approval.Store, id, requester, tool string, req approval.Requirement, expires time.Time) approval.Approval {
 	t.Helper()
 	call := approval.Call{Principal: requester, Actor: "agent-7", Tool: tool, Environment: "production", Arguments: map[string]any{"name": id}}
+	display, _ := approval.Display(call.Arguments)
 	a := approval.Approval{ID: id, Binding: call.Binding(), Status: approval.Pending, Requester: requester, Actor: "agent-7",
-		Tool: tool, Environment: "production", Summary: `{"name":"` + id + `"}`, Requirement: req,
+		Tool: tool, Environment: "production", Display: display, Requirement: req,
 		Created: time.Now().Add(-time.Minute), Expires: expires}
-	a, created, err := store.Request(context.Background(), a, time.Now())
+	a, created, err := store.Request(context.Background(), a, time.Now(), approval.DefaultLimits())
 	if err != nil || !created {
 		t.Fatalf("request %s: created %v, %v", id, created, err)
 	}
@@ -159,7 +239,7 @@ func TestApprovalsCommand(t *testing.T) {
 		t.Fatalf("list -json: exit %d\n%s", code, out)
 	}
 	code, out = cli.run("", "show", "appr-critical")
-	for _, want := range []string{"status:", "pending", "k8s___delete-namespace", `{"name":"appr-critical"}`, "critical calls in production need another admin", "requester:", "alice"} {
+	for _, want := range []string{"status:", "pending", "k8s___delete-namespace", "arguments:\n  name: \"appr-critical\"", "critical calls in production need another admin", "requester:", "alice"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("show: exit %d, want %q\n%s", code, want, out)
 		}
@@ -201,9 +281,15 @@ func TestApprovalsCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "approved") || !strings.Contains(out, "bob [platform-admins]") || !strings.Contains(out, "change CHG-42") {
 		t.Errorf("show after approval: exit %d\n%s", code, out)
 	}
-	// The interceptor's retry finds the grant, once.
-	if a, ok, err := store.Consume(context.Background(), critical.Binding, time.Now()); err != nil || !ok || a.DecidedBy != "bob" {
+	// The interceptor's retry finds the grant, signed by the approvals
+	// function's key, once.
+	a, ok, err := store.Consume(context.Background(), critical.Binding, time.Now())
+	if err != nil || !ok || a.DecidedBy != "bob" {
 		t.Fatalf("consume the grant: %v %v %+v", ok, err, a)
+	}
+	verifier, _ := approval.KMSKeyFromEnv(cli.srv.Env(nil), cli.key, http.DefaultClient)
+	if st, err := approval.VerifyGrant(context.Background(), verifier, a, critical.Binding, admins, "alice", time.Now()); err != nil || st.By != "bob" {
+		t.Fatalf("the grant does not verify: %+v %v", st, err)
 	}
 	if _, ok, err := store.Consume(context.Background(), critical.Binding, time.Now()); err != nil || ok {
 		t.Fatalf("second consume: %v %v", ok, err)
@@ -215,21 +301,29 @@ func TestApprovalsCommand(t *testing.T) {
 	}
 }
 
-// TestApprovalsCommandRefusesToGuess: without a table, or without the
+// TestApprovalsCommandRefusesToGuess: without a table, a function, or the
 // settings that verify an approver's token, nothing is decided.
 func TestApprovalsCommandRefusesToGuess(t *testing.T) {
-	cli, store := newApprovalsCLI(t)
+	srv := moto.Start(t)
+	cli, store := approvalsCLIOn(t, srv, srv.CreateTable(t, "toolgate-approvals"))
 	request(t, store, "appr-1", "alice", "k8s___delete-namespace", approval.Requirement{Groups: [][]string{{"platform-admins"}}, TTLSeconds: 900}, time.Now().Add(time.Hour))
 	bob := cli.tokenFile(cli.idp.token(t, "bob", []string{"platform-admins"}, nil))
 
-	t.Setenv("JWKS_URL", "")
-	if code, out := cli.run("", "approve", "-token", bob, "appr-1"); code != 1 || !strings.Contains(out, "is set but JWKS_URL is not") {
+	cli.deploy(srv, nil) // no JWKS_URL
+	if code, out := cli.run("", "approve", "-token", bob, "appr-1"); code != 1 || !strings.Contains(out, "has no JWKS_URL") {
 		t.Errorf("no JWKS_URL: exit %d\n%s", code, out)
 	}
-	t.Setenv("JWT_ISSUER", "")
-	t.Setenv("JWT_AUDIENCE", "")
-	if code, out := cli.run("", "approve", "-token", bob, "appr-1"); code != 1 || !strings.Contains(out, "JWKS_URL is not set") {
-		t.Errorf("no verification settings: exit %d\n%s", code, out)
+	h, err := app.NewApprover(srv.Env(map[string]string{"APPROVAL_TABLE": cli.table}), io.Discard)
+	cli.lambda.deploy(approvalsFunction, h)
+	if code, out := cli.run("", "approve", "-token", bob, "appr-1"); err == nil || code != 1 || !strings.Contains(out, "APPROVAL_SIGNING_KEY_ARN") {
+		t.Errorf("no signing key: %v, exit %d\n%s", err, code, out)
+	}
+	if code, out := cli.run("", "approve", "-function", "another", "-token", bob, "appr-1"); code != 1 || !strings.Contains(out, "Function not found") {
+		t.Errorf("no such function: exit %d\n%s", code, out)
+	}
+	t.Setenv("APPROVAL_FUNCTION", "")
+	if code, out := cli.run("", "approve", "-token", bob, "appr-1"); code != 2 || !strings.Contains(out, "no approvals function") {
+		t.Errorf("no function: exit %d\n%s", code, out)
 	}
 	t.Setenv("APPROVAL_TABLE", "")
 	if code, out := cli.run("", "list"); code != 2 || !strings.Contains(out, "no approval table") {
@@ -238,7 +332,7 @@ func TestApprovalsCommandRefusesToGuess(t *testing.T) {
 	if code, out := cli.run("", "list", "-table", cli.table); code != 0 || !strings.Contains(out, "appr-1") {
 		t.Errorf("-table: exit %d\n%s", code, out)
 	}
-	for _, args := range [][]string{{}, {"approve"}, {"show"}, {"list", "extra"}, {"delete", "appr-1"}} {
+	for _, args := range [][]string{{}, {"approve"}, {"show"}, {"list", "extra"}, {"delete", "appr-1"}, {"approve", "-table", "t", "appr-1"}} {
 		if code, _ := cli.run("", args...); code != 2 {
 			t.Errorf("approvals %v: exit %d, want 2 (usage)", args, code)
 		}

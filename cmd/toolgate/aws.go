@@ -5,17 +5,27 @@ import (
 	"cmp"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/toolgate/toolgate/internal/approver"
+	"github.com/toolgate/toolgate/internal/awsenv"
 	"github.com/toolgate/toolgate/internal/cli"
 	"github.com/toolgate/toolgate/internal/s3bundle"
 )
@@ -118,4 +128,64 @@ func (s sdkStore) Put(ctx context.Context, l s3bundle.Location, data []byte, dig
 		return s3bundle.Object{}, fmt.Errorf("PUT %s: %w", l.URL(), err)
 	}
 	return s3bundle.Object{VersionID: aws.ToString(out.VersionId), ETag: aws.ToString(out.ETag), Digest: digest}, nil
+}
+
+// decide invokes the approvals function (see package approver) with req,
+// synchronously, with the SDK's default credentials and region;
+// AWS_ENDPOINT_URL_LAMBDA, else AWS_ENDPOINT_URL, overrides the endpoint.
+// Lambda's Invoke is one signed REST call: the SDK's Lambda client would
+// add a module for it.
+func (a *awsAccess) decide(ctx context.Context, function string, req approver.Request) (approver.Response, error) {
+	var resp approver.Response
+	cfg, err := a.config(ctx)
+	if err != nil {
+		return resp, fmt.Errorf("AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return resp, errors.New("no AWS region: set AWS_REGION or a profile's region")
+	}
+	endpoint, err := awsenv.Endpoint(a.env, "LAMBDA")
+	if err != nil {
+		return resp, err
+	}
+	if endpoint == "" {
+		endpoint = "https://lambda." + cfg.Region + ".amazonaws.com"
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return resp, err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/2015-03-31/functions/"+url.PathEscape(function)+"/invocations", bytes.NewReader(body))
+	if err != nil {
+		return resp, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("X-Amz-Invocation-Type", "RequestResponse")
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return resp, fmt.Errorf("AWS credentials: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(ctx, creds, hr, hex.EncodeToString(sum[:]), "lambda", cfg.Region, time.Now()); err != nil {
+		return resp, err
+	}
+	res, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		return resp, fmt.Errorf("invoke %s: %w", function, err)
+	}
+	defer res.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(res.Body, 6<<20))
+	if err != nil {
+		return resp, fmt.Errorf("invoke %s: %w", function, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return resp, fmt.Errorf("invoke %s: HTTP %d: %s", function, res.StatusCode, bytes.TrimSpace(out))
+	}
+	if fe := res.Header.Get("X-Amz-Function-Error"); fe != "" {
+		return resp, fmt.Errorf("invoke %s: the function failed (%s): %s", function, fe, bytes.TrimSpace(out))
+	}
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return resp, fmt.Errorf("invoke %s: not an answer of the approvals function: %w", function, err)
+	}
+	return resp, nil
 }

@@ -205,7 +205,7 @@ func newE2E(t *testing.T) *e2e {
 	cli, _ := approvalsCLIOn(t, srv, approvals)
 	env := srv.Env(map[string]string{
 		"ENVIRONMENT": "production", "STATE_TABLE": state,
-		"APPROVAL_TABLE": approvals, "APPROVAL_KEY_SECRET_ARN": secret, "APPROVAL_URL": approvalPage,
+		"APPROVAL_TABLE": approvals, "APPROVAL_KEY_SECRET_ARN": secret, "APPROVAL_SIGNING_KEY_ARN": cli.key, "APPROVAL_URL": approvalPage,
 		"JWKS_URL": cli.idp.URL, "JWT_ISSUER": testIssuer, "JWT_AUDIENCE": "agent-app", "JWT_TOKEN_USE": "access",
 	})
 	logs := &testutil.Buffer{}

@@ -8,6 +8,7 @@ package app
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/approver"
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/decisionlog"
@@ -73,6 +75,55 @@ func verifier(cfg identity.VerifierConfig, logger *slog.Logger) (*identity.Verif
 	return v, nil
 }
 
+// approvals wires the approval stores and keys into c, or says in
+// c.ApprovalsOff why approvals are off: each of the table, the key that
+// seals and confirms, and the key that proves grants is needed, and a
+// deployment that configures only some of them (in-band confirmations
+// without the shared table would replay on another instance) is told so
+// at load, and denies every call that needs an approval with that reason.
+func approvals(cfg config.Config, getenv func(string) string, c *interceptor.Config, logger *slog.Logger) error {
+	if cfg.ApprovalTable == config.MemoryState {
+		c.Approvals, c.ApprovalKeys, c.GrantKey = &approval.Memory{}, approval.RandomKey(), approval.NewLocalKey()
+		return nil
+	}
+	var missing []string
+	for _, s := range []struct{ name, value string }{
+		{"APPROVAL_TABLE", cfg.ApprovalTable}, {"APPROVAL_KEY_SECRET_ARN", cfg.ApprovalKeySecret}, {"APPROVAL_SIGNING_KEY_ARN", cfg.ApprovalSigningKey},
+	} {
+		if s.value == "" {
+			missing = append(missing, s.name)
+		}
+	}
+	switch len(missing) {
+	case 0:
+	case 3:
+		c.ApprovalsOff = "approvals are not configured (APPROVAL_TABLE, APPROVAL_KEY_SECRET_ARN, APPROVAL_SIGNING_KEY_ARN)"
+		return nil
+	default:
+		c.ApprovalsOff = "approvals are off: " + strings.Join(missing, " and ") + " not set"
+		if cfg.ApprovalTable == "" {
+			c.ApprovalsOff += " (a confirmation kept in one instance could be used again on another)"
+		}
+		logger.Error("approvals are off: every call that needs an approval is denied", "missing", missing)
+		return nil
+	}
+	hc := &http.Client{}
+	store, err := approval.FromEnv(getenv, cfg.ApprovalTable, hc)
+	if err != nil {
+		return err
+	}
+	keys, err := approval.SecretKeysFromEnv(getenv, cfg.ApprovalKeySecret, hc)
+	if err != nil {
+		return err
+	}
+	grants, err := approval.KMSKeyFromEnv(getenv, cfg.ApprovalSigningKey, hc)
+	if err != nil {
+		return err
+	}
+	c.Approvals, c.ApprovalKeys, c.GrantKey = store, keys, grants
+	return nil
+}
+
 // startTimeout bounds the first load of a bundle from S3. It runs in
 // Lambda's init phase (10 s at most), before any tool call waits.
 const startTimeout = 5 * time.Second
@@ -118,21 +169,9 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 			icfg.State = store
 		}
 	}
-	icfg.ApprovalURL = cfg.ApprovalURL
-	switch {
-	case cfg.ApprovalTable == config.MemoryState:
-		icfg.Approvals, icfg.ApprovalKeys = &approval.Memory{}, approval.RandomKey()
-	case err == nil && cfg.ApprovalTable != "":
-		var store *approval.DynamoDB
-		if store, err = approval.FromEnv(getenv, cfg.ApprovalTable, &http.Client{}); err == nil {
-			icfg.Approvals = store
-		}
-	}
-	if err == nil && cfg.ApprovalKeySecret != "" {
-		var keys *approval.SecretKeys
-		if keys, err = approval.SecretKeysFromEnv(getenv, cfg.ApprovalKeySecret, &http.Client{}); err == nil {
-			icfg.ApprovalKeys = keys
-		}
+	icfg.ApprovalURL, icfg.ApprovalLimits = cfg.ApprovalURL, cfg.ApprovalLimits
+	if err == nil {
+		err = approvals(cfg, getenv, &icfg, logger)
 	}
 	build := func(b *bundle.Bundle) *interceptor.Handler {
 		c := icfg
@@ -202,4 +241,47 @@ func fromS3(cfg config.Config, getenv func(string) string, logger *slog.Logger, 
 		Logger:       logger.With("environment", cfg.Environment),
 		Metrics:      emf,
 	})
+}
+
+// NewApprover builds the approvals function (see package approver) for the
+// environment read through getenv: APPROVAL_TABLE, APPROVAL_SIGNING_KEY_ARN
+// (the key it signs decisions with) and the JWT settings the interceptor
+// verifies callers with, which here verify approvers. It logs to w. On a
+// configuration error it logs it and returns, with the error, a handler
+// that refuses every request with it.
+func NewApprover(getenv func(string) string, w io.Writer) (*approver.Handler, error) {
+	cfg, err := config.FromEnv(getenv)
+	logger := Logger(&syncWriter{w: w}, cfg.LogLevel, cfg.LogText)
+	fail := func(err error) (*approver.Handler, error) {
+		logger.Error("invalid configuration: refusing every decision", "error", err.Error())
+		return approver.Broken(err), err
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if cfg.ApprovalTable == "" || cfg.ApprovalTable == config.MemoryState || cfg.ApprovalSigningKey == "" {
+		return fail(errors.New("APPROVAL_TABLE (a DynamoDB table) and APPROVAL_SIGNING_KEY_ARN are required"))
+	}
+	hc := &http.Client{}
+	store, err := approval.FromEnv(getenv, cfg.ApprovalTable, hc)
+	if err != nil {
+		return fail(err)
+	}
+	signer, err := approval.KMSKeyFromEnv(getenv, cfg.ApprovalSigningKey, hc)
+	if err != nil {
+		return fail(err)
+	}
+	states, err := approver.StepFunctionsAPI.FromEnv(getenv, "SFN", hc)
+	if err != nil {
+		return fail(err)
+	}
+	c := approver.Config{Store: store, Signer: signer, Workflow: approver.StepFunctions{API: states}, Logger: logger}
+	if cfg.JWT.JWKSURL != "" {
+		if c.Verifier, err = verifier(cfg.JWT, logger); err != nil {
+			return fail(err)
+		}
+	} else {
+		logger.Error("no JWKS_URL: approvers' tokens cannot be verified, so every decision is refused")
+	}
+	return approver.New(c), nil
 }

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/toolgate/toolgate/internal/decisionlog"
+	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/policy"
 )
 
@@ -42,6 +42,43 @@ var (
 	ErrNotPermitted = errors.New("not permitted to decide this approval")
 	ErrReplayed     = errors.New("the approval state was used already")
 )
+
+// Limits bound the approvals one requester can have asked for: every new
+// request notifies approvers, and a flood of them is an attack on their
+// attention. A request beyond them is refused with a LimitError.
+type Limits struct {
+	// MaxPending is the most approvals a requester may have pending at
+	// once.
+	MaxPending int
+	// MaxRequests is the most new requests a requester may make in
+	// Window.
+	MaxRequests int
+	Window      time.Duration
+}
+
+// MaxWindow is the longest Limits.Window.
+const MaxWindow = 24 * time.Hour
+
+// DefaultLimits are on unless configured otherwise: five pending, twenty
+// new requests an hour.
+func DefaultLimits() Limits { return Limits{MaxPending: 5, MaxRequests: 20, Window: time.Hour} }
+
+// LimitError refuses a request beyond Limits.
+type LimitError struct {
+	// Pending: MaxPending was reached (else MaxRequests in the window).
+	Pending bool
+	Max     int
+	// RetryAfter is when a slot frees at the latest: the first pending
+	// approval's expiry, or the window's end.
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	if e.Pending {
+		return fmt.Sprintf("%d approvals of yours are pending already, the most allowed", e.Max)
+	}
+	return fmt.Sprintf("you have asked for %d approvals in the last window, the most allowed", e.Max)
+}
 
 // Requirement is who may approve a call, combined from the approval
 // findings of its decision.
@@ -137,12 +174,16 @@ type Call struct {
 // call is no grant for another caller, tool, environment or any other
 // arguments. It is "" when the arguments cannot be digested.
 func (c Call) Binding() string {
-	args := decisionlog.ArgsDigest(c.Arguments)
-	if args == "" {
+	args := c.Arguments
+	if args == nil {
+		args = map[string]any{}
+	}
+	digest := codec.Digest(args)
+	if digest == "" {
 		return ""
 	}
 	h := sha256.New()
-	for _, s := range []string{"toolgate-approval-v1", c.Principal, c.Actor, c.Tool, c.Environment, args} {
+	for _, s := range []string{"toolgate-approval-v1", c.Principal, c.Actor, c.Tool, c.Environment, digest} {
 		// Length-prefixed: no two lists of fields write the same bytes.
 		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(s))))
 		h.Write([]byte(s))
@@ -161,7 +202,9 @@ type Approval struct {
 	Tool        string      `json:"tool"`
 	Environment string      `json:"environment"`
 	ArgsDigest  string      `json:"argsDigest"`
-	Summary     string      `json:"summary"` // the arguments, redacted, for the approver
+	// Display is the whole arguments as the approver is shown them (see
+	// Display).
+	Display     string      `json:"display"`
 	Requirement Requirement `json:"requirement"`
 	Created     time.Time   `json:"created"`
 	// Expires is when a pending approval lapses, or a grant does.
@@ -172,6 +215,9 @@ type Approval struct {
 	DeciderGroups []string  `json:"deciderGroups,omitempty"`
 	Comment       string    `json:"comment,omitempty"`
 	UsedAt        time.Time `json:"usedAt,omitzero"`
+	// Grant is the decision path's signature of the decision: without
+	// one that verifies, an approved approval grants nothing.
+	Grant *Grant `json:"grant,omitempty"`
 }
 
 // Alive reports whether a still stands for its call at now: a used one does
@@ -211,25 +257,106 @@ func decide(a *Approval, d Decision, now time.Time) error {
 	return nil
 }
 
+// Decide records d on the pending approval id, as the decision path does
+// once it has verified the approver's token (d.By and d.Groups come from
+// it): it checks that the approval is still pending and unexpired and
+// that the approver may decide it, signs the decision with signer, and
+// writes it over the pending approval in one conditional write.
+func Decide(ctx context.Context, store Store, signer Signer, id string, d Decision, now time.Time) (Approval, error) {
+	a, err := store.Get(ctx, id)
+	if err != nil {
+		return Approval{}, err
+	}
+	if err := decide(&a, d, now); err != nil {
+		return a, err
+	}
+	kind := KindApprover
+	if a.Requirement.Caller() {
+		kind = KindCaller
+	}
+	groups := d.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	a.Grant, err = sign(ctx, signer, Statement{Version: 1, Kind: kind, Approval: a.ID, Binding: a.Binding, Decision: a.Status,
+		By: d.By, Groups: groups, Decided: now.Unix(), Expires: a.Expires.Unix()})
+	if err != nil {
+		return Approval{}, err
+	}
+	if err := store.Settle(ctx, a, now); err != nil {
+		return Approval{}, err
+	}
+	return a, nil
+}
+
 // Store keeps approvals.
 type Store interface {
 	// Request records a, a pending approval, for its binding, unless an
 	// approval for that binding is alive (pending, approved or rejected,
-	// and not expired): it then returns that one and created false.
-	Request(ctx context.Context, a Approval, now time.Time) (_ Approval, created bool, _ error)
+	// and not expired): it then returns that one and created false. A
+	// new request beyond lim for a.Requester is refused with a
+	// *LimitError.
+	Request(ctx context.Context, a Approval, now time.Time, lim Limits) (_ Approval, created bool, _ error)
 	// Consume uses the grant of binding, once: of concurrent callers,
 	// exactly one gets consumed true. It returns the approval it found
 	// (used, expired or not yet approved when not consumed; see Alive); a
-	// zero Approval when there is none.
+	// zero Approval when there is none. The caller verifies the grant.
 	Consume(ctx context.Context, binding string, now time.Time) (_ Approval, consumed bool, _ error)
 	// Get returns the approval with id, or ErrNotFound.
 	Get(ctx context.Context, id string) (Approval, error)
 	// List returns the approvals alive at now, oldest first.
 	List(ctx context.Context, now time.Time) ([]Approval, error)
-	// Decide records d on the pending approval with id, if it is still
-	// pending and unexpired and d's approver is permitted, atomically.
-	Decide(ctx context.Context, id string, d Decision, now time.Time) (Approval, error)
+	// Settle writes a, a decided approval, over its pending self, if it
+	// is still pending and unexpired at now, atomically (ErrDecided if
+	// not), and frees its place among its requester's pending ones.
+	Settle(ctx context.Context, a Approval, now time.Time) error
 	// UseNonce records the use of an in-band approval state's nonce, kept
 	// until expires; a second use is ErrReplayed.
 	UseNonce(ctx context.Context, nonce string, expires time.Time) error
+	// MarkForwarded records that the REQUEST point forwarded a granted
+	// call of binding, until expires; TakeForwarded uses one such mark
+	// at the RESPONSE point, reporting whether there was one.
+	MarkForwarded(ctx context.Context, binding string, expires time.Time) error
+	TakeForwarded(ctx context.Context, binding string, now time.Time) (bool, error)
+	// SetWaiter records, once, the task token of the workflow that waits
+	// for approval id's decision; a second token is refused (false).
+	// Waiter returns it ("" when none).
+	SetWaiter(ctx context.Context, id, token string, expires time.Time) (bool, error)
+	Waiter(ctx context.Context, id string) (string, error)
+}
+
+// retryAfter is the time until the earliest of the pending expiries, at
+// least a second.
+func retryAfter(pending map[string]int64, now time.Time) time.Duration {
+	first := int64(0)
+	for _, exp := range pending {
+		if first == 0 || exp < first {
+			first = exp
+		}
+	}
+	return max(time.Unix(first, 0).Sub(now), time.Second)
+}
+
+// reserve applies lim to a new request of id, expiring at expires, given
+// the requester's pending approvals (id → expiry, epoch seconds) and their
+// count of requests in the window starting at windowStart; it updates
+// them, or returns the *LimitError.
+func reserve(pending map[string]int64, count *int, windowStart *int64, id string, expires, now time.Time, lim Limits) error {
+	for k, exp := range pending {
+		if exp <= now.Unix() {
+			delete(pending, k)
+		}
+	}
+	if lim.MaxPending > 0 && len(pending) >= lim.MaxPending {
+		return &LimitError{Pending: true, Max: lim.MaxPending, RetryAfter: retryAfter(pending, now)}
+	}
+	if lim.Window > 0 && now.Sub(time.Unix(*windowStart, 0)) >= lim.Window {
+		*windowStart, *count = now.Unix(), 0
+	}
+	if lim.MaxRequests > 0 && *count >= lim.MaxRequests {
+		return &LimitError{Max: lim.MaxRequests, RetryAfter: max(time.Unix(*windowStart, 0).Add(lim.Window).Sub(now), time.Second)}
+	}
+	pending[id] = expires.Unix()
+	*count++
+	return nil
 }

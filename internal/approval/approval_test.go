@@ -30,6 +30,17 @@ func stores(t testing.TB) map[string]approval.Store {
 
 var t0 = time.Now().Truncate(time.Second)
 
+// key signs the decisions of these tests, as the approvals function would.
+var key = approval.NewLocalKey()
+
+// decide decides as the decision path does.
+func decide(st approval.Store, id string, d approval.Decision, at time.Time) (approval.Approval, error) {
+	return approval.Decide(context.Background(), st, key, id, d, at)
+}
+
+// unlimited are limits that no test of the other rules reaches.
+var unlimited = approval.Limits{MaxPending: 1000, MaxRequests: 1000, Window: time.Hour}
+
 func pending(id, binding string, req approval.Requirement) approval.Approval {
 	return approval.Approval{ID: id, Binding: binding, Status: approval.Pending, Requester: "alice", Tool: "k8s___delete-pod",
 		Requirement: req, Created: t0, Expires: t0.Add(req.TTL())}
@@ -46,11 +57,11 @@ func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			a, created, err := st.Request(ctx, pending("id1", "b1", ops), t0)
+			a, created, err := st.Request(ctx, pending("id1", "b1", ops), t0, unlimited)
 			if err != nil || !created || a.Status != approval.Pending {
 				t.Fatalf("request: %+v %v %v", a, created, err)
 			}
-			again, created, err := st.Request(ctx, pending("id2", "b1", ops), t0.Add(time.Second))
+			again, created, err := st.Request(ctx, pending("id2", "b1", ops), t0.Add(time.Second), unlimited)
 			if err != nil || created || again.ID != "id1" {
 				t.Fatalf("a second request for the same call: %+v %v %v", again, created, err)
 			}
@@ -61,11 +72,11 @@ func TestLifecycle(t *testing.T) {
 			if err != nil || len(list) != 1 || list[0].ID != "id1" {
 				t.Fatalf("list: %+v %v", list, err)
 			}
-			dec, err := st.Decide(ctx, "id1", approval.Decision{Approve: true, By: "bob", Groups: []string{"sre"}, Comment: "ok"}, t0.Add(time.Minute))
+			dec, err := decide(st, "id1", approval.Decision{Approve: true, By: "bob", Groups: []string{"sre"}, Comment: "ok"}, t0.Add(time.Minute))
 			if err != nil || dec.Status != approval.Approved || dec.DecidedBy != "bob" || !dec.Expires.Equal(t0.Add(11*time.Minute)) {
 				t.Fatalf("approve: %+v %v", dec, err)
 			}
-			if _, err := st.Decide(ctx, "id1", approval.Decision{Approve: false, By: "carol", Groups: []string{"ops"}}, t0.Add(time.Minute)); !errors.Is(err, approval.ErrDecided) {
+			if _, err := decide(st, "id1", approval.Decision{Approve: false, By: "carol", Groups: []string{"ops"}}, t0.Add(time.Minute)); !errors.Is(err, approval.ErrDecided) {
 				t.Fatalf("decided twice: %v", err)
 			}
 			if _, ok, err := st.Consume(ctx, "other", t0.Add(2*time.Minute)); err != nil || ok {
@@ -81,7 +92,7 @@ func TestLifecycle(t *testing.T) {
 			if got, err := st.Get(ctx, "id1"); err != nil || got.Status != approval.Used {
 				t.Fatalf("get: %+v %v", got, err)
 			}
-			next, created, err := st.Request(ctx, pending("id3", "b1", ops), t0.Add(3*time.Minute))
+			next, created, err := st.Request(ctx, pending("id3", "b1", ops), t0.Add(3*time.Minute), unlimited)
 			if err != nil || !created || next.ID != "id3" {
 				t.Fatalf("a request after the grant was used: %+v %v %v", next, created, err)
 			}
@@ -117,10 +128,10 @@ func TestDecideRefuses(t *testing.T) {
 		for i, tt := range tests {
 			t.Run(name+"/"+tt.name, func(t *testing.T) {
 				id, b := "r"+string(rune('a'+i)), "rb"+string(rune('a'+i))
-				if _, _, err := st.Request(ctx, pending(id, b, tt.req), t0); err != nil {
+				if _, _, err := st.Request(ctx, pending(id, b, tt.req), t0, unlimited); err != nil {
 					t.Fatal(err)
 				}
-				_, err := st.Decide(ctx, id, tt.dec, t0.Add(tt.at))
+				_, err := decide(st, id, tt.dec, t0.Add(tt.at))
 				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.text) {
 					t.Fatalf("error %v, want %v with %q", err, tt.want, tt.text)
 				}
@@ -138,10 +149,10 @@ func TestConsumeExactlyOnce(t *testing.T) {
 	ctx := context.Background()
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			if _, _, err := st.Request(ctx, pending("c1", "cb", ops), t0); err != nil {
+			if _, _, err := st.Request(ctx, pending("c1", "cb", ops), t0, unlimited); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := st.Decide(ctx, "c1", approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, t0); err != nil {
+			if _, err := decide(st, "c1", approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, t0); err != nil {
 				t.Fatal(err)
 			}
 			var got atomic.Int32
@@ -171,8 +182,8 @@ func TestGrantExpires(t *testing.T) {
 	ctx := context.Background()
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			st.Request(ctx, pending("e1", "eb", ops), t0)
-			if _, err := st.Decide(ctx, "e1", approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, t0); err != nil {
+			st.Request(ctx, pending("e1", "eb", ops), t0, unlimited)
+			if _, err := decide(st, "e1", approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, t0); err != nil {
 				t.Fatal(err)
 			}
 			if _, ok, err := st.Consume(ctx, "eb", t0.Add(11*time.Minute)); err != nil || ok {
@@ -250,16 +261,109 @@ func BenchmarkGrantCheck(b *testing.B) {
 				b.StopTimer()
 				i++
 				id, binding := fmt.Sprintf("g%d", i), fmt.Sprintf("gb%d", i)
-				if _, _, err := st.Request(ctx, pending(id, binding, ops), t0); err != nil {
+				if _, _, err := st.Request(ctx, pending(id, binding, ops), t0, unlimited); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := st.Decide(ctx, id, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, t0); err != nil {
+				if _, err := decide(st, id, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, t0); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
 				if _, ok, err := st.Consume(ctx, binding, t0.Add(time.Second)); err != nil || !ok {
 					b.Fatalf("consume: %v %v", ok, err)
 				}
+			}
+		})
+	}
+}
+
+// TestLimits: a requester has at most MaxPending approvals pending and
+// makes at most MaxRequests new requests a window; asking again for a call
+// that is pending is no new request; a decided or lapsed approval frees
+// its place.
+func TestLimits(t *testing.T) {
+	ctx := context.Background()
+	lim := approval.Limits{MaxPending: 2, MaxRequests: 3, Window: time.Hour}
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			req := func(id string, at time.Duration) error {
+				_, _, err := st.Request(ctx, pending(id, "lb-"+id, ops), t0.Add(at), lim)
+				return err
+			}
+			for _, id := range []string{"l1", "l2"} {
+				if err := req(id, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The same call again is the pending approval, not a new one.
+			if a, created, err := st.Request(ctx, pending("l1-again", "lb-l1", ops), t0, lim); err != nil || created || a.ID != "l1" {
+				t.Fatalf("asked again: %+v %v %v", a, created, err)
+			}
+			var le *approval.LimitError
+			if err := req("l3", 0); !errors.As(err, &le) || !le.Pending || le.Max != 2 || le.RetryAfter != 10*time.Minute {
+				t.Fatalf("third pending: %v (%+v), want the pending limit, retry in 10m", err, le)
+			}
+			if _, err := decide(st, "l1", approval.Decision{By: "bob", Groups: []string{"ops"}}, t0.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if err := req("l3", time.Minute); err != nil {
+				t.Fatalf("after a decision: %v", err)
+			}
+			// Three new requests in the window: the fourth waits for it.
+			if err := req("l4", 11*time.Minute); !errors.As(err, &le) || le.Pending || le.Max != 3 || le.RetryAfter != 49*time.Minute {
+				t.Fatalf("fourth in the window: %v (%+v), want the request limit, retry in 49m", err, le)
+			}
+			if err := req("l4", time.Hour+time.Second); err != nil {
+				t.Fatalf("in the next window, with the others lapsed: %v", err)
+			}
+		})
+	}
+}
+
+// TestForwarded: each forwarded grant lets one result through the
+// RESPONSE point, within its expiry.
+func TestForwarded(t *testing.T) {
+	ctx := context.Background()
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			if ok, err := st.TakeForwarded(ctx, "fb", t0); err != nil || ok {
+				t.Fatalf("a mark nobody made: %v %v", ok, err)
+			}
+			for range 2 {
+				if err := st.MarkForwarded(ctx, "fb", t0.Add(time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, want := range []bool{true, true, false} {
+				if ok, err := st.TakeForwarded(ctx, "fb", t0.Add(time.Minute)); err != nil || ok != want {
+					t.Fatalf("take %d: %v %v, want %v", i, ok, err, want)
+				}
+			}
+			if err := st.MarkForwarded(ctx, "fb2", t0.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := st.TakeForwarded(ctx, "fb2", t0.Add(time.Minute)); err != nil || ok {
+				t.Fatalf("an expired mark: %v %v", ok, err)
+			}
+		})
+	}
+}
+
+// TestWaiter: the first task token stands.
+func TestWaiter(t *testing.T) {
+	ctx := context.Background()
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			if tt, err := st.Waiter(ctx, "w1"); err != nil || tt != "" {
+				t.Fatalf("no waiter: %q %v", tt, err)
+			}
+			if ok, err := st.SetWaiter(ctx, "w1", "token-1", t0.Add(time.Hour)); err != nil || !ok {
+				t.Fatalf("set: %v %v", ok, err)
+			}
+			if ok, err := st.SetWaiter(ctx, "w1", "token-2", t0.Add(time.Hour)); err != nil || ok {
+				t.Fatalf("set again: %v %v", ok, err)
+			}
+			if tt, err := st.Waiter(ctx, "w1"); err != nil || tt != "token-1" {
+				t.Fatalf("waiter: %q %v", tt, err)
 			}
 		})
 	}

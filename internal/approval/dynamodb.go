@@ -15,9 +15,12 @@ import (
 // Table layout. One item per call binding holds the approval that stands
 // for that call, so that requesting, deciding and consuming are each one
 // conditional write on one item; an index item per id finds it for the CLI;
-// a nonce item per used in-band state refuses a replay. Every item expires
-// (the table's TTL attribute), and every read checks the expiry itself:
-// DynamoDB deletes expired items late.
+// a nonce item per used in-band state refuses a replay; a requester item
+// counts their requests against the limits; a forwarded item per binding
+// counts the granted calls whose results the RESPONSE point may pass; a
+// waiter item per approval holds the workflow's task token. Every item
+// expires (the table's TTL attribute), and every read checks the expiry
+// itself: DynamoDB deletes expired items late.
 const (
 	attrKey     = "pk"
 	attrID      = "id"
@@ -25,10 +28,16 @@ const (
 	attrExpires = "expires"
 	attrDoc     = "doc"
 	attrBinding = "binding"
+	attrVersion = "v"
+	attrCount   = "n"
+	attrToken   = "tt"
 
-	prefixBinding = "b#"
-	prefixID      = "a#"
-	prefixNonce   = "n#"
+	prefixBinding   = "b#"
+	prefixID        = "a#"
+	prefixNonce     = "n#"
+	prefixRequester = "p#"
+	prefixForwarded = "f#"
+	prefixWaiter    = "w#"
 )
 
 // DynamoDB is a Store in a DynamoDB table whose partition key is the string
@@ -106,12 +115,26 @@ func (d *DynamoDB) byBinding(ctx context.Context, binding string) (Approval, err
 	return a, nil
 }
 
-// Request implements Store with a conditional PutItem: it writes only over
-// no approval, a used one or an expired one.
-func (d *DynamoDB) Request(ctx context.Context, a Approval, now time.Time) (Approval, bool, error) {
+// Request implements Store. An approval alive for the binding is returned
+// as it is; else the requester's limits are applied (an optimistic update
+// of their item), and the approval is written with a conditional PutItem,
+// only over no approval, a used one or an expired one.
+func (d *DynamoDB) Request(ctx context.Context, a Approval, now time.Time, lim Limits) (Approval, bool, error) {
+	old, err := d.byBinding(ctx, a.Binding)
+	if err != nil {
+		return Approval{}, false, err
+	}
+	if old.Alive(now) {
+		return old, false, nil
+	}
 	it, err := item(a)
 	if err != nil {
 		return Approval{}, false, d.wrap("request approval", err)
+	}
+	if err := d.requests(ctx, a.Requester, now, func(r *requestsDoc) error {
+		return reserve(r.Pending, &r.Count, &r.WindowStart, a.ID, a.Expires, now, lim)
+	}); err != nil {
+		return Approval{}, false, err
 	}
 	// The index item first: an index without its approval finds nothing
 	// and expires; an approval without an index could not be decided.
@@ -119,6 +142,7 @@ func (d *DynamoDB) Request(ctx context.Context, a Approval, now time.Time) (Appr
 		attrKey: s(prefixID + a.ID), attrBinding: s(a.Binding), attrExpires: epoch(a.Expires.Add(a.Requirement.TTL() + time.Hour)),
 	}})
 	if err != nil {
+		d.release(ctx, a.Requester, a.ID, now)
 		return Approval{}, false, d.wrap("request approval", err)
 	}
 	_, err = d.client.Do(ctx, "PutItem", &awsenv.Request{
@@ -133,10 +157,11 @@ func (d *DynamoDB) Request(ctx context.Context, a Approval, now time.Time) (Appr
 	if err == nil {
 		return a, true, nil
 	}
+	d.release(ctx, a.Requester, a.ID, now) // not a new request after all, or none was made
 	if !refused(err) {
 		return Approval{}, false, d.wrap("request approval", err)
 	}
-	old, err := d.byBinding(ctx, a.Binding)
+	old, err = d.byBinding(ctx, a.Binding)
 	if err != nil {
 		return Approval{}, false, err
 	}
@@ -253,25 +278,161 @@ func (d *DynamoDB) List(ctx context.Context, now time.Time) ([]Approval, error) 
 	return out, nil
 }
 
-// Decide implements Store: the rules are checked on the item read, and the
-// write is conditional on the item being unchanged since (same id, still
-// pending, unexpired), so that two approvers cannot both decide.
-func (d *DynamoDB) Decide(ctx context.Context, id string, dec Decision, now time.Time) (Approval, error) {
-	a, err := d.Get(ctx, id)
-	if err != nil {
-		return Approval{}, err
-	}
-	if err := decide(&a, dec, now); err != nil {
-		return a, err
-	}
+// Settle implements Store: the write is conditional on the item being
+// unchanged since it was read (same id, still pending, unexpired), so that
+// two approvers cannot both decide.
+func (d *DynamoDB) Settle(ctx context.Context, a Approval, now time.Time) error {
 	ok, err := d.update(ctx, a, Pending, now)
 	if err != nil {
-		return Approval{}, err
+		return err
 	}
 	if !ok {
-		return Approval{}, fmt.Errorf("%w: it changed while deciding", ErrDecided)
+		return fmt.Errorf("%w: it changed while deciding", ErrDecided)
 	}
-	return a, nil
+	d.release(ctx, a.Requester, a.ID, now)
+	return nil
+}
+
+// requestsDoc is a requester item's document: what Limits count.
+type requestsDoc struct {
+	Pending     map[string]int64 `json:"pending"` // approval id → expiry, epoch seconds
+	Count       int              `json:"count"`
+	WindowStart int64            `json:"windowStart"`
+}
+
+// requests applies change to requester's item: read, changed and written
+// back only if no one wrote it since (its version), tried again a few
+// times when someone did. An error of change is returned as it is.
+func (d *DynamoDB) requests(ctx context.Context, requester string, now time.Time, change func(*requestsDoc) error) error {
+	k := key(prefixRequester + requester)
+	for range 5 {
+		out, err := d.client.Do(ctx, "GetItem", &awsenv.Request{TableName: d.table, Key: k, ConsistentRead: true})
+		if err != nil {
+			return d.wrap("read requests", err)
+		}
+		doc, version := requestsDoc{}, "0"
+		if out.Item != nil {
+			if err := json.Unmarshal([]byte(deref(out.Item[attrDoc].S)), &doc); err != nil {
+				return d.wrap("read requests", err)
+			}
+			version = deref(out.Item[attrVersion].N)
+		}
+		if doc.Pending == nil {
+			doc.Pending = map[string]int64{}
+		}
+		if err := change(&doc); err != nil {
+			return err
+		}
+		// The item lives as long as what it counts.
+		expires := doc.WindowStart + int64(MaxWindow/time.Second)
+		for _, exp := range doc.Pending {
+			expires = max(expires, exp)
+		}
+		b, err := json.Marshal(doc)
+		if err != nil {
+			return d.wrap("write requests", err)
+		}
+		next, _ := strconv.ParseInt(version, 10, 64)
+		it := awsenv.Item{attrKey: s(prefixRequester + requester), attrDoc: s(string(b)),
+			attrVersion: awsenv.N(strconv.FormatInt(next+1, 10)), attrExpires: awsenv.N(strconv.FormatInt(max(expires, now.Unix()+60), 10))}
+		_, err = d.client.Do(ctx, "PutItem", &awsenv.Request{
+			TableName:                 d.table,
+			Item:                      it,
+			ConditionExpression:       "attribute_not_exists(#k) OR #v = :v",
+			ExpressionAttributeNames:  map[string]string{"#k": attrKey, "#v": attrVersion},
+			ExpressionAttributeValues: awsenv.Item{":v": awsenv.N(version)},
+		})
+		if !refused(err) {
+			if err != nil {
+				return d.wrap("write requests", err)
+			}
+			return nil
+		}
+	}
+	return d.wrap("write requests", errors.New("too many concurrent requests; retry"))
+}
+
+// release frees approval id's place among requester's pending approvals.
+// It is best effort: a place it fails to free frees itself when the
+// approval expires.
+func (d *DynamoDB) release(ctx context.Context, requester, id string, now time.Time) {
+	_ = d.requests(ctx, requester, now, func(r *requestsDoc) error {
+		if _, ok := r.Pending[id]; !ok {
+			return errNothing
+		}
+		delete(r.Pending, id)
+		return nil
+	})
+}
+
+var errNothing = errors.New("nothing to change")
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// MarkForwarded implements Store: one more mark on the binding's item.
+func (d *DynamoDB) MarkForwarded(ctx context.Context, binding string, expires time.Time) error {
+	_, err := d.client.Do(ctx, "UpdateItem", &awsenv.Request{
+		TableName:                 d.table,
+		Key:                       key(prefixForwarded + binding),
+		UpdateExpression:          "ADD #n :one SET #x = :exp",
+		ExpressionAttributeNames:  map[string]string{"#n": attrCount, "#x": attrExpires},
+		ExpressionAttributeValues: awsenv.Item{":one": awsenv.N("1"), ":exp": epoch(expires)},
+	})
+	if err != nil {
+		return d.wrap("record forwarded call", err)
+	}
+	return nil
+}
+
+// TakeForwarded implements Store: one mark fewer, if there is one that has
+// not expired, in one conditional write.
+func (d *DynamoDB) TakeForwarded(ctx context.Context, binding string, now time.Time) (bool, error) {
+	_, err := d.client.Do(ctx, "UpdateItem", &awsenv.Request{
+		TableName:                 d.table,
+		Key:                       key(prefixForwarded + binding),
+		UpdateExpression:          "ADD #n :minus",
+		ConditionExpression:       "#n > :zero AND #x > :now",
+		ExpressionAttributeNames:  map[string]string{"#n": attrCount, "#x": attrExpires},
+		ExpressionAttributeValues: awsenv.Item{":minus": awsenv.N("-1"), ":zero": awsenv.N("0"), ":now": epoch(now)},
+	})
+	if refused(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, d.wrap("use forwarded call", err)
+	}
+	return true, nil
+}
+
+// SetWaiter implements Store with a conditional PutItem.
+func (d *DynamoDB) SetWaiter(ctx context.Context, id, token string, expires time.Time) (bool, error) {
+	_, err := d.client.Do(ctx, "PutItem", &awsenv.Request{
+		TableName:                d.table,
+		Item:                     awsenv.Item{attrKey: s(prefixWaiter + id), attrToken: s(token), attrExpires: epoch(expires)},
+		ConditionExpression:      "attribute_not_exists(#k)",
+		ExpressionAttributeNames: map[string]string{"#k": attrKey},
+	})
+	if refused(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, d.wrap("record waiter", err)
+	}
+	return true, nil
+}
+
+// Waiter implements Store.
+func (d *DynamoDB) Waiter(ctx context.Context, id string) (string, error) {
+	out, err := d.client.Do(ctx, "GetItem", &awsenv.Request{TableName: d.table, Key: key(prefixWaiter + id), ConsistentRead: true})
+	if err != nil {
+		return "", d.wrap("read waiter", err)
+	}
+	return deref(out.Item[attrToken].S), nil
 }
 
 // UseNonce implements Store with a conditional PutItem.

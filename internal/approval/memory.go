@@ -3,6 +3,7 @@ package approval
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -15,21 +16,40 @@ type Memory struct {
 	byBinding map[string]Approval
 	bindings  map[string]string // id → binding
 	nonces    map[string]time.Time
+	requester map[string]*requests
+	forwarded map[string][]time.Time // binding → the marks' expiries
+	waiters   map[string]string
+}
+
+// requests is what Limits count of one requester.
+type requests struct {
+	pending     map[string]int64
+	count       int
+	windowStart int64
 }
 
 func (m *Memory) init() {
 	if m.byBinding == nil {
 		m.byBinding, m.bindings, m.nonces = map[string]Approval{}, map[string]string{}, map[string]time.Time{}
+		m.requester, m.forwarded, m.waiters = map[string]*requests{}, map[string][]time.Time{}, map[string]string{}
 	}
 }
 
 // Request implements Store.
-func (m *Memory) Request(_ context.Context, a Approval, now time.Time) (Approval, bool, error) {
+func (m *Memory) Request(_ context.Context, a Approval, now time.Time, lim Limits) (Approval, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init()
 	if old := m.byBinding[a.Binding]; old.Alive(now) {
 		return old, false, nil
+	}
+	r := m.requester[a.Requester]
+	if r == nil {
+		r = &requests{pending: map[string]int64{}}
+		m.requester[a.Requester] = r
+	}
+	if err := reserve(r.pending, &r.count, &r.windowStart, a.ID, a.Expires, now, lim); err != nil {
+		return Approval{}, false, err
 	}
 	m.byBinding[a.Binding], m.bindings[a.ID] = a, a.Binding
 	return a, true, nil
@@ -80,19 +100,65 @@ func (m *Memory) List(_ context.Context, now time.Time) ([]Approval, error) {
 	return out, nil
 }
 
-// Decide implements Store.
-func (m *Memory) Decide(_ context.Context, id string, d Decision, now time.Time) (Approval, error) {
+// Settle implements Store.
+func (m *Memory) Settle(_ context.Context, a Approval, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a, err := m.byID(id)
+	old, err := m.byID(a.ID)
 	if err != nil {
-		return a, err
+		return err
 	}
-	if err := decide(&a, d, now); err != nil {
-		return a, err
+	if old.Status != Pending || !now.Before(old.Expires) {
+		return fmt.Errorf("%w: it changed while deciding", ErrDecided)
 	}
 	m.byBinding[a.Binding] = a
-	return a, nil
+	if r := m.requester[a.Requester]; r != nil {
+		delete(r.pending, a.ID)
+	}
+	return nil
+}
+
+// MarkForwarded implements Store.
+func (m *Memory) MarkForwarded(_ context.Context, binding string, expires time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	m.forwarded[binding] = append(m.forwarded[binding], expires)
+	return nil
+}
+
+// TakeForwarded implements Store.
+func (m *Memory) TakeForwarded(_ context.Context, binding string, now time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	marks := slices.DeleteFunc(m.forwarded[binding], func(exp time.Time) bool { return !now.Before(exp) })
+	if len(marks) == 0 {
+		delete(m.forwarded, binding)
+		return false, nil
+	}
+	m.forwarded[binding] = marks[1:]
+	return true, nil
+}
+
+// SetWaiter implements Store.
+func (m *Memory) SetWaiter(_ context.Context, id, token string, _ time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	if _, ok := m.waiters[id]; ok {
+		return false, nil
+	}
+	m.waiters[id] = token
+	return true, nil
+}
+
+// Waiter implements Store.
+func (m *Memory) Waiter(_ context.Context, id string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	return m.waiters[id], nil
 }
 
 // UseNonce implements Store.

@@ -138,3 +138,54 @@ func Verify(ctx context.Context, keys Keys, token, binding string, now time.Time
 	}
 	return st, nil
 }
+
+// A seal marks an answer as the REQUEST point's own: the RESPONSE point,
+// which the gateway shows that answer, passes on what carries a valid
+// seal for the call, and nothing else that a call still needing approval
+// would return. It is an HMAC, under the in-band states' keys, over the
+// decision id, the call's binding and the canonical answer without the
+// seal.
+
+// sealPrefix marks a seal; its parts are the decision id, the key id and
+// the HMAC.
+const sealPrefix = "tgs1."
+
+// Seal returns the seal of answer, the canonical form of the REQUEST
+// point's answer, made by decision id for the call bound by binding.
+func Seal(ctx context.Context, keys Keys, id, binding string, answer []byte) (string, error) {
+	kid, key, err := keys.Current(ctx)
+	if err != nil {
+		return "", fmt.Errorf("approval signing key: %w", err)
+	}
+	head := sealPrefix + id + "." + b64.EncodeToString([]byte(kid))
+	return head + "." + b64.EncodeToString(sealMAC(key, head, binding, answer)), nil
+}
+
+func sealMAC(key []byte, head, binding string, answer []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(head + "\n" + binding + "\n"))
+	m.Write(answer)
+	return m.Sum(nil)
+}
+
+// Unseal checks seal on answer (canonical, without the seal) for the call
+// bound by binding, and returns the id of the decision that made it.
+func Unseal(ctx context.Context, keys Keys, seal, binding string, answer []byte) (string, error) {
+	parts := strings.Split(strings.TrimPrefix(seal, sealPrefix), ".")
+	if !strings.HasPrefix(seal, sealPrefix) || len(parts) != 3 || parts[0] == "" {
+		return "", ErrStateMalformed
+	}
+	kid, err1 := b64.DecodeString(parts[1])
+	sig, err2 := b64.DecodeString(parts[2])
+	if err := errors.Join(err1, err2); err != nil {
+		return "", ErrStateMalformed
+	}
+	key, err := keys.Lookup(ctx, string(kid))
+	if err != nil {
+		return "", fmt.Errorf("%w: key %q: %v", ErrStateForged, kid, err)
+	}
+	if !hmac.Equal(sig, sealMAC(key, seal[:strings.LastIndexByte(seal, '.')], binding, answer)) {
+		return "", ErrStateForged
+	}
+	return parts[0], nil
+}

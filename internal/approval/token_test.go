@@ -55,3 +55,34 @@ func TestStateVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestSeal: the RESPONSE point recognises the REQUEST point's own answer
+// for the same call, and nothing else.
+func TestSeal(t *testing.T) {
+	ctx := context.Background()
+	keys := approval.RandomKey()
+	answer := []byte(`{"id":7,"jsonrpc":"2.0","result":{"_meta":{},"content":[{"text":"Approval requested","type":"text"}],"isError":true}}`)
+	seal, err := approval.Seal(ctx, keys, "d1", "b1", answer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := approval.Unseal(ctx, keys, seal, "b1", answer); err != nil || id != "d1" {
+		t.Fatalf("unseal: %q %v", id, err)
+	}
+	for name, tt := range map[string]struct {
+		keys          approval.Keys
+		seal, binding string
+		answer        []byte
+	}{
+		"another answer":         {keys, seal, "b1", []byte(`{"id":7,"jsonrpc":"2.0","result":{"content":[{"text":"the tool's result","type":"text"}]}}`)},
+		"another call":           {keys, seal, "b2", answer},
+		"another decision id":    {keys, strings.Replace(seal, ".d1.", ".d2.", 1), "b1", answer},
+		"another key":            {approval.RandomKey(), seal, "b1", answer},
+		"not a seal":             {keys, "tg1.x.y.z", "b1", answer},
+		"a seal without its MAC": {keys, seal[:strings.LastIndexByte(seal, '.')], "b1", answer},
+	} {
+		if _, err := approval.Unseal(ctx, tt.keys, tt.seal, tt.binding, tt.answer); err == nil {
+			t.Errorf("%s: unsealed", name)
+		}
+	}
+}

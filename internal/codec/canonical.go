@@ -77,7 +77,7 @@ func canonical(b *bytes.Buffer, v any) error {
 		for k := range v {
 			keys = append(keys, k)
 		}
-		slices.SortFunc(keys, compareUTF16)
+		slices.SortFunc(keys, CompareUTF16)
 		b.WriteByte('{')
 		for i, k := range keys {
 			if i > 0 {
@@ -96,12 +96,12 @@ func canonical(b *bytes.Buffer, v any) error {
 	return nil
 }
 
-// compareUTF16 orders strings by their UTF-16 code units, as RFC 8785
+// CompareUTF16 orders strings by their UTF-16 code units, as RFC 8785
 // sorts member names, without converting them. Code point order is the
 // same, but for a character beyond U+FFFF against one from U+E000 to
 // U+FFFF: the first's leading unit, a surrogate (U+D800 to U+DBFF), sorts
 // first. Two characters beyond U+FFFF keep their order.
-func compareUTF16(x, y string) int {
+func CompareUTF16(x, y string) int {
 	for x != "" && y != "" {
 		a, na := utf8.DecodeRuneInString(x)
 		b, nb := utf8.DecodeRuneInString(y)

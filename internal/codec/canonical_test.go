@@ -72,15 +72,15 @@ func TestCompareUTF16(t *testing.T) {
 	want := func(x, y string) int { return slices.Compare(utf16.Encode([]rune(x)), utf16.Encode([]rune(y))) }
 	for _, tt := range [][2]string{{"", ""}, {"a", ""}, {"a", "b"}, {"ab", "a"}, {"\uE000", "😀"}, {"\uFFFF", "\U00010000"},
 		{"\uD7FF", "😀"}, {"😀", "😁"}, {"\U0010FFFF", "\U00010000"}, {"\xff", "\uFFFD"}, {"\xff", "\uFFFE"}} {
-		if got := compareUTF16(tt[0], tt[1]); got != want(tt[0], tt[1]) {
-			t.Errorf("compareUTF16(%q, %q) = %d, want %d", tt[0], tt[1], got, want(tt[0], tt[1]))
+		if got := CompareUTF16(tt[0], tt[1]); got != want(tt[0], tt[1]) {
+			t.Errorf("CompareUTF16(%q, %q) = %d, want %d", tt[0], tt[1], got, want(tt[0], tt[1]))
 		}
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 20000 {
 		x, y := randomString(r), randomString(r)
-		if got := compareUTF16(x, y); got != want(x, y) {
-			t.Fatalf("compareUTF16(%q, %q) = %d, want %d", x, y, got, want(x, y))
+		if got := CompareUTF16(x, y); got != want(x, y) {
+			t.Fatalf("CompareUTF16(%q, %q) = %d, want %d", x, y, got, want(x, y))
 		}
 	}
 }

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/interceptor"
 )
@@ -75,10 +77,20 @@ type Config struct {
 	// the approval's id; an https URL (http only for localhost).
 	ApprovalURL string
 	// ApprovalKeySecret (APPROVAL_KEY_SECRET_ARN) is the Secrets Manager
-	// secret whose value signs in-band confirmations; empty confirms
-	// nothing in band, except with an in-process approval table, where a
-	// random key per process signs.
+	// secret whose value signs in-band confirmations and seals the
+	// answers of the approval flow.
 	ApprovalKeySecret string
+	// ApprovalSigningKey (APPROVAL_SIGNING_KEY_ARN) is the KMS key
+	// (ECC_NIST_P256) whose signature makes a decision a grant: the
+	// approvals function signs with it, the interceptor verifies.
+	// Approvals need all three of ApprovalTable, ApprovalKeySecret and
+	// ApprovalSigningKey; with an in-process table (MemoryState) the keys
+	// are made in process.
+	ApprovalSigningKey string
+	// ApprovalLimits: APPROVAL_MAX_PENDING (default 5) approvals pending
+	// at once per requester, APPROVAL_MAX_REQUESTS (default 20) new
+	// requests per APPROVAL_WINDOW_SECONDS (default 3600, at most 86400).
+	ApprovalLimits approval.Limits
 }
 
 // checkApprovalURL refuses an approval URL a user should not be sent to:
@@ -187,6 +199,28 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.SessionTTL = time.Duration(ms) * time.Second
 	c.ApprovalTable = strings.TrimSpace(getenv("APPROVAL_TABLE"))
 	c.ApprovalKeySecret = strings.TrimSpace(getenv("APPROVAL_KEY_SECRET_ARN"))
+	c.ApprovalSigningKey = strings.TrimSpace(getenv("APPROVAL_SIGNING_KEY_ARN"))
+	c.ApprovalLimits = approval.DefaultLimits()
+	for _, n := range []struct {
+		name string
+		dst  *int
+	}{{"APPROVAL_MAX_PENDING", &c.ApprovalLimits.MaxPending}, {"APPROVAL_MAX_REQUESTS", &c.ApprovalLimits.MaxRequests}} {
+		v, err := positive(getenv, n.name)
+		if err != nil {
+			return c, err
+		}
+		*n.dst = cmp.Or(v, *n.dst)
+	}
+	window, err := positive(getenv, "APPROVAL_WINDOW_SECONDS")
+	if err != nil {
+		return c, err
+	}
+	if window > 0 {
+		c.ApprovalLimits.Window = time.Duration(window) * time.Second
+		if c.ApprovalLimits.Window > approval.MaxWindow {
+			return c, fmt.Errorf("APPROVAL_WINDOW_SECONDS %d: want at most %d", window, int(approval.MaxWindow/time.Second))
+		}
+	}
 	if c.ApprovalURL = strings.TrimSpace(getenv("APPROVAL_URL")); c.ApprovalURL != "" {
 		if err := checkApprovalURL(c.ApprovalURL); err != nil {
 			return c, err

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/interceptor"
@@ -51,6 +52,12 @@ func TestFromEnv(t *testing.T) {
 		{"bad margin", map[string]string{"DEADLINE_MARGIN_MS": "soon"}, config.Config{}, "DEADLINE_MARGIN_MS"},
 		{"refresh", map[string]string{"POLICY_SOURCE": "s3://policies/prod", "POLICY_REFRESH_SECONDS": "0", "POLICY_REFRESH_TIMEOUT_MS": "250"},
 			config.Config{Environment: "production", PolicySource: "s3://policies/prod", DenyStatus: 200, Metrics: true, PolicyRefreshTimeout: 250 * time.Millisecond}, ""},
+		{"approvals", map[string]string{"APPROVAL_TABLE": "t", "APPROVAL_KEY_SECRET_ARN": "arn:s", "APPROVAL_SIGNING_KEY_ARN": "arn:k",
+			"APPROVAL_MAX_PENDING": "2", "APPROVAL_MAX_REQUESTS": "7", "APPROVAL_WINDOW_SECONDS": "600"},
+			config.Config{Environment: "production", DenyStatus: 200, Metrics: true, ApprovalTable: "t", ApprovalKeySecret: "arn:s", ApprovalSigningKey: "arn:k",
+				ApprovalLimits: approval.Limits{MaxPending: 2, MaxRequests: 7, Window: 10 * time.Minute}}, ""},
+		{"approval limit zero", map[string]string{"APPROVAL_MAX_PENDING": "0"}, config.Config{}, "APPROVAL_MAX_PENDING"},
+		{"approval window over a day", map[string]string{"APPROVAL_WINDOW_SECONDS": "86401"}, config.Config{}, "APPROVAL_WINDOW_SECONDS"},
 		{"refresh negative", map[string]string{"POLICY_REFRESH_SECONDS": "-1"}, config.Config{}, "POLICY_REFRESH_SECONDS"},
 		{"refresh over a day", map[string]string{"POLICY_REFRESH_SECONDS": "86401"}, config.Config{}, "POLICY_REFRESH_SECONDS"},
 		{"refresh timeout zero", map[string]string{"POLICY_REFRESH_TIMEOUT_MS": "0"}, config.Config{}, "POLICY_REFRESH_TIMEOUT_MS"},
@@ -65,6 +72,9 @@ func TestFromEnv(t *testing.T) {
 		}
 		if tt.vars["POLICY_REFRESH_TIMEOUT_MS"] == "" {
 			tt.want.PolicyRefreshTimeout = time.Second // the default
+		}
+		if tt.want.ApprovalLimits == (approval.Limits{}) {
+			tt.want.ApprovalLimits = approval.DefaultLimits()
 		}
 		got, err := config.FromEnv(env(tt.vars))
 		if tt.err != "" {

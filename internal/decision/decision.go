@@ -70,7 +70,9 @@ type Decision struct {
 type ApprovalState struct {
 	// Status is confirm (the caller is asked in band), requested (a new
 	// out-of-band request), pending (one already waits), granted,
-	// rejected or failed (it could not be asked or checked: a denial).
+	// rejected, limited (too many requests) or failed (it could not be
+	// asked or checked: a denial); at the RESPONSE point, asked or
+	// forwarded.
 	Status string `json:"status"`
 	// Channel is in-band or out-of-band.
 	Channel string `json:"channel"`
@@ -96,6 +98,15 @@ const (
 	ApprovalGranted   = "granted"
 	ApprovalRejected  = "rejected"
 	ApprovalFailed    = "failed"
+	// ApprovalLimited: a new request was refused, its requester having
+	// asked for as many as the limits allow.
+	ApprovalLimited = "limited"
+	// ApprovalAsked: the RESPONSE point passed the REQUEST point's own
+	// answer in the approval flow (a question or a denial).
+	ApprovalAsked = "asked"
+	// ApprovalForwarded: the RESPONSE point passed the result of a call
+	// the REQUEST point granted and forwarded.
+	ApprovalForwarded = "forwarded"
 
 	InBand    = "in-band"
 	OutOfBand = "out-of-band"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -13,10 +14,8 @@ import (
 	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
-	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/policy"
-	"github.com/toolgate/toolgate/internal/redact"
 	"github.com/toolgate/toolgate/pkg/gateway"
 )
 
@@ -25,15 +24,72 @@ import (
 // client).
 const ProtocolVersionHeader = "MCP-Protocol-Version"
 
+// ForwardedTTL is how long after the REQUEST point forwards a granted call
+// the RESPONSE point passes its result: a result that comes later is
+// denied, as one of a call that was never granted.
+const ForwardedTTL = time.Hour
+
+// approvable is what both points work out alike about a call that needs
+// an approval: the requirement, the exact call and its binding, and what
+// an approver is shown. It is nil, with a denial, when no approval can be
+// asked for the call at all; that denial depends only on the call and the
+// configuration, so that the RESPONSE point reaches the very same one.
+type approvable struct {
+	req     approval.Requirement
+	call    approval.Call
+	binding string
+	display string
+}
+
+func (h *Handler) approvable(msg *mcp.Message, call mcp.ToolCall, doc *attributes.Document, d *decision.Decision) (*approvable, *decision.Decision) {
+	req := approval.Require(policy.Result{Findings: d.Findings}.Approvals())
+	state := &decision.ApprovalState{Groups: req.Groups, Status: decision.ApprovalFailed}
+	deny := func(code int, reason string) (*approvable, *decision.Decision) {
+		out := decision.Denied(d.ID, code, reason)
+		out.Approval, out.Findings = state, slices.Clip(d.Findings)
+		return nil, &out
+	}
+	if h.cfg.ApprovalsOff != "" {
+		return deny(decision.CodePolicyDenied, "this call needs an approval, and "+h.cfg.ApprovalsOff)
+	}
+	if msg.Method != mcp.MethodToolsCall {
+		return deny(decision.CodeUndecidable, "approval is only supported for tools/call")
+	}
+	p := &doc.Principal
+	if !p.Authenticated || p.ID == "" {
+		return deny(decision.CodePolicyDenied, "this call needs an approval, which needs an authenticated caller")
+	}
+	c := approval.Call{Principal: p.ID, Actor: p.Actor, Tool: call.Name, Environment: doc.Environment, Arguments: call.Arguments}
+	binding := c.Binding()
+	if binding == "" {
+		return deny(decision.CodeInvalidParams, "the arguments cannot be bound to an approval")
+	}
+	display, err := approval.Display(call.Arguments)
+	if errors.Is(err, approval.ErrTooLong) {
+		return deny(decision.CodePolicyDenied, fmt.Sprintf("this call needs an approval, and its arguments are longer than an approval can show (%d characters): "+
+			"nothing runs that its approver has not seen whole", approval.MaxDisplay))
+	}
+	if err != nil {
+		return deny(decision.CodeInvalidParams, "the arguments cannot be shown to an approver")
+	}
+	return &approvable{req: req, call: c, binding: binding, display: display}, nil
+}
+
 // approve decides on a call that policies allow but some approval policy
 // says needs an approval, at the REQUEST point. It grants the call when
-// the retry carries a valid in-band confirmation or an approver's grant of
-// this exact call exists (and the policies, shown the grant, still allow
-// it); it asks for an approval otherwise; anything it cannot check denies.
-// It returns the body to forward on a grant.
+// the retry carries a valid in-band confirmation or a grant of this exact
+// call, signed by the decision path, exists (and the policies, shown the
+// grant, still allow it); it asks for an approval otherwise; anything it
+// cannot check denies. It returns the body to forward on a grant.
 func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCall, body json.RawMessage, doc *attributes.Document, r *Result) json.RawMessage {
 	d := &r.Decision
-	req := approval.Require(policy.Result{Findings: d.Findings}.Approvals())
+	ap, denied := h.approvable(msg, call, doc, d)
+	if denied != nil {
+		*d = *denied
+		return nil
+	}
+	r.approval = ap
+	req, binding := ap.req, ap.binding
 	state := &decision.ApprovalState{Groups: req.Groups}
 	d.Approval = state
 	fail := func(code int, reason string, err error) json.RawMessage {
@@ -41,26 +97,21 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 		*d = h.denyApproval(*d, code, reason, err)
 		return nil
 	}
-	if msg.Method != mcp.MethodToolsCall {
-		return fail(decision.CodeUndecidable, "approval is only supported for tools/call", nil)
-	}
-	p := &doc.Principal
-	if !p.Authenticated || p.ID == "" {
-		return fail(decision.CodePolicyDenied, "this call needs an approval, which needs an authenticated caller", nil)
-	}
-	c := approval.Call{Principal: p.ID, Actor: p.Actor, Tool: call.Name, Environment: doc.Environment, Arguments: call.Arguments}
-	binding := c.Binding()
-	if binding == "" {
-		return fail(decision.CodeInvalidParams, "the arguments cannot be bound to an approval", nil)
+	refuse := func(status, reason string) json.RawMessage {
+		state.Status = status
+		*d = decision.Denied(d.ID, decision.CodePolicyDenied, reason)
+		d.Approval = state
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
 	defer cancel()
 	now := h.cfg.Now()
 	version := protocolVersion(doc.Request.Headers, call)
+	p := &doc.Principal
 
 	// A confirmation in band: the retry of a 2026-07-28 client.
 	if approval.IsState(call.RequestState) {
-		if !req.Caller() || h.cfg.ApprovalKeys == nil {
+		if !req.Caller() {
 			return fail(decision.CodePolicyDenied, "this call's approval cannot be confirmed in band", nil)
 		}
 		st, err := approval.Verify(ctx, h.cfg.ApprovalKeys, call.RequestState, binding, now)
@@ -68,12 +119,9 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 			return fail(decision.CodePolicyDenied, "approval not confirmed: "+stateReason(err), err)
 		}
 		if !confirmed(call.InputResponses) {
-			state.Status = decision.ApprovalRejected
-			*d = decision.Denied(d.ID, decision.CodePolicyDenied, "approval declined by the caller")
-			d.Approval = state
-			return nil
+			return refuse(decision.ApprovalRejected, "approval declined by the caller")
 		}
-		if err := h.approvalStore().UseNonce(ctx, st.Nonce, time.Unix(st.Expires, 0)); err != nil {
+		if err := h.cfg.Approvals.UseNonce(ctx, st.Nonce, time.Unix(st.Expires, 0)); err != nil {
 			if errors.Is(err, approval.ErrReplayed) {
 				return fail(decision.CodePolicyDenied, "approval not confirmed: the confirmation was used already", err)
 			}
@@ -83,65 +131,66 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 		return h.granted(ctx, body, doc, grant, r)
 	}
 
-	// A grant out of band: an approver decided on this exact call.
-	if h.cfg.Approvals != nil {
-		a, consumed, err := h.cfg.Approvals.Consume(ctx, binding, now)
-		if err != nil {
-			return fail(decision.CodeUndecidable, "approval could not be checked: the approval table did not answer", err)
-		}
-		alive := a.Alive(now)
-		if alive {
-			state.ID = a.ID
-		}
-		state.Expired = !alive && a.ID != "" && a.Status != approval.Used
+	// A grant out of band: the decision path decided on this exact call.
+	a, consumed, err := h.cfg.Approvals.Consume(ctx, binding, now)
+	if err != nil {
+		return fail(decision.CodeUndecidable, "approval could not be checked: the approval table did not answer", err)
+	}
+	alive := a.Alive(now)
+	if alive {
+		state.ID = a.ID
+	}
+	state.Expired = !alive && a.ID != "" && a.Status != approval.Used
+	switch {
+	case consumed:
+		st, err := approval.VerifyGrant(ctx, h.cfg.GrantKey, a, binding, req, p.ID, now)
 		switch {
-		case consumed:
-			// The grant was made under the requirement of its time; it
-			// must satisfy today's (a bundle may have tightened it).
-			if err := req.Permits(a.DecidedBy, a.DeciderGroups, a.Requester); err != nil {
-				return fail(decision.CodePolicyDenied, "the approval "+a.ID+" no longer satisfies the policies: "+err.Error(), err)
-			}
-			grant := attributes.Approval{Granted: true, By: a.DecidedBy, At: a.DecidedAt.UTC().Format(time.RFC3339), ID: a.ID, Channel: decision.OutOfBand}
-			return h.granted(ctx, body, doc, grant, r)
-		case alive && a.Status == approval.Rejected:
-			state.Status, state.By, state.At = decision.ApprovalRejected, a.DecidedBy, a.DecidedAt.UTC().Format(time.RFC3339)
-			*d = decision.Denied(d.ID, decision.CodePolicyDenied, fmt.Sprintf("approval %s was rejected by %s", a.ID, a.DecidedBy))
-			d.Approval = state
-			return nil
-		case alive && a.Status == approval.Pending && refusedToWait(call.InputResponses):
-			// The user turned the approval page down: asking again would
-			// only loop the client. The request stays for approvers.
-			state.Status = decision.ApprovalPending
-			*d = decision.Denied(d.ID, decision.CodePolicyDenied, fmt.Sprintf("approval %s is pending, and the caller declined to wait for it", a.ID))
-			d.Approval = state
-			return nil
-		case alive && a.Status == approval.Pending:
-			state.Status = decision.ApprovalPending
-			h.prompt(d, state, outOfBandPrompt(version, h.approvalURL(a.ID), a, req))
-			return nil
+		case errors.Is(err, approval.ErrNoGrant) || errors.Is(err, approval.ErrForgedGrant) || errors.Is(err, approval.ErrGrantOther):
+			// A row the decision path did not sign: someone wrote the
+			// table. It grants nothing, and the record says so loudly.
+			return fail(decision.CodeUndecidable, "approval "+a.ID+" grants nothing: its grant was not signed by the approvals function", err)
+		case err != nil:
+			return fail(decision.CodePolicyDenied, "the approval "+a.ID+" no longer satisfies the policies: "+err.Error(), err)
 		}
+		grant := attributes.Approval{Granted: true, By: st.By, At: time.Unix(st.Decided, 0).UTC().Format(time.RFC3339), ID: a.ID, Channel: decision.OutOfBand}
+		return h.granted(ctx, body, doc, grant, r)
+	case alive && a.Status == approval.Rejected:
+		state.By, state.At = a.DecidedBy, a.DecidedAt.UTC().Format(time.RFC3339)
+		return refuse(decision.ApprovalRejected, fmt.Sprintf("approval %s was rejected by %s", a.ID, a.DecidedBy))
+	case alive && a.Status == approval.Pending && refusedToWait(call.InputResponses):
+		// The user turned the approval page down: asking again would
+		// only loop the client. The request stays for approvers.
+		return refuse(decision.ApprovalPending, fmt.Sprintf("approval %s is pending, and the caller declined to wait for it", a.ID))
+	case alive && a.Status == approval.Pending:
+		state.Status = decision.ApprovalPending
+		h.prompt(d, state, outOfBandPrompt(version, h.approvalURL(a.ID), a, req))
+		return nil
 	}
 
 	// Nothing stands for this call yet: ask.
-	if req.Caller() && version >= mcp.Version20260728 && h.cfg.ApprovalKeys != nil {
+	if req.Caller() && version >= mcp.Version20260728 {
 		token, err := approval.Sign(ctx, h.cfg.ApprovalKeys, approval.NewState(binding, now, req.TTL()))
 		if err != nil {
 			return fail(decision.CodeUndecidable, "approval could not be asked: no signing key", err)
 		}
 		state.Status, state.Channel = decision.ApprovalConfirm, decision.InBand
 		h.prompt(d, state, &decision.Prompt{Version: version, RequestState: token,
-			Message: fmt.Sprintf("Approve the call of %s with %s? %s", call.Name, summary(call.Arguments), strings.Join(req.Reasons, "; "))})
+			Message: fmt.Sprintf("Approve the call of %s with these arguments?\n%s\n(%s)", call.Name, ap.display, strings.Join(req.Reasons, "; "))})
 		return nil
 	}
-	if h.cfg.Approvals == nil {
-		return fail(decision.CodePolicyDenied, "this call needs an approval, and no approval table is configured (APPROVAL_TABLE)", nil)
-	}
-	a := approval.Approval{
+	a = approval.Approval{
 		ID: d.ID, Binding: binding, Status: approval.Pending, Requester: p.ID, Actor: p.Actor, Tool: call.Name,
-		Environment: doc.Environment, ArgsDigest: decisionlog.ArgsDigest(call.Arguments), Summary: summary(call.Arguments),
+		Environment: doc.Environment, ArgsDigest: codec.Digest(ap.call.Arguments), Display: ap.display,
 		Requirement: req, Created: now, Expires: now.Add(req.TTL()),
 	}
-	a, created, err := h.cfg.Approvals.Request(ctx, a, now)
+	a, created, err := h.cfg.Approvals.Request(ctx, a, now, h.cfg.ApprovalLimits)
+	var limit *approval.LimitError
+	if errors.As(err, &limit) {
+		state.Status = decision.ApprovalLimited
+		*d = decision.Denied(d.ID, decision.CodeRateLimited, "approval not requested: "+limit.Error())
+		d.Approval, d.RetryAfter = state, int(math.Ceil(limit.RetryAfter.Seconds()))
+		return nil
+	}
 	if err != nil {
 		return fail(decision.CodeUndecidable, "approval could not be requested: the approval table did not answer", err)
 	}
@@ -175,13 +224,127 @@ func (h *Handler) granted(ctx context.Context, body json.RawMessage, doc *attrib
 	return out
 }
 
-// prompt makes d ask for an approval with p.
+// forwarded records, before an allowed call that an approval granted is
+// forwarded, that its result may pass the RESPONSE point once; it denies
+// the call when that cannot be recorded.
+func (h *Handler) forwarded(ctx context.Context, r *Result) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	defer cancel()
+	if err := h.cfg.Approvals.MarkForwarded(ctx, r.approval.binding, h.cfg.Now().Add(ForwardedTTL)); err != nil {
+		r.Decision = h.denyApproval(r.Decision, decision.CodeUndecidable, "the approved call could not be recorded: the approval table did not answer", err)
+	}
+}
+
+// seal marks the REQUEST point's answer to a call in the approval flow as
+// its own, so that the RESPONSE point passes exactly it (see
+// approval.Seal); an answer that cannot be sealed is a denial, which the
+// RESPONSE point also gives.
+func (h *Handler) seal(ctx context.Context, r *Result, msg *mcp.Message) {
+	t := r.Output.MCP.TransformedGatewayResponse
+	body, err := codec.DecodeJSON(t.Body)
+	m, _ := body.(map[string]any)
+	if err == nil {
+		err = errNotMessage
+		if slot := sealSlot(m, true); slot != nil {
+			var canon []byte
+			if canon, err = codec.Canonical(m); err == nil {
+				var s string
+				if s, err = approval.Seal(ctx, h.cfg.ApprovalKeys, r.Decision.ID, r.approval.binding, canon); err == nil {
+					slot[sealMember] = s
+					t.Body, err = codec.MarshalJSON(m)
+				}
+			}
+		}
+	}
+	if err != nil {
+		r.Decision = h.denyApproval(r.Decision, decision.CodeUndecidable, "approval could not be asked: no signing key", err)
+		r.Output = r.Decision.Output(msg, nil, h.cfg.DenyStatus)
+	}
+}
+
+// sealMember holds the seal: in the result's _meta, or in the error's data.
+const sealMember = "dev.toolgate/seal"
+
+// sealSlot returns the object of body that holds the seal (made, empty,
+// if create is set and there is none), or nil when there is none or body
+// is no JSON-RPC answer. The seal covers the answer with the slot as it
+// is before the seal goes in, made or not.
+func sealSlot(body map[string]any, create bool) map[string]any {
+	parent, name := body["result"], "_meta"
+	if parent == nil {
+		parent, name = body["error"], "data"
+	}
+	p, ok := parent.(map[string]any)
+	if !ok {
+		return nil
+	}
+	slot, ok := p[name].(map[string]any)
+	if !ok && create && p[name] == nil {
+		slot = map[string]any{}
+		p[name] = slot
+	}
+	return slot
+}
+
+// sealedBy returns the id of the REQUEST point's decision whose sealed
+// answer body is, for the call bound by binding. body is left as it was.
+func (h *Handler) sealedBy(ctx context.Context, body map[string]any, binding string) (string, bool) {
+	slot := sealSlot(body, false)
+	s, ok := slot[sealMember].(string)
+	if !ok {
+		return "", false
+	}
+	delete(slot, sealMember)
+	canon, err := codec.Canonical(body)
+	slot[sealMember] = s
+	if err != nil {
+		return "", false
+	}
+	id, err := approval.Unseal(ctx, h.cfg.ApprovalKeys, s, binding, canon)
+	return id, err == nil
+}
+
+// settle decides, at the RESPONSE point, on a call that still needs an
+// approval. The answer passes when it is the REQUEST point's own (sealed)
+// question or denial, or the result of a call that point granted and
+// forwarded (a mark, used once); anything else is denied: RESPONSE never
+// turns "needs approval" into an allow.
+func (h *Handler) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCall, body map[string]any, doc *attributes.Document, r *Result) {
+	d := &r.Decision
+	ap, denied := h.approvable(msg, call, doc, d)
+	if denied != nil {
+		*d = *denied
+		return
+	}
+	if prev, ok := h.sealedBy(ctx, body, ap.binding); ok {
+		r.Repeat, r.RepeatOf = true, prev
+		d.Approval = &decision.ApprovalState{Groups: ap.req.Groups, Status: decision.ApprovalAsked}
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	defer cancel()
+	taken, err := h.cfg.Approvals.TakeForwarded(ctx, ap.binding, h.cfg.Now())
+	switch {
+	case err != nil:
+		*d = h.denyApproval(*d, decision.CodeUndecidable, "approval could not be checked: the approval table did not answer", err)
+	case !taken:
+		out := decision.Denied(d.ID, decision.CodePolicyDenied, "this call needs an approval, and the REQUEST point granted none")
+		out.Findings = d.Findings
+		*d = out
+	default:
+		d.Effect, d.Reason = decision.Allow, ""
+	}
+	d.Approval = &decision.ApprovalState{Groups: ap.req.Groups, Status: decision.ApprovalForwarded}
+}
+
+// prompt makes d ask for an approval with p. The record's reason stays the
+// policies' messages: the prompt can show the arguments, the record never.
 func (h *Handler) prompt(d *decision.Decision, state *decision.ApprovalState, p *decision.Prompt) {
 	if state.Channel == "" {
 		state.Channel = decision.OutOfBand
 	}
 	state.Prompt = p
-	d.Effect, d.Reason = decision.Approval, p.Message
+	d.Effect = decision.Approval
 }
 
 // denyApproval denies an approval that could not be asked or checked, with
@@ -193,13 +356,6 @@ func (h *Handler) denyApproval(d decision.Decision, code int, reason string, err
 		out.Findings = append(out.Findings, policy.Finding{Policy: "(approval)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: reason, Detail: err.Error()})
 	}
 	return out
-}
-
-func (h *Handler) approvalStore() approval.Store {
-	if h.cfg.Approvals != nil {
-		return h.cfg.Approvals
-	}
-	return h.nonces
 }
 
 // approvalURL is where an approver decides on approval id: ApprovalURL
@@ -272,26 +428,6 @@ func stateReason(err error) string {
 		}
 	}
 	return "the approval state could not be verified"
-}
-
-// summaryLimit bounds the argument summary shown to approvers.
-const summaryLimit = 1000
-
-// builtinScrubber redacts the summary; built once, at start-up.
-var builtinScrubber = redact.Builtins()
-
-// summary is the arguments as an approver reads them: JSON with every
-// secret the built-in detectors know replaced, cut to summaryLimit.
-func summary(args map[string]any) string {
-	b, err := codec.MarshalJSON(args)
-	if err != nil {
-		return "(arguments that cannot be shown)"
-	}
-	s := builtinScrubber.String(strings.TrimSpace(string(b)), redact.Counts{})
-	if len(s) > summaryLimit {
-		s = strings.ToValidUTF8(s[:summaryLimit], "") + "…"
-	}
-	return s
 }
 
 // stripConfirmation removes this project's multi round-trip members from

@@ -70,6 +70,22 @@ func answerOf(t *testing.T, r interceptor.Result) answer {
 
 const refundArgs = `{"payment":"p-1","amount":10}`
 
+// approvals turns approvals on in c with store: in-process keys, and the
+// key the tests decide with, which they return, as the approvals
+// function's.
+func approvals(c *interceptor.Config, store approval.Store) *approval.LocalKey {
+	signer := approval.NewLocalKey()
+	c.Approvals, c.ApprovalKeys, c.GrantKey = store, approval.RandomKey(), signer
+	return signer
+}
+
+// decideAs decides approval id as by, of groups, through the decision
+// path.
+func decideAs(t testing.TB, store approval.Store, signer approval.Signer, id string, approve bool, by string, groups ...string) (approval.Approval, error) {
+	t.Helper()
+	return approval.Decide(context.Background(), store, signer, id, approval.Decision{Approve: approve, By: by, Groups: groups}, time.Now())
+}
+
 // TestOutOfBandApproval: against moto's DynamoDB, each client version is
 // asked in its own terms; the call passes only after another platform
 // admin approves, once, and only with the same arguments.
@@ -82,8 +98,10 @@ func TestOutOfBandApproval(t *testing.T) {
 	now := time.Now()
 	ids := 0
 	var logs bytes.Buffer
+	var signer approval.Signer
 	h := handlerWith(t, func(c *interceptor.Config) {
-		c.Approvals, c.ApprovalURL, c.Now = store, "https://approve.example.com/a/{id}", func() time.Time { return now }
+		signer = approvals(c, store)
+		c.ApprovalURL, c.Now = "https://approve.example.com/a/{id}", func() time.Time { return now }
 		c.NewID = func() string { ids++; return strings.Repeat("0", 31) + string(rune('a'+ids%6)) }
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	})
@@ -119,10 +137,10 @@ func TestOutOfBandApproval(t *testing.T) {
 			if again := h.Handle(ctx, approvalEvent(t, "billing___refund_payment", args, hdr, "")); again.Decision.Approval.ID != id || again.Decision.Approval.Status != decision.ApprovalPending {
 				t.Fatalf("retry while pending: %+v", again.Decision)
 			}
-			if _, err := store.Decide(ctx, id, approval.Decision{Approve: true, By: "u-root", Groups: []string{"platform-admins"}}, now); err == nil {
+			if _, err := decideAs(t, store, signer, id, true, "u-root", "platform-admins"); err == nil {
 				t.Fatal("the requester approved their own call")
 			}
-			if _, err := store.Decide(ctx, id, approval.Decision{Approve: true, By: "u-ops", Groups: []string{"platform-admins"}}, now); err != nil {
+			if _, err := decideAs(t, store, signer, id, true, "u-ops", "platform-admins"); err != nil {
 				t.Fatal(err)
 			}
 			// Other arguments: the grant does not apply.
@@ -154,9 +172,10 @@ func cmpOr(a, b string) string {
 // TestRejectedApproval: a rejection denies the retries, saying who.
 func TestRejectedApproval(t *testing.T) {
 	store := &approval.Memory{}
-	h := handlerWith(t, func(c *interceptor.Config) { c.Approvals = store })
+	var signer approval.Signer
+	h := handlerWith(t, func(c *interceptor.Config) { signer = approvals(c, store) })
 	r := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, nil, ""))
-	if _, err := store.Decide(context.Background(), r.Decision.Approval.ID, approval.Decision{By: "u-ops", Groups: []string{"platform-admins"}}, time.Now()); err != nil {
+	if _, err := decideAs(t, store, signer, r.Decision.Approval.ID, false, "u-ops", "platform-admins"); err != nil {
 		t.Fatal(err)
 	}
 	d := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, nil, "")).Decision
@@ -170,7 +189,7 @@ func TestRejectedApproval(t *testing.T) {
 // loop the client); the request stays pending for approvers.
 func TestDeclinedApprovalPage(t *testing.T) {
 	store := &approval.Memory{}
-	h := handlerWith(t, func(c *interceptor.Config) { c.Approvals, c.ApprovalURL = store, "https://approve.example.com/a/{id}" })
+	h := handlerWith(t, func(c *interceptor.Config) { approvals(c, store); c.ApprovalURL = "https://approve.example.com/a/{id}" })
 	hdr := map[string]string{"MCP-Protocol-Version": "2026-07-28"}
 	first := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, hdr, ""))
 	id := first.Decision.Approval.ID
@@ -204,7 +223,8 @@ func TestApprovalStoreDown(t *testing.T) {
 		proxy.SetMode(mode)
 		var logs bytes.Buffer
 		h := handlerWith(t, func(c *interceptor.Config) {
-			c.Approvals, c.StateTimeout = store, 200*time.Millisecond
+			approvals(c, store)
+			c.StateTimeout = 200 * time.Millisecond
 			c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 		})
 		r := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, nil, ""))
@@ -223,7 +243,8 @@ func TestApprovalStoreDown(t *testing.T) {
 func TestInBandConfirmation(t *testing.T) {
 	now := time.Now()
 	h := handlerWith(t, func(c *interceptor.Config) {
-		c.ApprovalKeys, c.Now = approval.RandomKey(), func() time.Time { return now }
+		approvals(c, &approval.Memory{})
+		c.Now = func() time.Time { return now }
 	})
 	ctx := context.Background()
 	args := `{"channel":"general","text":"hello alice@example.com"}`
@@ -234,8 +255,9 @@ func TestInBandConfirmation(t *testing.T) {
 	if first.Decision.Effect != decision.Approval || ir.Params.Mode != "form" || !approval.IsState(a.Result.RequestState) {
 		t.Fatalf("first call: %+v %+v", first.Decision, a)
 	}
-	if strings.Contains(ir.Params.Message, "alice@example.com") || !strings.Contains(ir.Params.Message, "slack___post_message") {
-		t.Errorf("the form shows an unredacted summary, or not the tool: %q", ir.Params.Message)
+	if !strings.Contains(ir.Params.Message, `text: "hello alice@example.com"`) || !strings.Contains(ir.Params.Message, `channel: "general"`) ||
+		!strings.Contains(ir.Params.Message, "slack___post_message") {
+		t.Errorf("the form does not show the tool and every argument whole: %q", ir.Params.Message)
 	}
 	retry := func(state, action string, args string, h2 map[string]string) interceptor.Result {
 		ext := `,"inputResponses":{"` + decision.InputRequestID + `":{"action":"` + action + `","content":{"approve":true}},"other":{"action":"accept"}},"requestState":` + strconvQuote(state)
@@ -304,8 +326,7 @@ func TestNoApprovalConfigured(t *testing.T) {
 // with nonces in process: the grant check's cost without the network.
 // Compare BenchmarkHandler2KB for a call that needs no approval.
 func BenchmarkApprovalConfirmedRetry(b *testing.B) {
-	keys := approval.RandomKey()
-	h := handlerWith(b, func(c *interceptor.Config) { c.ApprovalKeys = keys })
+	h := handlerWith(b, func(c *interceptor.Config) { approvals(c, &approval.Memory{}) })
 	ctx := context.Background()
 	hdr := map[string]string{"Mcp-Protocol-Version": "2026-07-28"}
 	args := `{"channel":"general","text":"hello"}`
@@ -334,7 +355,8 @@ func BenchmarkApprovalConfirmedRetry(b *testing.B) {
 // UpdateItem).
 func BenchmarkApprovalGrantedRetry(b *testing.B) {
 	store := &approval.Memory{}
-	h := handlerWith(b, func(c *interceptor.Config) { c.Approvals = store })
+	var signer approval.Signer
+	h := handlerWith(b, func(c *interceptor.Config) { signer = approvals(c, store) })
 	ctx := context.Background()
 	ev := approvalEvent(b, "billing___refund_payment", `{"payment":"p-1","amount":10}`, nil, "")
 	b.ReportAllocs()
@@ -344,7 +366,7 @@ func BenchmarkApprovalGrantedRetry(b *testing.B) {
 		if first.Decision.Approval == nil {
 			b.Fatalf("no approval asked: %+v", first.Decision)
 		}
-		if _, err := store.Decide(ctx, first.Decision.Approval.ID, approval.Decision{Approve: true, By: "u-ops", Groups: []string{"platform-admins"}}, time.Now()); err != nil {
+		if _, err := decideAs(b, store, signer, first.Decision.Approval.ID, true, "u-ops", "platform-admins"); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

@@ -82,14 +82,23 @@ type Config struct {
 	// StateTimeout bounds the counting of one call (default 300ms): past
 	// it the count is an error, which denies unless the limit fails open.
 	StateTimeout time.Duration
-	// Approvals keeps out-of-band approvals and the used in-band
-	// confirmations; nil asks no approver (a call that needs one is
-	// denied unless its caller can confirm in band) and remembers
-	// confirmations in process.
+	// Approvals keeps out-of-band approvals, the nonces of used in-band
+	// confirmations and the marks of forwarded grants; it must be shared
+	// by every instance (a DynamoDB table), or single use would not hold.
 	Approvals approval.Store
-	// ApprovalKeys sign in-band confirmations (MCP 2026-07-28 clients);
-	// nil confirms nothing in band.
+	// ApprovalKeys sign in-band confirmations (MCP 2026-07-28 clients) and
+	// seal the REQUEST point's answers in the approval flow.
 	ApprovalKeys approval.Keys
+	// GrantKey verifies the decision path's signed grants.
+	GrantKey approval.Verifier
+	// ApprovalLimits bound the approvals a requester can have asked for;
+	// zero fields take approval.DefaultLimits.
+	ApprovalLimits approval.Limits
+	// ApprovalsOff says why approvals are off, in words that end the
+	// sentence "this call needs an approval, and ...": every call that
+	// needs one is denied with it. Without Approvals, ApprovalKeys and
+	// GrantKey approvals are off whatever it says.
+	ApprovalsOff string
 	// ApprovalURL is where approvers decide, with {id} for the approval's
 	// id: a URL elicitation sends the user there. "" sends none.
 	ApprovalURL string
@@ -132,9 +141,6 @@ type Handler struct {
 	// abandoned counts judgements still running after their invocation
 	// was answered with a denial for want of time.
 	abandoned atomic.Int32
-	// nonces remembers used in-band confirmations when no approval table
-	// is configured (local runs).
-	nonces *approval.Memory
 }
 
 // New returns a Handler for cfg. A nil Engine denies everything.
@@ -165,8 +171,14 @@ func New(cfg Config) *Handler {
 	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, 250*time.Millisecond)
 	cfg.StateTimeout = cmp.Or(cfg.StateTimeout, DefaultStateTimeout)
 	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, 24*time.Hour)
+	if cfg.ApprovalsOff == "" && (cfg.Approvals == nil || cfg.ApprovalKeys == nil || cfg.GrantKey == nil) {
+		cfg.ApprovalsOff = "approvals are not configured (APPROVAL_TABLE, APPROVAL_KEY_SECRET_ARN, APPROVAL_SIGNING_KEY_ARN)"
+	}
+	if cfg.ApprovalLimits == (approval.Limits{}) {
+		cfg.ApprovalLimits = approval.DefaultLimits()
+	}
 	return &Handler{cfg: cfg, builder: attributes.Builder{Environment: cfg.Environment, Catalog: cfg.Catalog, Verifier: cfg.Verifier},
-		work: make(chan judgement), nonces: &approval.Memory{}}
+		work: make(chan judgement)}
 }
 
 // DefaultStateTimeout bounds the rate-limit counting of one call.
@@ -195,7 +207,8 @@ type Result struct {
 	// RateLimits is what each rate limit that matched the call did.
 	RateLimits []ratelimit.Outcome
 
-	session *sessionCall // the call's session, when tracked
+	session  *sessionCall // the call's session, when tracked
+	approval *approvable  // the call in the approval flow, when it reached it
 }
 
 // sessionCall is what recording a call in its session needs.
@@ -390,8 +403,14 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 		st.next("session")
 		h.recordSession(st.ctx, &r)
 	}
+	if r.Decision.Effect == decision.Allow && r.approval != nil {
+		h.forwarded(st.ctx, &r)
+	}
 	st.next("respond")
 	r.Output = r.Decision.Output(&msg, body, h.cfg.DenyStatus)
+	if r.approval != nil && r.Decision.Effect != decision.Allow {
+		h.seal(st.ctx, &r, &msg)
+	}
 	return r
 }
 

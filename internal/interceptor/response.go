@@ -71,8 +71,9 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	if ev.GatewayRequest != nil {
 		in.Headers = ev.GatewayRequest.Headers
 	}
+	var call mcp.ToolCall
 	if msg.Method == mcp.MethodToolsCall {
-		call, err := h.toolCall(&msg)
+		call, err = h.toolCall(&msg)
 		if err != nil {
 			req := h.reject(r, id, &msg, decision.CodeInvalidParams, "invalid tools/call params", err)
 			if prev, ok := req.Decision.RepeatOf(&msg, body, h.cfg.DenyStatus); ok {
@@ -82,6 +83,15 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 		}
 		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
 	}
+	if err := mcp.CheckHeaders(in.Headers, msg, call.Name); err != nil {
+		// The REQUEST point refused the request as ambiguous; so is its
+		// result, whatever the target answered.
+		req := h.reject(r, id, &msg, decision.CodeInvalidRequest, "ambiguous request", err)
+		if prev, ok := req.Decision.RepeatOf(&msg, body, h.cfg.DenyStatus); ok {
+			return h.repeat(req, prev, &msg, resp)
+		}
+		return h.rejectResponse(r, id, &msg, resp, "ambiguous request", err)
+	}
 	in.Response = &attributes.Response{StatusCode: status, Size: len(raw), Streaming: resp.IsStreamingResponse}
 	if body != nil {
 		in.Response.Body = plain(body)
@@ -90,10 +100,15 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	value := h.decide(st, id, in, &r)
 	if r.Decision.Effect == decision.Approval {
 		// Approval is asked and checked at the REQUEST point. Here the
-		// answer is either that point's question, which must reach the
-		// caller as it was, or the result of a call it let through: the
-		// tool has run, and withholding its result would undo nothing.
-		r.Decision.Effect, r.Decision.Reason = decision.Allow, ""
+		// answer passes if it is that point's own (sealed), or the
+		// result of a call it granted; else it is denied.
+		st.next("approval")
+		h.settle(st.ctx, &msg, call, body, r.Document, &r)
+		if r.Repeat {
+			st.next("respond")
+			r.Output = gateway.Respond(status, resp.Headers, raw)
+			return r
+		}
 	}
 	if r.Decision.Effect == decision.Deny {
 		st.next("respond")

@@ -37,7 +37,7 @@ type Server struct {
 	// Endpoint is the server's base URL, e.g. "http://127.0.0.1:5000".
 	Endpoint string
 	// AccessKeyID and SecretAccessKey belong to an IAM user allowed s3:*,
-	// dynamodb:* and secretsmanager:*; every request must be signed with
+	// dynamodb:*, secretsmanager:*, kms:* and states:*; every request must be signed with
 	// them.
 	AccessKeyID, SecretAccessKey string
 
@@ -142,7 +142,7 @@ func (s *Server) user(t testing.TB) {
 	out := iam(url.Values{"Action": {"CreateAccessKey"}, "UserName": {"toolgate"}})
 	s.AccessKeyID, s.SecretAccessKey = match(t, accessKeyRE, out), match(t, secretRE, out)
 	iam(url.Values{"Action": {"PutUserPolicy"}, "UserName": {"toolgate"}, "PolicyName": {"s3"},
-		"PolicyDocument": {`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","dynamodb:*","secretsmanager:*"],"Resource":"*"}]}`}})
+		"PolicyDocument": {`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","dynamodb:*","secretsmanager:*","kms:*","states:*"],"Resource":"*"}]}`}})
 }
 
 func match(t testing.TB, re *regexp.Regexp, s string) string {
@@ -162,7 +162,7 @@ func (s *Server) Env(vars map[string]string) func(string) string {
 		switch k {
 		case "AWS_REGION":
 			return Region
-		case "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SECRETS_MANAGER":
+		case "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_SFN":
 			if v := vars[k]; v != "" {
 				return v
 			}
@@ -360,4 +360,26 @@ func (s *Server) CreateSecret(t testing.TB, name, value string) string {
 		t.Fatalf("create secret %s: %v", name, err)
 	}
 	return out.ARN
+}
+
+// CreateKey creates a KMS key of spec (ECC_NIST_P256, RSA_2048, ...) for
+// SIGN_VERIFY and returns its ARN.
+func (s *Server) CreateKey(t testing.TB, spec string) string {
+	t.Helper()
+	body, err := json.Marshal(map[string]string{"KeySpec": spec, "KeyUsage": "SIGN_VERIFY"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, s.Endpoint+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "TrentService.CreateKey")
+	sign(t, req, body, "kms", aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey})
+	var out struct{ KeyMetadata struct{ Arn string } }
+	if err := json.Unmarshal([]byte(s.send(t, req, http.StatusOK)), &out); err != nil || out.KeyMetadata.Arn == "" {
+		t.Fatalf("create key: %v", err)
+	}
+	return out.KeyMetadata.Arn
 }

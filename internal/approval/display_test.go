@@ -1,0 +1,81 @@
+package approval_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/codec"
+)
+
+func args(t *testing.T, s string) map[string]any {
+	t.Helper()
+	v, err := codec.DecodeJSON([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.(map[string]any)
+}
+
+// TestDisplay: an approver is shown every member and every character of
+// what will run, members that move money or data first; only
+// credential-shaped text is masked, and what cannot be shown whole is
+// refused rather than cut.
+func TestDisplay(t *testing.T) {
+	tests := []struct {
+		name, args, want string
+	}{
+		{"flat, risky first", `{"note":"refund","amount":10,"payment":"p-1"}`, "amount: 10\nnote: \"refund\"\npayment: \"p-1\""},
+		{"the amount after a long padding member", `{"a_padding":"` + strings.Repeat("x", 3000) + `","zz_amount":99999,"to":"acct-evil"}`,
+			"to: \"acct-evil\"\nzz_amount: 99999\na_padding: \"" + strings.Repeat("x", 3000) + "\""},
+		{"nested and listed", `{"payment":{"card":{"last4":"4242"},"memo":"m"},"items":[1,{"sku":"a"}],"empty":{},"none":[]}`,
+			"payment.card.last4: \"4242\"\nempty: {}\nitems[0]: 1\nitems[1].sku: \"a\"\nnone: []\npayment.memo: \"m\""},
+		{"case and separators of risky names", `{"toAccount":"a","TARGET-URL":"u","x":1}`, "TARGET-URL: \"u\"\ntoAccount: \"a\"\nx: 1"},
+		{"a line break cannot forge a line", `{"note":"ok\namount: 1"}`, `note: "ok\namount: 1"`},
+		{"invisible characters are shown", `{"to":"bob\u200b@example.com\u202e","x":"a\u00a0b"}`, `to: "bob\u200b@example.com\u202e"` + "\n" + `x: "a\u00a0b"`},
+		{"a name that looks like a path is quoted", `{"a.b":1,"c[0]":2,"d: e":3}`, "\"a.b\": 1\n\"c[0]\": 2\n\"d: e\": 3"},
+		{"numbers as they are bound", `{"n":2.50,"big":1E21,"tiny":1e-7}`, "big: 1e+21\nn: 2.5\ntiny: 1e-7"},
+		{"credentials masked, recipients not", `{"key":"AKIAIOSFODNN7EXAMPLE","email":"alice@example.com"}`,
+			"email: \"alice@example.com\"\nkey: \"[REDACTED:aws-access-key-id]\""},
+		{"literals", `{"t":true,"f":false,"z":null}`, "f: false\nt: true\nz: null"},
+		{"no arguments", `{}`, "(no arguments)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := approval.Display(args(t, tt.args))
+			if err != nil || got != tt.want {
+				t.Fatalf("Display(%s)\n got: %q, %v\nwant: %q", tt.args, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestDisplayBound: arguments longer than an approval can show are
+// refused, never shown in part.
+func TestDisplayBound(t *testing.T) {
+	fits := `{"p":"` + strings.Repeat("x", approval.MaxDisplay-len(`p: ""`)) + `"}`
+	if got, err := approval.Display(args(t, fits)); err != nil || len([]rune(got)) != approval.MaxDisplay {
+		t.Fatalf("exactly the bound: %d characters, %v", len([]rune(got)), err)
+	}
+	for name, a := range map[string]string{
+		"one long value":   `{"p":"` + strings.Repeat("x", approval.MaxDisplay) + `"}`,
+		"many members":     `{` + strings.TrimSuffix(strings.Repeat(`"k":1,`, 1), ",") + `,` + manyMembers(1000) + `}`,
+		"escapes count":    `{"p":"` + strings.Repeat(`\u200b`, approval.MaxDisplay/6+1) + `"}`,
+		"multibyte counts": `{"p":"` + strings.Repeat("é", approval.MaxDisplay) + `"}`,
+	} {
+		if _, err := approval.Display(args(t, a)); !errors.Is(err, approval.ErrTooLong) {
+			t.Errorf("%s: %v, want ErrTooLong", name, err)
+		}
+	}
+}
+
+func manyMembers(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		b, _ := json.Marshal(strings.Repeat("m", 3) + string(rune('a'+i%26)) + strings.Repeat("x", i%7) + string(rune('A'+i/26%26)) + string(rune('0'+i/676)))
+		parts[i] = string(b) + ":1"
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,270 @@
+// Package approver is the decision path of out-of-band approvals: the
+// Lambda function that approvers invoke (through "toolgate approvals
+// approve|reject") and that the approval workflow waits on. It is the only
+// place a decision becomes a grant: it verifies the approver's JWT as the
+// interceptor verifies callers, checks the approval's rules, signs the
+// decision with a key only it may use, and writes it over the pending
+// approval in one conditional write. Whoever may only invoke it can decide
+// only as the holder of the token they present; whoever may only write the
+// approval table can grant nothing, since the interceptor verifies the
+// signature.
+package approver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/awsenv"
+	"github.com/toolgate/toolgate/internal/identity"
+)
+
+// Actions of a Request.
+const (
+	// ActionDecide is an approver's decision on a pending approval.
+	ActionDecide = "decide"
+	// ActionAwait is the workflow's wait for a decision: it registers the
+	// task token that a decision completes.
+	ActionAwait = "await"
+)
+
+// Request is the function's event.
+type Request struct {
+	Action string `json:"action"`
+	ID     string `json:"id"`
+	// Approve, Token (the approver's JWT) and Comment are a decision's.
+	Approve bool   `json:"approve,omitempty"`
+	Token   string `json:"token,omitempty"`
+	Comment string `json:"comment,omitempty"`
+	// TaskToken is the workflow's, for ActionAwait.
+	TaskToken string `json:"taskToken,omitempty"`
+}
+
+// Response is the function's answer. A refusal is an answer (OK false and
+// Error), never a function error: there is nothing to retry.
+type Response struct {
+	OK       bool               `json:"ok"`
+	Error    string             `json:"error,omitempty"`
+	Approval *approval.Approval `json:"approval,omitempty"`
+}
+
+// Outcome is what a decision tells the waiting workflow: who decided what
+// on which approval, never the arguments.
+type Outcome struct {
+	ID        string          `json:"id"`
+	Status    approval.Status `json:"status"`
+	Tool      string          `json:"tool"`
+	Requester string          `json:"requester"`
+	By        string          `json:"by,omitempty"`
+	DecidedAt string          `json:"decidedAt,omitempty"`
+}
+
+// Workflow ends the wait of a workflow execution: with a decision's
+// outcome, or with an error when there is nothing to wait for.
+type Workflow interface {
+	Succeed(ctx context.Context, taskToken string, output []byte) error
+	Fail(ctx context.Context, taskToken, code, cause string) error
+}
+
+// Config configures a Handler.
+type Config struct {
+	Store  approval.Store
+	Signer approval.Signer
+	// Verifier verifies approvers' tokens; nil refuses every decision (a
+	// decision must name a verified approver).
+	Verifier *identity.Verifier
+	// Workflow completes waiting workflows; nil when there is none.
+	Workflow Workflow
+	Logger   *slog.Logger
+	Now      func() time.Time
+	// Timeout bounds one invocation's work (default 20 s).
+	Timeout time.Duration
+}
+
+// Handler handles the function's events. It is safe for concurrent use.
+type Handler struct {
+	cfg    Config
+	broken error
+}
+
+// Broken returns a Handler that refuses every request with err: the
+// function's configuration could not be read.
+func Broken(err error) *Handler { return &Handler{broken: err} }
+
+// New returns the Handler of cfg.
+func New(cfg Config) *Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 20 * time.Second
+	}
+	return &Handler{cfg: cfg}
+}
+
+// Invoke implements lambda.Handler on the raw payload: every event gets an
+// answer, and nothing is retried.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var req Request
+	var resp Response
+	if err := json.Unmarshal(payload, &req); err != nil {
+		resp = Response{Error: "the request is not a JSON object of the approvals function"}
+	} else {
+		resp = h.Handle(ctx, req)
+	}
+	return json.Marshal(resp)
+}
+
+// Handle answers one request.
+func (h *Handler) Handle(ctx context.Context, req Request) Response {
+	if h.broken != nil {
+		return Response{Error: "the approvals function is misconfigured: " + h.broken.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	switch req.Action {
+	case ActionDecide:
+		return h.decide(ctx, req)
+	case ActionAwait:
+		return h.await(ctx, req)
+	}
+	return Response{Error: fmt.Sprintf("unknown action %q: want %s or %s", req.Action, ActionDecide, ActionAwait)}
+}
+
+// decide verifies the approver and records their decision, signed.
+func (h *Handler) decide(ctx context.Context, req Request) Response {
+	log := h.cfg.Logger.With("approval_id", req.ID, "approve", req.Approve)
+	approver, err := h.approver(ctx, req.Token)
+	if err != nil {
+		log.Warn("decision refused", "reason", err.Error())
+		return Response{Error: err.Error()}
+	}
+	log = log.With("by", approver.ID)
+	a, err := approval.Decide(ctx, h.cfg.Store, h.cfg.Signer, req.ID,
+		approval.Decision{Approve: req.Approve, By: approver.ID, Groups: approver.Groups, Comment: req.Comment}, h.cfg.Now())
+	if err != nil {
+		log.Warn("decision refused", "reason", err.Error())
+		return Response{Error: req.ID + ": " + err.Error()}
+	}
+	log.Info("approval decided", "status", string(a.Status), "tool", a.Tool, "requester", a.Requester)
+	if token, err := h.cfg.Store.Waiter(ctx, a.ID); err != nil {
+		log.Error("the waiting workflow could not be found", "error", err.Error())
+	} else if token != "" {
+		h.complete(ctx, token, a)
+	}
+	a.Grant = nil // the proof is the interceptor's to read, not the approver's
+	return Response{OK: true, Approval: &a}
+}
+
+// approver verifies a decision's token: a person's, signed by the
+// identity provider the interceptor trusts, unexpired.
+func (h *Handler) approver(ctx context.Context, token string) (identity.Principal, error) {
+	if h.cfg.Verifier == nil {
+		return identity.Principal{}, errors.New("the approvals function has no JWKS_URL: it cannot verify whoever decides, so it decides nothing")
+	}
+	token = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(token), "Bearer "))
+	if token == "" {
+		return identity.Principal{}, errors.New("no token: a decision is made by the holder of a verified token")
+	}
+	p := h.cfg.Verifier.Principal(ctx, "Bearer "+token)
+	switch {
+	case p.Verification != identity.Verified:
+		return p, fmt.Errorf("your token was refused (%s)", p.Verification)
+	case p.Type != identity.TypeUser:
+		return p, errors.New("your token is a machine's (client credentials): approvals are decided by people")
+	}
+	return p, nil
+}
+
+// await registers the workflow's task token for approval req.ID. Written
+// before the approval is read again, so that a decision made meanwhile is
+// seen by one of the two: either the decision finds the token, or this
+// finds the decision and completes the wait itself.
+func (h *Handler) await(ctx context.Context, req Request) Response {
+	if req.TaskToken == "" || req.ID == "" {
+		return Response{Error: "await needs the approval id and the task token"}
+	}
+	fail := func(err error) Response {
+		// Nothing will complete this wait: end it now rather than at the
+		// approval's expiry.
+		if h.cfg.Workflow != nil {
+			if ferr := h.cfg.Workflow.Fail(ctx, req.TaskToken, "ApprovalUnavailable", err.Error()); ferr != nil {
+				h.cfg.Logger.Info("the approval's workflow was not waiting", "approval_id", req.ID, "error", ferr.Error())
+			}
+		}
+		return Response{Error: req.ID + ": " + err.Error()}
+	}
+	a, err := h.cfg.Store.Get(ctx, req.ID)
+	if err != nil {
+		return fail(err)
+	}
+	set, err := h.cfg.Store.SetWaiter(ctx, req.ID, req.TaskToken, a.Expires.Add(time.Hour))
+	if err != nil {
+		return fail(err)
+	}
+	if !set {
+		// The first token stands: a second await (a retried step, or
+		// someone who may invoke the function) changes nothing.
+		return fail(errors.New("a workflow waits for it already"))
+	}
+	if a, err = h.cfg.Store.Get(ctx, req.ID); err != nil {
+		return fail(err)
+	}
+	if a.Status != approval.Pending {
+		h.complete(ctx, req.TaskToken, a)
+	}
+	return Response{OK: true}
+}
+
+// complete ends the workflow's wait with a's outcome. The workflow may
+// have ended already (it lapsed, or the other side completed it): that is
+// logged, not an error of the decision.
+func (h *Handler) complete(ctx context.Context, token string, a approval.Approval) {
+	if h.cfg.Workflow == nil {
+		return
+	}
+	o := Outcome{ID: a.ID, Status: a.Status, Tool: a.Tool, Requester: a.Requester, By: a.DecidedBy}
+	if !a.DecidedAt.IsZero() {
+		o.DecidedAt = a.DecidedAt.UTC().Format(time.RFC3339)
+	}
+	out, err := json.Marshal(o)
+	if err == nil {
+		err = h.cfg.Workflow.Succeed(ctx, token, out)
+	}
+	if err != nil {
+		h.cfg.Logger.Info("the approval's workflow was not waiting", "approval_id", a.ID, "error", err.Error())
+	}
+}
+
+// StepFunctions is the Workflow of AWS Step Functions: SendTaskSuccess and
+// SendTaskFailure, called signed (see awsenv.Service).
+type StepFunctions struct{ API *awsenv.Service }
+
+// StepFunctionsAPI is Step Functions' JSON protocol, to configure with
+// FromEnv.
+var StepFunctionsAPI = awsenv.Service{Name: "states", Target: "AWSStepFunctions", Version: "1.0"}
+
+// Succeed implements Workflow.
+func (s StepFunctions) Succeed(ctx context.Context, taskToken string, output []byte) error {
+	return s.API.Call(ctx, "SendTaskSuccess", struct {
+		TaskToken string `json:"taskToken"`
+		Output    string `json:"output"`
+	}{taskToken, string(output)}, &struct{}{})
+}
+
+// Fail implements Workflow.
+func (s StepFunctions) Fail(ctx context.Context, taskToken, code, cause string) error {
+	return s.API.Call(ctx, "SendTaskFailure", struct {
+		TaskToken string `json:"taskToken"`
+		Error     string `json:"error"`
+		Cause     string `json:"cause"`
+	}{taskToken, code, cause}, &struct{}{})
+}
