@@ -194,14 +194,14 @@ func (c Call) Binding() string {
 // Approval is one request for approval and what became of it.
 type Approval struct {
 	// ID is the id of the decision that requested the approval.
-	ID          string      `json:"id"`
-	Binding     string      `json:"binding"`
-	Status      Status      `json:"status"`
-	Requester   string      `json:"requester"`
-	Actor       string      `json:"actor,omitempty"`
-	Tool        string      `json:"tool"`
-	Environment string      `json:"environment"`
-	ArgsDigest  string      `json:"argsDigest"`
+	ID          string `json:"id"`
+	Binding     string `json:"binding"`
+	Status      Status `json:"status"`
+	Requester   string `json:"requester"`
+	Actor       string `json:"actor,omitempty"`
+	Tool        string `json:"tool"`
+	Environment string `json:"environment"`
+	ArgsDigest  string `json:"argsDigest"`
 	// Display is the whole arguments as the approver is shown them (see
 	// Display).
 	Display     string      `json:"display"`
