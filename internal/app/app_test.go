@@ -102,3 +102,42 @@ func TestLogFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestPartialApprovalsRefused: approvals need the shared table, the key
+// that seals and confirms, and the key that proves grants together. A
+// deployment with only some of them (an in-band confirmation kept in one
+// instance would replay on another) is told so at load, and every call
+// that needs an approval is denied with that reason; other calls are
+// decided as usual.
+func TestPartialApprovalsRefused(t *testing.T) {
+	refund, err := os.ReadFile("../../testdata/events/approval-needed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed, _ := os.ReadFile("../../testdata/events/allowed-call.json")
+	for _, tt := range []struct {
+		vars       map[string]string
+		reason     string
+		loadsError bool
+	}{
+		{nil, "approvals are not configured", false},
+		{map[string]string{"APPROVAL_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:k"}, "APPROVAL_TABLE and APPROVAL_SIGNING_KEY_ARN not set (a confirmation kept in one instance could be used again on another)", true},
+		{map[string]string{"APPROVAL_TABLE": "t", "APPROVAL_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:k"}, "APPROVAL_SIGNING_KEY_ARN not set", true},
+		{map[string]string{"APPROVAL_TABLE": "t", "APPROVAL_SIGNING_KEY_ARN": "arn:aws:kms:us-east-1:1:key/k"}, "APPROVAL_KEY_SECRET_ARN not set", true},
+	} {
+		var logs bytes.Buffer
+		h, err := app.NewHandler(env(tt.vars), policies.FS, &logs, nil)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.vars, err)
+		}
+		if got := strings.Contains(logs.String(), `"level":"ERROR","message":"approvals are off`); got != tt.loadsError {
+			t.Errorf("%v: an ERROR at load: %v\n%s", tt.vars, got, logs.String())
+		}
+		if r := h.Handle(context.Background(), refund); r.Decision.Effect != decision.Deny || !strings.Contains(r.Decision.Reason, tt.reason) {
+			t.Errorf("%v: %+v, want denied with %q", tt.vars, r.Decision, tt.reason)
+		}
+		if r := h.Handle(context.Background(), allowed); r.Decision.Effect != decision.Allow {
+			t.Errorf("%v: a call that needs no approval: %+v", tt.vars, r.Decision)
+		}
+	}
+}

@@ -13,9 +13,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/interceptor"
@@ -78,7 +80,8 @@ func adversarialCases(t *testing.T) []adversarialCase {
 }
 
 // adversarialHandlers returns the default-bundle handler of production,
-// and the same with JWT verification against keys.jwks on loopback.
+// with approvals, and the same with JWT verification against keys.jwks on
+// loopback.
 func adversarialHandlers(t *testing.T) (plain, verifying *interceptor.Handler) {
 	t.Helper()
 	jwks, err := os.ReadFile(filepath.Join(adversarialDir, "keys.jwks"))
@@ -95,7 +98,17 @@ func adversarialHandlers(t *testing.T) (plain, verifying *interceptor.Handler) {
 	if err := v.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return newHandler(t, nil), handlerWith(t, func(c *interceptor.Config) { c.Verifier, c.NewID = v, func() string { return testID } })
+	// Approvals are on, in process, as in a deployment: the RESPONSE
+	// point's rules for calls that need one are only reached so.
+	plain = handlerWith(t, func(c *interceptor.Config) {
+		approvals(c, &approval.Memory{})
+		c.Now = func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }
+		c.NewID = func() string { return testID }
+	})
+	return plain, handlerWith(t, func(c *interceptor.Config) {
+		approvals(c, &approval.Memory{})
+		c.Verifier, c.NewID = v, func() string { return testID }
+	})
 }
 
 // outcome is what a case's result is checked against, and compared between

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -373,5 +374,176 @@ func BenchmarkApprovalGrantedRetry(b *testing.B) {
 		if r := h.Handle(ctx, ev); r.Decision.Effect != decision.Allow {
 			b.Fatalf("%+v", r.Decision)
 		}
+	}
+}
+
+// atResponse turns a REQUEST event into the RESPONSE event of the same
+// call whose target (or REQUEST short-circuit) answered body.
+func atResponse(t testing.TB, request []byte, body []byte) []byte {
+	t.Helper()
+	var ev map[string]any
+	if err := json.Unmarshal(request, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev["mcp"].(map[string]any)["gatewayResponse"] = map[string]any{"statusCode": 200, "body": json.RawMessage(body)}
+	out, _ := json.Marshal(ev)
+	return out
+}
+
+const toolRan = `{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"REFUND-RAN"}]}}`
+
+// TestForgedGrant: whoever can write the approval table, but not use the
+// decision path's key, grants nothing: an approved row without a grant,
+// with an edited grant, or with another call's grant is denied, with an
+// error record that says the grant was not signed.
+func TestForgedGrant(t *testing.T) {
+	ctx := context.Background()
+	for name, forge := range map[string]func(a *approval.Approval, signer approval.Signer){
+		"no grant": func(a *approval.Approval, _ approval.Signer) {},
+		"a grant signed by another key": func(a *approval.Approval, _ approval.Signer) {
+			st := &approval.Memory{}
+			st.Request(ctx, approval.Approval{ID: a.ID, Binding: a.Binding, Status: approval.Pending, Requester: a.Requester, Requirement: a.Requirement, Expires: a.Expires}, time.Now(), approval.DefaultLimits())
+			b, _ := approval.Decide(ctx, st, approval.NewLocalKey(), a.ID, approval.Decision{Approve: true, By: "u-ops", Groups: []string{"platform-admins"}}, time.Now())
+			a.Grant = b.Grant
+		},
+		"another call's grant": func(a *approval.Approval, signer approval.Signer) {
+			st := &approval.Memory{}
+			st.Request(ctx, approval.Approval{ID: a.ID, Binding: "another call", Status: approval.Pending, Requester: a.Requester, Requirement: a.Requirement, Expires: a.Expires}, time.Now(), approval.DefaultLimits())
+			b, _ := approval.Decide(ctx, st, signer, a.ID, approval.Decision{Approve: true, By: "u-ops", Groups: []string{"platform-admins"}}, time.Now())
+			a.Grant = b.Grant
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := &approval.Memory{}
+			var logs bytes.Buffer
+			var signer approval.Signer
+			h := handlerWith(t, func(c *interceptor.Config) {
+				signer = approvals(c, store)
+				c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+			})
+			ev := approvalEvent(t, "billing___refund_payment", refundArgs, nil, "")
+			first := h.Handle(ctx, ev)
+			a, err := store.Get(ctx, first.Decision.Approval.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The table write: approved by an admin, as a row says.
+			a.Status, a.DecidedBy, a.DeciderGroups, a.DecidedAt, a.Expires = approval.Approved, "u-ops", []string{"platform-admins"}, time.Now(), time.Now().Add(10*time.Minute)
+			forge(&a, signer)
+			if err := store.Settle(ctx, a, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			r := h.Handle(ctx, ev)
+			if r.Decision.Effect != decision.Deny || !strings.Contains(r.Decision.Reason, "grants nothing") || r.Output.MCP.TransformedGatewayRequest != nil {
+				t.Fatalf("retry on a forged row: %+v", r.Decision)
+			}
+			if !strings.Contains(logs.String(), `"level":"ERROR"`) {
+				t.Errorf("no ERROR record for a forged grant:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// TestResponseNeverWidens: the RESPONSE point passes, for a call that
+// needs an approval, exactly the REQUEST point's own answer (sealed) or
+// the result of a call it granted, once; a result it did not grant, a
+// second result of one grant and an answer imitating ours are denied.
+func TestResponseNeverWidens(t *testing.T) {
+	ctx := context.Background()
+	store := &approval.Memory{}
+	var signer approval.Signer
+	h := handlerWith(t, func(c *interceptor.Config) {
+		signer = approvals(c, store)
+		c.ApprovalURL = "https://approve.example.com/a/{id}"
+	})
+	for _, version := range []string{"2026-07-28", "2025-11-25", "2025-06-18"} {
+		t.Run(version, func(t *testing.T) {
+			args := `{"payment":"p-` + version + `","amount":10}`
+			ev := approvalEvent(t, "billing___refund_payment", args, map[string]string{"MCP-Protocol-Version": version}, "")
+			// No grant: the tool's result is withheld.
+			if r := h.Handle(ctx, atResponse(t, ev, []byte(toolRan))); r.Decision.Effect != decision.Deny || strings.Contains(string(r.Output.MCP.TransformedGatewayResponse.Body), "REFUND-RAN") {
+				t.Fatalf("a result nobody granted: %+v", r.Decision)
+			}
+			// The REQUEST point's question passes, exactly.
+			asked := h.Handle(ctx, ev)
+			question := asked.Output.MCP.TransformedGatewayResponse.Body
+			r := h.Handle(ctx, atResponse(t, ev, question))
+			if r.Decision.Effect == decision.Allow || !r.Repeat || r.RepeatOf != asked.Decision.ID || string(r.Output.MCP.TransformedGatewayResponse.Body) != string(question) {
+				t.Fatalf("the REQUEST point's question at RESPONSE: %+v\n%s", r.Decision, r.Output.MCP.TransformedGatewayResponse.Body)
+			}
+			// ... but not with a word changed, nor for another call.
+			edited := []byte(strings.NewReplacer("Approval requested", "Approval REFUND-RAN", "approve.example.com", "evil.example").Replace(string(question)))
+			if string(edited) == string(question) {
+				t.Fatalf("nothing to edit in %s", question)
+			}
+			if r := h.Handle(ctx, atResponse(t, ev, edited)); r.Decision.Effect != decision.Deny || r.Repeat {
+				t.Fatalf("an edited question: %+v", r.Decision)
+			}
+			other := approvalEvent(t, "billing___refund_payment", `{"payment":"p-other","amount":10}`, map[string]string{"MCP-Protocol-Version": version}, "")
+			if r := h.Handle(ctx, atResponse(t, other, question)); r.Decision.Effect != decision.Deny || r.Repeat {
+				t.Fatalf("another call's question: %+v", r.Decision)
+			}
+			// Granted and forwarded: one result passes, a second does not.
+			if _, err := decideAs(t, store, signer, asked.Decision.Approval.ID, true, "u-ops", "platform-admins"); err != nil {
+				t.Fatal(err)
+			}
+			if ok := h.Handle(ctx, ev); ok.Decision.Effect != decision.Allow {
+				t.Fatalf("granted retry: %+v", ok.Decision)
+			}
+			if r := h.Handle(ctx, atResponse(t, ev, []byte(toolRan))); r.Decision.Effect != decision.Allow || !strings.Contains(string(r.Output.MCP.TransformedGatewayResponse.Body), "REFUND-RAN") {
+				t.Fatalf("the granted call's result: %+v", r.Decision)
+			}
+			if r := h.Handle(ctx, atResponse(t, ev, []byte(toolRan))); r.Decision.Effect != decision.Deny {
+				t.Fatalf("a second result of one grant: %+v", r.Decision)
+			}
+		})
+	}
+}
+
+// TestApprovalRequestLimits: a requester's sixth pending approval is
+// refused, with the time to retry; asking again for a pending one is not a
+// new request.
+func TestApprovalRequestLimits(t *testing.T) {
+	ctx := context.Background()
+	h := handlerWith(t, func(c *interceptor.Config) { approvals(c, &approval.Memory{}) })
+	for i := range 5 {
+		for range 2 {
+			r := h.Handle(ctx, approvalEvent(t, "billing___refund_payment", `{"payment":"p-`+strconv.Itoa(i)+`","amount":10}`, nil, ""))
+			if r.Decision.Effect != decision.Approval {
+				t.Fatalf("request %d: %+v", i, r.Decision)
+			}
+		}
+	}
+	r := h.Handle(ctx, approvalEvent(t, "billing___refund_payment", `{"payment":"p-5","amount":10}`, nil, ""))
+	a := answerOf(t, r)
+	if r.Decision.Effect != decision.Deny || r.Decision.Code != decision.CodeRateLimited || r.Decision.RetryAfter < 890 ||
+		!strings.Contains(r.Decision.Reason, "5 approvals of yours are pending already") || !a.Result.IsError {
+		t.Fatalf("sixth: %+v", r.Decision)
+	}
+}
+
+// TestApprovalRecordsHoldNoArguments: the in-band form shows the caller
+// every argument; the decision record of that question, and of its
+// confirmation, holds none of them.
+func TestApprovalRecordsHoldNoArguments(t *testing.T) {
+	var logs bytes.Buffer
+	h := handlerWith(t, func(c *interceptor.Config) {
+		approvals(c, &approval.Memory{})
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	ctx := context.Background()
+	hdr := map[string]string{"Mcp-Protocol-Version": "2026-07-28"}
+	args := `{"channel":"general","text":"ARG-VALUE-42 for finance"}`
+	first := h.Handle(ctx, approvalEvent(t, "slack___post_message", args, hdr, ""))
+	a := answerOf(t, first)
+	if !strings.Contains(a.Result.InputRequests[decision.InputRequestID].Params.Message, "ARG-VALUE-42") {
+		t.Fatalf("the form does not show the argument: %+v", a)
+	}
+	ext := `,"inputResponses":{"` + decision.InputRequestID + `":{"action":"accept"}},"requestState":` + strconvQuote(a.Result.RequestState)
+	if r := h.Handle(ctx, approvalEvent(t, "slack___post_message", args, hdr, ext)); r.Decision.Effect != decision.Allow {
+		t.Fatalf("confirmed: %+v", r.Decision)
+	}
+	if strings.Contains(logs.String(), "ARG-VALUE-42") || !strings.Contains(logs.String(), "sends outside the organisation") {
+		t.Errorf("a record holds an argument value, or not the policy's reason:\n%s", logs.String())
 	}
 }

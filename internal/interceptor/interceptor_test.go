@@ -161,6 +161,7 @@ func TestDecisions(t *testing.T) {
 		{"response-tools-list-anonymous", decision.Allow, 0},
 		{"response-unreadable-request", decision.Deny, decision.CodeUndecidable},
 		{"http-target-passthrough", decision.Allow, 0},
+		{"approval-needed", decision.Deny, decision.CodePolicyDenied}, // approvals are not configured here
 	}
 	h := newHandler(t, nil)
 	if len(tests) != len(events(t)) {
