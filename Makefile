@@ -6,7 +6,7 @@ TRACING ?= xray
 comma := ,
 GOFLAGS_BUILD := -tags lambda.norpc$(if $(filter otel,$(TRACING)),$(comma)otel) -trimpath -ldflags "-s -w"
 
-.PHONY: help run test bench build size build-InterceptorFunction
+.PHONY: help run test bench build size build-InterceptorFunction build-ApprovalsFunction
 
 help:
 	@echo "make run     run the real handler on every testdata event (embedded bundle)"
@@ -33,3 +33,7 @@ size: build
 # Called by `sam build` (BuildMethod: makefile) with ARTIFACTS_DIR set.
 build-InterceptorFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/interceptor
+
+# The approvals function (the decision path of out-of-band approvals).
+build-ApprovalsFunction:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" -o $(ARTIFACTS_DIR)/bootstrap ./functions/approvals

@@ -139,3 +139,86 @@ func TestTemplateWatchesTheMetricsTheCodeWrites(t *testing.T) {
 		t.Errorf("audit export filter %q does not select the decision records", pattern)
 	}
 }
+
+// TestTemplateApprovalsLeastPrivilege: approvers may read the approval
+// table and start a decision, never write the table; only the approvals
+// function may sign with the grant key, and the interceptor may only read
+// its public key; the workflow's definition is the file the tests run,
+// and names only the substitutions the template gives it.
+func TestTemplateApprovalsLeastPrivilege(t *testing.T) {
+	src, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		t.Fatal(err)
+	}
+	resources := node(doc.Content[0], "Resources")
+	actions := func(statements *yaml.Node) map[string]any {
+		got := map[string]any{}
+		for _, st := range statements.Content {
+			for _, a := range []string{"Action", "NotAction"} {
+				if n := node(st, a); n != nil {
+					got[a+":"+strings.TrimPrefix(strings.TrimPrefix(jsonOf(plain(node(st, "Principal"))), `{"AWS":`), "null")] = plain(n)
+				}
+			}
+		}
+		return got
+	}
+	approver := node(resources, "ApproverPolicy", "Properties", "PolicyDocument", "Statement")
+	for _, st := range approver.Content {
+		for _, a := range plainList(plain(node(st, "Action"))) {
+			if a != "dynamodb:GetItem" && a != "dynamodb:Scan" && a != "lambda:InvokeFunction" {
+				t.Errorf("approvers are granted %s: they may read the table and invoke the approvals function, nothing else", a)
+			}
+		}
+	}
+	key := actions(node(resources, "ApprovalSigningKey", "Properties", "KeyPolicy", "Statement"))
+	want := map[string]any{
+		`NotAction:{"tag:!Sub":"arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}`: []any{"kms:Sign"},
+		`Action:{"tag:!GetAtt":"ApprovalsFunctionRole.Arn"}}`:                         "kms:Sign",
+		`Action:{"tag:!GetAtt":"InterceptorFunctionRole.Arn"}}`:                       "kms:GetPublicKey",
+	}
+	if !reflect.DeepEqual(key, want) {
+		t.Errorf("the grant key's policy:\n got %v\nwant %v", key, want)
+	}
+	if spec := node(resources, "ApprovalSigningKey", "Properties", "KeySpec").Value; spec != "ECC_NIST_P256" {
+		t.Errorf("the grant key is %s; the function verifies ECDSA P-256", spec)
+	}
+	for _, fn := range []string{"InterceptorFunction", "ApprovalsFunction"} {
+		if v := plain(node(resources, fn, "Properties", "Environment", "Variables", "APPROVAL_SIGNING_KEY_ARN")); !strings.Contains(jsonOf(v), "ApprovalSigningKey.Arn") {
+			t.Errorf("%s: APPROVAL_SIGNING_KEY_ARN is %v", fn, v)
+		}
+	}
+	sm := node(resources, "ApprovalWorkflowStateMachine", "Properties")
+	def, err := os.ReadFile("../../" + node(sm, "DefinitionUri").Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(def) {
+		t.Fatal("the workflow definition is not JSON")
+	}
+	subs := node(sm, "DefinitionSubstitutions")
+	for _, m := range regexp.MustCompile(`\$\{(\w+)\}`).FindAllStringSubmatch(string(def), -1) {
+		if node(subs, m[1]) == nil {
+			t.Errorf("the workflow names ${%s}, which the template does not substitute", m[1])
+		}
+	}
+}
+
+func jsonOf(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func plainList(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, e := range v {
+			out = append(out, e.(string))
+		}
+		return out
+	}
+	return nil
+}

@@ -198,7 +198,7 @@ type Approval struct {
 	Binding     string `json:"binding"`
 	Status      Status `json:"status"`
 	Requester   string `json:"requester"`
-	Actor       string `json:"actor,omitempty"`
+	Actor       string `json:"actor"`
 	Tool        string `json:"tool"`
 	Environment string `json:"environment"`
 	ArgsDigest  string `json:"argsDigest"`

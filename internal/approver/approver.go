@@ -60,8 +60,8 @@ type Outcome struct {
 	Status    approval.Status `json:"status"`
 	Tool      string          `json:"tool"`
 	Requester string          `json:"requester"`
-	By        string          `json:"by,omitempty"`
-	DecidedAt string          `json:"decidedAt,omitempty"`
+	By        string          `json:"by"`
+	DecidedAt string          `json:"decidedAt"`
 }
 
 // Workflow ends the wait of a workflow execution: with a decision's

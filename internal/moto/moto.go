@@ -50,6 +50,33 @@ type Server struct {
 // (as in CI).
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, true)
+}
+
+// StartWorkflows starts a moto_server that runs Step Functions state
+// machines for real (moto's ASL interpreter: states, paths, intrinsic
+// functions, task tokens, timeouts, catchers), with Lambda functions that
+// are only recorded, not run: a test plays the function's part with the
+// task token the execution history shows. It does not check IAM, as the
+// interpreter's own calls to the other services are not signed by any
+// user of it; use Start to test what the function's own calls send.
+func StartWorkflows(t testing.TB) *Server {
+	t.Helper()
+	s := start(t, false)
+	body := `{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}`
+	resp, err := http.Post(s.Endpoint+"/moto-api/config", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("moto config: %s", resp.Status)
+	}
+	return s
+}
+
+func start(t testing.TB, auth bool) *Server {
+	t.Helper()
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		if os.Getenv("REQUIRE_MOTO") == "1" {
@@ -61,15 +88,28 @@ func Start(t testing.TB) *Server {
 	// one here and passing it on would leave a moment in which another
 	// test's server could take it.
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", "0")
-	// The first three requests (the IAM user, its key and its policy) need
-	// no signature; every later one is authenticated and authorized.
-	cmd.Env = append(os.Environ(), "INITIAL_NO_AUTH_ACTION_COUNT=3", "MOTO_ALLOW_NONEXISTENT_REGION=false")
+	cmd.Env = append(os.Environ(), "MOTO_ALLOW_NONEXISTENT_REGION=false")
+	s := &Server{cmd: cmd}
+	var back atomic.Pointer[httputil.ReverseProxy]
+	if auth {
+		// The first three requests (the IAM user, its key and its policy)
+		// need no signature; every later one is authenticated and
+		// authorized.
+		cmd.Env = append(cmd.Env, "INITIAL_NO_AUTH_ACTION_COUNT=3")
+	} else {
+		// The state machine interpreter calls the other services at
+		// localhost:MOTO_PORT: the front, started first, so that its port
+		// is known, and not one at a time, since a request of the
+		// interpreter may arrive while another is answered.
+		s.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { back.Load().ServeHTTP(w, r) }))
+		t.Cleanup(s.front.Close)
+		cmd.Env = append(cmd.Env, "MOTO_PORT="+s.front.URL[strings.LastIndexByte(s.front.URL, ':')+1:])
+	}
 	logs := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{cmd: cmd}
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
@@ -86,6 +126,12 @@ func Start(t testing.TB) *Server {
 			t.Fatalf("moto_server did not say where it listens:\n%s", logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if !auth {
+		s.AccessKeyID, s.SecretAccessKey = "AKIDWORKFLOWS", "unchecked"
+		back.Store(s.reverseProxy(t))
+		s.Endpoint = s.front.URL
+		return s
 	}
 	s.user(t)
 	s.serialize(t)
@@ -383,3 +429,63 @@ func (s *Server) CreateKey(t testing.TB, spec string) string {
 	}
 	return out.KeyMetadata.Arn
 }
+
+// JSON calls operation of a service of AWS's JSON protocol (target as in
+// X-Amz-Target, "AWSStepFunctions.StartExecution"; version "1.0" or "1.1")
+// with in, and decodes the answer into out (nil: ignored).
+func (s *Server) JSON(t testing.TB, service, version, target string, in, out any) {
+	t.Helper()
+	body, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, s.Endpoint+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-"+version)
+	req.Header.Set("X-Amz-Target", target)
+	sign(t, req, body, service, aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey})
+	answer := s.send(t, req, http.StatusOK)
+	if out != nil {
+		if err := json.Unmarshal([]byte(answer), out); err != nil {
+			t.Fatalf("%s: %v: %s", target, err, answer)
+		}
+	}
+}
+
+// CreateTopic creates an SNS topic and returns its ARN.
+func (s *Server) CreateTopic(t testing.TB, name string) string {
+	t.Helper()
+	form := url.Values{"Action": {"CreateTopic"}, "Name": {name}, "Version": {"2010-03-31"}}.Encode()
+	req, _ := http.NewRequest(http.MethodPost, s.Endpoint+"/", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	sign(t, req, []byte(form), "sns", aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey})
+	return match(t, regexp.MustCompile(`<TopicArn>([^<]+)`), s.send(t, req, http.StatusOK))
+}
+
+// CreateFunction creates a Lambda function named name (which a
+// StartWorkflows server records invocations of, without running it) and
+// returns its ARN.
+func (s *Server) CreateFunction(t testing.TB, name string) string {
+	t.Helper()
+	form := url.Values{"Action": {"CreateRole"}, "Version": {"2010-05-08"}, "RoleName": {name},
+		"AssumeRolePolicyDocument": {`{"Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`}}.Encode()
+	req, _ := http.NewRequest(http.MethodPost, s.Endpoint+"/", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	sign(t, req, []byte(form), "iam", aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey})
+	role := match(t, regexp.MustCompile(`<Arn>([^<]+)`), s.send(t, req, http.StatusOK))
+	body, _ := json.Marshal(map[string]any{"FunctionName": name, "Runtime": "provided.al2023", "Handler": "bootstrap",
+		"Role": role, "Code": map[string]any{"ZipFile": emptyZip}})
+	req, _ = http.NewRequest(http.MethodPost, s.Endpoint+"/2015-03-31/functions", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	sign(t, req, body, "lambda", aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey})
+	var out struct{ FunctionArn string }
+	if err := json.Unmarshal([]byte(s.send(t, req, http.StatusCreated)), &out); err != nil || out.FunctionArn == "" {
+		t.Fatalf("create function %s: %v", name, err)
+	}
+	return out.FunctionArn
+}
+
+// emptyZip is a zip archive of one empty file, "bootstrap", base64.
+const emptyZip = "UEsDBBQAAAAAAGUhhl0AAAAAAAAAAAAAAAAJAAAAYm9vdHN0cmFwUEsBAhQDFAAAAAAAZSGGXQAAAAAAAAAAAAAAAAkAAAAAAAAAAAAAAIABAAAAAGJvb3RzdHJhcFBLBQYAAAAAAQABADcAAAAnAAAAAAA="

@@ -1,0 +1,306 @@
+package approver_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/toolgate/toolgate/internal/app"
+	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/approver"
+	"github.com/toolgate/toolgate/internal/moto"
+	"github.com/toolgate/toolgate/internal/testutil"
+)
+
+const issuer = "https://idp.test"
+
+// idp publishes one key on loopback and signs people's tokens with it.
+type idp struct {
+	url string
+	key jose.JSONWebKey
+}
+
+func newIDP(t *testing.T) *idp {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &idp{key: jose.JSONWebKey{Key: k, KeyID: "k1", Algorithm: string(jose.ES256), Use: "sig"}}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{p.key.Public()}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(jwks) }))
+	t.Cleanup(srv.Close)
+	p.url = srv.URL
+	return p
+}
+
+func (p *idp) token(t *testing.T, sub string, groups ...string) string {
+	return testutil.SignJWT(t, p.key, jose.ES256, map[string]any{"iss": issuer, "sub": sub, "username": sub, "client_id": "agent-app",
+		"token_use": "access", "cognito:groups": groups, "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()})
+}
+
+// workflow is the approval workflow of the template, running in moto's
+// Step Functions interpreter, with the approvals function wired as in
+// Lambda (app.NewApprover) against moto's DynamoDB and KMS.
+type workflow struct {
+	t        *testing.T
+	srv      *moto.Server
+	fn       *approver.Handler
+	store    approval.Store
+	verifier *approval.KMSKey
+	machine  string
+	idp      *idp
+	logs     *testutil.Buffer
+}
+
+func newWorkflow(t *testing.T) *workflow {
+	srv := moto.StartWorkflows(t)
+	table, key := srv.CreateTable(t, "toolgate-approvals"), srv.CreateKey(t, "ECC_NIST_P256")
+	w := &workflow{t: t, srv: srv, idp: newIDP(t), logs: &testutil.Buffer{}}
+	env := srv.Env(map[string]string{"APPROVAL_TABLE": table, "APPROVAL_SIGNING_KEY_ARN": key,
+		"JWKS_URL": w.idp.url, "JWT_ISSUER": issuer, "JWT_AUDIENCE": "agent-app", "JWT_TOKEN_USE": "access"})
+	var err error
+	if w.fn, err = app.NewApprover(env, w.logs); err != nil {
+		t.Fatal(err)
+	}
+	if w.store, err = approval.FromEnv(env, table, http.DefaultClient); err != nil {
+		t.Fatal(err)
+	}
+	// The interceptor's side: the public key only.
+	w.verifier, _ = approval.KMSKeyFromEnv(env, key, http.DefaultClient)
+	definition, err := os.ReadFile("../../functions/approvals/workflow.asl.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := strings.NewReplacer("${ApprovalTopicArn}", srv.CreateTopic(t, "toolgate-approvals"),
+		"${ApprovalsFunctionArn}", srv.CreateFunction(t, "toolgate-approvals")).Replace(string(definition))
+	var out struct{ StateMachineArn string }
+	srv.JSON(t, "states", "1.0", "AWSStepFunctions.CreateStateMachine", map[string]string{
+		"name": "toolgate-approvals", "definition": def, "roleArn": "arn:aws:iam::123456789012:role/workflow"}, &out)
+	w.machine = out.StateMachineArn
+	t.Cleanup(func() {
+		if strings.Contains(w.logs.String(), "eyJ") {
+			t.Error("the approvals function logged a token")
+		}
+	})
+	return w
+}
+
+// request records a pending approval of a refund by alice that
+// platform-admins decide, lapsing after ttl, as the interceptor does.
+func (w *workflow) request(id string, ttl time.Duration) approval.Approval {
+	w.t.Helper()
+	call := approval.Call{Principal: "alice", Tool: "billing___refund_payment", Environment: "production", Arguments: map[string]any{"payment": id, "amount": 10.0}}
+	display, _ := approval.Display(call.Arguments)
+	now := time.Now()
+	a := approval.Approval{ID: id, Binding: call.Binding(), Status: approval.Pending, Requester: "alice", Tool: call.Tool, Environment: call.Environment,
+		Display: display, Requirement: approval.Requirement{Groups: [][]string{{"platform-admins"}}, TTLSeconds: int64(ttl / time.Second), Reasons: []string{"refunds need an admin"}},
+		Created: now, Expires: now.Add(ttl)}
+	if _, created, err := w.store.Request(context.Background(), a, now, approval.DefaultLimits()); err != nil || !created {
+		w.t.Fatalf("request %s: %v %v", id, created, err)
+	}
+	return a
+}
+
+// start starts the workflow of a as the table's stream does, and returns
+// the execution.
+func (w *workflow) start(a approval.Approval) string {
+	w.t.Helper()
+	doc, _ := json.Marshal(a)
+	var out struct{ ExecutionArn string }
+	w.srv.JSON(w.t, "states", "1.0", "AWSStepFunctions.StartExecution", map[string]string{
+		"stateMachineArn": w.machine, "name": a.ID, "input": `{"approval": ` + string(doc) + `}`}, &out)
+	return out.ExecutionArn
+}
+
+type event struct {
+	Type      string
+	Scheduled *struct {
+		ResourceType, Resource, Parameters string
+	} `json:"taskScheduledEventDetails"`
+}
+
+func (w *workflow) history(execution string) []event {
+	var out struct{ Events []event }
+	w.srv.JSON(w.t, "states", "1.0", "AWSStepFunctions.GetExecutionHistory", map[string]string{"executionArn": execution}, &out)
+	return out.Events
+}
+
+// invoked waits until the execution invokes the approvals function and
+// returns the payload, which Lambda would hand it.
+func (w *workflow) invoked(execution string) approver.Request {
+	w.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, e := range w.history(execution) {
+			if e.Scheduled != nil && e.Scheduled.ResourceType == "lambda" {
+				var p struct{ Payload approver.Request }
+				if err := json.Unmarshal([]byte(e.Scheduled.Parameters), &p); err != nil {
+					w.t.Fatal(err)
+				}
+				return p.Payload
+			}
+		}
+	}
+	w.t.Fatalf("the workflow never invoked the approvals function: %+v", w.history(execution))
+	return approver.Request{}
+}
+
+// end waits for the execution to end and returns its status and output.
+func (w *workflow) end(execution string) (status string, output map[string]any) {
+	w.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var out struct{ Status, Output, Error string }
+		w.srv.JSON(w.t, "states", "1.0", "AWSStepFunctions.DescribeExecution", map[string]string{"executionArn": execution}, &out)
+		if out.Status != "RUNNING" {
+			_ = json.Unmarshal([]byte(out.Output), &output)
+			return out.Status + out.Error, output
+		}
+	}
+	w.t.Fatalf("the execution never ended: %+v", w.history(execution))
+	return "", nil
+}
+
+// invoke runs the approvals function on req as Lambda does, from its raw
+// payload.
+func (w *workflow) invoke(req approver.Request) approver.Response {
+	w.t.Helper()
+	payload, _ := json.Marshal(req)
+	out, err := w.fn.Invoke(context.Background(), payload)
+	if err != nil {
+		w.t.Fatalf("the function returned an error (Lambda would report a failure): %v", err)
+	}
+	var resp approver.Response
+	if err := json.Unmarshal(out, &resp); err != nil {
+		w.t.Fatal(err)
+	}
+	return resp
+}
+
+// TestWorkflowDecided: the workflow tells approvers every argument, waits
+// with its task token, and ends with the decision the approvals function
+// verified, signed and wrote; the grant verifies with the public key alone.
+func TestWorkflowDecided(t *testing.T) {
+	w := newWorkflow(t)
+	a := w.request("appr-decided", time.Minute)
+	exec := w.start(a)
+	wait := w.invoked(exec)
+	if wait.Action != approver.ActionAwait || wait.ID != a.ID || wait.TaskToken == "" {
+		t.Fatalf("the workflow invoked %+v", wait)
+	}
+	var notice struct{ Message string }
+	for _, e := range w.history(exec) {
+		if e.Scheduled != nil && e.Scheduled.ResourceType == "sns" {
+			_ = json.Unmarshal([]byte(e.Scheduled.Parameters), &notice)
+		}
+	}
+	for _, want := range []string{"Approval appr-decided requested by alice", "Every argument that will run:\namount: 10\npayment: \"appr-decided\"",
+		"refunds need an admin", "toolgate approvals approve -token FILE appr-decided"} {
+		if !strings.Contains(notice.Message, want) {
+			t.Errorf("the notice lacks %q:\n%s", want, notice.Message)
+		}
+	}
+	if r := w.invoke(wait); !r.OK {
+		t.Fatalf("await: %+v", r)
+	}
+	// A second await (someone who may invoke the function, with a token
+	// of their own) changes nothing.
+	if r := w.invoke(approver.Request{Action: approver.ActionAwait, ID: a.ID, TaskToken: "another-token"}); r.OK {
+		t.Fatalf("a second await was taken: %+v", r)
+	}
+	r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Approve: true, Token: w.idp.token(t, "bob", "platform-admins"), Comment: "CHG-7"})
+	if !r.OK || r.Approval.Status != approval.Approved || r.Approval.Grant != nil {
+		t.Fatalf("decide: %+v", r)
+	}
+	status, out := w.end(exec)
+	if status != "SUCCEEDED" || out["status"] != "approved" || out["by"] != "bob" {
+		t.Fatalf("the workflow ended %s with %v", status, out)
+	}
+	got, err := w.store.Get(context.Background(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := approval.VerifyGrant(context.Background(), w.verifier, got, a.Binding, a.Requirement, "alice", time.Now()); err != nil || st.By != "bob" {
+		t.Fatalf("the written grant: %+v %v", st, err)
+	}
+}
+
+// TestWorkflowDecidedFirst: a decision made before the workflow waits is
+// found by the wait, which ends at once.
+func TestWorkflowDecidedFirst(t *testing.T) {
+	w := newWorkflow(t)
+	a := w.request("appr-early", time.Minute)
+	if r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Token: w.idp.token(t, "bob", "platform-admins")}); !r.OK {
+		t.Fatalf("decide: %+v", r)
+	}
+	exec := w.start(a)
+	if r := w.invoke(w.invoked(exec)); !r.OK {
+		t.Fatalf("await: %+v", r)
+	}
+	if status, out := w.end(exec); status != "SUCCEEDED" || out["status"] != "rejected" {
+		t.Fatalf("the workflow ended %s with %v", status, out)
+	}
+}
+
+// TestWorkflowLapses: nobody decides; the wait ends at the approval's TTL
+// and says so. A wait for an approval that does not exist ends at once.
+func TestWorkflowLapses(t *testing.T) {
+	w := newWorkflow(t)
+	a := w.request("appr-lapse", time.Second)
+	exec := w.start(a)
+	if r := w.invoke(w.invoked(exec)); !r.OK {
+		t.Fatalf("await: %+v", r)
+	}
+	if status, out := w.end(exec); status != "SUCCEEDED" || out["status"] != "lapsed" {
+		t.Fatalf("the workflow ended %s with %v", status, out)
+	}
+	gone := a
+	gone.ID = "appr-none"
+	exec = w.start(gone)
+	if r := w.invoke(w.invoked(exec)); r.OK {
+		t.Fatalf("await for no approval: %+v", r)
+	}
+	if status, _ := w.end(exec); status != "FAILEDApprovalNotFollowed" {
+		t.Fatalf("the workflow ended %s", status)
+	}
+}
+
+// TestDecideRefused: the function decides only as the verified holder of
+// a person's token, under the approval's rules; a refusal is an answer,
+// never a function error, and writes nothing.
+func TestDecideRefused(t *testing.T) {
+	w := newWorkflow(t)
+	a := w.request("appr-refused", time.Minute)
+	other := newIDP(t)
+	machine := testutil.SignJWT(t, w.idp.key, jose.ES256, map[string]any{"iss": issuer, "sub": "agent-app", "client_id": "agent-app",
+		"token_use": "access", "exp": time.Now().Add(time.Hour).Unix()})
+	for _, tt := range []struct{ name, token, want string }{
+		{"no token", "", "no token"},
+		{"a forged token", other.token(t, "bob", "platform-admins"), "your token was refused"},
+		{"a machine's token", machine, "decided by people"},
+		{"the requester", w.idp.token(t, "alice", "platform-admins"), "cannot approve their own call"},
+		{"outside the groups", w.idp.token(t, "carol", "developers"), "none of the groups"},
+	} {
+		if r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Approve: true, Token: tt.token}); r.OK || !strings.Contains(r.Error, tt.want) {
+			t.Errorf("%s: %+v, want refused with %q", tt.name, r, tt.want)
+		}
+	}
+	if r := w.invoke(approver.Request{Action: "grant", ID: a.ID}); r.OK || !strings.Contains(r.Error, "unknown action") {
+		t.Errorf("an unknown action: %+v", r)
+	}
+	if out, err := w.fn.Invoke(context.Background(), []byte("not json")); err != nil || !bytes.Contains(out, []byte(`"ok":false`)) {
+		t.Errorf("a payload that is not JSON: %s %v", out, err)
+	}
+	if got, err := w.store.Get(context.Background(), a.ID); err != nil || got.Status != approval.Pending || got.Grant != nil {
+		t.Fatalf("after the refusals: %+v %v", got, err)
+	}
+}
