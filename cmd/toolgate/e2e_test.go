@@ -20,6 +20,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/toolgate/toolgate/internal/app"
+	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/testutil"
@@ -192,6 +193,7 @@ type e2e struct {
 	gateway *httptest.Server
 	targets *targets
 	cli     *approvalsCLI
+	store   approval.Store // the approval table, as anyone who may write it
 	logs    *testutil.Buffer
 	alice   string // the requester's token: a platform admin
 	bob     string // another platform admin's token file
@@ -202,7 +204,7 @@ func newE2E(t *testing.T) *e2e {
 	approvals := srv.CreateTable(t, "toolgate-approvals")
 	state := srv.CreateTable(t, "toolgate-state")
 	secret := srv.CreateSecret(t, "toolgate-approval-key", strings.Repeat("0123456789abcdef", 3))
-	cli, _ := approvalsCLIOn(t, srv, approvals)
+	cli, store := approvalsCLIOn(t, srv, approvals)
 	env := srv.Env(map[string]string{
 		"ENVIRONMENT": "production", "STATE_TABLE": state,
 		"APPROVAL_TABLE": approvals, "APPROVAL_KEY_SECRET_ARN": secret, "APPROVAL_SIGNING_KEY_ARN": cli.key, "APPROVAL_URL": approvalPage,
@@ -216,7 +218,7 @@ func newE2E(t *testing.T) *e2e {
 	tg := newTargets(t)
 	gw := httptest.NewServer(&gatewayEmulator{t: t, fn: fn, target: tg.srv.URL})
 	t.Cleanup(gw.Close)
-	e := &e2e{t: t, gateway: gw, targets: tg, cli: cli, logs: logs,
+	e := &e2e{t: t, gateway: gw, targets: tg, cli: cli, store: store, logs: logs,
 		alice: cli.idp.token(t, "alice", []string{"platform-admins"}, nil),
 		bob:   cli.tokenFile(cli.idp.token(t, "bob", []string{"platform-admins"}, nil))}
 	t.Cleanup(func() {
@@ -488,5 +490,77 @@ func TestE2EHeaderNamesAnotherTool(t *testing.T) {
 	}
 	if e.targets.ran("billing___refund_payment")+e.targets.ran("docs___search_docs") != 0 {
 		t.Error("a tool ran")
+	}
+}
+
+// TestE2EForgedTableWriteGrantsNothing: someone who can write the approval
+// table (but cannot use the approvals function's key) marks a pending
+// request approved by an admin; the retry is denied, and the tool never
+// runs. The same request approved through the approvals function then runs
+// once.
+func TestE2EForgedTableWriteGrantsNothing(t *testing.T) {
+	e := newE2E(t)
+	cs := e.connect("2025-06-18", nil)
+	res, err := call(cs, "billing___refund_payment", refund)
+	m := approvalID.FindStringSubmatch(text(res))
+	if err != nil || m == nil {
+		t.Fatalf("first call: %v %+v", err, res)
+	}
+	a, err := e.store.Get(context.Background(), m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Status, a.DecidedBy, a.DeciderGroups, a.DecidedAt, a.Expires = approval.Approved, "bob", []string{"platform-admins"}, time.Now(), time.Now().Add(10*time.Minute)
+	if err := e.store.Settle(context.Background(), a, time.Now()); err != nil {
+		t.Fatalf("the table write: %v", err)
+	}
+	res, err = call(cs, "billing___refund_payment", refund)
+	if err != nil || !res.IsError || !strings.Contains(text(res), "grants nothing") {
+		t.Fatalf("retry on the forged row: %v %q", err, text(res))
+	}
+	if n := e.targets.ran("billing___refund_payment"); n != 0 {
+		t.Fatalf("a forged row ran the tool %d times", n)
+	}
+	if !strings.Contains(e.logs.String(), `"level":"ERROR"`) {
+		t.Error("no ERROR record for the forged grant")
+	}
+	// Asked anew, and approved on the decision path: it runs once.
+	res, _ = call(cs, "billing___refund_payment", refund)
+	if m = approvalID.FindStringSubmatch(text(res)); m == nil {
+		t.Fatalf("asked again: %q", text(res))
+	}
+	e.approve(m[1])
+	if res, err := call(cs, "billing___refund_payment", refund); err != nil || res.IsError {
+		t.Fatalf("approved retry: %v %q", err, text(res))
+	}
+	if n := e.targets.ran("billing___refund_payment"); n != 1 {
+		t.Fatalf("the approved call ran %d times, want 1", n)
+	}
+}
+
+// TestE2EPaddedArgumentsShown: an agent pads a refund with a long argument
+// that sorts before the amount; the approver is shown the amount first and
+// every character of the padding; arguments too long to show whole are
+// denied and never run.
+func TestE2EPaddedArgumentsShown(t *testing.T) {
+	e := newE2E(t)
+	cs := e.connect("2025-06-18", nil)
+	padding := strings.Repeat("p", 3000)
+	res, err := call(cs, "billing___refund_payment", map[string]any{"a_note": padding, "amount": 99999, "payment": "p-9"})
+	m := approvalID.FindStringSubmatch(text(res))
+	if err != nil || m == nil {
+		t.Fatalf("first call: %v %+v", err, res)
+	}
+	code, out := e.cli.run("", "show", m[1])
+	args := out[strings.Index(out, "arguments:\n"):]
+	if code != 0 || !strings.HasPrefix(args, "arguments:\n  amount: 99999\n") || !strings.Contains(args, `a_note: "`+padding+`"`) || !strings.Contains(args, `payment: "p-9"`) {
+		t.Fatalf("toolgate approvals show: exit %d\n%s", code, out)
+	}
+	res, err = call(cs, "billing___refund_payment", map[string]any{"a_note": strings.Repeat("p", 5000), "amount": 99999, "payment": "p-9"})
+	if err != nil || !res.IsError || !strings.Contains(text(res), "longer than an approval can show") {
+		t.Fatalf("arguments too long to show: %v %q", err, text(res))
+	}
+	if n := e.targets.ran("billing___refund_payment"); n != 0 {
+		t.Fatalf("the tool ran %d times", n)
 	}
 }

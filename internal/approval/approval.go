@@ -315,9 +315,12 @@ type Store interface {
 	UseNonce(ctx context.Context, nonce string, expires time.Time) error
 	// MarkForwarded records that the REQUEST point forwarded a granted
 	// call of binding, until expires; TakeForwarded uses one such mark
-	// at the RESPONSE point, reporting whether there was one.
+	// at the RESPONSE point (for the call's result), reporting whether
+	// there was one; PeekForwarded reports it without using it (for the
+	// target's requests that a streamed call sends before its result).
 	MarkForwarded(ctx context.Context, binding string, expires time.Time) error
 	TakeForwarded(ctx context.Context, binding string, now time.Time) (bool, error)
+	PeekForwarded(ctx context.Context, binding string, now time.Time) (bool, error)
 	// SetWaiter records, once, the task token of the workflow that waits
 	// for approval id's decision; a second token is refused (false).
 	// Waiter returns it ("" when none).

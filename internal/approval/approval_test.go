@@ -334,12 +334,18 @@ func TestForwarded(t *testing.T) {
 				}
 			}
 			for i, want := range []bool{true, true, false} {
+				if ok, err := st.PeekForwarded(ctx, "fb", t0.Add(time.Minute)); err != nil || ok != want {
+					t.Fatalf("peek %d: %v %v, want %v", i, ok, err, want)
+				}
 				if ok, err := st.TakeForwarded(ctx, "fb", t0.Add(time.Minute)); err != nil || ok != want {
 					t.Fatalf("take %d: %v %v, want %v", i, ok, err, want)
 				}
 			}
 			if err := st.MarkForwarded(ctx, "fb2", t0.Add(time.Minute)); err != nil {
 				t.Fatal(err)
+			}
+			if ok, err := st.PeekForwarded(ctx, "fb2", t0.Add(time.Minute)); err != nil || ok {
+				t.Fatalf("an expired mark, peeked: %v %v", ok, err)
 			}
 			if ok, err := st.TakeForwarded(ctx, "fb2", t0.Add(time.Minute)); err != nil || ok {
 				t.Fatalf("an expired mark: %v %v", ok, err)

@@ -409,6 +409,17 @@ func (d *DynamoDB) TakeForwarded(ctx context.Context, binding string, now time.T
 	return true, nil
 }
 
+// PeekForwarded implements Store with a consistent GetItem.
+func (d *DynamoDB) PeekForwarded(ctx context.Context, binding string, now time.Time) (bool, error) {
+	out, err := d.client.Do(ctx, "GetItem", &awsenv.Request{TableName: d.table, Key: key(prefixForwarded + binding), ConsistentRead: true})
+	if err != nil {
+		return false, d.wrap("read forwarded call", err)
+	}
+	n, _ := strconv.ParseInt(deref(out.Item[attrCount].N), 10, 64)
+	x, _ := strconv.ParseInt(deref(out.Item[attrExpires].N), 10, 64)
+	return n > 0 && x > now.Unix(), nil
+}
+
 // SetWaiter implements Store with a conditional PutItem.
 func (d *DynamoDB) SetWaiter(ctx context.Context, id, token string, expires time.Time) (bool, error) {
 	_, err := d.client.Do(ctx, "PutItem", &awsenv.Request{

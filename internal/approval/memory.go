@@ -141,6 +141,13 @@ func (m *Memory) TakeForwarded(_ context.Context, binding string, now time.Time)
 	return true, nil
 }
 
+// PeekForwarded implements Store.
+func (m *Memory) PeekForwarded(_ context.Context, binding string, now time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.ContainsFunc(m.forwarded[binding], now.Before), nil
+}
+
 // SetWaiter implements Store.
 func (m *Memory) SetWaiter(_ context.Context, id, token string, _ time.Time) (bool, error) {
 	m.mu.Lock()

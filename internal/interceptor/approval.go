@@ -307,8 +307,9 @@ func (h *Handler) sealedBy(ctx context.Context, body map[string]any, binding str
 // settle decides, at the RESPONSE point, on a call that still needs an
 // approval. The answer passes when it is the REQUEST point's own (sealed)
 // question or denial, or the result of a call that point granted and
-// forwarded (a mark, used once); anything else is denied: RESPONSE never
-// turns "needs approval" into an allow.
+// forwarded (a mark, used by the result once; the target's requests
+// before it in a stream only need it to exist); anything else is denied:
+// RESPONSE never turns "needs approval" into an allow.
 func (h *Handler) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCall, body map[string]any, doc *attributes.Document, r *Result) {
 	d := &r.Decision
 	ap, denied := h.approvable(msg, call, doc, d)
@@ -323,7 +324,13 @@ func (h *Handler) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCal
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
 	defer cancel()
-	taken, err := h.cfg.Approvals.TakeForwarded(ctx, ap.binding, h.cfg.Now())
+	forwarded := h.cfg.Approvals.TakeForwarded
+	if resp := doc.Response; resp != nil && resp.Kind != mcp.KindResponse {
+		// A request the target sends in a streamed call before its result
+		// (an elicitation, a sampling request): the result uses the mark.
+		forwarded = h.cfg.Approvals.PeekForwarded
+	}
+	taken, err := forwarded(ctx, ap.binding, h.cfg.Now())
 	switch {
 	case err != nil:
 		*d = h.denyApproval(*d, decision.CodeUndecidable, "approval could not be checked: the approval table did not answer", err)

@@ -547,3 +547,30 @@ func TestApprovalRecordsHoldNoArguments(t *testing.T) {
 		t.Errorf("a record holds an argument value, or not the policy's reason:\n%s", logs.String())
 	}
 }
+
+// TestStreamedGrantedCall: a granted call whose target asks the client
+// something before its result (a streamed elicitation request) passes
+// both, and only one result.
+func TestStreamedGrantedCall(t *testing.T) {
+	ctx := context.Background()
+	store := &approval.Memory{}
+	var signer approval.Signer
+	h := handlerWith(t, func(c *interceptor.Config) { signer = approvals(c, store) })
+	ev := approvalEvent(t, "billing___refund_payment", refundArgs, nil, "")
+	asked := h.Handle(ctx, ev)
+	if _, err := decideAs(t, store, signer, asked.Decision.Approval.ID, true, "u-ops", "platform-admins"); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.Handle(ctx, ev); r.Decision.Effect != decision.Allow {
+		t.Fatalf("granted: %+v", r.Decision)
+	}
+	elicit := `{"jsonrpc":"2.0","id":"s-1","method":"elicitation/create","params":{"mode":"form","message":"which account?","requestedSchema":{"type":"object"}}}`
+	for i, step := range []struct {
+		body string
+		want decision.Effect
+	}{{elicit, decision.Allow}, {elicit, decision.Allow}, {toolRan, decision.Allow}, {elicit, decision.Deny}, {toolRan, decision.Deny}} {
+		if r := h.Handle(ctx, atResponse(t, ev, []byte(step.body))); r.Decision.Effect != step.want {
+			t.Fatalf("step %d: %+v, want %s", i, r.Decision, step.want)
+		}
+	}
+}
