@@ -351,13 +351,17 @@ func BenchmarkApprovalConfirmedRetry(b *testing.B) {
 
 // BenchmarkApprovalGrantedRetry is the REQUEST point of a retry that finds
 // an approver's grant (out of band), with the store in process: the
-// mechanism's cost (consume, second evaluation, forwarding). A DynamoDB
-// table adds its two round trips (a consistent GetItem and a conditional
-// UpdateItem).
+// mechanism's cost (consume, verify the grant's ECDSA signature, second
+// evaluation, the forwarded mark, forwarding). A DynamoDB table adds its
+// three round trips (a consistent GetItem and two conditional UpdateItems).
 func BenchmarkApprovalGrantedRetry(b *testing.B) {
 	store := &approval.Memory{}
 	var signer approval.Signer
-	h := handlerWith(b, func(c *interceptor.Config) { signer = approvals(c, store) })
+	h := handlerWith(b, func(c *interceptor.Config) {
+		signer = approvals(c, store)
+		// Every iteration is a new request of one requester.
+		c.ApprovalLimits = approval.Limits{MaxPending: 1 << 30, MaxRequests: 1 << 30, Window: time.Hour}
+	})
 	ctx := context.Background()
 	ev := approvalEvent(b, "billing___refund_payment", `{"payment":"p-1","amount":10}`, nil, "")
 	b.ReportAllocs()
