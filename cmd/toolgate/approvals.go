@@ -55,14 +55,7 @@ type approvalsEnv struct {
 // the function uses; AWS_ENDPOINT_URL_DYNAMODB, else AWS_ENDPOINT_URL,
 // overrides the endpoint.
 func (a *awsAccess) dynamoStore(ctx context.Context, table string) (approval.Store, error) {
-	cfg, err := a.config(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return nil, errors.New("no AWS region: set AWS_REGION or a profile's region")
-	}
-	endpoint, err := awsenv.Endpoint(a.env, "DYNAMODB")
+	cfg, endpoint, err := a.service(ctx, "DYNAMODB")
 	if err != nil {
 		return nil, err
 	}

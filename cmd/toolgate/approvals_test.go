@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,55 +14,13 @@ import (
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/testutil"
 )
 
-const testIssuer = "https://idp.test"
-
-// idp is an identity provider on loopback: a JWKS endpoint and the key it
-// publishes.
-type idp struct {
-	URL string
-	key jose.JSONWebKey
-}
-
-func newIDP(t *testing.T) *idp {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &idp{key: jose.JSONWebKey{Key: k, KeyID: "k1", Algorithm: string(jose.ES256), Use: "sig"}}
-	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{p.key.Public()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(jwks) }))
-	t.Cleanup(srv.Close)
-	p.URL = srv.URL
-	return p
-}
-
-// token signs a token for a person (sub, username, groups) valid for an
-// hour; extra claims replace those.
-func (p *idp) token(t *testing.T, sub string, groups []string, extra map[string]any) string {
-	t.Helper()
-	claims := map[string]any{"iss": testIssuer, "sub": sub, "username": sub, "client_id": "agent-app",
-		"token_use": "access", "cognito:groups": groups, "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}
-	for k, v := range extra {
-		if v == nil {
-			delete(claims, k)
-			continue
-		}
-		claims[k] = v
-	}
-	return testutil.SignJWT(t, p.key, jose.ES256, claims)
-}
+const testIssuer = testutil.Issuer
 
 // approvalsCLI runs toolgate approvals as a person would: AWS access from
 // a profile, the table from APPROVAL_TABLE, decisions through the
@@ -75,7 +30,7 @@ func (p *idp) token(t *testing.T, sub string, groups []string, extra map[string]
 type approvalsCLI struct {
 	t     *testing.T
 	table string
-	idp   *idp
+	idp   *testutil.IdP
 	// key is the KMS key the approvals function signs with.
 	key string
 	// lambda runs the functions the CLI invokes, by name.
@@ -98,7 +53,7 @@ func approvalsCLIOn(t *testing.T, srv *moto.Server, table string) (*approvalsCLI
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newIDP(t)
+	p := testutil.NewIdP(t)
 	c := &approvalsCLI{t: t, table: table, idp: p, key: srv.CreateKey(t, "ECC_NIST_P256"), lambda: newLambdaEmulator(t), srv: srv}
 	c.deploy(srv, map[string]string{"JWKS_URL": p.URL, "JWT_ISSUER": testIssuer, "JWT_AUDIENCE": "agent-app"})
 	withProfile(t, srv)
@@ -219,13 +174,13 @@ func TestApprovalsCommand(t *testing.T) {
 	request(t, store, "appr-mail", "alice", "mail___send", caller, soon)
 	request(t, store, "appr-lapsed", "alice", "k8s___delete-pod", admins, time.Now().Add(2*time.Second))
 
-	alice := cli.tokenFile(cli.idp.token(t, "alice", []string{"platform-admins"}, nil))
-	bob := cli.idp.token(t, "bob", []string{"platform-admins"}, nil)
-	carol := cli.tokenFile(cli.idp.token(t, "carol", []string{"developers"}, nil))
-	machine := cli.tokenFile(cli.idp.token(t, "agent-app", []string{"platform-admins"}, map[string]any{"username": nil}))
-	expired := cli.tokenFile(cli.idp.token(t, "dave", []string{"platform-admins"}, map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}))
-	other := newIDP(t) // a key the IdP never published
-	forged := cli.tokenFile(other.token(t, "erin", []string{"platform-admins"}, nil))
+	alice := cli.tokenFile(cli.idp.Token(t, "alice", []string{"platform-admins"}, nil))
+	bob := cli.idp.Token(t, "bob", []string{"platform-admins"}, nil)
+	carol := cli.tokenFile(cli.idp.Token(t, "carol", []string{"developers"}, nil))
+	machine := cli.tokenFile(cli.idp.Token(t, "agent-app", []string{"platform-admins"}, map[string]any{"username": nil}))
+	expired := cli.tokenFile(cli.idp.Token(t, "dave", []string{"platform-admins"}, map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}))
+	other := testutil.NewIdP(t) // a key the IdP never published
+	forged := cli.tokenFile(other.Token(t, "erin", []string{"platform-admins"}, nil))
 	time.Sleep(2 * time.Second) // appr-lapsed lapses
 
 	code, out := cli.run("", "list")
@@ -307,7 +262,7 @@ func TestApprovalsCommandRefusesToGuess(t *testing.T) {
 	srv := moto.Start(t)
 	cli, store := approvalsCLIOn(t, srv, srv.CreateTable(t, "toolgate-approvals"))
 	request(t, store, "appr-1", "alice", "k8s___delete-namespace", approval.Requirement{Groups: [][]string{{"platform-admins"}}, TTLSeconds: 900}, time.Now().Add(time.Hour))
-	bob := cli.tokenFile(cli.idp.token(t, "bob", []string{"platform-admins"}, nil))
+	bob := cli.tokenFile(cli.idp.Token(t, "bob", []string{"platform-admins"}, nil))
 
 	cli.deploy(srv, nil) // no JWKS_URL
 	if code, out := cli.run("", "approve", "-token", bob, "appr-1"); code != 1 || !strings.Contains(out, "has no JWKS_URL") {

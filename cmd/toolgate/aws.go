@@ -130,6 +130,21 @@ func (s sdkStore) Put(ctx context.Context, l s3bundle.Location, data []byte, dig
 	return s3bundle.Object{VersionID: aws.ToString(out.VersionId), ETag: aws.ToString(out.ETag), Digest: digest}, nil
 }
 
+// service returns the SDK's default configuration, which must name a
+// region, and the endpoint override of service ("DYNAMODB": as in
+// AWS_ENDPOINT_URL_DYNAMODB, else AWS_ENDPOINT_URL; "" for none).
+func (a *awsAccess) service(ctx context.Context, service string) (aws.Config, string, error) {
+	cfg, err := a.config(ctx)
+	if err != nil {
+		return cfg, "", fmt.Errorf("AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return cfg, "", errors.New("no AWS region: set AWS_REGION or a profile's region")
+	}
+	endpoint, err := awsenv.Endpoint(a.env, service)
+	return cfg, endpoint, err
+}
+
 // decide invokes the approvals function (see package approver) with req,
 // synchronously, with the SDK's default credentials and region;
 // AWS_ENDPOINT_URL_LAMBDA, else AWS_ENDPOINT_URL, overrides the endpoint.
@@ -137,14 +152,7 @@ func (s sdkStore) Put(ctx context.Context, l s3bundle.Location, data []byte, dig
 // add a module for it.
 func (a *awsAccess) decide(ctx context.Context, function string, req approver.Request) (approver.Response, error) {
 	var resp approver.Response
-	cfg, err := a.config(ctx)
-	if err != nil {
-		return resp, fmt.Errorf("AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return resp, errors.New("no AWS region: set AWS_REGION or a profile's region")
-	}
-	endpoint, err := awsenv.Endpoint(a.env, "LAMBDA")
+	cfg, endpoint, err := a.service(ctx, "LAMBDA")
 	if err != nil {
 		return resp, err
 	}

@@ -219,8 +219,8 @@ func newE2E(t *testing.T) *e2e {
 	gw := httptest.NewServer(&gatewayEmulator{t: t, fn: fn, target: tg.srv.URL})
 	t.Cleanup(gw.Close)
 	e := &e2e{t: t, gateway: gw, targets: tg, cli: cli, store: store, logs: logs,
-		alice: cli.idp.token(t, "alice", []string{"platform-admins"}, nil),
-		bob:   cli.tokenFile(cli.idp.token(t, "bob", []string{"platform-admins"}, nil))}
+		alice: cli.idp.Token(t, "alice", []string{"platform-admins"}, nil),
+		bob:   cli.tokenFile(cli.idp.Token(t, "bob", []string{"platform-admins"}, nil))}
 	t.Cleanup(func() {
 		if tg.sawBearer.Load() {
 			t.Error("a caller's Authorization header reached the tools")

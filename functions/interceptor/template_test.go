@@ -58,10 +58,9 @@ func plain(n *yaml.Node) any {
 	return v
 }
 
-// TestTemplateWatchesTheMetricsTheCodeWrites: the alarms, the dashboard and
-// the audit export name the metrics, namespace and log message the function
-// actually writes, so a rename in the code cannot silently blind them.
-func TestTemplateWatchesTheMetricsTheCodeWrites(t *testing.T) {
+// templateResources returns the template's Resources.
+func templateResources(t *testing.T) *yaml.Node {
+	t.Helper()
 	src, err := os.ReadFile("../../template.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +69,14 @@ func TestTemplateWatchesTheMetricsTheCodeWrites(t *testing.T) {
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		t.Fatal(err)
 	}
-	resources := node(doc.Content[0], "Resources")
+	return node(doc.Content[0], "Resources")
+}
+
+// TestTemplateWatchesTheMetricsTheCodeWrites: the alarms, the dashboard and
+// the audit export name the metrics, namespace and log message the function
+// actually writes, so a rename in the code cannot silently blind them.
+func TestTemplateWatchesTheMetricsTheCodeWrites(t *testing.T) {
+	resources := templateResources(t)
 	namespace := plain(node(resources, "InterceptorFunction", "Properties", "Environment", "Variables", "METRICS_NAMESPACE"))
 	if namespace == nil {
 		t.Fatal("the function's METRICS_NAMESPACE is not set")
@@ -146,15 +152,7 @@ func TestTemplateWatchesTheMetricsTheCodeWrites(t *testing.T) {
 // its public key; the workflow's definition is the file the tests run,
 // and names only the substitutions the template gives it.
 func TestTemplateApprovalsLeastPrivilege(t *testing.T) {
-	src, err := os.ReadFile("../../template.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		t.Fatal(err)
-	}
-	resources := node(doc.Content[0], "Resources")
+	resources := templateResources(t)
 	actions := func(statements *yaml.Node) map[string]any {
 		got := map[string]any{}
 		for _, st := range statements.Content {

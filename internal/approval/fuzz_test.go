@@ -48,25 +48,20 @@ func FuzzDisplay(f *testing.F) {
 
 // leaves counts the scalars and empty containers below v.
 func leaves(v any) int {
+	var members []any
 	switch v := v.(type) {
 	case map[string]any:
-		if len(v) == 0 {
-			return 1
-		}
-		n := 0
 		for _, e := range v {
-			n += leaves(e)
+			members = append(members, e)
 		}
-		return n
 	case []any:
-		if len(v) == 0 {
-			return 1
-		}
-		n := 0
-		for _, e := range v {
-			n += leaves(e)
-		}
-		return n
+		members = v
+	default:
+		return 1
 	}
-	return 1
+	n := 0
+	for _, e := range members {
+		n += leaves(e)
+	}
+	return max(n, 1)
 }

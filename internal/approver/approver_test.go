@@ -3,18 +3,12 @@ package approver_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/approval"
@@ -22,32 +16,6 @@ import (
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/testutil"
 )
-
-const issuer = "https://idp.test"
-
-// idp publishes one key on loopback and signs people's tokens with it.
-type idp struct {
-	url string
-	key jose.JSONWebKey
-}
-
-func newIDP(t *testing.T) *idp {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &idp{key: jose.JSONWebKey{Key: k, KeyID: "k1", Algorithm: string(jose.ES256), Use: "sig"}}
-	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{p.key.Public()}})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(jwks) }))
-	t.Cleanup(srv.Close)
-	p.url = srv.URL
-	return p
-}
-
-func (p *idp) token(t *testing.T, sub string, groups ...string) string {
-	return testutil.SignJWT(t, p.key, jose.ES256, map[string]any{"iss": issuer, "sub": sub, "username": sub, "client_id": "agent-app",
-		"token_use": "access", "cognito:groups": groups, "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()})
-}
 
 // workflow is the approval workflow of the template, running in moto's
 // Step Functions interpreter, with the approvals function wired as in
@@ -59,16 +27,16 @@ type workflow struct {
 	store    approval.Store
 	verifier *approval.KMSKey
 	machine  string
-	idp      *idp
+	idp      *testutil.IdP
 	logs     *testutil.Buffer
 }
 
 func newWorkflow(t *testing.T) *workflow {
 	srv := moto.StartWorkflows(t)
 	table, key := srv.CreateTable(t, "toolgate-approvals"), srv.CreateKey(t, "ECC_NIST_P256")
-	w := &workflow{t: t, srv: srv, idp: newIDP(t), logs: &testutil.Buffer{}}
+	w := &workflow{t: t, srv: srv, idp: testutil.NewIdP(t), logs: &testutil.Buffer{}}
 	env := srv.Env(map[string]string{"APPROVAL_TABLE": table, "APPROVAL_SIGNING_KEY_ARN": key,
-		"JWKS_URL": w.idp.url, "JWT_ISSUER": issuer, "JWT_AUDIENCE": "agent-app", "JWT_TOKEN_USE": "access"})
+		"JWKS_URL": w.idp.URL, "JWT_ISSUER": testutil.Issuer, "JWT_AUDIENCE": "agent-app", "JWT_TOKEN_USE": "access"})
 	var err error
 	if w.fn, err = app.NewApprover(env, w.logs); err != nil {
 		t.Fatal(err)
@@ -217,7 +185,7 @@ func TestWorkflowDecided(t *testing.T) {
 	if r := w.invoke(approver.Request{Action: approver.ActionAwait, ID: a.ID, TaskToken: "another-token"}); r.OK {
 		t.Fatalf("a second await was taken: %+v", r)
 	}
-	r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Approve: true, Token: w.idp.token(t, "bob", "platform-admins"), Comment: "CHG-7"})
+	r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Approve: true, Token: w.idp.Token(t, "bob", []string{"platform-admins"}, nil), Comment: "CHG-7"})
 	if !r.OK || r.Approval.Status != approval.Approved || r.Approval.Grant != nil {
 		t.Fatalf("decide: %+v", r)
 	}
@@ -239,7 +207,7 @@ func TestWorkflowDecided(t *testing.T) {
 func TestWorkflowDecidedFirst(t *testing.T) {
 	w := newWorkflow(t)
 	a := w.request("appr-early", time.Minute)
-	if r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Token: w.idp.token(t, "bob", "platform-admins")}); !r.OK {
+	if r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Token: w.idp.Token(t, "bob", []string{"platform-admins"}, nil)}); !r.OK {
 		t.Fatalf("decide: %+v", r)
 	}
 	exec := w.start(a)
@@ -280,15 +248,14 @@ func TestWorkflowLapses(t *testing.T) {
 func TestDecideRefused(t *testing.T) {
 	w := newWorkflow(t)
 	a := w.request("appr-refused", time.Minute)
-	other := newIDP(t)
-	machine := testutil.SignJWT(t, w.idp.key, jose.ES256, map[string]any{"iss": issuer, "sub": "agent-app", "client_id": "agent-app",
-		"token_use": "access", "exp": time.Now().Add(time.Hour).Unix()})
+	other := testutil.NewIdP(t)
+	machine := w.idp.Token(t, "agent-app", nil, map[string]any{"username": nil, "cognito:groups": nil})
 	for _, tt := range []struct{ name, token, want string }{
 		{"no token", "", "no token"},
-		{"a forged token", other.token(t, "bob", "platform-admins"), "your token was refused"},
+		{"a forged token", other.Token(t, "bob", []string{"platform-admins"}, nil), "your token was refused"},
 		{"a machine's token", machine, "decided by people"},
-		{"the requester", w.idp.token(t, "alice", "platform-admins"), "cannot approve their own call"},
-		{"outside the groups", w.idp.token(t, "carol", "developers"), "none of the groups"},
+		{"the requester", w.idp.Token(t, "alice", []string{"platform-admins"}, nil), "cannot approve their own call"},
+		{"outside the groups", w.idp.Token(t, "carol", []string{"developers"}, nil), "none of the groups"},
 	} {
 		if r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Approve: true, Token: tt.token}); r.OK || !strings.Contains(r.Error, tt.want) {
 			t.Errorf("%s: %+v, want refused with %q", tt.name, r, tt.want)

@@ -261,15 +261,7 @@ func TestRequestDenialRepeats(t *testing.T) {
 		c.NewID = func() string { next++; return ids[(next-1)%2] }
 	})
 	admin := bearerOf(t, "platform-admins")
-	withResponse := func(request []byte, body string) []byte {
-		var ev map[string]any
-		if err := json.Unmarshal(request, &ev); err != nil {
-			t.Fatal(err)
-		}
-		ev["mcp"].(map[string]any)["gatewayResponse"] = map[string]any{"statusCode": 200, "body": json.RawMessage(body)}
-		out, _ := json.Marshal(ev)
-		return out
-	}
+	withResponse := func(request []byte, body string) []byte { return atResponse(t, request, []byte(body)) }
 	request := func(body string) []byte {
 		return []byte(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"` + admin + `"},"body":` + body + `}}}`)
 	}

@@ -390,20 +390,10 @@ func (s *Server) CreateTable(t testing.TB, name string) string {
 // its ARN.
 func (s *Server) CreateSecret(t testing.TB, name, value string) string {
 	t.Helper()
-	body, err := json.Marshal(map[string]string{"Name": name, "SecretString": value})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodPost, s.Endpoint+"/", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "secretsmanager.CreateSecret")
-	sign(t, req, body, "secretsmanager", aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey})
 	var out struct{ ARN string }
-	if err := json.Unmarshal([]byte(s.send(t, req, http.StatusOK)), &out); err != nil || out.ARN == "" {
-		t.Fatalf("create secret %s: %v", name, err)
+	s.JSON(t, "secretsmanager", "1.1", "secretsmanager.CreateSecret", map[string]string{"Name": name, "SecretString": value}, &out)
+	if out.ARN == "" {
+		t.Fatalf("create secret %s: no ARN", name)
 	}
 	return out.ARN
 }
@@ -412,20 +402,10 @@ func (s *Server) CreateSecret(t testing.TB, name, value string) string {
 // SIGN_VERIFY and returns its ARN.
 func (s *Server) CreateKey(t testing.TB, spec string) string {
 	t.Helper()
-	body, err := json.Marshal(map[string]string{"KeySpec": spec, "KeyUsage": "SIGN_VERIFY"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodPost, s.Endpoint+"/", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "TrentService.CreateKey")
-	sign(t, req, body, "kms", aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey})
 	var out struct{ KeyMetadata struct{ Arn string } }
-	if err := json.Unmarshal([]byte(s.send(t, req, http.StatusOK)), &out); err != nil || out.KeyMetadata.Arn == "" {
-		t.Fatalf("create key: %v", err)
+	s.JSON(t, "kms", "1.1", "TrentService.CreateKey", map[string]string{"KeySpec": spec, "KeyUsage": "SIGN_VERIFY"}, &out)
+	if out.KeyMetadata.Arn == "" {
+		t.Fatalf("create key %s: no ARN", spec)
 	}
 	return out.KeyMetadata.Arn
 }

@@ -5,13 +5,19 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -111,4 +117,49 @@ func CheckJSONLines(t testing.TB, logs string) {
 			t.Errorf("log line is not JSON: %s", line)
 		}
 	}
+}
+
+// Issuer is the iss of the tokens an IdP signs.
+const Issuer = "https://idp.test"
+
+// IdP is an identity provider on loopback: a JWKS endpoint at URL and the
+// key it publishes, which signs people's tokens (Cognito access tokens of
+// client agent-app).
+type IdP struct {
+	URL string
+	Key jose.JSONWebKey
+}
+
+// NewIdP starts an IdP with a fresh ES256 key, stopped when t ends.
+func NewIdP(t testing.TB) *IdP {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &IdP{Key: jose.JSONWebKey{Key: k, KeyID: "k1", Algorithm: string(jose.ES256), Use: "sig"}}
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{p.Key.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(jwks) }))
+	t.Cleanup(srv.Close)
+	p.URL = srv.URL
+	return p
+}
+
+// Token signs a person's token (sub, username, groups) valid for an hour;
+// extra claims replace those, and a nil one removes it.
+func (p *IdP) Token(t testing.TB, sub string, groups []string, extra map[string]any) string {
+	t.Helper()
+	claims := map[string]any{"iss": Issuer, "sub": sub, "username": sub, "client_id": "agent-app",
+		"token_use": "access", "cognito:groups": groups, "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}
+	for k, v := range extra {
+		if v == nil {
+			delete(claims, k)
+			continue
+		}
+		claims[k] = v
+	}
+	return SignJWT(t, p.Key, jose.ES256, claims)
 }
