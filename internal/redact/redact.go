@@ -166,16 +166,6 @@ type Scrubber struct {
 	detectors []*detector
 }
 
-// Builtins returns a Scrubber with every built-in detector: for text that
-// is shown to people whatever rules a bundle has.
-func Builtins() Scrubber {
-	s := Scrubber{}
-	for _, name := range order {
-		s.detectors = append(s.detectors, builtins[name])
-	}
-	return s
-}
-
 // Secrets returns a Scrubber with the built-in detectors of secrets: every
 // one but Email. It masks what an approver is shown of a call's arguments,
 // where a recipient's address is what they must see.
