@@ -331,6 +331,7 @@ func (h *Handler) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCal
 		forwarded = h.cfg.Approvals.PeekForwarded
 	}
 	taken, err := forwarded(ctx, ap.binding, h.cfg.Now())
+	state := &decision.ApprovalState{Groups: ap.req.Groups, Status: decision.ApprovalFailed}
 	switch {
 	case err != nil:
 		*d = h.denyApproval(*d, decision.CodeUndecidable, "approval could not be checked: the approval table did not answer", err)
@@ -339,9 +340,9 @@ func (h *Handler) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCal
 		out.Findings = d.Findings
 		*d = out
 	default:
-		d.Effect, d.Reason = decision.Allow, ""
+		d.Effect, d.Reason, state.Status = decision.Allow, "", decision.ApprovalForwarded
 	}
-	d.Approval = &decision.ApprovalState{Groups: ap.req.Groups, Status: decision.ApprovalForwarded}
+	d.Approval = state
 }
 
 // prompt makes d ask for an approval with p. The record's reason stays the
