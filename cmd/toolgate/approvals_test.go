@@ -31,8 +31,9 @@ type approvalsCLI struct {
 	t     *testing.T
 	table string
 	idp   *testutil.IdP
-	// key is the KMS key the approvals function signs with.
-	key string
+	// key is the KMS key the approvals function signs with; secret the
+	// key the interceptor proves requests with.
+	key, secret string
 	// lambda runs the functions the CLI invokes, by name.
 	lambda *lambdaEmulator
 	srv    *moto.Server
@@ -54,7 +55,8 @@ func approvalsCLIOn(t *testing.T, srv *moto.Server, table string) (*approvalsCLI
 		t.Fatal(err)
 	}
 	p := testutil.NewIdP(t)
-	c := &approvalsCLI{t: t, table: table, idp: p, key: srv.CreateKey(t, "ECC_NIST_P256"), lambda: newLambdaEmulator(t), srv: srv}
+	c := &approvalsCLI{t: t, table: table, idp: p, key: srv.CreateKey(t, "ECC_NIST_P256"), lambda: newLambdaEmulator(t), srv: srv,
+		secret: srv.CreateSecret(t, "toolgate-approval-key", strings.Repeat("0123456789abcdef", 3))}
 	c.deploy(srv, map[string]string{"JWKS_URL": p.URL, "JWT_ISSUER": testIssuer, "JWT_AUDIENCE": "agent-app"})
 	withProfile(t, srv)
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", srv.Endpoint)
@@ -67,7 +69,7 @@ func approvalsCLIOn(t *testing.T, srv *moto.Server, table string) (*approvalsCLI
 // deploy (re)deploys the approvals function with the table, the signing
 // key and vars, as the template sets its environment.
 func (c *approvalsCLI) deploy(srv *moto.Server, vars map[string]string) {
-	env := map[string]string{"APPROVAL_TABLE": c.table, "APPROVAL_SIGNING_KEY_ARN": c.key}
+	env := map[string]string{"APPROVAL_TABLE": c.table, "APPROVAL_SIGNING_KEY_ARN": c.key, "APPROVAL_KEY_SECRET_ARN": c.secret}
 	for k, v := range vars {
 		env[k] = v
 	}
@@ -147,13 +149,23 @@ func (l *lambdaEmulator) deploy(name string, fn interface {
 	l.fns[name] = fn
 }
 
-func request(t *testing.T, store approval.Store, id, requester, tool string, req approval.Requirement, expires time.Time) approval.Approval {
+// request records a pending approval as the interceptor does, proved
+// with the interceptor's key.
+func (c *approvalsCLI) request(store approval.Store, id, requester, tool string, req approval.Requirement, expires time.Time) approval.Approval {
+	t := c.t
 	t.Helper()
 	call := approval.Call{Principal: requester, Actor: "agent-7", Tool: tool, Environment: "production", Arguments: map[string]any{"name": id}}
-	display, _ := approval.Display(call.Arguments)
+	display, _ := call.Display()
 	a := approval.Approval{ID: id, Binding: call.Binding(), Status: approval.Pending, Requester: requester, Actor: "agent-7",
 		Tool: tool, Environment: "production", Display: display, Requirement: req,
 		Created: time.Now().Add(-time.Minute), Expires: expires}
+	keys, err := approval.SecretKeysFromEnv(c.srv.Env(nil), c.secret, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err = approval.Prove(context.Background(), keys, a); err != nil {
+		t.Fatal(err)
+	}
 	a, created, err := store.Request(context.Background(), a, time.Now(), approval.DefaultLimits())
 	if err != nil || !created {
 		t.Fatalf("request %s: created %v, %v", id, created, err)
@@ -170,9 +182,9 @@ func TestApprovalsCommand(t *testing.T) {
 	admins := approval.Requirement{Groups: [][]string{{"platform-admins"}}, TTLSeconds: 900, Reasons: []string{"critical calls in production need another admin"}}
 	caller := approval.Requirement{TTLSeconds: 300, Reasons: []string{"external messages are confirmed by the caller"}}
 	soon := time.Now().Add(15 * time.Minute)
-	critical := request(t, store, "appr-critical", "alice", "k8s___delete-namespace", admins, soon)
-	request(t, store, "appr-mail", "alice", "mail___send", caller, soon)
-	request(t, store, "appr-lapsed", "alice", "k8s___delete-pod", admins, time.Now().Add(2*time.Second))
+	critical := cli.request(store, "appr-critical", "alice", "k8s___delete-namespace", admins, soon)
+	cli.request(store, "appr-mail", "alice", "mail___send", caller, soon)
+	cli.request(store, "appr-lapsed", "alice", "k8s___delete-pod", admins, time.Now().Add(2*time.Second))
 
 	alice := cli.tokenFile(cli.idp.Token(t, "alice", []string{"platform-admins"}, nil))
 	bob := cli.idp.Token(t, "bob", []string{"platform-admins"}, nil)
@@ -261,7 +273,7 @@ func TestApprovalsCommand(t *testing.T) {
 func TestApprovalsCommandRefusesToGuess(t *testing.T) {
 	srv := moto.Start(t)
 	cli, store := approvalsCLIOn(t, srv, srv.CreateTable(t, "toolgate-approvals"))
-	request(t, store, "appr-1", "alice", "k8s___delete-namespace", approval.Requirement{Groups: [][]string{{"platform-admins"}}, TTLSeconds: 900}, time.Now().Add(time.Hour))
+	cli.request(store, "appr-1", "alice", "k8s___delete-namespace", approval.Requirement{Groups: [][]string{{"platform-admins"}}, TTLSeconds: 900}, time.Now().Add(time.Hour))
 	bob := cli.tokenFile(cli.idp.Token(t, "bob", []string{"platform-admins"}, nil))
 
 	cli.deploy(srv, nil) // no JWKS_URL

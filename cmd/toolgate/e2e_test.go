@@ -203,11 +203,10 @@ func newE2E(t *testing.T) *e2e {
 	srv := moto.Start(t)
 	approvals := srv.CreateTable(t, "toolgate-approvals")
 	state := srv.CreateTable(t, "toolgate-state")
-	secret := srv.CreateSecret(t, "toolgate-approval-key", strings.Repeat("0123456789abcdef", 3))
 	cli, store := approvalsCLIOn(t, srv, approvals)
 	env := srv.Env(map[string]string{
 		"ENVIRONMENT": "production", "STATE_TABLE": state,
-		"APPROVAL_TABLE": approvals, "APPROVAL_KEY_SECRET_ARN": secret, "APPROVAL_SIGNING_KEY_ARN": cli.key, "APPROVAL_URL": approvalPage,
+		"APPROVAL_TABLE": approvals, "APPROVAL_KEY_SECRET_ARN": cli.secret, "APPROVAL_SIGNING_KEY_ARN": cli.key, "APPROVAL_URL": approvalPage,
 		"JWKS_URL": cli.idp.URL, "JWT_ISSUER": testIssuer, "JWT_AUDIENCE": "agent-app", "JWT_TOKEN_USE": "access",
 	})
 	logs := &testutil.Buffer{}

@@ -153,17 +153,6 @@ func TestTemplateWatchesTheMetricsTheCodeWrites(t *testing.T) {
 // and names only the substitutions the template gives it.
 func TestTemplateApprovalsLeastPrivilege(t *testing.T) {
 	resources := templateResources(t)
-	actions := func(statements *yaml.Node) map[string]any {
-		got := map[string]any{}
-		for _, st := range statements.Content {
-			for _, a := range []string{"Action", "NotAction"} {
-				if n := node(st, a); n != nil {
-					got[a+":"+strings.TrimPrefix(strings.TrimPrefix(jsonOf(plain(node(st, "Principal"))), `{"AWS":`), "null")] = plain(n)
-				}
-			}
-		}
-		return got
-	}
 	approver := node(resources, "ApproverPolicy", "Properties", "PolicyDocument", "Statement")
 	for _, st := range approver.Content {
 		for _, a := range plainList(plain(node(st, "Action"))) {
@@ -172,14 +161,34 @@ func TestTemplateApprovalsLeastPrivilege(t *testing.T) {
 			}
 		}
 	}
-	key := actions(node(resources, "ApprovalSigningKey", "Properties", "KeyPolicy", "Statement"))
-	want := map[string]any{
-		`NotAction:{"tag:!Sub":"arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}`: []any{"kms:Sign"},
-		`Action:{"tag:!GetAtt":"ApprovalsFunctionRole.Arn"}}`:                         "kms:Sign",
-		`Action:{"tag:!GetAtt":"InterceptorFunctionRole.Arn"}}`:                       "kms:GetPublicKey",
+	statements := node(resources, "ApprovalSigningKey", "Properties", "KeyPolicy", "Statement")
+	allowed := map[string]any{}
+	denied := map[string]any{}
+	for _, st := range statements.Content {
+		principal := jsonOf(plain(node(st, "Principal")))
+		var action any
+		if n := node(st, "NotAction"); n != nil {
+			action = map[string]any{"not": plain(n)}
+		} else {
+			action = plain(node(st, "Action"))
+		}
+		if node(st, "Effect").Value == "Deny" {
+			denied[jsonOf(action)] = jsonOf(plain(node(st, "Condition")))
+			continue
+		}
+		allowed[principal] = action
 	}
-	if !reflect.DeepEqual(key, want) {
-		t.Errorf("the grant key's policy:\n got %v\nwant %v", key, want)
+	wantAllowed := map[string]any{
+		`{"AWS":{"tag:!Sub":"arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}`: map[string]any{"not": []any{"kms:Sign"}},
+		`{"AWS":{"tag:!GetAtt":"ApprovalsFunctionRole.Arn"}}`:                      "kms:Sign",
+		`{"AWS":{"tag:!GetAtt":"InterceptorFunctionRole.Arn"}}`:                    "kms:GetPublicKey",
+	}
+	wantDenied := map[string]any{
+		`"kms:Sign"`:        `{"ArnNotEquals":{"aws:PrincipalArn":{"tag:!GetAtt":"ApprovalsFunctionRole.Arn"}}}`,
+		`"kms:CreateGrant"`: `{"ForAnyValue:StringEquals":{"kms:GrantOperations":["Sign"]}}`,
+	}
+	if !reflect.DeepEqual(allowed, wantAllowed) || !reflect.DeepEqual(denied, wantDenied) {
+		t.Errorf("the grant key's policy:\n allows %v\n  denies %v\nwant %v\n and %v", allowed, denied, wantAllowed, wantDenied)
 	}
 	if spec := node(resources, "ApprovalSigningKey", "Properties", "KeySpec").Value; spec != "ECC_NIST_P256" {
 		t.Errorf("the grant key is %s; the function verifies ECDSA P-256", spec)

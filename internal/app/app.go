@@ -245,7 +245,8 @@ func fromS3(cfg config.Config, getenv func(string) string, logger *slog.Logger, 
 
 // NewApprover builds the approvals function (see package approver) for the
 // environment read through getenv: APPROVAL_TABLE, APPROVAL_SIGNING_KEY_ARN
-// (the key it signs decisions with) and the JWT settings the interceptor
+// (the key it signs decisions with), APPROVAL_KEY_SECRET_ARN (the key the
+// REQUEST point proves requests with) and the JWT settings the interceptor
 // verifies callers with, which here verify approvers. It logs to w. On a
 // configuration error it logs it and returns, with the error, a handler
 // that refuses every request with it.
@@ -259,8 +260,8 @@ func NewApprover(getenv func(string) string, w io.Writer) (*approver.Handler, er
 	if err != nil {
 		return fail(err)
 	}
-	if cfg.ApprovalTable == "" || cfg.ApprovalTable == config.MemoryState || cfg.ApprovalSigningKey == "" {
-		return fail(errors.New("APPROVAL_TABLE (a DynamoDB table) and APPROVAL_SIGNING_KEY_ARN are required"))
+	if cfg.ApprovalTable == "" || cfg.ApprovalTable == config.MemoryState || cfg.ApprovalSigningKey == "" || cfg.ApprovalKeySecret == "" {
+		return fail(errors.New("APPROVAL_TABLE (a DynamoDB table), APPROVAL_SIGNING_KEY_ARN and APPROVAL_KEY_SECRET_ARN are required"))
 	}
 	hc := &http.Client{}
 	store, err := approval.FromEnv(getenv, cfg.ApprovalTable, hc)
@@ -271,11 +272,15 @@ func NewApprover(getenv func(string) string, w io.Writer) (*approver.Handler, er
 	if err != nil {
 		return fail(err)
 	}
+	keys, err := approval.SecretKeysFromEnv(getenv, cfg.ApprovalKeySecret, hc)
+	if err != nil {
+		return fail(err)
+	}
 	states, err := approver.StepFunctionsAPI.FromEnv(getenv, "SFN", hc)
 	if err != nil {
 		return fail(err)
 	}
-	c := approver.Config{Store: store, Signer: signer, Workflow: approver.StepFunctions{API: states}, Logger: logger}
+	c := approver.Config{Store: store, Signer: signer, Keys: keys, Workflow: approver.StepFunctions{API: states}, Logger: logger}
 	if cfg.JWT.JWKSURL != "" {
 		if c.Verifier, err = verifier(cfg.JWT, logger); err != nil {
 			return fail(err)

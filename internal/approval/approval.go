@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -161,18 +162,23 @@ func (r Requirement) Permits(approver string, groups []string, requester string)
 	return nil
 }
 
-// Call is the exact call an approval is bound to.
+// Call is the exact call an approval is bound to, and shows (see
+// Display).
 type Call struct {
 	Principal   string
 	Actor       string
 	Tool        string // qualified, as on the wire
 	Environment string
 	Arguments   map[string]any
+	// Params are the call's other params that reach the tool: a target's
+	// own input responses and request state, a task. Not _meta, the
+	// protocol's, nor this project's own confirmation members.
+	Params map[string]any
 }
 
 // Binding returns the digest that binds an approval to c: a grant for one
 // call is no grant for another caller, tool, environment or any other
-// arguments. It is "" when the arguments cannot be digested.
+// arguments or params. It is "" when they cannot be digested.
 func (c Call) Binding() string {
 	args := c.Arguments
 	if args == nil {
@@ -182,8 +188,16 @@ func (c Call) Binding() string {
 	if digest == "" {
 		return ""
 	}
+	fields := []string{"toolgate-approval-v1", c.Principal, c.Actor, c.Tool, c.Environment, digest}
+	if len(c.Params) > 0 {
+		// Only with params, so that a call without any binds as before.
+		if digest = codec.Digest(c.Params); digest == "" {
+			return ""
+		}
+		fields = append(fields, digest)
+	}
 	h := sha256.New()
-	for _, s := range []string{"toolgate-approval-v1", c.Principal, c.Actor, c.Tool, c.Environment, digest} {
+	for _, s := range fields {
 		// Length-prefixed: no two lists of fields write the same bytes.
 		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(s))))
 		h.Write([]byte(s))
@@ -215,9 +229,53 @@ type Approval struct {
 	DeciderGroups []string  `json:"deciderGroups,omitempty"`
 	Comment       string    `json:"comment,omitempty"`
 	UsedAt        time.Time `json:"usedAt,omitzero"`
+	// Proof is the REQUEST point's seal of the request as it made it (see
+	// Prove): the decision path decides only on a request whose proof
+	// verifies, so that no one who can write the table can change what
+	// an approver is shown, or the call a grant is for, or its TTL.
+	Proof string `json:"proof"`
 	// Grant is the decision path's signature of the decision: without
 	// one that verifies, an approved approval grants nothing.
 	Grant *Grant `json:"grant,omitempty"`
+}
+
+// ErrTampered is the error of Decide for a request whose proof does not
+// verify: someone changed it after the REQUEST point wrote it.
+var ErrTampered = errors.New("the approval request was changed after it was made: it cannot be decided")
+
+// request is what a request's proof covers: everything an approver is
+// shown and everything a grant of it is made of.
+func (a Approval) request() ([]byte, error) {
+	return json.Marshal(struct {
+		ID, Binding, Requester, Actor, Tool, Environment, ArgsDigest, Display string
+		Requirement                                                            Requirement
+		Created, Expires                                                       int64
+	}{a.ID, a.Binding, a.Requester, a.Actor, a.Tool, a.Environment, a.ArgsDigest, a.Display, a.Requirement, a.Created.Unix(), a.Expires.Unix()})
+}
+
+// Prove returns a, a new pending request, with its proof made with keys.
+func Prove(ctx context.Context, keys Keys, a Approval) (Approval, error) {
+	b, err := a.request()
+	if err != nil {
+		return a, err
+	}
+	a.Proof, err = seal(ctx, keys, proofPrefix, a.ID, a.Binding, b)
+	return a, err
+}
+
+// checkProof reports whether a, as read, is the request its proof says.
+func checkProof(ctx context.Context, keys Keys, a Approval) error {
+	b, err := a.request()
+	if err == nil {
+		var id string
+		if id, err = unseal(ctx, keys, proofPrefix, a.Proof, a.Binding, b); err == nil && id != a.ID {
+			err = ErrStateOtherCall
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w (%v)", ErrTampered, err)
+	}
+	return nil
 }
 
 // Alive reports whether a still stands for its call at now: a used one does
@@ -259,13 +317,19 @@ func decide(a *Approval, d Decision, now time.Time) error {
 
 // Decide records d on the pending approval id, as the decision path does
 // once it has verified the approver's token (d.By and d.Groups come from
-// it): it checks that the approval is still pending and unexpired and
-// that the approver may decide it, signs the decision with signer, and
-// writes it over the pending approval in one conditional write.
-func Decide(ctx context.Context, store Store, signer Signer, id string, d Decision, now time.Time) (Approval, error) {
+// it): it checks the request's proof with keys (the REQUEST point's), that
+// the approval is still pending and unexpired and that the approver may
+// decide it, signs the decision with signer, and writes it over the
+// pending approval in one conditional write.
+func Decide(ctx context.Context, store Store, signer Signer, keys Keys, id string, d Decision, now time.Time) (Approval, error) {
 	a, err := store.Get(ctx, id)
 	if err != nil {
 		return Approval{}, err
+	}
+	if a.Status == Pending {
+		if err := checkProof(ctx, keys, a); err != nil {
+			return a, err
+		}
 	}
 	if err := decide(&a, d, now); err != nil {
 		return a, err

@@ -30,20 +30,29 @@ func stores(t testing.TB) map[string]approval.Store {
 
 var t0 = time.Now().Truncate(time.Second)
 
-// key signs the decisions of these tests, as the approvals function would.
-var key = approval.NewLocalKey()
+// key signs the decisions of these tests, as the approvals function would;
+// keys prove the requests, as the REQUEST point does.
+var (
+	key  = approval.NewLocalKey()
+	keys = approval.RandomKey()
+)
 
 // decide decides as the decision path does.
 func decide(st approval.Store, id string, d approval.Decision, at time.Time) (approval.Approval, error) {
-	return approval.Decide(context.Background(), st, key, id, d, at)
+	return approval.Decide(context.Background(), st, key, keys, id, d, at)
 }
 
 // unlimited are limits that no test of the other rules reaches.
 var unlimited = approval.Limits{MaxPending: 1000, MaxRequests: 1000, Window: time.Hour}
 
+// pending is a request of alice's, proven as the REQUEST point proves it.
 func pending(id, binding string, req approval.Requirement) approval.Approval {
-	return approval.Approval{ID: id, Binding: binding, Status: approval.Pending, Requester: "alice", Tool: "k8s___delete-pod",
-		Requirement: req, Created: t0, Expires: t0.Add(req.TTL())}
+	a, err := approval.Prove(context.Background(), keys, approval.Approval{ID: id, Binding: binding, Status: approval.Pending, Requester: "alice",
+		Tool: "k8s___delete-pod", Requirement: req, Created: t0, Expires: t0.Add(req.TTL())})
+	if err != nil {
+		panic(err)
+	}
+	return a
 }
 
 var (
@@ -238,6 +247,7 @@ func TestBinding(t *testing.T) {
 		"environment": func(c *approval.Call) { c.Environment = "dev" },
 		"arguments":   func(c *approval.Call) { c.Arguments = map[string]any{"n": 2.5, "s": "a", "force": true} },
 		"separator":   func(c *approval.Call) { c.Principal, c.Actor = "alice\x00agent", "" },
+		"params":      func(c *approval.Call) { c.Params = map[string]any{"inputResponses": map[string]any{"x": "y"}} },
 	} {
 		c := base
 		change(&c)

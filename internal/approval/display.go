@@ -11,38 +11,50 @@ import (
 	"unicode/utf8"
 
 	"github.com/toolgate/toolgate/internal/codec"
-	"github.com/toolgate/toolgate/internal/redact"
 )
 
-// MaxDisplay is the most characters an approval shows of a call's
-// arguments: about a screen, what a person can still read before deciding.
-// A call whose arguments do not fit is denied, never shown in part: what an
-// approver does not see must not run.
+// MaxDisplay is the most characters an approval shows of a call: about a
+// screen, what a person can still read before deciding. A call that does
+// not fit is denied, never shown in part: what an approver does not see
+// must not run.
 const MaxDisplay = 4000
 
-// ErrTooLong is the error of Display for arguments that cannot be shown
-// whole.
+// ErrTooLong is the error of Display for a call that cannot be shown whole.
 var ErrTooLong = errors.New("the arguments are too long to be shown whole to whoever approves")
 
-// secrets finds credential-shaped text in the arguments shown; e-mail
-// addresses are not masked: a recipient is what an approver must see.
-var secrets = redact.Secrets()
-
-// Display renders a call's arguments as an approver reads them: one line
+// Display renders what c will run as an approver reads it: one line
 // per member, "path: value", where path names the member from the top
-// (payment.card.last4, items[2]) and value is its JSON text. Nothing is
-// left out: every member and every character of every value appears, with
-// characters a reader could not see (controls, format and bidi characters,
-// spaces other than U+0020) written as \u escapes, and numbers as the
-// double the policies and the binding read. Only credential-shaped text is
-// masked, with a marker that says so. Members that move money or data
-// (amounts, accounts, recipients, URLs, commands) come first, the rest in
-// the canonical order of their paths. It fails with ErrTooLong past
-// MaxDisplay characters, and on values JSON cannot hold.
-func Display(args map[string]any) (string, error) {
+// (payment.card.last4, items[2]) and value is its JSON text; the call's
+// other params (a target's input responses, its request state, a task),
+// which the tool reads too, follow as "@inputResponses...".
+//
+// Nothing is left out and nothing is disguised: every member and every
+// character of every value appears; characters a reader could not see
+// (controls, format, bidi and other default-ignorable characters, blank
+// letters, spaces other than U+0020) and letters of another script inside
+// a word of ASCII letters (a Cyrillic "а" in "pаypal") are written as \u
+// escapes; numbers are shown as the double the policies and the binding
+// read. Only the value of a member whose name says it is a secret
+// (password, api_key, client_secret, token, ...) is masked, and the mask
+// says so and how long it is: masking by shape would let a value that
+// merely looks like a credential hide a host or a command. Members that
+// move money or data (amounts, accounts, recipients, URLs, commands) come
+// first, the rest in the canonical order of their paths. It fails with
+// ErrTooLong past MaxDisplay characters, and on values JSON cannot hold.
+func (c Call) Display() (string, error) {
 	var lines []line
-	if err := flatten(&lines, "", args, true); err != nil {
+	if err := flatten(&lines, "", c.Arguments, true, false); err != nil {
 		return "", err
+	}
+	keys := make([]string, 0, len(c.Params))
+	for k := range c.Params {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, codec.CompareUTF16)
+	for _, k := range keys {
+		if err := flatten(&lines, "@"+k, c.Params[k], false, false); err != nil {
+			return "", err
+		}
 	}
 	slices.SortStableFunc(lines, func(a, b line) int {
 		if a.risky != b.risky {
@@ -77,8 +89,8 @@ type line struct {
 }
 
 // flatten appends a line per scalar (or empty container) in v, named by
-// path, in canonical order; risky marks members under a risky name.
-func flatten(lines *[]line, path string, v any, top bool) error {
+// path, in canonical order; secret says v is under a secret's name.
+func flatten(lines *[]line, path string, v any, top, secret bool) error {
 	switch v := v.(type) {
 	case map[string]any:
 		if len(v) == 0 && !top {
@@ -91,7 +103,7 @@ func flatten(lines *[]line, path string, v any, top bool) error {
 		}
 		slices.SortFunc(keys, codec.CompareUTF16)
 		for _, k := range keys {
-			if err := flatten(lines, join(path, k), v[k], false); err != nil {
+			if err := flatten(lines, join(path, k), v[k], false, secret || secretName(k)); err != nil {
 				return err
 			}
 		}
@@ -102,13 +114,13 @@ func flatten(lines *[]line, path string, v any, top bool) error {
 			return nil
 		}
 		for i, e := range v {
-			if err := flatten(lines, path+"["+strconv.Itoa(i)+"]", e, false); err != nil {
+			if err := flatten(lines, path+"["+strconv.Itoa(i)+"]", e, false, secret); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	text, err := scalar(v)
+	text, err := scalar(v, secret)
 	if err != nil {
 		return fmt.Errorf("argument %s: %w", path, err)
 	}
@@ -118,7 +130,7 @@ func flatten(lines *[]line, path string, v any, top bool) error {
 
 // join names member k of the member at path: bare when it is a plain
 // name, quoted (as the value would be) when it is not, so that a name with
-// a dot, a bracket or a colon cannot pass for a path.
+// a dot, a bracket, a colon or an "@" cannot pass for a path.
 func join(path, k string) string {
 	name := k
 	if !plainName(k) {
@@ -142,16 +154,23 @@ func plainName(k string) bool {
 	return true
 }
 
-// scalar writes a scalar as JSON: strings masked and quoted, numbers as
-// the double they are read as.
-func scalar(v any) (string, error) {
+// maxMasked is the longest value a secret's name masks: credentials are
+// short, and a long value under such a name is shown, as anything else.
+const maxMasked = 1024
+
+// scalar writes a scalar as JSON: strings quoted (or masked, under a
+// secret's name), numbers as the double they are read as.
+func scalar(v any, secret bool) (string, error) {
+	if s, ok := v.(string); ok && secret && len(s) <= maxMasked {
+		return fmt.Sprintf("[masked: a secret of %d characters]", utf8.RuneCountInString(s)), nil
+	}
 	switch v := v.(type) {
 	case nil:
 		return "null", nil
 	case bool:
 		return strconv.FormatBool(v), nil
 	case string:
-		return quote(secrets.String(v, redact.Counts{})), nil
+		return quote(v), nil
 	case json.Number, float64:
 		b, err := codec.Canonical(v)
 		return string(b), err
@@ -159,14 +178,37 @@ func scalar(v any) (string, error) {
 	return "", fmt.Errorf("%T is not a JSON value", v)
 }
 
-// quote writes s as a JSON string in which every character is visible:
-// beyond JSON's own escapes, characters that are not graphic (controls,
-// format and bidi characters, zero-width ones, private-use and unassigned
-// ones) and spaces other than U+0020 are written as \u escapes.
+// secretNames are member names, lower case without separators, whose
+// values are credentials.
+var secretNames = map[string]bool{
+	"password": true, "passwd": true, "passphrase": true, "secret": true, "clientsecret": true, "apikey": true,
+	"apisecret": true, "apitoken": true, "accesskey": true, "secretkey": true, "secretaccesskey": true,
+	"privatekey": true, "signingkey": true, "token": true, "accesstoken": true, "refreshtoken": true, "idtoken": true,
+	"sessiontoken": true, "authtoken": true, "bearertoken": true, "authorization": true, "cookie": true,
+	"credential": true, "credentials": true,
+}
+
+// secretName reports whether a member named k holds a secret: its name,
+// in any case and separator style (client_secret, ClientSecret,
+// CLIENT-SECRET), is one of secretNames, or ends in password or secret.
+func secretName(k string) bool {
+	n := make([]rune, 0, len(k))
+	for _, r := range strings.ToLower(k) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			n = append(n, r)
+		}
+	}
+	s := string(n)
+	return secretNames[s] || strings.HasSuffix(s, "password") || strings.HasSuffix(s, "secret")
+}
+
+// quote writes s as a JSON string in which every character is what it
+// looks like (see Display).
 func quote(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
-	for _, r := range s {
+	mixed := mixedWords(s)
+	for i, r := range s {
 		switch {
 		case r == '"':
 			b.WriteString(`\"`)
@@ -178,7 +220,7 @@ func quote(s string) string {
 			b.WriteString(`\t`)
 		case r == ' ' || r < utf8.RuneSelf && unicode.IsGraphic(r):
 			b.WriteRune(r)
-		case r == utf8.RuneError || !unicode.IsGraphic(r) || unicode.Is(unicode.Zs, r) || unicode.Is(unicode.Co, r):
+		case unseen(r) || mixed[i]:
 			if r > 0xFFFF {
 				fmt.Fprintf(&b, `\U%08x`, r)
 			} else {
@@ -190,6 +232,67 @@ func quote(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// unseen reports whether r, not ASCII, is a character a reader would not
+// see as itself: not graphic, a space other than U+0020, private use,
+// invalid, a variation selector or another default-ignorable character
+// (U+034F, U+17B4...), a letter or symbol that renders blank (U+3164
+// HANGUL FILLER, U+2800 BRAILLE BLANK...), or a fullwidth form of an ASCII
+// character.
+func unseen(r rune) bool {
+	switch {
+	case r == utf8.RuneError || !unicode.IsGraphic(r) || unicode.In(r, unicode.Zs, unicode.Co, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point):
+		return true
+	case r >= 0xFF01 && r <= 0xFF5E: // fullwidth ASCII
+		return true
+	}
+	switch r {
+	case 0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800, 0x180E, 0x2062, 0x2063, 0x2064:
+		return true
+	}
+	return false
+}
+
+// mixedWords marks, by byte offset, the letters and digits that are not
+// ASCII in words (runs of letters, marks and digits) that also hold an
+// ASCII letter: a look-alike of another script inside a Latin word.
+func mixedWords(s string) map[int]bool {
+	var marks map[int]bool
+	start := -1
+	flush := func(end int) {
+		if start < 0 {
+			return
+		}
+		word := s[start:end]
+		ascii, other := false, false
+		for _, r := range word {
+			ascii = ascii || r < utf8.RuneSelf && unicode.IsLetter(r)
+			other = other || r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r))
+		}
+		if ascii && other {
+			if marks == nil {
+				marks = map[int]bool{}
+			}
+			for i, r := range word {
+				if r >= utf8.RuneSelf {
+					marks[start+i] = true
+				}
+			}
+		}
+		start = -1
+	}
+	for i, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.M, r) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		flush(i)
+	}
+	flush(len(s))
+	return marks
 }
 
 // riskyWords are the words of member names that move money or data, or

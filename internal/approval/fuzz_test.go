@@ -25,7 +25,7 @@ func FuzzDisplay(f *testing.F) {
 		if err != nil || !ok {
 			return
 		}
-		out, err := approval.Display(args)
+		out, err := approval.Call{Arguments: args}.Display()
 		if errors.Is(err, approval.ErrTooLong) {
 			return
 		}

@@ -116,6 +116,9 @@ func VerifyGrant(ctx context.Context, v Verifier, a Approval, binding string, re
 		return st, fmt.Errorf("%w: it is a %s decision", ErrNotPermitted, st.Decision)
 	case now.Unix() >= st.Expires:
 		return st, fmt.Errorf("%w: the grant lapsed at %s", ErrExpired, time.Unix(st.Expires, 0).UTC().Format(time.RFC3339))
+	case st.Expires-st.Decided > req.TTLSeconds:
+		// Longer than today's policies give a grant.
+		return st, fmt.Errorf("%w: the grant lasts longer than the policies allow (%s)", ErrNotPermitted, req.TTL())
 	case req.Caller() && st.Kind != KindCaller:
 		return st, fmt.Errorf("%w: the call needs the caller's own confirmation", ErrNotPermitted)
 	case !req.Caller() && st.Kind != KindApprover:

@@ -22,7 +22,7 @@ func decided(t *testing.T, signer approval.Signer, id, binding string, req appro
 	if _, _, err := st.Request(context.Background(), a, t0, unlimited); err != nil {
 		t.Fatal(err)
 	}
-	a, err := approval.Decide(context.Background(), st, signer, id, d, t0)
+	a, err := approval.Decide(context.Background(), st, signer, keys, id, d, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,5 +116,44 @@ func TestKMSKey(t *testing.T) {
 	rsa, _ := approval.KMSKeyFromEnv(srv.Env(nil), srv.CreateKey(t, "RSA_2048"), http.DefaultClient)
 	if err := rsa.Verify(ctx, "x", []byte("m"), []byte("s")); err == nil || !strings.Contains(err.Error(), "want ECC_NIST_P256") {
 		t.Fatalf("an RSA key: %v", err)
+	}
+}
+
+// TestDecideRefusesTamperedRequests: whoever can write the table cannot
+// change what an approver is shown, the call a grant is for, who may
+// decide or how long a grant lasts: the decision path decides only on the
+// request as the REQUEST point proved it.
+func TestDecideRefusesTamperedRequests(t *testing.T) {
+	ctx := context.Background()
+	for name, tamper := range map[string]func(*approval.Approval){
+		"the display":         func(a *approval.Approval) { a.Display = "amount: 10" },
+		"the binding":         func(a *approval.Approval) { a.Binding = "another call" },
+		"the TTL":             func(a *approval.Approval) { a.Requirement.TTLSeconds = 10 * 365 * 86400 },
+		"the groups":          func(a *approval.Approval) { a.Requirement.Groups = [][]string{{"developers"}} },
+		"the requester":       func(a *approval.Approval) { a.Requester = "mallory" },
+		"the expiry":          func(a *approval.Approval) { a.Expires = a.Expires.Add(time.Hour) },
+		"no proof":            func(a *approval.Approval) { a.Proof = "" },
+		"another one's proof": func(a *approval.Approval) { a.Proof = pending("other", a.Binding, ops).Proof },
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := &approval.Memory{}
+			a := pending("tp1", "tpb1", ops)
+			a.Display = "amount: 950000"
+			a, _ = approval.Prove(ctx, keys, a)
+			tamper(&a)
+			if _, _, err := st.Request(ctx, a, t0, unlimited); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := approval.Decide(ctx, st, key, keys, "tp1", approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, t0); !errors.Is(err, approval.ErrTampered) {
+				t.Fatalf("decided a tampered request: %v", err)
+			}
+		})
+	}
+	// A grant the decision path signed for longer than today's policies
+	// allow does not stand, whoever made the request ask for it.
+	long := approval.Requirement{Groups: ops.Groups, TTLSeconds: 10 * 365 * 86400}
+	a := decided(t, key, "tp2", "tpb2", long, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}})
+	if _, err := approval.VerifyGrant(ctx, key, a, "tpb2", ops, "alice", t0); !errors.Is(err, approval.ErrNotPermitted) {
+		t.Fatalf("a grant longer than the policies allow: %v", err)
 	}
 }

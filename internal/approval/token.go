@@ -146,33 +146,45 @@ func Verify(ctx context.Context, keys Keys, token, binding string, now time.Time
 // decision id, the call's binding and the canonical answer without the
 // seal.
 
-// sealPrefix marks a seal; its parts are the decision id, the key id and
-// the HMAC.
-const sealPrefix = "tgs1."
+// Seals of answers and proofs of requests: an HMAC under the keys, over
+// the prefix (what is sealed), the decision id, the call's binding and the
+// sealed bytes. Their parts are the decision id, the key id and the HMAC.
+const (
+	sealPrefix  = "tgs1."
+	proofPrefix = "tgr1."
+)
 
 // Seal returns the seal of answer, the canonical form of the REQUEST
 // point's answer, made by decision id for the call bound by binding.
 func Seal(ctx context.Context, keys Keys, id, binding string, answer []byte) (string, error) {
-	kid, key, err := keys.Current(ctx)
-	if err != nil {
-		return "", fmt.Errorf("approval signing key: %w", err)
-	}
-	head := sealPrefix + id + "." + b64.EncodeToString([]byte(kid))
-	return head + "." + b64.EncodeToString(sealMAC(key, head, binding, answer)), nil
-}
-
-func sealMAC(key []byte, head, binding string, answer []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(head + "\n" + binding + "\n"))
-	m.Write(answer)
-	return m.Sum(nil)
+	return seal(ctx, keys, sealPrefix, id, binding, answer)
 }
 
 // Unseal checks seal on answer (canonical, without the seal) for the call
 // bound by binding, and returns the id of the decision that made it.
 func Unseal(ctx context.Context, keys Keys, seal, binding string, answer []byte) (string, error) {
-	parts := strings.Split(strings.TrimPrefix(seal, sealPrefix), ".")
-	if !strings.HasPrefix(seal, sealPrefix) || len(parts) != 3 || parts[0] == "" {
+	return unseal(ctx, keys, sealPrefix, seal, binding, answer)
+}
+
+func seal(ctx context.Context, keys Keys, prefix, id, binding string, body []byte) (string, error) {
+	kid, key, err := keys.Current(ctx)
+	if err != nil {
+		return "", fmt.Errorf("approval signing key: %w", err)
+	}
+	head := prefix + id + "." + b64.EncodeToString([]byte(kid))
+	return head + "." + b64.EncodeToString(sealMAC(key, head, binding, body)), nil
+}
+
+func sealMAC(key []byte, head, binding string, body []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(head + "\n" + binding + "\n"))
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+func unseal(ctx context.Context, keys Keys, prefix, token, binding string, body []byte) (string, error) {
+	parts := strings.Split(strings.TrimPrefix(token, prefix), ".")
+	if !strings.HasPrefix(token, prefix) || len(parts) != 3 || parts[0] == "" {
 		return "", ErrStateMalformed
 	}
 	kid, err1 := b64.DecodeString(parts[1])
@@ -184,7 +196,7 @@ func Unseal(ctx context.Context, keys Keys, seal, binding string, answer []byte)
 	if err != nil {
 		return "", fmt.Errorf("%w: key %q: %v", ErrStateForged, kid, err)
 	}
-	if !hmac.Equal(sig, sealMAC(key, seal[:strings.LastIndexByte(seal, '.')], binding, answer)) {
+	if !hmac.Equal(sig, sealMAC(key, token[:strings.LastIndexByte(token, '.')], binding, body)) {
 		return "", ErrStateForged
 	}
 	return parts[0], nil

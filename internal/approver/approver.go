@@ -75,6 +75,8 @@ type Workflow interface {
 type Config struct {
 	Store  approval.Store
 	Signer approval.Signer
+	// Keys verify the proofs of requests (the REQUEST point's keys).
+	Keys approval.Keys
 	// Verifier verifies approvers' tokens; nil refuses every decision (a
 	// decision must name a verified approver).
 	Verifier *identity.Verifier
@@ -148,7 +150,7 @@ func (h *Handler) decide(ctx context.Context, req Request) Response {
 		return Response{Error: err.Error()}
 	}
 	log = log.With("by", approver.ID)
-	a, err := approval.Decide(ctx, h.cfg.Store, h.cfg.Signer, req.ID,
+	a, err := approval.Decide(ctx, h.cfg.Store, h.cfg.Signer, h.cfg.Keys, req.ID,
 		approval.Decision{Approve: req.Approve, By: approver.ID, Groups: approver.Groups, Comment: req.Comment}, h.cfg.Now())
 	if err != nil {
 		log.Warn("decision refused", "reason", err.Error())

@@ -26,6 +26,7 @@ type workflow struct {
 	fn       *approver.Handler
 	store    approval.Store
 	verifier *approval.KMSKey
+	keys     approval.Keys
 	machine  string
 	idp      *testutil.IdP
 	logs     *testutil.Buffer
@@ -34,8 +35,9 @@ type workflow struct {
 func newWorkflow(t *testing.T) *workflow {
 	srv := moto.StartWorkflows(t)
 	table, key := srv.CreateTable(t, "toolgate-approvals"), srv.CreateKey(t, "ECC_NIST_P256")
+	secret := srv.CreateSecret(t, "toolgate-approval-key", strings.Repeat("0123456789abcdef", 3))
 	w := &workflow{t: t, srv: srv, idp: testutil.NewIdP(t), logs: &testutil.Buffer{}}
-	env := srv.Env(map[string]string{"APPROVAL_TABLE": table, "APPROVAL_SIGNING_KEY_ARN": key,
+	env := srv.Env(map[string]string{"APPROVAL_TABLE": table, "APPROVAL_SIGNING_KEY_ARN": key, "APPROVAL_KEY_SECRET_ARN": secret,
 		"JWKS_URL": w.idp.URL, "JWT_ISSUER": testutil.Issuer, "JWT_AUDIENCE": "agent-app", "JWT_TOKEN_USE": "access"})
 	var err error
 	if w.fn, err = app.NewApprover(env, w.logs); err != nil {
@@ -44,8 +46,10 @@ func newWorkflow(t *testing.T) *workflow {
 	if w.store, err = approval.FromEnv(env, table, http.DefaultClient); err != nil {
 		t.Fatal(err)
 	}
-	// The interceptor's side: the public key only.
+	// The interceptor's side: the public key only, and the key that
+	// proves requests.
 	w.verifier, _ = approval.KMSKeyFromEnv(env, key, http.DefaultClient)
+	w.keys, _ = approval.SecretKeysFromEnv(env, secret, http.DefaultClient)
 	definition, err := os.ReadFile("../../functions/approvals/workflow.asl.json")
 	if err != nil {
 		t.Fatal(err)
@@ -69,11 +73,15 @@ func newWorkflow(t *testing.T) *workflow {
 func (w *workflow) request(id string, ttl time.Duration) approval.Approval {
 	w.t.Helper()
 	call := approval.Call{Principal: "alice", Tool: "billing___refund_payment", Environment: "production", Arguments: map[string]any{"payment": id, "amount": 10.0}}
-	display, _ := approval.Display(call.Arguments)
+	display, _ := call.Display()
 	now := time.Now()
 	a := approval.Approval{ID: id, Binding: call.Binding(), Status: approval.Pending, Requester: "alice", Tool: call.Tool, Environment: call.Environment,
 		Display: display, Requirement: approval.Requirement{Groups: [][]string{{"platform-admins"}}, TTLSeconds: int64(ttl / time.Second), Reasons: []string{"refunds need an admin"}},
 		Created: now, Expires: now.Add(ttl)}
+	a, err := approval.Prove(context.Background(), w.keys, a)
+	if err != nil {
+		w.t.Fatal(err)
+	}
 	if _, created, err := w.store.Request(context.Background(), a, now, approval.DefaultLimits()); err != nil || !created {
 		w.t.Fatalf("request %s: %v %v", id, created, err)
 	}

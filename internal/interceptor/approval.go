@@ -59,12 +59,16 @@ func (h *Handler) approvable(msg *mcp.Message, call mcp.ToolCall, doc *attribute
 	if !p.Authenticated || p.ID == "" {
 		return deny(decision.CodePolicyDenied, "this call needs an approval, which needs an authenticated caller")
 	}
-	c := approval.Call{Principal: p.ID, Actor: p.Actor, Tool: call.Name, Environment: doc.Environment, Arguments: call.Arguments}
+	params, err := otherParams(msg.Params)
+	if err != nil {
+		return deny(decision.CodeInvalidParams, "the arguments cannot be bound to an approval")
+	}
+	c := approval.Call{Principal: p.ID, Actor: p.Actor, Tool: call.Name, Environment: doc.Environment, Arguments: call.Arguments, Params: params}
 	binding := c.Binding()
 	if binding == "" {
 		return deny(decision.CodeInvalidParams, "the arguments cannot be bound to an approval")
 	}
-	display, err := approval.Display(call.Arguments)
+	display, err := c.Display()
 	if errors.Is(err, approval.ErrTooLong) {
 		return deny(decision.CodePolicyDenied, fmt.Sprintf("this call needs an approval, and its arguments are longer than an approval can show (%d characters): "+
 			"nothing runs that its approver has not seen whole", approval.MaxDisplay))
@@ -73,6 +77,33 @@ func (h *Handler) approvable(msg *mcp.Message, call mcp.ToolCall, doc *attribute
 		return deny(decision.CodeInvalidParams, "the arguments cannot be shown to an approver")
 	}
 	return &approvable{req: req, call: c, binding: binding, display: display}, nil
+}
+
+// otherParams returns the members of a tools/call's params that reach the
+// tool besides its name and arguments: a target's own input responses and
+// request state, a task. They are shown to whoever approves and bound to
+// the grant like the arguments. Not _meta, which is the protocol's (a
+// client sets a new progress token on every request), nor this project's
+// own request state and input response, which a confirmation adds.
+func otherParams(raw json.RawMessage) (map[string]any, error) {
+	v, err := codec.DecodeJSON(raw)
+	params, _ := v.(map[string]any)
+	if err != nil || params == nil {
+		return nil, errNotMessage
+	}
+	delete(params, "name")
+	delete(params, "arguments")
+	delete(params, "_meta")
+	if s, _ := params["requestState"].(string); approval.IsState(s) {
+		delete(params, "requestState")
+	}
+	if rs, ok := params["inputResponses"].(map[string]any); ok {
+		delete(rs, decision.InputRequestID)
+		if len(rs) == 0 {
+			delete(params, "inputResponses")
+		}
+	}
+	return params, nil
 }
 
 // approve decides on a call that policies allow but some approval policy
@@ -182,6 +213,9 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 		ID: d.ID, Binding: binding, Status: approval.Pending, Requester: p.ID, Actor: p.Actor, Tool: call.Name,
 		Environment: doc.Environment, ArgsDigest: codec.Digest(ap.call.Arguments), Display: ap.display,
 		Requirement: req, Created: now, Expires: now.Add(req.TTL()),
+	}
+	if a, err = approval.Prove(ctx, h.cfg.ApprovalKeys, a); err != nil {
+		return fail(decision.CodeUndecidable, "approval could not be requested: no signing key", err)
 	}
 	a, created, err := h.cfg.Approvals.Request(ctx, a, now, h.cfg.ApprovalLimits)
 	var limit *approval.LimitError

@@ -72,19 +72,23 @@ func answerOf(t *testing.T, r interceptor.Result) answer {
 const refundArgs = `{"payment":"p-1","amount":10}`
 
 // approvals turns approvals on in c with store: in-process keys, and the
-// key the tests decide with, which they return, as the approvals
-// function's.
-func approvals(c *interceptor.Config, store approval.Store) *approval.LocalKey {
-	signer := approval.NewLocalKey()
-	c.Approvals, c.ApprovalKeys, c.GrantKey = store, approval.RandomKey(), signer
-	return signer
+// decision path's, which decides as the approvals function would.
+func approvals(c *interceptor.Config, store approval.Store) *decisionPath {
+	p := &decisionPath{store: store, signer: approval.NewLocalKey(), keys: approval.RandomKey()}
+	c.Approvals, c.ApprovalKeys, c.GrantKey = store, p.keys, p.signer
+	return p
 }
 
-// decideAs decides approval id as by, of groups, through the decision
-// path.
-func decideAs(t testing.TB, store approval.Store, signer approval.Signer, id string, approve bool, by string, groups ...string) (approval.Approval, error) {
-	t.Helper()
-	return approval.Decide(context.Background(), store, signer, id, approval.Decision{Approve: approve, By: by, Groups: groups}, time.Now())
+// decisionPath decides approvals as the approvals function does.
+type decisionPath struct {
+	store  approval.Store
+	signer *approval.LocalKey
+	keys   approval.Keys
+}
+
+// decide decides approval id as by, of groups.
+func (p *decisionPath) decide(id string, approve bool, by string, groups ...string) (approval.Approval, error) {
+	return approval.Decide(context.Background(), p.store, p.signer, p.keys, id, approval.Decision{Approve: approve, By: by, Groups: groups}, time.Now())
 }
 
 // TestOutOfBandApproval: against moto's DynamoDB, each client version is
@@ -99,9 +103,9 @@ func TestOutOfBandApproval(t *testing.T) {
 	now := time.Now()
 	ids := 0
 	var logs bytes.Buffer
-	var signer approval.Signer
+	var path *decisionPath
 	h := handlerWith(t, func(c *interceptor.Config) {
-		signer = approvals(c, store)
+		path = approvals(c, store)
 		c.ApprovalURL, c.Now = "https://approve.example.com/a/{id}", func() time.Time { return now }
 		c.NewID = func() string { ids++; return strings.Repeat("0", 31) + string(rune('a'+ids%6)) }
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
@@ -138,10 +142,10 @@ func TestOutOfBandApproval(t *testing.T) {
 			if again := h.Handle(ctx, approvalEvent(t, "billing___refund_payment", args, hdr, "")); again.Decision.Approval.ID != id || again.Decision.Approval.Status != decision.ApprovalPending {
 				t.Fatalf("retry while pending: %+v", again.Decision)
 			}
-			if _, err := decideAs(t, store, signer, id, true, "u-root", "platform-admins"); err == nil {
+			if _, err := path.decide(id, true, "u-root", "platform-admins"); err == nil {
 				t.Fatal("the requester approved their own call")
 			}
-			if _, err := decideAs(t, store, signer, id, true, "u-ops", "platform-admins"); err != nil {
+			if _, err := path.decide(id, true, "u-ops", "platform-admins"); err != nil {
 				t.Fatal(err)
 			}
 			// Other arguments: the grant does not apply.
@@ -173,10 +177,10 @@ func cmpOr(a, b string) string {
 // TestRejectedApproval: a rejection denies the retries, saying who.
 func TestRejectedApproval(t *testing.T) {
 	store := &approval.Memory{}
-	var signer approval.Signer
-	h := handlerWith(t, func(c *interceptor.Config) { signer = approvals(c, store) })
+	var path *decisionPath
+	h := handlerWith(t, func(c *interceptor.Config) { path = approvals(c, store) })
 	r := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, nil, ""))
-	if _, err := decideAs(t, store, signer, r.Decision.Approval.ID, false, "u-ops", "platform-admins"); err != nil {
+	if _, err := path.decide(r.Decision.Approval.ID, false, "u-ops", "platform-admins"); err != nil {
 		t.Fatal(err)
 	}
 	d := h.Handle(context.Background(), approvalEvent(t, "billing___refund_payment", refundArgs, nil, "")).Decision
@@ -250,18 +254,24 @@ func TestInBandConfirmation(t *testing.T) {
 	ctx := context.Background()
 	args := `{"channel":"general","text":"hello alice@example.com"}`
 	hdr := map[string]string{"Mcp-Protocol-Version": "2026-07-28"}
-	first := h.Handle(ctx, approvalEvent(t, "slack___post_message", args, hdr, ""))
+	// The call answers the target's own question (its input request
+	// "other"): that answer reaches the tool, so it is shown and bound.
+	first := h.Handle(ctx, approvalEvent(t, "slack___post_message", args, hdr, `,"inputResponses":{"other":{"action":"accept"}}`))
 	a := answerOf(t, first)
 	ir := a.Result.InputRequests[decision.InputRequestID]
 	if first.Decision.Effect != decision.Approval || ir.Params.Mode != "form" || !approval.IsState(a.Result.RequestState) {
 		t.Fatalf("first call: %+v %+v", first.Decision, a)
 	}
 	if !strings.Contains(ir.Params.Message, `text: "hello alice@example.com"`) || !strings.Contains(ir.Params.Message, `channel: "general"`) ||
-		!strings.Contains(ir.Params.Message, "slack___post_message") {
+		!strings.Contains(ir.Params.Message, `@inputResponses.other.action: "accept"`) || !strings.Contains(ir.Params.Message, "slack___post_message") {
 		t.Errorf("the form does not show the tool and every argument whole: %q", ir.Params.Message)
 	}
 	retry := func(state, action string, args string, h2 map[string]string) interceptor.Result {
-		ext := `,"inputResponses":{"` + decision.InputRequestID + `":{"action":"` + action + `","content":{"approve":true}},"other":{"action":"accept"}},"requestState":` + strconvQuote(state)
+		other := "accept"
+		if action == "accept-other" {
+			action, other = "accept", "decline"
+		}
+		ext := `,"inputResponses":{"` + decision.InputRequestID + `":{"action":"` + action + `","content":{"approve":true}},"other":{"action":"` + other + `"}},"requestState":` + strconvQuote(state)
 		return h.Handle(ctx, approvalEvent(t, "slack___post_message", args, cmpMap(h2, hdr), ext))
 	}
 	tampered := a.Result.RequestState[:len(a.Result.RequestState)-3] + "AAA"
@@ -270,9 +280,10 @@ func TestInBandConfirmation(t *testing.T) {
 		headers             map[string]string
 		reason              string
 	}{
-		"declined":        {a.Result.RequestState, "decline", args, nil, "declined"},
-		"other arguments": {a.Result.RequestState, "accept", `{"channel":"general","text":"rm -rf"}`, nil, "another call"},
-		"tampered":        {tampered, "accept", args, nil, "does not verify"},
+		"declined":                     {a.Result.RequestState, "decline", args, nil, "declined"},
+		"other arguments":              {a.Result.RequestState, "accept", `{"channel":"general","text":"rm -rf"}`, nil, "another call"},
+		"another answer to the target": {a.Result.RequestState, "accept-other", args, nil, "another call"},
+		"tampered":                     {tampered, "accept", args, nil, "does not verify"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			d := retry(tt.state, tt.action, tt.args, tt.headers).Decision
@@ -356,9 +367,9 @@ func BenchmarkApprovalConfirmedRetry(b *testing.B) {
 // three round trips (a consistent GetItem and two conditional UpdateItems).
 func BenchmarkApprovalGrantedRetry(b *testing.B) {
 	store := &approval.Memory{}
-	var signer approval.Signer
+	var path *decisionPath
 	h := handlerWith(b, func(c *interceptor.Config) {
-		signer = approvals(c, store)
+		path = approvals(c, store)
 		// Every iteration is a new request of one requester.
 		c.ApprovalLimits = approval.Limits{MaxPending: 1 << 30, MaxRequests: 1 << 30, Window: time.Hour}
 	})
@@ -371,7 +382,7 @@ func BenchmarkApprovalGrantedRetry(b *testing.B) {
 		if first.Decision.Approval == nil {
 			b.Fatalf("no approval asked: %+v", first.Decision)
 		}
-		if _, err := decideAs(b, store, signer, first.Decision.Approval.ID, true, "u-ops", "platform-admins"); err != nil {
+		if _, err := path.decide(first.Decision.Approval.ID, true, "u-ops", "platform-admins"); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
@@ -402,27 +413,36 @@ const toolRan = `{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","te
 // error record that says the grant was not signed.
 func TestForgedGrant(t *testing.T) {
 	ctx := context.Background()
-	for name, forge := range map[string]func(a *approval.Approval, signer approval.Signer){
-		"no grant": func(a *approval.Approval, _ approval.Signer) {},
-		"a grant signed by another key": func(a *approval.Approval, _ approval.Signer) {
-			st := &approval.Memory{}
-			st.Request(ctx, approval.Approval{ID: a.ID, Binding: a.Binding, Status: approval.Pending, Requester: a.Requester, Requirement: a.Requirement, Expires: a.Expires}, time.Now(), approval.DefaultLimits())
-			b, _ := approval.Decide(ctx, st, approval.NewLocalKey(), a.ID, approval.Decision{Approve: true, By: "u-ops", Groups: []string{"platform-admins"}}, time.Now())
-			a.Grant = b.Grant
+	// grantOf returns the grant the decision path's signer gives to a
+	// request like a's for binding.
+	grantOf := func(path *decisionPath, signer approval.Signer, a approval.Approval, binding string) *approval.Grant {
+		st := &approval.Memory{}
+		req, _ := approval.Prove(ctx, path.keys, approval.Approval{ID: a.ID, Binding: binding, Status: approval.Pending, Requester: a.Requester,
+			Requirement: a.Requirement, Created: time.Now(), Expires: time.Now().Add(time.Minute)})
+		if _, _, err := st.Request(ctx, req, time.Now(), approval.DefaultLimits()); err != nil {
+			t.Fatal(err)
+		}
+		b, err := approval.Decide(ctx, st, signer, path.keys, a.ID, approval.Decision{Approve: true, By: "u-ops", Groups: []string{"platform-admins"}}, time.Now())
+		if err != nil || b.Grant == nil {
+			t.Fatalf("grant: %v", err)
+		}
+		return b.Grant
+	}
+	for name, forge := range map[string]func(a *approval.Approval, path *decisionPath){
+		"no grant": func(a *approval.Approval, _ *decisionPath) {},
+		"a grant signed by another key": func(a *approval.Approval, path *decisionPath) {
+			a.Grant = grantOf(path, approval.NewLocalKey(), *a, a.Binding)
 		},
-		"another call's grant": func(a *approval.Approval, signer approval.Signer) {
-			st := &approval.Memory{}
-			st.Request(ctx, approval.Approval{ID: a.ID, Binding: "another call", Status: approval.Pending, Requester: a.Requester, Requirement: a.Requirement, Expires: a.Expires}, time.Now(), approval.DefaultLimits())
-			b, _ := approval.Decide(ctx, st, signer, a.ID, approval.Decision{Approve: true, By: "u-ops", Groups: []string{"platform-admins"}}, time.Now())
-			a.Grant = b.Grant
+		"another call's grant": func(a *approval.Approval, path *decisionPath) {
+			a.Grant = grantOf(path, path.signer, *a, "another call")
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			store := &approval.Memory{}
 			var logs bytes.Buffer
-			var signer approval.Signer
+			var path *decisionPath
 			h := handlerWith(t, func(c *interceptor.Config) {
-				signer = approvals(c, store)
+				path = approvals(c, store)
 				c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 			})
 			ev := approvalEvent(t, "billing___refund_payment", refundArgs, nil, "")
@@ -433,7 +453,7 @@ func TestForgedGrant(t *testing.T) {
 			}
 			// The table write: approved by an admin, as a row says.
 			a.Status, a.DecidedBy, a.DeciderGroups, a.DecidedAt, a.Expires = approval.Approved, "u-ops", []string{"platform-admins"}, time.Now(), time.Now().Add(10*time.Minute)
-			forge(&a, signer)
+			forge(&a, path)
 			if err := store.Settle(ctx, a, time.Now()); err != nil {
 				t.Fatal(err)
 			}
@@ -455,9 +475,9 @@ func TestForgedGrant(t *testing.T) {
 func TestResponseNeverWidens(t *testing.T) {
 	ctx := context.Background()
 	store := &approval.Memory{}
-	var signer approval.Signer
+	var path *decisionPath
 	h := handlerWith(t, func(c *interceptor.Config) {
-		signer = approvals(c, store)
+		path = approvals(c, store)
 		c.ApprovalURL = "https://approve.example.com/a/{id}"
 	})
 	for _, version := range []string{"2026-07-28", "2025-11-25", "2025-06-18"} {
@@ -488,7 +508,7 @@ func TestResponseNeverWidens(t *testing.T) {
 				t.Fatalf("another call's question: %+v", r.Decision)
 			}
 			// Granted and forwarded: one result passes, a second does not.
-			if _, err := decideAs(t, store, signer, asked.Decision.Approval.ID, true, "u-ops", "platform-admins"); err != nil {
+			if _, err := path.decide(asked.Decision.Approval.ID, true, "u-ops", "platform-admins"); err != nil {
 				t.Fatal(err)
 			}
 			if ok := h.Handle(ctx, ev); ok.Decision.Effect != decision.Allow {
@@ -558,11 +578,11 @@ func TestApprovalRecordsHoldNoArguments(t *testing.T) {
 func TestStreamedGrantedCall(t *testing.T) {
 	ctx := context.Background()
 	store := &approval.Memory{}
-	var signer approval.Signer
-	h := handlerWith(t, func(c *interceptor.Config) { signer = approvals(c, store) })
+	var path *decisionPath
+	h := handlerWith(t, func(c *interceptor.Config) { path = approvals(c, store) })
 	ev := approvalEvent(t, "billing___refund_payment", refundArgs, nil, "")
 	asked := h.Handle(ctx, ev)
-	if _, err := decideAs(t, store, signer, asked.Decision.Approval.ID, true, "u-ops", "platform-admins"); err != nil {
+	if _, err := path.decide(asked.Decision.Approval.ID, true, "u-ops", "platform-admins"); err != nil {
 		t.Fatal(err)
 	}
 	if r := h.Handle(ctx, ev); r.Decision.Effect != decision.Allow {

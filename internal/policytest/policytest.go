@@ -132,10 +132,10 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 			if env == "" {
 				env = opts.Environment
 			}
-			approvals, signer := &approval.Memory{}, approval.NewLocalKey()
+			approvals, signer, keys := &approval.Memory{}, approval.NewLocalKey(), approval.RandomKey()
 			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor,
 				RateLimits: b.RateLimits, Sessions: b.Sessions, State: &state.Memory{Now: now}, Now: now,
-				Approvals: approvals, ApprovalKeys: approval.RandomKey(), GrantKey: signer})
+				Approvals: approvals, ApprovalKeys: keys, GrantKey: signer})
 			var got decision.Decision
 			var listed []string
 			var err error
@@ -153,7 +153,7 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 			}
 			res := CaseResult{Where: d.where, Name: c.Name}
 			if c.Approved != nil {
-				got, listed, res.Diff = c.approve(h, approvals, signer, got, now())
+				got, listed, res.Diff = c.approve(h, approvals, signer, keys, got, now())
 			}
 			if res.Diff == "" {
 				res.Diff = c.Expect.diff(got, listed)
@@ -238,7 +238,7 @@ func (c Case) validate() error {
 // approve decides, as c.Approved, on the approval that got asks for, and
 // runs the call again. It returns the retry's decision, or why there was
 // nothing to approve or the approval was refused.
-func (c Case) approve(h *interceptor.Handler, store approval.Store, signer approval.Signer, got decision.Decision, now time.Time) (decision.Decision, []string, string) {
+func (c Case) approve(h *interceptor.Handler, store approval.Store, signer approval.Signer, keys approval.Keys, got decision.Decision, now time.Time) (decision.Decision, []string, string) {
 	if got.Effect != decision.Approval || got.Approval == nil || got.Approval.ID == "" {
 		return got, nil, fmt.Sprintf("approved: the call asked for no approval (decision %s: %s)", got.Effect, got.Reason)
 	}
@@ -250,7 +250,7 @@ func (c Case) approve(h *interceptor.Handler, store approval.Store, signer appro
 		}
 		by = a.Requester
 	}
-	if _, err := approval.Decide(context.Background(), store, signer, got.Approval.ID, approval.Decision{Approve: true, By: by, Groups: c.Approved.Groups}, now); err != nil {
+	if _, err := approval.Decide(context.Background(), store, signer, keys, got.Approval.ID, approval.Decision{Approve: true, By: by, Groups: c.Approved.Groups}, now); err != nil {
 		return got, nil, "approved: refused: " + err.Error()
 	}
 	retry, listed, err := c.run(h, nil)

@@ -10,7 +10,9 @@ package strictjson
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -248,21 +250,69 @@ func isNumberByte(c byte) bool {
 	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
 }
 
-// exact reports whether every parser reads the number literal n alike.
+// exact reports whether every parser reads the number literal n alike: an
+// integer within ±2^53, or a literal whose decimal value is the double it
+// reads as, written in its shortest form (19.99, 1e21, 0.1 are; 0.1000000000000000001
+// and 12345678901234567.0 are not: a parser of exact decimals reads them
+// as another number than a parser of doubles, and than the policies).
 func exact(n []byte) bool {
+	fraction := false
 	for _, c := range n {
 		if c == '.' || c == 'e' || c == 'E' {
-			// Every parser reads a fraction or exponent as a binary float;
-			// only overflow differs (an error here, infinity elsewhere).
-			_, err := strconv.ParseFloat(string(n), 64)
-			return err == nil
+			fraction = true
+			break
 		}
 	}
-	if len(n) < 16 { // at most 15 digits: below 2^53
+	if !fraction {
+		if len(n) < 16 { // at most 15 digits: below 2^53
+			return true
+		}
+		v, err := strconv.ParseInt(string(n), 10, 64)
+		return err == nil && v >= -maxExact && v <= maxExact
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil {
+		return false // beyond the doubles: an error here, infinity elsewhere
+	}
+	neg, digits, exp, ok := decimal(n)
+	switch {
+	case !ok:
+		return false
+	case digits == "":
+		return true // zero, however written
+	case f == 0:
+		return false // too small for a double: zero to some, not to others
+	case len(digits) <= 15 && math.Abs(f) >= 0x1p-1022:
+		// Fifteen significant digits of a normal double always read back
+		// as themselves: the shortest form has the same value.
 		return true
 	}
-	v, err := strconv.ParseInt(string(n), 10, 64)
-	return err == nil && v >= -maxExact && v <= maxExact
+	sneg, sdigits, sexp, _ := decimal([]byte(strconv.FormatFloat(f, 'e', -1, 64)))
+	return neg == sneg && digits == sdigits && exp == sexp
+}
+
+// decimal reads a JSON number literal as sign, significant digits (no
+// leading or trailing zeros; "" for zero) and the decimal exponent of the
+// first of them: the value is 0.digits × 10^exp.
+func decimal(n []byte) (neg bool, digits string, exp int, ok bool) {
+	s := string(n)
+	if neg = strings.HasPrefix(s, "-"); neg {
+		s = s[1:]
+	}
+	mant, e, hasExp := strings.Cut(strings.ToLower(s), "e")
+	if hasExp {
+		v, err := strconv.Atoi(e)
+		if err != nil || v > 1<<20 || v < -(1<<20) {
+			return false, "", 0, false
+		}
+		exp = v
+	}
+	whole, frac, _ := strings.Cut(mant, ".")
+	all := whole + frac
+	exp += len(whole)
+	lead := len(all) - len(strings.TrimLeft(all, "0"))
+	digits = strings.TrimRight(all[lead:], "0")
+	return neg, digits, exp - lead, true
 }
 
 // fold maps a key to a representative of the keys equal to it under Unicode

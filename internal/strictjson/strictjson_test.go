@@ -51,6 +51,18 @@ func TestCheck(t *testing.T) {
 		{`{"n":100000000000000000000000}`, strictjson.Options{}, nil},
 		{`{"n":1e400}`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
 		{`[1e400]`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
+		// Fractions and exponents: the literal must be the double it reads
+		// as, in its shortest form; a decimal parser would read the others
+		// as another number than the policies see.
+		{`[19.99,0.1,1e21,1E-7,2.50,100.000,-0.0,0e5,123456789012345.6,0.30000000000000004,5e-324,1.7976931348623157e308]`, strictjson.Options{ExactNumbers: true}, nil},
+		{`[12345678901234567.0]`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
+		{`[12345678901234567e0]`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
+		{`[4111111111111111.1]`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
+		{`[0.1000000000000000001]`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
+		{`[1e-400]`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
+		{`[1.00000000000000011102230246251565404236316680908203125]`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
+		{`[1e99999999999]`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
+		{`[0.1000000000000000001]`, strictjson.Options{}, nil},
 	}
 	for _, tt := range tests {
 		if got := strictjson.Check([]byte(tt.in), tt.opts); !errors.Is(got, tt.want) {
