@@ -248,8 +248,8 @@ var ErrTampered = errors.New("the approval request was changed after it was made
 func (a Approval) request() ([]byte, error) {
 	return json.Marshal(struct {
 		ID, Binding, Requester, Actor, Tool, Environment, ArgsDigest, Display string
-		Requirement                                                            Requirement
-		Created, Expires                                                       int64
+		Requirement                                                           Requirement
+		Created, Expires                                                      int64
 	}{a.ID, a.Binding, a.Requester, a.Actor, a.Tool, a.Environment, a.ArgsDigest, a.Display, a.Requirement, a.Created.Unix(), a.Expires.Unix()})
 }
 
