@@ -64,11 +64,10 @@ type Outcome struct {
 	DecidedAt string          `json:"decidedAt"`
 }
 
-// Workflow ends the wait of a workflow execution: with a decision's
-// outcome, or with an error when there is nothing to wait for.
+// Workflow ends the wait of a workflow execution with a decision's
+// outcome.
 type Workflow interface {
 	Succeed(ctx context.Context, taskToken string, output []byte) error
-	Fail(ctx context.Context, taskToken, code, cause string) error
 }
 
 // Config configures a Handler.
@@ -180,10 +179,21 @@ func (h *Handler) approver(ctx context.Context, token string) (identity.Principa
 	switch {
 	case p.Verification != identity.Verified:
 		return p, fmt.Errorf("your token was refused (%s)", p.Verification)
-	case p.Type != identity.TypeUser:
+	case p.Actor != "":
+		return p, errors.New("your token acts for someone else (act): approvals are decided by people themselves, not by an agent on their behalf")
+	case p.Type != identity.TypeUser || serviceAccount(p):
 		return p, errors.New("your token is a machine's (client credentials): approvals are decided by people")
 	}
 	return p, nil
+}
+
+// serviceAccount reports whether a token the identity package reads as a
+// user's is a service's after all: it names no user (Entra app-only
+// tokens), says it is an application's (idtyp), or names a Keycloak
+// service account. Deciding needs a person, so the doubt refuses.
+func serviceAccount(p identity.Principal) bool {
+	idtyp, _ := p.Claims["idtyp"].(string)
+	return p.Username == "" || strings.EqualFold(idtyp, "app") || strings.HasPrefix(strings.ToLower(p.Username), "service-account-")
 }
 
 // await registers the workflow's task token for approval req.ID. Written
@@ -194,16 +204,10 @@ func (h *Handler) await(ctx context.Context, req Request) Response {
 	if req.TaskToken == "" || req.ID == "" {
 		return Response{Error: "await needs the approval id and the task token"}
 	}
-	fail := func(err error) Response {
-		// Nothing will complete this wait: end it now rather than at the
-		// approval's expiry.
-		if h.cfg.Workflow != nil {
-			if ferr := h.cfg.Workflow.Fail(ctx, req.TaskToken, "ApprovalUnavailable", err.Error()); ferr != nil {
-				h.cfg.Logger.Info("the approval's workflow was not waiting", "approval_id", req.ID, "error", ferr.Error())
-			}
-		}
-		return Response{Error: req.ID + ": " + err.Error()}
-	}
+	// Nothing here ends a wait with a failure: whoever may invoke the
+	// function could hand in another execution's token. A wait that
+	// nothing completes lapses at the approval's TTL.
+	fail := func(err error) Response { return Response{Error: req.ID + ": " + err.Error()} }
 	a, err := h.cfg.Store.Get(ctx, req.ID)
 	if err != nil {
 		return fail(err)
@@ -246,8 +250,8 @@ func (h *Handler) complete(ctx context.Context, token string, a approval.Approva
 	}
 }
 
-// StepFunctions is the Workflow of AWS Step Functions: SendTaskSuccess and
-// SendTaskFailure, called signed (see awsenv.Service).
+// StepFunctions is the Workflow of AWS Step Functions: SendTaskSuccess,
+// called signed (see awsenv.Service).
 type StepFunctions struct{ API *awsenv.Service }
 
 // StepFunctionsAPI is Step Functions' JSON protocol, to configure with
@@ -262,11 +266,3 @@ func (s StepFunctions) Succeed(ctx context.Context, taskToken string, output []b
 	}{taskToken, string(output)}, &struct{}{})
 }
 
-// Fail implements Workflow.
-func (s StepFunctions) Fail(ctx context.Context, taskToken, code, cause string) error {
-	return s.API.Call(ctx, "SendTaskFailure", struct {
-		TaskToken string `json:"taskToken"`
-		Error     string `json:"error"`
-		Cause     string `json:"cause"`
-	}{taskToken, code, cause}, &struct{}{})
-}

@@ -228,7 +228,9 @@ func TestWorkflowDecidedFirst(t *testing.T) {
 }
 
 // TestWorkflowLapses: nobody decides; the wait ends at the approval's TTL
-// and says so. A wait for an approval that does not exist ends at once.
+// and says so. A wait for an approval that does not exist is refused, and
+// not ended early: whoever may invoke the function could hand in another
+// execution's token.
 func TestWorkflowLapses(t *testing.T) {
 	w := newWorkflow(t)
 	a := w.request("appr-lapse", time.Second)
@@ -245,8 +247,8 @@ func TestWorkflowLapses(t *testing.T) {
 	if r := w.invoke(w.invoked(exec)); r.OK {
 		t.Fatalf("await for no approval: %+v", r)
 	}
-	if status, _ := w.end(exec); status != "FAILEDApprovalNotFollowed" {
-		t.Fatalf("the workflow ended %s", status)
+	if status, out := w.end(exec); status != "SUCCEEDED" || out["status"] != "lapsed" {
+		t.Fatalf("the workflow ended %s with %v", status, out)
 	}
 }
 
@@ -262,6 +264,10 @@ func TestDecideRefused(t *testing.T) {
 		{"no token", "", "no token"},
 		{"a forged token", other.Token(t, "bob", []string{"platform-admins"}, nil), "your token was refused"},
 		{"a machine's token", machine, "decided by people"},
+		{"a delegated token (an agent acting for bob)", w.idp.Token(t, "bob", []string{"platform-admins"}, map[string]any{"act": map[string]any{"sub": "agent-7"}}), "acts for someone else"},
+		{"a Keycloak service account", w.idp.Token(t, "9f2c-uuid", []string{"platform-admins"}, map[string]any{"username": nil, "preferred_username": "service-account-agent-app"}), "decided by people"},
+		{"an Entra app-only token", w.idp.Token(t, "app-oid", []string{"platform-admins"}, map[string]any{"username": nil, "idtyp": "app"}), "decided by people"},
+		{"a token that names no user", w.idp.Token(t, "some-sub", []string{"platform-admins"}, map[string]any{"username": nil}), "decided by people"},
 		{"the requester", w.idp.Token(t, "alice", []string{"platform-admins"}, nil), "cannot approve their own call"},
 		{"outside the groups", w.idp.Token(t, "carol", []string{"developers"}, nil), "none of the groups"},
 	} {

@@ -30,7 +30,7 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 		Result:        result(d),
 		Repeat:        r.Repeat,
 		RepeatOf:      r.RepeatOf,
-		Reason:        d.Reason,
+		Reason:        withheld(d.Reason, d.Findings),
 		Code:          d.Code,
 		Bundle:        h.cfg.Bundle,
 		Redactions:    d.Redactions,
@@ -56,7 +56,7 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 	}
 	debug := h.cfg.Logger.Enabled(ctx, slog.LevelDebug)
 	for _, f := range d.Findings {
-		p := decisionlog.Policy{Name: f.Policy, Rule: f.Rule, Mode: string(f.Mode), Kind: string(f.Kind), Message: f.Message, Detail: f.Detail}
+		p := decisionlog.Policy{Name: f.Policy, Rule: f.Rule, Mode: string(f.Mode), Kind: string(f.Kind), Message: withheld(f.Message, d.Findings), Detail: f.Detail}
 		if f.Kind == policy.Error && !debug {
 			// An error's detail may quote the values it choked on, which
 			// can be tool arguments; a violation's names only paths.
@@ -79,6 +79,22 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 		rec.ToolsHidden, rec.Hidden = n, d.Hidden[:min(n, decisionlog.MaxHidden)]
 	}
 	return rec
+}
+
+// withheldMessage stands in a record for a policy's message that may quote
+// the call's arguments.
+const withheldMessage = "(a message that quotes the call's arguments, withheld)"
+
+// withheld returns text with every message of findings that may quote the
+// call's arguments replaced: the caller was shown it, the record never
+// holds an argument value.
+func withheld(text string, findings []policy.Finding) string {
+	for _, f := range findings {
+		if f.QuotesArguments && f.Message != "" {
+			text = strings.ReplaceAll(text, f.Message, withheldMessage)
+		}
+	}
+	return text
 }
 
 // result classifies a decision for the record.

@@ -235,3 +235,27 @@ func compile(t *testing.T, doc string) policy.Engine {
 	}
 	return e
 }
+
+// TestMessagesQuotingArgumentsWithheld: a policy message that quotes the
+// call's arguments, directly or through a context variable, reaches the
+// caller, never the decision record.
+func TestMessagesQuotingArgumentsWithheld(t *testing.T) {
+	for name, rule := range map[string]string{
+		"in the message": `{name: r, match: {all: [{action: call}]}, assert: {all: [{message: "no {{ tool.arguments.query }} here", check: {action: other}}]}}`,
+		"through context": `{name: r, match: {all: [{action: call}]}, context: [{name: q, variable: {"(tool.arguments.query)": true}}], ` +
+			`assert: {all: [{message: "no {{ to_string($q) }} here", check: {action: other}}]}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := compile(t, "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: quote}\nspec:\n  rules:\n  - "+rule+"\n")
+			payload, _ := os.ReadFile("../../testdata/events/allowed-call.json")
+			var logs bytes.Buffer
+			r := interceptor.New(interceptor.Config{Engine: e, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).Handle(context.Background(), payload)
+			if r.Decision.Effect != decision.Deny || !strings.Contains(string(r.Output.MCP.TransformedGatewayResponse.Body), "vpc peering") && name == "in the message" {
+				t.Fatalf("the caller is not told: %+v", r.Decision)
+			}
+			if strings.Contains(logs.String(), "vpc peering") || !strings.Contains(logs.String(), "quotes the call's arguments, withheld") {
+				t.Errorf("the record holds the argument, or does not say it withheld it:\n%s", logs.String())
+			}
+		})
+	}
+}
