@@ -246,8 +246,9 @@ func fromS3(cfg config.Config, getenv func(string) string, logger *slog.Logger, 
 // NewApprover builds the approvals function (see package approver) for the
 // environment read through getenv: APPROVAL_TABLE, APPROVAL_SIGNING_KEY_ARN
 // (the key it signs decisions with), APPROVAL_KEY_SECRET_ARN (the key the
-// REQUEST point proves requests with) and the JWT settings the interceptor
-// verifies callers with, which here verify approvers. It logs to w. On a
+// REQUEST point proves requests with), APPROVAL_TOPIC_ARN (where it tells
+// approvers of requests) and the JWT settings the interceptor verifies
+// callers with, which here verify approvers. It logs to w. On a
 // configuration error it logs it and returns, with the error, a handler
 // that refuses every request with it.
 func NewApprover(getenv func(string) string, w io.Writer) (*approver.Handler, error) {
@@ -281,6 +282,13 @@ func NewApprover(getenv func(string) string, w io.Writer) (*approver.Handler, er
 		return fail(err)
 	}
 	c := approver.Config{Store: store, Signer: signer, Keys: keys, Workflow: approver.StepFunctions{API: states}, Logger: logger}
+	if topic := strings.TrimSpace(getenv("APPROVAL_TOPIC_ARN")); topic != "" {
+		sns, err := approver.SNSAPI.FromEnv(getenv, "SNS", hc)
+		if err != nil {
+			return fail(err)
+		}
+		c.Approvers = approver.SNS{API: sns, Topic: topic}
+	}
 	if cfg.JWT.JWKSURL != "" {
 		if c.Verifier, err = verifier(cfg.JWT, logger); err != nil {
 			return fail(err)

@@ -263,8 +263,9 @@ func Prove(ctx context.Context, keys Keys, a Approval) (Approval, error) {
 	return a, err
 }
 
-// checkProof reports whether a, as read, is the request its proof says.
-func checkProof(ctx context.Context, keys Keys, a Approval) error {
+// CheckProof reports whether a, as read, is the request its proof says
+// (ErrTampered if not).
+func CheckProof(ctx context.Context, keys Keys, a Approval) error {
 	b, err := a.request()
 	if err == nil {
 		var id string
@@ -327,7 +328,7 @@ func Decide(ctx context.Context, store Store, signer Signer, keys Keys, id strin
 		return Approval{}, err
 	}
 	if a.Status == Pending {
-		if err := checkProof(ctx, keys, a); err != nil {
+		if err := CheckProof(ctx, keys, a); err != nil {
 			return a, err
 		}
 	}

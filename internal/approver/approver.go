@@ -11,11 +11,13 @@
 package approver
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -31,6 +33,9 @@ const (
 	// ActionAwait is the workflow's wait for a decision: it registers the
 	// task token that a decision completes.
 	ActionAwait = "await"
+	// ActionNotify is the workflow's first step: tell approvers of a
+	// request, as the REQUEST point proved it.
+	ActionNotify = "notify"
 )
 
 // Request is the function's event.
@@ -51,6 +56,26 @@ type Response struct {
 	OK       bool               `json:"ok"`
 	Error    string             `json:"error,omitempty"`
 	Approval *approval.Approval `json:"approval,omitempty"`
+	// Notice is what the workflow keeps of a request it was told of:
+	// never the arguments, which its execution history would hold for
+	// months.
+	Notice *Notice `json:"notice,omitempty"`
+}
+
+// Notice is a request as the workflow sees it.
+type Notice struct {
+	ID          string `json:"id"`
+	Requester   string `json:"requester"`
+	Tool        string `json:"tool"`
+	Environment string `json:"environment"`
+	Expires     string `json:"expires"`
+	// TTLSeconds is how long the workflow waits for a decision.
+	TTLSeconds int64 `json:"ttlSeconds"`
+}
+
+// Publisher tells approvers.
+type Publisher interface {
+	Publish(ctx context.Context, subject, message string) error
 }
 
 // Outcome is what a decision tells the waiting workflow: who decided what
@@ -81,6 +106,8 @@ type Config struct {
 	Verifier *identity.Verifier
 	// Workflow completes waiting workflows; nil when there is none.
 	Workflow Workflow
+	// Approvers hears of new requests (an SNS topic); nil tells no one.
+	Approvers Publisher
 	Logger   *slog.Logger
 	Now      func() time.Time
 	// Timeout bounds one invocation's work (default 20 s).
@@ -136,8 +163,10 @@ func (h *Handler) Handle(ctx context.Context, req Request) Response {
 		return h.decide(ctx, req)
 	case ActionAwait:
 		return h.await(ctx, req)
+	case ActionNotify:
+		return h.notify(ctx, req)
 	}
-	return Response{Error: fmt.Sprintf("unknown action %q: want %s or %s", req.Action, ActionDecide, ActionAwait)}
+	return Response{Error: fmt.Sprintf("unknown action %q: want %s, %s or %s", req.Action, ActionDecide, ActionAwait, ActionNotify)}
 }
 
 // decide verifies the approver and records their decision, signed.
@@ -194,6 +223,37 @@ func (h *Handler) approver(ctx context.Context, token string) (identity.Principa
 func serviceAccount(p identity.Principal) bool {
 	idtyp, _ := p.Claims["idtyp"].(string)
 	return p.Username == "" || strings.EqualFold(idtyp, "app") || strings.HasPrefix(strings.ToLower(p.Username), "service-account-")
+}
+
+// notify tells approvers of request req.ID: who asks, for what, why, who
+// may decide, every argument that will run and how to decide. Only a
+// request whose proof verifies is announced: a row someone wrote is not.
+// The answer holds no argument.
+func (h *Handler) notify(ctx context.Context, req Request) Response {
+	a, err := h.cfg.Store.Get(ctx, req.ID)
+	if err == nil {
+		err = approval.CheckProof(ctx, h.cfg.Keys, a)
+	}
+	if err != nil {
+		h.cfg.Logger.Warn("approval not announced", "approval_id", req.ID, "reason", err.Error())
+		return Response{Error: req.ID + ": " + err.Error()}
+	}
+	who := "the requester, confirming their own call"
+	if !a.Requirement.Caller() {
+		who = "a member of " + a.Requirement.GroupsText() + ", not the requester"
+	}
+	msg := fmt.Sprintf("Approval %s requested by %s (agent %s) for %s in %s.\n\nWhy: %s\nWho may decide: %s.\n\n"+
+		"Every argument that will run:\n%s\n\nDecide before %s:\n  toolgate approvals show %s\n  toolgate approvals approve -token FILE %s\n  toolgate approvals reject -token FILE %s\n",
+		a.ID, a.Requester, cmp.Or(a.Actor, "none"), a.Tool, a.Environment, strings.Join(a.Requirement.Reasons, "; "), who,
+		a.Display, a.Expires.UTC().Format(time.RFC3339), a.ID, a.ID, a.ID)
+	if h.cfg.Approvers != nil {
+		if err := h.cfg.Approvers.Publish(ctx, "toolgate: approval requested", msg); err != nil {
+			h.cfg.Logger.Error("approvers could not be told", "approval_id", a.ID, "error", err.Error())
+			return Response{Error: req.ID + ": approvers could not be told: " + err.Error()}
+		}
+	}
+	return Response{OK: true, Notice: &Notice{ID: a.ID, Requester: a.Requester, Tool: a.Tool, Environment: a.Environment,
+		Expires: a.Expires.UTC().Format(time.RFC3339), TTLSeconds: max(int64(time.Until(a.Expires)/time.Second), 1)}}
 }
 
 // await registers the workflow's task token for approval req.ID. Written
@@ -266,3 +326,18 @@ func (s StepFunctions) Succeed(ctx context.Context, taskToken string, output []b
 	}{taskToken, string(output)}, &struct{}{})
 }
 
+
+// SNS is the Publisher of an SNS topic: Publish, called signed (query
+// protocol).
+type SNS struct {
+	API   *awsenv.Service
+	Topic string
+}
+
+// SNSAPI is SNS's query protocol, to configure with FromEnv.
+var SNSAPI = awsenv.Service{Name: "sns", Version: "2010-03-31"}
+
+// Publish implements Publisher.
+func (s SNS) Publish(ctx context.Context, subject, message string) error {
+	return s.API.Query(ctx, "Publish", url.Values{"TopicArn": {s.Topic}, "Subject": {subject}, "Message": {message}})
+}

@@ -30,14 +30,18 @@ type workflow struct {
 	machine  string
 	idp      *testutil.IdP
 	logs     *testutil.Buffer
+	// notices returns what approvers were told since it was last called.
+	notices func() []string
 }
 
 func newWorkflow(t *testing.T) *workflow {
 	srv := moto.StartWorkflows(t)
 	table, key := srv.CreateTable(t, "toolgate-approvals"), srv.CreateKey(t, "ECC_NIST_P256")
 	secret := srv.CreateSecret(t, "toolgate-approval-key", strings.Repeat("0123456789abcdef", 3))
-	w := &workflow{t: t, srv: srv, idp: testutil.NewIdP(t), logs: &testutil.Buffer{}}
+	topic := srv.CreateTopic(t, "toolgate-approvals")
+	w := &workflow{t: t, srv: srv, idp: testutil.NewIdP(t), logs: &testutil.Buffer{}, notices: srv.Subscribe(t, topic)}
 	env := srv.Env(map[string]string{"APPROVAL_TABLE": table, "APPROVAL_SIGNING_KEY_ARN": key, "APPROVAL_KEY_SECRET_ARN": secret,
+		"APPROVAL_TOPIC_ARN": topic, "AWS_ENDPOINT_URL_SNS": srv.Endpoint,
 		"JWKS_URL": w.idp.URL, "JWT_ISSUER": testutil.Issuer, "JWT_AUDIENCE": "agent-app", "JWT_TOKEN_USE": "access"})
 	var err error
 	if w.fn, err = app.NewApprover(env, w.logs); err != nil {
@@ -54,7 +58,7 @@ func newWorkflow(t *testing.T) *workflow {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := strings.NewReplacer("${ApprovalTopicArn}", srv.CreateTopic(t, "toolgate-approvals"),
+	def := strings.NewReplacer("${ApprovalTopicArn}", topic,
 		"${ApprovalsFunctionArn}", srv.CreateFunction(t, "toolgate-approvals")).Replace(string(definition))
 	var out struct{ StateMachineArn string }
 	srv.JSON(t, "states", "1.0", "AWSStepFunctions.CreateStateMachine", map[string]string{
@@ -88,15 +92,23 @@ func (w *workflow) request(id string, ttl time.Duration) approval.Approval {
 	return a
 }
 
-// start starts the workflow of a as the table's stream does, and returns
-// the execution.
-func (w *workflow) start(a approval.Approval) string {
+// start starts the workflow of approval id as the table's stream does
+// (its id alone), and returns the execution. The workflow's first step
+// invokes the approvals function to tell approvers; moto's Lambda does not
+// run it, so the function answers here, as Lambda would run it, and its
+// answer is handed to the state machine.
+func (w *workflow) start(id string) string {
 	w.t.Helper()
-	doc, _ := json.Marshal(a)
-	var out struct{ ExecutionArn string }
+	payload, _ := json.Marshal(approver.Request{Action: approver.ActionNotify, ID: id})
+	out, err := w.fn.Invoke(context.Background(), payload)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.srv.QueueLambdaResult(w.t, out)
+	var exec struct{ ExecutionArn string }
 	w.srv.JSON(w.t, "states", "1.0", "AWSStepFunctions.StartExecution", map[string]string{
-		"stateMachineArn": w.machine, "name": a.ID, "input": `{"approval": ` + string(doc) + `}`}, &out)
-	return out.ExecutionArn
+		"stateMachineArn": w.machine, "name": id, "input": `{"approval": {"id": "` + id + `"}}`}, &exec)
+	return exec.ExecutionArn
 }
 
 type event struct {
@@ -112,13 +124,13 @@ func (w *workflow) history(execution string) []event {
 	return out.Events
 }
 
-// invoked waits until the execution invokes the approvals function and
+// invoked waits until the execution waits on the approvals function and
 // returns the payload, which Lambda would hand it.
 func (w *workflow) invoked(execution string) approver.Request {
 	w.t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		for _, e := range w.history(execution) {
-			if e.Scheduled != nil && e.Scheduled.ResourceType == "lambda" {
+			if e.Scheduled != nil && e.Scheduled.ResourceType == "lambda" && e.Scheduled.Resource == "invoke.waitForTaskToken" {
 				var p struct{ Payload approver.Request }
 				if err := json.Unmarshal([]byte(e.Scheduled.Parameters), &p); err != nil {
 					w.t.Fatal(err)
@@ -168,22 +180,25 @@ func (w *workflow) invoke(req approver.Request) approver.Response {
 func TestWorkflowDecided(t *testing.T) {
 	w := newWorkflow(t)
 	a := w.request("appr-decided", time.Minute)
-	exec := w.start(a)
+	exec := w.start(a.ID)
 	wait := w.invoked(exec)
 	if wait.Action != approver.ActionAwait || wait.ID != a.ID || wait.TaskToken == "" {
 		t.Fatalf("the workflow invoked %+v", wait)
 	}
-	var notice struct{ Message string }
-	for _, e := range w.history(exec) {
-		if e.Scheduled != nil && e.Scheduled.ResourceType == "sns" {
-			_ = json.Unmarshal([]byte(e.Scheduled.Parameters), &notice)
-		}
+	notices := w.notices()
+	if len(notices) != 1 {
+		t.Fatalf("approvers were told %d times: %q", len(notices), notices)
 	}
 	for _, want := range []string{"Approval appr-decided requested by alice", "Every argument that will run:\namount: 10\npayment: \"appr-decided\"",
 		"refunds need an admin", "toolgate approvals approve -token FILE appr-decided"} {
-		if !strings.Contains(notice.Message, want) {
-			t.Errorf("the notice lacks %q:\n%s", want, notice.Message)
+		if !strings.Contains(notices[0], want) {
+			t.Errorf("the notice lacks %q:\n%s", want, notices[0])
 		}
+	}
+	// The execution's history, kept for months, holds no argument.
+	history, _ := json.Marshal(w.history(exec))
+	if strings.Contains(string(history), "amount") || strings.Contains(string(history), "p-1") {
+		t.Errorf("the workflow's history holds the arguments: %s", history)
 	}
 	if r := w.invoke(wait); !r.OK {
 		t.Fatalf("await: %+v", r)
@@ -218,7 +233,7 @@ func TestWorkflowDecidedFirst(t *testing.T) {
 	if r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Token: w.idp.Token(t, "bob", []string{"platform-admins"}, nil)}); !r.OK {
 		t.Fatalf("decide: %+v", r)
 	}
-	exec := w.start(a)
+	exec := w.start(a.ID)
 	if r := w.invoke(w.invoked(exec)); !r.OK {
 		t.Fatalf("await: %+v", r)
 	}
@@ -228,27 +243,20 @@ func TestWorkflowDecidedFirst(t *testing.T) {
 }
 
 // TestWorkflowLapses: nobody decides; the wait ends at the approval's TTL
-// and says so. A wait for an approval that does not exist is refused, and
-// not ended early: whoever may invoke the function could hand in another
-// execution's token.
+// and says so. The workflow of an approval that does not exist ends at
+// once.
 func TestWorkflowLapses(t *testing.T) {
 	w := newWorkflow(t)
 	a := w.request("appr-lapse", time.Second)
-	exec := w.start(a)
+	exec := w.start(a.ID)
 	if r := w.invoke(w.invoked(exec)); !r.OK {
 		t.Fatalf("await: %+v", r)
 	}
 	if status, out := w.end(exec); status != "SUCCEEDED" || out["status"] != "lapsed" {
 		t.Fatalf("the workflow ended %s with %v", status, out)
 	}
-	gone := a
-	gone.ID = "appr-none"
-	exec = w.start(gone)
-	if r := w.invoke(w.invoked(exec)); r.OK {
-		t.Fatalf("await for no approval: %+v", r)
-	}
-	if status, out := w.end(exec); status != "SUCCEEDED" || out["status"] != "lapsed" {
-		t.Fatalf("the workflow ended %s with %v", status, out)
+	if status, _ := w.end(w.start("appr-none")); status != "FAILEDApprovalNotFollowed" {
+		t.Fatalf("the workflow of no approval ended %s", status)
 	}
 }
 
@@ -283,5 +291,27 @@ func TestDecideRefused(t *testing.T) {
 	}
 	if got, err := w.store.Get(context.Background(), a.ID); err != nil || got.Status != approval.Pending || got.Grant != nil {
 		t.Fatalf("after the refusals: %+v %v", got, err)
+	}
+}
+
+// TestTamperedRequest: someone who can write the table changes what the
+// approver is shown (a refund of 950000 made to read 10): approvers are not
+// told of it, and no one can approve it.
+func TestTamperedRequest(t *testing.T) {
+	w := newWorkflow(t)
+	a := w.request("appr-tampered", time.Minute)
+	a.Display = "amount: 1\npayment: \"appr-tampered\""
+	if err := w.store.Settle(context.Background(), a, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := w.end(w.start(a.ID)); status != "FAILEDApprovalNotFollowed" {
+		t.Fatalf("the workflow of a tampered request ended %s", status)
+	}
+	if n := w.notices(); len(n) != 0 {
+		t.Fatalf("approvers were told of a tampered request: %q", n)
+	}
+	r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Approve: true, Token: w.idp.Token(t, "bob", []string{"platform-admins"}, nil)})
+	if r.OK || !strings.Contains(r.Error, "changed after it was made") {
+		t.Fatalf("decide a tampered request: %+v", r)
 	}
 }

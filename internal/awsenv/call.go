@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"time"
@@ -104,6 +106,41 @@ func retryable(err error) bool {
 }
 
 func (s *Service) call(ctx context.Context, operation string, body []byte, out any) error {
+	data, err := s.send(ctx, operation, "application/x-amz-json-"+s.Version, s.Target+"."+operation, body)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s: answer: %w", operation, err)
+	}
+	return nil
+}
+
+// Query runs action of a service of the query protocol (SNS: Target "",
+// Version "2010-03-31") with params, retried as Call is. The answer, XML,
+// is not read: the few such calls made here need only to know it worked.
+func (s *Service) Query(ctx context.Context, action string, params url.Values) error {
+	form := url.Values{"Action": {action}, "Version": {s.Version}}
+	for k, v := range params {
+		form[k] = v
+	}
+	body := []byte(form.Encode())
+	for attempt := 0; ; attempt++ {
+		_, err := s.send(ctx, action, "application/x-www-form-urlencoded; charset=utf-8", "", body)
+		if err == nil || attempt == 2 || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(25<<attempt) * time.Millisecond):
+		}
+	}
+}
+
+// send signs and sends one request and returns the answer's body; an
+// answer other than 200 is an *APIError.
+func (s *Service) send(ctx context.Context, operation, contentType, target string, body []byte) ([]byte, error) {
 	endpoint := s.Endpoint
 	if endpoint == "" {
 		domain := "amazonaws.com"
@@ -114,17 +151,19 @@ func (s *Service) call(ctx context.Context, operation string, body []byte, out a
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/", bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("%s: %w", operation, err)
+		return nil, fmt.Errorf("%s: %w", operation, err)
 	}
-	req.Header.Set("Content-Type", "application/x-amz-json-"+s.Version)
-	req.Header.Set("X-Amz-Target", s.Target+"."+operation)
+	req.Header.Set("Content-Type", contentType)
+	if target != "" {
+		req.Header.Set("X-Amz-Target", target)
+	}
 	creds, err := s.Credentials.Retrieve(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", operation, err)
+		return nil, fmt.Errorf("%s: %w", operation, err)
 	}
 	sum := sha256.Sum256(body)
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), s.Name, s.Region, time.Now()); err != nil {
-		return fmt.Errorf("%s: sign: %w", operation, err)
+		return nil, fmt.Errorf("%s: sign: %w", operation, err)
 	}
 	hc := s.HTTP
 	if hc == nil {
@@ -132,33 +171,38 @@ func (s *Service) call(ctx context.Context, operation string, body []byte, out a
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", operation, err)
+		return nil, fmt.Errorf("%s: %w", operation, err)
 	}
 	defer resp.Body.Close()
 	// Answers of these APIs are small; a bound keeps a broken endpoint
 	// from filling memory.
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return fmt.Errorf("%s: %w", operation, err)
+		return nil, fmt.Errorf("%s: %w", operation, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return apiError(operation, resp.StatusCode, data)
+		return nil, apiError(operation, resp.StatusCode, data)
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s: answer: %w", operation, err)
-	}
-	return nil
+	return data, nil
 }
 
 // apiError reads the JSON protocol's error body: {"__type": "...#Code",
-// "message": "..."} (some services spell it "Message").
+// "message": "..."} (some services spell it "Message"), or the query
+// protocol's XML <Code> and <Message>.
 func apiError(operation string, status int, data []byte) error {
 	var e struct {
 		Type    string `json:"__type"`
 		Message string `json:"message"`
 		Upper   string `json:"Message"`
 	}
-	_ = json.Unmarshal(data, &e)
+	if json.Unmarshal(data, &e) != nil {
+		var x struct {
+			Code    string `xml:"Error>Code"`
+			Message string `xml:"Error>Message"`
+		}
+		_ = xml.Unmarshal(data, &x)
+		e.Type, e.Message = x.Code, x.Message
+	}
 	code := e.Type
 	if i := strings.LastIndexByte(code, '#'); i >= 0 {
 		code = code[i+1:]

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -469,3 +470,47 @@ func (s *Server) CreateFunction(t testing.TB, name string) string {
 
 // emptyZip is a zip archive of one empty file, "bootstrap", base64.
 const emptyZip = "UEsDBBQAAAAAAGUhhl0AAAAAAAAAAAAAAAAJAAAAYm9vdHN0cmFwUEsBAhQDFAAAAAAAZSGGXQAAAAAAAAAAAAAAAAkAAAAAAAAAAAAAAIABAAAAAGJvb3RzdHJhcFBLBQYAAAAAAQABADcAAAAnAAAAAAA="
+
+// QueueLambdaResult makes result the answer of the next invocation of a
+// Lambda function (on a StartWorkflows server, whose functions are not
+// run): a test hands the state machine what the function would answer.
+func (s *Server) QueueLambdaResult(t testing.TB, result []byte) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"region": Region, "results": []string{string(result)}})
+	resp, err := http.Post(s.Endpoint+"/moto-api/static/lambda-simple/response", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("queue a Lambda result: %s", resp.Status)
+	}
+}
+
+// Subscribe subscribes a new SQS queue to an SNS topic and returns a
+// function that returns the messages published since (their Message).
+func (s *Server) Subscribe(t testing.TB, topic string) func() []string {
+	t.Helper()
+	name := "sub-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	var q struct{ QueueUrl string }
+	s.JSON(t, "sqs", "1.0", "AmazonSQS.CreateQueue", map[string]string{"QueueName": name}, &q)
+	form := url.Values{"Action": {"Subscribe"}, "Version": {"2010-03-31"}, "TopicArn": {topic}, "Protocol": {"sqs"},
+		"Endpoint": {"arn:aws:sqs:" + Region + ":123456789012:" + name}}.Encode()
+	req, _ := http.NewRequest(http.MethodPost, s.Endpoint+"/", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	sign(t, req, []byte(form), "sns", aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey})
+	s.send(t, req, http.StatusOK)
+	return func() []string {
+		var out struct{ Messages []struct{ Body string } }
+		s.JSON(t, "sqs", "1.0", "AmazonSQS.ReceiveMessage", map[string]any{"QueueUrl": q.QueueUrl, "MaxNumberOfMessages": 10}, &out)
+		var msgs []string
+		for _, m := range out.Messages {
+			var n struct{ Message string }
+			if err := json.Unmarshal([]byte(m.Body), &n); err != nil {
+				t.Fatalf("not an SNS notification: %s", m.Body)
+			}
+			msgs = append(msgs, n.Message)
+		}
+		return msgs
+	}
+}
