@@ -108,8 +108,8 @@ type Config struct {
 	Workflow Workflow
 	// Approvers hears of new requests (an SNS topic); nil tells no one.
 	Approvers Publisher
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Logger    *slog.Logger
+	Now       func() time.Time
 	// Timeout bounds one invocation's work (default 20 s).
 	Timeout time.Duration
 }
@@ -325,7 +325,6 @@ func (s StepFunctions) Succeed(ctx context.Context, taskToken string, output []b
 		Output    string `json:"output"`
 	}{taskToken, string(output)}, &struct{}{})
 }
-
 
 // SNS is the Publisher of an SNS topic: Publish, called signed (query
 // protocol).
