@@ -15,26 +15,25 @@ import (
 
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/approver"
-	"github.com/toolgate/toolgate/internal/awsenv"
-	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/identity"
 )
 
-const approvalsUsage = `usage: toolgate approvals list [-table TABLE] [-json]
-       toolgate approvals show [-table TABLE] [-json] ID
+const approvalsUsage = `usage: toolgate approvals list [-function NAME] [-json]
+       toolgate approvals show [-function NAME] [-json] ID
        toolgate approvals approve|reject [-function NAME] -token FILE [-comment TEXT] ID
   list     the approvals that stand: pending, approved (not yet used), rejected
   show     one approval: the call, every argument that will run, who may decide
   approve  grant the call once; reject: refuse it until the request lapses
-TABLE defaults to APPROVAL_TABLE, NAME to APPROVAL_FUNCTION (the stack's
-ApprovalTableName and ApprovalFunctionName outputs). AWS access comes from
-the SDK's default chain (environment, profiles, SSO); an approver needs
-dynamodb:GetItem and Scan on the table and lambda:InvokeFunction on the
-approvals function (the stack's ApproverPolicy), and cannot write the
-table. -token is a file holding the approver's own JWT ("-": standard
-input): the approvals function verifies it as the interceptor verifies
-callers, and its subject and groups decide who may approve; then it signs
-the decision, which is what makes it a grant.
+NAME defaults to APPROVAL_FUNCTION (the stack's ApprovalFunctionName
+output): every command goes through the approvals function, which answers
+only what the interceptor proved it requested (a row someone changed in the
+table is named as tampered, never shown) and is the only one that can sign
+a decision. AWS access comes from the SDK's default chain (environment,
+profiles, SSO); an approver needs lambda:InvokeFunction on the function (the
+stack's ApproverPolicy), nothing on the table. -token is a file holding the
+approver's own JWT ("-": standard input): the function verifies it as the
+interceptor verifies callers, and its subject and groups decide who may
+approve.
 `
 
 // approvalsEnv is what the approvals command runs with.
@@ -43,23 +42,9 @@ type approvalsEnv struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
-	// store opens the approval table.
-	store func(ctx context.Context, table string) (approval.Store, error)
-	// decide invokes the approvals function.
-	decide func(ctx context.Context, function string, req approver.Request) (approver.Response, error)
+	// invoke invokes the approvals function.
+	invoke func(ctx context.Context, function string, req approver.Request) (approver.Response, error)
 	now    func() time.Time
-}
-
-// dynamoStore returns the approval table with the credentials and region
-// of the SDK's default configuration (profiles, SSO), through the client
-// the function uses; AWS_ENDPOINT_URL_DYNAMODB, else AWS_ENDPOINT_URL,
-// overrides the endpoint.
-func (a *awsAccess) dynamoStore(ctx context.Context, table string) (approval.Store, error) {
-	cfg, endpoint, err := a.service(ctx, "DYNAMODB")
-	if err != nil {
-		return nil, err
-	}
-	return approval.NewDynamoDB(awsenv.NewDynamoDB(cfg.Region, endpoint, cfg.Credentials, nil), table), nil
 }
 
 func approvals(args []string, env approvalsEnv) int {
@@ -71,19 +56,16 @@ func approvals(args []string, env approvalsEnv) int {
 	fl := flag.NewFlagSet("approvals "+verb, flag.ContinueOnError)
 	fl.SetOutput(env.stderr)
 	fl.Usage = func() { fmt.Fprint(env.stderr, approvalsUsage) }
-	table, function := new(string), new(string)
+	function := fl.String("function", "", "the approvals function (default: APPROVAL_FUNCTION)")
 	asJSON, tokenFile, comment := new(bool), new(string), new(string)
 	wantID := true
 	switch verb {
 	case "list":
 		wantID = false
-		fl.StringVar(table, "table", "", "the approval table (default: APPROVAL_TABLE)")
 		fl.BoolVar(asJSON, "json", false, "print the approvals as JSON")
 	case "show":
-		fl.StringVar(table, "table", "", "the approval table (default: APPROVAL_TABLE)")
 		fl.BoolVar(asJSON, "json", false, "print the approval as JSON")
 	case "approve", "reject":
-		fl.StringVar(function, "function", "", "the approvals function (default: APPROVAL_FUNCTION)")
 		fl.StringVar(tokenFile, "token", "", "file with your JWT (- for standard input)")
 		fl.StringVar(comment, "comment", "", "why, for the record")
 	case "help", "-h", "-help", "--help":
@@ -100,16 +82,9 @@ func approvals(args []string, env approvalsEnv) int {
 		fmt.Fprint(env.stderr, approvalsUsage)
 		return 2
 	}
-	decides := verb == "approve" || verb == "reject"
-	name := cmp.Or(strings.TrimSpace(*table), strings.TrimSpace(env.getenv("APPROVAL_TABLE")))
-	if decides {
-		name = cmp.Or(strings.TrimSpace(*function), strings.TrimSpace(env.getenv("APPROVAL_FUNCTION")))
-		if name == "" {
-			fmt.Fprintln(env.stderr, "approvals: no approvals function: pass -function or set APPROVAL_FUNCTION (the stack's ApprovalFunctionName output)")
-			return 2
-		}
-	} else if name == "" || name == config.MemoryState {
-		fmt.Fprintln(env.stderr, "approvals: no approval table: pass -table or set APPROVAL_TABLE (the stack's ApprovalTableName output)")
+	name := cmp.Or(strings.TrimSpace(*function), strings.TrimSpace(env.getenv("APPROVAL_FUNCTION")))
+	if name == "" {
+		fmt.Fprintln(env.stderr, "approvals: no approvals function: pass -function or set APPROVAL_FUNCTION (the stack's ApprovalFunctionName output)")
 		return 2
 	}
 	// The SDK retries; this bounds it all, as for publish.
@@ -131,48 +106,54 @@ func approvals(args []string, env approvalsEnv) int {
 	return 0
 }
 
-func listApprovals(ctx context.Context, env approvalsEnv, table string, asJSON bool) error {
-	store, err := env.store(ctx, table)
+// ask invokes the approvals function with req, and returns its answer or
+// its refusal as an error.
+func ask(ctx context.Context, env approvalsEnv, function string, req approver.Request) (approver.Response, error) {
+	resp, err := env.invoke(ctx, function, req)
+	if err == nil && !resp.OK {
+		err = errors.New(cmp.Or(resp.Error, "the approvals function gave no answer"))
+	}
+	return resp, err
+}
+
+func listApprovals(ctx context.Context, env approvalsEnv, function string, asJSON bool) error {
+	resp, err := ask(ctx, env, function, approver.Request{Action: approver.ActionList})
 	if err != nil {
 		return err
 	}
-	now := env.now()
-	list, err := store.List(ctx, now)
-	if err != nil {
-		return err
+	for _, id := range resp.Tampered {
+		fmt.Fprintf(env.stderr, "warning: approval %s was changed in the table after it was requested: it cannot be decided\n", approval.Visible(id))
 	}
 	if asJSON {
-		if list == nil {
-			list = []approval.Approval{}
-		}
-		return writeJSON(env.stdout, list)
+		return writeJSON(env.stdout, resp.Approvals)
 	}
-	if len(list) == 0 {
+	if len(resp.Approvals) == 0 {
 		fmt.Fprintln(env.stdout, "no approvals stand")
 		return nil
 	}
+	now := env.now()
+	v := approval.Visible
 	w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tSTATUS\tTOOL\tENVIRONMENT\tREQUESTER\tAPPROVERS\tEXPIRES")
-	for _, a := range list {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Status, a.Tool, a.Environment, a.Requester,
+	for _, a := range resp.Approvals {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v(a.ID), v(string(a.Status)), v(a.Tool), v(a.Environment), v(a.Requester),
 			approvers(a.Requirement), until(a.Expires, now))
 	}
 	return w.Flush()
 }
 
-func showApproval(ctx context.Context, env approvalsEnv, table, id string, asJSON bool) error {
-	store, err := env.store(ctx, table)
+func showApproval(ctx context.Context, env approvalsEnv, function, id string, asJSON bool) error {
+	resp, err := ask(ctx, env, function, approver.Request{Action: approver.ActionShow, ID: id})
 	if err != nil {
 		return err
 	}
-	a, err := store.Get(ctx, id)
-	if err != nil {
-		return fmt.Errorf("%s: %w", id, err)
+	if resp.Approval == nil {
+		return errors.New("the approvals function gave no approval")
 	}
 	if asJSON {
-		return writeJSON(env.stdout, a)
+		return writeJSON(env.stdout, resp.Approval)
 	}
-	printApproval(env.stdout, a, env.now())
+	printApproval(env.stdout, *resp.Approval, env.now())
 	return nil
 }
 
@@ -184,20 +165,20 @@ func decideApproval(ctx context.Context, env approvalsEnv, function, id string, 
 	if err != nil {
 		return err
 	}
-	resp, err := env.decide(ctx, function, approver.Request{Action: approver.ActionDecide, ID: id, Approve: approve, Token: token, Comment: comment})
+	resp, err := ask(ctx, env, function, approver.Request{Action: approver.ActionDecide, ID: id, Approve: approve, Token: token, Comment: comment})
 	if err != nil {
 		return err
 	}
-	if !resp.OK || resp.Approval == nil {
-		return errors.New(cmp.Or(resp.Error, "the approvals function gave no answer"))
+	if resp.Approval == nil {
+		return errors.New("the approvals function gave no approval")
 	}
-	a := resp.Approval
+	a, v := resp.Approval, approval.Visible
 	if approve {
 		fmt.Fprintf(env.stdout, "approved %s: %s may now call %s once with these arguments, until %s\n",
-			a.ID, a.Requester, a.Tool, a.Expires.UTC().Format(time.RFC3339))
+			v(a.ID), v(a.Requester), v(a.Tool), a.Expires.UTC().Format(time.RFC3339))
 	} else {
 		fmt.Fprintf(env.stdout, "rejected %s: %s's call of %s stays denied until %s\n",
-			a.ID, a.Requester, a.Tool, a.Expires.UTC().Format(time.RFC3339))
+			v(a.ID), v(a.Requester), v(a.Tool), a.Expires.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
@@ -220,11 +201,14 @@ func readToken(env approvalsEnv, file string) (string, error) {
 	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(raw)), "Bearer ")), nil
 }
 
+// printApproval prints a, every text as a reader sees it (approval.Visible):
+// a policy's message, a comment or a name cannot draw lines of its own or
+// send a terminal escape.
 func printApproval(w io.Writer, a approval.Approval, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+			fmt.Fprintf(tw, "%s:\t%s\n", k, approval.Visible(v))
 		}
 	}
 	row("id", a.ID)
@@ -258,7 +242,7 @@ func approvers(r approval.Requirement) string {
 	if r.Caller() {
 		return "the caller"
 	}
-	return "a member of " + r.GroupsText() + ", not the requester"
+	return "a member of " + approval.Visible(r.GroupsText()) + ", not the requester"
 }
 
 // until says how long until t, or that it has passed.

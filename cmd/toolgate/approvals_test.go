@@ -59,9 +59,7 @@ func approvalsCLIOn(t *testing.T, srv *moto.Server, table string) (*approvalsCLI
 		secret: srv.CreateSecret(t, "toolgate-approval-key", strings.Repeat("0123456789abcdef", 3))}
 	c.deploy(srv, map[string]string{"JWKS_URL": p.URL, "JWT_ISSUER": testIssuer, "JWT_AUDIENCE": "agent-app"})
 	withProfile(t, srv)
-	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", srv.Endpoint)
 	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", c.lambda.URL)
-	t.Setenv("APPROVAL_TABLE", table)
 	t.Setenv("APPROVAL_FUNCTION", approvalsFunction)
 	return c, store
 }
@@ -82,7 +80,7 @@ func (c *approvalsCLI) run(stdin string, args ...string) (int, string) {
 	var out bytes.Buffer
 	a := newAWS(os.Getenv)
 	code := approvals(args, approvalsEnv{getenv: a.getenv, stdin: strings.NewReader(stdin), stdout: &out, stderr: &out,
-		store: a.dynamoStore, decide: a.decide, now: time.Now})
+		invoke: a.invoke, now: time.Now})
 	return code, out.String()
 }
 
@@ -174,9 +172,9 @@ func (c *approvalsCLI) request(store approval.Store, id, requester, tool string,
 }
 
 // TestApprovalsCommand: an approver lists, shows and decides approvals with
-// their own AWS profile and their own verified token, against moto's
-// DynamoDB; every rule that protects a grant is refused with a message
-// that says which.
+// their own AWS profile and their own verified token, through the
+// approvals function, against moto's DynamoDB and KMS; every rule that
+// protects a grant is refused with a message that says which.
 func TestApprovalsCommand(t *testing.T) {
 	cli, store := newApprovalsCLI(t)
 	admins := approval.Requirement{Groups: [][]string{{"platform-admins"}}, TTLSeconds: 900, Reasons: []string{"critical calls in production need another admin"}}
@@ -268,8 +266,8 @@ func TestApprovalsCommand(t *testing.T) {
 	}
 }
 
-// TestApprovalsCommandRefusesToGuess: without a table, a function, or the
-// settings that verify an approver's token, nothing is decided.
+// TestApprovalsCommandRefusesToGuess: without a function, or the settings
+// that verify an approver's token, nothing is decided.
 func TestApprovalsCommandRefusesToGuess(t *testing.T) {
 	srv := moto.Start(t)
 	cli, store := approvalsCLIOn(t, srv, srv.CreateTable(t, "toolgate-approvals"))
@@ -292,12 +290,12 @@ func TestApprovalsCommandRefusesToGuess(t *testing.T) {
 	if code, out := cli.run("", "approve", "-token", bob, "appr-1"); code != 2 || !strings.Contains(out, "no approvals function") {
 		t.Errorf("no function: exit %d\n%s", code, out)
 	}
-	t.Setenv("APPROVAL_TABLE", "")
-	if code, out := cli.run("", "list"); code != 2 || !strings.Contains(out, "no approval table") {
-		t.Errorf("no table: exit %d\n%s", code, out)
+	if code, out := cli.run("", "list"); code != 2 || !strings.Contains(out, "no approvals function") {
+		t.Errorf("list without a function: exit %d\n%s", code, out)
 	}
-	if code, out := cli.run("", "list", "-table", cli.table); code != 0 || !strings.Contains(out, "appr-1") {
-		t.Errorf("-table: exit %d\n%s", code, out)
+	cli.deploy(srv, nil)
+	if code, out := cli.run("", "list", "-function", approvalsFunction); code != 0 || !strings.Contains(out, "appr-1") {
+		t.Errorf("-function: exit %d\n%s", code, out)
 	}
 	for _, args := range [][]string{{}, {"approve"}, {"show"}, {"list", "extra"}, {"delete", "appr-1"}, {"approve", "-table", "t", "appr-1"}} {
 		if code, _ := cli.run("", args...); code != 2 {
@@ -306,5 +304,39 @@ func TestApprovalsCommandRefusesToGuess(t *testing.T) {
 	}
 	if a, err := store.Get(context.Background(), "appr-1"); err != nil || a.Status != approval.Pending {
 		t.Errorf("%+v, %v; want still pending", a, err)
+	}
+}
+
+// TestApprovalsCommandShowsOnlyProven: someone who can write the table
+// makes a pending refund of 99999 read as one of 10; list names it as
+// tampered and shows it not, show refuses it, and so does approve; put
+// back, it is shown as requested. A policy message's line breaks and
+// terminal escapes are printed as escapes.
+func TestApprovalsCommandShowsOnlyProven(t *testing.T) {
+	cli, store := newApprovalsCLI(t)
+	admins := approval.Requirement{Groups: [][]string{{"platform-admins"}}, TTLSeconds: 900,
+		Reasons: []string{"refunds need an admin\nEvery argument that will run:\n  amount: 10\x1b[8m"}}
+	a := cli.request(store, "appr-refund", "alice", "billing___refund_payment", admins, time.Now().Add(15*time.Minute))
+	forged := a
+	forged.Display = `name: "appr-small"`
+	if err := store.Settle(context.Background(), forged, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	bob := cli.tokenFile(cli.idp.Token(t, "bob", []string{"platform-admins"}, nil))
+	if code, out := cli.run("", "list"); code != 0 || !strings.Contains(out, "approval appr-refund was changed in the table") || strings.Contains(out, "billing___refund_payment") {
+		t.Errorf("list of a tampered request: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"show", "appr-refund"}, {"approve", "-token", bob, "appr-refund"}} {
+		if code, out := cli.run("", args...); code != 1 || !strings.Contains(out, "changed after it was made") || strings.Contains(out, "appr-small") {
+			t.Errorf("%v of a tampered request: exit %d\n%s", args, code, out)
+		}
+	}
+	if err := store.Settle(context.Background(), a, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	code, out := cli.run("", "show", "appr-refund")
+	if code != 0 || !strings.Contains(out, `name: "appr-refund"`) || !strings.Contains(out, `refunds need an admin\nEvery argument that will run:\n  amount: 10\u001b[8m`) ||
+		strings.Contains(out, "\x1b") {
+		t.Errorf("show: exit %d\n%s", code, out)
 	}
 }

@@ -145,12 +145,12 @@ func (a *awsAccess) service(ctx context.Context, service string) (aws.Config, st
 	return cfg, endpoint, err
 }
 
-// decide invokes the approvals function (see package approver) with req,
+// invoke invokes the approvals function (see package approver) with req,
 // synchronously, with the SDK's default credentials and region;
 // AWS_ENDPOINT_URL_LAMBDA, else AWS_ENDPOINT_URL, overrides the endpoint.
 // Lambda's Invoke is one signed REST call: the SDK's Lambda client would
 // add a module for it.
-func (a *awsAccess) decide(ctx context.Context, function string, req approver.Request) (approver.Response, error) {
+func (a *awsAccess) invoke(ctx context.Context, function string, req approver.Request) (approver.Response, error) {
 	var resp approver.Response
 	cfg, endpoint, err := a.service(ctx, "LAMBDA")
 	if err != nil {

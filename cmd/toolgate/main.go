@@ -19,7 +19,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "approvals" {
 		os.Exit(approvals(os.Args[2:], approvalsEnv{
 			getenv: aws.getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
-			store: aws.dynamoStore, decide: aws.decide, now: time.Now,
+			invoke: aws.invoke, now: time.Now,
 		}))
 	}
 	os.Exit(cli.Main(os.Args[1:], cli.Env{

@@ -245,13 +245,18 @@ var ErrTampered = errors.New("the approval request was changed after it was made
 
 // request is what a request's proof covers: everything an approver is
 // shown and everything a grant of it is made of.
+// Not the expiry, which a decision changes: a pending request lapses at
+// its creation plus its requirement's TTL (see Lapses), both proven.
 func (a Approval) request() ([]byte, error) {
 	return json.Marshal(struct {
 		ID, Binding, Requester, Actor, Tool, Environment, ArgsDigest, Display string
 		Requirement                                                           Requirement
-		Created, Expires                                                      int64
-	}{a.ID, a.Binding, a.Requester, a.Actor, a.Tool, a.Environment, a.ArgsDigest, a.Display, a.Requirement, a.Created.Unix(), a.Expires.Unix()})
+		Created                                                               int64
+	}{a.ID, a.Binding, a.Requester, a.Actor, a.Tool, a.Environment, a.ArgsDigest, a.Display, a.Requirement, a.Created.Unix()})
 }
+
+// Lapses is when a, pending, lapses, as its proof says.
+func (a Approval) Lapses() time.Time { return time.Unix(a.Created.Unix(), 0).Add(a.Requirement.TTL()) }
 
 // Prove returns a, a new pending request, with its proof made with keys.
 func Prove(ctx context.Context, keys Keys, a Approval) (Approval, error) {
@@ -300,7 +305,7 @@ func decide(a *Approval, d Decision, now time.Time) error {
 	switch {
 	case a.Status != Pending:
 		return fmt.Errorf("%w: it is %s", ErrDecided, a.Status)
-	case !now.Before(a.Expires):
+	case !now.Before(a.Expires) || !now.Before(a.Lapses()):
 		return fmt.Errorf("%w: at %s", ErrExpired, a.Expires.UTC().Format(time.RFC3339))
 	}
 	// Rejecting is as restricted as approving: a requester who could
@@ -327,10 +332,8 @@ func Decide(ctx context.Context, store Store, signer Signer, keys Keys, id strin
 	if err != nil {
 		return Approval{}, err
 	}
-	if a.Status == Pending {
-		if err := CheckProof(ctx, keys, a); err != nil {
-			return a, err
-		}
+	if err := CheckProof(ctx, keys, a); err != nil {
+		return a, err
 	}
 	if err := decide(&a, d, now); err != nil {
 		return a, err

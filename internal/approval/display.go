@@ -42,8 +42,8 @@ var ErrTooLong = errors.New("the arguments are too long to be shown whole to who
 // first, the rest in the canonical order of their paths. It fails with
 // ErrTooLong past MaxDisplay characters, and on values JSON cannot hold.
 func (c Call) Display() (string, error) {
-	var lines []line
-	if err := flatten(&lines, "", c.Arguments, true, false); err != nil {
+	d := &display{}
+	if err := d.flatten("", c.Arguments, true, false); err != nil {
 		return "", err
 	}
 	keys := make([]string, 0, len(c.Params))
@@ -52,10 +52,11 @@ func (c Call) Display() (string, error) {
 	}
 	slices.SortFunc(keys, codec.CompareUTF16)
 	for _, k := range keys {
-		if err := flatten(&lines, "@"+k, c.Params[k], false, false); err != nil {
+		if err := d.flatten("@"+k, c.Params[k], false, false); err != nil {
 			return "", err
 		}
 	}
+	lines := d.lines
 	slices.SortStableFunc(lines, func(a, b line) int {
 		if a.risky != b.risky {
 			if a.risky {
@@ -88,13 +89,25 @@ type line struct {
 	risky bool
 }
 
+// display is a display being made: its lines, in canonical order, and how
+// many values it masked.
+type display struct {
+	lines  []line
+	masked int
+}
+
+// maxMaskedValues is the most values one display masks: a call has a few
+// credentials, and values beyond them are shown.
+const maxMaskedValues = 8
+
 // flatten appends a line per scalar (or empty container) in v, named by
-// path, in canonical order; secret says v is under a secret's name.
-func flatten(lines *[]line, path string, v any, top, secret bool) error {
+// path, in canonical order; secret says v is the value of a member whose
+// name is a secret's, which masks it if it is a string, and only then.
+func (d *display) flatten(path string, v any, top, secret bool) error {
 	switch v := v.(type) {
 	case map[string]any:
 		if len(v) == 0 && !top {
-			*lines = append(*lines, line{text: path + ": {}", risky: riskyPath(path)})
+			d.lines = append(d.lines, line{text: path + ": {}", risky: riskyPath(path)})
 			return nil
 		}
 		keys := make([]string, 0, len(v))
@@ -103,28 +116,33 @@ func flatten(lines *[]line, path string, v any, top, secret bool) error {
 		}
 		slices.SortFunc(keys, codec.CompareUTF16)
 		for _, k := range keys {
-			if err := flatten(lines, join(path, k), v[k], false, secret || secretName(k)); err != nil {
+			if err := d.flatten(join(path, k), v[k], false, secretName(k)); err != nil {
 				return err
 			}
 		}
 		return nil
 	case []any:
 		if len(v) == 0 {
-			*lines = append(*lines, line{text: path + ": []", risky: riskyPath(path)})
+			d.lines = append(d.lines, line{text: path + ": []", risky: riskyPath(path)})
 			return nil
 		}
 		for i, e := range v {
-			if err := flatten(lines, path+"["+strconv.Itoa(i)+"]", e, false, secret); err != nil {
+			if err := d.flatten(path+"["+strconv.Itoa(i)+"]", e, false, false); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	text, err := scalar(v, secret)
+	if s, ok := v.(string); ok && secret && len(s) <= maxMasked && d.masked < maxMaskedValues {
+		d.masked++
+		d.lines = append(d.lines, line{text: fmt.Sprintf("%s: [masked: a secret of %d characters]", path, utf8.RuneCountInString(s)), risky: riskyPath(path)})
+		return nil
+	}
+	text, err := scalar(v)
 	if err != nil {
 		return fmt.Errorf("argument %s: %w", path, err)
 	}
-	*lines = append(*lines, line{text: path + ": " + text, risky: riskyPath(path)})
+	d.lines = append(d.lines, line{text: path + ": " + text, risky: riskyPath(path)})
 	return nil
 }
 
@@ -158,12 +176,9 @@ func plainName(k string) bool {
 // short, and a long value under such a name is shown, as anything else.
 const maxMasked = 1024
 
-// scalar writes a scalar as JSON: strings quoted (or masked, under a
-// secret's name), numbers as the double they are read as.
-func scalar(v any, secret bool) (string, error) {
-	if s, ok := v.(string); ok && secret && len(s) <= maxMasked {
-		return fmt.Sprintf("[masked: a secret of %d characters]", utf8.RuneCountInString(s)), nil
-	}
+// scalar writes a scalar as JSON: strings quoted, numbers as the double
+// they are read as.
+func scalar(v any) (string, error) {
 	switch v := v.(type) {
 	case nil:
 		return "null", nil
@@ -203,12 +218,28 @@ func secretName(k string) bool {
 }
 
 // quote writes s as a JSON string in which every character is what it
-// looks like (see Display).
-func quote(s string) string {
+// looks like (see Visible).
+func quote(s string) string { return `"` + Visible(s) + `"` }
+
+// Visible returns s with every character a reader could mistake written
+// as an escape (\n, \t, \", \\, \uXXXX), on one line. In text that holds
+// an ASCII letter or digit, that is every character beyond ASCII but the
+// letters of Latin-1 (é, ü, ß): a Cyrillic "а" in "pаypal", a label
+// "аррӏе" beside ".com", a Bengali digit beside ASCII ones, a combining
+// mark, a look-alike dot or slash, a right-to-left letter that would
+// reorder the digits around it. In text of another script alone, the
+// characters no one sees as themselves (see unseen). Policies' messages,
+// comments and names are shown through it too.
+func Visible(s string) string {
 	var b strings.Builder
-	b.WriteByte('"')
-	mixed := mixedWords(s)
-	for i, r := range s {
+	mixed := hasASCIIAlnum(s)
+	marks := 0 // combining marks in a row
+	for _, r := range s {
+		if unicode.Is(unicode.M, r) {
+			marks++
+		} else {
+			marks = 0
+		}
 		switch {
 		case r == '"':
 			b.WriteString(`\"`)
@@ -220,7 +251,7 @@ func quote(s string) string {
 			b.WriteString(`\t`)
 		case r == ' ' || r < utf8.RuneSelf && unicode.IsGraphic(r):
 			b.WriteRune(r)
-		case unseen(r) || mixed[i]:
+		case unseen(r) || mixed && !latin1Letter(r) || marks > 2:
 			if r > 0xFFFF {
 				fmt.Fprintf(&b, `\U%08x`, r)
 			} else {
@@ -230,69 +261,45 @@ func quote(s string) string {
 			b.WriteRune(r)
 		}
 	}
-	b.WriteByte('"')
 	return b.String()
+}
+
+func hasASCIIAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// latin1Letter reports whether r is a letter of Latin-1 Supplement (À to
+// ÿ, not × or ÷): accented letters that look like nothing else.
+func latin1Letter(r rune) bool {
+	return r >= 0xC0 && r <= 0xFF && r != 0xD7 && r != 0xF7
 }
 
 // unseen reports whether r, not ASCII, is a character a reader would not
 // see as itself: not graphic, a space other than U+0020, private use,
 // invalid, a variation selector or another default-ignorable character
 // (U+034F, U+17B4...), a letter or symbol that renders blank (U+3164
-// HANGUL FILLER, U+2800 BRAILLE BLANK...), or a fullwidth form of an ASCII
-// character.
+// HANGUL FILLER, U+2800 BRAILLE BLANK, U+1D159...), or a fullwidth form of
+// an ASCII character. (A third combining mark in a row is escaped too:
+// stacks of them draw over the lines around.)
 func unseen(r rune) bool {
 	switch {
-	case r == utf8.RuneError || !unicode.IsGraphic(r) || unicode.In(r, unicode.Zs, unicode.Co, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point):
+	case r == utf8.RuneError || !unicode.IsGraphic(r) || unicode.In(r, unicode.Zs, unicode.Co,
+		unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point):
 		return true
 	case r >= 0xFF01 && r <= 0xFF5E: // fullwidth ASCII
 		return true
 	}
 	switch r {
-	case 0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800, 0x180E, 0x2062, 0x2063, 0x2064:
+	case 0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800, 0x180E, 0x2062, 0x2063, 0x2064, 0x1D159, 0x1D173, 0x1D174, 0x1D175,
+		0x1D176, 0x1D177, 0x1D178, 0x1D179, 0x1D17A:
 		return true
 	}
 	return false
-}
-
-// mixedWords marks, by byte offset, the letters and digits that are not
-// ASCII in words (runs of letters, marks and digits) that also hold an
-// ASCII letter: a look-alike of another script inside a Latin word.
-func mixedWords(s string) map[int]bool {
-	var marks map[int]bool
-	start := -1
-	flush := func(end int) {
-		if start < 0 {
-			return
-		}
-		word := s[start:end]
-		ascii, other := false, false
-		for _, r := range word {
-			ascii = ascii || r < utf8.RuneSelf && unicode.IsLetter(r)
-			other = other || r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r))
-		}
-		if ascii && other {
-			if marks == nil {
-				marks = map[int]bool{}
-			}
-			for i, r := range word {
-				if r >= utf8.RuneSelf {
-					marks[start+i] = true
-				}
-			}
-		}
-		start = -1
-	}
-	for i, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.M, r) {
-			if start < 0 {
-				start = i
-			}
-			continue
-		}
-		flush(i)
-	}
-	flush(len(s))
-	return marks
 }
 
 // riskyWords are the words of member names that move money or data, or

@@ -131,7 +131,7 @@ func TestDecideRefusesTamperedRequests(t *testing.T) {
 		"the TTL":             func(a *approval.Approval) { a.Requirement.TTLSeconds = 10 * 365 * 86400 },
 		"the groups":          func(a *approval.Approval) { a.Requirement.Groups = [][]string{{"developers"}} },
 		"the requester":       func(a *approval.Approval) { a.Requester = "mallory" },
-		"the expiry":          func(a *approval.Approval) { a.Expires = a.Expires.Add(time.Hour) },
+		"the creation":        func(a *approval.Approval) { a.Created = a.Created.Add(time.Hour) },
 		"no proof":            func(a *approval.Approval) { a.Proof = "" },
 		"another one's proof": func(a *approval.Approval) { a.Proof = pending("other", a.Binding, ops).Proof },
 	} {
@@ -148,6 +148,15 @@ func TestDecideRefusesTamperedRequests(t *testing.T) {
 				t.Fatalf("decided a tampered request: %v", err)
 			}
 		})
+	}
+	// A pending request stretched in the table still lapses when its
+	// proof says.
+	st := &approval.Memory{}
+	stretched := pending("tp3", "tpb3", ops)
+	stretched.Expires = stretched.Expires.Add(time.Hour)
+	st.Request(ctx, stretched, t0, unlimited)
+	if _, err := approval.Decide(ctx, st, key, keys, "tp3", approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, t0.Add(11*time.Minute)); !errors.Is(err, approval.ErrExpired) {
+		t.Fatalf("decided a request past its proven lapse: %v", err)
 	}
 	// A grant the decision path signed for longer than today's policies
 	// allow does not stand, whoever made the request ask for it.

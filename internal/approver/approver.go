@@ -36,6 +36,10 @@ const (
 	// ActionNotify is the workflow's first step: tell approvers of a
 	// request, as the REQUEST point proved it.
 	ActionNotify = "notify"
+	// ActionShow and ActionList answer approvals as their proofs say
+	// they were requested: approvers read them so, never from the table.
+	ActionShow = "show"
+	ActionList = "list"
 )
 
 // Request is the function's event.
@@ -56,6 +60,10 @@ type Response struct {
 	OK       bool               `json:"ok"`
 	Error    string             `json:"error,omitempty"`
 	Approval *approval.Approval `json:"approval,omitempty"`
+	// Approvals are a list's, verified; Tampered names those whose proof
+	// does not verify.
+	Approvals []approval.Approval `json:"approvals,omitempty"`
+	Tampered  []string            `json:"tampered,omitempty"`
 	// Notice is what the workflow keeps of a request it was told of:
 	// never the arguments, which its execution history would hold for
 	// months.
@@ -165,8 +173,12 @@ func (h *Handler) Handle(ctx context.Context, req Request) Response {
 		return h.await(ctx, req)
 	case ActionNotify:
 		return h.notify(ctx, req)
+	case ActionShow:
+		return h.show(ctx, req)
+	case ActionList:
+		return h.list(ctx)
 	}
-	return Response{Error: fmt.Sprintf("unknown action %q: want %s, %s or %s", req.Action, ActionDecide, ActionAwait, ActionNotify)}
+	return Response{Error: fmt.Sprintf("unknown action %q: want decide, show, list, await or notify", req.Action)}
 }
 
 // decide verifies the approver and records their decision, signed.
@@ -190,7 +202,7 @@ func (h *Handler) decide(ctx context.Context, req Request) Response {
 	} else if token != "" {
 		h.complete(ctx, token, a)
 	}
-	a.Grant = nil // the proof is the interceptor's to read, not the approver's
+	a.Grant, a.Proof = nil, "" // the interceptor's to read, not the approver's
 	return Response{OK: true, Approval: &a}
 }
 
@@ -208,7 +220,7 @@ func (h *Handler) approver(ctx context.Context, token string) (identity.Principa
 	switch {
 	case p.Verification != identity.Verified:
 		return p, fmt.Errorf("your token was refused (%s)", p.Verification)
-	case p.Actor != "":
+	case p.Actor != "" || p.Claims["act"] != nil || p.Claims["may_act"] != nil:
 		return p, errors.New("your token acts for someone else (act): approvals are decided by people themselves, not by an agent on their behalf")
 	case p.Type != identity.TypeUser || serviceAccount(p):
 		return p, errors.New("your token is a machine's (client credentials): approvals are decided by people")
@@ -218,11 +230,14 @@ func (h *Handler) approver(ctx context.Context, token string) (identity.Principa
 
 // serviceAccount reports whether a token the identity package reads as a
 // user's is a service's after all: it names no user (Entra app-only
-// tokens), says it is an application's (idtyp), or names a Keycloak
-// service account. Deciding needs a person, so the doubt refuses.
+// tokens), says it is an application's (idtyp), or names a Keycloak or
+// Google service account. Deciding needs a person, so the doubt refuses.
 func serviceAccount(p identity.Principal) bool {
 	idtyp, _ := p.Claims["idtyp"].(string)
-	return p.Username == "" || strings.EqualFold(idtyp, "app") || strings.HasPrefix(strings.ToLower(p.Username), "service-account-")
+	user := strings.ToLower(p.Username)
+	email, _ := p.Claims["email"].(string)
+	return p.Username == "" || strings.EqualFold(idtyp, "app") || strings.HasPrefix(user, "service-account-") ||
+		strings.HasSuffix(user, ".gserviceaccount.com") || strings.HasSuffix(strings.ToLower(email), ".gserviceaccount.com")
 }
 
 // notify tells approvers of request req.ID: who asks, for what, why, who
@@ -230,30 +245,89 @@ func serviceAccount(p identity.Principal) bool {
 // request whose proof verifies is announced: a row someone wrote is not.
 // The answer holds no argument.
 func (h *Handler) notify(ctx context.Context, req Request) Response {
-	a, err := h.cfg.Store.Get(ctx, req.ID)
-	if err == nil {
-		err = approval.CheckProof(ctx, h.cfg.Keys, a)
+	a, err := h.verified(ctx, req.ID)
+	if err == nil && a.Status == approval.Pending {
+		// Told once: whoever may invoke the function cannot flood the
+		// approvers with one request.
+		if err = h.cfg.Store.UseNonce(ctx, "notify#"+a.ID, a.Lapses()); errors.Is(err, approval.ErrReplayed) {
+			err = errors.New("approvers were told of it already")
+		}
 	}
 	if err != nil {
 		h.cfg.Logger.Warn("approval not announced", "approval_id", req.ID, "reason", err.Error())
 		return Response{Error: req.ID + ": " + err.Error()}
 	}
-	who := "the requester, confirming their own call"
-	if !a.Requirement.Caller() {
-		who = "a member of " + a.Requirement.GroupsText() + ", not the requester"
-	}
-	msg := fmt.Sprintf("Approval %s requested by %s (agent %s) for %s in %s.\n\nWhy: %s\nWho may decide: %s.\n\n"+
-		"Every argument that will run:\n%s\n\nDecide before %s:\n  toolgate approvals show %s\n  toolgate approvals approve -token FILE %s\n  toolgate approvals reject -token FILE %s\n",
-		a.ID, a.Requester, cmp.Or(a.Actor, "none"), a.Tool, a.Environment, strings.Join(a.Requirement.Reasons, "; "), who,
-		a.Display, a.Expires.UTC().Format(time.RFC3339), a.ID, a.ID, a.ID)
-	if h.cfg.Approvers != nil {
-		if err := h.cfg.Approvers.Publish(ctx, "toolgate: approval requested", msg); err != nil {
+	// Decided already (before its workflow began): nothing to tell, and
+	// the wait that follows ends at once with the decision.
+	if h.cfg.Approvers != nil && a.Status == approval.Pending {
+		if err := h.cfg.Approvers.Publish(ctx, "toolgate: approval requested", notice(a)); err != nil {
 			h.cfg.Logger.Error("approvers could not be told", "approval_id", a.ID, "error", err.Error())
 			return Response{Error: req.ID + ": approvers could not be told: " + err.Error()}
 		}
 	}
+	lapses := a.Lapses()
 	return Response{OK: true, Notice: &Notice{ID: a.ID, Requester: a.Requester, Tool: a.Tool, Environment: a.Environment,
-		Expires: a.Expires.UTC().Format(time.RFC3339), TTLSeconds: max(int64(time.Until(a.Expires)/time.Second), 1)}}
+		Expires: lapses.UTC().Format(time.RFC3339), TTLSeconds: max(int64(time.Until(lapses)/time.Second), 1)}}
+}
+
+// notice is what approvers are told of a: every field as a reader sees it
+// (approval.Visible), and every argument.
+func notice(a approval.Approval) string {
+	v := approval.Visible
+	who := "the requester, confirming their own call"
+	if !a.Requirement.Caller() {
+		who = "a member of " + v(a.Requirement.GroupsText()) + ", not the requester"
+	}
+	return fmt.Sprintf("Approval %s requested by %s (agent %s) for %s in %s.\n\nWhy: %s\nWho may decide: %s.\n\n"+
+		"Every argument that will run:\n%s\n\nDecide before %s:\n  toolgate approvals show %s\n  toolgate approvals approve -token FILE %s\n  toolgate approvals reject -token FILE %s\n",
+		a.ID, v(a.Requester), v(cmp.Or(a.Actor, "none")), v(a.Tool), v(a.Environment), v(strings.Join(a.Requirement.Reasons, "; ")), who,
+		a.Display, a.Lapses().UTC().Format(time.RFC3339), a.ID, a.ID, a.ID)
+}
+
+// verified returns approval id as its proof says it was requested, or why
+// it cannot: what approvers are shown and what they decide is only ever
+// what the REQUEST point wrote.
+func (h *Handler) verified(ctx context.Context, id string) (approval.Approval, error) {
+	a, err := h.cfg.Store.Get(ctx, id)
+	if err == nil {
+		err = approval.CheckProof(ctx, h.cfg.Keys, a)
+	}
+	a.Grant, a.Proof = nil, ""
+	return a, err
+}
+
+// show answers approval req.ID, verified.
+func (h *Handler) show(ctx context.Context, req Request) Response {
+	a, err := h.verified(ctx, req.ID)
+	if err != nil {
+		return Response{Error: req.ID + ": " + err.Error()}
+	}
+	return Response{OK: true, Approval: &a}
+}
+
+// maxListed is the most approvals one list answers (a Lambda answer is
+// at most 6 MB): the oldest first.
+const maxListed = 200
+
+// list answers the approvals that stand, each verified; those whose proof
+// does not verify are named as tampered, and not shown.
+func (h *Handler) list(ctx context.Context) Response {
+	all, err := h.cfg.Store.List(ctx, h.cfg.Now())
+	if err != nil {
+		return Response{Error: err.Error()}
+	}
+	resp := Response{OK: true, Approvals: []approval.Approval{}}
+	for _, a := range all {
+		if err := approval.CheckProof(ctx, h.cfg.Keys, a); err != nil {
+			resp.Tampered = append(resp.Tampered, a.ID)
+			continue
+		}
+		if len(resp.Approvals) < maxListed {
+			a.Grant, a.Proof = nil, ""
+			resp.Approvals = append(resp.Approvals, a)
+		}
+	}
+	return resp
 }
 
 // await registers the workflow's task token for approval req.ID. Written

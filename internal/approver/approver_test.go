@@ -203,6 +203,10 @@ func TestWorkflowDecided(t *testing.T) {
 	if r := w.invoke(wait); !r.OK {
 		t.Fatalf("await: %+v", r)
 	}
+	// Approvers are told once, whoever asks again.
+	if r := w.invoke(approver.Request{Action: approver.ActionNotify, ID: a.ID}); r.OK || !strings.Contains(r.Error, "told of it already") || len(w.notices()) != 0 {
+		t.Fatalf("a second notice: %+v", r)
+	}
 	// A second await (someone who may invoke the function, with a token
 	// of their own) changes nothing.
 	if r := w.invoke(approver.Request{Action: approver.ActionAwait, ID: a.ID, TaskToken: "another-token"}); r.OK {
@@ -276,6 +280,9 @@ func TestDecideRefused(t *testing.T) {
 		{"a Keycloak service account", w.idp.Token(t, "9f2c-uuid", []string{"platform-admins"}, map[string]any{"username": nil, "preferred_username": "service-account-agent-app"}), "decided by people"},
 		{"an Entra app-only token", w.idp.Token(t, "app-oid", []string{"platform-admins"}, map[string]any{"username": nil, "idtyp": "app"}), "decided by people"},
 		{"a token that names no user", w.idp.Token(t, "some-sub", []string{"platform-admins"}, map[string]any{"username": nil}), "decided by people"},
+		{"an act without a sub", w.idp.Token(t, "bob", []string{"platform-admins"}, map[string]any{"act": map[string]any{"client_id": "agent-7"}}), "acts for someone else"},
+		{"an act whose sub is a number", w.idp.Token(t, "bob", []string{"platform-admins"}, map[string]any{"act": map[string]any{"sub": 7}}), "acts for someone else"},
+		{"a Google service account", w.idp.Token(t, "1234567890", []string{"platform-admins"}, map[string]any{"username": nil, "email": "agent@proj.iam.gserviceaccount.com"}), "decided by people"},
 		{"the requester", w.idp.Token(t, "alice", []string{"platform-admins"}, nil), "cannot approve their own call"},
 		{"outside the groups", w.idp.Token(t, "carol", []string{"developers"}, nil), "none of the groups"},
 	} {

@@ -206,7 +206,8 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 		}
 		state.Status, state.Channel = decision.ApprovalConfirm, decision.InBand
 		h.prompt(d, state, &decision.Prompt{Version: version, RequestState: token,
-			Message: fmt.Sprintf("Approve the call of %s with these arguments?\n%s\n(%s)", call.Name, ap.display, strings.Join(req.Reasons, "; "))})
+			Message: fmt.Sprintf("Approve the call of %s with these arguments?\n%s\n(%s)", approval.Visible(call.Name), ap.display,
+				approval.Visible(strings.Join(req.Reasons, "; ")))})
 		return nil
 	}
 	a = approval.Approval{
@@ -412,10 +413,10 @@ func (h *Handler) approvalURL(id string) string {
 func outOfBandPrompt(version, url string, a approval.Approval, req approval.Requirement) *decision.Prompt {
 	who := "you confirm it with: toolgate approvals approve " + a.ID
 	if !req.Caller() {
-		who = "an approver in " + req.GroupsText() + " approves it"
+		who = "an approver in " + approval.Visible(req.GroupsText()) + " approves it"
 	}
 	msg := fmt.Sprintf("Approval requested: id %s, for %s (%s). Retry the same call once %s; the request lapses at %s.",
-		a.ID, a.Tool, strings.Join(req.Reasons, "; "), who, a.Expires.UTC().Format(time.RFC3339))
+		a.ID, approval.Visible(a.Tool), approval.Visible(strings.Join(req.Reasons, "; ")), who, a.Expires.UTC().Format(time.RFC3339))
 	p := &decision.Prompt{Version: version, Message: msg, URL: url, ID: a.ID}
 	if url == "" && version >= mcp.Version20260728 {
 		// A multi round-trip input request needs a URL; without one the

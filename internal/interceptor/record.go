@@ -2,14 +2,17 @@ package interceptor
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/mcp"
@@ -30,7 +33,7 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 		Result:        result(d),
 		Repeat:        r.Repeat,
 		RepeatOf:      r.RepeatOf,
-		Reason:        withheld(d.Reason, d.Findings),
+		Reason:        d.Reason,
 		Code:          d.Code,
 		Bundle:        h.cfg.Bundle,
 		Redactions:    d.Redactions,
@@ -56,7 +59,7 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 	}
 	debug := h.cfg.Logger.Enabled(ctx, slog.LevelDebug)
 	for _, f := range d.Findings {
-		p := decisionlog.Policy{Name: f.Policy, Rule: f.Rule, Mode: string(f.Mode), Kind: string(f.Kind), Message: withheld(f.Message, d.Findings), Detail: f.Detail}
+		p := decisionlog.Policy{Name: f.Policy, Rule: f.Rule, Mode: string(f.Mode), Kind: string(f.Kind), Message: f.Message, Detail: f.Detail}
 		if f.Kind == policy.Error && !debug {
 			// An error's detail may quote the values it choked on, which
 			// can be tool arguments; a violation's names only paths.
@@ -74,6 +77,12 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 			rec.Approved = &decisionlog.Approved{By: a.By, At: a.At, ID: a.ID, Channel: a.Channel}
 		}
 	}
+	if w := withholding(d.Findings, r.Document); w != nil {
+		rec.Reason = w.Replace(rec.Reason)
+		for i := range rec.Policies {
+			rec.Policies[i].Message = w.Replace(rec.Policies[i].Message)
+		}
+	}
 	if n := len(d.Hidden); n > 0 {
 		// Tool names are not secret, and say why an agent did not see a tool.
 		rec.ToolsHidden, rec.Hidden = n, d.Hidden[:min(n, decisionlog.MaxHidden)]
@@ -82,19 +91,84 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 }
 
 // withheldMessage stands in a record for a policy's message that may quote
-// the call's arguments.
+// the call's arguments or the target's answer.
 const withheldMessage = "(a message that quotes the call's arguments, withheld)"
 
-// withheld returns text with every message of findings that may quote the
-// call's arguments replaced: the caller was shown it, the record never
-// holds an argument value.
-func withheld(text string, findings []policy.Finding) string {
+// withholding returns what replaces, in a record, the messages of findings
+// that may quote the call's arguments or the target's answer: those whose
+// template reads them (Finding.QuotesArguments), and those whose message,
+// made from a template, holds any of their member names or values (three
+// characters or more; a number as the policies read it). The caller was
+// shown them; a record never holds an argument value. Nil when none.
+func withholding(findings []policy.Finding, doc *attributes.Document) *strings.Replacer {
+	var quoted []string
+	var values []string
 	for _, f := range findings {
-		if f.QuotesArguments && f.Message != "" {
-			text = strings.ReplaceAll(text, f.Message, withheldMessage)
+		if f.Message == "" || !f.QuotesArguments && !f.Templated {
+			continue
+		}
+		if !f.QuotesArguments {
+			if values == nil {
+				values = documentValues(doc)
+			}
+			if !slices.ContainsFunc(values, func(v string) bool { return strings.Contains(f.Message, v) }) {
+				continue
+			}
+		}
+		quoted = append(quoted, f.Message, withheldMessage)
+	}
+	if quoted == nil {
+		return nil
+	}
+	return strings.NewReplacer(quoted...)
+}
+
+// maxValues bounds the values a record checks messages against.
+const maxValues = 4096
+
+// documentValues returns the call's argument names and values and the
+// target's answer's values, of three characters or more, as a message
+// would render them (a number as the policies read it).
+func documentValues(doc *attributes.Document) []string {
+	out := []string{}
+	if doc == nil {
+		return out
+	}
+	var walk func(v any, keys bool)
+	walk = func(v any, keys bool) {
+		if len(out) >= maxValues {
+			return
+		}
+		var s string
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if keys && utf8.RuneCountInString(k) >= 3 {
+					out = append(out, k)
+				}
+				walk(e, keys)
+			}
+			return
+		case []any:
+			for _, e := range v {
+				walk(e, keys)
+			}
+			return
+		case string:
+			s = v
+		case float64, json.Number:
+			b, _ := codec.Canonical(v)
+			s = string(b)
+		}
+		if utf8.RuneCountInString(s) >= 3 {
+			out = append(out, s)
 		}
 	}
-	return text
+	walk(doc.Tool.Arguments, true)
+	if doc.Response != nil {
+		walk(doc.Response.Body, false)
+	}
+	return out
 }
 
 // result classifies a decision for the record.

@@ -240,21 +240,24 @@ func compile(t *testing.T, doc string) policy.Engine {
 // call's arguments, directly or through a context variable, reaches the
 // caller, never the decision record.
 func TestMessagesQuotingArgumentsWithheld(t *testing.T) {
-	for name, rule := range map[string]string{
-		"in the message": `{name: r, match: {all: [{action: call}]}, assert: {all: [{message: "no {{ tool.arguments.query }} here", check: {action: other}}]}}`,
-		"through context": `{name: r, match: {all: [{action: call}]}, context: [{name: q, variable: {"(tool.arguments.query)": true}}], ` +
-			`assert: {all: [{message: "no {{ to_string($q) }} here", check: {action: other}}]}}`,
+	for name, tt := range map[string]struct{ event, rule, secret string }{
+		"in the message": {"allowed-call", `{name: r, match: {all: [{action: call}]}, assert: {all: [{message: "no {{ tool.arguments.query }} here", check: {action: other}}]}}`, "vpc peering"},
+		"through context": {"allowed-call", `{name: r, match: {all: [{action: call}]}, context: [{name: q, variable: "(tool.arguments.query)"}], ` +
+			`assert: {all: [{message: "no {{ $q }} here", check: {action: other}}]}}`, "vpc peering"},
+		"the whole tool":     {"allowed-call", `{name: r, match: {all: [{action: call}]}, assert: {all: [{message: "no {{ to_string(tool) }} here", check: {action: other}}]}}`, "vpc peering"},
+		"the whole document": {"allowed-call", `{name: r, match: {all: [{action: call}]}, assert: {all: [{message: "no {{ to_string(@) }} here", check: {action: other}}]}}`, "vpc peering"},
+		"the answer":         {"response-point", `{name: r, match: {all: [{phase: response}]}, assert: {all: [{message: "no {{ to_string(response) }} here", check: {action: other}}]}}`, "VPC peering connects"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			e := compile(t, "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: quote}\nspec:\n  rules:\n  - "+rule+"\n")
-			payload, _ := os.ReadFile("../../testdata/events/allowed-call.json")
+			e := compile(t, "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: quote}\nspec:\n  rules:\n  - "+tt.rule+"\n")
+			payload, _ := os.ReadFile("../../testdata/events/" + tt.event + ".json")
 			var logs bytes.Buffer
 			r := interceptor.New(interceptor.Config{Engine: e, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).Handle(context.Background(), payload)
-			if r.Decision.Effect != decision.Deny || !strings.Contains(string(r.Output.MCP.TransformedGatewayResponse.Body), "vpc peering") && name == "in the message" {
+			if r.Decision.Effect != decision.Deny || !strings.Contains(r.Decision.Reason, tt.secret) {
 				t.Fatalf("the caller is not told: %+v", r.Decision)
 			}
-			if strings.Contains(logs.String(), "vpc peering") || !strings.Contains(logs.String(), "quotes the call's arguments, withheld") {
-				t.Errorf("the record holds the argument, or does not say it withheld it:\n%s", logs.String())
+			if strings.Contains(logs.String(), tt.secret) || !strings.Contains(logs.String(), "quotes the call's arguments, withheld") {
+				t.Errorf("the record holds the value, or does not say it withheld it:\n%s", logs.String())
 			}
 		})
 	}

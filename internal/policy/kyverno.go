@@ -42,8 +42,18 @@ type compiledRule struct {
 	// rule for calls is skipped for the hundreds of list documents of one
 	// tools/list answer without running its match.
 	actions, phases map[string]bool
-	// quotesArguments: see Finding.QuotesArguments.
-	quotesArguments bool
+	// quotesArguments and templated: see Finding.
+	quotesArguments, templated bool
+}
+
+// templated reports whether a message of r has a template expression.
+func templated(r v1alpha1.ValidatingRule) bool {
+	for _, a := range append(slices.Clip(r.Assert.Any), r.Assert.All...) {
+		if a.Message != nil && strings.Contains(a.Message.Original(), "{{") {
+			return true
+		}
+	}
+	return false
 }
 
 // quotesArguments reports whether a message of r may quote the call's
@@ -115,7 +125,7 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 				return nil, fmt.Errorf("policy %s rule %s: %w", p.Name, r.Name, err)
 			}
 			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: binding.NewBinding(r), eval: eval,
-				actions: literalValues(r.Match, "action"), phases: literalValues(r.Match, "phase"), quotesArguments: quotesArguments(r)})
+				actions: literalValues(r.Match, "action"), phases: literalValues(r.Match, "phase"), quotesArguments: quotesArguments(r), templated: templated(r)})
 		}
 		k.policies = append(k.policies, cp)
 	}
@@ -197,7 +207,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 				res.Findings = append(res.Findings, Finding{
 					Policy: p.name, Rule: r.name, Kind: Violation, Mode: p.mode,
 					Message: authorMessage(v.Message, p, r.name),
-					Detail:  describeErrors(v.ErrorList), Approval: p.approval, QuotesArguments: r.quotesArguments,
+					Detail:  describeErrors(v.ErrorList), Approval: p.approval, QuotesArguments: r.quotesArguments, Templated: r.templated,
 				})
 			}
 			if verdictOnly && len(res.Findings) > 0 {

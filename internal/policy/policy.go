@@ -104,6 +104,10 @@ type Finding struct {
 	// context variable that does). The caller may see it; a decision
 	// record must not hold it.
 	QuotesArguments bool `json:"-"`
+	// Templated: the rule's message has template expressions ({{ }}), so
+	// what it says depends on the document: a record checks it for the
+	// call's argument values before it holds it.
+	Templated bool `json:"-"`
 	// Approval is set on the findings of approval policies.
 	Approval *Approval `json:"approval,omitempty"`
 }

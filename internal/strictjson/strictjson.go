@@ -10,7 +10,6 @@ package strictjson
 import (
 	"encoding/json"
 	"errors"
-	"math"
 	"strconv"
 	"strings"
 	"unicode"
@@ -252,9 +251,11 @@ func isNumberByte(c byte) bool {
 
 // exact reports whether every parser reads the number literal n alike: an
 // integer within ±2^53, or a literal whose decimal value is the double it
-// reads as, written in its shortest form (19.99, 1e21, 0.1 are; 0.1000000000000000001
-// and 12345678901234567.0 are not: a parser of exact decimals reads them
-// as another number than a parser of doubles, and than the policies).
+// reads as, written in its shortest form (19.99, 1e21, 0.1 are;
+// 0.1000000000000000001 and 12345678901234567.0 are not: a parser of exact
+// decimals reads them as another number than a parser of doubles, and than
+// the policies). The literal's own digits and exponent are compared, never
+// only what strconv makes of them.
 func exact(n []byte) bool {
 	fraction := false
 	for _, c := range n {
@@ -270,22 +271,20 @@ func exact(n []byte) bool {
 		v, err := strconv.ParseInt(string(n), 10, 64)
 		return err == nil && v >= -maxExact && v <= maxExact
 	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil {
-		return false // beyond the doubles: an error here, infinity elsewhere
-	}
 	neg, digits, exp, ok := decimal(n)
 	switch {
 	case !ok:
 		return false
 	case digits == "":
 		return true // zero, however written
-	case f == 0:
-		return false // too small for a double: zero to some, not to others
-	case len(digits) <= 15 && math.Abs(f) >= 0x1p-1022:
-		// Fifteen significant digits of a normal double always read back
-		// as themselves: the shortest form has the same value.
-		return true
+	case exp > 310 || exp < -324:
+		// Beyond the doubles; strconv, which stops reading an exponent's
+		// digits past 10000, could even read it as a small number.
+		return false
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || f == 0 {
+		return false // overflow (infinity elsewhere), or too small: zero to some, not to others
 	}
 	sneg, sdigits, sexp, _ := decimal([]byte(strconv.FormatFloat(f, 'e', -1, 64)))
 	return neg == sneg && digits == sdigits && exp == sexp

@@ -62,6 +62,10 @@ func TestCheck(t *testing.T) {
 		{`[1e-400]`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
 		{`[1.00000000000000011102230246251565404236316680908203125]`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
 		{`[1e99999999999]`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
+		// strconv stops reading an exponent past 10000 digits' worth and
+		// reads this as 1; Python and JavaScript read infinity.
+		{`[0.` + strings.Repeat("0", 9999) + `1e1000000]`, strictjson.Options{ExactNumbers: true}, strictjson.ErrNumber},
+		{`[0.` + strings.Repeat("0", 9999) + `1e10000]`, strictjson.Options{ExactNumbers: true}, nil},
 		{`[0.1000000000000000001]`, strictjson.Options{}, nil},
 	}
 	for _, tt := range tests {
