@@ -345,6 +345,15 @@ func (v *Verifier) Principal(ctx context.Context, authorization string) Principa
 		if !ok {
 			return refused(Malformed)
 		}
+		// Not verified here, but never what no verifying authorizer would
+		// have passed: an unsigned token ("alg": "none"), one signed with
+		// a shared secret, an expired one, one not yet valid.
+		if _, ok := algorithm(token); !ok {
+			return refused(BadAlgorithm)
+		}
+		if outcome := timely(claims, time.Now(), DefaultLeeway); outcome != "" {
+			return refused(outcome)
+		}
 		p := FromClaims(claims)
 		p.Verification = Off
 		return p
@@ -356,6 +365,31 @@ func (v *Verifier) Principal(ctx context.Context, authorization string) Principa
 	p := FromClaims(claims)
 	p.Verification = Verified
 	return p
+}
+
+// DefaultLeeway is the clock skew allowed on exp, nbf and iat.
+const DefaultLeeway = 30 * time.Second
+
+// timely returns Expired or NotYetValid for claims whose exp has passed or
+// whose nbf or iat is still to come at now, give or take leeway; "" for
+// others, a token without exp included (only verification requires one).
+func timely(claims map[string]any, now time.Time, leeway time.Duration) string {
+	at := func(name string) (time.Time, bool) {
+		f, ok := claims[name].(float64)
+		if !ok {
+			return time.Time{}, false
+		}
+		return time.Unix(int64(f), 0), true
+	}
+	if exp, ok := at("exp"); ok && now.After(exp.Add(leeway)) {
+		return Expired
+	}
+	for _, name := range []string{"nbf", "iat"} {
+		if t, ok := at(name); ok && now.Add(leeway).Before(t) {
+			return NotYetValid
+		}
+	}
+	return ""
 }
 
 func refused(outcome string) Principal {

@@ -229,16 +229,43 @@ func dupClaims() string {
 		enc.EncodeToString([]byte(`{"sub":"admin","sub":"u-1","exp":9999999999}`)) + ".c2ln"
 }
 
-// TestNoVerifier: without a JWKS the claims are read unverified and say so.
+// TestNoVerifier: without a JWKS the claims are read unverified and say
+// so; but what no verifying authorizer would pass is refused all the same:
+// an unsigned token, one signed with a shared secret, an expired one, one
+// not yet valid.
 func TestNoVerifier(t *testing.T) {
 	k1, _, _ := keys(t)
 	var v *identity.Verifier
-	p := v.Principal(context.Background(), "Bearer "+sign(t, k1, jose.RS256, claims(nil)))
+	current := func(edit func(map[string]any)) map[string]any {
+		return claims(func(c map[string]any) {
+			c["exp"], c["iat"] = time.Now().Add(time.Hour).Unix(), time.Now().Add(-time.Minute).Unix()
+			if edit != nil {
+				edit(c)
+			}
+		})
+	}
+	p := v.Principal(context.Background(), "Bearer "+sign(t, k1, jose.RS256, current(nil)))
 	if p.Verification != identity.Off || !p.Authenticated || p.ID != "u-1" {
 		t.Errorf("got %+v", p)
 	}
-	if p := v.Principal(context.Background(), "Bearer x.y.z"); p.Verification != identity.Malformed || p.Authenticated {
-		t.Errorf("got %+v", p)
+	enc := base64.RawURLEncoding
+	payload, _ := json.Marshal(current(nil))
+	unsigned := func(header string) string {
+		return "Bearer " + enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString(payload) + ".c2ln"
+	}
+	for name, tt := range map[string]struct{ header, want string }{
+		"x.y.z":                {"Bearer x.y.z", identity.Malformed},
+		"alg none":             {unsigned(`{"alg":"none"}`), identity.BadAlgorithm},
+		"alg None":             {unsigned(`{"alg":"None","typ":"JWT"}`), identity.BadAlgorithm},
+		"no alg":               {unsigned(`{"typ":"JWT"}`), identity.BadAlgorithm},
+		"a shared secret":      {unsigned(`{"alg":"HS256"}`), identity.BadAlgorithm},
+		"expired":              {"Bearer " + sign(t, k1, jose.RS256, current(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() })), identity.Expired},
+		"not yet valid":        {"Bearer " + sign(t, k1, jose.RS256, current(func(c map[string]any) { c["nbf"] = time.Now().Add(time.Hour).Unix() })), identity.NotYetValid},
+		"issued in the future": {"Bearer " + sign(t, k1, jose.RS256, current(func(c map[string]any) { c["iat"] = time.Now().Add(time.Hour).Unix() })), identity.NotYetValid},
+	} {
+		if p := v.Principal(context.Background(), tt.header); p.Verification != tt.want || p.Authenticated {
+			t.Errorf("%s: got %+v, want refused (%s)", name, p, tt.want)
+		}
 	}
 }
 
