@@ -31,7 +31,10 @@ var ErrShape = errors.New("tool list is not an array")
 
 // FilterList filters result.tools of a tools/list result in place, keeping
 // every other field (nextCursor among them). Entries without a string name
-// are removed: they cannot be judged. It returns the names removed.
+// are removed: they cannot be judged. In what is left, a wire tool name
+// that keep refuses is replaced wherever it appears: a description, a
+// title, _meta, annotations, a schema, a member's name. It returns the
+// names removed or replaced.
 func FilterList(result map[string]any, keep Keep) (hidden []string, err error) {
 	v, ok := result["tools"]
 	if !ok || v == nil {
@@ -41,8 +44,52 @@ func FilterList(result map[string]any, keep Keep) (hidden []string, err error) {
 	if !ok {
 		return nil, fmt.Errorf("result.tools: %w", ErrShape)
 	}
-	result["tools"], hidden = filter(tools, keep, nameOf, true)
-	return hidden, nil
+	kept, hidden := filter(tools, keep, nameOf, true)
+	f := searchFilter{keep: keep, hidden: hidden}
+	for i, e := range kept {
+		kept[i] = f.names(e)
+	}
+	result["tools"] = kept
+	return f.hidden, nil
+}
+
+// names replaces, everywhere in v, in strings and in member names, the
+// wire tool names that f refuses; no entry is removed. It returns v.
+func (f *searchFilter) names(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		f.members(v, func(_ string, e any) any { return f.names(e) })
+		return v
+	case []any:
+		for i, e := range v {
+			v[i] = f.names(e)
+		}
+		return v
+	case string:
+		return f.text(v)
+	}
+	return v
+}
+
+// members sets each member of m to what value makes of it, and renames a
+// member whose name holds a refused wire name (a prime added if the new
+// name is taken).
+func (f *searchFilter) members(m map[string]any, value func(k string, e any) any) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		e := value(k, m[k])
+		nk := f.text(k)
+		if nk != k {
+			delete(m, k)
+			for _, taken := m[nk]; taken; _, taken = m[nk] {
+				nk += "'"
+			}
+		}
+		m[nk] = e
+	}
 }
 
 // filter removes the entries of list whose name keep refuses and, when
@@ -97,9 +144,7 @@ type searchFilter struct {
 func (f *searchFilter) value(v any, tools bool) any {
 	switch v := v.(type) {
 	case map[string]any:
-		for k, e := range v {
-			v[k] = f.value(e, strings.EqualFold(k, "tools"))
-		}
+		f.members(v, func(k string, e any) any { return f.value(e, strings.EqualFold(k, "tools")) })
 		return v
 	case []any:
 		var hidden []string

@@ -51,6 +51,16 @@ func TestFilterList(t *testing.T) {
 			want:   `{"tools":[]}`,
 			hidden: []string{unnamed, unnamed, unnamed, unnamed},
 		},
+		{
+			name: "a hidden tool's name is replaced wherever a listed tool mentions it",
+			in: `{"tools":[{"name":"docs___a","title":"like k8s___delete-pod","description":"call billing___refund_payment first",` +
+				`"_meta":{"see":"k8s___delete-pod","k8s___exec":{"x":1}},"annotations":{"hint":["github___x"]},` +
+				`"inputSchema":{"properties":{"q":{"description":"or k8s＿＿＿delete-pod"}}}}]}`,
+			want: `{"tools":[{"_meta":{"[REDACTED:tool]":{"x":1},"see":"[REDACTED:tool]"},"annotations":{"hint":["[REDACTED:tool]"]},` +
+				`"description":"call [REDACTED:tool] first","inputSchema":{"properties":{"q":{"description":"or [REDACTED:tool]"}}},` +
+				`"name":"docs___a","title":"like [REDACTED:tool]"}]}`,
+			hidden: []string{"k8s___delete-pod", "billing___refund_payment", "k8s___delete-pod", "k8s___exec", "github___x", "k8s___delete-pod"},
+		},
 		{name: "empty list", in: `{"tools":[]}`, want: `{"tools":[]}`},
 		{name: "no tools field", in: `{"nextCursor":"x"}`, want: `{"nextCursor":"x"}`},
 		{name: "tools is not an array", in: `{"tools":{"name":"k8s___x"}}`, err: ErrShape},
