@@ -93,6 +93,35 @@ func TestSessionsInDynamoDB(t *testing.T) {
 	}
 }
 
+// TestFreshSessionIDsResetNothing: a caller who sends a new Mcp-Session-Id
+// (or the policy session header, or none) with every call still carries
+// its history: the principal's window counts every call, so the trifecta
+// is denied across three sessions; another principal starts clean.
+func TestFreshSessionIDsResetNothing(t *testing.T) {
+	srv := moto.Start(t)
+	table := srv.CreateTable(t, "toolgate-sessions")
+	h, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "POLICY_SOURCE": sessionBundle(t, "enforce")}), policies.FS, &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if r := h.Handle(ctx, sessionCall(t, "u-ann", "s-1", "crm___get_customer")); r.Decision.Effect != decision.Allow {
+		t.Fatalf("first: %+v", r.Decision)
+	}
+	// The second call without a session id at all.
+	second := []byte(strings.Replace(string(sessionCall(t, "u-ann", "", "web___fetch")), `,"Mcp-Session-Id":""`, "", 1))
+	if r := h.Handle(ctx, second); r.Decision.Effect != decision.Allow {
+		t.Fatalf("second: %+v", r.Decision)
+	}
+	r := h.Handle(ctx, sessionCall(t, "u-ann", "s-fresh", "mail___send"))
+	if r.Decision.Effect != decision.Deny || !strings.Contains(r.Decision.Reason, "private data and untrusted content") || r.Document.Session.Calls != 2 {
+		t.Fatalf("a fresh session id: %+v %+v", r.Decision, r.Document.Session)
+	}
+	if r := h.Handle(ctx, sessionCall(t, "u-eve", "s-fresh", "mail___send")); r.Decision.Effect != decision.Allow || r.Document.Session.Calls != 0 {
+		t.Errorf("another principal: %+v %+v", r.Decision, r.Document.Session)
+	}
+}
+
 // TestSessionStoreFailure: with the table unreachable, an enforcing session
 // policy denies (error); an audit-only one decides without the history and
 // says so as an audit finding.
@@ -143,7 +172,9 @@ func TestNoStateRequestsWhenUnused(t *testing.T) {
 }
 
 // TestSessionReadOnlyAtRequest: the RESPONSE point judges the call again
-// without reading the history: one GetItem per call, not per message.
+// without reading the history: at the REQUEST point, three GetItems (the
+// session and the principal's current and previous window) and two
+// UpdateItems (the session, the current window) per call, not per message.
 func TestSessionReadOnlyAtRequest(t *testing.T) {
 	srv := moto.Start(t)
 	proxy := srv.Proxy(t)
@@ -166,7 +197,7 @@ func TestSessionReadOnlyAtRequest(t *testing.T) {
 	if r := h.Handle(context.Background(), resp); r.Decision.Effect != decision.Allow || r.Phase != "response" || r.Document.Session.Tracked {
 		t.Fatalf("response: %+v %s %+v", r.Decision, r.Phase, r.Document.Session)
 	}
-	if got := targets(proxy); got["GetItem"] != 1 || got["UpdateItem"] != 1 {
-		t.Errorf("DynamoDB requests for one call and its response: %v, want one GetItem and one UpdateItem", got)
+	if got := targets(proxy); got["GetItem"] != 3 || got["UpdateItem"] != 2 {
+		t.Errorf("DynamoDB requests for one call and its response: %v, want 3 GetItems and 2 UpdateItems", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,6 +110,19 @@ func (d *Document) SessionKey() (key, source string) {
 	}
 	sum := sha256.Sum256([]byte(d.Principal.ID + "\x00" + d.Principal.Actor + "\x00" + source + "\x00" + id))
 	return "s#" + hex.EncodeToString(sum[:16]), source
+}
+
+// PrincipalKeys returns the state table keys of the principal's (and its
+// actor's) histories in the window holding now and in the one before:
+// whatever session ids the client sends, its calls are also counted here,
+// so that a fresh session id starts no empty history.
+func (d *Document) PrincipalKeys(now time.Time, window time.Duration) (current, previous string) {
+	key := func(i int64) string {
+		sum := sha256.Sum256([]byte(d.Principal.ID + "\x00" + d.Principal.Actor + "\x00window\x00" + strconv.FormatInt(i, 10)))
+		return "w#" + hex.EncodeToString(sum[:16])
+	}
+	i := now.Unix() / int64(window/time.Second)
+	return key(i), key(i - 1)
 }
 
 // SetSession puts a session history, read under source, in the document.

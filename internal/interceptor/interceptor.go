@@ -79,6 +79,10 @@ type Config struct {
 	// SessionTTL is how long a session's history is kept after its last
 	// call (default 24h).
 	SessionTTL time.Duration
+	// SessionWindow is the window of a principal's history (default 24h):
+	// the document sees the current window's calls and the previous
+	// one's, whatever session ids the client sends.
+	SessionWindow time.Duration
 	// StateTimeout bounds the counting of one call (default 300ms): past
 	// it the count is an error, which denies unless the limit fails open.
 	StateTimeout time.Duration
@@ -171,6 +175,7 @@ func New(cfg Config) *Handler {
 	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, 250*time.Millisecond)
 	cfg.StateTimeout = cmp.Or(cfg.StateTimeout, DefaultStateTimeout)
 	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, 24*time.Hour)
+	cfg.SessionWindow = cmp.Or(cfg.SessionWindow, 24*time.Hour)
 	if cfg.ApprovalsOff == "" && (cfg.Approvals == nil || cfg.ApprovalKeys == nil || cfg.GrantKey == nil) {
 		cfg.ApprovalsOff = "approvals are not configured (APPROVAL_TABLE, APPROVAL_KEY_SECRET_ARN, APPROVAL_SIGNING_KEY_ARN)"
 	}
@@ -211,12 +216,19 @@ type Result struct {
 	approval *approvable  // the call in the approval flow, when it reached it
 }
 
-// sessionCall is what recording a call in its session needs.
+// sessionCall is what recording a call in its histories needs.
 type sessionCall struct {
-	key    string
-	prev   state.History
-	tool   string
-	labels []string
+	records []sessionRecord
+	tool    string
+	labels  []string
+}
+
+// sessionRecord is one history a call is recorded in, as it was read, and
+// how long it is kept after the call.
+type sessionRecord struct {
+	key  string
+	prev state.History
+	ttl  time.Duration
 }
 
 // fallbackOutput is the answer when even marshalling the output failed.

@@ -2,6 +2,10 @@ package interceptor
 
 import (
 	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
 
 	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/decision"
@@ -13,33 +17,107 @@ import (
 // sessionKeep is how many of a session's last tools its history keeps.
 const sessionKeep = 10
 
-// readSession puts the call's session history in doc. A history that
-// cannot be read denies the call when an enforcing policy reads it (it
-// reports false, with r's decision made), and is an audit finding when only
-// audit policies do.
+// readSession puts the call's history in doc: its session's (by
+// Mcp-Session-Id or the policy session header), and, whatever session ids
+// the client sends, its principal's (and actor's) in the current and the
+// previous SessionWindow, merged so that the document sees more history,
+// never less. A history that cannot be read denies the call when an
+// enforcing policy reads it (it reports false, with r's decision made),
+// and is an audit finding when only audit policies do.
 func (h *Handler) readSession(ctx context.Context, doc *attributes.Document, r *Result) bool {
 	key, source := doc.SessionKey()
-	hist, err := state.History{}, state.ErrNoStore
-	if h.cfg.State != nil {
+	current, previous := doc.PrincipalKeys(h.cfg.Now(), h.cfg.SessionWindow)
+	keys := []string{current, previous}
+	if source != attributes.SessionFromPrincipal {
+		keys = append(keys, key)
+	}
+	hists := make([]state.History, len(keys))
+	errs := make([]error, len(keys))
+	if h.cfg.State == nil {
+		errs[0] = state.ErrNoStore
+	} else {
 		ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
-		hist, err = h.cfg.State.History(ctx, key)
+		var wg sync.WaitGroup
+		for i, k := range keys {
+			wg.Go(func() { hists[i], errs[i] = h.cfg.State.History(ctx, k) })
+		}
+		wg.Wait()
 		cancel()
 	}
-	if err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return h.sessionFailed(r, "the session history could not be read", err)
 	}
-	doc.SetSession(source, hist.Calls, hist.Labels, hist.LabelCalls, hist.First, hist.Last, hist.Tools)
-	r.session = &sessionCall{key: key, prev: hist, tool: doc.Tool.QualifiedName, labels: doc.Tool.Labels}
+	m := mergeHistories(hists)
+	doc.SetSession(source, m.Calls, m.Labels, m.LabelCalls, m.First, m.Last, m.Tools)
+	r.session = &sessionCall{tool: doc.Tool.QualifiedName, labels: doc.Tool.Labels,
+		records: []sessionRecord{{key: current, prev: hists[0], ttl: 2 * h.cfg.SessionWindow}}}
+	if len(keys) == 3 {
+		r.session.records = append(r.session.records, sessionRecord{key: key, prev: hists[2], ttl: h.cfg.SessionTTL})
+	}
 	return true
 }
 
-// recordSession adds an allowed call to its session's history (at the
-// REQUEST point: only there is a history read).
+// mergeHistories is the history a document sees of a call's histories:
+// the principal's current and previous window (hists[0] and [1], which
+// add up) and its session's (hists[2], when there is one), of which each
+// count is the larger: more history, never less.
+func mergeHistories(hists []state.History) state.History {
+	cur, prev := hists[0], hists[1]
+	m := state.History{Calls: cur.Calls + prev.Calls, LabelCalls: map[string]int64{}, Tools: cur.Tools, First: prev.First, Last: cur.Last}
+	if m.First.IsZero() {
+		m.First = cur.First
+	}
+	if m.Last.IsZero() {
+		m.Last = prev.Last
+	}
+	if len(m.Tools) == 0 {
+		m.Tools = prev.Tools
+	}
+	for _, h := range []state.History{cur, prev} {
+		for l, n := range h.LabelCalls {
+			m.LabelCalls[l] += n
+		}
+	}
+	if len(hists) == 3 {
+		s := hists[2]
+		m.Calls = max(m.Calls, s.Calls)
+		for l, n := range s.LabelCalls {
+			m.LabelCalls[l] = max(m.LabelCalls[l], n)
+		}
+		if !s.First.IsZero() && (m.First.IsZero() || s.First.Before(m.First)) {
+			m.First = s.First
+		}
+		if s.Last.After(m.Last) {
+			m.Last, m.Tools = s.Last, s.Tools
+		}
+	}
+	labels := map[string]bool{}
+	for _, h := range hists {
+		for _, l := range h.Labels {
+			labels[l] = true
+		}
+	}
+	m.Labels = slices.Sorted(maps.Keys(labels))
+	if m.Tools == nil {
+		m.Tools = []string{}
+	}
+	return m
+}
+
+// recordSession adds an allowed call to its histories (at the REQUEST
+// point: only there is a history read): its principal's current window,
+// and its session, if it has one.
 func (h *Handler) recordSession(ctx context.Context, r *Result) {
 	s, now := r.session, h.cfg.Now()
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
 	defer cancel()
-	if err := h.cfg.State.Record(ctx, s.key, s.prev, s.tool, s.labels, now, now.Add(h.cfg.SessionTTL), sessionKeep); err != nil {
+	errs := make([]error, len(s.records))
+	var wg sync.WaitGroup
+	for i, rec := range s.records {
+		wg.Go(func() { errs[i] = h.cfg.State.Record(ctx, rec.key, rec.prev, s.tool, s.labels, now, now.Add(rec.ttl), sessionKeep) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		h.sessionFailed(r, "the session history could not be recorded", err)
 	}
 }
