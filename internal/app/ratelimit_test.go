@@ -60,18 +60,18 @@ func TestRateLimitInDynamoDB(t *testing.T) {
 	if body := string(r.Output.MCP.TransformedGatewayResponse.Body); !strings.Contains(body, "retry after") || !strings.Contains(body, `"isError":true`) {
 		t.Errorf("answer %s", body)
 	}
-	// Per call, at most one round trip for each: the session's history
-	// (the default bundle's session policy reads it), the limit's count,
-	// and recording an allowed call in the session.
-	if got := targets(proxy); got["GetItem"] != 31 || got["UpdateItem"] != 31+30 || len(got) != 2 {
-		t.Errorf("DynamoDB requests for 31 limited calls: %v, want 31 GetItem, 61 UpdateItem", got)
+	// Per call of these sessionless calls: the principal's two window
+	// histories (the default bundle's session policy reads them), the
+	// limit's count, and recording an allowed call in the current window.
+	if got := targets(proxy); got["GetItem"] != 2*31 || got["UpdateItem"] != 31+30 || len(got) != 2 {
+		t.Errorf("DynamoDB requests for 31 limited calls: %v, want 62 GetItem, 61 UpdateItem", got)
 	}
-	// A read matches no limit: no count, only the session.
+	// A read matches no limit: no count, only the history.
 	if r := h.Handle(ctx, call(t, "k8s___get-pod")); r.Decision.Effect != decision.Allow {
 		t.Fatalf("read: %+v", r.Decision)
 	}
-	if got := targets(proxy); got["GetItem"] != 1 || got["UpdateItem"] != 1 {
-		t.Errorf("a call no limit matches: %v, want the session's GetItem and UpdateItem", got)
+	if got := targets(proxy); got["GetItem"] != 2 || got["UpdateItem"] != 1 {
+		t.Errorf("a call no limit matches: %v, want two GetItems and one UpdateItem of the history", got)
 	}
 	out := logs.String()
 	for _, want := range []string{`"rate_limits":[{"name":"execute-calls-per-caller","result":"exceeded","count":30,"limit":30}]`,

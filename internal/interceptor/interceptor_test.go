@@ -158,7 +158,7 @@ func TestDecisions(t *testing.T) {
 		{"response-target-error", decision.Allow, 0},
 		{"response-tools-list", decision.Allow, 0},
 		{"response-tools-list-500", decision.Allow, 0},
-		{"response-tools-list-anonymous", decision.Allow, 0},
+		{"response-tools-list-anonymous", decision.Deny, decision.CodePolicyDenied}, // every method needs authentication
 		{"response-unreadable-request", decision.Deny, decision.CodeUndecidable},
 		{"http-target-passthrough", decision.Allow, 0},
 		{"approval-needed", decision.Deny, decision.CodePolicyDenied}, // approvals are not configured here

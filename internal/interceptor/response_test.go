@@ -48,9 +48,10 @@ func TestResponses(t *testing.T) {
 			hidden:   []string{"k8s___delete-pod", "k8s___restart-deployment", "billing___get_invoice", "billing___refund_payment"},
 			contains: []string{`"nextCursor":"c2"`, `"name":"github___create_issue"`, `"name":"x_amz_bedrock_agentcore_search"`, `"inputSchema":{`},
 			status:   200, headers: map[string]string{"Mcp-Session-Id": "s-7f3a", "Content-Type": "application/json"}},
-		{event: "response-tools-list-anonymous", effect: decision.Allow,
-			hidden:   []string{"docs___search_docs", "github___search_issues", "github___create_issue", "k8s___get-pod", "k8s___list-pods", "k8s___delete-pod", "k8s___restart-deployment", "billing___get_invoice", "billing___refund_payment", "x_amz_bedrock_agentcore_search"},
-			contains: []string{`"tools":[]`}, status: 200},
+		// An anonymous caller gets no list at all: every method but the
+		// handshake needs authentication (it used to get an empty list).
+		{event: "response-tools-list-anonymous", effect: decision.Deny,
+			contains: []string{"tools/list requires an authenticated caller"}, absent: []string{"docs___search_docs"}, status: 200},
 		{event: "response-search-structured", effect: decision.Allow,
 			hidden:   []string{"k8s___delete-pod", "billing___refund_payment", "k8s___delete-pod", "billing___refund_payment"},
 			contains: []string{"k8s___get-pod", "github___search_issues"}, absent: []string{"delete-pod", "refund_payment"}, status: 200},
