@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -28,25 +29,40 @@ const (
 	PhaseRequest  = "request"
 	PhaseResponse = "response"
 
-	ActionCall  = "call"  // a tools/call
-	ActionList  = "list"  // one tool being considered for a tools/list answer
-	ActionOther = "other" // every other method
+	ActionCall   = "call"   // a tools/call
+	ActionList   = "list"   // one tool, prompt, resource or template being considered for a list answer
+	ActionPrompt = "prompt" // a prompts/get
+	ActionRead   = "read"   // a resources/read, subscribe or unsubscribe
+	ActionOther  = "other"  // every other method
+)
+
+// Kinds of listed items, the document's list.kind.
+const (
+	ListTool     = "tool"
+	ListPrompt   = "prompt"
+	ListResource = "resource"
+	ListTemplate = "template" // a resource template (resources/templates/list)
 )
 
 // Document is the attribute document.
 type Document struct {
-	Version     string             `json:"version"`
-	Phase       string             `json:"phase"`
-	Action      string             `json:"action"`
-	MCP         MCP                `json:"mcp"`
-	Principal   identity.Principal `json:"principal"`
-	Tool        Tool               `json:"tool"`
-	Environment string             `json:"environment"`
-	Request     Request            `json:"request"`
-	Response    *Response          `json:"response,omitempty"` // phase response only
-	Session     Session            `json:"session"`
-	Approval    Approval           `json:"approval"`
-	Time        Time               `json:"time"`
+	Version   string             `json:"version"`
+	Phase     string             `json:"phase"`
+	Action    string             `json:"action"`
+	MCP       MCP                `json:"mcp"`
+	Principal identity.Principal `json:"principal"`
+	Tool      Tool               `json:"tool"`
+	Prompt    Prompt             `json:"prompt"`
+	Resource  Resource           `json:"resource"`
+	// List says what a document of action list is about: list.kind is
+	// tool, prompt, resource or template; "" for other actions.
+	List        List      `json:"list"`
+	Environment string    `json:"environment"`
+	Request     Request   `json:"request"`
+	Response    *Response `json:"response,omitempty"` // phase response only
+	Session     Session   `json:"session"`
+	Approval    Approval  `json:"approval"`
+	Time        Time      `json:"time"`
 }
 
 // Approval is the approval standing for this call (see the README's
@@ -164,6 +180,33 @@ type Tool struct {
 	Wildcards []string `json:"wildcards"`
 }
 
+// Prompt describes the prompt a message is about: a prompts/get, or one
+// listed prompt. Its strings are empty for other messages.
+type Prompt struct {
+	Name          string `json:"name"`
+	Target        string `json:"target"`
+	QualifiedName string `json:"qualifiedName"` // as on the wire: <target>___<prompt>
+	// Arguments are the template's arguments of a prompts/get (strings);
+	// absent otherwise.
+	Arguments map[string]any `json:"arguments,omitzero"`
+}
+
+// Resource describes the resource a message is about: a resources/read,
+// subscribe or unsubscribe, or one listed resource or template. Its strings
+// are empty for other messages. Scheme and Host are lower case; a URI that
+// does not parse has only URI.
+type Resource struct {
+	URI    string `json:"uri"` // as sent; a template's uriTemplate
+	Scheme string `json:"scheme"`
+	Host   string `json:"host"`
+	Path   string `json:"path"`
+}
+
+// List says what a document of action list is about.
+type List struct {
+	Kind string `json:"kind"`
+}
+
 // Request holds request data that is not identity. Headers are the client's,
 // with lower-case names and credentials removed: untrusted input.
 type Request struct {
@@ -204,6 +247,9 @@ type Input struct {
 	Headers       map[string]string // as received, any case
 	QualifiedTool string            // wire tool name, for call and list
 	Arguments     map[string]any    // call only; nil is an empty object
+	Prompt        string            // wire prompt name, for prompts/get
+	PromptArgs    map[string]any    // prompts/get only
+	ResourceURI   string            // for resources/read, subscribe, unsubscribe
 	Response      *Response
 	Now           time.Time
 }
@@ -254,7 +300,15 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 	case in.Method == mcp.MethodToolsCall:
 		d.Action = ActionCall
 	case in.Phase == PhaseResponse && in.QualifiedTool != "" && in.Method == mcp.MethodToolsList:
-		d.Action = ActionList
+		d.Action, d.List.Kind = ActionList, ListTool
+	case in.Method == mcp.MethodPromptsGet:
+		d.Action, d.Prompt = ActionPrompt, prompt(in.Prompt)
+		d.Prompt.Arguments = in.PromptArgs
+		if d.Prompt.Arguments == nil {
+			d.Prompt.Arguments = map[string]any{}
+		}
+	case in.Method == mcp.MethodResourcesRead || in.Method == mcp.MethodResourcesSubscribe || in.Method == mcp.MethodResourcesUnsubscribe:
+		d.Action, d.Resource = ActionRead, resource(in.ResourceURI)
 	}
 	if d.Action != ActionOther {
 		d.Tool, d.Environment = b.tool(in.QualifiedTool, d.Environment)
@@ -303,21 +357,64 @@ func (b Builder) tool(qualified, env string) (Tool, string) {
 }
 
 // ListValues returns a function that gives the document value (see Value)
-// of action list for each tool of one answer listing tools: in describes the
-// answer, its QualifiedTool, Arguments and Response are ignored. Only the
-// tool and the environment differ between tools, so the rest is built once;
-// the map returned is reused by the next call.
-func (b Builder) ListValues(ctx context.Context, in Input) func(qualifiedName string) map[string]any {
-	in.QualifiedTool, in.Arguments, in.Response = "", nil, nil
+// of action list for each item of one answer listing tools (kind
+// ListTool: its wire name), prompts (ListPrompt: its wire name), resources
+// (ListResource: its URI) or templates (ListTemplate: its URI template):
+// in describes the answer; its QualifiedTool, Arguments and Response are
+// ignored. Only the item and the environment differ between items, so the
+// rest is built once; the map returned is reused by the next call.
+func (b Builder) ListValues(ctx context.Context, in Input) func(kind, name string) map[string]any {
+	in.QualifiedTool, in.Arguments, in.Response, in.Prompt, in.ResourceURI = "", nil, nil, "", ""
 	d := b.Build(ctx, in)
 	d.Action = ActionList
 	v := d.Value()
-	return func(qualified string) map[string]any {
-		t, env := b.tool(qualified, b.Environment)
-		v["tool"] = t.value()
-		v["environment"] = env
+	emptyTool, emptyPrompt, emptyResource := d.Tool.value(), d.Prompt.value(), d.Resource.value()
+	return func(kind, name string) map[string]any {
+		v["tool"], v["prompt"], v["resource"], v["environment"] = emptyTool, emptyPrompt, emptyResource, b.Environment
+		v["list"] = map[string]any{"kind": kind}
+		switch kind {
+		case ListTool:
+			t, env := b.tool(name, b.Environment)
+			v["tool"], v["environment"] = t.value(), env
+		case ListPrompt:
+			p := prompt(name)
+			v["prompt"] = p.value()
+		default:
+			r := resource(name)
+			v["resource"] = r.value()
+		}
 		return v
 	}
+}
+
+// prompt describes the prompt with wire name qualified.
+func prompt(qualified string) Prompt {
+	target, name := mcp.SplitToolName(qualified)
+	return Prompt{Name: name, Target: target, QualifiedName: qualified}
+}
+
+// resource describes the resource at uri.
+func resource(uri string) Resource {
+	r := Resource{URI: uri}
+	if u, err := url.Parse(uri); err == nil {
+		r.Scheme, r.Host, r.Path = strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Path
+		if r.Path == "" {
+			r.Path = u.Opaque
+		}
+	}
+	return r
+}
+
+func (p *Prompt) value() map[string]any {
+	v := map[string]any{"name": p.Name, "target": p.Target, "qualifiedName": p.QualifiedName}
+	if p.Arguments != nil {
+		v["arguments"] = p.Arguments
+	}
+	return v
+}
+
+func (r *Resource) value() map[string]any {
+	return map[string]any{"uri": r.URI, "scheme": r.Scheme, "host": r.Host, "path": r.Path}
 }
 
 // Value returns the document as plain JSON values (maps, slices, strings,
@@ -354,6 +451,9 @@ func (d *Document) Value() map[string]any {
 			"verification":  p.Verification,
 		},
 		"tool":        tool,
+		"prompt":      d.Prompt.value(),
+		"resource":    d.Resource.value(),
+		"list":        map[string]any{"kind": d.List.Kind},
 		"environment": d.Environment,
 		"request":     map[string]any{"headers": headers},
 		"time":        map[string]any{"now": d.Time.Now},

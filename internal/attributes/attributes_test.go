@@ -168,10 +168,44 @@ func TestListValues(t *testing.T) {
 	for _, name := range []string{"k8s___delete-pod", "billing___get_invoice", "docs___search", "x_amz_bedrock_agentcore_search"} {
 		in.QualifiedTool = name
 		want := b.Build(context.Background(), in)
-		want.Action = attributes.ActionList
-		if got := values(name); !reflect.DeepEqual(got, want.Value()) {
+		want.Action, want.List.Kind = attributes.ActionList, attributes.ListTool
+		if got := values(attributes.ListTool, name); !reflect.DeepEqual(got, want.Value()) {
 			t.Errorf("%s:\n got %v\nwant %v", name, got, want.Value())
 		}
+	}
+	// A listed prompt or resource is described as a prompts/get or a
+	// resources/read of it is, without the tool.
+	p := values(attributes.ListPrompt, "crm___summarize")
+	if p["prompt"].(map[string]any)["target"] != "crm" || p["tool"].(map[string]any)["qualifiedName"] != "" || p["list"].(map[string]any)["kind"] != "prompt" {
+		t.Errorf("a listed prompt: %v", p)
+	}
+	r := values(attributes.ListResource, "File:///etc/Passwd")
+	if res := r["resource"].(map[string]any); res["scheme"] != "file" || res["path"] != "/etc/Passwd" || r["prompt"].(map[string]any)["name"] != "" {
+		t.Errorf("a listed resource: %v", r)
+	}
+}
+
+// TestPromptsAndResources: prompts/get and resources/read are documents
+// of their own actions, describing the prompt and its arguments, the
+// resource and its URI's parts.
+func TestPromptsAndResources(t *testing.T) {
+	b := attributes.Builder{Environment: "production"}
+	d := b.Build(context.Background(), attributes.Input{Phase: "request", Method: "prompts/get", Prompt: "crm___summarize",
+		PromptArgs: map[string]any{"customer": "c-1"}, Now: now})
+	if d.Action != attributes.ActionPrompt || d.Prompt.Target != "crm" || d.Prompt.Name != "summarize" || d.Prompt.Arguments["customer"] != "c-1" {
+		t.Errorf("prompts/get: %+v", d)
+	}
+	d = b.Build(context.Background(), attributes.Input{Phase: "request", Method: "resources/read", ResourceURI: "HTTPS://Docs.Example.com/a/b?x=1", Now: now})
+	if d.Action != attributes.ActionRead || d.Resource.Scheme != "https" || d.Resource.Host != "docs.example.com" || d.Resource.Path != "/a/b" {
+		t.Errorf("resources/read: %+v", d.Resource)
+	}
+	js, _ := json.Marshal(d)
+	var want map[string]any
+	if err := json.Unmarshal(js, &want); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Value(); !reflect.DeepEqual(normalize(t, got), want) {
+		t.Errorf("Value() differs from the JSON form\n got %#v\nwant %#v", got, want)
 	}
 }
 

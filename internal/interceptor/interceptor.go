@@ -356,6 +356,33 @@ func (h *Handler) toolCall(msg *mcp.Message) (mcp.ToolCall, error) {
 	return mcp.ParseToolCall(msg.Params)
 }
 
+// params reads what the document needs of a message's params into in: a
+// tools/call's tool and arguments (returned too), a prompts/get's prompt
+// and arguments, a resources/read's (or subscribe's, unsubscribe's) URI.
+// It returns what failed and why.
+func (h *Handler) params(msg *mcp.Message, in *attributes.Input) (mcp.ToolCall, string, error) {
+	var call mcp.ToolCall
+	var err error
+	switch msg.Method {
+	case mcp.MethodToolsCall:
+		if call, err = h.toolCall(msg); err != nil {
+			return call, "invalid tools/call params", err
+		}
+		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
+	case mcp.MethodPromptsGet:
+		g, err := mcp.ParsePromptGet(msg.Params)
+		if err != nil {
+			return call, "invalid prompts/get params", err
+		}
+		in.Prompt, in.PromptArgs = g.Name, g.Arguments
+	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
+		if in.ResourceURI, err = mcp.ParseResourceURI(msg.Params); err != nil {
+			return call, "invalid " + msg.Method + " params", err
+		}
+	}
+	return call, "", nil
+}
+
 // steps traces an invocation's consecutive steps as sibling spans: next
 // ends the current step and starts another, so that no return path leaves
 // a span open.
@@ -392,12 +419,9 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 		Headers: ev.GatewayRequest.Headers,
 		Now:     h.cfg.Now(),
 	}
-	var call mcp.ToolCall
-	if msg.Method == mcp.MethodToolsCall {
-		if call, err = h.toolCall(&msg); err != nil {
-			return h.reject(r, id, &msg, decision.CodeInvalidParams, "invalid tools/call params", err)
-		}
-		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
+	call, what, err := h.params(&msg, &in)
+	if err != nil {
+		return h.reject(r, id, &msg, decision.CodeInvalidParams, what, err)
 	}
 	if err := mcp.CheckHeaders(ev.GatewayRequest.Headers, msg, call.Name); err != nil {
 		return h.reject(r, id, &msg, decision.CodeInvalidRequest, "ambiguous request", err)

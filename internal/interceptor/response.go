@@ -71,17 +71,13 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	if ev.GatewayRequest != nil {
 		in.Headers = ev.GatewayRequest.Headers
 	}
-	var call mcp.ToolCall
-	if msg.Method == mcp.MethodToolsCall {
-		call, err = h.toolCall(&msg)
-		if err != nil {
-			req := h.reject(r, id, &msg, decision.CodeInvalidParams, "invalid tools/call params", err)
-			if prev, ok := req.Decision.RepeatOf(&msg, body, h.cfg.DenyStatus); ok {
-				return h.repeat(req, prev, &msg, resp)
-			}
-			return h.rejectResponse(r, id, &msg, resp, "invalid tools/call params", err)
+	call, what, err := h.params(&msg, &in)
+	if err != nil {
+		req := h.reject(r, id, &msg, decision.CodeInvalidParams, what, err)
+		if prev, ok := req.Decision.RepeatOf(&msg, body, h.cfg.DenyStatus); ok {
+			return h.repeat(req, prev, &msg, resp)
 		}
-		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
+		return h.rejectResponse(r, id, &msg, resp, what, err)
 	}
 	if err := mcp.CheckHeaders(in.Headers, msg, call.Name); err != nil {
 		// The REQUEST point refused the request as ambiguous; so is its
@@ -178,37 +174,59 @@ func (h *Handler) finish(r Result, resp *gateway.Response, raw json.RawMessage, 
 	return r
 }
 
-// filterTools removes the tools the caller may not call from a tools/list
-// result or a search tool result, judging each tool as a call of it with
-// action list and no arguments. It records the names removed in d.
+// filterTools removes from a list answer what the caller may not use: the
+// tools of a tools/list result or a search tool result, the prompts of a
+// prompts/list, the resources of a resources/list, the templates of a
+// resources/templates/list, each judged as a document of action list about
+// it. In what is left, no hidden tool is named anywhere. It records the
+// names removed in d.
 func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map[string]any, d *decision.Decision) error {
 	result, _ := body["result"].(map[string]any)
 	if result == nil {
 		return nil
 	}
-	var filter func(map[string]any, toollist.Keep) ([]string, error)
+	var list struct{ kind, member, key string }
 	switch {
-	case in.Method == mcp.MethodToolsList:
-		filter = toollist.FilterList
-	case in.Method == mcp.MethodToolsCall && in.QualifiedTool == toollist.SearchTool:
-		filter = toollist.FilterSearch
+	case in.Method == mcp.MethodToolsList, in.Method == mcp.MethodToolsCall && in.QualifiedTool == toollist.SearchTool:
+		list.kind = attributes.ListTool
+	case in.Method == mcp.MethodPromptsList:
+		list.kind, list.member, list.key = attributes.ListPrompt, "prompts", "name"
+	case in.Method == mcp.MethodResourcesList:
+		list.kind, list.member, list.key = attributes.ListResource, "resources", "uri"
+	case in.Method == mcp.MethodResourcesTemplatesList:
+		list.kind, list.member, list.key = attributes.ListTemplate, "resourceTemplates", "uriTemplate"
 	default:
 		return nil
 	}
 	values, allows := h.builder.ListValues(ctx, in), h.cfg.Engine.AllowsEach(ctx)
-	seen := map[string]bool{}
-	keep := func(name string) bool {
-		k, ok := seen[name]
-		if !ok {
-			// Past MaxJudged distinct names an answer's further names are
-			// hidden unjudged: 95,000 made-up names in a search text cost
-			// seconds of policy evaluation, which a target must not buy.
-			k = len(seen) < MaxJudged && allows(values(name))
-			seen[name] = k
+	judge := func(kind string) toollist.Keep {
+		seen := map[string]bool{}
+		return func(name string) bool {
+			k, ok := seen[name]
+			if !ok {
+				// Past MaxJudged distinct names an answer's further names
+				// are hidden unjudged: 95,000 made-up names in a search
+				// text cost seconds of policy evaluation, which a target
+				// must not buy.
+				k = len(seen) < MaxJudged && allows(values(kind, name))
+				seen[name] = k
+			}
+			return k
 		}
-		return k
 	}
-	hidden, err := filter(result, keep)
+	tools := judge(attributes.ListTool)
+	var hidden []string
+	var err error
+	switch {
+	case in.Method == mcp.MethodToolsList:
+		hidden, err = toollist.FilterList(result, tools)
+	case list.kind == attributes.ListTool:
+		hidden, err = toollist.FilterSearch(result, tools)
+	default:
+		if hidden, err = toollist.FilterEntries(result, list.member, list.key, judge(list.kind)); err == nil {
+			hidden = append(hidden, toollist.Scrub(result[list.member], tools)...)
+		}
+	}
 	d.Hidden = hidden
 	return err
 }

@@ -114,7 +114,9 @@ func (h *Handler) recordSession(ctx context.Context, r *Result) {
 	errs := make([]error, len(s.records))
 	var wg sync.WaitGroup
 	for i, rec := range s.records {
-		wg.Go(func() { errs[i] = h.cfg.State.Record(ctx, rec.key, rec.prev, s.tool, s.labels, now, now.Add(rec.ttl), sessionKeep) })
+		wg.Go(func() {
+			errs[i] = h.cfg.State.Record(ctx, rec.key, rec.prev, s.tool, s.labels, now, now.Add(rec.ttl), sessionKeep)
+		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {

@@ -14,10 +14,17 @@ import (
 	"github.com/toolgate/toolgate/internal/codec"
 )
 
-// Methods whose params this project reads.
+// Methods whose params this project reads, or whose answers it filters.
 const (
-	MethodToolsCall = "tools/call"
-	MethodToolsList = "tools/list"
+	MethodToolsCall              = "tools/call"
+	MethodToolsList              = "tools/list"
+	MethodPromptsGet             = "prompts/get"
+	MethodPromptsList            = "prompts/list"
+	MethodResourcesRead          = "resources/read"
+	MethodResourcesSubscribe     = "resources/subscribe"
+	MethodResourcesUnsubscribe   = "resources/unsubscribe"
+	MethodResourcesList          = "resources/list"
+	MethodResourcesTemplatesList = "resources/templates/list"
 )
 
 // TargetSeparator joins target and tool names on the wire: "<target>___<tool>".
@@ -35,7 +42,10 @@ var (
 	// A multi round-trip retry's members, when present, have these types.
 	ErrInputResponses = errors.New("tools/call params.inputResponses must be an object")
 	ErrRequestState   = errors.New("tools/call params.requestState must be a string")
-	ErrMethodCase     = errors.New("method differs from a tools method only in case")
+	ErrMethodCase     = errors.New("method differs from a known MCP method only in case")
+	ErrPromptName     = errors.New("prompts/get params.name must be a non-empty string")
+	ErrPromptArgs     = errors.New("prompts/get params.arguments must be an object of strings")
+	ErrResourceURI    = errors.New("params.uri must be a non-empty string")
 )
 
 // Message is one JSON-RPC 2.0 message. ID keeps the id exactly as sent (nil
@@ -95,7 +105,8 @@ func Parse(body json.RawMessage) (Message, error) {
 	}
 	// Method names are case-sensitive, so "Tools/Call" is some other
 	// method to a policy; a lenient router would run it as a tool call.
-	for _, known := range []string{MethodToolsCall, MethodToolsList} {
+	for _, known := range []string{MethodToolsCall, MethodToolsList, MethodPromptsGet, MethodPromptsList, MethodResourcesRead,
+		MethodResourcesSubscribe, MethodResourcesUnsubscribe, MethodResourcesList, MethodResourcesTemplatesList} {
 		if m.Method != known && strings.EqualFold(m.Method, known) {
 			return m, ErrMethodCase
 		}
@@ -210,6 +221,67 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 		return ToolCall{}, ErrRequestState
 	}
 	return call, nil
+}
+
+// PromptGet is the params of a prompts/get request.
+type PromptGet struct {
+	Name      string
+	Arguments map[string]any // the template's arguments: strings; {} when none
+}
+
+// ParsePromptGet decodes the params of a prompts/get request, members by
+// their exact names.
+func ParsePromptGet(params json.RawMessage) (PromptGet, error) {
+	members, err := paramsObject(params)
+	if err != nil {
+		return PromptGet{}, err
+	}
+	var g PromptGet
+	if name, ok := members["name"].(string); ok && name != "" {
+		g.Name = name
+	} else {
+		return PromptGet{}, ErrPromptName
+	}
+	switch args := members["arguments"].(type) {
+	case nil:
+		g.Arguments = map[string]any{}
+	case map[string]any:
+		for _, v := range args {
+			if _, ok := v.(string); !ok {
+				return PromptGet{}, ErrPromptArgs
+			}
+		}
+		g.Arguments = args
+	default:
+		return PromptGet{}, ErrPromptArgs
+	}
+	return g, nil
+}
+
+// ParseResourceURI decodes the uri of a resources/read, subscribe or
+// unsubscribe request.
+func ParseResourceURI(params json.RawMessage) (string, error) {
+	members, err := paramsObject(params)
+	if err != nil {
+		return "", err
+	}
+	uri, ok := members["uri"].(string)
+	if !ok || uri == "" {
+		return "", ErrResourceURI
+	}
+	return uri, nil
+}
+
+func paramsObject(params json.RawMessage) (map[string]any, error) {
+	p := bytes.TrimSpace(params)
+	if len(p) == 0 || p[0] != '{' {
+		return nil, ErrParams
+	}
+	var members map[string]any
+	if err := codec.UnmarshalJSON(p, &members); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrParams, err)
+	}
+	return members, nil
 }
 
 // SplitToolName splits a wire tool name "<target>___<tool>" at the first

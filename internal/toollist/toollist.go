@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/toolgate/toolgate/internal/codec"
@@ -53,6 +55,37 @@ func FilterList(result map[string]any, keep Keep) (hidden []string, err error) {
 	return f.hidden, nil
 }
 
+// FilterEntries filters the list result[member] of a prompts/list
+// ("prompts", "name"), resources/list ("resources", "uri") or
+// resources/templates/list ("resourceTemplates", "uriTemplate") result in
+// place: entries whose nameKey keep refuses, or that have none, are
+// removed. It returns what it removed.
+func FilterEntries(result map[string]any, member, nameKey string, keep Keep) (hidden []string, err error) {
+	v, ok := result[member]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("result.%s: %w", member, ErrShape)
+	}
+	result[member], hidden = filter(list, keep, func(e any) string {
+		m, _ := e.(map[string]any)
+		s, _ := m[nameKey].(string)
+		return s
+	}, true)
+	return hidden, nil
+}
+
+// Scrub replaces, everywhere in v, in strings and in member names, the
+// wire tool names that keep refuses: a hidden tool must not be named in any
+// answer that lists something. It returns the names replaced.
+func Scrub(v any, keep Keep) []string {
+	f := searchFilter{keep: keep}
+	f.names(v)
+	return f.hidden
+}
+
 // names replaces, everywhere in v, in strings and in member names, the
 // wire tool names that f refuses; no entry is removed. It returns v.
 func (f *searchFilter) names(v any) any {
@@ -75,10 +108,7 @@ func (f *searchFilter) names(v any) any {
 // member whose name holds a refused wire name (a prime added if the new
 // name is taken).
 func (f *searchFilter) members(m map[string]any, value func(k string, e any) any) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
+	keys := slices.Sorted(maps.Keys(m)) // the same answer, the same names in the same order
 	for _, k := range keys {
 		e := value(k, m[k])
 		nk := f.text(k)

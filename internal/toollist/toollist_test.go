@@ -59,7 +59,9 @@ func TestFilterList(t *testing.T) {
 			want: `{"tools":[{"_meta":{"[REDACTED:tool]":{"x":1},"see":"[REDACTED:tool]"},"annotations":{"hint":["[REDACTED:tool]"]},` +
 				`"description":"call [REDACTED:tool] first","inputSchema":{"properties":{"q":{"description":"or [REDACTED:tool]"}}},` +
 				`"name":"docs___a","title":"like [REDACTED:tool]"}]}`,
-			hidden: []string{"k8s___delete-pod", "billing___refund_payment", "k8s___delete-pod", "k8s___exec", "github___x", "k8s___delete-pod"},
+			// In the order of the entry's sorted member names, each member's
+			// value before its name.
+			hidden: []string{"k8s___exec", "k8s___delete-pod", "github___x", "billing___refund_payment", "k8s___delete-pod", "k8s___delete-pod"},
 		},
 		{name: "empty list", in: `{"tools":[]}`, want: `{"tools":[]}`},
 		{name: "no tools field", in: `{"nextCursor":"x"}`, want: `{"nextCursor":"x"}`},
