@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,8 +34,9 @@ var ErrTooLong = errors.New("the arguments are too long to be shown whole to who
 // (controls, format, bidi and other default-ignorable characters, blank
 // letters, spaces other than U+0020) and letters of another script inside
 // a word of ASCII letters (a Cyrillic "а" in "pаypal") are written as \u
-// escapes; numbers are shown as the double the policies and the binding
-// read. Only the value of a member whose name says it is a secret
+// escapes; a string with letters or digits of another script names them
+// after it ("৪০১৭" (Bengali)); numbers are shown as the double the
+// policies and the binding read. Only the value of a member whose name says it is a secret
 // (password, api_key, client_secret, token, ...) is masked, and the mask
 // says so and how long it is: masking by shape would let a value that
 // merely looks like a credential hide a host or a command. Members that
@@ -52,7 +54,7 @@ func (c Call) Display() (string, error) {
 	}
 	slices.SortFunc(keys, codec.CompareUTF16)
 	for _, k := range keys {
-		if err := d.flatten("@"+k, c.Params[k], false, false); err != nil {
+		if err := d.flatten("@"+join("", k), c.Params[k], false, false); err != nil {
 			return "", err
 		}
 	}
@@ -218,8 +220,45 @@ func secretName(k string) bool {
 }
 
 // quote writes s as a JSON string in which every character is what it
-// looks like (see Visible).
-func quote(s string) string { return `"` + Visible(s) + `"` }
+// looks like (see Visible), followed by the scripts of its letters and
+// digits beyond ASCII and the Latin-1 letters: "аӏісе@раураӏ.сом"
+// (Cyrillic) reads as itself, not as alice@paypal.com, and "৪০১৭"
+// (Bengali) not as 8017.
+func quote(s string) string {
+	q := `"` + Visible(s) + `"`
+	if names := scriptsOf(s); names != "" {
+		q += " (" + names + ")"
+	}
+	return q
+}
+
+// scriptsOf names, comma-separated in alphabetical order, the scripts of
+// the letters and digits of s that are neither ASCII nor Latin-1 letters;
+// "" if there are none.
+func scriptsOf(s string) string {
+	var names []string
+	for _, r := range s {
+		if r < utf8.RuneSelf || latin1Letter(r) || !unicode.In(r, unicode.L, unicode.Nd, unicode.Nl, unicode.No) {
+			continue
+		}
+		name := "Unknown"
+		for _, n := range scriptNames {
+			if unicode.Is(unicode.Scripts[n], r) {
+				name = n
+				break
+			}
+		}
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+// scriptNames are the names of unicode.Scripts, sorted (the scripts
+// partition the characters, so the order only makes the search repeatable).
+var scriptNames = slices.Sorted(maps.Keys(unicode.Scripts))
 
 // Visible returns s with every character a reader could mistake written
 // as an escape (\n, \t, \", \\, \uXXXX), on one line. In text that holds

@@ -47,7 +47,9 @@ func TestDisplay(t *testing.T) {
 		{"at most eight values are masked", `{"a_password":"s","b_password":"s","c_password":"s","d_password":"s","e_password":"s","f_password":"s","g_password":"s","h_password":"s","i_password":"s"}`,
 			"a_password: [masked: a secret of 1 characters]\nb_password: [masked: a secret of 1 characters]\nc_password: [masked: a secret of 1 characters]\nd_password: [masked: a secret of 1 characters]\ne_password: [masked: a secret of 1 characters]\nf_password: [masked: a secret of 1 characters]\ng_password: [masked: a secret of 1 characters]\nh_password: [masked: a secret of 1 characters]\ni_password: \"s\""},
 		{"blank and ignorable characters, look-alikes in a Latin word", `{"to":"ceo@corp.example\u3164\u034f\ufe0f\u17b4","url":"https://p\u0430ypal.com","cmd":"ls\u2800-la","ru":"привет","n":"\uff21"}`,
-			"cmd: \"ls\\u2800-la\"\nto: \"ceo@corp.example\\u3164\\u034f\\ufe0f\\u17b4\"\nurl: \"https://p\\u0430ypal.com\"\nn: \"\\uff21\"\nru: \"привет\""},
+			"cmd: \"ls\\u2800-la\"\nto: \"ceo@corp.example\\u3164\\u034f\\ufe0f\\u17b4\" (Hangul)\nurl: \"https://p\\u0430ypal.com\" (Cyrillic)\nn: \"\\uff21\" (Latin)\nru: \"привет\" (Cyrillic)"},
+		{"text of one script that reads as Latin or as ASCII digits names its script", `{"to":"аӏісе@раураӏ.сом","account":"৪০১৭","Zürich":"Müller","ΑΒΓ":1}`,
+			"account: \"৪০১৭\" (Bengali)\nto: \"аӏісе@раураӏ.сом\" (Cyrillic)\n\"Zürich\": \"Müller\"\n\"ΑΒΓ\" (Greek): 1"},
 		{"literals", `{"t":true,"f":false,"z":null}`, "f: false\nt: true\nz: null"},
 		{"no arguments", `{}`, "(no arguments)"},
 	}
@@ -66,9 +68,9 @@ func TestDisplay(t *testing.T) {
 // argument can take.
 func TestDisplayParams(t *testing.T) {
 	c := approval.Call{Arguments: args(t, `{"amount":10,"@inputResponses":"x"}`),
-		Params: args(t, `{"inputResponses":{"choose":{"action":"accept","content":{"iban":"XX00"}}},"requestState":"s1"}`)}
+		Params: args(t, `{"inputResponses":{"choose":{"action":"accept","content":{"iban":"XX00"}}},"requestState":"s1","zz\u001b[1A\r\namount: 1":2}`)}
 	got, err := c.Display()
-	want := "amount: 10\n@inputResponses.choose.content.iban: \"XX00\"\n\"@inputResponses\": \"x\"\n@inputResponses.choose.action: \"accept\"\n@requestState: \"s1\""
+	want := "amount: 10\n@inputResponses.choose.content.iban: \"XX00\"\n\"@inputResponses\": \"x\"\n@inputResponses.choose.action: \"accept\"\n@requestState: \"s1\"\n@\"zz\\u001b[1A\\u000d\\namount: 1\": 2"
 	if err != nil || got != want {
 		t.Fatalf("got %q, %v\nwant %q", got, err, want)
 	}
