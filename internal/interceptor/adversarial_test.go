@@ -1,9 +1,11 @@
 package interceptor_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +35,9 @@ type expectation struct {
 	// Absent must not appear anywhere in the output: a secret, a hidden
 	// tool, bytes a target tried to smuggle.
 	Absent string `json:"absent"`
+	// Unlogged must not appear in the decision record: the caller's
+	// data, a target's text posing as a name.
+	Unlogged string `json:"unlogged"`
 	// Kind is the attribute document's mcp.kind.
 	Kind string `json:"kind"`
 }
@@ -128,9 +133,19 @@ func TestAdversarial(t *testing.T) {
 			if c.want.JWKS {
 				h = verifying
 			}
+			var logs bytes.Buffer
+			if c.want.Unlogged != "" {
+				h = handlerWith(t, func(cfg *interceptor.Config) {
+					approvals(cfg, &approval.Memory{})
+					cfg.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+				})
+			}
 			r := h.Handle(context.Background(), c.payload)
 			if err := r.Output.Validate(); err != nil {
 				t.Fatalf("invalid output: %v", err)
+			}
+			if c.want.Unlogged != "" && (logs.Len() == 0 || strings.Contains(logs.String(), c.want.Unlogged)) {
+				t.Errorf("the record holds %q, or there is none:\n%s", c.want.Unlogged, logs.String())
 			}
 			got := map[bool]string{true: "allow", false: "deny"}[r.Decision.Effect == decision.Allow]
 			if r.Decision.Code == decision.CodeUndecidable {

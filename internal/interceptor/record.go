@@ -2,17 +2,16 @@ package interceptor
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/toolgate/toolgate/internal/attributes"
-	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/mcp"
@@ -77,7 +76,7 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 			rec.Approved = &decisionlog.Approved{By: a.By, At: a.At, ID: a.ID, Channel: a.Channel}
 		}
 	}
-	if w := withholding(d.Findings, r.Document); w != nil {
+	if w := withholding(d.Findings); w != nil {
 		rec.Reason = w.Replace(rec.Reason)
 		for i := range rec.Policies {
 			rec.Policies[i].Message = w.Replace(rec.Policies[i].Message)
@@ -85,90 +84,45 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 	}
 	if n := len(d.Hidden); n > 0 {
 		// Tool names are not secret, and say why an agent did not see a tool.
-		rec.ToolsHidden, rec.Hidden = n, d.Hidden[:min(n, decisionlog.MaxHidden)]
+		rec.ToolsHidden = n
+		for _, name := range d.Hidden[:min(n, decisionlog.MaxHidden)] {
+			rec.Hidden = append(rec.Hidden, hiddenName(name))
+		}
 	}
 	return rec
+}
+
+// hiddenName is how a record names an item removed from a list answer:
+// as it is named if that is a name (letters, digits, "_", "-", ".", at most
+// 128), else by a digest of it, since the target wrote it and it may hold
+// anything: a URI's path, data posing as a tool name.
+func hiddenName(name string) string {
+	if len(name) <= 128 && strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == "" && name != "" {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
 // withheldMessage stands in a record for a policy's message that may quote
 // the call's arguments or the target's answer.
 const withheldMessage = "(a message that quotes the call's arguments, withheld)"
 
-// withholding returns what replaces, in a record, the messages of findings
-// that may quote the call's arguments or the target's answer: those whose
-// template reads them (Finding.QuotesArguments), and those whose message,
-// made from a template, holds any of their member names or values (three
-// characters or more; a number as the policies read it). The caller was
-// shown them; a record never holds an argument value. Nil when none.
-func withholding(findings []policy.Finding, doc *attributes.Document) *strings.Replacer {
+// withholding returns what replaces, in a record, the messages of
+// findings whose template may quote the call's arguments or the target's
+// answer (Finding.QuotesArguments). The caller was shown them; a record
+// never holds an argument value. Nil when none.
+func withholding(findings []policy.Finding) *strings.Replacer {
 	var quoted []string
-	var values []string
 	for _, f := range findings {
-		if f.Message == "" || !f.QuotesArguments && !f.Templated {
-			continue
+		if f.Message != "" && f.QuotesArguments {
+			quoted = append(quoted, f.Message, withheldMessage)
 		}
-		if !f.QuotesArguments {
-			if values == nil {
-				values = documentValues(doc)
-			}
-			if !slices.ContainsFunc(values, func(v string) bool { return strings.Contains(f.Message, v) }) {
-				continue
-			}
-		}
-		quoted = append(quoted, f.Message, withheldMessage)
 	}
 	if quoted == nil {
 		return nil
 	}
 	return strings.NewReplacer(quoted...)
-}
-
-// maxValues bounds the values a record checks messages against.
-const maxValues = 4096
-
-// documentValues returns the call's argument names and values and the
-// target's answer's values, of three characters or more, as a message
-// would render them (a number as the policies read it).
-func documentValues(doc *attributes.Document) []string {
-	out := []string{}
-	if doc == nil {
-		return out
-	}
-	var walk func(v any, keys bool)
-	walk = func(v any, keys bool) {
-		if len(out) >= maxValues {
-			return
-		}
-		var s string
-		switch v := v.(type) {
-		case map[string]any:
-			for k, e := range v {
-				if keys && utf8.RuneCountInString(k) >= 3 {
-					out = append(out, k)
-				}
-				walk(e, keys)
-			}
-			return
-		case []any:
-			for _, e := range v {
-				walk(e, keys)
-			}
-			return
-		case string:
-			s = v
-		case float64, json.Number:
-			b, _ := codec.Canonical(v)
-			s = string(b)
-		}
-		if utf8.RuneCountInString(s) >= 3 {
-			out = append(out, s)
-		}
-	}
-	walk(doc.Tool.Arguments, true)
-	if doc.Response != nil {
-		walk(doc.Response.Body, false)
-	}
-	return out
 }
 
 // result classifies a decision for the record.

@@ -262,3 +262,21 @@ func TestMessagesQuotingArgumentsWithheld(t *testing.T) {
 		})
 	}
 }
+
+// TestLoopKeysNotLogged: a rule that loops over a map of the arguments
+// fails on a key, which the engine names in its path; the record keeps the
+// path the policy wrote, not the caller's key.
+func TestLoopKeysNotLogged(t *testing.T) {
+	e := compile(t, "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: labels}\nspec:\n  rules:\n"+
+		"  - {name: short, match: {all: [{action: call}]}, assert: {all: [{message: labels are short, check: {tool: {\"~.(arguments.labels || `{}`)\": {\"(length(@) <= `16`)\": true}}}}]}}\n")
+	payload, _ := os.ReadFile("../../testdata/events/allowed-call.json")
+	payload = bytes.ReplaceAll(payload, []byte(`"query": "vpc peering"`), []byte(`"labels": {"ssn 078-05-1120; card 4111]": "a much too long label value"}`))
+	var logs bytes.Buffer
+	r := interceptor.New(interceptor.Config{Engine: e, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).Handle(context.Background(), payload)
+	if r.Decision.Effect != decision.Deny || r.Decision.Reason != "labels are short" {
+		t.Fatalf("decision %+v", r.Decision)
+	}
+	if strings.Contains(logs.String(), "078-05") || strings.Contains(logs.String(), "4111") || !strings.Contains(logs.String(), `"detail":"tool.~(in a loop): FieldValueInvalid"`) {
+		t.Errorf("the record holds the key, or not the path:\n%s", logs.String())
+	}
+}

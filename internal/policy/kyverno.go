@@ -2,10 +2,8 @@ package policy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 
@@ -42,49 +40,8 @@ type compiledRule struct {
 	// rule for calls is skipped for the hundreds of list documents of one
 	// tools/list answer without running its match.
 	actions, phases map[string]bool
-	// quotesArguments and templated: see Finding.
-	quotesArguments, templated bool
-}
-
-// templated reports whether a message of r has a template expression.
-func templated(r v1alpha1.ValidatingRule) bool {
-	for _, a := range append(slices.Clip(r.Assert.Any), r.Assert.All...) {
-		if a.Message != nil && strings.Contains(a.Message.Original(), "{{") {
-			return true
-		}
-	}
-	return false
-}
-
-// quotesArguments reports whether a message of r may quote the call's
-// arguments or the target's answer: a template expression ({{ }}) that
-// reads "arguments" or "body", or reads a variable in a rule whose context
-// reads them. It errs on the side of withholding.
-func quotesArguments(r v1alpha1.ValidatingRule) bool {
-	context, _ := json.Marshal(r.Context)
-	viaContext := strings.Contains(string(context), "arguments") || strings.Contains(string(context), "body")
-	for _, a := range append(slices.Clip(r.Assert.Any), r.Assert.All...) {
-		if a.Message == nil {
-			continue
-		}
-		m := a.Message.Original()
-		for {
-			start := strings.Index(m, "{{")
-			if start < 0 {
-				break
-			}
-			end := strings.Index(m[start:], "}}")
-			if end < 0 {
-				end = len(m) - start
-			}
-			expr := m[start : start+end]
-			if strings.Contains(expr, "arguments") || strings.Contains(expr, "body") || viaContext && strings.Contains(expr, "$") {
-				return true
-			}
-			m = m[start+end:]
-		}
-	}
-	return false
+	// quotesArguments: see Finding.
+	quotesArguments bool
 }
 
 // ruleFunc evaluates one rule: matched is false when the match or exclude
@@ -125,7 +82,7 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 				return nil, fmt.Errorf("policy %s rule %s: %w", p.Name, r.Name, err)
 			}
 			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: binding.NewBinding(r), eval: eval,
-				actions: literalValues(r.Match, "action"), phases: literalValues(r.Match, "phase"), quotesArguments: quotesArguments(r), templated: templated(r)})
+				actions: literalValues(r.Match, "action"), phases: literalValues(r.Match, "phase"), quotesArguments: quotesArguments(r)})
 		}
 		k.policies = append(k.policies, cp)
 	}
@@ -207,7 +164,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 				res.Findings = append(res.Findings, Finding{
 					Policy: p.name, Rule: r.name, Kind: Violation, Mode: p.mode,
 					Message: authorMessage(v.Message, p, r.name),
-					Detail:  describeErrors(v.ErrorList), Approval: p.approval, QuotesArguments: r.quotesArguments, Templated: r.templated,
+					Detail:  describeViolations(v.ErrorList), Approval: p.approval, QuotesArguments: r.quotesArguments,
 				})
 			}
 			if verdictOnly && len(res.Findings) > 0 {
@@ -417,6 +374,23 @@ func describeErrors(errs field.ErrorList) string {
 	parts := make([]string, 0, len(errs))
 	for _, e := range errs {
 		parts = append(parts, e.Field+": "+string(e.Type))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// describeViolations is describeErrors without the document's keys: a
+// rule that loops (~) over a map names in the path each key it fails on,
+// and a key of the call's arguments is the caller's data, which a
+// decision record must not hold. A path is kept up to its first loop,
+// which only the policy wrote.
+func describeViolations(errs field.ErrorList) string {
+	parts := make([]string, 0, len(errs))
+	for _, e := range errs {
+		path := e.Field
+		if i := strings.IndexByte(path, '~'); i >= 0 {
+			path = path[:i] + "~(in a loop)"
+		}
+		parts = append(parts, path+": "+string(e.Type))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -99,15 +99,11 @@ type Finding struct {
 	Message string `json:"message"`
 	// Detail says what failed, for operators; it is logged, never returned.
 	Detail string `json:"detail,omitempty"`
-	// QuotesArguments: the rule's message may put the call's arguments, or
-	// the target's answer, into its text (its template reads them, or a
-	// context variable that does). The caller may see it; a decision
-	// record must not hold it.
+	// QuotesArguments: the rule's message may put the call's arguments,
+	// or the target's answer, into its text: its template reads more of
+	// the document than who, which tool and method, the session and the
+	// time. The caller may see it; a decision record must not hold it.
 	QuotesArguments bool `json:"-"`
-	// Templated: the rule's message has template expressions ({{ }}), so
-	// what it says depends on the document: a record checks it for the
-	// call's argument values before it holds it.
-	Templated bool `json:"-"`
 	// Approval is set on the findings of approval policies.
 	Approval *Approval `json:"approval,omitempty"`
 }
