@@ -6,7 +6,7 @@ TRACING ?= xray
 comma := ,
 GOFLAGS_BUILD := -tags lambda.norpc$(if $(filter otel,$(TRACING)),$(comma)otel) -trimpath -ldflags "-s -w"
 
-.PHONY: help run test bench build size build-InterceptorFunction build-ApprovalsFunction
+.PHONY: help run test bench build size build-InterceptorFunction build-ApprovalsFunction build-ApprovalWorkflowFunction
 
 help:
 	@echo "make run     run the real handler on every testdata event (embedded bundle)"
@@ -37,3 +37,7 @@ build-InterceptorFunction:
 # The approvals function (the decision path of out-of-band approvals).
 build-ApprovalsFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" -o $(ARTIFACTS_DIR)/bootstrap ./functions/approvals
+
+# The workflow's function is the same program in another role
+# (APPROVAL_FUNCTION_ROLE).
+build-ApprovalWorkflowFunction: build-ApprovalsFunction

@@ -18,10 +18,11 @@ import (
 	"github.com/toolgate/toolgate/internal/identity"
 )
 
-const approvalsUsage = `usage: toolgate approvals list [-function NAME] [-json]
-       toolgate approvals show [-function NAME] [-json] ID
+const approvalsUsage = `usage: toolgate approvals list [-function NAME] -token FILE [-json]
+       toolgate approvals show [-function NAME] -token FILE [-json] ID
        toolgate approvals approve|reject [-function NAME] -token FILE [-comment TEXT] ID
-  list     the approvals that stand: pending, approved (not yet used), rejected
+  list     the approvals that stand that you may decide or asked for:
+           pending, approved (not yet used), rejected
   show     one approval: the call, every argument that will run, who may decide
   approve  grant the call once; reject: refuse it until the request lapses
 NAME defaults to APPROVAL_FUNCTION (the stack's ApprovalFunctionName
@@ -32,8 +33,8 @@ a decision. AWS access comes from the SDK's default chain (environment,
 profiles, SSO); an approver needs lambda:InvokeFunction on the function (the
 stack's ApproverPolicy), nothing on the table. -token is a file holding the
 approver's own JWT ("-": standard input): the function verifies it as the
-interceptor verifies callers, and its subject and groups decide who may
-approve.
+interceptor verifies callers, and its subject and groups decide what you
+may see and approve.
 `
 
 // approvalsEnv is what the approvals command runs with.
@@ -66,7 +67,6 @@ func approvals(args []string, env approvalsEnv) int {
 	case "show":
 		fl.BoolVar(asJSON, "json", false, "print the approval as JSON")
 	case "approve", "reject":
-		fl.StringVar(tokenFile, "token", "", "file with your JWT (- for standard input)")
 		fl.StringVar(comment, "comment", "", "why, for the record")
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.stdout, approvalsUsage)
@@ -75,6 +75,7 @@ func approvals(args []string, env approvalsEnv) int {
 		fmt.Fprintf(env.stderr, "unknown approvals command %q\n%s", verb, approvalsUsage)
 		return 2
 	}
+	fl.StringVar(tokenFile, "token", "", "file with your JWT (- for standard input)")
 	if err := fl.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -90,14 +91,16 @@ func approvals(args []string, env approvalsEnv) int {
 	// The SDK retries; this bounds it all, as for publish.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var err error
-	switch verb {
-	case "list":
-		err = listApprovals(ctx, env, name, *asJSON)
-	case "show":
-		err = showApproval(ctx, env, name, fl.Arg(0), *asJSON)
-	default:
-		err = decideApproval(ctx, env, name, fl.Arg(0), verb == "approve", *tokenFile, *comment)
+	token, err := readToken(env, *tokenFile)
+	if err == nil {
+		switch verb {
+		case "list":
+			err = listApprovals(ctx, env, name, token, *asJSON)
+		case "show":
+			err = showApproval(ctx, env, name, token, fl.Arg(0), *asJSON)
+		default:
+			err = decideApproval(ctx, env, name, token, fl.Arg(0), verb == "approve", *comment)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(env.stderr, "approvals %s: %v\n", verb, err)
@@ -116,8 +119,8 @@ func ask(ctx context.Context, env approvalsEnv, function string, req approver.Re
 	return resp, err
 }
 
-func listApprovals(ctx context.Context, env approvalsEnv, function string, asJSON bool) error {
-	resp, err := ask(ctx, env, function, approver.Request{Action: approver.ActionList})
+func listApprovals(ctx context.Context, env approvalsEnv, function, token string, asJSON bool) error {
+	resp, err := ask(ctx, env, function, approver.Request{Action: approver.ActionList, Token: token})
 	if err != nil {
 		return err
 	}
@@ -142,8 +145,8 @@ func listApprovals(ctx context.Context, env approvalsEnv, function string, asJSO
 	return w.Flush()
 }
 
-func showApproval(ctx context.Context, env approvalsEnv, function, id string, asJSON bool) error {
-	resp, err := ask(ctx, env, function, approver.Request{Action: approver.ActionShow, ID: id})
+func showApproval(ctx context.Context, env approvalsEnv, function, token, id string, asJSON bool) error {
+	resp, err := ask(ctx, env, function, approver.Request{Action: approver.ActionShow, ID: id, Token: token})
 	if err != nil {
 		return err
 	}
@@ -160,11 +163,7 @@ func showApproval(ctx context.Context, env approvalsEnv, function, id string, as
 // decideApproval hands the decision to the approvals function, with the
 // approver's token: who decides is the token's verified subject, never a
 // flag, and only that function can sign a grant.
-func decideApproval(ctx context.Context, env approvalsEnv, function, id string, approve bool, tokenFile, comment string) error {
-	token, err := readToken(env, tokenFile)
-	if err != nil {
-		return err
-	}
+func decideApproval(ctx context.Context, env approvalsEnv, function, token, id string, approve bool, comment string) error {
 	resp, err := ask(ctx, env, function, approver.Request{Action: approver.ActionDecide, ID: id, Approve: approve, Token: token, Comment: comment})
 	if err != nil {
 		return err
@@ -186,7 +185,7 @@ func decideApproval(ctx context.Context, env approvalsEnv, function, id string, 
 // readToken reads the approver's JWT from file ("-": standard input).
 func readToken(env approvalsEnv, file string) (string, error) {
 	if file == "" {
-		return "", errors.New("-token FILE is required: a decision is made by the holder of a verified token")
+		return "", errors.New("-token FILE is required: approvals are read and decided by the holder of a verified token")
 	}
 	var raw []byte
 	var err error

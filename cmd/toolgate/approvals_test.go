@@ -193,17 +193,30 @@ func TestApprovalsCommand(t *testing.T) {
 	forged := cli.tokenFile(other.Token(t, "erin", []string{"platform-admins"}, nil))
 	time.Sleep(2 * time.Second) // appr-lapsed lapses
 
-	code, out := cli.run("", "list")
+	// The requester sees her requests; an approver those he may decide;
+	// anyone else nothing.
+	code, out := cli.run("", "list", "-token", alice)
 	if code != 0 || !strings.Contains(out, "appr-critical") || !strings.Contains(out, "appr-mail") || strings.Contains(out, "appr-lapsed") ||
 		!strings.Contains(out, "a member of platform-admins, not the requester") || !strings.Contains(out, "the caller") {
 		t.Fatalf("list: exit %d\n%s", code, out)
 	}
-	code, out = cli.run("", "list", "-json")
+	code, out = cli.run("", "list", "-json", "-token", cli.tokenFile(bob))
 	var listed []approval.Approval
-	if code != 0 || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 2 {
+	if code != 0 || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 1 || listed[0].ID != "appr-critical" {
 		t.Fatalf("list -json: exit %d\n%s", code, out)
 	}
-	code, out = cli.run("", "show", "appr-critical")
+	if code, out := cli.run("", "list", "-token", carol); code != 0 || !strings.Contains(out, "no approvals stand") {
+		t.Fatalf("list by someone who may decide nothing: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"list"}, {"show", "appr-critical"}} {
+		if code, out := cli.run("", args...); code != 1 || !strings.Contains(out, "-token FILE is required") {
+			t.Errorf("%v without a token: exit %d\n%s", args, code, out)
+		}
+	}
+	if code, out := cli.run("", "show", "-token", forged, "appr-critical"); code != 1 || !strings.Contains(out, "your token was refused") {
+		t.Errorf("show with a forged token: exit %d\n%s", code, out)
+	}
+	code, out = cli.run("", "show", "-token", alice, "appr-critical")
 	for _, want := range []string{"status:", "pending", "k8s___delete-namespace", "arguments:\n  name: \"appr-critical\"", "critical calls in production need another admin", "requester:", "alice"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("show: exit %d, want %q\n%s", code, want, out)
@@ -242,7 +255,7 @@ func TestApprovalsCommand(t *testing.T) {
 	if code, out := cli.run(bob, "reject", "-token", "-", "appr-critical"); code != 1 || !strings.Contains(out, "decided already: it is approved") {
 		t.Errorf("reject after approval: exit %d\n%s", code, out)
 	}
-	code, out = cli.run("", "show", "appr-critical")
+	code, out = cli.run("", "show", "-token", alice, "appr-critical")
 	if code != 0 || !strings.Contains(out, "approved") || !strings.Contains(out, "bob [platform-admins]") || !strings.Contains(out, "change CHG-42") {
 		t.Errorf("show after approval: exit %d\n%s", code, out)
 	}
@@ -278,7 +291,7 @@ func TestApprovalsCommandRefusesToGuess(t *testing.T) {
 	if code, out := cli.run("", "approve", "-token", bob, "appr-1"); code != 1 || !strings.Contains(out, "has no JWKS_URL") {
 		t.Errorf("no JWKS_URL: exit %d\n%s", code, out)
 	}
-	h, err := app.NewApprover(srv.Env(map[string]string{"APPROVAL_TABLE": cli.table}), io.Discard)
+	h, err := app.NewApprover(srv.Env(map[string]string{"APPROVAL_TABLE": cli.table, "APPROVAL_KEY_SECRET_ARN": cli.secret}), io.Discard)
 	cli.lambda.deploy(approvalsFunction, h)
 	if code, out := cli.run("", "approve", "-token", bob, "appr-1"); err == nil || code != 1 || !strings.Contains(out, "APPROVAL_SIGNING_KEY_ARN") {
 		t.Errorf("no signing key: %v, exit %d\n%s", err, code, out)
@@ -293,8 +306,8 @@ func TestApprovalsCommandRefusesToGuess(t *testing.T) {
 	if code, out := cli.run("", "list"); code != 2 || !strings.Contains(out, "no approvals function") {
 		t.Errorf("list without a function: exit %d\n%s", code, out)
 	}
-	cli.deploy(srv, nil)
-	if code, out := cli.run("", "list", "-function", approvalsFunction); code != 0 || !strings.Contains(out, "appr-1") {
+	cli.deploy(srv, map[string]string{"JWKS_URL": cli.idp.URL, "JWT_ISSUER": testIssuer, "JWT_AUDIENCE": "agent-app"})
+	if code, out := cli.run("", "list", "-function", approvalsFunction, "-token", bob); code != 0 || !strings.Contains(out, "appr-1") {
 		t.Errorf("-function: exit %d\n%s", code, out)
 	}
 	for _, args := range [][]string{{}, {"approve"}, {"show"}, {"list", "extra"}, {"delete", "appr-1"}, {"approve", "-table", "t", "appr-1"}} {
@@ -323,10 +336,10 @@ func TestApprovalsCommandShowsOnlyProven(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob := cli.tokenFile(cli.idp.Token(t, "bob", []string{"platform-admins"}, nil))
-	if code, out := cli.run("", "list"); code != 0 || !strings.Contains(out, "approval appr-refund was changed in the table") || strings.Contains(out, "billing___refund_payment") {
+	if code, out := cli.run("", "list", "-token", bob); code != 0 || !strings.Contains(out, "approval appr-refund was changed in the table") || strings.Contains(out, "billing___refund_payment") {
 		t.Errorf("list of a tampered request: exit %d\n%s", code, out)
 	}
-	for _, args := range [][]string{{"show", "appr-refund"}, {"approve", "-token", bob, "appr-refund"}} {
+	for _, args := range [][]string{{"show", "-token", bob, "appr-refund"}, {"approve", "-token", bob, "appr-refund"}} {
 		if code, out := cli.run("", args...); code != 1 || !strings.Contains(out, "changed after it was made") || strings.Contains(out, "appr-small") {
 			t.Errorf("%v of a tampered request: exit %d\n%s", args, code, out)
 		}
@@ -334,7 +347,7 @@ func TestApprovalsCommandShowsOnlyProven(t *testing.T) {
 	if err := store.Settle(context.Background(), a, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	code, out := cli.run("", "show", "appr-refund")
+	code, out := cli.run("", "show", "-token", bob, "appr-refund")
 	if code != 0 || !strings.Contains(out, `name: "appr-refund"`) || !strings.Contains(out, `refunds need an admin\nEvery argument that will run:\n  amount: 10\u001b[8m`) ||
 		strings.Contains(out, "\x1b") {
 		t.Errorf("show: exit %d\n%s", code, out)

@@ -550,7 +550,10 @@ func TestE2EPaddedArgumentsShown(t *testing.T) {
 	if err != nil || m == nil {
 		t.Fatalf("first call: %v %+v", err, res)
 	}
-	code, out := e.cli.run("", "show", m[1])
+	code, out := e.cli.run("", "show", "-token", e.bob, m[1])
+	if !strings.Contains(out, "arguments:\n") {
+		t.Fatalf("toolgate approvals show: exit %d\n%s", code, out)
+	}
 	args := out[strings.Index(out, "arguments:\n"):]
 	if code != 0 || !strings.HasPrefix(args, "arguments:\n  amount: 99999\n") || !strings.Contains(args, `a_note: "`+padding+`"`) || !strings.Contains(args, `payment: "p-9"`) {
 		t.Fatalf("toolgate approvals show: exit %d\n%s", code, out)

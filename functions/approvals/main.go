@@ -1,6 +1,7 @@
-// Command bootstrap is the approvals Lambda function: the decision path of
-// out-of-band approvals (see package approver). Approvers invoke it through
-// "toolgate approvals approve|reject"; the approval workflow waits on it.
+// Command bootstrap is the approvals Lambda functions: the decision path of
+// out-of-band approvals (see package approver), which approvers invoke
+// through "toolgate approvals", and, with APPROVAL_FUNCTION_ROLE=workflow,
+// the approval workflow's steps, which only the workflow invokes.
 package main
 
 import (

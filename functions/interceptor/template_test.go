@@ -160,6 +160,28 @@ func TestTemplateApprovalsLeastPrivilege(t *testing.T) {
 				t.Errorf("approvers are granted %s: they may invoke the approvals function, nothing else", a)
 			}
 		}
+		if r := jsonOf(plain(node(st, "Resource"))); r != `{"tag:!GetAtt":"ApprovalsFunction.Arn"}` {
+			t.Errorf("approvers may invoke %s: the approvals function only, not the workflow's", r)
+		}
+	}
+	// One program in two roles: approvers invoke one, the workflow alone
+	// the other.
+	for fn, role := range map[string]string{"ApprovalsFunction": "approvers", "ApprovalWorkflowFunction": "workflow"} {
+		if v := node(resources, fn, "Properties", "Environment", "Variables", "APPROVAL_FUNCTION_ROLE"); v == nil || v.Value != role {
+			t.Errorf("%s: APPROVAL_FUNCTION_ROLE is not %s", fn, role)
+		}
+	}
+	invokers := 0
+	for _, name := range resourceNames(resources) {
+		if strings.Contains(jsonOf(plain(node(resources, name))), "ApprovalWorkflowFunction") && name != "ApprovalWorkflowFunction" {
+			invokers++
+			if name != "ApprovalWorkflowStateMachine" {
+				t.Errorf("%s names the workflow's function: only the workflow may invoke it", name)
+			}
+		}
+	}
+	if invokers != 1 {
+		t.Errorf("the workflow's function is named by %d resources, want the state machine", invokers)
 	}
 	statements := node(resources, "ApprovalSigningKey", "Properties", "KeyPolicy", "Statement")
 	allowed := map[string]any{}
@@ -212,6 +234,14 @@ func TestTemplateApprovalsLeastPrivilege(t *testing.T) {
 			t.Errorf("the workflow names ${%s}, which the template does not substitute", m[1])
 		}
 	}
+}
+
+func resourceNames(resources *yaml.Node) []string {
+	var names []string
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		names = append(names, resources.Content[i].Value)
+	}
+	return names
 }
 
 func jsonOf(v any) string { b, _ := json.Marshal(v); return string(b) }

@@ -243,58 +243,68 @@ func fromS3(cfg config.Config, getenv func(string) string, logger *slog.Logger, 
 	})
 }
 
-// NewApprover builds the approvals function (see package approver) for the
-// environment read through getenv: APPROVAL_TABLE, APPROVAL_SIGNING_KEY_ARN
-// (the key it signs decisions with), APPROVAL_KEY_SECRET_ARN (the key the
-// REQUEST point proves requests with), APPROVAL_TOPIC_ARN (where it tells
-// approvers of requests) and the JWT settings the interceptor verifies
-// callers with, which here verify approvers. It logs to w. On a
-// configuration error it logs it and returns, with the error, a handler
-// that refuses every request with it.
+// NewApprover builds an approvals function (see package approver) for the
+// environment read through getenv. APPROVAL_FUNCTION_ROLE says which:
+// "approvers" (the default), which decides, shows and lists with the
+// approver's token verified by the interceptor's JWT settings and signs
+// decisions with APPROVAL_SIGNING_KEY_ARN; or "workflow", which tells
+// approvers of requests (APPROVAL_TOPIC_ARN) and registers the workflow's
+// wait. Both read APPROVAL_TABLE and APPROVAL_KEY_SECRET_ARN (the key the
+// REQUEST point proves requests with). It logs to w. On a configuration
+// error it logs it and returns, with the error, a handler that refuses
+// every request with it.
 func NewApprover(getenv func(string) string, w io.Writer) (*approver.Handler, error) {
 	cfg, err := config.FromEnv(getenv)
 	logger := Logger(&syncWriter{w: w}, cfg.LogLevel, cfg.LogText)
 	fail := func(err error) (*approver.Handler, error) {
-		logger.Error("invalid configuration: refusing every decision", "error", err.Error())
+		logger.Error("invalid configuration: refusing every request", "error", err.Error())
 		return approver.Broken(err), err
 	}
 	if err != nil {
 		return fail(err)
 	}
-	if cfg.ApprovalTable == "" || cfg.ApprovalTable == config.MemoryState || cfg.ApprovalSigningKey == "" || cfg.ApprovalKeySecret == "" {
-		return fail(errors.New("APPROVAL_TABLE (a DynamoDB table), APPROVAL_SIGNING_KEY_ARN and APPROVAL_KEY_SECRET_ARN are required"))
+	role := approver.Role(cmp.Or(strings.TrimSpace(getenv("APPROVAL_FUNCTION_ROLE")), string(approver.RoleApprovers)))
+	if role != approver.RoleApprovers && role != approver.RoleWorkflow {
+		return fail(fmt.Errorf("APPROVAL_FUNCTION_ROLE %q: want approvers or workflow", role))
+	}
+	if cfg.ApprovalTable == "" || cfg.ApprovalTable == config.MemoryState || cfg.ApprovalKeySecret == "" {
+		return fail(errors.New("APPROVAL_TABLE (a DynamoDB table) and APPROVAL_KEY_SECRET_ARN are required"))
 	}
 	hc := &http.Client{}
-	store, err := approval.FromEnv(getenv, cfg.ApprovalTable, hc)
-	if err != nil {
+	c := approver.Config{Role: role, Logger: logger}
+	if c.Store, err = approval.FromEnv(getenv, cfg.ApprovalTable, hc); err != nil {
 		return fail(err)
 	}
-	signer, err := approval.KMSKeyFromEnv(getenv, cfg.ApprovalSigningKey, hc)
-	if err != nil {
-		return fail(err)
-	}
-	keys, err := approval.SecretKeysFromEnv(getenv, cfg.ApprovalKeySecret, hc)
-	if err != nil {
+	if c.Keys, err = approval.SecretKeysFromEnv(getenv, cfg.ApprovalKeySecret, hc); err != nil {
 		return fail(err)
 	}
 	states, err := approver.StepFunctionsAPI.FromEnv(getenv, "SFN", hc)
 	if err != nil {
 		return fail(err)
 	}
-	c := approver.Config{Store: store, Signer: signer, Keys: keys, Workflow: approver.StepFunctions{API: states}, Logger: logger}
-	if topic := strings.TrimSpace(getenv("APPROVAL_TOPIC_ARN")); topic != "" {
-		sns, err := approver.SNSAPI.FromEnv(getenv, "SNS", hc)
-		if err != nil {
-			return fail(err)
+	c.Workflow = approver.StepFunctions{API: states}
+	if role == approver.RoleWorkflow {
+		if topic := strings.TrimSpace(getenv("APPROVAL_TOPIC_ARN")); topic != "" {
+			sns, err := approver.SNSAPI.FromEnv(getenv, "SNS", hc)
+			if err != nil {
+				return fail(err)
+			}
+			c.Approvers = approver.SNS{API: sns, Topic: topic}
 		}
-		c.Approvers = approver.SNS{API: sns, Topic: topic}
+		return approver.New(c), nil
+	}
+	if cfg.ApprovalSigningKey == "" {
+		return fail(errors.New("APPROVAL_SIGNING_KEY_ARN is required: the approvers' function signs decisions"))
+	}
+	if c.Signer, err = approval.KMSKeyFromEnv(getenv, cfg.ApprovalSigningKey, hc); err != nil {
+		return fail(err)
 	}
 	if cfg.JWT.JWKSURL != "" {
 		if c.Verifier, err = verifier(cfg.JWT, logger); err != nil {
 			return fail(err)
 		}
 	} else {
-		logger.Error("no JWKS_URL: approvers' tokens cannot be verified, so every decision is refused")
+		logger.Error("no JWKS_URL: approvers' tokens cannot be verified, so every request is refused")
 	}
 	return approver.New(c), nil
 }

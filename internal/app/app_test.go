@@ -10,6 +10,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -138,6 +139,37 @@ func TestPartialApprovalsRefused(t *testing.T) {
 		}
 		if r := h.Handle(context.Background(), allowed); r.Decision.Effect != decision.Allow {
 			t.Errorf("%v: a call that needs no approval: %+v", tt.vars, r.Decision)
+		}
+	}
+}
+
+// TestApproverRoles: each approvals function is configured for its role,
+// and a configuration that is not one answers every request with why.
+func TestApproverRoles(t *testing.T) {
+	srv := moto.Start(t)
+	table, key := srv.CreateTable(t, "toolgate-approvals"), srv.CreateKey(t, "ECC_NIST_P256")
+	secret := srv.CreateSecret(t, "toolgate-approval-key", strings.Repeat("0123456789abcdef", 3))
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want string // "" configures
+	}{
+		{"approvers", map[string]string{"APPROVAL_FUNCTION_ROLE": "approvers", "APPROVAL_TABLE": table, "APPROVAL_KEY_SECRET_ARN": secret, "APPROVAL_SIGNING_KEY_ARN": key}, ""},
+		{"approvers by default", map[string]string{"APPROVAL_TABLE": table, "APPROVAL_KEY_SECRET_ARN": secret, "APPROVAL_SIGNING_KEY_ARN": key}, ""},
+		{"the workflow's, which signs nothing", map[string]string{"APPROVAL_FUNCTION_ROLE": "workflow", "APPROVAL_TABLE": table, "APPROVAL_KEY_SECRET_ARN": secret}, ""},
+		{"an unknown role", map[string]string{"APPROVAL_FUNCTION_ROLE": "admin", "APPROVAL_TABLE": table, "APPROVAL_KEY_SECRET_ARN": secret}, "want approvers or workflow"},
+		{"approvers without a signing key", map[string]string{"APPROVAL_TABLE": table, "APPROVAL_KEY_SECRET_ARN": secret}, "APPROVAL_SIGNING_KEY_ARN is required"},
+		{"no table", map[string]string{"APPROVAL_FUNCTION_ROLE": "workflow", "APPROVAL_KEY_SECRET_ARN": secret}, "APPROVAL_TABLE"},
+		{"no proof key", map[string]string{"APPROVAL_FUNCTION_ROLE": "workflow", "APPROVAL_TABLE": table}, "APPROVAL_KEY_SECRET_ARN"},
+	} {
+		var logs bytes.Buffer
+		h, err := app.NewApprover(srv.Env(tt.env), &logs)
+		out, _ := h.Invoke(context.Background(), []byte(`{"action":"list"}`))
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(string(out), tt.want) || !strings.Contains(logs.String(), tt.want)):
+			t.Errorf("%s: %v; answered %s; logged %s; want %q", tt.name, err, out, logs.String(), tt.want)
 		}
 	}
 }

@@ -7,7 +7,9 @@
 // approval in one conditional write. Whoever may only invoke it can decide
 // only as the holder of the token they present; whoever may only write the
 // approval table can grant nothing, since the interceptor verifies the
-// signature.
+// signature. The workflow's steps (announce a request, wait for its
+// decision) are served by the same program in another role, which only
+// the workflow may invoke.
 package approver
 
 import (
@@ -37,16 +39,31 @@ const (
 	// request, as the REQUEST point proved it.
 	ActionNotify = "notify"
 	// ActionShow and ActionList answer approvals as their proofs say
-	// they were requested: approvers read them so, never from the table.
+	// they were requested, to whoever may decide them or asked for them
+	// (with their token): approvers read them so, never from the table.
 	ActionShow = "show"
 	ActionList = "list"
+)
+
+// Role says which actions a function serves: the approvers' (decide, show,
+// list), or the workflow's (notify, await). They are two functions, so that
+// whoever may invoke the approvers' cannot announce a request, nor take over
+// the wait that tells approvers of its outcome: only the workflow's role may
+// invoke the workflow's.
+type Role string
+
+// Roles.
+const (
+	RoleApprovers Role = "approvers"
+	RoleWorkflow  Role = "workflow"
 )
 
 // Request is the function's event.
 type Request struct {
 	Action string `json:"action"`
 	ID     string `json:"id"`
-	// Approve, Token (the approver's JWT) and Comment are a decision's.
+	// Token is the approver's JWT, for the approvers' actions; Approve
+	// and Comment are a decision's.
 	Approve bool   `json:"approve,omitempty"`
 	Token   string `json:"token,omitempty"`
 	Comment string `json:"comment,omitempty"`
@@ -105,6 +122,8 @@ type Workflow interface {
 
 // Config configures a Handler.
 type Config struct {
+	// Role is the actions the function serves (default RoleApprovers).
+	Role   Role
 	Store  approval.Store
 	Signer approval.Signer
 	// Keys verify the proofs of requests (the REQUEST point's keys).
@@ -143,6 +162,9 @@ func New(cfg Config) *Handler {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 20 * time.Second
 	}
+	if cfg.Role == "" {
+		cfg.Role = RoleApprovers
+	}
 	return &Handler{cfg: cfg}
 }
 
@@ -166,19 +188,21 @@ func (h *Handler) Handle(ctx context.Context, req Request) Response {
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
-	switch req.Action {
-	case ActionDecide:
-		return h.decide(ctx, req)
-	case ActionAwait:
-		return h.await(ctx, req)
-	case ActionNotify:
+	switch {
+	case h.cfg.Role == RoleWorkflow && req.Action == ActionNotify:
 		return h.notify(ctx, req)
-	case ActionShow:
+	case h.cfg.Role == RoleWorkflow && req.Action == ActionAwait:
+		return h.await(ctx, req)
+	case h.cfg.Role == RoleWorkflow:
+		return Response{Error: fmt.Sprintf("action %q: the workflow's approvals function serves notify and await; approvers invoke the other", req.Action)}
+	case req.Action == ActionDecide:
+		return h.decide(ctx, req)
+	case req.Action == ActionShow:
 		return h.show(ctx, req)
-	case ActionList:
-		return h.list(ctx)
+	case req.Action == ActionList:
+		return h.list(ctx, req)
 	}
-	return Response{Error: fmt.Sprintf("unknown action %q: want decide, show, list, await or notify", req.Action)}
+	return Response{Error: fmt.Sprintf("action %q: the approvals function serves decide, show and list", req.Action)}
 }
 
 // decide verifies the approver and records their decision, signed.
@@ -206,15 +230,16 @@ func (h *Handler) decide(ctx context.Context, req Request) Response {
 	return Response{OK: true, Approval: &a}
 }
 
-// approver verifies a decision's token: a person's, signed by the
-// identity provider the interceptor trusts, unexpired.
+// approver verifies the token of a decision, a show or a list: a
+// person's, signed by the identity provider the interceptor trusts,
+// unexpired.
 func (h *Handler) approver(ctx context.Context, token string) (identity.Principal, error) {
 	if h.cfg.Verifier == nil {
-		return identity.Principal{}, errors.New("the approvals function has no JWKS_URL: it cannot verify whoever decides, so it decides nothing")
+		return identity.Principal{}, errors.New("the approvals function has no JWKS_URL: it cannot verify approvers, so it shows and decides nothing")
 	}
 	token = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(token), "Bearer "))
 	if token == "" {
-		return identity.Principal{}, errors.New("no token: a decision is made by the holder of a verified token")
+		return identity.Principal{}, errors.New("no token: approvals are read and decided by the holder of a verified token")
 	}
 	p := h.cfg.Verifier.Principal(ctx, "Bearer "+token)
 	switch {
@@ -296,22 +321,41 @@ func (h *Handler) verified(ctx context.Context, id string) (approval.Approval, e
 	return a, err
 }
 
-// show answers approval req.ID, verified.
+// show answers approval req.ID, verified, to whoever may decide it or
+// asked for it.
 func (h *Handler) show(ctx context.Context, req Request) Response {
+	reader, err := h.approver(ctx, req.Token)
+	if err != nil {
+		return Response{Error: err.Error()}
+	}
 	a, err := h.verified(ctx, req.ID)
+	if err == nil && !mayRead(reader, a) {
+		err = approval.ErrNotFound // as if absent: ids are not for guessing
+	}
 	if err != nil {
 		return Response{Error: req.ID + ": " + err.Error()}
 	}
 	return Response{OK: true, Approval: &a}
 }
 
+// mayRead reports whether reader may see approval a, every argument of it:
+// they may decide it, or it is their own call.
+func mayRead(reader identity.Principal, a approval.Approval) bool {
+	return reader.ID == a.Requester || a.Requirement.Permits(reader.ID, reader.Groups, a.Requester) == nil
+}
+
 // maxListed is the most approvals one list answers (a Lambda answer is
 // at most 6 MB): the oldest first.
 const maxListed = 200
 
-// list answers the approvals that stand, each verified; those whose proof
-// does not verify are named as tampered, and not shown.
-func (h *Handler) list(ctx context.Context) Response {
+// list answers the approvals that stand that the reader may see (see
+// show), each verified; those whose proof does not verify are named as
+// tampered, and not shown.
+func (h *Handler) list(ctx context.Context, req Request) Response {
+	reader, err := h.approver(ctx, req.Token)
+	if err != nil {
+		return Response{Error: err.Error()}
+	}
 	all, err := h.cfg.Store.List(ctx, h.cfg.Now())
 	if err != nil {
 		return Response{Error: err.Error()}
@@ -322,7 +366,7 @@ func (h *Handler) list(ctx context.Context) Response {
 			resp.Tampered = append(resp.Tampered, a.ID)
 			continue
 		}
-		if len(resp.Approvals) < maxListed {
+		if mayRead(reader, a) && len(resp.Approvals) < maxListed {
 			a.Grant, a.Proof = nil, ""
 			resp.Approvals = append(resp.Approvals, a)
 		}
@@ -338,9 +382,9 @@ func (h *Handler) await(ctx context.Context, req Request) Response {
 	if req.TaskToken == "" || req.ID == "" {
 		return Response{Error: "await needs the approval id and the task token"}
 	}
-	// Nothing here ends a wait with a failure: whoever may invoke the
-	// function could hand in another execution's token. A wait that
-	// nothing completes lapses at the approval's TTL.
+	// Nothing here ends a wait with a failure: a token handed in by
+	// mistake must not end another execution. A wait that nothing
+	// completes lapses at the approval's TTL.
 	fail := func(err error) Response { return Response{Error: req.ID + ": " + err.Error()} }
 	a, err := h.cfg.Store.Get(ctx, req.ID)
 	if err != nil {
@@ -351,8 +395,8 @@ func (h *Handler) await(ctx context.Context, req Request) Response {
 		return fail(err)
 	}
 	if !set {
-		// The first token stands: a second await (a retried step, or
-		// someone who may invoke the function) changes nothing.
+		// The first token stands: a second await (a retried step)
+		// changes nothing.
 		return fail(errors.New("a workflow waits for it already"))
 	}
 	if a, err = h.cfg.Store.Get(ctx, req.ID); err != nil {

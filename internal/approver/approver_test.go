@@ -23,7 +23,8 @@ import (
 type workflow struct {
 	t        *testing.T
 	srv      *moto.Server
-	fn       *approver.Handler
+	fn       *approver.Handler // the approvers'
+	flow     *approver.Handler // the workflow's
 	store    approval.Store
 	verifier *approval.KMSKey
 	keys     approval.Keys
@@ -40,11 +41,15 @@ func newWorkflow(t *testing.T) *workflow {
 	secret := srv.CreateSecret(t, "toolgate-approval-key", strings.Repeat("0123456789abcdef", 3))
 	topic := srv.CreateTopic(t, "toolgate-approvals")
 	w := &workflow{t: t, srv: srv, idp: testutil.NewIdP(t), logs: &testutil.Buffer{}, notices: srv.Subscribe(t, topic)}
-	env := srv.Env(map[string]string{"APPROVAL_TABLE": table, "APPROVAL_SIGNING_KEY_ARN": key, "APPROVAL_KEY_SECRET_ARN": secret,
-		"APPROVAL_TOPIC_ARN": topic, "AWS_ENDPOINT_URL_SNS": srv.Endpoint,
-		"JWKS_URL": w.idp.URL, "JWT_ISSUER": testutil.Issuer, "JWT_AUDIENCE": "agent-app", "JWT_TOKEN_USE": "access"})
+	env := srv.Env(map[string]string{"APPROVAL_FUNCTION_ROLE": "approvers", "APPROVAL_TABLE": table, "APPROVAL_SIGNING_KEY_ARN": key,
+		"APPROVAL_KEY_SECRET_ARN": secret, "JWKS_URL": w.idp.URL, "JWT_ISSUER": testutil.Issuer, "JWT_AUDIENCE": "agent-app", "JWT_TOKEN_USE": "access"})
 	var err error
 	if w.fn, err = app.NewApprover(env, w.logs); err != nil {
+		t.Fatal(err)
+	}
+	// The workflow's function, configured as the template configures it.
+	if w.flow, err = app.NewApprover(srv.Env(map[string]string{"APPROVAL_FUNCTION_ROLE": "workflow", "APPROVAL_TABLE": table,
+		"APPROVAL_KEY_SECRET_ARN": secret, "APPROVAL_TOPIC_ARN": topic, "AWS_ENDPOINT_URL_SNS": srv.Endpoint}), w.logs); err != nil {
 		t.Fatal(err)
 	}
 	if w.store, err = approval.FromEnv(env, table, http.DefaultClient); err != nil {
@@ -59,7 +64,7 @@ func newWorkflow(t *testing.T) *workflow {
 		t.Fatal(err)
 	}
 	def := strings.NewReplacer("${ApprovalTopicArn}", topic,
-		"${ApprovalsFunctionArn}", srv.CreateFunction(t, "toolgate-approvals")).Replace(string(definition))
+		"${ApprovalWorkflowFunctionArn}", srv.CreateFunction(t, "toolgate-approval-workflow")).Replace(string(definition))
 	var out struct{ StateMachineArn string }
 	srv.JSON(t, "states", "1.0", "AWSStepFunctions.CreateStateMachine", map[string]string{
 		"name": "toolgate-approvals", "definition": def, "roleArn": "arn:aws:iam::123456789012:role/workflow"}, &out)
@@ -100,7 +105,7 @@ func (w *workflow) request(id string, ttl time.Duration) approval.Approval {
 func (w *workflow) start(id string) string {
 	w.t.Helper()
 	payload, _ := json.Marshal(approver.Request{Action: approver.ActionNotify, ID: id})
-	out, err := w.fn.Invoke(context.Background(), payload)
+	out, err := w.flow.Invoke(context.Background(), payload)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -158,12 +163,22 @@ func (w *workflow) end(execution string) (status string, output map[string]any) 
 	return "", nil
 }
 
-// invoke runs the approvals function on req as Lambda does, from its raw
-// payload.
+// invoke runs the function that serves req's action (the workflow's for
+// notify and await) on req as Lambda does, from its raw payload.
 func (w *workflow) invoke(req approver.Request) approver.Response {
 	w.t.Helper()
+	fn := w.fn
+	if req.Action == approver.ActionNotify || req.Action == approver.ActionAwait {
+		fn = w.flow
+	}
+	return w.invokeOn(fn, req)
+}
+
+// invokeOn runs fn on req as Lambda does.
+func (w *workflow) invokeOn(fn *approver.Handler, req approver.Request) approver.Response {
+	w.t.Helper()
 	payload, _ := json.Marshal(req)
-	out, err := w.fn.Invoke(context.Background(), payload)
+	out, err := fn.Invoke(context.Background(), payload)
 	if err != nil {
 		w.t.Fatalf("the function returned an error (Lambda would report a failure): %v", err)
 	}
@@ -207,8 +222,7 @@ func TestWorkflowDecided(t *testing.T) {
 	if r := w.invoke(approver.Request{Action: approver.ActionNotify, ID: a.ID}); r.OK || !strings.Contains(r.Error, "told of it already") || len(w.notices()) != 0 {
 		t.Fatalf("a second notice: %+v", r)
 	}
-	// A second await (someone who may invoke the function, with a token
-	// of their own) changes nothing.
+	// A second await (a retried step) changes nothing.
 	if r := w.invoke(approver.Request{Action: approver.ActionAwait, ID: a.ID, TaskToken: "another-token"}); r.OK {
 		t.Fatalf("a second await was taken: %+v", r)
 	}
@@ -290,7 +304,7 @@ func TestDecideRefused(t *testing.T) {
 			t.Errorf("%s: %+v, want refused with %q", tt.name, r, tt.want)
 		}
 	}
-	if r := w.invoke(approver.Request{Action: "grant", ID: a.ID}); r.OK || !strings.Contains(r.Error, "unknown action") {
+	if r := w.invoke(approver.Request{Action: "grant", ID: a.ID}); r.OK || !strings.Contains(r.Error, "serves decide, show and list") {
 		t.Errorf("an unknown action: %+v", r)
 	}
 	if out, err := w.fn.Invoke(context.Background(), []byte("not json")); err != nil || !bytes.Contains(out, []byte(`"ok":false`)) {
@@ -320,5 +334,76 @@ func TestTamperedRequest(t *testing.T) {
 	r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Approve: true, Token: w.idp.Token(t, "bob", []string{"platform-admins"}, nil)})
 	if r.OK || !strings.Contains(r.Error, "changed after it was made") {
 		t.Fatalf("decide a tampered request: %+v", r)
+	}
+}
+
+// TestRolesApart: whoever may invoke the approvers' function cannot
+// announce a request, nor take over the wait that tells approvers of the
+// outcome (the first task token stands), and the workflow's function
+// neither decides nor reads approvals.
+func TestRolesApart(t *testing.T) {
+	w := newWorkflow(t)
+	a := w.request("appr-roles", time.Minute)
+	for _, req := range []approver.Request{{Action: approver.ActionNotify, ID: a.ID}, {Action: approver.ActionAwait, ID: a.ID, TaskToken: "attacker"}} {
+		if r := w.invokeOn(w.fn, req); r.OK || !strings.Contains(r.Error, "serves decide, show and list") {
+			t.Errorf("the approvers' function served %s: %+v", req.Action, r)
+		}
+	}
+	if n := w.notices(); len(n) != 0 {
+		t.Fatalf("approvers were told: %q", n)
+	}
+	bob := w.idp.Token(t, "bob", []string{"platform-admins"}, nil)
+	for _, req := range []approver.Request{{Action: approver.ActionDecide, ID: a.ID, Approve: true, Token: bob}, {Action: approver.ActionShow, ID: a.ID, Token: bob}, {Action: approver.ActionList, Token: bob}} {
+		if r := w.invokeOn(w.flow, req); r.OK || !strings.Contains(r.Error, "serves notify and await") {
+			t.Errorf("the workflow's function served %s: %+v", req.Action, r)
+		}
+	}
+	// The workflow's own steps then run as if no one had tried.
+	exec := w.start(a.ID)
+	if r := w.invoke(w.invoked(exec)); !r.OK {
+		t.Fatalf("await: %+v", r)
+	}
+	if r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Approve: true, Token: bob}); !r.OK {
+		t.Fatalf("decide: %+v", r)
+	}
+	if status, out := w.end(exec); status != "SUCCEEDED" || out["status"] != "approved" {
+		t.Fatalf("the workflow ended %s with %v", status, out)
+	}
+}
+
+// TestReadsNeedAnApprover: what a request will run is shown to whoever
+// may decide it, and to its requester, with a verified person's token;
+// to anyone else it does not exist.
+func TestReadsNeedAnApprover(t *testing.T) {
+	w := newWorkflow(t)
+	a := w.request("appr-read", time.Minute)
+	for _, tt := range []struct {
+		name, token string
+		sees        bool
+		refused     string
+	}{
+		{"no token", "", false, "no token"},
+		{"a forged token", testutil.NewIdP(t).Token(t, "bob", []string{"platform-admins"}, nil), false, "your token was refused"},
+		{"a machine's token", w.idp.Token(t, "agent-app", nil, map[string]any{"username": nil, "cognito:groups": nil}), false, "decided by people"},
+		{"outside the groups", w.idp.Token(t, "carol", []string{"developers"}, nil), false, ""},
+		{"an approver", w.idp.Token(t, "bob", []string{"platform-admins"}, nil), true, ""},
+		{"the requester", w.idp.Token(t, "alice", []string{"developers"}, nil), true, ""},
+	} {
+		show := w.invoke(approver.Request{Action: approver.ActionShow, ID: a.ID, Token: tt.token})
+		list := w.invoke(approver.Request{Action: approver.ActionList, Token: tt.token})
+		switch {
+		case tt.refused != "":
+			if show.OK || list.OK || !strings.Contains(show.Error, tt.refused) || !strings.Contains(list.Error, tt.refused) {
+				t.Errorf("%s: show %+v, list %+v; want refused with %q", tt.name, show, list, tt.refused)
+			}
+		case tt.sees:
+			if !show.OK || show.Approval.Display != a.Display || !list.OK || len(list.Approvals) != 1 || list.Approvals[0].ID != a.ID {
+				t.Errorf("%s: show %+v, list %+v; want the approval", tt.name, show, list)
+			}
+		default:
+			if show.OK || !strings.Contains(show.Error, "no such approval") || !list.OK || len(list.Approvals) != 0 {
+				t.Errorf("%s: show %+v, list %+v; want nothing", tt.name, show, list)
+			}
+		}
 	}
 }
