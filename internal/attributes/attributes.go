@@ -356,6 +356,11 @@ func (b Builder) tool(qualified, env string) (Tool, string) {
 		Suspicious: len(reasons) > 0, SuspiciousReasons: reasons, Wildcards: []string{}}, env
 }
 
+// ListVarying are the document's top-level fields that differ between the
+// documents ListValues gives for one answer; all others are the same, and
+// an engine may compute once what reads only them.
+var ListVarying = map[string]bool{"tool": true, "prompt": true, "resource": true, "list": true, "environment": true}
+
 // ListValues returns a function that gives the document value (see Value)
 // of action list for each item of one answer listing tools (kind
 // ListTool: its wire name), prompts (ListPrompt: its wire name), resources

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -206,6 +207,30 @@ func TestPromptsAndResources(t *testing.T) {
 	}
 	if got := d.Value(); !reflect.DeepEqual(normalize(t, got), want) {
 		t.Errorf("Value() differs from the JSON form\n got %#v\nwant %#v", got, want)
+	}
+}
+
+// TestListVarying: the documents ListValues gives for one answer differ
+// only in ListVarying, which an engine relies on to compute the rest once.
+func TestListVarying(t *testing.T) {
+	b := attributes.Builder{Environment: "dev"}
+	values := b.ListValues(context.Background(), attributes.Input{Phase: "response", Method: "tools/list", Headers: map[string]string{"Authorization": bearer(`{"sub":"u-1"}`)}, Now: now})
+	var docs []map[string]any
+	for _, item := range [][2]string{{attributes.ListTool, "k8s___delete-pod"}, {attributes.ListTool, "docs___search"},
+		{attributes.ListPrompt, "crm___summarize"}, {attributes.ListResource, "file:///etc/passwd"}, {attributes.ListTemplate, "docs://{path}"}} {
+		docs = append(docs, maps.Clone(values(item[0], item[1])))
+	}
+	for _, d := range docs[1:] {
+		for k := range d {
+			if !reflect.DeepEqual(d[k], docs[0][k]) && !attributes.ListVarying[k] {
+				t.Errorf("%s differs between listed items, and is not in ListVarying", k)
+			}
+		}
+	}
+	for k := range attributes.ListVarying {
+		if _, ok := docs[0][k]; !ok {
+			t.Errorf("ListVarying names %s, which the document has not", k)
+		}
 	}
 }
 

@@ -60,6 +60,9 @@ type Bundle struct {
 	// only audit-mode ones, or enforcing ones (see policy.SessionReaders).
 	Sessions policy.Mode
 	Tests    []Document
+	// Warnings name, with file and line, what the bundle does that loads
+	// but may not be meant (see policy.Warnings).
+	Warnings []string
 
 	redactions []redact.Rule
 	limits     []*ratelimit.Limit
@@ -266,6 +269,9 @@ func (b *Bundle) add(doc Document) error {
 			return err
 		}
 		b.Policies = append(b.Policies, p)
+		for _, w := range policy.Warnings(p) {
+			b.Warnings = append(b.Warnings, doc.Where()+": "+w)
+		}
 	case tm.APIVersion == APIVersion && tm.Kind == KindCatalog:
 		if b.Catalog != nil {
 			return errors.New("a bundle has at most one ToolCatalog")

@@ -224,7 +224,7 @@ func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map
 		hidden, err = toollist.FilterSearch(result, tools)
 	default:
 		if hidden, err = toollist.FilterEntries(result, list.member, list.key, judge(list.kind)); err == nil {
-			hidden = append(hidden, toollist.Scrub(result[list.member], tools)...)
+			hidden = append(hidden, toollist.ScrubEntries(result, list.member, list.key, tools)...)
 		}
 	}
 	d.Hidden = hidden

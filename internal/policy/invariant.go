@@ -2,11 +2,13 @@ package policy
 
 import (
 	"github.com/jmespath-community/go-jmespath/pkg/parsing"
+
+	"github.com/toolgate/toolgate/internal/attributes"
 )
 
 // listVarying are the document fields that differ between the documents of
-// one list answer (one per tool). Everything else in them is the same.
-var listVarying = map[string]bool{"tool": true, "environment": true}
+// one list answer (one per item). Everything else in them is the same.
+var listVarying = attributes.ListVarying
 
 // readsOnly reports whether the JMESPath expression stmt reads nothing of
 // the document but top-level fields outside varying, and variables for which

@@ -1,6 +1,11 @@
 package policy
 
 import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 	"github.com/kyverno/kyverno-json/pkg/core/expression"
 )
@@ -82,4 +87,33 @@ func literalOf(tree *v1alpha1.AssertionTree, field string) (string, bool) {
 func isLiteral(s string) bool {
 	e := expression.Parse(s)
 	return !e.Foreach && e.Binding == "" && e.Compiler == "" && e.Statement == s
+}
+
+// Warnings returns what p does that a release loads but its author may not
+// mean, one line each, for "toolgate validate" to say before a later
+// release refuses it.
+func Warnings(p *v1alpha1.ValidatingPolicy) []string {
+	var out []string
+	for _, r := range p.Spec.Rules {
+		// A rule about tools reads them in its context or checks; one that
+		// reads no tool (who the caller is) means every listed item.
+		checks := []any{r.Context}
+		for _, a := range append(slices.Clip(r.Assert.Any), r.Assert.All...) {
+			v, _ := plain(&a.Check)
+			checks = append(checks, v)
+		}
+		body, _ := json.Marshal(checks)
+		if r.Match == nil || !strings.Contains(string(body), "tool") {
+			continue
+		}
+		for _, tree := range append(slices.Clip(r.Match.Any), r.Match.All...) {
+			v, _ := plain(&tree)
+			m, _ := v.(map[string]any)
+			if action, ok := literalOf(&tree, "action"); ok && action == "list" && m["list"] == nil {
+				out = append(out, fmt.Sprintf("policy %s rule %s matches action list without list.kind: it also sees listed prompts, resources and templates, whose tool strings are empty; add list: {kind: tool} if it is about tools", p.Name, r.Name))
+				break
+			}
+		}
+	}
+	return out
 }

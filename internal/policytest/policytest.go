@@ -94,6 +94,12 @@ type Expect struct {
 	// Tools, when given, is the exact set of tools left in the answer's tool
 	// list (result.tools, or result.structuredContent.tools of a search).
 	Tools []string `json:"tools,omitempty"`
+	// Prompts, Resources and Templates, when given, are the exact sets of
+	// prompt names (result.prompts), resource URIs (result.resources) and
+	// URI templates (result.resourceTemplates) left in the answer.
+	Prompts   []string `json:"prompts,omitempty"`
+	Resources []string `json:"resources,omitempty"`
+	Templates []string `json:"templates,omitempty"`
 	// Redactions, when given, is the exact number of replacements per
 	// detector in the answer.
 	Redactions map[string]int `json:"redactions,omitempty"`
@@ -137,7 +143,7 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 				RateLimits: b.RateLimits, Sessions: b.Sessions, State: &state.Memory{Now: now}, Now: now,
 				Approvals: approvals, ApprovalKeys: keys, GrantKey: signer})
 			var got decision.Decision
-			var listed []string
+			var listed lists
 			var err error
 			for _, req := range c.Before {
 				earlier := Case{Request: req, Claims: c.Claims, Headers: c.Headers}
@@ -217,8 +223,9 @@ func (c Case) validate() error {
 	if (c.Claims != nil || c.Headers != nil || c.Response != nil) && c.Request == nil {
 		return fmt.Errorf("claims, headers and response go with request")
 	}
-	if (c.Expect.Tools != nil || c.Expect.Redactions != nil) && c.Response == nil && c.Event == nil {
-		return fmt.Errorf("expect.tools and expect.redactions need a response")
+	if (c.Expect.Tools != nil || c.Expect.Prompts != nil || c.Expect.Resources != nil || c.Expect.Templates != nil || c.Expect.Redactions != nil) &&
+		c.Response == nil && c.Event == nil {
+		return fmt.Errorf("expect.tools, prompts, resources, templates and redactions need a response")
 	}
 	if c.Times < 0 || (c.Times > 1 && c.Attributes != nil) {
 		return fmt.Errorf("times must be positive, and goes with event or request")
@@ -238,32 +245,32 @@ func (c Case) validate() error {
 // approve decides, as c.Approved, on the approval that got asks for, and
 // runs the call again. It returns the retry's decision, or why there was
 // nothing to approve or the approval was refused.
-func (c Case) approve(h *interceptor.Handler, store approval.Store, signer approval.Signer, keys approval.Keys, got decision.Decision, now time.Time) (decision.Decision, []string, string) {
+func (c Case) approve(h *interceptor.Handler, store approval.Store, signer approval.Signer, keys approval.Keys, got decision.Decision, now time.Time) (decision.Decision, lists, string) {
 	if got.Effect != decision.Approval || got.Approval == nil || got.Approval.ID == "" {
-		return got, nil, fmt.Sprintf("approved: the call asked for no approval (decision %s: %s)", got.Effect, got.Reason)
+		return got, lists{}, fmt.Sprintf("approved: the call asked for no approval (decision %s: %s)", got.Effect, got.Reason)
 	}
 	by := c.Approved.By
 	if by == policy.ApproverCaller {
 		a, err := store.Get(context.Background(), got.Approval.ID)
 		if err != nil {
-			return got, nil, "approved: " + err.Error()
+			return got, lists{}, "approved: " + err.Error()
 		}
 		by = a.Requester
 	}
 	if _, err := approval.Decide(context.Background(), store, signer, keys, got.Approval.ID, approval.Decision{Approve: true, By: by, Groups: c.Approved.Groups}, now); err != nil {
-		return got, nil, "approved: refused: " + err.Error()
+		return got, lists{}, "approved: refused: " + err.Error()
 	}
 	retry, listed, err := c.run(h, nil)
 	if err != nil {
-		return got, nil, "approved: " + err.Error()
+		return got, lists{}, "approved: " + err.Error()
 	}
 	return retry, listed, ""
 }
 
-// run returns the decision and the tools listed in the answer.
-func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decision, []string, error) {
+// run returns the decision and what is listed in the answer.
+func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decision, lists, error) {
 	if c.Attributes != nil {
-		return decision.FromResult("test", engine.Evaluate(context.Background(), c.Attributes)), nil, nil
+		return decision.FromResult("test", engine.Evaluate(context.Background(), c.Attributes)), lists{}, nil
 	}
 	event := c.Event
 	if event == nil {
@@ -274,7 +281,7 @@ func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decisi
 		if c.Claims != nil {
 			token, err := UnsignedToken(c.Claims)
 			if err != nil {
-				return decision.Decision{}, nil, err
+				return decision.Decision{}, lists{}, err
 			}
 			headers["Authorization"] = "Bearer " + token
 		}
@@ -288,38 +295,57 @@ func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decisi
 	}
 	payload, err := json.Marshal(event)
 	if err != nil {
-		return decision.Decision{}, nil, err
+		return decision.Decision{}, lists{}, err
 	}
 	r := h.Handle(context.Background(), payload)
-	return r.Decision, listedTools(r), nil
+	return r.Decision, listedItems(r), nil
 }
 
-// listedTools returns the names in the answer's tool list, or nil.
-func listedTools(r interceptor.Result) []string {
+// lists are the names left in an answer's lists, each sorted.
+type lists struct{ tools, prompts, resources, templates []string }
+
+// item is an entry of a list answer: a tool or prompt (Name), a resource
+// (URI) or a template (URITemplate).
+type item struct {
+	Name        string `json:"name"`
+	URI         string `json:"uri"`
+	URITemplate string `json:"uriTemplate"`
+}
+
+// listedItems returns the names in the answer's lists.
+func listedItems(r interceptor.Result) lists {
 	if r.Output.MCP == nil || r.Output.MCP.TransformedGatewayResponse == nil {
-		return nil
+		return lists{}
 	}
 	var body struct {
 		Result struct {
-			Tools             []struct{ Name string } `json:"tools"`
+			Tools             []item `json:"tools"`
+			Prompts           []item `json:"prompts"`
+			Resources         []item `json:"resources"`
+			ResourceTemplates []item `json:"resourceTemplates"`
 			StructuredContent struct {
-				Tools []struct{ Name string } `json:"tools"`
+				Tools []item `json:"tools"`
 			} `json:"structuredContent"`
 		} `json:"result"`
 	}
 	if json.Unmarshal(r.Output.MCP.TransformedGatewayResponse.Body, &body) != nil {
-		return nil
+		return lists{}
 	}
 	tools := body.Result.Tools
 	if tools == nil {
 		tools = body.Result.StructuredContent.Tools
 	}
-	names := []string{}
-	for _, t := range tools {
-		names = append(names, t.Name)
+	names := func(items []item, name func(item) string) []string {
+		out := []string{}
+		for _, it := range items {
+			out = append(out, name(it))
+		}
+		sort.Strings(out)
+		return out
 	}
-	sort.Strings(names)
-	return names
+	byName, byURI, byTemplate := func(it item) string { return it.Name }, func(it item) string { return it.URI }, func(it item) string { return it.URITemplate }
+	return lists{tools: names(tools, byName), prompts: names(body.Result.Prompts, byName),
+		resources: names(body.Result.Resources, byURI), templates: names(body.Result.ResourceTemplates, byTemplate)}
 }
 
 // UnsignedToken returns a JWT carrying claims with a placeholder signature.
@@ -333,10 +359,15 @@ func UnsignedToken(claims map[string]any) (string, error) {
 	return enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc.EncodeToString(payload) + ".unsigned", nil
 }
 
-func (e Expect) diff(got decision.Decision, listed []string) string {
+func (e Expect) diff(got decision.Decision, listed lists) string {
 	var diffs []string
-	if e.Tools != nil && !sameSet(e.Tools, listed) {
-		diffs = append(diffs, fmt.Sprintf("tools listed: want %v, got %v", sorted(e.Tools), listed))
+	for _, l := range []struct {
+		kind      string
+		want, got []string
+	}{{"tools", e.Tools, listed.tools}, {"prompts", e.Prompts, listed.prompts}, {"resources", e.Resources, listed.resources}, {"templates", e.Templates, listed.templates}} {
+		if l.want != nil && !sameSet(l.want, l.got) {
+			diffs = append(diffs, fmt.Sprintf("%s listed: want %v, got %v", l.kind, sorted(l.want), l.got))
+		}
 	}
 	if e.Redactions != nil && !maps.Equal(e.Redactions, got.Redactions) {
 		diffs = append(diffs, fmt.Sprintf("redactions: want %v, got %v", e.Redactions, got.Redactions))

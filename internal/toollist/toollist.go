@@ -77,12 +77,33 @@ func FilterEntries(result map[string]any, member, nameKey string, keep Keep) (hi
 	return hidden, nil
 }
 
-// Scrub replaces, everywhere in v, in strings and in member names, the
-// wire tool names that keep refuses: a hidden tool must not be named in any
-// answer that lists something. It returns the names replaced.
-func Scrub(v any, keep Keep) []string {
+// ScrubEntries replaces, everywhere in a prompts/list, resources/list or
+// resources/templates/list result, in strings and in member names, the
+// wire tool names that keep refuses (a hidden tool must not be named in any
+// answer that lists something), but for each entry's nameKey member in
+// result[member] (see FilterEntries): its own policies judged it, and a
+// prompt may be named as a tool is. It returns the names replaced.
+func ScrubEntries(result map[string]any, member, nameKey string, keep Keep) []string {
 	f := searchFilter{keep: keep}
-	f.names(v)
+	f.members(result, func(k string, e any) any {
+		list, ok := e.([]any)
+		if k != member || !ok {
+			return f.names(e)
+		}
+		for _, entry := range list {
+			if m, ok := entry.(map[string]any); ok {
+				f.members(m, func(k string, e any) any {
+					if k == nameKey {
+						return e
+					}
+					return f.names(e)
+				})
+			} else {
+				f.names(entry)
+			}
+		}
+		return e
+	})
 	return f.hidden
 }
 

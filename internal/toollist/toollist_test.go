@@ -167,3 +167,51 @@ func TestFilterSearch(t *testing.T) {
 		})
 	}
 }
+
+// TestFilterEntries: a prompts, resources or templates list keeps the
+// entries its own judge keeps; in what is left, a hidden tool is named
+// nowhere, but an entry's own name stands as judged.
+func TestFilterEntries(t *testing.T) {
+	prompts := func(name string) bool { return name != "billing___refund_letter" }
+	for _, tc := range []struct {
+		name, member, key, in, want string
+		keep                        Keep
+		hidden                      []string
+		err                         error
+	}{
+		{
+			name: "prompts", member: "prompts", key: "name", keep: prompts,
+			in: `{"prompts":[{"name":"github___triage","description":"then call k8s___delete-pod"},{"name":"billing___refund_letter"},{"name":7},"x"],` +
+				`"_meta":{"k8s___exec":"see billing___refund_payment"},"nextCursor":"c"}`,
+			want: `{"_meta":{"[REDACTED:tool]":"see [REDACTED:tool]"},"nextCursor":"c","prompts":[{"description":"then call [REDACTED:tool]","name":"github___triage"}]}`,
+			// The entries removed, then the names replaced in member order.
+			hidden: []string{"billing___refund_letter", unnamed, unnamed, "billing___refund_payment", "k8s___exec", "k8s___delete-pod"},
+		},
+		{
+			name: "resources by URI", member: "resources", key: "uri", keep: func(uri string) bool { return strings.HasPrefix(uri, "docs://") },
+			in:     `{"resources":[{"uri":"docs://a","name":"k8s___delete-pod"},{"uri":"file:///etc/passwd"},{"name":"no uri"}]}`,
+			want:   `{"resources":[{"name":"[REDACTED:tool]","uri":"docs://a"}]}`,
+			hidden: []string{"file:///etc/passwd", unnamed, "k8s___delete-pod"},
+		},
+		{name: "no list", member: "resourceTemplates", key: "uriTemplate", keep: prompts, in: `{}`, want: `{}`},
+		{name: "not a list", member: "prompts", key: "name", keep: prompts, in: `{"prompts":{"name":"x"}}`, err: ErrShape},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := decode(t, tc.in)
+			hidden, err := FilterEntries(r, tc.member, tc.key, tc.keep)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				return
+			}
+			hidden = append(hidden, ScrubEntries(r, tc.member, tc.key, keep)...)
+			if got := encode(t, r); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+			if !slices.Equal(hidden, tc.hidden) {
+				t.Errorf("hidden %v, want %v", hidden, tc.hidden)
+			}
+		})
+	}
+}
