@@ -160,7 +160,7 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 	if err == nil && cfg.JWT.JWKSURL != "" {
 		icfg.Verifier, err = verifier(cfg.JWT, logger)
 	}
-	icfg.StateTimeout, icfg.SessionTTL, icfg.SessionWindow = cfg.StateTimeout, cfg.SessionTTL, cfg.SessionWindow
+	icfg.StateTimeout, icfg.SessionTTL, icfg.SessionWindow, icfg.TaskTTL = cfg.StateTimeout, cfg.SessionTTL, cfg.SessionWindow, cfg.TaskTTL
 	if cfg.StateTable == config.MemoryState {
 		icfg.State = &state.Memory{}
 	} else if err == nil && cfg.StateTable != "" {

@@ -157,6 +157,9 @@ type MCP struct {
 	Kind      string `json:"kind"`
 	ID        any    `json:"id"` // as sent: number, string or null
 	SessionID string `json:"sessionId"`
+	// TaskID is the taskId of a tasks/get, tasks/result, tasks/cancel or
+	// tasks/update; "" otherwise.
+	TaskID string `json:"taskId"`
 }
 
 // Tool describes the tool a message is about. Its strings are empty when the
@@ -250,8 +253,13 @@ type Input struct {
 	Prompt        string            // wire prompt name, for prompts/get
 	PromptArgs    map[string]any    // prompts/get only
 	ResourceURI   string            // for resources/read, subscribe, unsubscribe
-	Response      *Response
-	Now           time.Time
+	Task          string            // the taskId of a tasks/* request
+	// TaskCall says the message carries the result of the task's tools/call
+	// (a tasks/result or tasks/get answer): the document is that call's,
+	// of QualifiedTool with Arguments.
+	TaskCall bool
+	Response *Response
+	Now      time.Time
 }
 
 // Builder builds documents for one deployment.
@@ -294,10 +302,11 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 	}
 	headers := gateway.Headers(in.Headers)
 	d.MCP.SessionID, _ = headers.Get("Mcp-Session-Id")
+	d.MCP.TaskID = in.Task
 	d.Principal = b.principal(ctx, in.Headers)
 
 	switch {
-	case in.Method == mcp.MethodToolsCall:
+	case in.Method == mcp.MethodToolsCall || in.TaskCall:
 		d.Action = ActionCall
 	case in.Phase == PhaseResponse && in.QualifiedTool != "" && in.Method == mcp.MethodToolsList:
 		d.Action, d.List.Kind = ActionList, ListTool
@@ -441,6 +450,7 @@ func (d *Document) Value() map[string]any {
 			"kind":      d.MCP.Kind,
 			"id":        d.MCP.ID,
 			"sessionId": d.MCP.SessionID,
+			"taskId":    d.MCP.TaskID,
 		},
 		"principal": map[string]any{
 			"authenticated": p.Authenticated,

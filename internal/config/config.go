@@ -74,6 +74,9 @@ type Config struct {
 	// policies see (this window's and the last one's) whatever session
 	// ids the client sends.
 	SessionWindow time.Duration
+	// TaskTTL (TASK_TTL_SECONDS, default 86400, at most 604800) is how
+	// long a task's id stays bound to the call that created it.
+	TaskTTL time.Duration
 	// ApprovalTable (APPROVAL_TABLE) is the DynamoDB table of approvals;
 	// MemoryState keeps them in process (local runs); empty: a call that
 	// needs an approval is denied unless its caller confirms in band.
@@ -209,6 +212,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("SESSION_WINDOW_SECONDS %d: want at most 604800 (a week)", ms)
 	}
 	c.SessionWindow = time.Duration(ms) * time.Second
+	if ms, err = positive(getenv, "TASK_TTL_SECONDS"); err != nil {
+		return c, err
+	}
+	if ms > 7*86400 {
+		return c, fmt.Errorf("TASK_TTL_SECONDS %d: want at most 604800 (a week)", ms)
+	}
+	c.TaskTTL = time.Duration(ms) * time.Second
 	c.ApprovalTable = strings.TrimSpace(getenv("APPROVAL_TABLE"))
 	c.ApprovalKeySecret = strings.TrimSpace(getenv("APPROVAL_KEY_SECRET_ARN"))
 	c.ApprovalSigningKey = strings.TrimSpace(getenv("APPROVAL_SIGNING_KEY_ARN"))

@@ -62,6 +62,9 @@ func TestFromEnv(t *testing.T) {
 		{"refresh over a day", map[string]string{"POLICY_REFRESH_SECONDS": "86401"}, config.Config{}, "POLICY_REFRESH_SECONDS"},
 		{"refresh timeout zero", map[string]string{"POLICY_REFRESH_TIMEOUT_MS": "0"}, config.Config{}, "POLICY_REFRESH_TIMEOUT_MS"},
 		{"refresh timeout words", map[string]string{"POLICY_REFRESH_TIMEOUT_MS": "fast"}, config.Config{}, "POLICY_REFRESH_TIMEOUT_MS"},
+		{"task ttl", map[string]string{"TASK_TTL_SECONDS": "3600"}, config.Config{Environment: "production", DenyStatus: 200, Metrics: true, TaskTTL: time.Hour}, ""},
+		{"task ttl over a week", map[string]string{"TASK_TTL_SECONDS": "604801"}, config.Config{}, "TASK_TTL_SECONDS"},
+		{"task ttl zero", map[string]string{"TASK_TTL_SECONDS": "0"}, config.Config{}, "TASK_TTL_SECONDS"},
 	}
 	for _, tt := range tests {
 		if tt.want.JWT.Leeway == 0 {

@@ -68,8 +68,9 @@ type Config struct {
 	// RateLimits are the bundle's rate limits, counted in State at the
 	// REQUEST point for the calls the policies allow; nil has none.
 	RateLimits *ratelimit.Set
-	// State holds the counts and the session histories; nil denies every
-	// call a limit matches (unless the limit fails open).
+	// State holds the counts, the session histories and the task
+	// bindings; nil denies every call a limit matches (unless the limit
+	// fails open), and every task's messages.
 	State state.Store
 	// Sessions says which policies read the document's session (see
 	// policy.SessionReaders): none (""), only audit-mode ones (a history
@@ -83,6 +84,9 @@ type Config struct {
 	// the document sees the current window's calls and the previous
 	// one's, whatever session ids the client sends.
 	SessionWindow time.Duration
+	// TaskTTL is how long a task's id stays bound to the call that created
+	// it (default 24h): its messages are denied after.
+	TaskTTL time.Duration
 	// StateTimeout bounds the counting of one call (default 300ms): past
 	// it the count is an error, which denies unless the limit fails open.
 	StateTimeout time.Duration
@@ -176,6 +180,7 @@ func New(cfg Config) *Handler {
 	cfg.StateTimeout = cmp.Or(cfg.StateTimeout, DefaultStateTimeout)
 	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, 24*time.Hour)
 	cfg.SessionWindow = cmp.Or(cfg.SessionWindow, 24*time.Hour)
+	cfg.TaskTTL = cmp.Or(cfg.TaskTTL, 24*time.Hour)
 	if cfg.ApprovalsOff == "" && (cfg.Approvals == nil || cfg.ApprovalKeys == nil || cfg.GrantKey == nil) {
 		cfg.ApprovalsOff = "approvals are not configured (APPROVAL_TABLE, APPROVAL_KEY_SECRET_ARN, APPROVAL_SIGNING_KEY_ARN)"
 	}
@@ -214,6 +219,7 @@ type Result struct {
 
 	session  *sessionCall // the call's session, when tracked
 	approval *approvable  // the call in the approval flow, when it reached it
+	task     *state.Task  // the call a tasks/* message's task is bound to
 }
 
 // sessionCall is what recording a call in its histories needs.
@@ -379,6 +385,10 @@ func (h *Handler) params(msg *mcp.Message, in *attributes.Input) (mcp.ToolCall, 
 		if in.ResourceURI, err = mcp.ParseResourceURI(msg.Params); err != nil {
 			return call, "invalid " + msg.Method + " params", err
 		}
+	case mcp.MethodTasksGet, mcp.MethodTasksResult, mcp.MethodTasksCancel, mcp.MethodTasksUpdate:
+		if in.Task, err = mcp.ParseTaskID(msg.Params); err != nil {
+			return call, "invalid " + msg.Method + " params", err
+		}
 	}
 	return call, "", nil
 }
@@ -426,7 +436,7 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 	if err := mcp.CheckHeaders(ev.GatewayRequest.Headers, msg, call.Name); err != nil {
 		return h.reject(r, id, &msg, decision.CodeInvalidRequest, "ambiguous request", err)
 	}
-	value := h.decide(st, id, in, &r)
+	value := h.decide(st, id, &in, &r)
 	if r.Decision.Effect == decision.Approval {
 		st.next("approval")
 		body = h.approve(st.ctx, &msg, call, body, r.Document, &r)
@@ -451,12 +461,22 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 }
 
 // decide builds the attribute document for in and evaluates it into r,
-// tracing both steps. It returns the document's value.
-func (h *Handler) decide(st *steps, id string, in attributes.Input, r *Result) map[string]any {
+// tracing both steps. It returns the document's value. A task's message is
+// first checked against the task's binding, and in becomes its call's if
+// it carries the call's result.
+func (h *Handler) decide(st *steps, id string, in *attributes.Input, r *Result) map[string]any {
+	var bound error
+	if in.Task != "" {
+		st.next("task")
+		bound = h.readTask(st.ctx, in, r)
+	}
 	st.next("attributes")
-	doc := h.builder.Build(st.ctx, in)
+	doc := h.builder.Build(st.ctx, *in)
 	r.Document = &doc
 	r.Decision.ID = id
+	if in.Task != "" && !h.ownTask(&doc, bound, r) {
+		return doc.Value()
+	}
 	// The history is read at the REQUEST point, where calls are recorded;
 	// the RESPONSE point judges the same call again without it. Without a
 	// table, audit-only session policies see no history (the

@@ -90,10 +90,17 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	}
 	in.Response = &attributes.Response{StatusCode: status, Size: len(raw), Streaming: resp.IsStreamingResponse}
 	if body != nil {
-		in.Response.Body = plain(body)
+		// A task's answer is judged as its call's: what it carries of
+		// the call's result is the body the policies see.
+		in.Response.Body = plain(taskAnswer(msg.Method, body))
 		in.Response.Kind, in.Response.Method = messageKind(body)
 	}
-	value := h.decide(st, id, in, &r)
+	value := h.decide(st, id, &in, &r)
+	if r.Decision.Effect == decision.Approval && r.task != nil {
+		// The task's call needed an approval: its results are the
+		// grant's if the call ran on one, and denied if not.
+		h.settleTask(&r)
+	}
 	if r.Decision.Effect == decision.Approval {
 		// Approval is asked and checked at the REQUEST point. Here the
 		// answer passes if it is that point's own (sealed), or the
@@ -117,6 +124,18 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	st.next("filter")
 	if err := h.filterTools(st.ctx, in, body, &r.Decision); err != nil {
 		return h.rejectResponse(r, id, &msg, resp, "the tool list could not be filtered", err)
+	}
+	switch {
+	case msg.Method == mcp.MethodToolsCall && body != nil:
+		st.next("task")
+		if err := h.bindTask(st.ctx, body, r.Document, &r); err != nil {
+			return h.rejectResponse(r, id, &msg, resp, "the task this call created could not be bound to it", err)
+		}
+	case msg.Method == mcp.MethodTasksList && body != nil:
+		st.next("task")
+		if err := h.filterTasks(st.ctx, body, r.Document, &r.Decision); err != nil {
+			return h.rejectResponse(r, id, &msg, resp, "the task list could not be filtered", err)
+		}
 	}
 	st.next("respond")
 	return h.finish(r, resp, raw, body, value)
@@ -181,13 +200,13 @@ func (h *Handler) finish(r Result, resp *gateway.Response, raw json.RawMessage, 
 // it. In what is left, no hidden tool is named anywhere. It records the
 // names removed in d.
 func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map[string]any, d *decision.Decision) error {
-	result, _ := body["result"].(map[string]any)
+	result, _ := taskAnswer(in.Method, body)["result"].(map[string]any)
 	if result == nil {
 		return nil
 	}
 	var list struct{ kind, member, key string }
 	switch {
-	case in.Method == mcp.MethodToolsList, in.Method == mcp.MethodToolsCall && in.QualifiedTool == toollist.SearchTool:
+	case in.Method == mcp.MethodToolsList, (in.Method == mcp.MethodToolsCall || in.TaskCall) && in.QualifiedTool == toollist.SearchTool:
 		list.kind = attributes.ListTool
 	case in.Method == mcp.MethodPromptsList:
 		list.kind, list.member, list.key = attributes.ListPrompt, "prompts", "name"

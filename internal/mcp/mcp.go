@@ -25,6 +25,11 @@ const (
 	MethodResourcesUnsubscribe   = "resources/unsubscribe"
 	MethodResourcesList          = "resources/list"
 	MethodResourcesTemplatesList = "resources/templates/list"
+	MethodTasksGet               = "tasks/get"
+	MethodTasksResult            = "tasks/result"
+	MethodTasksCancel            = "tasks/cancel"
+	MethodTasksUpdate            = "tasks/update"
+	MethodTasksList              = "tasks/list"
 )
 
 // TargetSeparator joins target and tool names on the wire: "<target>___<tool>".
@@ -46,6 +51,7 @@ var (
 	ErrPromptName     = errors.New("prompts/get params.name must be a non-empty string")
 	ErrPromptArgs     = errors.New("prompts/get params.arguments must be an object of strings")
 	ErrResourceURI    = errors.New("params.uri must be a non-empty string")
+	ErrTaskID         = errors.New("params.taskId must be a non-empty string of at most 256 bytes")
 )
 
 // Message is one JSON-RPC 2.0 message. ID keeps the id exactly as sent (nil
@@ -106,7 +112,8 @@ func Parse(body json.RawMessage) (Message, error) {
 	// Method names are case-sensitive, so "Tools/Call" is some other
 	// method to a policy; a lenient router would run it as a tool call.
 	for _, known := range []string{MethodToolsCall, MethodToolsList, MethodPromptsGet, MethodPromptsList, MethodResourcesRead,
-		MethodResourcesSubscribe, MethodResourcesUnsubscribe, MethodResourcesList, MethodResourcesTemplatesList} {
+		MethodResourcesSubscribe, MethodResourcesUnsubscribe, MethodResourcesList, MethodResourcesTemplatesList,
+		MethodTasksGet, MethodTasksResult, MethodTasksCancel, MethodTasksUpdate, MethodTasksList} {
 		if m.Method != known && strings.EqualFold(m.Method, known) {
 			return m, ErrMethodCase
 		}
@@ -270,6 +277,40 @@ func ParseResourceURI(params json.RawMessage) (string, error) {
 		return "", ErrResourceURI
 	}
 	return uri, nil
+}
+
+// MaxTaskID bounds a task id: ids are the target's, and bound in the
+// state table.
+const MaxTaskID = 256
+
+// ParseTaskID decodes the taskId of a tasks/get, tasks/result,
+// tasks/cancel or tasks/update request.
+func ParseTaskID(params json.RawMessage) (string, error) {
+	members, err := paramsObject(params)
+	if err != nil {
+		return "", err
+	}
+	id, ok := members["taskId"].(string)
+	if !ok || id == "" || len(id) > MaxTaskID {
+		return "", ErrTaskID
+	}
+	return id, nil
+}
+
+// CreatedTask returns the id of the task a tools/call result creates
+// instead of answering: result.task.taskId (MCP 2025-11-25), or
+// result.taskId with resultType "task" (the tasks extension of
+// 2026-07-28); "" when it creates none.
+func CreatedTask(result map[string]any) string {
+	if task, ok := result["task"].(map[string]any); ok {
+		id, _ := task["taskId"].(string)
+		return id
+	}
+	if result["resultType"] == "task" {
+		id, _ := result["taskId"].(string)
+		return id
+	}
+	return ""
 }
 
 func paramsObject(params json.RawMessage) (map[string]any, error) {

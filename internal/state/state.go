@@ -1,5 +1,6 @@
 // Package state keeps what decisions share across every Lambda instance:
-// rate-limit counters and session histories, in one DynamoDB table (or, for
+// rate-limit counters, session histories and task bindings, in one
+// DynamoDB table (or, for
 // bundle tests and local runs, in process). Both stores keep the same
 // contract, and the same tests run against both.
 package state
@@ -37,6 +38,7 @@ var ErrNoStore = errors.New("no state table is configured (STATE_TABLE)")
 type Store interface {
 	Counter
 	Sessions
+	Tasks
 }
 
 // History is what one session has done so far.
@@ -242,6 +244,7 @@ type Memory struct {
 	mu       sync.Mutex
 	counts   map[string]memoryCount
 	sessions map[string]memorySession
+	tasks    map[string]memoryTask
 }
 
 type memorySession struct {

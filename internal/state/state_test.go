@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/state"
 )
@@ -178,6 +180,52 @@ func TestSessionUnderContention(t *testing.T) {
 			}
 			if h.Calls != 20 || h.LabelCalls["all"] != 20 || h.LabelCalls["l0"] != 5 || len(h.Labels) != 5 {
 				t.Errorf("%+v", h)
+			}
+		})
+	}
+}
+
+// TestTaskContract: both stores bind a task id to the call that created
+// it, again to the same call, never to another, and forget it at expiry.
+func TestTaskContract(t *testing.T) {
+	ctx := context.Background()
+	call := state.Task{Principal: "u-1", Actor: "agent-7", Tool: "docs___export", Arguments: map[string]any{"q": "x", "n": 2.0}, Approved: true}
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			if _, ok, err := s.Task(ctx, "t-1"); ok || err != nil {
+				t.Fatalf("unbound: %v %v", ok, err)
+			}
+			if err := s.BindTask(ctx, "t-1", call, time.Now().Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.BindTask(ctx, "t-1", call, time.Now().Add(time.Minute)); err != nil {
+				t.Fatalf("the same call again: %v", err)
+			}
+			got, ok, err := s.Task(ctx, "t-1")
+			gotArgs, _ := codec.Canonical(got.Arguments)
+			got.Arguments = call.Arguments
+			if err != nil || !ok || !reflect.DeepEqual(got, call) || string(gotArgs) != `{"n":2,"q":"x"}` {
+				t.Fatalf("bound: %+v %v %v", got, ok, err)
+			}
+			for what, other := range map[string]state.Task{
+				"another caller":    {Principal: "u-2", Actor: call.Actor, Tool: call.Tool, Arguments: call.Arguments},
+				"another agent":     {Principal: call.Principal, Actor: "", Tool: call.Tool, Arguments: call.Arguments},
+				"another tool":      {Principal: call.Principal, Actor: call.Actor, Tool: "docs___delete", Arguments: call.Arguments},
+				"another arguments": {Principal: call.Principal, Actor: call.Actor, Tool: call.Tool, Arguments: map[string]any{"q": "y"}},
+			} {
+				if err := s.BindTask(ctx, "t-1", other, time.Now().Add(time.Minute)); !errors.Is(err, state.ErrTaskTaken) {
+					t.Errorf("%s: %v, want ErrTaskTaken", what, err)
+				}
+			}
+			if err := s.BindTask(ctx, "t-2", call, time.Now().Add(-time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, err := s.Task(ctx, "t-2"); ok || err != nil {
+				t.Fatalf("expired: %v %v", ok, err)
+			}
+			other := state.Task{Principal: "u-2", Tool: "x___y", Arguments: map[string]any{}}
+			if err := s.BindTask(ctx, "t-2", other, time.Now().Add(time.Minute)); err != nil {
+				t.Fatalf("an expired binding is free: %v", err)
 			}
 		})
 	}

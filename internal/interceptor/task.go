@@ -1,0 +1,162 @@
+package interceptor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/state"
+	"github.com/toolgate/toolgate/internal/toollist"
+)
+
+// Tasks (MCP 2025-11-25 tasks/*, the tasks extension of 2026-07-28): a
+// tools/call may be answered with a task instead of its result, which the
+// client then polls for (tasks/get) and fetches (tasks/result, or inline
+// in tasks/get). The RESPONSE point binds the task's id to the call it
+// allowed, in the state table; every later message of the task is denied
+// unless it comes from that call's caller, and the result it carries is
+// judged as that call's (RESPONSE policies, size, search filtering,
+// redaction).
+
+// errUnbound is why a task's message is denied: its id is bound to no
+// call of this caller. Whether it is bound to another's is not said.
+var errUnbound = errors.New("the task cannot be tied to a call this caller was allowed to make")
+
+// readTask reads the call in.Task is bound to into r.task. A message that
+// carries the call's result (a tasks/result or tasks/get answer) is then
+// judged as that call: in becomes its document's input. It returns
+// errUnbound, or why the binding could not be read.
+func (h *Handler) readTask(ctx context.Context, in *attributes.Input, r *Result) error {
+	if h.cfg.State == nil {
+		return state.ErrNoStore
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	defer cancel()
+	t, ok, err := h.cfg.State.Task(ctx, in.Task)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return errUnbound
+	}
+	r.task = &t
+	if in.Phase == attributes.PhaseResponse && (in.Method == mcp.MethodTasksResult || in.Method == mcp.MethodTasksGet) {
+		in.QualifiedTool, in.Arguments, in.TaskCall = t.Tool, t.Arguments, true
+	}
+	return nil
+}
+
+// ownTask reports whether the task doc's message is about is bound to a
+// call of doc's caller (principal and acting agent); if not, r is denied.
+func (h *Handler) ownTask(doc *attributes.Document, bound error, r *Result) bool {
+	t := r.task
+	switch {
+	case bound != nil && !errors.Is(bound, errUnbound):
+		r.Decision = decision.Denied(r.Decision.ID, decision.CodeUndecidable, "the task could not be checked against the state table")
+		r.Decision.Findings = []policy.Finding{{Policy: "(task)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: r.Decision.Reason, Detail: bound.Error()}}
+	case bound == nil && owns(doc, *t):
+		return true
+	default:
+		r.task = nil
+		r.Decision = decision.Denied(r.Decision.ID, decision.CodePolicyDenied, "task "+doc.MCP.TaskID+": "+errUnbound.Error())
+		r.Decision.Findings = []policy.Finding{{Policy: "(task)", Kind: policy.Violation, Mode: policy.ModeEnforce, Message: r.Decision.Reason}}
+	}
+	return false
+}
+
+// owns reports whether t is a call of doc's caller: the same principal,
+// acting through the same agent (or none).
+func owns(doc *attributes.Document, t state.Task) bool {
+	return doc.Principal.Authenticated && t.Principal == doc.Principal.ID && t.Actor == doc.Principal.Actor
+}
+
+// bindTask binds the task the allowed tools/call answer body creates, if
+// it creates one, to the call doc describes. It returns why it could not:
+// the task's messages would all be denied, so its creation is too.
+func (h *Handler) bindTask(ctx context.Context, body map[string]any, doc *attributes.Document, r *Result) error {
+	result, _ := body["result"].(map[string]any)
+	id := mcp.CreatedTask(result)
+	if id == "" {
+		return nil
+	}
+	if len(id) > mcp.MaxTaskID {
+		return fmt.Errorf("the task id is longer than %d bytes", mcp.MaxTaskID)
+	}
+	if h.cfg.State == nil {
+		return state.ErrNoStore
+	}
+	approved := r.Decision.Approval != nil && r.Decision.Approval.Status == decision.ApprovalForwarded
+	t := state.Task{Principal: doc.Principal.ID, Actor: doc.Principal.Actor, Tool: doc.Tool.QualifiedName, Arguments: doc.Tool.Arguments, Approved: approved}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	defer cancel()
+	return h.cfg.State.BindTask(ctx, id, t, h.cfg.Now().Add(h.cfg.TaskTTL))
+}
+
+// maxListedTasks bounds the tasks of one tasks/list answer that are
+// looked up; the rest are hidden.
+const maxListedTasks = 50
+
+// filterTasks removes from a tasks/list answer the tasks that are not
+// bound to a call of doc's caller, and records their ids in d.
+func (h *Handler) filterTasks(ctx context.Context, body map[string]any, doc *attributes.Document, d *decision.Decision) error {
+	result, _ := body["result"].(map[string]any)
+	if result == nil {
+		return nil
+	}
+	if h.cfg.State == nil {
+		return state.ErrNoStore
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	defer cancel()
+	var failed error
+	looked := 0
+	hidden, err := toollist.FilterEntries(result, "tasks", "taskId", func(id string) bool {
+		if looked++; looked > maxListedTasks || failed != nil {
+			return false
+		}
+		t, ok, err := h.cfg.State.Task(ctx, id)
+		failed = err
+		return err == nil && ok && owns(doc, t)
+	})
+	d.Hidden = append(d.Hidden, hidden...)
+	return errors.Join(err, failed)
+}
+
+// taskAnswer returns the part of a task message's answer that is the
+// call's: a tasks/get answer's inlined result (or error), as the tools/call
+// answer it stands for; the answer itself otherwise.
+func taskAnswer(method string, body map[string]any) map[string]any {
+	result, _ := body["result"].(map[string]any)
+	if method != mcp.MethodTasksGet || result == nil {
+		return body
+	}
+	answer := map[string]any{"jsonrpc": body["jsonrpc"], "id": body["id"]}
+	switch {
+	case result["result"] != nil:
+		answer["result"] = result["result"]
+	case result["error"] != nil:
+		answer["error"] = result["error"]
+	default:
+		return body
+	}
+	return answer
+}
+
+// settleTask decides a task's message whose call needs an approval (r's
+// policies see no grant): its results pass if the call ran on a grant,
+// which the binding says, and are denied if not.
+func (h *Handler) settleTask(r *Result) {
+	d := &r.Decision
+	if r.task.Approved {
+		d.Effect, d.Reason = decision.Allow, ""
+		d.Approval = &decision.ApprovalState{Status: decision.ApprovalForwarded}
+		return
+	}
+	out := decision.Denied(d.ID, decision.CodePolicyDenied, "this task's call needs an approval, and it ran on none")
+	out.Findings = d.Findings
+	*d = out
+}

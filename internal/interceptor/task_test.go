@@ -1,0 +1,159 @@
+package interceptor_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/decision"
+	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/policytest"
+	"github.com/toolgate/toolgate/internal/state"
+)
+
+// taskEvent is an event of method with params by the user sub (in group),
+// as the REQUEST point sees it or, with answer, as the RESPONSE point does.
+func taskEvent(t *testing.T, sub, group, method, params, answer string) []byte {
+	t.Helper()
+	tok, err := policytest.UnsignedToken(map[string]any{"sub": sub, "username": sub, "cognito:groups": []string{group}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := `{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"Bearer ` + tok +
+		`"},"body":{"jsonrpc":"2.0","id":5,"method":"` + method + `","params":` + params + `}}`
+	if answer != "" {
+		ev += `,"gatewayResponse":{"statusCode":200,"body":` + answer + `}`
+	}
+	return []byte(ev + `}}`)
+}
+
+// TestTasks: a task a call creates is bound to that call; its later
+// messages pass only for the call's caller, and the result it carries, by
+// tasks/result or inline in tasks/get, is judged as the call's result:
+// redacted, filtered, and held to the RESPONSE policies.
+func TestTasks(t *testing.T) {
+	store := &state.Memory{}
+	h := handlerWith(t, func(c *interceptor.Config) { c.State = store })
+	run := func(payload []byte) interceptor.Result {
+		t.Helper()
+		r := h.Handle(context.Background(), payload)
+		if err := r.Output.Validate(); err != nil {
+			t.Fatalf("invalid output: %v", err)
+		}
+		return r
+	}
+	body := func(r interceptor.Result) string {
+		if resp := r.Output.MCP.TransformedGatewayResponse; resp != nil {
+			return string(resp.Body)
+		}
+		return string(r.Output.MCP.TransformedGatewayRequest.Body)
+	}
+	search := `{"name":"docs___search_docs","arguments":{"query":"vpc"},"task":{"ttl":60000}}`
+	created := run(taskEvent(t, "bob", "developers", "tools/call", search,
+		`{"jsonrpc":"2.0","id":5,"result":{"task":{"taskId":"t-1","status":"working","createdAt":"2026-12-06T10:00:00Z","ttl":60000}}}`))
+	if created.Decision.Effect != decision.Allow || !strings.Contains(body(created), `"taskId":"t-1"`) {
+		t.Fatalf("the call that creates a task: %+v %s", created.Decision, body(created))
+	}
+	// The tasks extension's shape binds too.
+	if r := run(taskEvent(t, "bob", "developers", "tools/call", search,
+		`{"jsonrpc":"2.0","id":5,"result":{"resultType":"task","taskId":"t-2","status":"working"}}`)); r.Decision.Effect != decision.Allow {
+		t.Fatalf("a 2026-07-28 task: %+v", r.Decision)
+	}
+
+	secret := `AKIAIOSFODNN7EXAMPLE`
+	result := `{"content":[{"type":"text","text":"found it, key ` + secret + `"}]}`
+	for _, tt := range []struct {
+		name, sub, method, params, answer string
+		allow                             bool
+		reason                            string
+	}{
+		{"the caller polls", "bob", "tasks/get", `{"taskId":"t-1"}`, "", true, ""},
+		{"another caller polls", "eve", "tasks/get", `{"taskId":"t-1"}`, "", false, "cannot be tied to a call this caller was allowed to make"},
+		{"another caller fetches", "eve", "tasks/result", `{"taskId":"t-1"}`, "", false, "cannot be tied"},
+		{"another caller cancels", "eve", "tasks/cancel", `{"taskId":"t-1"}`, "", false, "cannot be tied"},
+		{"another caller answers its input", "eve", "tasks/update", `{"taskId":"t-1","inputResponses":{}}`, "", false, "cannot be tied"},
+		{"a task no call created", "bob", "tasks/result", `{"taskId":"t-forged"}`, "", false, "cannot be tied"},
+		{"a task id that is not a string", "bob", "tasks/get", `{"taskId":1}`, "", false, "params.taskId must be"},
+		{"the result, at the RESPONSE point of another caller", "eve", "tasks/result", `{"taskId":"t-1"}`, `{"jsonrpc":"2.0","id":5,"result":` + result + `}`, false, "cannot be tied"},
+		{"a result for a task no call created", "bob", "tasks/result", `{"taskId":"t-forged"}`, `{"jsonrpc":"2.0","id":5,"result":` + result + `}`, false, "cannot be tied"},
+	} {
+		r := run(taskEvent(t, tt.sub, "developers", tt.method, tt.params, tt.answer))
+		if (r.Decision.Effect == decision.Allow) != tt.allow || !strings.Contains(r.Decision.Reason, tt.reason) {
+			t.Errorf("%s: %s %q", tt.name, r.Decision.Effect, r.Decision.Reason)
+		}
+		if !tt.allow && strings.Contains(body(r), secret) {
+			t.Errorf("%s: the result got through: %s", tt.name, body(r))
+		}
+	}
+
+	// The result is the call's: redacted as a docs___search_docs result
+	// is, whichever method carries it.
+	for method, answer := range map[string]string{
+		"tasks/result": `{"jsonrpc":"2.0","id":5,"result":` + result + `}`,
+		"tasks/get":    `{"jsonrpc":"2.0","id":5,"result":{"taskId":"t-1","status":"completed","result":` + result + `}}`,
+	} {
+		r := run(taskEvent(t, "bob", "developers", method, `{"taskId":"t-1"}`, answer))
+		if r.Decision.Effect != decision.Allow || strings.Contains(body(r), secret) || r.Document.Action != "call" ||
+			r.Document.Tool.QualifiedName != "docs___search_docs" || r.Document.Tool.Arguments["query"] != "vpc" || r.Document.MCP.TaskID != "t-1" {
+			t.Errorf("%s: %+v %s\n%+v", method, r.Decision, body(r), r.Document)
+		}
+	}
+
+	// A search run as a task: its result shows no tool the caller may not
+	// call, as a search's result does.
+	if r := run(taskEvent(t, "bob", "developers", "tools/call", `{"name":"x_amz_bedrock_agentcore_search","arguments":{"query":"pods"}}`,
+		`{"jsonrpc":"2.0","id":5,"result":{"task":{"taskId":"t-search","status":"working"}}}`)); r.Decision.Effect != decision.Allow {
+		t.Fatalf("a search task: %+v", r.Decision)
+	}
+	r := run(taskEvent(t, "bob", "developers", "tasks/result", `{"taskId":"t-search"}`,
+		`{"jsonrpc":"2.0","id":5,"result":{"structuredContent":{"tools":[{"name":"k8s___get-pod"},{"name":"k8s___delete-pod"}]},"content":[{"type":"text","text":"k8s___get-pod, k8s___delete-pod"}]}}`))
+	if r.Decision.Effect != decision.Allow || strings.Contains(body(r), "k8s___delete-pod") || !strings.Contains(body(r), "k8s___get-pod") {
+		t.Errorf("a search task's result: %+v %s", r.Decision, body(r))
+	}
+
+	// A task list shows the caller's own tasks only.
+	r = run(taskEvent(t, "bob", "developers", "tasks/list", `{}`,
+		`{"jsonrpc":"2.0","id":5,"result":{"tasks":[{"taskId":"t-1","status":"working"},{"taskId":"t-alice","status":"working","statusMessage":"payroll export"},{"status":"x"}]}}`))
+	if r.Decision.Effect != decision.Allow || !strings.Contains(body(r), `"t-1"`) || strings.Contains(body(r), "t-alice") || strings.Contains(body(r), "payroll") {
+		t.Errorf("tasks/list: %+v %s", r.Decision, body(r))
+	}
+}
+
+// TestTaskApproval: the result of a task whose call needed an approval
+// passes only if the call ran on a grant; and without a state table no
+// task is bound, so none is created and none is read.
+func TestTaskApproval(t *testing.T) {
+	store := &state.Memory{}
+	h := handlerWith(t, func(c *interceptor.Config) { c.State = store })
+	refund := state.Task{Principal: "u-root", Tool: "billing___refund_payment", Arguments: map[string]any{"payment": "p-1", "amount": json.Number("10")}}
+	approved := refund
+	approved.Approved = true
+	for id, task := range map[string]state.Task{"t-granted": approved, "t-ungranted": refund} {
+		if err := store.BindTask(context.Background(), id, task, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, allow := range map[string]bool{"t-granted": true, "t-ungranted": false} {
+		r := h.Handle(context.Background(), taskEvent(t, "u-root", "platform-admins", "tasks/result", `{"taskId":"`+id+`"}`,
+			`{"jsonrpc":"2.0","id":5,"result":{"content":[{"type":"text","text":"REFUND-RAN"}]}}`))
+		if (r.Decision.Effect == decision.Allow) != allow {
+			t.Errorf("%s: %+v", id, r.Decision)
+		}
+		if !allow && (!strings.Contains(r.Decision.Reason, "needs an approval, and it ran on none") || strings.Contains(string(r.Output.MCP.TransformedGatewayResponse.Body), "REFUND-RAN")) {
+			t.Errorf("%s: %+v", id, r.Decision)
+		}
+	}
+
+	none := handlerWith(t, func(c *interceptor.Config) {})
+	r := none.Handle(context.Background(), taskEvent(t, "bob", "developers", "tools/call", `{"name":"docs___search_docs","arguments":{"query":"vpc"}}`,
+		`{"jsonrpc":"2.0","id":5,"result":{"task":{"taskId":"t-1","status":"working"}}}`))
+	if r.Decision.Effect != decision.Deny || !strings.Contains(r.Decision.Reason, "could not be bound") {
+		t.Errorf("a task without a state table: %+v", r.Decision)
+	}
+	r = none.Handle(context.Background(), taskEvent(t, "bob", "developers", "tasks/get", `{"taskId":"t-1"}`, ""))
+	if r.Decision.Effect != decision.Deny || r.Decision.Code != decision.CodeUndecidable {
+		t.Errorf("tasks/get without a state table: %+v", r.Decision)
+	}
+}
