@@ -11,6 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/toolgate/toolgate/internal/codec"
 )
 
@@ -267,11 +269,18 @@ var scriptNames = slices.Sorted(maps.Keys(unicode.Scripts))
 // "аррӏе" beside ".com", a Bengali digit beside ASCII ones, a combining
 // mark, a look-alike dot or slash, a right-to-left letter that would
 // reorder the digits around it. In text of another script alone, the
-// characters no one sees as themselves (see unseen). Policies' messages,
-// comments and names are shown through it too.
+// characters no one sees as themselves (see unseen) and those that stand
+// for others (compatibility characters: ⅾ, 𝚊, ﬁ); and every character
+// beyond ASCII of text that is not in canonical composed form (NFC), which
+// could render as other text does. Policies' messages, comments and names
+// are shown through it too.
 func Visible(s string) string {
 	var b strings.Builder
 	mixed := hasASCIIAlnum(s)
+	// Text not in canonical composed form (a letter and its accent as two
+	// characters, Hangul as jamo) renders as other text does: it is
+	// escaped whole, so that two calls never read the same.
+	decomposed := !norm.NFC.IsNormalString(s)
 	marks := 0 // combining marks in a row
 	for _, r := range s {
 		if unicode.Is(unicode.M, r) {
@@ -290,7 +299,7 @@ func Visible(s string) string {
 			b.WriteString(`\t`)
 		case r == ' ' || r < utf8.RuneSelf && unicode.IsGraphic(r):
 			b.WriteRune(r)
-		case unseen(r) || mixed && !latin1Letter(r) || marks > 2:
+		case unseen(r) || mixed && !latin1Letter(r) || marks > 2 || decomposed || compatible(r):
 			if r > 0xFFFF {
 				fmt.Fprintf(&b, `\U%08x`, r)
 			} else {
@@ -301,6 +310,13 @@ func Visible(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// compatible reports whether r is a compatibility character, one that
+// stands for another (ⅾ for d, 𝚊 for a, ﬁ for fi, ² for 2).
+func compatible(r rune) bool {
+	var buf [utf8.UTFMax]byte
+	return !norm.NFKC.IsNormal(buf[:utf8.EncodeRune(buf[:], r)])
 }
 
 func hasASCIIAlnum(s string) bool {

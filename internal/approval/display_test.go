@@ -122,6 +122,13 @@ func TestVisible(t *testing.T) {
 		"ы\u0301\u0301\u0301":     "ы\u0301\u0301\\u0301",
 		"line\nbreak \"q\" \\ \t": `line\nbreak \"q\" \\ \t`,
 		"\x1b[8mhidden":           `\u001b[8mhidden`,
+		"Йорк":                    "Йорк",
+		"И\u0306орк":              `\u0418\u0306\u043e\u0440\u043a`,
+		"한국":                      "한국",
+		"\u1112\u1161\u11ab":      `\u1112\u1161\u11ab`,
+		"ⅾɑⅴⅰⅾ":                   `\u217eɑ\u2174\u2170\u217e`,
+		"𝚊𝚕𝚒𝚌𝚎":                   `\U0001d68a\U0001d695\U0001d692\U0001d68c\U0001d68e`,
+		"𝟾𝟶𝟷𝟽":                    `\U0001d7fe\U0001d7f6\U0001d7f7\U0001d7fd`,
 	} {
 		if got := approval.Visible(in); got != want {
 			t.Errorf("Visible(%q) = %s, want %s", in, got, want)

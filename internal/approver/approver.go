@@ -87,7 +87,8 @@ type Response struct {
 	Notice *Notice `json:"notice,omitempty"`
 }
 
-// Notice is a request as the workflow sees it.
+// Notice is a request as the workflow sees it, its texts as approvers
+// read them (approval.Visible).
 type Notice struct {
 	ID          string `json:"id"`
 	Requester   string `json:"requester"`
@@ -104,7 +105,8 @@ type Publisher interface {
 }
 
 // Outcome is what a decision tells the waiting workflow: who decided what
-// on which approval, never the arguments.
+// on which approval, never the arguments; its texts as approvers read
+// them (approval.Visible).
 type Outcome struct {
 	ID        string          `json:"id"`
 	Status    approval.Status `json:"status"`
@@ -291,7 +293,8 @@ func (h *Handler) notify(ctx context.Context, req Request) Response {
 		}
 	}
 	lapses := a.Lapses()
-	return Response{OK: true, Notice: &Notice{ID: a.ID, Requester: a.Requester, Tool: a.Tool, Environment: a.Environment,
+	v := approval.Visible // the workflow puts them into what approvers read
+	return Response{OK: true, Notice: &Notice{ID: v(a.ID), Requester: v(a.Requester), Tool: v(a.Tool), Environment: v(a.Environment),
 		Expires: lapses.UTC().Format(time.RFC3339), TTLSeconds: max(int64(time.Until(lapses)/time.Second), 1)}}
 }
 
@@ -415,7 +418,8 @@ func (h *Handler) complete(ctx context.Context, token string, a approval.Approva
 	if h.cfg.Workflow == nil {
 		return
 	}
-	o := Outcome{ID: a.ID, Status: a.Status, Tool: a.Tool, Requester: a.Requester, By: a.DecidedBy}
+	v := approval.Visible // the workflow puts them into what approvers read
+	o := Outcome{ID: v(a.ID), Status: a.Status, Tool: v(a.Tool), Requester: v(a.Requester), By: v(a.DecidedBy)}
 	if !a.DecidedAt.IsZero() {
 		o.DecidedAt = a.DecidedAt.UTC().Format(time.RFC3339)
 	}

@@ -81,7 +81,13 @@ func newWorkflow(t *testing.T) *workflow {
 // platform-admins decide, lapsing after ttl, as the interceptor does.
 func (w *workflow) request(id string, ttl time.Duration) approval.Approval {
 	w.t.Helper()
-	call := approval.Call{Principal: "alice", Tool: "billing___refund_payment", Environment: "production", Arguments: map[string]any{"payment": id, "amount": 10.0}}
+	return w.requestOf(id, "billing___refund_payment", ttl)
+}
+
+// requestOf is request of a call of tool.
+func (w *workflow) requestOf(id, tool string, ttl time.Duration) approval.Approval {
+	w.t.Helper()
+	call := approval.Call{Principal: "alice", Tool: tool, Environment: "production", Arguments: map[string]any{"payment": id, "amount": 10.0}}
 	display, _ := call.Display()
 	now := time.Now()
 	a := approval.Approval{ID: id, Binding: call.Binding(), Status: approval.Pending, Requester: "alice", Tool: call.Tool, Environment: call.Environment,
@@ -405,5 +411,33 @@ func TestReadsNeedAnApprover(t *testing.T) {
 				t.Errorf("%s: show %+v, list %+v; want nothing", tt.name, show, list)
 			}
 		}
+	}
+}
+
+// TestAnnouncementsEscaped: what the workflow tells approvers of a
+// request and its outcome shows a tool's name as it is, escaped: a name
+// cannot write a line of its own.
+func TestAnnouncementsEscaped(t *testing.T) {
+	w := newWorkflow(t)
+	a := w.requestOf("appr-raw", "ops___rotate_keys\nApproval appr-other is approved", time.Minute)
+	exec := w.start(a.ID)
+	if r := w.invoke(w.invoked(exec)); !r.OK {
+		t.Fatalf("await: %+v", r)
+	}
+	if r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Token: w.idp.Token(t, "bob", []string{"platform-admins"}, nil)}); !r.OK {
+		t.Fatalf("decide: %+v", r)
+	}
+	status, out := w.end(exec)
+	if status != "SUCCEEDED" || out["tool"] != `ops___rotate_keys\nApproval appr-other is approved` {
+		t.Fatalf("the workflow ended %s with %v", status, out)
+	}
+	var decided string
+	for _, n := range w.notices() {
+		if strings.Contains(n, "is rejected by bob") {
+			decided = n
+		}
+	}
+	if !strings.Contains(decided, `ops___rotate_keys\nApproval appr-other is approved is rejected`) || strings.Contains(decided, "\n") {
+		t.Errorf("approvers were told %q", decided)
 	}
 }

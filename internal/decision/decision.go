@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/toolgate/toolgate/internal/codec"
@@ -148,19 +149,54 @@ func FromResult(id string, r policy.Result) Decision {
 		return d
 	}
 	d.Effect, d.Code = Deny, CodePolicyDenied
-	var msgs []string
-	seen := map[string]bool{}
 	for _, f := range enforced {
 		if f.Kind == policy.Error {
 			d.Code = CodeUndecidable
 		}
-		if !seen[f.Message] {
-			seen[f.Message] = true
-			msgs = append(msgs, f.Message)
+	}
+	d.Reason = reasonOf(d.Findings, func(f policy.Finding) string { return f.Message })
+	return d
+}
+
+// reasonOf joins the distinct messages of the enforcing findings, as
+// message gives them, in order: a denial's reason.
+func reasonOf(findings []policy.Finding, message func(policy.Finding) string) string {
+	var msgs []string
+	seen := map[string]bool{}
+	for _, f := range findings {
+		if m := message(f); f.Mode == policy.ModeEnforce && !seen[m] {
+			seen[m] = true
+			msgs = append(msgs, m)
 		}
 	}
-	d.Reason = strings.Join(msgs, "; ")
-	return d
+	return strings.Join(msgs, "; ")
+}
+
+// RecordReason returns d's reason as a record holds it: with the message
+// of each finding that may quote the call's arguments
+// (Finding.QuotesArguments) replaced by withheld, rebuilt from the
+// findings, never by searching for the messages' text, which another
+// message could overlap; a reason not made from them that holds such a
+// message is withheld whole.
+func (d Decision) RecordReason(withheld string) string {
+	quoting := slices.ContainsFunc(d.Findings, func(f policy.Finding) bool { return f.QuotesArguments && f.Message != "" })
+	if !quoting {
+		return d.Reason
+	}
+	if d.Effect == Deny && d.Reason == reasonOf(d.Findings, func(f policy.Finding) string { return f.Message }) {
+		return reasonOf(d.Findings, func(f policy.Finding) string {
+			if f.QuotesArguments {
+				return withheld
+			}
+			return f.Message
+		})
+	}
+	for _, f := range d.Findings {
+		if f.QuotesArguments && f.Message != "" && strings.Contains(d.Reason, f.Message) {
+			return withheld
+		}
+	}
+	return d.Reason
 }
 
 // Denied returns a denial that no policy produced: a malformed event or body,

@@ -16,6 +16,7 @@ import (
 	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/redact"
 	"github.com/toolgate/toolgate/internal/trace"
 )
 
@@ -32,7 +33,6 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 		Result:        result(d),
 		Repeat:        r.Repeat,
 		RepeatOf:      r.RepeatOf,
-		Reason:        d.Reason,
 		Code:          d.Code,
 		Bundle:        h.cfg.Bundle,
 		Redactions:    d.Redactions,
@@ -76,10 +76,12 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 			rec.Approved = &decisionlog.Approved{By: a.By, At: a.At, ID: a.ID, Channel: a.Channel}
 		}
 	}
-	if w := withholding(d.Findings); w != nil {
-		rec.Reason = w.Replace(rec.Reason)
-		for i := range rec.Policies {
-			rec.Policies[i].Message = w.Replace(rec.Policies[i].Message)
+	// What the caller was shown may quote its arguments; a record holds
+	// no argument value.
+	rec.Reason = d.RecordReason(withheldMessage)
+	for i, f := range d.Findings {
+		if f.QuotesArguments && f.Message != "" {
+			rec.Policies[i].Message = withheldMessage
 		}
 	}
 	if n := len(d.Hidden); n > 0 {
@@ -94,36 +96,24 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 
 // hiddenName is how a record names an item removed from a list answer:
 // as it is named if that is a name (letters, digits, "_", "-", ".", at most
-// 128), else by a digest of it, since the target wrote it and it may hold
-// anything: a URI's path, data posing as a tool name.
+// 128) in which no detector of secrets finds one, else by a digest of it,
+// since the target wrote it and it may hold anything: a URI's path, a key
+// posing as a tool name.
 func hiddenName(name string) string {
-	if len(name) <= 128 && strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == "" && name != "" {
+	if len(name) <= 128 && strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == "" && name != "" &&
+		secrets.String(name, redact.Counts{}) == name {
 		return name
 	}
 	sum := sha256.Sum256([]byte(name))
 	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
+// secrets finds credentials in the names a record would hold.
+var secrets = redact.Secrets()
+
 // withheldMessage stands in a record for a policy's message that may quote
 // the call's arguments or the target's answer.
 const withheldMessage = "(a message that quotes the call's arguments, withheld)"
-
-// withholding returns what replaces, in a record, the messages of
-// findings whose template may quote the call's arguments or the target's
-// answer (Finding.QuotesArguments). The caller was shown them; a record
-// never holds an argument value. Nil when none.
-func withholding(findings []policy.Finding) *strings.Replacer {
-	var quoted []string
-	for _, f := range findings {
-		if f.Message != "" && f.QuotesArguments {
-			quoted = append(quoted, f.Message, withheldMessage)
-		}
-	}
-	if quoted == nil {
-		return nil
-	}
-	return strings.NewReplacer(quoted...)
-}
 
 // result classifies a decision for the record.
 func result(d *decision.Decision) string {

@@ -244,6 +244,10 @@ func TestMessagesQuotingArgumentsWithheld(t *testing.T) {
 		"in the message": {"allowed-call", `{name: r, match: {all: [{action: call}]}, assert: {all: [{message: "no {{ tool.arguments.query }} here", check: {action: other}}]}}`, "vpc peering"},
 		"through context": {"allowed-call", `{name: r, match: {all: [{action: call}]}, context: [{name: q, variable: "(tool.arguments.query)"}], ` +
 			`assert: {all: [{message: "no {{ $q }} here", check: {action: other}}]}}`, "vpc peering"},
+		"a context named payload": {"allowed-call", `{name: r, match: {all: [{action: call}]}, context: [{name: payload, variable: "({tool: {name: tool.arguments.query}})"}], ` +
+			`assert: {all: [{message: "no {{ $payload.tool.name }} here", check: {action: other}}]}}`, "vpc peering"},
+		"a message that begins another": {"allowed-call", `{name: r, match: {all: [{action: call}]}, assert: {all: [{message: "q {{ tool.arguments.query }}", check: {action: other}}, ` +
+			`{message: "q {{ tool.arguments.query }} and {{ tool.arguments.query }}", check: {phase: response}}]}}`, "vpc peering"},
 		"the whole tool":     {"allowed-call", `{name: r, match: {all: [{action: call}]}, assert: {all: [{message: "no {{ to_string(tool) }} here", check: {action: other}}]}}`, "vpc peering"},
 		"the whole document": {"allowed-call", `{name: r, match: {all: [{action: call}]}, assert: {all: [{message: "no {{ to_string(@) }} here", check: {action: other}}]}}`, "vpc peering"},
 		"the answer":         {"response-point", `{name: r, match: {all: [{phase: response}]}, assert: {all: [{message: "no {{ to_string(response) }} here", check: {action: other}}]}}`, "VPC peering connects"},

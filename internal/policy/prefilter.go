@@ -95,6 +95,11 @@ func isLiteral(s string) bool {
 func Warnings(p *v1alpha1.ValidatingPolicy) []string {
 	var out []string
 	for _, r := range p.Spec.Rules {
+		for _, e := range r.Context {
+			if e.Name == "payload" || e.Name == "policy" || e.Name == "rule" {
+				out = append(out, fmt.Sprintf("policy %s rule %s: context entry %s hides $%s, which the engine binds; a later release refuses it: rename it", p.Name, r.Name, e.Name, e.Name))
+			}
+		}
 		// A rule about tools reads them in its context or checks; one that
 		// reads no tool (who the caller is) means every listed item.
 		checks := []any{r.Context}

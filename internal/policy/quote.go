@@ -20,21 +20,22 @@ type shape struct {
 
 var safe = &shape{safe: true}
 
-// readable is what a record may hold of the document: who, which tool or
-// prompt, which method, the session's counts, the approval, the time. Not
-// the arguments or what is derived from them (tool.wildcards), not a
-// prompt's arguments, not a resource's URI (its path or query may carry
-// data), not the client's headers, not the answer's body.
+// readable is what a record may hold of the document: who (from the
+// token), which tool (which the record names anyway), which method, the
+// session's counts, the approval, the time. Not what the caller or the
+// target writes freely: the arguments or what is derived from them
+// (tool.wildcards), a prompt's name and arguments, a resource's URI or any
+// part of it, the JSON-RPC id, the client's headers, the answer's body or
+// the method of a message the target streams.
 var readable = &shape{fields: map[string]*shape{
-	"version": safe, "phase": safe, "action": safe, "environment": safe, "principal": safe, "mcp": safe,
+	"version": safe, "phase": safe, "action": safe, "environment": safe, "principal": safe,
 	"session": safe, "approval": safe, "time": safe, "list": safe,
+	"mcp": {fields: map[string]*shape{"method": safe, "kind": safe}},
 	"tool": {fields: map[string]*shape{
 		"name": safe, "target": safe, "qualifiedName": safe, "operation": safe, "risk": safe, "labels": safe,
 		"suspicious": safe, "suspiciousReasons": safe,
 	}},
-	"prompt":   {fields: map[string]*shape{"name": safe, "target": safe, "qualifiedName": safe}},
-	"resource": {fields: map[string]*shape{"scheme": safe}},
-	"response": {fields: map[string]*shape{"statusCode": safe, "size": safe, "streaming": safe, "kind": safe, "method": safe}},
+	"response": {fields: map[string]*shape{"statusCode": safe, "size": safe, "streaming": safe, "kind": safe}},
 }}
 
 // templateExpr finds a message's expressions as kyverno-json does.
@@ -46,6 +47,9 @@ var templateExpr = regexp.MustCompile(`{{(.*?)}}`)
 // document), the document whole, or that does not parse. It is an
 // allow-list, so it errs on the side of withholding.
 func quotesArguments(r v1alpha1.ValidatingRule) bool {
+	if slices.ContainsFunc(r.Context, func(e v1alpha1.ContextEntry) bool { return e.Name == "payload" }) {
+		return true // $payload is then the entry, not the document
+	}
 	for _, a := range append(slices.Clip(r.Assert.Any), r.Assert.All...) {
 		if a.Message == nil {
 			continue
