@@ -173,6 +173,12 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 	if err == nil {
 		err = approvals(cfg, getenv, &icfg, logger)
 	}
+	if err == nil && getenv("AWS_LAMBDA_FUNCTION_NAME") != "" && cfg.Environment == "production" && cfg.JWT.JWKSURL == "" && !cfg.GatewayVerifiesTokens {
+		// Unverified, a token is whatever the caller wrote: a deployed
+		// function in production reads them so only on the deployment's
+		// word that the gateway verified them.
+		err = errors.New("in production a deployed function verifies bearer tokens (JWKS_URL), unless JWT_VERIFIED_BY_GATEWAY=true states that the gateway's JWT authorizer does")
+	}
 	build := func(b *bundle.Bundle) *interceptor.Handler {
 		c := icfg
 		c.Engine, c.Catalog, c.Redactor, c.RateLimits, c.Sessions = b.Engine, b.Catalog, b.Redactor, b.RateLimits, b.Sessions

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"os"
@@ -37,6 +38,8 @@ func TestBadConfigurationDenies(t *testing.T) {
 		{"JWKS_URL": "http://idp.example/jwks.json"}, // not https
 		{"JWT_AUDIENCE": "gateway"},                  // without JWKS_URL
 		{"MAX_EVENT_BYTES": "-1"},
+		{"AWS_LAMBDA_FUNCTION_NAME": "interceptor"},                                     // production, no one verifies tokens
+		{"AWS_LAMBDA_FUNCTION_NAME": "interceptor", "JWT_VERIFIED_BY_GATEWAY": "maybe"}, // not a boolean
 	} {
 		var logs bytes.Buffer
 		h, err := app.NewHandler(env(vars), policies.FS, &logs, nil)
@@ -55,12 +58,19 @@ func TestBadConfigurationDenies(t *testing.T) {
 			t.Errorf("%v: BundleLoadFailures metric %v: %s", vars, failed, logs.String())
 		}
 	}
-	h, err := app.NewHandler(env(map[string]string{"ENVIRONMENT": "dev"}), policies.FS, &bytes.Buffer{}, nil)
-	if err != nil || h.Bundle() == nil {
-		t.Fatal(err)
-	}
-	if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Allow || r.Document.Environment != "dev" {
-		t.Errorf("good configuration: %+v", r.Decision)
+	for _, vars := range []map[string]string{
+		{"ENVIRONMENT": "dev"},
+		{"ENVIRONMENT": "dev", "AWS_LAMBDA_FUNCTION_NAME": "interceptor"}, // tokens read unverified outside production
+		{"AWS_LAMBDA_FUNCTION_NAME": "interceptor", "JWT_VERIFIED_BY_GATEWAY": "true"},
+		{}, // a local run
+	} {
+		h, err := app.NewHandler(env(vars), policies.FS, &bytes.Buffer{}, nil)
+		if err != nil || h.Bundle() == nil {
+			t.Fatalf("%v: %v", vars, err)
+		}
+		if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Allow || r.Document.Environment != cmp.Or(vars["ENVIRONMENT"], "production") {
+			t.Errorf("%v: good configuration: %+v", vars, r.Decision)
+		}
 	}
 }
 

@@ -37,6 +37,10 @@ type Config struct {
 	// LogText (AWS_LAMBDA_LOG_FORMAT=Text) writes logs as text; JSON, the
 	// default, is Lambda's JSON log format.
 	LogText bool
+	// GatewayVerifiesTokens (JWT_VERIFIED_BY_GATEWAY=true) states that the
+	// gateway's CUSTOM_JWT authorizer verifies every bearer token, so that
+	// a function in production may read them unverified (no JWKS_URL).
+	GatewayVerifiesTokens bool
 	// LogArguments (LOG_ARGUMENTS=true) puts raw tool arguments into
 	// decision records. Arguments can carry secrets: off by default.
 	LogArguments bool
@@ -164,6 +168,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("AWS_LAMBDA_LOG_FORMAT %q: want JSON or Text", f)
 	}
 	var err error
+	if c.GatewayVerifiesTokens, err = boolean(getenv, "JWT_VERIFIED_BY_GATEWAY", false); err != nil {
+		return c, err
+	}
 	if c.LogArguments, err = boolean(getenv, "LOG_ARGUMENTS", false); err != nil {
 		return c, err
 	}
