@@ -385,7 +385,7 @@ func (b Builder) ListValues(ctx context.Context, in Input) func(kind, name strin
 	emptyTool, emptyPrompt, emptyResource := d.Tool.value(), d.Prompt.value(), d.Resource.value()
 	return func(kind, name string) map[string]any {
 		v["tool"], v["prompt"], v["resource"], v["environment"] = emptyTool, emptyPrompt, emptyResource, b.Environment
-		v["list"] = map[string]any{"kind": kind}
+		v["list"] = listKind(kind)
 		switch kind {
 		case ListTool:
 			t, env := b.tool(name, b.Environment)
@@ -419,7 +419,28 @@ func resource(uri string) Resource {
 	return r
 }
 
+// listKind returns the value of list {kind}.
+func listKind(kind string) map[string]any {
+	if v, ok := listKinds[kind]; ok {
+		return v
+	}
+	return map[string]any{"kind": kind}
+}
+
+// noPrompt, noResource and listKinds are the values of an empty prompt,
+// an empty resource and each list.kind, which documents share: the engine
+// reads documents and never changes them.
+var (
+	noPrompt   = map[string]any{"name": "", "target": "", "qualifiedName": ""}
+	noResource = map[string]any{"uri": "", "scheme": "", "host": "", "path": ""}
+	listKinds  = map[string]map[string]any{"": {"kind": ""}, ListTool: {"kind": ListTool}, ListPrompt: {"kind": ListPrompt},
+		ListResource: {"kind": ListResource}, ListTemplate: {"kind": ListTemplate}}
+)
+
 func (p *Prompt) value() map[string]any {
+	if p.QualifiedName == "" && p.Arguments == nil {
+		return noPrompt
+	}
 	v := map[string]any{"name": p.Name, "target": p.Target, "qualifiedName": p.QualifiedName}
 	if p.Arguments != nil {
 		v["arguments"] = p.Arguments
@@ -428,6 +449,9 @@ func (p *Prompt) value() map[string]any {
 }
 
 func (r *Resource) value() map[string]any {
+	if *r == (Resource{}) {
+		return noResource
+	}
 	return map[string]any{"uri": r.URI, "scheme": r.Scheme, "host": r.Host, "path": r.Path}
 }
 
@@ -468,7 +492,7 @@ func (d *Document) Value() map[string]any {
 		"tool":        tool,
 		"prompt":      d.Prompt.value(),
 		"resource":    d.Resource.value(),
-		"list":        map[string]any{"kind": d.List.Kind},
+		"list":        listKind(d.List.Kind),
 		"environment": d.Environment,
 		"request":     map[string]any{"headers": headers},
 		"time":        map[string]any{"now": d.Time.Now},

@@ -135,16 +135,23 @@ func (c *tokenCache[V]) put(key [sha256.Size]byte, v V) {
 
 // unverifiedClaims returns a copy of token's claims, read without
 // verification.
-func unverifiedClaims(token string) (map[string]any, bool) {
+func unverifiedClaims(token string) (map[string]any, string) {
 	key := sha256.Sum256([]byte(token))
 	claims, ok := unverified.get(key)
 	if !ok {
 		if claims, ok = DecodeClaims(token); !ok {
-			return nil, false
+			return nil, Malformed
+		}
+		// Not verified here, but never what no verifying authorizer
+		// would have passed: an unsigned token ("alg": "none"), one
+		// signed with a shared secret. The key is the whole token,
+		// header included, so only tokens that pass are cached.
+		if _, ok := algorithm(token); !ok {
+			return nil, BadAlgorithm
 		}
 		unverified.put(key, claims)
 	}
-	return copyJSON(claims).(map[string]any), true
+	return copyJSON(claims).(map[string]any), ""
 }
 
 // verifiedToken is a cache entry: the claims and the token's validity window.
@@ -341,16 +348,11 @@ func (v *Verifier) Principal(ctx context.Context, authorization string) Principa
 		return refused(Malformed) // before any decoding, verified or not
 	}
 	if v == nil {
-		claims, ok := unverifiedClaims(token)
-		if !ok {
-			return refused(Malformed)
+		claims, outcome := unverifiedClaims(token)
+		if outcome != "" {
+			return refused(outcome)
 		}
-		// Not verified here, but never what no verifying authorizer would
-		// have passed: an unsigned token ("alg": "none"), one signed with
-		// a shared secret, an expired one, one not yet valid.
-		if _, ok := algorithm(token); !ok {
-			return refused(BadAlgorithm)
-		}
+		// Nor an expired one, or one not yet valid.
 		if outcome := timely(claims, time.Now(), DefaultLeeway); outcome != "" {
 			return refused(outcome)
 		}

@@ -40,6 +40,9 @@ type compiledRule struct {
 	// rule for calls is skipped for the hundreds of list documents of one
 	// tools/list answer without running its match.
 	actions, phases map[string]bool
+	// listKinds, when not nil, are the only values of list.kind a
+	// document of action list can have for the rule to match it.
+	listKinds map[string]bool
 	// quotesArguments: see Finding.
 	quotesArguments bool
 }
@@ -82,7 +85,8 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 				return nil, fmt.Errorf("policy %s rule %s: %w", p.Name, r.Name, err)
 			}
 			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: binding.NewBinding(r), eval: eval,
-				actions: literalValues(r.Match, "action"), phases: literalValues(r.Match, "phase"), quotesArguments: quotesArguments(r)})
+				actions: literalValues(r.Match, "action"), phases: literalValues(r.Match, "phase"),
+				listKinds: listKinds(r.Match), quotesArguments: quotesArguments(r)})
 		}
 		k.policies = append(k.policies, cp)
 	}
@@ -126,6 +130,8 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 	}()
 	action, _ := doc["action"].(string)
 	phase, _ := doc["phase"].(string)
+	list, _ := doc["list"].(map[string]any)
+	kind, isKind := list["kind"].(string)
 	var resource any = doc
 	payload := &bindings{name: "$payload", value: binding.NewBinding(resource)}
 	for i := range k.policies {
@@ -136,7 +142,8 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 		current = p
 		pb := payload.Register("$policy", p.binding)
 		for _, r := range p.rules {
-			if skip(r.actions, doc["action"], action) || skip(r.phases, doc["phase"], phase) {
+			if skip(r.actions, doc["action"], action) || skip(r.phases, doc["phase"], phase) ||
+				action == "list" && r.listKinds != nil && (!isKind || !r.listKinds[kind]) {
 				continue
 			}
 			currentRule = r.name
@@ -257,12 +264,20 @@ func matchesByAction(path *field.Path, c compilers.Compilers, m *v1alpha1.Match)
 		return nil, nil
 	}
 	out := map[string]func(any, binding.Bindings) (field.ErrorList, error){}
+	kinds := listKinds(m)
 	for action := range literalValues(m, "action") {
 		specialized := *m
 		specialized.Any = nil
 		for i := range m.Any {
 			if v, ok := literalOf(&m.Any[i], "action"); !ok || v == action {
-				specialized.Any = append(specialized.Any, m.Any[i])
+				tree := m.Any[i]
+				if action == "list" && len(kinds) == 1 {
+					// The rule is skipped for a list document of
+					// another kind (evaluate), so its trees need not
+					// check the kind of one they run on.
+					tree = withoutKey(tree, "list")
+				}
+				specialized.Any = append(specialized.Any, tree)
 			}
 		}
 		f, ferr := jsonengine.CompileMatch(path, c, &specialized)
@@ -272,6 +287,17 @@ func matchesByAction(path *field.Path, c compilers.Compilers, m *v1alpha1.Match)
 		out[action] = f
 	}
 	return out, nil
+}
+
+// withoutKey returns tree without its top-level key k.
+func withoutKey(tree v1alpha1.AssertionTree, k string) v1alpha1.AssertionTree {
+	v, err := plain(&tree)
+	m, ok := v.(map[string]any)
+	if err != nil || !ok {
+		return tree
+	}
+	delete(m, k)
+	return v1alpha1.NewAssertionTree(m)
 }
 
 func actionOf(resource any) string {

@@ -2,7 +2,9 @@ package policy_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -99,6 +101,29 @@ func TestCompiledMatchesNaive(t *testing.T) {
 	if denied == 0 {
 		t.Fatal("no document failed any policy: the comparison proves nothing")
 	}
+	// The documents of list answers, whose rules the engine skips by
+	// action and list kind without running their match.
+	for _, env := range []string{"production", "dev"} {
+		for _, group := range []string{"developers", "platform-admins"} {
+			values := attributes.Builder{Environment: env, Catalog: b.Catalog}.ListValues(context.Background(), attributes.Input{
+				Phase: attributes.PhaseResponse, Method: "tools/list", Headers: map[string]string{"Authorization": bearer(group)}})
+			for _, item := range [][2]string{{attributes.ListTool, "k8s___delete-pod"}, {attributes.ListTool, "docs___search_docs"},
+				{attributes.ListPrompt, "docs___summarize"}, {attributes.ListPrompt, "billing___refund_letter"},
+				{attributes.ListResource, "docs://guides/vpc.md"}, {attributes.ListResource, "file:///etc/passwd"}, {attributes.ListTemplate, "billing://{id}"}} {
+				doc := maps.Clone(values(item[0], item[1]))
+				if want, got := naive(doc, b.Policies), compiled(doc, b.Engine); !slices.Equal(want, got) {
+					t.Errorf("%s %s listed %s %s: compiled %v, naive %v", env, group, item[0], item[1], got, want)
+				}
+			}
+		}
+	}
+}
+
+// bearer is an unsigned bearer token of a user in group.
+func bearer(group string) string {
+	enc := base64.RawURLEncoding
+	return "Bearer " + enc.EncodeToString([]byte(`{"alg":"RS256"}`)) + "." +
+		enc.EncodeToString([]byte(`{"sub":"u-1","username":"u","exp":4102444800,"cognito:groups":["`+group+`"]}`)) + ".sig"
 }
 
 func benchDoc(b testing.TB) (*bundle.Bundle, *attributes.Document) {

@@ -58,6 +58,59 @@ func literalValues(m *v1alpha1.Match, field string) map[string]bool {
 	return allowed
 }
 
+// listKinds returns the values of list.kind that a document of action
+// list must hold for m to match it, or nil when m may match any (or it
+// cannot tell). One answer's hundreds of list documents then skip the
+// rules written for another kind of item without running their match.
+func listKinds(m *v1alpha1.Match) map[string]bool {
+	if m == nil {
+		return nil
+	}
+	kindOf := func(tree *v1alpha1.AssertionTree) (string, bool) {
+		v, err := plain(tree)
+		if err != nil {
+			return "", false
+		}
+		top, _ := v.(map[string]any)
+		for key, value := range top {
+			if !isLiteral(key) || key != "list" {
+				continue
+			}
+			list, _ := value.(map[string]any)
+			kind, ok := list["kind"].(string)
+			if len(list) != 1 || !ok || !isLiteral(kind) {
+				return "", false
+			}
+			return kind, true
+		}
+		return "", false
+	}
+	if len(m.Any) > 0 {
+		kinds := map[string]bool{}
+		for i := range m.Any {
+			action, ok := literalOf(&m.Any[i], "action")
+			switch {
+			case ok && action != "list":
+				continue // matches no list document
+			case !ok:
+				return nil
+			}
+			kind, ok := kindOf(&m.Any[i])
+			if !ok {
+				return nil
+			}
+			kinds[kind] = true
+		}
+		return kinds
+	}
+	for i := range m.All {
+		if kind, ok := kindOf(&m.All[i]); ok {
+			return map[string]bool{kind: true}
+		}
+	}
+	return nil
+}
+
 // literalOf returns the literal string an assertion tree requires of field,
 // when its key and value are both plain (not expressions).
 func literalOf(tree *v1alpha1.AssertionTree, field string) (string, bool) {

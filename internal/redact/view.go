@@ -59,6 +59,10 @@ func (v view) compose(next view) view {
 	return out
 }
 
+// Plain reports whether s is its own view: ASCII with nothing to decode.
+// A finder that finds nothing in s finds nothing in its view either.
+func Plain(s string) bool { return !needsDecoding(s) }
+
 func needsDecoding(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c == '%' || c == '&' || c == '\\' || c >= utf8.RuneSelf {

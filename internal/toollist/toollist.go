@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -129,7 +128,11 @@ func (f *searchFilter) names(v any) any {
 // member whose name holds a refused wire name (a prime added if the new
 // name is taken).
 func (f *searchFilter) members(m map[string]any, value func(k string, e any) any) {
-	keys := slices.Sorted(maps.Keys(m)) // the same answer, the same names in the same order
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // the same answer, the same names in the same order
 	for _, k := range keys {
 		e := value(k, m[k])
 		nk := f.text(k)
@@ -226,6 +229,9 @@ func entryName(e any) string {
 // text filters a JSON document written as text as a value, then replaces
 // the refused names in what is left.
 func (f *searchFilter) text(s string) string {
+	if !strings.Contains(s, "___") && redact.Plain(s) {
+		return s // no wire name, nor one behind an encoding or look-alikes
+	}
 	if t := strings.TrimSpace(s); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
 		dec := json.NewDecoder(strings.NewReader(t))
 		dec.UseNumber()
