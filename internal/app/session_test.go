@@ -12,6 +12,7 @@ import (
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/policytest"
+	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -57,17 +58,25 @@ func sessionCall(t *testing.T, sub, sid, tool string) []byte {
 		"body":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{}}}}}}`, token, sid, tool))
 }
 
-// TestSessionsInDynamoDB: an enforcing trifecta policy, with histories in
-// moto's DynamoDB: the third step of the trifecta is denied, another
-// principal in the same session id starts clean, and the history shows in
-// the document.
-func TestSessionsInDynamoDB(t *testing.T) {
+// enforcingSessions is the handler of an enforcing trifecta policy with
+// histories in moto's DynamoDB.
+func enforcingSessions(t *testing.T) *reload.Handler {
+	t.Helper()
 	srv := moto.Start(t)
 	table := srv.CreateTable(t, "toolgate-sessions")
 	h, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "POLICY_SOURCE": sessionBundle(t, "enforce")}), policies.FS, &bytes.Buffer{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+// TestSessionsInDynamoDB: an enforcing trifecta policy, with histories in
+// moto's DynamoDB: the third step of the trifecta is denied, another
+// principal in the same session id starts clean, and the history shows in
+// the document.
+func TestSessionsInDynamoDB(t *testing.T) {
+	h := enforcingSessions(t)
 	ctx := context.Background()
 	for _, tool := range []string{"crm___get_customer", "web___fetch"} {
 		if r := h.Handle(ctx, sessionCall(t, "u-ann", "s-1", tool)); r.Decision.Effect != decision.Allow {
@@ -98,12 +107,7 @@ func TestSessionsInDynamoDB(t *testing.T) {
 // its history: the principal's window counts every call, so the trifecta
 // is denied across three sessions; another principal starts clean.
 func TestFreshSessionIDsResetNothing(t *testing.T) {
-	srv := moto.Start(t)
-	table := srv.CreateTable(t, "toolgate-sessions")
-	h, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "POLICY_SOURCE": sessionBundle(t, "enforce")}), policies.FS, &bytes.Buffer{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := enforcingSessions(t)
 	ctx := context.Background()
 	if r := h.Handle(ctx, sessionCall(t, "u-ann", "s-1", "crm___get_customer")); r.Decision.Effect != decision.Allow {
 		t.Fatalf("first: %+v", r.Decision)
