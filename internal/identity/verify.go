@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -139,8 +140,8 @@ func unverifiedClaims(token string) (map[string]any, string) {
 	key := sha256.Sum256([]byte(token))
 	claims, ok := unverified.get(key)
 	if !ok {
-		if claims, ok = DecodeClaims(token); !ok {
-			return nil, Malformed
+		if claims, ok = DecodeClaims(token); !ok || strings.HasSuffix(token, ".") {
+			return nil, Malformed // an empty signature is none
 		}
 		// Not verified here, but never what no verifying authorizer
 		// would have passed: an unsigned token ("alg": "none"), one
@@ -376,18 +377,21 @@ const DefaultLeeway = 30 * time.Second
 // whose nbf or iat is still to come at now, give or take leeway; "" for
 // others, a token without exp included (only verification requires one).
 func timely(claims map[string]any, now time.Time, leeway time.Duration) string {
-	at := func(name string) (time.Time, bool) {
-		f, ok := claims[name].(float64)
-		if !ok {
-			return time.Time{}, false
+	t, l := float64(now.Unix()), leeway.Seconds()
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		v, present := claims[name]
+		if !present {
+			continue
 		}
-		return time.Unix(int64(f), 0), true
-	}
-	if exp, ok := at("exp"); ok && now.After(exp.Add(leeway)) {
-		return Expired
-	}
-	for _, name := range []string{"nbf", "iat"} {
-		if t, ok := at(name); ok && now.Add(leeway).Before(t) {
+		// Seconds compared as numbers: a time claim that is not one (a
+		// string, 1e30 beyond any date) is no token a verifier passes.
+		f, ok := v.(float64)
+		switch {
+		case !ok || math.IsNaN(f) || math.IsInf(f, 0):
+			return Malformed
+		case name == "exp" && t > f+l:
+			return Expired
+		case name != "exp" && t+l < f:
 			return NotYetValid
 		}
 	}
@@ -525,11 +529,12 @@ func algorithm(token string) (string, bool) {
 	if err != nil || strictjson.Check(b, claimLimits) != nil {
 		return "", false
 	}
-	var h struct {
-		Alg string `json:"alg"`
-	}
+	// A map, so that only "alg" is the algorithm: a struct field would
+	// also take "Alg" or "ALG".
+	var h map[string]any
 	if json.Unmarshal(b, &h) != nil {
 		return "", false
 	}
-	return h.Alg, slices.Contains(algorithms, jose.SignatureAlgorithm(h.Alg))
+	alg, _ := h["alg"].(string)
+	return alg, slices.Contains(algorithms, jose.SignatureAlgorithm(alg))
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -262,6 +263,12 @@ func TestNoVerifier(t *testing.T) {
 		"expired":              {"Bearer " + sign(t, k1, jose.RS256, current(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() })), identity.Expired},
 		"not yet valid":        {"Bearer " + sign(t, k1, jose.RS256, current(func(c map[string]any) { c["nbf"] = time.Now().Add(time.Hour).Unix() })), identity.NotYetValid},
 		"issued in the future": {"Bearer " + sign(t, k1, jose.RS256, current(func(c map[string]any) { c["iat"] = time.Now().Add(time.Hour).Unix() })), identity.NotYetValid},
+		"Alg, not alg":         {unsigned(`{"Alg":"RS256"}`), identity.BadAlgorithm},
+		"an empty signature":   {strings.TrimSuffix(unsigned(`{"alg":"RS256"}`), "c2ln"), identity.Malformed},
+		"exp as a string":      {"Bearer " + sign(t, k1, jose.RS256, current(func(c map[string]any) { c["exp"] = "1000" })), identity.Malformed},
+		"iat as a string":      {"Bearer " + sign(t, k1, jose.RS256, current(func(c map[string]any) { c["iat"] = "9999999999" })), identity.Malformed},
+		"nbf beyond any date":  {"Bearer " + sign(t, k1, jose.RS256, current(func(c map[string]any) { c["nbf"] = 1e30 })), identity.NotYetValid},
+		"exp before any date":  {"Bearer " + sign(t, k1, jose.RS256, current(func(c map[string]any) { c["exp"] = -1e30 })), identity.Expired},
 	} {
 		if p := v.Principal(context.Background(), tt.header); p.Verification != tt.want || p.Authenticated {
 			t.Errorf("%s: got %+v, want refused (%s)", name, p, tt.want)
