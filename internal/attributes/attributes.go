@@ -31,8 +31,8 @@ const (
 
 	ActionCall   = "call"   // a tools/call
 	ActionList   = "list"   // one tool, prompt, resource or template being considered for a list answer
-	ActionPrompt = "prompt" // a prompts/get
-	ActionRead   = "read"   // a resources/read, subscribe or unsubscribe
+	ActionPrompt = "prompt" // a prompts/get, or a completion/complete of a prompt's arguments
+	ActionRead   = "read"   // a resources/read, subscribe or unsubscribe, or a completion/complete of a template's
 	ActionOther  = "other"  // every other method
 )
 
@@ -310,13 +310,14 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 		d.Action = ActionCall
 	case in.Phase == PhaseResponse && in.QualifiedTool != "" && in.Method == mcp.MethodToolsList:
 		d.Action, d.List.Kind = ActionList, ListTool
-	case in.Method == mcp.MethodPromptsGet:
+	case in.Method == mcp.MethodPromptsGet || in.Method == mcp.MethodCompletionComplete && in.Prompt != "":
 		d.Action, d.Prompt = ActionPrompt, prompt(in.Prompt)
 		d.Prompt.Arguments = in.PromptArgs
 		if d.Prompt.Arguments == nil {
 			d.Prompt.Arguments = map[string]any{}
 		}
-	case in.Method == mcp.MethodResourcesRead || in.Method == mcp.MethodResourcesSubscribe || in.Method == mcp.MethodResourcesUnsubscribe:
+	case in.Method == mcp.MethodResourcesRead || in.Method == mcp.MethodResourcesSubscribe || in.Method == mcp.MethodResourcesUnsubscribe ||
+		in.Method == mcp.MethodCompletionComplete && in.ResourceURI != "":
 		d.Action, d.Resource = ActionRead, resource(in.ResourceURI)
 	}
 	if d.Action != ActionOther {

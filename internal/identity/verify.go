@@ -140,8 +140,8 @@ func unverifiedClaims(token string) (map[string]any, string) {
 	key := sha256.Sum256([]byte(token))
 	claims, ok := unverified.get(key)
 	if !ok {
-		if claims, ok = DecodeClaims(token); !ok || strings.HasSuffix(token, ".") {
-			return nil, Malformed // an empty signature is none
+		if claims, ok = DecodeClaims(token); !ok {
+			return nil, Malformed
 		}
 		// Not verified here, but never what no verifying authorizer
 		// would have passed: an unsigned token ("alg": "none"), one
@@ -149,6 +149,9 @@ func unverifiedClaims(token string) (map[string]any, string) {
 		// header included, so only tokens that pass are cached.
 		if _, ok := algorithm(token); !ok {
 			return nil, BadAlgorithm
+		}
+		if strings.HasSuffix(token, ".") {
+			return nil, Malformed // an empty signature is none
 		}
 		unverified.put(key, claims)
 	}

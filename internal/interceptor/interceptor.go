@@ -385,6 +385,12 @@ func (h *Handler) params(msg *mcp.Message, in *attributes.Input) (mcp.ToolCall, 
 		if in.ResourceURI, err = mcp.ParseResourceURI(msg.Params); err != nil {
 			return call, "invalid " + msg.Method + " params", err
 		}
+	case mcp.MethodCompletionComplete:
+		// Completing a prompt's or a template's arguments reads from it:
+		// it is judged as a get of the prompt, or a read of the resource.
+		if in.Prompt, in.ResourceURI, err = mcp.ParseCompletionRef(msg.Params); err != nil {
+			return call, "invalid completion/complete params", err
+		}
 	case mcp.MethodTasksGet, mcp.MethodTasksResult, mcp.MethodTasksCancel, mcp.MethodTasksUpdate:
 		if in.Task, err = mcp.ParseTaskID(msg.Params); err != nil {
 			return call, "invalid " + msg.Method + " params", err

@@ -25,6 +25,7 @@ const (
 	MethodResourcesUnsubscribe   = "resources/unsubscribe"
 	MethodResourcesList          = "resources/list"
 	MethodResourcesTemplatesList = "resources/templates/list"
+	MethodCompletionComplete     = "completion/complete"
 	MethodTasksGet               = "tasks/get"
 	MethodTasksResult            = "tasks/result"
 	MethodTasksCancel            = "tasks/cancel"
@@ -52,6 +53,7 @@ var (
 	ErrPromptArgs     = errors.New("prompts/get params.arguments must be an object of strings")
 	ErrResourceURI    = errors.New("params.uri must be a non-empty string")
 	ErrTaskID         = errors.New("params.taskId must be a non-empty string of at most 256 bytes")
+	ErrCompletionRef  = errors.New(`completion/complete params.ref must be {"type":"ref/prompt","name":...} or {"type":"ref/resource","uri":...}`)
 )
 
 // Message is one JSON-RPC 2.0 message. ID keeps the id exactly as sent (nil
@@ -113,7 +115,7 @@ func Parse(body json.RawMessage) (Message, error) {
 	// method to a policy; a lenient router would run it as a tool call.
 	for _, known := range []string{MethodToolsCall, MethodToolsList, MethodPromptsGet, MethodPromptsList, MethodResourcesRead,
 		MethodResourcesSubscribe, MethodResourcesUnsubscribe, MethodResourcesList, MethodResourcesTemplatesList,
-		MethodTasksGet, MethodTasksResult, MethodTasksCancel, MethodTasksUpdate, MethodTasksList} {
+		MethodTasksGet, MethodTasksResult, MethodTasksCancel, MethodTasksUpdate, MethodTasksList, MethodCompletionComplete} {
 		if m.Method != known && strings.EqualFold(m.Method, known) {
 			return m, ErrMethodCase
 		}
@@ -277,6 +279,27 @@ func ParseResourceURI(params json.RawMessage) (string, error) {
 		return "", ErrResourceURI
 	}
 	return uri, nil
+}
+
+// ParseCompletionRef decodes what a completion/complete request completes
+// the arguments of: a prompt (its wire name) or a resource template (its
+// URI); the other is "".
+func ParseCompletionRef(params json.RawMessage) (prompt, uri string, err error) {
+	members, err := paramsObject(params)
+	if err != nil {
+		return "", "", err
+	}
+	ref, _ := members["ref"].(map[string]any)
+	switch ref["type"] {
+	case "ref/prompt":
+		prompt, _ = ref["name"].(string)
+	case "ref/resource":
+		uri, _ = ref["uri"].(string)
+	}
+	if prompt == "" && uri == "" {
+		return "", "", ErrCompletionRef
+	}
+	return prompt, uri, nil
 }
 
 // MaxTaskID bounds a task id: ids are the target's, and bound in the
