@@ -173,13 +173,20 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 	if err == nil {
 		err = approvals(cfg, getenv, &icfg, logger)
 	}
-	if err == nil && getenv("AWS_LAMBDA_FUNCTION_NAME") != "" && cfg.Environment == "production" && cfg.JWT.JWKSURL == "" && !cfg.GatewayVerifiesTokens {
-		// Unverified, a token is whatever the caller wrote: a deployed
-		// function in production reads them so only on the deployment's
-		// word that the gateway verified them.
-		err = errors.New("in production a deployed function verifies bearer tokens (JWKS_URL), unless JWT_VERIFIED_BY_GATEWAY=true states that the gateway's JWT authorizer does")
+	// Unverified, a token is whatever the caller wrote: a deployed
+	// function reads them so in production (the deployment's, or a target
+	// the catalog pins to it) only on the deployment's word that the
+	// gateway verified them.
+	unverified := getenv("AWS_LAMBDA_FUNCTION_NAME") != "" && cfg.JWT.JWKSURL == "" && !cfg.GatewayVerifiesTokens
+	if err == nil && unverified && cfg.Environment == "production" {
+		err = errUnverifiedProduction
 	}
+	var broken func(source string) func(error) *interceptor.Handler
 	build := func(b *bundle.Bundle) *interceptor.Handler {
+		if unverified && b.Catalog.PinsEnvironment("production") {
+			logger.Error("the catalog pins a target to production: denying every request", "bundle", b.Source, "error", errUnverifiedProduction.Error())
+			return broken(b.Source)(errUnverifiedProduction)
+		}
 		c := icfg
 		c.Engine, c.Catalog, c.Redactor, c.RateLimits, c.Sessions = b.Engine, b.Catalog, b.Redactor, b.RateLimits, b.Sessions
 		if c.State == nil && (b.Sessions != "" || b.RateLimits.Len() > 0) {
@@ -189,7 +196,7 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 		c.Bundle = decisionlog.Bundle{Source: b.Source, Digest: b.Digest, Version: b.Version, ETag: b.ETag}
 		return interceptor.New(c)
 	}
-	broken := func(source string) func(error) *interceptor.Handler {
+	broken = func(source string) func(error) *interceptor.Handler {
 		return func(err error) *interceptor.Handler {
 			c := icfg
 			c.Engine = policy.Broken(err)
@@ -248,6 +255,10 @@ func fromS3(cfg config.Config, getenv func(string) string, logger *slog.Logger, 
 		Metrics:      emf,
 	})
 }
+
+// errUnverifiedProduction is why a deployed function that reads tokens
+// unverified denies every request in production.
+var errUnverifiedProduction = errors.New("in production a deployed function verifies bearer tokens (JWKS_URL), unless JWT_VERIFIED_BY_GATEWAY=true states that the gateway's JWT authorizer does")
 
 // NewApprover builds an approvals function (see package approver) for the
 // environment read through getenv. APPROVAL_FUNCTION_ROLE says which:

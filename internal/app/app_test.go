@@ -60,7 +60,6 @@ func TestBadConfigurationDenies(t *testing.T) {
 	}
 	for _, vars := range []map[string]string{
 		{"ENVIRONMENT": "dev"},
-		{"ENVIRONMENT": "dev", "AWS_LAMBDA_FUNCTION_NAME": "interceptor"}, // tokens read unverified outside production
 		{"AWS_LAMBDA_FUNCTION_NAME": "interceptor", "JWT_VERIFIED_BY_GATEWAY": "true"},
 		{}, // a local run
 	} {
@@ -71,6 +70,25 @@ func TestBadConfigurationDenies(t *testing.T) {
 		if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Allow || r.Document.Environment != cmp.Or(vars["ENVIRONMENT"], "production") {
 			t.Errorf("%v: good configuration: %+v", vars, r.Decision)
 		}
+	}
+}
+
+// TestUnverifiedStagingFrontingProduction: a deployed function outside
+// production that reads tokens unverified still denies everything when its
+// catalog pins a target to production (the default bundle pins billing).
+func TestUnverifiedStagingFrontingProduction(t *testing.T) {
+	payload, err := os.ReadFile("../../testdata/events/allowed-call.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	h, _ := app.NewHandler(env(map[string]string{"ENVIRONMENT": "staging", "AWS_LAMBDA_FUNCTION_NAME": "interceptor"}), policies.FS, &logs, nil)
+	if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Deny || !strings.Contains(logs.String(), "the catalog pins a target to production") {
+		t.Errorf("%+v\n%s", r.Decision, logs.String())
+	}
+	h, _ = app.NewHandler(env(map[string]string{"ENVIRONMENT": "staging", "AWS_LAMBDA_FUNCTION_NAME": "interceptor", "JWT_VERIFIED_BY_GATEWAY": "true"}), policies.FS, &logs, nil)
+	if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Allow {
+		t.Errorf("stated: %+v", r.Decision)
 	}
 }
 

@@ -102,6 +102,19 @@ func validRisk(r string) bool {
 	return false
 }
 
+// PinsEnvironment reports whether c pins any target to env.
+func (c *Catalog) PinsEnvironment(env string) bool {
+	if c == nil {
+		return false
+	}
+	for _, t := range c.Targets {
+		if t.Environment == env {
+			return true
+		}
+	}
+	return false
+}
+
 // Lookup resolves a tool: an exact entry wins over the target's "___*" entry,
 // which wins over the defaults (risk: DefaultRisk, else medium; operation:
 // classified from the tool name). A nil catalog gives the defaults.
