@@ -88,6 +88,11 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 		}
 		return h.rejectResponse(r, id, &msg, resp, "ambiguous request", err)
 	}
+	if task, _ := body["result"].(map[string]any); msg.Method == mcp.MethodTasksGet && task["result"] != nil && task["error"] != nil {
+		// Which of the two a client reads is its own choice: neither is
+		// judged as the call's answer.
+		return h.rejectResponse(r, id, &msg, resp, "the task's answer could not be judged", errTaskAnswer)
+	}
 	in.Response = &attributes.Response{StatusCode: status, Size: len(raw), Streaming: resp.IsStreamingResponse}
 	if body != nil {
 		// A task's answer is judged as its call's: what it carries of
@@ -200,8 +205,7 @@ func (h *Handler) finish(r Result, resp *gateway.Response, raw json.RawMessage, 
 // it. In what is left, no hidden tool is named anywhere. It records the
 // names removed in d.
 func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map[string]any, d *decision.Decision) error {
-	result, _ := taskAnswer(in.Method, body)["result"].(map[string]any)
-	if result == nil {
+	if body == nil {
 		return nil
 	}
 	var list struct{ kind, member, key string }
@@ -234,9 +238,12 @@ func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map
 		}
 	}
 	tools := judge(attributes.ListTool)
+	answer := taskAnswer(in.Method, body)
+	result, _ := answer["result"].(map[string]any)
 	var hidden []string
 	var err error
 	switch {
+	case result == nil:
 	case in.Method == mcp.MethodToolsList:
 		hidden, err = toollist.FilterList(result, tools)
 	case list.kind == attributes.ListTool:
@@ -246,6 +253,17 @@ func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map
 			hidden = append(hidden, toollist.ScrubEntries(result, list.member, list.key, tools)...)
 		}
 	}
+	// What else the answer says (an error instead of a list, a task's
+	// status around its result) names no hidden tool either.
+	skip := ""
+	if result != nil {
+		skip = "result"
+	}
+	if task, ok := body["result"].(map[string]any); ok && in.Method == mcp.MethodTasksGet {
+		hidden = append(hidden, toollist.ScrubExcept(task, tools, skip)...)
+		skip = "result"
+	}
+	hidden = append(hidden, toollist.ScrubExcept(body, tools, skip, "id", "jsonrpc")...)
 	d.Hidden = hidden
 	return err
 }
@@ -257,6 +275,7 @@ const MaxJudged = 5000
 var (
 	errNotMessage = errors.New("not a JSON object")
 	errStatus     = errors.New("not an HTTP status")
+	errTaskAnswer = errors.New("it holds both a result and an error")
 )
 
 // rejectResponse denies a response that could not be judged.

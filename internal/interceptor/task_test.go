@@ -113,6 +113,25 @@ func TestTasks(t *testing.T) {
 		t.Errorf("a search task's result: %+v %s", r.Decision, body(r))
 	}
 
+	// What a search task says besides its result, or instead of it,
+	// names no hidden tool; an answer with both a result and an error is
+	// not passed.
+	for name, answer := range map[string]string{
+		"status message": `{"jsonrpc":"2.0","id":5,"result":{"taskId":"t-search","status":"completed","statusMessage":"also k8s___delete-pod","result":{"content":[{"type":"text","text":"k8s___get-pod"}]}}}`,
+		"failed":         `{"jsonrpc":"2.0","id":5,"result":{"taskId":"t-search","status":"failed","error":{"code":-32000,"message":"try k8s___delete-pod","data":{"tools":["k8s___delete-pod"]}}}}`,
+		"an error":       `{"jsonrpc":"2.0","id":5,"error":{"code":-32000,"message":"try k8s___delete-pod"}}`,
+	} {
+		r := run(taskEvent(t, "bob", "developers", "tasks/get", `{"taskId":"t-search"}`, answer))
+		if r.Decision.Effect != decision.Allow || strings.Contains(body(r), "k8s___delete-pod") {
+			t.Errorf("%s: %+v %s", name, r.Decision, body(r))
+		}
+	}
+	r = run(taskEvent(t, "bob", "developers", "tasks/get", `{"taskId":"t-1"}`,
+		`{"jsonrpc":"2.0","id":5,"result":{"taskId":"t-1","status":"failed","result":{"content":[]},"error":{"code":1,"message":"`+secret+`"}}}`))
+	if r.Decision.Effect != decision.Deny || !strings.Contains(r.Decision.Reason, "both a result and an error") {
+		t.Errorf("a result and an error: %+v", r.Decision)
+	}
+
 	// A task list shows the caller's own tasks only.
 	r = run(taskEvent(t, "bob", "developers", "tasks/list", `{}`,
 		`{"jsonrpc":"2.0","id":5,"result":{"tasks":[{"taskId":"t-1","status":"working"},{"taskId":"t-alice","status":"working","statusMessage":"payroll export"},{"status":"x"}]}}`))

@@ -11,7 +11,7 @@ import (
 
 // view is a string as a model reads it: percent-encoding (%40), HTML
 // character references (&#64;, &commat;), JSON string escapes (\/, \u0040,
-// \n) decoded and look-alike characters folded (＠, ４, NBSP), so that a
+// \n) and markdown's backslash escapes (\_) decoded and look-alike characters folded (＠, ４, NBSP), so that a
 // detector written for plain text finds what the encoding hides. from[i]
 // and to[i] are the offsets in the original of the sequence that the
 // view's byte i was decoded from.
@@ -120,7 +120,9 @@ func decodeAt(s string, i int) (string, int) {
 			return "", 0
 		}
 		switch s[i+1] {
-		case '/', '\\', '"', '\'':
+		// JSON's escapes, and markdown's: a backslash before ASCII
+		// punctuation (billing\_\_\_refund) is read as the punctuation.
+		case '/', '\\', '"', '\'', '_', '*', '`', '-', '.', '#', '[', ']', '(', ')', '{', '}', '<', '>', '!', '|', '~', '+', '=', ':', '@':
 			return s[i+1 : i+2], 2
 		case 'n':
 			return "\n", 2

@@ -51,6 +51,13 @@ func FilterList(result map[string]any, keep Keep) (hidden []string, err error) {
 		kept[i] = f.names(e)
 	}
 	result["tools"] = kept
+	// Nor anywhere else in the result (its _meta, its cursor).
+	f.members(result, func(k string, e any) any {
+		if k == "tools" {
+			return e
+		}
+		return f.names(e)
+	})
 	return f.hidden, nil
 }
 
@@ -74,6 +81,20 @@ func FilterEntries(result map[string]any, member, nameKey string, keep Keep) (hi
 		return s
 	}, true)
 	return hidden, nil
+}
+
+// ScrubExcept replaces, everywhere in m but its members named in except,
+// in strings and in member names, the wire tool names that keep refuses.
+// It returns the names replaced.
+func ScrubExcept(m map[string]any, keep Keep, except ...string) []string {
+	f := searchFilter{keep: keep}
+	f.members(m, func(k string, e any) any {
+		if slices.Contains(except, k) {
+			return e
+		}
+		return f.names(e)
+	})
+	return f.hidden
 }
 
 // ScrubEntries replaces, everywhere in a prompts/list, resources/list or
@@ -250,7 +271,9 @@ func (f *searchFilter) text(s string) string {
 	out, _ := redact.ReplaceAll(s, func(text string) [][2]int {
 		var spans [][2]int
 		for _, m := range wireName.FindAllStringIndex(text, -1) {
-			if name := text[m[0]:m[1]]; !f.keep(name) {
+			// No tool is named with two separators: such a run
+			// (github___x.billing___refund) hides whichever it holds.
+			if name := text[m[0]:m[1]]; strings.Count(name, "___") > 1 || !f.keep(name) {
 				f.hidden = append(f.hidden, name)
 				spans = append(spans, [2]int{m[0], m[1]})
 			}

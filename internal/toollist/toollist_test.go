@@ -63,6 +63,18 @@ func TestFilterList(t *testing.T) {
 			// value before its name.
 			hidden: []string{"k8s___exec", "k8s___delete-pod", "github___x", "billing___refund_payment", "k8s___delete-pod", "k8s___delete-pod"},
 		},
+		{
+			name:   "nor anywhere else in the result",
+			in:     `{"tools":[{"name":"docs___a"}],"_meta":{"see":"billing___refund_payment"},"nextCursor":"after:k8s___delete-pod"}`,
+			want:   `{"_meta":{"see":"[REDACTED:tool]"},"nextCursor":"after:[REDACTED:tool]","tools":[{"name":"docs___a"}]}`,
+			hidden: []string{"billing___refund_payment", "k8s___delete-pod"},
+		},
+		{
+			name:   "a name joined to a kept one, or behind markdown escapes",
+			in:     `{"tools":[{"name":"docs___a","description":"see docs___x.billing___refund_payment or billing\\_\\_\\_refund\\_payment"}]}`,
+			want:   `{"tools":[{"description":"see [REDACTED:tool] or [REDACTED:tool]","name":"docs___a"}]}`,
+			hidden: []string{"docs___x.billing___refund_payment", "billing___refund_payment"},
+		},
 		{name: "empty list", in: `{"tools":[]}`, want: `{"tools":[]}`},
 		{name: "no tools field", in: `{"nextCursor":"x"}`, want: `{"nextCursor":"x"}`},
 		{name: "tools is not an array", in: `{"tools":{"name":"k8s___x"}}`, err: ErrShape},
