@@ -471,17 +471,18 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 // first checked against the task's binding, and in becomes its call's if
 // it carries the call's result.
 func (h *Handler) decide(st *steps, id string, in *attributes.Input, r *Result) map[string]any {
-	var bound error
-	if in.Task != "" {
-		st.next("task")
-		bound = h.readTask(st.ctx, in, r)
-	}
 	st.next("attributes")
 	doc := h.builder.Build(st.ctx, *in)
 	r.Document = &doc
 	r.Decision.ID = id
-	if in.Task != "" && !h.ownTask(&doc, bound, r) {
-		return doc.Value()
+	if in.Task != "" {
+		st.next("task")
+		if !h.readTask(st.ctx, in, &doc, r) {
+			return doc.Value()
+		}
+		if in.TaskCall {
+			doc = h.builder.Build(st.ctx, *in)
+		}
 	}
 	// The history is read at the REQUEST point, where calls are recorded;
 	// the RESPONSE point judges the same call again without it. Without a

@@ -23,49 +23,38 @@ import (
 // redaction).
 
 // errUnbound is why a task's message is denied: its id is bound to no
-// call of this caller. Whether it is bound to another's is not said.
+// call of this caller.
 var errUnbound = errors.New("the task cannot be tied to a call this caller was allowed to make")
 
-// readTask reads the call in.Task is bound to into r.task. A message that
-// carries the call's result (a tasks/result or tasks/get answer) is then
-// judged as that call: in becomes its document's input. It returns
-// errUnbound, or why the binding could not be read.
-func (h *Handler) readTask(ctx context.Context, in *attributes.Input, r *Result) error {
-	if h.cfg.State == nil {
-		return state.ErrNoStore
+// readTask reads the call in.Task is bound to, for doc's caller, into
+// r.task. A message that carries the call's result (a tasks/result or
+// tasks/get answer) is then judged as that call: in becomes its
+// document's input. A task bound to no call of this caller, or whose
+// binding cannot be read, denies r.
+func (h *Handler) readTask(ctx context.Context, in *attributes.Input, doc *attributes.Document, r *Result) bool {
+	var t state.Task
+	var ok bool
+	err := state.ErrNoStore
+	if h.cfg.State != nil {
+		ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+		t, ok, err = h.cfg.State.Task(ctx, doc.Principal.ID, doc.Principal.Actor, in.Task)
+		cancel()
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
-	defer cancel()
-	t, ok, err := h.cfg.State.Task(ctx, in.Task)
 	switch {
 	case err != nil:
-		return err
-	case !ok:
-		return errUnbound
+		r.Decision = decision.Denied(r.Decision.ID, decision.CodeUndecidable, "the task could not be checked against the state table")
+		r.Decision.Findings = []policy.Finding{{Policy: "(task)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: r.Decision.Reason, Detail: err.Error()}}
+		return false
+	case !ok || !owns(doc, t):
+		r.Decision = decision.Denied(r.Decision.ID, decision.CodePolicyDenied, "task "+doc.MCP.TaskID+": "+errUnbound.Error())
+		r.Decision.Findings = []policy.Finding{{Policy: "(task)", Kind: policy.Violation, Mode: policy.ModeEnforce, Message: r.Decision.Reason}}
+		return false
 	}
 	r.task = &t
 	if in.Phase == attributes.PhaseResponse && (in.Method == mcp.MethodTasksResult || in.Method == mcp.MethodTasksGet) {
 		in.QualifiedTool, in.Arguments, in.TaskCall = t.Tool, t.Arguments, true
 	}
-	return nil
-}
-
-// ownTask reports whether the task doc's message is about is bound to a
-// call of doc's caller (principal and acting agent); if not, r is denied.
-func (h *Handler) ownTask(doc *attributes.Document, bound error, r *Result) bool {
-	t := r.task
-	switch {
-	case bound != nil && !errors.Is(bound, errUnbound):
-		r.Decision = decision.Denied(r.Decision.ID, decision.CodeUndecidable, "the task could not be checked against the state table")
-		r.Decision.Findings = []policy.Finding{{Policy: "(task)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: r.Decision.Reason, Detail: bound.Error()}}
-	case bound == nil && owns(doc, *t):
-		return true
-	default:
-		r.task = nil
-		r.Decision = decision.Denied(r.Decision.ID, decision.CodePolicyDenied, "task "+doc.MCP.TaskID+": "+errUnbound.Error())
-		r.Decision.Findings = []policy.Finding{{Policy: "(task)", Kind: policy.Violation, Mode: policy.ModeEnforce, Message: r.Decision.Reason}}
-	}
-	return false
+	return true
 }
 
 // owns reports whether t is a call of doc's caller: the same principal,
@@ -118,7 +107,7 @@ func (h *Handler) filterTasks(ctx context.Context, body map[string]any, doc *att
 		if looked++; looked > maxListedTasks || failed != nil {
 			return false
 		}
-		t, ok, err := h.cfg.State.Task(ctx, id)
+		t, ok, err := h.cfg.State.Task(ctx, doc.Principal.ID, doc.Principal.Actor, id)
 		failed = err
 		return err == nil && ok && owns(doc, t)
 	})

@@ -62,6 +62,17 @@ func TestTasks(t *testing.T) {
 		t.Fatalf("a 2026-07-28 task: %+v", r.Decision)
 	}
 
+	// Another caller whose target chose the same id binds it for itself:
+	// it neither blocks nor takes bob's.
+	if r := run(taskEvent(t, "eve", "developers", "tools/call", `{"name":"github___search_issues","arguments":{"q":"x"}}`,
+		`{"jsonrpc":"2.0","id":5,"result":{"task":{"taskId":"t-1","status":"working"}}}`)); r.Decision.Effect != decision.Allow {
+		t.Fatalf("eve's t-1: %+v", r.Decision)
+	}
+	if r := run(taskEvent(t, "eve", "developers", "tasks/result", `{"taskId":"t-1"}`, `{"jsonrpc":"2.0","id":5,"result":{"content":[]}}`)); r.Decision.Effect != decision.Allow ||
+		r.Document.Tool.QualifiedName != "github___search_issues" {
+		t.Fatalf("eve's t-1 is her call: %+v %+v", r.Decision, r.Document.Tool)
+	}
+
 	secret := `AKIAIOSFODNN7EXAMPLE`
 	result := `{"content":[{"type":"text","text":"found it, key ` + secret + `"}]}`
 	for _, tt := range []struct {
@@ -70,13 +81,13 @@ func TestTasks(t *testing.T) {
 		reason                            string
 	}{
 		{"the caller polls", "bob", "tasks/get", `{"taskId":"t-1"}`, "", true, ""},
-		{"another caller polls", "eve", "tasks/get", `{"taskId":"t-1"}`, "", false, "cannot be tied to a call this caller was allowed to make"},
-		{"another caller fetches", "eve", "tasks/result", `{"taskId":"t-1"}`, "", false, "cannot be tied"},
-		{"another caller cancels", "eve", "tasks/cancel", `{"taskId":"t-1"}`, "", false, "cannot be tied"},
-		{"another caller answers its input", "eve", "tasks/update", `{"taskId":"t-1","inputResponses":{}}`, "", false, "cannot be tied"},
+		{"another caller polls", "mallory", "tasks/get", `{"taskId":"t-1"}`, "", false, "cannot be tied to a call this caller was allowed to make"},
+		{"another caller fetches", "mallory", "tasks/result", `{"taskId":"t-1"}`, "", false, "cannot be tied"},
+		{"another caller cancels", "mallory", "tasks/cancel", `{"taskId":"t-1"}`, "", false, "cannot be tied"},
+		{"another caller answers its input", "mallory", "tasks/update", `{"taskId":"t-1","inputResponses":{}}`, "", false, "cannot be tied"},
 		{"a task no call created", "bob", "tasks/result", `{"taskId":"t-forged"}`, "", false, "cannot be tied"},
 		{"a task id that is not a string", "bob", "tasks/get", `{"taskId":1}`, "", false, "params.taskId must be"},
-		{"the result, at the RESPONSE point of another caller", "eve", "tasks/result", `{"taskId":"t-1"}`, `{"jsonrpc":"2.0","id":5,"result":` + result + `}`, false, "cannot be tied"},
+		{"the result, at the RESPONSE point of another caller", "mallory", "tasks/result", `{"taskId":"t-1"}`, `{"jsonrpc":"2.0","id":5,"result":` + result + `}`, false, "cannot be tied"},
 		{"a result for a task no call created", "bob", "tasks/result", `{"taskId":"t-forged"}`, `{"jsonrpc":"2.0","id":5,"result":` + result + `}`, false, "cannot be tied"},
 	} {
 		r := run(taskEvent(t, tt.sub, "developers", tt.method, tt.params, tt.answer))

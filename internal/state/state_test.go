@@ -185,14 +185,16 @@ func TestSessionUnderContention(t *testing.T) {
 	}
 }
 
-// TestTaskContract: both stores bind a task id to the call that created
-// it, again to the same call, never to another, and forget it at expiry.
+// TestTaskContract: both stores bind a task id, per caller, to the call
+// that created it, again to the same call, never to another of the same
+// caller; another caller's id is another binding; a binding is forgotten
+// at expiry.
 func TestTaskContract(t *testing.T) {
 	ctx := context.Background()
 	call := state.Task{Principal: "u-1", Actor: "agent-7", Tool: "docs___export", Arguments: map[string]any{"q": "x", "n": 2.0}, Approved: true}
 	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			if _, ok, err := s.Task(ctx, "t-1"); ok || err != nil {
+			if _, ok, err := s.Task(ctx, "u-1", "agent-7", "t-1"); ok || err != nil {
 				t.Fatalf("unbound: %v %v", ok, err)
 			}
 			if err := s.BindTask(ctx, "t-1", call, time.Now().Add(time.Minute)); err != nil {
@@ -201,15 +203,13 @@ func TestTaskContract(t *testing.T) {
 			if err := s.BindTask(ctx, "t-1", call, time.Now().Add(time.Minute)); err != nil {
 				t.Fatalf("the same call again: %v", err)
 			}
-			got, ok, err := s.Task(ctx, "t-1")
+			got, ok, err := s.Task(ctx, "u-1", "agent-7", "t-1")
 			gotArgs, _ := codec.Canonical(got.Arguments)
 			got.Arguments = call.Arguments
 			if err != nil || !ok || !reflect.DeepEqual(got, call) || string(gotArgs) != `{"n":2,"q":"x"}` {
 				t.Fatalf("bound: %+v %v %v", got, ok, err)
 			}
 			for what, other := range map[string]state.Task{
-				"another caller":    {Principal: "u-2", Actor: call.Actor, Tool: call.Tool, Arguments: call.Arguments},
-				"another agent":     {Principal: call.Principal, Actor: "", Tool: call.Tool, Arguments: call.Arguments},
 				"another tool":      {Principal: call.Principal, Actor: call.Actor, Tool: "docs___delete", Arguments: call.Arguments},
 				"another arguments": {Principal: call.Principal, Actor: call.Actor, Tool: call.Tool, Arguments: map[string]any{"q": "y"}},
 			} {
@@ -217,13 +217,25 @@ func TestTaskContract(t *testing.T) {
 					t.Errorf("%s: %v, want ErrTaskTaken", what, err)
 				}
 			}
+			// Another caller's t-1 is theirs: it neither takes nor sees
+			// this one.
+			eve := state.Task{Principal: "u-2", Actor: call.Actor, Tool: call.Tool, Arguments: call.Arguments}
+			if err := s.BindTask(ctx, "t-1", eve, time.Now().Add(time.Minute)); err != nil {
+				t.Fatalf("another caller's id: %v", err)
+			}
+			for _, who := range [][2]string{{"u-2", "agent-7"}, {"u-1", ""}} {
+				if got, ok, err := s.Task(ctx, who[0], who[1], "t-1"); err != nil || ok && got.Principal == "u-1" && who[0] != "u-1" || who[0] == "u-1" && ok {
+					t.Errorf("%v reads %+v %v %v", who, got, ok, err)
+				}
+			}
 			if err := s.BindTask(ctx, "t-2", call, time.Now().Add(-time.Second)); err != nil {
 				t.Fatal(err)
 			}
-			if _, ok, err := s.Task(ctx, "t-2"); ok || err != nil {
+			if _, ok, err := s.Task(ctx, "u-1", "agent-7", "t-2"); ok || err != nil {
 				t.Fatalf("expired: %v %v", ok, err)
 			}
-			other := state.Task{Principal: "u-2", Tool: "x___y", Arguments: map[string]any{}}
+			other := call
+			other.Tool = "x___y"
 			if err := s.BindTask(ctx, "t-2", other, time.Now().Add(time.Minute)); err != nil {
 				t.Fatalf("an expired binding is free: %v", err)
 			}

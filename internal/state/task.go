@@ -2,6 +2,9 @@ package state
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -27,18 +30,20 @@ type Task struct {
 }
 
 // ErrTaskTaken is the error of BindTask when the id is bound to another
-// call already: a target that reuses task ids, or another caller's task.
+// call of the same caller already: a target that reuses task ids.
 var ErrTaskTaken = errors.New("the task id is bound to another call")
 
-// Tasks binds task ids to the calls that created them.
+// Tasks binds task ids to the calls that created them. Ids are bound per
+// caller (principal and actor): targets choose them, and one caller's ids
+// can neither take nor block another's.
 type Tasks interface {
-	// BindTask binds id to t until expires. Binding the same call again
-	// (a retried answer) succeeds; another call's binding is refused with
-	// ErrTaskTaken.
+	// BindTask binds id, for t's caller, to t until expires. Binding the
+	// same call again (a retried answer) succeeds; another call's binding
+	// is refused with ErrTaskTaken.
 	BindTask(ctx context.Context, id string, t Task, expires time.Time) error
-	// Task returns the call id is bound to, and false when it is bound to
-	// none (never, or no longer).
-	Task(ctx context.Context, id string) (Task, bool, error)
+	// Task returns the call id is bound to for the caller principal and
+	// actor, and false when it is bound to none (never, or no longer).
+	Task(ctx context.Context, principal, actor, id string) (Task, bool, error)
 }
 
 // Table attributes of a task binding.
@@ -50,8 +55,13 @@ const (
 	attrTaskApproved  = "tapp"
 )
 
-// taskKey is the partition key of task id's binding.
-func taskKey(id string) string { return "task#" + id }
+// taskKey is the partition key of task id's binding for a caller: a digest,
+// so that no id or principal can pass for another's.
+func taskKey(principal, actor, id string) string {
+	b, _ := json.Marshal([]string{principal, actor, id})
+	sum := sha256.Sum256(b)
+	return "task#" + hex.EncodeToString(sum[:])
+}
 
 // BindTask implements Tasks with a conditional UpdateItem: the item is
 // written if it is absent, expired, or the same call's.
@@ -62,7 +72,7 @@ func (d *DynamoDB) BindTask(ctx context.Context, id string, t Task, expires time
 	}
 	_, err = d.client.Do(ctx, "UpdateItem", &awsenv.Request{
 		TableName:        d.table,
-		Key:              awsenv.Item{AttrKey: awsenv.S(taskKey(id))},
+		Key:              awsenv.Item{AttrKey: awsenv.S(taskKey(t.Principal, t.Actor, id))},
 		UpdateExpression: "SET #p = :p, #a = :a, #t = :t, #args = :args, #app = :app, #x = :x",
 		ConditionExpression: "attribute_not_exists(#p) OR #x < :now OR " +
 			"(#p = :p AND #a = :a AND #t = :t AND #args = :args)",
@@ -85,10 +95,10 @@ func (d *DynamoDB) BindTask(ctx context.Context, id string, t Task, expires time
 
 // Task implements Tasks with a consistent read. An item past its expiry
 // is no binding, whether or not the table's time-to-live removed it yet.
-func (d *DynamoDB) Task(ctx context.Context, id string) (Task, bool, error) {
+func (d *DynamoDB) Task(ctx context.Context, principal, actor, id string) (Task, bool, error) {
 	out, err := d.client.Do(ctx, "GetItem", &awsenv.Request{
 		TableName:      d.table,
-		Key:            awsenv.Item{AttrKey: awsenv.S(taskKey(id))},
+		Key:            awsenv.Item{AttrKey: awsenv.S(taskKey(principal, actor, id))},
 		ConsistentRead: true,
 	})
 	if err != nil {
@@ -140,19 +150,20 @@ func (m *Memory) BindTask(_ context.Context, id string, t Task, expires time.Tim
 	if m.tasks == nil {
 		m.tasks = map[string]memoryTask{}
 	}
-	if old, ok := m.tasks[id]; ok && !m.now().After(old.expires) &&
+	key := taskKey(t.Principal, t.Actor, id)
+	if old, ok := m.tasks[key]; ok && !m.now().After(old.expires) &&
 		(old.t.Principal != t.Principal || old.t.Actor != t.Actor || old.t.Tool != t.Tool || old.args != string(args)) {
 		return ErrTaskTaken
 	}
-	m.tasks[id] = memoryTask{t: t, args: string(args), expires: expires}
+	m.tasks[key] = memoryTask{t: t, args: string(args), expires: expires}
 	return nil
 }
 
 // Task implements Tasks.
-func (m *Memory) Task(_ context.Context, id string) (Task, bool, error) {
+func (m *Memory) Task(_ context.Context, principal, actor, id string) (Task, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mt, ok := m.tasks[id]
+	mt, ok := m.tasks[taskKey(principal, actor, id)]
 	if !ok || m.now().After(mt.expires) {
 		return Task{}, false, nil
 	}
