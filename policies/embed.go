@@ -1,5 +1,5 @@
 // Package policies is the default policy bundle, embedded into the binary and
-// used when POLICY_SOURCE is unset. See README.md for each policy's purpose.
+// used when POLICY_SOURCE is unset. See docs/policies.md for each policy's purpose.
 package policies
 
 import "embed"

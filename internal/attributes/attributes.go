@@ -1,6 +1,6 @@
 // Package attributes builds the attribute document: the single JSON document
-// that every policy sees. Its shape is a public, versioned interface; see the
-// README's "Attribute document" section. Fields are always present (with empty
+// that every policy sees. Its shape is a public, versioned interface; see
+// docs/attributes.md. Fields are always present (with empty
 // values when they do not apply) unless documented otherwise, so that policies
 // need no null checks.
 package attributes
@@ -65,8 +65,8 @@ type Document struct {
 	Time        Time      `json:"time"`
 }
 
-// Approval is the approval standing for this call (see the README's
-// "Approvals"): policies are evaluated again with Granted true once an
+// Approval is the approval standing for this call (see docs/approvals.md):
+// policies are evaluated again with Granted true once an
 // approver has approved the exact call, so that a rule may read who did.
 type Approval struct {
 	Granted bool   `json:"granted"`
@@ -79,8 +79,8 @@ type Approval struct {
 }
 
 // Session is the history of the caller's session before this call, read
-// from the state table when the bundle's policies read it (see the
-// README's "Sessions"). Its fields are empty when Tracked is false.
+// from the state table when the bundle's policies read it (see
+// docs/sessions.md). Its fields are empty when Tracked is false.
 type Session struct {
 	// Tracked is true when the history was read for this call: the bundle
 	// reads session, the action is call, the phase is request and the table

@@ -2,7 +2,7 @@
 // line the interceptor writes per decision, so that an auditor can find, by
 // decision id or trace id, who asked for what, which rule said no and why,
 // under which bundle. Its shape is versioned by SchemaVersion and documented
-// in the README; fields are only ever added within a version.
+// in docs/operations.md; fields are only ever added within a version.
 package decisionlog
 
 import (
