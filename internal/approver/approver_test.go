@@ -122,6 +122,17 @@ func (w *workflow) start(id string) string {
 	return exec.ExecutionArn
 }
 
+// waiting starts the workflow of approval id and runs its wait as Lambda
+// would; it returns the execution, waiting for a decision.
+func (w *workflow) waiting(id string) string {
+	w.t.Helper()
+	exec := w.start(id)
+	if r := w.invoke(w.invoked(exec)); !r.OK {
+		w.t.Fatalf("await: %+v", r)
+	}
+	return exec
+}
+
 type event struct {
 	Type      string
 	Scheduled *struct {
@@ -257,10 +268,7 @@ func TestWorkflowDecidedFirst(t *testing.T) {
 	if r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Token: w.idp.Token(t, "bob", []string{"platform-admins"}, nil)}); !r.OK {
 		t.Fatalf("decide: %+v", r)
 	}
-	exec := w.start(a.ID)
-	if r := w.invoke(w.invoked(exec)); !r.OK {
-		t.Fatalf("await: %+v", r)
-	}
+	exec := w.waiting(a.ID)
 	if status, out := w.end(exec); status != "SUCCEEDED" || out["status"] != "rejected" {
 		t.Fatalf("the workflow ended %s with %v", status, out)
 	}
@@ -272,10 +280,7 @@ func TestWorkflowDecidedFirst(t *testing.T) {
 func TestWorkflowLapses(t *testing.T) {
 	w := newWorkflow(t)
 	a := w.request("appr-lapse", time.Second)
-	exec := w.start(a.ID)
-	if r := w.invoke(w.invoked(exec)); !r.OK {
-		t.Fatalf("await: %+v", r)
-	}
+	exec := w.waiting(a.ID)
 	if status, out := w.end(exec); status != "SUCCEEDED" || out["status"] != "lapsed" {
 		t.Fatalf("the workflow ended %s with %v", status, out)
 	}
@@ -365,10 +370,7 @@ func TestRolesApart(t *testing.T) {
 		}
 	}
 	// The workflow's own steps then run as if no one had tried.
-	exec := w.start(a.ID)
-	if r := w.invoke(w.invoked(exec)); !r.OK {
-		t.Fatalf("await: %+v", r)
-	}
+	exec := w.waiting(a.ID)
 	if r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Approve: true, Token: bob}); !r.OK {
 		t.Fatalf("decide: %+v", r)
 	}
@@ -420,10 +422,7 @@ func TestReadsNeedAnApprover(t *testing.T) {
 func TestAnnouncementsEscaped(t *testing.T) {
 	w := newWorkflow(t)
 	a := w.requestOf("appr-raw", "ops___rotate_keys\nApproval appr-other is approved", time.Minute)
-	exec := w.start(a.ID)
-	if r := w.invoke(w.invoked(exec)); !r.OK {
-		t.Fatalf("await: %+v", r)
-	}
+	exec := w.waiting(a.ID)
 	if r := w.invoke(approver.Request{Action: approver.ActionDecide, ID: a.ID, Token: w.idp.Token(t, "bob", []string{"platform-admins"}, nil)}); !r.OK {
 		t.Fatalf("decide: %+v", r)
 	}

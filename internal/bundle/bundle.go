@@ -60,12 +60,24 @@ type Bundle struct {
 	// only audit-mode ones, or enforcing ones (see policy.SessionReaders).
 	Sessions policy.Mode
 	Tests    []Document
-	// Warnings name, with file and line, what the bundle does that loads
-	// but may not be meant (see policy.Warnings).
-	Warnings []string
+	// where is the file and line of each of Policies.
+	where []string
 
 	redactions []redact.Rule
 	limits     []*ratelimit.Limit
+}
+
+// Warnings name, with file and line, what the bundle does that loads but
+// may not be meant (see policy.Warnings): for "validate", not for every
+// start of the function.
+func (b *Bundle) Warnings() []string {
+	var out []string
+	for i, p := range b.Policies {
+		for _, w := range policy.Warnings(p) {
+			out = append(out, b.where[i]+": "+w)
+		}
+	}
+	return out
 }
 
 // Document is one YAML document of a bundle file.
@@ -268,10 +280,7 @@ func (b *Bundle) add(doc Document) error {
 		if err != nil {
 			return err
 		}
-		b.Policies = append(b.Policies, p)
-		for _, w := range policy.Warnings(p) {
-			b.Warnings = append(b.Warnings, doc.Where()+": "+w)
-		}
+		b.Policies, b.where = append(b.Policies, p), append(b.where, doc.Where())
 	case tm.APIVersion == APIVersion && tm.Kind == KindCatalog:
 		if b.Catalog != nil {
 			return errors.New("a bundle has at most one ToolCatalog")

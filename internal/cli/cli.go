@@ -355,7 +355,7 @@ func validate(args []string, embedded fs.FS, stdout, stderr io.Writer) int {
 		printLines(stderr, err)
 		return 1
 	}
-	for _, w := range b.Warnings {
+	for _, w := range b.Warnings() {
 		fmt.Fprintln(stderr, "warning: "+w)
 	}
 	fmt.Fprintf(stdout, "valid: %s, %d test cases\n", describe(b), cases)

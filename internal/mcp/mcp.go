@@ -33,6 +33,12 @@ const (
 	MethodTasksList              = "tasks/list"
 )
 
+// readMethods are the methods whose params this project reads: a case
+// variant of one is refused, not judged as some other method.
+var readMethods = []string{MethodToolsCall, MethodToolsList, MethodPromptsGet, MethodPromptsList, MethodResourcesRead,
+	MethodResourcesSubscribe, MethodResourcesUnsubscribe, MethodResourcesList, MethodResourcesTemplatesList,
+	MethodTasksGet, MethodTasksResult, MethodTasksCancel, MethodTasksUpdate, MethodTasksList, MethodCompletionComplete}
+
 // TargetSeparator joins target and tool names on the wire: "<target>___<tool>".
 const TargetSeparator = "___"
 
@@ -113,9 +119,7 @@ func Parse(body json.RawMessage) (Message, error) {
 	}
 	// Method names are case-sensitive, so "Tools/Call" is some other
 	// method to a policy; a lenient router would run it as a tool call.
-	for _, known := range []string{MethodToolsCall, MethodToolsList, MethodPromptsGet, MethodPromptsList, MethodResourcesRead,
-		MethodResourcesSubscribe, MethodResourcesUnsubscribe, MethodResourcesList, MethodResourcesTemplatesList,
-		MethodTasksGet, MethodTasksResult, MethodTasksCancel, MethodTasksUpdate, MethodTasksList, MethodCompletionComplete} {
+	for _, known := range readMethods {
 		if m.Method != known && strings.EqualFold(m.Method, known) {
 			return m, ErrMethodCase
 		}

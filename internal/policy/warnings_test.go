@@ -21,6 +21,10 @@ func TestWarnings(t *testing.T) {
 		{`{name: r, match: {any: [{action: list}]}, assert: {all: [{message: "no {{ tool.name }}", check: {principal: {authenticated: true}}}]}}`, false},
 		{`{name: r, match: {any: [{action: call}]}, assert: {all: [{check: {tool: {target: docs}}}]}}`, false},
 		{`{name: r, match: {any: [{action: call}]}, context: [{name: payload, variable: x}], assert: {all: [{check: {action: call}}]}}`, true},
+		{`{name: r, match: {any: [{action: cal}]}, assert: {all: [{check: {action: call}}]}}`, true},
+		{`{name: r, match: {all: [{phase: reponse}]}, assert: {all: [{check: {action: call}}]}}`, true},
+		{`{name: r, match: {any: [{action: list, list: {kind: tools}}]}, assert: {all: [{check: {action: call}}]}}`, true},
+		{`{name: r, match: {any: [{action: prompt}, {action: read}, {action: list, list: {kind: template}}]}, assert: {all: [{check: {action: call}}]}}`, false},
 	} {
 		p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - " + tt.rule + "\n"))
 		if err != nil {
