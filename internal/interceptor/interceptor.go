@@ -364,8 +364,9 @@ func (h *Handler) toolCall(msg *mcp.Message) (mcp.ToolCall, error) {
 
 // params reads what the document needs of a message's params into in: a
 // tools/call's tool and arguments (returned too), a prompts/get's prompt
-// and arguments, a resources/read's (or subscribe's, unsubscribe's) URI.
-// It returns what failed and why.
+// and arguments, a resources/read's (or subscribe's, unsubscribe's) URI,
+// the prompt or URI a completion/complete completes, a tasks/* request's
+// task id. It returns what failed and why.
 func (h *Handler) params(msg *mcp.Message, in *attributes.Input) (mcp.ToolCall, string, error) {
 	var call mcp.ToolCall
 	var err error
