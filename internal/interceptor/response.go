@@ -49,6 +49,9 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 		if body, _ = v.(map[string]any); err != nil || body == nil {
 			return h.rejectResponse(r, id, nil, resp, "the target's response is not a JSON-RPC message", errNotMessage)
 		}
+		if err := mcp.CheckAnswer(body); err != nil {
+			return h.rejectResponse(r, id, answering(body), resp, "the target's response could not be read", err)
+		}
 	}
 	_, msg, what, err := h.readRequest(ev)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/toolgate/toolgate/internal/codec"
+	"github.com/toolgate/toolgate/internal/strictjson"
 )
 
 // Methods whose params this project reads, or whose answers it filters.
@@ -55,6 +56,7 @@ var (
 	ErrInputResponses = errors.New("tools/call params.inputResponses must be an object")
 	ErrRequestState   = errors.New("tools/call params.requestState must be a string")
 	ErrMethodCase     = errors.New("method differs from a known MCP method only in case")
+	ErrMemberCase     = errors.New("a member's name differs from a protocol member's only in case")
 	ErrPromptName     = errors.New("prompts/get params.name must be a non-empty string")
 	ErrPromptArgs     = errors.New("prompts/get params.arguments must be an object of strings")
 	ErrResourceURI    = errors.New("params.uri must be a non-empty string")
@@ -91,6 +93,9 @@ func Parse(body json.RawMessage) (Message, error) {
 	var members map[string]json.RawMessage
 	if err := codec.UnmarshalJSON(b, &members); err != nil {
 		return m, fmt.Errorf("%w: %v", ErrNotObject, err)
+	}
+	if err := exactNames(members, messageMembers); err != nil {
+		return m, err
 	}
 	m.ID, m.Params, m.Result, m.Error = members["id"], members["params"], members["result"], members["error"]
 	if v, ok := members["jsonrpc"]; ok && codec.UnmarshalJSON(v, &m.JSONRPC) != nil {
@@ -202,6 +207,9 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 	if err := codec.UnmarshalJSON(p, &members); err != nil {
 		return ToolCall{}, fmt.Errorf("%w: %v", ErrParams, err)
 	}
+	if err := exactNames(members, paramsMembers); err != nil {
+		return ToolCall{}, err
+	}
 	var call ToolCall
 	if name, ok := members["name"].(string); ok && name != "" {
 		call.Name = name
@@ -294,6 +302,9 @@ func ParseCompletionRef(params json.RawMessage) (prompt, uri string, err error) 
 		return "", "", err
 	}
 	ref, _ := members["ref"].(map[string]any)
+	if err := exactNames(ref, paramsMembers); err != nil {
+		return "", "", err
+	}
 	switch ref["type"] {
 	case "ref/prompt":
 		prompt, _ = ref["name"].(string)
@@ -349,7 +360,62 @@ func paramsObject(params json.RawMessage) (map[string]any, error) {
 	if err := codec.UnmarshalJSON(p, &members); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrParams, err)
 	}
+	if err := exactNames(members, paramsMembers); err != nil {
+		return nil, err
+	}
 	return members, nil
+}
+
+// Member names of the protocol, at the message's level, a request's params
+// (and a completion's ref), and an answer's result. A decoder that matches
+// names in any case (encoding/json) reads "Arguments" or "argumentſ" as
+// "arguments": such a name is refused where these are read, or what a
+// policy judged ({} for the arguments) would not be what the tool runs.
+var (
+	messageMembers = folded("jsonrpc", "id", "method", "params", "result", "error")
+	paramsMembers  = folded("name", "arguments", "_meta", "task", "inputResponses", "requestState", "uri", "taskId", "ref", "type",
+		"cursor", "argument", "context")
+	resultMembers = folded("content", "structuredContent", "isError", "_meta", "tools", "prompts", "resources", "resourceTemplates",
+		"nextCursor", "task", "taskId", "resultType", "status", "statusMessage", "result", "error", "tasks", "messages", "contents",
+		"description", "completion")
+)
+
+// folded maps the Fold of each name to the name.
+func folded(names ...string) map[string]string {
+	m := make(map[string]string, len(names))
+	for _, n := range names {
+		m[strictjson.Fold(n)] = n
+	}
+	return m
+}
+
+// exactNames returns ErrMemberCase if a member of m is named as one of
+// known is, but for case.
+func exactNames[V any](m map[string]V, known map[string]string) error {
+	for k := range m {
+		if n, ok := known[strictjson.Fold(k)]; ok && n != k {
+			return fmt.Errorf("%w: %q", ErrMemberCase, k)
+		}
+	}
+	return nil
+}
+
+// CheckAnswer refuses an answer of a target whose message or result has a
+// member named as a protocol member is, but for case: a client that
+// matches names in any case would read what was never judged.
+func CheckAnswer(body map[string]any) error {
+	if err := exactNames(body, messageMembers); err != nil {
+		return err
+	}
+	if result, ok := body["result"].(map[string]any); ok {
+		if err := exactNames(result, resultMembers); err != nil {
+			return err
+		}
+		if inner, ok := result["result"].(map[string]any); ok { // a task's inline result
+			return exactNames(inner, resultMembers)
+		}
+	}
+	return nil
 }
 
 // SplitToolName splits a wire tool name "<target>___<tool>" at the first

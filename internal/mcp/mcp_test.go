@@ -29,8 +29,9 @@ func TestParse(t *testing.T) {
 		{"not object", `"x"`, mcp.ErrNotObject, "", nil, false},
 		{"no method", `{"jsonrpc":"2.0","id":1}`, mcp.ErrNoMethod, "", nil, false},
 		{"method not a string", `{"jsonrpc":"2.0","id":1,"method":3}`, mcp.ErrNoMethod, "", nil, false},
-		{"method in other case", `{"jsonrpc":"2.0","id":1,"Method":"ping"}`, mcp.ErrNoMethod, "", nil, false},
-		{"exact name wins over other case", `{"jsonrpc":"2.0","id":1,"method":"tools/call","METHOD":"ping"}`, nil, "tools/call", float64(1), false},
+		{"method in other case", `{"jsonrpc":"2.0","id":1,"Method":"ping"}`, mcp.ErrMemberCase, "", nil, false},
+		{"another case of a member is refused", `{"jsonrpc":"2.0","id":1,"method":"tools/call","METHOD":"ping"}`, mcp.ErrMemberCase, "", nil, false},
+		{"params in another case alone", `{"jsonrpc":"2.0","id":1,"method":"tools/call","Params":{"name":"x"}}`, mcp.ErrMemberCase, "", nil, false},
 		{"tools method in other case", `{"jsonrpc":"2.0","id":1,"method":"Tools/Call"}`, mcp.ErrMethodCase, "", nil, false},
 		{"float id", `{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, nil, "ping", 1.5, false},
 		{"negative id", `{"jsonrpc":"2.0","id":-3,"method":"ping"}`, nil, "ping", float64(-3), false},
@@ -75,7 +76,10 @@ func TestParseToolCall(t *testing.T) {
 		err  error
 	}{
 		{"full", `{"name":"k8s___get-pod","arguments":{"pod":"a"}}`, mcp.ToolCall{Name: "k8s___get-pod", Arguments: map[string]any{"pod": "a"}}, nil},
-		{"other-case members ignored", `{"name":"docs___read","Name":"k8s___delete-pod","arguments":{},"Arguments":{"x":1}}`, mcp.ToolCall{Name: "docs___read", Arguments: map[string]any{}}, nil},
+		{"other-case members refused", `{"name":"docs___read","Name":"k8s___delete-pod","arguments":{},"Arguments":{"x":1}}`, mcp.ToolCall{}, mcp.ErrMemberCase},
+		{"arguments in another case alone", `{"name":"t","Arguments":{"issues":["*"]}}`, mcp.ToolCall{}, mcp.ErrMemberCase},
+		{"arguments with a long s", `{"name":"t","argumentſ":{"issues":["*"]}}`, mcp.ToolCall{}, mcp.ErrMemberCase},
+		{"a name with a Kelvin sign is no member of the protocol", `{"name":"t","Kelvin":1}`, mcp.ToolCall{Name: "t", Arguments: map[string]any{}}, nil},
 		{"no arguments", `{"name":"t"}`, mcp.ToolCall{Name: "t", Arguments: map[string]any{}}, nil},
 		{"null arguments", `{"name":"t","arguments":null}`, mcp.ToolCall{Name: "t", Arguments: map[string]any{}}, nil},
 		{"array arguments", `{"name":"t","arguments":[1]}`, mcp.ToolCall{}, mcp.ErrToolArguments},
