@@ -187,6 +187,10 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 			logger.Error("the catalog pins a target to production: denying every request", "bundle", b.Source, "error", errUnverifiedProduction.Error())
 			return broken(b.Source)(errUnverifiedProduction)
 		}
+		if !policy.Environments(b.Policies)[cfg.Environment] {
+			logger.Warn("no policy names this deployment's ENVIRONMENT: no rule written for an environment applies (is it misspelt?)",
+				"environment", cfg.Environment, "bundle", b.Source)
+		}
 		c := icfg
 		c.Engine, c.Catalog, c.Redactor, c.RateLimits, c.Sessions = b.Engine, b.Catalog, b.Redactor, b.RateLimits, b.Sessions
 		if c.State == nil && (b.Sessions != "" || b.RateLimits.Len() > 0) {

@@ -38,6 +38,7 @@ func TestBadConfigurationDenies(t *testing.T) {
 		{"JWKS_URL": "http://idp.example/jwks.json"}, // not https
 		{"JWT_AUDIENCE": "gateway"},                  // without JWKS_URL
 		{"MAX_EVENT_BYTES": "-1"},
+		{"ENVIRONMENT": "Production"}, // policies compare names exactly
 		{"AWS_LAMBDA_FUNCTION_NAME": "interceptor"},                                     // production, no one verifies tokens
 		{"AWS_LAMBDA_FUNCTION_NAME": "interceptor", "JWT_VERIFIED_BY_GATEWAY": "maybe"}, // not a boolean
 	} {
@@ -70,6 +71,22 @@ func TestBadConfigurationDenies(t *testing.T) {
 		if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Allow || r.Document.Environment != cmp.Or(vars["ENVIRONMENT"], "production") {
 			t.Errorf("%v: good configuration: %+v", vars, r.Decision)
 		}
+	}
+}
+
+// TestEnvironmentNoPolicyNames: a deployment whose ENVIRONMENT no policy
+// names (a misspelt "prod") is said at load.
+func TestEnvironmentNoPolicyNames(t *testing.T) {
+	var logs bytes.Buffer
+	if _, err := app.NewHandler(env(map[string]string{"ENVIRONMENT": "prod"}), policies.FS, &logs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `"level":"WARN","message":"no policy names this deployment's ENVIRONMENT`) {
+		t.Errorf("not said: %s", logs.String())
+	}
+	logs.Reset()
+	if _, err := app.NewHandler(env(nil), policies.FS, &logs, nil); err != nil || strings.Contains(logs.String(), "no policy names") {
+		t.Errorf("production: %v %s", err, logs.String())
 	}
 }
 

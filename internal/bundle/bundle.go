@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -60,8 +62,10 @@ type Bundle struct {
 	// only audit-mode ones, or enforcing ones (see policy.SessionReaders).
 	Sessions policy.Mode
 	Tests    []Document
-	// where is the file and line of each of Policies.
-	where []string
+	// where is the file and line of each of Policies, catalogWhere of the
+	// catalog.
+	where        []string
+	catalogWhere string
 
 	redactions []redact.Rule
 	limits     []*ratelimit.Limit
@@ -75,6 +79,14 @@ func (b *Bundle) Warnings() []string {
 	for i, p := range b.Policies {
 		for _, w := range policy.Warnings(p) {
 			out = append(out, b.where[i]+": "+w)
+		}
+	}
+	if b.Catalog != nil {
+		named := policy.Environments(b.Policies)
+		for _, name := range slices.Sorted(maps.Keys(b.Catalog.Targets)) {
+			if env := b.Catalog.Targets[name].Environment; env != "" && !named[env] {
+				out = append(out, fmt.Sprintf("%s: catalog target %s: environment %q is named by no policy, so no rule written for an environment applies to it", b.catalogWhere, name, env))
+			}
 		}
 	}
 	return out
@@ -296,7 +308,7 @@ func (b *Bundle) add(doc Document) error {
 		if err := c.Spec.Validate(); err != nil {
 			return err
 		}
-		b.Catalog = &c.Spec
+		b.Catalog, b.catalogWhere = &c.Spec, doc.Where()
 	case tm.APIVersion == APIVersion && tm.Kind == KindRedaction:
 		var r struct {
 			typeMeta `json:",inline"`

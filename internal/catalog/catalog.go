@@ -89,8 +89,18 @@ func (c *Catalog) Validate() error {
 			}
 		}
 	}
+	for name, t := range c.Targets {
+		if t.Environment != "" && !ValidEnvironment(t.Environment) {
+			return fmt.Errorf("target %q: environment %q: want lower-case letters, digits and dashes (policies compare names exactly: \"Production\" is not production)", name, t.Environment)
+		}
+	}
 	return nil
 }
+
+// ValidEnvironment reports whether env is an environment's name: lower-case
+// letters, digits and dashes. Policies compare names exactly, so a name in
+// another case would match none of the rules written for it.
+func ValidEnvironment(env string) bool { return validLabel.MatchString(env) }
 
 var validLabel = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 

@@ -139,6 +139,8 @@ func TestValidate(t *testing.T) {
 		{catalog.Catalog{Tools: map[string]catalog.Tool{"a___b": {Risk: "critical", Operation: "execute"}}}, true},
 		{catalog.Catalog{Tools: map[string]catalog.Tool{"a___b": {Labels: []string{"private-data"}}}}, true},
 		{catalog.Catalog{Tools: map[string]catalog.Tool{"a___b": {Labels: []string{"Private Data"}}}}, false},
+		{catalog.Catalog{Targets: map[string]catalog.Target{"billing": {Environment: "production"}}}, true},
+		{catalog.Catalog{Targets: map[string]catalog.Target{"billing": {Environment: "Production"}}}, false},
 	}
 	for i, tt := range tests {
 		if err := tt.c.Validate(); (err == nil) != tt.ok {

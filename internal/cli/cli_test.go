@@ -73,7 +73,8 @@ func TestMain(t *testing.T) {
 		{[]string{"validate", "../../testdata/bundles/bad-tests"}, 1, nil, []string{`tests.yaml:1: json: unknown field "expekt"`, "tests.yaml:12: case 0 (both a request and attributes): want exactly one of event, request and attributes"}},
 		{[]string{"validate", "../../testdata/bundles/warnings"}, 0, []string{"valid: dir:../../testdata/bundles/warnings"}, []string{
 			"warning: policies.yaml:1: policy docs-only rule docs-tools matches action list without list.kind",
-			"warning: policies.yaml:20: policy shadowing rule r: context entry payload hides $payload"}},
+			"warning: policies.yaml:20: policy shadowing rule r: context entry payload hides $payload",
+			`warning: policies.yaml:37: catalog target billing: environment "prod" is named by no policy`}},
 		{[]string{"validate", "a", "b"}, 2, nil, []string{"usage:"}},
 		{[]string{"publish", "../../testdata/bundles/minimal"}, 2, nil, []string{"want s3://bucket/prefix"}},
 		{[]string{"publish", "-to", "s3://policies/prod"}, 2, nil, []string{"usage:"}},

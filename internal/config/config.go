@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/catalog"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/interceptor"
 )
@@ -138,6 +139,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.Environment == "" {
 		c.Environment = "production"
+	}
+	if !catalog.ValidEnvironment(c.Environment) {
+		return c, fmt.Errorf("ENVIRONMENT %q: want lower-case letters, digits and dashes (policies compare names exactly: \"Production\" is not production)", c.Environment)
 	}
 	if s := strings.TrimSpace(getenv("POLICY_REFRESH_SECONDS")); s != "" {
 		n, err := strconv.Atoi(s)

@@ -64,6 +64,7 @@ func TestFromEnv(t *testing.T) {
 		{"refresh timeout words", map[string]string{"POLICY_REFRESH_TIMEOUT_MS": "fast"}, config.Config{}, "POLICY_REFRESH_TIMEOUT_MS"},
 		{"task ttl", map[string]string{"TASK_TTL_SECONDS": "3600"}, config.Config{Environment: "production", DenyStatus: 200, Metrics: true, TaskTTL: time.Hour}, ""},
 		{"task ttl over a week", map[string]string{"TASK_TTL_SECONDS": "604801"}, config.Config{}, "TASK_TTL_SECONDS"},
+		{"environment in another case", map[string]string{"ENVIRONMENT": "Production"}, config.Config{}, "ENVIRONMENT"},
 		{"task ttl zero", map[string]string{"TASK_TTL_SECONDS": "0"}, config.Config{}, "TASK_TTL_SECONDS"},
 	}
 	for _, tt := range tests {

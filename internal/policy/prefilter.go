@@ -143,6 +143,28 @@ func isLiteral(s string) bool {
 	return !e.Foreach && e.Binding == "" && e.Compiler == "" && e.Statement == s
 }
 
+// Environments returns the environments the policies name in a match or
+// exclude clause (environment: production): an environment none names is
+// treated as no other is, which a typo ("prod") would make of production.
+func Environments(ps []*v1alpha1.ValidatingPolicy) map[string]bool {
+	out := map[string]bool{}
+	for _, p := range ps {
+		for _, r := range p.Spec.Rules {
+			for _, m := range []*v1alpha1.Match{r.Match, r.Exclude} {
+				if m == nil {
+					continue
+				}
+				for _, tree := range append(slices.Clip(m.Any), m.All...) {
+					if env, ok := literalOf(&tree, "environment"); ok {
+						out[env] = true
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 // knownLiterals are the values a document's action and phase can hold
 // (list.kind too, checked through listKinds).
 var knownLiterals = map[string]map[string]bool{
