@@ -38,7 +38,7 @@ func TestBadConfigurationDenies(t *testing.T) {
 		{"JWKS_URL": "http://idp.example/jwks.json"}, // not https
 		{"JWT_AUDIENCE": "gateway"},                  // without JWKS_URL
 		{"MAX_EVENT_BYTES": "-1"},
-		{"ENVIRONMENT": "Production"}, // policies compare names exactly
+		{"ENVIRONMENT": "Production"},                                                   // policies compare names exactly
 		{"AWS_LAMBDA_FUNCTION_NAME": "interceptor"},                                     // production, no one verifies tokens
 		{"AWS_LAMBDA_FUNCTION_NAME": "interceptor", "JWT_VERIFIED_BY_GATEWAY": "maybe"}, // not a boolean
 	} {
