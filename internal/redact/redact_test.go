@@ -277,6 +277,12 @@ func TestEvasions(t *testing.T) {
 		{"IDN domain", "info@bücher.example", []string{"info@", "bücher"}, nil},
 		{"non-ASCII local part", "jörg.meier@example.de", []string{"jörg", "meier"}, nil},
 		{"\\u0040", `anna\u0040example.com`, []string{"anna"}, nil},
+		// Format characters, which show nothing, split nothing.
+		{"zero-width space in a key id", "AKIA\u200bIOSFODNN7EXAMPLE", []string{"IOSFODNN7"}, nil},
+		{"soft hyphen in a key id", "AKIA\u00adIOSFODNN7EXAMPLE", []string{"IOSFODNN7"}, nil},
+		{"word joiner in an address", "jane\u2060@example.com", []string{"jane"}, nil},
+		{"zero-width spaces in a card", "4111\u200b1111\u200b1111\u200b1111", []string{"1111"}, nil},
+		{"&shy; in a key id", "AKIA&shy;IOSFODNN7EXAMPLE", []string{"IOSFODNN7"}, nil},
 		// Nothing to find stays as it was, encodings included.
 		{"plain percent text", "100% of 50%20 runs", nil, []string{"100% of 50%20 runs"}},
 		{"entities in prose", "Q&amp;A &lt;b&gt;", nil, []string{"Q&amp;A &lt;b&gt;"}},

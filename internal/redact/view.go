@@ -3,6 +3,7 @@ package redact
 import (
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -11,7 +12,8 @@ import (
 
 // view is a string as a model reads it: percent-encoding (%40), HTML
 // character references (&#64;, &commat;), JSON string escapes (\/, \u0040,
-// \n) and markdown's backslash escapes (\_) decoded and look-alike characters folded (＠, ４, NBSP), so that a
+// \n) and markdown's backslash escapes (\_) decoded, format characters
+// (zero-width space, soft hyphen) dropped and look-alike characters folded (＠, ４, NBSP), so that a
 // detector written for plain text finds what the encoding hides. from[i]
 // and to[i] are the offsets in the original of the sequence that the
 // view's byte i was decoded from.
@@ -92,7 +94,12 @@ func decodeOnce(s string) (view, bool) {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if f := fold.Rune(r); f != r && r != utf8.RuneError {
+		if unicode.Is(unicode.Cf, r) {
+			// A format character (zero-width space, word joiner, soft
+			// hyphen) shows nothing: a model reads the text without it.
+			emit("", i, i+size)
+			changed = true
+		} else if f := fold.Rune(r); f != r && r != utf8.RuneError {
 			emit(string(f), i, i+size)
 			changed = true
 		} else {
@@ -170,7 +177,9 @@ func decodeUnicodeEscape(s string, i int) (rune, int) {
 var entities = map[string]string{
 	"amp": "&", "lt": "<", "gt": ">", "quot": `"`, "apos": "'", "nbsp": " ", "commat": "@", "period": ".",
 	"sol": "/", "colon": ":", "equals": "=", "plus": "+", "hyphen": "-", "dash": "-", "lowbar": "_", "percnt": "%",
-	"num": "#", "excl": "!", "dollar": "$", "Tab": "\t", "NewLine": "\n",
+	"num": "#", "excl": "!", "dollar": "$", "Tab": "\t", "NewLine": "\n", "UnderBar": "_",
+	// Format characters, which show nothing (see decodeOnce).
+	"shy": "", "ZeroWidthSpace": "", "zwj": "", "zwnj": "", "NoBreak": "",
 }
 
 func decodeEntity(s string, i int) (string, int) {

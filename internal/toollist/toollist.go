@@ -110,21 +110,45 @@ func ScrubEntries(result map[string]any, member, nameKey string, keep Keep) []st
 		if k != member || !ok {
 			return f.names(e)
 		}
+		kept := list[:0]
 		for _, entry := range list {
-			if m, ok := entry.(map[string]any); ok {
-				f.members(m, func(k string, e any) any {
-					if k == nameKey {
-						return e
-					}
-					return f.names(e)
-				})
-			} else {
-				f.names(entry)
+			m, ok := entry.(map[string]any)
+			if !ok {
+				kept = append(kept, f.names(entry))
+				continue
 			}
+			if name, _ := m[nameKey].(string); f.namesHidden(name) {
+				// A URI or a prompt's name that names a hidden tool
+				// cannot be changed without naming something else: the
+				// entry goes.
+				f.hidden = append(f.hidden, name)
+				continue
+			}
+			f.members(m, func(k string, e any) any {
+				if k == nameKey {
+					return e
+				}
+				return f.names(e)
+			})
+			kept = append(kept, m)
 		}
-		return e
+		return kept
 	})
 	return f.hidden
+}
+
+// namesHidden reports whether name, an entry's own name, names a tool that
+// f refuses: one it merely is (a prompt named as a tool is, target___name,
+// judged as a prompt) does not count.
+func (f *searchFilter) namesHidden(name string) bool {
+	g := searchFilter{keep: f.keep}
+	g.text(name)
+	for _, h := range g.hidden {
+		if h != name || strings.Count(name, "___") > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // names replaces, everywhere in v, in strings and in member names, the
