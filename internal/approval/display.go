@@ -299,7 +299,7 @@ func Visible(s string) string {
 			b.WriteString(`\t`)
 		case r == ' ' || r < utf8.RuneSelf && unicode.IsGraphic(r):
 			b.WriteRune(r)
-		case unseen(r) || mixed && !latin1Letter(r) || marks > 2 || decomposed || compatible(r):
+		case unseen(r) || mixed && !latin1Letter(r) || marks > 2 || decomposed || compatible(r) || latinLookalike(r):
 			if r > 0xFFFF {
 				fmt.Fprintf(&b, `\U%08x`, r)
 			} else {
@@ -311,6 +311,12 @@ func Visible(s string) string {
 	}
 	return b.String()
 }
+
+// latinLookalike reports whether r is a Latin letter beyond Latin-1 and
+// Latin Extended-A (the letters of European languages): small capitals,
+// IPA and phonetic letters (ᴘᴀʏᴘᴀʟ, ɑ) read as ASCII, in text of no other
+// letters as anywhere.
+func latinLookalike(r rune) bool { return r > 0x17F && unicode.Is(unicode.Latin, r) }
 
 // compatible reports whether r is a compatibility character, one that
 // stands for another (ⅾ for d, 𝚊 for a, ﬁ for fi, ² for 2).

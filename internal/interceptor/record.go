@@ -96,16 +96,38 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 
 // hiddenName is how a record names an item removed from a list answer:
 // as it is named if that is a name (letters, digits, "_", "-", ".", at most
-// 128) in which no detector of secrets finds one, else by a digest of it,
+// 128) in which no detector of secrets finds one and no run looks like a
+// key (see tokenLike), else by a digest of it,
 // since the target wrote it and it may hold anything: a URI's path, a key
 // posing as a tool name.
 func hiddenName(name string) string {
 	if len(name) <= 128 && strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == "" && name != "" &&
-		secrets.String(name, redact.Counts{}) == name {
+		secrets.String(name, redact.Counts{}) == name && !tokenLike(name) {
 		return name
 	}
 	sum := sha256.Sum256([]byte(name))
 	return "sha256:" + hex.EncodeToString(sum[:8])
+}
+
+// tokenLike reports whether name holds a run of 16 or more letters and
+// digits mixing both: what API keys look like (sk_live_..., ghp_...,
+// xoxb-...), which no detector of secrets knows by its prefix, and no
+// tool's name.
+func tokenLike(name string) bool {
+	run, letters, digits := 0, false, false
+	for i := 0; i <= len(name); i++ {
+		if i < len(name) && (name[i] >= '0' && name[i] <= '9' || name[i] >= 'a' && name[i] <= 'z' || name[i] >= 'A' && name[i] <= 'Z') {
+			run++
+			letters = letters || name[i] > '9'
+			digits = digits || name[i] <= '9'
+			continue
+		}
+		if run >= 16 && letters && digits {
+			return true
+		}
+		run, letters, digits = 0, false, false
+	}
+	return false
 }
 
 // secrets finds credentials in the names a record would hold.

@@ -221,6 +221,9 @@ func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map
 		list.kind, list.member, list.key = attributes.ListResource, "resources", "uri"
 	case in.Method == mcp.MethodResourcesTemplatesList:
 		list.kind, list.member, list.key = attributes.ListTemplate, "resourceTemplates", "uriTemplate"
+	case in.Method == mcp.MethodTasksList:
+		// Its tasks are filtered by whose they are (filterTasks); what
+		// they say names no hidden tool.
 	default:
 		return nil
 	}
@@ -246,7 +249,8 @@ func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map
 	var hidden []string
 	var err error
 	switch {
-	case result == nil:
+	case result == nil || in.Method == mcp.MethodTasksList:
+		result = nil // scrubbed whole below
 	case in.Method == mcp.MethodToolsList:
 		hidden, err = toollist.FilterList(result, tools)
 	case list.kind == attributes.ListTool:

@@ -50,6 +50,13 @@ func (h *Handler) readTask(ctx context.Context, in *attributes.Input, doc *attri
 		r.Decision.Findings = []policy.Finding{{Policy: "(task)", Kind: policy.Violation, Mode: policy.ModeEnforce, Message: r.Decision.Reason}}
 		return false
 	}
+	if t.Approved && in.Method == mcp.MethodTasksUpdate {
+		// An approver approved the call as it was shown: input it takes
+		// later (an IBAN, a recipient) is what no one approved.
+		r.Decision = decision.Denied(r.Decision.ID, decision.CodePolicyDenied, "task "+doc.MCP.TaskID+": its call ran on an approval, which covers no input given later")
+		r.Decision.Findings = []policy.Finding{{Policy: "(task)", Kind: policy.Violation, Mode: policy.ModeEnforce, Message: r.Decision.Reason}}
+		return false
+	}
 	r.task = &t
 	if in.Phase == attributes.PhaseResponse && (in.Method == mcp.MethodTasksResult || in.Method == mcp.MethodTasksGet) {
 		in.QualifiedTool, in.Arguments, in.TaskCall = t.Tool, t.Arguments, true

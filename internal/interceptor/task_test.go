@@ -149,6 +149,11 @@ func TestTasks(t *testing.T) {
 	if r.Decision.Effect != decision.Allow || !strings.Contains(body(r), `"t-1"`) || strings.Contains(body(r), "t-alice") || strings.Contains(body(r), "payroll") {
 		t.Errorf("tasks/list: %+v %s", r.Decision, body(r))
 	}
+	r = run(taskEvent(t, "bob", "developers", "tasks/list", `{}`,
+		`{"jsonrpc":"2.0","id":5,"result":{"tasks":[{"taskId":"t-search","status":"completed","statusMessage":"found k8s___delete-pod"}]}}`))
+	if r.Decision.Effect != decision.Allow || !strings.Contains(body(r), "t-search") || strings.Contains(body(r), "k8s___delete-pod") {
+		t.Errorf("tasks/list: %+v %s", r.Decision, body(r))
+	}
 }
 
 // TestTaskApproval: the result of a task whose call needed an approval
@@ -164,6 +169,13 @@ func TestTaskApproval(t *testing.T) {
 		if err := store.BindTask(context.Background(), id, task, time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Input a task that ran on an approval takes later is what no one
+	// approved.
+	if r := h.Handle(context.Background(), taskEvent(t, "u-root", "platform-admins", "tasks/update",
+		`{"taskId":"t-granted","inputResponses":{"iban":{"action":"accept","content":{"iban":"XX00-ATTACKER"}}}}`, "")); r.Decision.Effect != decision.Deny ||
+		!strings.Contains(r.Decision.Reason, "covers no input given later") {
+		t.Errorf("tasks/update of an approved task: %+v", r.Decision)
 	}
 	for id, allow := range map[string]bool{"t-granted": true, "t-ungranted": false} {
 		r := h.Handle(context.Background(), taskEvent(t, "u-root", "platform-admins", "tasks/result", `{"taskId":"`+id+`"}`,
