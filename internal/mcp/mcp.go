@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/toolgate/toolgate/internal/codec"
-	"github.com/toolgate/toolgate/internal/strictjson"
 )
 
 // Methods whose params this project reads, or whose answers it filters.
@@ -372,29 +371,23 @@ func paramsObject(params json.RawMessage) (map[string]any, error) {
 // "arguments": such a name is refused where these are read, or what a
 // policy judged ({} for the arguments) would not be what the tool runs.
 var (
-	messageMembers = folded("jsonrpc", "id", "method", "params", "result", "error")
-	paramsMembers  = folded("name", "arguments", "_meta", "task", "inputResponses", "requestState", "uri", "taskId", "ref", "type",
-		"cursor", "argument", "context")
-	resultMembers = folded("content", "structuredContent", "isError", "_meta", "tools", "prompts", "resources", "resourceTemplates",
+	messageMembers = []string{"jsonrpc", "id", "method", "params", "result", "error"}
+	paramsMembers  = []string{"name", "arguments", "_meta", "task", "inputResponses", "requestState", "uri", "taskId", "ref", "type",
+		"cursor", "argument", "context"}
+	resultMembers = []string{"content", "structuredContent", "isError", "_meta", "tools", "prompts", "resources", "resourceTemplates",
 		"nextCursor", "task", "taskId", "resultType", "status", "statusMessage", "result", "error", "tasks", "messages", "contents",
-		"description", "completion")
+		"description", "completion"}
 )
 
-// folded maps the Fold of each name to the name.
-func folded(names ...string) map[string]string {
-	m := make(map[string]string, len(names))
-	for _, n := range names {
-		m[strictjson.Fold(n)] = n
-	}
-	return m
-}
-
 // exactNames returns ErrMemberCase if a member of m is named as one of
-// known is, but for case.
-func exactNames[V any](m map[string]V, known map[string]string) error {
+// known is, but for case (strings.EqualFold folds as encoding/json does:
+// "ſ" is "s").
+func exactNames[V any](m map[string]V, known []string) error {
 	for k := range m {
-		if n, ok := known[strictjson.Fold(k)]; ok && n != k {
-			return fmt.Errorf("%w: %q", ErrMemberCase, k)
+		for _, n := range known {
+			if k != n && strings.EqualFold(k, n) {
+				return fmt.Errorf("%w: %q", ErrMemberCase, k)
+			}
 		}
 	}
 	return nil

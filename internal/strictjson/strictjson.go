@@ -318,11 +318,6 @@ func decimal(n []byte) (neg bool, digits string, exp int, ok bool) {
 // simple case folding, the equivalence strings.EqualFold and encoding/json's
 // field matching use: the smallest rune of each rune's folding orbit, so that
 // "K", "k" and the Kelvin sign all fold to "K".
-// Fold returns key as a case-insensitive decoder compares member names
-// (encoding/json's rule: simple case folding, so "ſ" is "s" and "K" is
-// "k"): two keys with the same Fold are one member to such a decoder.
-func Fold(key string) string { return fold(key) }
-
 func fold(key string) string {
 	ascii := true
 	for i := 0; i < len(key); i++ {
