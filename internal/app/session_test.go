@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/toolgate/toolgate/internal/app"
@@ -178,7 +179,8 @@ func TestNoStateRequestsWhenUnused(t *testing.T) {
 // TestSessionReadOnlyAtRequest: the RESPONSE point judges the call again
 // without reading the history: at the REQUEST point, three GetItems (the
 // session and the principal's current and previous window) and two
-// UpdateItems (the session, the current window) per call, not per message.
+// writes in one transaction (the session and the current window, on the
+// condition that none of the three changed) per call, not per message.
 func TestSessionReadOnlyAtRequest(t *testing.T) {
 	srv := moto.Start(t)
 	proxy := srv.Proxy(t)
@@ -201,7 +203,75 @@ func TestSessionReadOnlyAtRequest(t *testing.T) {
 	if r := h.Handle(context.Background(), resp); r.Decision.Effect != decision.Allow || r.Phase != "response" || r.Document.Session.Tracked {
 		t.Fatalf("response: %+v %s %+v", r.Decision, r.Phase, r.Document.Session)
 	}
-	if got := targets(proxy); got["GetItem"] != 3 || got["UpdateItem"] != 2 {
-		t.Errorf("DynamoDB requests for one call and its response: %v, want 3 GetItems and 2 UpdateItems", got)
+	if got := targets(proxy); got["GetItem"] != 3 || got["TransactWriteItems"] != 1 || len(got) != 2 {
+		t.Errorf("DynamoDB requests for one call and its response: %v, want 3 GetItems and 1 TransactWriteItems", got)
+	}
+}
+
+// TestSessionBurst: calls of one principal sent at the same moment are
+// judged one after another, as a sequence is (R9): of 8 destructive calls
+// sent at once, each in a fresh session, under an enforcing "at most 3
+// destructive calls", exactly 3 run, and the history holds those 3.
+func TestSessionBurst(t *testing.T) {
+	srv := moto.Start(t)
+	table := srv.CreateTable(t, "toolgate-burst")
+	dir := t.TempDir()
+	writeFile(t, dir, "policy.yaml", []byte(`apiVersion: json.kyverno.io/v1alpha1
+kind: ValidatingPolicy
+metadata:
+  name: at-most-three-destructive
+spec:
+  rules:
+  - name: at-most-three
+    match: {all: [{action: call, phase: request}]}
+    assert:
+      all:
+      - message: this principal has made 3 destructive calls
+        check:
+          ((session.labelCalls.destructive || `+"`0`"+`) >= `+"`3`"+` && contains(tool.labels, 'destructive')): false
+`))
+	writeFile(t, dir, "catalog.yaml", []byte(`apiVersion: toolgate.dev/v1alpha1
+kind: ToolCatalog
+metadata: {name: c}
+spec:
+  tools:
+    k8s___delete-pod: {labels: [destructive]}
+`))
+	// moto answers one request at a time: a generous timeout, so that
+	// what is tested is the order of decisions, not moto's speed.
+	h, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "POLICY_SOURCE": dir, "STATE_TIMEOUT_MS": "10000"}),
+		policies.FS, &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	reasons := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := h.Handle(context.Background(), sessionCall(t, "u-ann", fmt.Sprintf("s-%d", i), "k8s___delete-pod"))
+			if r.Decision.Effect == decision.Allow {
+				reasons[i] = "allowed"
+				return
+			}
+			reasons[i] = r.Decision.Reason
+		})
+	}
+	wg.Wait()
+	allowed := 0
+	for _, r := range reasons {
+		switch {
+		case r == "allowed":
+			allowed++
+		case !strings.Contains(r, "3 destructive calls") && !strings.Contains(r, "send the call again"):
+			t.Errorf("denied for another reason: %s", r)
+		}
+	}
+	if allowed != 3 {
+		t.Errorf("%d of %d destructive calls sent at once ran, want 3: %q", allowed, n, reasons)
+	}
+	r := h.Handle(context.Background(), sessionCall(t, "u-ann", "s-last", "k8s___delete-pod"))
+	if r.Decision.Effect != decision.Deny || r.Document.Session.LabelCalls["destructive"] != 3 {
+		t.Errorf("after the burst: %+v %+v", r.Decision, r.Document.Session)
 	}
 }

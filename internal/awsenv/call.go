@@ -61,6 +61,10 @@ type APIError struct {
 	Status    int
 	Code      string // the exception's name, as the SDKs' ErrorCode
 	Message   string
+	// Reasons are the codes of a cancelled DynamoDB transaction's
+	// CancellationReasons, one per item, "None" for an item that did not
+	// cancel it.
+	Reasons []string
 }
 
 func (e *APIError) Error() string {
@@ -194,6 +198,9 @@ func apiError(operation string, status int, data []byte) error {
 		Type    string `json:"__type"`
 		Message string `json:"message"`
 		Upper   string `json:"Message"`
+		Reasons []struct {
+			Code string `json:"Code"`
+		} `json:"CancellationReasons"`
 	}
 	if json.Unmarshal(data, &e) != nil {
 		var x struct {
@@ -214,5 +221,9 @@ func apiError(operation string, status int, data []byte) error {
 	if msg == "" {
 		msg = e.Upper
 	}
-	return &APIError{Operation: operation, Status: status, Code: code, Message: msg}
+	apiErr := &APIError{Operation: operation, Status: status, Code: code, Message: msg}
+	for _, r := range e.Reasons {
+		apiErr.Reasons = append(apiErr.Reasons, r.Code)
+	}
+	return apiErr
 }

@@ -19,7 +19,8 @@ var creds = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, 
 })
 
 // TestCall: a signed JSON-protocol request; throttling and server errors
-// are retried twice, client errors never; a refused condition is
+// are retried twice, client errors never; a refused condition, or a
+// transaction cancelled only by conditions and conflicts, is
 // ErrConditionFailed.
 func TestCall(t *testing.T) {
 	for _, tc := range []struct {
@@ -35,6 +36,10 @@ func TestCall(t *testing.T) {
 		{"throttled three times", []int{400, 400, 400}, `{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down"}`, 3, "ProvisionedThroughputExceededException: slow down (HTTP 400)"},
 		{"a client error is not retried", []int{400}, `{"__type":"com.amazon.coral.validate#ValidationException","message":"bad key"}`, 1, "GetItem: ValidationException: bad key (HTTP 400)"},
 		{"a refused condition", []int{400}, `{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}`, 1, "condition"},
+		{"a transaction cancelled by a condition", []int{400}, `{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled","CancellationReasons":[{"Code":"None"},{"Code":"ConditionalCheckFailed","Message":"The conditional request failed"}]}`, 1, "condition"},
+		{"a transaction cancelled by another", []int{400}, `{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled","CancellationReasons":[{"Code":"TransactionConflict"},{"Code":"None"}]}`, 1, "condition"},
+		{"a transaction cancelled by throttling is an error", []int{400}, `{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled","CancellationReasons":[{"Code":"ConditionalCheckFailed"},{"Code":"ThrottlingError"}]}`, 1, "TransactionCanceledException"},
+		{"a transaction cancelled for no reason given is an error", []int{400}, `{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled"}`, 1, "TransactionCanceledException"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var n atomic.Int32

@@ -222,19 +222,12 @@ type Result struct {
 	task     *state.Task  // the call a tasks/* message's task is bound to
 }
 
-// sessionCall is what recording a call in its histories needs.
+// sessionCall is what recording a call in its histories needs: the
+// histories as the decision read them, and the call.
 type sessionCall struct {
-	records []sessionRecord
+	entries []state.Entry
 	tool    string
 	labels  []string
-}
-
-// sessionRecord is one history a call is recorded in, as it was read, and
-// how long it is kept after the call.
-type sessionRecord struct {
-	key  string
-	prev state.History
-	ttl  time.Duration
 }
 
 // fallbackOutput is the answer when even marshalling the output failed.
@@ -454,7 +447,7 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 	}
 	if r.Decision.Effect == decision.Allow && r.session != nil {
 		st.next("session")
-		h.recordSession(st.ctx, &r)
+		h.recordSession(st, id, &in, &r)
 	}
 	if r.Decision.Effect == decision.Allow && r.approval != nil {
 		h.forwarded(st.ctx, &r)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/decision"
@@ -49,10 +51,13 @@ func (h *Handler) readSession(ctx context.Context, doc *attributes.Document, r *
 	}
 	m := mergeHistories(hists)
 	doc.SetSession(source, m.Calls, m.Labels, m.LabelCalls, m.First, m.Last, m.Tools)
-	r.session = &sessionCall{tool: doc.Tool.QualifiedName, labels: doc.Tool.Labels,
-		records: []sessionRecord{{key: current, prev: hists[0], ttl: 2 * h.cfg.SessionWindow}}}
+	// The previous window is checked, not recorded to: a call made just
+	// before the windows turned is then seen by one made just after.
+	now := h.cfg.Now()
+	r.session = &sessionCall{tool: doc.Tool.QualifiedName, labels: doc.Tool.Labels, entries: []state.Entry{
+		{Key: current, Read: hists[0], Expires: now.Add(2 * h.cfg.SessionWindow)}, {Key: previous, Read: hists[1]}}}
 	if len(keys) == 3 {
-		r.session.records = append(r.session.records, sessionRecord{key: key, prev: hists[2], ttl: h.cfg.SessionTTL})
+		r.session.entries = append(r.session.entries, state.Entry{Key: key, Read: hists[2], Expires: now.Add(h.cfg.SessionTTL)})
 	}
 	return true
 }
@@ -104,23 +109,60 @@ func mergeHistories(hists []state.History) state.History {
 	return m
 }
 
+// sessionAttempts bounds how many times a call is decided again because a
+// concurrent call of its principal was recorded first.
+const sessionAttempts = 6
+
 // recordSession adds an allowed call to its histories (at the REQUEST
 // point: only there is a history read): its principal's current window,
-// and its session, if it has one.
-func (h *Handler) recordSession(ctx context.Context, r *Result) {
-	s, now := r.session, h.cfg.Now()
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
-	defer cancel()
-	errs := make([]error, len(s.records))
-	var wg sync.WaitGroup
-	for i, rec := range s.records {
-		wg.Go(func() {
-			errs[i] = h.cfg.State.Record(ctx, rec.key, rec.prev, s.tool, s.labels, now, now.Add(rec.ttl), sessionKeep)
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		h.sessionFailed(r, "the session history could not be recorded", err)
+// and its session, if it has one. A call is recorded only against the
+// histories its decision read: when a concurrent call of the principal
+// was recorded in between, the call is decided again on the histories
+// as they are now, so that a burst sent at once is judged call after
+// call, as a sequence is. A call granted by an approver is not decided
+// again; only its histories are read again.
+func (h *Handler) recordSession(st *steps, id string, in *attributes.Input, r *Result) {
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(st.ctx, h.cfg.StateTimeout)
+		err := h.cfg.State.Record(ctx, r.session.entries, r.session.tool, r.session.labels, h.cfg.Now(), sessionKeep)
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case !errors.Is(err, state.ErrChanged):
+			h.sessionFailed(r, "the session history could not be recorded", err)
+			return
+		case attempt == sessionAttempts:
+			h.sessionFailed(r, "concurrent calls of this principal kept changing its session history: send the call again", err)
+			return
+		}
+		// Jittered, so that the calls of a burst do not meet again.
+		select {
+		case <-st.ctx.Done():
+			h.sessionFailed(r, "the session history could not be recorded", st.ctx.Err())
+			return
+		case <-time.After(time.Duration(rand.Int64N(int64(attempt) * int64(5*time.Millisecond)))):
+		}
+		if r.approval != nil {
+			if !h.readSession(st.ctx, r.Document, r) {
+				return
+			}
+			continue
+		}
+		h.decide(st, id, in, r)
+		switch r.Decision.Effect {
+		case decision.Allow:
+		case decision.Approval:
+			// The approval path starts from the call as sent: the caller
+			// sends it again and is asked then.
+			d := decision.Denied(id, decision.CodeUndecidable,
+				"a concurrent call changed the session history and this call now needs approval: send it again")
+			d.Findings = r.Decision.Findings
+			r.Decision = d
+			return
+		default:
+			return
+		}
 	}
 }
 

@@ -65,12 +65,31 @@ func newHistory() History {
 type Sessions interface {
 	// History returns the history under key (an empty one for a new key).
 	History(ctx context.Context, key string) (History, error)
-	// Record adds one call of tool, with its labels, at now to the history
-	// under key, forgotten at expires unless recorded to again. Counts and
-	// labels are added atomically; the list of tools is prev's, read before
-	// deciding, plus tool, and keeps the last keep.
-	Record(ctx context.Context, key string, prev History, tool string, labels []string, now, expires time.Time, keep int) error
+	// Record adds one call of tool, with its labels, at now, to the
+	// histories of entries that have an expiry, keeping the last keep
+	// tools, provided that no history of entries has changed since it
+	// was read: all or nothing, atomically across every instance. When
+	// one has changed it writes nothing and returns ErrChanged, and the
+	// caller reads them again and decides again, so that a decision saw
+	// every call recorded before its own.
+	Record(ctx context.Context, entries []Entry, tool string, labels []string, now time.Time, keep int) error
 }
+
+// Entry is one history a call is recorded against.
+type Entry struct {
+	// Key is where the history is.
+	Key string
+	// Read is the history as the decision read it. Its Calls, which each
+	// record adds one to, tells whether it has changed since.
+	Read History
+	// Expires is when the history may be forgotten unless recorded to
+	// again; zero for a history that is only checked, not recorded to.
+	Expires time.Time
+}
+
+// ErrChanged is the error of a Record that wrote nothing because a
+// history changed after it was read.
+var ErrChanged = errors.New("a session history changed while the call was decided")
 
 // Table attribute names: the partition key, a counter's count, the expiry
 // that the table's time-to-live setting reads (epoch seconds), and a
@@ -188,15 +207,48 @@ func (d *DynamoDB) History(ctx context.Context, key string) (History, error) {
 	return h, nil
 }
 
-// Record writes one call with one UpdateItem: ADD for the counts and the
-// label set, so that concurrent calls of one session lose nothing there.
-func (d *DynamoDB) Record(ctx context.Context, key string, prev History, tool string, labels []string, now, expires time.Time, keep int) error {
-	names := map[string]string{"#c": AttrCalls, "#f": AttrFirst, "#l": AttrLast, "#t": AttrTools, "#x": AttrExpires}
-	values := awsenv.Item{
-		":one": awsenv.N("1"),
-		":now": awsenv.N(strconv.FormatInt(now.UnixMilli(), 10)),
-		":x":   awsenv.N(strconv.FormatInt(expires.Unix(), 10)),
+// Record writes one call with one TransactWriteItems: an update of each
+// history recorded to and a check of each history only read, each on the
+// condition that its count of calls is still the one read.
+func (d *DynamoDB) Record(ctx context.Context, entries []Entry, tool string, labels []string, now time.Time, keep int) error {
+	items := make([]awsenv.TransactItem, 0, len(entries))
+	for _, e := range entries {
+		item := &awsenv.Request{TableName: d.table, Key: awsenv.Item{AttrKey: awsenv.S(e.Key)},
+			ExpressionAttributeNames: map[string]string{"#c": AttrCalls}, ConditionExpression: "attribute_not_exists(#c)"}
+		values := awsenv.Item{}
+		if e.Read.Calls > 0 {
+			item.ConditionExpression = "#c = :read"
+			values[":read"] = awsenv.N(strconv.FormatInt(e.Read.Calls, 10))
+		}
+		if e.Expires.IsZero() {
+			if len(values) > 0 {
+				item.ExpressionAttributeValues = values
+			}
+			items = append(items, awsenv.TransactItem{ConditionCheck: item})
+			continue
+		}
+		item.UpdateExpression = recordUpdate(item.ExpressionAttributeNames, values, e, tool, labels, now, keep)
+		item.ExpressionAttributeValues = values
+		items = append(items, awsenv.TransactItem{Update: item})
 	}
+	_, err := d.client.Do(ctx, "TransactWriteItems", &awsenv.Request{TransactItems: items})
+	if errors.Is(err, awsenv.ErrConditionFailed) {
+		return ErrChanged
+	}
+	if err != nil {
+		return fmt.Errorf("record session in DynamoDB table %s: %w", d.table, err)
+	}
+	return nil
+}
+
+// recordUpdate returns the update expression that adds one call to the
+// history of e, with its names and values put in names and values: ADD
+// for the counts and the label set, SET for the times and the last tools.
+func recordUpdate(names map[string]string, values awsenv.Item, e Entry, tool string, labels []string, now time.Time, keep int) string {
+	names["#f"], names["#l"], names["#t"], names["#x"] = AttrFirst, AttrLast, AttrTools, AttrExpires
+	values[":one"] = awsenv.N("1")
+	values[":now"] = awsenv.N(strconv.FormatInt(now.UnixMilli(), 10))
+	values[":x"] = awsenv.N(strconv.FormatInt(e.Expires.Unix(), 10))
 	add := []string{"#c :one"}
 	if len(labels) > 0 {
 		names["#labels"] = AttrLabels
@@ -209,21 +261,11 @@ func (d *DynamoDB) Record(ctx context.Context, key string, prev History, tool st
 		add = append(add, n+" :one")
 	}
 	var list []awsenv.Value // never empty: it ends with tool
-	for _, t := range lastTools(prev.Tools, tool, keep) {
+	for _, t := range lastTools(e.Read.Tools, tool, keep) {
 		list = append(list, awsenv.S(t))
 	}
 	values[":t"] = awsenv.Value{L: list}
-	_, err := d.client.Do(ctx, "UpdateItem", &awsenv.Request{
-		TableName:                 d.table,
-		Key:                       awsenv.Item{AttrKey: awsenv.S(key)},
-		UpdateExpression:          "ADD " + strings.Join(add, ", ") + " SET #f = if_not_exists(#f, :now), #l = :now, #t = :t, #x = :x",
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	})
-	if err != nil {
-		return fmt.Errorf("record session in DynamoDB table %s: %w", d.table, err)
-	}
-	return nil
+	return "ADD " + strings.Join(add, ", ") + " SET #f = if_not_exists(#f, :now), #l = :now, #t = :t, #x = :x"
 }
 
 // lastTools returns prev and tool, the last keep of them.
@@ -259,12 +301,22 @@ func (m *Memory) now() time.Time {
 	return time.Now()
 }
 
+// session returns the session under key, unless it has none or it has
+// expired (a table's TTL would have removed it). m.mu is held.
+func (m *Memory) session(key string) (memorySession, bool) {
+	s, ok := m.sessions[key]
+	if !ok || m.now().After(s.expires) {
+		return memorySession{}, false
+	}
+	return s, true
+}
+
 // History implements Sessions.
 func (m *Memory) History(_ context.Context, key string) (History, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, ok := m.sessions[key]
-	if !ok || m.now().After(s.expires) {
+	s, ok := m.session(key)
+	if !ok {
 		return newHistory(), nil
 	}
 	h := s.h
@@ -273,27 +325,37 @@ func (m *Memory) History(_ context.Context, key string) (History, error) {
 }
 
 // Record implements Sessions.
-func (m *Memory) Record(_ context.Context, key string, prev History, tool string, labels []string, now, expires time.Time, keep int) error {
+func (m *Memory) Record(_ context.Context, entries []Entry, tool string, labels []string, now time.Time, keep int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.sessions == nil {
 		m.sessions = map[string]memorySession{}
 	}
-	s, ok := m.sessions[key]
-	if !ok || m.now().After(s.expires) {
-		s = memorySession{h: newHistory()}
-		s.h.First = now
-	}
-	s.h.Calls++
-	for _, l := range labels {
-		if !slices.Contains(s.h.Labels, l) {
-			s.h.Labels = append(s.h.Labels, l)
+	for _, e := range entries {
+		if s, _ := m.session(e.Key); s.h.Calls != e.Read.Calls {
+			return ErrChanged
 		}
-		s.h.LabelCalls[l]++
 	}
-	slices.Sort(s.h.Labels)
-	s.h.Last, s.h.Tools, s.expires = now, lastTools(prev.Tools, tool, keep), expires
-	m.sessions[key] = s
+	for _, e := range entries {
+		if e.Expires.IsZero() {
+			continue
+		}
+		s, ok := m.session(e.Key)
+		if !ok {
+			s = memorySession{h: newHistory()}
+			s.h.First = now
+		}
+		s.h.Calls++
+		for _, l := range labels {
+			if !slices.Contains(s.h.Labels, l) {
+				s.h.Labels = append(s.h.Labels, l)
+			}
+			s.h.LabelCalls[l]++
+		}
+		slices.Sort(s.h.Labels)
+		s.h.Last, s.h.Tools, s.expires = now, lastTools(e.Read.Tools, tool, keep), e.Expires
+		m.sessions[e.Key] = s
+	}
 	return nil
 }
 

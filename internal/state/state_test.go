@@ -138,7 +138,7 @@ func TestSessionContract(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := s.Record(ctx, "s1", prev, c.tool, c.labels, t0.Add(time.Duration(i)*time.Minute), exp, 3); err != nil {
+				if err := s.Record(ctx, []state.Entry{{Key: "s1", Read: prev, Expires: exp}}, c.tool, c.labels, t0.Add(time.Duration(i)*time.Minute), 3); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -159,27 +159,100 @@ func TestSessionContract(t *testing.T) {
 	}
 }
 
-// TestSessionUnderContention: concurrent calls of one session lose no count
-// and no label (the list of last tools is best effort).
+// TestSessionUnderContention: concurrent calls of one principal, each
+// reading its histories and recording against what it read, are recorded
+// one after another: none is lost, and each recorded call had read every
+// call recorded before it (R9: a burst judged without each other).
 func TestSessionUnderContention(t *testing.T) {
 	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
 			var wg sync.WaitGroup
-			for i := range 20 {
+			var mu sync.Mutex
+			seen := map[int64]bool{} // the calls each recorded call had read
+			for i := range 12 {
 				wg.Go(func() {
 					label := fmt.Sprintf("l%d", i%4)
-					if err := s.Record(context.Background(), "busy", state.History{}, "t", []string{label, "all"}, time.Now(), time.Now().Add(time.Hour), 5); err != nil {
-						t.Error(err)
+					for {
+						cur, err1 := s.History(ctx, "busy")
+						prev, err2 := s.History(ctx, "busy-before")
+						if err := errors.Join(err1, err2); err != nil {
+							t.Error(err)
+							return
+						}
+						entries := []state.Entry{{Key: "busy", Read: cur, Expires: time.Now().Add(time.Hour)}, {Key: "busy-before", Read: prev}}
+						err := s.Record(ctx, entries, fmt.Sprintf("t%d", i), []string{label, "all"}, time.Now(), 20)
+						if errors.Is(err, state.ErrChanged) {
+							continue
+						}
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						if seen[cur.Calls] {
+							t.Errorf("two calls were decided on the same %d earlier calls", cur.Calls)
+						}
+						seen[cur.Calls] = true
+						mu.Unlock()
+						return
 					}
 				})
 			}
 			wg.Wait()
-			h, err := s.History(context.Background(), "busy")
+			h, err := s.History(ctx, "busy")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if h.Calls != 20 || h.LabelCalls["all"] != 20 || h.LabelCalls["l0"] != 5 || len(h.Labels) != 5 {
+			if h.Calls != 12 || h.LabelCalls["all"] != 12 || h.LabelCalls["l0"] != 3 || len(h.Labels) != 5 || len(h.Tools) != 12 {
 				t.Errorf("%+v", h)
+			}
+			if before, _ := s.History(ctx, "busy-before"); before.Calls != 0 {
+				t.Errorf("a history only checked was written: %+v", before)
+			}
+		})
+	}
+}
+
+// TestSessionRecordChanged: a record against a history that changed
+// after it was read, recorded to or only checked, writes nothing to any
+// of its histories and says so.
+func TestSessionRecordChanged(t *testing.T) {
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			record := func(entries ...state.Entry) error {
+				return s.Record(ctx, entries, "k8s___delete-pod", []string{"destructive"}, time.Now(), 10)
+			}
+			if err := record(state.Entry{Key: "a", Expires: exp}, state.Entry{Key: "b", Expires: exp}); err != nil {
+				t.Fatal(err)
+			}
+			a, _ := s.History(ctx, "a")
+			b, _ := s.History(ctx, "b")
+			for _, c := range []struct {
+				name    string
+				entries []state.Entry
+			}{
+				{"stale second", []state.Entry{{Key: "a", Read: a, Expires: exp}, {Key: "b", Expires: exp}}},
+				{"stale first", []state.Entry{{Key: "a", Expires: exp}, {Key: "b", Read: b, Expires: exp}}},
+				{"stale check", []state.Entry{{Key: "c", Expires: exp}, {Key: "a"}}},
+				{"read ahead", []state.Entry{{Key: "a", Read: state.History{Calls: 2}, Expires: exp}}},
+			} {
+				if err := record(c.entries...); !errors.Is(err, state.ErrChanged) {
+					t.Errorf("%s: %v, want ErrChanged", c.name, err)
+				}
+			}
+			for _, k := range []string{"a", "b", "c"} {
+				if h, _ := s.History(ctx, k); h.Calls != map[string]int64{"a": 1, "b": 1, "c": 0}[k] {
+					t.Errorf("%s: %d calls after refused records", k, h.Calls)
+				}
+			}
+			if err := record(state.Entry{Key: "a", Read: a, Expires: exp}, state.Entry{Key: "b", Read: b}); err != nil {
+				t.Errorf("fresh: %v", err)
+			}
+			if h, _ := s.History(ctx, "b"); h.Calls != 1 {
+				t.Errorf("checked history written: %+v", h)
 			}
 		})
 	}
