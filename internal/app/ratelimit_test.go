@@ -68,16 +68,17 @@ func TestRateLimitInDynamoDB(t *testing.T) {
 	}
 	// Per call of these sessionless calls: the principal's two window
 	// histories (the default bundle's session policy reads them), the
-	// limit's count, and recording an allowed call in the current window.
-	if got := targets(proxy); got["GetItem"] != 2*31 || got["UpdateItem"] != 31+30 || len(got) != 2 {
-		t.Errorf("DynamoDB requests for 31 limited calls: %v, want 62 GetItem, 61 UpdateItem", got)
+	// limit's count, and recording an allowed call in the current window
+	// (a transaction that also checks the previous one).
+	if got := targets(proxy); got["GetItem"] != 2*31 || got["UpdateItem"] != 31 || got["TransactWriteItems"] != 30 || len(got) != 3 {
+		t.Errorf("DynamoDB requests for 31 limited calls: %v, want 62 GetItem, 31 UpdateItem, 30 TransactWriteItems", got)
 	}
 	// A read matches no limit: no count, only the history.
 	if r := h.Handle(ctx, call(t, "k8s___get-pod")); r.Decision.Effect != decision.Allow {
 		t.Fatalf("read: %+v", r.Decision)
 	}
-	if got := targets(proxy); got["GetItem"] != 2 || got["UpdateItem"] != 1 {
-		t.Errorf("a call no limit matches: %v, want two GetItems and one UpdateItem of the history", got)
+	if got := targets(proxy); got["GetItem"] != 2 || got["TransactWriteItems"] != 1 || len(got) != 2 {
+		t.Errorf("a call no limit matches: %v, want two GetItems and one TransactWriteItems of the history", got)
 	}
 	out := logs.String()
 	for _, want := range []string{`"rate_limits":[{"name":"execute-calls-per-caller","result":"exceeded","count":30,"limit":30}]`,
