@@ -215,7 +215,7 @@ func compileRule(path *field.Path, c compilers.Compilers, compiler string, r v1a
 	if ferr != nil {
 		return nil, ferr
 	}
-	assert, ferr := jsonengine.CompileAssert(path.Child("assert"), c, r.Assert)
+	assert, ferr := jsonengine.CompileAssert(path.Child("assert"), c, formatted(r.Assert))
 	if ferr != nil {
 		return nil, ferr
 	}
