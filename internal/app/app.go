@@ -187,6 +187,12 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 			logger.Error("the catalog pins a target to production: denying every request", "bundle", b.Source, "error", errUnverifiedProduction.Error())
 			return broken(b.Source)(errUnverifiedProduction)
 		}
+		if !b.Catalog.KnowsEnvironment(cfg.Environment) {
+			err := fmt.Errorf("ENVIRONMENT %q is not one of the bundle's environments (%s): policies compare names exactly, so no rule written for an environment would apply",
+				cfg.Environment, strings.Join(b.Catalog.Environments, ", "))
+			logger.Error("invalid configuration: denying every request", "bundle", b.Source, "error", err.Error())
+			return broken(b.Source)(err)
+		}
 		if !policy.Environments(b.Policies)[cfg.Environment] {
 			logger.Warn("no policy names this deployment's ENVIRONMENT: no rule written for an environment applies (is it misspelt?)",
 				"environment", cfg.Environment, "bundle", b.Source)

@@ -74,11 +74,30 @@ func TestBadConfigurationDenies(t *testing.T) {
 	}
 }
 
-// TestEnvironmentNoPolicyNames: a deployment whose ENVIRONMENT no policy
-// names (a misspelt "prod") is said at load.
+// TestEnvironmentNoPolicyNames: a deployment whose ENVIRONMENT the
+// bundle does not declare (a misspelt "prod" where the default bundle
+// knows production, staging and dev) denies every call and logs why; with
+// a bundle that declares no environments, one that no policy names is
+// said at load.
 func TestEnvironmentNoPolicyNames(t *testing.T) {
+	payload, err := os.ReadFile("../../testdata/events/allowed-call.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var logs bytes.Buffer
-	if _, err := app.NewHandler(env(map[string]string{"ENVIRONMENT": "prod"}), policies.FS, &logs, nil); err != nil {
+	h, err := app.NewHandler(env(map[string]string{"ENVIRONMENT": "prod"}), policies.FS, &logs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.Handle(context.Background(), payload); r.Decision.Effect != decision.Deny || len(r.Decision.Findings) != 1 ||
+		!strings.Contains(r.Decision.Findings[0].Detail, "not one of the bundle's environments") {
+		t.Errorf("undeclared environment: %+v", r.Decision)
+	}
+	if !strings.Contains(logs.String(), `ENVIRONMENT \"prod\" is not one of the bundle's environments (production, staging, dev)`) {
+		t.Errorf("not said: %s", logs.String())
+	}
+	logs.Reset()
+	if _, err := app.NewHandler(env(map[string]string{"ENVIRONMENT": "prod", "POLICY_SOURCE": "../../testdata/bundles/minimal"}), policies.FS, &logs, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(logs.String(), `"level":"WARN","message":"no policy names this deployment's ENVIRONMENT`) {

@@ -220,7 +220,7 @@ func TestS3BundleLifecycle(t *testing.T) {
 		message string
 	}{
 		{"corrupt archive", nil, []byte("this is not a gzip'd tar"), "gzip: invalid header"},
-		{"bundle that does not compile", fstest.MapFS{"p.yaml": {Data: []byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec: {rules: [{name: r, asert: {}}]}\n")}}, nil, `p.yaml:1: json: unknown field \"asert\"`},
+		{"bundle that does not compile", fstest.MapFS{"p.yaml": {Data: []byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec: {rules: [{name: r, asert: {}}]}\n")}}, nil, `p.yaml:4:26: json: unknown field \"asert\"`},
 		{"bundle whose own tests fail", failingTests, nil, "bundle tests: 2 of 3 failed"},
 		{"bundle without tests", untested, nil, "the bundle has no test cases"},
 	} {

@@ -95,7 +95,7 @@ func TestReadArchiveRejects(t *testing.T) {
 		{"too large", make([]byte, bundle.MaxArchiveBytes+1), "archive too large"},
 		{"expands too far", archive(t, []entry{good, {name: "big.txt", body: strings.Repeat("x", 33<<20)}}), "expanded"},
 		{"no policies", archive(t, []entry{{name: "README.md", body: "x"}}), "no policies found"},
-		{"bad policy", archive(t, []entry{{name: "p.yaml", body: strings.Replace(pol, "assert", "asert", 1)}}), `p.yaml:1: json: unknown field "asert"`},
+		{"bad policy", archive(t, []entry{{name: "p.yaml", body: strings.Replace(pol, "assert", "asert", 1)}}), `p.yaml:4:26: json: unknown field "asert"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

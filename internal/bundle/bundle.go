@@ -15,6 +15,7 @@ import (
 	"maps"
 	"os"
 	"path"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -62,23 +63,36 @@ type Bundle struct {
 	// only audit-mode ones, or enforcing ones (see policy.SessionReaders).
 	Sessions policy.Mode
 	Tests    []Document
-	// where is the file and line of each of Policies, catalogWhere of the
-	// catalog.
-	where        []string
+	// docs are the documents of Policies, catalogWhere the file and line
+	// of the catalog.
+	docs         []Document
 	catalogWhere string
+	// matches are the other documents whose paths are checked once the
+	// catalog (which declares claims) is known, and warnings what the
+	// checks warned of.
+	matches  []pathCheck
+	warnings []string
 
 	redactions []redact.Rule
 	limits     []*ratelimit.Limit
+}
+
+// pathCheck is a document whose paths are checked against the attribute
+// document's schema: a RateLimit's or a Redaction's.
+type pathCheck struct {
+	doc   Document
+	name  string
+	check func(policy.Declared) []policy.Problem
 }
 
 // Warnings name, with file and line, what the bundle does that loads but
 // may not be meant (see policy.Warnings): for "validate", not for every
 // start of the function.
 func (b *Bundle) Warnings() []string {
-	var out []string
+	out := slices.Clone(b.warnings)
 	for i, p := range b.Policies {
 		for _, w := range policy.Warnings(p) {
-			out = append(out, b.where[i]+": "+w)
+			out = append(out, b.docs[i].Where()+": "+w)
 		}
 	}
 	if b.Catalog != nil {
@@ -190,10 +204,11 @@ func load(files []file, source string) (*Bundle, error) {
 		h.Write(f.data)
 		for _, doc := range SplitDocuments(f.name, f.data) {
 			if err := b.add(doc); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", doc.Where(), err))
+				errs = append(errs, fmt.Errorf("%s: %w", errorPosition(doc, err), err))
 			}
 		}
 	}
+	errs = append(errs, b.checkPaths()...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("load bundle %s: %w", source, errors.Join(errs...))
 	}
@@ -223,6 +238,63 @@ func load(files []file, source string) (*Bundle, error) {
 		}
 	}
 	return b, nil
+}
+
+// checkPaths checks every path the bundle's documents read against the
+// attribute document's schema, and every environment they name against
+// the ones its catalog declares. It returns the errors, each at
+// its file, line and column, and keeps the warnings for Warnings.
+func (b *Bundle) checkPaths() []error {
+	var declared policy.Declared
+	if b.Catalog != nil {
+		declared = policy.Declared{Claims: b.Catalog.Claims, Environments: b.Catalog.Environments}
+	}
+	var errs []error
+	report := func(doc Document, what string, problems []policy.Problem) {
+		for _, p := range problems {
+			msg := fmt.Sprintf("%s: %s: %s", position(doc, p.At), what, p.Message)
+			if p.Warning {
+				b.warnings = append(b.warnings, msg)
+			} else {
+				errs = append(errs, errors.New(msg))
+			}
+		}
+	}
+	for i, p := range b.Policies {
+		report(b.docs[i], "policy "+p.Name, policy.Paths(p, declared))
+	}
+	for _, m := range b.matches {
+		report(m.doc, m.name, m.check(declared))
+	}
+	return errs
+}
+
+// unknownField finds the member a strict decoder refused.
+var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
+
+// errorPosition returns where in doc err is: the member a policy's error
+// names, or the first member of the name a strict decoder refused, else
+// the document's first line.
+func errorPosition(doc Document, err error) string {
+	if fe, ok := errors.AsType[*policy.FieldError](err); ok {
+		return position(doc, fe.At)
+	}
+	if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
+		if line, col, ok := locateKey(doc.Data, m[1]); ok {
+			return fmt.Sprintf("%s:%d:%d", doc.File, doc.Line+line-1, col)
+		}
+	}
+	return doc.Where()
+}
+
+// position returns "file:line:column" of the member at names in doc, or
+// "file:line" of doc when it cannot be found.
+func position(doc Document, at []any) string {
+	line, col, ok := locate(doc.Data, at)
+	if !ok {
+		return doc.Where()
+	}
+	return fmt.Sprintf("%s:%d:%d", doc.File, doc.Line+line-1, col)
 }
 
 type typeMeta struct {
@@ -292,7 +364,7 @@ func (b *Bundle) add(doc Document) error {
 		if err != nil {
 			return err
 		}
-		b.Policies, b.where = append(b.Policies, p), append(b.where, doc.Where())
+		b.Policies, b.docs = append(b.Policies, p), append(b.docs, doc)
 	case tm.APIVersion == APIVersion && tm.Kind == KindCatalog:
 		if b.Catalog != nil {
 			return errors.New("a bundle has at most one ToolCatalog")
@@ -326,6 +398,19 @@ func (b *Bundle) add(doc Document) error {
 			return err
 		}
 		b.redactions = append(b.redactions, r.Spec.Rules...)
+		rules := r.Spec.Rules
+		b.matches = append(b.matches, pathCheck{doc: doc, name: "redaction", check: func(declared policy.Declared) []policy.Problem {
+			var out []policy.Problem
+			for i, rule := range rules {
+				problems := policy.MatchPaths(rule.Match, []any{"spec", "rules", i, "match"}, declared)
+				problems = append(problems, policy.MatchPaths(rule.Exclude, []any{"spec", "rules", i, "exclude"}, declared)...)
+				for _, p := range problems {
+					p.Message = "rule " + rule.Name + ": " + p.Message
+					out = append(out, p)
+				}
+			}
+			return out
+		}})
 	case tm.APIVersion == APIVersion && tm.Kind == KindRateLimit:
 		var r struct {
 			typeMeta `json:",inline"`
@@ -343,6 +428,15 @@ func (b *Bundle) add(doc Document) error {
 			return err
 		}
 		b.limits = append(b.limits, l)
+		spec := r.Spec
+		b.matches = append(b.matches, pathCheck{doc: doc, name: "rate limit " + r.Metadata.Name, check: func(declared policy.Declared) []policy.Problem {
+			out := policy.MatchPaths(spec.Match, []any{"spec", "match"}, declared)
+			out = append(out, policy.MatchPaths(spec.Exclude, []any{"spec", "exclude"}, declared)...)
+			for i, k := range spec.Key {
+				out = append(out, policy.FieldPath(k, []any{"spec", "key", i}, declared)...)
+			}
+			return out
+		}})
 	case tm.APIVersion == APIVersion && tm.Kind == KindTest:
 		b.Tests = append(b.Tests, doc)
 	default:

@@ -76,7 +76,7 @@ func TestOpen(t *testing.T) {
 		{"https://example.com/bundle", "unsupported source"},
 		{"/nonexistent/bundle", "no such file"},
 		{"../../testdata/bundles/minimal/policy.yaml", "not a directory"},
-		{"../../testdata/bundles/broken-policy", `policies.yaml:14: json: unknown field "asert"`},
+		{"../../testdata/bundles/broken-policy", `policies.yaml:21:5: json: unknown field "asert"`},
 		{"../../testdata/events", "no policies found"},
 	}
 	for _, tt := range tests {
@@ -114,12 +114,23 @@ func TestLoadRejects(t *testing.T) {
 		{"rate limit window too long", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 2d")}, `l.yaml:1: spec.window: "2d": want whole seconds from 1s to 24h, or 1d`},
 		{"rate limit window in milliseconds", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1500ms")}, "spec.window"},
 		{"rate limit key not a document field", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, key: [user.id]")}, `spec.key[0] "user.id": not a field of the attribute document`},
-		{"rate limit unknown field", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, burst: 3")}, `l.yaml:1: json: unknown field "burst"`},
+		{"rate limit unknown field", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, burst: 3")}, `l.yaml:5:30: json: unknown field "burst"`},
 		{"rate limit exceeded", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, exceeded: queue")}, `spec.exceeded "queue": want deny`},
 		{"rate limit bad name", map[string]string{"p.yaml": policy, "l.yaml": limit("Calls", "limit: 1, window: 1m")}, `metadata.name "Calls"`},
 		{"rate limit twice", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m") + "---\n" + limit("l", "limit: 2, window: 1m")}, "two RateLimit documents are named l"},
 		{"redaction without rules", map[string]string{"p.yaml": policy, "r.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: Redaction\nspec: {rules: []}\n"}, "spec.rules is empty"},
 		{"every error reported", map[string]string{"p.yaml": policy, "x.yaml": "apiVersion: v1\nkind: A\n---\napiVersion: v1\nkind: B\n"}, `x.yaml:1: unknown document apiVersion "v1" kind "A"` + "\n" + `x.yaml:4: unknown document apiVersion "v1" kind "B"`},
+		{"rate limit key misspelt", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, key: [principal.idd]")}, "l.yaml:5:36: rate limit l: `idd` is not a member of principal (did you mean `id`?)"},
+		{"rate limit match misspelt", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, match: {any: [{tool: {operaton: execute}}]}")}, "rate limit l: `operaton` is not a member of tool (did you mean `operation`?)"},
+		{"environment not declared", map[string]string{"c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {environments: [production, dev]}\n",
+			"p.yaml": "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - name: r\n    match: {all: [{environment: prod}]}\n    assert: {all: [{check: {phase: request}}]}\n"},
+			"p.yaml:7:20: policy p: environment \"prod\" is not one of the catalog's environments (production, dev)"},
+		{"target environment not declared", map[string]string{"p.yaml": policy, "c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {environments: [production], targets: {billing: {environment: staging}}}\n"},
+			`target "billing": environment "staging" is not one of environments (production)`},
+		{"no environments", map[string]string{"p.yaml": policy, "c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {environments: []}\n"}, "environments: empty"},
+		{"claim not declared", map[string]string{"c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {claims: [department]}\n",
+			"p.yaml": "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: {principal: {claims: {dept: x}}}}]}}]}\n"},
+			"policy p: reads claim `dept`, which the catalog's claims do not declare"},
 		{"redaction rule names across files", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detectors: [email]\n", "s.yaml": redaction + "   detectors: [jwt]\n"}, `duplicate redaction rule "r"`},
 	}
 	for _, tt := range tests {
@@ -133,6 +144,38 @@ func TestLoadRejects(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestTypos: the typos a new user made in a first bundle, each of which
+// used to load and silently weaken it, fail the load, each at its line
+// and column, with the name meant.
+func TestTypos(t *testing.T) {
+	_, err := bundle.Open("../../testdata/bundles/typos", nil)
+	if err == nil {
+		t.Fatal("the bundle loaded")
+	}
+	for _, want := range []string{
+		"policies.yaml:9:5: policy refunds-need-data-owners: unknown annotation policies.toolgate.dev/approver (did you mean policies.toolgate.dev/approvers?)",
+		"policies.yaml:32:9: policy no-contractor-exports-in-production: `enviroment` is not a member of the document (did you mean `environment`?)",
+		"policies.yaml:37:11: policy no-contractor-exports-in-production: `department` is not a member of the document (did you mean `principal.claims.department`, a claim of the token?)",
+		"redaction.yaml:10:16: redaction: rule crm-emails: `qualifiedname` is not a member of tool (did you mean `qualifiedName`?)",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks\n%s\n%s", want, err)
+		}
+	}
+}
+
+// TestPathWarnings: a claim read by a bundle that declares none is a
+// warning, at its line, for validate.
+func TestPathWarnings(t *testing.T) {
+	b, err := bundle.Load(fstest.MapFS{"p.yaml": {Data: []byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - name: r\n    assert: {all: [{check: {\"(principal.claims.department)\": x}}]}\n")}}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := b.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "p.yaml:7:29: policy p: reads claim `department`, which the bundle does not declare") {
+		t.Errorf("warnings %q", w)
 	}
 }
 

@@ -41,6 +41,14 @@ type Catalog struct {
 	DefaultRisk string            `json:"defaultRisk,omitempty"`
 	Targets     map[string]Target `json:"targets,omitempty"`
 	Tools       map[string]Tool   `json:"tools,omitempty"`
+	// Environments, when set, are every environment the bundle knows: a
+	// policy or a target that names another fails to load, and a
+	// deployment whose ENVIRONMENT is another denies every call.
+	Environments []string `json:"environments,omitempty"`
+	// Claims, when set, are every token claim the policies read
+	// (principal.claims.<name>): reading another fails to load. Unset, such
+	// reads are warned of.
+	Claims []string `json:"claims,omitempty"`
 }
 
 // Target holds settings of one gateway target.
@@ -89,12 +97,42 @@ func (c *Catalog) Validate() error {
 			}
 		}
 	}
+	if c.Environments != nil && len(c.Environments) == 0 {
+		return fmt.Errorf("environments: empty: name the environments the bundle knows, or leave it out")
+	}
+	for _, env := range c.Environments {
+		if !ValidEnvironment(env) {
+			return fmt.Errorf("environments: %q: want lower-case letters, digits and dashes (policies compare names exactly: \"Production\" is not production)", env)
+		}
+	}
 	for name, t := range c.Targets {
 		if t.Environment != "" && !ValidEnvironment(t.Environment) {
 			return fmt.Errorf("target %q: environment %q: want lower-case letters, digits and dashes (policies compare names exactly: \"Production\" is not production)", name, t.Environment)
 		}
+		if t.Environment != "" && !c.KnowsEnvironment(t.Environment) {
+			return fmt.Errorf("target %q: environment %q is not one of environments (%s)", name, t.Environment, strings.Join(c.Environments, ", "))
+		}
+	}
+	for _, claim := range c.Claims {
+		if claim == "" {
+			return fmt.Errorf("claims: an empty name")
+		}
 	}
 	return nil
+}
+
+// KnowsEnvironment reports whether env is one of the environments c
+// declares, or c declares none.
+func (c *Catalog) KnowsEnvironment(env string) bool {
+	return c == nil || c.Environments == nil || slices.Contains(c.Environments, env)
+}
+
+// DeclaredClaims returns the claims c declares; nil when it declares none.
+func (c *Catalog) DeclaredClaims() []string {
+	if c == nil {
+		return nil
+	}
+	return c.Claims
 }
 
 // ValidEnvironment reports whether env is an environment's name: lower-case

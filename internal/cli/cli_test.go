@@ -69,7 +69,7 @@ func TestMain(t *testing.T) {
 		{[]string{"explain", "../../testdata/events/malformed-event.json"}, 0, []string{"finding: enforce error (event)"}, nil},
 		{[]string{"validate"}, 0, []string{"valid: embedded (sha256:", "14 policies, 16 test documents), 110 test cases"}, nil},
 		{[]string{"validate", "../../testdata/bundles/minimal"}, 0, []string{"valid: dir:../../testdata/bundles/minimal", "2 test cases"}, nil},
-		{[]string{"validate", "../../testdata/bundles/broken-policy"}, 1, nil, []string{`policies.yaml:14: json: unknown field "asert"`}},
+		{[]string{"validate", "../../testdata/bundles/broken-policy"}, 1, nil, []string{`policies.yaml:21:5: json: unknown field "asert"`}},
 		{[]string{"validate", "../../testdata/bundles/bad-tests"}, 1, nil, []string{`tests.yaml:1: json: unknown field "expekt"`, "tests.yaml:12: case 0 (both a request and attributes): want exactly one of event, request and attributes"}},
 		{[]string{"validate", "../../testdata/bundles/warnings"}, 0, []string{"valid: dir:../../testdata/bundles/warnings"}, []string{
 			"warning: policies.yaml:1: policy docs-only rule docs-tools matches action list without list.kind",
@@ -79,7 +79,7 @@ func TestMain(t *testing.T) {
 		{[]string{"publish", "../../testdata/bundles/minimal"}, 2, nil, []string{"want s3://bucket/prefix"}},
 		{[]string{"publish", "-to", "s3://policies/prod"}, 2, nil, []string{"usage:"}},
 		{[]string{"publish", "-to", "s3://policies/prod", "../../testdata/bundles/failing-tests"}, 1, []string{"policy tests: 1 passed, 2 failed"}, []string{"not published"}},
-		{[]string{"publish", "-to", "s3://policies/prod", "../../testdata/bundles/broken-policy"}, 1, nil, []string{"policies.yaml:14"}},
+		{[]string{"publish", "-to", "s3://policies/prod", "../../testdata/bundles/broken-policy"}, 1, nil, []string{"policies.yaml:21:5"}},
 		{[]string{"publish", "-to", "s3://policies/prod", "../../testdata/bundles/minimal"}, 1, []string{"policy tests: 2 passed"}, []string{"no AWS region"}},
 		{[]string{"invoke", "-policies", "../../testdata/bundles/minimal", "../../testdata/events/allowed-call.json"}, 0, []string{"dir:../../testdata/bundles/minimal", "decision: allow"}, nil},
 		{[]string{"invoke", "-policies", "/nonexistent", "../../testdata/events/allowed-call.json"}, 0, []string{"decision: deny (code -32002): the policy bundle could not be loaded"}, nil},

@@ -2,7 +2,9 @@ package policy
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +32,9 @@ func DecodePolicy(doc []byte) (*v1alpha1.ValidatingPolicy, error) {
 	if p.Name == "" {
 		return nil, fmt.Errorf("metadata.name is required")
 	}
+	if err := checkAnnotations(&p); err != nil {
+		return nil, err
+	}
 	if _, _, err := modeOf(&p); err != nil {
 		return nil, err
 	}
@@ -53,6 +58,39 @@ func DecodePolicy(doc []byte) (*v1alpha1.ValidatingPolicy, error) {
 		return nil, fmt.Errorf("policy %s: %w", p.Name, err)
 	}
 	return &p, nil
+}
+
+// FieldError is an error in one member of a policy document, so that it
+// can be reported at that member's line.
+type FieldError struct {
+	At  []any // as Problem.At
+	Err error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// annotations are the annotations of the policies.toolgate.dev/ prefix a
+// policy may carry.
+var annotations = []string{ModeAnnotation, DescriptionAnnotation, EffectAnnotation, ApproversAnnotation, ApprovalTTLAnnotation}
+
+// checkAnnotations refuses an annotation of our prefix that we do not
+// read: a misspelt one ("approver" for "approvers") would silently leave
+// the default in force (self-approval).
+func checkAnnotations(p *v1alpha1.ValidatingPolicy) error {
+	for _, k := range slices.Sorted(maps.Keys(p.Annotations)) {
+		if !strings.HasPrefix(strings.ToLower(k), AnnotationPrefix) || slices.Contains(annotations, k) {
+			continue
+		}
+		msg := fmt.Sprintf("policy %s: unknown annotation %s", p.Name, k)
+		if hint := nearest(annotations, k); hint != "" {
+			msg += " (did you mean " + hint + "?)"
+		} else {
+			msg += ": the annotations of " + AnnotationPrefix + " are " + strings.Join(annotations, ", ")
+		}
+		return &FieldError{At: []any{"metadata", "annotations", k}, Err: errors.New(msg)}
+	}
+	return nil
 }
 
 // modeOf returns the mode of p's findings and, for an approval policy, the

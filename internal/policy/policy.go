@@ -43,6 +43,9 @@ const (
 
 // Annotations a policy may carry.
 const (
+	// AnnotationPrefix is the prefix of them all: any other key under it
+	// is refused.
+	AnnotationPrefix      = "policies.toolgate.dev/"
 	ModeAnnotation        = "policies.toolgate.dev/mode"
 	DescriptionAnnotation = "policies.toolgate.dev/description"
 	// EffectAnnotation is deny (the default: a failed rule denies) or

@@ -149,14 +149,38 @@ func isLiteral(s string) bool {
 func Environments(ps []*v1alpha1.ValidatingPolicy) map[string]bool {
 	out := map[string]bool{}
 	for _, p := range ps {
-		for _, r := range p.Spec.Rules {
-			for _, m := range []*v1alpha1.Match{r.Match, r.Exclude} {
-				if m == nil {
-					continue
-				}
-				for _, tree := range append(slices.Clip(m.Any), m.All...) {
-					if env, ok := literalOf(&tree, "environment"); ok {
-						out[env] = true
+		for _, e := range NamedEnvironments(p) {
+			out[e.Name] = true
+		}
+	}
+	return out
+}
+
+// NamedEnvironment is an environment a policy names, and where.
+type NamedEnvironment struct {
+	Name string
+	At   []any // as Problem.At
+}
+
+// NamedEnvironments returns the environments p names in a match or
+// exclude clause, in the order it names them.
+func NamedEnvironments(p *v1alpha1.ValidatingPolicy) []NamedEnvironment {
+	var out []NamedEnvironment
+	for i, r := range p.Spec.Rules {
+		for _, m := range []struct {
+			name  string
+			match *v1alpha1.Match
+		}{{"match", r.Match}, {"exclude", r.Exclude}} {
+			if m.match == nil {
+				continue
+			}
+			for _, list := range []struct {
+				name  string
+				trees []v1alpha1.AssertionTree
+			}{{"any", m.match.Any}, {"all", m.match.All}} {
+				for j := range list.trees {
+					if env, ok := literalOf(&list.trees[j], "environment"); ok {
+						out = append(out, NamedEnvironment{Name: env, At: []any{"spec", "rules", i, m.name, list.name, j, "environment"}})
 					}
 				}
 			}
@@ -186,7 +210,11 @@ func Warnings(p *v1alpha1.ValidatingPolicy) []string {
 				out = append(out, fmt.Sprintf("policy %s rule %s: context entry %s hides $%s, which the engine binds; a later release refuses it: rename it", p.Name, r.Name, e.Name, e.Name))
 			}
 		}
-		for _, tree := range append(slices.Clip(r.Match.Any), r.Match.All...) {
+		var trees []v1alpha1.AssertionTree
+		if r.Match != nil {
+			trees = append(slices.Clip(r.Match.Any), r.Match.All...)
+		}
+		for _, tree := range trees {
 			for _, field := range []string{"action", "phase"} {
 				if v, ok := literalOf(&tree, field); ok && !knownLiterals[field][v] {
 					out = append(out, fmt.Sprintf("policy %s rule %s matches %s %q, which no document has, so it never applies; a later release refuses it", p.Name, r.Name, field, v))

@@ -25,6 +25,7 @@ func TestWarnings(t *testing.T) {
 		{`{name: r, match: {all: [{phase: reponse}]}, assert: {all: [{check: {action: call}}]}}`, true},
 		{`{name: r, match: {any: [{action: list, list: {kind: tools}}]}, assert: {all: [{check: {action: call}}]}}`, true},
 		{`{name: r, match: {any: [{action: prompt}, {action: read}, {action: list, list: {kind: template}}]}, assert: {all: [{check: {action: call}}]}}`, false},
+		{`{name: r, assert: {all: [{check: {action: call}}]}}`, false}, // no match: validate used to panic
 	} {
 		p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - " + tt.rule + "\n"))
 		if err != nil {

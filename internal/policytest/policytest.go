@@ -138,6 +138,13 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 			if env == "" {
 				env = opts.Environment
 			}
+			if !b.Catalog.KnowsEnvironment(env) {
+				// As the function would deny every call there, the
+				// case is wrong, not the policies.
+				out = append(out, CaseResult{Where: d.where, Name: c.Name, Diff: fmt.Sprintf(
+					"environment %q is not one of the catalog's environments (%s)", env, strings.Join(b.Catalog.Environments, ", "))})
+				continue
+			}
 			approvals, signer, keys := &approval.Memory{}, approval.NewLocalKey(), approval.RandomKey()
 			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor,
 				RateLimits: b.RateLimits, Sessions: b.Sessions, State: &state.Memory{Now: now}, Now: now,

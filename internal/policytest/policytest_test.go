@@ -61,3 +61,29 @@ func TestRunRejectsMalformedCases(t *testing.T) {
 		}
 	}
 }
+
+// TestUndeclaredEnvironmentFails: a case in an environment the catalog
+// does not declare fails (the function would deny every call there); one
+// in a declared environment runs.
+func TestUndeclaredEnvironmentFails(t *testing.T) {
+	policy, err := os.ReadFile("../../testdata/bundles/minimal/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{"p.yaml": {Data: policy},
+		"c.yaml": {Data: []byte("apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {environments: [production, dev]}\n")},
+		"t.yaml": {Data: []byte("apiVersion: toolgate.dev/v1alpha1\nkind: PolicyTest\nmetadata: {name: t}\nspec:\n  cases:\n" +
+			"  - {name: prod, environment: prod, request: {method: ping}, expect: {decision: allow}}\n" +
+			"  - {name: dev, environment: dev, request: {method: ping}, expect: {decision: allow}}\n")}}
+	b, err := bundle.Load(fsys, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := policytest.Run(b, policytest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2 || results[0].Pass || !strings.Contains(results[0].Diff, `environment "prod" is not one of the catalog's environments (production, dev)`) || !results[1].Pass {
+		t.Errorf("%+v", results)
+	}
+}
