@@ -2,6 +2,8 @@ package attributes
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -108,4 +110,139 @@ func jsonSchema(s *Shape) map[string]any {
 		out["additionalProperties"] = jsonSchema(s.Elem)
 	}
 	return out
+}
+
+// Check returns where v, a document as plain JSON values, first departs
+// from s: a member s does not have, a member it requires that v lacks, or
+// a value of another type. at names v in the error ("document").
+func (s *Shape) Check(v any, at string) error {
+	if s == nil || s.Type == "" {
+		return nil
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		if s.Type != "object" {
+			return fmt.Errorf("%s: an object, where the schema has %s", at, article(s.Type))
+		}
+		for _, name := range slices.Sorted(maps.Keys(v)) {
+			f := s.Elem
+			if s.Fields != nil {
+				if f = s.Fields[name]; f == nil {
+					return fmt.Errorf("%s.%s: not in the schema", at, name)
+				}
+			}
+			if err := f.Check(v[name], at+"."+name); err != nil {
+				return err
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(s.Fields)) {
+			if _, ok := v[name]; !ok && !s.Fields[name].Optional {
+				return fmt.Errorf("%s.%s: required by the schema, absent", at, name)
+			}
+		}
+	case []any:
+		if s.Type != "array" {
+			return fmt.Errorf("%s: a list, where the schema has %s", at, article(s.Type))
+		}
+		for i, e := range v {
+			if err := s.Elem.Check(e, fmt.Sprintf("%s[%d]", at, i)); err != nil {
+				return err
+			}
+		}
+	default:
+		if t := map[string]string{"string": "string", "float64": "number", "bool": "boolean"}[fmt.Sprintf("%T", v)]; t != s.Type {
+			return fmt.Errorf("%s: %s, where the schema has %s", at, jsonType(v), article(s.Type))
+		}
+	}
+	return nil
+}
+
+// Complete returns v with every member s requires that v lacks set to its
+// empty value (as a document the function builds holds it: "", 0, false,
+// [], {}), after checking v against s. A test case's partial document is
+// then judged as a whole one with those values would be.
+func (s *Shape) Complete(v map[string]any, at string) (map[string]any, error) {
+	if err := s.checkPresent(v, at); err != nil {
+		return nil, err
+	}
+	return s.fill(v).(map[string]any), nil
+}
+
+// checkPresent is Check of the members v has.
+func (s *Shape) checkPresent(v any, at string) error {
+	m, ok := v.(map[string]any)
+	if !ok || s.Fields == nil {
+		return s.Check(v, at)
+	}
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		f := s.Fields[name]
+		if f == nil {
+			return fmt.Errorf("%s.%s: not in the schema", at, name)
+		}
+		if err := f.checkPresent(m[name], at+"."+name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fill returns v with the members s requires filled in.
+func (s *Shape) fill(v any) any {
+	if s == nil || s.Fields == nil {
+		if v == nil && s != nil {
+			return s.empty()
+		}
+		return v
+	}
+	m, _ := v.(map[string]any)
+	out := make(map[string]any, len(s.Fields))
+	for name, f := range s.Fields {
+		if mv, ok := m[name]; ok {
+			out[name] = f.fill(mv)
+		} else if !f.Optional {
+			out[name] = f.empty()
+		}
+	}
+	return out
+}
+
+// empty is the value of s in a document where it does not apply.
+func (s *Shape) empty() any {
+	switch s.Type {
+	case "string":
+		return ""
+	case "number":
+		return float64(0)
+	case "boolean":
+		return false
+	case "array":
+		return []any{}
+	case "object":
+		return s.fill(map[string]any{})
+	}
+	return nil
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func article(t string) string {
+	switch t {
+	case "array":
+		return "a list"
+	case "object":
+		return "an object"
+	}
+	return "a " + t
 }

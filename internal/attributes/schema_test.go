@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"fmt"
 	"os"
-	"slices"
 	"testing"
 
 	"github.com/toolgate/toolgate/internal/attributes"
@@ -60,56 +58,35 @@ func TestValueConforms(t *testing.T) {
 			if in.Method == "tools/call" && in.Phase == "request" {
 				d.SetSession(attributes.SessionFromMCP, 2, []string{"destructive"}, map[string]int64{"destructive": 2}, now, now, []string{"k8s___get-pod"})
 			}
-			if err := conforms(d.Value(), attributes.Schema(), "document"); err != nil {
+			if err := attributes.Schema().Check(d.Value(), "document"); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 }
 
-// conforms returns the first place where v departs from s.
-func conforms(v any, s *attributes.Shape, at string) error {
-	if s.Type == "" {
-		return nil
-	}
-	switch v := v.(type) {
-	case map[string]any:
-		if s.Type != "object" {
-			return fmt.Errorf("%s: an object, the schema says %s", at, s.Type)
-		}
-		for name, m := range v {
-			f := s.Elem
-			if s.Fields != nil {
-				if f = s.Fields[name]; f == nil {
-					return fmt.Errorf("%s.%s: not in the schema", at, name)
-				}
-			}
-			if f == nil {
-				continue
-			}
-			if err := conforms(m, f, at+"."+name); err != nil {
-				return err
-			}
-		}
-		for name, f := range s.Fields {
-			if _, ok := v[name]; !ok && !f.Optional {
-				return fmt.Errorf("%s.%s: required by the schema, absent", at, name)
-			}
-		}
-	case []any:
-		if s.Type != "array" {
-			return fmt.Errorf("%s: an array, the schema says %s", at, s.Type)
-		}
-		for i, e := range v {
-			if err := conforms(e, s.Elem, fmt.Sprintf("%s[%d]", at, i)); err != nil {
-				return err
-			}
-		}
-	default:
-		want := map[string][]string{"string": {"string"}, "float64": {"number"}, "bool": {"boolean"}}[fmt.Sprintf("%T", v)]
-		if !slices.Contains(want, s.Type) {
-			return fmt.Errorf("%s: %T, the schema says %s", at, v, s.Type)
+// TestCheck: a document that departs from the schema is named where.
+func TestCheck(t *testing.T) {
+	b := attributes.Builder{Environment: "production"}
+	for _, tt := range []struct {
+		name   string
+		change func(map[string]any)
+		want   string
+	}{
+		{"as built", func(map[string]any) {}, ""},
+		{"a member too many", func(d map[string]any) { d["enviroment"] = "x" }, "document.enviroment: not in the schema"},
+		{"a member missing", func(d map[string]any) { delete(d, "session") }, "document.session: required by the schema, absent"},
+		{"a wrong type", func(d map[string]any) { d["tool"].(map[string]any)["labels"] = "x" }, "document.tool.labels: a string, where the schema has a list"},
+		{"a null", func(d map[string]any) { d["phase"] = nil }, "document.phase: null, where the schema has a string"},
+		{"an optional member absent", func(d map[string]any) { delete(d["tool"].(map[string]any), "arguments") }, ""},
+		{"open members", func(d map[string]any) { d["tool"].(map[string]any)["arguments"] = map[string]any{"x": []any{nil}} }, ""},
+	} {
+		doc := b.Build(context.Background(), attributes.Input{Phase: "request", Method: "tools/call", QualifiedTool: "docs___get", Now: now})
+		d := doc.Value()
+		tt.change(d)
+		err := attributes.Schema().Check(d, "document")
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || err.Error() != tt.want) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
 		}
 	}
-	return nil
 }

@@ -43,8 +43,10 @@ const usage = `usage: toolgate has every command; the Lambda bootstrap invoke, e
   toolgate validate [DIR]
       Decode every document of the bundle in DIR (default: the embedded bundle)
       strictly and compile every policy; print every error with file and line.
-  toolgate test [-env ENV] [DIR]
-      Run the test cases of the bundle in DIR (default: the embedded bundle).
+  toolgate test [-env ENV] [-coverage] [-min-coverage PCT] [DIR]
+      Run the test cases of the bundle in DIR (default: the embedded bundle);
+      -coverage names each rule no case saw both pass and fail, and
+      -min-coverage fails below that share of rules.
       Exit status 1 if a case fails, there are none, or the bundle does not load.
   toolgate publish [-to s3://BUCKET/PREFIX] DIR
       Validate and test the bundle in DIR, then upload it as
@@ -250,6 +252,8 @@ func test(args []string, embedded fs.FS, getenv func(string) string, stdout, std
 	fl := flag.NewFlagSet("test", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	env := fl.String("env", "", "default deployment environment of the cases (default: production)")
+	coverage := fl.Bool("coverage", false, "report, per rule, whether some case saw it pass and some saw it fail")
+	minCoverage := fl.Float64("min-coverage", 0, "fail unless this percentage of rules both passed and failed in some case (implies -coverage)")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
@@ -268,7 +272,35 @@ func test(args []string, embedded fs.FS, getenv func(string) string, stdout, std
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	return Report(stdout, results)
+	rc := Report(stdout, results)
+	if *coverage || *minCoverage > 0 {
+		if pct := reportCoverage(stdout, policytest.Coverage(h.Bundle(), results)); pct < *minCoverage {
+			fmt.Fprintf(stderr, "coverage %.1f%% is below -min-coverage %.1f%%\n", pct, *minCoverage)
+			rc = 1
+		}
+	}
+	return rc
+}
+
+// reportCoverage prints each rule that some case did not see both pass
+// and fail, and the share of rules that were; it returns that share, in
+// percent.
+func reportCoverage(w io.Writer, rules []policytest.RuleCoverage) float64 {
+	both := 0
+	yes := map[bool]string{true: "yes", false: "no"}
+	for _, r := range rules {
+		if r.Passed && r.Failed {
+			both++
+			continue
+		}
+		fmt.Fprintf(w, "  passed %-3s failed %-3s %s/%s\n", yes[r.Passed], yes[r.Failed], r.Policy, r.Rule)
+	}
+	pct := 100.0
+	if len(rules) > 0 {
+		pct = 100 * float64(both) / float64(len(rules))
+	}
+	fmt.Fprintf(w, "coverage: %d of %d rules passed in some case and failed in another (%.1f%%)\n", both, len(rules), pct)
+	return pct
 }
 
 // Report prints test results and returns 0 if all passed, 1 otherwise.

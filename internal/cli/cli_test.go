@@ -92,6 +92,12 @@ func TestMain(t *testing.T) {
 		{[]string{"test", "../../testdata/bundles/broken-policy"}, 1, nil, nil},
 		{[]string{"frobnicate"}, 2, nil, nil},
 		{nil, 2, nil, nil},
+		{[]string{"test", "-coverage"}, 0, []string{"policy tests: 110 passed, 0 failed", "coverage: 17 of 17 rules passed in some case and failed in another (100.0%)"}, nil},
+		{[]string{"test", "-min-coverage", "60", "../../testdata/bundles/uncovered"}, 1, []string{"policy tests: 2 passed, 0 failed",
+			"  passed yes failed no  crm/authenticated\n", "coverage: 1 of 2 rules passed in some case and failed in another (50.0%)"},
+			[]string{"coverage 50.0% is below -min-coverage 60.0%"}},
+		{[]string{"test", "-min-coverage", "50", "../../testdata/bundles/uncovered"}, 0, []string{"(50.0%)"}, nil},
+		{[]string{"validate", "../../testdata/bundles/typos"}, 1, nil, []string{"policies.yaml:32:9: policy no-contractor-exports-in-production: `enviroment` is not a member of the document (did you mean `environment`?)"}},
 		{[]string{"help"}, 0, []string{"usage:"}, nil},
 	}
 	for _, tt := range tests {

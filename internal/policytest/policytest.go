@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
@@ -91,6 +92,11 @@ type Expect struct {
 	// Approvals, when given, is the exact set of approval policies that
 	// asked for an approval.
 	Approvals []string `json:"approvals,omitempty"`
+	// Errors is the exact set of policies whose rules could not be
+	// evaluated. A rule that errors denies (fail closed), so without it a
+	// case that expects a denial would pass on a crash: any error not
+	// listed here fails the case.
+	Errors []string `json:"errors,omitempty"`
 	// Tools, when given, is the exact set of tools left in the answer's tool
 	// list (result.tools, or result.structuredContent.tools of a search).
 	Tools []string `json:"tools,omitempty"`
@@ -112,6 +118,9 @@ type CaseResult struct {
 	Pass  bool
 	// Diff says what differed, when Pass is false.
 	Diff string
+	// Rules are the outcome of each rule ("policy/rule") on the case's
+	// document: policy.Pass, Fail, Fault or Skip.
+	Rules map[string]string
 }
 
 // Options configure Run.
@@ -145,29 +154,41 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 					"environment %q is not one of the catalog's environments (%s)", env, strings.Join(b.Catalog.Environments, ", "))})
 				continue
 			}
+			if c.Attributes != nil {
+				// A partial document is judged as the whole one the
+				// function would build with those values; a member the
+				// document cannot have fails the case.
+				if c.Attributes, err = attributes.Schema().Complete(c.Attributes, "attributes"); err != nil {
+					out = append(out, CaseResult{Where: d.where, Name: c.Name, Diff: err.Error()})
+					continue
+				}
+			}
 			approvals, signer, keys := &approval.Memory{}, approval.NewLocalKey(), approval.RandomKey()
 			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor,
 				RateLimits: b.RateLimits, Sessions: b.Sessions, State: &state.Memory{Now: now}, Now: now,
 				Approvals: approvals, ApprovalKeys: keys, GrantKey: signer})
 			var got decision.Decision
 			var listed lists
+			var doc map[string]any
 			var err error
 			for _, req := range c.Before {
 				earlier := Case{Request: req, Claims: c.Claims, Headers: c.Headers}
-				if _, _, err = earlier.run(h, b.Engine); err != nil {
+				if _, _, _, err = earlier.run(h, b.Engine); err != nil {
 					break
 				}
 			}
 			for i := 0; err == nil && i < max(1, c.Times); i++ {
-				got, listed, err = c.run(h, b.Engine)
+				got, listed, doc, err = c.run(h, b.Engine)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: case %q: %w", d.where, c.Name, err)
 			}
 			res := CaseResult{Where: d.where, Name: c.Name}
+
 			if c.Approved != nil {
-				got, listed, res.Diff = c.approve(h, approvals, signer, keys, got, now())
+				got, listed, doc, res.Diff = c.approve(h, approvals, signer, keys, got, now())
 			}
+			res.Rules = outcomes(b.Engine, doc)
 			if res.Diff == "" {
 				res.Diff = c.Expect.diff(got, listed)
 			}
@@ -252,32 +273,75 @@ func (c Case) validate() error {
 // approve decides, as c.Approved, on the approval that got asks for, and
 // runs the call again. It returns the retry's decision, or why there was
 // nothing to approve or the approval was refused.
-func (c Case) approve(h *interceptor.Handler, store approval.Store, signer approval.Signer, keys approval.Keys, got decision.Decision, now time.Time) (decision.Decision, lists, string) {
+func (c Case) approve(h *interceptor.Handler, store approval.Store, signer approval.Signer, keys approval.Keys, got decision.Decision, now time.Time) (decision.Decision, lists, map[string]any, string) {
 	if got.Effect != decision.Approval || got.Approval == nil || got.Approval.ID == "" {
-		return got, lists{}, fmt.Sprintf("approved: the call asked for no approval (decision %s: %s)", got.Effect, got.Reason)
+		return got, lists{}, nil, fmt.Sprintf("approved: the call asked for no approval (decision %s: %s)", got.Effect, got.Reason)
 	}
 	by := c.Approved.By
 	if by == policy.ApproverCaller {
 		a, err := store.Get(context.Background(), got.Approval.ID)
 		if err != nil {
-			return got, lists{}, "approved: " + err.Error()
+			return got, lists{}, nil, "approved: " + err.Error()
 		}
 		by = a.Requester
 	}
 	if _, err := approval.Decide(context.Background(), store, signer, keys, got.Approval.ID, approval.Decision{Approve: true, By: by, Groups: c.Approved.Groups}, now); err != nil {
-		return got, lists{}, "approved: refused: " + err.Error()
+		return got, lists{}, nil, "approved: refused: " + err.Error()
 	}
-	retry, listed, err := c.run(h, nil)
+	retry, listed, doc, err := c.run(h, nil)
 	if err != nil {
-		return got, lists{}, "approved: " + err.Error()
+		return got, lists{}, nil, "approved: " + err.Error()
 	}
-	return retry, listed, ""
+	return retry, listed, doc, ""
 }
 
-// run returns the decision and what is listed in the answer.
-func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decision, lists, error) {
+// RuleCoverage says whether some case saw a rule pass (its match held and
+// its checks held) and some case saw it fail (a check failed).
+type RuleCoverage struct {
+	Policy, Rule   string
+	Passed, Failed bool
+}
+
+// Coverage returns the coverage of each rule of b's policies, in bundle
+// order, from the outcomes of results.
+func Coverage(b *bundle.Bundle, results []CaseResult) []RuleCoverage {
+	var out []RuleCoverage
+	for _, p := range b.Policies {
+		for _, r := range p.Spec.Rules {
+			c := RuleCoverage{Policy: p.Name, Rule: r.Name}
+			for _, res := range results {
+				switch res.Rules[p.Name+"/"+r.Name] {
+				case policy.Pass:
+					c.Passed = true
+				case policy.Fail:
+					c.Failed = true
+				}
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// outcomes returns each rule's outcome on doc, for coverage; nil when the
+// engine cannot explain or no document was built.
+func outcomes(engine policy.Engine, doc map[string]any) map[string]string {
+	k, ok := engine.(*policy.Kyverno)
+	if !ok || doc == nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, r := range k.Explain(doc) {
+		out[r.Policy+"/"+r.Rule] = r.Outcome
+	}
+	return out
+}
+
+// run returns the decision, what is listed in the answer, and the
+// attribute document the policies judged (nil when none was built).
+func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decision, lists, map[string]any, error) {
 	if c.Attributes != nil {
-		return decision.FromResult("test", engine.Evaluate(context.Background(), c.Attributes)), lists{}, nil
+		return decision.FromResult("test", engine.Evaluate(context.Background(), c.Attributes)), lists{}, c.Attributes, nil
 	}
 	event := c.Event
 	if event == nil {
@@ -288,7 +352,7 @@ func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decisi
 		if c.Claims != nil {
 			token, err := UnsignedToken(c.Claims)
 			if err != nil {
-				return decision.Decision{}, lists{}, err
+				return decision.Decision{}, lists{}, nil, err
 			}
 			headers["Authorization"] = "Bearer " + token
 		}
@@ -302,10 +366,14 @@ func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decisi
 	}
 	payload, err := json.Marshal(event)
 	if err != nil {
-		return decision.Decision{}, lists{}, err
+		return decision.Decision{}, lists{}, nil, err
 	}
 	r := h.Handle(context.Background(), payload)
-	return r.Decision, listedItems(r), nil
+	var doc map[string]any
+	if r.Document != nil {
+		doc = r.Document.Value()
+	}
+	return r.Decision, listedItems(r), doc, nil
 }
 
 // lists are the names left in an answer's lists, each sorted.
@@ -392,16 +460,39 @@ func (e Expect) diff(got decision.Decision, listed lists) string {
 	if e.Audit != nil && !sameSet(e.Audit, audited) {
 		diffs = append(diffs, fmt.Sprintf("audit policies: want %v, got %v", sorted(e.Audit), audited))
 	}
+	if errored := erroredPolicies(got.Findings); !sameSet(e.Errors, errored) {
+		diffs = append(diffs, fmt.Sprintf("policies that could not be evaluated: want %v, got %v (a rule that errors denies; list it in expect.errors if the case means it)",
+			sorted(e.Errors), errored))
+	}
 	if len(diffs) > 0 && len(got.Findings) > 0 {
 		var lines []string
 		for _, f := range got.Findings {
-			lines = append(lines, fmt.Sprintf("    %s %s/%s: %s", f.Mode, f.Policy, f.Rule, f.Message))
+			line := fmt.Sprintf("    %s %s/%s: %s", f.Mode, f.Policy, f.Rule, f.Message)
+			if f.Kind == policy.Error && f.Detail != "" {
+				line += " (" + f.Detail + ")"
+			}
+			lines = append(lines, line)
 		}
 		diffs = append(diffs, "findings:\n"+strings.Join(lines, "\n"))
 	} else if len(diffs) > 0 && got.Effect != decision.Allow {
 		diffs = append(diffs, "reason: "+got.Reason)
 	}
 	return strings.Join(diffs, "\n")
+}
+
+// erroredPolicies returns the policies of fs's error findings, the
+// findings of rules that could not be evaluated.
+func erroredPolicies(fs []policy.Finding) []string {
+	out := []string{}
+	for _, f := range fs {
+		// "(request)", "(event)"...: the input was refused before any
+		// policy ran, which is what such a case expects.
+		if f.Kind == policy.Error && !strings.HasPrefix(f.Policy, "(") && !slices.Contains(out, f.Policy) {
+			out = append(out, f.Policy)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func policiesOf(fs []policy.Finding) (enforced, audited, approvals []string) {

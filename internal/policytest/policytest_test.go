@@ -87,3 +87,42 @@ func TestUndeclaredEnvironmentFails(t *testing.T) {
 		t.Errorf("%+v", results)
 	}
 }
+
+// TestErrorsFailCases: a rule that cannot be evaluated denies (fail
+// closed), so a case that expects that denial fails unless it lists the
+// policy in expect.errors; a partial attributes document is judged whole,
+// and a member the document cannot have fails the case.
+func TestErrorsFailCases(t *testing.T) {
+	policy := "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: sizes}\nspec:\n  rules:\n" +
+		"  - {name: short, match: {all: [{action: call}]}, assert: {all: [{check: {\"(length(tool.arguments.size) < `5`)\": true}}]}}\n"
+	cases := "apiVersion: toolgate.dev/v1alpha1\nkind: PolicyTest\nmetadata: {name: t}\nspec:\n  cases:\n" +
+		"  - {name: crash taken for a denial, attributes: {action: call, tool: {arguments: {size: 3}}}, expect: {decision: deny}}\n" +
+		"  - {name: crash expected, attributes: {action: call, tool: {arguments: {size: 3}}}, expect: {decision: deny, errors: [sizes]}}\n" +
+		"  - {name: a real denial, attributes: {action: call, tool: {arguments: {size: toolong}}}, expect: {decision: deny, policies: [sizes]}}\n" +
+		"  - {name: a misspelt member, attributes: {action: call, tool: {argument: {size: x}}}, expect: {decision: allow}}\n"
+	b, err := bundle.Load(fstest.MapFS{"p.yaml": {Data: []byte(policy)}, "t.yaml": {Data: []byte(cases)}}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := policytest.Run(b, policytest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		pass bool
+		diff string
+	}{
+		{false, "policies that could not be evaluated: want [], got [sizes]"},
+		{true, ""},
+		{true, ""},
+		{false, "attributes.tool.argument: not in the schema"},
+	}
+	if len(results) != len(want) {
+		t.Fatalf("%d results", len(results))
+	}
+	for i, w := range want {
+		if r := results[i]; r.Pass != w.pass || !strings.Contains(r.Diff, w.diff) {
+			t.Errorf("%s: pass %v diff %q, want %v %q", r.Name, r.Pass, r.Diff, w.pass, w.diff)
+		}
+	}
+}
