@@ -60,7 +60,9 @@ func explainRule(p *compiledPolicy, r compiledRule, resource any, pb binding.Bin
 		fault(describeError(err))
 	}
 	for _, v := range violations {
-		res.Outcome = Fail
+		if res.Outcome != Fault { // a failed check before an error: the rule errored, as the decision says
+			res.Outcome = Fail
+		}
 		res.Findings = append(res.Findings, Finding{Policy: p.name, Rule: r.name, Kind: Violation, Mode: p.mode,
 			Message: authorMessage(v.Message, p, r.name), Detail: describeErrors(v.ErrorList), Approval: p.approval, QuotesArguments: r.quotesArguments})
 	}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"testing"
@@ -236,5 +237,47 @@ func TestEvaluateStopsWhenCancelled(t *testing.T) {
 	}
 	if bn.Engine.AllowsEach(ctx)(doc) {
 		t.Error("a cancelled list series allowed a tool")
+	}
+}
+
+// TestExplainFailThenError: a rule whose first check fails and whose
+// second cannot be evaluated is an error in the explanation, as in the
+// decision, with both findings.
+func TestExplainFailThenError(t *testing.T) {
+	p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n" +
+		"  - {name: r, assert: {all: [{message: first, check: {\"(`false`)\": true}}, {check: {\"(length(`3`))\": 1}}]}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := policy.Compile([]*v1alpha1.ValidatingPolicy{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := map[string]any{"action": "call"}
+	var kinds []policy.Kind
+	for _, f := range e.Evaluate(context.Background(), doc).Findings {
+		kinds = append(kinds, f.Kind)
+	}
+	rr := e.Explain(doc)
+	if len(rr) != 1 || rr[0].Outcome != policy.Fault || len(rr[0].Findings) != 2 || len(kinds) != 2 {
+		t.Errorf("explain %+v, decision findings %v", rr, kinds)
+	}
+}
+
+// TestDeterministic: every shipped policy gives the same findings, details
+// and messages included, on every run over every sample document.
+// kyverno-json visits a map's keys in random order, so a policy whose
+// outcome depended on it (a binding a sibling reads, refused at load)
+// would differ between runs.
+func TestDeterministic(t *testing.T) {
+	b := defaultBundle(t)
+	for _, d := range documents(t, b) {
+		doc := d.Value()
+		first := b.Engine.Evaluate(context.Background(), doc).Findings
+		for range 20 {
+			if got := b.Engine.Evaluate(context.Background(), doc).Findings; !reflect.DeepEqual(got, first) {
+				t.Fatalf("%s %s: findings differ between runs:\n%+v\n%+v", d.Phase, d.Tool.QualifiedName, first, got)
+			}
+		}
 	}
 }

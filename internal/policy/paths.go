@@ -2,6 +2,7 @@ package policy
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
@@ -145,6 +146,12 @@ func (c *pathChecker) match(m *v1alpha1.Match, at []any, env map[string]*node, l
 	}
 }
 
+// key is a key of an assertion tree's map, as kyverno-json parses it.
+type key struct {
+	name string
+	expr expression.Expression
+}
+
 // tree checks an assertion tree evaluated on a value reached as cur, as
 // kyverno-json's assertion walker evaluates one: a member name projects a
 // member, an expression key is evaluated on the value, a "~" key iterates
@@ -154,10 +161,6 @@ func (c *pathChecker) tree(v any, cur *node, env map[string]*node, lang string, 
 	switch v := v.(type) {
 	case map[string]any:
 		env = maps.Clone(env)
-		type key struct {
-			name string
-			expr expression.Expression
-		}
 		keys := make([]key, 0, len(v))
 		for _, k := range sortedKeys(v) {
 			keys = append(keys, key{k, parseExpression(k)})
@@ -167,6 +170,7 @@ func (c *pathChecker) tree(v any, cur *node, env map[string]*node, lang string, 
 		slices.SortStableFunc(keys, func(a, b key) int {
 			return cmp.Compare(boolInt(b.expr.Binding != ""), boolInt(a.expr.Binding != ""))
 		})
+		c.siblingBindings(v, keys, at)
 		for _, k := range keys {
 			e := k.expr
 			var projected *node
@@ -192,6 +196,29 @@ func (c *pathChecker) tree(v any, cur *node, env map[string]*node, lang string, 
 		}
 	case string:
 		c.scalar(v, cur, env, lang, at)
+	}
+}
+
+// siblingBindings refuses a binding that a sibling key reads: kyverno-json
+// visits a map's keys in random order and a binding made under one key is
+// seen by the keys visited after it, so such a policy passes or fails at
+// random. A binding read under its own key is fine.
+func (c *pathChecker) siblingBindings(v map[string]any, keys []key, at []any) {
+	for _, b := range keys {
+		if b.expr.Binding == "" {
+			continue
+		}
+		read := regexp.MustCompile(`\$` + regexp.QuoteMeta(b.expr.Binding) + `\b`)
+		for _, k := range keys {
+			if k.name == b.name {
+				continue
+			}
+			sub, _ := json.Marshal(v[k.name])
+			if read.MatchString(k.name) || read.Match(sub) {
+				c.problem(with(at, k.name), fmt.Sprintf("reads $%s, which its sibling %s binds: kyverno-json evaluates a map's keys in random order, so the binding may not be made yet; read it under %s instead",
+					b.expr.Binding, quote(b.name), quote(b.name)))
+			}
+		}
 	}
 }
 
