@@ -67,11 +67,12 @@ func TestRateLimitInDynamoDB(t *testing.T) {
 		t.Errorf("answer %s", body)
 	}
 	// Per call of these sessionless calls: the principal's two window
-	// histories (the default bundle's session policy reads them), the
-	// limit's count, and recording an allowed call in the current window
-	// (a transaction that also checks the previous one).
-	if got := targets(proxy); got["GetItem"] != 2*31 || got["UpdateItem"] != 31 || got["TransactWriteItems"] != 30 || len(got) != 3 {
-		t.Errorf("DynamoDB requests for 31 limited calls: %v, want 62 GetItem, 31 UpdateItem, 30 TransactWriteItems", got)
+	// histories (the default bundle's session policy reads them),
+	// recording the call the policies allowed in the current window (a
+	// transaction that also checks the previous and the next), and the
+	// limit's count, which the 31st call exceeds.
+	if got := targets(proxy); got["GetItem"] != 2*31 || got["UpdateItem"] != 31 || got["TransactWriteItems"] != 31 || len(got) != 3 {
+		t.Errorf("DynamoDB requests for 31 limited calls: %v, want 62 GetItem, 31 UpdateItem, 31 TransactWriteItems", got)
 	}
 	// A read matches no limit: no count, only the history.
 	if r := h.Handle(ctx, call(t, "k8s___get-pod")); r.Decision.Effect != decision.Allow {

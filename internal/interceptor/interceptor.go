@@ -441,13 +441,18 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 		st.next("approval")
 		body = h.approve(st.ctx, &msg, call, body, r.Document, &r)
 	}
+	// The history first: a call decided again on it and then denied must
+	// spend no rate-limit count; one a limit then refuses stays in its
+	// history, which errs toward more history.
+	if r.Decision.Effect == decision.Allow && r.session != nil {
+		st.next("session")
+		if v := h.recordSession(st, id, &in, &r); v != nil {
+			value = v
+		}
+	}
 	if r.Decision.Effect == decision.Allow && h.cfg.RateLimits.Len() > 0 {
 		st.next("ratelimit")
 		h.limit(st.ctx, value, &r)
-	}
-	if r.Decision.Effect == decision.Allow && r.session != nil {
-		st.next("session")
-		h.recordSession(st, id, &in, &r)
 	}
 	if r.Decision.Effect == decision.Allow && r.approval != nil {
 		h.forwarded(st.ctx, &r)

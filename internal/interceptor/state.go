@@ -59,6 +59,10 @@ func (h *Handler) readSession(ctx context.Context, doc *attributes.Document, r *
 	if len(keys) == 3 {
 		r.session.entries = append(r.session.entries, state.Entry{Key: key, Read: hists[2], Expires: now.Add(h.cfg.SessionTTL)})
 	}
+	// And the next window must still be empty: a call recorded there, once
+	// the windows turned, was decided without this one.
+	next, _ := doc.PrincipalKeys(now.Add(h.cfg.SessionWindow), h.cfg.SessionWindow)
+	r.session.entries = append(r.session.entries, state.Entry{Key: next})
 	return true
 }
 
@@ -110,8 +114,12 @@ func mergeHistories(hists []state.History) state.History {
 }
 
 // sessionAttempts bounds how many times a call is decided again because a
-// concurrent call of its principal was recorded first.
-const sessionAttempts = 6
+// concurrent call of its principal was recorded first; each waits longer,
+// up to sessionBackoff, and none outlives the invocation's deadline.
+const (
+	sessionAttempts = 10
+	sessionBackoff  = 250 * time.Millisecond
+)
 
 // recordSession adds an allowed call to its histories (at the REQUEST
 // point: only there is a history read): its principal's current window,
@@ -119,37 +127,50 @@ const sessionAttempts = 6
 // histories its decision read: when a concurrent call of the principal
 // was recorded in between, the call is decided again on the histories
 // as they are now, so that a burst sent at once is judged call after
-// call, as a sequence is. A call granted by an approver is not decided
-// again; only its histories are read again.
-func (h *Handler) recordSession(st *steps, id string, in *attributes.Input, r *Result) {
+// call, as a sequence is. A call granted by an approver keeps its grant:
+// the policies judge it again on the new histories with the grant. It
+// returns the document's value when the call was decided again, else nil.
+func (h *Handler) recordSession(st *steps, id string, in *attributes.Input, r *Result) (value map[string]any) {
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(st.ctx, h.cfg.StateTimeout)
 		err := h.cfg.State.Record(ctx, r.session.entries, r.session.tool, r.session.labels, h.cfg.Now(), sessionKeep)
 		cancel()
+		// Full jitter over a doubling window, so that the calls of a
+		// burst do not meet again, sized to a DynamoDB round trip.
+		wait := time.Duration(rand.Int64N(int64(min(10*time.Millisecond<<attempt, sessionBackoff))))
+		deadline, hasDeadline := st.ctx.Deadline()
 		switch {
 		case err == nil:
 			return
 		case !errors.Is(err, state.ErrChanged):
 			h.sessionFailed(r, "the session history could not be recorded", err)
 			return
-		case attempt == sessionAttempts:
+		case attempt == sessionAttempts || hasDeadline && time.Until(deadline) < wait+2*h.cfg.StateTimeout:
 			h.sessionFailed(r, "concurrent calls of this principal kept changing its session history: send the call again", err)
 			return
 		}
-		// Jittered, so that the calls of a burst do not meet again.
 		select {
 		case <-st.ctx.Done():
 			h.sessionFailed(r, "the session history could not be recorded", st.ctx.Err())
 			return
-		case <-time.After(time.Duration(rand.Int64N(int64(attempt) * int64(5*time.Millisecond)))):
+		case <-time.After(wait):
 		}
 		if r.approval != nil {
 			if !h.readSession(st.ctx, r.Document, r) {
 				return
 			}
+			// The grant stands; the policies judge the call again on
+			// the histories as they are now, with it.
+			granted := r.Decision.Approval
+			value = r.Document.Value()
+			if d := decision.FromResult(id, h.cfg.Engine.Evaluate(st.ctx, value)); d.Effect != decision.Allow {
+				d.Approval = granted
+				r.Decision = d
+				return
+			}
 			continue
 		}
-		h.decide(st, id, in, r)
+		value = h.decide(st, id, in, r)
 		switch r.Decision.Effect {
 		case decision.Allow:
 		case decision.Approval:
