@@ -199,7 +199,7 @@ func invoke(args []string, explainAll bool, embedded fs.FS, getenv func(string) 
 		}
 		fmt.Fprintf(stdout, "output:\n%s\n", out)
 	}
-	fmt.Fprintf(stdout, "\n%d events: %d allowed, %d denied\n", len(files), counts[decision.Allow], counts[decision.Deny])
+	fmt.Fprintf(stdout, "\n%d events: %d allowed, %d denied, %d waiting for approval\n", len(files), counts[decision.Allow], counts[decision.Deny], counts[decision.Approval])
 	return 0
 }
 
@@ -208,10 +208,14 @@ func invoke(args []string, explainAll bool, embedded fs.FS, getenv func(string) 
 func summary(file string, r interceptor.Result) string {
 	d := r.Decision
 	line := fmt.Sprintf("%-5s %-44s", d.Effect, filepath.Base(file))
-	if d.Effect == decision.Deny {
+	if d.Effect == decision.Deny || d.Effect == decision.Approval {
+		mode := policy.ModeEnforce // the policies that denied, or asked
+		if d.Effect == decision.Approval {
+			mode = policy.ModeApproval
+		}
 		var names []string
 		for _, f := range d.Findings {
-			if f.Mode == policy.ModeEnforce && !slices.Contains(names, f.Policy) {
+			if f.Mode == mode && !slices.Contains(names, f.Policy) {
 				names = append(names, f.Policy)
 			}
 		}
@@ -352,8 +356,11 @@ func explainRules(w io.Writer, b *bundle.Bundle, r interceptor.Result) {
 	fmt.Fprintln(w, "rules:")
 	for _, rr := range k.Explain(r.Document.Value()) {
 		mode := ""
-		if rr.Mode == policy.ModeAudit {
+		switch rr.Mode {
+		case policy.ModeAudit:
 			mode = " (audit)"
+		case policy.ModeApproval:
+			mode = " (approval)"
 		}
 		fmt.Fprintf(w, "  %-5s %s/%s%s\n", strings.ToUpper(rr.Outcome), rr.Policy, rr.Rule, mode)
 		for _, f := range rr.Findings {

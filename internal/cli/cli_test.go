@@ -67,6 +67,8 @@ func TestMain(t *testing.T) {
 			"PASS  require-authentication/authenticated-caller\n", "SKIP  no-destructive-in-production/no-delete-in-production\n", "PASS  audit-unknown-operations/operation-classified (audit)"}, nil},
 		{[]string{"explain", "../../testdata/events/denied-delete-production.json"}, 0, []string{"FAIL  no-destructive-in-production/no-delete-in-production", "decision: deny"}, nil},
 		{[]string{"explain", "../../testdata/events/malformed-event.json"}, 0, []string{"finding: enforce error (event)"}, nil},
+		{[]string{"explain", "../../testdata/events/approval-needed.json"}, 0, []string{"FAIL  approve-critical-calls/critical-needs-approval (approval)", "decision: approval"}, nil},
+		{[]string{"invoke", "../../testdata/events"}, 0, []string{"\napproval approval-needed.json ", " approve-critical-calls: critical-risk tool", " denied, 1 waiting for approval\n"}, nil},
 		{[]string{"validate"}, 0, []string{"valid: embedded (sha256:", "14 policies, 16 test documents), 110 test cases"}, nil},
 		{[]string{"validate", "../../testdata/bundles/minimal"}, 0, []string{"valid: dir:../../testdata/bundles/minimal", "2 test cases"}, nil},
 		{[]string{"validate", "../../testdata/bundles/broken-policy"}, 1, nil, []string{`policies.yaml:21:5: json: unknown field "asert"`}},

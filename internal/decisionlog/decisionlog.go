@@ -126,6 +126,10 @@ type Principal struct {
 	Type     string `json:"type,omitempty"`
 	ClientID string `json:"client_id,omitempty"`
 	Actor    string `json:"actor,omitempty"`
+	// Username and Groups are the token's, so that an auditor reads who
+	// without a directory lookup.
+	Username string   `json:"username,omitempty"`
+	Groups   []string `json:"groups,omitempty"`
 	// Verification is how the token was checked, or why it was refused.
 	Verification string `json:"verification,omitempty"`
 }

@@ -45,7 +45,8 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 		rec.Environment = doc.Environment
 		rec.SessionID = doc.MCP.SessionID
 		p := doc.Principal
-		rec.Principal = &decisionlog.Principal{ID: p.ID, Type: p.Type, ClientID: p.ClientID, Actor: p.Actor, Verification: p.Verification}
+		rec.Principal = &decisionlog.Principal{ID: p.ID, Type: p.Type, ClientID: p.ClientID, Actor: p.Actor, Verification: p.Verification,
+			Username: p.Username, Groups: p.Groups}
 		if t := doc.Tool; t.QualifiedName != "" {
 			rec.Tool = &decisionlog.Tool{Target: t.Target, Name: t.Name, Operation: t.Operation, Risk: t.Risk}
 		}

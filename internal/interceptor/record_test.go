@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -147,8 +148,12 @@ func TestDecisionRecords(t *testing.T) {
 			if !hex64.MatchString(rec.ArgsSHA256) || rec.ArgsSHA256 != decisionlog.ArgsDigest(d.Tool.Arguments) {
 				t.Errorf("%s: args_sha256 %q", file, rec.ArgsSHA256)
 			}
-			if rec.Tool == nil || rec.Tool.Name != d.Tool.Name || rec.Principal == nil || rec.Principal.ID != d.Principal.ID {
+			if rec.Tool == nil || rec.Tool.Name != d.Tool.Name || rec.Principal == nil || rec.Principal.ID != d.Principal.ID ||
+				rec.Principal.Username != d.Principal.Username || !slices.Equal(rec.Principal.Groups, d.Principal.Groups) {
 				t.Errorf("%s: who and what: %+v %+v", file, rec.Principal, rec.Tool)
+			}
+			if len(d.Principal.Groups) > 0 {
+				seen["groups"] = true
 			}
 		} else if rec.ArgsSHA256 != "" {
 			t.Errorf("%s: args_sha256 without a call", file)
@@ -157,9 +162,9 @@ func TestDecisionRecords(t *testing.T) {
 			t.Errorf("%s: arguments logged by default", file)
 		}
 	}
-	for _, result := range []string{"allow", "deny"} {
+	for _, result := range []string{"allow", "deny", "groups"} {
 		if !seen[result] {
-			t.Errorf("no event yields result %s", result)
+			t.Errorf("no event yields %s", result)
 		}
 	}
 }
