@@ -53,6 +53,16 @@ const usage = `usage: toolgate has every command; the Lambda bootstrap invoke, e
       PREFIX/bundle.tar.gz (default: POLICY_SOURCE) and print its new version.
       AWS credentials and region come from the SDK's default chain:
       environment, profiles (AWS_PROFILE), SSO, instance roles.
+  toolgate init [-target NAME] DIR
+      Write a first bundle into DIR: a catalog, a policy for the target's
+      tools and the test cases that see each rule pass and fail.
+  toolgate event [-sub SUB] [-groups G,...] [-claims JSON] [-tool NAME]
+                 [-args JSON] [-method M] [-params JSON] [-version V]
+                 [-session ID] [-response JSON]
+      Print an interceptor event for invoke, explain or sam local invoke -e:
+      a call by a caller with those claims (an unsigned token), at the
+      REQUEST point, or with -response (the target's result) at the
+      RESPONSE point.
   toolgate approvals list|show|approve|reject [-table TABLE] [ID]
       List, show and decide the approvals that policies asked for; approve
       and reject take the approver's verified JWT (-token FILE). See
@@ -98,14 +108,19 @@ func Main(args []string, env Env) int {
 		return invoke(args[1:], true, embedded, getenv, stdout, stderr)
 	case "test":
 		return test(args[1:], embedded, getenv, stdout, stderr)
-	case "validate", "publish", "approvals":
+	case "validate", "publish", "approvals", "init", "event":
 		// cmd/toolgate runs approvals itself, before this.
 		if env.Store == nil || args[0] == "approvals" {
 			fmt.Fprintf(stderr, "%s is a command of toolgate: go run ./cmd/toolgate %s ...\n", args[0], args[0])
 			return 2
 		}
-		if args[0] == "validate" {
+		switch args[0] {
+		case "validate":
 			return validate(args[1:], embedded, stdout, stderr)
+		case "init":
+			return initBundle(args[1:], stdout, stderr)
+		case "event":
+			return event(args[1:], stdout, stderr)
 		}
 		return publish(args[1:], env, stdout, stderr)
 	case "help", "-h", "-help", "--help":

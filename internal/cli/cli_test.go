@@ -100,6 +100,13 @@ func TestMain(t *testing.T) {
 			[]string{"coverage 50.0% is below -min-coverage 60.0%"}},
 		{[]string{"test", "-min-coverage", "50", "../../testdata/bundles/uncovered"}, 0, []string{"(50.0%)"}, nil},
 		{[]string{"validate", "../../testdata/bundles/typos"}, 1, nil, []string{"policies.yaml:32:9: policy no-contractor-exports-in-production: `enviroment` is not a member of the document (did you mean `environment`?)"}},
+		{[]string{"init", "../../testdata/bundles/minimal"}, 1, nil, []string{"../../testdata/bundles/minimal is not empty"}},
+		{[]string{"init", "-target", "CRM", "x"}, 2, nil, []string{`-target "CRM": want lower-case`}},
+		{[]string{"event", "-sub", "u-1", "-tool", "crm___get", "-response", `{"content":[{"type":"text","text":"hi"}]}`, "-version", "2026-07-28"}, 0,
+			[]string{`"gatewayResponse": {`, `"Mcp-Protocol-Version": "2026-07-28"`, `"Authorization": "Bearer `, `"name": "crm___get"`}, nil},
+		{[]string{"event", "-method", "resources/read", "-params", `{"uri":"docs://a"}`}, 0, []string{`"method": "resources/read"`, `"uri": "docs://a"`}, nil},
+		{[]string{"event", "-sub", "u-1"}, 2, nil, []string{"-tool is required for tools/call"}},
+		{[]string{"event", "-tool", "t", "-args", "[1]"}, 2, nil, []string{"-args: want a JSON object"}},
 		{[]string{"help"}, 0, []string{"usage:"}, nil},
 	}
 	for _, tt := range tests {
