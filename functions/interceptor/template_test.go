@@ -106,6 +106,16 @@ func TestTemplateWatchesTheMetricsTheCodeWrites(t *testing.T) {
 	if !slices.Equal(alarmed, ours) {
 		t.Errorf("alarms on %v, want one on each of %v", alarmed, ours)
 	}
+	// The operator's page counts them as the template does (with the
+	// function's own error alarm).
+	ops, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := []string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}
+	if n := len(alarmed) + 1; n >= len(words) || strings.Count(string(ops), "creates "+words[n]+" alarms") != 1 {
+		t.Errorf("docs/operations.md does not say the template creates %d alarms", n)
+	}
 
 	// The dashboard is valid JSON once substituted, and names our metrics.
 	sub := node(resources, "Dashboard", "Properties", "DashboardBody")
