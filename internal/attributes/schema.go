@@ -8,6 +8,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/toolgate/toolgate/internal/catalog"
+	"github.com/toolgate/toolgate/internal/identity"
+	"github.com/toolgate/toolgate/internal/mcp"
 )
 
 // Shape is what one part of the attribute document can hold. Policies are
@@ -26,6 +30,8 @@ type Shape struct {
 	// Optional is true for a member the document omits when it does not
 	// apply (response, tool.arguments, prompt.arguments).
 	Optional bool
+	// Enum, for a string, is every value it can hold; nil when any.
+	Enum []string
 }
 
 // Open reports whether s has member names that are not fixed: an object
@@ -37,7 +43,32 @@ func (s *Shape) Open() bool {
 // Schema returns the shape of the v1 attribute document. It is read from
 // the Go types that build the document, so the two cannot drift; Value is
 // held to it by tests.
-var Schema = sync.OnceValue(func() *Shape { return shapeOf(reflect.TypeFor[Document]()) })
+var Schema = sync.OnceValue(func() *Shape {
+	s := shapeOf(reflect.TypeFor[Document]())
+	for path, values := range enums {
+		f := s
+		for name := range strings.SplitSeq(path, ".") {
+			f = f.Fields[name]
+		}
+		f.Enum = values
+	}
+	return s
+})
+
+// enums are the values of the document's closed-vocabulary strings; ""
+// where a member does not apply to every document.
+var enums = map[string][]string{
+	"phase":            {PhaseRequest, PhaseResponse},
+	"action":           {ActionCall, ActionList, ActionPrompt, ActionRead, ActionOther},
+	"list.kind":        {"", ListTool, ListPrompt, ListResource, ListTemplate},
+	"mcp.kind":         {"", mcp.KindRequest, mcp.KindNotification, mcp.KindResponse},
+	"principal.type":   {identity.TypeUser, identity.TypeMachine, identity.TypeAnonymous},
+	"tool.operation":   {"", catalog.OpRead, catalog.OpWrite, catalog.OpDelete, catalog.OpExecute, catalog.OpUnknown},
+	"tool.risk":        {"", catalog.RiskLow, catalog.RiskMedium, catalog.RiskHigh, catalog.RiskCritical},
+	"session.source":   {"", SessionFromMCP, SessionFromPolicy, SessionFromPrincipal},
+	"approval.channel": {"", "in-band", "out-of-band"},
+	"response.kind":    {"", mcp.KindRequest, mcp.KindNotification, mcp.KindResponse},
+}
 
 // ClaimsShape returns the shape of principal.claims, whose names are the
 // token's: a bundle may declare the ones its policies read.
@@ -92,6 +123,9 @@ func jsonSchema(s *Shape) map[string]any {
 		return map[string]any{}
 	}
 	out := map[string]any{"type": s.Type}
+	if s.Enum != nil {
+		out["enum"] = s.Enum
+	}
 	switch {
 	case s.Type == "array":
 		out["items"] = jsonSchema(s.Elem)
@@ -152,6 +186,9 @@ func (s *Shape) Check(v any, at string) error {
 	default:
 		if t := map[string]string{"string": "string", "float64": "number", "bool": "boolean"}[fmt.Sprintf("%T", v)]; t != s.Type {
 			return fmt.Errorf("%s: %s, where the schema has %s", at, jsonType(v), article(s.Type))
+		}
+		if str, ok := v.(string); ok && s.Enum != nil && !slices.Contains(s.Enum, str) {
+			return fmt.Errorf("%s: %q is not one of %q", at, str, s.Enum)
 		}
 	}
 	return nil

@@ -124,7 +124,7 @@ func TestLoadRejects(t *testing.T) {
 		{"rate limit match misspelt", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, match: {any: [{tool: {operaton: execute}}]}")}, "rate limit l: `operaton` is not a member of tool (did you mean `operation`?)"},
 		{"environment not declared", map[string]string{"c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {environments: [production, dev]}\n",
 			"p.yaml": "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - name: r\n    match: {all: [{environment: prod}]}\n    assert: {all: [{check: {phase: request}}]}\n"},
-			"p.yaml:7:20: policy p: environment \"prod\" is not one of the catalog's environments (production, dev)"},
+			"p.yaml:7:20: policy p: environment is compared with \"prod\", which it never holds: the catalog's environments are production, dev"},
 		{"target environment not declared", map[string]string{"p.yaml": policy, "c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {environments: [production], targets: {billing: {environment: staging}}}\n"},
 			`target "billing": environment "staging" is not one of environments (production)`},
 		{"no environments", map[string]string{"p.yaml": policy, "c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {environments: []}\n"}, "environments: empty"},

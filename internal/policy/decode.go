@@ -79,7 +79,7 @@ var annotations = []string{ModeAnnotation, DescriptionAnnotation, EffectAnnotati
 // the default in force (self-approval).
 func checkAnnotations(p *v1alpha1.ValidatingPolicy) error {
 	for _, k := range slices.Sorted(maps.Keys(p.Annotations)) {
-		if !strings.HasPrefix(strings.ToLower(k), AnnotationPrefix) || slices.Contains(annotations, k) {
+		if slices.Contains(annotations, k) || !oursMisspelt(k) {
 			continue
 		}
 		msg := fmt.Sprintf("policy %s: unknown annotation %s", p.Name, k)
@@ -91,6 +91,14 @@ func checkAnnotations(p *v1alpha1.ValidatingPolicy) error {
 		return &FieldError{At: []any{"metadata", "annotations", k}, Err: errors.New(msg)}
 	}
 	return nil
+}
+
+// oursMisspelt reports whether an annotation key looks meant for us: our
+// prefix in any case, a prefix that names toolgate, or one a few letters
+// from ours (policy.toolgate.dev/, policies.toolgate.io/).
+func oursMisspelt(k string) bool {
+	prefix, _, ok := strings.Cut(strings.ToLower(k), "/")
+	return ok && (strings.Contains(prefix, "toolgate") || distance(prefix+"/", AnnotationPrefix) <= 4)
 }
 
 // modeOf returns the mode of p's findings and, for an approval policy, the

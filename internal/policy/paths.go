@@ -2,7 +2,6 @@ package policy
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
@@ -176,9 +175,6 @@ func (c *pathChecker) tree(v any, cur *node, env map[string]*node, lang string, 
 			var projected *node
 			if e.Compiler == "" {
 				projected = c.field(cur, e.Statement, with(at, k.name))
-				if s, ok := v[k.name].(string); ok && cur != nil && cur.shape == attributes.Schema() && e.Statement == "environment" {
-					c.environment(s, with(at, k.name))
-				}
 			} else {
 				projected = c.evaluate(e, cur, env, lang, with(at, k.name))
 			}
@@ -188,13 +184,22 @@ func (c *pathChecker) tree(v any, cur *node, env map[string]*node, lang string, 
 			if e.Foreach {
 				projected = elements(projected)
 			}
-			c.tree(v[k.name], projected, env, lang, with(at, k.name))
+			sub := env
+			if e.ForeachName != "" {
+				sub = maps.Clone(env)
+				sub["$"+e.ForeachName] = nil // an index or a key
+			}
+			c.tree(v[k.name], projected, sub, lang, with(at, k.name))
 		}
 	case []any:
 		for i, e := range v {
 			c.tree(e, elements(cur), env, lang, with(at, i))
 		}
 	case string:
+		if e := parseExpression(v); e.Compiler == "" && !e.Foreach && e.Binding == "" {
+			c.literal(cur, e.Statement, at)
+			return
+		}
 		c.scalar(v, cur, env, lang, at)
 	}
 }
@@ -202,24 +207,72 @@ func (c *pathChecker) tree(v any, cur *node, env map[string]*node, lang string, 
 // siblingBindings refuses a binding that a sibling key reads: kyverno-json
 // visits a map's keys in random order and a binding made under one key is
 // seen by the keys visited after it, so such a policy passes or fails at
-// random. A binding read under its own key is fine.
+// random. A binding read under its own key is fine, and so is a sibling
+// that binds the same name before reading it.
 func (c *pathChecker) siblingBindings(v map[string]any, keys []key, at []any) {
 	for _, b := range keys {
 		if b.expr.Binding == "" {
 			continue
 		}
-		read := regexp.MustCompile(`\$` + regexp.QuoteMeta(b.expr.Binding) + `\b`)
 		for _, k := range keys {
-			if k.name == b.name {
-				continue
-			}
-			sub, _ := json.Marshal(v[k.name])
-			if read.MatchString(k.name) || read.Match(sub) {
+			if k.name != b.name && readsVariable(k.name, v[k.name], "$"+b.expr.Binding) {
 				c.problem(with(at, k.name), fmt.Sprintf("reads $%s, which its sibling %s binds: kyverno-json evaluates a map's keys in random order, so the binding may not be made yet; read it under %s instead",
 					b.expr.Binding, quote(b.name), quote(b.name)))
 			}
 		}
 	}
+}
+
+// readsVariable reports whether the key of an assertion tree, or the tree
+// under it, reads the variable name, not counting what is under a key
+// that binds that name again.
+func readsVariable(key string, v any, name string) bool {
+	e := parseExpression(key)
+	if e.Compiler != "" && exprReads(e.Statement, name) {
+		return true
+	}
+	if e.Binding == strings.TrimPrefix(name, "$") {
+		return false
+	}
+	return valueReads(v, name)
+}
+
+func valueReads(v any, name string) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, sub := range v {
+			if readsVariable(k, sub, name) {
+				return true
+			}
+		}
+	case []any:
+		for _, sub := range v {
+			if valueReads(sub, name) {
+				return true
+			}
+		}
+	case string:
+		if e := parseExpression(v); e.Compiler != "" {
+			return exprReads(e.Statement, name)
+		}
+	}
+	return false
+}
+
+// exprReads reports whether a JMESPath expression reads the variable name.
+func exprReads(statement, name string) bool {
+	ast, err := parsing.NewParser().Parse(statement)
+	if err != nil {
+		return false
+	}
+	var walk func(n parsing.ASTNode) bool
+	walk = func(n parsing.ASTNode) bool {
+		if n.NodeType == parsing.ASTVariable && n.Value == name {
+			return true
+		}
+		return slices.ContainsFunc(n.Children, walk)
+	}
+	return walk(ast)
 }
 
 // scalar checks a value that may be an expression, evaluated on cur, and
@@ -271,11 +324,18 @@ func (c *pathChecker) ast(n parsing.ASTNode, cur *node, env map[string]*node, at
 	case parsing.ASTField:
 		name, _ := n.Value.(string)
 		return c.field(cur, name, at)
-	case parsing.ASTIdentity, parsing.ASTCurrentNode, parsing.ASTRootNode:
+	case parsing.ASTIdentity, parsing.ASTCurrentNode:
 		return cur
+	case parsing.ASTRootNode:
+		c.problem(at, "`$` is always null here (kyverno-json evaluates expressions without a root): the document is `$payload`")
+		return nil
 	case parsing.ASTVariable:
 		name, _ := n.Value.(string)
-		return env[name]
+		v, ok := env[name]
+		if !ok && name != "$policy" && name != "$rule" {
+			c.problem(at, fmt.Sprintf("%s is not defined here: variables are context entries, bindings (->) and loop indexes (~name.) of the keys above, and $payload", name))
+		}
+		return v
 	case parsing.ASTSubexpression, parsing.ASTPipe:
 		return child(1, child(0, cur))
 	case parsing.ASTIndexExpression:
@@ -319,7 +379,19 @@ func (c *pathChecker) ast(n parsing.ASTNode, cur *node, env map[string]*node, at
 			}
 		}
 		return nil
-	case parsing.ASTComparator, parsing.ASTOrExpression, parsing.ASTAndExpression, parsing.ASTNotExpression,
+	case parsing.ASTComparator:
+		// A closed vocabulary compared with a literal string.
+		if len(n.Children) == 2 {
+			left, right := child(0, cur), child(1, cur)
+			for _, pair := range [][2]int{{0, 1}, {1, 0}} {
+				side := []*node{left, right}[pair[0]]
+				if lit, ok := n.Children[pair[1]].Value.(string); ok && n.Children[pair[1]].NodeType == parsing.ASTLiteral {
+					c.literal(side, lit, at)
+				}
+			}
+		}
+		return nil
+	case parsing.ASTOrExpression, parsing.ASTAndExpression, parsing.ASTNotExpression,
 		parsing.ASTArithmeticExpression, parsing.ASTArithmeticUnaryExpression, parsing.ASTMultiSelectList,
 		parsing.ASTMultiSelectHash, parsing.ASTKeyValPair, parsing.ASTIndex, parsing.ASTSlice:
 		for i := range n.Children {
@@ -380,17 +452,39 @@ func (c *pathChecker) claim(name string, at []any) {
 	}
 }
 
-// environment checks an environment a tree compares the document's with.
-func (c *pathChecker) environment(value string, at []any) {
-	known := c.declared.Environments
-	if e := expression.Parse(value); known == nil || e.Compiler != "" || e.Foreach || e.Binding != "" || slices.Contains(known, value) {
+// literal checks a string the document's member reached as n is compared
+// with: a closed vocabulary's (tool.risk, action...) or, when the bundle
+// declares them, an environment's. A misspelt one ("crtical") never
+// matches, which switches a rule off.
+func (c *pathChecker) literal(n *node, value string, at []any) {
+	allowed, what := c.allowed(n)
+	if allowed == nil || slices.Contains(allowed, value) {
 		return
 	}
-	msg := fmt.Sprintf("environment %q is not one of the catalog's environments (%s)", value, strings.Join(known, ", "))
-	if hint := nearest(known, value); hint != "" {
+	msg := fmt.Sprintf("%s is compared with %q, which it never holds: %s", n.name, value, what)
+	if hint := nearest(allowed, value); hint != "" {
 		msg += " (did you mean " + quote(hint) + "?)"
 	}
 	c.problem(at, msg)
+}
+
+// allowed returns the values n can hold, and how to say so; nil when any.
+func (c *pathChecker) allowed(n *node) ([]string, string) {
+	switch {
+	case n == nil:
+		return nil, ""
+	case n.shape == attributes.Schema().Fields["environment"] && c.declared.Environments != nil:
+		return c.declared.Environments, "the catalog's environments are " + strings.Join(c.declared.Environments, ", ")
+	case n.shape.Enum != nil:
+		var named []string
+		for _, v := range n.shape.Enum {
+			if v != "" {
+				named = append(named, v)
+			}
+		}
+		return n.shape.Enum, "it is one of " + strings.Join(named, ", ")
+	}
+	return nil, ""
 }
 
 func (c *pathChecker) problem(at []any, msg string) {

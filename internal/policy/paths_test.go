@@ -43,6 +43,20 @@ func TestPaths(t *testing.T) {
 		{"a binding", `{name: r, assert: {all: [{check: {(tool)->t: {(name): x, ($t.nam): x}}}]}}`, nil, []string{"`nam` is not a member of tool"}, ""},
 		{"a binding a sibling reads", `{name: r, assert: {all: [{check: {(tool)->t: {name: x}, ($t.name): x}}]}}`, nil,
 			[]string{"reads $t, which its sibling `(tool)->t` binds: kyverno-json evaluates a map's keys in random order"}, "[spec rules 0 assert all 0 check ($t.name)]"},
+		{"siblings that bind the same name", `{name: r, assert: {all: [{check: {(principal.groups)->v: {"(contains($v, 'sre'))": true}, (principal.scopes)->v: {"(contains($v, 'read'))": true}}}]}}`, nil, nil, ""},
+		{"a string that is not an expression", `{name: r, assert: {all: [{check: {(tool)->t: {name: x}, tool: {name: "$t"}}}]}}`, nil, nil, ""},
+		{"a misspelt value", `{name: r, match: {all: [{action: call, tool: {risk: crtical}}]}, assert: {all: [{check: {action: call}}]}}`, nil,
+			[]string{"tool.risk is compared with \"crtical\", which it never holds: it is one of low, medium, high, critical (did you mean `critical`?)"}, "[spec rules 0 match all 0 tool risk]"},
+		{"a misspelt value in an expression", `{name: r, assert: {all: [{check: {"(tool.operation == 'delet')": false}}]}}`, nil,
+			[]string{"tool.operation is compared with \"delet\", which it never holds"}, ""},
+		{"a misspelt phase in a check", `{name: r, assert: {all: [{check: {phase: respons}}]}}`, nil, []string{"phase is compared with \"respons\""}, ""},
+		{"an environment in an expression", `{name: r, assert: {all: [{check: {"(environment == 'prodution')": true}}]}}`, nil, nil, ""},
+		{"root is null", `{name: r, match: {all: [{action: call, ($.tool.risk): critical}]}, assert: {all: [{check: {action: call}}]}}`, nil,
+			[]string{"`$` is always null here"}, ""},
+		{"an undefined variable", `{name: r, assert: {all: [{check: {(tool)->t: {($tt.risk == 'critical'): false}}}]}}`, nil,
+			[]string{"$tt is not defined here"}, ""},
+		{"a loop index", `{name: r, assert: {all: [{check: {~i.(tool.labels): {($i): 0}}}]}}`, nil, nil, ""},
+		{"$policy and $rule", `{name: r, assert: {all: [{check: {($rule.name): r, ($policy.name): p}}]}}`, nil, nil, ""},
 		{"a binding a sibling's subtree reads", `{name: r, assert: {all: [{check: {(tool)->t: {name: x}, principal: {(id == $t.name): false}}}]}}`, nil,
 			[]string{"reads $t, which its sibling"}, ""},
 		{"each element", `{name: r, assert: {all: [{check: {"~.(tool.labels)": {"(@ == 'x')": false}, "(principal.groups[?@ == 'x'].nme)": null}}]}}`, nil,
@@ -96,11 +110,36 @@ func TestAnnotations(t *testing.T) {
 		{`{policies.toolgate.dev/Mode: audit}`, "did you mean policies.toolgate.dev/mode?"},
 		{`{Policies.Toolgate.Dev/mode: audit}`, "unknown annotation"},
 		{`{example.com/owner: team-a, policies.toolgate.dev/mode: audit}`, ""},
+		{`{policy.toolgate.dev/approvers: data-owners}`, "unknown annotation policy.toolgate.dev/approvers"},
+		{`{policies.toolgate.io/approvers: data-owners}`, "unknown annotation policies.toolgate.io/approvers"},
+		{`{policies.tolgate.dev/approvers: data-owners}`, "unknown annotation policies.tolgate.dev/approvers"},
+		{`{kubernetes.io/description: x, app.kubernetes.io/name: web}`, ""},
 	} {
 		_, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p, annotations: " + tt.annotations +
 			"}\nspec:\n  rules:\n  - {name: r, assert: {all: [{check: {action: call}}]}}\n"))
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("%s: %v, want %q", tt.annotations, err, tt.want)
+		}
+	}
+}
+
+// TestPathsEnvironments: with declared environments, an environment a rule
+// compares the document's with, literally or in an expression, must be
+// one of them.
+func TestPathsEnvironments(t *testing.T) {
+	for rule, want := range map[string]string{
+		`{name: r, match: {all: [{environment: prodution}]}, assert: {all: [{check: {action: call}}]}}`: "environment is compared with \"prodution\", which it never holds: the catalog's environments are production, dev (did you mean `production`?)",
+		`{name: r, assert: {all: [{check: {"(environment == 'prodution')": true}}]}}`:                   "environment is compared with \"prodution\"",
+		`{name: r, assert: {all: [{check: {"('stage' != $payload.environment)": true}}]}}`:              "environment is compared with \"stage\"",
+		`{name: r, match: {all: [{environment: dev}]}, assert: {all: [{check: {action: call}}]}}`:       "",
+	} {
+		p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - " + rule + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := policy.Paths(p, policy.Declared{Environments: []string{"production", "dev"}})
+		if want == "" && len(got) != 0 || want != "" && (len(got) != 1 || !strings.Contains(got[0].Message, want)) {
+			t.Errorf("%s: %+v, want %q", rule, got, want)
 		}
 	}
 }

@@ -158,7 +158,7 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 				// A partial document is judged as the whole one the
 				// function would build with those values; a member the
 				// document cannot have fails the case.
-				if c.Attributes, err = attributes.Schema().Complete(c.Attributes, "attributes"); err != nil {
+				if c.Attributes, err = completeAttributes(c.Attributes, b); err != nil {
 					out = append(out, CaseResult{Where: d.where, Name: c.Name, Diff: err.Error()})
 					continue
 				}
@@ -293,6 +293,39 @@ func (c Case) approve(h *interceptor.Handler, store approval.Store, signer appro
 		return got, lists{}, nil, "approved: " + err.Error()
 	}
 	return retry, listed, doc, ""
+}
+
+// completeAttributes returns a case's partial attribute document as the
+// whole one the function would build with those values: checked against
+// the schema (and the bundle's environments), every member filled, and the
+// members the function sets only for some documents set for those:
+// tool.arguments for a call, prompt.arguments for a prompt, response at
+// the RESPONSE point.
+func completeAttributes(doc map[string]any, b *bundle.Bundle) (map[string]any, error) {
+	schema := attributes.Schema()
+	whole, err := schema.Complete(doc, "attributes")
+	if err != nil {
+		return nil, err
+	}
+	if env, _ := whole["environment"].(string); env != "" && !b.Catalog.KnowsEnvironment(env) {
+		return nil, fmt.Errorf("attributes.environment %q is not one of the catalog's environments (%s)", env, strings.Join(b.Catalog.Environments, ", "))
+	}
+	set := func(parent, member string, shape *attributes.Shape) {
+		m := whole[parent].(map[string]any)
+		if _, ok := m[member]; !ok {
+			m[member], _ = shape.Complete(map[string]any{}, "")
+		}
+	}
+	switch whole["action"] {
+	case attributes.ActionCall:
+		set("tool", "arguments", schema.Fields["tool"].Fields["arguments"])
+	case attributes.ActionPrompt:
+		set("prompt", "arguments", schema.Fields["prompt"].Fields["arguments"])
+	}
+	if _, ok := whole["response"]; !ok && whole["phase"] == attributes.PhaseResponse {
+		whole["response"], _ = schema.Fields["response"].Complete(map[string]any{}, "")
+	}
+	return whole, nil
 }
 
 // RuleCoverage says whether some case saw a rule pass (its match held and

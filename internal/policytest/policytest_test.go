@@ -126,3 +126,29 @@ func TestErrorsFailCases(t *testing.T) {
 		}
 	}
 }
+
+// TestAttributesCompleted: a partial attributes document gets what the
+// function always sets for its action and phase (a call's arguments, the
+// response), and an environment the catalog does not declare fails.
+func TestAttributesCompleted(t *testing.T) {
+	policy := "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: few}\nspec:\n  rules:\n" +
+		"  - {name: few-arguments, match: {all: [{action: call}]}, assert: {all: [{check: {tool: {arguments: {\"(length(@) < `10`)\": true}}}}]}}\n" +
+		"  - {name: small, match: {all: [{phase: response}]}, assert: {all: [{check: {response: {\"(size < `10`)\": true}}}]}}\n"
+	cases := "apiVersion: toolgate.dev/v1alpha1\nkind: PolicyTest\nmetadata: {name: t}\nspec:\n  cases:\n" +
+		"  - {name: a call, attributes: {action: call, phase: request}, expect: {decision: allow}}\n" +
+		"  - {name: a response, attributes: {action: call, phase: response}, expect: {decision: allow}}\n" +
+		"  - {name: an unknown environment, attributes: {action: call, environment: prod}, expect: {decision: allow}}\n"
+	catalog := "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {environments: [production, dev]}\n"
+	b, err := bundle.Load(fstest.MapFS{"p.yaml": {Data: []byte(policy)}, "c.yaml": {Data: []byte(catalog)}, "t.yaml": {Data: []byte(cases)}}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := policytest.Run(b, policytest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 3 || !results[0].Pass || !results[1].Pass || results[2].Pass ||
+		!strings.Contains(results[2].Diff, `attributes.environment "prod" is not one of the catalog's environments (production, dev)`) {
+		t.Errorf("%+v", results)
+	}
+}
