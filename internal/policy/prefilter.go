@@ -8,7 +8,6 @@ import (
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 	"github.com/kyverno/kyverno-json/pkg/core/expression"
-	"github.com/toolgate/toolgate/internal/attributes"
 )
 
 // skip reports whether a rule that accepts only the values in allowed cannot
@@ -189,16 +188,6 @@ func NamedEnvironments(p *v1alpha1.ValidatingPolicy) []NamedEnvironment {
 	return out
 }
 
-// knownLiterals are the values a document's action and phase can hold
-// (list.kind too, checked through listKinds).
-var knownLiterals = map[string]map[string]bool{
-	"action": {attributes.ActionCall: true, attributes.ActionList: true, attributes.ActionPrompt: true, attributes.ActionRead: true,
-		attributes.ActionOther: true},
-	"phase": {attributes.PhaseRequest: true, attributes.PhaseResponse: true},
-	"list.kind": {attributes.ListTool: true, attributes.ListPrompt: true, attributes.ListResource: true,
-		attributes.ListTemplate: true},
-}
-
 // Warnings returns what p does that a release loads but its author may not
 // mean, one line each, for "toolgate validate" to say before a later
 // release refuses it.
@@ -208,22 +197,6 @@ func Warnings(p *v1alpha1.ValidatingPolicy) []string {
 		for _, e := range r.Context {
 			if e.Name == "payload" || e.Name == "policy" || e.Name == "rule" {
 				out = append(out, fmt.Sprintf("policy %s rule %s: context entry %s hides $%s, which the engine binds; a later release refuses it: rename it", p.Name, r.Name, e.Name, e.Name))
-			}
-		}
-		var trees []v1alpha1.AssertionTree
-		if r.Match != nil {
-			trees = append(slices.Clip(r.Match.Any), r.Match.All...)
-		}
-		for _, tree := range trees {
-			for _, field := range []string{"action", "phase"} {
-				if v, ok := literalOf(&tree, field); ok && !knownLiterals[field][v] {
-					out = append(out, fmt.Sprintf("policy %s rule %s matches %s %q, which no document has, so it never applies; a later release refuses it", p.Name, r.Name, field, v))
-				}
-			}
-		}
-		for kind := range listKinds(r.Match) {
-			if !knownLiterals["list.kind"][kind] {
-				out = append(out, fmt.Sprintf("policy %s rule %s matches list.kind %q, which no document has, so it never applies; a later release refuses it", p.Name, r.Name, kind))
 			}
 		}
 		// A rule about tools reads them in its context or checks; one that
