@@ -215,28 +215,7 @@ func TestSessionReadOnlyAtRequest(t *testing.T) {
 func TestSessionBurst(t *testing.T) {
 	srv := moto.Start(t)
 	table := srv.CreateTable(t, "toolgate-burst")
-	dir := t.TempDir()
-	writeFile(t, dir, "policy.yaml", []byte(`apiVersion: json.kyverno.io/v1alpha1
-kind: ValidatingPolicy
-metadata:
-  name: at-most-three-destructive
-spec:
-  rules:
-  - name: at-most-three
-    match: {all: [{action: call, phase: request}]}
-    assert:
-      all:
-      - message: this principal has made 3 destructive calls
-        check:
-          ((session.labelCalls.destructive || `+"`0`"+`) >= `+"`3`"+` && contains(tool.labels, 'destructive')): false
-`))
-	writeFile(t, dir, "catalog.yaml", []byte(`apiVersion: toolgate.dev/v1alpha1
-kind: ToolCatalog
-metadata: {name: c}
-spec:
-  tools:
-    k8s___delete-pod: {labels: [destructive]}
-`))
+	dir := "../../testdata/bundles/at-most-three"
 	// moto answers one request at a time: a generous timeout, so that
 	// what is tested is the order of decisions, not moto's speed.
 	h, err := app.NewHandler(srv.Env(map[string]string{"STATE_TABLE": table, "POLICY_SOURCE": dir, "STATE_TIMEOUT_MS": "10000"}),

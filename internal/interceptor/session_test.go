@@ -20,52 +20,24 @@ import (
 	"github.com/toolgate/toolgate/internal/state"
 )
 
-const atMostThreeDestructive = `apiVersion: json.kyverno.io/v1alpha1
-kind: ValidatingPolicy
-metadata:
-  name: at-most-three-destructive
-spec:
-  rules:
-  - name: at-most-three
-    match: {all: [{action: call, phase: request}]}
-    assert:
-      all:
-      - message: this principal has made 3 destructive calls
-        check:
-          ((session.labelCalls.destructive || ` + "`0`" + `) >= ` + "`3`" + ` && contains(tool.labels, 'destructive')): false
-`
-
-const confirmDeletes = `apiVersion: json.kyverno.io/v1alpha1
-kind: ValidatingPolicy
-metadata:
-  name: confirm-deletes
-  annotations:
-    policies.toolgate.dev/effect: approval
-    policies.toolgate.dev/approvers: caller
-spec:
-  rules:
-  - name: confirm
-    match: {all: [{action: call, phase: request, tool: {qualifiedName: k8s___confirmed-delete}}]}
-    assert:
-      all:
-      - message: deleting needs the caller's confirmation
-        check: {approval: {granted: true}}
-`
-
-const sessionCatalog = `apiVersion: toolgate.dev/v1alpha1
-kind: ToolCatalog
-metadata: {name: c}
-spec:
-  tools:
-    k8s___delete-pod: {labels: [destructive]}
-    k8s___confirmed-delete: {labels: [destructive]}
-    docs___read: {labels: [harmless]}
-`
-
-func sessionBundle(t *testing.T, docs ...string) *bundle.Bundle {
+// sessionBundle is testdata/bundles/at-most-three (an enforcing "at most
+// 3 destructive calls" and a caller-confirmed delete) and extra documents.
+func sessionBundle(t *testing.T, extra ...string) *bundle.Bundle {
 	t.Helper()
 	dir := t.TempDir()
-	for i, d := range docs {
+	src := "../../testdata/bundles/at-most-three"
+	files, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(src, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		extra = append(extra, string(data))
+	}
+	for i, d := range extra {
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d.yaml", i)), []byte(d), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +95,7 @@ func (g *gate) Record(ctx context.Context, entries []state.Entry, tool string, l
 // the later calls check the previous window, and it checks the next one.
 // Under an enforcing "at most 3", 3 of 4 destructive calls run.
 func TestSessionWindowBoundary(t *testing.T) {
-	b := sessionBundle(t, atMostThreeDestructive, sessionCatalog)
+	b := sessionBundle(t)
 	for name, mk := range sessionStores(t) {
 		t.Run(name, func(t *testing.T) {
 			const window = time.Minute
@@ -178,12 +150,11 @@ func TestSessionGrantedBurst(t *testing.T) {
 	for name, mk := range sessionStores(t) {
 		for _, confirm := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/confirmed=%v", name, confirm), func(t *testing.T) {
-				docs := []string{atMostThreeDestructive, sessionCatalog}
 				tool := "k8s___delete-pod"
 				if confirm {
-					docs, tool = append(docs, confirmDeletes), "k8s___confirmed-delete"
+					tool = "k8s___confirmed-delete"
 				}
-				b := sessionBundle(t, docs...)
+				b := sessionBundle(t)
 				g := newGate(mk(), n) // every call's first record waits for all n
 				cfg := interceptor.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog,
 					State: g, Sessions: b.Sessions, StateTimeout: 10 * time.Second}
@@ -260,7 +231,7 @@ func (s *slow) Record(ctx context.Context, entries []state.Entry, tool string, l
 // slow as DynamoDB: none is denied for contention alone. What they cost
 // is logged.
 func TestSessionParallelBurst(t *testing.T) {
-	b := sessionBundle(t, atMostThreeDestructive, sessionCatalog)
+	b := sessionBundle(t)
 	for _, n := range []int{4, 8, 16} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			s := &slow{Store: &state.Memory{}, d: 8 * time.Millisecond}
@@ -317,7 +288,7 @@ func callBy(t *testing.T, sub, tool, args string) []byte {
 // principal's burst of 8 destructive calls, of which its session policy
 // lets 3 run, leaves a limit shared by every caller to the others.
 func TestSessionDeniedBurstSpendsNoQuota(t *testing.T) {
-	b := sessionBundle(t, atMostThreeDestructive, sessionCatalog, sharedDeleteLimit)
+	b := sessionBundle(t, sharedDeleteLimit)
 	const n = 8
 	g := newGate(&state.Memory{}, 5) // the 5 calls the limit counts reach Record
 	h := interceptor.New(interceptor.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog,
