@@ -129,16 +129,16 @@ func (d *Document) SessionKey() (key, source string) {
 }
 
 // PrincipalKeys returns the state table keys of the principal's (and its
-// actor's) histories in the window holding now and in the one before:
-// whatever session ids the client sends, its calls are also counted here,
-// so that a fresh session id starts no empty history.
-func (d *Document) PrincipalKeys(now time.Time, window time.Duration) (current, previous string) {
+// actor's) histories in the window holding now, in the one before and in
+// the one after: whatever session ids the client sends, its calls are
+// also counted here, so that a fresh session id starts no empty history.
+func (d *Document) PrincipalKeys(now time.Time, window time.Duration) (current, previous, next string) {
 	key := func(i int64) string {
 		sum := sha256.Sum256([]byte(d.Principal.ID + "\x00" + d.Principal.Actor + "\x00window\x00" + strconv.FormatInt(i, 10)))
 		return "w#" + hex.EncodeToString(sum[:16])
 	}
 	i := now.Unix() / int64(window/time.Second)
-	return key(i), key(i - 1)
+	return key(i), key(i - 1), key(i + 1)
 }
 
 // SetSession puts a session history, read under source, in the document.

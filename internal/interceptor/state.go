@@ -28,7 +28,7 @@ const sessionKeep = 10
 // and is an audit finding when only audit policies do.
 func (h *Handler) readSession(ctx context.Context, doc *attributes.Document, r *Result) bool {
 	key, source := doc.SessionKey()
-	current, previous := doc.PrincipalKeys(h.cfg.Now(), h.cfg.SessionWindow)
+	current, previous, next := doc.PrincipalKeys(h.cfg.Now(), h.cfg.SessionWindow)
 	keys := []string{current, previous}
 	if source != attributes.SessionFromPrincipal {
 		keys = append(keys, key)
@@ -61,7 +61,6 @@ func (h *Handler) readSession(ctx context.Context, doc *attributes.Document, r *
 	}
 	// And the next window must still be empty: a call recorded there, once
 	// the windows turned, was decided without this one.
-	next, _ := doc.PrincipalKeys(now.Add(h.cfg.SessionWindow), h.cfg.SessionWindow)
 	r.session.entries = append(r.session.entries, state.Entry{Key: next})
 	return true
 }
