@@ -60,10 +60,7 @@ func Paths(p *v1alpha1.ValidatingPolicy, declared Declared) []Problem {
 		}{{"match", r.Match}, {"exclude", r.Exclude}} {
 			c.match(m.match, with(at, m.name), env, rlang)
 		}
-		alang := rlang
-		if r.Assert.Compiler != nil {
-			alang = compilerOf(r.Assert.Compiler, rlang)
-		}
+		alang := compilerOf(r.Assert.Compiler, rlang)
 		for _, list := range []struct {
 			name       string
 			assertions []v1alpha1.Assertion
