@@ -103,8 +103,8 @@ metadata: {name: open}
 spec:
   rules:
   - name: r
-    match: {all: [{action: never}]}
-    assert: {all: [{check: {action: never}}]}
+    match: {all: [{action: call}]}
+    assert: {all: [{check: {version: v1}}]}
 `)},
 		"limit.yaml": {Data: []byte(fmt.Sprintf(`apiVersion: toolgate.dev/v1alpha1
 kind: RateLimit

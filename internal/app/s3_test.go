@@ -37,7 +37,7 @@ spec:
   rules:
   - name: no-calls
     match: {all: [{action: call}]}
-    assert: {all: [{message: "tool calls are closed", check: {action: none}}]}
+    assert: {all: [{message: "tool calls are closed", check: {phase: response}}]}
 `)},
 		"tests.yaml": {Data: []byte(`apiVersion: toolgate.dev/v1alpha1
 kind: PolicyTest

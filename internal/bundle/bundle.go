@@ -247,7 +247,7 @@ func load(files []file, source string) (*Bundle, error) {
 func (b *Bundle) checkPaths() []error {
 	var declared policy.Declared
 	if b.Catalog != nil {
-		declared = policy.Declared{Claims: b.Catalog.Claims, Environments: b.Catalog.Environments}
+		declared = policy.Declared{Claims: b.Catalog.Claims, Environments: b.Catalog.Environments, Labels: b.Catalog.Labels()}
 	}
 	var errs []error
 	report := func(doc Document, what string, problems []policy.Problem) {

@@ -127,6 +127,21 @@ func (c *Catalog) KnowsEnvironment(env string) bool {
 	return c == nil || c.Environments == nil || slices.Contains(c.Environments, env)
 }
 
+// Labels returns every label c gives a tool or a target, sorted: no other
+// is ever in a document.
+func (c *Catalog) Labels() []string {
+	labels := []string{}
+	for _, t := range c.Tools {
+		for _, l := range t.Labels {
+			if !slices.Contains(labels, l) {
+				labels = append(labels, l)
+			}
+		}
+	}
+	slices.Sort(labels)
+	return labels
+}
+
 // DeclaredClaims returns the claims c declares; nil when it declares none.
 func (c *Catalog) DeclaredClaims() []string {
 	if c == nil {

@@ -26,6 +26,15 @@ type Problem struct {
 	Warning bool
 }
 
+// labelOf returns the shape of one label of tool.labels or
+// session.labels; labelCalls that of session.labelCalls, keyed by label.
+func labelOf(parent string) *attributes.Shape {
+	return attributes.Schema().Fields[parent].Fields["labels"].Elem
+}
+func labelCalls() *attributes.Shape {
+	return attributes.Schema().Fields["session"].Fields["labelCalls"]
+}
+
 // Declared is what a bundle declares of the documents it will see: nil
 // when it declares nothing of that kind.
 type Declared struct {
@@ -33,6 +42,9 @@ type Declared struct {
 	Claims []string
 	// Environments are the deployment environments it knows.
 	Environments []string
+	// Labels are the labels its catalog gives tools: no other label is
+	// ever in tool.labels or session.labels.
+	Labels []string
 }
 
 // Paths checks every path p reads (match, exclude and assert trees, the
@@ -368,6 +380,12 @@ func (c *pathChecker) ast(n parsing.ASTNode, cur *node, env map[string]*node, at
 				}
 			}
 		}
+		// contains(tool.labels, 'destructive'): the literal is an element.
+		if n.Value == "contains" && len(n.Children) == 2 && list != nil {
+			if lit, ok := n.Children[1].Value.(string); ok && n.Children[1].NodeType == parsing.ASTLiteral {
+				c.literal(elements(list), lit, at)
+			}
+		}
 		// An expression passed by reference (sort_by(list, &key)) is
 		// evaluated on the elements of the list it is given.
 		for _, a := range n.Children {
@@ -413,6 +431,9 @@ func (c *pathChecker) field(cur *node, name string, at []any) *node {
 	case s == attributes.ClaimsShape():
 		c.claim(name, at)
 		return nil
+	case s == labelCalls() && c.declared.Labels != nil && !slices.Contains(c.declared.Labels, name):
+		c.literal(&node{shape: s.Elem, name: "a label"}, name, at)
+		return &node{shape: s.Elem, name: cur.name + "." + name}
 	case s.Type == "object" && s.Fields == nil:
 		if s.Elem == nil {
 			return nil
@@ -472,6 +493,8 @@ func (c *pathChecker) allowed(n *node) ([]string, string) {
 		return nil, ""
 	case n.shape == attributes.Schema().Fields["environment"] && c.declared.Environments != nil:
 		return c.declared.Environments, "the catalog's environments are " + strings.Join(c.declared.Environments, ", ")
+	case c.declared.Labels != nil && (n.shape == labelOf("tool") || n.shape == labelOf("session") || n.name == "a label"):
+		return c.declared.Labels, "the catalog gives no tool that label (its labels are " + strings.Join(c.declared.Labels, ", ") + ")"
 	case n.shape.Enum != nil:
 		var named []string
 		for _, v := range n.shape.Enum {

@@ -143,3 +143,24 @@ func TestPathsEnvironments(t *testing.T) {
 		}
 	}
 }
+
+// TestPathsLabels: a label a rule looks for must be one the catalog gives
+// some tool, or it is never in a document.
+func TestPathsLabels(t *testing.T) {
+	for rule, want := range map[string]string{
+		`{name: r, assert: {all: [{check: {"(contains(tool.labels, 'destructve'))": false}}]}}`:                           "an element of tool.labels is compared with \"destructve\", which it never holds: the catalog gives no tool that label",
+		`{name: r, assert: {all: [{check: {"(session.labelCalls.destructve || ` + "`0`" + ` < ` + "`3`" + `)": true}}]}}`: "a label is compared with \"destructve\"",
+		`{name: r, assert: {all: [{check: {"(contains(session.labels, 'private-data'))": false}}]}}`:                      "",
+		`{name: r, assert: {all: [{check: {tool: {labels: [destructive]}}}]}}`:                                            "",
+		`{name: r, assert: {all: [{check: {tool: {labels: [destuctive]}}}]}}`:                                             "(did you mean `destructive`?)",
+	} {
+		p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - " + rule + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := policy.Paths(p, policy.Declared{Labels: []string{"destructive", "private-data"}})
+		if want == "" && len(got) != 0 || want != "" && (len(got) != 1 || !strings.Contains(got[0].Message, want)) {
+			t.Errorf("%s: %+v, want %q", rule, got, want)
+		}
+	}
+}
