@@ -43,10 +43,12 @@ const usage = `usage: toolgate has every command; the Lambda bootstrap invoke, e
   toolgate validate [DIR]
       Decode every document of the bundle in DIR (default: the embedded bundle)
       strictly and compile every policy; print every error with file and line.
-  toolgate test [-env ENV] [-coverage] [-min-coverage PCT] [DIR]
+  toolgate test [-env ENV] [-coverage] [-min-coverage PCT] [-consistency] [DIR]
       Run the test cases of the bundle in DIR (default: the embedded bundle);
       -coverage names each rule no case saw both pass and fail, and
-      -min-coverage fails below that share of rules.
+      -min-coverage fails below that share of rules; -consistency checks,
+      for the cases' callers and the catalog's tools, that a tools/list
+      answer shows exactly the tools each caller may call.
       Exit status 1 if a case fails, there are none, or the bundle does not load.
   toolgate publish [-to s3://BUCKET/PREFIX] DIR
       Validate and test the bundle in DIR, then upload it as
@@ -272,6 +274,7 @@ func test(args []string, embedded fs.FS, getenv func(string) string, stdout, std
 	fl.SetOutput(stderr)
 	env := fl.String("env", "", "default deployment environment of the cases (default: production)")
 	coverage := fl.Bool("coverage", false, "report, per rule, whether some case saw it pass and some saw it fail")
+	consistency := fl.Bool("consistency", false, "also check that tools/list shows exactly the tools each caller may call")
 	minCoverage := fl.Float64("min-coverage", 0, "fail unless this percentage of rules both passed and failed in some case (implies -coverage)")
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -292,6 +295,20 @@ func test(args []string, embedded fs.FS, getenv func(string) string, stdout, std
 		return 1
 	}
 	rc := Report(stdout, results)
+	if *consistency {
+		found, err := policytest.Consistency(h.Bundle(), policytest.ConsistencyOptions{})
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		for _, f := range found {
+			fmt.Fprintln(stdout, "INCONSISTENT "+f.String())
+		}
+		fmt.Fprintf(stdout, "list and call consistency: %d inconsistencies\n", len(found))
+		if len(found) > 0 {
+			rc = 1
+		}
+	}
 	if *coverage || *minCoverage > 0 {
 		if pct := reportCoverage(stdout, policytest.Coverage(h.Bundle(), results)); pct < *minCoverage {
 			fmt.Fprintf(stderr, "coverage %.1f%% is below -min-coverage %.1f%%\n", pct, *minCoverage)

@@ -107,6 +107,9 @@ func TestMain(t *testing.T) {
 		{[]string{"event", "-method", "resources/read", "-params", `{"uri":"docs://a"}`}, 0, []string{`"method": "resources/read"`, `"uri": "docs://a"`}, nil},
 		{[]string{"event", "-sub", "u-1"}, 2, nil, []string{"-tool is required for tools/call"}},
 		{[]string{"event", "-tool", "t", "-args", "[1]"}, 2, nil, []string{"-args: want a JSON object"}},
+		{[]string{"test", "-consistency", "../../testdata/bundles/inconsistent"}, 1,
+			[]string{"INCONSISTENT production, the caller of \"a crm call is allowed\": crm___get_customer is hidden but 2 calls tried are allowed\n", "list and call consistency: 20 inconsistencies"}, nil},
+		{[]string{"test", "-consistency", "../../testdata/bundles/minimal"}, 0, []string{"list and call consistency: 0 inconsistencies"}, nil},
 		{[]string{"help"}, 0, []string{"usage:"}, nil},
 	}
 	for _, tt := range tests {

@@ -376,32 +376,19 @@ func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decisi
 	if c.Attributes != nil {
 		return decision.FromResult("test", engine.Evaluate(context.Background(), c.Attributes)), lists{}, c.Attributes, nil
 	}
-	event := c.Event
-	if event == nil {
-		headers := map[string]any{}
-		for k, v := range c.Headers {
-			headers[k] = v
+	var r interceptor.Result
+	if c.Event != nil {
+		payload, err := json.Marshal(c.Event)
+		if err != nil {
+			return decision.Decision{}, lists{}, nil, err
 		}
-		if c.Claims != nil {
-			token, err := UnsignedToken(c.Claims)
-			if err != nil {
-				return decision.Decision{}, lists{}, nil, err
-			}
-			headers["Authorization"] = "Bearer " + token
+		r = h.Handle(context.Background(), payload)
+	} else {
+		var err error
+		if r, err = handle(h, c.Claims, c.Headers, c.Request, c.Response); err != nil {
+			return decision.Decision{}, lists{}, nil, err
 		}
-		mcp := map[string]any{"gatewayRequest": map[string]any{
-			"path": "/mcp", "httpMethod": "POST", "headers": headers, "body": c.Request,
-		}}
-		if c.Response != nil {
-			mcp["gatewayResponse"] = map[string]any{"statusCode": 200, "body": c.Response}
-		}
-		event = map[string]any{"interceptorInputVersion": "1.0", "mcp": mcp}
 	}
-	payload, err := json.Marshal(event)
-	if err != nil {
-		return decision.Decision{}, lists{}, nil, err
-	}
-	r := h.Handle(context.Background(), payload)
 	var doc map[string]any
 	if r.Document != nil {
 		doc = r.Document.Value()
