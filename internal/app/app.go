@@ -204,6 +204,9 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 				"bundle", b.Source, "rate_limits", b.RateLimits.Len(), "sessions", string(b.Sessions))
 		}
 		c.Bundle = decisionlog.Bundle{Source: b.Source, Digest: b.Digest, Version: b.Version, ETag: b.ETag}
+		for _, l := range b.Layers {
+			c.Bundle.Layers = append(c.Bundle.Layers, decisionlog.Layer{Source: l.Source, Digest: l.Digest})
+		}
 		return interceptor.New(c)
 	}
 	broken = func(source string) func(error) *interceptor.Handler {

@@ -38,6 +38,7 @@ const (
 	KindRedaction = "Redaction"
 	KindRateLimit = "RateLimit"
 	KindTest      = "PolicyTest"
+	KindBase      = "BundleBase"
 )
 
 // Bundle is a loaded, compiled policy bundle.
@@ -63,10 +64,16 @@ type Bundle struct {
 	// only audit-mode ones, or enforcing ones (see policy.SessionReaders).
 	Sessions policy.Mode
 	Tests    []Document
+	// Layers are the bundles this one is made of, base first, when it
+	// builds on another (a BundleBase document); nil when it does not.
+	Layers []Layer
 	// docs are the documents of Policies, catalogWhere the file and line
 	// of the catalog.
 	docs         []Document
 	catalogWhere string
+	// base is the BundleBase document's spec, and where it is.
+	base      *Base
+	baseWhere Document
 	// matches are the other documents whose paths are checked once the
 	// catalog (which declares claims) is known, and warnings what the
 	// checks warned of.
@@ -77,11 +84,30 @@ type Bundle struct {
 	limits     []*ratelimit.Limit
 }
 
+// Layer is one bundle of a composed one.
+type Layer struct {
+	Source, Digest string
+}
+
+// Base is the spec of a BundleBase document: the bundle a bundle builds
+// on. The bundle's policies, RateLimits and Redaction rules then replace
+// the base's of the same name, its catalog's entries and declarations
+// replace the base catalog's, and its tests are its own.
+type Base struct {
+	// Bundle names the base: "embedded", the default bundle compiled into
+	// the function.
+	Bundle string `json:"bundle"`
+	// Disable names the base's policies, RateLimits and Redaction rules
+	// left out.
+	Disable []string `json:"disable,omitempty"`
+}
+
 // pathCheck is a document whose paths are checked against the attribute
 // document's schema: a RateLimit's or a Redaction's.
 type pathCheck struct {
 	doc   Document
 	name  string
+	limit string // the RateLimit's name, for one
 	check func(policy.Declared) []policy.Problem
 }
 
@@ -195,24 +221,14 @@ func member(p string) bool {
 // reported, each with its file and line, so that one run of "validate"
 // shows an author all of them.
 func load(files []file, source string) (*Bundle, error) {
-	b := &Bundle{Source: source}
-	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
-	h := sha256.New()
-	var errs []error
-	for _, f := range files {
-		fmt.Fprintf(h, "%s\x00%d\x00", path.Clean(f.name), len(f.data))
-		h.Write(f.data)
-		for _, doc := range SplitDocuments(f.name, f.data) {
-			if err := b.add(doc); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", errorPosition(doc, err), err))
-			}
-		}
+	b, errs := collect(files, source)
+	if b.base != nil && len(errs) == 0 {
+		errs = compose(b)
 	}
 	errs = append(errs, b.checkPaths()...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("load bundle %s: %w", source, errors.Join(errs...))
 	}
-	b.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	if len(b.Policies) == 0 {
 		return nil, fmt.Errorf("load bundle %s: no policies found", source)
 	}
@@ -238,6 +254,26 @@ func load(files []file, source string) (*Bundle, error) {
 		}
 	}
 	return b, nil
+}
+
+// collect decodes a bundle's files into b, with its digest, without
+// compiling or checking them as a whole.
+func collect(files []file, source string) (*Bundle, []error) {
+	b := &Bundle{Source: source}
+	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+	h := sha256.New()
+	var errs []error
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00%d\x00", path.Clean(f.name), len(f.data))
+		h.Write(f.data)
+		for _, doc := range SplitDocuments(f.name, f.data) {
+			if err := b.add(doc); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", errorPosition(doc, err), err))
+			}
+		}
+	}
+	b.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	return b, errs
 }
 
 // checkPaths checks every path the bundle's documents read against the
@@ -429,7 +465,7 @@ func (b *Bundle) add(doc Document) error {
 		}
 		b.limits = append(b.limits, l)
 		spec := r.Spec
-		b.matches = append(b.matches, pathCheck{doc: doc, name: "rate limit " + r.Metadata.Name, check: func(declared policy.Declared) []policy.Problem {
+		b.matches = append(b.matches, pathCheck{doc: doc, name: "rate limit " + r.Metadata.Name, limit: r.Metadata.Name, check: func(declared policy.Declared) []policy.Problem {
 			out := policy.MatchPaths(spec.Match, []any{"spec", "match"}, declared)
 			out = append(out, policy.MatchPaths(spec.Exclude, []any{"spec", "exclude"}, declared)...)
 			for i, k := range spec.Key {
@@ -439,6 +475,22 @@ func (b *Bundle) add(doc Document) error {
 		}})
 	case tm.APIVersion == APIVersion && tm.Kind == KindTest:
 		b.Tests = append(b.Tests, doc)
+	case tm.APIVersion == APIVersion && tm.Kind == KindBase:
+		var d struct {
+			typeMeta `json:",inline"`
+			Metadata map[string]any `json:"metadata,omitempty"`
+			Spec     Base           `json:"spec"`
+		}
+		if err := codec.DecodeStrict(doc.Data, &d); err != nil {
+			return err
+		}
+		switch {
+		case b.base != nil:
+			return errors.New("a bundle has at most one BundleBase")
+		case d.Spec.Bundle != "embedded":
+			return fmt.Errorf("spec.bundle %q: the base is \"embedded\" (the default bundle in the function)", d.Spec.Bundle)
+		}
+		b.base, b.baseWhere = &d.Spec, doc
 	default:
 		return fmt.Errorf("unknown document apiVersion %q kind %q", tm.APIVersion, tm.Kind)
 	}

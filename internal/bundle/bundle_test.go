@@ -2,6 +2,7 @@ package bundle_test
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -131,6 +132,15 @@ func TestLoadRejects(t *testing.T) {
 		{"claim not declared", map[string]string{"c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {claims: [department]}\n",
 			"p.yaml": "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: {principal: {claims: {dept: x}}}}]}}]}\n"},
 			"policy p: reads claim `dept`, which the catalog's claims do not declare"},
+		{"a base disabling what it does not have", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec:\n  bundle: embedded\n  disable: [risk-cieling]\n"},
+			`b.yaml:5:13: spec.disable: the base has no policy, RateLimit or Redaction rule named "risk-cieling" (did you mean "risk-ceiling"?)`},
+		{"a base of another bundle", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: s3://b/p}\n"},
+			`spec.bundle "s3://b/p": the base is "embedded"`},
+		{"two bases", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n---\napiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n"},
+			"a bundle has at most one BundleBase"},
+		{"a catalog that breaks the base's", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n",
+			"c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {environments: [prod]}\n"},
+			"the catalog over the base's: target \"billing\": environment \"production\" is not one of environments (prod)"},
 		{"redaction rule names across files", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detectors: [email]\n", "s.yaml": redaction + "   detectors: [jwt]\n"}, `duplicate redaction rule "r"`},
 	}
 	for _, tt := range tests {
@@ -164,6 +174,44 @@ func TestTypos(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks\n%s\n%s", want, err)
 		}
+	}
+}
+
+// TestOnDefault: a bundle that builds on the default one has the default's
+// policies, limits and redaction but for what it disables or replaces,
+// the default catalog with its entries over it, its own tests, and the
+// digests of both layers.
+func TestOnDefault(t *testing.T) {
+	b, err := bundle.Open("../../testdata/bundles/on-default", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range b.Policies {
+		names = append(names, p.Name)
+	}
+	for _, want := range []string{"crm-access", "require-authentication", "no-destructive-in-production", "approve-critical-calls"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("policies %v lack %s", names, want)
+		}
+	}
+	for _, gone := range []string{"tool-allow-list", "risk-ceiling"} {
+		if slices.Contains(names, gone) {
+			t.Errorf("policies %v keep the disabled %s", names, gone)
+		}
+	}
+	if b.RateLimits.Len() != 1 || b.Redactor == nil || len(b.Tests) != 1 {
+		t.Errorf("limits %d, redactor %v, tests %d", b.RateLimits.Len(), b.Redactor != nil, len(b.Tests))
+	}
+	if _, ok := b.Catalog.Tools["crm___*"]; !ok || b.Catalog.Targets["billing"].Environment != "production" || len(b.Catalog.Environments) != 3 {
+		t.Errorf("catalog %+v", b.Catalog)
+	}
+	base, err := bundle.Open("", policies.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Layers) != 2 || b.Layers[0] != (bundle.Layer{Source: "embedded", Digest: base.Digest}) || b.Layers[1].Digest == b.Digest || b.Digest == base.Digest {
+		t.Errorf("layers %+v, digest %s", b.Layers, b.Digest)
 	}
 }
 

@@ -368,6 +368,9 @@ func indent(s string) string {
 // describe names a bundle and its version for people.
 func describe(b *bundle.Bundle) string {
 	s := fmt.Sprintf("%s (%s, %d policies, %d test documents)", b.Source, b.Digest, len(b.Policies), len(b.Tests))
+	for _, l := range b.Layers {
+		s += fmt.Sprintf(", layer %s %s", l.Source, l.Digest)
+	}
 	if b.Version != "" {
 		s += ", version " + b.Version
 	}

@@ -110,6 +110,8 @@ func TestMain(t *testing.T) {
 		{[]string{"test", "-consistency", "../../testdata/bundles/inconsistent"}, 1,
 			[]string{"INCONSISTENT production, the caller of \"a crm call is allowed\": crm___get_customer is hidden but 2 calls tried are allowed\n", "list and call consistency: 20 inconsistencies"}, nil},
 		{[]string{"test", "-consistency", "../../testdata/bundles/minimal"}, 0, []string{"list and call consistency: 0 inconsistencies"}, nil},
+		{[]string{"invoke", "-v", "-policies", "../../testdata/bundles/on-default", "../../testdata/events/allowed-call.json"}, 0,
+			[]string{", layer embedded sha256:", ", layer dir:../../testdata/bundles/on-default sha256:"}, []string{`"layers":[{"source":"embedded","digest":"sha256:`}},
 		{[]string{"help"}, 0, []string{"usage:"}, nil},
 	}
 	for _, tt := range tests {

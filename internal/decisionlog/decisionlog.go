@@ -162,6 +162,15 @@ type Bundle struct {
 	Digest  string `json:"digest"`
 	Version string `json:"version,omitempty"`
 	ETag    string `json:"etag,omitempty"`
+	// Layers name each bundle of a composed one, base first, with its
+	// own digest (Digest is theirs together).
+	Layers []Layer `json:"layers,omitempty"`
+}
+
+// Layer is one bundle of a composed one.
+type Layer struct {
+	Source string `json:"source"`
+	Digest string `json:"digest"`
 }
 
 // Level is the record's log level: INFO for allow, WARN for deny and

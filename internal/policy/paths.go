@@ -541,6 +541,10 @@ func suggest(s *attributes.Shape, name string, top bool) string {
 // identifier is what a claim's name looks like.
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_:.-]*$`)
 
+// Nearest returns the candidate spelt most like name: equal but for case,
+// or at most a third of its letters apart; "" when none is.
+func Nearest(candidates []string, name string) string { return nearest(candidates, name) }
+
 // nearest returns the candidate spelt most like name: equal but for case,
 // or at most a third of its letters apart.
 func nearest(candidates []string, name string) string {

@@ -120,6 +120,9 @@ func Compile(name string, spec Spec) (*Limit, error) {
 	return l, nil
 }
 
+// Name is the limit's name, its RateLimit document's metadata.name.
+func (l *Limit) Name() string { return l.name }
+
 // parseWindow reads a window: a Go duration from 1s to 24h, or "1d".
 func parseWindow(s string) (time.Duration, error) {
 	if s == "1d" {
