@@ -323,8 +323,10 @@ func errorPosition(doc Document, err error) string {
 	return doc.Where()
 }
 
-// position returns "file:line:column" of the member at names in doc, or
-// "file:line" of doc when it cannot be found.
+// Position returns "file:line:column" of the member at names in doc (at
+// as policy.Problem.At), or "file:line" of doc when it cannot be found.
+func Position(doc Document, at []any) string { return position(doc, at) }
+
 func position(doc Document, at []any) string {
 	line, col, ok := locate(doc.Data, at)
 	if !ok {

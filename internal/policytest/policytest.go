@@ -113,7 +113,7 @@ type Expect struct {
 
 // CaseResult is the outcome of one case.
 type CaseResult struct {
-	Where string // file:line of the test document
+	Where string // file:line:column of the case
 	Name  string
 	Pass  bool
 	// Diff says what differed, when Pass is false.
@@ -142,7 +142,8 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 	now := func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) }
 	var out []CaseResult
 	for _, d := range docs {
-		for _, c := range d.file.Spec.Cases {
+		for i, c := range d.file.Spec.Cases {
+			where := d.cases[i]
 			env := c.Environment
 			if env == "" {
 				env = opts.Environment
@@ -150,7 +151,7 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 			if !b.Catalog.KnowsEnvironment(env) {
 				// As the function would deny every call there, the
 				// case is wrong, not the policies.
-				out = append(out, CaseResult{Where: d.where, Name: c.Name, Diff: fmt.Sprintf(
+				out = append(out, CaseResult{Where: where, Name: c.Name, Diff: fmt.Sprintf(
 					"environment %q is not one of the catalog's environments (%s)", env, strings.Join(b.Catalog.Environments, ", "))})
 				continue
 			}
@@ -159,7 +160,7 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 				// function would build with those values; a member the
 				// document cannot have fails the case.
 				if c.Attributes, err = completeAttributes(c.Attributes, b); err != nil {
-					out = append(out, CaseResult{Where: d.where, Name: c.Name, Diff: err.Error()})
+					out = append(out, CaseResult{Where: where, Name: c.Name, Diff: err.Error()})
 					continue
 				}
 			}
@@ -181,9 +182,9 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 				got, listed, doc, err = c.run(h, b.Engine)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%s: case %q: %w", d.where, c.Name, err)
+				return nil, fmt.Errorf("%s: case %q: %w", where, c.Name, err)
 			}
-			res := CaseResult{Where: d.where, Name: c.Name}
+			res := CaseResult{Where: where, Name: c.Name}
 
 			if c.Approved != nil {
 				got, listed, doc, res.Diff = c.approve(h, approvals, signer, keys, got, now())
@@ -213,6 +214,8 @@ func Check(b *bundle.Bundle) (int, error) {
 type testDoc struct {
 	where string
 	file  File
+	// cases are where each case is: "file:line:column".
+	cases []string
 }
 
 func decode(b *bundle.Bundle) ([]testDoc, error) {
@@ -233,7 +236,11 @@ func decode(b *bundle.Bundle) ([]testDoc, error) {
 				errs = append(errs, fmt.Errorf("%s: case %d (%s): %w", doc.Where(), i, c.Name, err))
 			}
 		}
-		docs = append(docs, testDoc{doc.Where(), f})
+		td := testDoc{where: doc.Where(), file: f}
+		for i := range f.Spec.Cases {
+			td.cases = append(td.cases, bundle.Position(doc, []any{"spec", "cases", i}))
+		}
+		docs = append(docs, td)
 	}
 	return docs, errors.Join(errs...)
 }
