@@ -91,8 +91,8 @@ type Layer struct {
 
 // Base is the spec of a BundleBase document: the bundle a bundle builds
 // on. The bundle's policies, RateLimits and Redaction rules then replace
-// the base's of the same name, its catalog's entries and declarations
-// replace the base catalog's, and its tests are its own.
+// the base's it lists in Replace, its catalog's fields go over the base
+// catalog's, and its tests are its own.
 type Base struct {
 	// Bundle names the base: "embedded", the default bundle compiled into
 	// the function.
@@ -100,6 +100,12 @@ type Base struct {
 	// Disable names the base's policies, RateLimits and Redaction rules
 	// left out.
 	Disable []string `json:"disable,omitempty"`
+	// Replace names the base's policies, RateLimits and Redaction rules
+	// the bundle redefines under the same name. A bundle document that
+	// has a base one's name without being listed here is an error, so
+	// that no base protection is replaced by accident, now or when a
+	// later base adds a name the bundle already uses.
+	Replace []string `json:"replace,omitempty"`
 }
 
 // pathCheck is a document whose paths are checked against the attribute

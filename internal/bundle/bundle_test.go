@@ -1,6 +1,7 @@
 package bundle_test
 
 import (
+	"encoding/json"
 	"os"
 	"slices"
 	"strings"
@@ -134,6 +135,11 @@ func TestLoadRejects(t *testing.T) {
 			"policy p: reads claim `dept`, which the catalog's claims do not declare"},
 		{"a base disabling what it does not have", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec:\n  bundle: embedded\n  disable: [risk-cieling]\n"},
 			`b.yaml:5:13: spec.disable: the base has no policy, RateLimit or Redaction rule named "risk-cieling" (did you mean "risk-ceiling"?)`},
+		{"a bundle policy with a base policy's name", map[string]string{"p.yaml": strings.Replace(policy, "{name: p}", "{name: risk-ceiling}", 1),
+			"b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n"},
+			`b.yaml:1: "risk-ceiling" is also the name of the base's: list it in spec.replace to replace the base's, or rename it`},
+		{"a replacement the base does not have", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded, replace: [tool-allowlist]}\n"},
+			`spec.replace: the base has no policy, RateLimit or Redaction rule named "tool-allowlist" (did you mean "tool-allow-list"?)`},
 		{"a base of another bundle", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: s3://b/p}\n"},
 			`spec.bundle "s3://b/p": the base is "embedded"`},
 		{"two bases", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n---\napiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n"},
@@ -190,14 +196,17 @@ func TestOnDefault(t *testing.T) {
 	for _, p := range b.Policies {
 		names = append(names, p.Name)
 	}
-	for _, want := range []string{"crm-access", "require-authentication", "no-destructive-in-production", "approve-critical-calls"} {
+	for _, want := range []string{"crm-read-only-exports", "tool-allow-list", "risk-ceiling", "require-authentication", "no-destructive-in-production", "approve-critical-calls"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("policies %v lack %s", names, want)
 		}
 	}
-	for _, gone := range []string{"tool-allow-list", "risk-ceiling"} {
-		if slices.Contains(names, gone) {
-			t.Errorf("policies %v keep the disabled %s", names, gone)
+	if len(names) != 15 {
+		t.Errorf("policies %v: want the base's 14, two of them replaced, and the bundle's own", names)
+	}
+	for _, p := range b.Policies {
+		if data, _ := json.Marshal(p); p.Name == "tool-allow-list" && !strings.Contains(string(data), "crm-users") {
+			t.Errorf("tool-allow-list is the base's, not the bundle's")
 		}
 	}
 	if b.RateLimits.Len() != 1 || b.Redactor == nil || len(b.Tests) != 1 {
@@ -247,6 +256,30 @@ func BenchmarkOpenEmbedded(b *testing.B) {
 	for b.Loop() {
 		if _, err := bundle.Open("", policies.FS); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestCatalogOverBase: a bundle's catalog goes over the base's field by
+// field: a label added keeps the tool's risk and labels, an empty target
+// keeps the base's pin, and a field it does change is warned of.
+func TestCatalogOverBase(t *testing.T) {
+	b, err := bundle.Load(fstest.MapFS{
+		"b.yaml": {Data: []byte("apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n")},
+		"c.yaml": {Data: []byte("apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec:\n  targets: {billing: {}, k8s: {environment: dev}}\n" +
+			"  tools:\n    k8s___delete-pod: {labels: [audited]}\n    k8s___get-pod: {risk: high}\n")},
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	del := b.Catalog.Tools["k8s___delete-pod"]
+	if del.Risk != "critical" || !slices.Equal(del.Labels, []string{"destructive", "audited"}) || b.Catalog.Targets["billing"].Environment != "production" {
+		t.Errorf("merged: %+v, billing %+v", del, b.Catalog.Targets["billing"])
+	}
+	w := strings.Join(b.Warnings(), "\n")
+	for _, want := range []string{"c.yaml:1: catalog tool k8s___get-pod: risk high, where the base's is low"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings lack %q:\n%s", want, w)
 		}
 	}
 }

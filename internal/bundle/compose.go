@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -27,21 +28,34 @@ func compose(b *Bundle) []error {
 	if err != nil {
 		return []error{err}
 	}
-	disabled := map[string]bool{}
 	var errs []error
 	known := baseNames(base)
-	for i, name := range b.base.Disable {
-		if !slices.Contains(known, name) {
-			msg := fmt.Sprintf("spec.disable: the base has no policy, RateLimit or Redaction rule named %q", name)
-			if hint := policy.Nearest(known, name); hint != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", hint)
+	for _, list := range []struct {
+		field string
+		names []string
+	}{{"disable", b.base.Disable}, {"replace", b.base.Replace}} {
+		for i, name := range list.names {
+			if !slices.Contains(known, name) {
+				msg := fmt.Sprintf("spec.%s: the base has no policy, RateLimit or Redaction rule named %q", list.field, name)
+				if hint := policy.Nearest(known, name); hint != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", hint)
+				}
+				errs = append(errs, fmt.Errorf("%s: %s", position(b.baseWhere, []any{"spec", list.field, i}), msg))
 			}
-			errs = append(errs, fmt.Errorf("%s: %s", position(b.baseWhere, []any{"spec", "disable", i}), msg))
 		}
-		disabled[name] = true
+	}
+	for _, name := range ownNames(b) {
+		if slices.Contains(known, name) && !slices.Contains(b.base.Replace, name) && !slices.Contains(b.base.Disable, name) {
+			errs = append(errs, fmt.Errorf("%s: %q is also the name of the base's: list it in spec.replace to replace the base's, or rename it",
+				b.baseWhere.Where(), name))
+		}
 	}
 	if len(errs) > 0 {
 		return errs
+	}
+	disabled := map[string]bool{}
+	for _, name := range b.base.Disable {
+		disabled[name] = true
 	}
 
 	var policies []*v1alpha1.ValidatingPolicy
@@ -76,6 +90,7 @@ func compose(b *Bundle) []error {
 	}
 	b.redactions = append(rules, b.redactions...)
 
+	b.warnings = append(b.warnings, catalogChanges(b.catalogWhere, base.Catalog, b.Catalog)...)
 	b.Catalog = mergeCatalogs(base.Catalog, b.Catalog)
 	if b.catalogWhere == "" {
 		b.catalogWhere = base.catalogWhere
@@ -109,8 +124,21 @@ func embeddedBase() (*Bundle, error) {
 		return nil, fmt.Errorf("base embedded: %w", errors.Join(errs...))
 	}
 	base.Tests = nil
+	// Errors in the base's documents name them as the base's, not as
+	// files of the author's bundle.
+	for i := range base.docs {
+		base.docs[i].File = "embedded:" + base.docs[i].File
+	}
+	for i := range base.matches {
+		base.matches[i].doc.File = "embedded:" + base.matches[i].doc.File
+	}
+	base.catalogWhere = "embedded:" + base.catalogWhere
 	return base, nil
 }
+
+// ownNames returns the names of b's own policies, RateLimits and Redaction
+// rules.
+func ownNames(b *Bundle) []string { return baseNames(b) }
 
 // baseNames returns the names a BundleBase may disable.
 func baseNames(base *Bundle) []string {
@@ -127,9 +155,37 @@ func baseNames(base *Bundle) []string {
 	return names
 }
 
-// mergeCatalogs returns the base catalog with the overlay's over it: its
-// tools and targets by name, its default risk, environments and claims
-// when it sets them.
+// catalogChanges names, for validate, each field of the base catalog the
+// overlay changes: a lower risk or an unpinned target is the base's
+// protection changed.
+func catalogChanges(where string, base, overlay *catalog.Catalog) []string {
+	if base == nil || overlay == nil {
+		return nil
+	}
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(overlay.Tools)) {
+		t, old := overlay.Tools[name], base.Tools[name]
+		if t.Risk != "" && old.Risk != "" && t.Risk != old.Risk {
+			out = append(out, fmt.Sprintf("%s: catalog tool %s: risk %s, where the base's is %s", where, name, t.Risk, old.Risk))
+		}
+		if t.Operation != "" && old.Operation != "" && t.Operation != old.Operation {
+			out = append(out, fmt.Sprintf("%s: catalog tool %s: operation %s, where the base's is %s", where, name, t.Operation, old.Operation))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(overlay.Targets)) {
+		if env, old := overlay.Targets[name].Environment, base.Targets[name].Environment; env != "" && old != "" && env != old {
+			out = append(out, fmt.Sprintf("%s: catalog target %s: environment %s, where the base pins it to %s", where, name, env, old))
+		}
+	}
+	return out
+}
+
+// mergeCatalogs returns the base catalog with the overlay's over it, field
+// by field: a tool's or target's field the overlay sets replaces the
+// base's, one it leaves empty keeps the base's, and labels add up; the
+// default risk, environments and claims the overlay sets replace the
+// base's. An overlay that only adds a label to a tool keeps its risk, and
+// an empty target keeps the base's environment.
 func mergeCatalogs(base, overlay *catalog.Catalog) *catalog.Catalog {
 	switch {
 	case base == nil:
@@ -145,11 +201,23 @@ func mergeCatalogs(base, overlay *catalog.Catalog) *catalog.Catalog {
 	if out.Targets == nil {
 		out.Targets = map[string]catalog.Target{}
 	}
-	maps.Copy(out.Tools, overlay.Tools)
-	maps.Copy(out.Targets, overlay.Targets)
-	if overlay.DefaultRisk != "" {
-		out.DefaultRisk = overlay.DefaultRisk
+	for name, t := range overlay.Tools {
+		merged := out.Tools[name]
+		merged.Risk = cmp.Or(t.Risk, merged.Risk)
+		merged.Operation = cmp.Or(t.Operation, merged.Operation)
+		for _, l := range t.Labels {
+			if !slices.Contains(merged.Labels, l) {
+				merged.Labels = append(slices.Clone(merged.Labels), l)
+			}
+		}
+		out.Tools[name] = merged
 	}
+	for name, t := range overlay.Targets {
+		merged := out.Targets[name]
+		merged.Environment = cmp.Or(t.Environment, merged.Environment)
+		out.Targets[name] = merged
+	}
+	out.DefaultRisk = cmp.Or(overlay.DefaultRisk, out.DefaultRisk)
 	if overlay.Environments != nil {
 		out.Environments = overlay.Environments
 	}

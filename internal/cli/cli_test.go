@@ -109,7 +109,10 @@ func TestMain(t *testing.T) {
 		{[]string{"event", "-tool", "t", "-args", "[1]"}, 2, nil, []string{"-args: want a JSON object"}},
 		{[]string{"test", "-consistency", "../../testdata/bundles/inconsistent"}, 1,
 			[]string{"INCONSISTENT production, the caller of \"a crm call is allowed\": crm___get_customer is hidden but 2 calls tried are allowed\n", "list and call consistency: 20 inconsistencies"}, nil},
-		{[]string{"test", "-consistency", "../../testdata/bundles/minimal"}, 0, []string{"list and call consistency: 0 inconsistencies"}, nil},
+		// A read-only rule that lists writes: the tools of the cases are tried even without a catalog.
+		{[]string{"test", "-consistency", "../../testdata/bundles/minimal"}, 1, []string{"INCONSISTENT production, anonymous: docs___update_page is listed but every call tried is denied\n",
+			"list and call consistency: 2 inconsistencies"}, nil},
+		{[]string{"test", "-consistency", "-min-coverage", "10", "../../testdata/bundles/on-default"}, 0, []string{"policy tests: 6 passed, 0 failed", "list and call consistency: 0 inconsistencies"}, nil},
 		{[]string{"invoke", "-v", "-policies", "../../testdata/bundles/on-default", "../../testdata/events/allowed-call.json"}, 0,
 			[]string{", layer embedded sha256:", ", layer dir:../../testdata/bundles/on-default sha256:"}, []string{`"layers":[{"source":"embedded","digest":"sha256:`}},
 		{[]string{"help"}, 0, []string{"usage:"}, nil},

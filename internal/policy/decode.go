@@ -94,11 +94,16 @@ func checkAnnotations(p *v1alpha1.ValidatingPolicy) error {
 }
 
 // oursMisspelt reports whether an annotation key looks meant for us: our
-// prefix in any case, a prefix that names toolgate, or one a few letters
-// from ours (policy.toolgate.dev/, policies.toolgate.io/).
+// prefix in any case, or one a few letters from it (policy.toolgate.dev/,
+// policies.toolgate.io/), with or without its slash. Other prefixes that
+// name toolgate (toolgate.acme.com/ticket) are someone else's.
 func oursMisspelt(k string) bool {
-	prefix, _, ok := strings.Cut(strings.ToLower(k), "/")
-	return ok && (strings.Contains(prefix, "toolgate") || distance(prefix+"/", AnnotationPrefix) <= 4)
+	k = strings.ToLower(k)
+	prefix, _, ok := strings.Cut(k, "/")
+	if !ok { // policies.toolgate.dev.mode
+		prefix = k[:min(len(k), len(AnnotationPrefix)-1)]
+	}
+	return distance(prefix+"/", AnnotationPrefix) <= 4
 }
 
 // modeOf returns the mode of p's findings and, for an approval policy, the

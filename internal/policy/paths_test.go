@@ -114,6 +114,8 @@ func TestAnnotations(t *testing.T) {
 		{`{policies.toolgate.io/approvers: data-owners}`, "unknown annotation policies.toolgate.io/approvers"},
 		{`{policies.tolgate.dev/approvers: data-owners}`, "unknown annotation policies.tolgate.dev/approvers"},
 		{`{kubernetes.io/description: x, app.kubernetes.io/name: web}`, ""},
+		{`{toolgate.acme.com/ticket: SEC-12, acme-toolgate.example.com/owner: a, toolgate.dev/owner: b}`, ""},
+		{`{policies.toolgate.dev.mode: audit}`, "unknown annotation policies.toolgate.dev.mode"},
 	} {
 		_, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p, annotations: " + tt.annotations +
 			"}\nspec:\n  rules:\n  - {name: r, assert: {all: [{check: {action: call}}]}}\n"))

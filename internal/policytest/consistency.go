@@ -46,8 +46,8 @@ func (i Inconsistency) String() string {
 // Consistency checks the guarantee behind list filtering on b: for every
 // environment the catalog declares (else production and dev), every
 // distinct caller of b's test cases (and anonymous, and opts.Principals),
-// every tool the catalog names (and made-up ones of every target it names
-// and every operation), a tool hidden from a tools/list answer is denied
+// every tool the catalog or the cases name (and made-up ones of every
+// target the catalog names and every operation), a tool hidden from a tools/list answer is denied
 // on every call tried, and a tool shown is allowed (or asks for an
 // approval) on at least one. The calls tried have no arguments, the
 // distinct arguments of b's cases, and opts.Arguments.
@@ -58,6 +58,7 @@ func Consistency(b *bundle.Bundle, opts ConsistencyOptions) ([]Inconsistency, er
 	}
 	principals := map[string]map[string]any{"anonymous": nil}
 	maps.Copy(principals, opts.Principals)
+	tools := map[string]bool{}
 	seen := map[string]bool{}
 	distinct := func(v any) bool { // once per JSON value
 		data, _ := json.Marshal(v)
@@ -85,10 +86,14 @@ func Consistency(b *bundle.Bundle, opts ConsistencyOptions) ([]Inconsistency, er
 				if args, ok := params["arguments"].(map[string]any); ok && distinct(args) {
 					arguments = append(arguments, args)
 				}
+				// A name with two separators is hidden from every list
+				// whatever the policies say: no tool is named so.
+				if name, ok := params["name"].(string); ok && strings.Count(name, "___") <= 1 {
+					tools[name] = true
+				}
 			}
 		}
 	}
-	tools := map[string]bool{}
 	environments := []string{"production", "dev"}
 	if b.Catalog != nil {
 		for name := range b.Catalog.Tools {
@@ -99,15 +104,19 @@ func Consistency(b *bundle.Bundle, opts ConsistencyOptions) ([]Inconsistency, er
 			if !ok {
 				continue
 			}
-			for _, verb := range []string{"get", "list", "search", "create", "update", "delete", "restart", "exec", "frobnicate"} {
-				tools[target+"___"+verb+"_thing"] = true
-			}
+			madeUp(tools, target)
+		}
+		for target := range b.Catalog.Targets {
+			madeUp(tools, target)
 		}
 		if b.Catalog.Environments != nil {
 			environments = b.Catalog.Environments
 		}
 	}
 	names := slices.Sorted(maps.Keys(tools))
+	if len(tools) == 0 {
+		return nil, fmt.Errorf("consistency: no tool to try: name tools in the catalog or call them in the bundle's cases")
+	}
 	var out []Inconsistency
 	for _, env := range environments {
 		// Every call that asks for an approval is one more request of its
@@ -141,6 +150,14 @@ func Consistency(b *bundle.Bundle, opts ConsistencyOptions) ([]Inconsistency, er
 		}
 	}
 	return out, nil
+}
+
+// madeUp adds to tools a made-up tool of target for each operation class
+// a name can say (and one it cannot).
+func madeUp(tools map[string]bool, target string) {
+	for _, verb := range []string{"get", "list", "search", "create", "update", "delete", "restart", "exec", "frobnicate"} {
+		tools[target+"___"+verb+"_thing"] = true
+	}
 }
 
 // listedTools returns the tools a tools/list answer of tools keeps for
