@@ -135,14 +135,7 @@ func TestPathsEnvironments(t *testing.T) {
 		`{name: r, assert: {all: [{check: {"('stage' != $payload.environment)": true}}]}}`:              "environment is compared with \"stage\"",
 		`{name: r, match: {all: [{environment: dev}]}, assert: {all: [{check: {action: call}}]}}`:       "",
 	} {
-		p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - " + rule + "\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := policy.Paths(p, policy.Declared{Environments: []string{"production", "dev"}})
-		if want == "" && len(got) != 0 || want != "" && (len(got) != 1 || !strings.Contains(got[0].Message, want)) {
-			t.Errorf("%s: %+v, want %q", rule, got, want)
-		}
+		checkOne(t, rule, policy.Declared{Environments: []string{"production", "dev"}}, want)
 	}
 }
 
@@ -156,13 +149,20 @@ func TestPathsLabels(t *testing.T) {
 		`{name: r, assert: {all: [{check: {tool: {labels: [destructive]}}}]}}`:                                            "",
 		`{name: r, assert: {all: [{check: {tool: {labels: [destuctive]}}}]}}`:                                             "(did you mean `destructive`?)",
 	} {
-		p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - " + rule + "\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := policy.Paths(p, policy.Declared{Labels: []string{"destructive", "private-data"}})
-		if want == "" && len(got) != 0 || want != "" && (len(got) != 1 || !strings.Contains(got[0].Message, want)) {
-			t.Errorf("%s: %+v, want %q", rule, got, want)
-		}
+		checkOne(t, rule, policy.Declared{Labels: []string{"destructive", "private-data"}}, want)
+	}
+}
+
+// checkOne checks the paths of a one-rule policy: one problem saying
+// want, or none for "".
+func checkOne(t *testing.T, rule string, declared policy.Declared, want string) {
+	t.Helper()
+	p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - " + rule + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := policy.Paths(p, declared)
+	if want == "" && len(got) != 0 || want != "" && (len(got) != 1 || !strings.Contains(got[0].Message, want)) {
+		t.Errorf("%s: %+v, want %q", rule, got, want)
 	}
 }
