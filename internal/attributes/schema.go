@@ -34,12 +34,6 @@ type Shape struct {
 	Enum []string
 }
 
-// Open reports whether s has member names that are not fixed: an object
-// whose names are data, or any value.
-func (s *Shape) Open() bool {
-	return s == nil || s.Type == "" || s.Type == "object" && s.Fields == nil
-}
-
 // Schema returns the shape of the v1 attribute document. It is read from
 // the Go types that build the document, so the two cannot drift; Value is
 // held to it by tests.

@@ -29,7 +29,7 @@ func compose(b *Bundle) []error {
 		return []error{err}
 	}
 	var errs []error
-	known := baseNames(base)
+	known := names(base)
 	for _, list := range []struct {
 		field string
 		names []string
@@ -44,7 +44,7 @@ func compose(b *Bundle) []error {
 			}
 		}
 	}
-	for _, name := range ownNames(b) {
+	for _, name := range names(b) {
 		if slices.Contains(known, name) && !slices.Contains(b.base.Replace, name) && !slices.Contains(b.base.Disable, name) {
 			errs = append(errs, fmt.Errorf("%s: %q is also the name of the base's: list it in spec.replace to replace the base's, or rename it",
 				b.baseWhere.Where(), name))
@@ -136,23 +136,20 @@ func embeddedBase() (*Bundle, error) {
 	return base, nil
 }
 
-// ownNames returns the names of b's own policies, RateLimits and Redaction
-// rules.
-func ownNames(b *Bundle) []string { return baseNames(b) }
-
-// baseNames returns the names a BundleBase may disable.
-func baseNames(base *Bundle) []string {
-	var names []string
-	for _, p := range base.Policies {
-		names = append(names, p.Name)
+// names returns the names of b's policies, RateLimits and Redaction
+// rules: what a BundleBase may disable or replace of a base.
+func names(b *Bundle) []string {
+	var out []string
+	for _, p := range b.Policies {
+		out = append(out, p.Name)
 	}
-	for _, l := range base.limits {
-		names = append(names, l.Name())
+	for _, l := range b.limits {
+		out = append(out, l.Name())
 	}
-	for _, r := range base.redactions {
-		names = append(names, r.Name)
+	for _, r := range b.redactions {
+		out = append(out, r.Name)
 	}
-	return names
+	return out
 }
 
 // catalogChanges names, for validate, each field of the base catalog the

@@ -127,8 +127,8 @@ func (c *Catalog) KnowsEnvironment(env string) bool {
 	return c == nil || c.Environments == nil || slices.Contains(c.Environments, env)
 }
 
-// Labels returns every label c gives a tool or a target, sorted: no other
-// is ever in a document.
+// Labels returns every label c gives a tool (or, by a "<target>___*"
+// entry, a target's tools), sorted: no other is ever in a document.
 func (c *Catalog) Labels() []string {
 	labels := []string{}
 	for _, t := range c.Tools {
@@ -140,14 +140,6 @@ func (c *Catalog) Labels() []string {
 	}
 	slices.Sort(labels)
 	return labels
-}
-
-// DeclaredClaims returns the claims c declares; nil when it declares none.
-func (c *Catalog) DeclaredClaims() []string {
-	if c == nil {
-		return nil
-	}
-	return c.Claims
 }
 
 // ValidEnvironment reports whether env is an environment's name: lower-case

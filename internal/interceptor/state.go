@@ -28,7 +28,8 @@ const sessionKeep = 10
 // and is an audit finding when only audit policies do.
 func (h *Handler) readSession(ctx context.Context, doc *attributes.Document, r *Result) bool {
 	key, source := doc.SessionKey()
-	current, previous, next := doc.PrincipalKeys(h.cfg.Now(), h.cfg.SessionWindow)
+	now := h.cfg.Now()
+	current, previous, next := doc.PrincipalKeys(now, h.cfg.SessionWindow)
 	keys := []string{current, previous}
 	if source != attributes.SessionFromPrincipal {
 		keys = append(keys, key)
@@ -53,7 +54,6 @@ func (h *Handler) readSession(ctx context.Context, doc *attributes.Document, r *
 	doc.SetSession(source, m.Calls, m.Labels, m.LabelCalls, m.First, m.Last, m.Tools)
 	// The previous window is checked, not recorded to: a call made just
 	// before the windows turned is then seen by one made just after.
-	now := h.cfg.Now()
 	r.session = &sessionCall{tool: doc.Tool.QualifiedName, labels: doc.Tool.Labels, entries: []state.Entry{
 		{Key: current, Read: hists[0], Expires: now.Add(2 * h.cfg.SessionWindow)}, {Key: previous, Read: hists[1]}}}
 	if len(keys) == 3 {

@@ -83,7 +83,7 @@ func checkAnnotations(p *v1alpha1.ValidatingPolicy) error {
 			continue
 		}
 		msg := fmt.Sprintf("policy %s: unknown annotation %s", p.Name, k)
-		if hint := nearest(annotations, k); hint != "" {
+		if hint := Nearest(annotations, k); hint != "" {
 			msg += " (did you mean " + hint + "?)"
 		} else {
 			msg += ": the annotations of " + AnnotationPrefix + " are " + strings.Join(annotations, ", ")

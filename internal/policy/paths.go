@@ -170,7 +170,7 @@ func (c *pathChecker) tree(v any, cur *node, env map[string]*node, lang string, 
 	case map[string]any:
 		env = maps.Clone(env)
 		keys := make([]key, 0, len(v))
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			keys = append(keys, key{k, parseExpression(k)})
 		}
 		// Keys that bind first: kyverno-json visits a map's keys in random
@@ -463,7 +463,7 @@ func (c *pathChecker) claim(name string, at []any) {
 			"reads claim %s, which the bundle does not declare: a token without it reads as null; declare the claims your policies read (the catalog's claims) to have such reads checked", quote(name))})
 	case !slices.Contains(claims, name):
 		msg := fmt.Sprintf("reads claim %s, which the catalog's claims do not declare", quote(name))
-		if hint := nearest(claims, name); hint != "" {
+		if hint := Nearest(claims, name); hint != "" {
 			msg += " (did you mean " + quote("principal.claims."+hint) + "?)"
 		}
 		c.problem(at, msg)
@@ -480,7 +480,7 @@ func (c *pathChecker) literal(n *node, value string, at []any) {
 		return
 	}
 	msg := fmt.Sprintf("%s is compared with %q, which it never holds: %s", n.name, value, what)
-	if hint := nearest(allowed, value); hint != "" {
+	if hint := Nearest(allowed, value); hint != "" {
 		msg += " (did you mean " + quote(hint) + "?)"
 	}
 	c.problem(at, msg)
@@ -515,7 +515,7 @@ func (c *pathChecker) problem(at []any, msg string) {
 // else a member of that name elsewhere in the document, else, at the
 // document's top, the claim of that name.
 func suggest(s *attributes.Shape, name string, top bool) string {
-	if hint := nearest(slices.Sorted(maps.Keys(s.Fields)), name); hint != "" {
+	if hint := Nearest(slices.Sorted(maps.Keys(s.Fields)), name); hint != "" {
 		return quote(hint)
 	}
 	var found []string
@@ -543,11 +543,7 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_:.-]*$`)
 
 // Nearest returns the candidate spelt most like name: equal but for case,
 // or at most a third of its letters apart; "" when none is.
-func Nearest(candidates []string, name string) string { return nearest(candidates, name) }
-
-// nearest returns the candidate spelt most like name: equal but for case,
-// or at most a third of its letters apart.
-func nearest(candidates []string, name string) string {
+func Nearest(candidates []string, name string) string {
 	best, bestD := "", len(name)/3+1
 	for _, k := range candidates {
 		if strings.EqualFold(k, name) {
@@ -637,5 +633,3 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
-
-func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }

@@ -148,38 +148,14 @@ func isLiteral(s string) bool {
 func Environments(ps []*v1alpha1.ValidatingPolicy) map[string]bool {
 	out := map[string]bool{}
 	for _, p := range ps {
-		for _, e := range NamedEnvironments(p) {
-			out[e.Name] = true
-		}
-	}
-	return out
-}
-
-// NamedEnvironment is an environment a policy names, and where.
-type NamedEnvironment struct {
-	Name string
-	At   []any // as Problem.At
-}
-
-// NamedEnvironments returns the environments p names in a match or
-// exclude clause, in the order it names them.
-func NamedEnvironments(p *v1alpha1.ValidatingPolicy) []NamedEnvironment {
-	var out []NamedEnvironment
-	for i, r := range p.Spec.Rules {
-		for _, m := range []struct {
-			name  string
-			match *v1alpha1.Match
-		}{{"match", r.Match}, {"exclude", r.Exclude}} {
-			if m.match == nil {
-				continue
-			}
-			for _, list := range []struct {
-				name  string
-				trees []v1alpha1.AssertionTree
-			}{{"any", m.match.Any}, {"all", m.match.All}} {
-				for j := range list.trees {
-					if env, ok := literalOf(&list.trees[j], "environment"); ok {
-						out = append(out, NamedEnvironment{Name: env, At: []any{"spec", "rules", i, m.name, list.name, j, "environment"}})
+		for _, r := range p.Spec.Rules {
+			for _, m := range []*v1alpha1.Match{r.Match, r.Exclude} {
+				if m == nil {
+					continue
+				}
+				for _, tree := range append(slices.Clip(m.Any), m.All...) {
+					if env, ok := literalOf(&tree, "environment"); ok {
+						out[env] = true
 					}
 				}
 			}
