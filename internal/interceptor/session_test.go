@@ -319,3 +319,56 @@ func TestSessionDeniedBurstSpendsNoQuota(t *testing.T) {
 		t.Errorf("%d of the burst ran; another principal's call: %s: a denied burst spent the shared quota", allowed.Load(), r.Decision.Effect)
 	}
 }
+
+// alwaysAudit is an audit policy that reports every call.
+const alwaysAudit = `apiVersion: json.kyverno.io/v1alpha1
+kind: ValidatingPolicy
+metadata:
+  name: always-audit
+  annotations:
+    policies.toolgate.dev/mode: audit
+spec:
+  rules:
+  - name: always
+    match: {all: [{action: call, phase: request}]}
+    assert:
+      all:
+      - message: audited
+        check: {phase: response}
+`
+
+// TestSessionRedecisionFindings: a call decided again after a concurrent
+// call changed its histories carries the findings of its last decision
+// alone, not one copy per attempt.
+func TestSessionRedecisionFindings(t *testing.T) {
+	b := sessionBundle(t, alwaysAudit)
+	const n = 8
+	g := newGate(&state.Memory{}, n) // every call's first record waits for all n
+	h := interceptor.New(interceptor.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog,
+		State: g, Sessions: b.Sessions, StateTimeout: 10 * time.Second})
+	go func() {
+		for range n {
+			<-g.held
+		}
+		close(g.release)
+	}()
+	results := make([]interceptor.Result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			results[i] = h.Handle(context.Background(), approvalEvent(t, "docs___read", fmt.Sprintf(`{"q":"%d"}`, i), nil, ""))
+		})
+	}
+	wg.Wait()
+	for i, r := range results {
+		copies := 0
+		for _, f := range r.Decision.Findings {
+			if f.Policy == "always-audit" {
+				copies++
+			}
+		}
+		if r.Decision.Effect != decision.Allow || copies != 1 {
+			t.Errorf("call %d: %s with %d copies of the audit finding, want allow with 1", i, r.Decision.Effect, copies)
+		}
+	}
+}

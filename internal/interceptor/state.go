@@ -169,6 +169,8 @@ func (h *Handler) recordSession(st *steps, id string, in *attributes.Input, r *R
 			}
 			continue
 		}
+		// A new decision: the last attempt's findings are not carried on.
+		r.Decision = decision.Decision{ID: id}
 		value = h.decide(st, id, in, r)
 		switch r.Decision.Effect {
 		case decision.Allow:

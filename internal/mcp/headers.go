@@ -20,12 +20,39 @@ const (
 // than the body.
 var ErrHeaderMismatch = errors.New("an MCP header disagrees with the body")
 
+// MaxSessionID bounds a session id header: MCP session ids are visible
+// ASCII (a UUID, a JWT, a hash), and the id is written to decision records.
+const MaxSessionID = 1024
+
+// ErrSessionID: an Mcp-Session-Id or policy session header that is not
+// empty (no session) or up to MaxSessionID visible ASCII characters.
+var ErrSessionID = fmt.Errorf("a session id header must be at most %d visible ASCII characters", MaxSessionID)
+
+// sessionHeaders are the headers that carry a session id.
+var sessionHeaders = []string{"Mcp-Session-Id", "x-amzn-bedrock-agentcore-policy-session-id"}
+
+// validSessionID reports whether v is at most MaxSessionID characters
+// from U+0021 to U+007E, as MCP requires of a session id ("" is none).
+func validSessionID(v string) bool {
+	if len(v) > MaxSessionID {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x21 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // CheckHeaders returns ErrHeaderMismatch when headers (any spelling of the
 // names, every value) hold an Mcp-Method other than m's method or an
 // Mcp-Name other than the name the body calls: tool (a tools/call's, already
 // parsed), a prompts/get's name or a resources/read's uri. Policies judge the
 // body; a router reading the header would run another call than the one
-// judged. Absent headers (clients before 2026-07-28) are fine.
+// judged. Absent headers (clients before 2026-07-28) are fine. A session
+// id header longer than MaxSessionID or with other than visible ASCII
+// characters is ErrSessionID.
 func CheckHeaders(headers map[string]string, m Message, tool string) error {
 	var name *string // decoded on first need: most requests send no Mcp-Name
 	for k, v := range headers {
@@ -33,6 +60,10 @@ func CheckHeaders(headers map[string]string, m Message, tool string) error {
 		case strings.EqualFold(k, MethodHeader):
 			if v != m.Method {
 				return fmt.Errorf("%w: %s names another method", ErrHeaderMismatch, MethodHeader)
+			}
+		case strings.EqualFold(k, sessionHeaders[0]) || strings.EqualFold(k, sessionHeaders[1]):
+			if !validSessionID(v) {
+				return ErrSessionID
 			}
 		case strings.EqualFold(k, NameHeader):
 			if name == nil {

@@ -2,6 +2,7 @@ package mcp_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/toolgate/toolgate/internal/mcp"
@@ -21,6 +22,13 @@ func TestCheckHeaders(t *testing.T) {
 		ok      bool
 	}{
 		{"no headers (before 2026-07-28)", call, nil, true},
+		{"a session id", call, map[string]string{"Mcp-Session-Id": "1868a90c-4c41-4a7c-9bd9-41b0f2b43a2a"}, true},
+		{"an empty session id is none", call, map[string]string{"Mcp-Session-Id": ""}, true},
+		{"a session id of the longest", call, map[string]string{"Mcp-Session-Id": strings.Repeat("s", 1024)}, true},
+		{"a session id too long for a record", call, map[string]string{"mcp-session-id": strings.Repeat("s", 1025)}, false},
+		{"a session id with a space", call, map[string]string{"Mcp-Session-Id": "a b"}, false},
+		{"a session id beyond ASCII", call, map[string]string{"Mcp-Session-Id": "séance"}, false},
+		{"a policy session id too long", call, map[string]string{"X-Amzn-Bedrock-AgentCore-Policy-Session-Id": strings.Repeat("s", 2000)}, false},
 		{"both agree", call, map[string]string{"Mcp-Method": "tools/call", "Mcp-Name": "docs___search"}, true},
 		{"any spelling", call, map[string]string{"mcp-method": "tools/call", "MCP-NAME": "docs___search"}, true},
 		{"base64 name", call, map[string]string{"Mcp-Name": "=?base64?ZG9jc19fX3NlYXJjaA==?="}, true},
@@ -52,7 +60,7 @@ func TestCheckHeaders(t *testing.T) {
 				tool = c.Name
 			}
 			err = mcp.CheckHeaders(tc.headers, m, tool)
-			if tc.ok != (err == nil) || err != nil && !errors.Is(err, mcp.ErrHeaderMismatch) {
+			if tc.ok != (err == nil) || err != nil && !errors.Is(err, mcp.ErrHeaderMismatch) && !errors.Is(err, mcp.ErrSessionID) {
 				t.Errorf("CheckHeaders = %v, want ok %v", err, tc.ok)
 			}
 		})

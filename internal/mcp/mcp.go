@@ -48,7 +48,7 @@ var (
 	ErrNotObject     = errors.New("JSON-RPC message is not an object")
 	ErrNoMethod      = errors.New("JSON-RPC request has no method")
 	ErrInvalidID     = errors.New("JSON-RPC id must be a string, a number or null")
-	ErrToolName      = errors.New("tools/call params.name must be a non-empty string")
+	ErrToolName      = fmt.Errorf("tools/call params.name must be a non-empty string of at most %d bytes", MaxName)
 	ErrToolArguments = errors.New("tools/call params.arguments must be an object")
 	ErrParams        = errors.New("params must be an object")
 	// A multi round-trip retry's members, when present, have these types.
@@ -56,7 +56,7 @@ var (
 	ErrRequestState   = errors.New("tools/call params.requestState must be a string")
 	ErrMethodCase     = errors.New("method differs from a known MCP method only in case")
 	ErrMemberCase     = errors.New("a member's name differs from a protocol member's only in case")
-	ErrPromptName     = errors.New("prompts/get params.name must be a non-empty string")
+	ErrPromptName     = fmt.Errorf("prompts/get params.name must be a non-empty string of at most %d bytes", MaxName)
 	ErrPromptArgs     = errors.New("prompts/get params.arguments must be an object of strings")
 	ErrResourceURI    = errors.New("params.uri must be a non-empty string")
 	ErrTaskID         = errors.New("params.taskId must be a non-empty string of at most 256 bytes")
@@ -210,7 +210,7 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 		return ToolCall{}, err
 	}
 	var call ToolCall
-	if name, ok := members["name"].(string); ok && name != "" {
+	if name, ok := members["name"].(string); ok && name != "" && len(name) <= MaxName {
 		call.Name = name
 	} else {
 		return ToolCall{}, ErrToolName
@@ -257,7 +257,7 @@ func ParsePromptGet(params json.RawMessage) (PromptGet, error) {
 		return PromptGet{}, err
 	}
 	var g PromptGet
-	if name, ok := members["name"].(string); ok && name != "" {
+	if name, ok := members["name"].(string); ok && name != "" && len(name) <= MaxName {
 		g.Name = name
 	} else {
 		return PromptGet{}, ErrPromptName
@@ -315,6 +315,11 @@ func ParseCompletionRef(params json.RawMessage) (prompt, uri string, err error) 
 	}
 	return prompt, uri, nil
 }
+
+// MaxName bounds a tool's or a prompt's name in a request: MCP names are
+// short (the specification suggests at most 128 characters), and a name is
+// stored in session histories and written to decision records.
+const MaxName = 256
 
 // MaxTaskID bounds a task id: ids are the target's, and bound in the
 // state table.

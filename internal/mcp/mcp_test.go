@@ -76,6 +76,9 @@ func TestParseToolCall(t *testing.T) {
 		err  error
 	}{
 		{"full", `{"name":"k8s___get-pod","arguments":{"pod":"a"}}`, mcp.ToolCall{Name: "k8s___get-pod", Arguments: map[string]any{"pod": "a"}}, nil},
+		{"a name of the longest", `{"name":"github___get_` + strings.Repeat("x", 256-len("github___get_")) + `"}`,
+			mcp.ToolCall{Name: "github___get_" + strings.Repeat("x", 256-len("github___get_")), Arguments: map[string]any{}}, nil},
+		{"a name too long to store or record", `{"name":"github___get_` + strings.Repeat("x", 257-len("github___get_")) + `"}`, mcp.ToolCall{}, mcp.ErrToolName},
 		{"other-case members refused", `{"name":"docs___read","Name":"k8s___delete-pod","arguments":{},"Arguments":{"x":1}}`, mcp.ToolCall{}, mcp.ErrMemberCase},
 		{"arguments in another case alone", `{"name":"t","Arguments":{"issues":["*"]}}`, mcp.ToolCall{}, mcp.ErrMemberCase},
 		{"arguments with a long s", `{"name":"t","argumentſ":{"issues":["*"]}}`, mcp.ToolCall{}, mcp.ErrMemberCase},
