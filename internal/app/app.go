@@ -224,7 +224,7 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 	if strings.HasPrefix(cfg.PolicySource, "s3://") {
 		return fromS3(cfg, getenv, logger, emf, build, broken)
 	}
-	b, err := bundle.Open(cfg.PolicySource, embedded)
+	b, err := bundle.Open(cfg.PolicySource, embedded, s3bundle.Fetcher(getenv))
 	if err != nil {
 		logger.Error("policy bundle failed to load: denying every request", "error", err.Error())
 		emf.BundleLoadFailure()

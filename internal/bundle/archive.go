@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
+	"strings"
 )
 
 // ArchiveName is the name of a bundle's archive under its S3 prefix.
@@ -23,27 +25,34 @@ const (
 )
 
 // WriteArchive writes the bundle files of fsys (those Load reads) as a
-// gzip'd tar. The archive depends on the files' names and contents only, not
-// on times, owners or modes: the same bundle always gives the same bytes, so
-// its S3 ETag changes only when its content does.
+// gzip'd tar. The archive depends on the files' names and contents only,
+// not on times, owners or modes: the same bundle always gives the same
+// bytes, so its S3 ETag changes only when its content does.
 func WriteArchive(w io.Writer, fsys fs.FS) error {
-	names, err := members(fsys)
+	files, err := readFS(fsys)
 	if err != nil {
 		return fmt.Errorf("write archive: %w", err)
 	}
+	return writeArchive(w, files)
+}
+
+// Archive writes b as WriteArchive does, with the files of its base,
+// unless that is the embedded bundle, under .base/: the archive is the
+// whole bundle, and a function that reads it reads nothing else.
+func (b *Bundle) Archive(w io.Writer) error {
+	return writeArchive(w, slices.SortedFunc(slices.Values(b.files), func(x, y file) int { return strings.Compare(x.name, y.name) }))
+}
+
+func writeArchive(w io.Writer, files []file) error {
 	zw := gzip.NewWriter(w)
 	tw := tar.NewWriter(zw)
-	for _, name := range names {
-		data, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return fmt.Errorf("write archive: %w", err)
-		}
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(data)), Format: tar.FormatPAX}
+	for _, f := range files {
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Format: tar.FormatPAX}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("write archive %s: %w", name, err)
+			return fmt.Errorf("write archive %s: %w", f.name, err)
 		}
-		if _, err := tw.Write(data); err != nil {
-			return fmt.Errorf("write archive %s: %w", name, err)
+		if _, err := tw.Write(f.data); err != nil {
+			return fmt.Errorf("write archive %s: %w", f.name, err)
 		}
 	}
 	if err := tw.Close(); err != nil {
@@ -64,7 +73,21 @@ func ReadArchive(data []byte, source string) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load bundle %s: %w", source, err)
 	}
-	return load(files, source)
+	own, base := splitArchived(files)
+	return load(own, source, origin{archive: true, archived: base})
+}
+
+// archived reports whether an archive entry belongs to the bundle: a
+// bundle file, or one of its base's under .base/ (of its base's base
+// under .base/.base/, and so on).
+func archived(name string) bool {
+	for {
+		rest, ok := strings.CutPrefix(name, baseDir)
+		if !ok {
+			return member(name)
+		}
+		name = rest
+	}
 }
 
 var errArchiveLimit = errors.New("archive too large")
@@ -110,7 +133,7 @@ func readArchive(data []byte) ([]file, error) {
 		if hdr.Size < 0 || expanded > maxExpanded {
 			return nil, fmt.Errorf("%w: more than %d bytes expanded", errArchiveLimit, maxExpanded)
 		}
-		if !member(hdr.Name) {
+		if !archived(hdr.Name) {
 			continue
 		}
 		body, err := io.ReadAll(io.LimitReader(tr, hdr.Size))

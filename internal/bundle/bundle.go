@@ -82,6 +82,9 @@ type Bundle struct {
 
 	redactions []redact.Rule
 	limits     []*ratelimit.Limit
+	// files are what an archive of the bundle holds: its own files and,
+	// under .base/, those of a base other than the embedded one.
+	files []file
 }
 
 // Layer is one bundle of a composed one.
@@ -95,8 +98,16 @@ type Layer struct {
 // catalog's, and its tests are its own.
 type Base struct {
 	// Bundle names the base: "embedded", the default bundle compiled into
-	// the function.
+	// the function; the path of a bundle directory, relative to this
+	// bundle's; or the s3:// prefix a bundle was published to, with
+	// Version.
 	Bundle string `json:"bundle"`
+	// Version is the S3 object version of a base in S3: a base is a
+	// published version, never whatever the prefix holds today.
+	Version string `json:"version,omitempty"`
+	// Digest, when set, is the digest the base must have: a directory
+	// base that changes under the bundle then fails to load.
+	Digest string `json:"digest,omitempty"`
 	// Disable names the base's policies, RateLimits and Redaction rules
 	// left out.
 	Disable []string `json:"disable,omitempty"`
@@ -148,10 +159,15 @@ type Document struct {
 // Where returns "file:line" for error messages.
 func (d Document) Where() string { return fmt.Sprintf("%s:%d", d.File, d.Line) }
 
+// Fetch returns the archive published at an s3:// prefix in one object
+// version: how a base in S3 is read.
+type Fetch func(prefix, version string) ([]byte, error)
+
 // Open loads the bundle named by a POLICY_SOURCE value: empty for the embedded
 // bundle, or the path of a directory. Anything else is an error, so that a
 // mistyped source fails closed instead of falling back to other policies.
-func Open(source string, embedded fs.FS) (*Bundle, error) {
+// A base in S3 is read with fetch; with nil, such a base is an error.
+func Open(source string, embedded fs.FS, fetch Fetch) (*Bundle, error) {
 	if source == "" {
 		return Load(embedded, "embedded")
 	}
@@ -165,25 +181,41 @@ func Open(source string, embedded fs.FS) (*Bundle, error) {
 	if !info.IsDir() {
 		return nil, fmt.Errorf("load bundle %s: not a directory", source)
 	}
-	return Load(os.DirFS(source), "dir:"+source)
+	files, err := readDir(source)
+	if err != nil {
+		return nil, fmt.Errorf("load bundle %s: %w", "dir:"+source, err)
+	}
+	return load(files, "dir:"+source, origin{dir: source, fetch: fetch})
 }
 
 // Load reads every .yaml and .yml file below the root of fsys (hidden
-// directories skipped), in lexical order.
+// directories skipped), in lexical order. Its base, if it has one, can
+// only be the embedded bundle.
 func Load(fsys fs.FS, source string) (*Bundle, error) {
-	names, err := members(fsys)
+	files, err := readFS(fsys)
 	if err != nil {
 		return nil, fmt.Errorf("load bundle %s: %w", source, err)
+	}
+	return load(files, source, origin{})
+}
+
+func readDir(dir string) ([]file, error) { return readFS(os.DirFS(dir)) }
+
+// readFS reads the bundle files of fsys.
+func readFS(fsys fs.FS) ([]file, error) {
+	names, err := members(fsys)
+	if err != nil {
+		return nil, err
 	}
 	files := make([]file, len(names))
 	for i, name := range names {
 		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			return nil, fmt.Errorf("load bundle %s: %w", source, err)
+			return nil, err
 		}
 		files[i] = file{name, data}
 	}
-	return load(files, source)
+	return files, nil
 }
 
 // members returns the names of the bundle files in fsys, sorted.
@@ -226,10 +258,13 @@ func member(p string) bool {
 // load decodes and compiles a bundle's files. Every document's error is
 // reported, each with its file and line, so that one run of "validate"
 // shows an author all of them.
-func load(files []file, source string) (*Bundle, error) {
-	b, errs := collect(files, source)
-	if b.base != nil && len(errs) == 0 {
-		errs = compose(b)
+func load(files []file, source string, o origin) (*Bundle, error) {
+	b, errs := collect(files, source, "")
+	switch {
+	case b.base != nil && len(errs) == 0:
+		errs = compose(b, o)
+	case b.base == nil && o.archived != nil:
+		errs = append(errs, errors.New("the archive carries a base's files under .base/, and the bundle has no BundleBase"))
 	}
 	errs = append(errs, b.checkPaths()...)
 	if len(errs) > 0 {
@@ -263,16 +298,17 @@ func load(files []file, source string) (*Bundle, error) {
 }
 
 // collect decodes a bundle's files into b, with its digest, without
-// compiling or checking them as a whole.
-func collect(files []file, source string) (*Bundle, []error) {
-	b := &Bundle{Source: source}
+// compiling or checking them as a whole. Its documents are named by label
+// and their file's name: a base's are named as the base's in errors.
+func collect(files []file, source, label string) (*Bundle, []error) {
+	b := &Bundle{Source: source, files: files}
 	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
 	h := sha256.New()
 	var errs []error
 	for _, f := range files {
 		fmt.Fprintf(h, "%s\x00%d\x00", path.Clean(f.name), len(f.data))
 		h.Write(f.data)
-		for _, doc := range SplitDocuments(f.name, f.data) {
+		for _, doc := range SplitDocuments(label+f.name, f.data) {
 			if err := b.add(doc); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", errorPosition(doc, err), err))
 			}
@@ -492,17 +528,37 @@ func (b *Bundle) add(doc Document) error {
 		if err := codec.DecodeStrict(doc.Data, &d); err != nil {
 			return err
 		}
+		s3 := strings.HasPrefix(d.Spec.Bundle, "s3://")
 		switch {
 		case b.base != nil:
 			return errors.New("a bundle has at most one BundleBase")
-		case d.Spec.Bundle != "embedded":
-			return fmt.Errorf("spec.bundle %q: the base is \"embedded\" (the default bundle in the function)", d.Spec.Bundle)
+		case d.Spec.Bundle == "":
+			return errors.New(`spec.bundle: name the base: "embedded", a directory or an s3:// prefix`)
+		case strings.Contains(d.Spec.Bundle, "://") && !s3:
+			return fmt.Errorf("spec.bundle %q: a base is \"embedded\", a directory or an s3:// prefix", d.Spec.Bundle)
+		case s3 && d.Spec.Version == "":
+			return fmt.Errorf("spec.version: a base in S3 is one published version: give its version id (toolgate publish prints it)")
+		case !s3 && d.Spec.Version != "":
+			return fmt.Errorf("spec.version: only a base in S3 has versions")
+		case d.Spec.Digest != "" && !validDigest(d.Spec.Digest):
+			return fmt.Errorf("spec.digest %q: want sha256: and 64 hex digits", d.Spec.Digest)
 		}
 		b.base, b.baseWhere = &d.Spec, doc
 	default:
 		return fmt.Errorf("unknown document apiVersion %q kind %q", tm.APIVersion, tm.Kind)
 	}
 	return nil
+}
+
+// validDigest reports whether d is a bundle digest: sha256: and 64
+// lower-case hex digits.
+func validDigest(d string) bool {
+	hexPart, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(hexPart) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(hexPart)
+	return err == nil && strings.ToLower(hexPart) == hexPart
 }
 
 // SplitDocuments splits a YAML stream at "---" lines, dropping documents that

@@ -31,11 +31,11 @@ func TestLoadEmbedded(t *testing.T) {
 // TestDigestIsContentAddressed: the same files give the same digest wherever
 // they are loaded from; a change of one byte changes it.
 func TestDigestIsContentAddressed(t *testing.T) {
-	embedded, err := bundle.Open("", policies.FS)
+	embedded, err := bundle.Open("", policies.FS, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := bundle.Open("../../policies", policies.FS)
+	dir, err := bundle.Open("../../policies", policies.FS, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestOpen(t *testing.T) {
 		{"../../testdata/events", "no policies found"},
 	}
 	for _, tt := range tests {
-		_, err := bundle.Open(tt.source, policies.FS)
+		_, err := bundle.Open(tt.source, policies.FS, nil)
 		switch {
 		case tt.want == "" && err != nil:
 			t.Errorf("%q: %v", tt.source, err)
@@ -140,8 +140,8 @@ func TestLoadRejects(t *testing.T) {
 			`b.yaml:1: "risk-ceiling" is also the name of the base's: list it in spec.replace to replace the base's, or rename it`},
 		{"a replacement the base does not have", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded, replace: [tool-allowlist]}\n"},
 			`spec.replace: the base has no policy, RateLimit or Redaction rule named "tool-allowlist" (did you mean "tool-allow-list"?)`},
-		{"a base of another bundle", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: s3://b/p}\n"},
-			`spec.bundle "s3://b/p": the base is "embedded"`},
+		{"a directory base of a bundle not opened from a directory", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: ../platform}\n"},
+			`b.yaml:3:8: base ../platform: a directory base is read from beside a bundle opened from a directory`},
 		{"two bases", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n---\napiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n"},
 			"a bundle has at most one BundleBase"},
 		{"a catalog that breaks the base's", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n",
@@ -167,7 +167,7 @@ func TestLoadRejects(t *testing.T) {
 // used to load and silently weaken it, fail the load, each at its line
 // and column, with the name meant.
 func TestTypos(t *testing.T) {
-	_, err := bundle.Open("../../testdata/bundles/typos", nil)
+	_, err := bundle.Open("../../testdata/bundles/typos", nil, nil)
 	if err == nil {
 		t.Fatal("the bundle loaded")
 	}
@@ -188,7 +188,7 @@ func TestTypos(t *testing.T) {
 // the default catalog with its entries over it, its own tests, and the
 // digests of both layers.
 func TestOnDefault(t *testing.T) {
-	b, err := bundle.Open("../../testdata/bundles/on-default", nil)
+	b, err := bundle.Open("../../testdata/bundles/on-default", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestOnDefault(t *testing.T) {
 	if _, ok := b.Catalog.Tools["crm___*"]; !ok || b.Catalog.Targets["billing"].Environment != "production" || len(b.Catalog.Environments) != 3 {
 		t.Errorf("catalog %+v", b.Catalog)
 	}
-	base, err := bundle.Open("", policies.FS)
+	base, err := bundle.Open("", policies.FS, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestSplitDocuments(t *testing.T) {
 // read, decode and compile every document.
 func BenchmarkOpenEmbedded(b *testing.B) {
 	for b.Loop() {
-		if _, err := bundle.Open("", policies.FS); err != nil {
+		if _, err := bundle.Open("", policies.FS, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

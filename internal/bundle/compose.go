@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 
@@ -23,10 +25,10 @@ import (
 // policies, RateLimits and Redaction rules that b neither replaces (by
 // name) nor disables, then b's; the base's catalog with b's entries and
 // declarations over it; b's tests alone. b's digest becomes the layers'.
-func compose(b *Bundle) []error {
-	base, err := embeddedBase()
+func compose(b *Bundle, o origin) []error {
+	base, err := o.open(b.base)
 	if err != nil {
-		return []error{err}
+		return []error{fmt.Errorf("%s: %w", position(b.baseWhere, []any{"spec", "bundle"}), err)}
 	}
 	var errs []error
 	known := names(base)
@@ -99,41 +101,141 @@ func compose(b *Bundle) []error {
 		return []error{fmt.Errorf("%s: the catalog over the base's: %w", b.catalogWhere, err)}
 	}
 
-	b.Layers = []Layer{{Source: base.Source, Digest: base.Digest}, {Source: b.Source, Digest: b.Digest}}
+	b.Layers = slices.Clone(base.Layers)
+	if b.Layers == nil {
+		b.Layers = []Layer{{Source: base.Source, Digest: base.Digest}}
+	}
+	b.Layers = append(b.Layers, Layer{Source: b.Source, Digest: b.Digest})
+	if b.base.Bundle != "embedded" {
+		// The function has the embedded base; any other travels in the
+		// archive, under .base/.
+		for _, f := range base.files {
+			b.files = append(b.files, file{baseDir + f.name, f.data})
+		}
+	}
 	sum := sha256.Sum256([]byte(base.Digest + "\x00" + b.Digest))
 	b.Digest = "sha256:" + hex.EncodeToString(sum[:])
 	return nil
 }
 
-// embeddedBase collects the default bundle without its tests.
-func embeddedBase() (*Bundle, error) {
-	names, err := members(policies.FS)
-	if err != nil {
-		return nil, fmt.Errorf("base embedded: %w", err)
+// maxDepth bounds how deep bases nest: a base that builds on a base
+// that builds on the bundle itself is an error, not a loop.
+const maxDepth = 4
+
+// baseDir is the directory of an archive that holds the base's files,
+// when the base is not the embedded bundle. Directories whose names start
+// with a dot are not read from a bundle's directory, so no file of the
+// author's can be taken for the base's.
+const baseDir = ".base/"
+
+// origin is where a bundle's files were read, for finding its base.
+type origin struct {
+	dir string // the directory the bundle was opened from, if any
+	// archive says the bundle was read from an archive, which carries
+	// its base's files (archived) unless the base is embedded.
+	archive  bool
+	archived []file
+	fetch    Fetch
+	depth    int
+}
+
+// open reads and composes the base spec names, without its tests. Its
+// documents are named as the base's in errors: embedded:FILE,
+// ../platform/FILE or s3://bucket/prefix@VERSION:FILE.
+func (o origin) open(spec *Base) (*Bundle, error) {
+	if o.depth >= maxDepth {
+		return nil, fmt.Errorf("base %s: bases nest more than %d deep", spec.Bundle, maxDepth)
 	}
 	var files []file
-	for _, name := range names {
-		data, err := fs.ReadFile(policies.FS, name)
+	var source, label string
+	next := origin{fetch: o.fetch, depth: o.depth + 1}
+	switch {
+	case spec.Bundle == "embedded":
+		if o.archived != nil {
+			return nil, errors.New("base embedded: the archive also carries a base's files under .base/")
+		}
+		names, err := members(policies.FS)
 		if err != nil {
 			return nil, fmt.Errorf("base embedded: %w", err)
 		}
-		files = append(files, file{name, data})
+		for _, name := range names {
+			data, err := fs.ReadFile(policies.FS, name)
+			if err != nil {
+				return nil, fmt.Errorf("base embedded: %w", err)
+			}
+			files = append(files, file{name, data})
+		}
+		source, label = "embedded", "embedded:"
+	case o.archive:
+		if o.archived == nil {
+			return nil, fmt.Errorf("base %s: the archive does not carry it (toolgate publish puts a base's files under .base/)", spec.Bundle)
+		}
+		files, next.archived = splitArchived(o.archived)
+		next.archive = true
+		source, label = baseSource(spec)
+	case strings.HasPrefix(spec.Bundle, "s3://"):
+		if o.fetch == nil {
+			return nil, fmt.Errorf("base %s: this command does not read S3", spec.Bundle)
+		}
+		data, err := o.fetch(spec.Bundle, spec.Version)
+		if err != nil {
+			return nil, fmt.Errorf("base %s version %s: %w", spec.Bundle, spec.Version, err)
+		}
+		all, err := readArchive(data)
+		if err != nil {
+			return nil, fmt.Errorf("base %s version %s: %w", spec.Bundle, spec.Version, err)
+		}
+		files, next.archived = splitArchived(all)
+		next.archive = true
+		source, label = baseSource(spec)
+	default:
+		if o.dir == "" {
+			return nil, fmt.Errorf("base %s: a directory base is read from beside a bundle opened from a directory, and travels in the archive toolgate publish writes", spec.Bundle)
+		}
+		next.dir = spec.Bundle
+		if !filepath.IsAbs(next.dir) {
+			next.dir = filepath.Join(o.dir, filepath.FromSlash(spec.Bundle))
+		}
+		var err error
+		if files, err = readDir(next.dir); err != nil {
+			return nil, fmt.Errorf("base %s: %w", spec.Bundle, err)
+		}
+		source, label = baseSource(spec)
 	}
-	base, errs := collect(files, "embedded")
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("base embedded: %w", errors.Join(errs...))
-	}
+	base, errs := collect(files, source, label)
 	base.Tests = nil
-	// Errors in the base's documents name them as the base's, not as
-	// files of the author's bundle.
-	for i := range base.docs {
-		base.docs[i].File = "embedded:" + base.docs[i].File
+	if base.base != nil && len(errs) == 0 {
+		errs = compose(base, next)
 	}
-	for i := range base.matches {
-		base.matches[i].doc.File = "embedded:" + base.matches[i].doc.File
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("base %s: %w", source, errors.Join(errs...))
 	}
-	base.catalogWhere = "embedded:" + base.catalogWhere
+	if spec.Digest != "" && spec.Digest != base.Digest {
+		return nil, fmt.Errorf("base %s: digest %s, where spec.digest pins %s", source, base.Digest, spec.Digest)
+	}
 	return base, nil
+}
+
+// baseSource names a base that is not the embedded bundle, as a layer in
+// decision records and as the prefix of its files in errors.
+func baseSource(spec *Base) (source, label string) {
+	if strings.HasPrefix(spec.Bundle, "s3://") {
+		return spec.Bundle + "?versionId=" + spec.Version, spec.Bundle + "@" + spec.Version + ":"
+	}
+	return "dir:" + spec.Bundle, strings.TrimSuffix(spec.Bundle, "/") + "/"
+}
+
+// splitArchived separates an archive's files into the bundle's own and
+// its base's (those under .base/, named without it).
+func splitArchived(all []file) (own, base []file) {
+	for _, f := range all {
+		if rest, ok := strings.CutPrefix(f.name, baseDir); ok {
+			base = append(base, file{rest, f.data})
+		} else {
+			own = append(own, f)
+		}
+	}
+	return own, base
 }
 
 // names returns the names of b's policies, RateLimits and Redaction

@@ -118,7 +118,7 @@ func Main(args []string, env Env) int {
 		}
 		switch args[0] {
 		case "validate":
-			return validate(args[1:], embedded, stdout, stderr)
+			return validate(args[1:], embedded, getenv, stdout, stderr)
 		case "init":
 			return initBundle(args[1:], stdout, stderr)
 		case "event":
@@ -415,7 +415,7 @@ func engineOf(b *bundle.Bundle) (*policy.Kyverno, bool) {
 	return k, ok
 }
 
-func validate(args []string, embedded fs.FS, stdout, stderr io.Writer) int {
+func validate(args []string, embedded fs.FS, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 1 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -424,7 +424,7 @@ func validate(args []string, embedded fs.FS, stdout, stderr io.Writer) int {
 	if len(args) == 1 {
 		source = args[0]
 	}
-	b, cases, err := checked(source, embedded)
+	b, cases, err := checked(source, embedded, getenv)
 	if err != nil {
 		printLines(stderr, err)
 		return 1
@@ -438,8 +438,8 @@ func validate(args []string, embedded fs.FS, stdout, stderr io.Writer) int {
 
 // checked loads the bundle at source and decodes its test documents,
 // returning the number of test cases.
-func checked(source string, embedded fs.FS) (*bundle.Bundle, int, error) {
-	b, err := bundle.Open(source, embedded)
+func checked(source string, embedded fs.FS, getenv func(string) string) (*bundle.Bundle, int, error) {
+	b, err := bundle.Open(source, embedded, s3bundle.Fetcher(getenv))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -477,7 +477,7 @@ func publish(args []string, env Env, stdout, stderr io.Writer) int {
 		return 2
 	}
 	// What functions will accept: it loads, compiles and passes its tests.
-	b, _, err := checked(dir, nil)
+	b, _, err := checked(dir, nil, getenv)
 	if err != nil {
 		printLines(stderr, err)
 		return 1
@@ -492,7 +492,7 @@ func publish(args []string, env Env, stdout, stderr io.Writer) int {
 		return 1
 	}
 	var archive bytes.Buffer
-	if err := bundle.WriteArchive(&archive, os.DirFS(dir)); err != nil {
+	if err := b.Archive(&archive); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

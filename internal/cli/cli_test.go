@@ -3,7 +3,10 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -145,7 +148,7 @@ func TestPublish(t *testing.T) {
 	if code != 0 || version == nil || !strings.Contains(out, "policy tests: 2 passed, 0 failed\npublished: s3://policies/prod/bundle.tar.gz\n") {
 		t.Fatalf("publish: exit %d\n%s%s", code, out, errOut)
 	}
-	want, err := bundle.Open("../../testdata/bundles/minimal", nil)
+	want, err := bundle.Open("../../testdata/bundles/minimal", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,5 +176,63 @@ func TestPublish(t *testing.T) {
 	code, out, _ = runEnv(env, "publish", "-to", "s3://policies/prod", "../../policies")
 	if code != 0 || !strings.Contains(out, "previous version: "+version[1]+" ("+want.Digest+")") {
 		t.Errorf("publish of a change: exit %d\n%s", code, out)
+	}
+}
+
+// TestPublishOnS3Base: a bundle builds on a version published to S3; its
+// own archive carries that version, so the function that loads it reads
+// nothing else, and every layer is named.
+func TestPublishOnS3Base(t *testing.T) {
+	s := moto.Start(t)
+	s.CreateBucket(t, "policies")
+	env := s.Env(nil)
+	code, out, errOut := runEnv(env, "publish", "-to", "s3://policies/platform", "../../testdata/bundles/on-default")
+	version := regexp.MustCompile(`(?m)^version: (\S+)$`).FindStringSubmatch(out)
+	if code != 0 || version == nil {
+		t.Fatalf("publish the platform's: exit %d\n%s%s", code, out, errOut)
+	}
+	team := t.TempDir()
+	write := func(name, data string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(team, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(team, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"no-bulk-reads.yaml", "tests/team.yaml"} {
+		data, err := os.ReadFile(filepath.Join("../../testdata/bundles/on-platform", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(name, string(data))
+	}
+	base := "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nmetadata: {name: team}\nspec: {bundle: 's3://policies/platform', version: '%s'}\n"
+
+	write("base.yaml", fmt.Sprintf(base, "no-such-version"))
+	if code, _, errOut := runEnv(env, "validate", team); code != 1 || !strings.Contains(errOut, "base.yaml:4:8: base s3://policies/platform version no-such-version: GET") {
+		t.Errorf("validate on a version that is not there: exit %d\n%s", code, errOut)
+	}
+
+	write("base.yaml", fmt.Sprintf(base, version[1]))
+	layer := "layer s3://policies/platform?versionId=" + version[1] + " sha256:"
+	if code, out, errOut := runEnv(env, "validate", team); code != 0 || !strings.Contains(out, "layer embedded sha256:") || !strings.Contains(out, layer) {
+		t.Fatalf("validate: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runEnv(env, "publish", "-to", "s3://policies/team", team); code != 0 || !strings.Contains(out, "policy tests: 4 passed, 0 failed") {
+		t.Fatalf("publish the team's: exit %d\n%s%s", code, out, errOut)
+	}
+	// The platform's prefix moves on; the team's bundle keeps its version.
+	if code, out, errOut := runEnv(env, "publish", "-to", "s3://policies/platform", "../../testdata/bundles/minimal"); code != 0 {
+		t.Fatalf("publish the platform's next: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runEnv(env, "invoke", "-policies", "s3://policies/team", "../../testdata/events/allowed-call.json")
+	if code != 0 || !strings.Contains(out, layer) || !strings.Contains(out, "decision: allow") {
+		t.Errorf("invoke from S3: exit %d\n%s", code, out)
+	}
+	code, out, _ = runEnv(env, "test", "s3://policies/team")
+	if code != 0 || !strings.Contains(out, "policy tests: 4 passed, 0 failed") {
+		t.Errorf("test from S3: exit %d\n%s", code, out)
 	}
 }

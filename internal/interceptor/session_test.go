@@ -42,7 +42,7 @@ func sessionBundle(t *testing.T, extra ...string) *bundle.Bundle {
 			t.Fatal(err)
 		}
 	}
-	b, err := bundle.Open(dir, nil)
+	b, err := bundle.Open(dir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

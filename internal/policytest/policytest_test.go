@@ -11,7 +11,7 @@ import (
 )
 
 func TestRunReportsFailures(t *testing.T) {
-	b, err := bundle.Open("../../testdata/bundles/failing-tests", nil)
+	b, err := bundle.Open("../../testdata/bundles/failing-tests", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,9 +132,24 @@ func FromEnv(getenv func(string) string, hc *http.Client) (*Client, error) {
 // Get fetches the archive at l. With etag set, it is a conditional request:
 // ErrNotModified when the archive's ETag is still etag.
 func (c *Client) Get(ctx context.Context, l Location, etag string) ([]byte, Object, error) {
+	return c.get(ctx, l, etag, "")
+}
+
+// GetVersion fetches one version of the archive at l.
+func (c *Client) GetVersion(ctx context.Context, l Location, version string) ([]byte, Object, error) {
+	if version == "" {
+		return nil, Object{}, fmt.Errorf("GET %s: no version id", l.URL())
+	}
+	return c.get(ctx, l, "", version)
+}
+
+func (c *Client) get(ctx context.Context, l Location, etag, version string) ([]byte, Object, error) {
 	req, err := c.request(ctx, http.MethodGet, l, nil)
 	if err != nil {
 		return nil, Object{}, err
+	}
+	if version != "" {
+		req.URL.RawQuery = url.Values{"versionId": {version}}.Encode()
 	}
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
@@ -160,6 +175,32 @@ func (c *Client) Get(ctx context.Context, l Location, etag string) ([]byte, Obje
 		return nil, Object{}, fmt.Errorf("GET %s: %w", l.URL(), err)
 	}
 	return data, object(resp), nil
+}
+
+// fetchTimeout bounds reading a base bundle.
+const fetchTimeout = 30 * time.Second
+
+// Fetcher returns how a bundle reads a base published to S3, with a
+// client configured by the environment (see FromEnv) when it is first
+// needed: a bundle without such a base needs no AWS configuration.
+func Fetcher(getenv func(string) string) bundle.Fetch {
+	return func(prefix, version string) ([]byte, error) {
+		l, err := ParseURL(prefix)
+		if err != nil {
+			return nil, err
+		}
+		c, err := FromEnv(getenv, &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }})
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		defer cancel()
+		data, o, err := c.GetVersion(ctx, l, version)
+		if err == nil && o.VersionID != version {
+			err = fmt.Errorf("GET %s: asked for version %s, S3 answered with version %q", l.URL(), version, o.VersionID)
+		}
+		return data, err
+	}
 }
 
 // Head returns the identity of the archive at l, or ErrNotFound.
