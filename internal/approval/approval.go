@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/policy"
@@ -42,7 +43,12 @@ var (
 	ErrExpired      = errors.New("the approval has expired")
 	ErrNotPermitted = errors.New("not permitted to decide this approval")
 	ErrReplayed     = errors.New("the approval state was used already")
+	ErrComment      = fmt.Errorf("a decision's comment is at most %d characters of UTF-8", MaxComment)
 )
+
+// MaxComment bounds a decision's comment: a change ticket and a sentence,
+// which the grant signs and the record of the call it granted carries.
+const MaxComment = 500
 
 // Limits bound the approvals one requester can have asked for: every new
 // request notifies approvers, and a flood of them is an attack on their
@@ -307,6 +313,8 @@ func decide(a *Approval, d Decision, now time.Time) error {
 		return fmt.Errorf("%w: it is %s", ErrDecided, a.Status)
 	case !now.Before(a.Expires) || !now.Before(a.Lapses()):
 		return fmt.Errorf("%w: at %s", ErrExpired, a.Expires.UTC().Format(time.RFC3339))
+	case !utf8.ValidString(d.Comment) || utf8.RuneCountInString(d.Comment) > MaxComment:
+		return ErrComment
 	}
 	// Rejecting is as restricted as approving: a requester who could
 	// reject could not harm, but one rule is easier to audit.
@@ -347,7 +355,7 @@ func Decide(ctx context.Context, store Store, signer Signer, keys Keys, id strin
 		groups = []string{}
 	}
 	a.Grant, err = sign(ctx, signer, Statement{Version: 1, Kind: kind, Approval: a.ID, Binding: a.Binding, Decision: a.Status,
-		By: d.By, Groups: groups, Decided: now.Unix(), Expires: a.Expires.Unix()})
+		By: d.By, Groups: groups, Decided: now.Unix(), Expires: a.Expires.Unix(), Comment: d.Comment})
 	if err != nil {
 		return Approval{}, err
 	}

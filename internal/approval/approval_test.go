@@ -82,7 +82,8 @@ func TestLifecycle(t *testing.T) {
 				t.Fatalf("list: %+v %v", list, err)
 			}
 			dec, err := decide(st, "id1", approval.Decision{Approve: true, By: "bob", Groups: []string{"sre"}, Comment: "ok"}, t0.Add(time.Minute))
-			if err != nil || dec.Status != approval.Approved || dec.DecidedBy != "bob" || !dec.Expires.Equal(t0.Add(11*time.Minute)) {
+			if err != nil || dec.Status != approval.Approved || dec.DecidedBy != "bob" || !dec.Expires.Equal(t0.Add(11*time.Minute)) ||
+				dec.Grant == nil || !strings.Contains(dec.Grant.Statement, `"comment":"ok"`) {
 				t.Fatalf("approve: %+v %v", dec, err)
 			}
 			if _, err := decide(st, "id1", approval.Decision{Approve: false, By: "carol", Groups: []string{"ops"}}, t0.Add(time.Minute)); !errors.Is(err, approval.ErrDecided) {
@@ -130,6 +131,8 @@ func TestDecideRefuses(t *testing.T) {
 		{"no approver", ops, approval.Decision{Approve: true}, 0, approval.ErrNotPermitted, "unknown"},
 		{"someone else's confirmation", caller, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, 0, approval.ErrNotPermitted, "only the caller"},
 		{"expired", ops, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, 11 * time.Minute, approval.ErrExpired, "expired"},
+		{"a comment of 501 characters", ops, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}, Comment: strings.Repeat("é", 501)}, 0, approval.ErrComment, "at most 500"},
+		{"a comment not UTF-8", ops, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}, Comment: "ok\xff"}, 0, approval.ErrComment, "UTF-8"},
 		{"two group policies, one met", approval.Requirement{Groups: [][]string{{"ops"}, {"security"}}, TTLSeconds: 600},
 			approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, 0, approval.ErrNotPermitted, "[security]"},
 	}

@@ -53,6 +53,9 @@ type Statement struct {
 	Groups  []string `json:"groups"`
 	Decided int64    `json:"decided"` // epoch seconds
 	Expires int64    `json:"expires"` // epoch seconds: the grant's end
+	// Comment is the approver's, signed so that the record of the call
+	// the grant allowed can carry it (the table's copy could be anyone's).
+	Comment string `json:"comment,omitempty"`
 }
 
 // grantContext separates these signatures from any other use of the key.

@@ -85,6 +85,9 @@ type ApprovalState struct {
 	// By and At say who granted it and when (RFC 3339).
 	By string `json:"by,omitempty"`
 	At string `json:"at,omitempty"`
+	// Comment is the approver's, from the signed grant, escaped as
+	// approval.Visible does.
+	Comment string `json:"comment,omitempty"`
 	// Expired: an approval of the call had lapsed before this one.
 	Expired bool `json:"expired,omitempty"`
 	// Prompt is how the caller is asked; only for effect approval.

@@ -105,6 +105,8 @@ type Approved struct {
 	At      string `json:"at"`
 	ID      string `json:"id,omitempty"` // "" for an in-band confirmation
 	Channel string `json:"channel"`
+	// Comment is what the approver said, as they signed it.
+	Comment string `json:"comment,omitempty"`
 }
 
 // RateLimit is one rate limit's outcome for a call (see the RateLimit

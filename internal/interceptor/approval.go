@@ -159,7 +159,7 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 			return fail(decision.CodeUndecidable, "approval could not be checked: the approval table did not answer", err)
 		}
 		grant := attributes.Approval{Granted: true, By: p.ID, At: now.UTC().Format(time.RFC3339), Channel: decision.InBand}
-		return h.granted(ctx, body, doc, grant, r)
+		return h.granted(ctx, body, doc, grant, "", r)
 	}
 
 	// A grant out of band: the decision path decided on this exact call.
@@ -184,7 +184,7 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 			return fail(decision.CodePolicyDenied, "the approval "+a.ID+" no longer satisfies the policies: "+err.Error(), err)
 		}
 		grant := attributes.Approval{Granted: true, By: st.By, At: time.Unix(st.Decided, 0).UTC().Format(time.RFC3339), ID: a.ID, Channel: decision.OutOfBand}
-		return h.granted(ctx, body, doc, grant, r)
+		return h.granted(ctx, body, doc, grant, approval.Visible(st.Comment), r)
 	case alive && a.Status == approval.Rejected:
 		state.By, state.At = a.DecidedBy, a.DecidedAt.UTC().Format(time.RFC3339)
 		return refuse(decision.ApprovalRejected, fmt.Sprintf("approval %s was rejected by %s", a.ID, a.DecidedBy))
@@ -240,13 +240,13 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 // granted re-evaluates the policies with the grant in the document: they
 // may read who approved. The call is allowed unless an enforcing policy now
 // denies it. It returns the body to forward, without the confirmation.
-func (h *Handler) granted(ctx context.Context, body json.RawMessage, doc *attributes.Document, grant attributes.Approval, r *Result) json.RawMessage {
+func (h *Handler) granted(ctx context.Context, body json.RawMessage, doc *attributes.Document, grant attributes.Approval, comment string, r *Result) json.RawMessage {
 	doc.Approval = grant
 	pre := r.Decision
 	r.Decision = decision.FromResult(pre.ID, h.cfg.Engine.Evaluate(ctx, doc.Value()))
 	r.Decision.Findings = append(pre.Findings[:0:0], r.Decision.Findings...)
 	state := pre.Approval
-	state.Status, state.Channel, state.By, state.At, state.ID = decision.ApprovalGranted, grant.Channel, grant.By, grant.At, grant.ID
+	state.Status, state.Channel, state.By, state.At, state.ID, state.Comment = decision.ApprovalGranted, grant.Channel, grant.By, grant.At, grant.ID, comment
 	r.Decision.Approval = state
 	if r.Decision.Effect != decision.Allow {
 		return nil

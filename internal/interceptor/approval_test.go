@@ -88,7 +88,9 @@ type decisionPath struct {
 
 // decide decides approval id as by, of groups.
 func (p *decisionPath) decide(id string, approve bool, by string, groups ...string) (approval.Approval, error) {
-	return approval.Decide(context.Background(), p.store, p.signer, p.keys, id, approval.Decision{Approve: approve, By: by, Groups: groups}, time.Now())
+	// The comment carries a right-to-left override, which the record
+	// shows escaped.
+	return approval.Decide(context.Background(), p.store, p.signer, p.keys, id, approval.Decision{Approve: approve, By: by, Groups: groups, Comment: "CHG-7 \u202eok"}, time.Now())
 }
 
 // TestOutOfBandApproval: against moto's DynamoDB, each client version is
@@ -164,6 +166,10 @@ func TestOutOfBandApproval(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"approved":{"by":"u-ops"`) || !strings.Contains(logs.String(), `"approval_required":true`) {
 		t.Errorf("decision records lack the approval:\n%s", logs.String())
+	}
+	// The approver's comment, from the signed grant, escaped.
+	if !strings.Contains(logs.String(), `"channel":"out-of-band","comment":"CHG-7 \\u202eok"}`) || strings.Contains(logs.String(), "\u202e") {
+		t.Errorf("decision records lack the approver's comment, escaped:\n%s", logs.String())
 	}
 }
 
