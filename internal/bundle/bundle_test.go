@@ -116,6 +116,8 @@ func TestLoadRejects(t *testing.T) {
 		{"rate limit window too long", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 2d")}, `l.yaml:1: spec.window: "2d": want whole seconds from 1s to 24h, or 1d`},
 		{"rate limit window in milliseconds", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1500ms")}, "spec.window"},
 		{"rate limit key not a document field", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, key: [user.id]")}, `spec.key[0] "user.id": not a field of the attribute document`},
+		{"rate limit match reads $rule, which only a policy has", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, match: {any: [{($rule.name): x}]}")},
+			"l.yaml:5:45: rate limit l: $rule is not defined here"},
 		{"rate limit unknown field", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, burst: 3")}, `l.yaml:5:30: json: unknown field "burst"`},
 		{"rate limit exceeded", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, exceeded: queue")}, `spec.exceeded "queue": want deny`},
 		{"rate limit bad name", map[string]string{"p.yaml": policy, "l.yaml": limit("Calls", "limit: 1, window: 1m")}, `metadata.name "Calls"`},

@@ -58,7 +58,9 @@ func Paths(p *v1alpha1.ValidatingPolicy, declared Declared) []Problem {
 	for i, r := range p.Spec.Rules {
 		at := []any{"spec", "rules", i}
 		rlang := compilerOf(r.Compiler, lang)
-		env := map[string]*node{"$payload": document()}
+		// $policy and $rule are bound while a policy is evaluated (not
+		// followed: they are the policy's own YAML).
+		env := map[string]*node{"$payload": document(), "$policy": nil, "$rule": nil}
 		for j, e := range r.Context {
 			v, err := plain(&e.Variable)
 			if err != nil {
@@ -341,13 +343,16 @@ func (c *pathChecker) ast(n parsing.ASTNode, cur *node, env map[string]*node, at
 	case parsing.ASTVariable:
 		name, _ := n.Value.(string)
 		v, ok := env[name]
-		if !ok && name != "$policy" && name != "$rule" {
-			c.problem(at, fmt.Sprintf("%s is not defined here: variables are context entries, bindings (->) and loop indexes (~name.) of the keys above, and $payload", name))
+		if !ok {
+			c.problem(at, fmt.Sprintf("%s is not defined here: variables are context entries, bindings (->) and loop indexes (~name.) of the keys above, $payload, and in a policy $policy and $rule", name))
 		}
 		return v
 	case parsing.ASTSubexpression, parsing.ASTPipe:
 		return child(1, child(0, cur))
 	case parsing.ASTIndexExpression:
+		if len(n.Children) == 2 && n.Children[1].NodeType == parsing.ASTSlice {
+			return child(0, cur) // a slice of a list is a list
+		}
 		return elements(child(0, cur))
 	case parsing.ASTFlatten:
 		return child(0, cur)
@@ -416,8 +421,22 @@ func (c *pathChecker) ast(n parsing.ASTNode, cur *node, env map[string]*node, at
 			return cur
 		}
 		return nil
+	case parsing.ASTLetExpression:
+		// let $a = x, $b = $a.y in body: each binding is read where the
+		// let is, and may use the ones before it; the body sees them all.
+		if len(n.Children) != 2 {
+			return nil
+		}
+		scoped := maps.Clone(env)
+		for _, b := range n.Children[0].Children {
+			if b.NodeType == parsing.ASTBinding && len(b.Children) == 2 {
+				name, _ := b.Children[0].Value.(string)
+				scoped[name] = c.ast(b.Children[1], cur, scoped, at)
+			}
+		}
+		return c.ast(n.Children[1], cur, scoped, at)
 	}
-	return nil // literals, let, and whatever a later parser adds: not followed
+	return nil // literals, and whatever a later parser adds: not followed
 }
 
 // field returns the member name of cur, recording a problem when cur
