@@ -132,6 +132,8 @@ func TestDecideRefuses(t *testing.T) {
 		{"someone else's confirmation", caller, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, 0, approval.ErrNotPermitted, "only the caller"},
 		{"expired", ops, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, 11 * time.Minute, approval.ErrExpired, "expired"},
 		{"a comment of 501 characters", ops, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}, Comment: strings.Repeat("é", 501)}, 0, approval.ErrComment, "at most 500"},
+		{"a decision too large to sign", ops, approval.Decision{Approve: true, By: "bob", Groups: append([]string{"ops"}, strings.Fields(strings.Repeat("group-of-the-approver ", 100))...),
+			Comment: strings.Repeat("<", 500)}, 0, approval.ErrTooLarge, "at most 4096"},
 		{"a comment not UTF-8", ops, approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}, Comment: "ok\xff"}, 0, approval.ErrComment, "UTF-8"},
 		{"two group policies, one met", approval.Requirement{Groups: [][]string{{"ops"}, {"security"}}, TTLSeconds: 600},
 			approval.Decision{Approve: true, By: "bob", Groups: []string{"ops"}}, 0, approval.ErrNotPermitted, "[security]"},

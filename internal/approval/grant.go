@@ -78,11 +78,22 @@ var (
 	ErrGrantOther  = errors.New("the approval's grant was given for another call")
 )
 
+// maxSigned is the most a statement and its context may be: KMS signs a
+// raw message of at most 4,096 bytes.
+const maxSigned = 4096
+
+// ErrTooLarge is Decide's answer to a decision whose statement KMS cannot
+// sign: a long comment of characters JSON escapes, and many groups.
+var ErrTooLarge = errors.New("the decision is too large to sign: shorten the comment")
+
 // sign signs st.
 func sign(ctx context.Context, s Signer, st Statement) (*Grant, error) {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return nil, err
+	}
+	if n := len(grantContext) + len(b); n > maxSigned {
+		return nil, fmt.Errorf("%w (%d bytes, at most %d)", ErrTooLarge, n, maxSigned)
 	}
 	kid, sig, err := s.Sign(ctx, append([]byte(grantContext), b...))
 	if err != nil {

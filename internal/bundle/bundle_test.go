@@ -221,7 +221,7 @@ func TestOnDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b.Layers) != 2 || b.Layers[0] != (bundle.Layer{Source: "embedded", Digest: base.Digest}) || b.Layers[1].Digest == b.Digest || b.Digest == base.Digest {
+	if len(b.Layers) != 2 || b.Layers[0] != (bundle.Layer{Source: "embedded", Digest: base.Digest}) || b.Layers[1] != (bundle.Layer{Source: b.Source, Digest: b.Digest}) || b.Digest == base.Digest {
 		t.Errorf("layers %+v, digest %s", b.Layers, b.Digest)
 	}
 }

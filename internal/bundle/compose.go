@@ -15,6 +15,7 @@ import (
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 
 	"github.com/toolgate/toolgate/internal/catalog"
+	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/ratelimit"
 	"github.com/toolgate/toolgate/internal/redact"
@@ -97,15 +98,19 @@ func compose(b *Bundle, o origin) []error {
 	if b.catalogWhere == "" {
 		b.catalogWhere = base.catalogWhere
 	}
-	if err := b.Catalog.Validate(); err != nil {
-		return []error{fmt.Errorf("%s: the catalog over the base's: %w", b.catalogWhere, err)}
+	if b.Catalog != nil {
+		if err := b.Catalog.Validate(); err != nil {
+			return []error{fmt.Errorf("%s: the catalog over the base's: %w", b.catalogWhere, err)}
+		}
 	}
 
+	// Each layer is named by its digest as validate and publish print it
+	// for that layer's bundle: its files and the bases under them.
 	b.Layers = slices.Clone(base.Layers)
 	if b.Layers == nil {
-		b.Layers = []Layer{{Source: base.Source, Digest: base.Digest}}
+		b.Layers = []Layer{{Source: base.Source}}
 	}
-	b.Layers = append(b.Layers, Layer{Source: b.Source, Digest: b.Digest})
+	b.Layers[len(b.Layers)-1].Digest = base.Digest
 	if b.base.Bundle != "embedded" {
 		// The function has the embedded base; any other travels in the
 		// archive, under .base/.
@@ -115,6 +120,7 @@ func compose(b *Bundle, o origin) []error {
 	}
 	sum := sha256.Sum256([]byte(base.Digest + "\x00" + b.Digest))
 	b.Digest = "sha256:" + hex.EncodeToString(sum[:])
+	b.Layers = append(b.Layers, Layer{Source: b.Source, Digest: b.Digest})
 	return nil
 }
 
@@ -204,8 +210,11 @@ func (o origin) open(spec *Base) (*Bundle, error) {
 	}
 	base, errs := collect(files, source, label)
 	base.Tests = nil
-	if base.base != nil && len(errs) == 0 {
+	switch {
+	case base.base != nil && len(errs) == 0:
 		errs = compose(base, next)
+	case base.base == nil && next.archived != nil:
+		errs = append(errs, fmt.Errorf("the archive carries files under .base/ for a base that builds on none"))
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("base %s: %w", source, errors.Join(errs...))
@@ -254,26 +263,39 @@ func names(b *Bundle) []string {
 	return out
 }
 
-// catalogChanges names, for validate, each field of the base catalog the
-// overlay changes: a lower risk or an unpinned target is the base's
-// protection changed.
+// catalogChanges names, for validate, each tool whose risk or operation
+// the overlay changes from what the base gives it (through an exact entry,
+// its target's "___*" entry or the defaults), a changed default risk, and
+// each target's environment pin it changes: a lower risk or an unpinned
+// target is the base's protection changed.
 func catalogChanges(where string, base, overlay *catalog.Catalog) []string {
-	if base == nil || overlay == nil {
+	if overlay == nil {
 		return nil
 	}
+	merged := mergeCatalogs(base, overlay)
 	var out []string
-	for _, name := range slices.Sorted(maps.Keys(overlay.Tools)) {
-		t, old := overlay.Tools[name], base.Tools[name]
-		if t.Risk != "" && old.Risk != "" && t.Risk != old.Risk {
-			out = append(out, fmt.Sprintf("%s: catalog tool %s: risk %s, where the base's is %s", where, name, t.Risk, old.Risk))
+	if d, old := merged.Lookup("", "").Risk, base.Lookup("", "").Risk; d != old {
+		out = append(out, fmt.Sprintf("%s: catalog defaultRisk: %s, where the base's is %s (every tool no entry names)", where, d, old))
+	}
+	for _, key := range slices.Sorted(maps.Keys(overlay.Tools)) {
+		target, tool, ok := strings.Cut(key, mcp.TargetSeparator)
+		if !ok {
+			target, tool = "", key
 		}
-		if t.Operation != "" && old.Operation != "" && t.Operation != old.Operation {
-			out = append(out, fmt.Sprintf("%s: catalog tool %s: operation %s, where the base's is %s", where, name, t.Operation, old.Operation))
+		now, old := merged.Lookup(target, tool), base.Lookup(target, tool)
+		if now.Risk != old.Risk {
+			out = append(out, fmt.Sprintf("%s: catalog tool %s: risk %s, where the base's is %s", where, key, now.Risk, old.Risk))
+		}
+		if now.Operation != old.Operation {
+			out = append(out, fmt.Sprintf("%s: catalog tool %s: operation %s, where the base's is %s", where, key, now.Operation, old.Operation))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(overlay.Targets)) {
-		if env, old := overlay.Targets[name].Environment, base.Targets[name].Environment; env != "" && old != "" && env != old {
-			out = append(out, fmt.Sprintf("%s: catalog target %s: environment %s, where the base pins it to %s", where, name, env, old))
+		if base == nil {
+			break
+		}
+		if env, old := merged.Targets[name].Environment, base.Targets[name].Environment; env != old && old != "" {
+			out = append(out, fmt.Sprintf("%s: catalog target %s: environment %q, where the base pins it to %s", where, name, env, old))
 		}
 	}
 	return out

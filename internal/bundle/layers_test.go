@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/policies"
@@ -35,7 +36,7 @@ func TestLayers(t *testing.T) {
 		}
 	}
 	if len(b.Tests) != 1 || len(b.Layers) != 3 || b.Layers[0].Source != "embedded" ||
-		b.Layers[1] != (bundle.Layer{Source: "dir:../on-default", Digest: platform.Layers[1].Digest}) {
+		b.Layers[1] != (bundle.Layer{Source: "dir:../on-default", Digest: platform.Digest}) || b.Layers[2].Digest != b.Digest {
 		t.Fatalf("tests %d, layers %+v; platform's %+v", len(b.Tests), b.Layers, platform.Layers)
 	}
 
@@ -51,7 +52,7 @@ func TestLayers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Digest != b.Digest || !slices.Equal(a.Layers[:2], b.Layers[:2]) || len(a.Policies) != len(b.Policies) || len(a.Tests) != 1 {
+	if a.Digest != b.Digest || !slices.Equal(a.Layers[:2], b.Layers[:2]) || a.Layers[2].Digest != b.Digest || len(a.Policies) != len(b.Policies) || len(a.Tests) != 1 {
 		t.Errorf("from the archive: %s %+v; from the directory: %s %+v", a.Digest, a.Layers, b.Digest, b.Layers)
 	}
 }
@@ -131,6 +132,8 @@ func TestBaseArchiveRefused(t *testing.T) {
 		{"a directory base not carried", []entry{{name: "b.yaml", body: base}, {name: "p.yaml", body: pol}}, "base ../platform: the archive does not carry it"},
 		{"an S3 base not carried", []entry{{name: "b.yaml", body: strings.Replace(base, "../platform", "'s3://policies/p', version: v1", 1)}, {name: "p.yaml", body: pol}}, "base s3://policies/p: the archive does not carry it"},
 		{"a base carried, none named", []entry{{name: ".base/q.yaml", body: strings.Replace(pol, "own", "q", 1)}, {name: "p.yaml", body: pol}}, "the bundle has no BundleBase"},
+		{"files for a base's base, which has none", []entry{{name: "b.yaml", body: base}, {name: "p.yaml", body: pol},
+			{name: ".base/q.yaml", body: strings.Replace(pol, "own", "q", 1)}, {name: ".base/.base/r.yaml", body: "not: a document"}}, "for a base that builds on none"},
 		{"an embedded base and files", []entry{{name: "b.yaml", body: strings.Replace(base, "../platform", "embedded", 1)}, {name: ".base/q.yaml", body: pol}, {name: "p.yaml", body: pol}}, "the archive also carries a base's files"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,6 +142,11 @@ func TestBaseArchiveRefused(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+	// Neither layer has a catalog.
+	own, err := bundle.ReadArchive(archive(t, []entry{{name: "b.yaml", body: base}, {name: "p.yaml", body: pol}, {name: ".base/q.yaml", body: strings.Replace(pol, "own", "q", 1)}}), "test")
+	if err != nil || own.Catalog != nil || len(own.Policies) != 2 {
+		t.Errorf("no catalog in either layer: %v", err)
 	}
 	// The embedded base is the function's own: it never travels.
 	b, err := bundle.Open("../../testdata/bundles/on-default", policies.FS, nil)
@@ -151,5 +159,29 @@ func TestBaseArchiveRefused(t *testing.T) {
 	}
 	if got := entries(t, buf.Bytes()); slices.ContainsFunc(got, func(n string) bool { return strings.HasPrefix(n, ".base/") }) {
 		t.Errorf("archive holds %v", got)
+	}
+}
+
+// TestCatalogChangesWarned: validate names every tool whose effective risk
+// or operation a bundle changes from its base's, however the base gives it
+// (an exact entry, a target's "___*" entry, the defaults).
+func TestCatalogChangesWarned(t *testing.T) {
+	b, err := bundle.Load(fstest.MapFS{
+		"base.yaml":    {Data: []byte("apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nmetadata: {name: b}\nspec: {bundle: embedded}\n")},
+		"catalog.yaml": {Data: []byte("apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nmetadata: {name: c}\nspec:\n  defaultRisk: low\n  tools:\n    k8s___exec-pod: {risk: low}\n    k8s___drain-node: {operation: read}\n    crm___get: {labels: [private-data]}\n")},
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(b.Warnings(), "\n")
+	for _, want := range []string{
+		"catalog defaultRisk: low, where the base's is medium",
+		"catalog tool k8s___exec-pod: risk low, where the base's is high",
+		"catalog tool k8s___drain-node: operation read, where the base's is delete",
+		"catalog tool crm___get: risk low, where the base's is medium",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings lack %q:\n%s", want, got)
+		}
 	}
 }

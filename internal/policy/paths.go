@@ -422,8 +422,9 @@ func (c *pathChecker) ast(n parsing.ASTNode, cur *node, env map[string]*node, at
 		}
 		return nil
 	case parsing.ASTLetExpression:
-		// let $a = x, $b = $a.y in body: each binding is read where the
-		// let is, and may use the ones before it; the body sees them all.
+		// let $a = x, $b = y in body: each binding is read where the let
+		// is, in its scope (go-jmespath binds them all at once: $b cannot
+		// read $a); the body sees them all.
 		if len(n.Children) != 2 {
 			return nil
 		}
@@ -431,7 +432,7 @@ func (c *pathChecker) ast(n parsing.ASTNode, cur *node, env map[string]*node, at
 		for _, b := range n.Children[0].Children {
 			if b.NodeType == parsing.ASTBinding && len(b.Children) == 2 {
 				name, _ := b.Children[0].Value.(string)
-				scoped[name] = c.ast(b.Children[1], cur, scoped, at)
+				scoped[name] = c.ast(b.Children[1], cur, env, at)
 			}
 		}
 		return c.ast(n.Children[1], cur, scoped, at)
