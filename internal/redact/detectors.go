@@ -22,7 +22,8 @@ const (
 
 // order is the order built-ins run in: enclosing secrets before what they
 // may contain.
-var order = []string{PrivateKey, BearerToken, JWT, AWSAccessKeyID, AWSSecretAccessKey, CardNumber, Email}
+var order = []string{PrivateKey, BearerToken, BasicAuth, URLPassword, JWT, GitHubToken, GitLabToken, SlackToken, StripeKey,
+	GoogleKey, AzureKey, NPMToken, PyPIToken, AWSAccessKeyID, AWSSecretAccessKey, SecretField, CardNumber, Email}
 
 // Detectors returns the names of the built-in detectors, in the order they run.
 func Detectors() []string { return append([]string(nil), order...) }
@@ -43,6 +44,17 @@ var builtins = func() map[string]*detector {
 		AWSSecretAccessKey: findSecretKeys,
 		CardNumber:         findCardNumbers,
 		Email:              findEmails,
+		GitHubToken:        findGitHubTokens,
+		GitLabToken:        findGitLabTokens,
+		SlackToken:         findSlackTokens,
+		StripeKey:          findStripeKeys,
+		GoogleKey:          findGoogleKeys,
+		AzureKey:           findAzureKeys,
+		NPMToken:           findNPMTokens,
+		PyPIToken:          findPyPITokens,
+		BasicAuth:          findBasicAuth,
+		URLPassword:        findURLPasswords,
+		SecretField:        findSecretFields,
 	}
 	m := make(map[string]*detector, len(order))
 	for i, name := range order {

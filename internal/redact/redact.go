@@ -185,10 +185,16 @@ func (s Scrubber) Empty() bool { return len(s.detectors) == 0 }
 // Value redacts every string in v, a JSON value as encoding/json decodes it
 // into an any (with or without UseNumber), in place; it returns v with its
 // strings replaced (a string cannot be replaced in place) and adds what it
-// replaced to counts. Consecutive strings of an array are read as one text,
-// one per line, so that a key block split across items is found whole; a
-// number is read as its digits, so that a card number sent as a JSON number
-// is found too (and replaced by the marker, a string).
+// replaced to counts. It reads v as a model does:
+//   - consecutive texts of an array, strings or the "text" of objects (an
+//     MCP result's content items), are one text, one per line, so that a
+//     key block or a token split across items is found whole;
+//   - a member name is text too (a secret written as a key is a secret);
+//   - with the secret-field detector, every value under a member named
+//     like a secret (client_secret, ClientSecret, password, api_key) is
+//     replaced, whatever its shape;
+//   - a number is read as its digits, so that a card number sent as a JSON
+//     number is found too (and replaced by the marker, a string).
 func (s Scrubber) Value(v any, counts Counts) any {
 	switch v := v.(type) {
 	case string:
@@ -205,20 +211,15 @@ func (s Scrubber) Value(v any, counts Counts) any {
 			}
 		}
 	case map[string]any:
-		for k, e := range v {
-			v[k] = s.Value(e, counts)
-		}
+		s.object(v, "", counts)
 	case []any:
 		for i := 0; i < len(v); {
 			j := i
-			for j < len(v) {
-				if _, ok := v[j].(string); !ok {
-					break
-				}
+			for j < len(v) && textOf(v[j]) != nil {
 				j++
 			}
 			if j-i >= 2 {
-				s.strings(v[i:j], counts)
+				s.run(v[i:j], counts)
 				i = j
 				continue
 			}
@@ -229,25 +230,130 @@ func (s Scrubber) Value(v any, counts Counts) any {
 	return v
 }
 
-// String returns str with every finding replaced, adding to counts.
-func (s Scrubber) String(str string, counts Counts) string {
-	items := []any{str}
-	s.strings(items, counts)
-	return items[0].(string)
+// textOf returns the text an array element holds, if it holds one: a
+// string, or an object's string "text".
+func textOf(v any) *string {
+	switch v := v.(type) {
+	case string:
+		return &v
+	case map[string]any:
+		if t, ok := v["text"].(string); ok {
+			return &t
+		}
+	}
+	return nil
 }
 
-// strings redacts items, all strings, read as one text with a line break
-// between items. A finding that spans items puts a marker in each.
-func (s Scrubber) strings(items []any, counts Counts) {
+// run redacts items, each a string or an object with a "text", as one
+// text, and the objects' other members.
+func (s Scrubber) run(items []any, counts Counts) {
+	texts := make([]string, len(items))
+	for i, it := range items {
+		texts[i] = *textOf(it)
+	}
+	s.strings(texts, counts)
+	for i, it := range items {
+		if m, ok := it.(map[string]any); ok {
+			m["text"] = texts[i]
+			s.object(m, "text", counts)
+		} else {
+			items[i] = texts[i]
+		}
+	}
+}
+
+// object redacts the members of m but skip, and its member names.
+func (s Scrubber) object(m map[string]any, skip string, counts Counts) {
+	masks := s.masks()
+	var renamed map[string]string
+	for k, e := range m {
+		switch {
+		case k == skip:
+		case masks && SecretName(k):
+			m[k] = s.mask(e, counts)
+		default:
+			m[k] = s.Value(e, counts)
+		}
+		if nk := s.String(k, counts); nk != k {
+			if renamed == nil {
+				renamed = map[string]string{}
+			}
+			renamed[k] = nk
+		}
+	}
+	for k, nk := range renamed {
+		e := m[k]
+		delete(m, k)
+		for _, taken := m[nk]; taken; _, taken = m[nk] {
+			nk += "'" // two names redacted alike stay two members
+		}
+		m[nk] = e
+	}
+}
+
+// masks reports whether s has the secret-field detector.
+func (s Scrubber) masks() bool {
+	for _, d := range s.detectors {
+		if d.name == SecretField {
+			return true
+		}
+	}
+	return false
+}
+
+// mask replaces every non-empty string and every number in v, a value of a
+// member named like a secret, with a marker: a detector's when one finds
+// the whole value (an AWS key id), the secret-field one otherwise.
+func (s Scrubber) mask(v any, counts Counts) any {
+	switch v := v.(type) {
+	case string:
+		if v == "" {
+			return v
+		}
+		found := Counts{}
+		if out := s.String(v, found); len(found) == 1 && strings.HasPrefix(out, "[REDACTED:") && strings.Count(out, "[") == 1 && strings.HasSuffix(out, "]") {
+			counts.Add(found)
+			return out
+		}
+	case json.Number, float64:
+	case map[string]any:
+		for k, e := range v {
+			v[k] = s.mask(e, counts)
+		}
+		return v
+	case []any:
+		for i, e := range v {
+			v[i] = s.mask(e, counts)
+		}
+		return v
+	default:
+		return v // true, false, null
+	}
+	counts[SecretField]++
+	return marker(SecretField)
+}
+
+// String returns str with every finding replaced, adding to counts.
+func (s Scrubber) String(str string, counts Counts) string {
+	texts := []string{str}
+	s.strings(texts, counts)
+	return texts[0]
+}
+
+// strings redacts texts in place, read as one text with a line break
+// between them. A finding that spans texts puts a marker in each.
+func (s Scrubber) strings(texts []string, counts Counts) {
 	if s.Empty() {
 		return
 	}
-	texts := make([]string, len(items))
-	for i, it := range items {
-		texts[i] = it.(string)
+	joined := texts[0]
+	if len(texts) > 1 {
+		joined = strings.Join(texts, itemSeparator)
 	}
-	joined := strings.Join(texts, itemSeparator)
 	spans := s.find(joined, counts)
+	if len(texts) > 1 {
+		spans = s.across(texts, spans, counts)
+	}
 	if len(spans) == 0 {
 		return
 	}
@@ -267,7 +373,7 @@ func (s Scrubber) strings(items []any, counts Counts) {
 		}
 		if b.Len() > 0 {
 			b.WriteString(text[last:])
-			items[i] = b.String()
+			texts[i] = b.String()
 		}
 		offset = end + len(itemSeparator)
 	}
@@ -275,6 +381,53 @@ func (s Scrubber) strings(items []any, counts Counts) {
 
 // itemSeparator joins the strings of an array into one text.
 const itemSeparator = "\n"
+
+// boundaryWindow is how much of each side of a boundary between two texts
+// is read as one word: a token is at most a few hundred characters.
+const boundaryWindow = 1024
+
+// across adds to spans, found in texts joined by line breaks, what is
+// found where a text ends and the next begins read without a break (a
+// model shown two content items reads ghp_abc + def as one token), as
+// spans of the joined text. A finding that overlaps one of spans widens it.
+func (s Scrubber) across(texts []string, spans []span, counts Counts) []span {
+	offset := 0
+	for i := 0; i+1 < len(texts); i++ {
+		end := offset + len(texts[i]) // where the line break is
+		left := texts[i][max(0, len(texts[i])-boundaryWindow):]
+		right := texts[i+1][:min(len(texts[i+1]), boundaryWindow)]
+		found := s.find(left+right, Counts{})
+		for _, f := range found {
+			if f.start >= len(left) || f.end <= len(left) {
+				continue // on one side: found already
+			}
+			sp := span{end - (len(left) - f.start), end + len(itemSeparator) + (f.end - len(left)), f.name}
+			merged := false
+			for j := range spans {
+				if sp.start < spans[j].end && spans[j].start < sp.end {
+					spans[j].start, spans[j].end = min(spans[j].start, sp.start), max(spans[j].end, sp.end)
+					merged = true
+				}
+			}
+			if !merged {
+				spans = append(spans, sp)
+				counts[sp.name]++
+			}
+		}
+		offset = end + len(itemSeparator)
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
+	// Widened spans may now overlap: one marker for each run.
+	out := spans[:0]
+	for _, sp := range spans {
+		if n := len(out); n > 0 && sp.start < out[n-1].end {
+			out[n-1].end = max(out[n-1].end, sp.end)
+			continue
+		}
+		out = append(out, sp)
+	}
+	return out
+}
 
 // span is a finding in the original text.
 type span struct {

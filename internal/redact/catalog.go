@@ -1,0 +1,351 @@
+package redact
+
+import (
+	"encoding/base64"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Detectors of credentials that announce themselves: a vendor's token
+// prefix, an "Authorization: Basic" header, a password in a URL, and the
+// value of anything named like a secret. The prefixes and lengths follow
+// the vendors' published formats (and gitleaks' rules, which we measured
+// and did not adopt as a library: see docs/redaction.md).
+const (
+	GitHubToken    = "github-token"    // ghp_ gho_ ghu_ ghs_ ghr_ github_pat_
+	GitLabToken    = "gitlab-token"    // glpat- and GitLab's other token prefixes
+	SlackToken     = "slack-token"     // xoxb- xoxp- xoxa- xoxr- xoxs- xoxe- xapp-, and webhook URLs
+	StripeKey      = "stripe-key"      // sk_live_ rk_live_ (and _test_), whsec_
+	GoogleKey      = "google-api-key"  // AIza API keys, GOCSPX- client secrets, ya29. access tokens
+	AzureKey       = "azure-key"       // storage account keys, Entra ID client secrets
+	NPMToken       = "npm-token"       // npm_
+	PyPIToken      = "pypi-token"      // pypi-AgEIcHlwaS5vcmc (a macaroon for pypi.org)
+	BasicAuth      = "basic-auth"      // the credentials of "Basic <base64 of user:password>"
+	URLPassword    = "url-password"    // the password of scheme://user:password@host
+	SecretField    = "secret-field"    // the value of a member or assignment named like a secret
+	maxTokenLength = 1024
+)
+
+// prefixed finds tokens that start with one of prefixes (not inside a
+// longer word) and go on with at least min and at most max characters that
+// body accepts.
+func prefixed(prefixes []string, body func(byte) bool, min, max int) func(string) [][2]int {
+	return func(s string) [][2]int {
+		var spans [][2]int
+		for _, p := range prefixes {
+			for i := 0; ; {
+				k := strings.Index(s[i:], p)
+				if k < 0 {
+					break
+				}
+				start := i + k
+				j := start + len(p)
+				for j < len(s) && j-start-len(p) <= max && body(s[j]) {
+					j++
+				}
+				i = j
+				if n := j - start - len(p); n < min || n > max || (start > 0 && isAlnum(s[start-1])) {
+					continue
+				}
+				spans = append(spans, [2]int{start, j})
+			}
+		}
+		return sortSpans(spans)
+	}
+}
+
+// any of finders, merged.
+func anyOf(finders ...func(string) [][2]int) func(string) [][2]int {
+	return func(s string) [][2]int {
+		var spans [][2]int
+		for _, f := range finders {
+			for _, sp := range f(s) {
+				if !overlaps(spans, sp) {
+					spans = append(spans, sp)
+				}
+			}
+		}
+		return sortSpans(spans)
+	}
+}
+
+func isTokenChar(c byte) bool  { return isAlnum(c) || c == '_' || c == '-' }
+func isBase64URL(c byte) bool  { return isAlnum(c) || c == '_' || c == '-' }
+func isBase64Char(c byte) bool { return isBase64(c) || c == '=' }
+
+var (
+	findGitHubTokens = anyOf(
+		prefixed([]string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_"}, isAlnum, 36, 251),
+		prefixed([]string{"github_pat_"}, isWord, 22, 244),
+	)
+	findGitLabTokens = prefixed([]string{"glpat-", "gloas-", "gldt-", "glrt-", "glcbt-", "glptt-", "glft-", "glimt-", "glagent-", "glsoat-"}, isTokenChar, 20, 255)
+	findSlackTokens  = anyOf(
+		prefixed([]string{"xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe-", "xapp-"}, isTokenChar, 10, 255),
+		regexFinder(regexp.MustCompile(`hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{20,}`), 0),
+	)
+	findStripeKeys = prefixed([]string{"sk_live_", "rk_live_", "sk_test_", "rk_test_", "whsec_"}, isAlnum, 16, 247)
+	findGoogleKeys = anyOf(
+		prefixed([]string{"AIza"}, isBase64URL, 35, 35),
+		prefixed([]string{"GOCSPX-"}, isBase64URL, 28, 28),
+		prefixed([]string{"ya29."}, isBase64URL, 20, maxTokenLength),
+	)
+	findAzureKeys = anyOf(findStorageKeys, findEntraSecrets)
+	findNPMTokens  = prefixed([]string{"npm_"}, isAlnum, 36, 36)
+	findPyPITokens = prefixed([]string{"pypi-AgEIcHlwaS5vcmc"}, isBase64URL, 50, maxTokenLength)
+)
+
+// findStorageKeys finds an Azure storage account key, 64 bytes in
+// base64, after "AccountKey" and "=" or ":" (a connection string, a CLI's
+// JSON).
+func findStorageKeys(s string) [][2]int {
+	var spans [][2]int
+	for i := 0; ; {
+		k := indexFold(s[i:], "accountkey")
+		if k < 0 {
+			return spans
+		}
+		j := i + k + len("accountkey")
+		i = j
+		j = skip(s, j, "\"' \t")
+		if j >= len(s) || (s[j] != '=' && s[j] != ':') {
+			continue
+		}
+		start := skip(s, j+1, "\"' \t")
+		end := start
+		for end < len(s) && isBase64(s[end]) {
+			end++
+		}
+		if end-start == 86 && strings.HasPrefix(s[end:], "==") {
+			spans = append(spans, [2]int{start, end + 2})
+			i = end + 2
+		}
+	}
+}
+
+// findEntraSecrets finds an Entra ID (Azure AD) client secret: three
+// characters, a digit, "Q~" and 31 to 34 more, found from its "Q~".
+func findEntraSecrets(s string) [][2]int {
+	var spans [][2]int
+	entra := func(c byte) bool { return isAlnum(c) || c == '_' || c == '~' || c == '.' }
+	for i := 0; ; {
+		k := strings.Index(s[i:], "Q~")
+		if k < 0 {
+			return spans
+		}
+		q := i + k
+		i = q + 2
+		start := q - 4
+		if start < 0 || !isDigit(s[q-1]) || !entra(s[start]) || !entra(s[start+1]) || !entra(s[start+2]) ||
+			(start > 0 && (entra(s[start-1]) || s[start-1] == '-')) {
+			continue
+		}
+		end := q + 2
+		for end < len(s) && (entra(s[end]) || s[end] == '-') {
+			end++
+		}
+		if n := end - q - 2; n >= 31 && n <= 34 {
+			spans = append(spans, [2]int{start, end})
+			i = end
+		}
+	}
+}
+
+// skip returns the first index from i on of a byte not in set.
+func skip(s string, i int, set string) int {
+	for i < len(s) && strings.IndexByte(set, s[i]) >= 0 {
+		i++
+	}
+	return i
+}
+
+// basicAuthRe finds the credentials after "Basic" in an Authorization
+// header or a curl -u / --header argument.
+var basicAuthRe = regexp.MustCompile(`(?i)\bbasic[ \t]+([A-Za-z0-9+/]{4,}={0,2})`)
+
+// findBasicAuth finds base64 credentials after "Basic" that decode to
+// user:password: "basic training" is prose.
+func findBasicAuth(s string) [][2]int {
+	if indexFold(s, "basic") < 0 {
+		return nil
+	}
+	var spans [][2]int
+	for _, m := range basicAuthRe.FindAllStringSubmatchIndex(s, -1) {
+		enc := s[m[2]:m[3]]
+		dec, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			dec, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(enc, "="))
+		}
+		if err == nil && strings.IndexByte(string(dec), ':') > 0 && printable(dec) {
+			spans = append(spans, [2]int{m[2], m[3]})
+		}
+	}
+	return spans
+}
+
+// urlPasswordRe finds the password of scheme://user:password@host: a
+// database URL, a git remote, a proxy.
+var urlPasswordRe = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@'"<>]{1,128}:([^\s/@'"<>]{1,256})@[A-Za-z0-9\[]`)
+
+func findURLPasswords(s string) [][2]int {
+	if !strings.Contains(s, "://") {
+		return nil
+	}
+	return regexFinder(urlPasswordRe, 1)(s)
+}
+
+// secretHints are what a secret's name contains, in lower case: only
+// names with one are read as words.
+var secretHints = []string{"secret", "pass", "pwd", "token", "key", "credential", "auth", "pat"}
+
+// findSecretFields finds the value assigned to a name SecretName accepts,
+// in JSON, YAML, .env, a query string, a header or a command line: a name
+// of letters, digits and _.- (not the end of a longer one), an optional
+// quote, ":" or "=", and a value of at least 6 characters up to white
+// space, a quote or &,;<>. It works from each ":" and "=", so it reads
+// text without one at the cost of a byte scan.
+func findSecretFields(s string) [][2]int {
+	var spans [][2]int
+	for i := 0; i < len(s); i++ {
+		if s[i] != ':' && s[i] != '=' {
+			continue
+		}
+		// The name, back from the separator.
+		e := i
+		for e > 0 && (s[e-1] == ' ' || s[e-1] == '\t') {
+			e--
+		}
+		if e > 0 && (s[e-1] == '"' || s[e-1] == '\'') {
+			e--
+		}
+		b := e
+		for b > 0 && e-b < 64 && (isWord(s[b-1]) || s[b-1] == '.' || s[b-1] == '-') {
+			b--
+		}
+		if b == e || !isUpper(s[b]) && !isLower(s[b]) || (b > 0 && isWord(s[b-1])) || !hinted(s[b:e]) || !SecretName(s[b:e]) {
+			continue
+		}
+		// The value, on from it.
+		v := skip(s, i+1, " \t")
+		if v < len(s) && (s[v] == '"' || s[v] == '\'') {
+			v++
+		}
+		end := v
+		for end < len(s) && strings.IndexByte(" \t\r\n\v\f\"'&,;<>", s[end]) < 0 {
+			end++
+		}
+		if end-v >= 6 && !authScheme(s[v:end]) {
+			spans = append(spans, [2]int{v, end})
+			i = end - 1
+		}
+	}
+	return spans
+}
+
+// hinted reports whether name holds one of secretHints, in any case.
+func hinted(name string) bool {
+	for _, h := range secretHints {
+		if indexFold(name, h) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// authScheme reports whether v is an HTTP authentication scheme: in
+// "Authorization: Bearer x" the credentials follow it, for their own
+// detectors.
+func authScheme(v string) bool {
+	for _, s := range []string{"bearer", "basic", "digest", "negotiate", "token", "aws4-hmac-sha256", "hoba", "mutual", "ntlm"} {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// SecretName reports whether a member or variable name says its value is a
+// secret, in any case and separator style: client_secret, ClientSecret,
+// password, DB_PASSWORD, secret_access_key, api-key, apiKey, token,
+// access_token, private_key, credentials, Authorization. A count of tokens
+// (max_tokens, input_tokens) and a page's token (nextToken,
+// continuation_token) are not secrets.
+func SecretName(name string) bool {
+	words := splitName(name)
+	if len(words) == 0 {
+		return false
+	}
+	last := words[len(words)-1]
+	prev := ""
+	if len(words) > 1 {
+		prev = words[len(words)-2]
+	}
+	switch last {
+	case "secret", "secrets", "password", "passwd", "passphrase", "credential", "credentials", "authorization", "apikey", "privatekey", "pat":
+		return true
+	case "token":
+		switch prev {
+		case "next", "page", "continuation", "pagination", "sync", "cursor", "marker", "starting", "resume":
+			return false
+		}
+		return true
+	case "key":
+		switch prev {
+		case "secret", "api", "private", "access", "signing", "encryption", "master", "account", "client", "auth", "session":
+			// access_key alone is AWS's key id, which the key id detector
+			// finds; it is redacted here too, being half a credential.
+			return true
+		}
+	case "pass", "pwd":
+		return len(words) > 1 // db_pass, user_pwd; "pass" alone is a verb
+	}
+	return false
+}
+
+// splitName splits a name into lower-case words at separators and at
+// lower-to-upper case changes: ClientSecret, client_secret, client-secret,
+// CLIENT_SECRET, clientSecret all give [client secret]. "apiKey" gives
+// [api key]; "APIKey" gives [api key].
+func splitName(name string) []string {
+	var words []string
+	var cur []byte
+	flush := func() {
+		if len(cur) > 0 {
+			words = append(words, string(cur))
+			cur = cur[:0]
+		}
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case isLower(c) || isDigit(c):
+			cur = append(cur, c)
+		case isUpper(c):
+			// A new word at aB, and at the last capital of a run
+			// followed by a lower-case letter (APIKey: API, Key).
+			if i > 0 && (isLower(name[i-1]) || isDigit(name[i-1]) || (isUpper(name[i-1]) && i+1 < len(name) && isLower(name[i+1]))) {
+				flush()
+			}
+			cur = append(cur, c+'a'-'A')
+		default:
+			flush()
+		}
+	}
+	flush()
+	return words
+}
+
+// printable reports whether b is text: what a decoded credential is.
+func printable(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+func sortSpans(spans [][2]int) [][2]int {
+	slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+	return spans
+}
