@@ -175,6 +175,36 @@ func BenchmarkRedact100KB(b *testing.B) {
 	benchmarkEvent(b, "response-redact-100kb")
 }
 
+// BenchmarkRedact1MB is BenchmarkRedact100KB's text ten times over: a
+// result of 1 MB, just under result-size-limit's 1 MiB.
+func BenchmarkRedact1MB(b *testing.B) {
+	h := newHandler(b, nil)
+	data, err := os.ReadFile("../../testdata/events/response-redact-100kb.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(data, &ev); err != nil {
+		b.Fatal(err)
+	}
+	item := ev["mcp"].(map[string]any)["gatewayResponse"].(map[string]any)["body"].(map[string]any)["result"].(map[string]any)["content"].([]any)[0].(map[string]any)
+	item["text"] = strings.Repeat(item["text"].(string), 10)
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if r := h.Handle(context.Background(), payload); len(r.Decision.Redactions) == 0 || r.Decision.Effect != decision.Allow {
+		b.Fatalf("nothing redacted: %+v", r.Decision)
+	}
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Invoke(context.Background(), payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func benchmarkEvent(b *testing.B, event string) {
 	h := newHandler(b, nil)
 	payload, err := os.ReadFile("../../testdata/events/" + event + ".json")

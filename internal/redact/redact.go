@@ -7,6 +7,7 @@
 package redact
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -397,6 +398,19 @@ func (s Scrubber) across(texts []string, spans []span, counts Counts) []span {
 		left := texts[i][max(0, len(texts[i])-boundaryWindow):]
 		right := texts[i+1][:min(len(texts[i+1]), boundaryWindow)]
 		found := s.find(left+right, Counts{})
+		// An encoded run split across the two: read whole, from where it
+		// starts in the one to where it ends in the other.
+		if a, z := runStart(texts[i]), runEnd(texts[i+1]); a < len(texts[i]) && z > 0 {
+			joined := texts[i][a:] + texts[i+1][:z]
+			budget := maxDecodedPerText
+			for _, c := range candidates(joined) {
+				if c.start < len(texts[i])-a && c.end > len(texts[i])-a {
+					if name := s.inside(joined[c.start:c.end], c.hex, 1, &budget); name != "" {
+						found = append(found, span{len(left) - (len(texts[i]) - a - c.start), len(left) + c.end - (len(texts[i]) - a), name})
+					}
+				}
+			}
+		}
 		for _, f := range found {
 			if f.start >= len(left) || f.end <= len(left) {
 				continue // on one side: found already
@@ -439,6 +453,11 @@ type span struct {
 // them. Detectors run on text's view (see view), in their order; a finding
 // that overlaps an earlier detector's is left out (the e-mail address in a
 // key block's comment is part of the key block).
+//
+// Then each run that may be an encoding (see candidates) is decoded, and
+// inflated if it is gzip or zlib; when a detector finds something in what
+// it holds, at most maxLayers encodings deep, the whole run is replaced
+// with that detector's marker.
 func (s Scrubber) find(text string, counts Counts) []span {
 	v := newView(text)
 	var taken [][2]int // in view offsets
@@ -454,8 +473,55 @@ func (s Scrubber) find(text string, counts Counts) []span {
 			counts[d.name]++
 		}
 	}
+	budget := maxDecodedPerText
+	for _, c := range candidates(v.text) {
+		sp := [2]int{c.start, c.end}
+		if overlaps(taken, sp) {
+			continue
+		}
+		if name := s.inside(v.text[c.start:c.end], c.hex, 1, &budget); name != "" {
+			taken = append(taken, sp)
+			a, z := v.source(sp[0], sp[1])
+			out = append(out, span{a, z, name})
+			counts[name]++
+		}
+	}
 	slices.SortFunc(out, func(a, b span) int { return a.start - b.start })
 	return out
+}
+
+// inside returns the name of the first detector that finds something in
+// what run, an encoding layer layers deep, decodes to, or "" when none
+// does. budget is what may still be decoded.
+func (s Scrubber) inside(run string, asHex bool, layer int, budget *int) string {
+	if *budget <= 0 {
+		return ""
+	}
+	b := decodeRun(run, asHex)
+	*budget -= len(b)
+	if b == nil {
+		return ""
+	}
+	if inflated := inflate(b); len(inflated) != len(b) || !bytes.Equal(inflated, b) {
+		*budget -= len(inflated)
+		b = inflated
+	}
+	// Not only text: a secret among binary bytes is still read by a model
+	// that decodes the run, and the detectors read bytes.
+	v := newView(string(b))
+	for _, d := range s.detectors {
+		if len(d.find(v.text)) > 0 {
+			return d.name
+		}
+	}
+	if layer < maxLayers {
+		for _, c := range candidates(v.text) {
+			if name := s.inside(v.text[c.start:c.end], c.hex, layer+1, budget); name != "" {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 func overlaps(taken [][2]int, sp [2]int) bool {

@@ -1,0 +1,168 @@
+package redact
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"testing"
+)
+
+// wrap breaks s into lines of n characters, as base64 (76), openssl (64)
+// and xxd -p (60) print.
+func wrap(s string, n int) string {
+	var b strings.Builder
+	for len(s) > n {
+		b.WriteString(s[:n] + "\n")
+		s = s[n:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+func gzipped(s string) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return b.Bytes()
+}
+
+func zlibbed(s string) []byte {
+	var b bytes.Buffer
+	w := zlib.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return b.Bytes()
+}
+
+// TestEncodings: a secret in each encoding a command-running tool
+// produces, up to two layers deep, is found and its whole encoded run
+// replaced; ordinary encoded data and three layers are left alone.
+func TestEncodings(t *testing.T) {
+	all, err := Compile([]Rule{{Name: "all", Detectors: Detectors()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := all.Select(nil)
+	b64 := base64.StdEncoding.EncodeToString
+	file := "[default]\naws_access_key_id = " + accessKeyID + "\ngithub = " + ghp + "\n"
+	long := strings.Repeat("log line without secrets, just text for the encoder to chew on\n", 8) + file
+	for _, tc := range []struct {
+		name, in, want string // want: "" for unchanged, else the marker expected in place of the run
+	}{
+		{"base64", "cat creds | base64: " + b64([]byte(file)), "github-token"},
+		{"base64url", base64.RawURLEncoding.EncodeToString([]byte("token=" + ghp + "??>>")), "github-token"},
+		{"base64 wrapped at 76", "$ base64 ~/.aws/credentials\n" + wrap(b64([]byte(long)), 76) + "\n$ ", "github-token"},
+		{"base64 wrapped at 64", wrap(b64([]byte(long)), 64), "github-token"},
+		{"hex (xxd -p)", wrap(hex.EncodeToString([]byte(file)), 60), "github-token"},
+		{"gzip in base64", "H4s: " + b64(gzipped(long)), "github-token"},
+		{"zlib in base64", b64(zlibbed(long)), "github-token"},
+		{"base64 of base64", b64([]byte(b64([]byte(file)))), "github-token"},
+		{"a key block in base64", b64([]byte(pemKey)), "private-key"},
+		{"a password in base64", b64([]byte("DB_PASSWORD=hunter2hunter2\n")), "secret-field"},
+		{"three layers are not read", b64([]byte(b64([]byte(b64([]byte(file)))))), ""},
+		{"base64 of prose", b64([]byte("nothing to see here, only words and more words")), ""},
+		{"a sha256", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", ""},
+		{"a uuid and a path", "550e8400-e29b-41d4-a716-446655440000 /usr/local/lib/python3.11/site-packages/", ""},
+		{"an image", b64(bytes.Repeat([]byte{0x89, 'P', 'N', 'G', 0, 1, 2, 3}, 200)), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			counts := Counts{}
+			got := s.String(tc.in, counts)
+			if tc.want == "" {
+				if got != tc.in {
+					t.Errorf("changed:\n%q\n%q", tc.in, got)
+				}
+				return
+			}
+			if !strings.Contains(got, "[REDACTED:"+tc.want+"]") || counts[tc.want] == 0 {
+				t.Errorf("want [REDACTED:%s], got %q (%v)", tc.want, got, counts)
+			}
+			// No line of the encoded run survives.
+			for _, line := range strings.Split(tc.in, "\n") {
+				if len(line) >= minEncoded && strings.Contains(got, line) && !strings.HasPrefix(line, "$ ") {
+					t.Errorf("a line of the run survives: %q", line)
+				}
+			}
+		})
+	}
+}
+
+// FuzzRedact holds the decoder and the redactor together: whatever the
+// text around a planted GitHub token, and wherever the text is split into
+// two content items, and in whichever supported encoding the text is
+// shown, the answer stays JSON of the same shape and the token survives
+// neither as itself nor in its encoding.
+func FuzzRedact(f *testing.F) {
+	f.Add("log line\nmore ", " tail", uint8(0), uint16(3))
+	f.Add("", "", uint8(1), uint16(0))
+	f.Add("key=", "&x=1", uint8(2), uint16(10))
+	f.Add("\x00\x01binary", "\xff", uint8(3), uint16(7))
+	f.Add("a\nb", "c", uint8(4), uint16(40))
+	f.Add("p", "q", uint8(5), uint16(1))
+	all, err := Compile([]Rule{{Name: "all", Detectors: Detectors()}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	s, _ := all.Select(nil)
+	f.Fuzz(func(t *testing.T, before, after string, encoding uint8, split uint16) {
+		if len(before)+len(after) > 4096 {
+			return
+		}
+		plain := before + " " + ghp + " " + after
+		var text string
+		switch encoding % 6 {
+		case 0:
+			text = plain
+		case 1:
+			text = base64.StdEncoding.EncodeToString([]byte(plain))
+		case 2:
+			text = base64.RawURLEncoding.EncodeToString([]byte(plain))
+		case 3:
+			text = wrap(base64.StdEncoding.EncodeToString([]byte(plain)), 76)
+		case 4:
+			text = wrap(hex.EncodeToString([]byte(plain)), 60)
+		case 5:
+			text = base64.StdEncoding.EncodeToString(gzipped(plain))
+		}
+		cut := int(split) % (len(text) + 1)
+		in := map[string]any{"content": []any{
+			map[string]any{"type": "text", "text": text[:cut]},
+			map[string]any{"type": "text", "text": text[cut:]},
+		}, "structuredContent": map[string]any{"out": text}}
+		out := s.Value(in, Counts{}).(map[string]any)
+
+		content, ok := out["content"].([]any)
+		if !ok || len(content) != 2 || len(out) != 2 {
+			t.Fatalf("shape changed: %#v", out)
+		}
+		var joined strings.Builder
+		for _, c := range content {
+			m, ok := c.(map[string]any)
+			if !ok || len(m) != 2 || m["type"] != "text" {
+				t.Fatalf("item changed: %#v", c)
+			}
+			txt, ok := m["text"].(string)
+			if !ok {
+				t.Fatalf("text not a string: %#v", m)
+			}
+			joined.WriteString(txt)
+		}
+		structured, _ := out["structuredContent"].(map[string]any)
+		whole, ok := structured["out"].(string)
+		if !ok || len(structured) != 1 {
+			t.Fatalf("structuredContent changed: %#v", out["structuredContent"])
+		}
+		for _, got := range []string{joined.String(), whole} {
+			if strings.Contains(got, ghp) || strings.Contains(got, ghp[:20]) && strings.Contains(got, ghp[20:]) {
+				t.Fatalf("the token survives: %q", got)
+			}
+			if encoding%6 != 0 && strings.Contains(strings.NewReplacer("\n", "").Replace(got), strings.NewReplacer("\n", "").Replace(text)) {
+				t.Fatalf("the encoded text survives whole: %q", got)
+			}
+		}
+	})
+}
