@@ -312,7 +312,7 @@ func answersEveryEvent(t *testing.T, argv []string) {
 		t.Errorf("%d decision records for %d events", records, len(files))
 	}
 	// The sampled invocations' subsegments reached the daemon, in the trace.
-	if n := daemon.subsegments(t, traceRoot); n != len(files) {
+	if n := daemon.subsegments(t, traceRoot, len(files)); n != len(files) {
 		t.Errorf("daemon received %d subsegments of trace %s, want %d", n, traceRoot, len(files))
 	}
 }
@@ -348,9 +348,10 @@ func newXRayDaemon(t *testing.T) *xrayDaemon {
 	return d
 }
 
-// subsegments counts the "toolgate" subsegments of trace root received,
-// waiting briefly for the last datagrams.
-func (d *xrayDaemon) subsegments(t *testing.T, root string) int {
+// subsegments waits, up to 5 seconds, for want subsegments of trace root
+// (UDP datagrams may still be on their way when the last answer is read)
+// and returns how many arrived.
+func (d *xrayDaemon) subsegments(t *testing.T, root string, want int) int {
 	n := 0
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		d.mu.Lock()
@@ -365,7 +366,7 @@ func (d *xrayDaemon) subsegments(t *testing.T, root string) int {
 			}
 		}
 		d.mu.Unlock()
-		if n > 0 && n >= len(d.docs) {
+		if n >= want {
 			break
 		}
 	}

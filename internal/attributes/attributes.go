@@ -181,6 +181,10 @@ type Tool struct {
 	// Wildcards are the JSON Pointers of the arguments that ask for
 	// everything (see Wildcards); [] when none do or the action is not call.
 	Wildcards []string `json:"wildcards"`
+	// CredentialStores are the JSON Pointers of the arguments that name a
+	// place credentials are kept (see CredentialStores); [] when none do
+	// or the action is not call.
+	CredentialStores []string `json:"credentialStores"`
 }
 
 // Prompt describes the prompt a message is about: a prompts/get, or one
@@ -292,7 +296,7 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 		Request:     Request{Headers: make(map[string]string, len(in.Headers))},
 		Response:    in.Response,
 		Time:        Time{Now: in.Now.UTC().Format(time.RFC3339)},
-		Tool:        Tool{Labels: []string{}, SuspiciousReasons: []string{}, Wildcards: []string{}},
+		Tool:        Tool{Labels: []string{}, SuspiciousReasons: []string{}, Wildcards: []string{}, CredentialStores: []string{}},
 		Session:     Session{Labels: []string{}, LabelCalls: map[string]int64{}, Tools: []string{}},
 	}
 	for name, v := range in.Headers {
@@ -328,6 +332,7 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 				d.Tool.Arguments = map[string]any{}
 			}
 			d.Tool.Wildcards = Wildcards(d.Tool.Arguments)
+			d.Tool.CredentialStores = CredentialStores(d.Tool.Arguments)
 		}
 	}
 	return d
@@ -363,7 +368,7 @@ func (b Builder) tool(qualified, env string) (Tool, string) {
 	}
 	reasons := mcp.InspectName(qualified)
 	return Tool{Name: name, Target: target, QualifiedName: qualified, Operation: entry.Operation, Risk: entry.Risk, Labels: entry.Labels,
-		Suspicious: len(reasons) > 0, SuspiciousReasons: reasons, Wildcards: []string{}}, env
+		Suspicious: len(reasons) > 0, SuspiciousReasons: reasons, Wildcards: []string{}, CredentialStores: []string{}}, env
 }
 
 // ListVarying are the document's top-level fields that differ between the
@@ -537,6 +542,7 @@ func (t *Tool) value() map[string]any {
 		// strings2any: never null, so policies need no null check
 		"suspiciousReasons": strings2any(t.SuspiciousReasons),
 		"wildcards":         strings2any(t.Wildcards),
+		"credentialStores":  strings2any(t.CredentialStores),
 	}
 	if t.Arguments != nil {
 		v["arguments"] = t.Arguments

@@ -13,17 +13,17 @@ import (
 // the vendors' published formats (and gitleaks' rules, which we measured
 // and did not adopt as a library: see docs/redaction.md).
 const (
-	GitHubToken    = "github-token"    // ghp_ gho_ ghu_ ghs_ ghr_ github_pat_
-	GitLabToken    = "gitlab-token"    // glpat- and GitLab's other token prefixes
-	SlackToken     = "slack-token"     // xoxb- xoxp- xoxa- xoxr- xoxs- xoxe- xapp-, and webhook URLs
-	StripeKey      = "stripe-key"      // sk_live_ rk_live_ (and _test_), whsec_
-	GoogleKey      = "google-api-key"  // AIza API keys, GOCSPX- client secrets, ya29. access tokens
-	AzureKey       = "azure-key"       // storage account keys, Entra ID client secrets
-	NPMToken       = "npm-token"       // npm_
-	PyPIToken      = "pypi-token"      // pypi-AgEIcHlwaS5vcmc (a macaroon for pypi.org)
-	BasicAuth      = "basic-auth"      // the credentials of "Basic <base64 of user:password>"
-	URLPassword    = "url-password"    // the password of scheme://user:password@host
-	SecretField    = "secret-field"    // the value of a member or assignment named like a secret
+	GitHubToken    = "github-token"   // ghp_ gho_ ghu_ ghs_ ghr_ github_pat_
+	GitLabToken    = "gitlab-token"   // glpat- and GitLab's other token prefixes
+	SlackToken     = "slack-token"    // xoxb- xoxp- xoxa- xoxr- xoxs- xoxe- xapp-, and webhook URLs
+	StripeKey      = "stripe-key"     // sk_live_ rk_live_ (and _test_), whsec_
+	GoogleKey      = "google-api-key" // AIza API keys, GOCSPX- client secrets, ya29. access tokens
+	AzureKey       = "azure-key"      // storage account keys, Entra ID client secrets
+	NPMToken       = "npm-token"      // npm_
+	PyPIToken      = "pypi-token"     // pypi-AgEIcHlwaS5vcmc (a macaroon for pypi.org)
+	BasicAuth      = "basic-auth"     // the credentials of "Basic <base64 of user:password>"
+	URLPassword    = "url-password"   // the password of scheme://user:password@host
+	SecretField    = "secret-field"   // the value of a member or assignment named like a secret
 	maxTokenLength = 1024
 )
 
@@ -90,7 +90,7 @@ var (
 		prefixed([]string{"GOCSPX-"}, isBase64URL, 28, 28),
 		prefixed([]string{"ya29."}, isBase64URL, 20, maxTokenLength),
 	)
-	findAzureKeys = anyOf(findStorageKeys, findEntraSecrets)
+	findAzureKeys  = anyOf(findStorageKeys, findEntraSecrets)
 	findNPMTokens  = prefixed([]string{"npm_"}, isAlnum, 36, 36)
 	findPyPITokens = prefixed([]string{"pypi-AgEIcHlwaS5vcmc"}, isBase64URL, 50, maxTokenLength)
 )

@@ -33,7 +33,10 @@ func ordinaryAnswers(n int) string {
 	}
 	lines := []func() string{
 		func() string { return fmt.Sprintf("request %s completed in %d ms", uuid(), r.IntN(900)) },
-		func() string { s := sha1.Sum(rnd(8)); return "commit " + hexOf(s[:]) + " Merge pull request #" + fmt.Sprint(r.IntN(9999)) },
+		func() string {
+			s := sha1.Sum(rnd(8))
+			return "commit " + hexOf(s[:]) + " Merge pull request #" + fmt.Sprint(r.IntN(9999))
+		},
 		func() string {
 			s := sha256.Sum256(rnd(8))
 			return "registry.example.com/app@sha256:" + hexOf(s[:])
@@ -48,20 +51,34 @@ func ordinaryAnswers(n int) string {
 		func() string {
 			return fmt.Sprintf("2026-11-%02dT%02d:%02d:%02dZ pod/api-%s-%s Running 0 %dd", 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60), hexOf(rnd(5))[:10], hexOf(rnd(3))[:5], r.IntN(40))
 		},
-		func() string { return "/usr/local/lib/python3.11/site-packages/botocore/data/s3/2006-03-01/service-2.json" },
-		func() string { return fmt.Sprintf("GET https://api.example.com/v1/orders/%d?page_token=%s&limit=50 200", r.IntN(1e6), hexOf(rnd(12))) },
+		func() string {
+			return "/usr/local/lib/python3.11/site-packages/botocore/data/s3/2006-03-01/service-2.json"
+		},
+		func() string {
+			return fmt.Sprintf("GET https://api.example.com/v1/orders/%d?page_token=%s&limit=50 200", r.IntN(1e6), hexOf(rnd(12)))
+		},
 		func() string {
 			return "config: " + base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("replicas: %d\nimage: app:%d.%d\n", r.IntN(9), r.IntN(9), r.IntN(99))))
 		},
-		func() string { return "The password reset e-mail was sent; the token expires in 15 minutes. Rotate the API key yearly." },
-		func() string { return "Authorization header missing: send a bearer token. Basic authentication is disabled." },
-		func() string { return fmt.Sprintf("ETag: \"%s\" Content-MD5: %s", hexOf(rnd(16)), base64.StdEncoding.EncodeToString(rnd(16))) },
+		func() string {
+			return "The password reset e-mail was sent; the token expires in 15 minutes. Rotate the API key yearly."
+		},
+		func() string {
+			return "Authorization header missing: send a bearer token. Basic authentication is disabled."
+		},
+		func() string {
+			return fmt.Sprintf("ETag: \"%s\" Content-MD5: %s", hexOf(rnd(16)), base64.StdEncoding.EncodeToString(rnd(16)))
+		},
 		func() string { return fmt.Sprintf("session_id=%s; Path=/; HttpOnly", uuid()) },
-		func() string { return fmt.Sprintf("kubectl get secret app-tls -o name\nsecret/app-tls created %s", uuid()) },
+		func() string {
+			return fmt.Sprintf("kubectl get secret app-tls -o name\nsecret/app-tls created %s", uuid())
+		},
 		func() string {
 			return fmt.Sprintf("v%d.%d.%d built from %s at %d", r.IntN(9), r.IntN(20), r.IntN(50), hexOf(rnd(20))[:12], 1767225600000+r.Int64N(1e9))
 		},
-		func() string { return fmt.Sprintf("ipv4 10.%d.%d.%d ipv6 fe80::%x:%x", r.IntN(255), r.IntN(255), r.IntN(255), r.IntN(65535), r.IntN(65535)) },
+		func() string {
+			return fmt.Sprintf("ipv4 10.%d.%d.%d ipv6 fe80::%x:%x", r.IntN(255), r.IntN(255), r.IntN(255), r.IntN(65535), r.IntN(65535))
+		},
 	}
 	var b strings.Builder
 	for i := range n {
