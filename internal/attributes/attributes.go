@@ -331,8 +331,7 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 			if d.Tool.Arguments == nil {
 				d.Tool.Arguments = map[string]any{}
 			}
-			d.Tool.Wildcards = Wildcards(d.Tool.Arguments)
-			d.Tool.CredentialStores = CredentialStores(d.Tool.Arguments)
+			d.Tool.Wildcards, d.Tool.CredentialStores = scanArguments(d.Tool.Arguments)
 		}
 	}
 	return d

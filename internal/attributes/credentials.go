@@ -1,8 +1,6 @@
 package attributes
 
 import (
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/toolgate/toolgate/internal/fold"
@@ -21,36 +19,8 @@ import (
 // does not hide it. A glob that can only match a store (~/.aws/cred*) is
 // found too.
 func CredentialStores(args map[string]any) []string {
-	w := credentialWalk{out: []string{}}
-	w.walk(args)
-	slices.Sort(w.out)
-	return w.out
-}
-
-type credentialWalk struct {
-	path []string
-	out  []string
-}
-
-func (w *credentialWalk) walk(v any) {
-	switch v := v.(type) {
-	case map[string]any:
-		for name, e := range v {
-			w.path = append(w.path, pointerEscape(name))
-			w.walk(e)
-			w.path = w.path[:len(w.path)-1]
-		}
-	case []any:
-		for i, e := range v {
-			w.path = append(w.path, strconv.Itoa(i))
-			w.walk(e)
-			w.path = w.path[:len(w.path)-1]
-		}
-	case string:
-		if namesCredentialStore(v) {
-			w.out = append(w.out, "/"+strings.Join(w.path, "/"))
-		}
-	}
+	_, stores := scanArguments(args)
+	return stores
 }
 
 // credentialPaths are what a normalised value (see shellNormal) holds when

@@ -19,27 +19,35 @@ import (
 // folded first. It errs towards finding too much: a policy may name the
 // tools whose arguments are patterns by design.
 func Wildcards(args map[string]any) []string {
-	w := wildcardWalk{out: []string{}}
+	wildcards, _ := scanArguments(args)
+	return wildcards
+}
+
+// scanArguments walks args once for Wildcards and CredentialStores.
+func scanArguments(args map[string]any) (wildcards, stores []string) {
+	w := argumentWalk{out: []string{}, stores: []string{}}
 	w.walk("", args)
 	slices.Sort(w.out)
-	return w.out
+	slices.Sort(w.stores)
+	return w.out, w.stores
 }
 
-// wildcardWalk walks arguments keeping the path as a stack of segments, so
+// argumentWalk walks arguments keeping the path as a stack of segments, so
 // that a path string is built only for what it finds: arguments may hold
 // 100,000 values.
-type wildcardWalk struct {
-	path []string
-	out  []string
+type argumentWalk struct {
+	path   []string
+	out    []string // wildcards
+	stores []string // credential stores
 }
 
-func (w *wildcardWalk) found() {
+func (w *argumentWalk) found() {
 	w.out = append(w.out, "/"+strings.Join(w.path, "/"))
 }
 
 // walk looks at v, the value of the argument named key ("" at the top, or
 // the enclosing key for list items).
-func (w *wildcardWalk) walk(key string, v any) {
+func (w *argumentWalk) walk(key string, v any) {
 	switch v := v.(type) {
 	case map[string]any:
 		if len(v) == 0 && isSelector(key) {
@@ -60,6 +68,9 @@ func (w *wildcardWalk) walk(key string, v any) {
 			w.path = w.path[:len(w.path)-1]
 		}
 	case string:
+		if namesCredentialStore(v) {
+			w.stores = append(w.stores, "/"+strings.Join(w.path, "/"))
+		}
 		s := strings.TrimSpace(fold.String(v))
 		if wildcardString(s) || (s == "" && isSelector(key)) || (truthy(s) && everythingKeys[normalKey(key)]) {
 			w.found()

@@ -42,11 +42,7 @@ func zlibbed(s string) []byte {
 // produces, up to two layers deep, is found and its whole encoded run
 // replaced; ordinary encoded data and three layers are left alone.
 func TestEncodings(t *testing.T) {
-	all, err := Compile([]Rule{{Name: "all", Detectors: Detectors()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := all.Select(nil)
+	s := allDetectors(t)
 	b64 := base64.StdEncoding.EncodeToString
 	file := "[default]\naws_access_key_id = " + accessKeyID + "\ngithub = " + ghp + "\n"
 	long := strings.Repeat("log line without secrets, just text for the encoder to chew on\n", 8) + file
@@ -103,11 +99,7 @@ func FuzzRedact(f *testing.F) {
 	f.Add("\x00\x01binary", "\xff", uint8(3), uint16(7))
 	f.Add("a\nb", "c", uint8(4), uint16(40))
 	f.Add("p", "q", uint8(5), uint16(1))
-	all, err := Compile([]Rule{{Name: "all", Detectors: Detectors()}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	s, _ := all.Select(nil)
+	s := allDetectors(f)
 	f.Fuzz(func(t *testing.T, before, after string, encoding uint8, split uint16) {
 		if len(before)+len(after) > 4096 {
 			return

@@ -22,12 +22,19 @@ const (
 	pemKey      = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\nabc=\n-----END RSA PRIVATE KEY-----"
 )
 
-func TestDetectors(t *testing.T) {
+// allDetectors is a Scrubber with every built-in detector.
+func allDetectors(t testing.TB) Scrubber {
+	t.Helper()
 	all, err := Compile([]Rule{{Name: "all", Detectors: Detectors()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, _ := all.Select(nil)
+	return s
+}
+
+func TestDetectors(t *testing.T) {
+	s := allDetectors(t)
 	for _, tc := range []struct {
 		name, in, want string
 	}{
@@ -227,11 +234,7 @@ func result100KB() string {
 // detectors, and the classes they stand for: encodings a model decodes,
 // look-alike characters, separators, and secrets split across array items.
 func TestEvasions(t *testing.T) {
-	all, err := Compile([]Rule{{Name: "all", Detectors: Detectors()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := all.Select(nil)
+	s := allDetectors(t)
 	pem := []string{"-----BEGIN RSA PRIVATE KEY-----", "MIIEpAIBAAKCAQEA7bq98", "c2VjcmV0", "-----END RSA PRIVATE KEY-----"}
 	b64pem := "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFcEFJQkFBS0NBUUVBCi0tLS0tRU5EIFJTQSBQUklWQVRFIEtFWS0tLS0tCg=="
 	for _, tc := range []struct {
