@@ -55,18 +55,15 @@ func prefixed(prefixes []string, body func(byte) bool, min, max int) func(string
 	}
 }
 
-// any of finders, merged.
+// anyOf returns what finders find, in order, without overlaps (the first
+// finder's span wins).
 func anyOf(finders ...func(string) [][2]int) func(string) [][2]int {
 	return func(s string) [][2]int {
 		var spans [][2]int
 		for _, f := range finders {
-			for _, sp := range f(s) {
-				if !overlaps(spans, sp) {
-					spans = append(spans, sp)
-				}
-			}
+			spans, _ = claim(spans, f(s))
 		}
-		return sortSpans(spans)
+		return spans
 	}
 }
 
@@ -275,17 +272,32 @@ func SecretName(name string) bool {
 	if len(words) == 0 {
 		return false
 	}
+	// pass_word, Pass-Phrase: one word written as two.
+	for i := 0; i+1 < len(words); i++ {
+		if j := words[i] + words[i+1]; j == "password" || j == "passphrase" || j == "passcode" || j == "apikey" {
+			words = append(append(words[:i:i], j), words[i+2:]...)
+		}
+	}
 	last := words[len(words)-1]
 	prev := ""
 	if len(words) > 1 {
 		prev = words[len(words)-2]
 	}
 	switch last {
-	case "secret", "secrets", "password", "passwd", "passphrase", "credential", "credentials", "authorization", "apikey", "privatekey", "pat":
+	case "value", "text", "plain", "plaintext", "string", "raw", "b64", "base64", "hex", "base":
+		// password_value, secret_key_base: the secret's own word before it.
+		if len(words) > 1 {
+			return SecretName(strings.Join(words[:len(words)-1], "_")) || prev == "key" && slices.Contains(words, "secret")
+		}
+		return false
+	case "secret", "secrets", "password", "passwords", "passwd", "passphrase", "passphrases", "passcode", "credential", "credentials",
+		"authorization", "apikey", "privatekey", "pat", "cookie", "cookies":
 		return true
 	case "token":
 		switch prev {
-		case "next", "page", "continuation", "pagination", "sync", "cursor", "marker", "starting", "resume":
+		case "next", "page", "continuation", "pagination", "sync", "cursor", "marker", "starting", "resume", "progress", "idempotency", "client":
+			// A page's place, a progress notification's correlation, a
+			// request's idempotency key.
 			return false
 		}
 		return true

@@ -74,6 +74,8 @@ func TestSecretName(t *testing.T) {
 		"api_key": true, "apiKey": true, "APIKey": true, "x-api-key": true, "apikey": true, "token": true, "access_token": true,
 		"refreshToken": true, "private_key": true, "credentials": true, "Authorization": true, "db_pass": true,
 		"key": false, "keyName": false, "max_tokens": false, "nextToken": false, "NextContinuationToken": false, "page_token": false,
+		"pass_word": true, "PassPhrase": true, "passwords": true, "passcode": true, "secret_key_base": true, "password_value": true, "Cookie": true,
+		"progressToken": false, "ClientToken": false, "passport": false, "token_count": false,
 		"pass": false, "secretary": false, "tokenizer": false, "author": false, "sort_key": false, "passage": false,
 	} {
 		if got := SecretName(name); got != want {
@@ -97,6 +99,14 @@ func TestWholeMessage(t *testing.T) {
 			`{"content":[{"text":"[REDACTED:private-key]","type":"text"},{"text":"[REDACTED:private-key]","type":"text"}]}`},
 		{"a secret as a member name", `{"` + accessKeyID + `":"x"}`, `{"[REDACTED:aws-access-key-id]":"x"}`},
 		{"two names redacted alike", `{"a-` + ghp + `":1,"b-` + ghp + `":2}`, ``},
+		{"a token split across three items, an image among them",
+			`{"content":[{"type":"text","text":"token ` + ghp[:10] + `"},{"type":"image","data":"AAAA","mimeType":"image/png"},{"type":"text","text":"` + ghp[10:15] + `"},{"type":"text","text":"` + ghp[15:] + `"}]}`,
+			`{"content":[{"text":"token [REDACTED:github-token]","type":"text"},{"data":"AAAA","mimeType":"image/png","type":"image"},{"text":"[REDACTED:github-token]","type":"text"},{"text":"[REDACTED:github-token]","type":"text"}]}`},
+		{"a schema's parameters are not secrets",
+			`{"tools":[{"name":"login","inputSchema":{"type":"object","properties":{"password":{"type":"string","minLength":8},"token":{"type":"integer"}},"required":["password"]}}],"_meta":{"progressToken":42}}`,
+			`{"_meta":{"progressToken":42},"tools":[{"inputSchema":{"properties":{"password":{"minLength":8,"type":"string"},"token":{"type":"integer"}},"required":["password"],"type":"object"},"name":"login"}]}`},
+		{"a secret's nested number keeps its type", `{"credentials":{"key":"k-1","expiresAt":1712345678},"password":12345678}`,
+			`{"credentials":{"expiresAt":1712345678,"key":"[REDACTED:secret-field]"},"password":"[REDACTED:secret-field]"}`},
 		{"secret-named members, any shape", `{"structuredContent":{"ClientSecret":"abc","db":{"password":12345678,"user":"app"},"credentials":{"user":"u","key":["k1","k2"]},"api_key":"","enabled":true}}`,
 			`{"structuredContent":{"ClientSecret":"[REDACTED:secret-field]","api_key":"","credentials":{"key":["[REDACTED:secret-field]","[REDACTED:secret-field]"],"user":"[REDACTED:secret-field]"},"db":{"password":"[REDACTED:secret-field]","user":"app"},"enabled":true}}`},
 	} {

@@ -1,7 +1,9 @@
 package redact
 
 import (
+	"archive/zip"
 	"bytes"
+	"compress/bzip2"
 	"compress/gzip"
 	"compress/zlib"
 	"encoding/base64"
@@ -18,15 +20,25 @@ const (
 	// minEncoded is the shortest run decoded: 24 base64 characters are 18
 	// bytes, shorter than any credential the detectors know but a PIN.
 	minEncoded = 24
+	// minWrap is the shortest line a wrapped run is taken to continue
+	// after.
+	minWrap = 40
+	// maxRealigned is the longest run also decoded from its 2nd, 3rd and
+	// 4th character, for a prefix that is not part of it (a path before
+	// the base64, "id" glued to it).
+	maxRealigned = 16 << 10
 	// maxLayers is how many encodings deep a secret is looked for:
 	// base64 of gzip of base64 is two.
 	maxLayers = 2
-	// maxInflated bounds what one gzip or zlib stream inflates to.
-	maxInflated = 64 << 10
-	// maxDecodedPerText bounds the bytes decoded while reading one text,
-	// all layers together: 4 MB, four times the largest answer passed.
-	// Candidates beyond it are not decoded.
-	maxDecodedPerText = 4 << 20
+	// decodeAllowance and decodeRatio bound the bytes decoded and
+	// inflated while redacting one answer, all texts and layers together:
+	// 256 KB, and twice the bytes of text read. A run the budget does not
+	// cover is replaced, undecoded (see Undecoded), so that a flood of
+	// small compressed runs (gzip inflates a thousandfold) buys neither
+	// time nor a way past, while an answer's own images and files (base64
+	// is 4/3 of what it holds) are read whole.
+	decodeAllowance = 256 << 10
+	decodeRatio     = 2
 )
 
 // encoded is a run of a text that may be an encoding, and how.
@@ -56,16 +68,20 @@ func candidates(s string) []encoded {
 				line++
 				continue
 			case c == '=':
-				j++
-				continue
+				// Padding ends a run; "=" inside one is an assignment
+				// (DATA=<base64>), which starts the next.
+				for j < len(s) && s[j] == '=' {
+					j++
+				}
 			case c == '\n' || c == '\r':
-				// A line break inside a wrapped run: the line before it is a
-				// whole column width, and the run goes on.
+				// A line break inside a wrapped run: the line before it is
+				// at least minWrap columns (base64 prints 76, openssl 64,
+				// xxd -p 60), and the run goes on.
 				k := j
 				if s[k] == '\r' && k+1 < len(s) && s[k+1] == '\n' {
 					k++
 				}
-				if (line == 60 || line == 64 || line == 76) && k+1 < len(s) && isB64(s[k+1]) {
+				if line >= minWrap && k+1 < len(s) && isB64(s[k+1]) {
 					j, line = k+1, 0
 					continue
 				}
@@ -91,59 +107,101 @@ func candidates(s string) []encoded {
 	return out
 }
 
-// decodeRun returns the bytes run encodes, or nil if it is not an encoding
-// that decodes to text or to a compressed stream.
-func decodeRun(run string, asHex bool) []byte {
+// decodeRun returns what run may encode: its hex bytes (also after "0x",
+// and of an odd run without its first or last digit), or its base64 or
+// base64url bytes; for a run of at most maxRealigned characters, also from
+// each of the next three characters on, since a prefix glued to a run
+// (a path, "id") shifts every group of four. Nil when none decodes.
+func decodeRun(run string, asHex bool) [][]byte {
 	compact := strings.NewReplacer("\n", "", "\r", "").Replace(run)
-	if asHex {
-		if len(compact)%2 == 0 {
-			if b, err := hex.DecodeString(compact); err == nil {
-				return b
+	var out [][]byte
+	if asHex || strings.HasPrefix(compact, "0x") || strings.HasPrefix(compact, "0X") {
+		digits := compact
+		if !asHex {
+			digits = compact[2:]
+		}
+		tries := []string{digits}
+		if len(digits)%2 == 1 {
+			tries = []string{digits[1:], digits[:len(digits)-1]}
+		}
+		for _, d := range tries {
+			if b, err := hex.DecodeString(d); err == nil && len(b) > 0 {
+				out = append(out, b)
 			}
 		}
-		// A hex run is also base64 of something: try that too.
+		if len(out) > 0 && asHex {
+			return out
+		}
 	}
 	trimmed := strings.TrimRight(compact, "=")
-	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(trimmed); err == nil {
-			return b
+	shifts := 1
+	if len(trimmed) <= maxRealigned {
+		shifts = 4
+	}
+	for k := range shifts {
+		t := trimmed[k:]
+		if len(t) < minEncoded {
+			break
 		}
-		// A run whose length is off by the bytes before or after it that
-		// are not part of it: decode the longest prefix that is whole.
-		if n := len(trimmed) / 4 * 4; n >= minEncoded && n < len(trimmed) {
-			if b, err := enc.DecodeString(trimmed[:n]); err == nil {
-				return b
+		if n := len(t) % 4; n == 1 {
+			t = t[:len(t)-1] // a stray character at the end
+		}
+		for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+			if b, err := enc.DecodeString(t); err == nil {
+				out = append(out, b)
+				break
 			}
 		}
 	}
-	return nil
+	return out
 }
 
-// inflate returns what b decompresses to, if it is a gzip or zlib stream,
-// at most maxInflated bytes; b itself otherwise.
-func inflate(b []byte) []byte {
-	var r io.Reader
+// inflate returns what b decompresses to, if it is a gzip, zlib or bzip2
+// stream or a zip archive (its files one after another), and true; b
+// itself and true if it is none of them; false if it inflates to more
+// than limit bytes. A stream cut short is read as far as it goes.
+func inflate(b []byte, limit int) ([]byte, bool) {
+	var readers []io.Reader
 	switch {
 	case len(b) > 2 && b[0] == 0x1f && b[1] == 0x8b:
 		zr, err := gzip.NewReader(bytes.NewReader(b))
 		if err != nil {
-			return b
+			return b, true
 		}
-		r = zr
+		readers = append(readers, zr)
 	case len(b) > 2 && b[0] == 0x78 && (uint16(b[0])<<8|uint16(b[1]))%31 == 0:
 		zr, err := zlib.NewReader(bytes.NewReader(b))
 		if err != nil {
-			return b
+			return b, true
 		}
-		r = zr
+		readers = append(readers, zr)
+	case len(b) > 4 && string(b[:3]) == "BZh" && b[3] >= '1' && b[3] <= '9':
+		readers = append(readers, bzip2.NewReader(bytes.NewReader(b)))
+	case len(b) > 4 && string(b[:4]) == "PK\x03\x04":
+		zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return b, true
+		}
+		for _, f := range zr.File {
+			if rc, err := f.Open(); err == nil {
+				defer rc.Close()
+				readers = append(readers, rc)
+			}
+		}
 	default:
-		return b
+		return b, true
 	}
-	out, err := io.ReadAll(io.LimitReader(r, maxInflated))
+	if limit <= 0 {
+		return nil, false
+	}
+	out, err := io.ReadAll(io.LimitReader(io.MultiReader(readers...), int64(limit)+1))
+	if len(out) > limit {
+		return nil, false
+	}
 	if len(out) == 0 && err != nil {
-		return b
+		return b, true
 	}
-	return out // a truncated stream's start is still read
+	return out, true
 }
 
 // runStart returns where the encoded run that s ends with starts (len(s)

@@ -1,11 +1,13 @@
 package redact
 
 import (
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -26,6 +28,15 @@ func gzipped(s string) []byte {
 	var b bytes.Buffer
 	w := gzip.NewWriter(&b)
 	w.Write([]byte(s))
+	w.Close()
+	return b.Bytes()
+}
+
+func zipped(name, s string) []byte {
+	var b bytes.Buffer
+	w := zip.NewWriter(&b)
+	f, _ := w.Create(name)
+	f.Write([]byte(s))
 	w.Close()
 	return b.Bytes()
 }
@@ -59,6 +70,14 @@ func TestEncodings(t *testing.T) {
 		{"base64 of base64", b64([]byte(b64([]byte(file)))), "github-token"},
 		{"a key block in base64", b64([]byte(pemKey)), "private-key"},
 		{"a password in base64", b64([]byte("DB_PASSWORD=hunter2hunter2\n")), "secret-field"},
+		{"after an assignment", "DATA=" + b64([]byte("token "+ghp)), "github-token"},
+		{"after a path", "https://x.example/dl/" + b64([]byte("token "+ghp+" end")), "github-token"},
+		{"glued to an id", "id" + b64([]byte("creds: "+ghp)), "github-token"},
+		{"base64 wrapped at 72", wrap(b64([]byte(long)), 72), "github-token"},
+		{"hex after 0x", "0x" + hex.EncodeToString([]byte(file)), "github-token"},
+		{"hex of odd length", hex.EncodeToString([]byte(file)) + "a", "github-token"},
+		{"bzip2 in base64 (bzip2 -9 | base64 -w0)", "QlpoOTFBWSZTWbkdQPIAABvfgAAQQAB+gicv3VC+716gIABIqaAGINAaMnpABkDG9UGjQDQAADQMRRgdKJD1CWEK3iOfJR8TivGCkolBSRAMmVxgWbpni+fmqBOjI70J4mEbDIsXJh6NRkEJbWdRRKsp0F/F3JFOFCQuR1A8gA==", "github-token"},
+		{"zip in base64", b64(zipped("creds", file)), "github-token"},
 		{"three layers are not read", b64([]byte(b64([]byte(b64([]byte(file)))))), ""},
 		{"base64 of prose", b64([]byte("nothing to see here, only words and more words")), ""},
 		{"a sha256", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", ""},
@@ -155,6 +174,57 @@ func FuzzRedact(f *testing.F) {
 			if encoding%6 != 0 && strings.Contains(strings.NewReplacer("\n", "").Replace(got), strings.NewReplacer("\n", "").Replace(text)) {
 				t.Fatalf("the encoded text survives whole: %q", got)
 			}
+		}
+	})
+}
+
+// TestDecodeBudget: decoding is bounded for the whole answer; a run the
+// budget no longer covers is replaced, undecoded, so a flood of small
+// gzip streams that inflate a thousandfold hides nothing behind it.
+func TestDecodeBudget(t *testing.T) {
+	s := allDetectors(t)
+	bomb := base64.StdEncoding.EncodeToString(gzipped(strings.Repeat("A", 64<<10)))
+	var items []any
+	for range 40 {
+		items = append(items, map[string]any{"type": "text", "text": "blob " + bomb + " end"})
+	}
+	items = append(items, map[string]any{"type": "text", "text": "creds " + base64.StdEncoding.EncodeToString([]byte("token "+ghp)) + " end"})
+	counts := Counts{}
+	out := s.Value(map[string]any{"content": items}, counts).(map[string]any)
+	last := out["content"].([]any)[40].(map[string]any)["text"].(string)
+	if strings.Contains(last, base64.StdEncoding.EncodeToString([]byte("token " + ghp))[:24]) || counts[Undecoded] == 0 {
+		t.Errorf("the last item %q, counts %v: want the run replaced once the budget is spent", last, counts)
+	}
+	// Bombs within the budget are read and left alone.
+	small := Counts{}
+	if got := s.String("blob "+bomb+" end", small); got != "blob "+bomb+" end" || len(small) != 0 {
+		t.Errorf("one compressed run: %v", small)
+	}
+}
+
+// BenchmarkScrubHostile is redaction of answers written to be expensive:
+// 100 KB of small gzip streams that each inflate to 64 KB, and 1 MB of
+// e-mail addresses (100,000 findings).
+func BenchmarkScrubHostile(b *testing.B) {
+	s := allDetectors(b)
+	bomb := base64.StdEncoding.EncodeToString(gzipped(strings.Repeat("A", 64<<10)))
+	bombs := map[string]any{}
+	for i := 0; len(bombs)*len(bomb) < 100<<10; i++ {
+		bombs[fmt.Sprint("k", i)] = bomb
+	}
+	emails := strings.Repeat("x@y.io ", 1<<20/7)
+	b.Run("gzip-100KB", func(b *testing.B) {
+		for b.Loop() {
+			m := map[string]any{}
+			for k, v := range bombs {
+				m[k] = v
+			}
+			s.Value(m, Counts{})
+		}
+	})
+	b.Run("emails-1MB", func(b *testing.B) {
+		for b.Loop() {
+			s.String(emails, Counts{})
 		}
 	})
 }

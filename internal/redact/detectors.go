@@ -251,12 +251,7 @@ func findSecretKeys(s string) [][2]int {
 		i = j
 	}
 	if indexFold(s, "secret") >= 0 {
-		for _, sp := range regexFinder(secretValueRe, 1)(s) {
-			if !overlaps(spans, sp) {
-				spans = append(spans, sp)
-			}
-		}
-		slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+		spans, _ = claim(spans, regexFinder(secretValueRe, 1)(s))
 	}
 	return spans
 }

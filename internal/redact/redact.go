@@ -7,7 +7,6 @@
 package redact
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -187,48 +186,93 @@ func (s Scrubber) Empty() bool { return len(s.detectors) == 0 }
 // into an any (with or without UseNumber), in place; it returns v with its
 // strings replaced (a string cannot be replaced in place) and adds what it
 // replaced to counts. It reads v as a model does:
-//   - consecutive texts of an array, strings or the "text" of objects (an
-//     MCP result's content items), are one text, one per line, so that a
-//     key block or a token split across items is found whole;
+//   - the texts of an array, strings or the "text" of objects (an MCP
+//     result's content items), are one text, so that a key block or a
+//     token split across items is found whole (see strings);
 //   - a member name is text too (a secret written as a key is a secret);
-//   - with the secret-field detector, every value under a member named
+//   - with the secret-field detector, every string under a member named
 //     like a secret (client_secret, ClientSecret, password, api_key) is
-//     replaced, whatever its shape;
+//     replaced whatever its shape, and a number that is such a member's
+//     value; not inside a JSON Schema (inputSchema, outputSchema,
+//     requestedSchema), where "password" names a parameter;
 //   - a number is read as its digits, so that a card number sent as a JSON
 //     number is found too (and replaced by the marker, a string).
+//
+// What is decoded while reading v (see find) is bounded for the whole of v
+// (see decodeAllowance); a run left undecoded when it is spent is
+// replaced.
 func (s Scrubber) Value(v any, counts Counts) any {
+	return s.value(v, &pass{counts: counts, budget: decodeAllowance})
+}
+
+// pass is one redaction of a value: what it found, and what it may still
+// decode.
+type pass struct {
+	counts Counts
+	budget int
+}
+
+func (s Scrubber) value(v any, p *pass) any {
 	switch v := v.(type) {
 	case string:
-		return s.String(v, counts)
+		return s.text(v, p)
 	case json.Number:
-		if out := s.String(v.String(), counts); out != v.String() {
+		if out := s.text(v.String(), p); out != v.String() {
 			return out
 		}
 	case float64:
 		if v == math.Trunc(v) && math.Abs(v) < 1e20 {
 			digits := strconv.FormatFloat(v, 'f', -1, 64)
-			if out := s.String(digits, counts); out != digits {
+			if out := s.text(digits, p); out != digits {
 				return out
 			}
 		}
 	case map[string]any:
-		s.object(v, "", counts)
+		s.object(v, "", false, p)
 	case []any:
-		for i := 0; i < len(v); {
-			j := i
-			for j < len(v) && textOf(v[j]) != nil {
-				j++
-			}
-			if j-i >= 2 {
-				s.run(v[i:j], counts)
-				i = j
-				continue
-			}
-			v[i] = s.Value(v[i], counts)
-			i++
-		}
+		s.array(v, false, p)
 	}
 	return v
+}
+
+// array redacts the elements of v; those that hold a text (see textOf)
+// are read as one text, whatever lies between them (an image between two
+// texts does not part them).
+func (s Scrubber) array(v []any, schema bool, p *pass) {
+	var at []int
+	for i, e := range v {
+		if textOf(e) != nil {
+			at = append(at, i)
+		}
+	}
+	if len(at) >= 2 {
+		texts := make([]string, len(at))
+		for k, i := range at {
+			texts[k] = *textOf(v[i])
+		}
+		s.strings(texts, p)
+		for k, i := range at {
+			if m, ok := v[i].(map[string]any); ok {
+				m["text"] = texts[k]
+				s.object(m, "text", schema, p)
+			} else {
+				v[i] = texts[k]
+			}
+		}
+	}
+	for i, e := range v {
+		if len(at) >= 2 && textOf(e) != nil {
+			continue
+		}
+		switch e := e.(type) {
+		case map[string]any:
+			s.object(e, "", schema, p)
+		case []any:
+			s.array(e, schema, p)
+		default:
+			v[i] = s.value(e, p)
+		}
+	}
 }
 
 // textOf returns the text an array element holds, if it holds one: a
@@ -245,37 +289,31 @@ func textOf(v any) *string {
 	return nil
 }
 
-// run redacts items, each a string or an object with a "text", as one
-// text, and the objects' other members.
-func (s Scrubber) run(items []any, counts Counts) {
-	texts := make([]string, len(items))
-	for i, it := range items {
-		texts[i] = *textOf(it)
-	}
-	s.strings(texts, counts)
-	for i, it := range items {
-		if m, ok := it.(map[string]any); ok {
-			m["text"] = texts[i]
-			s.object(m, "text", counts)
-		} else {
-			items[i] = texts[i]
-		}
-	}
-}
+// schemaMembers hold JSON Schemas, whose member names are parameters'
+// names ("password": {"type": "string"}), not secrets.
+var schemaMembers = map[string]bool{"inputSchema": true, "outputSchema": true, "requestedSchema": true}
 
-// object redacts the members of m but skip, and its member names.
-func (s Scrubber) object(m map[string]any, skip string, counts Counts) {
-	masks := s.masks()
+// object redacts the members of m but skip, and its member names; inside a
+// JSON Schema (schema), a secret's name masks nothing.
+func (s Scrubber) object(m map[string]any, skip string, schema bool, p *pass) {
+	masks := !schema && s.masks()
 	var renamed map[string]string
 	for k, e := range m {
 		switch {
 		case k == skip:
 		case masks && SecretName(k):
-			m[k] = s.mask(e, counts)
+			m[k] = s.mask(e, true, p)
 		default:
-			m[k] = s.Value(e, counts)
+			switch e := e.(type) {
+			case map[string]any:
+				s.object(e, "", schema || schemaMembers[k], p)
+			case []any:
+				s.array(e, schema || schemaMembers[k], p)
+			default:
+				m[k] = s.value(e, p)
+			}
 		}
-		if nk := s.String(k, counts); nk != k {
+		if nk := s.text(k, p); nk != k {
 			if renamed == nil {
 				renamed = map[string]string{}
 			}
@@ -302,48 +340,60 @@ func (s Scrubber) masks() bool {
 	return false
 }
 
-// mask replaces every non-empty string and every number in v, a value of a
-// member named like a secret, with a marker: a detector's when one finds
-// the whole value (an AWS key id), the secret-field one otherwise.
-func (s Scrubber) mask(v any, counts Counts) any {
+// mask replaces every non-empty string in v, a value of a member named
+// like a secret, with a marker: a detector's when one finds the whole
+// value (an AWS key id), the secret-field one otherwise. A number is
+// replaced only when it is the member's own value (top): a nested one
+// (an expiry) keeps its type.
+func (s Scrubber) mask(v any, top bool, p *pass) any {
 	switch v := v.(type) {
 	case string:
 		if v == "" {
 			return v
 		}
-		found := Counts{}
-		if out := s.String(v, found); len(found) == 1 && strings.HasPrefix(out, "[REDACTED:") && strings.Count(out, "[") == 1 && strings.HasSuffix(out, "]") {
-			counts.Add(found)
+		found := &pass{counts: Counts{}, budget: p.budget}
+		if out := s.text(v, found); len(found.counts) == 1 && strings.HasPrefix(out, "[REDACTED:") && strings.Count(out, "[") == 1 && strings.HasSuffix(out, "]") {
+			p.counts.Add(found.counts)
+			p.budget = found.budget
 			return out
 		}
 	case json.Number, float64:
+		if !top {
+			return v
+		}
 	case map[string]any:
 		for k, e := range v {
-			v[k] = s.mask(e, counts)
+			v[k] = s.mask(e, false, p)
 		}
 		return v
 	case []any:
 		for i, e := range v {
-			v[i] = s.mask(e, counts)
+			v[i] = s.mask(e, false, p)
 		}
 		return v
 	default:
 		return v // true, false, null
 	}
-	counts[SecretField]++
+	p.counts[SecretField]++
 	return marker(SecretField)
 }
 
 // String returns str with every finding replaced, adding to counts.
 func (s Scrubber) String(str string, counts Counts) string {
+	return s.text(str, &pass{counts: counts, budget: decodeAllowance})
+}
+
+func (s Scrubber) text(str string, p *pass) string {
 	texts := []string{str}
-	s.strings(texts, counts)
+	s.strings(texts, p)
 	return texts[0]
 }
 
 // strings redacts texts in place, read as one text with a line break
-// between them. A finding that spans texts puts a marker in each.
-func (s Scrubber) strings(texts []string, counts Counts) {
+// between them, and also, where one ends and the next begins, without the
+// break: a model shown content items reads ghp_abc + def as one token. A
+// finding that spans texts puts a marker in each.
+func (s Scrubber) strings(texts []string, p *pass) {
 	if s.Empty() {
 		return
 	}
@@ -351,9 +401,10 @@ func (s Scrubber) strings(texts []string, counts Counts) {
 	if len(texts) > 1 {
 		joined = strings.Join(texts, itemSeparator)
 	}
-	spans := s.find(joined, counts)
+	p.budget += decodeRatio * len(joined)
+	spans := s.find(joined, p)
 	if len(texts) > 1 {
-		spans = s.across(texts, spans, counts)
+		spans = s.flat(texts, spans, p)
 	}
 	if len(spans) == 0 {
 		return
@@ -383,52 +434,44 @@ func (s Scrubber) strings(texts []string, counts Counts) {
 // itemSeparator joins the strings of an array into one text.
 const itemSeparator = "\n"
 
-// boundaryWindow is how much of each side of a boundary between two texts
-// is read as one word: a token is at most a few hundred characters.
-const boundaryWindow = 1024
-
-// across adds to spans, found in texts joined by line breaks, what is
-// found where a text ends and the next begins read without a break (a
-// model shown two content items reads ghp_abc + def as one token), as
-// spans of the joined text. A finding that overlaps one of spans widens it.
-func (s Scrubber) across(texts []string, spans []span, counts Counts) []span {
-	offset := 0
-	for i := 0; i+1 < len(texts); i++ {
-		end := offset + len(texts[i]) // where the line break is
-		left := texts[i][max(0, len(texts[i])-boundaryWindow):]
-		right := texts[i+1][:min(len(texts[i+1]), boundaryWindow)]
-		found := s.find(left+right, Counts{})
-		// An encoded run split across the two: read whole, from where it
-		// starts in the one to where it ends in the other.
-		if a, z := runStart(texts[i]), runEnd(texts[i+1]); a < len(texts[i]) && z > 0 {
-			joined := texts[i][a:] + texts[i+1][:z]
-			budget := maxDecodedPerText
-			for _, c := range candidates(joined) {
-				if c.start < len(texts[i])-a && c.end > len(texts[i])-a {
-					if name := s.inside(joined[c.start:c.end], c.hex, 1, &budget); name != "" {
-						found = append(found, span{len(left) - (len(texts[i]) - a - c.start), len(left) + c.end - (len(texts[i]) - a), name})
-					}
-				}
+// flat adds to spans, found in texts joined by line breaks, what is found
+// in texts joined by nothing, as spans of the joined text: the findings
+// that cross from one text into another. A finding that overlaps one of
+// spans widens it.
+func (s Scrubber) flat(texts []string, spans []span, p *pass) []span {
+	starts := make([]int, len(texts)) // where each text starts in the flat text
+	n := 0
+	for i, t := range texts {
+		starts[i] = n
+		n += len(t)
+	}
+	// joinedAt maps an offset of the flat text to the joined text's.
+	joinedAt := func(off int, end bool) int {
+		i, _ := slices.BinarySearch(starts, off+1)
+		i-- // the text holding off
+		if end && i > 0 && off == starts[i] {
+			i-- // an end at a text's start ends the text before it
+		}
+		return off + i*len(itemSeparator)
+	}
+	found := s.find(strings.Join(texts, ""), &pass{counts: Counts{}, budget: p.budget})
+	for _, f := range found {
+		a, z := joinedAt(f.start, false), joinedAt(f.end, true)
+		if z-a == f.end-f.start {
+			continue // within one text: found already
+		}
+		sp := span{a, z, f.name}
+		merged := false
+		for j := range spans {
+			if sp.start < spans[j].end && spans[j].start < sp.end {
+				spans[j].start, spans[j].end = min(spans[j].start, sp.start), max(spans[j].end, sp.end)
+				merged = true
 			}
 		}
-		for _, f := range found {
-			if f.start >= len(left) || f.end <= len(left) {
-				continue // on one side: found already
-			}
-			sp := span{end - (len(left) - f.start), end + len(itemSeparator) + (f.end - len(left)), f.name}
-			merged := false
-			for j := range spans {
-				if sp.start < spans[j].end && spans[j].start < sp.end {
-					spans[j].start, spans[j].end = min(spans[j].start, sp.start), max(spans[j].end, sp.end)
-					merged = true
-				}
-			}
-			if !merged {
-				spans = append(spans, sp)
-				counts[sp.name]++
-			}
+		if !merged {
+			spans = append(spans, sp)
+			p.counts[sp.name]++
 		}
-		offset = end + len(itemSeparator)
 	}
 	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
 	// Widened spans may now overlap: one marker for each run.
@@ -455,57 +498,118 @@ type span struct {
 // key block's comment is part of the key block).
 //
 // Then each run that may be an encoding (see candidates) is decoded, and
-// inflated if it is gzip or zlib; when a detector finds something in what
-// it holds, at most maxLayers encodings deep, the whole run is replaced
-// with that detector's marker.
-func (s Scrubber) find(text string, counts Counts) []span {
+// inflated if it is compressed; when a detector finds something in what it
+// holds, at most maxLayers encodings deep, the whole run is replaced with
+// that detector's marker. A run left undecoded because p's budget is spent
+// is replaced too (see Undecoded).
+func (s Scrubber) find(text string, p *pass) []span {
 	v := newView(text)
-	var taken [][2]int // in view offsets
+	var taken [][2]int // in view offsets, sorted and disjoint
 	var out []span
 	for _, d := range s.detectors {
-		for _, sp := range d.find(v.text) {
-			if overlaps(taken, sp) {
-				continue
-			}
-			taken = append(taken, sp)
+		var accepted [][2]int
+		taken, accepted = claim(taken, d.find(v.text))
+		for _, sp := range accepted {
 			a, z := v.source(sp[0], sp[1])
 			out = append(out, span{a, z, d.name})
-			counts[d.name]++
+			p.counts[d.name]++
 		}
 	}
-	budget := maxDecodedPerText
+	var found [][2]int
+	var names []string
+	j := 0
 	for _, c := range candidates(v.text) {
-		sp := [2]int{c.start, c.end}
-		if overlaps(taken, sp) {
+		for j < len(taken) && taken[j][1] <= c.start {
+			j++
+		}
+		if j < len(taken) && taken[j][0] < c.end {
 			continue
 		}
-		if name := s.inside(v.text[c.start:c.end], c.hex, 1, &budget); name != "" {
-			taken = append(taken, sp)
-			a, z := v.source(sp[0], sp[1])
-			out = append(out, span{a, z, name})
-			counts[name]++
+		if name := s.inside(v.text[c.start:c.end], c.hex, 1, p); name != "" {
+			found, names = append(found, [2]int{c.start, c.end}), append(names, name)
 		}
+	}
+	for i, sp := range found {
+		a, z := v.source(sp[0], sp[1])
+		out = append(out, span{a, z, names[i]})
+		p.counts[names[i]]++
 	}
 	slices.SortFunc(out, func(a, b span) int { return a.start - b.start })
 	return out
 }
 
+// claim returns taken with the spans of found that overlap neither it nor
+// each other merged in, and those spans. taken is sorted and disjoint;
+// found is sorted by start, as detectors return them. It is linear: an
+// answer of 100,000 findings costs no more per finding than one of ten.
+func claim(taken, found [][2]int) (merged, accepted [][2]int) {
+	j := 0
+	for _, sp := range found {
+		for j < len(taken) && taken[j][1] <= sp[0] {
+			j++
+		}
+		if j < len(taken) && taken[j][0] < sp[1] {
+			continue
+		}
+		if n := len(accepted); n > 0 && accepted[n-1][1] > sp[0] {
+			continue
+		}
+		accepted = append(accepted, sp)
+	}
+	if len(accepted) == 0 {
+		return taken, nil
+	}
+	merged = make([][2]int, 0, len(taken)+len(accepted))
+	a, b := 0, 0
+	for a < len(taken) || b < len(accepted) {
+		if b == len(accepted) || a < len(taken) && taken[a][0] < accepted[b][0] {
+			merged = append(merged, taken[a])
+			a++
+		} else {
+			merged = append(merged, accepted[b])
+			b++
+		}
+	}
+	return merged, accepted
+}
+
+// Undecoded is the marker name of an encoded run that was not decoded
+// because the pass's decoding budget was spent: what cannot be read is
+// not passed.
+const Undecoded = "undecoded"
+
 // inside returns the name of the first detector that finds something in
-// what run, an encoding layer layers deep, decodes to, or "" when none
-// does. budget is what may still be decoded.
-func (s Scrubber) inside(run string, asHex bool, layer int, budget *int) string {
-	if *budget <= 0 {
-		return ""
+// what run, an encoding layer layers deep, decodes to; "" when none does;
+// Undecoded when p's budget does not cover decoding it.
+func (s Scrubber) inside(run string, asHex bool, layer int, p *pass) string {
+	for _, b := range decodeRun(run, asHex) {
+		if name := s.decoded(b, layer, p); name != "" {
+			return name
+		}
 	}
-	b := decodeRun(run, asHex)
-	*budget -= len(b)
-	if b == nil {
-		return ""
+	return ""
+}
+
+// decoded returns the name of the first detector that finds something in
+// b, one of what a run decodes to, once inflated, or in the runs it holds;
+// Undecoded when p's budget does not cover it.
+func (s Scrubber) decoded(b []byte, layer int, p *pass) string {
+	if p.budget <= 0 {
+		return Undecoded
 	}
-	if inflated := inflate(b); len(inflated) != len(b) || !bytes.Equal(inflated, b) {
-		*budget -= len(inflated)
-		b = inflated
+	p.budget -= len(b)
+	if p.budget < 0 {
+		return Undecoded
 	}
+	inflated, ok := inflate(b, p.budget)
+	if !ok {
+		p.budget = 0
+		return Undecoded
+	}
+	if len(inflated) != len(b) || len(b) > 0 && &inflated[0] != &b[0] {
+		p.budget -= len(inflated) // a compressed run: what it inflated to
+	}
+	b = inflated
 	// Not only text: a secret among binary bytes is still read by a model
 	// that decodes the run, and the detectors read bytes.
 	v := newView(string(b))
@@ -516,21 +620,12 @@ func (s Scrubber) inside(run string, asHex bool, layer int, budget *int) string 
 	}
 	if layer < maxLayers {
 		for _, c := range candidates(v.text) {
-			if name := s.inside(v.text[c.start:c.end], c.hex, layer+1, budget); name != "" {
+			if name := s.inside(v.text[c.start:c.end], c.hex, layer+1, p); name != "" {
 				return name
 			}
 		}
 	}
 	return ""
-}
-
-func overlaps(taken [][2]int, sp [2]int) bool {
-	for _, t := range taken {
-		if sp[0] < t[1] && t[0] < sp[1] {
-			return true
-		}
-	}
-	return false
 }
 
 func marker(name string) string { return "[REDACTED:" + name + "]" }
@@ -548,11 +643,12 @@ func (s Scrubber) Body(msg map[string]any, counts Counts) bool {
 	}
 	before := total(counts)
 	_, isRequest := msg["method"]
+	p := &pass{counts: counts, budget: decodeAllowance}
 	for k, v := range msg {
 		if k == "jsonrpc" || (k == "id" && !isRequest) {
 			continue
 		}
-		msg[k] = s.Value(v, counts)
+		msg[k] = s.value(v, p)
 	}
 	return total(counts) != before
 }
