@@ -1,6 +1,8 @@
 package attributes
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/toolgate/toolgate/internal/fold"
@@ -31,17 +33,33 @@ var credentialPaths = []string{
 	".ssh/id_", ".ssh/identity",
 	".docker/config.json", ".kube/config", ".netrc", ".git-credentials", ".npmrc", ".pypirc",
 	".config/gcloud", "application_default_credentials.json", ".azure/", ".gnupg/", "/etc/shadow",
-	".vault-token", ".terraform.d/credentials",
+	".vault-token", ".terraform.d/credentials", "/var/run/secrets/", "/run/secrets/",
 	// Cloud instance and task metadata: the credentials of the machine's
-	// role. 169.254.169.254 is also written 2852039166, 0xa9fea9fe and
-	// 0251.0376.0251.0376.
-	"169.254.169.254", "2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "[fd00:ec2::254]", "fd00:ec2::254",
-	"metadata.google.internal", "169.254.170.2", "100.100.100.200",
+	// role, by address (see linkLocal for its other spellings), name and
+	// path.
+	"[fd00:ec2:", "fd00:ec2:", "metadata.google.internal", "100.100.100.200", "instance-data", "169-254-",
+	"/latest/meta-data", "/latest/api/token", "/latest/user-data", "security-credentials", "/computemetadata/",
+	"/metadata/identity/oauth2", "/metadata/instance",
+	// Commands that print them: the CLIs' own, and the environment.
+	"printenv", "export-credentials", "configure get", "config view --raw", "auth token", "print-access-token",
+	"get-access-token", "get-login-password", "export -p",
 }
+
+// storeDirs are directories whose every file is a credential or a key:
+// named as a path component (~/.aws, ~/.ssh/*, cd ~/.aws), they are a
+// store themselves.
+var storeDirs = []string{".aws", ".ssh", ".gnupg", ".docker", ".kube", ".azure", "gcloud", "credentials", "credentials.json", "secrets"}
+
+// maxStoreValue is the longest value read for a credential store; a
+// longer one counts as naming one, since padding must not hide a path.
+const maxStoreValue = 64 << 10
 
 // namesCredentialStore reports whether s names a credential store.
 func namesCredentialStore(s string) bool {
-	if len(s) < 4 || plainWord(s) {
+	if len(s) > maxStoreValue {
+		return true
+	}
+	if len(s) < 3 || plainWord(s) {
 		return false
 	}
 	n := shellNormal(s)
@@ -50,34 +68,172 @@ func namesCredentialStore(s string) bool {
 			return true
 		}
 	}
-	return environ(n) || dotEnv(n) || credentialGlob(n)
+	return environ(n) || dotEnv(n) || storeDir(n) || linkLocal(n) || envCommand(n) || credentialGlob(n)
 }
 
-// plainWord reports whether s is ASCII without a character any credential
-// path or address has ("./:" and the two undotted addresses): most
-// arguments, which then cost no normalising.
+// plainWord reports whether s is ASCII with nothing a credential path,
+// address or command has: no ".", "/", ":" or backslash, no run of 8
+// digits (an address in decimal), none of the words of the commands that
+// print credentials. Most arguments are, and cost no normalising.
 func plainWord(s string) bool {
+	digits := 0
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 || c == '.' || c == '/' || c == ':' || c == '\\' {
+		c := s[i]
+		if c >= 0x80 || c == '.' || c == '/' || c == ':' || c == '\\' {
+			return false
+		}
+		if c >= '0' && c <= '9' {
+			if digits++; digits >= 8 {
+				return false
+			}
+		} else {
+			digits = 0
+		}
+	}
+	l := strings.ToLower(s)
+	for _, w := range []string{"env", "set", "export", "auth", "config", "token", "credential", "secret", "password", "instance"} {
+		if strings.Contains(l, w) {
 			return false
 		}
 	}
-	return !strings.Contains(s, "2852039166") && !strings.Contains(strings.ToLower(s), "0xa9fea9fe")
+	return true
 }
 
 // environ reports whether n names a process's environment file,
-// /proc/<pid>/environ, as a whole path component.
+// /proc/<pid>/environ, as a whole path component, or a glob or prefix
+// of it under /proc (/proc/self/env*).
 func environ(n string) bool {
 	for i := 0; ; {
 		k := strings.Index(n[i:], "/environ")
 		if k < 0 {
-			return false
+			break
 		}
 		i += k + len("/environ")
 		if i == len(n) || pathBoundary(n[i]) {
 			return true
 		}
 	}
+	for _, f := range fields(n) {
+		if rest, ok := strings.CutPrefix(f, "/proc/"); ok && (strings.ContainsAny(rest, "*?[") || strings.Contains(rest, "/env")) {
+			return true
+		}
+	}
+	return false
+}
+
+// storeDir reports whether a path in n has a component that is a store
+// directory (see storeDirs), also as a glob's literal part (~/.ssh/*).
+func storeDir(n string) bool {
+	for _, f := range fields(n) {
+		if !strings.ContainsAny(f, "/~") {
+			continue
+		}
+		for c := range strings.SplitSeq(f, "/") {
+			c = strings.TrimRight(c, "*?")
+			if slices.Contains(storeDirs, c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// envCommand reports whether a command in n prints the environment: env
+// or set alone, or env piped or redirected.
+func envCommand(n string) bool {
+	for seg := range strings.FieldsFuncSeq(n, func(r rune) bool { return r == ';' || r == '&' || r == '|' || r == '\n' || r == '(' || r == ')' || r == '`' || r == '$' }) {
+		w := strings.Fields(seg)
+		if len(w) == 0 {
+			continue
+		}
+		cmd := w[0]
+		if i := strings.LastIndexByte(cmd, '/'); i >= 0 {
+			cmd = cmd[i+1:] // /usr/bin/env
+		}
+		if (cmd == "env" || cmd == "set") && (len(w) == 1 || w[1] == ">" || strings.HasPrefix(w[1], ">") || w[1] == "-0") {
+			return true
+		}
+	}
+	return false
+}
+
+// linkLocal reports whether n holds an address in 169.254.0.0/16 (the
+// instance metadata and task credential endpoints) in any form a C
+// resolver reads (inet_aton): dotted, decimal (2852039166), hex
+// (0xa9fea9fe, 0xa9.0xfe.0xa9.0xfe), octal (0251.0376.0251.0376,
+// 025177524776), with fewer parts (169.254.43518, 169.16689662), or
+// mapped into IPv6 (::ffff:169.254.169.254, ::ffff:a9fe:a9fe).
+func linkLocal(n string) bool {
+	for i := 0; i < len(n); {
+		if !isAddrChar(n[i]) || (i > 0 && isAddrChar(n[i-1])) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(n) && isAddrChar(n[j]) {
+			j++
+		}
+		if a, ok := inetAton(strings.TrimRight(n[i:j], ".")); ok && a>>16 == 0xa9fe {
+			return true
+		}
+		i = j
+	}
+	if k := strings.Index(n, "::ffff:"); k >= 0 {
+		rest := n[k+len("::ffff:"):]
+		j := 0
+		for j < len(rest) && isAddrChar(rest[j]) {
+			j++
+		}
+		if a, ok := inetAton(strings.TrimRight(rest[:j], ".")); ok && a>>16 == 0xa9fe || strings.HasPrefix(rest, "a9fe:") {
+			return true
+		}
+	}
+	return false
+}
+
+func isAddrChar(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c == 'x' || c == '.' }
+
+// inetAton parses an IPv4 address as inet_aton does: one to four parts,
+// each decimal, octal (0...) or hex (0x...), the last filling the bytes
+// left.
+func inetAton(s string) (uint32, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) == 0 || len(parts) > 4 {
+		return 0, false
+	}
+	var vals []uint64
+	for _, p := range parts {
+		base := 10
+		switch {
+		case strings.HasPrefix(p, "0x"):
+			base, p = 16, p[2:]
+		case len(p) > 1 && p[0] == '0':
+			base, p = 8, p[1:]
+		}
+		v, err := strconv.ParseUint(p, base, 32)
+		if err != nil || p == "" {
+			return 0, false
+		}
+		vals = append(vals, v)
+	}
+	var a uint64
+	for i, v := range vals[:len(vals)-1] {
+		if v > 255 {
+			return 0, false
+		}
+		a |= v << (24 - 8*i)
+	}
+	last := vals[len(vals)-1]
+	if last >= 1<<(32-8*(len(vals)-1)) {
+		return 0, false
+	}
+	return uint32(a | last), true
+}
+
+// fields splits n at white space and "=", as a command line's words and
+// an assignment's value.
+func fields(n string) []string {
+	return strings.FieldsFunc(n, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '=' || r == ';' || r == '&' || r == '|' })
 }
 
 // shellNormal folds s as a shell would read it: look-alikes folded, lower

@@ -3,6 +3,7 @@ package attributes_test
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/toolgate/toolgate/internal/attributes"
@@ -37,13 +38,45 @@ func TestCredentialStores(t *testing.T) {
 		{`{"url":"http://169.254.170.2/v2/credentials/x"}`, []string{"/url"}},
 		{`{"opts":{"config":"/home/u/.kube/config"}}`, []string{"/opts/config"}},
 		{`{"command":"cat ~/.docker/config.json ~/.netrc ~/.git-credentials"}`, []string{"/command"}},
+		// The attack's: directories, globs, paths that climb, commands.
+		{`{"command":"cat ~/.aws/*"}`, []string{"/command"}},
+		{`{"command":"cd ~/.aws && cat credentials"}`, []string{"/command"}},
+		{`{"command":"tar c ~/.ssh | base64 -w0"}`, []string{"/command"}},
+		{`{"command":"cat ~/.a*/credentials"}`, []string{"/command"}},
+		{`{"command":"cat /proc/self/env*"}`, []string{"/command"}},
+		{`{"path":"~/.aws/sso/../credentials"}`, []string{"/path"}},
+		{`{"dir":"~/.aws","file":"x"}`, []string{"/dir"}},
+		{`{"command":"env"}`, []string{"/command"}},
+		{`{"command":"env | grep AWS"}`, []string{"/command"}},
+		{`{"command":"printenv AWS_SECRET_ACCESS_KEY"}`, []string{"/command"}},
+		{`{"command":"aws configure export-credentials"}`, []string{"/command"}},
+		{`{"command":"kubectl config view --raw"}`, []string{"/command"}},
+		{`{"command":"gh auth token"}`, []string{"/command"}},
+		{`{"path":"/var/run/secrets/kubernetes.io/serviceaccount/token"}`, []string{"/path"}},
+		{`{"url":"http://169.254.43518/latest/"}`, []string{"/url"}},
+		{`{"url":"http://169.16689662/"}`, []string{"/url"}},
+		{`{"url":"http://0xa9.0xfe.0xa9.0xfe/"}`, []string{"/url"}},
+		{`{"url":"http://025177524776/"}`, []string{"/url"}},
+		{`{"url":"http://0251.254.169.254/"}`, []string{"/url"}},
+		{`{"url":"http://[::ffff:a9fe:a9fe]/"}`, []string{"/url"}},
+		{`{"url":"http://[::ffff:169.254.169.254]/"}`, []string{"/url"}},
+		{`{"url":"http://[fd00:ec2::23]/"}`, []string{"/url"}},
+		{`{"url":"http://169-254-169-254.nip.io/"}`, []string{"/url"}},
+		{`{"url":"http://instance-data.ec2.internal/latest/"}`, []string{"/url"}},
+		{`{"url":"http://metadata/computeMetadata/v1/"}`, []string{"/url"}},
+		{`{"host":2852039166}`, []string{"/host"}},
+		{`{"command":"ls` + strings.Repeat(" ", 64<<10) + `"}`, []string{"/command"}}, // too long to read
 		// Not credential stores.
+		{`{"command":"env FOO=1 make test","n":1712345678}`, []string{}},
+		{`{"command":"echo settings && ls ~/projects/app"}`, []string{}},
 		{`{"path":"/var/log/app.log","command":"ls -la"}`, []string{}},
 		{`{"path":"src/environment.py"}`, []string{}},
 		{`{"path":"venv/bin/activate","name":"my.env"}`, []string{}},
 		{`{"text":"set the AWS credentials in the console","n":3}`, []string{}},
-		{`{"url":"http://169.254.1.1/"}`, []string{}},
-		{`{"path":"~/.ssh/known_hosts"}`, []string{}},
+		{`{"url":"http://169.255.1.1/"}`, []string{}},
+		// Errs towards finding: any link-local address, anything in ~/.ssh.
+		{`{"url":"http://169.254.1.1/"}`, []string{"/url"}},
+		{`{"path":"~/.ssh/known_hosts"}`, []string{"/path"}},
 		{`{"path":"~/.ssh/id_ed25519.pub"}`, []string{"/path"}}, // errs towards finding: id_ is a key's prefix
 	} {
 		var args map[string]any

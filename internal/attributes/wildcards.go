@@ -83,6 +83,10 @@ func (w *argumentWalk) walk(key string, v any) {
 		if v != 0 && everythingKeys[normalKey(key)] {
 			w.found()
 		}
+		if v >= 0xa9fe0000 && v <= 0xa9feffff && v == float64(uint32(v)) {
+			// A metadata address as a number ({"host": 2852039166}).
+			w.stores = append(w.stores, "/"+strings.Join(w.path, "/"))
+		}
 	}
 }
 
