@@ -141,7 +141,9 @@ func storeDir(n string) bool {
 // envCommand reports whether a command in n prints the environment: env
 // or set alone, or env piped or redirected.
 func envCommand(n string) bool {
-	for seg := range strings.FieldsFuncSeq(n, func(r rune) bool { return r == ';' || r == '&' || r == '|' || r == '\n' || r == '(' || r == ')' || r == '`' || r == '$' }) {
+	for seg := range strings.FieldsFuncSeq(n, func(r rune) bool {
+		return r == ';' || r == '&' || r == '|' || r == '\n' || r == '(' || r == ')' || r == '`' || r == '$'
+	}) {
 		w := strings.Fields(seg)
 		if len(w) == 0 {
 			continue
@@ -191,7 +193,9 @@ func linkLocal(n string) bool {
 	return false
 }
 
-func isAddrChar(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c == 'x' || c == '.' }
+func isAddrChar(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c == 'x' || c == '.'
+}
 
 // inetAton parses an IPv4 address as inet_aton does: one to four parts,
 // each decimal, octal (0...) or hex (0x...), the last filling the bytes
@@ -233,7 +237,9 @@ func inetAton(s string) (uint32, bool) {
 // fields splits n at white space and "=", as a command line's words and
 // an assignment's value.
 func fields(n string) []string {
-	return strings.FieldsFunc(n, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '=' || r == ';' || r == '&' || r == '|' })
+	return strings.FieldsFunc(n, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\n' || r == '=' || r == ';' || r == '&' || r == '|'
+	})
 }
 
 // shellNormal folds s as a shell would read it: look-alikes folded, lower

@@ -181,8 +181,10 @@ func findBasicAuth(s string) [][2]int {
 }
 
 // urlPasswordRe finds the password of scheme://user:password@host: a
-// database URL, a git remote, a proxy.
-var urlPasswordRe = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@'"<>]{1,128}:([^\s/@'"<>]{1,256})@[A-Za-z0-9\[]`)
+// database URL, a git remote, a proxy; the user may be empty
+// (redis://:password@host) and the password may hold "@" (the last one
+// before the host ends it).
+var urlPasswordRe = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@'"<>]{0,128}:([^\s/'"<>]{1,256})@[A-Za-z0-9\[]`)
 
 func findURLPasswords(s string) [][2]int {
 	if !strings.Contains(s, "://") {
@@ -195,48 +197,108 @@ func findURLPasswords(s string) [][2]int {
 // names with one are read as words.
 var secretHints = []string{"secret", "pass", "pwd", "token", "key", "credential", "auth", "pat"}
 
-// findSecretFields finds the value assigned to a name SecretName accepts,
-// in JSON, YAML, .env, a query string, a header or a command line: a name
-// of letters, digits and _.- (not the end of a longer one), an optional
-// quote, ":" or "=", and a value of at least 6 characters up to white
-// space, a quote or &,;<>. It works from each ":" and "=", so it reads
-// text without one at the cost of a byte scan.
+// findSecretFields finds the value given to a name SecretName accepts, in
+// JSON, YAML, .env, PHP, a query string, a header, XML or a command line:
+//   - name, an optional quote, ":", "=" or "=>", and a value: a quoted
+//     one whole (spaces and all), else up to white space, a quote or &,;<>;
+//     in YAML, a value on the next line (password:\n  x, password: |);
+//   - after "Authorization:" and a scheme (Token, Digest...), the
+//     credentials that follow it;
+//   - --name value and --name=value on a command line;
+//   - <name>value</name>.
+//
+// A value must be at least 6 characters. It works from each ":", "=",
+// "--" and "<", so it reads text without one at the cost of a byte scan.
 func findSecretFields(s string) [][2]int {
 	var spans [][2]int
-	for i := 0; i < len(s); i++ {
-		if s[i] != ':' && s[i] != '=' {
-			continue
-		}
-		// The name, back from the separator.
-		e := i
-		for e > 0 && (s[e-1] == ' ' || s[e-1] == '\t') {
-			e--
-		}
-		if e > 0 && (s[e-1] == '"' || s[e-1] == '\'') {
-			e--
-		}
-		b := e
-		for b > 0 && e-b < 64 && (isWord(s[b-1]) || s[b-1] == '.' || s[b-1] == '-') {
-			b--
-		}
-		if b == e || !isUpper(s[b]) && !isLower(s[b]) || (b > 0 && isWord(s[b-1])) || !hinted(s[b:e]) || !SecretName(s[b:e]) {
-			continue
-		}
-		// The value, on from it.
-		v := skip(s, i+1, " \t")
-		if v < len(s) && (s[v] == '"' || s[v] == '\'') {
-			v++
-		}
-		end := v
-		for end < len(s) && strings.IndexByte(" \t\r\n\v\f\"'&,;<>", s[end]) < 0 {
-			end++
-		}
-		if end-v >= 6 && !authScheme(s[v:end]) {
+	add := func(v, end int) {
+		if end-v >= 6 && (len(spans) == 0 || spans[len(spans)-1][1] <= v) {
 			spans = append(spans, [2]int{v, end})
-			i = end - 1
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == ':' || s[i] == '=':
+			// The name, back from the separator.
+			e := i
+			for e > 0 && (s[e-1] == ' ' || s[e-1] == '\t') {
+				e--
+			}
+			if e > 0 && (s[e-1] == '"' || s[e-1] == '\'') {
+				e--
+			}
+			b := e
+			for b > 0 && e-b < 64 && (isWord(s[b-1]) || s[b-1] == '.' || s[b-1] == '-') {
+				b--
+			}
+			if b == e || !isUpper(s[b]) && !isLower(s[b]) || (b > 0 && isWord(s[b-1])) || !hinted(s[b:e]) || !SecretName(s[b:e]) {
+				continue
+			}
+			v := i + 1
+			if s[i] == '=' && v < len(s) && s[v] == '>' {
+				v++ // PHP's =>
+			}
+			v = skip(s, v, " \t")
+			if s[i] == ':' && v < len(s) && (s[v] == '|' || s[v] == '>') {
+				v++ // a YAML block scalar
+				v = skip(s, v, " \t-+")
+			}
+			if v < len(s) && (s[v] == '\n' || s[v] == '\r') && s[i] == ':' {
+				// YAML: the value is the next line, indented.
+				v = skip(s, v, "\r\n")
+				v = skip(s, v, " \t")
+			}
+			v, end := valueAt(s, v)
+			if authScheme(s[v:end]) {
+				v, end = valueAt(s, skip(s, end, " \t"))
+			}
+			add(v, end)
+			i = max(i, end-1)
+		case s[i] == '-' && i+1 < len(s) && s[i+1] == '-' && (i == 0 || !isWord(s[i-1]) && s[i-1] != '-'):
+			b := i + 2
+			e := b
+			for e < len(s) && e-b < 64 && (isWord(s[e]) || s[e] == '-') {
+				e++
+			}
+			if e == b || e >= len(s) || (s[e] != ' ' && s[e] != '=') || !hinted(s[b:e]) || !SecretName(s[b:e]) {
+				continue
+			}
+			v, end := valueAt(s, skip(s, e+1, " \t"))
+			add(v, end)
+			i = max(i, end-1)
+		case s[i] == '<' && i+1 < len(s) && s[i+1] != '/':
+			e := i + 1
+			for e < len(s) && e-i < 64 && (isWord(s[e]) || s[e] == '-' || s[e] == '.' || s[e] == ':') {
+				e++
+			}
+			if e >= len(s) || s[e] != '>' || !hinted(s[i+1:e]) || !SecretName(s[i+1:e]) {
+				continue
+			}
+			close := strings.Index(s[e+1:min(len(s), e+1+256)], "</")
+			if close > 0 {
+				add(e+1, e+1+close)
+				i = e + close
+			}
 		}
 	}
 	return spans
+}
+
+// valueAt returns the value that starts at v: a quoted one up to its
+// closing quote (at most 256 characters), else up to white space, a quote
+// or &,;<>.
+func valueAt(s string, v int) (start, end int) {
+	if v < len(s) && (s[v] == '"' || s[v] == '\'') {
+		if k := strings.IndexByte(s[v+1:min(len(s), v+1+256)], s[v]); k > 0 {
+			return v + 1, v + 1 + k
+		}
+		v++
+	}
+	end = v
+	for end < len(s) && strings.IndexByte(" \t\r\n\v\f\"'&,;<>", s[end]) < 0 {
+		end++
+	}
+	return v, end
 }
 
 // hinted reports whether name holds one of secretHints, in any case.

@@ -247,10 +247,13 @@ func (s Scrubber) array(v []any, schema bool, p *pass) {
 	}
 	if len(at) >= 2 {
 		texts := make([]string, len(at))
+		items := false // content items, not a list of values
 		for k, i := range at {
 			texts[k] = *textOf(v[i])
+			_, obj := v[i].(map[string]any)
+			items = items || obj
 		}
-		s.strings(texts, p)
+		s.strings(texts, items, p)
 		for k, i := range at {
 			if m, ok := v[i].(map[string]any); ok {
 				m["text"] = texts[k]
@@ -385,15 +388,17 @@ func (s Scrubber) String(str string, counts Counts) string {
 
 func (s Scrubber) text(str string, p *pass) string {
 	texts := []string{str}
-	s.strings(texts, p)
+	s.strings(texts, false, p)
 	return texts[0]
 }
 
 // strings redacts texts in place, read as one text with a line break
-// between them, and also, where one ends and the next begins, without the
-// break: a model shown content items reads ghp_abc + def as one token. A
-// finding that spans texts puts a marker in each.
-func (s Scrubber) strings(texts []string, p *pass) {
+// between them, and, for content items (items), also without the break:
+// a model shown two content items reads ghp_abc + def as one token. (The
+// strings of a list of values are not run together: ["2026-07-28",
+// "2025-11-25"] is no card number.) A finding that spans texts puts a
+// marker in each.
+func (s Scrubber) strings(texts []string, items bool, p *pass) {
 	if s.Empty() {
 		return
 	}
@@ -403,7 +408,7 @@ func (s Scrubber) strings(texts []string, p *pass) {
 	}
 	p.budget += decodeRatio * len(joined)
 	spans := s.find(joined, p)
-	if len(texts) > 1 {
+	if items && len(texts) > 1 {
 		spans = s.flat(texts, spans, p)
 	}
 	if len(spans) == 0 {

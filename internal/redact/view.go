@@ -13,7 +13,8 @@ import (
 // view is a string as a model reads it: percent-encoding (%40), HTML
 // character references (&#64;, &commat;), JSON string escapes (\/, \u0040,
 // \n) and markdown's backslash escapes (\_) decoded, format characters
-// (zero-width space, soft hyphen) dropped and look-alike characters folded (＠, ４, NBSP), so that a
+// (zero-width space, soft hyphen), combining marks and Hangul fillers
+// dropped and look-alike characters folded (＠, ４, NBSP), so that a
 // detector written for plain text finds what the encoding hides. from[i]
 // and to[i] are the offsets in the original of the sequence that the
 // view's byte i was decoded from.
@@ -94,9 +95,12 @@ func decodeOnce(s string) (view, bool) {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if unicode.Is(unicode.Cf, r) {
+		if unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) || r == '\u3164' || r == '\u115f' || r == '\u1160' {
 			// A format character (zero-width space, word joiner, soft
-			// hyphen) shows nothing: a model reads the text without it.
+			// hyphen), a combining mark or variation selector (U+034F,
+			// U+FE0F, an accent), a Hangul filler: each shows nothing, or
+			// nothing a token's reader minds, and a model reads the text
+			// without it.
 			emit("", i, i+size)
 			changed = true
 		} else if f := fold.Rune(r); f != r && r != utf8.RuneError {
