@@ -69,7 +69,6 @@ func anyOf(finders ...func(string) [][2]int) func(string) [][2]int {
 
 func isTokenChar(c byte) bool  { return isAlnum(c) || c == '_' || c == '-' }
 func isBase64URL(c byte) bool  { return isAlnum(c) || c == '_' || c == '-' }
-func isBase64Char(c byte) bool { return isBase64(c) || c == '=' }
 
 var (
 	findGitHubTokens = anyOf(

@@ -204,26 +204,5 @@ func inflate(b []byte, limit int) ([]byte, bool) {
 	return out, true
 }
 
-// runStart returns where the encoded run that s ends with starts (len(s)
-// if s does not end with one); runEnd where the one s starts with ends.
-func runStart(s string) int {
-	i := len(s)
-	for i > 0 && (isB64(s[i-1]) || s[i-1] == '=' || s[i-1] == '\n' || s[i-1] == '\r') {
-		i--
-	}
-	for i < len(s) && !isB64(s[i]) {
-		i++ // not from a line break or padding
-	}
-	return i
-}
-
-func runEnd(s string) int {
-	i := 0
-	for i < len(s) && (isB64(s[i]) || s[i] == '=' || s[i] == '\n' || s[i] == '\r') {
-		i++
-	}
-	return i
-}
-
 func isB64(c byte) bool      { return isAlnum(c) || c == '+' || c == '/' || c == '-' || c == '_' }
 func isHexDigit(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
