@@ -67,8 +67,8 @@ func anyOf(finders ...func(string) [][2]int) func(string) [][2]int {
 	}
 }
 
-func isTokenChar(c byte) bool  { return isAlnum(c) || c == '_' || c == '-' }
-func isBase64URL(c byte) bool  { return isAlnum(c) || c == '_' || c == '-' }
+func isTokenChar(c byte) bool { return isAlnum(c) || c == '_' || c == '-' }
+func isBase64URL(c byte) bool { return isAlnum(c) || c == '_' || c == '-' }
 
 var (
 	findGitHubTokens = anyOf(
