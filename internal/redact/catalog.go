@@ -11,7 +11,7 @@ import (
 // prefix, an "Authorization: Basic" header, a password in a URL, and the
 // value of anything named like a secret. The prefixes and lengths follow
 // the vendors' published formats (and gitleaks' rules, which we measured
-// and did not adopt as a library: see docs/redaction.md).
+// and did not adopt as a library: see docs/performance.md, "Redaction").
 const (
 	GitHubToken    = "github-token"   // ghp_ gho_ ghu_ ghs_ ghr_ github_pat_
 	GitLabToken    = "gitlab-token"   // glpat- and GitLab's other token prefixes
