@@ -2,7 +2,6 @@ package attributes
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/toolgate/toolgate/internal/fold"
@@ -103,6 +102,9 @@ func plainWord(s string) bool {
 // /proc/<pid>/environ, as a whole path component, or a glob or prefix
 // of it under /proc (/proc/self/env*).
 func environ(n string) bool {
+	if !strings.Contains(n, "/environ") && !strings.Contains(n, "/proc/") {
+		return false
+	}
 	for i := 0; ; {
 		k := strings.Index(n[i:], "/environ")
 		if k < 0 {
@@ -124,6 +126,16 @@ func environ(n string) bool {
 // storeDir reports whether a path in n has a component that is a store
 // directory (see storeDirs), also as a glob's literal part (~/.ssh/*).
 func storeDir(n string) bool {
+	named := false
+	for _, d := range storeDirs {
+		if strings.Contains(n, d) {
+			named = true
+			break
+		}
+	}
+	if !named {
+		return false
+	}
 	for _, f := range fields(n) {
 		if !strings.ContainsAny(f, "/~") {
 			continue
@@ -141,6 +153,9 @@ func storeDir(n string) bool {
 // envCommand reports whether a command in n prints the environment: env
 // or set alone, or env piped or redirected.
 func envCommand(n string) bool {
+	if !strings.Contains(n, "env") && !strings.Contains(n, "set") {
+		return false
+	}
 	for seg := range strings.FieldsFuncSeq(n, func(r rune) bool {
 		return r == ';' || r == '&' || r == '|' || r == '\n' || r == '(' || r == ')' || r == '`' || r == '$'
 	}) {
@@ -167,7 +182,8 @@ func envCommand(n string) bool {
 // mapped into IPv6 (::ffff:169.254.169.254, ::ffff:a9fe:a9fe).
 func linkLocal(n string) bool {
 	for i := 0; i < len(n); {
-		if !isAddrChar(n[i]) || (i > 0 && isAddrChar(n[i-1])) {
+		// An address starts with a digit, not inside a word.
+		if !isDigitByte(n[i]) || (i > 0 && (isAddrChar(n[i-1]) || n[i-1] >= 'g' && n[i-1] <= 'z')) {
 			i++
 			continue
 		}
@@ -197,41 +213,72 @@ func isAddrChar(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c == 'x' || c == '.'
 }
 
+func isDigitByte(c byte) bool { return c >= '0' && c <= '9' }
+
 // inetAton parses an IPv4 address as inet_aton does: one to four parts,
 // each decimal, octal (0...) or hex (0x...), the last filling the bytes
-// left.
+// left. It allocates nothing: it runs on every word of an argument that
+// starts with a digit.
 func inetAton(s string) (uint32, bool) {
-	parts := strings.Split(s, ".")
-	if len(parts) == 0 || len(parts) > 4 {
-		return 0, false
-	}
-	var vals []uint64
-	for _, p := range parts {
-		base := 10
-		switch {
-		case strings.HasPrefix(p, "0x"):
-			base, p = 16, p[2:]
-		case len(p) > 1 && p[0] == '0':
-			base, p = 8, p[1:]
-		}
-		v, err := strconv.ParseUint(p, base, 32)
-		if err != nil || p == "" {
+	var vals [4]uint64
+	n := 0
+	for len(s) > 0 {
+		if n == 4 {
 			return 0, false
 		}
-		vals = append(vals, v)
+		part := s
+		if k := strings.IndexByte(s, '.'); k >= 0 {
+			part, s = s[:k], s[k+1:]
+			if s == "" {
+				return 0, false
+			}
+		} else {
+			s = ""
+		}
+		base := uint64(10)
+		switch {
+		case len(part) > 2 && part[0] == '0' && part[1] == 'x':
+			base, part = 16, part[2:]
+		case len(part) > 1 && part[0] == '0':
+			base, part = 8, part[1:]
+		}
+		if part == "" || len(part) > 12 {
+			return 0, false
+		}
+		var v uint64
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			var d uint64
+			switch {
+			case c >= '0' && c <= '9':
+				d = uint64(c - '0')
+			case c >= 'a' && c <= 'f':
+				d = uint64(c-'a') + 10
+			default:
+				return 0, false
+			}
+			if d >= base {
+				return 0, false
+			}
+			v = v*base + d
+		}
+		vals[n] = v
+		n++
+	}
+	if n == 0 {
+		return 0, false
 	}
 	var a uint64
-	for i, v := range vals[:len(vals)-1] {
-		if v > 255 {
+	for i := range n - 1 {
+		if vals[i] > 255 {
 			return 0, false
 		}
-		a |= v << (24 - 8*i)
+		a |= vals[i] << (24 - 8*i)
 	}
-	last := vals[len(vals)-1]
-	if last >= 1<<(32-8*(len(vals)-1)) {
-		return 0, false
+	if last := vals[n-1]; last < 1<<(32-8*(n-1)) {
+		return uint32(a | last), true
 	}
-	return uint32(a | last), true
+	return 0, false
 }
 
 // fields splits n at white space and "=", as a command line's words and
