@@ -204,5 +204,65 @@ func inflate(b []byte, limit int) ([]byte, bool) {
 	return out, true
 }
 
+// dump is a block of hex dump lines (xxd, hexdump -C, od -A x -t x1z) and
+// the bytes their hex columns hold.
+type dump struct {
+	start, end int
+	bytes      []byte
+}
+
+// dumps finds hex dump blocks in s: lines of an offset (six or more hex
+// digits, then ":" or white space) and hex groups (of 2 or 4 digits),
+// followed by the dump's text column. Their text column splits what it
+// shows over lines (ghp_R4nd0m... / ...T0k3n), so the bytes are read from
+// the hex columns instead.
+func dumps(s string) []dump {
+	var out []dump
+	var cur *dump
+	for i := 0; i < len(s); {
+		end := strings.IndexByte(s[i:], '\n')
+		if end < 0 {
+			end = len(s)
+		} else {
+			end += i
+		}
+		if b, ok := dumpLine(s[i:end]); ok {
+			if cur == nil {
+				out = append(out, dump{start: i})
+				cur = &out[len(out)-1]
+			}
+			cur.bytes, cur.end = append(cur.bytes, b...), end
+		} else {
+			cur = nil
+		}
+		i = end + 1
+	}
+	return out
+}
+
+// dumpLine returns the bytes of one hex dump line: at most 16, from the
+// hex groups after the offset.
+func dumpLine(line string) ([]byte, bool) {
+	o := 0
+	for o < len(line) && isHexDigit(line[o]) {
+		o++
+	}
+	if o < 6 || o == len(line) || (line[o] != ':' && line[o] != ' ') {
+		return nil, false
+	}
+	var out []byte
+	for _, g := range strings.Fields(line[o+1:]) {
+		if len(out) >= 16 || (len(g) != 2 && len(g) != 4) {
+			break
+		}
+		b, err := hex.DecodeString(g)
+		if err != nil {
+			break
+		}
+		out = append(out, b...)
+	}
+	return out, len(out) > 0
+}
+
 func isB64(c byte) bool      { return isAlnum(c) || c == '+' || c == '/' || c == '-' || c == '_' }
 func isHexDigit(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }

@@ -32,6 +32,33 @@ func gzipped(s string) []byte {
 	return b.Bytes()
 }
 
+// xxdOf and hexdumpOf print s as xxd and hexdump -C do.
+func xxdOf(s string) string {
+	var b strings.Builder
+	for off := 0; off < len(s); off += 16 {
+		line := s[off:min(len(s), off+16)]
+		fmt.Fprintf(&b, "%08x:", off)
+		for i := 0; i < len(line); i += 2 {
+			fmt.Fprintf(&b, " %x", line[i:min(len(line), i+2)])
+		}
+		fmt.Fprintf(&b, "  %s\n", strings.ReplaceAll(line, "\n", "."))
+	}
+	return b.String()
+}
+
+func hexdumpOf(s string) string {
+	var b strings.Builder
+	for off := 0; off < len(s); off += 16 {
+		line := s[off:min(len(s), off+16)]
+		fmt.Fprintf(&b, "%08x ", off)
+		for i := 0; i < len(line); i++ {
+			fmt.Fprintf(&b, " %02x", line[i])
+		}
+		fmt.Fprintf(&b, "  |%s|\n", strings.ReplaceAll(line, "\n", "."))
+	}
+	return b.String()
+}
+
 func zipped(name, s string) []byte {
 	var b bytes.Buffer
 	w := zip.NewWriter(&b)
@@ -78,6 +105,8 @@ func TestEncodings(t *testing.T) {
 		{"hex of odd length", hex.EncodeToString([]byte(file)) + "a", "github-token"},
 		{"bzip2 in base64 (bzip2 -9 | base64 -w0)", "QlpoOTFBWSZTWbkdQPIAABvfgAAQQAB+gicv3VC+716gIABIqaAGINAaMnpABkDG9UGjQDQAADQMRRgdKJD1CWEK3iOfJR8TivGCkolBSRAMmVxgWbpni+fmqBOjI70J4mEbDIsXJh6NRkEJbWdRRKsp0F/F3JFOFCQuR1A8gA==", "github-token"},
 		{"zip in base64", b64(zipped("creds", file)), "github-token"},
+		{"xxd", "$ xxd creds\n" + xxdOf(file) + "$ ", "github-token"},
+		{"hexdump -C", hexdumpOf(file), "github-token"},
 		{"three layers are not read", b64([]byte(b64([]byte(b64([]byte(file)))))), ""},
 		{"base64 of prose", b64([]byte("nothing to see here, only words and more words")), ""},
 		{"a sha256", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", ""},

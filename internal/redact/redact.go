@@ -534,6 +534,18 @@ func (s Scrubber) find(text string, p *pass) []span {
 			found, names = append(found, [2]int{c.start, c.end}), append(names, name)
 		}
 	}
+	if strings.Contains(v.text, "0000") {
+		for _, d := range dumps(v.text) {
+			for j = 0; j < len(taken) && taken[j][1] <= d.start; j++ {
+			}
+			if len(d.bytes) < minEncoded || j < len(taken) && taken[j][0] < d.end {
+				continue
+			}
+			if name := s.decoded(d.bytes, 1, p); name != "" {
+				found, names = append(found, [2]int{d.start, d.end}), append(names, name)
+			}
+		}
+	}
 	for i, sp := range found {
 		a, z := v.source(sp[0], sp[1])
 		out = append(out, span{a, z, names[i]})
