@@ -478,17 +478,8 @@ func (s Scrubber) flat(texts []string, spans []span, p *pass) []span {
 			p.counts[sp.name]++
 		}
 	}
-	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
 	// Widened spans may now overlap: one marker for each run.
-	out := spans[:0]
-	for _, sp := range spans {
-		if n := len(out); n > 0 && sp.start < out[n-1].end {
-			out[n-1].end = max(out[n-1].end, sp.end)
-			continue
-		}
-		out = append(out, sp)
-	}
-	return out
+	return coalesce(spans)
 }
 
 // span is a finding in the original text.
@@ -520,38 +511,43 @@ func (s Scrubber) find(text string, p *pass) []span {
 			p.counts[d.name]++
 		}
 	}
-	var found [][2]int
-	var names []string
-	j := 0
+	// Encoded runs and dumps are read even where a detector found
+	// something in them (a spurious card number in a dump's columns must
+	// not let the rest pass); what overlaps is then one span.
+	encoded := func(a, z int, name string) {
+		a, z = v.source(a, z)
+		out = append(out, span{a, z, name})
+		p.counts[name]++
+	}
 	for _, c := range candidates(v.text) {
-		for j < len(taken) && taken[j][1] <= c.start {
-			j++
-		}
-		if j < len(taken) && taken[j][0] < c.end {
-			continue
-		}
 		if name := s.inside(v.text[c.start:c.end], c.hex, 1, p); name != "" {
-			found, names = append(found, [2]int{c.start, c.end}), append(names, name)
+			encoded(c.start, c.end, name)
 		}
 	}
 	if strings.Contains(v.text, "0000") {
 		for _, d := range dumps(v.text) {
-			for j = 0; j < len(taken) && taken[j][1] <= d.start; j++ {
-			}
-			if len(d.bytes) < minEncoded || j < len(taken) && taken[j][0] < d.end {
-				continue
-			}
-			if name := s.decoded(d.bytes, 1, p); name != "" {
-				found, names = append(found, [2]int{d.start, d.end}), append(names, name)
+			if len(d.bytes) >= minEncoded {
+				if name := s.decoded(d.bytes, 1, p); name != "" {
+					encoded(d.start, d.end, name)
+				}
 			}
 		}
 	}
-	for i, sp := range found {
-		a, z := v.source(sp[0], sp[1])
-		out = append(out, span{a, z, names[i]})
-		p.counts[names[i]]++
+	return coalesce(out)
+}
+
+// coalesce sorts spans and makes one of each run of overlapping ones,
+// named by the first.
+func coalesce(spans []span) []span {
+	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
+	out := spans[:0]
+	for _, sp := range spans {
+		if n := len(out); n > 0 && sp.start < out[n-1].end {
+			out[n-1].end = max(out[n-1].end, sp.end)
+			continue
+		}
+		out = append(out, sp)
 	}
-	slices.SortFunc(out, func(a, b span) int { return a.start - b.start })
 	return out
 }
 
