@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/toolgate/toolgate/internal/fold"
 )
 
 // Detectors of credentials that announce themselves: a vendor's token
@@ -183,7 +185,7 @@ func findBasicAuth(s string) [][2]int {
 // database URL, a git remote, a proxy; the user may be empty
 // (redis://:password@host) and the password may hold "@" (the last one
 // before the host ends it).
-var urlPasswordRe = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@'"<>]{0,128}:([^\s/'"<>]{1,256})@[A-Za-z0-9\[]`)
+var urlPasswordRe = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/'"<>]{0,128}:([^\s/'"<>]{1,256})@[A-Za-z0-9\[]`)
 
 func findURLPasswords(s string) [][2]int {
 	if !strings.Contains(s, "://") {
@@ -194,7 +196,7 @@ func findURLPasswords(s string) [][2]int {
 
 // secretHints are what a secret's name contains, in lower case: only
 // names with one are read as words.
-var secretHints = []string{"secret", "pass", "pwd", "token", "key", "credential", "auth", "pat"}
+var secretHints = []string{"secret", "pass", "pwd", "token", "key", "credential", "auth", "pat", "cookie"}
 
 // findSecretFields finds the value given to a name SecretName accepts, in
 // JSON, YAML, .env, PHP, a query string, a header, XML or a command line:
@@ -247,9 +249,24 @@ func findSecretFields(s string) [][2]int {
 				v = skip(s, v, "\r\n")
 				v = skip(s, v, " \t")
 			}
+			if v < len(s) && s[v] == '-' && v+1 < len(s) && s[v+1] == ' ' {
+				v = skip(s, v+1, " \t") // a YAML list's first item
+			}
+			for v < len(s) && (s[v] == '!' || s[v] == '&') {
+				v = skip(s, skipWord(s, v), " \t") // a YAML tag or anchor
+			}
 			v, end := valueAt(s, v)
-			if authScheme(s[v:end]) {
-				v, end = valueAt(s, skip(s, end, " \t"))
+			name := strings.ToLower(s[b:e])
+			switch {
+			case strings.HasSuffix(name, "authorization"):
+				// Any scheme (Bearer, Token, SSWS, Bot...): a first word
+				// followed by another is the scheme, the rest the
+				// credentials.
+				if next := skip(s, end, " \t"); next > end && next < len(s) && s[next] != '\n' && s[next] != '\r' {
+					v, end = next, lineEnd(s, next)
+				}
+			case strings.HasSuffix(name, "cookie"):
+				end = lineEnd(s, v) // every cookie of the header
 			}
 			add(v, end)
 			i = max(i, end-1)
@@ -270,8 +287,15 @@ func findSecretFields(s string) [][2]int {
 			for e < len(s) && e-i < 64 && (isWord(s[e]) || s[e] == '-' || s[e] == '.' || s[e] == ':') {
 				e++
 			}
-			if e >= len(s) || s[e] != '>' || !hinted(s[i+1:e]) || !SecretName(s[i+1:e]) {
+			if e >= len(s) || (s[e] != '>' && s[e] != ' ') || !hinted(s[i+1:e]) || !SecretName(s[i+1:e]) {
 				continue
+			}
+			if s[e] == ' ' { // attributes
+				k := strings.IndexByte(s[e:min(len(s), e+256)], '>')
+				if k < 0 {
+					continue
+				}
+				e += k
 			}
 			close := strings.Index(s[e+1:min(len(s), e+1+256)], "</")
 			if close > 0 {
@@ -281,6 +305,22 @@ func findSecretFields(s string) [][2]int {
 		}
 	}
 	return spans
+}
+
+// lineEnd returns where the line that holds i ends.
+func lineEnd(s string, i int) int {
+	for i < len(s) && s[i] != '\n' && s[i] != '\r' {
+		i++
+	}
+	return i
+}
+
+// skipWord returns the end of the word at i.
+func skipWord(s string, i int) int {
+	for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' {
+		i++
+	}
+	return i
 }
 
 // valueAt returns the value that starts at v: a quoted one up to its
@@ -310,18 +350,6 @@ func hinted(name string) bool {
 	return false
 }
 
-// authScheme reports whether v is an HTTP authentication scheme: in
-// "Authorization: Bearer x" the credentials follow it, for their own
-// detectors.
-func authScheme(v string) bool {
-	for _, s := range []string{"bearer", "basic", "digest", "negotiate", "token", "aws4-hmac-sha256", "hoba", "mutual", "ntlm"} {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
-}
-
 // SecretName reports whether a member or variable name says its value is a
 // secret, in any case and separator style: client_secret, ClientSecret,
 // password, DB_PASSWORD, secret_access_key, api-key, apiKey, token,
@@ -329,7 +357,11 @@ func authScheme(v string) bool {
 // (max_tokens, input_tokens) and a page's token (nextToken,
 // continuation_token) are not secrets.
 func SecretName(name string) bool {
-	words := splitName(name)
+	words := splitName(fold.String(name))
+	for i, w := range words {
+		words[i] = strings.TrimRight(w, "0123456789") // PASSWORD1, DB_PASSWORD_2
+	}
+	words = slices.DeleteFunc(words, func(w string) bool { return w == "" })
 	if len(words) == 0 {
 		return false
 	}
@@ -345,26 +377,27 @@ func SecretName(name string) bool {
 		prev = words[len(words)-2]
 	}
 	switch last {
-	case "value", "text", "plain", "plaintext", "string", "raw", "b64", "base64", "hex", "base":
+	case "value", "text", "plain", "plaintext", "string", "binary", "raw", "b64", "base64", "hex", "base":
 		// password_value, secret_key_base: the secret's own word before it.
 		if len(words) > 1 {
 			return SecretName(strings.Join(words[:len(words)-1], "_")) || prev == "key" && slices.Contains(words, "secret")
 		}
 		return false
 	case "secret", "secrets", "password", "passwords", "passwd", "passphrase", "passphrases", "passcode", "credential", "credentials",
-		"authorization", "apikey", "privatekey", "pat", "cookie", "cookies":
+		"authorization", "apikey", "apikeys", "privatekey", "pat", "cookie", "cookies", "auth":
+		// auth: a Docker config.json's base64 user:password.
 		return true
 	case "token":
 		switch prev {
-		case "next", "page", "continuation", "pagination", "sync", "cursor", "marker", "starting", "resume", "progress", "idempotency", "client":
+		case "next", "page", "continuation", "pagination", "sync", "cursor", "marker", "starting", "resume", "resumption", "progress", "idempotency", "client":
 			// A page's place, a progress notification's correlation, a
 			// request's idempotency key.
 			return false
 		}
 		return true
-	case "key":
+	case "key", "keys":
 		switch prev {
-		case "secret", "api", "private", "access", "signing", "encryption", "master", "account", "client", "auth", "session":
+		case "secret", "api", "private", "access", "signing", "encryption", "master", "account", "client", "auth", "session", "app":
 			// access_key alone is AWS's key id, which the key id detector
 			// finds; it is redacted here too, being half a credential.
 			return true

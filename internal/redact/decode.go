@@ -159,7 +159,8 @@ func decodeRun(run string, asHex bool) [][]byte {
 // inflate returns what b decompresses to, if it is a gzip, zlib or bzip2
 // stream or a zip archive (its files one after another), and true; b
 // itself and true if it is none of them; false if it inflates to more
-// than limit bytes. A stream cut short is read as far as it goes.
+// than limit bytes (nil: limit bytes were spent finding out; b: it was
+// refused before any work). A stream cut short is read as far as it goes.
 func inflate(b []byte, limit int) ([]byte, bool) {
 	var readers []io.Reader
 	switch {
@@ -176,17 +177,22 @@ func inflate(b []byte, limit int) ([]byte, bool) {
 		}
 		readers = append(readers, zr)
 	case len(b) > 4 && string(b[:3]) == "BZh" && b[3] >= '1' && b[3] <= '9':
+		// bzip2 decodes a whole block (100 to 900 KB) before it yields a
+		// byte: the block is what it costs.
+		if int(b[3]-'0')*100<<10 > limit {
+			return b, false // refused before any work
+		}
 		readers = append(readers, bzip2.NewReader(bytes.NewReader(b)))
 	case len(b) > 4 && string(b[:4]) == "PK\x03\x04":
 		zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
 			return b, true
 		}
+		if len(zr.File) > maxZipEntries {
+			return b, false // refused before any work
+		}
 		for _, f := range zr.File {
-			if rc, err := f.Open(); err == nil {
-				defer rc.Close()
-				readers = append(readers, rc)
-			}
+			readers = append(readers, &lazyEntry{f: f})
 		}
 	default:
 		return b, true
@@ -262,6 +268,40 @@ func dumpLine(line string) ([]byte, bool) {
 		out = append(out, b...)
 	}
 	return out, len(out) > 0
+}
+
+// maxZipEntries bounds the files of a zip archive read: each costs a
+// reader.
+const maxZipEntries = 64
+
+// lazyEntry opens a zip file when it is first read, and closes it at its
+// end, so that an archive's readers are not all open at once. A file that
+// cannot be read ends there.
+type lazyEntry struct {
+	f    *zip.File
+	rc   io.ReadCloser
+	done bool
+}
+
+func (e *lazyEntry) Read(p []byte) (int, error) {
+	if e.done {
+		return 0, io.EOF
+	}
+	if e.rc == nil {
+		rc, err := e.f.Open()
+		if err != nil {
+			e.done = true
+			return 0, io.EOF
+		}
+		e.rc = rc
+	}
+	n, err := e.rc.Read(p)
+	if err != nil {
+		e.rc.Close()
+		e.done = true
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 func isB64(c byte) bool      { return isAlnum(c) || c == '+' || c == '/' || c == '-' || c == '_' }

@@ -303,7 +303,7 @@ func findCardNumbers(s string) [][2]int {
 			n := 0
 			for b := a; b < len(groups) && n <= 19; b++ {
 				n += groups[b][1] - groups[b][0]
-				if n >= 13 && n <= 19 && s[groups[a][0]] >= '2' && s[groups[a][0]] <= '6' && luhn(s[groups[a][0]:groups[b][1]]) {
+				if n >= 13 && n <= 19 && s[groups[a][0]] >= '2' && s[groups[a][0]] <= '6' && cardGrouping(s, groups[a:b+1]) && luhn(s[groups[a][0]:groups[b][1]]) {
 					spans = append(spans, [2]int{groups[a][0], groups[b][1]})
 					a = b
 					break
@@ -313,6 +313,36 @@ func findCardNumbers(s string) [][2]int {
 		i = end
 	}
 	return spans
+}
+
+// cardGrouping reports whether groups, runs of digits in s, are written
+// as a card number is: one run, or runs of four with one separator
+// throughout and a shorter or equal last one (4-4-4-4, 4-4-4-4-3), or
+// American Express's and Diners' 4-6-5 and 4-6-4. Version lists
+// (1.21.0 1.21.1), OIDs and page numbers are grouped otherwise.
+func cardGrouping(s string, groups [][2]int) bool {
+	if len(groups) == 1 {
+		return true
+	}
+	sep := s[groups[0][1]:groups[1][0]]
+	for i := 1; i < len(groups); i++ {
+		if s[groups[i-1][1]:groups[i][0]] != sep {
+			return false
+		}
+	}
+	lens := make([]int, len(groups))
+	for i, g := range groups {
+		lens[i] = g[1] - g[0]
+	}
+	if len(lens) == 3 && lens[0] == 4 && lens[1] == 6 && (lens[2] == 5 || lens[2] == 4) {
+		return true
+	}
+	for _, l := range lens[:len(lens)-1] {
+		if l != 4 {
+			return false
+		}
+	}
+	return lens[len(lens)-1] <= 4
 }
 
 // digitGroups appends to groups the runs of digits from i on that are joined

@@ -217,11 +217,14 @@ func (s Scrubber) value(v any, p *pass) any {
 	case string:
 		return s.text(v, p)
 	case json.Number:
-		if out := s.text(v.String(), p); out != v.String() {
-			return out
+		// Only a card number is digits alone: 13 of them at least.
+		if len(v) >= 13 {
+			if out := s.text(v.String(), p); out != v.String() {
+				return out
+			}
 		}
 	case float64:
-		if v == math.Trunc(v) && math.Abs(v) < 1e20 {
+		if v == math.Trunc(v) && math.Abs(v) >= 1e12 && math.Abs(v) < 1e20 {
 			digits := strconv.FormatFloat(v, 'f', -1, 64)
 			if out := s.text(digits, p); out != digits {
 				return out
@@ -279,7 +282,7 @@ func (s Scrubber) array(v []any, schema bool, p *pass) {
 }
 
 // textOf returns the text an array element holds, if it holds one: a
-// string, or an object's string "text".
+// string, or an object's string "text" (a content item's).
 func textOf(v any) *string {
 	switch v := v.(type) {
 	case string:
@@ -296,16 +299,40 @@ func textOf(v any) *string {
 // names ("password": {"type": "string"}), not secrets.
 var schemaMembers = map[string]bool{"inputSchema": true, "outputSchema": true, "requestedSchema": true}
 
-// object redacts the members of m but skip, and its member names; inside a
-// JSON Schema (schema), a secret's name masks nothing.
+// object redacts the members of m but skip, and its member names. In a
+// JSON Schema (schema), the members of "properties" are parameters: a
+// secret's name there masks only the values a schema gives it (default,
+// const, examples, enum), not its declaration.
 func (s Scrubber) object(m map[string]any, skip string, schema bool, p *pass) {
-	masks := !schema && s.masks()
+	masks := s.masks()
+	_, declares := m["properties"]
 	var renamed map[string]string
 	for k, e := range m {
 		switch {
 		case k == skip:
 		case masks && SecretName(k):
 			m[k] = s.mask(e, true, p)
+		case schema && declares && k == "properties":
+			if props, ok := e.(map[string]any); ok {
+				for name, decl := range props {
+					d, ok := decl.(map[string]any)
+					switch {
+					case ok && masks && SecretName(name):
+						for _, given := range []string{"default", "const", "examples", "enum"} {
+							if v, ok := d[given]; ok {
+								d[given] = s.mask(v, true, p)
+							}
+						}
+						s.object(d, "", true, p)
+					case ok:
+						s.object(d, "", true, p)
+					default:
+						props[name] = s.value(decl, p)
+					}
+				}
+				break
+			}
+			m[k] = s.value(e, p)
 		default:
 			switch e := e.(type) {
 			case map[string]any:
@@ -323,11 +350,21 @@ func (s Scrubber) object(m map[string]any, skip string, schema bool, p *pass) {
 			renamed[k] = nk
 		}
 	}
+	next := map[string]int{} // the next suffix to try, per redacted name
 	for k, nk := range renamed {
 		e := m[k]
 		delete(m, k)
-		for _, taken := m[nk]; taken; _, taken = m[nk] {
-			nk += "'" // two names redacted alike stay two members
+		if _, taken := m[nk]; taken {
+			// Two names redacted alike stay two members.
+			n := max(next[nk], 2)
+			for {
+				if _, taken := m[nk+"#"+strconv.Itoa(n)]; !taken {
+					break
+				}
+				n++
+			}
+			next[nk] = n + 1
+			nk += "#" + strconv.Itoa(n)
 		}
 		m[nk] = e
 	}
@@ -355,9 +392,10 @@ func (s Scrubber) mask(v any, top bool, p *pass) any {
 			return v
 		}
 		found := &pass{counts: Counts{}, budget: p.budget}
-		if out := s.text(v, found); len(found.counts) == 1 && strings.HasPrefix(out, "[REDACTED:") && strings.Count(out, "[") == 1 && strings.HasSuffix(out, "]") {
+		out := s.text(v, found)
+		p.budget = found.budget // what reading it spent is spent
+		if len(found.counts) == 1 && strings.HasPrefix(out, "[REDACTED:") && strings.Count(out, "[") == 1 && strings.HasSuffix(out, "]") {
 			p.counts.Add(found.counts)
-			p.budget = found.budget
 			return out
 		}
 	case json.Number, float64:
@@ -387,6 +425,9 @@ func (s Scrubber) String(str string, counts Counts) string {
 }
 
 func (s Scrubber) text(str string, p *pass) string {
+	if len(str) < minFinding {
+		return str
+	}
 	texts := []string{str}
 	s.strings(texts, false, p)
 	return texts[0]
@@ -414,15 +455,22 @@ func (s Scrubber) strings(texts []string, items bool, p *pass) {
 	if len(spans) == 0 {
 		return
 	}
-	offset := 0
+	// Texts and spans are both in order: one walk over both.
+	offset, k := 0, 0
 	for i, text := range texts {
 		end := offset + len(text)
 		var b strings.Builder
 		last := 0
-		for _, sp := range spans {
+		for k < len(spans) && spans[k].end <= offset {
+			k++
+		}
+		for _, sp := range spans[k:] {
+			if sp.start >= end {
+				break
+			}
 			a, z := max(sp.start, offset), min(sp.end, end)
 			if a >= z {
-				continue // the span lies outside this item, or covers only the line break
+				continue // the span covers only the line break
 			}
 			b.WriteString(text[last : a-offset])
 			b.WriteString(marker(sp.name))
@@ -435,6 +483,11 @@ func (s Scrubber) strings(texts []string, items bool, p *pass) {
 		offset = end + len(itemSeparator)
 	}
 }
+
+// minFinding is the shortest text a detector can find anything in
+// (a@b.io): a shorter one alone is not read, which keeps a large answer
+// of small values cheap.
+const minFinding = 6
 
 // itemSeparator joins the strings of an array into one text.
 const itemSeparator = "\n"
@@ -616,7 +669,9 @@ func (s Scrubber) decoded(b []byte, layer int, p *pass) string {
 	}
 	inflated, ok := inflate(b, p.budget)
 	if !ok {
-		p.budget = 0
+		if inflated == nil {
+			p.budget = 0 // spent inflating it
+		}
 		return Undecoded
 	}
 	if len(inflated) != len(b) || len(b) > 0 && &inflated[0] != &b[0] {
@@ -644,8 +699,9 @@ func (s Scrubber) decoded(b []byte, layer int, p *pass) string {
 func marker(name string) string { return "[REDACTED:" + name + "]" }
 
 // Body redacts a JSON-RPC message the client is about to receive, given as
-// its top-level object: every member but "jsonrpc", and but the "id" of a
-// response, which answers the client's own request. A target writes all of
+// its top-level object: every member but "jsonrpc", but the "id" of a
+// response, which answers the client's own request, and but a result's
+// "nextCursor". A target writes all of
 // the rest (params and _meta of a sampling/createMessage or
 // elicitation/create it sends on a stream, members JSON-RPC does not
 // define), and all of it reaches the client's model. It reports whether
@@ -658,10 +714,16 @@ func (s Scrubber) Body(msg map[string]any, counts Counts) bool {
 	_, isRequest := msg["method"]
 	p := &pass{counts: counts, budget: decodeAllowance}
 	for k, v := range msg {
-		if k == "jsonrpc" || (k == "id" && !isRequest) {
-			continue
+		switch result, ok := v.(map[string]any); {
+		case k == "jsonrpc" || (k == "id" && !isRequest):
+		case k == "result" && ok:
+			// A list's nextCursor is the client's to send back, opaque
+			// to it and not shown to a model: decoding it read a page
+			// token as a secret and broke paging.
+			s.object(result, "nextCursor", false, p)
+		default:
+			msg[k] = s.value(v, p)
 		}
-		msg[k] = s.value(v, p)
 	}
 	return total(counts) != before
 }

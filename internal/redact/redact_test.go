@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"maps"
 	"os"
@@ -64,6 +65,10 @@ func TestDetectors(t *testing.T) {
 		{"card with dashes", "5555-5555-5555-4444", "[REDACTED:card-number]"},
 		{"card without separators", "pan=378282246310005.", "pan=[REDACTED:card-number]."},
 		{"card after a date", "2024-01-15 4111111111111111", "2024-01-15 [REDACTED:card-number]"},
+		{"amex grouping", "3782 822463 10005", "[REDACTED:card-number]"},
+		{"a version list is not a card", "go versions: 1.21.0 1.21.1 1.21.2 1.22.0 1.22.1", "go versions: 1.21.0 1.21.1 1.21.2 1.22.0 1.22.1"},
+		{"an OID is not a card", "policy 1.3.6.1.4.1.44947.1.1.1", "policy 1.3.6.1.4.1.44947.1.1.1"},
+		{"page numbers are not a card", "Pages 23 45 67 89 101 112 131", "Pages 23 45 67 89 101 112 131"},
 		{"Luhn failure is not a card", "4111 1111 1111 1112", "4111 1111 1111 1112"},
 		{"millisecond timestamp is not a card", "1767225600000", "1767225600000"},
 		{"part of a longer number", "41111111111111119999999", "41111111111111119999999"},
@@ -199,6 +204,13 @@ func TestBody(t *testing.T) {
 	}
 	if s.Body(map[string]any{"result": map[string]any{"content": []any{}}}, Counts{}) {
 		t.Error("Body reported a change in a clean result")
+	}
+	// A list's cursor is the client's: a page token inside it is not a
+	// secret to redact.
+	cursor := base64.StdEncoding.EncodeToString([]byte(`{"offset":50,"token":"abcdef123"}`))
+	page := map[string]any{"tools": []any{}, "nextCursor": cursor}
+	if s.Body(map[string]any{"jsonrpc": "2.0", "id": 1, "result": page}, Counts{}) || page["nextCursor"] != cursor {
+		t.Errorf("nextCursor changed: %v", page["nextCursor"])
 	}
 }
 

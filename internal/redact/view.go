@@ -95,7 +95,7 @@ func decodeOnce(s string) (view, bool) {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) || r == '\u3164' || r == '\u115f' || r == '\u1160' {
+		if unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) || r == '\u3164' || r == '\u115f' || r == '\u1160' || r == '\uffa0' {
 			// A format character (zero-width space, word joiner, soft
 			// hyphen), a combining mark or variation selector (U+034F,
 			// U+FE0F, an accent), a Hangul filler: each shows nothing, or
