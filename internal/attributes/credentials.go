@@ -1,6 +1,7 @@
 package attributes
 
 import (
+	"path"
 	"slices"
 	"strings"
 
@@ -36,7 +37,7 @@ var credentialPaths = []string{
 	// Cloud instance and task metadata: the credentials of the machine's
 	// role, by address (see linkLocal for its other spellings), name and
 	// path.
-	"[fd00:ec2:", "fd00:ec2:", "metadata.google.internal", "100.100.100.200", "instance-data", "169-254-",
+	"[fd00:ec2:", "fd00:ec2:", "ffff:a9fe:", "ffff:169.254.", "169.254.", "metadata.google.internal", "100.100.100.200", "instance-data", "169-254-",
 	"/latest/meta-data", "/latest/api/token", "/latest/user-data", "security-credentials", "/computemetadata/",
 	"/metadata/identity/oauth2", "/metadata/instance",
 	// Commands that print them: the CLIs' own, and the environment.
@@ -45,16 +46,21 @@ var credentialPaths = []string{
 }
 
 // storeDirs are directories whose every file is a credential or a key:
-// named as a path component (~/.aws, ~/.ssh/*, cd ~/.aws), they are a
-// store themselves.
-var storeDirs = []string{".aws", ".ssh", ".gnupg", ".docker", ".kube", ".azure", "gcloud", "credentials", "credentials.json", "secrets"}
+// named as a path component (~/.aws, ~/.ssh/*, cd ~/.aws, ~/.a?s), they
+// are a store themselves. homeDirs are such only in a home directory
+// (~/.docker, not a project's .docker/Dockerfile).
+var (
+	storeDirs = []string{".aws", ".ssh", ".gnupg"}
+	homeDirs  = []string{".docker", ".kube", ".azure", ".config/gcloud"}
+)
 
 // maxStoreValue is the longest value read for a credential store; a
 // longer one counts as naming one, since padding must not hide a path.
 const maxStoreValue = 64 << 10
 
-// namesCredentialStore reports whether s names a credential store.
-func namesCredentialStore(s string) bool {
+// namesCredentialStore reports whether s names a credential store, or,
+// with commands, is a command that prints credentials.
+func namesCredentialStore(s string, commands bool) bool {
 	if len(s) > maxStoreValue {
 		return true
 	}
@@ -67,7 +73,7 @@ func namesCredentialStore(s string) bool {
 			return true
 		}
 	}
-	return environ(n) || dotEnv(n) || storeDir(n) || linkLocal(n) || envCommand(n) || credentialGlob(n)
+	return environ(n) || dotEnv(n) || storeDir(n) || linkLocal(n) || commands && envCommand(n) || credentialGlob(n)
 }
 
 // plainWord reports whether s is ASCII with nothing a credential path,
@@ -90,7 +96,7 @@ func plainWord(s string) bool {
 		}
 	}
 	l := strings.ToLower(s)
-	for _, w := range []string{"env", "set", "export", "auth", "config", "token", "credential", "secret", "password", "instance"} {
+	for _, w := range []string{"env", "export", "declare", "auth", "config", "token", "credential", "secret", "password", "instance", "0x", "?", "*", "["} {
 		if strings.Contains(l, w) {
 			return false
 		}
@@ -124,54 +130,101 @@ func environ(n string) bool {
 }
 
 // storeDir reports whether a path in n has a component that is a store
-// directory (see storeDirs), also as a glob's literal part (~/.ssh/*).
+// directory (see storeDirs), also as a glob ("~/.a?s", "~/.[a]ws",
+// "~/.{aws,x}"), or a home directory's (see homeDirs).
 func storeDir(n string) bool {
-	named := false
-	for _, d := range storeDirs {
-		if strings.Contains(n, d) {
-			named = true
-			break
-		}
-	}
-	if !named {
+	if !strings.ContainsAny(n, "/~") {
 		return false
 	}
 	for _, f := range fields(n) {
 		if !strings.ContainsAny(f, "/~") {
 			continue
 		}
-		for c := range strings.SplitSeq(f, "/") {
-			c = strings.TrimRight(c, "*?")
-			if slices.Contains(storeDirs, c) {
-				return true
+		parts := strings.Split(f, "/")
+		for i, c := range parts {
+			for _, alt := range braces(c) {
+				for _, d := range storeDirs {
+					if ok, _ := path.Match(alt, d); ok {
+						return true
+					}
+				}
+				home := i > 0 && (parts[i-1] == "~" || parts[i-1] == "$home" || parts[i-1] == "${home}" || parts[i-1] == "root" || i > 1 && parts[i-2] == "home")
+				for _, d := range homeDirs {
+					first, rest, _ := strings.Cut(d, "/")
+					if ok, _ := path.Match(alt, first); ok && home && (rest == "" || i+1 < len(parts) && parts[i+1] == rest) {
+						return true
+					}
+				}
 			}
 		}
 	}
 	return false
 }
 
+// braces expands one level of shell braces in a path component:
+// ".{aws,x}" gives ".aws" and ".x".
+func braces(c string) []string {
+	open := strings.IndexByte(c, '{')
+	closing := strings.IndexByte(c, '}')
+	if open < 0 || closing < open {
+		return []string{c}
+	}
+	var out []string
+	for alt := range strings.SplitSeq(c[open+1:closing], ",") {
+		out = append(out, c[:open]+alt+c[closing+1:])
+	}
+	return out
+}
+
 // envCommand reports whether a command in n prints the environment: env
-// or set alone, or env piped or redirected.
+// with nothing after it but options and assignments (env, sh -c env, sudo
+// env -u HOME, env>/tmp/e), printenv (also as a glob), export or export
+// -p, declare -x or -p.
 func envCommand(n string) bool {
-	if !strings.Contains(n, "env") && !strings.Contains(n, "set") {
+	if !strings.Contains(n, "env") && !strings.Contains(n, "export") && !strings.Contains(n, "declare") && !strings.ContainsAny(n, "*?[") {
 		return false
 	}
 	for seg := range strings.FieldsFuncSeq(n, func(r rune) bool {
-		return r == ';' || r == '&' || r == '|' || r == '\n' || r == '(' || r == ')' || r == '`' || r == '$'
+		return strings.ContainsRune(";&|\n()`${}<>", r)
 	}) {
 		w := strings.Fields(seg)
-		if len(w) == 0 {
-			continue
-		}
-		cmd := w[0]
-		if i := strings.LastIndexByte(cmd, '/'); i >= 0 {
-			cmd = cmd[i+1:] // /usr/bin/env
-		}
-		if (cmd == "env" || cmd == "set") && (len(w) == 1 || w[1] == ">" || strings.HasPrefix(w[1], ">") || w[1] == "-0") {
-			return true
+		for i, word := range w {
+			if k := strings.LastIndexByte(word, '/'); k >= 0 {
+				word = word[k+1:] // /usr/bin/env
+			}
+			if ok, _ := path.Match(word, "printenv"); ok {
+				return true
+			}
+			rest := w[i+1:]
+			switch word {
+			case "env":
+				if envPrints(rest) {
+					return true
+				}
+			case "export", "declare", "typeset":
+				if i == 0 && (len(rest) == 0 || rest[0] == "-p" || rest[0] == "-x") {
+					return true
+				}
+			}
 		}
 	}
 	return false
+}
+
+// envPrints reports whether env with args runs no command: only options
+// (and the names -u unsets) and assignments follow it.
+func envPrints(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-u" || a == "--unset" || a == "-C" || a == "--chdir":
+			i++ // its argument
+		case strings.HasPrefix(a, "-") || strings.Contains(a, "="):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // linkLocal reports whether n holds an address in 169.254.0.0/16 (the
@@ -242,7 +295,11 @@ func inetAton(s string) (uint32, bool) {
 		case len(part) > 1 && part[0] == '0':
 			base, part = 8, part[1:]
 		}
-		if part == "" || len(part) > 12 {
+		part = strings.TrimLeft(part, "0") // 0x0000a9fea9fe, 000251
+		if part == "" {
+			part = "0"
+		}
+		if len(part) > 12 {
 			return 0, false
 		}
 		var v uint64
@@ -293,6 +350,7 @@ func fields(n string) []string {
 // case, quotes and backslashes removed, "//" and "/./" collapsed.
 func shellNormal(s string) string {
 	s = strings.ToLower(fold.String(s))
+	s = strings.ReplaceAll(s, "\\\n", "") // a line continued
 	s = strings.Map(func(r rune) rune {
 		switch r {
 		case '"', '\'', '\\', '`':
@@ -321,8 +379,18 @@ func dotEnv(n string) bool {
 		if k > 0 && !pathBoundary(n[k-1]) {
 			continue // my.env is not the project's .env; venv/.environ neither
 		}
-		if i == len(n) || pathBoundary(n[i]) || n[i] == '.' {
+		if i == len(n) || pathBoundary(n[i]) {
 			return true
+		}
+		if n[i] == '.' {
+			// .env.local, .env.production; not a template's example.
+			suffix := n[i+1:]
+			if j := strings.IndexFunc(suffix, func(r rune) bool { return r > 0x7f || pathBoundary(byte(r)) }); j >= 0 {
+				suffix = suffix[:j]
+			}
+			if !slices.Contains([]string{"example", "sample", "template", "dist", "defaults"}, suffix) {
+				return true
+			}
 		}
 	}
 }

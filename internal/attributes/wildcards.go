@@ -41,6 +41,37 @@ type argumentWalk struct {
 	stores []string // credential stores
 }
 
+// wildcard records v, a string argument named key, if it asks for
+// everything.
+func (w *argumentWalk) wildcard(key, v string) {
+	s := strings.TrimSpace(fold.String(v))
+	if wildcardString(s) || (s == "" && isSelector(key)) || (truthy(s) && everythingKeys[normalKey(key)]) {
+		w.found()
+	}
+}
+
+// store records the current path as naming a credential store.
+func (w *argumentWalk) store() {
+	w.stores = append(w.stores, "/"+strings.Join(w.path, "/"))
+}
+
+// words returns the strings of an array of strings only, joined by
+// spaces; "" for any other array.
+func words(v []any) string {
+	var b strings.Builder
+	for i, e := range v {
+		s, ok := e.(string)
+		if !ok {
+			return ""
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
 func (w *argumentWalk) found() {
 	w.out = append(w.out, "/"+strings.Join(w.path, "/"))
 }
@@ -55,6 +86,9 @@ func (w *argumentWalk) walk(key string, v any) {
 		}
 		for name, e := range v {
 			w.path = append(w.path, pointerEscape(name))
+			if namesCredentialStore(name, true) {
+				w.store() // {"~/.ssh/id_rsa": "read"}
+			}
 			w.walk(name, e)
 			w.path = w.path[:len(w.path)-1]
 		}
@@ -62,19 +96,29 @@ func (w *argumentWalk) walk(key string, v any) {
 		if len(v) == 0 && isSelector(key) {
 			w.found()
 		}
+		// An argv (["sh", "-c", "env"]) is one command line: its words
+		// are read together for commands, alone for paths, so that
+		// ["conda", "env", "list"] is not "env".
+		if argv := words(v); argv != "" && envCommand(shellNormal(argv)) {
+			w.store()
+		}
 		for i, e := range v {
 			w.path = append(w.path, strconv.Itoa(i))
-			w.walk(key, e)
+			if s, ok := e.(string); ok {
+				if namesCredentialStore(s, false) {
+					w.store()
+				}
+				w.wildcard(key, s)
+			} else {
+				w.walk(key, e)
+			}
 			w.path = w.path[:len(w.path)-1]
 		}
 	case string:
-		if namesCredentialStore(v) {
-			w.stores = append(w.stores, "/"+strings.Join(w.path, "/"))
+		if namesCredentialStore(v, true) {
+			w.store()
 		}
-		s := strings.TrimSpace(fold.String(v))
-		if wildcardString(s) || (s == "" && isSelector(key)) || (truthy(s) && everythingKeys[normalKey(key)]) {
-			w.found()
-		}
+		w.wildcard(key, v)
 	case bool:
 		if v && everythingKeys[normalKey(key)] {
 			w.found()
@@ -84,8 +128,7 @@ func (w *argumentWalk) walk(key string, v any) {
 			w.found()
 		}
 		if v >= 0xa9fe0000 && v <= 0xa9feffff && v == float64(uint32(v)) {
-			// A metadata address as a number ({"host": 2852039166}).
-			w.stores = append(w.stores, "/"+strings.Join(w.path, "/"))
+			w.store() // a metadata address as a number ({"host": 2852039166})
 		}
 	}
 }
