@@ -4,6 +4,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/toolgate/toolgate/internal/fold"
 )
@@ -68,8 +70,10 @@ func namesCredentialStore(s string, commands bool) bool {
 		return false
 	}
 	n := shellNormal(s)
+	var seen bigrams
+	seen.add(n)
 	for _, p := range credentialPaths {
-		if strings.Contains(n, p) {
+		if seen.has(p) && strings.Contains(n, p) {
 			return true
 		}
 	}
@@ -347,23 +351,57 @@ func fields(n string) []string {
 }
 
 // shellNormal folds s as a shell would read it: look-alikes folded, lower
-// case, quotes and backslashes removed, "//" and "/./" collapsed.
+// case, quotes and backslashes removed (a backslash before a line break
+// continues the line), "//" and "/./" collapsed. One pass.
 func shellNormal(s string) string {
-	s = strings.ToLower(fold.String(s))
-	s = strings.ReplaceAll(s, "\\\n", "") // a line continued
-	s = strings.Map(func(r rune) rune {
-		switch r {
-		case '"', '\'', '\\', '`':
-			return -1
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+			r = unicode.ToLower(fold.Rune(r))
 		}
-		return r
-	}, s)
-	for _, pair := range [][2]string{{"/./", "/"}, {"//", "/"}} {
-		for strings.Contains(s, pair[0]) {
-			s = strings.ReplaceAll(s, pair[0], pair[1])
+		i += size
+		switch {
+		case r == '\\' && i < len(s) && s[i] == '\n':
+			i++ // a continued line
+			continue
+		case r == '"' || r == '\'' || r == '\\' || r == '`':
+			continue
+		case r >= 'A' && r <= 'Z':
+			r += 'a' - 'A'
+		case r == '/' && strings.HasSuffix(b.String(), "/"):
+			continue // "//"
 		}
+		b.WriteRune(r)
 	}
-	return s
+	out := b.String()
+	for strings.Contains(out, "/./") {
+		out = strings.ReplaceAll(out, "/./", "/")
+	}
+	return out
+}
+
+// bigrams is a set of the byte pairs of a text (hashed to 4,096 bits): a
+// pattern whose first pair the text lacks is not searched for.
+type bigrams [64]uint64
+
+func bigram(a, b byte) uint16 { return (uint16(a)*31 + uint16(b)) & 4095 }
+
+func (g *bigrams) add(s string) {
+	for i := 0; i+1 < len(s); i++ {
+		h := bigram(s[i], s[i+1])
+		g[h>>6] |= 1 << (h & 63)
+	}
+}
+
+func (g *bigrams) has(p string) bool {
+	if len(p) < 2 {
+		return true
+	}
+	h := bigram(p[0], p[1])
+	return g[h>>6]&(1<<(h&63)) != 0
 }
 
 // dotEnv reports whether n holds a path component ".env" or ".env.<name>"

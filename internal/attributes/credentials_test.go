@@ -85,6 +85,8 @@ func TestCredentialStores(t *testing.T) {
 		{`{"host":"0xa9fea9fe"}`, []string{"/host"}},
 		{`{"url":"http://169.254.{169,1}.254/"}`, []string{"/url"}},
 		{`{"files":{"~/.ssh/id_rsa":"read"}}`, []string{"/files/~0~1.ssh~1id_rsa"}},
+		{`{"path":"/etc/./shadow"}`, []string{"/path"}},
+		{`{"path":"/etc//././/shadow"}`, []string{"/path"}},
 		// Not credential stores.
 		{`{"argv":["kubectl","set","image","deploy/web","web=app:2"]}`, []string{}},
 		{`{"argv":["conda","env","list"]}`, []string{}},
