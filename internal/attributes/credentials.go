@@ -100,7 +100,7 @@ func plainWord(s string) bool {
 		}
 	}
 	for _, w := range commandWords {
-		if containsFold(s, w) {
+		if fold.Index(s, w) >= 0 {
 			return false
 		}
 	}
@@ -110,17 +110,6 @@ func plainWord(s string) bool {
 // commandWords are the words (in lower case) and characters of the
 // commands and globs namesCredentialStore looks for.
 var commandWords = []string{"env", "export", "declare", "auth", "config", "token", "credential", "secret", "password", "instance", "0x", "?", "*", "["}
-
-// containsFold is strings.Contains ignoring ASCII case, for a lower-case
-// needle, without allocating: it runs on every argument.
-func containsFold(s, lower string) bool {
-	for i := 0; i+len(lower) <= len(s); i++ {
-		if s[i]|0x20 == lower[0]|0x20 && strings.EqualFold(s[i:i+len(lower)], lower) {
-			return true
-		}
-	}
-	return false
-}
 
 // environ reports whether n names a process's environment file,
 // /proc/<pid>/environ, as a whole path component, or a glob or prefix

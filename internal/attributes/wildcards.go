@@ -26,7 +26,7 @@ func Wildcards(args map[string]any) []string {
 // scanArguments walks args once for Wildcards and CredentialStores.
 func scanArguments(args map[string]any) (wildcards, stores []string) {
 	w := argumentWalk{out: []string{}, stores: []string{}}
-	w.walk("", args)
+	w.walk("", args, true)
 	slices.Sort(w.out)
 	slices.Sort(w.stores)
 	return w.out, w.stores
@@ -39,15 +39,6 @@ type argumentWalk struct {
 	path   []string
 	out    []string // wildcards
 	stores []string // credential stores
-}
-
-// wildcard records v, a string argument named key, if it asks for
-// everything.
-func (w *argumentWalk) wildcard(key, v string) {
-	s := strings.TrimSpace(fold.String(v))
-	if wildcardString(s) || (s == "" && isSelector(key)) || (truthy(s) && everythingKeys[normalKey(key)]) {
-		w.found()
-	}
 }
 
 // store records the current path as naming a credential store.
@@ -77,8 +68,10 @@ func (w *argumentWalk) found() {
 }
 
 // walk looks at v, the value of the argument named key ("" at the top, or
-// the enclosing key for list items).
-func (w *argumentWalk) walk(key string, v any) {
+// the enclosing key for list items); a string is read for the commands
+// that print credentials unless it is a list item (commands), since a
+// list of strings is read as one command line.
+func (w *argumentWalk) walk(key string, v any, commands bool) {
 	switch v := v.(type) {
 	case map[string]any:
 		if len(v) == 0 && isSelector(key) {
@@ -89,7 +82,7 @@ func (w *argumentWalk) walk(key string, v any) {
 			if namesCredentialStore(name, true) {
 				w.store() // {"~/.ssh/id_rsa": "read"}
 			}
-			w.walk(name, e)
+			w.walk(name, e, true)
 			w.path = w.path[:len(w.path)-1]
 		}
 	case []any:
@@ -104,21 +97,17 @@ func (w *argumentWalk) walk(key string, v any) {
 		}
 		for i, e := range v {
 			w.path = append(w.path, strconv.Itoa(i))
-			if s, ok := e.(string); ok {
-				if namesCredentialStore(s, false) {
-					w.store()
-				}
-				w.wildcard(key, s)
-			} else {
-				w.walk(key, e)
-			}
+			w.walk(key, e, false)
 			w.path = w.path[:len(w.path)-1]
 		}
 	case string:
-		if namesCredentialStore(v, true) {
+		if namesCredentialStore(v, commands) {
 			w.store()
 		}
-		w.wildcard(key, v)
+		s := strings.TrimSpace(fold.String(v))
+		if wildcardString(s) || (s == "" && isSelector(key)) || (truthy(s) && everythingKeys[normalKey(key)]) {
+			w.found()
+		}
 	case bool:
 		if v && everythingKeys[normalKey(key)] {
 			w.found()

@@ -4,7 +4,10 @@
 // for "*", "@" or "4111" is not passed by "＊", "＠" or "４１１１".
 package fold
 
-import "unicode"
+import (
+	"strings"
+	"unicode"
+)
 
 // Rune returns the ASCII character r stands for, or r.
 func Rune(r rune) rune {
@@ -41,4 +44,19 @@ func String(s string) string {
 		}
 	}
 	return s
+}
+
+// Index is strings.Index ignoring ASCII case, for a lower-case needle,
+// without allocating: the scanners run it on every argument and answer.
+func Index(s, lower string) int {
+	n := len(lower)
+	if n == 0 {
+		return 0
+	}
+	for i := 0; i+n <= len(s); i++ {
+		if s[i]|0x20 == lower[0]|0x20 && strings.EqualFold(s[i:i+n], lower) {
+			return i
+		}
+	}
+	return -1
 }

@@ -23,3 +23,20 @@ func TestString(t *testing.T) {
 		}
 	}
 }
+
+func TestIndex(t *testing.T) {
+	for _, tt := range []struct {
+		s, lower string
+		want     int
+	}{
+		{"Authorization: BEARER x", "bearer", 15},
+		{"no such word", "bearer", -1},
+		{"ls ~/.ssh/[a]", "[", 10},
+		{"{a}", "[", -1},
+		{"x", "", 0},
+	} {
+		if got := fold.Index(tt.s, tt.lower); got != tt.want {
+			t.Errorf("Index(%q, %q) = %d, want %d", tt.s, tt.lower, got, tt.want)
+		}
+	}
+}

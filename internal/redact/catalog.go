@@ -99,7 +99,7 @@ var (
 func findStorageKeys(s string) [][2]int {
 	var spans [][2]int
 	for i := 0; ; {
-		k := indexFold(s[i:], "accountkey")
+		k := fold.Index(s[i:], "accountkey")
 		if k < 0 {
 			return spans
 		}
@@ -164,7 +164,7 @@ var basicAuthRe = regexp.MustCompile(`(?i)\bbasic[ \t]+([A-Za-z0-9+/]{4,}={0,2})
 // findBasicAuth finds base64 credentials after "Basic" that decode to
 // user:password: "basic training" is prose.
 func findBasicAuth(s string) [][2]int {
-	if indexFold(s, "basic") < 0 {
+	if fold.Index(s, "basic") < 0 {
 		return nil
 	}
 	var spans [][2]int
@@ -343,7 +343,7 @@ func valueAt(s string, v int) (start, end int) {
 // hinted reports whether name holds one of secretHints, in any case.
 func hinted(name string) bool {
 	for _, h := range secretHints {
-		if indexFold(name, h) >= 0 {
+		if fold.Index(name, h) >= 0 {
 			return true
 		}
 	}

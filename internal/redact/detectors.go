@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/toolgate/toolgate/internal/fold"
 	"unicode"
 	"unicode/utf8"
 )
@@ -90,17 +92,17 @@ var base64PEMRe = regexp.MustCompile(`LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2}`)
 
 func findPrivateKeys(s string) [][2]int {
 	var spans [][2]int
-	if indexFold(s, "private key") >= 0 {
+	if fold.Index(s, "private key") >= 0 {
 		spans = append(spans, regexFinder(privateKeyRe, 0)(s)...)
 	}
-	if indexFold(s, "putty-user-key-file-") >= 0 {
+	if fold.Index(s, "putty-user-key-file-") >= 0 {
 		spans = append(spans, regexFinder(puttyKeyRe, 0)(s)...)
 	}
 	if strings.Contains(s, "LS0tLS1CRUdJTi") {
 		for _, m := range base64PEMRe.FindAllStringIndex(s, -1) {
 			run := strings.TrimRight(s[m[0]:m[1]], "=")
 			decoded, err := base64.RawStdEncoding.DecodeString(run[:len(run)/4*4])
-			if err == nil && indexFold(string(decoded), "private key") >= 0 {
+			if err == nil && fold.Index(string(decoded), "private key") >= 0 {
 				spans = append(spans, [2]int{m[0], m[1]})
 			}
 		}
@@ -115,7 +117,7 @@ func findPrivateKeys(s string) [][2]int {
 func findBearerTokens(s string) [][2]int {
 	var spans [][2]int
 	for i := 0; ; {
-		k := indexFold(s[i:], "bearer")
+		k := fold.Index(s[i:], "bearer")
 		if k < 0 {
 			return spans
 		}
@@ -154,17 +156,6 @@ func isLowerWord(s string) bool {
 		}
 	}
 	return true
-}
-
-// indexFold is strings.Index ignoring ASCII case, without allocating.
-func indexFold(s, lowerSubstr string) int {
-	n := len(lowerSubstr)
-	for i := 0; i+n <= len(s); i++ {
-		if s[i]|0x20 == lowerSubstr[0] && strings.EqualFold(s[i:i+n], lowerSubstr) {
-			return i
-		}
-	}
-	return -1
 }
 
 // A JWS (three parts) or JWE (five) in compact form whose header is a
@@ -250,7 +241,7 @@ func findSecretKeys(s string) [][2]int {
 		}
 		i = j
 	}
-	if indexFold(s, "secret") >= 0 {
+	if fold.Index(s, "secret") >= 0 {
 		spans, _ = claim(spans, regexFinder(secretValueRe, 1)(s))
 	}
 	return spans

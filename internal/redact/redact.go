@@ -156,6 +156,7 @@ func (r *Redactor) Select(doc map[string]any) (Scrubber, []error) {
 	// addresses inside its comment, a bearer token before the JWT it holds),
 	// then custom patterns in the order declared.
 	slices.SortStableFunc(s.detectors, func(a, b *detector) int { return a.order - b.order })
+	s.masking = slices.ContainsFunc(s.detectors, func(d *detector) bool { return d.name == SecretField })
 	return s, errs
 }
 
@@ -164,13 +165,16 @@ type Scrubber struct {
 	// Rules names the rules that applied.
 	Rules     []string
 	detectors []*detector
+	// masking: the secret-field detector is among them, so values under
+	// secret-named members are masked.
+	masking bool
 }
 
 // Secrets returns a Scrubber with the built-in detectors of secrets: every
 // one but Email. It masks what an approver is shown of a call's arguments,
 // where a recipient's address is what they must see.
 func Secrets() Scrubber {
-	s := Scrubber{}
+	s := Scrubber{masking: true}
 	for _, name := range order {
 		if name != Email {
 			s.detectors = append(s.detectors, builtins[name])
@@ -243,19 +247,16 @@ func (s Scrubber) value(v any, p *pass) any {
 // texts does not part them).
 func (s Scrubber) array(v []any, schema bool, p *pass) {
 	var at []int
+	var texts []string
+	items := false // content items, not a list of values
 	for i, e := range v {
-		if textOf(e) != nil {
-			at = append(at, i)
+		if t, ok := textOf(e); ok {
+			at, texts = append(at, i), append(texts, t)
+			_, obj := e.(map[string]any)
+			items = items || obj
 		}
 	}
 	if len(at) >= 2 {
-		texts := make([]string, len(at))
-		items := false // content items, not a list of values
-		for k, i := range at {
-			texts[k] = *textOf(v[i])
-			_, obj := v[i].(map[string]any)
-			items = items || obj
-		}
 		s.strings(texts, items, p)
 		for k, i := range at {
 			if m, ok := v[i].(map[string]any); ok {
@@ -267,7 +268,7 @@ func (s Scrubber) array(v []any, schema bool, p *pass) {
 		}
 	}
 	for i, e := range v {
-		if len(at) >= 2 && textOf(e) != nil {
+		if _, ok := textOf(e); ok && len(at) >= 2 {
 			continue
 		}
 		switch e := e.(type) {
@@ -283,16 +284,15 @@ func (s Scrubber) array(v []any, schema bool, p *pass) {
 
 // textOf returns the text an array element holds, if it holds one: a
 // string, or an object's string "text" (a content item's).
-func textOf(v any) *string {
+func textOf(v any) (string, bool) {
 	switch v := v.(type) {
 	case string:
-		return &v
+		return v, true
 	case map[string]any:
-		if t, ok := v["text"].(string); ok {
-			return &t
-		}
+		t, ok := v["text"].(string)
+		return t, ok
 	}
-	return nil
+	return "", false
 }
 
 // schemaMembers hold JSON Schemas, whose member names are parameters'
@@ -304,7 +304,7 @@ var schemaMembers = map[string]bool{"inputSchema": true, "outputSchema": true, "
 // secret's name there masks only the values a schema gives it (default,
 // const, examples, enum), not its declaration.
 func (s Scrubber) object(m map[string]any, skip string, schema bool, p *pass) {
-	masks := s.masks()
+	masks := s.masking
 	_, declares := m["properties"]
 	var renamed map[string]string
 	for k, e := range m {
@@ -368,16 +368,6 @@ func (s Scrubber) object(m map[string]any, skip string, schema bool, p *pass) {
 		}
 		m[nk] = e
 	}
-}
-
-// masks reports whether s has the secret-field detector.
-func (s Scrubber) masks() bool {
-	for _, d := range s.detectors {
-		if d.name == SecretField {
-			return true
-		}
-	}
-	return false
 }
 
 // mask replaces every non-empty string in v, a value of a member named
