@@ -89,8 +89,8 @@ type decisionPath struct {
 // decide decides approval id as by, of groups.
 func (p *decisionPath) decide(id string, approve bool, by string, groups ...string) (approval.Approval, error) {
 	// The comment carries a right-to-left override, which the record
-	// shows escaped.
-	return approval.Decide(context.Background(), p.store, p.signer, p.keys, id, approval.Decision{Approve: approve, By: by, Groups: groups, Comment: "CHG-7 \u202eok"}, time.Now())
+	// shows escaped, and a password, which it does not show.
+	return approval.Decide(context.Background(), p.store, p.signer, p.keys, id, approval.Decision{Approve: approve, By: by, Groups: groups, Comment: "CHG-7 \u202eok password=hunter2hunter2"}, time.Now())
 }
 
 // TestOutOfBandApproval: against moto's DynamoDB, each client version is
@@ -168,7 +168,8 @@ func TestOutOfBandApproval(t *testing.T) {
 		t.Errorf("decision records lack the approval:\n%s", logs.String())
 	}
 	// The approver's comment, from the signed grant, escaped.
-	if !strings.Contains(logs.String(), `"channel":"out-of-band","comment":"CHG-7 \\u202eok"}`) || strings.Contains(logs.String(), "\u202e") {
+	if !strings.Contains(logs.String(), `"channel":"out-of-band","comment":"CHG-7 \\u202eok password=[REDACTED:secret-field]"}`) ||
+		strings.Contains(logs.String(), "\u202e") || strings.Contains(logs.String(), "hunter2hunter2") {
 		t.Errorf("decision records lack the approver's comment, escaped:\n%s", logs.String())
 	}
 }

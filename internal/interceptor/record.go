@@ -74,7 +74,9 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 		rec.ApprovalRequired = true
 		rec.Approval = &decisionlog.Approval{Status: a.Status, Channel: a.Channel, ID: a.ID, Groups: a.Groups, Expired: a.Expired}
 		if a.Status == decision.ApprovalGranted {
-			rec.Approved = &decisionlog.Approved{By: a.By, At: a.At, ID: a.ID, Channel: a.Channel, Comment: a.Comment}
+			// An approver may paste a credential into a comment: the
+			// record holds none.
+			rec.Approved = &decisionlog.Approved{By: a.By, At: a.At, ID: a.ID, Channel: a.Channel, Comment: secrets.String(a.Comment, redact.Counts{})}
 		}
 	}
 	// What the caller was shown may quote its arguments; a record holds

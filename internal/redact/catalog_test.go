@@ -117,6 +117,8 @@ func TestWholeMessage(t *testing.T) {
 		{"a key block across items",
 			`{"content":[{"type":"text","text":"-----BEGIN RSA PRIVATE KEY-----"},{"type":"text","text":"MIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----"}]}`,
 			`{"content":[{"text":"[REDACTED:private-key]","type":"text"},{"text":"[REDACTED:private-key]","type":"text"}]}`},
+		{"a key block across two members", `{"header":"-----BEGIN RSA PRIVATE KEY-----","key_body":"MIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----","n":1}`,
+			`{"header":"[REDACTED:private-key]","key_body":"[REDACTED:private-key]","n":1}`},
 		{"a secret as a member name", `{"` + accessKeyID + `":"x"}`, `{"[REDACTED:aws-access-key-id]":"x"}`},
 		{"two names redacted alike", `{"a-` + ghp + `":1,"b-` + ghp + `":2}`, ``},
 		{"a token split across three items, an image among them",

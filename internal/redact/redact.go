@@ -306,10 +306,34 @@ var schemaMembers = map[string]bool{"inputSchema": true, "outputSchema": true, "
 func (s Scrubber) object(m map[string]any, skip string, schema bool, p *pass) {
 	masks := s.masking
 	_, declares := m["properties"]
+	// The string members are read as one text, a line each in the order
+	// of their names, as a model reads "key: value" lines: a key block
+	// whose header and body are two members is one key.
+	var lines []string
+	for k, e := range m {
+		if _, ok := e.(string); ok && k != skip && !(masks && SecretName(k)) {
+			lines = append(lines, k)
+		}
+	}
+	if len(lines) >= 2 {
+		slices.Sort(lines)
+		texts := make([]string, len(lines))
+		for i, k := range lines {
+			texts[i] = m[k].(string)
+		}
+		s.strings(texts, false, p)
+		for i, k := range lines {
+			m[k] = texts[i]
+		}
+	} else {
+		lines = nil
+	}
 	var renamed map[string]string
 	for k, e := range m {
 		switch {
 		case k == skip:
+		case isLine(lines, k):
+			// read above
 		case masks && SecretName(k):
 			m[k] = s.mask(e, true, p)
 		case schema && declares && k == "properties":
@@ -368,6 +392,12 @@ func (s Scrubber) object(m map[string]any, skip string, schema bool, p *pass) {
 		}
 		m[nk] = e
 	}
+}
+
+// isLine reports whether k is one of lines, sorted.
+func isLine(lines []string, k string) bool {
+	_, found := slices.BinarySearch(lines, k)
+	return found
 }
 
 // mask replaces every non-empty string in v, a value of a member named
