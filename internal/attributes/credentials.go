@@ -2,6 +2,7 @@ package attributes
 
 import (
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -39,11 +40,15 @@ var credentialPaths = []string{
 	// Cloud instance and task metadata: the credentials of the machine's
 	// role, by address (see linkLocal for its other spellings), name and
 	// path.
-	"[fd00:ec2:", "fd00:ec2:", "ffff:a9fe:", "ffff:169.254.", "169.254.", "metadata.google.internal", "100.100.100.200", "instance-data", "169-254-",
+	"[fd00:ec2:", "fd00:ec2:", "fd00:0ec2:", "ffff:a9fe:", "ffff:169.254.", "169.254.", "metadata.google.internal", "100.100.100.200", "instance-data", "169-254-",
 	"/latest/meta-data", "/latest/api/token", "/latest/user-data", "security-credentials", "/computemetadata/",
 	"/metadata/identity/oauth2", "/metadata/instance",
-	// Commands that print them: the CLIs' own, and the environment.
-	"printenv", "export-credentials", "configure get", "config view --raw", "auth token", "print-access-token",
+}
+
+// credentialCommands are what a normalised command line holds when it
+// prints credentials: the CLIs' own commands (see also printsCredentials).
+var credentialCommands = []string{
+	"printenv", "export-credentials", "configure get", "auth token", "print-access-token",
 	"get-access-token", "get-login-password", "export -p",
 }
 
@@ -66,10 +71,20 @@ func namesCredentialStore(s string, commands bool) bool {
 	if len(s) > maxStoreValue {
 		return true
 	}
+	if commands && strings.EqualFold(strings.TrimSpace(s), "set") {
+		return true // the shell's variables, its environment among them
+	}
 	if len(s) < 3 || plainWord(s) {
 		return false
 	}
-	n := shellNormal(s)
+	if strings.ContainsRune(s, '\\') && namesStore(shellNormal(strings.ReplaceAll(s, "\\", "/")), commands) {
+		return true // a Windows path: %USERPROFILE%\.aws\credentials
+	}
+	return namesStore(shellNormal(s), commands)
+}
+
+// namesStore is namesCredentialStore on a normalised value.
+func namesStore(n string, commands bool) bool {
 	var seen bigrams
 	seen.add(n)
 	for _, p := range credentialPaths {
@@ -77,7 +92,18 @@ func namesCredentialStore(s string, commands bool) bool {
 			return true
 		}
 	}
-	return environ(n) || dotEnv(n) || storeDir(n) || linkLocal(n) || commands && envCommand(n) || credentialGlob(n)
+	return environ(n) || dotEnv(n) || storeDir(n) || linkLocal(n) || credentialGlob(n) || commands && printsCredentials(n)
+}
+
+// printsCredentials reports whether the command line n prints
+// credentials: the environment (see envCommand), or a CLI's credentials.
+func printsCredentials(n string) bool {
+	for _, c := range credentialCommands {
+		if strings.Contains(n, c) {
+			return true
+		}
+	}
+	return envCommand(n) || strings.Contains(n, "config view") && strings.Contains(n, "--raw")
 }
 
 // plainWord reports whether s is ASCII with nothing a credential path,
@@ -133,7 +159,27 @@ func environ(n string) bool {
 			return true
 		}
 	}
+	// cd /proc/self && cat environ (or env*)
+	if strings.Contains(n, "/proc") {
+		for _, f := range fields(n) {
+			if ok, _ := path.Match(bashGlob(f[strings.LastIndexByte(f, '/')+1:]), "environ"); ok {
+				return true
+			}
+		}
+	}
 	return false
+}
+
+// bashClass is a bash character class in a glob ([[:alpha:]]).
+var bashClass = regexp.MustCompile(`\[\[:[a-z]+:\]\]`)
+
+// bashGlob rewrites bash's glob syntax as path.Match reads it: [!x] as
+// [^x], a character class as ?.
+func bashGlob(p string) string {
+	if !strings.ContainsRune(p, '[') {
+		return p
+	}
+	return strings.ReplaceAll(bashClass.ReplaceAllString(p, "?"), "[!", "[^")
 }
 
 // storeDir reports whether a path in n has a component that is a store
@@ -149,7 +195,7 @@ func storeDir(n string) bool {
 		}
 		parts := strings.Split(f, "/")
 		for i, c := range parts {
-			for _, alt := range braces(c) {
+			for _, alt := range braces(bashGlob(c)) {
 				for _, d := range storeDirs {
 					if ok, _ := path.Match(alt, d); ok {
 						return true
@@ -203,9 +249,16 @@ func envCommand(n string) bool {
 				return true
 			}
 			rest := w[i+1:]
+			if ok, _ := path.Match(word, "env"); ok {
+				word = "env" // /usr/bin/e?v
+			}
 			switch word {
 			case "env":
 				if envPrints(rest) {
+					return true
+				}
+			case "set":
+				if i == 0 && len(rest) == 0 {
 					return true
 				}
 			case "export", "declare", "typeset":
@@ -224,6 +277,10 @@ func envPrints(args []string) bool {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
+		case strings.HasPrefix(a, "#"):
+			return true // a comment: nothing runs after it
+		case strings.Trim(a, "0123456789") == "":
+			// a redirection's descriptor (env 2>/dev/null)
 		case a == "-u" || a == "--unset" || a == "-C" || a == "--chdir":
 			i++ // its argument
 		case strings.HasPrefix(a, "-") || strings.Contains(a, "="):
@@ -376,6 +433,10 @@ func shellNormal(s string) string {
 			r += 'a' - 'A'
 		case r == '/' && strings.HasSuffix(b.String(), "/"):
 			continue // "//"
+		case (r == ' ' || r == '\t') && strings.HasSuffix(b.String(), " "):
+			continue // one space for many
+		case r == '\t':
+			r = ' '
 		}
 		b.WriteRune(r)
 	}
@@ -410,6 +471,13 @@ func (g *bigrams) has(p string) bool {
 // dotEnv reports whether n holds a path component ".env" or ".env.<name>"
 // (.env.local, .env.production).
 func dotEnv(n string) bool {
+	if strings.ContainsAny(n, "*?[") {
+		for _, f := range fields(n) {
+			if ok, _ := path.Match(bashGlob(f[strings.LastIndexByte(f, '/')+1:]), ".env"); ok && strings.ContainsAny(f, "*?[") {
+				return true // .env*, .en?
+			}
+		}
+	}
 	for i := 0; ; {
 		k := strings.Index(n[i:], ".env")
 		if k < 0 {

@@ -92,7 +92,7 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 		// An argv (["sh", "-c", "env"]) is one command line: its words
 		// are read together for commands, alone for paths, so that
 		// ["conda", "env", "list"] is not "env".
-		if argv := words(v); argv != "" && envCommand(shellNormal(argv)) {
+		if argv := words(v); argv != "" && printsCredentials(shellNormal(argv)) {
 			w.store()
 		}
 		for i, e := range v {

@@ -94,6 +94,13 @@ func compose(b *Bundle, o origin) []error {
 	b.redactions = append(rules, b.redactions...)
 
 	b.warnings = append(b.warnings, catalogChanges(b.catalogWhere, base.Catalog, b.Catalog)...)
+	if b.base.Bundle != "embedded" && b.base.Digest == "" {
+		// The base's files travel in the archive: whoever writes the
+		// archive or the directory can change them, and only a pin says
+		// which base was meant.
+		b.warnings = append(b.warnings, fmt.Sprintf("%s: the base %s is not pinned: add digest: %s to spec, so that no other base loads in its place",
+			position(b.baseWhere, []any{"spec", "bundle"}), b.base.Bundle, base.Digest))
+	}
 	b.Catalog = mergeCatalogs(base.Catalog, b.Catalog)
 	if b.catalogWhere == "" {
 		b.catalogWhere = base.catalogWhere

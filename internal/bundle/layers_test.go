@@ -35,6 +35,9 @@ func TestLayers(t *testing.T) {
 			t.Errorf("policies %v lack %s", names, want)
 		}
 	}
+	if w := strings.Join(b.Warnings(), "\n"); !strings.Contains(w, "base.yaml:9:3: the base ../on-default is not pinned: add digest: "+platform.Digest) {
+		t.Errorf("warnings lack the unpinned base:\n%s", w)
+	}
 	if len(b.Tests) != 1 || len(b.Layers) != 3 || b.Layers[0].Source != "embedded" ||
 		b.Layers[1] != (bundle.Layer{Source: "dir:../on-default", Digest: platform.Digest}) || b.Layers[2].Digest != b.Digest {
 		t.Fatalf("tests %d, layers %+v; platform's %+v", len(b.Tests), b.Layers, platform.Layers)

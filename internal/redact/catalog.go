@@ -384,7 +384,7 @@ func SecretName(name string) bool {
 		}
 		return false
 	case "secret", "secrets", "password", "passwords", "passwd", "passphrase", "passphrases", "passcode", "credential", "credentials",
-		"authorization", "apikey", "apikeys", "privatekey", "pat", "cookie", "cookies", "auth":
+		"authorization", "apikey", "apikeys", "privatekey", "pat", "cookie", "cookies", "auth", "bearer":
 		// auth: a Docker config.json's base64 user:password.
 		return true
 	case "token":

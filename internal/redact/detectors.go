@@ -83,6 +83,9 @@ func regexFinder(re *regexp.Regexp, group int) func(string) [][2]int {
 // as a key too.
 var privateKeyRe = regexp.MustCompile(`(?i)-----BEGIN[A-Z0-9 ]* PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[A-Z0-9 ]* PRIVATE KEY(?: BLOCK)?-----|$)`)
 
+// keyEndRe is a private key block's END line.
+var keyEndRe = regexp.MustCompile(`(?i)-----END[A-Z0-9 ]* PRIVATE KEY(?: BLOCK)?-----`)
+
 // A PuTTY key file, from its first line to its MAC (or the end).
 var puttyKeyRe = regexp.MustCompile(`(?i)PuTTY-User-Key-File-[0-9]+:[\s\S]*?(?:Private-MAC: *[0-9a-f]+|$)`)
 
@@ -97,6 +100,19 @@ func findPrivateKeys(s string) [][2]int {
 	}
 	if fold.Index(s, "putty-user-key-file-") >= 0 {
 		spans = append(spans, regexFinder(puttyKeyRe, 0)(s)...)
+	}
+	// A key's body and END line without its BEGIN line (the header in
+	// another item, or cut off): from where the body starts.
+	if fold.Index(s, "-----end") >= 0 {
+		for _, m := range keyEndRe.FindAllStringIndex(s, -1) {
+			b := m[0]
+			for b > 0 && (isBase64(s[b-1]) || s[b-1] == '=' || s[b-1] == '\n' || s[b-1] == '\r' || s[b-1] == ' ') {
+				b--
+			}
+			if m[0]-b >= 64 {
+				spans = append(spans, [2]int{b, m[1]})
+			}
+		}
 	}
 	if strings.Contains(s, "LS0tLS1CRUdJTi") {
 		for _, m := range base64PEMRe.FindAllStringIndex(s, -1) {

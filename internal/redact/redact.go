@@ -13,6 +13,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -260,8 +261,11 @@ func (s Scrubber) array(v []any, schema bool, p *pass) {
 		s.strings(texts, items, p)
 		for k, i := range at {
 			if m, ok := v[i].(map[string]any); ok {
-				m["text"] = texts[k]
-				s.object(m, "text", schema, p)
+				if setText(m, texts[k]) {
+					s.object(m, "text", schema, p)
+				} else {
+					s.object(m, "", schema, p) // its inner text is redacted already
+				}
 			} else {
 				v[i] = texts[k]
 			}
@@ -283,16 +287,46 @@ func (s Scrubber) array(v []any, schema bool, p *pass) {
 }
 
 // textOf returns the text an array element holds, if it holds one: a
-// string, or an object's string "text" (a content item's).
+// string, an object's string "text" (a content item's), or the "text" of
+// its "resource" (an embedded resource) or "content" (a sampling message).
 func textOf(v any) (string, bool) {
 	switch v := v.(type) {
 	case string:
 		return v, true
 	case map[string]any:
-		t, ok := v["text"].(string)
-		return t, ok
+		if t, ok := v["text"].(string); ok {
+			return t, true
+		}
+		for _, inner := range innerTexts {
+			if m, ok := v[inner].(map[string]any); ok {
+				if t, ok := m["text"].(string); ok {
+					return t, true
+				}
+			}
+		}
 	}
 	return "", false
+}
+
+// innerTexts are the members whose "text" is an element's text.
+var innerTexts = []string{"resource", "content"}
+
+// setText writes t where textOf read m's text, and reports whether that
+// is m's own "text".
+func setText(m map[string]any, t string) bool {
+	if _, ok := m["text"].(string); ok {
+		m["text"] = t
+		return true
+	}
+	for _, inner := range innerTexts {
+		if in, ok := m[inner].(map[string]any); ok {
+			if _, ok := in["text"].(string); ok {
+				in["text"] = t
+				return false
+			}
+		}
+	}
+	return false
 }
 
 // schemaMembers hold JSON Schemas, whose member names are parameters'
@@ -306,6 +340,9 @@ var schemaMembers = map[string]bool{"inputSchema": true, "outputSchema": true, "
 func (s Scrubber) object(m map[string]any, skip string, schema bool, p *pass) {
 	masks := s.masking
 	_, declares := m["properties"]
+	if masks && !schema {
+		s.namedValue(m, p)
+	}
 	// The string members are read as one text, a line each in the order
 	// of their names, as a model reads "key: value" lines: a key block
 	// whose header and body are two members is one key.
@@ -391,6 +428,38 @@ func (s Scrubber) object(m map[string]any, skip string, schema bool, p *pass) {
 			nk += "#" + strconv.Itoa(n)
 		}
 		m[nk] = e
+	}
+}
+
+// nameMembers and valueMembers are how a name/value pair is written:
+// {"name": "DB_PASSWORD", "value": "..."} (Kubernetes, ECS), {"Name":
+// "/prod/db/password", "Value": "..."} (SSM), ParameterKey/Value
+// (CloudFormation).
+var (
+	nameMembers  = []string{"name", "Name", "key", "Key", "ParameterKey", "ParameterName"}
+	valueMembers = []string{"value", "Value", "ParameterValue"}
+)
+
+// namedValue masks the value of a name/value pair whose name, or its last
+// path segment, says it is a secret.
+func (s Scrubber) namedValue(m map[string]any, p *pass) {
+	for _, n := range nameMembers {
+		name, ok := m[n].(string)
+		if !ok {
+			continue
+		}
+		if i := strings.LastIndexAny(name, "/.:"); i >= 0 {
+			name = name[i+1:]
+		}
+		if !SecretName(name) {
+			return
+		}
+		for _, v := range valueMembers {
+			if e, ok := m[v]; ok {
+				m[v] = s.mask(e, true, p)
+			}
+		}
+		return
 	}
 }
 
@@ -533,25 +602,21 @@ func (s Scrubber) flat(texts []string, spans []span, p *pass) []span {
 		return off + i*len(itemSeparator)
 	}
 	found := s.find(strings.Join(texts, ""), &pass{counts: Counts{}, budget: p.budget})
+	// spans are sorted and disjoint: whether a crossing finding overlaps
+	// one is a binary search, so many findings cost no more each.
+	n0 := len(spans)
 	for _, f := range found {
 		a, z := joinedAt(f.start, false), joinedAt(f.end, true)
 		if z-a == f.end-f.start {
 			continue // within one text: found already
 		}
-		sp := span{a, z, f.name}
-		merged := false
-		for j := range spans {
-			if sp.start < spans[j].end && spans[j].start < sp.end {
-				spans[j].start, spans[j].end = min(spans[j].start, sp.start), max(spans[j].end, sp.end)
-				merged = true
-			}
+		k := sort.Search(n0, func(i int) bool { return spans[i].end > a })
+		if k == n0 || spans[k].start >= z {
+			p.counts[f.name]++ // new: what overlaps is widened by coalesce
 		}
-		if !merged {
-			spans = append(spans, sp)
-			p.counts[sp.name]++
-		}
+		spans = append(spans, span{a, z, f.name})
 	}
-	// Widened spans may now overlap: one marker for each run.
+	// Crossing findings widen what they overlap: one marker for each run.
 	return coalesce(spans)
 }
 
