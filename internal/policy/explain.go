@@ -64,7 +64,7 @@ func explainRule(p *compiledPolicy, r compiledRule, resource any, pb binding.Bin
 			res.Outcome = Fail
 		}
 		res.Findings = append(res.Findings, Finding{Policy: p.name, Rule: r.name, Kind: Violation, Mode: p.mode,
-			Message: authorMessage(v.Message, p, r.name), Detail: describeErrors(v.ErrorList), Approval: p.approval, QuotesArguments: r.quotesArguments})
+			Message: authorMessage(v.message, p, r.name), Detail: describeErrors(v.fails), Approval: p.approval, QuotesArguments: r.quotesArguments})
 	}
 	return res
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 	"github.com/kyverno/kyverno-json/pkg/core/compilers"
 	"github.com/kyverno/kyverno-json/pkg/core/expression"
-	jsonengine "github.com/kyverno/kyverno-json/pkg/json-engine"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -50,7 +49,7 @@ type compiledRule struct {
 // ruleFunc evaluates one rule: matched is false when the match or exclude
 // clause skips the rule; err is an evaluation error. shared, when not nil,
 // holds the context values that documents of one list answer share.
-type ruleFunc func(resource any, b binding.Bindings, shared shared) (violations jsonengine.Results, matched bool, err error)
+type ruleFunc func(resource any, b binding.Bindings, shared shared) (violations []violation, matched bool, err error)
 
 // shared holds, for a series of documents that differ only in the fields of
 // listVarying, the context values that read none of them: computed for the
@@ -170,8 +169,8 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 			for _, v := range violations {
 				res.Findings = append(res.Findings, Finding{
 					Policy: p.name, Rule: r.name, Kind: Violation, Mode: p.mode,
-					Message: authorMessage(v.Message, p, r.name),
-					Detail:  describeViolations(v.ErrorList), Approval: p.approval, QuotesArguments: r.quotesArguments,
+					Message: authorMessage(v.message, p, r.name),
+					Detail:  describeViolations(v.fails), Approval: p.approval, QuotesArguments: r.quotesArguments,
 				})
 			}
 			if verdictOnly && len(res.Findings) > 0 {
@@ -190,10 +189,10 @@ func errorMode(m Mode) Mode {
 	return m
 }
 
-// compileRule compiles a rule with kyverno-json's compile functions and
-// composes them as its jsonengine.CompileRule does (context, match, exclude,
-// assert), without building a response record for every rule evaluated, and
-// with literal context variables bound once here rather than on every call.
+// compileRule compiles a rule and composes its parts as kyverno-json's
+// jsonengine.CompileRule does (context, match, exclude, assert), without
+// building a response record for every rule evaluated, and with literal
+// context variables bound once here rather than on every call.
 func compileRule(path *field.Path, c compilers.Compilers, compiler string, r v1alpha1.ValidatingRule) (ruleFunc, error) {
 	if r.Compiler != nil {
 		compiler = string(*r.Compiler)
@@ -203,43 +202,43 @@ func compileRule(path *field.Path, c compilers.Compilers, compiler string, r v1a
 	if err != nil {
 		return nil, err
 	}
-	match, ferr := jsonengine.CompileMatch(path.Child("match"), c, r.Match)
-	if ferr != nil {
-		return nil, ferr
+	match, err := compileClause(path.Child("match"), c, r.Match)
+	if err != nil {
+		return nil, err
 	}
 	byAction, err := matchesByAction(path.Child("match"), c, r.Match)
 	if err != nil {
 		return nil, err
 	}
-	exclude, ferr := jsonengine.CompileMatch(path.Child("exclude"), c, r.Exclude)
-	if ferr != nil {
-		return nil, ferr
+	exclude, err := compileClause(path.Child("exclude"), c, r.Exclude)
+	if err != nil {
+		return nil, err
 	}
-	assert, ferr := jsonengine.CompileAssert(path.Child("assert"), c, formatted(r.Assert))
-	if ferr != nil {
-		return nil, ferr
+	assert, err := compileAssert(path.Child("assert"), c, formatted(r.Assert))
+	if err != nil {
+		return nil, err
 	}
-	return func(resource any, b binding.Bindings, sh shared) (jsonengine.Results, bool, error) {
+	return func(resource any, b binding.Bindings, sh shared) ([]violation, bool, error) {
 		b = context(resource, b, sh)
 		match := match
 		if m, ok := byAction[actionOf(resource)]; ok {
 			match = m
 		}
 		if match != nil {
-			if errs, err := match(resource, b); err != nil {
+			if failed, err := match.failed(resource, b); err != nil {
 				return nil, true, err
-			} else if len(errs) != 0 {
+			} else if failed {
 				return nil, false, nil
 			}
 		}
 		if exclude != nil {
-			if errs, err := exclude(resource, b); err != nil {
+			if failed, err := exclude.failed(resource, b); err != nil {
 				return nil, true, err
-			} else if len(errs) == 0 {
+			} else if !failed {
 				return nil, false, nil
 			}
 		}
-		violations, err := assert(resource, b)
+		violations, err := assert.eval(resource, b)
 		return violations, true, err
 	}, nil
 }
@@ -259,11 +258,11 @@ type contextEntry struct {
 // "any" trees, the clause with only the trees that can match that action.
 // A list document then does not run the trees written for calls (a failed
 // tree costs more than a matching one: kyverno-json formats its error).
-func matchesByAction(path *field.Path, c compilers.Compilers, m *v1alpha1.Match) (map[string]func(any, binding.Bindings) (field.ErrorList, error), error) {
+func matchesByAction(path *field.Path, c compilers.Compilers, m *v1alpha1.Match) (map[string]*clause, error) {
 	if m == nil || len(m.Any) < 2 {
 		return nil, nil
 	}
-	out := map[string]func(any, binding.Bindings) (field.ErrorList, error){}
+	out := map[string]*clause{}
 	kinds := listKinds(m)
 	for action := range literalValues(m, "action") {
 		specialized := *m
@@ -280,9 +279,9 @@ func matchesByAction(path *field.Path, c compilers.Compilers, m *v1alpha1.Match)
 				specialized.Any = append(specialized.Any, tree)
 			}
 		}
-		f, ferr := jsonengine.CompileMatch(path, c, &specialized)
-		if ferr != nil {
-			return nil, ferr
+		f, err := compileClause(path, c, &specialized)
+		if err != nil {
+			return nil, err
 		}
 		out[action] = f
 	}
@@ -378,12 +377,9 @@ func compileContext(path *field.Path, c compilers.Compilers, compiler string, en
 	}, nil
 }
 
-// authorMessage strips the "(CHECK=path)" suffix kyverno-json appends, leaving
-// the policy author's words, or a generic message when there are none.
+// authorMessage is the policy author's formatted message, or a generic one
+// when there is none.
 func authorMessage(msg string, p *compiledPolicy, rule string) string {
-	if i := strings.LastIndex(msg, "(CHECK="); i >= 0 {
-		msg = strings.TrimSpace(msg[:i])
-	}
 	switch {
 	case msg != "":
 		return msg
@@ -396,10 +392,10 @@ func authorMessage(msg string, p *compiledPolicy, rule string) string {
 
 // describeErrors lists the failing paths and the kind of failure, without the
 // values found there: those may be tool arguments, which are never logged.
-func describeErrors(errs field.ErrorList) string {
-	parts := make([]string, 0, len(errs))
-	for _, e := range errs {
-		parts = append(parts, e.Field+": "+string(e.Type))
+func describeErrors(fails []fail) string {
+	parts := make([]string, 0, len(fails))
+	for _, f := range fails {
+		parts = append(parts, f.path+": "+string(f.typ))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -409,14 +405,14 @@ func describeErrors(errs field.ErrorList) string {
 // and a key of the call's arguments is the caller's data, which a
 // decision record must not hold. A path is kept up to its first loop,
 // which only the policy wrote.
-func describeViolations(errs field.ErrorList) string {
-	parts := make([]string, 0, len(errs))
-	for _, e := range errs {
-		path := e.Field
+func describeViolations(fails []fail) string {
+	parts := make([]string, 0, len(fails))
+	for _, f := range fails {
+		path := f.path
 		if i := strings.IndexByte(path, '~'); i >= 0 {
 			path = path[:i] + "~(in a loop)"
 		}
-		parts = append(parts, path+": "+string(e.Type))
+		parts = append(parts, path+": "+string(f.typ))
 	}
 	return strings.Join(parts, "; ")
 }

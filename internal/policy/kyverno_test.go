@@ -32,11 +32,13 @@ func defaultBundle(t testing.TB) *bundle.Bundle {
 	return b
 }
 
-// documents returns the attribute documents of the testdata events, in
-// production and in dev.
+// documents returns the attribute documents of the sample and adversarial
+// events, in production and in dev.
 func documents(t testing.TB, b *bundle.Bundle) []*attributes.Document {
 	t.Helper()
 	files, _ := filepath.Glob("../../testdata/events/*.json")
+	adversarial, _ := filepath.Glob("../../testdata/adversarial/*.json")
+	files = append(files, adversarial...)
 	var docs []*attributes.Document
 	for _, env := range []string{"production", "dev"} {
 		h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog})

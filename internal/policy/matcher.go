@@ -5,7 +5,6 @@ import (
 
 	"github.com/jmespath-community/go-jmespath/pkg/binding"
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
-	jsonengine "github.com/kyverno/kyverno-json/pkg/json-engine"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -13,7 +12,7 @@ import (
 // the same clauses a ValidatingPolicy rule has. Other bundle documents (such
 // as redaction rules) use it to say where they apply, in the policy language.
 type Matcher struct {
-	match, exclude func(any, binding.Bindings) (field.ErrorList, error)
+	match, exclude *clause
 }
 
 // CompileMatcher compiles match and exclude; either may be nil. A matcher
@@ -32,12 +31,12 @@ func CompileMatcher(match, exclude *v1alpha1.Match) (*Matcher, error) {
 	}
 	c := defaultCompilers()
 	var m Matcher
-	var ferr *field.Error
-	if m.match, ferr = jsonengine.CompileMatch(field.NewPath("match"), c, match); ferr != nil {
-		return nil, ferr
+	var err error
+	if m.match, err = compileClause(field.NewPath("match"), c, match); err != nil {
+		return nil, err
 	}
-	if m.exclude, ferr = jsonengine.CompileMatch(field.NewPath("exclude"), c, exclude); ferr != nil {
-		return nil, ferr
+	if m.exclude, err = compileClause(field.NewPath("exclude"), c, exclude); err != nil {
+		return nil, err
 	}
 	return &m, nil
 }
@@ -54,20 +53,20 @@ func (m *Matcher) Matches(doc map[string]any) (matched bool, err error) {
 	var resource any = doc
 	b := &bindings{name: "$payload", value: binding.NewBinding(resource)}
 	if m.match != nil {
-		errs, err := m.match(resource, b)
+		failed, err := m.match.failed(resource, b)
 		if err != nil {
 			return true, err
 		}
-		if len(errs) != 0 {
+		if failed {
 			return false, nil
 		}
 	}
 	if m.exclude != nil {
-		errs, err := m.exclude(resource, b)
+		failed, err := m.exclude.failed(resource, b)
 		if err != nil {
 			return true, err
 		}
-		if len(errs) == 0 {
+		if !failed {
 			return false, nil
 		}
 	}
