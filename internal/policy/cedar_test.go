@@ -1,0 +1,160 @@
+package policy_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cedar-policy/cedar-go"
+
+)
+
+// cedarPolicies is testdata/cedar/default.cedar: the default bundle's
+// tools/call policies in Cedar, the language of AgentCore Policy.
+func cedarPolicies(t testing.TB) *cedar.PolicySet {
+	t.Helper()
+	src, err := os.ReadFile("testdata/cedar/default.cedar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := cedar.NewPolicySetFromBytes("default.cedar", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+// cedarRequest is the Cedar request and entities of an attribute document
+// of a tools/call.
+func cedarRequest(doc map[string]any) (cedar.EntityMap, cedar.Request) {
+	principal, _ := doc["principal"].(map[string]any)
+	tool, _ := doc["tool"].(map[string]any)
+	session, _ := doc["session"].(map[string]any)
+	approval, _ := doc["approval"].(map[string]any)
+	strs := func(v any) []cedar.Value {
+		var out []cedar.Value
+		list, _ := v.([]any)
+		for _, s := range list {
+			if s, ok := s.(string); ok {
+				out = append(out, cedar.String(s))
+			}
+		}
+		return out
+	}
+	str := func(v any) cedar.String { s, _ := v.(string); return cedar.String(s) }
+	var parents []cedar.EntityUID
+	for _, g := range strs(principal["groups"]) {
+		parents = append(parents, cedar.NewEntityUID("Group", g.(cedar.String)))
+	}
+	for _, s := range strs(principal["scopes"]) {
+		parents = append(parents, cedar.NewEntityUID("Scope", s.(cedar.String)))
+	}
+	rank := map[string]cedar.Long{"low": 1, "medium": 2, "high": 3, "critical": 4}[string(str(tool["risk"]))]
+	if rank == 0 {
+		rank = 5
+	}
+	destructive := cedar.Long(0)
+	if calls, ok := session["labelCalls"].(map[string]any); ok {
+		if n, ok := calls["destructive"].(float64); ok {
+			destructive = cedar.Long(n)
+		}
+	}
+	suspicious, _ := tool["suspicious"].(bool)
+	authenticated, _ := principal["authenticated"].(bool)
+	granted, _ := approval["granted"].(bool)
+	user := cedar.NewEntityUID("User", str(principal["id"]))
+	res := cedar.NewEntityUID("Tool", str(tool["qualifiedName"]))
+	entities := cedar.EntityMap{
+		user: {UID: user, Parents: cedar.NewEntityUIDSet(parents...)},
+		res: {UID: res, Attributes: cedar.NewRecord(cedar.RecordMap{
+			"name":       str(tool["qualifiedName"]),
+			"risk":       str(tool["risk"]),
+			"riskRank":   rank,
+			"operation":  str(tool["operation"]),
+			"labels":     cedar.NewSet(strs(tool["labels"])...),
+			"suspicious": cedar.Boolean(suspicious),
+		})},
+	}
+	return entities, cedar.Request{
+		Principal: user,
+		Action:    cedar.NewEntityUID("Action", "call"),
+		Resource:  res,
+		Context: cedar.NewRecord(cedar.RecordMap{
+			"environment":      str(doc["environment"]),
+			"authenticated":    cedar.Boolean(authenticated),
+			"wildcards":        cedar.NewSet(strs(tool["wildcards"])...),
+			"credentialStores": cedar.NewSet(strs(tool["credentialStores"])...),
+			"sessionLabels":    cedar.NewSet(strs(session["labels"])...),
+			"destructiveCalls": destructive,
+			"approved":         cedar.Boolean(granted),
+		}),
+	}
+}
+
+// TestCedarEquivalent: the Cedar policy set decides every sample and
+// adversarial tools/call as the default bundle does (an approval the call
+// lacks counts as a denial), so that BenchmarkAgainstCedar times equal work.
+func TestCedarEquivalent(t *testing.T) {
+	b := defaultBundle(t)
+	ps := cedarPolicies(t)
+	allowed, denied := 0, 0
+	for _, d := range documents(t, b) {
+		doc := d.Value()
+		if doc["action"] != "call" || doc["phase"] != "request" {
+			continue
+		}
+		res := b.Engine.Evaluate(context.Background(), doc)
+		ours := res.Denied() || len(res.Approvals()) > 0
+		entities, req := cedarRequest(doc)
+		decision, diag := cedar.Authorize(ps, entities, req)
+		if len(diag.Errors) > 0 {
+			t.Errorf("%s: cedar: %v", d.Tool.QualifiedName, diag.Errors)
+		}
+		if theirs := decision == cedar.Deny; theirs != ours {
+			t.Errorf("%s %s %v: default bundle denies %v (%v), cedar %v", d.Environment, d.Tool.QualifiedName, d.Principal.Groups, ours, res.Findings, theirs)
+		}
+		if ours {
+			denied++
+		} else {
+			allowed++
+		}
+	}
+	t.Logf("%d calls allowed, %d denied, by both", allowed, denied)
+	if allowed < 5 || denied < 5 {
+		t.Fatalf("%d calls allowed and %d denied: too few to compare", allowed, denied)
+	}
+}
+
+// BenchmarkAgainstCedar interleaves one decision of the default bundle and
+// one of its Cedar equivalent with cedar-go, the engine behind AgentCore
+// Policy, on the same allowed tools/call, each on its prepared input (our
+// attribute document; Cedar's request and entities), and reports both
+// medians and their ratio.
+func BenchmarkAgainstCedar(b *testing.B) {
+	bn, d := benchDoc(b)
+	doc := d.Value()
+	ps := cedarPolicies(b)
+	entities, req := cedarRequest(doc)
+	var ours, theirs []time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		start := time.Now()
+		if bn.Engine.Evaluate(context.Background(), doc).Denied() {
+			b.Fatal("denied")
+		}
+		ours = append(ours, time.Since(start))
+		start = time.Now()
+		if decision, _ := cedar.Authorize(ps, entities, req); decision != cedar.Allow {
+			b.Fatal("cedar denied")
+		}
+		theirs = append(theirs, time.Since(start))
+	}
+	slices.Sort(ours)
+	slices.Sort(theirs)
+	b.ReportMetric(p50(ours), "kyverno-p50-µs")
+	b.ReportMetric(p50(theirs), "cedar-p50-µs")
+	b.ReportMetric(p50(ours)/p50(theirs), "ratio-x")
+}
+
