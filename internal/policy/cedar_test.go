@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
-
 )
 
 // cedarPolicies is testdata/cedar/default.cedar: the default bundle's
@@ -157,4 +156,3 @@ func BenchmarkAgainstCedar(b *testing.B) {
 	b.ReportMetric(p50(theirs), "cedar-p50-µs")
 	b.ReportMetric(p50(ours)/p50(theirs), "ratio-x")
 }
-

@@ -10,21 +10,26 @@ import (
 
 	"github.com/jmespath-community/go-jmespath/pkg/interpreter"
 	"github.com/kyverno/kyverno-json/pkg/core/compilers"
-	jpcompiler "github.com/kyverno/kyverno-json/pkg/core/compilers/jp"
 	"github.com/kyverno/kyverno-json/pkg/jp"
 )
 
-// defaultCompilers returns kyverno-json's compilers with JMESPath as the
-// default and a regex_match that compiles each pattern once.
-var defaultCompilers = sync.OnceValue(func() compilers.Compilers {
+// functionCaller calls kyverno-json's JMESPath functions, with a
+// regex_match that compiles each pattern once.
+var functionCaller = sync.OnceValue(func() interpreter.FunctionCaller {
 	funcs := jp.GetFunctions(context.Background())
 	for i := range funcs {
 		if funcs[i].Name == "regex_match" {
 			funcs[i].Handler = regexMatch
 		}
 	}
+	return interpreter.NewFunctionCaller(funcs...)
+})
+
+// defaultCompilers returns kyverno-json's compilers with JMESPath, compiled
+// by jpCompiler, as the default.
+var defaultCompilers = sync.OnceValue(func() compilers.Compilers {
 	c := compilers.DefaultCompilers
-	c.Jp = jpcompiler.NewCompiler(jpcompiler.WithFunctionCaller(interpreter.NewFunctionCaller(funcs...)))
+	c.Jp = newJPCompiler(functionCaller())
 	return c.WithDefaultCompiler(compilers.CompilerJP)
 })
 
