@@ -14,14 +14,19 @@ import (
 type bindings struct {
 	name   string
 	value  binding.Binding
-	parent *bindings
+	parent binding.Bindings // a *bindings, a rule's context (slot) or nil
 }
 
 func (b *bindings) Get(name string) (binding.Binding, error) {
-	for n := b; n != nil; n = n.parent {
+	for n := b; n != nil; {
 		if n.name == name {
 			return n.value, nil
 		}
+		next, ok := n.parent.(*bindings)
+		if !ok && n.parent != nil {
+			return n.parent.Get(name)
+		}
+		n = next
 	}
 	return nil, fmt.Errorf("variable not defined: %s", name)
 }

@@ -32,7 +32,7 @@ func (k *Kyverno) Explain(doc map[string]any) (out []RuleResult) {
 	payload := &bindings{name: "$payload", value: binding.NewBinding(resource)}
 	for i := range k.policies {
 		p := &k.policies[i]
-		pb := payload.Register("$policy", p.binding)
+		pb := bind(payload, "$policy", p.binding)
 		for _, r := range p.rules {
 			out = append(out, explainRule(p, r, resource, pb))
 		}
@@ -52,7 +52,7 @@ func explainRule(p *compiledPolicy, r compiledRule, resource any, pb binding.Bin
 			fault(fmt.Sprintf("panic: %v", v))
 		}
 	}()
-	violations, matched, err := r.eval(resource, pb.Register("$rule", r.binding), nil)
+	violations, matched, err := r.eval(resource, bind(pb, "$rule", r.binding), nil)
 	switch {
 	case !matched:
 		res.Outcome = Skip

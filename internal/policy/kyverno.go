@@ -1,11 +1,12 @@
 package policy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/jmespath-community/go-jmespath/pkg/binding"
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
@@ -54,7 +55,7 @@ type ruleFunc func(resource any, b binding.Bindings, shared shared) (violations 
 // shared holds, for a series of documents that differ only in the fields of
 // listVarying, the context values that read none of them: computed for the
 // first document, used for all.
-type shared map[*contextEntry]binding.Binding
+type shared map[*contextEntry]*slot
 
 // Compile compiles policies, which must have passed DecodePolicy. Policies are
 // evaluated in the order given.
@@ -76,14 +77,21 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 			compiler = string(*p.Spec.Compiler)
 			c = c.WithDefaultCompiler(compiler)
 		}
-		cp := compiledPolicy{name: p.Name, mode: mode, approval: approval, binding: binding.NewBinding(*p)}
+		cp := compiledPolicy{name: p.Name, mode: mode, approval: approval}
+		if mentions(p.Spec, "$policy") {
+			cp.binding = binding.NewBinding(*p)
+		}
 		path := field.NewPath("spec", "rules")
 		for i, r := range p.Spec.Rules {
 			eval, err := compileRule(path.Index(i), c, compiler, r)
 			if err != nil {
 				return nil, fmt.Errorf("policy %s rule %s: %w", p.Name, r.Name, err)
 			}
-			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: binding.NewBinding(r), eval: eval,
+			var rb binding.Binding
+			if mentions(r, "$rule") {
+				rb = binding.NewBinding(r)
+			}
+			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: rb, eval: eval,
 				actions: literalValues(r.Match, "action"), phases: literalValues(r.Match, "phase"),
 				listKinds: listKinds(r.Match), quotesArguments: quotesArguments(r)})
 		}
@@ -139,7 +147,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 			continue
 		}
 		current = p
-		pb := payload.Register("$policy", p.binding)
+		pb := bind(payload, "$policy", p.binding)
 		for _, r := range p.rules {
 			if skip(r.actions, doc["action"], action) || skip(r.phases, doc["phase"], phase) ||
 				action == "list" && r.listKinds != nil && (!isKind || !r.listKinds[kind]) {
@@ -153,7 +161,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 					Message: "policy evaluation stopped: no time left", Detail: err.Error()})
 				return res
 			}
-			violations, matched, err := r.eval(resource, pb.Register("$rule", r.binding), sh)
+			violations, matched, err := r.eval(resource, bind(pb, "$rule", r.binding), sh)
 			if !matched {
 				continue
 			}
@@ -179,6 +187,22 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 		}
 	}
 	return res
+}
+
+// mentions reports whether v, as JSON, mentions variable: a policy that
+// never reads $policy, or a rule $rule, need not bind it on every call.
+// (A longer name that starts with it counts: when in doubt, bind.)
+func mentions(v any, variable string) bool {
+	b, err := json.Marshal(v)
+	return err != nil || bytes.Contains(b, []byte(variable))
+}
+
+// bind registers name in b, unless value is nil (never read).
+func bind(b binding.Bindings, name string, value binding.Binding) binding.Bindings {
+	if value == nil {
+		return b
+	}
+	return b.Register(name, value)
 }
 
 // errorMode is the mode of an evaluation error of a policy of mode m.
@@ -354,26 +378,11 @@ func compileContext(path *field.Path, c compilers.Compilers, compiler string, en
 		sharable[name] = entry.listShared
 		compiled = append(compiled, entry)
 	}
+	if len(compiled) == 0 {
+		return func(_ any, b binding.Bindings, _ shared) binding.Bindings { return b }, nil
+	}
 	return func(resource any, b binding.Bindings, sh shared) binding.Bindings {
-		for _, e := range compiled {
-			if e.constant != nil {
-				b = b.Register(e.name, e.constant)
-				continue
-			}
-			if e.listShared && sh != nil {
-				if v, ok := sh[e]; ok {
-					b = b.Register(e.name, v)
-					continue
-				}
-			}
-			outer, eval := b, e.eval
-			v := binding.NewDelegate(sync.OnceValues(func() (any, error) { return eval(resource, outer) }))
-			if e.listShared && sh != nil {
-				sh[e] = v
-			}
-			b = b.Register(e.name, v)
-		}
-		return b
+		return newFrame(compiled, resource, b, sh)
 	}, nil
 }
 

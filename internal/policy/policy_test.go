@@ -140,7 +140,19 @@ spec:
         check:
           (regex_match('^[a-z]+-[0-9]+$', tool.arguments.id)): true
 `
-	e := compile(t, limit, typed, audit, integers, regex)
+	// self reads $rule and $policy, which are bound only for the
+	// policies and rules that mention them: a missing one would err.
+	self := `metadata: {name: self}
+spec:
+  rules:
+  - name: named
+    match: {all: [{action: other}]}
+    assert:
+      all:
+      - check:
+          ($rule.name == 'named' && $policy.name == 'self'): true
+`
+	e := compile(t, limit, typed, audit, integers, regex, self)
 	tests := []struct {
 		name string
 		doc  map[string]any
