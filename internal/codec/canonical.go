@@ -41,6 +41,17 @@ func Digest(v any) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// ArgsDigest is the digest of a call's arguments that decision records
+// carry: it proves which arguments were judged without showing them. Nil
+// (no arguments) digests as {}; "" when args hold something JSON cannot
+// (NaN).
+func ArgsDigest(args map[string]any) string {
+	if args == nil {
+		args = map[string]any{}
+	}
+	return Digest(args)
+}
+
 var errNotJSON = errors.New("not a JSON value")
 
 // canonical writes v, a JSON value as encoding/json decodes it, in RFC 8785

@@ -2,6 +2,9 @@ package codec
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -82,5 +85,45 @@ func TestCompareUTF16(t *testing.T) {
 		if got := CompareUTF16(x, y); got != want(x, y) {
 			t.Fatalf("CompareUTF16(%q, %q) = %d, want %d", x, y, got, want(x, y))
 		}
+	}
+}
+
+// TestArgsDigest pins the canonical form. The expected digests were
+// computed independently: printf '%s' '<canonical JSON>' | sha256sum.
+func TestArgsDigest(t *testing.T) {
+	digest := func(s string) string { sum := sha256.Sum256([]byte(s)); return hex.EncodeToString(sum[:]) }
+	// The canonical forms are RFC 8785's own examples (section 3.2.2 and
+	// appendix B) and the cases this project's arguments raise.
+	tests := []struct {
+		in        string // JSON, decoded as the handler decodes arguments
+		canonical string
+	}{
+		{`{}`, `{}`},
+		{`{"b":[1,2.50,{"d":null,"c":true}],"a":"<x>&"}`, `{"a":"<x>&","b":[1,2.5,{"c":true,"d":null}]}`},
+		{`{"n":2.50}`, `{"n":2.5}`},
+		{`{"numbers":[333333333.33333329,1E30,4.50,2e-3,0.000000000000000000000000001,-0,1e21,1e-7,100,0.000001]}`,
+			`{"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27,0,1e+21,1e-7,100,0.000001]}`},
+		{`{"string":"\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/","ls":"\u2028"}`, "{\"ls\":\"\u2028\",\"string\":\"€$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}"},
+		{`{"\u20ac":1,"\r":2,"\ufb33":3,"1":4,"\ud83d\ude00":5,"\u0080":6,"\u00f6":7}`,
+			"{\"\\r\":2,\"1\":4,\"\u0080\":6,\"ö\":7,\"€\":1,\"😀\":5,\"\ufb33\":3}"},
+	}
+	for _, tt := range tests {
+		var args map[string]any
+		if err := json.Unmarshal([]byte(tt.in), &args); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := ArgsDigest(args), digest(tt.canonical); got != want {
+			t.Errorf("ArgsDigest(%s) = %s, want the digest of %s", tt.in, got, tt.canonical)
+		}
+	}
+	if ArgsDigest(nil) != digest("{}") {
+		t.Error("nil arguments digest as {}")
+	}
+	if got := ArgsDigest(map[string]any{"n": json.Number("2.50")}); got != digest(`{"n":2.5}`) {
+		t.Errorf("json.Number: %s", got)
+	}
+	// A known value, computed with sha256sum over the canonical form.
+	if got := ArgsDigest(map[string]any{}); got != "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a" {
+		t.Errorf("{}: %s", got)
 	}
 }

@@ -8,8 +8,6 @@ package decisionlog
 import (
 	"log/slog"
 	"slices"
-
-	"github.com/toolgate/toolgate/internal/codec"
 )
 
 // SchemaVersion is the record's schema version, logged as schema_version.
@@ -68,7 +66,7 @@ type Record struct {
 	Policies []Policy `json:"policies,omitempty"`
 	Bundle   Bundle   `json:"bundle"`
 	// ArgsSHA256 is the SHA-256 of the canonical tool arguments (see
-	// ArgsDigest): it proves which arguments were judged without showing them.
+	// codec.ArgsDigest): it proves which arguments were judged without showing them.
 	ArgsSHA256 string `json:"args_sha256,omitempty"`
 	// Arguments are the raw tool arguments, only with LOG_ARGUMENTS=true.
 	Arguments map[string]any `json:"arguments,omitempty"`
@@ -257,15 +255,4 @@ func appendString(a []slog.Attr, key, v string) []slog.Attr {
 		return a
 	}
 	return append(a, slog.String(key, v))
-}
-
-// ArgsDigest returns the hex SHA-256 of args in the JSON Canonicalization
-// Scheme (RFC 8785; see codec.Canonical): it proves which arguments were
-// judged without showing them. Nil (no arguments) digests as {}; "" when
-// args hold something JSON cannot (NaN).
-func ArgsDigest(args map[string]any) string {
-	if args == nil {
-		args = map[string]any{}
-	}
-	return codec.Digest(args)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/mcp"
@@ -51,7 +52,7 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 			rec.Tool = &decisionlog.Tool{Target: t.Target, Name: t.Name, Operation: t.Operation, Risk: t.Risk}
 		}
 		if doc.Action == attributes.ActionCall {
-			rec.ArgsSHA256 = decisionlog.ArgsDigest(doc.Tool.Arguments)
+			rec.ArgsSHA256 = codec.ArgsDigest(doc.Tool.Arguments)
 			if h.cfg.LogArguments {
 				rec.Arguments = doc.Tool.Arguments
 			}

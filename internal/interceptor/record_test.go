@@ -15,10 +15,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 
+	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/interceptor"
 	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/ratelimit"
 	"github.com/toolgate/toolgate/internal/trace"
 	"github.com/toolgate/toolgate/pkg/gateway"
 )
@@ -145,7 +147,7 @@ func TestDecisionRecords(t *testing.T) {
 		}
 		seen[rec.Result] = true
 		if d := r.Document; d != nil && d.Action == "call" {
-			if !hex64.MatchString(rec.ArgsSHA256) || rec.ArgsSHA256 != decisionlog.ArgsDigest(d.Tool.Arguments) {
+			if !hex64.MatchString(rec.ArgsSHA256) || rec.ArgsSHA256 != codec.ArgsDigest(d.Tool.Arguments) {
 				t.Errorf("%s: args_sha256 %q", file, rec.ArgsSHA256)
 			}
 			if rec.Tool == nil || rec.Tool.Name != d.Tool.Name || rec.Principal == nil || rec.Principal.ID != d.Principal.ID ||
@@ -287,5 +289,19 @@ func TestLoopKeysNotLogged(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "078-05") || strings.Contains(logs.String(), "4111") || !strings.Contains(logs.String(), `"detail":"tool.~(in a loop): FieldValueInvalid"`) {
 		t.Errorf("the record holds the key, or not the path:\n%s", logs.String())
+	}
+}
+
+// TestOutcomeNames: a limit's outcome is written into the decision record
+// as ratelimit names it, so the record's schema (decisionlog, and the
+// metrics and alarms that read it) must name the same four outcomes.
+func TestOutcomeNames(t *testing.T) {
+	for _, c := range [][2]string{
+		{ratelimit.OK, decisionlog.RateLimitOK}, {ratelimit.Exceeded, decisionlog.RateLimitExceeded},
+		{ratelimit.Error, decisionlog.RateLimitError}, {ratelimit.FailOpen, decisionlog.RateLimitFailOpen},
+	} {
+		if c[0] != c[1] {
+			t.Errorf("ratelimit writes %q where the record schema says %q", c[0], c[1])
+		}
 	}
 }

@@ -22,7 +22,6 @@ import (
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 
-	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/state"
 )
@@ -51,12 +50,15 @@ type Spec struct {
 	FailOpen bool `json:"failOpen,omitempty"`
 }
 
-// Outcomes of one limit for one call, as the decision record names them.
+// Outcomes of one limit for one call. The decision record writes them as
+// they are (TestOutcomeNames holds decisionlog's schema to them); they are
+// defined here, where they decide, so that editing the record's schema
+// cannot change what a limit does.
 const (
-	OK       = decisionlog.RateLimitOK
-	Exceeded = decisionlog.RateLimitExceeded
-	Error    = decisionlog.RateLimitError
-	FailOpen = decisionlog.RateLimitFailOpen
+	OK       = "ok"        // counted, within the limit
+	Exceeded = "exceeded"  // over the limit: denied
+	Error    = "error"     // the count could not be read: denied
+	FailOpen = "fail_open" // the count could not be read: allowed (failOpen)
 )
 
 // Outcome is what one limit did to one call.
