@@ -10,6 +10,7 @@ package strictjson
 import (
 	"encoding/json"
 	"errors"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"unicode"
@@ -64,33 +65,53 @@ func Check(b []byte, opts Options) error {
 
 type frame struct {
 	object bool
-	keys   []string            // folded keys, while few
-	set    map[string]struct{} // folded keys, once many
+	keys   []span // folded keys, in the scanner's arena
+	// index holds the hashes of keys once an object has many, so that a
+	// key is compared only with the keys whose hash it shares.
+	index map[uint64]struct{}
 }
 
-// add records a folded key and reports whether it was new.
-func (f *frame) add(key string) bool {
-	if f.set != nil {
-		if _, dup := f.set[key]; dup {
+// span is a folded key in the scanner's arena.
+type span struct{ off, end int }
+
+// seed hashes keys for frame indexes.
+var seed = maphash.MakeSeed()
+
+// add records a folded key, held in s.buf, in frame f and reports whether
+// it was new. Keys are copied into the scanner's arena, not allocated one
+// by one.
+func (s *scanner) add(f *frame) bool {
+	key := s.buf
+	var h uint64
+	if f.index != nil {
+		h = maphash.Bytes(seed, key)
+		if _, maybe := f.index[h]; maybe && s.has(f, key) {
 			return false
 		}
-		f.set[key] = struct{}{}
-		return true
+		f.index[h] = struct{}{}
+	} else if s.has(f, key) {
+		return false
 	}
-	for _, k := range f.keys {
-		if k == key {
-			return false
-		}
-	}
-	f.keys = append(f.keys, key)
-	if len(f.keys) > 16 {
-		f.set = make(map[string]struct{}, 2*len(f.keys))
+	off := len(s.arena)
+	s.arena = append(s.arena, key...)
+	f.keys = append(f.keys, span{off, len(s.arena)})
+	if f.index == nil && len(f.keys) > 16 {
+		f.index = make(map[uint64]struct{}, 2*len(f.keys))
 		for _, k := range f.keys {
-			f.set[k] = struct{}{}
+			f.index[maphash.Bytes(seed, s.arena[k.off:k.end])] = struct{}{}
 		}
-		f.keys = nil
 	}
 	return true
+}
+
+// has reports whether f holds key.
+func (s *scanner) has(f *frame, key []byte) bool {
+	for _, k := range f.keys {
+		if string(s.arena[k.off:k.end]) == string(key) {
+			return true
+		}
+	}
+	return false
 }
 
 type scanner struct {
@@ -99,6 +120,8 @@ type scanner struct {
 	opts   Options
 	stack  []frame
 	values int
+	buf    []byte // the key being checked, folded
+	arena  []byte // the folded keys of the open objects that have few
 }
 
 // value counts one value against the limit.
@@ -108,6 +131,36 @@ func (s *scanner) value() error {
 		return ErrValues
 	}
 	return nil
+}
+
+// push opens an object or array, reusing the key list of the last one
+// closed at this depth: most objects are small, and a list per object was
+// most of the check's allocations.
+func (s *scanner) push(object bool) {
+	if len(s.stack) < cap(s.stack) {
+		s.stack = s.stack[:len(s.stack)+1]
+		f := &s.stack[len(s.stack)-1]
+		f.object, f.keys, f.index = object, f.keys[:0], nil
+		return
+	}
+	s.stack = append(s.stack, frame{object: object})
+}
+
+// fold puts fold(string(raw)) in s.buf, without allocating for an ASCII
+// key.
+func (s *scanner) fold(raw []byte) {
+	for _, c := range raw {
+		if c >= utf8.RuneSelf {
+			s.buf = append(s.buf[:0], fold(string(raw))...)
+			return
+		}
+	}
+	s.buf = append(s.buf[:0], raw...)
+	for i, c := range s.buf {
+		if c >= 'a' && c <= 'z' {
+			s.buf[i] = c - 'a' + 'A'
+		}
+	}
 }
 
 // run walks a JSON text: it needs to know only where strings, numbers and
@@ -121,7 +174,7 @@ func (s *scanner) run() error {
 			if err := s.value(); err != nil {
 				return err
 			}
-			s.stack = append(s.stack, frame{object: c == '{'})
+			s.push(c == '{')
 			if s.opts.MaxDepth > 0 && len(s.stack) > s.opts.MaxDepth {
 				return ErrDepth
 			}
@@ -130,6 +183,9 @@ func (s *scanner) run() error {
 		case c == '}' || c == ']':
 			if len(s.stack) == 0 {
 				return ErrSyntax
+			}
+			if f := &s.stack[len(s.stack)-1]; len(f.keys) > 0 {
+				s.arena = s.arena[:f.keys[0].off] // its keys are the arena's last
 			}
 			s.stack = s.stack[:len(s.stack)-1]
 			s.i++
@@ -145,15 +201,16 @@ func (s *scanner) run() error {
 				return err
 			}
 			if expectKey && len(s.stack) > 0 {
-				key := string(str)
 				if escaped {
+					var key string
 					if err := json.Unmarshal(str, &key); err != nil {
 						return ErrSyntax
 					}
+					s.buf = append(s.buf[:0], fold(key)...)
 				} else {
-					key = key[1 : len(key)-1]
+					s.fold(str[1 : len(str)-1])
 				}
-				if !s.stack[len(s.stack)-1].add(fold(key)) {
+				if !s.add(&s.stack[len(s.stack)-1]) {
 					return ErrDuplicateKey
 				}
 				expectKey = false
