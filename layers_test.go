@@ -14,7 +14,7 @@ var layers = [][]string{
 	{"pkg/gateway", "internal/mcp", "internal/identity", "internal/trace/xraytrace", "internal/trace/oteltrace", "internal/testutil"},
 	{"internal/catalog", "internal/moto"},
 	{"internal/attributes"},
-	{"internal/policy"},
+	{"internal/policy", "internal/call"},
 	{"internal/redact", "internal/state", "internal/decisionlog", "internal/approval", "internal/decision"},
 	{"internal/metrics", "internal/ratelimit", "internal/toollist", "internal/approver"},
 	{"internal/bundle", "internal/interceptor"},

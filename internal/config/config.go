@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/catalog"
 	"github.com/toolgate/toolgate/internal/identity"
-	"github.com/toolgate/toolgate/internal/interceptor"
 )
 
 // Config is the function's configuration.
@@ -59,8 +59,8 @@ type Config struct {
 	JWT identity.VerifierConfig
 	// Limits: MAX_EVENT_BYTES, MAX_JSON_DEPTH, MAX_ARGUMENT_BYTES,
 	// MAX_JSON_VALUES; zero
-	// fields take interceptor.DefaultLimits.
-	Limits interceptor.Limits
+	// fields take call.DefaultLimits.
+	Limits call.Limits
 	// DeadlineMargin (DEADLINE_MARGIN_MS) is kept back from the invocation
 	// deadline to answer in; zero takes the handler's default.
 	DeadlineMargin time.Duration

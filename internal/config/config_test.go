@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/identity"
-	"github.com/toolgate/toolgate/internal/interceptor"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -44,7 +44,7 @@ func TestFromEnv(t *testing.T) {
 			config.Config{Environment: "production", DenyStatus: 200, Metrics: true, JWT: identity.VerifierConfig{
 				JWKSURL: "https://idp/jwks.json", Issuer: "https://idp", Audiences: []string{"a", "b"}, TokenUse: "access", Leeway: 5 * time.Second}}, ""},
 		{"limits", map[string]string{"MAX_EVENT_BYTES": "1000", "MAX_JSON_DEPTH": "10", "MAX_ARGUMENT_BYTES": "500", "DEADLINE_MARGIN_MS": "50"},
-			config.Config{Environment: "production", DenyStatus: 200, Metrics: true, Limits: interceptor.Limits{MaxEventBytes: 1000, MaxDepth: 10, MaxArgumentBytes: 500},
+			config.Config{Environment: "production", DenyStatus: 200, Metrics: true, Limits: call.Limits{MaxEventBytes: 1000, MaxDepth: 10, MaxArgumentBytes: 500},
 				DeadlineMargin: 50 * time.Millisecond}, ""},
 		{"issuer without jwks", map[string]string{"JWT_ISSUER": "https://idp"}, config.Config{}, "JWKS_URL"},
 		{"bad leeway", map[string]string{"JWKS_URL": "https://idp/jwks.json", "JWT_LEEWAY_SECONDS": "-1"}, config.Config{}, "JWT_LEEWAY_SECONDS"},

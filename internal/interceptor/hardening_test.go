@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/interceptor"
@@ -58,7 +59,7 @@ func handlerWith(t testing.TB, edit func(*interceptor.Config)) *interceptor.Hand
 // limit, before any policy runs; input at the limit is judged.
 func TestLimits(t *testing.T) {
 	h := handlerWith(t, func(c *interceptor.Config) {
-		c.Limits = interceptor.Limits{MaxEventBytes: 2000, MaxDepth: 8, MaxArgumentBytes: 100}
+		c.Limits = call.Limits{MaxEventBytes: 2000, MaxDepth: 8, MaxArgumentBytes: 100}
 	})
 	pad := func(n int) string { return `{"query":"` + strings.Repeat("x", n) + `"}` }
 	// The params are {"name":"docs___search_docs","arguments":<args>}.
@@ -152,7 +153,7 @@ func TestWorstCaseEvents(t *testing.T) {
 	h := newHandler(t, nil)
 	dir := t.TempDir()
 	for name, tc := range worstCases() {
-		if len(tc.payload) > interceptor.DefaultLimits().MaxEventBytes {
+		if len(tc.payload) > call.DefaultLimits().MaxEventBytes {
 			t.Fatalf("%s: %d bytes, more than a gateway sends", name, len(tc.payload))
 		}
 		r := h.Handle(context.Background(), tc.payload)

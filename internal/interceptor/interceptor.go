@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/catalog"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/decisionlog"
@@ -29,7 +29,6 @@ import (
 	"github.com/toolgate/toolgate/internal/ratelimit"
 	"github.com/toolgate/toolgate/internal/redact"
 	"github.com/toolgate/toolgate/internal/state"
-	"github.com/toolgate/toolgate/internal/strictjson"
 	"github.com/toolgate/toolgate/internal/trace"
 	"github.com/toolgate/toolgate/pkg/gateway"
 )
@@ -60,8 +59,8 @@ type Config struct {
 	// and reads them unverified.
 	Verifier *identity.Verifier
 	// Limits bound the input read before any policy runs; zero fields take
-	// the defaults of DefaultLimits.
-	Limits Limits
+	// the defaults of call.DefaultLimits.
+	Limits call.Limits
 	// DeadlineMargin is the time kept back from the invocation deadline to
 	// answer in: a decision not made by then is a denial (default 250ms).
 	DeadlineMargin time.Duration
@@ -114,32 +113,6 @@ type Config struct {
 	NewID       func() string
 }
 
-// Limits bound what the handler reads. Anything beyond them is denied before
-// a policy runs: policies see only input of a size and shape they can judge.
-type Limits struct {
-	// MaxEventBytes is the largest event.
-	MaxEventBytes int
-	// MaxDepth is the deepest nesting of objects and arrays in a JSON-RPC
-	// message, request or response; the message itself is depth 1, so a
-	// tool call's arguments may nest MaxDepth-3 deep.
-	MaxDepth int
-	// MaxArgumentBytes is the largest tools/call params (the arguments and
-	// the tool's name), as sent.
-	MaxArgumentBytes int
-	// MaxValues is the most JSON values in a JSON-RPC message, request or
-	// response: what a message costs in memory once decoded.
-	MaxValues int
-}
-
-// DefaultLimits returns limits that admit every event a gateway can send (Lambda caps a
-// synchronous invocation's payload at 6 MB) as long as it decodes within a
-// 128 MB function: 6 MB of strings does, 6 MB of tiny objects does not, so
-// values are bounded too. No real tool's arguments nest anywhere near 64
-// deep.
-func DefaultLimits() Limits {
-	return Limits{MaxEventBytes: 6 << 20, MaxDepth: 64, MaxArgumentBytes: 6 << 20, MaxValues: 100_000}
-}
-
 // Handler handles interceptor events. It is safe for concurrent use.
 type Handler struct {
 	cfg     Config
@@ -171,11 +144,7 @@ func New(cfg Config) *Handler {
 	if cfg.NewID == nil {
 		cfg.NewID = NewID
 	}
-	def := DefaultLimits()
-	cfg.Limits.MaxEventBytes = cmp.Or(cfg.Limits.MaxEventBytes, def.MaxEventBytes)
-	cfg.Limits.MaxDepth = cmp.Or(cfg.Limits.MaxDepth, def.MaxDepth)
-	cfg.Limits.MaxArgumentBytes = cmp.Or(cfg.Limits.MaxArgumentBytes, def.MaxArgumentBytes)
-	cfg.Limits.MaxValues = cmp.Or(cfg.Limits.MaxValues, def.MaxValues)
+	cfg.Limits = cfg.Limits.OrDefaults()
 	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, 250*time.Millisecond)
 	cfg.StateTimeout = cmp.Or(cfg.StateTimeout, DefaultStateTimeout)
 	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, 24*time.Hour)
@@ -297,7 +266,7 @@ func (h *Handler) judge(ctx context.Context, id string, payload []byte) (r Resul
 	}()
 	st.next("decode")
 	if len(payload) > h.cfg.Limits.MaxEventBytes {
-		return h.reject(r, id, nil, decision.CodeInvalidRequest, "malformed interceptor event", fmt.Errorf("%w: %d bytes, limit %d", errTooLarge, len(payload), h.cfg.Limits.MaxEventBytes))
+		return h.reject(r, id, nil, decision.CodeInvalidRequest, "malformed interceptor event", fmt.Errorf("%w: %d bytes, limit %d", call.ErrTooLarge, len(payload), h.cfg.Limits.MaxEventBytes))
 	}
 	ev, err := gateway.Decode(payload)
 	switch {
@@ -310,87 +279,6 @@ func (h *Handler) judge(ctx context.Context, id string, payload []byte) (r Resul
 	default:
 		return h.request(st, id, ev.MCP)
 	}
-}
-
-var errTooLarge = errors.New("too large")
-
-// json returns the options that hold a message to the limits.
-func (l Limits) json() strictjson.Options {
-	return strictjson.Options{MaxDepth: l.MaxDepth, MaxValues: l.MaxValues}
-}
-
-// readRequest reads the client's JSON-RPC message from the gateway's parse
-// of it. That parse is authoritative, not the raw body: it is what the
-// gateway forwards to the tool unless the interceptor answers otherwise, and
-// an allowed request is answered with exactly the bytes judged here. Bytes
-// that parsers could read differently are refused (see strictjson). It
-// returns what failed and why.
-func (h *Handler) readRequest(ev *gateway.MCPEvent) (json.RawMessage, mcp.Message, string, error) {
-	body, err := ev.RequestBody()
-	if err != nil {
-		return nil, mcp.Message{}, "no JSON-RPC request body", err
-	}
-	if err := strictjson.Check(body, h.cfg.Limits.json()); err != nil {
-		return nil, mcp.Message{}, "ambiguous or oversized JSON-RPC request", err
-	}
-	msg, err := mcp.Parse(body)
-	if err != nil {
-		return nil, mcp.Message{}, "invalid JSON-RPC request", err
-	}
-	return body, msg, "", nil
-}
-
-// toolCall reads the params of a tools/call within the argument limit. Its
-// numbers must mean the same to every parser, since policies judge them; the
-// id's need not, as it is only echoed byte for byte.
-func (h *Handler) toolCall(msg *mcp.Message) (mcp.ToolCall, error) {
-	if err := strictjson.Check(msg.Params, strictjson.Options{ExactNumbers: true}); err != nil {
-		return mcp.ToolCall{}, err
-	}
-	// The params, not the arguments alone, are measured: they are the
-	// arguments and the tool's name, and need no second decoding pass.
-	if n := len(msg.Params); n > h.cfg.Limits.MaxArgumentBytes {
-		return mcp.ToolCall{}, fmt.Errorf("arguments %w: params of %d bytes, limit %d", errTooLarge, n, h.cfg.Limits.MaxArgumentBytes)
-	}
-	return mcp.ParseToolCall(msg.Params)
-}
-
-// params reads what the document needs of a message's params into in: a
-// tools/call's tool and arguments (returned too), a prompts/get's prompt
-// and arguments, a resources/read's (or subscribe's, unsubscribe's) URI,
-// the prompt or URI a completion/complete completes, a tasks/* request's
-// task id. It returns what failed and why.
-func (h *Handler) params(msg *mcp.Message, in *attributes.Input) (mcp.ToolCall, string, error) {
-	var call mcp.ToolCall
-	var err error
-	switch msg.Method {
-	case mcp.MethodToolsCall:
-		if call, err = h.toolCall(msg); err != nil {
-			return call, "invalid tools/call params", err
-		}
-		in.QualifiedTool, in.Arguments = call.Name, call.Arguments
-	case mcp.MethodPromptsGet:
-		g, err := mcp.ParsePromptGet(msg.Params)
-		if err != nil {
-			return call, "invalid prompts/get params", err
-		}
-		in.Prompt, in.PromptArgs = g.Name, g.Arguments
-	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
-		if in.ResourceURI, err = mcp.ParseResourceURI(msg.Params); err != nil {
-			return call, "invalid " + msg.Method + " params", err
-		}
-	case mcp.MethodCompletionComplete:
-		// Completing a prompt's or a template's arguments reads from it:
-		// it is judged as a get of the prompt, or a read of the resource.
-		if in.Prompt, in.ResourceURI, err = mcp.ParseCompletionRef(msg.Params); err != nil {
-			return call, "invalid completion/complete params", err
-		}
-	case mcp.MethodTasksGet, mcp.MethodTasksResult, mcp.MethodTasksCancel, mcp.MethodTasksUpdate:
-		if in.Task, err = mcp.ParseTaskID(msg.Params); err != nil {
-			return call, "invalid " + msg.Method + " params", err
-		}
-	}
-	return call, "", nil
 }
 
 // steps traces an invocation's consecutive steps as sibling spans: next
@@ -416,30 +304,19 @@ func (s *steps) end() {
 
 func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 	r := Result{Phase: attributes.PhaseRequest}
-	body, msg, what, err := h.readRequest(ev)
-	if err != nil {
-		return h.reject(r, id, nil, decision.CodeInvalidRequest, what, err)
+	req, cerr := call.Read(ev, attributes.PhaseRequest, h.cfg.Limits, h.cfg.Now())
+	if cerr != nil {
+		if cerr.Message != nil {
+			r.Method = cerr.Message.Method
+		}
+		return h.reject(r, id, cerr.Message, unreadCode(cerr), cerr.What, cerr.Err)
 	}
+	body, msg, in, tool := req.Body, req.Message, req.Input, req.Tool
 	r.Method = msg.Method
-	in := attributes.Input{
-		Phase:   attributes.PhaseRequest,
-		Method:  msg.Method,
-		Kind:    msg.Kind(),
-		ID:      msg.IDValue(),
-		Headers: ev.GatewayRequest.Headers,
-		Now:     h.cfg.Now(),
-	}
-	call, what, err := h.params(&msg, &in)
-	if err != nil {
-		return h.reject(r, id, &msg, decision.CodeInvalidParams, what, err)
-	}
-	if err := mcp.CheckHeaders(ev.GatewayRequest.Headers, msg, call.Name); err != nil {
-		return h.reject(r, id, &msg, decision.CodeInvalidRequest, "ambiguous request", err)
-	}
 	value := h.decide(st, id, &in, &r)
 	if r.Decision.Effect == decision.Approval {
 		st.next("approval")
-		body = h.approve(st.ctx, &msg, call, body, r.Document, &r)
+		body = h.approve(st.ctx, &msg, tool, body, r.Document, &r)
 	}
 	// The history first: a call decided again on it and then denied must
 	// spend no rate-limit count; one a limit then refuses stays in its
@@ -500,6 +377,14 @@ func (h *Handler) decide(st *steps, id string, in *attributes.Input, r *Result) 
 	r.Decision = decision.FromResult(id, h.cfg.Engine.Evaluate(st.ctx, value))
 	r.Decision.Findings = append(pre, r.Decision.Findings...)
 	return value
+}
+
+// unreadCode is the JSON-RPC code of a request that could not be read.
+func unreadCode(e *call.Error) int {
+	if e.Params {
+		return decision.CodeInvalidParams
+	}
+	return decision.CodeInvalidRequest
 }
 
 // reject denies input that could not be judged: what is wrong goes to the

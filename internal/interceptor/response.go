@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/mcp"
@@ -38,7 +39,7 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	if err == nil && raw != nil {
 		// Numbers are not held to float64 precision: results carry 64-bit
 		// ids, and no request is judged by them.
-		err = strictjson.Check(raw, h.cfg.Limits.json())
+		err = strictjson.Check(raw, h.cfg.Limits.JSON())
 	}
 	if err != nil {
 		return h.rejectResponse(r, id, nil, resp, "the target's response could not be read", err)
@@ -53,44 +54,28 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 			return h.rejectResponse(r, id, answering(body), resp, "the target's response could not be read", err)
 		}
 	}
-	_, msg, what, err := h.readRequest(ev)
-	if err != nil {
-		// The REQUEST point denied this unreadable request with this
-		// reason; anything else in the body is the target's.
-		req := h.reject(Result{Phase: r.Phase}, id, nil, decision.CodeInvalidRequest, what, err)
-		if prev, ok := req.Decision.RepeatOf(nil, body, h.cfg.DenyStatus); ok {
-			return h.repeat(req, prev, nil, resp)
+	req, cerr := call.Read(ev, attributes.PhaseResponse, h.cfg.Limits, h.cfg.Now())
+	if cerr != nil {
+		// The REQUEST point denied this request as unreadable, with
+		// this reason: its answer is denied the same way (with that
+		// point's decision id when the body is its denial); anything
+		// else in the body is the target's.
+		if cerr.Message == nil {
+			denied := h.reject(Result{Phase: r.Phase}, id, nil, unreadCode(cerr), cerr.What, cerr.Err)
+			if prev, ok := denied.Decision.RepeatOf(nil, body, h.cfg.DenyStatus); ok {
+				return h.repeat(denied, prev, nil, resp)
+			}
+			return h.rejectResponse(r, id, answering(body), resp, "the request this response answers could not be read", cerr.Err)
 		}
-		return h.rejectResponse(r, id, answering(body), resp, "the request this response answers could not be read", err)
+		r.Method = cerr.Message.Method
+		denied := h.reject(r, id, cerr.Message, unreadCode(cerr), cerr.What, cerr.Err)
+		if prev, ok := denied.Decision.RepeatOf(cerr.Message, body, h.cfg.DenyStatus); ok {
+			return h.repeat(denied, prev, cerr.Message, resp)
+		}
+		return h.rejectResponse(r, id, cerr.Message, resp, cerr.What, cerr.Err)
 	}
+	msg, in, tool := req.Message, req.Input, req.Tool
 	r.Method = msg.Method
-	in := attributes.Input{
-		Phase:  attributes.PhaseResponse,
-		Method: msg.Method,
-		Kind:   msg.Kind(),
-		ID:     msg.IDValue(),
-		Now:    h.cfg.Now(),
-	}
-	if ev.GatewayRequest != nil {
-		in.Headers = ev.GatewayRequest.Headers
-	}
-	call, what, err := h.params(&msg, &in)
-	if err != nil {
-		req := h.reject(r, id, &msg, decision.CodeInvalidParams, what, err)
-		if prev, ok := req.Decision.RepeatOf(&msg, body, h.cfg.DenyStatus); ok {
-			return h.repeat(req, prev, &msg, resp)
-		}
-		return h.rejectResponse(r, id, &msg, resp, what, err)
-	}
-	if err := mcp.CheckHeaders(in.Headers, msg, call.Name); err != nil {
-		// The REQUEST point refused the request as ambiguous; so is its
-		// result, whatever the target answered.
-		req := h.reject(r, id, &msg, decision.CodeInvalidRequest, "ambiguous request", err)
-		if prev, ok := req.Decision.RepeatOf(&msg, body, h.cfg.DenyStatus); ok {
-			return h.repeat(req, prev, &msg, resp)
-		}
-		return h.rejectResponse(r, id, &msg, resp, "ambiguous request", err)
-	}
 	if task, _ := body["result"].(map[string]any); msg.Method == mcp.MethodTasksGet && task["result"] != nil && task["error"] != nil {
 		// Which of the two a client reads is its own choice: neither is
 		// judged as the call's answer.
@@ -114,7 +99,7 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 		// answer passes if it is that point's own (sealed), or the
 		// result of a call it granted; else it is denied.
 		st.next("approval")
-		h.settle(st.ctx, &msg, call, body, r.Document, &r)
+		h.settle(st.ctx, &msg, tool, body, r.Document, &r)
 		if r.Repeat {
 			st.next("respond")
 			r.Output = gateway.Respond(status, resp.Headers, raw)
