@@ -275,6 +275,9 @@ func load(files []file, source string, o origin) (*Bundle, error) {
 	}
 	engine, err := policy.Compile(b.Policies)
 	if err != nil {
+		if pe, ok := errors.AsType[*policy.PolicyError](err); ok && pe.Index < len(b.docs) {
+			return nil, fmt.Errorf("load bundle %s: %s: %w", source, errorPosition(b.docs[pe.Index], err), err)
+		}
 		return nil, fmt.Errorf("load bundle %s: %w", source, err)
 	}
 	b.Engine = engine

@@ -149,6 +149,12 @@ func TestLoadRejects(t *testing.T) {
 		{"a catalog that breaks the base's", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n",
 			"c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {environments: [prod]}\n"},
 			"the catalog over the base's: target \"billing\": environment \"production\" is not one of environments (prod)"},
+		{"an expression that does not parse", map[string]string{"p.yaml": "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - name: r\n    assert:\n      all:\n      - check:\n          (length(tool.labels) ==): true\n"},
+			`p.yaml:10:11: policy p rule r: spec.rules[0].assert.all[0].check.(length(tool.labels) ==): Invalid value: "length(tool.labels) ==": SyntaxError: Incomplete expression`},
+		{"a context variable that does not parse", map[string]string{"p.yaml": "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - name: r\n    context:\n    - {name: x, variable: (tool.risk ==)}\n    assert: {all: [{check: {phase: request}}]}\n"},
+			`p.yaml:8:17: policy p rule r: spec.rules[0].context[0].variable`},
+		{"an expression the JMESPath lexer panics on", map[string]string{"p.yaml": "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - name: r\n    assert: {all: [{check: {\"(A\\u0080)\": true}}]}\n"},
+			"p.yaml:7:29: policy p rule r: spec.rules[0].assert.all[0].check.(A\u0080): Invalid value: \"A\\u0080\": the expression cannot be parsed"},
 		{"redaction rule names across files", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detectors: [email]\n", "s.yaml": redaction + "   detectors: [jwt]\n"}, `duplicate redaction rule "r"`},
 	}
 	for _, tt := range tests {

@@ -16,7 +16,7 @@ var listVarying = attributes.ListVarying
 // (@ or $ at the top, $payload, let) or a node it does not know makes it
 // false.
 func readsOnly(stmt string, varying map[string]bool, known func(variable string) bool) bool {
-	ast, err := parsing.NewParser().Parse(stmt)
+	ast, err := parseJMESPath(stmt)
 	if err != nil {
 		return false
 	}

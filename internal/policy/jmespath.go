@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"reflect"
 
 	"github.com/jmespath-community/go-jmespath/pkg/binding"
@@ -40,11 +41,24 @@ func (c *jpCompiler) Options() []jp.Option { return c.options }
 
 // Compile parses statement and compiles it.
 func (c *jpCompiler) Compile(statement string) (jp.Program, error) {
-	ast, err := parsing.NewParser().Parse(statement)
+	ast, err := parseJMESPath(statement)
 	if err != nil {
 		return nil, err
 	}
 	return c.compile(ast), nil
+}
+
+// parseJMESPath parses a JMESPath expression. go-jmespath's lexer panics on
+// some input (an identifier followed by a byte beyond ASCII): that is a
+// parse error here, so that a bundle with one fails to load with the
+// place of the expression rather than crashing the command.
+func parseJMESPath(statement string) (ast parsing.ASTNode, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the expression cannot be parsed (%v)", r)
+		}
+	}()
+	return parsing.NewParser().Parse(statement)
 }
 
 // interpret runs node in go-jmespath's interpreter, as kyverno-json runs a

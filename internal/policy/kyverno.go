@@ -63,14 +63,14 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 	k := &Kyverno{}
 	base := defaultCompilers()
 	names := map[string]bool{}
-	for _, p := range policies {
+	for pi, p := range policies {
 		if names[p.Name] {
-			return nil, fmt.Errorf("duplicate policy name %q", p.Name)
+			return nil, &PolicyError{Index: pi, Err: fmt.Errorf("duplicate policy name %q", p.Name)}
 		}
 		names[p.Name] = true
 		mode, approval, err := modeOf(p)
 		if err != nil {
-			return nil, err
+			return nil, &PolicyError{Index: pi, Err: err}
 		}
 		c, compiler := base, compilers.CompilerJP
 		if p.Spec.Compiler != nil {
@@ -81,11 +81,11 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 		if mentions(p.Spec, "$policy") {
 			cp.binding = binding.NewBinding(*p)
 		}
-		path := field.NewPath("spec", "rules")
+		rules := loc{path: field.NewPath("spec", "rules"), at: []any{"spec", "rules"}}
 		for i, r := range p.Spec.Rules {
-			eval, err := compileRule(path.Index(i), c, compiler, r)
+			eval, err := compileRule(rules.index(i), c, compiler, r)
 			if err != nil {
-				return nil, fmt.Errorf("policy %s rule %s: %w", p.Name, r.Name, err)
+				return nil, &PolicyError{Index: pi, Err: fmt.Errorf("policy %s rule %s: %w", p.Name, r.Name, err)}
 			}
 			var rb binding.Binding
 			if mentions(r, "$rule") {
@@ -99,6 +99,17 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 	}
 	return k, nil
 }
+
+// PolicyError is an error of the policy at Index of those Compile was
+// given. Where the error is an expression that does not compile, its chain
+// holds a FieldError that says where in the policy's document.
+type PolicyError struct {
+	Index int
+	Err   error
+}
+
+func (e *PolicyError) Error() string { return e.Err.Error() }
+func (e *PolicyError) Unwrap() error { return e.Err }
 
 // Evaluate runs every rule of every policy on doc. A rule whose match clause
 // does not match is skipped; a failed assertion is a violation; a rule that
@@ -217,28 +228,28 @@ func errorMode(m Mode) Mode {
 // jsonengine.CompileRule does (context, match, exclude, assert), without
 // building a response record for every rule evaluated, and with literal
 // context variables bound once here rather than on every call.
-func compileRule(path *field.Path, c compilers.Compilers, compiler string, r v1alpha1.ValidatingRule) (ruleFunc, error) {
+func compileRule(l loc, c compilers.Compilers, compiler string, r v1alpha1.ValidatingRule) (ruleFunc, error) {
 	if r.Compiler != nil {
 		compiler = string(*r.Compiler)
 		c = c.WithDefaultCompiler(compiler)
 	}
-	context, err := compileContext(path.Child("context"), c, compiler, r.Context)
+	context, err := compileContext(l.child("context"), c, compiler, r.Context)
 	if err != nil {
 		return nil, err
 	}
-	match, err := compileClause(path.Child("match"), c, r.Match)
+	match, err := compileClause(l.child("match"), c, r.Match)
 	if err != nil {
 		return nil, err
 	}
-	byAction, err := matchesByAction(path.Child("match"), c, r.Match)
+	byAction, err := matchesByAction(l.child("match"), c, r.Match)
 	if err != nil {
 		return nil, err
 	}
-	exclude, err := compileClause(path.Child("exclude"), c, r.Exclude)
+	exclude, err := compileClause(l.child("exclude"), c, r.Exclude)
 	if err != nil {
 		return nil, err
 	}
-	assert, err := compileAssert(path.Child("assert"), c, formatted(r.Assert))
+	assert, err := compileAssert(l.child("assert"), c, formatted(r.Assert))
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +293,7 @@ type contextEntry struct {
 // "any" trees, the clause with only the trees that can match that action.
 // A list document then does not run the trees written for calls (a failed
 // tree costs more than a matching one: kyverno-json formats its error).
-func matchesByAction(path *field.Path, c compilers.Compilers, m *v1alpha1.Match) (map[string]*clause, error) {
+func matchesByAction(l loc, c compilers.Compilers, m *v1alpha1.Match) (map[string]*clause, error) {
 	if m == nil || len(m.Any) < 2 {
 		return nil, nil
 	}
@@ -303,7 +314,7 @@ func matchesByAction(path *field.Path, c compilers.Compilers, m *v1alpha1.Match)
 				specialized.Any = append(specialized.Any, tree)
 			}
 		}
-		f, err := compileClause(path, c, &specialized)
+		f, err := compileClause(l, c, &specialized)
 		if err != nil {
 			return nil, err
 		}
@@ -333,7 +344,7 @@ func actionOf(resource any) string {
 // is an expression is evaluated lazily, at most once per evaluation, as
 // kyverno-json does; any other value is a constant, bound once. compiler is
 // the rule's default compiler.
-func compileContext(path *field.Path, c compilers.Compilers, compiler string, entries []v1alpha1.ContextEntry) (func(any, binding.Bindings, shared) binding.Bindings, error) {
+func compileContext(l loc, c compilers.Compilers, compiler string, entries []v1alpha1.ContextEntry) (func(any, binding.Bindings, shared) binding.Bindings, error) {
 	var compiled []*contextEntry
 	// Variables a list-shared expression may use: the policy, the rule and
 	// entries that are themselves constant or shared.
@@ -344,10 +355,11 @@ func compileContext(path *field.Path, c compilers.Compilers, compiler string, en
 			ecompiler = string(*e.Compiler)
 			ec = ec.WithDefaultCompiler(ecompiler)
 		}
-		vpath := path.Index(i).Child("variable")
+		vl := l.index(i).child("variable")
+		vpath := vl.path
 		handler, ferr := e.Variable.Compile(vpath, ec)
 		if ferr != nil {
-			return nil, ferr
+			return nil, vl.fail(ferr)
 		}
 		raw, err := plain(&e.Variable)
 		if err != nil {

@@ -32,10 +32,10 @@ func CompileMatcher(match, exclude *v1alpha1.Match) (*Matcher, error) {
 	c := defaultCompilers()
 	var m Matcher
 	var err error
-	if m.match, err = compileClause(field.NewPath("match"), c, match); err != nil {
+	if m.match, err = compileClause(loc{path: field.NewPath("match")}, c, match); err != nil {
 		return nil, err
 	}
-	if m.exclude, err = compileClause(field.NewPath("exclude"), c, exclude); err != nil {
+	if m.exclude, err = compileClause(loc{path: field.NewPath("exclude")}, c, exclude); err != nil {
 		return nil, err
 	}
 	return &m, nil

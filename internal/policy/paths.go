@@ -272,7 +272,7 @@ func valueReads(v any, name string) bool {
 
 // exprReads reports whether a JMESPath expression reads the variable name.
 func exprReads(statement, name string) bool {
-	ast, err := parsing.NewParser().Parse(statement)
+	ast, err := parseJMESPath(statement)
 	if err != nil {
 		return false
 	}
@@ -315,7 +315,7 @@ func (c *pathChecker) evaluate(e expression.Expression, cur *node, env map[strin
 // expr checks a JMESPath expression evaluated on cur. One that does not
 // parse is left to the compiler, which refuses it with its own error.
 func (c *pathChecker) expr(s string, cur *node, env map[string]*node, at []any) *node {
-	ast, err := parsing.NewParser().Parse(s)
+	ast, err := parseJMESPath(s)
 	if err != nil {
 		return nil
 	}

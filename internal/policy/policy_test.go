@@ -268,3 +268,28 @@ func TestApprovalPolicies(t *testing.T) {
 		t.Error("AllowsEach hides a tool that only needs approval")
 	}
 }
+
+// TestMapMatchDeterministic: a check whose expected value is an object
+// computed by an expression matched its keys in Go's random map order in
+// kyverno-json, stopping at the first mismatch, so a key that errs decided
+// some calls and not others. Every key is matched now, and the error wins.
+func TestMapMatchDeterministic(t *testing.T) {
+	e := compile(t, `metadata: {name: p}
+spec:
+  rules:
+  - name: r
+    match:
+      any:
+      - tool: "(`+"`"+`{\"risk\": \"low\", \"arguments\": {\"path\": \"/tmp\"}}`+"`"+`)"
+    assert:
+      all:
+      - check: {tool: {name: never}}
+`)
+	// risk mismatches; arguments is not an object: an error.
+	doc := map[string]any{"action": "call", "tool": map[string]any{"name": "x", "risk": "high", "arguments": "not-an-object"}}
+	for range 200 {
+		if got := findings(e.Evaluate(context.Background(), doc)); got != "p/r:error:enforce:policy p rule r could not be evaluated" {
+			t.Fatalf("got %q", got)
+		}
+	}
+}

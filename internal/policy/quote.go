@@ -65,7 +65,7 @@ func quotesArguments(r v1alpha1.ValidatingRule) bool {
 // record must not hold (see quotesArguments).
 func messageQuotes(message string) bool {
 	for _, m := range templateExpr.FindAllStringSubmatch(message, -1) {
-		ast, err := parsing.NewParser().Parse(strings.TrimSpace(m[1]))
+		ast, err := parseJMESPath(strings.TrimSpace(m[1]))
 		if err != nil || reads(ast, readable) != safe {
 			return true
 		}

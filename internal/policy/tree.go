@@ -113,31 +113,59 @@ func child(name string) segment {
 	return segment{name: name}
 }
 
+// loc is where a compiled part of a policy is: its path as kyverno-json
+// names it in errors, and the same as member names and indexes in the
+// policy's YAML document (as Problem.At), so that a bundle can say at which
+// file and line an expression does not compile. at is nil where the
+// document is not a policy's (a RateLimit's or a Redaction's match).
+type loc struct {
+	path *field.Path
+	at   []any
+}
+
+func (l loc) child(name string) loc {
+	if l.at != nil {
+		l.at = with(l.at, name)
+	}
+	return loc{path: l.path.Child(name), at: l.at}
+}
+
+func (l loc) index(i int) loc {
+	if l.at != nil {
+		l.at = with(l.at, i)
+	}
+	return loc{path: l.path.Index(i), at: l.at}
+}
+
+// fail places a compile error.
+func (l loc) fail(err *field.Error) error {
+	if l.at == nil {
+		return err
+	}
+	return &FieldError{At: l.at, Err: err}
+}
+
 // compileTree compiles t as kyverno-json's AssertionTree.Compile does, and
 // fails where it fails, with the same errors.
-func compileTree(path *field.Path, c compilers.Compilers, t v1alpha1.AssertionTree) (tree, error) {
+func compileTree(l loc, c compilers.Compilers, t v1alpha1.AssertionTree) (tree, error) {
 	b, err := t.MarshalJSON()
 	if err != nil {
-		return nil, field.InternalError(path, err)
+		return nil, l.fail(field.InternalError(l.path, err))
 	}
 	var raw any
 	// The library's own decoding, which reads whole numbers as int64.
 	if err := k8sjson.Unmarshal(b, &raw); err != nil {
-		return nil, field.InternalError(path, err)
+		return nil, l.fail(field.InternalError(l.path, err))
 	}
-	n, ferr := parseTree(path, raw, c)
-	if ferr != nil {
-		return nil, ferr
-	}
-	return n, nil
+	return parseTree(l, raw, c)
 }
 
-func parseTree(path *field.Path, v any, c compilers.Compilers) (tree, *field.Error) {
+func parseTree(l loc, v any, c compilers.Compilers) (tree, error) {
 	switch v := v.(type) {
 	case []any:
 		n := make(sliceTree, len(v))
 		for i := range v {
-			sub, err := parseTree(path.Index(i), v[i], c)
+			sub, err := parseTree(l.index(i), v[i], c)
 			if err != nil {
 				return nil, err
 			}
@@ -154,19 +182,19 @@ func parseTree(path *field.Path, v any, c compilers.Compilers) (tree, *field.Err
 		})
 		n := make(mapTree, 0, len(keys))
 		for _, k := range keys {
-			p := path.Child(k)
-			e, err := parseKey(p, k, c)
+			kl := l.child(k)
+			e, err := parseKey(kl, k, c)
 			if err != nil {
 				return nil, err
 			}
-			if e.sub, err = parseTree(p, v[k], c); err != nil {
+			if e.sub, err = parseTree(kl, v[k], c); err != nil {
 				return nil, err
 			}
 			n = append(n, e)
 		}
 		return n, nil
 	default:
-		return parseScalar(path, v, c)
+		return parseScalar(l, v, c)
 	}
 }
 
@@ -221,14 +249,14 @@ type keyTree struct {
 	sub                      tree
 }
 
-func parseKey(path *field.Path, k string, c compilers.Compilers) (keyTree, *field.Error) {
+func parseKey(l loc, k string, c compilers.Compilers) (keyTree, error) {
 	e := keyTree{name: k}
 	expr := expression.Parse(k)
 	e.foreach, e.foreachName, e.bindingName = expr.Foreach, expr.ForeachName, expr.Binding
 	if compiler := c.Compiler(expr.Compiler); compiler != nil {
 		program, err := compiler.Compile(expr.Statement)
 		if err != nil {
-			return e, field.Invalid(path, expr.Statement, err.Error())
+			return e, l.fail(field.Invalid(l.path, expr.Statement, err.Error()))
 		}
 		e.program = program
 	} else {
@@ -371,17 +399,17 @@ type scalarTree struct {
 	program  compilers.Program
 }
 
-func parseScalar(path *field.Path, v any, c compilers.Compilers) (tree, *field.Error) {
+func parseScalar(l loc, v any, c compilers.Compilers) (tree, error) {
 	s, ok := v.(string)
 	if !ok {
 		return scalarTree{constant: v}, nil
 	}
 	expr := expression.Parse(s)
 	if expr.Foreach {
-		return nil, field.Invalid(path, s, "foreach is not supported in scalar projections")
+		return nil, l.fail(field.Invalid(l.path, s, "foreach is not supported in scalar projections"))
 	}
 	if expr.Binding != "" {
-		return nil, field.Invalid(path, s, "binding is not supported in scalar projections")
+		return nil, l.fail(field.Invalid(l.path, s, "binding is not supported in scalar projections"))
 	}
 	compiler := c.Compiler(expr.Compiler)
 	if compiler == nil {
@@ -389,7 +417,7 @@ func parseScalar(path *field.Path, v any, c compilers.Compilers) (tree, *field.E
 	}
 	program, err := compiler.Compile(expr.Statement)
 	if err != nil {
-		return nil, field.Invalid(path, expr.Statement, err.Error())
+		return nil, l.fail(field.Invalid(l.path, expr.Statement, err.Error()))
 	}
 	return scalarTree{program: program}, nil
 }
@@ -413,7 +441,12 @@ func (n scalarTree) assert(w *walk, value any, b binding.Bindings) error {
 }
 
 // match is kyverno-json's matching.Match, without reflection for the
-// scalars of one type that nearly every check compares.
+// scalars of one type that nearly every check compares, and with an
+// expected map's keys in sorted order: matching.Match walks them in Go's
+// random order and stops at the first mismatch, so a key that errs was
+// reported on some calls and not on others (a denial or a skip). Here
+// every key is matched and an error wins, which is one of the outcomes
+// kyverno-json can give, and always the same one.
 func match(expected, actual any) (bool, error) {
 	switch e := expected.(type) {
 	case string:
@@ -432,8 +465,61 @@ func match(expected, actual any) (bool, error) {
 		if a, ok := actual.(int64); ok {
 			return e == a, nil
 		}
+	case nil:
+		return matching.Equal(expected, actual)
 	}
-	return matching.Match(expected, actual)
+	ev := reflect.ValueOf(expected)
+	switch ev.Kind() {
+	case reflect.Slice:
+		av := reflect.ValueOf(actual)
+		if actual == nil || av.Kind() != reflect.Slice {
+			return false, fmt.Errorf("invalid actual value, must be a slice, found %s", kindOf(actual))
+		}
+		if ev.Len() != av.Len() {
+			return false, nil
+		}
+		for i := range ev.Len() {
+			if ok, err := match(ev.Index(i).Interface(), av.Index(i).Interface()); err != nil || !ok {
+				return false, err
+			}
+		}
+		return true, nil
+	case reflect.Map:
+		av := reflect.ValueOf(actual)
+		if actual == nil || av.Kind() != reflect.Map {
+			return false, fmt.Errorf("invalid actual value, must be a map, found %s", kindOf(actual))
+		}
+		keys := ev.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int {
+			return strings.Compare(fmt.Sprint(a.Interface()), fmt.Sprint(b.Interface()))
+		})
+		matched := true
+		for _, k := range keys {
+			if !k.Type().AssignableTo(av.Type().Key()) {
+				return false, fmt.Errorf("invalid actual value: its keys are not %s", k.Type())
+			}
+			a := av.MapIndex(k)
+			if !a.IsValid() {
+				matched = false
+				continue
+			}
+			ok, err := match(ev.MapIndex(k).Interface(), a.Interface())
+			if err != nil {
+				return false, err
+			}
+			matched = matched && ok
+		}
+		return matched, nil
+	}
+	return matching.Equal(expected, actual)
+}
+
+// kindOf is the kind kyverno-json names in its errors ("invalid" for nil).
+func kindOf(v any) reflect.Kind {
+	if v == nil {
+		return reflect.Invalid
+	}
+	return reflect.TypeOf(v).Kind()
 }
 
 // walks are reused: a walk's path and failures are the only allocations
@@ -455,26 +541,26 @@ func putWalk(w *walk) {
 // jsonengine.CompileMatch evaluates one.
 type clause struct{ any, all []tree }
 
-func compileClause(path *field.Path, c compilers.Compilers, m *v1alpha1.Match) (*clause, error) {
+func compileClause(l loc, c compilers.Compilers, m *v1alpha1.Match) (*clause, error) {
 	if m == nil {
 		return nil, nil
 	}
 	if len(m.Any) == 0 && len(m.All) == 0 {
-		return nil, field.Invalid(path, m, "an empty match is not valid")
+		return nil, l.fail(field.Invalid(l.path, m, "an empty match is not valid"))
 	}
 	if m.Compiler != nil {
 		c = c.WithDefaultCompiler(string(*m.Compiler))
 	}
 	var cl clause
 	for i, t := range m.Any {
-		n, err := compileTree(path.Child("any").Index(i), c, t)
+		n, err := compileTree(l.child("any").index(i), c, t)
 		if err != nil {
 			return nil, err
 		}
 		cl.any = append(cl.any, n)
 	}
 	for i, t := range m.All {
-		n, err := compileTree(path.Child("all").Index(i), c, t)
+		n, err := compileTree(l.child("all").index(i), c, t)
 		if err != nil {
 			return nil, err
 		}
@@ -525,21 +611,21 @@ type violation struct {
 	fails   []fail
 }
 
-func compileAssert(path *field.Path, c compilers.Compilers, a v1alpha1.Assert) (*assertClause, error) {
+func compileAssert(l loc, c compilers.Compilers, a v1alpha1.Assert) (*assertClause, error) {
 	if a.Compiler != nil {
 		c = c.WithDefaultCompiler(string(*a.Compiler))
 	}
 	if len(a.Any) == 0 && len(a.All) == 0 {
-		return nil, field.Invalid(path, a, "an empty assert is not valid")
+		return nil, l.fail(field.Invalid(l.path, a, "an empty assert is not valid"))
 	}
-	compile := func(path *field.Path, list []v1alpha1.Assertion) ([]assertion, error) {
+	compile := func(l loc, list []v1alpha1.Assertion) ([]assertion, error) {
 		var out []assertion
 		for i, in := range list {
 			ac := c
 			if in.Compiler != nil {
 				ac = ac.WithDefaultCompiler(string(*in.Compiler))
 			}
-			check, err := compileTree(path.Index(i).Child("check"), ac, in.Check)
+			check, err := compileTree(l.index(i).child("check"), ac, in.Check)
 			if err != nil {
 				return nil, err
 			}
@@ -549,10 +635,10 @@ func compileAssert(path *field.Path, c compilers.Compilers, a v1alpha1.Assert) (
 	}
 	var ac assertClause
 	var err error
-	if ac.any, err = compile(path.Child("any"), a.Any); err != nil {
+	if ac.any, err = compile(l.child("any"), a.Any); err != nil {
 		return nil, err
 	}
-	if ac.all, err = compile(path.Child("all"), a.All); err != nil {
+	if ac.all, err = compile(l.child("all"), a.All); err != nil {
 		return nil, err
 	}
 	return &ac, nil

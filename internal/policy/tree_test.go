@@ -59,7 +59,7 @@ func DiffWithKyverno(p *v1alpha1.ValidatingPolicy, resource any, vars map[string
 			m    *v1alpha1.Match
 		}{{"match", r.Match}, {"exclude", r.Exclude}} {
 			theirs, ferr := jsonengine.CompileMatch(path.Child(cl.name), rref, cl.m)
-			ours, err := compileClause(path.Child(cl.name), rc, cl.m)
+			ours, err := compileClause(loc{path: path.Child(cl.name)}, rc, cl.m)
 			if (ferr != nil) != (err != nil) || (theirs == nil) != (ours == nil) {
 				diff("%s compiles: kyverno-json %v, ours %v", cl.name, ferr, err)
 				continue
@@ -77,7 +77,7 @@ func DiffWithKyverno(p *v1alpha1.ValidatingPolicy, resource any, vars map[string
 			}
 		}
 		theirs, ferr := jsonengine.CompileAssert(path.Child("assert"), rref, r.Assert)
-		ours, err := compileAssert(path.Child("assert"), rc, r.Assert)
+		ours, err := compileAssert(loc{path: path.Child("assert")}, rc, r.Assert)
 		if (ferr != nil) != (err != nil) {
 			diff("assert compiles: kyverno-json %v, ours %v", ferr, err)
 			continue
