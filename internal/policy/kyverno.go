@@ -383,7 +383,7 @@ func compileContext(l loc, c compilers.Compilers, compiler string, entries []v1a
 			}
 			return v, nil
 		}}
-		if expr := expression.Parse(stmt); !expr.Foreach && expr.Binding == "" &&
+		if expr := parseExpression(stmt); !expr.Foreach && expr.Binding == "" &&
 			(expr.Compiler == compilers.CompilerJP || (expr.Compiler == expression.CompilerDefault && ecompiler == compilers.CompilerJP)) {
 			entry.listShared = readsOnly(expr.Statement, listVarying, func(v string) bool { return sharable[v] })
 		}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
-	"github.com/kyverno/kyverno-json/pkg/core/expression"
 )
 
 // skip reports whether a rule that accepts only the values in allowed cannot
@@ -123,14 +122,14 @@ func literalOf(tree *v1alpha1.AssertionTree, field string) (string, bool) {
 		return "", false
 	}
 	for key, value := range m {
-		if !isLiteral(key) || expression.Parse(key).Statement != field {
+		if !isLiteral(key) || parseExpression(key).Statement != field {
 			continue
 		}
 		s, ok := value.(string)
 		if !ok || !isLiteral(s) {
 			return "", false
 		}
-		return expression.Parse(s).Statement, true
+		return parseExpression(s).Statement, true
 	}
 	return "", false
 }
@@ -138,7 +137,7 @@ func literalOf(tree *v1alpha1.AssertionTree, field string) (string, bool) {
 // isLiteral reports whether kyverno-json reads s as itself rather than as
 // an expression, a foreach or a binding.
 func isLiteral(s string) bool {
-	e := expression.Parse(s)
+	e := parseExpression(s)
 	return !e.Foreach && e.Binding == "" && e.Compiler == "" && e.Statement == s
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/jmespath-community/go-jmespath/pkg/binding"
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 	"github.com/kyverno/kyverno-json/pkg/core/compilers"
-	"github.com/kyverno/kyverno-json/pkg/core/expression"
 	"github.com/kyverno/kyverno-json/pkg/core/matching"
 	k8sjson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -251,7 +250,7 @@ type keyTree struct {
 
 func parseKey(l loc, k string, c compilers.Compilers) (keyTree, error) {
 	e := keyTree{name: k}
-	expr := expression.Parse(k)
+	expr := parseExpression(k)
 	e.foreach, e.foreachName, e.bindingName = expr.Foreach, expr.ForeachName, expr.Binding
 	if compiler := c.Compiler(expr.Compiler); compiler != nil {
 		program, err := compiler.Compile(expr.Statement)
@@ -404,7 +403,7 @@ func parseScalar(l loc, v any, c compilers.Compilers) (tree, error) {
 	if !ok {
 		return scalarTree{constant: v}, nil
 	}
-	expr := expression.Parse(s)
+	expr := parseExpression(s)
 	if expr.Foreach {
 		return nil, l.fail(field.Invalid(l.path, s, "foreach is not supported in scalar projections"))
 	}
