@@ -9,14 +9,20 @@ import (
 	"github.com/toolgate/toolgate/internal/policy"
 )
 
-// inTime judges the event, or denies it if no decision is made by the
-// invocation's deadline less the margin: a Lambda timeout is an error, which
-// the gateway retries and may end in a pass-through. The late judgement runs
-// on and is discarded.
-func (h *Handler) inTime(ctx context.Context, id string, payload []byte) Result {
+// timely has next judge the event on a worker, and denies it if no
+// decision is made by the invocation's deadline less the margin: a Lambda
+// timeout is an error, which the gateway retries and may end in a
+// pass-through. The late judgement runs on and is discarded.
+func (h *Handler) timely(next judge) judge {
+	return func(ctx context.Context, id string, payload []byte) Result {
+		return h.inTime(ctx, id, payload, next)
+	}
+}
+
+func (h *Handler) inTime(ctx context.Context, id string, payload []byte, next judge) Result {
 	deadline, ok := ctx.Deadline()
 	if !ok {
-		return h.judge(ctx, id, payload)
+		return next(ctx, id, payload)
 	}
 	left := time.Until(deadline) - h.cfg.DeadlineMargin
 	if left <= 0 {
@@ -32,7 +38,7 @@ func (h *Handler) inTime(ctx context.Context, id string, payload []byte) Result 
 	defer cancel()
 	done := make(chan Result, 1) // buffered: a late judgement must not block
 	state := new(atomic.Int32)
-	h.dispatch(judgement{jctx, id, payload, done, state})
+	h.dispatch(judgement{next, jctx, id, payload, done, state})
 	timer := time.NewTimer(left)
 	defer timer.Stop()
 	select {
@@ -56,6 +62,7 @@ const (
 
 // judgement is one event to judge on a worker goroutine.
 type judgement struct {
+	judge   judge
 	ctx     context.Context
 	id      string
 	payload []byte
@@ -81,7 +88,7 @@ func (h *Handler) worker(j judgement) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		r := h.judge(j.ctx, j.id, j.payload)
+		r := j.judge(j.ctx, j.id, j.payload)
 		if !j.state.CompareAndSwap(running, finished) {
 			h.abandoned.Add(-1) // discarded: the invocation answered already
 		}

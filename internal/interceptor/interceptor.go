@@ -122,6 +122,8 @@ type Handler struct {
 	// abandoned counts judgements still running after their invocation
 	// was answered with a denial for want of time.
 	abandoned atomic.Int32
+	// judge is read in the wrappers every event goes through (see judge).
+	judge judge
 }
 
 // New returns a Handler for cfg. A nil Engine denies everything.
@@ -156,8 +158,10 @@ func New(cfg Config) *Handler {
 	if cfg.ApprovalLimits == (approval.Limits{}) {
 		cfg.ApprovalLimits = approval.DefaultLimits()
 	}
-	return &Handler{cfg: cfg, builder: attributes.Builder{Environment: cfg.Environment, Catalog: cfg.Catalog, Verifier: cfg.Verifier},
+	h := &Handler{cfg: cfg, builder: attributes.Builder{Environment: cfg.Environment, Catalog: cfg.Catalog, Verifier: cfg.Verifier},
 		work: make(chan judgement)}
+	h.judge = h.chain()
+	return h
 }
 
 // DefaultStateTimeout bounds the rate-limit counting of one call.
@@ -221,15 +225,8 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, _ err
 
 // Handle decides on one event. A panic anywhere in it, recording and
 // logging included, is answered with a denial.
-func (h *Handler) Handle(ctx context.Context, payload []byte) (r Result) {
-	id := h.cfg.NewID()
-	defer func() {
-		if p := recover(); p != nil {
-			h.panicked(ctx, id, p)
-			r = h.internalError(id)
-		}
-	}()
-	return h.handle(ctx, id, payload)
+func (h *Handler) Handle(ctx context.Context, payload []byte) Result {
+	return h.judge(ctx, h.cfg.NewID(), payload)
 }
 
 func (h *Handler) panicked(ctx context.Context, id string, p any) {
@@ -243,31 +240,12 @@ func (h *Handler) internalError(id string) Result {
 	return r
 }
 
-func (h *Handler) handle(ctx context.Context, id string, payload []byte) Result {
-	start := time.Now()
-	ctx, span := h.cfg.Tracer.Start(ctx, "toolgate")
-	r := h.inTime(ctx, id, payload)
-	rec := h.record(ctx, r, time.Since(start))
-	annotate(span, rec)
-	span.End()
-	h.log(ctx, rec)
-	return r
-}
-
-// judge decides on one event; a panic is a denial.
-func (h *Handler) judge(ctx context.Context, id string, payload []byte) (r Result) {
+// read decides on one event that is within the size limit: it decodes it
+// and hands it to the point it was sent at.
+func (h *Handler) read(ctx context.Context, id string, payload []byte) (r Result) {
 	st := &steps{ctx: ctx, tracer: h.cfg.Tracer}
-	defer func() {
-		if p := recover(); p != nil {
-			h.panicked(ctx, id, p)
-			r = h.internalError(id)
-		}
-		st.end()
-	}()
+	defer st.end()
 	st.next("decode")
-	if len(payload) > h.cfg.Limits.MaxEventBytes {
-		return h.reject(r, id, nil, decision.CodeInvalidRequest, "malformed interceptor event", fmt.Errorf("%w: %d bytes, limit %d", call.ErrTooLarge, len(payload), h.cfg.Limits.MaxEventBytes))
-	}
 	ev, err := gateway.Decode(payload)
 	switch {
 	case err != nil:
