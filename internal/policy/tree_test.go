@@ -133,8 +133,8 @@ func referenceCompilers() compilers.Compilers {
 // the two results differ ("" when they do not). Errors are compared by
 // their presence: their texts are the interpreter's own in both.
 func DiffExpression(statement string, value any, vars map[string]any) string {
-	ours, oerr := defaultCompilers().Jp.Compile(statement)
-	theirs, terr := referenceCompilers().Jp.Compile(statement)
+	ours, oerr := compileGuarded(defaultCompilers(), statement)
+	theirs, terr := compileGuarded(referenceCompilers(), statement)
 	if (oerr != nil) != (terr != nil) {
 		return fmt.Sprintf("%q compiles: ours %v, kyverno-json %v", statement, oerr, terr)
 	}
@@ -189,6 +189,17 @@ func canonical(v any, sorted bool) any {
 		return "(function)"
 	}
 	return v
+}
+
+// compileGuarded compiles statement with c's JMESPath compiler, with a
+// panic (go-jmespath's lexer panics on some input) as an error.
+func compileGuarded(c compilers.Compilers, statement string) (p func(any, binding.Bindings) (any, error), err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return c.Jp.Compile(statement)
 }
 
 // run runs a program, with a panic (go-jmespath's functions panic on some
