@@ -16,7 +16,7 @@ var layers = [][]string{
 	{"internal/attributes"},
 	{"internal/policy", "internal/call"},
 	{"internal/redact", "internal/state", "internal/decisionlog", "internal/approval", "internal/decision"},
-	{"internal/metrics", "internal/ratelimit", "internal/toollist", "internal/approver"},
+	{"internal/metrics", "internal/ratelimit", "internal/toollist", "internal/approver", "internal/render"},
 	{"internal/bundle", "internal/interceptor"},
 	{"internal/s3bundle", "internal/config", "internal/policytest"},
 	{"internal/reload"},

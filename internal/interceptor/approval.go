@@ -16,6 +16,7 @@ import (
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/render"
 	"github.com/toolgate/toolgate/pkg/gateway"
 )
 
@@ -293,7 +294,7 @@ func (h *Handler) seal(ctx context.Context, r *Result, msg *mcp.Message) {
 	}
 	if err != nil {
 		r.Decision = h.denyApproval(r.Decision, decision.CodeUndecidable, "approval could not be asked: no signing key", err)
-		r.Output = r.Decision.Output(msg, nil, h.cfg.DenyStatus)
+		r.Output = render.Output(r.Decision, msg, nil, nil, h.cfg.DenyStatus)
 	}
 }
 

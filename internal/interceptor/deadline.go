@@ -7,6 +7,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/policy"
+	"github.com/toolgate/toolgate/internal/render"
 )
 
 // timely has next judge the event on a worker, and denies it if no
@@ -105,6 +106,6 @@ func (h *Handler) worker(j judgement) {
 func (h *Handler) late(id, reason string) Result {
 	r := Result{Decision: decision.Denied(id, decision.CodeUndecidable, reason)}
 	r.Decision.Findings = []policy.Finding{{Policy: "(deadline)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: r.Decision.Reason}}
-	r.Output = r.Decision.Output(nil, nil, h.cfg.DenyStatus)
+	r.Output = render.Output(r.Decision, nil, nil, nil, h.cfg.DenyStatus)
 	return r
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/ratelimit"
 	"github.com/toolgate/toolgate/internal/redact"
+	"github.com/toolgate/toolgate/internal/render"
 	"github.com/toolgate/toolgate/internal/state"
 	"github.com/toolgate/toolgate/internal/trace"
 	"github.com/toolgate/toolgate/pkg/gateway"
@@ -236,7 +237,7 @@ func (h *Handler) panicked(ctx context.Context, id string, p any) {
 
 func (h *Handler) internalError(id string) Result {
 	r := Result{Decision: decision.Denied(id, decision.CodeUndecidable, "internal error")}
-	r.Output = r.Decision.Output(nil, nil, h.cfg.DenyStatus)
+	r.Output = render.Output(r.Decision, nil, nil, nil, h.cfg.DenyStatus)
 	return r
 }
 
@@ -313,7 +314,7 @@ func (h *Handler) request(st *steps, id string, ev *gateway.MCPEvent) Result {
 		h.forwarded(st.ctx, &r)
 	}
 	st.next("respond")
-	r.Output = r.Decision.Output(&msg, body, h.cfg.DenyStatus)
+	r.Output = render.Output(r.Decision, &msg, body, nil, h.cfg.DenyStatus)
 	if r.approval != nil && r.Decision.Effect != decision.Allow {
 		h.seal(st.ctx, &r, &msg)
 	}
@@ -369,15 +370,21 @@ func unreadCode(e *call.Error) int {
 // caller ("what: err"), and the same as an error finding to the log. The
 // error texts come from decoding and never quote the input.
 func (h *Handler) reject(r Result, id string, msg *mcp.Message, code int, what string, err error) Result {
+	r.Decision = unjudged(r.Phase, id, code, what, err)
+	r.Output = render.Output(r.Decision, msg, nil, nil, h.cfg.DenyStatus)
+	return r
+}
+
+// unjudged is the denial of input of phase that could not be judged.
+func unjudged(phase, id string, code int, what string, err error) decision.Decision {
 	reason := what + ": " + err.Error()
-	source := r.Phase // the stage that failed stands where a policy name would
+	source := phase // the stage that failed stands where a policy name would
 	if source == "" {
 		source = "event"
 	}
-	r.Decision = decision.Denied(id, code, reason)
-	r.Decision.Findings = []policy.Finding{{Policy: "(" + source + ")", Kind: policy.Error, Mode: policy.ModeEnforce, Message: reason}}
-	r.Output = r.Decision.Output(msg, nil, h.cfg.DenyStatus)
-	return r
+	d := decision.Denied(id, code, reason)
+	d.Findings = []policy.Finding{{Policy: "(" + source + ")", Kind: policy.Error, Mode: policy.ModeEnforce, Message: reason}}
+	return d
 }
 
 // passHTTP passes an HTTP-target event through unchanged: this project

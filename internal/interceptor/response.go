@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/call"
@@ -14,6 +13,7 @@ import (
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/redact"
+	"github.com/toolgate/toolgate/internal/render"
 	"github.com/toolgate/toolgate/internal/strictjson"
 	"github.com/toolgate/toolgate/internal/toollist"
 	"github.com/toolgate/toolgate/pkg/gateway"
@@ -61,15 +61,16 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 		// point's decision id when the body is its denial); anything
 		// else in the body is the target's.
 		if cerr.Message == nil {
-			denied := h.reject(Result{Phase: r.Phase}, id, nil, unreadCode(cerr), cerr.What, cerr.Err)
-			if prev, ok := denied.Decision.RepeatOf(nil, body, h.cfg.DenyStatus); ok {
+			denied := Result{Phase: r.Phase, Decision: unjudged(r.Phase, id, unreadCode(cerr), cerr.What, cerr.Err)}
+			if prev, ok := render.RepeatOf(denied.Decision, nil, body, h.cfg.DenyStatus); ok {
 				return h.repeat(denied, prev, nil, resp)
 			}
 			return h.rejectResponse(r, id, answering(body), resp, "the request this response answers could not be read", cerr.Err)
 		}
 		r.Method = cerr.Message.Method
-		denied := h.reject(r, id, cerr.Message, unreadCode(cerr), cerr.What, cerr.Err)
-		if prev, ok := denied.Decision.RepeatOf(cerr.Message, body, h.cfg.DenyStatus); ok {
+		denied := r
+		denied.Decision = unjudged(r.Phase, id, unreadCode(cerr), cerr.What, cerr.Err)
+		if prev, ok := render.RepeatOf(denied.Decision, cerr.Message, body, h.cfg.DenyStatus); ok {
 			return h.repeat(denied, prev, cerr.Message, resp)
 		}
 		return h.rejectResponse(r, id, cerr.Message, resp, cerr.What, cerr.Err)
@@ -108,10 +109,10 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	}
 	if r.Decision.Effect == decision.Deny {
 		st.next("respond")
-		if prev, ok := r.Decision.RepeatOf(&msg, body, h.cfg.DenyStatus); ok {
+		if prev, ok := render.RepeatOf(r.Decision, &msg, body, h.cfg.DenyStatus); ok {
 			return h.repeat(r, prev, &msg, resp)
 		}
-		r.Output = shapeDenial(r.Decision.Output(&msg, nil, h.cfg.DenyStatus), resp)
+		r.Output = render.Output(r.Decision, &msg, nil, resp, h.cfg.DenyStatus)
 		return r
 	}
 	st.next("filter")
@@ -141,7 +142,7 @@ func (h *Handler) repeat(r Result, prev string, msg *mcp.Message, resp *gateway.
 	r.Repeat, r.RepeatOf = true, prev
 	d := r.Decision
 	d.ID = prev
-	r.Output = shapeDenial(d.Output(msg, nil, h.cfg.DenyStatus), resp)
+	r.Output = render.Output(d, msg, nil, resp, h.cfg.DenyStatus)
 	return r
 }
 
@@ -182,7 +183,7 @@ func (h *Handler) finish(r Result, resp *gateway.Response, raw json.RawMessage, 
 	if err != nil {
 		return h.rejectResponse(r, r.Decision.ID, nil, resp, "the filtered response could not be encoded", err)
 	}
-	r.Output = gateway.Respond(status, withoutLength(resp.Headers), out)
+	r.Output = gateway.Respond(status, render.WithoutLength(resp.Headers), out)
 	return r
 }
 
@@ -272,21 +273,9 @@ var (
 
 // rejectResponse denies a response that could not be judged.
 func (h *Handler) rejectResponse(r Result, id string, msg *mcp.Message, resp *gateway.Response, what string, err error) Result {
-	r = h.reject(r, id, msg, decision.CodeUndecidable, what, err)
-	r.Output = shapeDenial(r.Output, resp)
+	r.Decision = unjudged(r.Phase, id, decision.CodeUndecidable, what, err)
+	r.Output = render.Output(r.Decision, msg, nil, resp, h.cfg.DenyStatus)
 	return r
-}
-
-// shapeDenial keeps the target's response headers (Mcp-Session-Id must
-// survive) and, for a streamed response, its status too: only the first
-// event of a stream may set them, so no event changes them.
-func shapeDenial(out gateway.Output, resp *gateway.Response) gateway.Output {
-	t := out.MCP.TransformedGatewayResponse
-	t.Headers = withoutLength(resp.Headers)
-	if resp.IsStreamingResponse && resp.StatusCode != 0 {
-		t.StatusCode = resp.StatusCode
-	}
-	return out
 }
 
 // statusOf returns the target's status, 200 when the event has none.
@@ -295,21 +284,6 @@ func statusOf(resp *gateway.Response) int {
 		return http.StatusOK
 	}
 	return resp.StatusCode
-}
-
-// withoutLength returns headers without Content-Length, which a changed
-// body would contradict.
-func withoutLength(headers gateway.Headers) map[string]string {
-	if headers == nil {
-		return nil
-	}
-	out := make(map[string]string, len(headers))
-	for k, v := range headers {
-		if !strings.EqualFold(k, "Content-Length") {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // answering returns a message with the id of the response body, so that a
