@@ -306,20 +306,32 @@ func (c *jpCompiler) function(node parsing.ASTNode) expr {
 	}
 }
 
+// leftList evaluates the left side of a flatten or a filter as the
+// interpreter does: an error there is dropped (null), a value that is not a
+// list is null, and a Go slice of another type is handed, with the whole
+// node, to the interpreter (slow). done says the node's value is out.
+func leftList(left, slow expr, value any, b binding.Bindings) (list []any, out any, done bool, err error) {
+	v, err := left(value, b)
+	if err != nil {
+		return nil, nil, true, nil
+	}
+	if list, ok := v.([]any); ok {
+		return list, nil, false, nil
+	}
+	if util.IsSliceType(v) {
+		out, err = slow(value, b)
+		return nil, out, true, err
+	}
+	return nil, nil, true, nil
+}
+
 func (c *jpCompiler) flatten(node parsing.ASTNode) expr {
 	left := c.compile(node.Children[0])
 	slow := c.interpret(node)
 	return func(value any, b binding.Bindings) (any, error) {
-		v, err := left(value, b)
-		if err != nil {
-			return nil, nil // the interpreter drops the error here
-		}
-		list, ok := v.([]any)
-		if !ok {
-			if util.IsSliceType(v) {
-				return slow(value, b)
-			}
-			return nil, nil
+		list, out, done, err := leftList(left, slow, value, b)
+		if done {
+			return out, err
 		}
 		flattened := []any{}
 		for _, element := range list {
@@ -380,16 +392,9 @@ func (c *jpCompiler) filter(node parsing.ASTNode) expr {
 	left, right, cond := c.compile(node.Children[0]), c.compile(node.Children[1]), c.compile(node.Children[2])
 	slow := c.interpret(node)
 	return func(value any, b binding.Bindings) (any, error) {
-		v, err := left(value, b)
-		if err != nil {
-			return nil, nil // the interpreter drops the error here
-		}
-		list, ok := v.([]any)
-		if !ok {
-			if util.IsSliceType(v) {
-				return slow(value, b)
-			}
-			return nil, nil
+		list, out, done, err := leftList(left, slow, value, b)
+		if done {
+			return out, err
 		}
 		collected := []any{}
 		for _, element := range list {
