@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -172,13 +173,7 @@ func parseTree(l loc, v any, c compilers.Compilers) (tree, error) {
 		}
 		return n, nil
 	case map[string]any:
-		keys := slices.Sorted(func(yield func(string) bool) {
-			for k := range v {
-				if !yield(k) {
-					return
-				}
-			}
-		})
+		keys := slices.Sorted(maps.Keys(v))
 		n := make(mapTree, 0, len(keys))
 		for _, k := range keys {
 			kl := l.child(k)
@@ -342,13 +337,7 @@ func (e *keyTree) assert(w *walk, value any, b binding.Bindings) error {
 		}
 		return nil
 	case map[string]any:
-		for _, k := range slices.Sorted(func(yield func(string) bool) {
-			for k := range p {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, k := range slices.Sorted(maps.Keys(p)) {
 			if err := e.item(w, segment{key: k, isKey: true}, k, p[k], b); err != nil {
 				return err
 			}
@@ -466,6 +455,25 @@ func match(expected, actual any) (bool, error) {
 		}
 	case nil:
 		return matching.Equal(expected, actual)
+	case map[string]any:
+		if a, ok := actual.(map[string]any); ok {
+			// JSON objects, the usual case: keys sorted as strings,
+			// without reflection.
+			matched := true
+			for _, k := range slices.Sorted(maps.Keys(e)) {
+				av, found := a[k]
+				if !found {
+					matched = false
+					continue
+				}
+				ok, err := match(e[k], av)
+				if err != nil {
+					return false, err
+				}
+				matched = matched && ok
+			}
+			return matched, nil
+		}
 	}
 	ev := reflect.ValueOf(expected)
 	switch ev.Kind() {
