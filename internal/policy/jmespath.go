@@ -185,15 +185,7 @@ func (c *jpCompiler) compile(node parsing.ASTNode) expr {
 			items[i] = c.compile(child)
 		}
 		return func(value any, b binding.Bindings) (any, error) {
-			collected := make([]any, 0, len(items))
-			for _, item := range items {
-				v, err := item(value, b)
-				if err != nil {
-					return nil, err
-				}
-				collected = append(collected, v)
-			}
-			return collected, nil
+			return evalAll(items, value, b)
 		}
 	}
 	return c.interpret(node)
@@ -294,16 +286,26 @@ func (c *jpCompiler) function(node parsing.ASTNode) expr {
 		args[i] = c.compile(child)
 	}
 	return func(value any, b binding.Bindings) (any, error) {
-		resolved := make([]any, 0, len(args))
-		for _, arg := range args {
-			v, err := arg(value, b)
-			if err != nil {
-				return nil, err
-			}
-			resolved = append(resolved, v)
+		resolved, err := evalAll(args, value, b)
+		if err != nil {
+			return nil, err
 		}
 		return c.caller.CallFunction(name, resolved)
 	}
+}
+
+// evalAll evaluates each of exprs on value, in order, stopping at the
+// first error: a multi-select list's items, a function's arguments.
+func evalAll(exprs []expr, value any, b binding.Bindings) ([]any, error) {
+	out := make([]any, 0, len(exprs))
+	for _, e := range exprs {
+		v, err := e(value, b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // leftList evaluates the left side of a flatten or a filter as the
