@@ -43,8 +43,8 @@ type compiledRule struct {
 	// listKinds, when not nil, are the only values of list.kind a
 	// document of action list can have for the rule to match it.
 	listKinds map[string]bool
-	// quotesArguments: see Finding.
-	quotesArguments bool
+	// quotesArguments, answered: see Finding.
+	quotesArguments, answered bool
 }
 
 // ruleFunc evaluates one rule: matched is false when the match or exclude
@@ -93,7 +93,7 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 			}
 			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: rb, eval: eval,
 				actions: literalValues(r.Match, "action"), phases: literalValues(r.Match, "phase"),
-				listKinds: listKinds(r.Match), quotesArguments: quotesArguments(r)})
+				listKinds: listKinds(r.Match), quotesArguments: quotesArguments(r), answered: answered(r)})
 		}
 		k.policies = append(k.policies, cp)
 	}
@@ -137,7 +137,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 	var currentRule string
 	defer func() {
 		if r := recover(); r != nil {
-			f := Finding{Policy: "(engine)", Kind: Error, Mode: ModeEnforce, Message: "policy evaluation failed"}
+			f := Finding{Policy: "(engine)", Kind: Error, Mode: ModeEnforce, Message: "policy evaluation failed", Answered: true}
 			if current != nil {
 				f.Policy, f.Rule, f.Mode = current.name, currentRule, errorMode(current.mode)
 				f.Message = fmt.Sprintf("policy %s rule %s could not be evaluated", current.name, currentRule)
@@ -168,7 +168,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 			if err := ctx.Err(); err != nil {
 				// The caller has answered already (a denial); stop rather
 				// than hold a worker and the document.
-				res.Findings = append(res.Findings, Finding{Policy: "(deadline)", Kind: Error, Mode: ModeEnforce,
+				res.Findings = append(res.Findings, Finding{Policy: "(deadline)", Kind: Error, Mode: ModeEnforce, Answered: true,
 					Message: "policy evaluation stopped: no time left", Detail: err.Error()})
 				return res
 			}
@@ -182,7 +182,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 				res.Findings = append(res.Findings, Finding{
 					Policy: p.name, Rule: r.name, Kind: Error, Mode: errorMode(p.mode),
 					Message: fmt.Sprintf("policy %s rule %s could not be evaluated", p.name, r.name),
-					Detail:  describeError(err),
+					Detail:  describeError(err), Answered: r.answered,
 				})
 			}
 			for _, v := range violations {
@@ -190,6 +190,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 					Policy: p.name, Rule: r.name, Kind: Violation, Mode: p.mode,
 					Message: authorMessage(v.message, p, r.name),
 					Detail:  describeViolations(v.fails), Approval: p.approval, QuotesArguments: r.quotesArguments,
+					Answered: r.answered,
 				})
 			}
 			if verdictOnly && len(res.Findings) > 0 {
@@ -206,6 +207,50 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 func mentions(v any, variable string) bool {
 	b, err := json.Marshal(v)
 	return err != nil || bytes.Contains(b, []byte(variable))
+}
+
+// answered reports whether rule r may depend on the target's answer (see
+// Finding.Answered): it mentions the response or $payload, or one of its
+// expressions reads the document whole (@ at the top). Every expression
+// is read as if at the document's top, which errs on the side of true.
+func answered(r v1alpha1.ValidatingRule) bool {
+	if mentions(r, "response") || mentions(r, "$payload") {
+		return true
+	}
+	b, err := json.Marshal(r)
+	var v any
+	if err != nil || json.Unmarshal(b, &v) != nil {
+		return true
+	}
+	whole := false
+	var walk func(v any)
+	check := func(s string) {
+		for _, m := range templateExpr.FindAllStringSubmatch(s, -1) {
+			if !readsOnly(strings.TrimSpace(m[1]), nil, func(string) bool { return true }) {
+				whole = true
+			}
+		}
+		if e := parseExpression(s); e.Compiler != "" && !readsOnly(e.Statement, nil, func(string) bool { return true }) {
+			whole = true
+		}
+	}
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				check(k)
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		case string:
+			check(v)
+		}
+	}
+	walk(v)
+	return whole
 }
 
 // bind registers name in b, unless value is nil (never read).

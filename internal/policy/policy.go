@@ -107,6 +107,12 @@ type Finding struct {
 	// the document than who, which tool and method, the session and the
 	// time. The caller may see it; a decision record must not hold it.
 	QuotesArguments bool `json:"-"`
+	// Answered: the finding may depend on the target's answer: its rule
+	// mentions the response, or evaluation itself failed (which a large
+	// or odd answer can cause). A denial with such a finding is the
+	// RESPONSE point's own, never a repeat of the REQUEST point's,
+	// whatever its text.
+	Answered bool `json:"-"`
 	// Approval is set on the findings of approval policies.
 	Approval *Approval `json:"approval,omitempty"`
 }

@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/pkg/gateway"
 )
 
@@ -79,9 +81,15 @@ func Text(d decision.Decision) string {
 // RESPONSE point. It returns that earlier id. Nothing in body is trusted:
 // the denial is rebuilt from d and must equal body in every member, so a
 // target that imitates a denial gains nothing by it, neither extra bytes
-// nor a record marked as a repeat of a different denial.
+// nor a record marked as a repeat of a different denial. And a denial that
+// may depend on the answer (policy.Finding.Answered) is never a repeat:
+// the target could have made its answer cause that denial and look like
+// it, under an id of its choosing, and hidden the denial from the metrics.
 func RepeatOf(d decision.Decision, msg *mcp.Message, body map[string]any, denyStatus int) (string, bool) {
-	if d.Effect != decision.Deny || body == nil {
+	if d.Effect != decision.Deny || body == nil || slices.ContainsFunc(d.Findings, func(f policy.Finding) bool { return f.Answered }) {
+		// A denial that may depend on the answer is the RESPONSE point's
+		// own: the target could have written that answer to look like the
+		// denial it causes, under a decision id of its choosing.
 		return "", false
 	}
 	prev, ok := denialID(body)
