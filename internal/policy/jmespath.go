@@ -185,7 +185,11 @@ func (c *jpCompiler) compile(node parsing.ASTNode) expr {
 			items[i] = c.compile(child)
 		}
 		return func(value any, b binding.Bindings) (any, error) {
-			return evalAll(items, value, b)
+			collected, err := evalAll(items, value, b)
+			if err != nil {
+				return nil, err // a nil value, not a nil list, as the interpreter's
+			}
+			return collected, nil
 		}
 	}
 	return c.interpret(node)
