@@ -9,6 +9,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/policies"
 )
@@ -27,7 +28,7 @@ func TestExplainAgreesWithEvaluate(t *testing.T) {
 	for _, p := range b.Policies {
 		rules += len(p.Spec.Rules)
 	}
-	h := interceptor.New(interceptor.Config{Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor})
+	h := interceptor.New(interceptor.Config{Config: judge.Config{Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor}})
 	files, _ := filepath.Glob("../testdata/events/*.json")
 	outcomes := map[string]int{}
 	for _, f := range files {

@@ -27,6 +27,7 @@ import (
 	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/metrics"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/reload"
@@ -147,16 +148,7 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 	if err == nil && cfg.Metrics {
 		emf, err = metrics.New(w, cfg.MetricsNamespace, cfg.MetricsDimensions, nil)
 	}
-	icfg := interceptor.Config{
-		Environment:    cfg.Environment,
-		DenyStatus:     cfg.DenyStatus,
-		Logger:         logger,
-		LogArguments:   cfg.LogArguments,
-		Metrics:        emf,
-		Tracer:         tracer,
-		Limits:         cfg.Limits,
-		DeadlineMargin: cfg.DeadlineMargin,
-	}
+	icfg := interceptor.Config{Config: judge.Config{Environment: cfg.Environment, DenyStatus: cfg.DenyStatus, Logger: logger, Tracer: tracer, Limits: cfg.Limits}, LogArguments: cfg.LogArguments, Metrics: emf, DeadlineMargin: cfg.DeadlineMargin}
 	if err == nil && cfg.JWT.JWKSURL != "" {
 		icfg.Verifier, err = verifier(cfg.JWT, logger)
 	}

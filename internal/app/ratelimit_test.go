@@ -18,7 +18,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/decision"
-	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/policytest"
 	"github.com/toolgate/toolgate/policies"
@@ -246,7 +246,7 @@ func BenchmarkState(b *testing.B) {
 	for _, tc := range []struct {
 		name, tool string
 		h          interface {
-			Handle(context.Context, []byte) interceptor.Result
+			Handle(context.Context, []byte) judge.Result
 		}
 	}{{"limited", "k8s___restart-deployment", h}, {"unlimited", "k8s___get-pod", h}, {"stateless", "docs___search_docs", stateless}} {
 		payload := event(tc.tool)

@@ -25,7 +25,7 @@ import (
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/config"
 	"github.com/toolgate/toolgate/internal/decision"
-	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/policytest"
 	"github.com/toolgate/toolgate/internal/s3bundle"
@@ -222,7 +222,7 @@ func invoke(args []string, explainAll bool, embedded fs.FS, getenv func(string) 
 
 // summary is one event's line: the decision, the event, the denying
 // policies and the reason, or what an allow changed.
-func summary(file string, r interceptor.Result) string {
+func summary(file string, r judge.Result) string {
 	d := r.Decision
 	line := fmt.Sprintf("%-5s %-44s", d.Effect, filepath.Base(file))
 	if d.Effect == decision.Deny || d.Effect == decision.Approval {
@@ -380,7 +380,7 @@ func describe(b *bundle.Bundle) string {
 // explainRules prints every rule's outcome on the event's document; for an
 // event no document was built for (malformed, or decided before policies
 // ran), the decision's findings say why.
-func explainRules(w io.Writer, b *bundle.Bundle, r interceptor.Result) {
+func explainRules(w io.Writer, b *bundle.Bundle, r judge.Result) {
 	k, ok := engineOf(b)
 	if r.Document == nil || !ok {
 		for _, fd := range r.Decision.Findings {

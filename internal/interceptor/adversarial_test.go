@@ -23,6 +23,7 @@ import (
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 )
 
 // expectation is one entry of testdata/adversarial/expected.yaml.
@@ -118,7 +119,7 @@ func adversarialHandlers(t *testing.T) (plain, verifying *interceptor.Handler) {
 
 // outcome is what a case's result is checked against, and compared between
 // sequential and concurrent runs.
-func outcome(r interceptor.Result) string {
+func outcome(r judge.Result) string {
 	out, _ := json.Marshal(r.Output)
 	return fmt.Sprintf("%s|%d|%s|%s", r.Decision.Effect, r.Decision.Code, r.Decision.Reason, out)
 }

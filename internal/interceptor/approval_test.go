@@ -14,6 +14,7 @@ import (
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/policytest"
 )
@@ -57,7 +58,7 @@ type answer struct {
 	} `json:"error"`
 }
 
-func answerOf(t *testing.T, r interceptor.Result) answer {
+func answerOf(t *testing.T, r judge.Result) answer {
 	t.Helper()
 	var a answer
 	if r.Output.MCP == nil || r.Output.MCP.TransformedGatewayResponse == nil {
@@ -273,7 +274,7 @@ func TestInBandConfirmation(t *testing.T) {
 		!strings.Contains(ir.Params.Message, `@inputResponses.other.action: "accept"`) || !strings.Contains(ir.Params.Message, "slack___post_message") {
 		t.Errorf("the form does not show the tool and every argument whole: %q", ir.Params.Message)
 	}
-	retry := func(state, action string, args string, h2 map[string]string) interceptor.Result {
+	retry := func(state, action string, args string, h2 map[string]string) judge.Result {
 		other := "accept"
 		if action == "accept-other" {
 			action, other = "accept", "decline"

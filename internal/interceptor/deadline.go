@@ -5,22 +5,20 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/toolgate/toolgate/internal/decision"
-	"github.com/toolgate/toolgate/internal/policy"
-	"github.com/toolgate/toolgate/internal/render"
+	"github.com/toolgate/toolgate/internal/judge"
 )
 
 // timely has next judge the event on a worker, and denies it if no
 // decision is made by the invocation's deadline less the margin: a Lambda
 // timeout is an error, which the gateway retries and may end in a
 // pass-through. The late judgement runs on and is discarded.
-func (h *Handler) timely(next judge) judge {
-	return func(ctx context.Context, id string, payload []byte) Result {
+func (h *Handler) timely(next stage) stage {
+	return func(ctx context.Context, id string, payload []byte) judge.Result {
 		return h.inTime(ctx, id, payload, next)
 	}
 }
 
-func (h *Handler) inTime(ctx context.Context, id string, payload []byte, next judge) Result {
+func (h *Handler) inTime(ctx context.Context, id string, payload []byte, next stage) judge.Result {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		return next(ctx, id, payload)
@@ -37,7 +35,7 @@ func (h *Handler) inTime(ctx context.Context, id string, payload []byte, next ju
 	}
 	jctx, cancel := context.WithTimeout(ctx, left) // stops the judgement between rules
 	defer cancel()
-	done := make(chan Result, 1) // buffered: a late judgement must not block
+	done := make(chan judge.Result, 1) // buffered: a late judgement must not block
 	state := new(atomic.Int32)
 	h.dispatch(judgement{next, jctx, id, payload, done, state})
 	timer := time.NewTimer(left)
@@ -63,11 +61,11 @@ const (
 
 // judgement is one event to judge on a worker goroutine.
 type judgement struct {
-	judge   judge
+	stage   stage
 	ctx     context.Context
 	id      string
 	payload []byte
-	done    chan<- Result
+	done    chan<- judge.Result
 	state   *atomic.Int32 // running, then finished or abandoned
 }
 
@@ -89,7 +87,7 @@ func (h *Handler) worker(j judgement) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		r := j.judge(j.ctx, j.id, j.payload)
+		r := j.stage(j.ctx, j.id, j.payload)
 		if !j.state.CompareAndSwap(running, finished) {
 			h.abandoned.Add(-1) // discarded: the invocation answered already
 		}
@@ -103,9 +101,6 @@ func (h *Handler) worker(j judgement) {
 	}
 }
 
-func (h *Handler) late(id, reason string) Result {
-	r := Result{Decision: decision.Denied(id, decision.CodeUndecidable, reason)}
-	r.Decision.Findings = []policy.Finding{{Policy: "(deadline)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: r.Decision.Reason}}
-	r.Output = render.Output(r.Decision, nil, nil, nil, h.cfg.DenyStatus)
-	return r
+func (h *Handler) late(id, reason string) judge.Result {
+	return h.denied(id, reason, "(deadline)")
 }

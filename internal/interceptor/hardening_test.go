@@ -19,6 +19,7 @@ import (
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/policies"
 )
@@ -49,8 +50,7 @@ func handlerWith(t testing.TB, edit func(*interceptor.Config)) *interceptor.Hand
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := interceptor.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor,
-		Bundle: decisionlog.Bundle{Source: b.Source, Digest: b.Digest}}
+	cfg := interceptor.Config{Config: judge.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor}, Bundle: decisionlog.Bundle{Source: b.Source, Digest: b.Digest}}
 	edit(&cfg)
 	return interceptor.New(cfg)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/trace"
 	"github.com/toolgate/toolgate/pkg/gateway"
@@ -216,7 +217,7 @@ func TestDenyStatusIsConfigurable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := interceptor.New(interceptor.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog, DenyStatus: 403})
+	h := interceptor.New(interceptor.Config{Config: judge.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog, DenyStatus: 403}})
 	payload, _ := os.ReadFile("../../testdata/events/denied-delete-production.json")
 	if got := h.Handle(context.Background(), payload).Output.MCP.TransformedGatewayResponse.StatusCode; got != 403 {
 		t.Errorf("status %d, want 403", got)
@@ -309,7 +310,7 @@ spec:
 	payload := []byte(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"body":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"q":"secret-argument-value"}}}}}}`)
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
 		var logs bytes.Buffer
-		h := interceptor.New(interceptor.Config{Engine: e, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: level}))})
+		h := interceptor.New(interceptor.Config{Config: judge.Config{Engine: e, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: level}))}})
 		r := h.Handle(context.Background(), payload)
 		if r.Decision.Effect != decision.Deny || r.Decision.Code != decision.CodeUndecidable {
 			t.Fatalf("%+v", r.Decision)
@@ -326,7 +327,7 @@ func (panicky) Evaluate(context.Context, map[string]any) policy.Result { panic("
 func (panicky) AllowsEach(context.Context) func(map[string]any) bool   { panic("boom") }
 
 func TestPanicIsDenial(t *testing.T) {
-	h := interceptor.New(interceptor.Config{Engine: panicky{}})
+	h := interceptor.New(interceptor.Config{Config: judge.Config{Engine: panicky{}}})
 	payload, _ := os.ReadFile("../../testdata/events/allowed-call.json")
 	out, err := h.Invoke(context.Background(), payload)
 	if err != nil {
@@ -342,7 +343,7 @@ func TestPanicIsDenial(t *testing.T) {
 }
 
 func TestBrokenBundleDeniesEverything(t *testing.T) {
-	h := interceptor.New(interceptor.Config{Engine: policy.Broken(os.ErrNotExist)})
+	h := interceptor.New(interceptor.Config{Config: judge.Config{Engine: policy.Broken(os.ErrNotExist)}})
 	for _, file := range events(t) {
 		payload, _ := os.ReadFile(file)
 		r := h.Handle(context.Background(), payload)

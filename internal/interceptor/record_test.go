@@ -19,6 +19,7 @@ import (
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/ratelimit"
 	"github.com/toolgate/toolgate/internal/trace"
@@ -181,8 +182,7 @@ func TestLogArguments(t *testing.T) {
 	}
 	for _, on := range []bool{false, true} {
 		var logs bytes.Buffer
-		h := interceptor.New(interceptor.Config{Engine: allowAll, LogArguments: on,
-			Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+		h := interceptor.New(interceptor.Config{Config: judge.Config{Engine: allowAll, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, LogArguments: on})
 		h.Handle(context.Background(), payload)
 		var rec decisionlog.Record
 		_ = json.Unmarshal(logs.Bytes(), &rec)
@@ -197,7 +197,7 @@ func TestLogArguments(t *testing.T) {
 func TestErrorResult(t *testing.T) {
 	payload, _ := os.ReadFile("../../testdata/events/allowed-call.json")
 	var logs bytes.Buffer
-	h := interceptor.New(interceptor.Config{Engine: panicky{}, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	h := interceptor.New(interceptor.Config{Config: judge.Config{Engine: panicky{}, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}})
 	h.Handle(context.Background(), payload)
 	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"decision"`) || !strings.Contains(logs.String(), `"result":"error"`) {
 		t.Errorf("log:\n%s", logs.String())
@@ -220,7 +220,7 @@ spec:
 `)
 	payload, _ := os.ReadFile("../../testdata/events/allowed-call.json")
 	var logs bytes.Buffer
-	r := interceptor.New(interceptor.Config{Engine: e, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).Handle(context.Background(), payload)
+	r := interceptor.New(interceptor.Config{Config: judge.Config{Engine: e, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}}).Handle(context.Background(), payload)
 	var rec decisionlog.Record
 	_ = json.Unmarshal(logs.Bytes(), &rec)
 	if r.Decision.Effect != decision.Allow || rec.Result != decisionlog.AuditDeny || len(rec.Policies) != 1 || rec.Policies[0].Mode != "audit" ||
@@ -263,7 +263,7 @@ func TestMessagesQuotingArgumentsWithheld(t *testing.T) {
 			e := compile(t, "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: quote}\nspec:\n  rules:\n  - "+tt.rule+"\n")
 			payload, _ := os.ReadFile("../../testdata/events/" + tt.event + ".json")
 			var logs bytes.Buffer
-			r := interceptor.New(interceptor.Config{Engine: e, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).Handle(context.Background(), payload)
+			r := interceptor.New(interceptor.Config{Config: judge.Config{Engine: e, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}}).Handle(context.Background(), payload)
 			if r.Decision.Effect != decision.Deny || !strings.Contains(r.Decision.Reason, tt.secret) {
 				t.Fatalf("the caller is not told: %+v", r.Decision)
 			}
@@ -283,7 +283,7 @@ func TestLoopKeysNotLogged(t *testing.T) {
 	payload, _ := os.ReadFile("../../testdata/events/allowed-call.json")
 	payload = bytes.ReplaceAll(payload, []byte(`"query": "vpc peering"`), []byte(`"labels": {"ssn 078-05-1120; card 4111]": "a much too long label value"}`))
 	var logs bytes.Buffer
-	r := interceptor.New(interceptor.Config{Engine: e, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).Handle(context.Background(), payload)
+	r := interceptor.New(interceptor.Config{Config: judge.Config{Engine: e, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}}).Handle(context.Background(), payload)
 	if r.Decision.Effect != decision.Deny || r.Decision.Reason != "labels are short" {
 		t.Fatalf("decision %+v", r.Decision)
 	}

@@ -4,19 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
-	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/policytest"
 	"github.com/toolgate/toolgate/internal/redact"
 )
@@ -224,42 +219,6 @@ func benchmarkEvent(b *testing.B, event string) {
 	}
 }
 
-// BenchmarkFilter500 is the evaluation pass alone: the 500 tools of a decoded
-// tools/list answer judged and filtered, without decoding or encoding JSON.
-func BenchmarkFilter500(b *testing.B) {
-	h := newHandler(b, nil)
-	payload, err := os.ReadFile("../../testdata/events/response-tools-list-500.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var ev struct {
-		MCP struct {
-			GatewayRequest struct {
-				Headers map[string]string `json:"headers"`
-			} `json:"gatewayRequest"`
-			GatewayResponse struct {
-				Body map[string]any `json:"body"`
-			} `json:"gatewayResponse"`
-		} `json:"mcp"`
-	}
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		b.Fatal(err)
-	}
-	in := attributes.Input{Phase: attributes.PhaseResponse, Method: "tools/list", Headers: ev.MCP.GatewayRequest.Headers, Now: time.Now()}
-	tools := ev.MCP.GatewayResponse.Body["result"].(map[string]any)["tools"].([]any)
-	if len(tools) != 500 {
-		b.Fatalf("%d tools", len(tools))
-	}
-	var hidden []string
-	for b.Loop() {
-		body := map[string]any{"result": map[string]any{"tools": slices.Clone(tools)}}
-		if hidden, err = h.FilterTools(in, body); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(len(hidden)), "hidden")
-}
-
 // TestHiddenToolsLogBounded: a list that hides hundreds of tools logs their
 // number and only the first hundred names.
 func TestHiddenToolsLogBounded(t *testing.T) {
@@ -374,66 +333,6 @@ spec:
 	r = h.Handle(context.Background(), event(`{"jsonrpc":"2.0","id":11,"result":{"content":[]}}`))
 	if r.Decision.Effect != decision.Allow || r.Document.Response.Kind != "response" {
 		t.Errorf("result: %s %q, response %+v", r.Decision.Effect, r.Decision.Reason, r.Document.Response)
-	}
-}
-
-// counting is an engine that allows every tool and counts the judgements.
-type counting struct {
-	policy.Engine
-	n *atomic.Int64
-}
-
-func (c counting) AllowsEach(context.Context) func(map[string]any) bool {
-	return func(map[string]any) bool { c.n.Add(1); return true }
-}
-
-// TestSearchTextWorkIsBounded: a search answer naming 20,000 made-up tools
-// costs at most MaxJudged judgements; the names past it are hidden.
-func TestSearchTextWorkIsBounded(t *testing.T) {
-	var n atomic.Int64
-	h := handlerWith(t, func(c *interceptor.Config) { c.Engine = counting{compile(t, allowAll), &n} })
-	var text strings.Builder
-	for i := range 20_000 {
-		fmt.Fprintf(&text, "t%d___x ", i)
-	}
-	body := map[string]any{"result": map[string]any{"content": []any{map[string]any{"type": "text", "text": text.String()}}}}
-	in := attributes.Input{Phase: attributes.PhaseResponse, Method: "tools/call", QualifiedTool: "x_amz_bedrock_agentcore_search", Now: time.Now()}
-	hidden, err := h.FilterTools(in, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := n.Load(); got != interceptor.MaxJudged {
-		t.Errorf("%d judgements, want %d", got, interceptor.MaxJudged)
-	}
-	if len(hidden) != 20_000-interceptor.MaxJudged {
-		t.Errorf("%d hidden, want %d", len(hidden), 20_000-interceptor.MaxJudged)
-	}
-}
-
-const allowAll = `apiVersion: json.kyverno.io/v1alpha1
-kind: ValidatingPolicy
-metadata: {name: allow-all}
-spec:
-  rules:
-  - name: r
-    match: {all: [{phase: never}]}
-    assert: {all: [{check: {phase: never}}]}`
-
-// BenchmarkSearch95000Names: a search answer of 1 MB naming 95,000
-// made-up tools, judged by the default bundle (2.5 s before the bound).
-func BenchmarkSearch95000Names(b *testing.B) {
-	h := newHandler(b, nil)
-	var text strings.Builder
-	for i := range 95_000 {
-		fmt.Fprintf(&text, "t%d___x ", i)
-	}
-	in := attributes.Input{Phase: attributes.PhaseResponse, Method: "tools/call", QualifiedTool: "x_amz_bedrock_agentcore_search",
-		Headers: map[string]string{"Authorization": bearerOf(b, "platform-admins")}, Now: time.Now()}
-	for b.Loop() {
-		body := map[string]any{"result": map[string]any{"content": []any{map[string]any{"type": "text", "text": text.String()}}}}
-		if _, err := h.FilterTools(in, body); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
 

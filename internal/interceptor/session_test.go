@@ -15,6 +15,7 @@ import (
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/policytest"
 	"github.com/toolgate/toolgate/internal/state"
@@ -103,16 +104,14 @@ func TestSessionWindowBoundary(t *testing.T) {
 			var clock atomic.Int64
 			clock.Store(boundary.Add(-time.Second).UnixNano())
 			g := newGate(mk(), 1)
-			h := interceptor.New(interceptor.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog,
-				State: g, Sessions: b.Sessions, SessionWindow: window, StateTimeout: 10 * time.Second,
-				Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+			h := interceptor.New(interceptor.Config{Config: judge.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog, State: g, Sessions: b.Sessions, SessionWindow: window, StateTimeout: 10 * time.Second, Now: func() time.Time { return time.Unix(0, clock.Load()) }}})
 			ctx := context.Background()
 			call := func(i int) []byte {
 				return approvalEvent(t, "k8s___delete-pod", fmt.Sprintf(`{"pod":"p-%d"}`, i), nil, "")
 			}
 			// A: decided at 11:59:59, its record delayed (a slow instance,
 			// a GC pause, a slow network path).
-			a := make(chan interceptor.Result, 1)
+			a := make(chan judge.Result, 1)
 			go func() { a <- h.Handle(ctx, call(0)) }()
 			<-g.held
 			// The window turns; B1..B3, in sequence, each allowed.
@@ -156,8 +155,7 @@ func TestSessionGrantedBurst(t *testing.T) {
 				}
 				b := sessionBundle(t)
 				g := newGate(mk(), n) // every call's first record waits for all n
-				cfg := interceptor.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog,
-					State: g, Sessions: b.Sessions, StateTimeout: 10 * time.Second}
+				cfg := interceptor.Config{Config: judge.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog, State: g, Sessions: b.Sessions, StateTimeout: 10 * time.Second}}
 				approvals(&cfg, &approval.Memory{})
 				h := interceptor.New(cfg)
 				ctx := context.Background()
@@ -177,7 +175,7 @@ func TestSessionGrantedBurst(t *testing.T) {
 					events[i] = approvalEvent(t, tool, args, hdr, `,"inputResponses":{"`+decision.InputRequestID+
 						`":{"action":"accept","content":{"approve":true}}},"requestState":`+strconvQuote(st))
 				}
-				results := make([]interceptor.Result, n)
+				results := make([]judge.Result, n)
 				go func() {
 					for range n {
 						<-g.held
@@ -235,8 +233,7 @@ func TestSessionParallelBurst(t *testing.T) {
 	for _, n := range []int{4, 8, 16} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			s := &slow{Store: &state.Memory{}, d: 8 * time.Millisecond}
-			h := interceptor.New(interceptor.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog,
-				State: s, Sessions: b.Sessions, StateTimeout: 10 * time.Second})
+			h := interceptor.New(interceptor.Config{Config: judge.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog, State: s, Sessions: b.Sessions, StateTimeout: 10 * time.Second}})
 			var denied, allowed atomic.Int32
 			var wg sync.WaitGroup
 			start := time.Now()
@@ -291,8 +288,7 @@ func TestSessionDeniedBurstSpendsNoQuota(t *testing.T) {
 	b := sessionBundle(t, sharedDeleteLimit)
 	const n = 8
 	g := newGate(&state.Memory{}, 5) // the 5 calls the limit counts reach Record
-	h := interceptor.New(interceptor.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog,
-		State: g, Sessions: b.Sessions, RateLimits: b.RateLimits, StateTimeout: 10 * time.Second})
+	h := interceptor.New(interceptor.Config{Config: judge.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog, State: g, Sessions: b.Sessions, RateLimits: b.RateLimits, StateTimeout: 10 * time.Second}})
 	go func() {
 		for range 5 {
 			<-g.held
@@ -344,15 +340,14 @@ func TestSessionRedecisionFindings(t *testing.T) {
 	b := sessionBundle(t, alwaysAudit)
 	const n = 8
 	g := newGate(&state.Memory{}, n) // every call's first record waits for all n
-	h := interceptor.New(interceptor.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog,
-		State: g, Sessions: b.Sessions, StateTimeout: 10 * time.Second})
+	h := interceptor.New(interceptor.Config{Config: judge.Config{Environment: "production", Engine: b.Engine, Catalog: b.Catalog, State: g, Sessions: b.Sessions, StateTimeout: 10 * time.Second}})
 	go func() {
 		for range n {
 			<-g.held
 		}
 		close(g.release)
 	}()
-	results := make([]interceptor.Result, n)
+	results := make([]judge.Result, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/policytest"
 	"github.com/toolgate/toolgate/internal/state"
 )
@@ -36,7 +37,7 @@ func taskEvent(t *testing.T, sub, group, method, params, answer string) []byte {
 func TestTasks(t *testing.T) {
 	store := &state.Memory{}
 	h := handlerWith(t, func(c *interceptor.Config) { c.State = store })
-	run := func(payload []byte) interceptor.Result {
+	run := func(payload []byte) judge.Result {
 		t.Helper()
 		r := h.Handle(context.Background(), payload)
 		if err := r.Output.Validate(); err != nil {
@@ -44,7 +45,7 @@ func TestTasks(t *testing.T) {
 		}
 		return r
 	}
-	body := func(r interceptor.Result) string {
+	body := func(r judge.Result) string {
 		if resp := r.Output.MCP.TransformedGatewayResponse; resp != nil {
 			return string(resp.Body)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/policies"
 )
@@ -41,7 +42,7 @@ func documents(t testing.TB, b *bundle.Bundle) []*attributes.Document {
 	files = append(files, adversarial...)
 	var docs []*attributes.Document
 	for _, env := range []string{"production", "dev"} {
-		h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog})
+		h := interceptor.New(interceptor.Config{Config: judge.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog}})
 		for _, f := range files {
 			payload, err := os.ReadFile(f)
 			if err != nil {

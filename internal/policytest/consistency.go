@@ -14,6 +14,7 @@ import (
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 )
 
 // ConsistencyOptions widen what Consistency tries beyond what the bundle
@@ -122,9 +123,7 @@ func Consistency(b *bundle.Bundle, opts ConsistencyOptions) ([]Inconsistency, er
 		// Every call that asks for an approval is one more request of its
 		// caller: no limit, so that the hundredth call is judged as the
 		// first would be.
-		h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor,
-			Approvals: &approval.Memory{}, ApprovalKeys: approval.RandomKey(), GrantKey: approval.NewLocalKey(),
-			ApprovalLimits: approval.Limits{MaxPending: math.MaxInt, MaxRequests: math.MaxInt, Window: time.Hour}})
+		h := interceptor.New(interceptor.Config{Config: judge.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor, Approvals: &approval.Memory{}, ApprovalKeys: approval.RandomKey(), GrantKey: approval.NewLocalKey(), ApprovalLimits: approval.Limits{MaxPending: math.MaxInt, MaxRequests: math.MaxInt, Window: time.Hour}}})
 		for _, who := range slices.Sorted(maps.Keys(principals)) {
 			claims := principals[who]
 			shown, err := listedTools(h, claims, names)
@@ -177,7 +176,7 @@ func listedTools(h *interceptor.Handler, claims map[string]any, tools []string) 
 
 // handle runs a request (and, with resp, its answer) by a caller with
 // claims, sent with headers, through h.
-func handle(h *interceptor.Handler, claims map[string]any, extra map[string]string, req, resp map[string]any) (interceptor.Result, error) {
+func handle(h *interceptor.Handler, claims map[string]any, extra map[string]string, req, resp map[string]any) (judge.Result, error) {
 	headers := map[string]any{}
 	for k, v := range extra {
 		headers[k] = v
@@ -185,7 +184,7 @@ func handle(h *interceptor.Handler, claims map[string]any, extra map[string]stri
 	if claims != nil {
 		token, err := UnsignedToken(claims)
 		if err != nil {
-			return interceptor.Result{}, err
+			return judge.Result{}, err
 		}
 		headers["Authorization"] = "Bearer " + token
 	}
@@ -195,7 +194,7 @@ func handle(h *interceptor.Handler, claims map[string]any, extra map[string]stri
 	}
 	payload, err := json.Marshal(map[string]any{"interceptorInputVersion": "1.0", "mcp": mcp})
 	if err != nil {
-		return interceptor.Result{}, err
+		return judge.Result{}, err
 	}
 	return h.Handle(context.Background(), payload), nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/state"
 )
@@ -165,9 +166,7 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 				}
 			}
 			approvals, signer, keys := &approval.Memory{}, approval.NewLocalKey(), approval.RandomKey()
-			h := interceptor.New(interceptor.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor,
-				RateLimits: b.RateLimits, Sessions: b.Sessions, State: &state.Memory{Now: now}, Now: now,
-				Approvals: approvals, ApprovalKeys: keys, GrantKey: signer})
+			h := interceptor.New(interceptor.Config{Config: judge.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor, RateLimits: b.RateLimits, Sessions: b.Sessions, State: &state.Memory{Now: now}, Now: now, Approvals: approvals, ApprovalKeys: keys, GrantKey: signer}})
 			var got decision.Decision
 			var listed lists
 			var doc map[string]any
@@ -383,7 +382,7 @@ func (c Case) run(h *interceptor.Handler, engine policy.Engine) (decision.Decisi
 	if c.Attributes != nil {
 		return decision.FromResult("test", engine.Evaluate(context.Background(), c.Attributes)), lists{}, c.Attributes, nil
 	}
-	var r interceptor.Result
+	var r judge.Result
 	if c.Event != nil {
 		payload, err := json.Marshal(c.Event)
 		if err != nil {
@@ -415,7 +414,7 @@ type item struct {
 }
 
 // listedItems returns the names in the answer's lists.
-func listedItems(r interceptor.Result) lists {
+func listedItems(r judge.Result) lists {
 	if r.Output.MCP == nil || r.Output.MCP.TransformedGatewayResponse == nil {
 		return lists{}
 	}

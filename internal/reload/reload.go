@@ -17,6 +17,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/metrics"
 	"github.com/toolgate/toolgate/internal/policytest"
 	"github.com/toolgate/toolgate/internal/s3bundle"
@@ -104,7 +105,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 }
 
 // Handle decides on one event.
-func (h *Handler) Handle(ctx context.Context, payload []byte) interceptor.Result {
+func (h *Handler) Handle(ctx context.Context, payload []byte) judge.Result {
 	return h.handler(ctx).Handle(ctx, payload)
 }
 

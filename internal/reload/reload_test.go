@@ -15,6 +15,7 @@ import (
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/reload"
@@ -68,10 +69,10 @@ func (f *fixture) config(interval time.Duration) reload.Config {
 	return reload.Config{
 		Client: f.client, Location: f.loc, Interval: interval, Timeout: 10 * time.Second, StartTimeout: 10 * time.Second,
 		Build: func(b *bundle.Bundle) *interceptor.Handler {
-			return interceptor.New(interceptor.Config{Engine: b.Engine})
+			return interceptor.New(interceptor.Config{Config: judge.Config{Engine: b.Engine}})
 		},
 		Broken: func(err error) *interceptor.Handler {
-			return interceptor.New(interceptor.Config{Engine: policy.Broken(err)})
+			return interceptor.New(interceptor.Config{Config: judge.Config{Engine: policy.Broken(err)}})
 		},
 		Logger: slog.New(slog.DiscardHandler),
 		Now:    f.clock.now,
@@ -166,7 +167,7 @@ func TestChecksDoNotQueue(t *testing.T) {
 
 func TestStatic(t *testing.T) {
 	broken := errors.New("no bundle")
-	h := reload.Static(interceptor.New(interceptor.Config{Engine: policy.Broken(broken)}), nil)
+	h := reload.Static(interceptor.New(interceptor.Config{Config: judge.Config{Engine: policy.Broken(broken)}}), nil)
 	if h.Bundle() != nil || h.Refresh(context.Background()) != nil {
 		t.Error("a static handler has a bundle or checks")
 	}

@@ -1,4 +1,4 @@
-package interceptor
+package judge
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 // FilterTools exposes the list filter to the benchmarks: one evaluation pass
 // over the tools of a decoded tools/list answer.
-func (h *Handler) FilterTools(in attributes.Input, body map[string]any) ([]string, error) {
+func (j *Judge) FilterTools(in attributes.Input, body map[string]any) ([]string, error) {
 	var d decision.Decision
-	err := h.filterTools(context.Background(), in, body, &d)
+	err := j.filterTools(context.Background(), in, body, &d)
 	return d.Hidden, err
 }

@@ -1,4 +1,4 @@
-package interceptor
+package judge
 
 import (
 	"context"
@@ -26,38 +26,38 @@ const sessionKeep = 10
 // never less. A history that cannot be read denies the call when an
 // enforcing policy reads it (it reports false, with r's decision made),
 // and is an audit finding when only audit policies do.
-func (h *Handler) readSession(ctx context.Context, doc *attributes.Document, r *Result) bool {
+func (j *Judge) readSession(ctx context.Context, doc *attributes.Document, r *Result) bool {
 	key, source := doc.SessionKey()
-	now := h.cfg.Now()
-	current, previous, next := doc.PrincipalKeys(now, h.cfg.SessionWindow)
+	now := j.cfg.Now()
+	current, previous, next := doc.PrincipalKeys(now, j.cfg.SessionWindow)
 	keys := []string{current, previous}
 	if source != attributes.SessionFromPrincipal {
 		keys = append(keys, key)
 	}
 	hists := make([]state.History, len(keys))
 	errs := make([]error, len(keys))
-	if h.cfg.State == nil {
+	if j.cfg.State == nil {
 		errs[0] = state.ErrNoStore
 	} else {
-		ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+		ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
 		var wg sync.WaitGroup
 		for i, k := range keys {
-			wg.Go(func() { hists[i], errs[i] = h.cfg.State.History(ctx, k) })
+			wg.Go(func() { hists[i], errs[i] = j.cfg.State.History(ctx, k) })
 		}
 		wg.Wait()
 		cancel()
 	}
 	if err := errors.Join(errs...); err != nil {
-		return h.sessionFailed(r, "the session history could not be read", err)
+		return j.sessionFailed(r, "the session history could not be read", err)
 	}
 	m := mergeHistories(hists)
 	doc.SetSession(source, m.Calls, m.Labels, m.LabelCalls, m.First, m.Last, m.Tools)
 	// The previous window is checked, not recorded to: a call made just
 	// before the windows turned is then seen by one made just after.
 	r.session = &sessionCall{tool: doc.Tool.QualifiedName, labels: doc.Tool.Labels, entries: []state.Entry{
-		{Key: current, Read: hists[0], Expires: now.Add(2 * h.cfg.SessionWindow)}, {Key: previous, Read: hists[1]}}}
+		{Key: current, Read: hists[0], Expires: now.Add(2 * j.cfg.SessionWindow)}, {Key: previous, Read: hists[1]}}}
 	if len(keys) == 3 {
-		r.session.entries = append(r.session.entries, state.Entry{Key: key, Read: hists[2], Expires: now.Add(h.cfg.SessionTTL)})
+		r.session.entries = append(r.session.entries, state.Entry{Key: key, Read: hists[2], Expires: now.Add(j.cfg.SessionTTL)})
 	}
 	// And the next window must still be empty: a call recorded there, once
 	// the windows turned, was decided without this one.
@@ -129,10 +129,10 @@ const (
 // call, as a sequence is. A call granted by an approver keeps its grant:
 // the policies judge it again on the new histories with the grant. It
 // returns the document's value when the call was decided again, else nil.
-func (h *Handler) recordSession(st *steps, id string, in *attributes.Input, r *Result) (value map[string]any) {
+func (j *Judge) recordSession(st *steps, id string, in *attributes.Input, r *Result) (value map[string]any) {
 	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(st.ctx, h.cfg.StateTimeout)
-		err := h.cfg.State.Record(ctx, r.session.entries, r.session.tool, r.session.labels, h.cfg.Now(), sessionKeep)
+		ctx, cancel := context.WithTimeout(st.ctx, j.cfg.StateTimeout)
+		err := j.cfg.State.Record(ctx, r.session.entries, r.session.tool, r.session.labels, j.cfg.Now(), sessionKeep)
 		cancel()
 		// Full jitter over a doubling window, so that the calls of a
 		// burst do not meet again, sized to a DynamoDB round trip.
@@ -142,27 +142,27 @@ func (h *Handler) recordSession(st *steps, id string, in *attributes.Input, r *R
 		case err == nil:
 			return
 		case !errors.Is(err, state.ErrChanged):
-			h.sessionFailed(r, "the session history could not be recorded", err)
+			j.sessionFailed(r, "the session history could not be recorded", err)
 			return
-		case attempt == sessionAttempts || hasDeadline && time.Until(deadline) < wait+2*h.cfg.StateTimeout:
-			h.sessionFailed(r, "concurrent calls of this principal kept changing its session history: send the call again", err)
+		case attempt == sessionAttempts || hasDeadline && time.Until(deadline) < wait+2*j.cfg.StateTimeout:
+			j.sessionFailed(r, "concurrent calls of this principal kept changing its session history: send the call again", err)
 			return
 		}
 		select {
 		case <-st.ctx.Done():
-			h.sessionFailed(r, "the session history could not be recorded", st.ctx.Err())
+			j.sessionFailed(r, "the session history could not be recorded", st.ctx.Err())
 			return
 		case <-time.After(wait):
 		}
 		if r.approval != nil {
-			if !h.readSession(st.ctx, r.Document, r) {
+			if !j.readSession(st.ctx, r.Document, r) {
 				return
 			}
 			// The grant stands; the policies judge the call again on
 			// the histories as they are now, with it.
 			granted := r.Decision.Approval
 			value = r.Document.Value()
-			if d := decision.FromResult(id, h.cfg.Engine.Evaluate(st.ctx, value)); d.Effect != decision.Allow {
+			if d := decision.FromResult(id, j.cfg.Engine.Evaluate(st.ctx, value)); d.Effect != decision.Allow {
 				d.Approval = granted
 				r.Decision = d
 				return
@@ -171,7 +171,7 @@ func (h *Handler) recordSession(st *steps, id string, in *attributes.Input, r *R
 		}
 		// A new decision: the last attempt's findings are not carried on.
 		r.Decision = decision.Decision{ID: id}
-		value = h.decide(st, id, in, r)
+		value = j.decide(st, id, in, r)
 		switch r.Decision.Effect {
 		case decision.Allow:
 		case decision.Approval:
@@ -191,9 +191,9 @@ func (h *Handler) recordSession(st *steps, id string, in *attributes.Input, r *R
 // sessionFailed handles a session history that could not be read or
 // written: a denial when enforcing policies read it, else an audit
 // finding. It reports whether the decision may go on.
-func (h *Handler) sessionFailed(r *Result, what string, err error) bool {
-	f := policy.Finding{Policy: "(session)", Kind: policy.Error, Mode: h.cfg.Sessions, Message: what, Detail: err.Error()}
-	if h.cfg.Sessions != policy.ModeEnforce {
+func (j *Judge) sessionFailed(r *Result, what string, err error) bool {
+	f := policy.Finding{Policy: "(session)", Kind: policy.Error, Mode: j.cfg.Sessions, Message: what, Detail: err.Error()}
+	if j.cfg.Sessions != policy.ModeEnforce {
 		r.Decision.Findings = append(r.Decision.Findings, f)
 		return true
 	}
@@ -206,10 +206,10 @@ func (h *Handler) sessionFailed(r *Result, what string, err error) bool {
 // denies it if one is exceeded or cannot be counted (and does not fail
 // open). Only the REQUEST point counts: the RESPONSE point judges the same
 // call again.
-func (h *Handler) limit(ctx context.Context, value map[string]any, r *Result) {
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+func (j *Judge) limit(ctx context.Context, value map[string]any, r *Result) {
+	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
 	defer cancel()
-	r.RateLimits = h.cfg.RateLimits.Check(ctx, h.cfg.State, value, h.cfg.Now())
+	r.RateLimits = j.cfg.RateLimits.Check(ctx, j.cfg.State, value, j.cfg.Now())
 	v := ratelimit.Denial(r.RateLimits)
 	if v.Reason == "" {
 		return

@@ -1,10 +1,9 @@
-package interceptor
+package decisionlog
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -14,19 +13,30 @@ import (
 	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
-	"github.com/toolgate/toolgate/internal/decisionlog"
-	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/redact"
 	"github.com/toolgate/toolgate/internal/trace"
 )
 
-// record describes the decision for the log, the metrics and the trace. It
-// never holds the token, and holds the tool arguments only when configured.
-func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *decisionlog.Record {
+// Options say what Describe puts into a record beyond the decision.
+type Options struct {
+	// Bundle identifies the bundle that decided.
+	Bundle Bundle
+	// Arguments puts the raw tool arguments into the record. Off by
+	// default: arguments can carry secrets and personal data.
+	Arguments bool
+	// Details keeps the detail of an error finding, which may quote the
+	// values the policy choked on: only for a debug log.
+	Details bool
+}
+
+// Describe is the record of judgement r, made in latency. It never holds
+// the token, and holds the tool arguments only when o says so.
+func Describe(ctx context.Context, r judge.Result, latency time.Duration, o Options) *Record {
 	d := &r.Decision
-	rec := &decisionlog.Record{
-		SchemaVersion: decisionlog.SchemaVersion,
+	rec := &Record{
+		SchemaVersion: SchemaVersion,
 		DecisionID:    d.ID,
 		TraceID:       trace.ID(ctx),
 		Phase:         r.Phase,
@@ -35,7 +45,7 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 		Repeat:        r.Repeat,
 		RepeatOf:      r.RepeatOf,
 		Code:          d.Code,
-		Bundle:        h.cfg.Bundle,
+		Bundle:        o.Bundle,
 		Redactions:    d.Redactions,
 		LatencyUS:     latency.Microseconds(),
 	}
@@ -46,22 +56,21 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 		rec.Environment = doc.Environment
 		rec.SessionID = doc.MCP.SessionID
 		p := doc.Principal
-		rec.Principal = &decisionlog.Principal{ID: p.ID, Type: p.Type, ClientID: p.ClientID, Actor: p.Actor, Verification: p.Verification,
+		rec.Principal = &Principal{ID: p.ID, Type: p.Type, ClientID: p.ClientID, Actor: p.Actor, Verification: p.Verification,
 			Username: p.Username, Groups: p.Groups}
 		if t := doc.Tool; t.QualifiedName != "" {
-			rec.Tool = &decisionlog.Tool{Target: t.Target, Name: t.Name, Operation: t.Operation, Risk: t.Risk}
+			rec.Tool = &Tool{Target: t.Target, Name: t.Name, Operation: t.Operation, Risk: t.Risk}
 		}
 		if doc.Action == attributes.ActionCall {
 			rec.ArgsSHA256 = codec.ArgsDigest(doc.Tool.Arguments)
-			if h.cfg.LogArguments {
+			if o.Arguments {
 				rec.Arguments = doc.Tool.Arguments
 			}
 		}
 	}
-	debug := h.cfg.Logger.Enabled(ctx, slog.LevelDebug)
 	for _, f := range d.Findings {
-		p := decisionlog.Policy{Name: f.Policy, Rule: f.Rule, Mode: string(f.Mode), Kind: string(f.Kind), Message: f.Message, Detail: f.Detail}
-		if f.Kind == policy.Error && !debug {
+		p := Policy{Name: f.Policy, Rule: f.Rule, Mode: string(f.Mode), Kind: string(f.Kind), Message: f.Message, Detail: f.Detail}
+		if f.Kind == policy.Error && !o.Details {
 			// An error's detail may quote the values it choked on, which
 			// can be tool arguments; a violation's names only paths.
 			p.Detail = ""
@@ -69,15 +78,15 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 		rec.Policies = append(rec.Policies, p)
 	}
 	for _, o := range r.RateLimits {
-		rec.RateLimits = append(rec.RateLimits, decisionlog.RateLimit{Name: o.Limit, Result: o.Result, Count: o.Count, Limit: o.Max})
+		rec.RateLimits = append(rec.RateLimits, RateLimit{Name: o.Limit, Result: o.Result, Count: o.Count, Limit: o.Max})
 	}
 	if a := d.Approval; a != nil {
 		rec.ApprovalRequired = true
-		rec.Approval = &decisionlog.Approval{Status: a.Status, Channel: a.Channel, ID: a.ID, Groups: a.Groups, Expired: a.Expired}
+		rec.Approval = &Approval{Status: a.Status, Channel: a.Channel, ID: a.ID, Groups: a.Groups, Expired: a.Expired}
 		if a.Status == decision.ApprovalGranted {
 			// An approver may paste a credential into a comment: the
 			// record holds none.
-			rec.Approved = &decisionlog.Approved{By: a.By, At: a.At, ID: a.ID, Channel: a.Channel, Comment: secrets.String(a.Comment, redact.Counts{})}
+			rec.Approved = &Approved{By: a.By, At: a.At, ID: a.ID, Channel: a.Channel, Comment: secrets.String(a.Comment, redact.Counts{})}
 		}
 	}
 	// What the caller was shown may quote its arguments; a record holds
@@ -91,7 +100,7 @@ func (h *Handler) record(ctx context.Context, r Result, latency time.Duration) *
 	if n := len(d.Hidden); n > 0 {
 		// Tool names are not secret, and say why an agent did not see a tool.
 		rec.ToolsHidden = n
-		for _, name := range d.Hidden[:min(n, decisionlog.MaxHidden)] {
+		for _, name := range d.Hidden[:min(n, MaxHidden)] {
 			rec.Hidden = append(rec.Hidden, hiddenName(name))
 		}
 	}
@@ -145,36 +154,13 @@ const withheldMessage = "(a message that quotes the call's arguments, withheld)"
 func result(d *decision.Decision) string {
 	switch {
 	case d.Effect == decision.Approval:
-		return decisionlog.ApprovalRequired
+		return ApprovalRequired
 	case d.Effect == decision.Allow && slices.ContainsFunc(d.Findings, func(f policy.Finding) bool { return f.Mode != policy.ModeApproval }):
-		return decisionlog.AuditDeny // an allowed decision's other findings are audit findings
+		return AuditDeny // an allowed decision's other findings are audit findings
 	case d.Effect == decision.Allow:
-		return decisionlog.Allow
+		return Allow
 	case d.Code == decision.CodeUndecidable:
-		return decisionlog.Error
+		return Error
 	}
-	return decisionlog.Deny
-}
-
-// log writes the decision record and its metrics.
-func (h *Handler) log(ctx context.Context, rec *decisionlog.Record) {
-	h.cfg.Logger.LogAttrs(ctx, rec.Level(), decisionlog.Message, slog.Any("", rec))
-	h.cfg.Metrics.Decision(rec)
-}
-
-// annotate puts what a trace search filters on onto the invocation's span.
-func annotate(span trace.Span, rec *decisionlog.Record) {
-	span.Annotate("result", rec.Result)
-	span.Annotate("phase", rec.Phase)
-	span.Annotate("decision_id", rec.DecisionID)
-	if t := rec.Tool; t != nil {
-		name := t.Name
-		if t.Target != "" {
-			name = t.Target + mcp.TargetSeparator + t.Name
-		}
-		span.Annotate("tool", name)
-	}
-	if names := rec.DeniedBy(); len(names) > 0 {
-		span.Annotate("policy", strings.Join(names, ","))
-	}
+	return Deny
 }

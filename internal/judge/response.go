@@ -1,4 +1,4 @@
-package interceptor
+package judge
 
 import (
 	"context"
@@ -19,42 +19,44 @@ import (
 	"github.com/toolgate/toolgate/pkg/gateway"
 )
 
-// response answers the RESPONSE point. The request is judged again, with
+// Response judges the target's answer at the RESPONSE point. The request is judged again, with
 // the target's answer in the document: a request the policies deny never
 // gets its result through, whether or not the REQUEST point ran, and a
 // policy may deny a result by what it holds. An allowed answer has the tools
 // the caller may not call removed from tool lists and what the redaction
 // rules find replaced; an answer with nothing to change is echoed unchanged.
-func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
+func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) Result {
+	st := j.steps(ctx)
+	defer st.end()
 	r := Result{Phase: attributes.PhaseResponse}
 	resp := ev.GatewayResponse
 	if !gateway.ValidStatus(statusOf(resp)) {
 		// Echoed, it would make the output invalid; shaping the denial
 		// with it would too.
 		resp.StatusCode = 0
-		return h.rejectResponse(r, id, nil, resp, "the target's response could not be read", errStatus)
+		return j.rejectResponse(r, id, nil, resp, "the target's response could not be read", errStatus)
 	}
 	status := statusOf(resp)
 	raw, err := gateway.NormalizeBody(resp.Body)
 	if err == nil && raw != nil {
 		// Numbers are not held to float64 precision: results carry 64-bit
 		// ids, and no request is judged by them.
-		err = strictjson.Check(raw, h.cfg.Limits.JSON())
+		err = strictjson.Check(raw, j.cfg.Limits.JSON())
 	}
 	if err != nil {
-		return h.rejectResponse(r, id, nil, resp, "the target's response could not be read", err)
+		return j.rejectResponse(r, id, nil, resp, "the target's response could not be read", err)
 	}
 	var body map[string]any
 	if raw != nil {
 		v, err := codec.DecodeJSON(raw)
 		if body, _ = v.(map[string]any); err != nil || body == nil {
-			return h.rejectResponse(r, id, nil, resp, "the target's response is not a JSON-RPC message", errNotMessage)
+			return j.rejectResponse(r, id, nil, resp, "the target's response is not a JSON-RPC message", errNotMessage)
 		}
 		if err := mcp.CheckAnswer(body); err != nil {
-			return h.rejectResponse(r, id, answering(body), resp, "the target's response could not be read", err)
+			return j.rejectResponse(r, id, answering(body), resp, "the target's response could not be read", err)
 		}
 	}
-	req, cerr := call.Read(ev, attributes.PhaseResponse, h.cfg.Limits, h.cfg.Now())
+	req, cerr := call.Read(ev, attributes.PhaseResponse, j.cfg.Limits, j.cfg.Now())
 	if cerr != nil {
 		// The REQUEST point denied this request as unreadable, with
 		// this reason: its answer is denied the same way (with that
@@ -62,25 +64,25 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 		// else in the body is the target's.
 		if cerr.Message == nil {
 			denied := Result{Phase: r.Phase, Decision: unjudged(r.Phase, id, unreadCode(cerr), cerr.What, cerr.Err)}
-			if prev, ok := render.RepeatOf(denied.Decision, nil, body, h.cfg.DenyStatus); ok {
-				return h.repeat(denied, prev, nil, resp)
+			if prev, ok := render.RepeatOf(denied.Decision, nil, body, j.cfg.DenyStatus); ok {
+				return j.repeat(denied, prev, nil, resp)
 			}
-			return h.rejectResponse(r, id, answering(body), resp, "the request this response answers could not be read", cerr.Err)
+			return j.rejectResponse(r, id, answering(body), resp, "the request this response answers could not be read", cerr.Err)
 		}
 		r.Method = cerr.Message.Method
 		denied := r
 		denied.Decision = unjudged(r.Phase, id, unreadCode(cerr), cerr.What, cerr.Err)
-		if prev, ok := render.RepeatOf(denied.Decision, cerr.Message, body, h.cfg.DenyStatus); ok {
-			return h.repeat(denied, prev, cerr.Message, resp)
+		if prev, ok := render.RepeatOf(denied.Decision, cerr.Message, body, j.cfg.DenyStatus); ok {
+			return j.repeat(denied, prev, cerr.Message, resp)
 		}
-		return h.rejectResponse(r, id, cerr.Message, resp, cerr.What, cerr.Err)
+		return j.rejectResponse(r, id, cerr.Message, resp, cerr.What, cerr.Err)
 	}
 	msg, in, tool := req.Message, req.Input, req.Tool
 	r.Method = msg.Method
 	if task, _ := body["result"].(map[string]any); msg.Method == mcp.MethodTasksGet && task["result"] != nil && task["error"] != nil {
 		// Which of the two a client reads is its own choice: neither is
 		// judged as the call's answer.
-		return h.rejectResponse(r, id, &msg, resp, "the task's answer could not be judged", errTaskAnswer)
+		return j.rejectResponse(r, id, &msg, resp, "the task's answer could not be judged", errTaskAnswer)
 	}
 	in.Response = &attributes.Response{StatusCode: status, Size: len(raw), Streaming: resp.IsStreamingResponse}
 	if body != nil {
@@ -89,18 +91,18 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 		in.Response.Body = plain(taskAnswer(msg.Method, body))
 		in.Response.Kind, in.Response.Method = messageKind(body)
 	}
-	value := h.decide(st, id, &in, &r)
+	value := j.decide(st, id, &in, &r)
 	if r.Decision.Effect == decision.Approval && r.task != nil {
 		// The task's call needed an approval: its results are the
 		// grant's if the call ran on one, and denied if not.
-		h.settleTask(&r)
+		j.settleTask(&r)
 	}
 	if r.Decision.Effect == decision.Approval {
 		// Approval is asked and checked at the REQUEST point. Here the
 		// answer passes if it is that point's own (sealed), or the
 		// result of a call it granted; else it is denied.
 		st.next("approval")
-		h.settle(st.ctx, &msg, tool, body, r.Document, &r)
+		j.settle(st.ctx, &msg, tool, body, r.Document, &r)
 		if r.Repeat {
 			st.next("respond")
 			r.Output = gateway.Respond(status, resp.Headers, raw)
@@ -109,40 +111,40 @@ func (h *Handler) response(st *steps, id string, ev *gateway.MCPEvent) Result {
 	}
 	if r.Decision.Effect == decision.Deny {
 		st.next("respond")
-		if prev, ok := render.RepeatOf(r.Decision, &msg, body, h.cfg.DenyStatus); ok {
-			return h.repeat(r, prev, &msg, resp)
+		if prev, ok := render.RepeatOf(r.Decision, &msg, body, j.cfg.DenyStatus); ok {
+			return j.repeat(r, prev, &msg, resp)
 		}
-		r.Output = render.Output(r.Decision, &msg, nil, resp, h.cfg.DenyStatus)
+		r.Output = render.Output(r.Decision, &msg, nil, resp, j.cfg.DenyStatus)
 		return r
 	}
 	st.next("filter")
-	if err := h.filterTools(st.ctx, in, body, &r.Decision); err != nil {
-		return h.rejectResponse(r, id, &msg, resp, "the tool list could not be filtered", err)
+	if err := j.filterTools(st.ctx, in, body, &r.Decision); err != nil {
+		return j.rejectResponse(r, id, &msg, resp, "the tool list could not be filtered", err)
 	}
 	switch {
 	case msg.Method == mcp.MethodToolsCall && body != nil:
 		st.next("task")
-		if err := h.bindTask(st.ctx, body, r.Document, &r); err != nil {
-			return h.rejectResponse(r, id, &msg, resp, "the task this call created could not be bound to it", err)
+		if err := j.bindTask(st.ctx, body, r.Document, &r); err != nil {
+			return j.rejectResponse(r, id, &msg, resp, "the task this call created could not be bound to it", err)
 		}
 	case msg.Method == mcp.MethodTasksList && body != nil:
 		st.next("task")
-		if err := h.filterTasks(st.ctx, body, r.Document, &r.Decision); err != nil {
-			return h.rejectResponse(r, id, &msg, resp, "the task list could not be filtered", err)
+		if err := j.filterTasks(st.ctx, body, r.Document, &r.Decision); err != nil {
+			return j.rejectResponse(r, id, &msg, resp, "the task list could not be filtered", err)
 		}
 	}
 	st.next("respond")
-	return h.finish(r, resp, raw, body, value)
+	return j.finish(r, resp, raw, body, value)
 }
 
 // repeat answers with the denial the REQUEST point gave, rebuilt from r's
 // decision under the REQUEST point's decision id prev, so that the caller
 // and the two records agree on one id; it is counted once.
-func (h *Handler) repeat(r Result, prev string, msg *mcp.Message, resp *gateway.Response) Result {
+func (j *Judge) repeat(r Result, prev string, msg *mcp.Message, resp *gateway.Response) Result {
 	r.Repeat, r.RepeatOf = true, prev
 	d := r.Decision
 	d.ID = prev
-	r.Output = render.Output(d, msg, nil, resp, h.cfg.DenyStatus)
+	r.Output = render.Output(d, msg, nil, resp, j.cfg.DenyStatus)
 	return r
 }
 
@@ -162,13 +164,13 @@ func messageKind(body map[string]any) (kind, method string) {
 // finish redacts the body with the rules that apply to the document value
 // and answers with it: unchanged (byte for byte) when nothing was hidden or
 // redacted.
-func (h *Handler) finish(r Result, resp *gateway.Response, raw json.RawMessage, body map[string]any, value map[string]any) Result {
+func (j *Judge) finish(r Result, resp *gateway.Response, raw json.RawMessage, body map[string]any, value map[string]any) Result {
 	status := statusOf(resp)
 	changed := len(r.Decision.Hidden) > 0
 	if body != nil {
-		scrubber, errs := h.cfg.Redactor.Select(value)
+		scrubber, errs := j.cfg.Redactor.Select(value)
 		for _, err := range errs {
-			h.cfg.Logger.Warn("redaction rule match failed; the rule was applied", "decision_id", r.Decision.ID, "error", err.Error())
+			j.cfg.Logger.Warn("redaction rule match failed; the rule was applied", "decision_id", r.Decision.ID, "error", err.Error())
 		}
 		counts := redact.Counts{}
 		if scrubber.Body(body, counts) {
@@ -181,7 +183,7 @@ func (h *Handler) finish(r Result, resp *gateway.Response, raw json.RawMessage, 
 	}
 	out, err := codec.MarshalJSON(body)
 	if err != nil {
-		return h.rejectResponse(r, r.Decision.ID, nil, resp, "the filtered response could not be encoded", err)
+		return j.rejectResponse(r, r.Decision.ID, nil, resp, "the filtered response could not be encoded", err)
 	}
 	r.Output = gateway.Respond(status, render.WithoutLength(resp.Headers), out)
 	return r
@@ -193,7 +195,7 @@ func (h *Handler) finish(r Result, resp *gateway.Response, raw json.RawMessage, 
 // resources/templates/list, each judged as a document of action list about
 // it. In what is left, no hidden tool is named anywhere. It records the
 // names removed in d.
-func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map[string]any, d *decision.Decision) error {
+func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[string]any, d *decision.Decision) error {
 	if body == nil {
 		return nil
 	}
@@ -213,7 +215,7 @@ func (h *Handler) filterTools(ctx context.Context, in attributes.Input, body map
 	default:
 		return nil
 	}
-	values, allows := h.builder.ListValues(ctx, in), h.cfg.Engine.AllowsEach(ctx)
+	values, allows := j.builder.ListValues(ctx, in), j.cfg.Engine.AllowsEach(ctx)
 	judge := func(kind string) toollist.Keep {
 		seen := map[string]bool{}
 		return func(name string) bool {
@@ -272,9 +274,9 @@ var (
 )
 
 // rejectResponse denies a response that could not be judged.
-func (h *Handler) rejectResponse(r Result, id string, msg *mcp.Message, resp *gateway.Response, what string, err error) Result {
+func (j *Judge) rejectResponse(r Result, id string, msg *mcp.Message, resp *gateway.Response, what string, err error) Result {
 	r.Decision = unjudged(r.Phase, id, decision.CodeUndecidable, what, err)
-	r.Output = render.Output(r.Decision, msg, nil, resp, h.cfg.DenyStatus)
+	r.Output = render.Output(r.Decision, msg, nil, resp, j.cfg.DenyStatus)
 	return r
 }
 

@@ -1,4 +1,4 @@
-package interceptor
+package judge
 
 import (
 	"context"
@@ -42,7 +42,7 @@ type approvable struct {
 	display string
 }
 
-func (h *Handler) approvable(msg *mcp.Message, call mcp.ToolCall, doc *attributes.Document, d *decision.Decision) (*approvable, *decision.Decision) {
+func (j *Judge) approvable(msg *mcp.Message, call mcp.ToolCall, doc *attributes.Document, d *decision.Decision) (*approvable, *decision.Decision) {
 	req := approval.Require(policy.Result{Findings: d.Findings}.Approvals())
 	state := &decision.ApprovalState{Groups: req.Groups, Status: decision.ApprovalFailed}
 	deny := func(code int, reason string) (*approvable, *decision.Decision) {
@@ -50,8 +50,8 @@ func (h *Handler) approvable(msg *mcp.Message, call mcp.ToolCall, doc *attribute
 		out.Approval, out.Findings = state, slices.Clip(d.Findings)
 		return nil, &out
 	}
-	if h.cfg.ApprovalsOff != "" {
-		return deny(decision.CodePolicyDenied, "this call needs an approval, and "+h.cfg.ApprovalsOff)
+	if j.cfg.ApprovalsOff != "" {
+		return deny(decision.CodePolicyDenied, "this call needs an approval, and "+j.cfg.ApprovalsOff)
 	}
 	if msg.Method != mcp.MethodToolsCall {
 		return deny(decision.CodeUndecidable, "approval is only supported for tools/call")
@@ -113,9 +113,9 @@ func otherParams(raw json.RawMessage) (map[string]any, error) {
 // call, signed by the decision path, exists (and the policies, shown the
 // grant, still allow it); it asks for an approval otherwise; anything it
 // cannot check denies. It returns the body to forward on a grant.
-func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCall, body json.RawMessage, doc *attributes.Document, r *Result) json.RawMessage {
+func (j *Judge) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCall, body json.RawMessage, doc *attributes.Document, r *Result) json.RawMessage {
 	d := &r.Decision
-	ap, denied := h.approvable(msg, call, doc, d)
+	ap, denied := j.approvable(msg, call, doc, d)
 	if denied != nil {
 		*d = *denied
 		return nil
@@ -126,7 +126,7 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 	d.Approval = state
 	fail := func(code int, reason string, err error) json.RawMessage {
 		state.Status = decision.ApprovalFailed
-		*d = h.denyApproval(*d, code, reason, err)
+		*d = j.denyApproval(*d, code, reason, err)
 		return nil
 	}
 	refuse := func(status, reason string) json.RawMessage {
@@ -135,9 +135,9 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 		d.Approval = state
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
 	defer cancel()
-	now := h.cfg.Now()
+	now := j.cfg.Now()
 	version := protocolVersion(doc.Request.Headers, call)
 	p := &doc.Principal
 
@@ -146,25 +146,25 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 		if !req.Caller() {
 			return fail(decision.CodePolicyDenied, "this call's approval cannot be confirmed in band", nil)
 		}
-		st, err := approval.Verify(ctx, h.cfg.ApprovalKeys, call.RequestState, binding, now)
+		st, err := approval.Verify(ctx, j.cfg.ApprovalKeys, call.RequestState, binding, now)
 		if err != nil {
 			return fail(decision.CodePolicyDenied, "approval not confirmed: "+stateReason(err), err)
 		}
 		if !confirmed(call.InputResponses) {
 			return refuse(decision.ApprovalRejected, "approval declined by the caller")
 		}
-		if err := h.cfg.Approvals.UseNonce(ctx, st.Nonce, time.Unix(st.Expires, 0)); err != nil {
+		if err := j.cfg.Approvals.UseNonce(ctx, st.Nonce, time.Unix(st.Expires, 0)); err != nil {
 			if errors.Is(err, approval.ErrReplayed) {
 				return fail(decision.CodePolicyDenied, "approval not confirmed: the confirmation was used already", err)
 			}
 			return fail(decision.CodeUndecidable, "approval could not be checked: the approval table did not answer", err)
 		}
 		grant := attributes.Approval{Granted: true, By: p.ID, At: now.UTC().Format(time.RFC3339), Channel: decision.InBand}
-		return h.granted(ctx, body, doc, grant, "", r)
+		return j.granted(ctx, body, doc, grant, "", r)
 	}
 
 	// A grant out of band: the decision path decided on this exact call.
-	a, consumed, err := h.cfg.Approvals.Consume(ctx, binding, now)
+	a, consumed, err := j.cfg.Approvals.Consume(ctx, binding, now)
 	if err != nil {
 		return fail(decision.CodeUndecidable, "approval could not be checked: the approval table did not answer", err)
 	}
@@ -175,7 +175,7 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 	state.Expired = !alive && a.ID != "" && a.Status != approval.Used
 	switch {
 	case consumed:
-		st, err := approval.VerifyGrant(ctx, h.cfg.GrantKey, a, binding, req, p.ID, now)
+		st, err := approval.VerifyGrant(ctx, j.cfg.GrantKey, a, binding, req, p.ID, now)
 		switch {
 		case errors.Is(err, approval.ErrNoGrant) || errors.Is(err, approval.ErrForgedGrant) || errors.Is(err, approval.ErrGrantOther):
 			// A row the decision path did not sign: someone wrote the
@@ -185,7 +185,7 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 			return fail(decision.CodePolicyDenied, "the approval "+a.ID+" no longer satisfies the policies: "+err.Error(), err)
 		}
 		grant := attributes.Approval{Granted: true, By: st.By, At: time.Unix(st.Decided, 0).UTC().Format(time.RFC3339), ID: a.ID, Channel: decision.OutOfBand}
-		return h.granted(ctx, body, doc, grant, approval.Visible(st.Comment), r)
+		return j.granted(ctx, body, doc, grant, approval.Visible(st.Comment), r)
 	case alive && a.Status == approval.Rejected:
 		state.By, state.At = a.DecidedBy, a.DecidedAt.UTC().Format(time.RFC3339)
 		return refuse(decision.ApprovalRejected, fmt.Sprintf("approval %s was rejected by %s", a.ID, a.DecidedBy))
@@ -195,18 +195,18 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 		return refuse(decision.ApprovalPending, fmt.Sprintf("approval %s is pending, and the caller declined to wait for it", a.ID))
 	case alive && a.Status == approval.Pending:
 		state.Status = decision.ApprovalPending
-		h.prompt(d, state, outOfBandPrompt(version, h.approvalURL(a.ID), a, req))
+		j.prompt(d, state, outOfBandPrompt(version, j.approvalURL(a.ID), a, req))
 		return nil
 	}
 
 	// Nothing stands for this call yet: ask.
 	if req.Caller() && version >= mcp.Version20260728 {
-		token, err := approval.Sign(ctx, h.cfg.ApprovalKeys, approval.NewState(binding, now, req.TTL()))
+		token, err := approval.Sign(ctx, j.cfg.ApprovalKeys, approval.NewState(binding, now, req.TTL()))
 		if err != nil {
 			return fail(decision.CodeUndecidable, "approval could not be asked: no signing key", err)
 		}
 		state.Status, state.Channel = decision.ApprovalConfirm, decision.InBand
-		h.prompt(d, state, &decision.Prompt{Version: version, RequestState: token,
+		j.prompt(d, state, &decision.Prompt{Version: version, RequestState: token,
 			Message: fmt.Sprintf("Approve the call of %s with these arguments?\n%s\n(%s)", approval.Visible(call.Name), ap.display,
 				approval.Visible(strings.Join(req.Reasons, "; ")))})
 		return nil
@@ -216,10 +216,10 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 		Environment: doc.Environment, ArgsDigest: codec.Digest(ap.call.Arguments), Display: ap.display,
 		Requirement: req, Created: now, Expires: now.Add(req.TTL()),
 	}
-	if a, err = approval.Prove(ctx, h.cfg.ApprovalKeys, a); err != nil {
+	if a, err = approval.Prove(ctx, j.cfg.ApprovalKeys, a); err != nil {
 		return fail(decision.CodeUndecidable, "approval could not be requested: no signing key", err)
 	}
-	a, created, err := h.cfg.Approvals.Request(ctx, a, now, h.cfg.ApprovalLimits)
+	a, created, err := j.cfg.Approvals.Request(ctx, a, now, j.cfg.ApprovalLimits)
 	var limit *approval.LimitError
 	if errors.As(err, &limit) {
 		state.Status = decision.ApprovalLimited
@@ -234,17 +234,17 @@ func (h *Handler) approve(ctx context.Context, msg *mcp.Message, call mcp.ToolCa
 	if created {
 		state.Status = decision.ApprovalRequested
 	}
-	h.prompt(d, state, outOfBandPrompt(version, h.approvalURL(a.ID), a, req))
+	j.prompt(d, state, outOfBandPrompt(version, j.approvalURL(a.ID), a, req))
 	return nil
 }
 
 // granted re-evaluates the policies with the grant in the document: they
 // may read who approved. The call is allowed unless an enforcing policy now
 // denies it. It returns the body to forward, without the confirmation.
-func (h *Handler) granted(ctx context.Context, body json.RawMessage, doc *attributes.Document, grant attributes.Approval, comment string, r *Result) json.RawMessage {
+func (j *Judge) granted(ctx context.Context, body json.RawMessage, doc *attributes.Document, grant attributes.Approval, comment string, r *Result) json.RawMessage {
 	doc.Approval = grant
 	pre := r.Decision
-	r.Decision = decision.FromResult(pre.ID, h.cfg.Engine.Evaluate(ctx, doc.Value()))
+	r.Decision = decision.FromResult(pre.ID, j.cfg.Engine.Evaluate(ctx, doc.Value()))
 	r.Decision.Findings = append(pre.Findings[:0:0], r.Decision.Findings...)
 	state := pre.Approval
 	state.Status, state.Channel, state.By, state.At, state.ID, state.Comment = decision.ApprovalGranted, grant.Channel, grant.By, grant.At, grant.ID, comment
@@ -254,7 +254,7 @@ func (h *Handler) granted(ctx context.Context, body json.RawMessage, doc *attrib
 	}
 	out, err := stripConfirmation(body)
 	if err != nil {
-		r.Decision = h.denyApproval(r.Decision, decision.CodeUndecidable, "the approved call could not be forwarded", err)
+		r.Decision = j.denyApproval(r.Decision, decision.CodeUndecidable, "the approved call could not be forwarded", err)
 		return nil
 	}
 	return out
@@ -263,11 +263,11 @@ func (h *Handler) granted(ctx context.Context, body json.RawMessage, doc *attrib
 // forwarded records, before an allowed call that an approval granted is
 // forwarded, that its result may pass the RESPONSE point once; it denies
 // the call when that cannot be recorded.
-func (h *Handler) forwarded(ctx context.Context, r *Result) {
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+func (j *Judge) forwarded(ctx context.Context, r *Result) {
+	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
 	defer cancel()
-	if err := h.cfg.Approvals.MarkForwarded(ctx, r.approval.binding, h.cfg.Now().Add(ForwardedTTL)); err != nil {
-		r.Decision = h.denyApproval(r.Decision, decision.CodeUndecidable, "the approved call could not be recorded: the approval table did not answer", err)
+	if err := j.cfg.Approvals.MarkForwarded(ctx, r.approval.binding, j.cfg.Now().Add(ForwardedTTL)); err != nil {
+		r.Decision = j.denyApproval(r.Decision, decision.CodeUndecidable, "the approved call could not be recorded: the approval table did not answer", err)
 	}
 }
 
@@ -275,7 +275,7 @@ func (h *Handler) forwarded(ctx context.Context, r *Result) {
 // its own, so that the RESPONSE point passes exactly it (see
 // approval.Seal); an answer that cannot be sealed is a denial, which the
 // RESPONSE point also gives.
-func (h *Handler) seal(ctx context.Context, r *Result, msg *mcp.Message) {
+func (j *Judge) seal(ctx context.Context, r *Result, msg *mcp.Message) {
 	t := r.Output.MCP.TransformedGatewayResponse
 	body, err := codec.DecodeJSON(t.Body)
 	m, _ := body.(map[string]any)
@@ -285,7 +285,7 @@ func (h *Handler) seal(ctx context.Context, r *Result, msg *mcp.Message) {
 			var canon []byte
 			if canon, err = codec.Canonical(m); err == nil {
 				var s string
-				if s, err = approval.Seal(ctx, h.cfg.ApprovalKeys, r.Decision.ID, r.approval.binding, canon); err == nil {
+				if s, err = approval.Seal(ctx, j.cfg.ApprovalKeys, r.Decision.ID, r.approval.binding, canon); err == nil {
 					slot[sealMember] = s
 					t.Body, err = codec.MarshalJSON(m)
 				}
@@ -293,8 +293,8 @@ func (h *Handler) seal(ctx context.Context, r *Result, msg *mcp.Message) {
 		}
 	}
 	if err != nil {
-		r.Decision = h.denyApproval(r.Decision, decision.CodeUndecidable, "approval could not be asked: no signing key", err)
-		r.Output = render.Output(r.Decision, msg, nil, nil, h.cfg.DenyStatus)
+		r.Decision = j.denyApproval(r.Decision, decision.CodeUndecidable, "approval could not be asked: no signing key", err)
+		r.Output = render.Output(r.Decision, msg, nil, nil, j.cfg.DenyStatus)
 	}
 }
 
@@ -324,7 +324,7 @@ func sealSlot(body map[string]any, create bool) map[string]any {
 
 // sealedBy returns the id of the REQUEST point's decision whose sealed
 // answer body is, for the call bound by binding. body is left as it was.
-func (h *Handler) sealedBy(ctx context.Context, body map[string]any, binding string) (string, bool) {
+func (j *Judge) sealedBy(ctx context.Context, body map[string]any, binding string) (string, bool) {
 	slot := sealSlot(body, false)
 	s, ok := slot[sealMember].(string)
 	if !ok {
@@ -336,7 +336,7 @@ func (h *Handler) sealedBy(ctx context.Context, body map[string]any, binding str
 	if err != nil {
 		return "", false
 	}
-	id, err := approval.Unseal(ctx, h.cfg.ApprovalKeys, s, binding, canon)
+	id, err := approval.Unseal(ctx, j.cfg.ApprovalKeys, s, binding, canon)
 	return id, err == nil
 }
 
@@ -346,31 +346,31 @@ func (h *Handler) sealedBy(ctx context.Context, body map[string]any, binding str
 // forwarded (a mark, used by the result once; the target's requests
 // before it in a stream only need it to exist); anything else is denied:
 // RESPONSE never turns "needs approval" into an allow.
-func (h *Handler) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCall, body map[string]any, doc *attributes.Document, r *Result) {
+func (j *Judge) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCall, body map[string]any, doc *attributes.Document, r *Result) {
 	d := &r.Decision
-	ap, denied := h.approvable(msg, call, doc, d)
+	ap, denied := j.approvable(msg, call, doc, d)
 	if denied != nil {
 		*d = *denied
 		return
 	}
-	if prev, ok := h.sealedBy(ctx, body, ap.binding); ok {
+	if prev, ok := j.sealedBy(ctx, body, ap.binding); ok {
 		r.Repeat, r.RepeatOf = true, prev
 		d.Approval = &decision.ApprovalState{Groups: ap.req.Groups, Status: decision.ApprovalAsked}
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
 	defer cancel()
-	forwarded := h.cfg.Approvals.TakeForwarded
+	forwarded := j.cfg.Approvals.TakeForwarded
 	if resp := doc.Response; resp != nil && resp.Kind != mcp.KindResponse {
 		// A request the target sends in a streamed call before its result
 		// (an elicitation, a sampling request): the result uses the mark.
-		forwarded = h.cfg.Approvals.PeekForwarded
+		forwarded = j.cfg.Approvals.PeekForwarded
 	}
-	taken, err := forwarded(ctx, ap.binding, h.cfg.Now())
+	taken, err := forwarded(ctx, ap.binding, j.cfg.Now())
 	state := &decision.ApprovalState{Groups: ap.req.Groups, Status: decision.ApprovalFailed}
 	switch {
 	case err != nil:
-		*d = h.denyApproval(*d, decision.CodeUndecidable, "approval could not be checked: the approval table did not answer", err)
+		*d = j.denyApproval(*d, decision.CodeUndecidable, "approval could not be checked: the approval table did not answer", err)
 	case !taken:
 		out := decision.Denied(d.ID, decision.CodePolicyDenied, "this call needs an approval, and the REQUEST point granted none")
 		out.Findings = d.Findings
@@ -383,7 +383,7 @@ func (h *Handler) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCal
 
 // prompt makes d ask for an approval with p. The record's reason stays the
 // policies' messages: the prompt can show the arguments, the record never.
-func (h *Handler) prompt(d *decision.Decision, state *decision.ApprovalState, p *decision.Prompt) {
+func (j *Judge) prompt(d *decision.Decision, state *decision.ApprovalState, p *decision.Prompt) {
 	if state.Channel == "" {
 		state.Channel = decision.OutOfBand
 	}
@@ -393,7 +393,7 @@ func (h *Handler) prompt(d *decision.Decision, state *decision.ApprovalState, p 
 
 // denyApproval denies an approval that could not be asked or checked, with
 // an error finding for the record.
-func (h *Handler) denyApproval(d decision.Decision, code int, reason string, err error) decision.Decision {
+func (j *Judge) denyApproval(d decision.Decision, code int, reason string, err error) decision.Decision {
 	out := decision.Denied(d.ID, code, reason)
 	out.Approval, out.Findings = d.Approval, slices.Clip(d.Findings)
 	if err != nil {
@@ -404,8 +404,8 @@ func (h *Handler) denyApproval(d decision.Decision, code int, reason string, err
 
 // approvalURL is where an approver decides on approval id: ApprovalURL
 // with {id} replaced, or "" when none is configured.
-func (h *Handler) approvalURL(id string) string {
-	return strings.ReplaceAll(h.cfg.ApprovalURL, "{id}", id)
+func (j *Judge) approvalURL(id string) string {
+	return strings.ReplaceAll(j.cfg.ApprovalURL, "{id}", id)
 }
 
 // outOfBandPrompt asks the caller to get approval id a: a URL

@@ -1,4 +1,4 @@
-package interceptor
+package judge
 
 import (
 	"context"
@@ -31,13 +31,13 @@ var errUnbound = errors.New("the task cannot be tied to a call this caller was a
 // tasks/get answer) is then judged as that call: in becomes its
 // document's input. A task bound to no call of this caller, or whose
 // binding cannot be read, denies r.
-func (h *Handler) readTask(ctx context.Context, in *attributes.Input, doc *attributes.Document, r *Result) bool {
+func (j *Judge) readTask(ctx context.Context, in *attributes.Input, doc *attributes.Document, r *Result) bool {
 	var t state.Task
 	var ok bool
 	err := state.ErrNoStore
-	if h.cfg.State != nil {
-		ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
-		t, ok, err = h.cfg.State.Task(ctx, doc.Principal.ID, doc.Principal.Actor, in.Task)
+	if j.cfg.State != nil {
+		ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
+		t, ok, err = j.cfg.State.Task(ctx, doc.Principal.ID, doc.Principal.Actor, in.Task)
 		cancel()
 	}
 	switch {
@@ -73,7 +73,7 @@ func owns(doc *attributes.Document, t state.Task) bool {
 // bindTask binds the task the allowed tools/call answer body creates, if
 // it creates one, to the call doc describes. It returns why it could not:
 // the task's messages would all be denied, so its creation is too.
-func (h *Handler) bindTask(ctx context.Context, body map[string]any, doc *attributes.Document, r *Result) error {
+func (j *Judge) bindTask(ctx context.Context, body map[string]any, doc *attributes.Document, r *Result) error {
 	result, _ := body["result"].(map[string]any)
 	id := mcp.CreatedTask(result)
 	if id == "" {
@@ -82,14 +82,14 @@ func (h *Handler) bindTask(ctx context.Context, body map[string]any, doc *attrib
 	if len(id) > mcp.MaxTaskID {
 		return fmt.Errorf("the task id is longer than %d bytes", mcp.MaxTaskID)
 	}
-	if h.cfg.State == nil {
+	if j.cfg.State == nil {
 		return state.ErrNoStore
 	}
 	approved := r.Decision.Approval != nil && r.Decision.Approval.Status == decision.ApprovalForwarded
 	t := state.Task{Principal: doc.Principal.ID, Actor: doc.Principal.Actor, Tool: doc.Tool.QualifiedName, Arguments: doc.Tool.Arguments, Approved: approved}
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
 	defer cancel()
-	return h.cfg.State.BindTask(ctx, id, t, h.cfg.Now().Add(h.cfg.TaskTTL))
+	return j.cfg.State.BindTask(ctx, id, t, j.cfg.Now().Add(j.cfg.TaskTTL))
 }
 
 // maxListedTasks bounds the tasks of one tasks/list answer that are
@@ -98,15 +98,15 @@ const maxListedTasks = 50
 
 // filterTasks removes from a tasks/list answer the tasks that are not
 // bound to a call of doc's caller, and records their ids in d.
-func (h *Handler) filterTasks(ctx context.Context, body map[string]any, doc *attributes.Document, d *decision.Decision) error {
+func (j *Judge) filterTasks(ctx context.Context, body map[string]any, doc *attributes.Document, d *decision.Decision) error {
 	result, _ := body["result"].(map[string]any)
 	if result == nil {
 		return nil
 	}
-	if h.cfg.State == nil {
+	if j.cfg.State == nil {
 		return state.ErrNoStore
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.StateTimeout)
+	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
 	defer cancel()
 	var failed error
 	looked := 0
@@ -114,7 +114,7 @@ func (h *Handler) filterTasks(ctx context.Context, body map[string]any, doc *att
 		if looked++; looked > maxListedTasks || failed != nil {
 			return false
 		}
-		t, ok, err := h.cfg.State.Task(ctx, doc.Principal.ID, doc.Principal.Actor, id)
+		t, ok, err := j.cfg.State.Task(ctx, doc.Principal.ID, doc.Principal.Actor, id)
 		failed = err
 		return err == nil && ok && owns(doc, t)
 	})
@@ -145,7 +145,7 @@ func taskAnswer(method string, body map[string]any) map[string]any {
 // settleTask decides a task's message whose call needs an approval (r's
 // policies see no grant): its results pass if the call ran on a grant,
 // which the binding says, and are denied if not.
-func (h *Handler) settleTask(r *Result) {
+func (j *Judge) settleTask(r *Result) {
 	d := &r.Decision
 	if r.task.Approved {
 		d.Effect, d.Reason = decision.Allow, ""
