@@ -27,7 +27,6 @@ import (
 	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/interceptor"
-	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/metrics"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/reload"
@@ -145,14 +144,16 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 		tracer = newTracer(logger)
 	}
 	var emf *metrics.EMF
-	if err == nil && cfg.Metrics {
+	if err == nil && cfg.MetricsOn {
 		emf, err = metrics.New(w, cfg.MetricsNamespace, cfg.MetricsDimensions, nil)
 	}
-	icfg := interceptor.Config{Config: judge.Config{Environment: cfg.Environment, DenyStatus: cfg.DenyStatus, Logger: logger, Tracer: tracer, Limits: cfg.Limits}, LogArguments: cfg.LogArguments, Metrics: emf, DeadlineMargin: cfg.DeadlineMargin}
+	// The handler's configuration as the environment set it; what follows
+	// adds what is built from the other settings.
+	icfg := cfg.Config
+	icfg.Logger, icfg.Tracer, icfg.Metrics = logger, tracer, emf
 	if err == nil && cfg.JWT.JWKSURL != "" {
 		icfg.Verifier, err = verifier(cfg.JWT, logger)
 	}
-	icfg.StateTimeout, icfg.SessionTTL, icfg.SessionWindow, icfg.TaskTTL = cfg.StateTimeout, cfg.SessionTTL, cfg.SessionWindow, cfg.TaskTTL
 	if cfg.StateTable == config.MemoryState {
 		icfg.State = &state.Memory{}
 	} else if err == nil && cfg.StateTable != "" {
@@ -161,7 +162,6 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 			icfg.State = store
 		}
 	}
-	icfg.ApprovalURL, icfg.ApprovalLimits = cfg.ApprovalURL, cfg.ApprovalLimits
 	if err == nil {
 		err = approvals(cfg, getenv, &icfg, logger)
 	}

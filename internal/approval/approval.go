@@ -8,6 +8,7 @@
 package approval
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -69,6 +70,12 @@ const MaxWindow = 24 * time.Hour
 // DefaultLimits are on unless configured otherwise: five pending, twenty
 // new requests an hour.
 func DefaultLimits() Limits { return Limits{MaxPending: 5, MaxRequests: 20, Window: time.Hour} }
+
+// OrDefaults returns l with each zero field at DefaultLimits'.
+func (l Limits) OrDefaults() Limits {
+	d := DefaultLimits()
+	return Limits{MaxPending: cmp.Or(l.MaxPending, d.MaxPending), MaxRequests: cmp.Or(l.MaxRequests, d.MaxRequests), Window: cmp.Or(l.Window, d.Window)}
+}
 
 // LimitError refuses a request beyond Limits.
 type LimitError struct {

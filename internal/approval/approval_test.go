@@ -389,3 +389,18 @@ func TestWaiter(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitsOrDefaults: a deployment that sets one limit keeps the
+// defaults of the others; a zero one would refuse every request, or none.
+func TestLimitsOrDefaults(t *testing.T) {
+	d := approval.DefaultLimits()
+	for _, tt := range []struct{ in, want approval.Limits }{
+		{approval.Limits{}, d},
+		{approval.Limits{MaxPending: 2}, approval.Limits{MaxPending: 2, MaxRequests: d.MaxRequests, Window: d.Window}},
+		{approval.Limits{MaxRequests: 7, Window: time.Minute}, approval.Limits{MaxPending: d.MaxPending, MaxRequests: 7, Window: time.Minute}},
+	} {
+		if got := tt.in.OrDefaults(); got != tt.want {
+			t.Errorf("%+v.OrDefaults() = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}

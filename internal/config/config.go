@@ -12,16 +12,37 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/approval"
-	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/catalog"
 	"github.com/toolgate/toolgate/internal/identity"
+	"github.com/toolgate/toolgate/internal/interceptor"
 )
 
 // Config is the function's configuration.
 type Config struct {
-	// Environment (ENVIRONMENT) is the deployment's environment. Unset means
-	// "production": the strictest assumption.
-	Environment string
+	// Config is the handler's configuration, as far as the environment
+	// sets it, in the one value the handler is built from; a setting left
+	// unset stays zero and takes the handler's default (see
+	// judge.Config.OrDefaults), set in that one place:
+	//   - ENVIRONMENT: Environment; unset means "production", the
+	//     strictest assumption;
+	//   - DENY_STATUS_CODE: DenyStatus, the HTTP status of denials;
+	//   - LOG_ARGUMENTS=true: LogArguments, raw tool arguments in decision
+	//     records (they can carry secrets: off by default);
+	//   - MAX_EVENT_BYTES, MAX_JSON_DEPTH, MAX_ARGUMENT_BYTES,
+	//     MAX_JSON_VALUES: Limits;
+	//   - DEADLINE_MARGIN_MS: DeadlineMargin, kept back from the invocation
+	//     deadline to answer in;
+	//   - STATE_TIMEOUT_MS: StateTimeout, the bound of one round trip to
+	//     the state or approval table;
+	//   - SESSION_TTL_SECONDS: SessionTTL; SESSION_WINDOW_SECONDS (at most
+	//     604800): SessionWindow; TASK_TTL_SECONDS (at most 604800): TaskTTL;
+	//   - APPROVAL_URL (https, or http for localhost; with {id}):
+	//     ApprovalURL; APPROVAL_MAX_PENDING, APPROVAL_MAX_REQUESTS and
+	//     APPROVAL_WINDOW_SECONDS (at most 86400): ApprovalLimits.
+	//
+	// The stores, keys, verifier, logger, tracer and metrics it names are
+	// built by package app from the settings below.
+	interceptor.Config
 	// PolicySource (POLICY_SOURCE): empty for the embedded bundle, a
 	// directory path, or s3://bucket/prefix for the bundle archive published
 	// there, kept current.
@@ -31,8 +52,6 @@ type Config struct {
 	// S3, and PolicyRefreshTimeout (POLICY_REFRESH_TIMEOUT_MS, default 1000)
 	// bounds one check.
 	PolicyRefresh, PolicyRefreshTimeout time.Duration
-	// DenyStatus (DENY_STATUS_CODE) is the HTTP status of denials, 200 by default.
-	DenyStatus int
 	// LogLevel (AWS_LAMBDA_LOG_LEVEL, else LOG_LEVEL): debug, info, warn, error.
 	LogLevel slog.Level
 	// LogText (AWS_LAMBDA_LOG_FORMAT=Text) writes logs as text; JSON, the
@@ -42,12 +61,9 @@ type Config struct {
 	// gateway's CUSTOM_JWT authorizer verifies every bearer token, so that
 	// a function in production may read them unverified (no JWKS_URL).
 	GatewayVerifiesTokens bool
-	// LogArguments (LOG_ARGUMENTS=true) puts raw tool arguments into
-	// decision records. Arguments can carry secrets: off by default.
-	LogArguments bool
-	// Metrics (METRICS=off turns them off) writes CloudWatch embedded metric
-	// format records to the log.
-	Metrics bool
+	// MetricsOn (METRICS=off turns them off) writes CloudWatch embedded
+	// metric format records to the log.
+	MetricsOn bool
 	// MetricsNamespace (METRICS_NAMESPACE): metrics.DefaultNamespace if empty.
 	MetricsNamespace string
 	// MetricsDimensions (METRICS_DIMENSIONS, comma-separated) are the
@@ -57,38 +73,15 @@ type Config struct {
 	// JWT_ISSUER, JWT_AUDIENCE (comma-separated), JWT_TOKEN_USE and
 	// JWT_LEEWAY_SECONDS (default 30) refine it.
 	JWT identity.VerifierConfig
-	// Limits: MAX_EVENT_BYTES, MAX_JSON_DEPTH, MAX_ARGUMENT_BYTES,
-	// MAX_JSON_VALUES; zero
-	// fields take call.DefaultLimits.
-	Limits call.Limits
-	// DeadlineMargin (DEADLINE_MARGIN_MS) is kept back from the invocation
-	// deadline to answer in; zero takes the handler's default.
-	DeadlineMargin time.Duration
 	// StateTable (STATE_TABLE) is the DynamoDB table of rate-limit counts;
 	// MemoryState counts in process (local runs: each Lambda instance would
 	// count alone); empty: a bundle's rate limits deny what they match
-	// (unless they fail open). StateTimeout (STATE_TIMEOUT_MS, default 300) bounds the
-	// counting of one call.
-	StateTable   string
-	StateTimeout time.Duration
-	// SessionTTL (SESSION_TTL_SECONDS, default 86400) is how long a
-	// session's history is kept after its last call.
-	SessionTTL time.Duration
-	// SessionWindow (SESSION_WINDOW_SECONDS, default 86400, at most
-	// 604800) is the window of a principal's history, which session
-	// policies see (this window's and the last one's) whatever session
-	// ids the client sends.
-	SessionWindow time.Duration
-	// TaskTTL (TASK_TTL_SECONDS, default 86400, at most 604800) is how
-	// long a task's id stays bound to the call that created it.
-	TaskTTL time.Duration
+	// (unless they fail open).
+	StateTable string
 	// ApprovalTable (APPROVAL_TABLE) is the DynamoDB table of approvals;
 	// MemoryState keeps them in process (local runs); empty: a call that
 	// needs an approval is denied unless its caller confirms in band.
 	ApprovalTable string
-	// ApprovalURL (APPROVAL_URL) is where approvers decide, with {id} for
-	// the approval's id; an https URL (http only for localhost).
-	ApprovalURL string
 	// ApprovalKeySecret (APPROVAL_KEY_SECRET_ARN) is the Secrets Manager
 	// secret whose value signs in-band confirmations and seals the
 	// answers of the approval flow.
@@ -100,10 +93,6 @@ type Config struct {
 	// ApprovalSigningKey; with an in-process table (MemoryState) the keys
 	// are made in process.
 	ApprovalSigningKey string
-	// ApprovalLimits: APPROVAL_MAX_PENDING (default 5) approvals pending
-	// at once per requester, APPROVAL_MAX_REQUESTS (default 20) new
-	// requests per APPROVAL_WINDOW_SECONDS (default 3600, at most 86400).
-	ApprovalLimits approval.Limits
 }
 
 // checkApprovalURL refuses an approval URL a user should not be sent to:
@@ -127,19 +116,15 @@ const MemoryState = "memory"
 // FromEnv reads the configuration through getenv.
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
-		Environment:  strings.TrimSpace(getenv("ENVIRONMENT")),
 		PolicySource: strings.TrimSpace(getenv("POLICY_SOURCE")),
-		DenyStatus:   200,
-		Metrics:      true,
+		MetricsOn:    true,
 
 		PolicyRefresh:        60 * time.Second,
 		PolicyRefreshTimeout: time.Second,
 
 		MetricsNamespace: strings.TrimSpace(getenv("METRICS_NAMESPACE")),
 	}
-	if c.Environment == "" {
-		c.Environment = "production"
-	}
+	c.Environment = cmp.Or(strings.TrimSpace(getenv("ENVIRONMENT")), "production")
 	if !catalog.ValidEnvironment(c.Environment) {
 		return c, fmt.Errorf("ENVIRONMENT %q: want lower-case letters, digits and dashes (policies compare names exactly: \"Production\" is not production)", c.Environment)
 	}
@@ -178,7 +163,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.LogArguments, err = boolean(getenv, "LOG_ARGUMENTS", false); err != nil {
 		return c, err
 	}
-	if c.Metrics, err = boolean(getenv, "METRICS", true); err != nil {
+	if c.MetricsOn, err = boolean(getenv, "METRICS", true); err != nil {
 		return c, err
 	}
 	if s := strings.TrimSpace(getenv("METRICS_DIMENSIONS")); s != "" {
@@ -233,7 +218,6 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.ApprovalTable = strings.TrimSpace(getenv("APPROVAL_TABLE"))
 	c.ApprovalKeySecret = strings.TrimSpace(getenv("APPROVAL_KEY_SECRET_ARN"))
 	c.ApprovalSigningKey = strings.TrimSpace(getenv("APPROVAL_SIGNING_KEY_ARN"))
-	c.ApprovalLimits = approval.DefaultLimits()
 	for _, n := range []struct {
 		name string
 		dst  *int
@@ -242,7 +226,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		if err != nil {
 			return c, err
 		}
-		*n.dst = cmp.Or(v, *n.dst)
+		*n.dst = v
 	}
 	window, err := positive(getenv, "APPROVAL_WINDOW_SECONDS")
 	if err != nil {

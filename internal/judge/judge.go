@@ -92,7 +92,7 @@ type Config struct {
 	// GrantKey verifies the decision path's signed grants.
 	GrantKey approval.Verifier
 	// ApprovalLimits bound the approvals a requester can have asked for;
-	// zero fields take approval.DefaultLimits.
+	// each zero field takes approval.DefaultLimits'.
 	ApprovalLimits approval.Limits
 	// ApprovalsOff says why approvals are off, in words that end the
 	// sentence "this call needs an approval, and ...": every call that
@@ -133,9 +133,7 @@ func (c Config) OrDefaults() Config {
 	if c.ApprovalsOff == "" && (c.Approvals == nil || c.ApprovalKeys == nil || c.GrantKey == nil) {
 		c.ApprovalsOff = "approvals are not configured (APPROVAL_TABLE, APPROVAL_KEY_SECRET_ARN, APPROVAL_SIGNING_KEY_ARN)"
 	}
-	if c.ApprovalLimits == (approval.Limits{}) {
-		c.ApprovalLimits = approval.DefaultLimits()
-	}
+	c.ApprovalLimits = c.ApprovalLimits.OrDefaults()
 	return c
 }
 
