@@ -78,7 +78,7 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 			c = c.WithDefaultCompiler(compiler)
 		}
 		cp := compiledPolicy{name: p.Name, mode: mode, approval: approval}
-		if mentions(p.Spec, "$policy") {
+		if spec, err := json.Marshal(p.Spec); err != nil || mentions(spec, "$policy") {
 			cp.binding = binding.NewBinding(*p)
 		}
 		rules := loc{path: field.NewPath("spec", "rules"), at: []any{"spec", "rules"}}
@@ -87,13 +87,17 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 			if err != nil {
 				return nil, &PolicyError{Index: pi, Err: fmt.Errorf("policy %s rule %s: %w", p.Name, r.Name, err)}
 			}
+			raw, err := json.Marshal(r) // read for what the rule mentions
+			if err != nil {
+				raw = nil // mentions everything: when in doubt, bind
+			}
 			var rb binding.Binding
-			if mentions(r, "$rule") {
+			if mentions(raw, "$rule") {
 				rb = binding.NewBinding(r)
 			}
 			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: rb, eval: eval,
 				actions: literalValues(r.Match, "action"), phases: literalValues(r.Match, "phase"),
-				listKinds: listKinds(r.Match), quotesArguments: quotesArguments(r), answered: answered(r)})
+				listKinds: listKinds(r.Match), quotesArguments: quotesArguments(r), answered: answered(raw)})
 		}
 		k.policies = append(k.policies, cp)
 	}
@@ -201,33 +205,35 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 	return res
 }
 
-// mentions reports whether v, as JSON, mentions variable: a policy that
-// never reads $policy, or a rule $rule, need not bind it on every call.
-// (A longer name that starts with it counts: when in doubt, bind.)
-func mentions(v any, variable string) bool {
-	b, err := json.Marshal(v)
-	return err != nil || bytes.Contains(b, []byte(variable))
+// mentions reports whether raw, a policy or rule as JSON, mentions
+// variable: a policy that never reads $policy, or a rule $rule, need not
+// bind it on every call. (A longer name that starts with it counts, and a
+// nil raw mentions everything: when in doubt, bind.)
+func mentions(raw []byte, variable string) bool {
+	return raw == nil || bytes.Contains(raw, []byte(variable))
 }
 
-// answered reports whether rule r may depend on the target's answer (see
-// Finding.Answered): it mentions the response or $payload, or one of its
-// expressions reads the document whole (@ at the top). Every expression
-// is read as if at the document's top, which errs on the side of true.
-func answered(r v1alpha1.ValidatingRule) bool {
-	if mentions(r, "response") || mentions(r, "$payload") {
+// answered reports whether a rule, raw as JSON, may depend on the
+// target's answer (see Finding.Answered): it mentions the response or
+// $payload, or one of its expressions reads the document whole (@ at the
+// top). Every expression is read as if at the document's top, which errs
+// on the side of true.
+func answered(raw []byte) bool {
+	if mentions(raw, "response") || mentions(raw, "$payload") {
 		return true
 	}
-	b, err := json.Marshal(r)
 	var v any
-	if err != nil || json.Unmarshal(b, &v) != nil {
+	if json.Unmarshal(raw, &v) != nil {
 		return true
 	}
 	whole := false
 	var walk func(v any)
 	check := func(s string) {
-		for _, m := range templateExpr.FindAllStringSubmatch(s, -1) {
-			if !readsOnly(strings.TrimSpace(m[1]), nil, func(string) bool { return true }) {
-				whole = true
+		if strings.Contains(s, "{{") { // a template; the regexp costs more than this test
+			for _, m := range templateExpr.FindAllStringSubmatch(s, -1) {
+				if !readsOnly(strings.TrimSpace(m[1]), nil, func(string) bool { return true }) {
+					whole = true
+				}
 			}
 		}
 		if e := parseExpression(s); e.Compiler != "" && !readsOnly(e.Statement, nil, func(string) bool { return true }) {

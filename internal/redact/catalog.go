@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/toolgate/toolgate/internal/fold"
 )
@@ -184,14 +185,18 @@ func findBasicAuth(s string) [][2]int {
 // urlPasswordRe finds the password of scheme://user:password@host: a
 // database URL, a git remote, a proxy; the user may be empty
 // (redis://:password@host) and the password may hold "@" (the last one
-// before the host ends it).
-var urlPasswordRe = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/'"<>]{0,128}:([^\s/'"<>]{1,256})@[A-Za-z0-9\[]`)
+// before the host ends it). Its counted repeats make it the costliest
+// pattern to compile (0.7 ms): it is compiled on the first text with a
+// "://", not at every cold start.
+var urlPasswordRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/'"<>]{0,128}:([^\s/'"<>]{1,256})@[A-Za-z0-9\[]`)
+})
 
 func findURLPasswords(s string) [][2]int {
 	if !strings.Contains(s, "://") {
 		return nil
 	}
-	return regexFinder(urlPasswordRe, 1)(s)
+	return regexFinder(urlPasswordRe(), 1)(s)
 }
 
 // secretHints are what a secret's name contains, in lower case: only
