@@ -10,7 +10,7 @@ import (
 func BenchmarkCredentialStores2KB(b *testing.B) {
 	text := strings.Repeat("The agent is helping an operator plan a network migration. ", 12)
 	args := map[string]any{"query": "how do I configure VPC peering between two accounts with overlapping CIDR ranges",
-		"filters": map[string]any{"products": []any{"vpc", "transit-gateway", "privatelink"}, "since": "2025-01-01", "languages": []any{"en"}},
+		"filters":    map[string]any{"products": []any{"vpc", "transit-gateway", "privatelink"}, "since": "2025-01-01", "languages": []any{"en"}},
 		"maxResults": 25.0, "includeSnippets": true, "context": text}
 	b.ReportAllocs()
 	for b.Loop() {
