@@ -135,7 +135,7 @@ func plainWord(s string) bool {
 
 // commandWords are the words (in lower case) and characters of the
 // commands and globs namesCredentialStore looks for.
-var commandWords = []string{"env", "export", "declare", "auth", "config", "token", "credential", "secret", "password", "instance", "0x", "?", "*", "["}
+var commandWords = []string{"env", "export", "declare", "set", "auth", "config", "token", "credential", "secret", "password", "instance", "0x", "?", "*", "["}
 
 // environ reports whether n names a process's environment file,
 // /proc/<pid>/environ, as a whole path component, or a glob or prefix
@@ -231,10 +231,13 @@ func braces(c string) []string {
 
 // envCommand reports whether a command in n prints the environment: env
 // with nothing after it but options and assignments (env, sh -c env, sudo
-// env -u HOME, env>/tmp/e), printenv (also as a glob), export or export
-// -p, declare -x or -p.
+// env -u HOME, env>/tmp/e), printenv (also as a glob), set alone, export
+// or export -p, declare or typeset -x or -p, each as a command (see
+// runsWord): first in its segment (ls; set), or what a shell runs (sh -c
+// set).
 func envCommand(n string) bool {
-	if !strings.Contains(n, "env") && !strings.Contains(n, "export") && !strings.Contains(n, "declare") && !strings.ContainsAny(n, "*?[") {
+	if !strings.Contains(n, "env") && !strings.Contains(n, "export") && !strings.Contains(n, "declare") && !strings.Contains(n, "set") &&
+		!strings.ContainsAny(n, "*?[") {
 		return false
 	}
 	for seg := range strings.FieldsFuncSeq(n, func(r rune) bool {
@@ -258,15 +261,34 @@ func envCommand(n string) bool {
 					return true
 				}
 			case "set":
-				if i == 0 && len(rest) == 0 {
+				if len(rest) == 0 && runsWord(w, i) {
 					return true
 				}
 			case "export", "declare", "typeset":
-				if i == 0 && (len(rest) == 0 || rest[0] == "-p" || rest[0] == "-x") {
+				if runsWord(w, i) && (len(rest) == 0 || rest[0] == "-p" || rest[0] == "-x") {
 					return true
 				}
 			}
 		}
+	}
+	return false
+}
+
+// runsWord reports whether the word w[i] of a command segment is run as
+// a command: the segment's first, or after what runs the word that
+// follows it (sh -c, bash -lc, eval, command, builtin, exec, then, do,
+// else, time, !). It errs toward yes: grep -c set reads as running set.
+func runsWord(w []string, i int) bool {
+	if i == 0 {
+		return true
+	}
+	prev := w[i-1]
+	if len(prev) > 1 && prev[0] == '-' && prev[1] != '-' && strings.HasSuffix(prev, "c") {
+		return true // sh -c, bash -lc
+	}
+	switch prev {
+	case "eval", "command", "builtin", "exec", "then", "do", "else", "time", "!":
+		return true
 	}
 	return false
 }
