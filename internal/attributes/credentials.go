@@ -1,6 +1,7 @@
 package attributes
 
 import (
+	"bytes"
 	"path"
 	"regexp"
 	"slices"
@@ -107,15 +108,33 @@ func printsCredentials(n string) bool {
 }
 
 // plainWord reports whether s is ASCII with nothing a credential path,
-// address or command has: no ".", "/", ":" or backslash, no run of 8
-// digits (an address in decimal), none of the words of the commands that
-// print credentials. Most arguments are, and cost no normalising.
+// address or command has: no "/", ":" or backslash, no "." but one that
+// ends a sentence (before a blank or at the end: every path and address
+// with a dot has something after it, and normalising keeps the blank), no
+// run of 8 digits (an address in decimal), none of the words of the
+// commands that print credentials, read without quotes as a shell reads
+// them (e"nv" is env). Most arguments are, prose included, and cost no
+// normalising. FuzzPlainWord holds it to the full scan.
 func plainWord(s string) bool {
+	// s in lower case, on the stack when short, for the words.
+	var buf [1024]byte
+	lower := buf[:0]
+	if len(s) > len(buf) {
+		lower = make([]byte, 0, len(s))
+	}
 	digits := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x80 || c == '.' || c == '/' || c == ':' || c == '\\' {
+		if c == '.' && (i+1 == len(s) || s[i+1] == ' ' || s[i+1] == '\t' || s[i+1] == '\n') {
+			digits = 0
+			lower = append(lower, c)
+			continue
+		}
+		if c >= 0x80 || c == '.' || c == '/' || c == ':' || c == '\\' || c == '?' || c == '*' || c == '[' {
 			return false
+		}
+		if c == '"' || c == '\'' || c == '`' {
+			continue // a shell drops quotes: e"nv" runs env
 		}
 		if c >= '0' && c <= '9' {
 			if digits++; digits >= 8 {
@@ -124,10 +143,19 @@ func plainWord(s string) bool {
 		} else {
 			digits = 0
 		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower = append(lower, c)
 	}
-	for _, w := range commandWords {
-		if fold.Index(s, w) >= 0 {
-			return false
+	for i := 0; i+1 < len(lower); i++ {
+		if !commandPairs.has(lower[i], lower[i+1]) {
+			continue
+		}
+		for _, w := range commandWordsFrom[lower[i]] {
+			if bytes.HasPrefix(lower[i:], w) {
+				return false
+			}
 		}
 	}
 	return true
@@ -135,7 +163,37 @@ func plainWord(s string) bool {
 
 // commandWords are the words (in lower case) and characters of the
 // commands and globs namesCredentialStore looks for.
-var commandWords = []string{"env", "export", "declare", "set", "auth", "config", "token", "credential", "secret", "password", "instance", "0x", "?", "*", "["}
+var commandWords = []string{"env", "export", "declare", "set", "auth", "config", "token", "credential", "secret", "password", "instance", "0x", "?", "*", "[",
+	"169-254-"} // and the one credential path with no ".", "/" or ":", a metadata address as a name
+
+// commandWordsFrom are the commandWords of two bytes or more by their
+// first byte, and commandPairs their first two: plainWord reads a text
+// once, trying a word only where its first two bytes are (bytes.Index
+// would restart at every "e" of a text for "env"). The one-byte words are
+// plainWord's own test.
+var (
+	commandWordsFrom [256][][]byte
+	commandPairs     pairSet
+)
+
+func init() {
+	for _, w := range commandWords {
+		if len(w) > 1 {
+			commandWordsFrom[w[0]] = append(commandWordsFrom[w[0]], []byte(w))
+			commandPairs.add(w[0], w[1])
+		}
+	}
+}
+
+// pairSet is a set of byte pairs.
+type pairSet [1024]uint64
+
+func (p *pairSet) add(a, b byte) { k := uint16(a)<<8 | uint16(b); p[k>>6] |= 1 << (k & 63) }
+
+func (p *pairSet) has(a, b byte) bool {
+	k := uint16(a)<<8 | uint16(b)
+	return p[k>>6]&(1<<(k&63)) != 0
+}
 
 // environ reports whether n names a process's environment file,
 // /proc/<pid>/environ, as a whole path component, or a glob or prefix

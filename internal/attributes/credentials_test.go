@@ -119,6 +119,10 @@ func TestCredentialStores(t *testing.T) {
 		{`{"command":"bash -lc 'typeset -x'"}`, []string{"/command"}},
 		{`{"command":"sh -c export"}`, []string{"/command"}},
 		{`{"command":"eval declare -p"}`, []string{"/command"}},
+		{`{"command":"e\"nv\""}`, []string{"/command"}},
+		{`{"command":"se't'"}`, []string{"/command"}},
+		{`{"command":"uptime; p'rinte'nv"}`, []string{"/command"}},
+		{`{"host":"169-254-169-254"}`, []string{"/host"}},
 		// Not credential stores.
 		{`{"command":"echo set && make reset"}`, []string{}},
 		{`{"command":"kubectl set env deploy/web FOO=1"}`, []string{}},

@@ -174,6 +174,9 @@ func wildcardString(s string) bool {
 		return true
 	}
 	if strings.ContainsAny(s, " \t\r\n") {
+		if !strings.Contains(s, "-") {
+			return false // no option, so none of everythingWords'
+		}
 		for f := range strings.FieldsSeq(s) {
 			if strings.HasPrefix(f, "-") && everythingWords[strings.ToLower(f)] {
 				return true

@@ -34,7 +34,11 @@ func Rune(r rune) rune {
 
 // String returns s with every rune folded (see Rune).
 func String(s string) string {
-	for _, r := range s {
+	i := 0
+	for i < len(s) && s[i] < 0x80 {
+		i++ // ASCII folds to itself: most texts are, and cost one pass
+	}
+	for _, r := range s[i:] {
 		if Rune(r) != r {
 			out := make([]rune, 0, len(s))
 			for _, r := range s {
