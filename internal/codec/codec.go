@@ -130,6 +130,17 @@ func MarshalJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// Marshal encodes v to the bytes encoding/json's Marshal gives (HTML
+// escaped, raw messages compacted), in one pass: encoding/json validates
+// and compacts a raw message after its own marshaller produced it, two
+// thirds of the time of encoding a 2 KB answer. One difference: a Go
+// string that is not valid UTF-8 has each bad byte written as the
+// character U+FFFD, where encoding/json writes the escape \ufffd (the
+// same JSON value); strings decoded from JSON are always valid.
+func Marshal(v any) ([]byte, error) {
+	return jsonv2.Marshal(v, jsonv1.DefaultOptionsV1())
+}
+
 // IsSeparator reports whether line separates two YAML documents of a
 // stream ("---", or "--- " and more).
 func IsSeparator(line []byte) bool {

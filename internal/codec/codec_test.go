@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -88,5 +89,40 @@ func TestUnmarshalJSON(t *testing.T) {
 		case tt.err == "" && (err != nil || got.Method != tt.want.Method || string(got.Params) != string(tt.want.Params)):
 			t.Errorf("%s: %+v, %v; want %+v", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// TestMarshalIsEncodingJSON: Marshal gives encoding/json's bytes, raw
+// messages with blanks and HTML characters, line separators, maps and
+// omitted fields included; invalid UTF-8 is the one difference.
+func TestMarshalIsEncodingJSON(t *testing.T) {
+	type inner struct {
+		Body   json.RawMessage `json:"body,omitempty"`
+		Status int             `json:"statusCode"`
+	}
+	type outer struct {
+		Version string            `json:"version"`
+		Inner   *inner            `json:"inner,omitempty"`
+		Headers map[string]string `json:"headers,omitempty"`
+		Nil     *inner            `json:"nil,omitempty"`
+	}
+	for _, v := range []any{
+		outer{Version: "1.0", Inner: &inner{Body: json.RawMessage(`{ "a" : [1, 2.50, "<b>&"] ,"z":null }`), Status: 200}},
+		outer{Version: "x\u2028y<>&", Headers: map[string]string{"b": "2", "a": "<1>"}},
+		map[string]any{"n": 1e21, "f": 0.1, "s": []any{"é", true, nil}},
+		json.RawMessage(`  "only"  `),
+	} {
+		want, werr := json.Marshal(v)
+		got, gerr := codec.Marshal(v)
+		if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
+			t.Errorf("Marshal(%#v) = %s, %v; encoding/json gives %s, %v", v, got, gerr, want, werr)
+		}
+	}
+	// Invalid UTF-8: the same value, the replacement character unescaped.
+	if got, _ := codec.Marshal("y\xff"); string(got) != "\"y\ufffd\"" {
+		t.Errorf("Marshal of invalid UTF-8 = %s", got)
+	}
+	if _, err := codec.Marshal(json.RawMessage(`{"a":`)); err == nil {
+		t.Error("a raw message that is not JSON was encoded")
 	}
 }

@@ -11,12 +11,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/decisionlog"
 	"github.com/toolgate/toolgate/internal/judge"
@@ -89,7 +89,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, _ err
 		}
 	}()
 	r := h.Handle(ctx, payload)
-	out, err := json.Marshal(r.Output)
+	out, err := codec.Marshal(r.Output)
 	if err != nil {
 		return fallbackOutput, nil
 	}
