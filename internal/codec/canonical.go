@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -33,13 +34,23 @@ func Canonical(v any) ([]byte, error) {
 // when v has none. Any RFC 8785 implementation reproduces it: approvals bind
 // to it and decision records carry it, so it must never change.
 func Digest(v any) string {
-	b, err := Canonical(v)
-	if err != nil {
+	b := digestBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= 64<<10 { // a huge value's buffer is not kept
+			b.Reset()
+			digestBuffers.Put(b)
+		}
+	}()
+	if err := canonical(b, v); err != nil {
 		return ""
 	}
-	sum := sha256.Sum256(b)
+	sum := sha256.Sum256(b.Bytes())
 	return hex.EncodeToString(sum[:])
 }
+
+// digestBuffers hold the canonical forms Digest hashes: every decision
+// record digests the call's arguments.
+var digestBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // ArgsDigest is the digest of a call's arguments that decision records
 // carry: it proves which arguments were judged without showing them. Nil

@@ -64,16 +64,16 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 		// else in the body is the target's.
 		if cerr.Message == nil {
 			denied := Result{Phase: r.Phase, Decision: unjudged(r.Phase, id, unreadCode(cerr), cerr.What, cerr.Err)}
-			if prev, ok := render.RepeatOf(denied.Decision, nil, body, j.cfg.DenyStatus); ok {
-				return j.repeat(denied, prev, nil, resp)
+			if out, prev, ok := render.RepeatOf(denied.Decision, nil, body, resp, j.cfg.DenyStatus); ok {
+				return repeat(denied, out, prev)
 			}
 			return j.rejectResponse(r, id, answering(body), resp, "the request this response answers could not be read", cerr.Err)
 		}
 		r.Method = cerr.Message.Method
 		denied := r
 		denied.Decision = unjudged(r.Phase, id, unreadCode(cerr), cerr.What, cerr.Err)
-		if prev, ok := render.RepeatOf(denied.Decision, cerr.Message, body, j.cfg.DenyStatus); ok {
-			return j.repeat(denied, prev, cerr.Message, resp)
+		if out, prev, ok := render.RepeatOf(denied.Decision, cerr.Message, body, resp, j.cfg.DenyStatus); ok {
+			return repeat(denied, out, prev)
 		}
 		return j.rejectResponse(r, id, cerr.Message, resp, cerr.What, cerr.Err)
 	}
@@ -111,8 +111,8 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 	}
 	if r.Decision.Effect == decision.Deny {
 		st.next("respond")
-		if prev, ok := render.RepeatOf(r.Decision, &msg, body, j.cfg.DenyStatus); ok {
-			return j.repeat(r, prev, &msg, resp)
+		if out, prev, ok := render.RepeatOf(r.Decision, &msg, body, resp, j.cfg.DenyStatus); ok {
+			return repeat(r, out, prev)
 		}
 		r.Output = render.Output(r.Decision, &msg, nil, resp, j.cfg.DenyStatus)
 		return r
@@ -137,14 +137,11 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 	return j.finish(r, resp, raw, body, value)
 }
 
-// repeat answers with the denial the REQUEST point gave, rebuilt from r's
-// decision under the REQUEST point's decision id prev, so that the caller
-// and the two records agree on one id; it is counted once.
-func (j *Judge) repeat(r Result, prev string, msg *mcp.Message, resp *gateway.Response) Result {
-	r.Repeat, r.RepeatOf = true, prev
-	d := r.Decision
-	d.ID = prev
-	r.Output = render.Output(d, msg, nil, resp, j.cfg.DenyStatus)
+// repeat answers with out, the denial the REQUEST point gave (see
+// render.RepeatOf), so that the caller and the two records agree on its
+// decision id prev; it is counted once.
+func repeat(r Result, out gateway.Output, prev string) Result {
+	r.Repeat, r.RepeatOf, r.Output = true, prev, out
 	return r
 }
 

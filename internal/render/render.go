@@ -78,30 +78,33 @@ func Text(d decision.Decision) string {
 // RepeatOf reports whether body, a JSON-RPC message decoded with UseNumber,
 // is exactly the denial d gives msg, but under an earlier decision's id: the
 // REQUEST point's answer to the same call, which the gateway shows the
-// RESPONSE point. It returns that earlier id. Nothing in body is trusted:
+// RESPONSE point. It returns that earlier id, and the output that answers
+// with that denial again (with target's headers, as Output renders it):
+// rendered once, to compare and to answer. Nothing in body is trusted:
 // the denial is rebuilt from d and must equal body in every member, so a
 // target that imitates a denial gains nothing by it, neither extra bytes
 // nor a record marked as a repeat of a different denial. And a denial that
 // may depend on the answer (policy.Finding.Answered) is never a repeat:
 // the target could have made its answer cause that denial and look like
 // it, under an id of its choosing, and hidden the denial from the metrics.
-func RepeatOf(d decision.Decision, msg *mcp.Message, body map[string]any, denyStatus int) (string, bool) {
+func RepeatOf(d decision.Decision, msg *mcp.Message, body map[string]any, target *gateway.Response, denyStatus int) (gateway.Output, string, bool) {
 	if d.Effect != decision.Deny || body == nil || slices.ContainsFunc(d.Findings, func(f policy.Finding) bool { return f.Answered }) {
 		// A denial that may depend on the answer is the RESPONSE point's
 		// own: the target could have written that answer to look like the
 		// denial it causes, under a decision id of its choosing.
-		return "", false
+		return gateway.Output{}, "", false
 	}
 	prev, ok := denialID(body)
 	if !ok {
-		return "", false
+		return gateway.Output{}, "", false
 	}
 	d.ID = prev
-	want, err := codec.DecodeJSON(answer(d, msg, denyStatus).MCP.TransformedGatewayResponse.Body)
+	out := Output(d, msg, nil, target, denyStatus)
+	want, err := codec.DecodeJSON(out.MCP.TransformedGatewayResponse.Body)
 	if err != nil || !reflect.DeepEqual(want, body) {
-		return "", false
+		return gateway.Output{}, "", false
 	}
-	return prev, true
+	return out, prev, true
 }
 
 // denialID returns the decision id at the end of a denial text in body,

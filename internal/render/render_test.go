@@ -2,6 +2,7 @@ package render_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/toolgate/toolgate/internal/codec"
@@ -80,14 +81,20 @@ func TestRepeatOf(t *testing.T) {
 		}
 		return v.(map[string]any)
 	}
-	if prev, ok := render.RepeatOf(again, call, body(first), 200); !ok || prev != first.ID {
+	target := &gateway.Response{StatusCode: 200, Headers: gateway.Headers{"Mcp-Session-Id": "s-1"}}
+	out, prev, ok := render.RepeatOf(again, call, body(first), target, 200)
+	if !ok || prev != first.ID {
 		t.Errorf("the first denial: %q %v", prev, ok)
 	}
+	// The answer is the first denial, as Output renders it there, whole.
+	if want := render.Output(first, call, nil, target, 200); !reflect.DeepEqual(out, want) {
+		t.Errorf("answered with %+v, want %+v", out, want)
+	}
 	other := decision.Denied(first.ID, decision.CodePolicyDenied, "another reason")
-	if _, ok := render.RepeatOf(again, call, body(other), 200); ok {
+	if _, _, ok := render.RepeatOf(again, call, body(other), nil, 200); ok {
 		t.Error("a denial with another reason is not a repeat")
 	}
-	if _, ok := render.RepeatOf(decision.Decision{ID: again.ID, Effect: decision.Allow}, call, body(first), 200); ok {
+	if _, _, ok := render.RepeatOf(decision.Decision{ID: again.ID, Effect: decision.Allow}, call, body(first), nil, 200); ok {
 		t.Error("only a denial repeats")
 	}
 }
