@@ -13,6 +13,7 @@ import (
 	"hash/maphash"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -59,9 +60,23 @@ func Check(b []byte, opts Options) error {
 	if !utf8.Valid(b) {
 		return ErrUnicode
 	}
-	s := scanner{b: b, opts: opts}
-	return s.run()
+	s := scanners.Get().(*scanner)
+	s.b, s.i, s.opts, s.values = b, 0, opts, 0
+	s.stack, s.buf, s.arena = s.stack[:0], s.buf[:0], s.arena[:0]
+	err := s.run()
+	s.b = nil
+	if cap(s.arena) <= maxKept && cap(s.stack) <= maxKept {
+		scanners.Put(s) // a huge message's buffers are not kept
+	}
+	return err
 }
+
+// scanners keep their stacks and arenas between checks: every call is
+// checked two to four times (the event's body, the params, the token).
+var scanners = sync.Pool{New: func() any { return new(scanner) }}
+
+// maxKept bounds the buffers a pooled scanner keeps.
+const maxKept = 64 << 10
 
 type frame struct {
 	object bool
