@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -21,16 +22,39 @@ import (
 // value is not read, as with encoding/json's Decoder.
 func DecodeJSON(b []byte) (any, error) {
 	dec := jsontext.NewDecoder(bytes.NewReader(b), v1Semantics)
-	v, err := decodeValue(dec)
+	v, err := decodeValue(dec, false)
 	if err != nil {
 		return nil, describe(err)
 	}
 	return v, nil
 }
 
+// UnmarshalAny decodes b, one whole JSON text, as encoding/json's
+// Unmarshal into an any does (numbers as float64, one beyond float64's
+// range an error, anything after the value an error), without its
+// reflection: a tool call's arguments are decoded so on every call.
+func UnmarshalAny(b []byte) (any, error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(b), v1Semantics)
+	v, err := decodeValue(dec, true)
+	if err == nil {
+		if _, end := dec.ReadToken(); end != io.EOF {
+			err = errTrailing
+		}
+	}
+	if err != nil {
+		return nil, describe(err)
+	}
+	return v, nil
+}
+
+var (
+	errTrailing = errors.New("invalid JSON after the value")
+	errNumber   = errors.New("a number beyond float64 range")
+)
+
 // decodeValue reads one value from dec: objects as map[string]any, arrays
-// as []any, numbers as json.Number.
-func decodeValue(dec *jsontext.Decoder) (any, error) {
+// as []any, numbers as json.Number, or as float64 with floats.
+func decodeValue(dec *jsontext.Decoder, floats bool) (any, error) {
 	tok, err := dec.ReadToken()
 	if err != nil {
 		return nil, err
@@ -43,11 +67,18 @@ func decodeValue(dec *jsontext.Decoder) (any, error) {
 	case '"':
 		return tok.String(), nil
 	case '0':
+		if floats {
+			f, err := strconv.ParseFloat(tok.String(), 64)
+			if err != nil {
+				return nil, errNumber
+			}
+			return f, nil
+		}
 		return json.Number(tok.String()), nil
 	case '[':
 		list := []any{}
 		for dec.PeekKind() != ']' {
-			v, err := decodeValue(dec)
+			v, err := decodeValue(dec, floats)
 			if err != nil {
 				return nil, err
 			}
@@ -63,7 +94,7 @@ func decodeValue(dec *jsontext.Decoder) (any, error) {
 				return nil, err
 			}
 			name := tok.String() // the token is void after the next read
-			v, err := decodeValue(dec)
+			v, err := decodeValue(dec, floats)
 			if err != nil {
 				return nil, err
 			}
@@ -98,6 +129,9 @@ func UnmarshalJSON(data []byte, v any) error {
 // describe turns a decoding error into one that names the kind of fault
 // and its byte offset only.
 func describe(err error) error {
+	if err == errTrailing || err == errNumber {
+		return err
+	}
 	var syn *jsontext.SyntacticError
 	if errors.As(err, &syn) {
 		if errors.Is(syn.Err, io.ErrUnexpectedEOF) {

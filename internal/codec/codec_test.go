@@ -3,6 +3,7 @@ package codec_test
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -124,5 +125,22 @@ func TestMarshalIsEncodingJSON(t *testing.T) {
 	}
 	if _, err := codec.Marshal(json.RawMessage(`{"a":`)); err == nil {
 		t.Error("a raw message that is not JSON was encoded")
+	}
+}
+
+// TestUnmarshalAnyIsEncodingJSON: UnmarshalAny decodes as encoding/json's
+// Unmarshal into an any does, and fails where it fails.
+func TestUnmarshalAnyIsEncodingJSON(t *testing.T) {
+	for _, in := range []string{
+		`{"a":1,"b":[true,null,"x\u00e9\ud83d\ude00",-0,1e2,0.1,12345678901234567],"c":{"d":{}},"e":[]}`,
+		`{"a":1,"a":{"b":2}}`, `"\ud800"`, "\"\xff\"", `[1,2]`, `3`, `null`,
+		`{"a":1e400}`, `{"a":1} x`, `{"a":1}{}`, `{"a":`, ``, ` {"a" : 1 } `,
+	} {
+		var want any
+		werr := json.Unmarshal([]byte(in), &want)
+		got, gerr := codec.UnmarshalAny([]byte(in))
+		if (werr != nil) != (gerr != nil) || werr == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("UnmarshalAny(%q) = %#v, %v; encoding/json gives %#v, %v", in, got, gerr, want, werr)
+		}
 	}
 }

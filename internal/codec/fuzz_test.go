@@ -33,5 +33,11 @@ func FuzzDecodeJSON(f *testing.F) {
 		if (err == nil) != (wantErr == nil) || err == nil && !reflect.DeepEqual(gotMap, wantMap) {
 			t.Fatalf("UnmarshalJSON(%q) = %#v, %v; encoding/json: %#v, %v", b, gotMap, err, wantMap, wantErr)
 		}
+		var wantAny any
+		wantErr = json.Unmarshal(b, &wantAny)
+		gotAny, err := codec.UnmarshalAny(b)
+		if (err == nil) != (wantErr == nil) || err == nil && !reflect.DeepEqual(gotAny, wantAny) {
+			t.Fatalf("UnmarshalAny(%q) = %#v, %v; encoding/json: %#v, %v", b, gotAny, err, wantAny, wantErr)
+		}
 	})
 }

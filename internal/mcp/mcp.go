@@ -202,10 +202,11 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 	if len(p) == 0 || p[0] != '{' {
 		return ToolCall{}, ErrParams
 	}
-	var members map[string]any // one decoding pass; types checked after
-	if err := codec.UnmarshalJSON(p, &members); err != nil {
+	v, err := codec.UnmarshalAny(p) // one decoding pass; types checked after
+	if err != nil {
 		return ToolCall{}, fmt.Errorf("%w: %v", ErrParams, err)
 	}
+	members, _ := v.(map[string]any) // p starts with '{
 	if err := exactNames(members, paramsMembers); err != nil {
 		return ToolCall{}, err
 	}
