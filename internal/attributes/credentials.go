@@ -78,10 +78,22 @@ func namesCredentialStore(s string, commands bool) bool {
 	if len(s) < 3 || plainWord(s) {
 		return false
 	}
-	if strings.ContainsRune(s, '\\') && namesStore(shellNormal(strings.ReplaceAll(s, "\\", "/")), commands) {
-		return true // a Windows path: %USERPROFILE%\.aws\credentials
+	return scan(s, commands)
+}
+
+// scan is namesCredentialStore without the screens in front of it: every
+// reading of s (see readings) is looked at.
+func scan(s string, commands bool) bool {
+	rs, ok := readings(s)
+	if !ok {
+		return true // too many to read: the value must not buy its way past
 	}
-	return namesStore(shellNormal(s), commands)
+	for _, r := range rs {
+		if namesStore(r, commands) {
+			return true
+		}
+	}
+	return false
 }
 
 // namesStore is namesCredentialStore on a normalised value.
@@ -104,7 +116,27 @@ func printsCredentials(n string) bool {
 			return true
 		}
 	}
-	return envCommand(n) || strings.Contains(n, "config view") && strings.Contains(n, "--raw")
+	return envCommand(n) || strings.Contains(n, "config view") && strings.Contains(n, "--raw") || configureGet(n)
+}
+
+// configureGet reports whether a command in n reads the AWS CLI's
+// settings with options between the words (aws configure --profile p get
+// aws_secret_access_key), which credentialCommands find only side by
+// side.
+func configureGet(n string) bool {
+	k := strings.Index(n, "configure")
+	if k < 0 {
+		return false
+	}
+	for seg := range strings.FieldsFuncSeq(n[k:], func(r rune) bool { return strings.ContainsRune(";&|\n()`", r) }) {
+		for _, w := range strings.Fields(seg) {
+			if w == "get" || w == "export-credentials" {
+				return true
+			}
+		}
+		break // only the segment that says configure
+	}
+	return false
 }
 
 // plainWord reports whether s is ASCII with nothing a credential path,
@@ -130,7 +162,7 @@ func plainWord(s string) bool {
 			lower = append(lower, c)
 			continue
 		}
-		if c >= 0x80 || c == '.' || c == '/' || c == ':' || c == '\\' || c == '?' || c == '*' || c == '[' {
+		if c >= 0x80 || c == '.' || c == '/' || c == ':' || c == '\\' || c == '?' || c == '*' || c == '[' || c == '{' || c == '$' {
 			return false
 		}
 		if c == '"' || c == '\'' || c == '`' {
@@ -199,7 +231,7 @@ func (p *pairSet) has(a, b byte) bool {
 // /proc/<pid>/environ, as a whole path component, or a glob or prefix
 // of it under /proc (/proc/self/env*).
 func environ(n string) bool {
-	if !strings.Contains(n, "/environ") && !strings.Contains(n, "/proc/") {
+	if !strings.Contains(n, "/environ") && !strings.Contains(n, "/proc") {
 		return false
 	}
 	for i := 0; ; {
@@ -220,7 +252,7 @@ func environ(n string) bool {
 	// cd /proc/self && cat environ (or env*)
 	if strings.Contains(n, "/proc") {
 		for _, f := range fields(n) {
-			if ok, _ := path.Match(bashGlob(f[strings.LastIndexByte(f, '/')+1:]), "environ"); ok {
+			if globMatch(f[strings.LastIndexByte(f, '/')+1:], "environ") {
 				return true
 			}
 		}
@@ -240,29 +272,36 @@ func bashGlob(p string) string {
 	return strings.ReplaceAll(bashClass.ReplaceAllString(p, "?"), "[!", "[^")
 }
 
-// storeDir reports whether a path in n has a component that is a store
-// directory (see storeDirs), also as a glob ("~/.a?s", "~/.[a]ws",
-// "~/.{aws,x}"), or a home directory's (see homeDirs).
-func storeDir(n string) bool {
-	if !strings.ContainsAny(n, "/~") {
+// globMatch reports whether the bash glob pattern matches name, as bash
+// matches a file name: a name that starts with "." only by a pattern that
+// does too (so * is not .env).
+func globMatch(pattern, name string) bool {
+	if strings.HasPrefix(name, ".") && !strings.HasPrefix(pattern, ".") {
 		return false
 	}
+	ok, _ := path.Match(bashGlob(pattern), name)
+	return ok
+}
+
+// storeDir reports whether a path in n has a component that is a store
+// directory (see storeDirs), also as a glob ("~/.a?s", "~/.[a]ws",
+// "~/.{aws,x}") or named alone (tar c .ssh), or a home directory's (see
+// homeDirs; ~ and ~user are homes).
+func storeDir(n string) bool {
 	for _, f := range fields(n) {
-		if !strings.ContainsAny(f, "/~") {
-			continue
-		}
 		parts := strings.Split(f, "/")
 		for i, c := range parts {
-			for _, alt := range braces(bashGlob(c)) {
+			for _, alt := range braces(c) {
 				for _, d := range storeDirs {
-					if ok, _ := path.Match(alt, d); ok {
+					if globMatch(alt, d) {
 						return true
 					}
 				}
-				home := i > 0 && (parts[i-1] == "~" || parts[i-1] == "$home" || parts[i-1] == "${home}" || parts[i-1] == "root" || i > 1 && parts[i-2] == "home")
+				home := i > 0 && (strings.HasPrefix(parts[i-1], "~") || parts[i-1] == "$home" || parts[i-1] == "${home}" || parts[i-1] == "root" ||
+					i > 1 && parts[i-2] == "home")
 				for _, d := range homeDirs {
 					first, rest, _ := strings.Cut(d, "/")
-					if ok, _ := path.Match(alt, first); ok && home && (rest == "" || i+1 < len(parts) && parts[i+1] == rest) {
+					if home && globMatch(alt, first) && (rest == "" || i+1 < len(parts) && parts[i+1] == rest) {
 						return true
 					}
 				}
@@ -289,41 +328,48 @@ func braces(c string) []string {
 
 // envCommand reports whether a command in n prints the environment: env
 // with nothing after it but options and assignments (env, sh -c env, sudo
-// env -u HOME, env>/tmp/e), printenv (also as a glob), set alone, export
-// or export -p, declare or typeset -x or -p, each as a command (see
-// runsWord): first in its segment (ls; set), or what a shell runs (sh -c
-// set).
+// env -u HOME, env>/tmp/e), printenv (also as a glob), set alone, export,
+// declare or typeset with nothing but options, each where it runs as a
+// command (see runs): a glob (/usr/bin/e?v) only there or as a path.
 func envCommand(n string) bool {
 	if !strings.Contains(n, "env") && !strings.Contains(n, "export") && !strings.Contains(n, "declare") && !strings.Contains(n, "set") &&
 		!strings.ContainsAny(n, "*?[") {
 		return false
 	}
 	for seg := range strings.FieldsFuncSeq(n, func(r rune) bool {
-		return strings.ContainsRune(";&|\n()`${}<>", r)
+		return strings.ContainsRune(";&|\n()`${}", r)
 	}) {
-		w := strings.Fields(seg)
+		w := segmentWords(seg)
 		for i, word := range w {
+			base := word
 			if k := strings.LastIndexByte(word, '/'); k >= 0 {
-				word = word[k+1:] // /usr/bin/env
+				base = word[k+1:] // /usr/bin/env
 			}
-			if ok, _ := path.Match(word, "printenv"); ok {
+			script, ok := runs(w, i)
+			// A glob with a literal character names a command where it
+			// runs, or as a path (/usr/bin/e?v; not *, not ls p*).
+			glob := strings.ContainsAny(base, "*?[") && strings.Trim(base, "*?[]!^-") != "" && (ok || strings.Contains(word, "/"))
+			if base == "printenv" || glob && globMatch(base, "printenv") {
 				return true
 			}
-			rest := w[i+1:]
-			if ok, _ := path.Match(word, "env"); ok {
-				word = "env" // /usr/bin/e?v
+			if glob && globMatch(base, "env") {
+				base = "env"
 			}
-			switch word {
+			rest := w[i+1:]
+			if script {
+				rest = nil // after sh -c's script come its $0 and arguments
+			}
+			switch base {
 			case "env":
 				if envPrints(rest) {
 					return true
 				}
 			case "set":
-				if len(rest) == 0 && runsWord(w, i) {
+				if ok && len(rest) == 0 {
 					return true
 				}
 			case "export", "declare", "typeset":
-				if runsWord(w, i) && (len(rest) == 0 || rest[0] == "-p" || rest[0] == "-x") {
+				if ok && options(rest) {
 					return true
 				}
 			}
@@ -332,23 +378,84 @@ func envCommand(n string) bool {
 	return false
 }
 
-// runsWord reports whether the word w[i] of a command segment is run as
-// a command: the segment's first, or after what runs the word that
-// follows it (sh -c, bash -lc, eval, command, builtin, exec, then, do,
-// else, time, !). It errs toward yes: grep -c set reads as running set.
-func runsWord(w []string, i int) bool {
-	if i == 0 {
-		return true
+// segmentWords are the words of a command segment, without its
+// redirections: "2>/dev/null", "> x" and the ">x" of "env>x" go.
+func segmentWords(seg string) []string {
+	var w []string
+	fs := strings.Fields(seg)
+	for i := 0; i < len(fs); i++ {
+		f := fs[i]
+		k := strings.IndexAny(f, "<>")
+		if k < 0 {
+			w = append(w, f)
+			continue
+		}
+		if strings.Trim(f[:k], "0123456789") != "" {
+			w = append(w, f[:k]) // env>/tmp/e
+		} else if strings.Trim(f[k:], "<>&") == "" {
+			i++ // "2>" then its target
+		}
 	}
-	prev := w[i-1]
-	if len(prev) > 1 && prev[0] == '-' && prev[1] != '-' && strings.HasSuffix(prev, "c") {
-		return true // sh -c, bash -lc
+	return w
+}
+
+// runs reports whether the word w[i] of a command segment runs as a
+// command: every word before it is an assignment (FOO=1), an option, a
+// keyword or command that runs the word after it (if, then, eval,
+// command, time, sudo...), or a shell (sh -c). script is true when a
+// shell's -c option came before it: the words after it are the script's
+// arguments, not its own. It errs toward yes.
+func runs(w []string, i int) (script, ok bool) {
+	shell := false
+	for _, p := range w[:i] {
+		base := p[strings.LastIndexByte(p, '/')+1:]
+		switch {
+		case shells[base]:
+			shell = true
+		case strings.HasPrefix(p, "-") || strings.HasPrefix(p, "+"):
+			if shell && !strings.HasPrefix(p, "--") && strings.Contains(p, "c") {
+				script = true
+			}
+		case runners[base], assignment(p):
+		default:
+			return false, false
+		}
 	}
-	switch prev {
-	case "eval", "command", "builtin", "exec", "then", "do", "else", "time", "!":
-		return true
+	return script, true
+}
+
+// shells run the script their -c option gives; runners run the word after
+// them (and their options).
+var (
+	shells  = map[string]bool{"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "ash": true, "mksh": true, "busybox": true}
+	runners = map[string]bool{"eval": true, "command": true, "builtin": true, "exec": true, "if": true, "then": true, "elif": true, "else": true,
+		"while": true, "until": true, "do": true, "time": true, "!": true, "sudo": true, "doas": true, "nohup": true, "nice": true, "xargs": true}
+)
+
+// assignment reports whether w assigns a variable (NAME=value).
+func assignment(w string) bool {
+	k := strings.IndexByte(w, '=')
+	if k <= 0 {
+		return false
 	}
-	return false
+	for i := 0; i < k; i++ {
+		c := w[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// options reports whether every word of args is an option (-p, --, +x):
+// export, declare and typeset then list variables.
+func options(args []string) bool {
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "+") {
+			return false
+		}
+	}
+	return true
 }
 
 // envPrints reports whether env with args runs no command: only options
@@ -486,17 +593,35 @@ func inetAton(s string) (uint32, bool) {
 // an assignment's value.
 func fields(n string) []string {
 	return strings.FieldsFunc(n, func(r rune) bool {
-		return r == ' ' || r == '\t' || r == '\n' || r == '=' || r == ';' || r == '&' || r == '|'
+		return r == ' ' || r == '\t' || r == '\n' || r == '=' || r == ';' || r == '&' || r == '|' || r == '<' || r == '>' || r == '(' || r == ')'
 	})
 }
 
 // shellNormal folds s as a shell would read it: look-alikes folded, lower
 // case, quotes and backslashes removed (a backslash before a line break
-// continues the line), "//" and "/./" collapsed. One pass.
+// continues the line), $'...' decoded (\x65 is e), an empty substitution
+// ($() or two backquotes) dropped, a backquote a separator between
+// commands, "//" and "/./" collapsed. One pass.
 func shellNormal(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); {
+		switch {
+		case strings.HasPrefix(s[i:], "$'"):
+			text, n := ansiC(s[i+2:])
+			b.WriteString(shellNormal(text))
+			i += 2 + n
+			continue
+		case strings.HasPrefix(s[i:], "$\""):
+			i++ // a translated string: its quotes are dropped below
+			continue
+		case strings.HasPrefix(s[i:], "$()"):
+			i += 3
+			continue
+		case strings.HasPrefix(s[i:], "``"):
+			i += 2
+			continue
+		}
 		r, size := rune(s[i]), 1
 		if r >= utf8.RuneSelf {
 			r, size = utf8.DecodeRuneInString(s[i:])
@@ -507,8 +632,10 @@ func shellNormal(s string) string {
 		case r == '\\' && i < len(s) && s[i] == '\n':
 			i++ // a continued line
 			continue
-		case r == '"' || r == '\'' || r == '\\' || r == '`':
+		case r == '"' || r == '\'' || r == '\\':
 			continue
+		case r == '`':
+			r = ';' // what it substitutes is a command of its own
 		case r >= 'A' && r <= 'Z':
 			r += 'a' - 'A'
 		case r == '/' && strings.HasSuffix(b.String(), "/"):
@@ -553,7 +680,7 @@ func (g *bigrams) has(p string) bool {
 func dotEnv(n string) bool {
 	if strings.ContainsAny(n, "*?[") {
 		for _, f := range fields(n) {
-			if ok, _ := path.Match(bashGlob(f[strings.LastIndexByte(f, '/')+1:]), ".env"); ok && strings.ContainsAny(f, "*?[") {
+			if globMatch(f[strings.LastIndexByte(f, '/')+1:], ".env") && strings.ContainsAny(f, "*?[") {
 				return true // .env*, .en?
 			}
 		}
@@ -608,6 +735,50 @@ func credentialGlob(n string) bool {
 				if strings.HasSuffix(lit, p[:k]) {
 					return true
 				}
+			}
+		}
+		if globPath(field) {
+			return true
+		}
+	}
+	return false
+}
+
+// globPaths are the credentialPaths that are paths, split into their
+// components, for globPath; absolute ones start with "".
+var globPaths = func() (out [][]string) {
+	for _, p := range credentialPaths {
+		if strings.HasPrefix(p, "/") || strings.HasPrefix(p, ".") && !strings.HasSuffix(p, "_") {
+			out = append(out, strings.Split(strings.TrimSuffix(p, "/"), "/"))
+		}
+	}
+	return out
+}()
+
+// globPath reports whether some of the path components of field, a glob
+// (/etc/[s]hadow, ~/.netr?, /etc/*adow), match a credential path's, as
+// bash would match them to files: an absolute path from its start, a
+// relative one anywhere. A window of components with no literal
+// character in it (*/*) matches nothing: it names no store in
+// particular.
+func globPath(field string) bool {
+	fc := strings.Split(field, "/")
+	for _, pc := range globPaths {
+		for start := 0; start+len(pc) <= len(fc); start++ {
+			if pc[0] == "" && start > 0 {
+				break // absolute: from the field's start only
+			}
+			literal, all := false, true
+			for k, c := range pc {
+				f := fc[start+k]
+				if !globMatch(f, c) {
+					all = false
+					break
+				}
+				literal = literal || strings.Trim(f, "*?[]!^-") != ""
+			}
+			if all && literal {
+				return true
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package attributes
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,22 +47,42 @@ func (w *argumentWalk) store() {
 	w.stores = append(w.stores, "/"+strings.Join(w.path, "/"))
 }
 
-// words returns the strings of an array of strings only, joined by
-// spaces; "" for any other array.
+// words returns the items of an array joined by spaces, as a command
+// line: strings as they are, numbers, booleans and null as JSON writes
+// them (["sh", "-c", "env", 0] runs env); "" when an item is an object or
+// an array, or there are none.
 func words(v []any) string {
 	var b strings.Builder
 	for i, e := range v {
-		s, ok := e.(string)
-		if !ok {
-			return ""
-		}
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(s)
+		switch e := e.(type) {
+		case string:
+			b.WriteString(e)
+		case float64:
+			b.WriteString(strconv.FormatFloat(e, 'g', -1, 64))
+		case json.Number:
+			b.WriteString(e.String())
+		case bool:
+			b.WriteString(strconv.FormatBool(e))
+		case nil:
+			b.WriteString("null")
+		default:
+			return ""
+		}
 	}
 	return b.String()
 }
+
+// scriptKeys name arguments whose items are each a command line (an SSM
+// document's commands, a CI step's script).
+var scriptKeys = map[string]bool{"commands": true, "cmds": true, "script": true, "scripts": true, "lines": true,
+	"run": true, "steps": true, "shell": true}
+
+// scriptLine reports whether s, an array's item, reads as a command line
+// of its own: it has a blank or an operator between words.
+func scriptLine(s string) bool { return strings.ContainsAny(strings.TrimSpace(s), " \t\n;&|`$") }
 
 func (w *argumentWalk) found() {
 	w.out = append(w.out, "/"+strings.Join(w.path, "/"))
@@ -79,7 +100,9 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 		}
 		for name, e := range v {
 			w.path = append(w.path, pointerEscape(name))
-			if namesCredentialStore(name, true) {
+			// A member's name is read for paths, not as a command: {"env":
+			// {...}} names a tool's option.
+			if namesCredentialStore(name, false) {
 				w.store() // {"~/.ssh/id_rsa": "read"}
 			}
 			w.walk(name, e, true)
@@ -91,13 +114,17 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 		}
 		// An argv (["sh", "-c", "env"]) is one command line: its words
 		// are read together for commands, alone for paths, so that
-		// ["conda", "env", "list"] is not "env".
-		if argv := words(v); argv != "" && printsCredentials(shellNormal(argv)) {
+		// ["conda", "env", "list"] is not "env". The items of a script's
+		// lines (["uptime", "set"]), or an item with words of its own,
+		// are each a command too.
+		if argv := words(v); argv != "" && printsArgv(argv) {
 			w.store()
 		}
+		lines := scriptKeys[normalKey(key)]
 		for i, e := range v {
 			w.path = append(w.path, strconv.Itoa(i))
-			w.walk(key, e, false)
+			s, _ := e.(string)
+			w.walk(key, e, lines || scriptLine(s))
 			w.path = w.path[:len(w.path)-1]
 		}
 	case string:
@@ -112,6 +139,10 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 		if v && everythingKeys[normalKey(key)] {
 			w.found()
 		}
+	case json.Number: // a task's arguments, decoded exactly
+		if f, err := v.Float64(); err == nil {
+			w.walk(key, f, commands)
+		}
 	case float64:
 		if v != 0 && everythingKeys[normalKey(key)] {
 			w.found()
@@ -120,6 +151,21 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 			w.store() // a metadata address as a number ({"host": 2852039166})
 		}
 	}
+}
+
+// printsArgv reports whether an argv, joined, prints credentials in any
+// of its readings (see readings).
+func printsArgv(argv string) bool {
+	rs, ok := readings(argv)
+	if !ok {
+		return true
+	}
+	for _, r := range rs {
+		if printsCredentials(r) {
+			return true
+		}
+	}
+	return false
 }
 
 func isSelector(key string) bool { return strings.HasSuffix(normalKey(key), "selector") }
