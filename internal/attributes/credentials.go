@@ -37,7 +37,7 @@ var credentialPaths = []string{
 	".ssh/id_", ".ssh/identity",
 	".docker/config.json", ".kube/config", ".netrc", ".git-credentials", ".npmrc", ".pypirc",
 	".config/gcloud", "application_default_credentials.json", ".azure/", ".gnupg/", "/etc/shadow",
-	".vault-token", ".terraform.d/credentials", "/var/run/secrets/", "/run/secrets/",
+	".vault-token", ".terraform.d/credentials", "/var/run/secrets", "/run/secrets",
 	// Cloud instance and task metadata: the credentials of the machine's
 	// role, by address (see linkLocal for its other spellings), name and
 	// path.
@@ -119,22 +119,31 @@ func printsCredentials(n string) bool {
 	return envCommand(n) || strings.Contains(n, "config view") && strings.Contains(n, "--raw") || configureGet(n)
 }
 
-// configureGet reports whether a command in n reads the AWS CLI's
-// settings with options between the words (aws configure --profile p get
-// aws_secret_access_key), which credentialCommands find only side by
-// side.
+// inOrder are commands that print credentials as words in order within
+// one command, options between them allowed (aws configure --profile p
+// get ..., kubectl config --context=x view --raw, gh auth --hostname h
+// token), which credentialCommands find only side by side.
+var inOrder = [][]string{{"configure", "get"}, {"configure", "export-credentials"}, {"config", "view", "--raw"}, {"auth", "token"}}
+
+// configureGet reports whether a command segment of n has the words of
+// one of inOrder, in order.
 func configureGet(n string) bool {
-	k := strings.Index(n, "configure")
-	if k < 0 {
+	if !strings.Contains(n, "config") && !strings.Contains(n, "auth") {
 		return false
 	}
-	for seg := range strings.FieldsFuncSeq(n[k:], func(r rune) bool { return strings.ContainsRune(";&|\n()`", r) }) {
-		for _, w := range strings.Fields(seg) {
-			if w == "get" || w == "export-credentials" {
+	for seg := range strings.FieldsFuncSeq(n, func(r rune) bool { return strings.ContainsRune(";&|\n()`", r) }) {
+		words := strings.Fields(seg)
+		for _, want := range inOrder {
+			k := 0
+			for _, w := range words {
+				if k < len(want) && (w == want[k] || k == len(want)-1 && strings.HasPrefix(w, want[k]+"=")) {
+					k++
+				}
+			}
+			if k == len(want) {
 				return true
 			}
 		}
-		break // only the segment that says configure
 	}
 	return false
 }
@@ -231,8 +240,8 @@ func (p *pairSet) has(a, b byte) bool {
 // /proc/<pid>/environ, as a whole path component, or a glob or prefix
 // of it under /proc (/proc/self/env*).
 func environ(n string) bool {
-	if !strings.Contains(n, "/environ") && !strings.Contains(n, "/proc") {
-		return false
+	if !strings.Contains(n, "/environ") && !strings.Contains(n, "/proc") && !strings.Contains(n, "/dev/fd") {
+		return false // /dev/fd/.. is /proc/self
 	}
 	for i := 0; ; {
 		k := strings.Index(n[i:], "/environ")
@@ -249,8 +258,8 @@ func environ(n string) bool {
 			return true
 		}
 	}
-	// cd /proc/self && cat environ (or env*)
-	if strings.Contains(n, "/proc") {
+	// cd /proc/self && cat environ (or env*), /dev/fd/../[e]nviron
+	if strings.Contains(n, "/proc") || strings.Contains(n, "/dev/fd") {
 		for _, f := range fields(n) {
 			if globMatch(f[strings.LastIndexByte(f, '/')+1:], "environ") {
 				return true
@@ -260,16 +269,24 @@ func environ(n string) bool {
 	return false
 }
 
-// bashClass is a bash character class in a glob ([[:alpha:]]).
-var bashClass = regexp.MustCompile(`\[\[:[a-z]+:\]\]`)
+// bashClass is a bash character class in a glob ([[:alpha:]]), and
+// bashBracket one with a class, an equivalence class or a collating
+// symbol in it ([[:alpha:]x], [[=e=]], [[.a.]]).
+var (
+	bashClass   = regexp.MustCompile(`\[\[:[a-z]+:\]\]`)
+	bashBracket = regexp.MustCompile(`\[[^\]]*\[[:=.][^\]]*[:=.]\][^\]]*\]`)
+)
 
 // bashGlob rewrites bash's glob syntax as path.Match reads it: [!x] as
-// [^x], a character class as ?.
+// [^x], a bracket with a class, an equivalence class or a collating
+// symbol in it as ?, which errs toward a match.
 func bashGlob(p string) string {
 	if !strings.ContainsRune(p, '[') {
 		return p
 	}
-	return strings.ReplaceAll(bashClass.ReplaceAllString(p, "?"), "[!", "[^")
+	p = bashClass.ReplaceAllString(p, "?")
+	p = bashBracket.ReplaceAllString(p, "?")
+	return strings.ReplaceAll(p, "[!", "[^")
 }
 
 // globMatch reports whether the bash glob pattern matches name, as bash
@@ -279,7 +296,13 @@ func globMatch(pattern, name string) bool {
 	if strings.HasPrefix(name, ".") && !strings.HasPrefix(pattern, ".") {
 		return false
 	}
-	ok, _ := path.Match(bashGlob(pattern), name)
+	ok, err := path.Match(bashGlob(pattern), name)
+	if err != nil {
+		// A bracket bash reads and Go cannot ([]a], [a-]) errs toward a
+		// match; a "[" that nothing closes is a plain character to bash.
+		k := strings.IndexByte(pattern, '[')
+		return k >= 0 && strings.Contains(pattern[k+1:], "]")
+	}
 	return ok
 }
 
@@ -329,23 +352,31 @@ func braces(c string) []string {
 // envCommand reports whether a command in n prints the environment: env
 // with nothing after it but options and assignments (env, sh -c env, sudo
 // env -u HOME, env>/tmp/e), printenv (also as a glob), set alone, export,
-// declare or typeset with nothing but options, each where it runs as a
-// command (see runs): a glob (/usr/bin/e?v) only there or as a path.
+// declare or typeset with nothing but options (not -f, which lists
+// functions), each where it runs as a command (see runner): a glob
+// (/usr/bin/e?v) only there or as a path.
 func envCommand(n string) bool {
 	if !strings.Contains(n, "env") && !strings.Contains(n, "export") && !strings.Contains(n, "declare") && !strings.Contains(n, "set") &&
 		!strings.ContainsAny(n, "*?[") {
 		return false
 	}
+	n = strings.ReplaceAll(n, "<<<", ";") // a here-string is a script a shell may run
+	n = strings.ReplaceAll(n, ">|", ">")  // clobbering is a redirection, not a pipe
+	if feedsShell(n) {
+		// echo set | bash: what echo and printf print is the script.
+		n = strings.NewReplacer("echo ", "; ", "printf ", "; ").Replace(n)
+	}
 	for seg := range strings.FieldsFuncSeq(n, func(r rune) bool {
-		return strings.ContainsRune(";&|\n()`${}", r)
+		return strings.ContainsRune(";&|\n()`{}", r)
 	}) {
 		w := segmentWords(seg)
+		var run runner
 		for i, word := range w {
+			ok, script := run.next(word)
 			base := word
 			if k := strings.LastIndexByte(word, '/'); k >= 0 {
 				base = word[k+1:] // /usr/bin/env
 			}
-			script, ok := runs(w, i)
 			// A glob with a literal character names a command where it
 			// runs, or as a path (/usr/bin/e?v; not *, not ls p*).
 			glob := strings.ContainsAny(base, "*?[") && strings.Trim(base, "*?[]!^-") != "" && (ok || strings.Contains(word, "/"))
@@ -378,6 +409,24 @@ func envCommand(n string) bool {
 	return false
 }
 
+// feedsShell reports whether what echo or printf print in n is run: piped
+// into a shell, read by a source from a substitution (echo set | bash,
+// source <(echo set)), or substituted as a command ($(echo set)).
+func feedsShell(n string) bool {
+	if !strings.Contains(n, "echo") && !strings.Contains(n, "printf") {
+		return false
+	}
+	if strings.Contains(n, "(echo") || strings.Contains(n, ";echo") || strings.Contains(n, "(printf") {
+		return true // $(echo set), `echo set`: the word substituted is run
+	}
+	for sh := range shells {
+		if strings.Contains(n, "| "+sh) || strings.Contains(n, "|"+sh) || strings.Contains(n, "xargs "+sh) {
+			return true
+		}
+	}
+	return strings.Contains(n, "<(")
+}
+
 // segmentWords are the words of a command segment, without its
 // redirections: "2>/dev/null", "> x" and the ">x" of "env>x" go.
 func segmentWords(seg string) []string {
@@ -399,59 +448,77 @@ func segmentWords(seg string) []string {
 	return w
 }
 
-// runs reports whether the word w[i] of a command segment runs as a
-// command: every word before it is an assignment (FOO=1), an option, a
-// keyword or command that runs the word after it (if, then, eval,
-// command, time, sudo...), or a shell (sh -c). script is true when a
-// shell's -c option came before it: the words after it are the script's
-// arguments, not its own. It errs toward yes.
-func runs(w []string, i int) (script, ok bool) {
-	shell := false
-	for _, p := range w[:i] {
-		base := p[strings.LastIndexByte(p, '/')+1:]
-		switch {
-		case shells[base]:
-			shell = true
-		case strings.HasPrefix(p, "-") || strings.HasPrefix(p, "+"):
-			if shell && !strings.HasPrefix(p, "--") && strings.Contains(p, "c") {
-				script = true
-			}
-		case runners[base], assignment(p):
-		default:
-			return false, false
+// runner follows the words of one command segment, to tell which of them
+// run as a command: a word runs when every word before it is an
+// assignment (FOO=1, A+=1, A[0]=1), an option, a keyword or a command
+// that runs the word after it (if, then, eval, command, time, sudo...),
+// or a shell; and, whatever came before, when it follows a -c option of
+// a shell named earlier (nice -n 5 bash -c set). A word after a shell's
+// -c is its script, and the words after the script its arguments. It
+// errs toward yes, and reads each word once.
+type runner struct {
+	broken bool // a word that runs nothing after it came
+	shell  bool // a shell was named
+	afterC bool // the last word was a shell's -c option
+	script bool // a shell's -c came before
+}
+
+// next reads the next word: whether it runs, and whether it is (or
+// follows) a shell's script.
+func (r *runner) next(w string) (runs, script bool) {
+	runs, script = !r.broken || r.afterC, r.script
+	r.afterC = false
+	base := w[strings.LastIndexByte(w, '/')+1:]
+	switch {
+	case shells[base]:
+		r.shell = true
+	case strings.HasPrefix(w, "-") || strings.HasPrefix(w, "+"):
+		if r.shell && !strings.HasPrefix(w, "--") && strings.Contains(w, "c") {
+			r.script, r.afterC = true, true
 		}
+	case runners[base], assignment(w):
+	default:
+		r.broken = true
 	}
-	return script, true
+	return runs, script
 }
 
 // shells run the script their -c option gives; runners run the word after
 // them (and their options).
 var (
-	shells  = map[string]bool{"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "ash": true, "mksh": true, "busybox": true}
+	shells = map[string]bool{"sh": true, "bash": true, "rbash": true, "dash": true, "zsh": true, "ksh": true, "ash": true, "mksh": true,
+		"busybox": true, "su": true}
 	runners = map[string]bool{"eval": true, "command": true, "builtin": true, "exec": true, "if": true, "then": true, "elif": true, "else": true,
-		"while": true, "until": true, "do": true, "time": true, "!": true, "sudo": true, "doas": true, "nohup": true, "nice": true, "xargs": true}
+		"while": true, "until": true, "do": true, "time": true, "!": true, "sudo": true, "doas": true, "nohup": true, "nice": true, "xargs": true,
+		"timeout": true, "setsid": true, "stdbuf": true, "chroot": true, "coproc": true, "env": true}
 )
 
-// assignment reports whether w assigns a variable (NAME=value).
+// assignment reports whether w assigns a variable (NAME=value, NAME+=v,
+// NAME[i]=v).
 func assignment(w string) bool {
 	k := strings.IndexByte(w, '=')
 	if k <= 0 {
 		return false
 	}
-	for i := 0; i < k; i++ {
-		c := w[i]
+	name := strings.TrimSuffix(w[:k], "+")
+	if b := strings.IndexByte(name, '['); b > 0 && strings.HasSuffix(name, "]") {
+		name = name[:b]
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
 		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
 			return false
 		}
 	}
-	return true
+	return name != ""
 }
 
-// options reports whether every word of args is an option (-p, --, +x):
-// export, declare and typeset then list variables.
+// options reports whether every word of args is an option (-p, --, +x),
+// none asking for functions (-f, -F): export, declare and typeset then
+// list variables.
 func options(args []string) bool {
 	for _, a := range args {
-		if !strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "+") {
+		if !strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "+") || strings.ContainsAny(a, "fF") {
 			return false
 		}
 	}
@@ -597,31 +664,15 @@ func fields(n string) []string {
 	})
 }
 
-// shellNormal folds s as a shell would read it: look-alikes folded, lower
-// case, quotes and backslashes removed (a backslash before a line break
-// continues the line), $'...' decoded (\x65 is e), an empty substitution
-// ($() or two backquotes) dropped, a backquote a separator between
-// commands, "//" and "/./" collapsed. One pass.
-func shellNormal(s string) string {
+// naiveNormal folds s as the scan first read values: look-alikes folded,
+// lower case, every quote, backslash and backquote dropped (a backslash
+// before a line break continues the line), "//" and "/./" collapsed. It
+// stays one of a value's readings (see readings) beside shellNormal's,
+// which reads quotes as bash does: what either finds is found.
+func naiveNormal(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); {
-		switch {
-		case strings.HasPrefix(s[i:], "$'"):
-			text, n := ansiC(s[i+2:])
-			b.WriteString(shellNormal(text))
-			i += 2 + n
-			continue
-		case strings.HasPrefix(s[i:], "$\""):
-			i++ // a translated string: its quotes are dropped below
-			continue
-		case strings.HasPrefix(s[i:], "$()"):
-			i += 3
-			continue
-		case strings.HasPrefix(s[i:], "``"):
-			i += 2
-			continue
-		}
 		r, size := rune(s[i]), 1
 		if r >= utf8.RuneSelf {
 			r, size = utf8.DecodeRuneInString(s[i:])
@@ -632,10 +683,8 @@ func shellNormal(s string) string {
 		case r == '\\' && i < len(s) && s[i] == '\n':
 			i++ // a continued line
 			continue
-		case r == '"' || r == '\'' || r == '\\':
+		case r == '"' || r == '\'' || r == '\\' || r == '`':
 			continue
-		case r == '`':
-			r = ';' // what it substitutes is a command of its own
 		case r >= 'A' && r <= 'Z':
 			r += 'a' - 'A'
 		case r == '/' && strings.HasSuffix(b.String(), "/"):
@@ -647,11 +696,15 @@ func shellNormal(s string) string {
 		}
 		b.WriteRune(r)
 	}
-	out := b.String()
-	for strings.Contains(out, "/./") {
-		out = strings.ReplaceAll(out, "/./", "/")
+	return collapseDots(b.String())
+}
+
+// collapseDots replaces every "/./" of s with "/".
+func collapseDots(s string) string {
+	for strings.Contains(s, "/./") {
+		s = strings.ReplaceAll(s, "/./", "/")
 	}
-	return out
+	return s
 }
 
 // bigrams is a set of the byte pairs of a text (hashed to 4,096 bits): a
@@ -692,8 +745,8 @@ func dotEnv(n string) bool {
 		}
 		k += i
 		i = k + len(".env")
-		if k > 0 && !pathBoundary(n[k-1]) {
-			continue // my.env is not the project's .env; venv/.environ neither
+		if k > 0 && !pathBoundary(n[k-1]) && !(k > 1 && n[k-2] == '-' && isLetter(n[k-1])) {
+			continue // my.env is not the project's .env (but xargs -a.env reads it)
 		}
 		if i == len(n) || pathBoundary(n[i]) {
 			return true
@@ -711,7 +764,7 @@ func dotEnv(n string) bool {
 	}
 }
 
-func pathBoundary(c byte) bool { return strings.IndexByte("/ \t\n=:;|&<>(){}", c) >= 0 }
+func pathBoundary(c byte) bool { return strings.IndexByte("/ \t\n=:;|&<>(){}@", c) >= 0 }
 
 // credentialGlob reports whether n holds a glob whose literal part before
 // the first wildcard is the start of a credential path of at least 6

@@ -19,3 +19,39 @@ func BenchmarkCredentialStores2KB(b *testing.B) {
 		}
 	}
 }
+
+// hostileValues are values built to make the scan slow or large: each
+// must cost about what its size does (see BenchmarkCredentialStoresHostile),
+// and the sequences that overflow must not exhaust memory.
+var hostileValues = map[string]map[string]any{
+	"sequence-overflow":   {"command": "echo {9223372036854775806..9223372036854775807}"},
+	"sequence-wraps":      {"command": "echo {-9223372036854775808..9223372036854775807}"},
+	"curl-range-overflow": {"command": "curl http://x/[9223372036854775806-9223372036854775807]"},
+	"nested-braces":       {"command": strings.Repeat("{", 32000) + " " + strings.Repeat("}", 32000)},
+	"nested-alternatives": {"command": strings.Repeat("{{,}}", 13000)},
+	"many-alternatives":   {"command": strings.Repeat("{a,b} ", 10833)},
+	"cd-join":             {"command": "cd /" + strings.Repeat("a", 30000) + " " + strings.Repeat("x ", 15000)},
+	"runs-options":        {"command": strings.Repeat("-x ", 21000) + "set"},
+	"runs-assignments":    {"command": strings.Repeat("a=1 ", 16000) + "set"},
+	"argv-options":        {"argv": append(repeat("-x", 40000), "set")},
+	"argv-braces":         {"argv": append(append(repeat("{", 8000), "x"), repeat("}", 8000)...)},
+}
+
+func repeat(s string, n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+func BenchmarkCredentialStoresHostile(b *testing.B) {
+	for name, args := range hostileValues {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				CredentialStores(args)
+			}
+		})
+	}
+}

@@ -2,6 +2,8 @@ package attributes_test
 
 import (
 	"encoding/json"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/toolgate/toolgate/internal/attributes"
@@ -59,7 +61,7 @@ func TestCredentialStoresShellForms(t *testing.T) {
 		`{"commands":["set","uptime"]}`, `{"commands":["uptime","set"]}`, `{"commands":["env","uptime"]}`,
 		`{"commands":["export","uptime"]}`, `{"argv":["sh","-c","env",0]}`, `{"argv":["sh","-c","set",null]}`,
 		// Braces that would expand past what is read count as a store.
-		`{"command":"{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{e,x}nv"}`,
+		`{"command":"echo {a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}; {e,x}nv"}`,
 	} {
 		var v map[string]any
 		if err := json.Unmarshal([]byte(args), &v); err != nil {
@@ -85,6 +87,11 @@ func TestCredentialStoresNotShellForms(t *testing.T) {
 		// JSON text in an argument is data: its objects are no braces.
 		`{"body":"{\"a\":{\"x\":1,\"y\":2},\"b\":[{\"c\":1,\"d\":2},{\"e\":3,\"f\":4},{\"g\":5,\"h\":6},{\"i\":7,\"j\":8}],\"k\":{\"l\":1,\"m\":2,\"n\":3}}"}`,
 		`{"command":"{ make build; make test; }"}`,
+		// Loops and lists of numbers, braces in quoted code, function listings.
+		`{"command":"for i in {1..100}; do echo $i; done"}`, `{"command":"touch file{1..100}.txt"}`,
+		`{"command":"printf '%s\n' {1..65}"}`, `{"command":"curl 'https://api.example.com/items?page=[1-100]'"}`,
+		`{"command":"node -e 'const {a,b}=x, {c,d}=y, {e,f}=z, {g,h}=w, {i,j}=v, {k,l}=u, {m,n}=t, {o,p}=s, {q,r}=q'"}`,
+		`{"command":"declare -f"}`, `{"command":"typeset -f"}`,
 	} {
 		var v map[string]any
 		if err := json.Unmarshal([]byte(args), &v); err != nil {
@@ -92,6 +99,25 @@ func TestCredentialStoresNotShellForms(t *testing.T) {
 		}
 		if got := attributes.CredentialStores(v); len(got) != 0 {
 			t.Errorf("%s: %v, want none", args, got)
+		}
+	}
+}
+
+// TestCredentialStoresSecondAttack: what the second attack found, one
+// call's arguments a line in testdata/shell-bypasses.txt, each checked
+// with bash to reach a documented store or print the environment.
+func TestCredentialStoresSecondAttack(t *testing.T) {
+	b, err := os.ReadFile("testdata/shell-bypasses.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		if got := attributes.CredentialStores(v); len(got) == 0 {
+			t.Errorf("not found: %s", strings.TrimSpace(line))
 		}
 	}
 }

@@ -19,3 +19,21 @@ func FuzzPlainWord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCredentialStores: no value panics the scan, as a command, an argv
+// or script lines, and each is judged the same twice (no state between
+// calls).
+func FuzzCredentialStores(f *testing.F) {
+	for _, s := range []string{"e{n,n}v", "{1..9999999999}", "cd /etc && cat shadow", "$'\\x65'nv", "echo \"$(set)\"",
+		"[[=e=]]nv", "curl http://[1-3:2].254/", "shopt -s extglob; cat ~/.@(aws)/x", "{,{,{,}}}", "\"$(", "`", "$'"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, args := range []map[string]any{{"command": s}, {"argv": []any{"sh", "-c", s, 0}}, {"commands": []any{s, s}}} {
+			a, b := CredentialStores(args), CredentialStores(args)
+			if len(a) != len(b) {
+				t.Fatalf("%q: %v then %v", s, a, b)
+			}
+		}
+	})
+}

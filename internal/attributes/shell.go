@@ -2,280 +2,558 @@ package attributes
 
 import (
 	"encoding/json"
+	"net/url"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"github.com/toolgate/toolgate/internal/fold"
 )
 
-// maxReadings bounds the readings of one value (see readings): braces that
-// would expand to more count as naming a store, since a value may not buy
-// its way past the scan by size.
-const maxReadings = 64
+// Bounds on the readings of one value (see readings). Past them the value
+// counts as naming a store: a value must not buy its way past the scan by
+// size, nor make the scan cost many times its size.
+const (
+	maxReadings     = 256     // texts
+	maxReadingBytes = 1 << 20 // bytes, all readings together
+	maxBraces       = 256     // brace expressions in one text
+	maxSequence     = 64      // items of one sequence read whole ({1..64})
+	maxDir          = 4 << 10 // bytes of a directory a cd goes to
+)
 
-// readings returns the texts a shell may read s as, each normalised (see
-// shellNormal): s itself and, when it has backslashes, s with them as
-// separators (a Windows path, %USERPROFILE%\.aws\credentials); each with
-// its braces expanded as bash does ({a,b}, {a..c}, nested), and, for a
-// URL, curl's numeric ranges ([1-3]); and each of those with its paths
-// resolved (see resolved). ok is false when there would be more than
-// maxReadings.
+// readings returns the texts a shell may read s as, each normalised:
+//   - s as bash reads its quotes (shellNormal), and as the scan first read
+//     it, every quote dropped (naiveNormal); when s has backslashes, also
+//     with them as separators (a Windows path, %USERPROFILE%\.aws\credentials);
+//   - the first with its braces expanded as bash does ({a,b}, {a..c},
+//     nested; not in JSON text, which is data, unless it substitutes a
+//     command),
+//     and, for what names a URL, with curl's sets and ranges ({a}, [1-3]);
+//   - each of those with "*" also matching dotfiles when the text turns
+//     bash's dotglob on, and with its paths resolved (see resolved), and
+//     percent-decoded when it has an escape.
+//
+// ok is false when the readings would pass the bounds above.
 func readings(s string) (out []string, ok bool) {
-	ok = true
-	bases := []string{s}
+	b := budget{texts: maxReadings, bytes: maxReadingBytes}
+	trimmed := strings.TrimSpace(s)
+	data := (strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "[")) && json.Valid([]byte(s)) &&
+		!strings.Contains(s, "$(") && !strings.ContainsRune(s, '`')
+	bases := []string{shellNormal(s), naiveNormal(s)}
 	if strings.ContainsRune(s, '\\') {
-		bases = append(bases, strings.ReplaceAll(s, "\\", "/"))
+		bases = append(bases, naiveNormal(strings.ReplaceAll(s, "\\", "/")))
 	}
-	// JSON text is data, not a command: its objects are no brace
-	// expressions (and expanding them would multiply its readings).
-	data := (strings.HasPrefix(strings.TrimSpace(s), "{") || strings.HasPrefix(strings.TrimSpace(s), "[")) && json.Valid([]byte(s))
-	for _, b := range bases {
-		n := shellNormal(b)
+	for k, n := range bases {
+		if n == "" || len(out) > 0 && (out[0] == n || len(out) > 1 && out[len(out)-1] == n) {
+			continue // the same text twice: one reading
+		}
+		if strings.Contains(n, "[[") {
+			n = equivalence.ReplaceAllString(n, "[$1]") // [[=e=]], [[.e.]]
+		}
+		if strings.Contains(n, "extglob") {
+			n = extglob.ReplaceAllStringFunc(n, func(m string) string { // @(aws|x) as {aws,x}
+				return "{" + strings.ReplaceAll(m[2:len(m)-1], "|", ",") + ",}"
+			})
+		}
 		expanded := []string{n}
-		if !data {
-			if expanded, ok = expandBraces(n, maxReadings); !ok {
+		if !data && k == 0 { // braces as bash reads them: outside quotes only
+			var ok bool
+			if expanded, ok = expandBraces(n, &b); !ok {
 				return nil, false
 			}
 		}
-		if strings.Contains(n, ":/") && strings.ContainsRune(n, '[') { // a URL ("//" is one "/" here)
-			for _, e := range expanded {
-				ranges, ok := expandRanges(e, maxReadings)
+		for _, e := range expanded {
+			if url := strings.Contains(e, ":/") || strings.Contains(e, "curl"); url && strings.ContainsAny(e, "[{") {
+				ranges, ok := expandRanges(e, &b)
 				if !ok {
 					return nil, false
 				}
 				out = append(out, ranges...)
+				continue
 			}
-		} else {
-			out = append(out, expanded...)
-		}
-		if len(out) > maxReadings {
-			return nil, false
+			out = append(out, e)
 		}
 	}
-	size := 0
+	more := len(out)
+	for _, r := range out[:more] {
+		if strings.Contains(r, "dotglob") || strings.Contains(r, "globignore") {
+			if !b.take(r) {
+				return nil, false
+			}
+			out = append(out, strings.ReplaceAll(r, "*", ".*"))
+		}
+	}
 	for _, r := range out {
-		if p := resolved(r); p != r {
+		p, ok := resolved(r, &b)
+		if !ok {
+			return nil, false
+		}
+		if p != r {
 			out = append(out, p)
 		}
-		if size += 2 * len(r); size > maxReadingBytes {
-			return nil, false
+		if strings.ContainsRune(r, '%') {
+			if u, err := url.PathUnescape(r); err == nil && u != r {
+				if !b.take(u) {
+					return nil, false
+				}
+				out = append(out, strings.ToLower(u))
+			}
 		}
 	}
 	return out, true
 }
 
-// maxReadingBytes bounds the text the readings of one value make: past it
-// the value counts as naming a store, so that braces cannot make a call's
-// scan cost many times its size.
-const maxReadingBytes = 1 << 20
+// equivalence is a bracket of one equivalence class or collating symbol
+// ([[=e=]], [[.e.]]), which matches that character; extglob a pattern of
+// bash's extglob (@(a|b), ?(a), +(a), *(a)), read as the choice of its
+// alternatives (and none).
+var (
+	equivalence = regexp.MustCompile(`\[\[[=.](.)[=.]\]\]`)
+	extglob     = regexp.MustCompile(`[@?+*!]\([^()]*\)`)
+)
+
+// budget is what is left of the bounds of one value's readings.
+type budget struct{ texts, bytes int }
+
+// take spends s on b, and reports whether b covers it.
+func (b *budget) take(s string) bool {
+	b.texts--
+	b.bytes -= len(s)
+	return b.texts >= 0 && b.bytes >= 0
+}
+
+// shellNormal reads s as bash reads its quotes, and normalises it:
+//   - outside quotes, a backslash escapes what follows (a line break it
+//     continues), $'...' is decoded (\x65 is e), an empty $() or two
+//     backquotes are nothing, and a backquote separates commands;
+//   - inside quotes (and what $'...' decodes to), what is shell syntax
+//     elsewhere (blanks, braces, commas, ; & | < > ( ), and in single
+//     quotes $ and backquotes) is a plain character, written "_";
+//   - look-alikes are folded, except into shell syntax, which bash does
+//     not read in them: a no-break space is no blank, a fullwidth brace no
+//     brace; letters are lower case; runs of blanks are one; "//" and
+//     "/./" are one "/".
+func shellNormal(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	var last rune
+	put := func(r rune, quoted bool) {
+		switch {
+		case quoted && isSyntax(r):
+			r = '_'
+		case r == '/' && last == '/', r == ' ' && last == ' ':
+			return
+		}
+		last = r
+		b.WriteRune(r)
+	}
+	quote := byte(0) // the open quote, if any
+	// A $( inside double quotes is a command of its own, unquoted, until
+	// its ")": outer holds the quotes to go back to, parens the depth.
+	var outer []byte
+	parens := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case quote == '"' && strings.HasPrefix(s[i:], "$(") && !strings.HasPrefix(s[i:], "$()"):
+			outer, quote, parens = append(outer, quote), 0, 0
+			put('$', false)
+			put('(', false)
+			i += 2
+			continue
+		case quote == 0 && len(outer) > 0 && c == '(':
+			parens++
+		case quote == 0 && len(outer) > 0 && c == ')' && parens > 0:
+			parens--
+		case quote == 0 && len(outer) > 0 && c == ')':
+			put(')', false)
+			quote, outer = outer[len(outer)-1], outer[:len(outer)-1]
+			i++
+			continue
+		}
+		switch {
+		case quote == 0 && strings.HasPrefix(s[i:], "$'"):
+			text, n := ansiC(s[i+2:])
+			for _, r := range text {
+				put(normalRune(r), true)
+			}
+			i += 2 + n
+			continue
+		case quote == 0 && strings.HasPrefix(s[i:], "$\""):
+			quote = '"' // a translated string
+			i += 2
+			continue
+		case quote != '\'' && strings.HasPrefix(s[i:], "$()"), quote != '\'' && strings.HasPrefix(s[i:], "``"):
+			i += 3 - boolInt(c == '`')
+			continue
+		case quote == 0 && (c == '\'' || c == '"'):
+			quote = c
+			i++
+			continue
+		case quote != 0 && c == quote:
+			quote = 0
+			i++
+			continue
+		case quote != '\'' && c == '\\':
+			i++
+			if i < len(s) && s[i] == '\n' {
+				i++ // a continued line
+				continue
+			}
+			if i < len(s) && s[i] < utf8.RuneSelf {
+				put(normalRune(rune(s[i])), quote != 0 || isSyntax(rune(s[i])))
+				i++
+			}
+			continue
+		case quote != '\'' && c == '`':
+			put(';', false)
+			i++
+			continue
+		}
+		r, size := rune(c), 1
+		if c >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+			if f := normalRune(r); isSyntax(f) || f == '\\' || f == '\'' || f == '"' || f == '`' || f == '\n' || f == '\t' {
+				r = '_' // folds into syntax, which bash does not read in it
+			} else {
+				r = f
+			}
+		} else {
+			r = normalRune(r)
+		}
+		i += size
+		put(r, quote != 0)
+	}
+	return collapseDots(b.String())
+}
+
+// normalRune folds r (see fold.Rune) and lowers its case; a tab is a blank.
+func normalRune(r rune) rune {
+	if r >= utf8.RuneSelf {
+		r = unicode.ToLower(fold.Rune(r))
+	} else if r >= 'A' && r <= 'Z' {
+		r += 'a' - 'A'
+	}
+	if r == '\t' {
+		r = ' '
+	}
+	return r
+}
+
+// isSyntax reports whether r is shell syntax outside quotes.
+func isSyntax(r rune) bool { return strings.ContainsRune(" \n{},;&|<>()$`", r) }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // expandBraces returns s with its brace expressions expanded as bash
-// expands them: a comma list ({a,b}, {,x}), nested, or a sequence of
-// integers or letters ({1..3}, {a..e}, {1..9..2}); a brace without either,
-// or after "$" (${HOME}), is kept as written. ok is false when there would
-// be more than max results.
-func expandBraces(s string, max int) (out []string, ok bool) {
-	i, j, alts := firstBrace(s, max)
-	if i < 0 {
-		return []string{s}, true
+// expands them: a comma list within one word ({a,b}, {,x}), nested, or a
+// sequence of integers or letters ({1..3}, {a..e}, {1..9..2}); a brace
+// without either, or after "$" (${HOME}), is kept as written. A sequence
+// longer than maxSequence is read by its ends and the octets a metadata
+// address is made of (169, 254, 100, 200) within it, unless it is part of
+// a longer number (28520{00000..99999}), which passes the bounds. ok is
+// false when the expansion passes the bounds of b.
+func expandBraces(s string, b *budget) (out []string, ok bool) {
+	if strings.Count(s, "{") > maxBraces {
+		return nil, false
 	}
-	if alts == nil {
-		return nil, false // a sequence longer than max
+	i, j, alts, ok := firstBrace(s)
+	if !ok {
+		return nil, false
+	}
+	if i < 0 {
+		return []string{s}, b.take(s)
 	}
 	for _, a := range alts {
-		more, ok := expandBraces(s[:i]+a+s[j+1:], max-len(out))
+		more, ok := expandBraces(s[:i]+a+s[j+1:], b)
 		if !ok {
 			return nil, false
 		}
 		out = append(out, more...)
-		if len(out) > max {
-			return nil, false
-		}
 	}
 	return out, true
 }
 
 // firstBrace finds the first brace expression of s that expands: its
-// "{" at i, its "}" at j, and what it expands to (nil when a sequence has
-// more than max items); i is -1 when there is none.
-func firstBrace(s string, max int) (i, j int, alts []string) {
-	for i = 0; i < len(s); i++ {
-		if s[i] != '{' || i > 0 && s[i-1] == '$' {
+// "{" at i, its "}" at j, and what it expands to; i is -1 when there is
+// none. ok is false for a long sequence inside a number (see
+// expandBraces). One pass: each "{" is matched with its "}" by a stack.
+func firstBrace(s string) (i, j int, alts []string, ok bool) {
+	type open struct {
+		at     int
+		commas []int
+	}
+	var stack []open
+	closes := map[int]open{} // by the index of the "}"
+	blanks := make([]int, len(s)+1)
+	for k := 0; k < len(s); k++ {
+		blanks[k+1] = blanks[k]
+		switch s[k] {
+		case ' ', '\n':
+			blanks[k+1]++
+		case '{':
+			at := k
+			if k > 0 && s[k-1] == '$' {
+				at = -1 // ${x}: no brace expression, but its "}" is its own
+			}
+			stack = append(stack, open{at: at})
+		case ',':
+			if len(stack) > 0 {
+				stack[len(stack)-1].commas = append(stack[len(stack)-1].commas, k)
+			}
+		case '}':
+			if len(stack) > 0 {
+				if o := stack[len(stack)-1]; o.at >= 0 {
+					closes[k] = o
+				}
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+	// The first "{" (by position) that expands: bash reads left to right.
+	best := -1
+	var bestOpen open
+	var bestClose int
+	for k, o := range closes {
+		if best >= 0 && o.at > best {
 			continue
 		}
-		depth, commas, blank := 0, []int{}, false
-		for j = i + 1; j < len(s); j++ {
-			switch s[j] {
-			case '{':
-				depth++
-			case '}':
-				depth--
-			case ',':
-				if depth == 0 {
-					commas = append(commas, j)
-				}
-			case ' ', '\t', '\n':
-				blank = true
-			}
-			if depth < 0 {
-				break
-			}
-		}
-		if j >= len(s) {
-			return -1, 0, nil // unbalanced: no later "{" closes either
-		}
-		if blank {
+		if blanks[k]-blanks[o.at] > 0 {
 			continue // bash expands a brace within one word only: { env; }
 		}
-		if len(commas) > 0 {
-			start := i + 1
-			for _, c := range append(commas, j) {
-				alts = append(alts, s[start:c])
-				start = c + 1
-			}
-			return i, j, alts
+		if len(o.commas) == 0 && !isSequence(s[o.at+1:k]) {
+			continue
 		}
-		if seq, ok := sequence(s[i+1:j], max); ok {
-			return i, j, seq
-		}
+		best, bestOpen, bestClose = o.at, o, k
 	}
-	return -1, 0, nil
+	if best < 0 {
+		return -1, 0, nil, true
+	}
+	i, j = best, bestClose
+	if len(bestOpen.commas) > 0 {
+		start := i + 1
+		for _, c := range append(bestOpen.commas, j) {
+			alts = append(alts, s[start:c])
+			start = c + 1
+		}
+		return i, j, alts, true
+	}
+	items, long := sequence(s[i+1 : j])
+	if long && (i > 0 && isDigitByte(s[i-1]) || j+1 < len(s) && isDigitByte(s[j+1])) {
+		return 0, 0, nil, false
+	}
+	return i, j, items, true
 }
 
-// sequence expands the inside of a sequence expression (1..3, a..e,
-// 1..9..2); ok is false when body is none. A sequence of more than max
-// items gives ok with a nil result.
-func sequence(body string, max int) (items []string, ok bool) {
+// isSequence reports whether body is the inside of a sequence expression.
+func isSequence(body string) bool {
+	if len(body) > 48 {
+		return false
+	}
+	_, ok := parseSequence(body)
+	return ok
+}
+
+// seq is a parsed sequence expression: from, to and step, and whether its
+// ends are letters.
+type seq struct {
+	from, to, step int64
+	letters        bool
+}
+
+// bound is the largest end of a sequence read as a number; past it the
+// ends are read as written.
+const bound = 1 << 40
+
+// parseSequence parses the inside of a sequence expression (1..3, a..e,
+// 1..9..2).
+func parseSequence(body string) (seq, bool) {
 	parts := strings.Split(body, "..")
 	if len(parts) != 2 && len(parts) != 3 {
-		return nil, false
+		return seq{}, false
 	}
-	step := 1
+	q := seq{step: 1}
 	if len(parts) == 3 {
-		n, err := strconv.Atoi(parts[2])
+		n, err := strconv.ParseInt(parts[2], 10, 64)
 		if err != nil {
-			return nil, false
+			return seq{}, false
 		}
-		step = max1(abs(n))
+		q.step = max(n, -n, 1)
+		if q.step > bound {
+			q.step = bound
+		}
 	}
-	if a, err := strconv.Atoi(parts[0]); err == nil {
-		b, err := strconv.Atoi(parts[1])
-		if err != nil {
-			return nil, false
+	a, errA := strconv.ParseInt(parts[0], 10, 64)
+	c, errC := strconv.ParseInt(parts[1], 10, 64)
+	if errA == nil && errC == nil {
+		q.from, q.to = max(min(a, bound), -bound), max(min(c, bound), -bound)
+		return q, true
+	}
+	if len(parts[0]) == 1 && len(parts[1]) == 1 && parts[0][0] < utf8.RuneSelf && parts[1][0] < utf8.RuneSelf &&
+		isLetter(parts[0][0]) && isLetter(parts[1][0]) {
+		q.from, q.to, q.letters = int64(parts[0][0]), int64(parts[1][0]), true
+		return q, true
+	}
+	return seq{}, false
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// sequence expands the inside of a sequence expression (see parseSequence):
+// whole when it has at most maxSequence items, else its ends and the
+// octets 100, 169, 200 and 254 within it (long).
+func sequence(body string) (items []string, long bool) {
+	q, _ := parseSequence(body)
+	dir := int64(1)
+	if q.to < q.from {
+		dir = -1
+	}
+	count := (q.to-q.from)*dir/q.step + 1
+	item := func(k int64) string {
+		if q.letters {
+			return string(rune(k))
 		}
-		if abs(b-a)/step+1 > max {
-			return nil, true
-		}
-		for k := a; a <= b && k <= b || a > b && k >= b; k += sign(b-a) * step {
-			items = append(items, strconv.Itoa(k))
+		return strconv.FormatInt(k, 10)
+	}
+	if count > maxSequence {
+		items = []string{item(q.from), item(q.to)}
+		for _, o := range []int64{100, 169, 200, 254} {
+			if lo, hi := min(q.from, q.to), max(q.from, q.to); !q.letters && lo < o && o < hi {
+				items = append(items, item(o))
+			}
 		}
 		return items, true
 	}
-	if len(parts[0]) != 1 || len(parts[1]) != 1 || parts[0][0] >= utf8.RuneSelf || parts[1][0] >= utf8.RuneSelf {
-		return nil, false
+	for k, n := q.from, int64(0); n < count; k, n = k+dir*q.step, n+1 {
+		items = append(items, item(k))
 	}
-	a, b := int(parts[0][0]), int(parts[1][0])
-	for k := a; a <= b && k <= b || a > b && k >= b; k += sign(b-a) * step {
-		items = append(items, string(rune(k)))
-	}
-	return items, true
+	return items, false
 }
 
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
-}
-
-func max1(n int) int { return max(n, 1) }
-
-func sign(n int) int {
-	if n < 0 {
-		return -1
-	}
-	return 1
-}
-
-// expandRanges expands curl's URL globbing ranges of numbers or letters
-// ([1-3], [a-c]), which curl reads even in a quoted URL. ok is false when
-// there would be more than max results.
-func expandRanges(s string, max int) ([]string, bool) {
+// expandRanges expands curl's URL globbing, which curl reads even in a
+// quoted URL: sets ({a,b}, and {a} alone) and ranges of numbers or
+// letters with an optional step ([1-3], [a-c], [1-9:2]). ok is false when
+// the expansion passes the bounds of b.
+func expandRanges(s string, b *budget) ([]string, bool) {
 	for i := 0; i < len(s); i++ {
-		if s[i] != '[' {
+		if s[i] != '[' && s[i] != '{' {
 			continue
 		}
-		j := strings.IndexByte(s[i:], ']')
+		closing := map[byte]byte{'[': ']', '{': '}'}[s[i]]
+		j := strings.IndexByte(s[i:], closing)
 		if j < 0 {
-			break
+			continue
 		}
 		j += i
-		items, ok := sequence(strings.Replace(s[i+1:j], "-", "..", 1), max)
-		if !ok {
-			continue
-		}
-		if items == nil {
-			return nil, false
+		var items []string
+		if s[i] == '{' {
+			items = strings.Split(s[i+1:j], ",")
+		} else {
+			body, step, _ := strings.Cut(s[i+1:j], ":")
+			from, to, ok := strings.Cut(body, "-")
+			if !ok {
+				continue
+			}
+			spec := from + ".." + to
+			if step != "" {
+				spec += ".." + step
+			}
+			if !isSequence(spec) {
+				continue
+			}
+			items, _ = sequence(spec)
 		}
 		var out []string
 		for _, it := range items {
-			more, ok := expandRanges(s[:i]+it+s[j+1:], max-len(out))
+			more, ok := expandRanges(s[:i]+it+s[j+1:], b)
 			if !ok {
 				return nil, false
 			}
 			out = append(out, more...)
-			if len(out) > max {
-				return nil, false
-			}
 		}
 		return out, true
 	}
-	return []string{s}, true
+	return []string{s}, b.take(s)
 }
 
 // resolved returns n, a normalised command line, with its paths as the
-// shell and the commands reach them: a path with ".." cleaned
-// (/etc/ssl/../shadow), and a relative one joined to the directory a cd
+// shell and the commands reach them: cleaned (/etc/ssl/../shadow,
+// /etc//shadow), and a relative one joined to the directory a cd or pushd
 // before it went to (cd /proc/self && cat environ), or that a -C option
-// names (tar -C ~ .aws). n itself when nothing changes. It is a reading
-// besides n, never instead of it: every word after a cd is joined, the
-// command's name too, which errs toward finding.
-func resolved(n string) string {
-	if !strings.Contains(n, "cd") && !strings.Contains(n, "-c") && !strings.Contains(n, "/..") {
-		return n
+// names (tar -C ~ .aws, -C/etc, --directory=/etc), also after an option's
+// "=" or "@" (dd if=shadow, curl -d @shadow). n itself when nothing
+// changes. It is a reading besides n, never instead of it: every word
+// after a cd is joined, the command's name too, which errs toward
+// finding. ok is false when it passes the bounds of b.
+func resolved(n string, b *budget) (string, bool) {
+	if !strings.Contains(n, "cd") && !strings.Contains(n, "pushd") && !strings.Contains(n, "-c") && !strings.Contains(n, "--directory") &&
+		!strings.Contains(n, "/..") && !strings.Contains(n, "//") {
+		return n, true
 	}
 	words := tokens(n)
-	cwd, changed := "", false
+	cwd, changed, size := "", false, 0
 	for i := 0; i < len(words); i++ {
 		w := words[i]
 		switch {
-		case w == "cd" && (i+1 == len(words) || isOperator(words[i+1])):
+		case (w == "cd" || w == "pushd") && (i+1 == len(words) || isOperator(words[i+1])):
 			cwd = "~" // cd alone goes home
-		case w == "cd" || w == "-c" && i+1 < len(words) && strings.ContainsAny(words[i+1][:1], "/~."):
-			// -c is -C (tar, git, make) when a directory follows: the
-			// text is in lower case by now.
+		case w == "cd" || w == "pushd":
+			for i+1 < len(words) && strings.HasPrefix(words[i+1], "-") && !isOperator(words[i+1]) && i+2 < len(words) {
+				i++ // cd -P, cd --
+			}
 			i++
 			cwd = join(cwd, words[i])
-		case isOperator(w) || w == "" || w[0] == '-' || w[0] == '$' || strings.Contains(w, "://"):
-		default:
-			if p := join(cwd, w); p != w {
-				words[i], changed = p, true
+		case w == "-c" || w == "--directory":
+			if i+1 < len(words) && !isOperator(words[i+1]) && strings.ContainsAny(words[i+1][:1], "/~.") {
+				// -c is -C (tar, git, make) when a directory follows:
+				// the text is in lower case by now.
+				i++
+				cwd = join(cwd, words[i])
 			}
+		case strings.HasPrefix(w, "--directory="):
+			cwd = join(cwd, strings.TrimPrefix(w, "--directory="))
+		case strings.HasPrefix(w, "-c/") || strings.HasPrefix(w, "-c~"):
+			cwd = join(cwd, w[2:])
+		case cwd != "" && strings.HasPrefix(w, "/proc/self/cwd/"):
+			words[i], changed = join(cwd, strings.TrimPrefix(w, "/proc/self/cwd/")), true
+		case isOperator(w) || w[0] == '-' && !strings.ContainsAny(w, "=@") || w[0] == '$' || strings.Contains(w, ":/"):
+		default:
+			k := strings.LastIndexAny(w, "=@") + 1 // dd if=shadow, curl -d @shadow
+			if k < len(w) {
+				if p := join(cwd, w[k:]); p != w[k:] {
+					words[i], changed = w[:k]+p, true
+				}
+			}
+		}
+		if len(cwd) > maxDir {
+			return "", false
+		}
+		if size += len(words[i]) + 1; size > b.bytes {
+			return "", false
 		}
 	}
 	if !changed {
-		return n
+		return n, true
 	}
-	return strings.Join(words, " ")
+	out := strings.Join(words, " ")
+	return out, b.take(out)
 }
 
 // join is the path p reaches from directory dir ("" when unknown),
-// cleaned where it climbs.
+// cleaned.
 func join(dir, p string) string {
 	if dir != "" && p[0] != '/' && p[0] != '~' {
 		p = dir + "/" + p
 	}
-	if strings.Contains(p, "/..") || strings.Contains(p, "/./") {
+	if strings.Contains(p, "/") {
 		p = path.Clean(p)
 	}
 	return p

@@ -48,10 +48,11 @@ func (w *argumentWalk) store() {
 }
 
 // words returns the items of an array joined by spaces, as a command
-// line: strings as they are, numbers, booleans and null as JSON writes
-// them (["sh", "-c", "env", 0] runs env); "" when an item is an object or
-// an array, or there are none.
-func words(v []any) string {
+// line: strings as they are (each one word, its blanks "_", with
+// whole), numbers, booleans and null as JSON writes them (["sh", "-c",
+// "env", 0] runs env); "" when an item is an object or an array, or there
+// are none.
+func words(v []any, whole bool) string {
 	var b strings.Builder
 	for i, e := range v {
 		if i > 0 {
@@ -59,6 +60,9 @@ func words(v []any) string {
 		}
 		switch e := e.(type) {
 		case string:
+			if whole {
+				e = strings.Join(strings.Fields(e), "_") // ["env", "A=x y"]: one word
+			}
 			b.WriteString(e)
 		case float64:
 			b.WriteString(strconv.FormatFloat(e, 'g', -1, 64))
@@ -79,6 +83,18 @@ func words(v []any) string {
 // document's commands, a CI step's script).
 var scriptKeys = map[string]bool{"commands": true, "cmds": true, "script": true, "scripts": true, "lines": true,
 	"run": true, "steps": true, "shell": true}
+
+// scriptText is an array of script lines as a shell runs it: its string
+// items, line after line ("" when it has none).
+func scriptText(v []any) string {
+	var lines []string
+	for _, e := range v {
+		if s, ok := e.(string); ok {
+			lines = append(lines, s)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
 
 // scriptLine reports whether s, an array's item, reads as a command line
 // of its own: it has a blank or an operator between words.
@@ -117,10 +133,13 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 		// ["conda", "env", "list"] is not "env". The items of a script's
 		// lines (["uptime", "set"]), or an item with words of its own,
 		// are each a command too.
-		if argv := words(v); argv != "" && printsArgv(argv) {
+		if argv := words(v, false); argv != "" && (printsArgv(argv) || printsArgv(words(v, true))) {
 			w.store()
 		}
 		lines := scriptKeys[normalKey(key)]
+		if script := scriptText(v); lines && script != "" && namesCredentialStore(script, true) {
+			w.store() // ["cd /etc", "cat shadow"]: one script, line after line
+		}
 		for i, e := range v {
 			w.path = append(w.path, strconv.Itoa(i))
 			s, _ := e.(string)
@@ -156,6 +175,9 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 // printsArgv reports whether an argv, joined, prints credentials in any
 // of its readings (see readings).
 func printsArgv(argv string) bool {
+	if len(argv) > maxStoreValue {
+		return true // too long to read, as a value would be
+	}
 	rs, ok := readings(argv)
 	if !ok {
 		return true
