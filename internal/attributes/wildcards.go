@@ -133,7 +133,7 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 		// ["conda", "env", "list"] is not "env". The items of a script's
 		// lines (["uptime", "set"]), or an item with words of its own,
 		// are each a command too.
-		if argv := words(v, false); argv != "" && (printsArgv(argv) || printsArgv(words(v, true))) {
+		if argv := words(v, false); argv != "" && !plainWord(argv) && (printsArgv(argv) || printsArgv(words(v, true))) {
 			w.store()
 		}
 		lines := scriptKeys[normalKey(key)]
