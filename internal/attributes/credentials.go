@@ -311,10 +311,20 @@ func globMatch(pattern, name string) bool {
 // "~/.{aws,x}") or named alone (tar c .ssh), or a home directory's (see
 // homeDirs; ~ and ~user are homes).
 func storeDir(n string) bool {
+	if !strings.ContainsRune(n, '.') {
+		return false // every store directory's name starts with one
+	}
 	for _, f := range fields(n) {
+		if !strings.ContainsRune(f, '.') {
+			continue
+		}
 		parts := strings.Split(f, "/")
 		for i, c := range parts {
-			for _, alt := range braces(c) {
+			alts := []string{c}
+			if strings.ContainsRune(c, '{') {
+				alts = braces(c)
+			}
+			for _, alt := range alts {
 				for _, d := range storeDirs {
 					if globMatch(alt, d) {
 						return true

@@ -42,6 +42,7 @@ func readings(s string) (out []string, ok bool) {
 	trimmed := strings.TrimSpace(s)
 	data := (strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "[")) && json.Valid([]byte(s)) &&
 		!strings.Contains(s, "$(") && !strings.ContainsRune(s, '`')
+	out = make([]string, 0, 4)
 	bases := []string{shellNormal(s), naiveNormal(s)}
 	if strings.ContainsRune(s, '\\') {
 		bases = append(bases, naiveNormal(strings.ReplaceAll(s, "\\", "/")))
@@ -262,6 +263,9 @@ func boolInt(b bool) int {
 // a longer number (28520{00000..99999}), which passes the bounds. ok is
 // false when the expansion passes the bounds of b.
 func expandBraces(s string, b *budget) (out []string, ok bool) {
+	if !strings.ContainsRune(s, '{') {
+		return []string{s}, b.take(s) // most values: no brace to look for
+	}
 	if strings.Count(s, "{") > maxBraces {
 		return nil, false
 	}

@@ -137,7 +137,7 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 			w.store()
 		}
 		lines := scriptKeys[normalKey(key)]
-		if script := scriptText(v); lines && script != "" && namesCredentialStore(script, true) {
+		if lines && namesCredentialStore(scriptText(v), true) {
 			w.store() // ["cd /etc", "cat shadow"]: one script, line after line
 		}
 		for i, e := range v {
