@@ -48,10 +48,10 @@ func (w *argumentWalk) store() {
 }
 
 // words returns the items of an array joined by spaces, as a command
-// line: strings as they are (each one word, its blanks "_", with
-// whole), numbers, booleans and null as JSON writes them (["sh", "-c",
-// "env", 0] runs env); "" when an item is an object or an array, or there
-// are none.
+// line: strings as they are, or, with whole, each as the one word an argv
+// item is (its blanks written "_": ["env", "A=x y"]); numbers, booleans
+// and null as JSON writes them (["sh", "-c", "env", 0] runs env). "" when
+// an item is an object or an array, or there are none.
 func words(v []any, whole bool) string {
 	var b strings.Builder
 	for i, e := range v {
