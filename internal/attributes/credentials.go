@@ -171,10 +171,10 @@ func plainWord(s string) bool {
 			lower = append(lower, c)
 			continue
 		}
-		if c >= 0x80 || c == '.' || c == '/' || c == ':' || c == '\\' || c == '?' || c == '*' || c == '[' || c == '{' || c == '$' {
+		if c >= 0x80 || c == '.' || c == '/' || c == ':' || c == '\\' || c == '?' || c == '*' || c == '[' || c == '{' || c == '$' || c == '`' {
 			return false
 		}
-		if c == '"' || c == '\'' || c == '`' {
+		if c == '"' || c == '\'' {
 			continue // a shell drops quotes: e"nv" runs env
 		}
 		if c >= '0' && c <= '9' {
@@ -307,9 +307,9 @@ func globMatch(pattern, name string) bool {
 }
 
 // storeDir reports whether a path in n has a component that is a store
-// directory (see storeDirs), also as a glob ("~/.a?s", "~/.[a]ws",
-// "~/.{aws,x}") or named alone (tar c .ssh), or a home directory's (see
-// homeDirs; ~ and ~user are homes).
+// directory (see storeDirs), also as a glob ("~/.a?s", "~/.[a]ws"; braces
+// are expanded by the readings) or named alone (tar c .ssh), or a home
+// directory's (see homeDirs; ~ and ~user are homes).
 func storeDir(n string) bool {
 	if !strings.ContainsRune(n, '.') {
 		return false // every store directory's name starts with one
@@ -320,43 +320,25 @@ func storeDir(n string) bool {
 		}
 		parts := strings.Split(f, "/")
 		for i, c := range parts {
-			alts := []string{c}
-			if strings.ContainsRune(c, '{') {
-				alts = braces(c)
+			if c = collapseStars(c); len(c) > maxComponent {
+				continue // longer than a glob of any store directory's name can be
 			}
-			for _, alt := range alts {
-				for _, d := range storeDirs {
-					if globMatch(alt, d) {
-						return true
-					}
+			for _, d := range storeDirs {
+				if globMatch(c, d) {
+					return true
 				}
-				home := i > 0 && (strings.HasPrefix(parts[i-1], "~") || parts[i-1] == "$home" || parts[i-1] == "${home}" || parts[i-1] == "root" ||
-					i > 1 && parts[i-2] == "home")
-				for _, d := range homeDirs {
-					first, rest, _ := strings.Cut(d, "/")
-					if home && globMatch(alt, first) && (rest == "" || i+1 < len(parts) && parts[i+1] == rest) {
-						return true
-					}
+			}
+			home := i > 0 && (strings.HasPrefix(parts[i-1], "~") || parts[i-1] == "$home" || parts[i-1] == "${home}" || parts[i-1] == "root" ||
+				i > 1 && parts[i-2] == "home")
+			for _, d := range homeDirs {
+				first, rest, _ := strings.Cut(d, "/")
+				if home && globMatch(c, first) && (rest == "" || i+1 < len(parts) && parts[i+1] == rest) {
+					return true
 				}
 			}
 		}
 	}
 	return false
-}
-
-// braces expands one level of shell braces in a path component:
-// ".{aws,x}" gives ".aws" and ".x".
-func braces(c string) []string {
-	open := strings.IndexByte(c, '{')
-	closing := strings.IndexByte(c, '}')
-	if open < 0 || closing < open {
-		return []string{c}
-	}
-	var out []string
-	for alt := range strings.SplitSeq(c[open+1:closing], ",") {
-		out = append(out, c[:open]+alt+c[closing+1:])
-	}
-	return out
 }
 
 // envCommand reports whether a command in n prints the environment: env
@@ -380,11 +362,12 @@ func envCommand(n string) bool {
 		return strings.ContainsRune(";&|\n()`{}", r)
 	}) {
 		w := segmentWords(seg)
+		prints, opts := suffixes(w)
 		var run runner
 		for i, word := range w {
 			ok, script := run.next(word)
 			base := word
-			if k := strings.LastIndexByte(word, '/'); k >= 0 {
+			if k := strings.LastIndexByte(word, '/'); k >= 0 && word[0] != '-' {
 				base = word[k+1:] // /usr/bin/env
 			}
 			// A glob with a literal character names a command where it
@@ -396,21 +379,20 @@ func envCommand(n string) bool {
 			if glob && globMatch(base, "env") {
 				base = "env"
 			}
-			rest := w[i+1:]
-			if script {
-				rest = nil // after sh -c's script come its $0 and arguments
-			}
+			// After sh -c's script come its $0 and arguments: nothing of
+			// the command's own.
+			last := i+1 == len(w) || script
 			switch base {
 			case "env":
-				if envPrints(rest) {
+				if script || prints[i+1] {
 					return true
 				}
 			case "set":
-				if ok && len(rest) == 0 {
+				if ok && last {
 					return true
 				}
 			case "export", "declare", "typeset":
-				if ok && options(rest) {
+				if ok && (script || opts[i+1]) {
 					return true
 				}
 			}
@@ -523,36 +505,29 @@ func assignment(w string) bool {
 	return name != ""
 }
 
-// options reports whether every word of args is an option (-p, --, +x),
-// none asking for functions (-f, -F): export, declare and typeset then
-// list variables.
-func options(args []string) bool {
-	for _, a := range args {
-		if !strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "+") || strings.ContainsAny(a, "fF") {
-			return false
-		}
-	}
-	return true
-}
-
-// envPrints reports whether env with args runs no command: only options
-// (and the names -u unsets) and assignments follow it.
-func envPrints(args []string) bool {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
+// suffixes reads the words of a segment once, from the end: prints[i]
+// says whether env followed by w[i:] runs no command (only options, the
+// names -u unsets and the directories -C changes to, assignments,
+// descriptors of redirections, or a comment follow it), and opts[i]
+// whether w[i:] are options only (see options). Each has len(w)+1 items.
+func suffixes(w []string) (prints, opts []bool) {
+	prints, opts = make([]bool, len(w)+1), make([]bool, len(w)+1)
+	prints[len(w)], opts[len(w)] = true, true
+	for i := len(w) - 1; i >= 0; i-- {
+		a := w[i]
 		switch {
 		case strings.HasPrefix(a, "#"):
-			return true // a comment: nothing runs after it
+			prints[i] = true // a comment: nothing runs after it
 		case strings.Trim(a, "0123456789") == "":
-			// a redirection's descriptor (env 2>/dev/null)
-		case a == "-u" || a == "--unset" || a == "-C" || a == "--chdir":
-			i++ // its argument
+			prints[i] = prints[i+1] // a redirection's descriptor (env 2>/dev/null)
+		case a == "-u" || a == "--unset" || a == "-c" || a == "--chdir":
+			prints[i] = i+2 > len(w) || prints[i+2] // its argument
 		case strings.HasPrefix(a, "-") || strings.Contains(a, "="):
-		default:
-			return false
+			prints[i] = prints[i+1]
 		}
+		opts[i] = opts[i+1] && (strings.HasPrefix(a, "-") || strings.HasPrefix(a, "+")) && !strings.ContainsAny(a, "fF")
 	}
-	return true
+	return prints, opts
 }
 
 // linkLocal reports whether n holds an address in 169.254.0.0/16 (the
@@ -807,6 +782,19 @@ func credentialGlob(n string) bool {
 	return false
 }
 
+// maxComponent is the longest path component a glob is matched as: no
+// name in credentialPaths or storeDirs is near it once runs of "*" are one.
+const maxComponent = 128
+
+// collapseStars writes each run of "*" in a glob as one "*", which matches
+// the same names.
+func collapseStars(s string) string {
+	for strings.Contains(s, "**") {
+		s = strings.ReplaceAll(s, "**", "*")
+	}
+	return s
+}
+
 // globPaths are the credentialPaths that are paths, split into their
 // components, for globPath; absolute ones start with "".
 var globPaths = func() (out [][]string) {
@@ -826,6 +814,11 @@ var globPaths = func() (out [][]string) {
 // particular.
 func globPath(field string) bool {
 	fc := strings.Split(field, "/")
+	for k := range fc {
+		if fc[k] = collapseStars(fc[k]); len(fc[k]) > maxComponent {
+			fc[k] = "" // matches no component of a credential path
+		}
+	}
 	for _, pc := range globPaths {
 		for start := 0; start+len(pc) <= len(fc); start++ {
 			if pc[0] == "" && start > 0 {

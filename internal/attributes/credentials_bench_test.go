@@ -55,3 +55,20 @@ func BenchmarkCredentialStoresHostile(b *testing.B) {
 		})
 	}
 }
+
+// The third attack's hostile values: curl sets and ranges by the
+// thousand, quoted alternatives, one-item sequences under alternatives,
+// options named like commands, brackets of classes.
+func init() {
+	for name, args := range map[string]map[string]any{
+		"curl-sets":           {"command": `curl "http://x/` + strings.Repeat("{a,b}", 7) + strings.Repeat("{}", 32700) + `"`},
+		"curl-ranges":         {"command": "curl http://x/" + strings.Repeat("[1-1]", 13000)},
+		"quoted-commas":       {"command": "cat '.{" + strings.Repeat(",", 32000) + "}" + strings.Repeat("a", 32000) + "'"},
+		"one-item-sequences":  {"command": strings.Repeat("{,}", 8) + strings.Repeat("{1..1}", 248) + " " + strings.Repeat("a", 2500)},
+		"options-like-env":    {"command": strings.Repeat("-/env ", 10900) + "x"},
+		"options-like-export": {"argv": append(repeat("-/export", 7200), "x")},
+		"class-brackets":      {"command": "cat ." + strings.Repeat("[[:", 21000)},
+	} {
+		hostileValues[name] = args
+	}
+}

@@ -60,6 +60,11 @@ func TestCredentialStoresShellForms(t *testing.T) {
 		// Arrays of script lines; an argv with a non-string item.
 		`{"commands":["set","uptime"]}`, `{"commands":["uptime","set"]}`, `{"commands":["env","uptime"]}`,
 		`{"commands":["export","uptime"]}`, `{"argv":["sh","-c","env",0]}`, `{"argv":["sh","-c","set",null]}`,
+		// The third attack's: substitutions and variables that expand to
+		// nothing in a script without arguments.
+		`{"command":"e$( )nv"}`, "{\"command\":\"e` `nv\"}", `{"command":"s$( )et"}`, `{"command":"cat ~/.a$( )ws/credentials"}`,
+		`{"command":"cat /etc/sha$( )dow"}`, `{"command":"e$(:)nv"}`, `{"command":"e$(\n)nv"}`, `{"command":"set${IFS}"}`,
+		`{"command":"e$@nv"}`, `{"command":"s$*et"}`, `{"command":"cat /etc/sha$@dow"}`,
 		// Braces that would expand past what is read count as a store.
 		`{"command":"echo {a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}; {e,x}nv"}`,
 	} {
@@ -119,5 +124,13 @@ func TestCredentialStoresSecondAttack(t *testing.T) {
 		if got := attributes.CredentialStores(v); len(got) == 0 {
 			t.Errorf("not found: %s", strings.TrimSpace(line))
 		}
+	}
+}
+
+// TestCredentialStoresEmptyPaths: a cd's directory and an option's empty
+// path (the third attack's panic in join) are read without a panic.
+func TestCredentialStoresEmptyPaths(t *testing.T) {
+	for _, s := range []string{"cd /x && tar --directory= x", "cd /x; ls /proc/self/cwd/", "cd /x --directory=", "cd /x && cat if="} {
+		attributes.CredentialStores(map[string]any{"command": s})
 	}
 }

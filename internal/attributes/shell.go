@@ -22,6 +22,7 @@ const (
 	maxBraces       = 256     // brace expressions in one text
 	maxSequence     = 64      // items of one sequence read whole ({1..64})
 	maxDir          = 4 << 10 // bytes of a directory a cd goes to
+	maxWork         = 2 << 20 // bytes read by the expansions, all steps together
 )
 
 // readings returns the texts a shell may read s as, each normalised:
@@ -34,11 +35,11 @@ const (
 //     and, for what names a URL, with curl's sets and ranges ({a}, [1-3]);
 //   - each of those with "*" also matching dotfiles when the text turns
 //     bash's dotglob on, and with its paths resolved (see resolved), and
-//     percent-decoded when it has an escape.
+//     a URL's percent escapes decoded.
 //
 // ok is false when the readings would pass the bounds above.
 func readings(s string) (out []string, ok bool) {
-	b := budget{texts: maxReadings, bytes: maxReadingBytes}
+	b := budget{texts: maxReadings, bytes: maxReadingBytes, work: maxWork}
 	trimmed := strings.TrimSpace(s)
 	data := (strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "[")) && json.Valid([]byte(s)) &&
 		!strings.Contains(s, "$(") && !strings.ContainsRune(s, '`')
@@ -60,7 +61,10 @@ func readings(s string) (out []string, ok bool) {
 			})
 		}
 		expanded := []string{n}
-		if !data && k == 0 { // braces as bash reads them: outside quotes only
+		// Braces as bash reads them: outside quotes only; in every reading
+		// where extglob's patterns were written as braces (a -c script in
+		// quotes is code too).
+		if !data && (k == 0 || strings.Contains(n, "extglob")) {
 			var ok bool
 			if expanded, ok = expandBraces(n, &b); !ok {
 				return nil, false
@@ -95,7 +99,7 @@ func readings(s string) (out []string, ok bool) {
 		if p != r {
 			out = append(out, p)
 		}
-		if strings.ContainsRune(r, '%') {
+		if strings.ContainsRune(r, '%') && strings.Contains(r, ":/") { // a URL's escapes
 			if u, err := url.PathUnescape(r); err == nil && u != r {
 				if !b.take(u) {
 					return nil, false
@@ -117,7 +121,14 @@ var (
 )
 
 // budget is what is left of the bounds of one value's readings.
-type budget struct{ texts, bytes int }
+type budget struct{ texts, bytes, work int }
+
+// spend charges the work of reading s once more (every step of an
+// expansion reads its whole text), and reports whether b covers it.
+func (b *budget) spend(s string) bool {
+	b.work -= len(s) + 1
+	return b.work >= 0
+}
 
 // take spends s on b, and reports whether b covers it.
 func (b *budget) take(s string) bool {
@@ -187,8 +198,11 @@ func shellNormal(s string) string {
 			quote = '"' // a translated string
 			i += 2
 			continue
-		case quote != '\'' && strings.HasPrefix(s[i:], "$()"), quote != '\'' && strings.HasPrefix(s[i:], "``"):
-			i += 3 - boolInt(c == '`')
+		case quote != '\'' && (c == '$' || c == '`') && emptyExpansion(s[i:]) > 0:
+			if strings.HasPrefix(s[i:], "${IFS}") || strings.HasPrefix(s[i:], "$IFS") {
+				put(' ', false) // the blanks IFS holds
+			}
+			i += emptyExpansion(s[i:])
 			continue
 		case quote == 0 && (c == '\'' || c == '"'):
 			quote = c
@@ -247,9 +261,31 @@ func normalRune(r rune) rune {
 // isSyntax reports whether r is shell syntax outside quotes.
 func isSyntax(r rune) bool { return strings.ContainsRune(" \n{},;&|<>()$`", r) }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
+// emptyExpansion returns the length of the expansion that s starts with
+// when it expands to nothing in a script that has no arguments: a
+// substitution of no command, or of one that prints nothing ($(), $( ),
+// $(:), $(true), and the same in backquotes), $@, $* and IFS's blanks
+// (${IFS}, $IFS); 0 otherwise.
+func emptyExpansion(s string) int {
+	for _, v := range []string{"$@", "$*", "${IFS}", "$IFS", "${@}", "${*}"} {
+		if strings.HasPrefix(s, v) {
+			return len(v)
+		}
+	}
+	open, closing := "$(", ")"
+	if s[0] == '`' {
+		open, closing = "`", "`"
+	}
+	if !strings.HasPrefix(s, open) {
+		return 0
+	}
+	k := strings.Index(s[len(open):], closing)
+	if k < 0 || k > 16 {
+		return 0
+	}
+	switch strings.TrimSpace(s[len(open) : len(open)+k]) {
+	case "", ":", "true":
+		return len(open) + k + len(closing)
 	}
 	return 0
 }
@@ -263,27 +299,33 @@ func boolInt(b bool) int {
 // a longer number (28520{00000..99999}), which passes the bounds. ok is
 // false when the expansion passes the bounds of b.
 func expandBraces(s string, b *budget) (out []string, ok bool) {
-	if !strings.ContainsRune(s, '{') {
-		return []string{s}, b.take(s) // most values: no brace to look for
-	}
-	if strings.Count(s, "{") > maxBraces {
-		return nil, false
-	}
-	i, j, alts, ok := firstBrace(s)
-	if !ok {
-		return nil, false
-	}
-	if i < 0 {
-		return []string{s}, b.take(s)
-	}
-	for _, a := range alts {
-		more, ok := expandBraces(s[:i]+a+s[j+1:], b)
+	for {
+		if !strings.ContainsRune(s, '{') {
+			return []string{s}, b.take(s) // most values: no brace to look for
+		}
+		if strings.Count(s, "{") > maxBraces || !b.spend(s) {
+			return nil, false
+		}
+		i, j, alts, ok := firstBrace(s)
 		if !ok {
 			return nil, false
 		}
-		out = append(out, more...)
+		if i < 0 {
+			return []string{s}, b.take(s)
+		}
+		if len(alts) == 1 {
+			s = s[:i] + alts[0] + s[j+1:] // {a}, {1..1}: no branch
+			continue
+		}
+		for _, a := range alts {
+			more, ok := expandBraces(s[:i]+a+s[j+1:], b)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, more...)
+		}
+		return out, true
 	}
-	return out, true
 }
 
 // firstBrace finds the first brace expression of s that expands: its
@@ -292,59 +334,59 @@ func expandBraces(s string, b *budget) (out []string, ok bool) {
 // expandBraces). One pass: each "{" is matched with its "}" by a stack.
 func firstBrace(s string) (i, j int, alts []string, ok bool) {
 	type open struct {
-		at     int
-		commas []int
+		at, blank int // the "{", and the last blank before it
+		commas    []int
+	}
+	type pair struct {
+		open
+		close int
 	}
 	var stack []open
-	closes := map[int]open{} // by the index of the "}"
-	blanks := make([]int, len(s)+1)
+	var pairs []pair
+	blank := -1 // the last blank so far
 	for k := 0; k < len(s); k++ {
-		blanks[k+1] = blanks[k]
 		switch s[k] {
 		case ' ', '\n':
-			blanks[k+1]++
+			blank = k
 		case '{':
 			at := k
 			if k > 0 && s[k-1] == '$' {
 				at = -1 // ${x}: no brace expression, but its "}" is its own
 			}
-			stack = append(stack, open{at: at})
+			stack = append(stack, open{at: at, blank: blank})
 		case ',':
 			if len(stack) > 0 {
 				stack[len(stack)-1].commas = append(stack[len(stack)-1].commas, k)
 			}
 		case '}':
 			if len(stack) > 0 {
-				if o := stack[len(stack)-1]; o.at >= 0 {
-					closes[k] = o
-				}
+				o := stack[len(stack)-1]
 				stack = stack[:len(stack)-1]
+				// bash expands a brace within one word only: { env; }
+				if o.at >= 0 && blank < o.at {
+					pairs = append(pairs, pair{o, k})
+				}
 			}
 		}
 	}
 	// The first "{" (by position) that expands: bash reads left to right.
-	best := -1
-	var bestOpen open
-	var bestClose int
-	for k, o := range closes {
-		if best >= 0 && o.at > best {
+	best := pair{open: open{at: -1}}
+	for _, p := range pairs {
+		if best.at >= 0 && p.at > best.at {
 			continue
 		}
-		if blanks[k]-blanks[o.at] > 0 {
-			continue // bash expands a brace within one word only: { env; }
-		}
-		if len(o.commas) == 0 && !isSequence(s[o.at+1:k]) {
+		if len(p.commas) == 0 && !isSequence(s[p.at+1:p.close]) {
 			continue
 		}
-		best, bestOpen, bestClose = o.at, o, k
+		best = p
 	}
-	if best < 0 {
+	if best.at < 0 {
 		return -1, 0, nil, true
 	}
-	i, j = best, bestClose
-	if len(bestOpen.commas) > 0 {
+	i, j = best.at, best.close
+	if len(best.commas) > 0 {
 		start := i + 1
-		for _, c := range append(bestOpen.commas, j) {
+		for _, c := range append(best.commas, j) {
 			alts = append(alts, s[start:c])
 			start = c + 1
 		}
@@ -447,6 +489,9 @@ func sequence(body string) (items []string, long bool) {
 // letters with an optional step ([1-3], [a-c], [1-9:2]). ok is false when
 // the expansion passes the bounds of b.
 func expandRanges(s string, b *budget) ([]string, bool) {
+	if strings.Count(s, "{")+strings.Count(s, "[") > maxBraces || !b.spend(s) {
+		return nil, false
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] != '[' && s[i] != '{' {
 			continue
@@ -554,6 +599,9 @@ func resolved(n string, b *budget) (string, bool) {
 // join is the path p reaches from directory dir ("" when unknown),
 // cleaned.
 func join(dir, p string) string {
+	if p == "" {
+		return dir
+	}
 	if dir != "" && p[0] != '/' && p[0] != '~' {
 		p = dir + "/" + p
 	}
