@@ -60,6 +60,8 @@ var credentialCommands = []string{
 var (
 	storeDirs = []string{".aws", ".ssh", ".gnupg"}
 	homeDirs  = []string{".docker", ".kube", ".azure", ".config/gcloud"}
+	// storeNames are the names of both, as storeDir looks them up.
+	storeNames = map[string]bool{".aws": true, ".ssh": true, ".gnupg": true, ".docker": true, ".kube": true, ".azure": true, ".config": true}
 )
 
 // maxStoreValue is the longest value read for a credential store; a
@@ -67,8 +69,10 @@ var (
 const maxStoreValue = 64 << 10
 
 // namesCredentialStore reports whether s names a credential store, or,
-// with commands, is a command that prints credentials.
-func namesCredentialStore(s string, commands bool) bool {
+// with commands, is a command that prints credentials. left, unless nil,
+// is what is left of the call's budget of reading bytes (see
+// maxCallReadings): the readings of s are spent from it.
+func namesCredentialStore(s string, commands bool, left *int) bool {
 	if len(s) > maxStoreValue {
 		return true
 	}
@@ -78,23 +82,50 @@ func namesCredentialStore(s string, commands bool) bool {
 	if len(s) < 3 || plainWord(s) {
 		return false
 	}
-	return scan(s, commands)
+	return scan(s, commands, left)
 }
 
 // scan is namesCredentialStore without the screens in front of it: every
-// reading of s (see readings) is looked at.
-func scan(s string, commands bool) bool {
+// reading of s (see readings) is looked at, and spent from left.
+func scan(s string, commands bool, left *int) bool {
+	if left != nil && *left <= 0 {
+		return true // the call's budget is spent: nothing more is read
+	}
 	rs, ok := readings(s)
 	if !ok {
 		return true // too many to read: the value must not buy its way past
 	}
+	if left != nil {
+		for _, r := range rs {
+			*left -= len(r)
+		}
+		if *left < 0 {
+			return true // the call's arguments, together, are more than is read
+		}
+	}
+	wild := 0
 	for _, r := range rs {
+		// Globs are matched component by component against every store's
+		// path: their number, over all readings, is bounded like the
+		// readings themselves, and past it the value counts as a store.
+		if wild += strings.Count(r, "*") + strings.Count(r, "?") + strings.Count(r, "["); wild > maxWild {
+			return true
+		}
 		if namesStore(r, commands) {
 			return true
 		}
 	}
 	return false
 }
+
+// maxCallReadings bounds the bytes of the readings of one call's
+// arguments, together: a value's readings are bounded (1 MiB), and each is
+// matched against every store, so a call of many hostile values must not
+// add up to seconds. Past it the call's further values count as stores.
+const maxCallReadings = 4 << 20
+
+// maxWild bounds the glob characters of a value's readings, together.
+const maxWild = 4096
 
 // namesStore is namesCredentialStore on a normalised value.
 func namesStore(n string, commands bool) bool {
@@ -284,8 +315,10 @@ func bashGlob(p string) string {
 	if !strings.ContainsRune(p, '[') {
 		return p
 	}
-	p = bashClass.ReplaceAllString(p, "?")
-	p = bashBracket.ReplaceAllString(p, "?")
+	if strings.Contains(p, "[:") || strings.Contains(p, "[=") || strings.Contains(p, "[.") {
+		p = bashClass.ReplaceAllString(p, "?")
+		p = bashBracket.ReplaceAllString(p, "?")
+	}
 	return strings.ReplaceAll(p, "[!", "[^")
 }
 
@@ -295,6 +328,9 @@ func bashGlob(p string) string {
 func globMatch(pattern, name string) bool {
 	if strings.HasPrefix(name, ".") && !strings.HasPrefix(pattern, ".") {
 		return false
+	}
+	if !strings.ContainsAny(pattern, "*?[\\") {
+		return pattern == name
 	}
 	ok, err := path.Match(bashGlob(pattern), name)
 	if err != nil {
@@ -322,6 +358,10 @@ func storeDir(n string) bool {
 		for i, c := range parts {
 			if c = collapseStars(c); len(c) > maxComponent {
 				continue // longer than a glob of any store directory's name can be
+			}
+			glob := strings.ContainsAny(c, "*?[")
+			if !glob && !storeNames[c] {
+				continue // a plain name is a store directory's, or no store's
 			}
 			for _, d := range storeDirs {
 				if globMatch(c, d) {
@@ -819,24 +859,37 @@ func globPath(field string) bool {
 			fc[k] = "" // matches no component of a credential path
 		}
 	}
+	var wild []int // the components with a glob: a window without one is a plain path, found as such
+	for k, c := range fc {
+		if strings.ContainsAny(c, "*?[") {
+			wild = append(wild, k)
+		}
+	}
 	for _, pc := range globPaths {
-		for start := 0; start+len(pc) <= len(fc); start++ {
-			if pc[0] == "" && start > 0 {
-				break // absolute: from the field's start only
-			}
-			literal, all := false, true
-			for k, c := range pc {
-				f := fc[start+k]
-				if !globMatch(f, c) {
-					all = false
-					break
+		for _, w := range wild {
+			for start := max(0, w-len(pc)+1); start <= w && start+len(pc) <= len(fc); start++ {
+				if globWindow(fc, pc, start) {
+					return true
 				}
-				literal = literal || strings.Trim(f, "*?[]!^-") != ""
-			}
-			if all && literal {
-				return true
 			}
 		}
 	}
 	return false
+}
+
+// globWindow reports whether the components of fc from start match the
+// credential path pc (see globPath).
+func globWindow(fc, pc []string, start int) bool {
+	if pc[0] == "" && start > 0 {
+		return false // absolute: from the field's start only
+	}
+	literal := false
+	for k, c := range pc {
+		f := fc[start+k]
+		if !globMatch(f, c) {
+			return false
+		}
+		literal = literal || strings.Trim(f, "*?[]!^-") != ""
+	}
+	return literal
 }

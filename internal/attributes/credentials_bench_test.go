@@ -1,6 +1,7 @@
 package attributes
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -71,4 +72,26 @@ func init() {
 	} {
 		hostileValues[name] = args
 	}
+}
+
+// The fourth attack's: globs by the thousand in each of many readings.
+func init() {
+	prefix := "{a,b,c}{d,e,f,g,h} cat "
+	hostileValues["globs-by-reading"] = map[string]any{"command": prefix + strings.Repeat(".[/", 20000)}
+	hostileValues["glob-blanks-by-reading"] = map[string]any{"command": prefix + strings.Repeat(".[ ", 20000)}
+	hostileValues["classes-by-reading"] = map[string]any{"command": prefix + strings.Repeat(".[[:a:]]/", 6600)}
+	hostileValues["stars-by-reading"] = map[string]any{"command": prefix + strings.Repeat("*=", 30000)}
+	hostileValues["one-glob-deep"] = map[string]any{"command": prefix + strings.Repeat(".a/", 20000) + "*"}
+	hostileValues["components-by-reading"] = map[string]any{"command": prefix + strings.Repeat(".a/", 20000)}
+	hostileValues["proc-brackets"] = map[string]any{"command": "/proc " + strings.Repeat("[ ", 32000)}
+}
+
+// A call of 96 hostile values of 64 KB (6 MB, the most a call's params
+// may hold): the call's budget of readings stops the scan.
+func init() {
+	many := map[string]any{}
+	for i := range 96 {
+		many[strconv.Itoa(i)] = "{a,b,c}{d,e,f,g,h} cat " + strings.Repeat(".a/", 20000) + "*"
+	}
+	hostileValues["a-call-of-96"] = many
 }

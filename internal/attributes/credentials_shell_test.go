@@ -134,3 +134,18 @@ func TestCredentialStoresEmptyPaths(t *testing.T) {
 		attributes.CredentialStores(map[string]any{"command": s})
 	}
 }
+
+// TestCredentialStoresCallBudget: a call whose values, together, read
+// past the call's budget has its further values counted as stores.
+func TestCredentialStoresCallBudget(t *testing.T) {
+	args := map[string]any{}
+	for i := range 40 {
+		args[strings.Repeat("k", i+1)] = "{a,b,c}{d,e,f,g,h} cat " + strings.Repeat(".a/", 20000)
+	}
+	if got := attributes.CredentialStores(args); len(got) == 0 {
+		t.Error("a call past the budget of readings: none counted")
+	}
+	if got := attributes.CredentialStores(map[string]any{"one": args["k"]}); len(got) != 0 {
+		t.Errorf("one such value alone: %v, want none", got)
+	}
+}

@@ -14,7 +14,7 @@ func FuzzPlainWord(f *testing.F) {
 		if !plainWord(s) {
 			return
 		}
-		if scan(s, true) {
+		if scan(s, true, nil) {
 			t.Errorf("plainWord(%q) lets through a value that names a credential store", s)
 		}
 	})

@@ -26,7 +26,7 @@ func Wildcards(args map[string]any) []string {
 
 // scanArguments walks args once for Wildcards and CredentialStores.
 func scanArguments(args map[string]any) (wildcards, stores []string) {
-	w := argumentWalk{out: []string{}, stores: []string{}}
+	w := argumentWalk{out: []string{}, stores: []string{}, left: maxCallReadings}
 	w.walk("", args, true)
 	slices.Sort(w.out)
 	slices.Sort(w.stores)
@@ -37,6 +37,7 @@ func scanArguments(args map[string]any) (wildcards, stores []string) {
 // that a path string is built only for what it finds: arguments may hold
 // 100,000 values.
 type argumentWalk struct {
+	left   int // bytes left of the call's readings (see maxCallReadings)
 	path   []string
 	out    []string // wildcards
 	stores []string // credential stores
@@ -118,7 +119,7 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 			w.path = append(w.path, pointerEscape(name))
 			// A member's name is read for paths, not as a command: {"env":
 			// {...}} names a tool's option.
-			if namesCredentialStore(name, false) {
+			if namesCredentialStore(name, false, &w.left) {
 				w.store() // {"~/.ssh/id_rsa": "read"}
 			}
 			w.walk(name, e, true)
@@ -133,11 +134,11 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 		// ["conda", "env", "list"] is not "env". The items of a script's
 		// lines (["uptime", "set"]), or an item with words of its own,
 		// are each a command too.
-		if argv := words(v, false); argv != "" && !plainWord(argv) && (printsArgv(argv) || printsArgv(words(v, true))) {
+		if argv := words(v, false); argv != "" && !plainWord(argv) && (printsArgv(argv, &w.left) || printsArgv(words(v, true), &w.left)) {
 			w.store()
 		}
 		lines := scriptKeys[normalKey(key)]
-		if lines && namesCredentialStore(scriptText(v), true) {
+		if lines && namesCredentialStore(scriptText(v), true, &w.left) {
 			w.store() // ["cd /etc", "cat shadow"]: one script, line after line
 		}
 		for i, e := range v {
@@ -147,7 +148,7 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 			w.path = w.path[:len(w.path)-1]
 		}
 	case string:
-		if namesCredentialStore(v, commands) {
+		if namesCredentialStore(v, commands, &w.left) {
 			w.store()
 		}
 		s := strings.TrimSpace(fold.String(v))
@@ -174,13 +175,22 @@ func (w *argumentWalk) walk(key string, v any, commands bool) {
 
 // printsArgv reports whether an argv, joined, prints credentials in any
 // of its readings (see readings).
-func printsArgv(argv string) bool {
+func printsArgv(argv string, left *int) bool {
 	if len(argv) > maxStoreValue {
 		return true // too long to read, as a value would be
+	}
+	if *left <= 0 {
+		return true // the call's budget is spent: nothing more is read
 	}
 	rs, ok := readings(argv)
 	if !ok {
 		return true
+	}
+	for _, r := range rs {
+		*left -= len(r)
+	}
+	if *left < 0 {
+		return true // the call's arguments, together, are more than is read
 	}
 	for _, r := range rs {
 		if printsCredentials(r) {
