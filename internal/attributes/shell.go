@@ -19,7 +19,7 @@ import (
 const (
 	maxReadings     = 256     // texts
 	maxReadingBytes = 1 << 20 // bytes, all readings together
-	maxBraces       = 256     // brace expressions in one text
+	maxBraces       = 256     // brace expressions, or curl sets and ranges, in one text
 	maxSequence     = 64      // items of one sequence read whole ({1..64})
 	maxDir          = 4 << 10 // bytes of a directory a cd goes to
 	maxWork         = 2 << 20 // bytes read by the expansions, all steps together
@@ -31,8 +31,8 @@ const (
 //     with them as separators (a Windows path, %USERPROFILE%\.aws\credentials);
 //   - the first with its braces expanded as bash does ({a,b}, {a..c},
 //     nested; not in JSON text, which is data, unless it substitutes a
-//     command),
-//     and, for what names a URL, with curl's sets and ranges ({a}, [1-3]);
+//     command), and each that names a URL with curl's sets and ranges
+//     ({a}, [1-3]);
 //   - each of those with "*" also matching dotfiles when the text turns
 //     bash's dotglob on, and with its paths resolved (see resolved), and
 //     a URL's percent escapes decoded.
