@@ -88,6 +88,23 @@ func namesCredentialStore(s string, commands bool, left *int) bool {
 // scan is namesCredentialStore without the screens in front of it: every
 // reading of s (see readings) is looked at, and spent from left.
 func scan(s string, commands bool, left *int) bool {
+	wild := 0
+	return anyReading(s, left, func(r string) bool {
+		// Globs are matched component by component against every store's
+		// path: their number, over all readings, is bounded like the
+		// readings themselves, and past it the value counts as a store.
+		if wild += strings.Count(r, "*") + strings.Count(r, "?") + strings.Count(r, "["); wild > maxWild {
+			return true
+		}
+		return namesStore(r, commands)
+	})
+}
+
+// anyReading reports whether check holds for a reading of s (see
+// readings), spending the readings from left unless it is nil; it reports
+// true, reading nothing more, when the readings pass their bounds or
+// left's.
+func anyReading(s string, left *int, check func(string) bool) bool {
 	if left != nil && *left <= 0 {
 		return true // the call's budget is spent: nothing more is read
 	}
@@ -103,19 +120,7 @@ func scan(s string, commands bool, left *int) bool {
 			return true // the call's arguments, together, are more than is read
 		}
 	}
-	wild := 0
-	for _, r := range rs {
-		// Globs are matched component by component against every store's
-		// path: their number, over all readings, is bounded like the
-		// readings themselves, and past it the value counts as a store.
-		if wild += strings.Count(r, "*") + strings.Count(r, "?") + strings.Count(r, "["); wild > maxWild {
-			return true
-		}
-		if namesStore(r, commands) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(rs, check)
 }
 
 // maxCallReadings bounds the bytes of the readings of one call's
@@ -147,7 +152,7 @@ func printsCredentials(n string) bool {
 			return true
 		}
 	}
-	return envCommand(n) || strings.Contains(n, "config view") && strings.Contains(n, "--raw") || configureGet(n)
+	return envCommand(n) || strings.Contains(n, "config view") && strings.Contains(n, "--raw") || wordsInOrder(n)
 }
 
 // inOrder are commands that print credentials as words in order within
@@ -156,9 +161,9 @@ func printsCredentials(n string) bool {
 // token), which credentialCommands find only side by side.
 var inOrder = [][]string{{"configure", "get"}, {"configure", "export-credentials"}, {"config", "view", "--raw"}, {"auth", "token"}}
 
-// configureGet reports whether a command segment of n has the words of
+// wordsInOrder reports whether a command segment of n has the words of
 // one of inOrder, in order.
-func configureGet(n string) bool {
+func wordsInOrder(n string) bool {
 	if !strings.Contains(n, "config") && !strings.Contains(n, "auth") {
 		return false
 	}

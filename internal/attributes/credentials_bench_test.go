@@ -21,9 +21,11 @@ func BenchmarkCredentialStores2KB(b *testing.B) {
 	}
 }
 
-// hostileValues are values built to make the scan slow or large: each
-// must cost about what its size does (see BenchmarkCredentialStoresHostile),
-// and the sequences that overflow must not exhaust memory.
+// hostileValues are values built by four attacks to make the scan slow
+// or large: each must cost about what its size does (see
+// BenchmarkCredentialStoresHostile), and the sequences that overflow must
+// not exhaust memory. The last is a call of 96 of them (6 MB, the most a
+// call's params may hold), which the call's budget of readings stops.
 var hostileValues = map[string]map[string]any{
 	"sequence-overflow":   {"command": "echo {9223372036854775806..9223372036854775807}"},
 	"sequence-wraps":      {"command": "echo {-9223372036854775808..9223372036854775807}"},
@@ -36,6 +38,37 @@ var hostileValues = map[string]map[string]any{
 	"runs-assignments":    {"command": strings.Repeat("a=1 ", 16000) + "set"},
 	"argv-options":        {"argv": append(repeat("-x", 40000), "set")},
 	"argv-braces":         {"argv": append(append(repeat("{", 8000), "x"), repeat("}", 8000)...)},
+	// The third attack's: curl sets and ranges by the thousand, quoted
+	// alternatives, one-item sequences under alternatives, options named
+	// like commands, brackets of classes.
+	"curl-sets":           {"command": `curl "http://x/` + strings.Repeat("{a,b}", 7) + strings.Repeat("{}", 32700) + `"`},
+	"curl-ranges":         {"command": "curl http://x/" + strings.Repeat("[1-1]", 13000)},
+	"quoted-commas":       {"command": "cat '.{" + strings.Repeat(",", 32000) + "}" + strings.Repeat("a", 32000) + "'"},
+	"one-item-sequences":  {"command": strings.Repeat("{,}", 8) + strings.Repeat("{1..1}", 248) + " " + strings.Repeat("a", 2500)},
+	"options-like-env":    {"command": strings.Repeat("-/env ", 10900) + "x"},
+	"options-like-export": {"argv": append(repeat("-/export", 7200), "x")},
+	"class-brackets":      {"command": "cat ." + strings.Repeat("[[:", 21000)},
+	// The fourth attack's: globs by the thousand in each of many readings.
+	"globs-by-reading":       {"command": manyReadings + strings.Repeat(".[/", 20000)},
+	"glob-blanks-by-reading": {"command": manyReadings + strings.Repeat(".[ ", 20000)},
+	"classes-by-reading":     {"command": manyReadings + strings.Repeat(".[[:a:]]/", 6600)},
+	"stars-by-reading":       {"command": manyReadings + strings.Repeat("*=", 30000)},
+	"one-glob-deep":          {"command": manyReadings + strings.Repeat(".a/", 20000) + "*"},
+	"components-by-reading":  {"command": manyReadings + strings.Repeat(".a/", 20000)},
+	"proc-brackets":          {"command": "/proc " + strings.Repeat("[ ", 32000)},
+	"a-call-of-96":           manyValues(96, manyReadings+strings.Repeat(".a/", 20000)+"*"),
+}
+
+// manyReadings starts a value that has 15 brace readings.
+const manyReadings = "{a,b,c}{d,e,f,g,h} cat "
+
+// manyValues is a call's arguments of n members, each v.
+func manyValues(n int, v string) map[string]any {
+	args := map[string]any{}
+	for i := range n {
+		args[strconv.Itoa(i)] = v
+	}
+	return args
 }
 
 func repeat(s string, n int) []any {
@@ -55,43 +88,4 @@ func BenchmarkCredentialStoresHostile(b *testing.B) {
 			}
 		})
 	}
-}
-
-// The third attack's hostile values: curl sets and ranges by the
-// thousand, quoted alternatives, one-item sequences under alternatives,
-// options named like commands, brackets of classes.
-func init() {
-	for name, args := range map[string]map[string]any{
-		"curl-sets":           {"command": `curl "http://x/` + strings.Repeat("{a,b}", 7) + strings.Repeat("{}", 32700) + `"`},
-		"curl-ranges":         {"command": "curl http://x/" + strings.Repeat("[1-1]", 13000)},
-		"quoted-commas":       {"command": "cat '.{" + strings.Repeat(",", 32000) + "}" + strings.Repeat("a", 32000) + "'"},
-		"one-item-sequences":  {"command": strings.Repeat("{,}", 8) + strings.Repeat("{1..1}", 248) + " " + strings.Repeat("a", 2500)},
-		"options-like-env":    {"command": strings.Repeat("-/env ", 10900) + "x"},
-		"options-like-export": {"argv": append(repeat("-/export", 7200), "x")},
-		"class-brackets":      {"command": "cat ." + strings.Repeat("[[:", 21000)},
-	} {
-		hostileValues[name] = args
-	}
-}
-
-// The fourth attack's: globs by the thousand in each of many readings.
-func init() {
-	prefix := "{a,b,c}{d,e,f,g,h} cat "
-	hostileValues["globs-by-reading"] = map[string]any{"command": prefix + strings.Repeat(".[/", 20000)}
-	hostileValues["glob-blanks-by-reading"] = map[string]any{"command": prefix + strings.Repeat(".[ ", 20000)}
-	hostileValues["classes-by-reading"] = map[string]any{"command": prefix + strings.Repeat(".[[:a:]]/", 6600)}
-	hostileValues["stars-by-reading"] = map[string]any{"command": prefix + strings.Repeat("*=", 30000)}
-	hostileValues["one-glob-deep"] = map[string]any{"command": prefix + strings.Repeat(".a/", 20000) + "*"}
-	hostileValues["components-by-reading"] = map[string]any{"command": prefix + strings.Repeat(".a/", 20000)}
-	hostileValues["proc-brackets"] = map[string]any{"command": "/proc " + strings.Repeat("[ ", 32000)}
-}
-
-// A call of 96 hostile values of 64 KB (6 MB, the most a call's params
-// may hold): the call's budget of readings stops the scan.
-func init() {
-	many := map[string]any{}
-	for i := range 96 {
-		many[strconv.Itoa(i)] = "{a,b,c}{d,e,f,g,h} cat " + strings.Repeat(".a/", 20000) + "*"
-	}
-	hostileValues["a-call-of-96"] = many
 }

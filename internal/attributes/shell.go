@@ -82,8 +82,7 @@ func readings(s string) (out []string, ok bool) {
 			out = append(out, e)
 		}
 	}
-	more := len(out)
-	for _, r := range out[:more] {
+	for _, r := range out { // the readings so far: range reads out once
 		if strings.Contains(r, "dotglob") || strings.Contains(r, "globignore") {
 			if !b.take(r) {
 				return nil, false

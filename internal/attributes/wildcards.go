@@ -179,25 +179,7 @@ func printsArgv(argv string, left *int) bool {
 	if len(argv) > maxStoreValue {
 		return true // too long to read, as a value would be
 	}
-	if *left <= 0 {
-		return true // the call's budget is spent: nothing more is read
-	}
-	rs, ok := readings(argv)
-	if !ok {
-		return true
-	}
-	for _, r := range rs {
-		*left -= len(r)
-	}
-	if *left < 0 {
-		return true // the call's arguments, together, are more than is read
-	}
-	for _, r := range rs {
-		if printsCredentials(r) {
-			return true
-		}
-	}
-	return false
+	return anyReading(argv, left, printsCredentials)
 }
 
 func isSelector(key string) bool { return strings.HasSuffix(normalKey(key), "selector") }
