@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -165,7 +166,7 @@ func mapOrdered(statement string) bool {
 }
 
 // canonical is v with every function (an expression reference, &expr,
-// which does not compare) made one marker and, when sorted (for an
+// which does not compare) and every NaN made one marker each and, when sorted (for an
 // expression that is mapOrdered), every list sorted.
 func canonical(v any, sorted bool) any {
 	switch v := v.(type) {
@@ -184,6 +185,9 @@ func canonical(v any, sorted bool) any {
 			out[k] = canonical(x, sorted)
 		}
 		return out
+	}
+	if f, ok := v.(float64); ok && math.IsNaN(f) {
+		return "(NaN)" // NaN is no value equal to itself, but both engines computed it
 	}
 	if v != nil && reflect.TypeOf(v).Kind() == reflect.Func {
 		return "(function)"
