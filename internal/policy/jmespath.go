@@ -289,6 +289,12 @@ func (c *jpCompiler) function(node parsing.ASTNode) expr {
 		}
 		args[i] = c.compile(child)
 	}
+	if e, ok := c.native(name, args); ok && !refers(node) {
+		if f := node.Children[0]; name == "length" && f.NodeType == parsing.ASTFilterProjection && len(f.Children) == 3 {
+			return c.filterCount(f, e)
+		}
+		return e
+	}
 	return func(value any, b binding.Bindings) (any, error) {
 		resolved, err := evalAll(args, value, b)
 		if err != nil {
@@ -331,6 +337,17 @@ func leftList(left, slow expr, value any, b binding.Bindings) (list []any, out a
 	return nil, nil, true, nil
 }
 
+// refers says whether a function call passes an expression reference
+// (&expr) as an argument.
+func refers(node parsing.ASTNode) bool {
+	for _, child := range node.Children {
+		if child.NodeType == parsing.ASTExpRef {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *jpCompiler) flatten(node parsing.ASTNode) expr {
 	left := c.compile(node.Children[0])
 	slow := c.interpret(node)
@@ -339,7 +356,15 @@ func (c *jpCompiler) flatten(node parsing.ASTNode) expr {
 		if done {
 			return out, err
 		}
-		flattened := []any{}
+		n := 0
+		for _, element := range list {
+			if inner, ok := element.([]any); ok {
+				n += len(inner)
+			} else {
+				n++
+			}
+		}
+		flattened := make([]any, 0, n)
 		for _, element := range list {
 			if inner, ok := element.([]any); ok {
 				flattened = append(flattened, inner...)
@@ -362,7 +387,7 @@ func (c *jpCompiler) projection(node parsing.ASTNode) expr {
 	// A string is sliced (s[1:]) through a projection of this shape only.
 	first := node.Children[0]
 	allowString := first.NodeType == parsing.ASTIndexExpression && len(first.Children) > 1 && first.Children[1].NodeType == parsing.ASTSlice
-	return func(value any, b binding.Bindings) (any, error) {
+	projection := func(value any, b binding.Bindings) (any, error) {
 		v, err := left(value, b)
 		if err != nil {
 			return nil, err
@@ -377,7 +402,7 @@ func (c *jpCompiler) projection(node parsing.ASTNode) expr {
 			}
 			return nil, nil
 		}
-		collected := []any{}
+		collected := make([]any, 0, len(list))
 		for _, element := range list {
 			current, err := right(element, b)
 			if err != nil {
@@ -388,6 +413,118 @@ func (c *jpCompiler) projection(node parsing.ASTNode) expr {
 			}
 		}
 		return collected, nil
+	}
+	if first.NodeType != parsing.ASTFlatten {
+		return projection
+	}
+	return c.flatProjection(first.Children[0], right, projection)
+}
+
+// flatProjection is a projection of a flatten (x[].y, [a, b][].y, x[][]):
+// it projects the elements the flatten lists without building the
+// flattened list, nor the multi-select list of up to four items a flatten
+// of one (as grant tables are read: [principal.groups,
+// principal.scopes][]), and so allocates only its result. A value that
+// go-jmespath reads by reflection is handed to projection, the node
+// compiled as is.
+func (c *jpCompiler) flatProjection(source parsing.ASTNode, right, projection expr) expr {
+	var items []expr
+	var left expr
+	if source.NodeType == parsing.ASTMultiSelectList && len(source.Children) <= 4 {
+		for _, child := range source.Children {
+			items = append(items, c.compile(child))
+		}
+	} else {
+		left = c.compile(source)
+	}
+	return func(value any, b binding.Bindings) (any, error) {
+		var held [4]any
+		var outer []any
+		if left == nil {
+			for i, item := range items {
+				v, err := item(value, b)
+				if err != nil {
+					return nil, nil // the flatten drops the error: null
+				}
+				held[i] = v
+			}
+			outer = held[:len(items)]
+		} else {
+			v, err := left(value, b)
+			if err != nil {
+				return nil, nil
+			}
+			list, ok := v.([]any)
+			if !ok {
+				if util.IsSliceType(v) {
+					return projection(value, b)
+				}
+				return nil, nil
+			}
+			outer = list
+		}
+		n := 0
+		for _, element := range outer {
+			if inner, ok := element.([]any); ok {
+				n += len(inner)
+			} else if util.IsSliceType(element) {
+				return projection(value, b)
+			} else {
+				n++
+			}
+		}
+		collected := make([]any, 0, n)
+		project := func(element any) error {
+			current, err := right(element, b)
+			if err == nil && current != nil {
+				collected = append(collected, current)
+			}
+			return err
+		}
+		for _, element := range outer {
+			if inner, ok := element.([]any); ok {
+				for _, e := range inner {
+					if err := project(e); err != nil {
+						return nil, err
+					}
+				}
+			} else if err := project(element); err != nil {
+				return nil, err
+			}
+		}
+		return collected, nil
+	}
+}
+
+// filterCount is length(x[?c]): the number of elements the filter keeps,
+// counted without building the list. Where the filter's value is not a
+// list, it is general, the call compiled as is.
+func (c *jpCompiler) filterCount(filter parsing.ASTNode, general expr) expr {
+	left, right, cond := c.compile(filter.Children[0]), c.compile(filter.Children[1]), c.compile(filter.Children[2])
+	return func(value any, b binding.Bindings) (any, error) {
+		v, err := left(value, b)
+		list, ok := v.([]any)
+		if err != nil || !ok {
+			return general(value, b)
+		}
+		n := 0
+		for _, element := range list {
+			keep, err := cond(element, b)
+			if err != nil {
+				return nil, err
+			}
+			if util.IsFalse(keep) {
+				continue
+			}
+			current, err := right(element, b)
+			if err != nil {
+				return nil, err
+			}
+			if current != nil {
+				n++
+			}
+		}
+		return boxed(n), nil
 	}
 }
 

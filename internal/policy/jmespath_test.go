@@ -1,7 +1,10 @@
 package policy_test
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/kyverno/pkg/ext/wildcard"
 
 	"github.com/toolgate/toolgate/internal/policy"
 )
@@ -70,6 +73,21 @@ var expressions = []string{
 	"tool.arguments.count * `2`", "tool.arguments.count % `2`", "tool.name[:3]", "items[?n == `1`] | [0].s",
 	"to_string(tool.labels[?@ != 'x'])", "length(items[?s == ''])", "items[?length(l || `[]`) > `0`].n",
 	"contains(tool.labels || `[]`, 'external-communication')", "(tool.risk == 'high')", "tool.risk == 'high' == `true`",
+	// the functions compiled natively, on the types they answer and on the
+	// ones left to the function caller
+	"lookup(tool.labels, `1`)", "lookup(tool.labels, `7`)", "lookup(tool.labels, `0.5`)", "lookup(tool.arguments, `1`)",
+	"lookup(labels, 'team')", "lookup(tool.name, 'x')", "lookup(tool.arguments, tool.missing)", "lookup(tool.missing, 'a')",
+	"wildcard('k8s___?elete-*', tool.name)", "wildcard('*', tool.null)", "wildcard(tool.zero, tool.name)", "wildcard('', tool.empty)",
+	"wildcard('**pod', tool.name)", "wildcard('k8s*', strs)", "contains(tool.name, 'delete')", "contains(tool.name, `1`)",
+	"contains(tool.arguments.tags, `[\"c\", \"d\"]`)", "contains(items[].n, `2`)", "contains(tool.arguments, 'namespace')",
+	"contains(tool.null, 'x')", "contains(ints, `2`)", "length(tool.arguments)", "length(labels)", "length(int)", "length(tool.null)",
+	"length('héllo')", "length(items)",
+	// projections of flattens, compiled without the flattened list
+	"[tool.labels, abs(tool.name)][].length(@)", "[tool.labels, tool.name][].length(@)", "[strs, tool.labels][].length(@)",
+	"ints[].x", "items[][].n", "items[].l[].to_string(@)", "[tool.name, tool.risk, int, tool.labels, tool.wildcards][].length(@)",
+	"length(tool.labels[?@ != 'x'])", "length(items[?n].s)", "length(items[?abs(s)])", "length(items[?n].abs(s))", "length(strs[?@])",
+	"length(tool.name[?@])", "length(tool.missing[?@])", "length(items[?n])", "length(items[?s].l[0])",
+	"tool.labels[].abs(@)", "tool.name[].x", "tool.missing[][]", "[tool.missing, tool.null][].x", "[][].x", "[`[1, [2]]`][][]", "[principal.groups, principal.scopes][].lookup(`{\"sre\": [\"k8s___*\"]}`, @)[] | [?wildcard(@, tool.name)]",
 }
 
 // TestExpressionsMatchInterpreter: jpCompiler computes what go-jmespath's
@@ -96,6 +114,26 @@ func FuzzExpressions(f *testing.F) {
 	f.Fuzz(func(t *testing.T, e string) {
 		if d := policy.DiffExpression(e, jmespathValue(), vars); d != "" {
 			t.Error(d)
+		}
+	})
+}
+
+// FuzzWildcard: the wildcard(pattern, name) the compiler answers itself
+// matches as kyverno's does, on any pair of strings.
+func FuzzWildcard(f *testing.F) {
+	for _, c := range [][2]string{
+		{"k8s___*", "k8s___get-pod"}, {"*", ""}, {"", ""}, {"?", "é"}, {"a*b*c", "aXbYc"}, {"a*b*c", "aXbYcZ"},
+		{"*?", ""}, {"\xff", "\ufffd"}, {"\ufffd", "\xff"}, {"?", "\xff"}, {"**", "x"}, {"a?c*", "abc"}, {"*x*", "yyy"},
+	} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		// The original backtracks exponentially in the number of stars.
+		if strings.Count(pattern, "*") > 6 || len(name) > 64 {
+			t.Skip()
+		}
+		if got, want := policy.WildcardMatch(pattern, name), wildcard.Match(pattern, name); got != want {
+			t.Errorf("wildcard(%q, %q) = %v, kyverno's %v", pattern, name, got, want)
 		}
 	})
 }

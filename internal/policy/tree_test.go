@@ -216,3 +216,6 @@ func run(p func(any, binding.Bindings) (any, error), value any, b binding.Bindin
 	}()
 	return p(value, b)
 }
+
+// WildcardMatch is wildcardMatch, for FuzzWildcard.
+var WildcardMatch = wildcardMatch
