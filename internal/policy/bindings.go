@@ -34,3 +34,18 @@ func (b *bindings) Get(name string) (binding.Binding, error) {
 func (b *bindings) Register(name string, value binding.Binding) binding.Bindings {
 	return &bindings{name: name, value: value, parent: b}
 }
+
+// payload binds $payload to a document, in one allocation.
+type payload struct {
+	bindings
+	value any
+}
+
+// Value is the document: payload is its own binding.
+func (p *payload) Value() (any, error) { return p.value, nil }
+
+func newPayload(doc any) *bindings {
+	p := &payload{value: doc}
+	p.bindings = bindings{name: "$payload", value: p}
+	return &p.bindings
+}

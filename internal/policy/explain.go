@@ -52,7 +52,7 @@ func explainRule(p *compiledPolicy, r compiledRule, resource any, pb binding.Bin
 			fault(fmt.Sprintf("panic: %v", v))
 		}
 	}()
-	violations, matched, err := r.eval(resource, bind(pb, "$rule", r.binding), nil)
+	violations, matched, err := r.eval(resource, actionOf(resource), bind(pb, "$rule", r.binding), nil)
 	switch {
 	case !matched:
 		res.Outcome = Skip

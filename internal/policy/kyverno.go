@@ -39,7 +39,7 @@ type compiledRule struct {
 	// document's action and phase the rule's match clause can accept: a
 	// rule for calls is skipped for the hundreds of list documents of one
 	// tools/list answer without running its match.
-	actions, phases map[string]bool
+	actions, phases literals
 	// listKinds, when not nil, are the only values of list.kind a
 	// document of action list can have for the rule to match it.
 	listKinds map[string]bool
@@ -47,10 +47,11 @@ type compiledRule struct {
 	quotesArguments, answered bool
 }
 
-// ruleFunc evaluates one rule: matched is false when the match or exclude
+// ruleFunc evaluates one rule on resource, whose action is action (""
+// when not a string): matched is false when the match or exclude
 // clause skips the rule; err is an evaluation error. shared, when not nil,
 // holds the context values that documents of one list answer share.
-type ruleFunc func(resource any, b binding.Bindings, shared shared) (violations []violation, matched bool, err error)
+type ruleFunc func(resource any, action string, b binding.Bindings, shared shared) (violations []violation, matched bool, err error)
 
 // shared holds, for a series of documents that differ only in the fields of
 // listVarying, the context values that read none of them: computed for the
@@ -96,7 +97,7 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 				rb = binding.NewBinding(r)
 			}
 			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: rb, eval: eval,
-				actions: literalValues(r.Match, "action"), phases: literalValues(r.Match, "phase"),
+				actions: literalsOf(literalValues(r.Match, "action")), phases: literalsOf(literalValues(r.Match, "phase")),
 				listKinds: listKinds(r.Match), quotesArguments: quotesArguments(r), answered: answered(raw)})
 		}
 		k.policies = append(k.policies, cp)
@@ -150,12 +151,13 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 			res.Findings = append(res.Findings, f)
 		}
 	}()
-	action, _ := doc["action"].(string)
-	phase, _ := doc["phase"].(string)
+	actionValue, phaseValue := doc["action"], doc["phase"]
+	action, _ := actionValue.(string)
+	phase, _ := phaseValue.(string)
 	list, _ := doc["list"].(map[string]any)
 	kind, isKind := list["kind"].(string)
 	var resource any = doc
-	payload := &bindings{name: "$payload", value: binding.NewBinding(resource)}
+	payload := newPayload(resource)
 	for i := range k.policies {
 		p := &k.policies[i]
 		if verdictOnly && p.mode != ModeEnforce {
@@ -164,7 +166,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 		current = p
 		pb := bind(payload, "$policy", p.binding)
 		for _, r := range p.rules {
-			if skip(r.actions, doc["action"], action) || skip(r.phases, doc["phase"], phase) ||
+			if r.actions.skips(actionValue, action) || r.phases.skips(phaseValue, phase) ||
 				action == "list" && r.listKinds != nil && (!isKind || !r.listKinds[kind]) {
 				continue
 			}
@@ -176,7 +178,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 					Message: "policy evaluation stopped: no time left", Detail: err.Error()})
 				return res
 			}
-			violations, matched, err := r.eval(resource, bind(pb, "$rule", r.binding), sh)
+			violations, matched, err := r.eval(resource, action, bind(pb, "$rule", r.binding), sh)
 			if !matched {
 				continue
 			}
@@ -304,10 +306,10 @@ func compileRule(l loc, c compilers.Compilers, compiler string, r v1alpha1.Valid
 	if err != nil {
 		return nil, err
 	}
-	return func(resource any, b binding.Bindings, sh shared) ([]violation, bool, error) {
+	return func(resource any, action string, b binding.Bindings, sh shared) ([]violation, bool, error) {
 		b = context(resource, b, sh)
 		match := match
-		if m, ok := byAction[actionOf(resource)]; ok {
+		if m, ok := byAction[action]; ok {
 			match = m
 		}
 		if match != nil {
@@ -341,7 +343,8 @@ type contextEntry struct {
 }
 
 // matchesByAction compiles, for each action a match clause names in literal
-// "any" trees, the clause with only the trees that can match that action.
+// "any" trees, the clause with only the trees that can match that action,
+// without their action key.
 // A list document then does not run the trees written for calls (a failed
 // tree costs more than a matching one: kyverno-json formats its error).
 func matchesByAction(l loc, c compilers.Compilers, m *v1alpha1.Match) (map[string]*clause, error) {
@@ -356,6 +359,11 @@ func matchesByAction(l loc, c compilers.Compilers, m *v1alpha1.Match) (map[strin
 		for i := range m.Any {
 			if v, ok := literalOf(&m.Any[i], "action"); !ok || v == action {
 				tree := m.Any[i]
+				if ok {
+					// The clause runs only on documents of this action
+					// (the string itself, which the literal equals).
+					tree = withoutKey(tree, "action")
+				}
 				if action == "list" && len(kinds) == 1 {
 					// The rule is skipped for a list document of
 					// another kind (evaluate), so its trees need not

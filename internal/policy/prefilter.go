@@ -3,23 +3,38 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 )
 
-// skip reports whether a rule that accepts only the values in allowed cannot
-// match a document whose field holds value (s when a string). Only string
-// values are decided here; anything else goes through the match clause.
-func skip(allowed map[string]bool, value any, s string) bool {
+// literals are the only values of a document's field that a rule's match
+// clause can accept; nil when it can accept any. They are few, so a scan
+// is cheaper than a map on each of a decision's rules.
+type literals []string
+
+// literalsOf returns the members of allowed as literals: nil when allowed
+// is nil, empty (nothing matches) when it is empty.
+func literalsOf(allowed map[string]bool) literals {
 	if allowed == nil {
+		return nil
+	}
+	return slices.AppendSeq(make(literals, 0, len(allowed)), maps.Keys(allowed))
+}
+
+// skips reports whether a rule that accepts only l cannot match a document
+// whose field holds value (s when a string). Only string values are
+// decided here; anything else goes through the match clause.
+func (l literals) skips(value any, s string) bool {
+	if l == nil {
 		return false
 	}
 	if _, isString := value.(string); !isString {
 		return false
 	}
-	return !allowed[s]
+	return !slices.Contains(l, s)
 }
 
 // literalValues returns the values of field that a match clause can accept,

@@ -44,7 +44,9 @@ type walk struct {
 	keep  bool
 	n     int
 	fails []fail
-	path  []segment
+	// path is where the walk is: pointers, so that a step costs a word
+	// (a key's segment is its tree's, an index's is shared).
+	path []*segment
 }
 
 // fail is one failed node: its path, formatted as field.Path formats it,
@@ -102,8 +104,24 @@ func (w *walk) typeInvalid(value any, detail string) error {
 	return &field.Error{Type: field.ErrorTypeTypeInvalid, Field: w.String(), BadValue: value, Detail: detail}
 }
 
-func (w *walk) push(s segment) { w.path = append(w.path, s) }
-func (w *walk) pop()           { w.path = w.path[:len(w.path)-1] }
+func (w *walk) push(s *segment) { w.path = append(w.path, s) }
+func (w *walk) pop()            { w.path = w.path[:len(w.path)-1] }
+
+// indexes are the segments of the first indexes of a slice.
+var indexes = func() (s [256]segment) {
+	for i := range s {
+		s[i].index = i
+	}
+	return s
+}()
+
+// at is the segment of index i.
+func at(i int) *segment {
+	if i < len(indexes) {
+		return &indexes[i]
+	}
+	return &segment{index: i}
+}
 
 // child is the segment of a map key named name.
 func child(name string) segment {
@@ -216,7 +234,7 @@ func (n sliceTree) assert(w *walk, value any, b binding.Bindings) error {
 		return nil
 	}
 	for i := range n {
-		w.push(segment{index: i})
+		w.push(at(i))
 		err := n[i].assert(w, items[i], b)
 		w.pop()
 		if err != nil {
@@ -231,7 +249,8 @@ func (n sliceTree) assert(w *walk, value any, b binding.Bindings) error {
 type mapTree []keyTree
 
 type keyTree struct {
-	name string
+	name    string
+	segment segment // the key's step of a path
 	// field is the member a literal key reads; program, when not nil,
 	// computes the projection of an expression key instead.
 	field   string
@@ -244,7 +263,7 @@ type keyTree struct {
 }
 
 func parseKey(l loc, k string, c compilers.Compilers) (keyTree, error) {
-	e := keyTree{name: k}
+	e := keyTree{name: k, segment: child(k)}
 	expr := parseExpression(k)
 	e.foreach, e.foreachName, e.bindingName = expr.Foreach, expr.ForeachName, expr.Binding
 	if compiler := c.Compiler(expr.Compiler); compiler != nil {
@@ -273,7 +292,7 @@ func (n mapTree) assert(w *walk, value any, b binding.Bindings) error {
 		return nil
 	}
 	for i := range n {
-		w.push(child(n[i].name))
+		w.push(&n[i].segment)
 		err := n[i].assert(w, value, b)
 		w.pop()
 		if err != nil {
@@ -331,14 +350,14 @@ func (e *keyTree) assert(w *walk, value any, b binding.Bindings) error {
 	switch p := projected.(type) {
 	case []any:
 		for i, item := range p {
-			if err := e.item(w, segment{index: i}, i, item, b); err != nil {
+			if err := e.item(w, at(i), i, item, b); err != nil {
 				return err
 			}
 		}
 		return nil
 	case map[string]any:
 		for _, k := range slices.Sorted(maps.Keys(p)) {
-			if err := e.item(w, segment{key: k, isKey: true}, k, p[k], b); err != nil {
+			if err := e.item(w, &segment{key: k, isKey: true}, k, p[k], b); err != nil {
 				return err
 			}
 		}
@@ -348,7 +367,7 @@ func (e *keyTree) assert(w *walk, value any, b binding.Bindings) error {
 	switch rv.Kind() {
 	case reflect.Slice:
 		for i := range rv.Len() {
-			if err := e.item(w, segment{index: i}, i, rv.Index(i).Interface(), b); err != nil {
+			if err := e.item(w, at(i), i, rv.Index(i).Interface(), b); err != nil {
 				return err
 			}
 		}
@@ -359,7 +378,7 @@ func (e *keyTree) assert(w *walk, value any, b binding.Bindings) error {
 			return strings.Compare(fmt.Sprint(a.Interface()), fmt.Sprint(b.Interface()))
 		})
 		for _, k := range keys {
-			if err := e.item(w, segment{key: fmt.Sprint(k.Interface()), isKey: true}, k.Interface(), rv.MapIndex(k).Interface(), b); err != nil {
+			if err := e.item(w, &segment{key: fmt.Sprint(k.Interface()), isKey: true}, k.Interface(), rv.MapIndex(k).Interface(), b); err != nil {
 				return err
 			}
 		}
@@ -370,7 +389,7 @@ func (e *keyTree) assert(w *walk, value any, b binding.Bindings) error {
 
 // item asserts one item of a loop: at index or key s, bound to
 // foreachName when the loop names it.
-func (e *keyTree) item(w *walk, s segment, name any, item any, b binding.Bindings) error {
+func (e *keyTree) item(w *walk, s *segment, name any, item any, b binding.Bindings) error {
 	if e.foreachName != "" {
 		b = b.Register(e.foreachName, binding.NewBinding(name))
 	}
@@ -531,7 +550,7 @@ func kindOf(v any) reflect.Kind {
 
 // walks are reused: a walk's path and failures are the only allocations
 // of an evaluation that finds nothing.
-var walks = sync.Pool{New: func() any { return &walk{path: make([]segment, 0, 16)} }}
+var walks = sync.Pool{New: func() any { return &walk{path: make([]*segment, 0, 16)} }}
 
 func getWalk(keep bool) *walk {
 	w := walks.Get().(*walk)
