@@ -29,7 +29,7 @@ type RuleResult struct {
 // slower than Evaluate and not for the request path.
 func (k *Kyverno) Explain(doc map[string]any) (out []RuleResult) {
 	var resource any = doc
-	payload := &bindings{name: "$payload", value: binding.NewBinding(resource)}
+	payload := newPayload(resource)
 	for i := range k.policies {
 		p := &k.policies[i]
 		pb := bind(payload, "$policy", p.binding)
@@ -52,7 +52,9 @@ func explainRule(p *compiledPolicy, r compiledRule, resource any, pb binding.Bin
 			fault(fmt.Sprintf("panic: %v", v))
 		}
 	}()
-	violations, matched, err := r.eval(resource, actionOf(resource), bind(pb, "$rule", r.binding), nil)
+	w := getWalk(false)
+	defer putWalk(w)
+	violations, matched, err := r.eval(w, resource, actionOf(resource), bind(pb, "$rule", r.binding), nil)
 	switch {
 	case !matched:
 		res.Outcome = Skip

@@ -2,8 +2,8 @@ package policy
 
 import "github.com/jmespath-community/go-jmespath/pkg/binding"
 
-// frame binds a rule's context entries for one evaluation, in two
-// allocations whatever their number: a slot per entry, evaluated at most
+// frame binds a rule's context entries for one evaluation, in one
+// allocation for up to four entries (two beyond): a slot per entry, evaluated at most
 // once and only when read, as kyverno-json's delegates are. (A delegate, its
 // sync.OnceValues and a binding per entry were a quarter of a decision's
 // allocations.) A frame belongs to one evaluation, on one goroutine.
@@ -12,6 +12,7 @@ type frame struct {
 	parent   binding.Bindings
 	resource any
 	slots    []slot
+	inline   [4]slot // the slots of a rule with few entries, as most have
 }
 
 // slot is entry i of a frame. It is the entry's binding, and the bindings
@@ -30,7 +31,12 @@ type slot struct {
 // newFrame binds entries for one evaluation of resource and returns the
 // bindings the rule's clauses see.
 func newFrame(entries []*contextEntry, resource any, parent binding.Bindings, sh shared) binding.Bindings {
-	f := &frame{entries: entries, parent: parent, resource: resource, slots: make([]slot, len(entries))}
+	f := &frame{entries: entries, parent: parent, resource: resource}
+	if len(entries) <= len(f.inline) {
+		f.slots = f.inline[:len(entries)]
+	} else {
+		f.slots = make([]slot, len(entries))
+	}
 	for i, e := range entries {
 		s := &f.slots[i]
 		s.f, s.i = f, i

@@ -81,7 +81,8 @@ var expressions = []string{
 	"wildcard('**pod', tool.name)", "wildcard('k8s*', strs)", "contains(tool.name, 'delete')", "contains(tool.name, `1`)",
 	"contains(tool.arguments.tags, `[\"c\", \"d\"]`)", "contains(items[].n, `2`)", "contains(tool.arguments, 'namespace')",
 	"contains(tool.null, 'x')", "contains(ints, `2`)", "length(tool.arguments)", "length(labels)", "length(int)", "length(tool.null)",
-	"length('héllo')", "length(items)",
+	"length('héllo')", "length(items)", "max(tool.labels)", "max(`[]`)", "max([tool.risk, `1`])", "max(`[1, 3, 2]`)",
+	"max(`[3, 1]`)", "max([`1`, tool.risk])", "max(tool.name)", "max(ints)", "max(strs)", "max(items[].n)", "max([tool.null])",
 	// projections of flattens, compiled without the flattened list
 	"[tool.labels, abs(tool.name)][].length(@)", "[tool.labels, tool.name][].length(@)", "[strs, tool.labels][].length(@)",
 	"ints[].x", "items[][].n", "items[].l[].to_string(@)", "[tool.name, tool.risk, int, tool.labels, tool.wildcards][].length(@)",

@@ -48,10 +48,10 @@ type compiledRule struct {
 }
 
 // ruleFunc evaluates one rule on resource, whose action is action (""
-// when not a string): matched is false when the match or exclude
+// when not a string), with w as its clauses' walk: matched is false when the match or exclude
 // clause skips the rule; err is an evaluation error. shared, when not nil,
 // holds the context values that documents of one list answer share.
-type ruleFunc func(resource any, action string, b binding.Bindings, shared shared) (violations []violation, matched bool, err error)
+type ruleFunc func(w *walk, resource any, action string, b binding.Bindings, shared shared) (violations []violation, matched bool, err error)
 
 // shared holds, for a series of documents that differ only in the fields of
 // listVarying, the context values that read none of them: computed for the
@@ -158,6 +158,8 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 	kind, isKind := list["kind"].(string)
 	var resource any = doc
 	payload := newPayload(resource)
+	w := getWalk(false)
+	defer putWalk(w)
 	for i := range k.policies {
 		p := &k.policies[i]
 		if verdictOnly && p.mode != ModeEnforce {
@@ -178,7 +180,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 					Message: "policy evaluation stopped: no time left", Detail: err.Error()})
 				return res
 			}
-			violations, matched, err := r.eval(resource, action, bind(pb, "$rule", r.binding), sh)
+			violations, matched, err := r.eval(w, resource, action, bind(pb, "$rule", r.binding), sh)
 			if !matched {
 				continue
 			}
@@ -306,27 +308,27 @@ func compileRule(l loc, c compilers.Compilers, compiler string, r v1alpha1.Valid
 	if err != nil {
 		return nil, err
 	}
-	return func(resource any, action string, b binding.Bindings, sh shared) ([]violation, bool, error) {
+	return func(w *walk, resource any, action string, b binding.Bindings, sh shared) ([]violation, bool, error) {
 		b = context(resource, b, sh)
 		match := match
 		if m, ok := byAction[action]; ok {
 			match = m
 		}
 		if match != nil {
-			if failed, err := match.failed(resource, b); err != nil {
+			if failed, err := match.failedOn(w, resource, b); err != nil {
 				return nil, true, err
 			} else if failed {
 				return nil, false, nil
 			}
 		}
 		if exclude != nil {
-			if failed, err := exclude.failed(resource, b); err != nil {
+			if failed, err := exclude.failedOn(w, resource, b); err != nil {
 				return nil, true, err
 			} else if !failed {
 				return nil, false, nil
 			}
 		}
-		violations, err := assert.eval(resource, b)
+		violations, err := assert.eval(w, resource, b)
 		return violations, true, err
 	}, nil
 }

@@ -63,21 +63,46 @@ func (c *jpCompiler) native(name string, args []expr) (e expr, ok bool) {
 		}
 	case name == "length" && len(args) == 1:
 		// go-jmespath's length(subject).
-		return func(value any, b binding.Bindings) (any, error) {
-			x, err := args[0](value, b)
-			if err != nil {
-				return nil, err
-			}
+		return c.native1(name, args[0], func(x any) (any, bool) {
 			switch subject := x.(type) {
 			case string:
-				return boxed(utf8.RuneCountInString(subject)), nil
+				return boxed(utf8.RuneCountInString(subject)), true
 			case []any:
-				return boxed(len(subject)), nil
+				return boxed(len(subject)), true
 			case map[string]any:
-				return boxed(len(subject)), nil
+				return boxed(len(subject)), true
 			}
-			return c.caller.CallFunction(name, []any{x})
-		}, true
+			return nil, false
+		}), true
+	case name == "max" && len(args) == 1:
+		// go-jmespath's max(list): of numbers or of strings, the greatest
+		// element as found (an empty list is null).
+		return c.native1(name, args[0], func(x any) (any, bool) {
+			list, ok := x.([]any)
+			if !ok {
+				return nil, false
+			}
+			var best any
+			for i, v := range list {
+				switch v := v.(type) {
+				case float64:
+					if b, ok := best.(float64); i == 0 || ok && v > b {
+						best = list[i]
+					} else if !ok {
+						return nil, false
+					}
+				case string:
+					if b, ok := best.(string); i == 0 || ok && v > b {
+						best = list[i]
+					} else if !ok {
+						return nil, false
+					}
+				default:
+					return nil, false
+				}
+			}
+			return best, true
+		}), true
 	default:
 		return nil, false
 	}
@@ -96,6 +121,21 @@ func (c *jpCompiler) native(name string, args []expr) (e expr, ok bool) {
 		}
 		return c.caller.CallFunction(name, []any{x, y})
 	}, true
+}
+
+// native1 is a call of a one-argument function answered by answer where
+// it can.
+func (c *jpCompiler) native1(name string, arg expr, answer func(x any) (any, bool)) expr {
+	return func(value any, b binding.Bindings) (any, error) {
+		x, err := arg(value, b)
+		if err != nil {
+			return nil, err
+		}
+		if v, ok := answer(x); ok {
+			return v, nil
+		}
+		return c.caller.CallFunction(name, []any{x})
+	}
 }
 
 // smallNumbers are the lengths most values have, boxed once: a float64 in

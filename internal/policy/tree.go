@@ -554,8 +554,14 @@ var walks = sync.Pool{New: func() any { return &walk{path: make([]*segment, 0, 1
 
 func getWalk(keep bool) *walk {
 	w := walks.Get().(*walk)
-	w.keep, w.n, w.fails, w.path = keep, 0, nil, w.path[:0]
+	w.reset(keep)
 	return w
+}
+
+// reset readies w for another walk; the failures it kept are the last
+// walk's, not w's.
+func (w *walk) reset(keep bool) {
+	w.keep, w.n, w.fails, w.path = keep, 0, nil, w.path[:0]
 }
 
 func putWalk(w *walk) {
@@ -601,6 +607,12 @@ func compileClause(l loc, c compilers.Compilers, m *v1alpha1.Match) (*clause, er
 func (cl *clause) failed(resource any, b binding.Bindings) (bool, error) {
 	w := getWalk(false)
 	defer putWalk(w)
+	return cl.failedOn(w, resource, b)
+}
+
+// failedOn is failed with w as its walk.
+func (cl *clause) failedOn(w *walk, resource any, b binding.Bindings) (bool, error) {
+	w.reset(false)
 	for _, t := range cl.any {
 		before := w.n
 		if err := t.assert(w, resource, b); err != nil {
@@ -673,11 +685,12 @@ func compileAssert(l loc, c compilers.Compilers, a v1alpha1.Assert) (*assertClau
 // eval returns the violations: those of every "any" assertion when none
 // holds, else those of the "all" assertions. An error ends the evaluation
 // and comes with the violations found before it.
-func (ac *assertClause) eval(resource any, b binding.Bindings) ([]violation, error) {
+// w is the walk each assertion reuses.
+func (ac *assertClause) eval(w *walk, resource any, b binding.Bindings) ([]violation, error) {
 	if len(ac.any) != 0 {
 		var fails []violation
 		for i := range ac.any {
-			v, err := ac.any[i].eval(resource, b)
+			v, err := ac.any[i].eval(w, resource, b)
 			if err != nil {
 				return fails, err
 			}
@@ -693,7 +706,7 @@ func (ac *assertClause) eval(resource any, b binding.Bindings) ([]violation, err
 	}
 	var fails []violation
 	for i := range ac.all {
-		v, err := ac.all[i].eval(resource, b)
+		v, err := ac.all[i].eval(w, resource, b)
 		if err != nil {
 			return fails, err
 		}
@@ -705,9 +718,8 @@ func (ac *assertClause) eval(resource any, b binding.Bindings) ([]violation, err
 }
 
 // eval returns the assertion's violation, or nil when it holds.
-func (a *assertion) eval(resource any, b binding.Bindings) (*violation, error) {
-	w := getWalk(true)
-	defer putWalk(w)
+func (a *assertion) eval(w *walk, resource any, b binding.Bindings) (*violation, error) {
+	w.reset(true)
 	if err := a.check.assert(w, resource, b); err != nil {
 		return nil, err
 	}
@@ -715,6 +727,7 @@ func (a *assertion) eval(resource any, b binding.Bindings) (*violation, error) {
 		return nil, nil
 	}
 	v := &violation{fails: w.fails}
+	w.fails = nil // the violation's
 	if a.message != nil {
 		v.message = strings.TrimSpace(a.message.Format(resource, b, a.c.Jp.Options()...))
 	}

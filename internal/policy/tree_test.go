@@ -87,7 +87,7 @@ func DiffWithKyverno(p *v1alpha1.ValidatingPolicy, resource any, vars map[string
 			continue
 		}
 		results, terr := theirs(resource, theirBindings)
-		violations, oerr := ours.eval(resource, rb)
+		violations, oerr := ours.eval(getWalk(false), resource, rb)
 		if (terr != nil) != (oerr != nil) {
 			diff("assert errs: kyverno-json %v, ours %v", terr, oerr)
 			continue
