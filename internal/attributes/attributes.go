@@ -471,12 +471,12 @@ func (d *Document) Value() map[string]any {
 	tool := d.Tool.value()
 	p := &d.Principal
 	v := map[string]any{
-		"version": d.Version,
-		"phase":   d.Phase,
-		"action":  d.Action,
+		"version": word(d.Version),
+		"phase":   word(d.Phase),
+		"action":  word(d.Action),
 		"mcp": map[string]any{
-			"method":    d.MCP.Method,
-			"kind":      d.MCP.Kind,
+			"method":    word(d.MCP.Method),
+			"kind":      word(d.MCP.Kind),
 			"id":        d.MCP.ID,
 			"sessionId": d.MCP.SessionID,
 			"taskId":    d.MCP.TaskID,
@@ -484,7 +484,7 @@ func (d *Document) Value() map[string]any {
 		"principal": map[string]any{
 			"authenticated": p.Authenticated,
 			"id":            p.ID,
-			"type":          p.Type,
+			"type":          word(p.Type),
 			"clientId":      p.ClientID,
 			"username":      p.Username,
 			"issuer":        p.Issuer,
@@ -492,7 +492,7 @@ func (d *Document) Value() map[string]any {
 			"scopes":        strings2any(p.Scopes),
 			"actor":         p.Actor,
 			"claims":        p.Claims,
-			"verification":  p.Verification,
+			"verification":  word(p.Verification),
 		},
 		"tool":        tool,
 		"prompt":      d.Prompt.value(),
@@ -502,8 +502,7 @@ func (d *Document) Value() map[string]any {
 		"request":     map[string]any{"headers": headers},
 		"time":        map[string]any{"now": d.Time.Now},
 		"session":     d.Session.value(),
-		"approval": map[string]any{"granted": d.Approval.Granted, "by": d.Approval.By, "at": d.Approval.At,
-			"id": d.Approval.ID, "channel": d.Approval.Channel},
+		"approval":    d.Approval.value(),
 	}
 	if d.Response != nil {
 		v["response"] = map[string]any{
@@ -518,7 +517,59 @@ func (d *Document) Value() map[string]any {
 	return v
 }
 
+// vocabulary holds the values the document's fields take from a fixed
+// vocabulary, each stored in an interface once: a string put in a
+// map[string]any is otherwise an allocation on every call.
+var vocabulary = func() map[string]any {
+	w := map[string]any{}
+	for _, s := range []string{Version, PhaseRequest, PhaseResponse, ActionCall, ActionList, ActionPrompt, ActionRead, ActionOther,
+		mcp.KindRequest, mcp.KindNotification, mcp.KindResponse, identity.TypeUser, identity.TypeMachine, identity.TypeAnonymous,
+		identity.Off, identity.Verified, catalog.OpRead, catalog.OpWrite, catalog.OpUnknown, catalog.OpExecute, catalog.OpDelete,
+		catalog.RiskLow, catalog.RiskMedium, catalog.RiskHigh, catalog.RiskCritical} {
+		w[s] = s
+	}
+	for _, m := range mcp.ReadMethods() {
+		w[m] = m
+	}
+	return w
+}()
+
+// word is s as an interface, without allocating for a word of the vocabulary.
+func word(s string) any {
+	if v, ok := vocabulary[s]; ok {
+		return v
+	}
+	return s
+}
+
+// noApproval is the approval of a call that has none, which documents
+// share.
+var noApproval = (&Approval{}).fields()
+
+func (a *Approval) value() map[string]any {
+	if *a == (Approval{}) {
+		return noApproval
+	}
+	return a.fields()
+}
+
+func (a *Approval) fields() map[string]any {
+	return map[string]any{"granted": a.Granted, "by": a.By, "at": a.At, "id": a.ID, "channel": a.Channel}
+}
+
+// noSession is the session of a call whose history was not read, which
+// documents share.
+var noSession = (&Session{}).fields()
+
 func (s *Session) value() map[string]any {
+	if !s.Tracked && s.Source == "" && s.Calls == 0 && len(s.Labels) == 0 && len(s.LabelCalls) == 0 &&
+		s.First == "" && s.Last == "" && len(s.Tools) == 0 {
+		return noSession
+	}
+	return s.fields()
+}
+
+func (s *Session) fields() map[string]any {
 	counts := make(map[string]any, len(s.LabelCalls))
 	for k, n := range s.LabelCalls {
 		counts[k] = float64(n)
@@ -534,8 +585,8 @@ func (t *Tool) value() map[string]any {
 		"name":          t.Name,
 		"target":        t.Target,
 		"qualifiedName": t.QualifiedName,
-		"operation":     t.Operation,
-		"risk":          t.Risk,
+		"operation":     word(t.Operation),
+		"risk":          word(t.Risk),
 		"labels":        strings2any(t.Labels),
 		"suspicious":    t.Suspicious,
 		// strings2any: never null, so policies need no null check

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -32,6 +33,10 @@ const (
 	MethodTasksUpdate            = "tasks/update"
 	MethodTasksList              = "tasks/list"
 )
+
+// ReadMethods returns the methods whose params this project reads, or
+// whose answers it filters.
+func ReadMethods() []string { return slices.Clone(readMethods) }
 
 // readMethods are the methods whose params this project reads: a case
 // variant of one is refused, not judged as some other method.
