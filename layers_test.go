@@ -11,7 +11,7 @@ import (
 // modules). The README's Layout section states it; TestLayers enforces it.
 var layers = [][]string{
 	{"internal/codec", "internal/fold", "internal/strictjson", "internal/awsenv", "internal/trace", "policies"},
-	{"pkg/gateway", "internal/mcp", "internal/identity", "internal/trace/xraytrace", "internal/trace/oteltrace", "internal/testutil"},
+	{"pkg/gateway", "internal/mcp", "internal/command", "internal/identity", "internal/trace/xraytrace", "internal/trace/oteltrace", "internal/testutil"},
 	{"internal/catalog", "internal/moto"},
 	{"internal/attributes"},
 	{"internal/policy", "internal/call"},

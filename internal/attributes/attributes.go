@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/catalog"
+	"github.com/toolgate/toolgate/internal/command"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/pkg/gateway"
@@ -185,6 +186,10 @@ type Tool struct {
 	// place credentials are kept (see CredentialStores); [] when none do
 	// or the action is not call.
 	CredentialStores []string `json:"credentialStores"`
+	// Command is what the command line the tool carries in an argument
+	// does, for a tool the catalog says carries one (see package command);
+	// its dialect is "" for other tools and actions other than call.
+	Command command.Command `json:"command"`
 }
 
 // Prompt describes the prompt a message is about: a prompts/get, or one
@@ -296,7 +301,7 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 		Request:     Request{Headers: make(map[string]string, len(in.Headers))},
 		Response:    in.Response,
 		Time:        Time{Now: in.Now.UTC().Format(time.RFC3339)},
-		Tool:        Tool{Labels: []string{}, SuspiciousReasons: []string{}, Wildcards: []string{}, CredentialStores: []string{}},
+		Tool:        Tool{Labels: []string{}, SuspiciousReasons: []string{}, Wildcards: []string{}, CredentialStores: []string{}, Command: command.None()},
 		Session:     Session{Labels: []string{}, LabelCalls: map[string]int64{}, Tools: []string{}},
 	}
 	for name, v := range in.Headers {
@@ -325,13 +330,17 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 		d.Action, d.Resource = ActionRead, resource(in.ResourceURI)
 	}
 	if d.Action != ActionOther {
-		d.Tool, d.Environment = b.tool(in.QualifiedTool, d.Environment)
+		var cmd *catalog.Command
+		d.Tool, d.Environment, cmd = b.toolOf(in.QualifiedTool, d.Environment)
 		if d.Action == ActionCall {
 			d.Tool.Arguments = in.Arguments
 			if d.Tool.Arguments == nil {
 				d.Tool.Arguments = map[string]any{}
 			}
 			d.Tool.Wildcards, d.Tool.CredentialStores = scanArguments(d.Tool.Arguments)
+			if cmd != nil {
+				d.Tool.Command = command.Read(cmd.Dialect, cmd.Argument, d.Tool.Arguments)
+			}
 		}
 	}
 	return d
@@ -360,6 +369,12 @@ func (b Builder) principal(ctx context.Context, headers map[string]string) ident
 // tool describes the tool with wire name qualified, and the environment it
 // runs in (env, unless the catalog puts its target in another).
 func (b Builder) tool(qualified, env string) (Tool, string) {
+	t, env, _ := b.toolOf(qualified, env)
+	return t, env
+}
+
+// toolOf is tool, with the command the catalog says the tool carries.
+func (b Builder) toolOf(qualified, env string) (Tool, string, *catalog.Command) {
 	target, name := mcp.SplitToolName(qualified)
 	entry := b.Catalog.Lookup(target, name)
 	if entry.Environment != "" {
@@ -367,7 +382,8 @@ func (b Builder) tool(qualified, env string) (Tool, string) {
 	}
 	reasons := mcp.InspectName(qualified)
 	return Tool{Name: name, Target: target, QualifiedName: qualified, Operation: entry.Operation, Risk: entry.Risk, Labels: entry.Labels,
-		Suspicious: len(reasons) > 0, SuspiciousReasons: reasons, Wildcards: []string{}, CredentialStores: []string{}}, env
+		Suspicious: len(reasons) > 0, SuspiciousReasons: reasons, Wildcards: []string{}, CredentialStores: []string{},
+		Command: command.None()}, env, entry.Command
 }
 
 // ListVarying are the document's top-level fields that differ between the
@@ -593,11 +609,48 @@ func (t *Tool) value() map[string]any {
 		"suspiciousReasons": strings2any(t.SuspiciousReasons),
 		"wildcards":         strings2any(t.Wildcards),
 		"credentialStores":  strings2any(t.CredentialStores),
+		"command":           commandValue(&t.Command),
 	}
 	if t.Arguments != nil {
 		v["arguments"] = t.Arguments
 	}
 	return v
+}
+
+// noCommand is the command of a tool that carries none, which documents
+// share.
+var noCommand = commandFields(&command.Command{AWS: command.None().AWS})
+
+func commandValue(c *command.Command) map[string]any {
+	if c.Dialect == "" {
+		return noCommand
+	}
+	return commandFields(c)
+}
+
+func commandFields(c *command.Command) map[string]any {
+	a := &c.AWS
+	return map[string]any{
+		"dialect": c.Dialect, "argument": c.Argument, "parsed": c.Parsed, "error": c.Error,
+		"aws": map[string]any{
+			"service": a.Service, "operation": a.Operation, "class": a.Class, "critical": a.Critical, "credentials": a.Credentials,
+			"region":  a.Region,
+			"profile": a.Profile, "endpointUrl": a.EndpointURL, "globals": plain(a.Globals), "parameters": plain(a.Parameters),
+			"positional": strings2any(a.Positional),
+		},
+	}
+}
+
+// plain is m with its lists of strings as []any, as JSON decodes them.
+func plain(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if list, ok := v.([]string); ok {
+			v = strings2any(list)
+		}
+		out[k] = v
+	}
+	return out
 }
 
 func strings2any(s []string) []any {

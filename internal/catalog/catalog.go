@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"unicode"
 
+	"github.com/toolgate/toolgate/internal/command"
 	"github.com/toolgate/toolgate/internal/mcp"
 )
 
@@ -49,6 +50,9 @@ type Catalog struct {
 	// (principal.claims.<name>): reading another fails to load. Unset, such
 	// reads are warned of.
 	Claims []string `json:"claims,omitempty"`
+	// folded holds the command entries by their keys in lower case (see
+	// Lookup); Validate builds it.
+	folded map[string]*Command
 }
 
 // Target holds settings of one gateway target.
@@ -67,6 +71,17 @@ type Tool struct {
 	// target's labels and the tool's own add up. Session policies read the
 	// labels a session has seen.
 	Labels []string `json:"labels,omitempty"`
+	// Command, when set, names the argument that holds a command line the
+	// tool runs, and its dialect (aws): the document then says what the
+	// command does (tool.command).
+	Command *Command `json:"command,omitempty"`
+}
+
+// Command names the argument of a tool that holds a command line, and the
+// command's dialect (see package command).
+type Command struct {
+	Argument string `json:"argument"`
+	Dialect  string `json:"dialect"`
 }
 
 // Entry is the catalog's resolved answer for one tool.
@@ -75,6 +90,7 @@ type Entry struct {
 	Operation   string
 	Environment string   // empty: use the deployment's environment
 	Labels      []string // sorted, never nil
+	Command     *Command // nil when the tool carries no command
 }
 
 // Validate reports the first invalid value in the catalog.
@@ -94,6 +110,14 @@ func (c *Catalog) Validate() error {
 		for _, l := range t.Labels {
 			if !validLabel.MatchString(l) {
 				return fmt.Errorf("tool %q: label %q: want lower-case letters, digits and dashes", name, l)
+			}
+		}
+		if c := t.Command; c != nil {
+			if !command.Known(c.Dialect) {
+				return fmt.Errorf("tool %q: command dialect %q: want %s", name, c.Dialect, command.DialectAWS)
+			}
+			if c.Argument == "" {
+				return fmt.Errorf("tool %q: command: name the argument that holds the command", name)
 			}
 		}
 	}
@@ -118,7 +142,20 @@ func (c *Catalog) Validate() error {
 			return fmt.Errorf("claims: an empty name")
 		}
 	}
+	c.folded = c.foldCommands()
 	return nil
+}
+
+// foldCommands indexes the entries that carry a command by their keys in
+// lower case.
+func (c *Catalog) foldCommands() map[string]*Command {
+	folded := map[string]*Command{}
+	for key, t := range c.Tools {
+		if t.Command != nil {
+			folded[strings.ToLower(key)] = t.Command
+		}
+	}
+	return folded
 }
 
 // KnowsEnvironment reports whether env is one of the environments c
@@ -206,6 +243,24 @@ func (c *Catalog) Lookup(target, tool string) Entry {
 		for _, l := range t.Labels {
 			if !slices.Contains(e.Labels, l) {
 				e.Labels = append(e.Labels, l)
+			}
+		}
+		if t.Command != nil {
+			e.Command = t.Command
+		}
+	}
+	if e.Command == nil {
+		// A tool of a command entry's name in another case carries the
+		// command too: a gateway that matched names without case would run
+		// it, and its command must not go unread.
+		folded := c.folded
+		if folded == nil {
+			folded = c.foldCommands()
+		}
+		for i := len(keys) - 1; i >= 0 && len(folded) > 0; i-- {
+			if cmd, ok := folded[strings.ToLower(keys[i])]; ok {
+				e.Command = cmd
+				break
 			}
 		}
 	}

@@ -141,10 +141,35 @@ func TestValidate(t *testing.T) {
 		{catalog.Catalog{Tools: map[string]catalog.Tool{"a___b": {Labels: []string{"Private Data"}}}}, false},
 		{catalog.Catalog{Targets: map[string]catalog.Target{"billing": {Environment: "production"}}}, true},
 		{catalog.Catalog{Targets: map[string]catalog.Target{"billing": {Environment: "Production"}}}, false},
+		{catalog.Catalog{Tools: map[string]catalog.Tool{"aws___call_aws": {Command: &catalog.Command{Argument: "cli_command", Dialect: "aws"}}}}, true},
+		{catalog.Catalog{Tools: map[string]catalog.Tool{"aws___call_aws": {Command: &catalog.Command{Argument: "cli_command", Dialect: "kubectl"}}}}, false},
+		{catalog.Catalog{Tools: map[string]catalog.Tool{"aws___call_aws": {Command: &catalog.Command{Dialect: "aws"}}}}, false},
 	}
 	for i, tt := range tests {
 		if err := tt.c.Validate(); (err == nil) != tt.ok {
 			t.Errorf("case %d: Validate() = %v, want ok=%v", i, err, tt.ok)
+		}
+	}
+}
+
+// TestLookupCommand: the command a catalog entry names is the tool's, also
+// by a target's entry, and also when the tool is named in another case, as
+// a gateway matching names without case would run it.
+func TestLookupCommand(t *testing.T) {
+	cmd := &catalog.Command{Argument: "cli_command", Dialect: "aws"}
+	c := catalog.Catalog{Tools: map[string]catalog.Tool{"aws___call_aws": {Command: cmd}, "cli___*": {Command: cmd}}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		target, tool string
+		want         *catalog.Command
+	}{
+		{"aws", "call_aws", cmd}, {"AWS", "Call_Aws", cmd}, {"cli", "run", cmd}, {"CLI", "run", cmd},
+		{"aws", "call_aws2", nil}, {"k8s", "get-pod", nil}, {"", "aws___call_aws", nil},
+	} {
+		if got := c.Lookup(tt.target, tt.tool).Command; got != tt.want {
+			t.Errorf("%s___%s: command %v, want %v", tt.target, tt.tool, got, tt.want)
 		}
 	}
 }

@@ -40,6 +40,10 @@ type compiledRule struct {
 	// rule for calls is skipped for the hundreds of list documents of one
 	// tools/list answer without running its match.
 	actions, phases literals
+	// dialects, when not nil, are the only values of
+	// tool.command.dialect the rule can match: rules written for a
+	// command tool (aws) cost nothing on the calls of every other tool.
+	dialects literals
 	// listKinds, when not nil, are the only values of list.kind a
 	// document of action list can have for the rule to match it.
 	listKinds map[string]bool
@@ -98,6 +102,7 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 			}
 			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: rb, eval: eval,
 				actions: literalsOf(literalValues(r.Match, "action")), phases: literalsOf(literalValues(r.Match, "phase")),
+				dialects:  literalsOf(literalValues(r.Match, "tool.command.dialect")),
 				listKinds: listKinds(r.Match), quotesArguments: quotesArguments(r), answered: answered(raw)})
 		}
 		k.policies = append(k.policies, cp)
@@ -154,6 +159,10 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 	actionValue, phaseValue := doc["action"], doc["phase"]
 	action, _ := actionValue.(string)
 	phase, _ := phaseValue.(string)
+	tool, _ := doc["tool"].(map[string]any)
+	command, _ := tool["command"].(map[string]any)
+	dialectValue := command["dialect"]
+	dialect, _ := dialectValue.(string)
 	list, _ := doc["list"].(map[string]any)
 	kind, isKind := list["kind"].(string)
 	var resource any = doc
@@ -168,7 +177,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 		current = p
 		pb := bind(payload, "$policy", p.binding)
 		for _, r := range p.rules {
-			if r.actions.skips(actionValue, action) || r.phases.skips(phaseValue, phase) ||
+			if r.actions.skips(actionValue, action) || r.phases.skips(phaseValue, phase) || r.dialects.skips(dialectValue, dialect) ||
 				action == "list" && r.listKinds != nil && (!isKind || !r.listKinds[kind]) {
 				continue
 			}

@@ -126,27 +126,33 @@ func listKinds(m *v1alpha1.Match) map[string]bool {
 }
 
 // literalOf returns the literal string an assertion tree requires of field,
-// when its key and value are both plain (not expressions).
+// a member or a path of members (tool.command.dialect), when its keys and
+// value are all plain (not expressions).
 func literalOf(tree *v1alpha1.AssertionTree, field string) (string, bool) {
 	v, err := plain(tree)
 	if err != nil {
 		return "", false
 	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return "", false
-	}
-	for key, value := range m {
-		if !isLiteral(key) || parseExpression(key).Statement != field {
-			continue
-		}
-		s, ok := value.(string)
-		if !ok || !isLiteral(s) {
+	for _, name := range strings.Split(field, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
 			return "", false
 		}
-		return parseExpression(s).Statement, true
+		v, ok = nil, false
+		for key, value := range m {
+			if isLiteral(key) && key == name {
+				v, ok = value, true
+			}
+		}
+		if !ok {
+			return "", false
+		}
 	}
-	return "", false
+	s, ok := v.(string)
+	if !ok || !isLiteral(s) {
+		return "", false
+	}
+	return parseExpression(s).Statement, true
 }
 
 // isLiteral reports whether kyverno-json reads s as itself rather than as

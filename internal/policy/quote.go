@@ -34,6 +34,12 @@ var readable = &shape{fields: map[string]*shape{
 	"tool": {fields: map[string]*shape{
 		"name": safe, "target": safe, "qualifiedName": safe, "operation": safe, "risk": safe, "labels": safe,
 		"suspicious": safe, "suspiciousReasons": safe,
+		// Of a command, what the catalog and this project's reader say,
+		// not what the command says (its service, operation, options).
+		"command": {fields: map[string]*shape{
+			"dialect": safe, "argument": safe, "parsed": safe, "error": safe,
+			"aws": {fields: map[string]*shape{"class": safe, "critical": safe, "credentials": safe}},
+		}},
 	}},
 	"response": {fields: map[string]*shape{"statusCode": safe, "size": safe, "streaming": safe, "kind": safe}},
 }}

@@ -1,0 +1,162 @@
+package command_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/toolgate/toolgate/internal/command"
+)
+
+func TestParseAWS(t *testing.T) {
+	for _, c := range []struct {
+		text                string
+		service, operation  string
+		class               string
+		critical, creds     bool
+		region, profile     string
+		parameters, globals map[string]any
+		positional          []string
+	}{
+		{text: "aws s3 ls", service: "s3", operation: "ls", class: "read"},
+		{text: "aws iam create-access-key --user-name bob", service: "iam", operation: "create-access-key", class: "write", critical: true, creds: true,
+			parameters: map[string]any{"user-name": "bob"}},
+		{text: "aws --region eu-west-1 --profile prod ec2 describe-instances --instance-ids i-1 i-2 --dry-run",
+			service: "ec2", operation: "describe-instances", class: "read", region: "eu-west-1", profile: "prod",
+			parameters: map[string]any{"instance-ids": []string{"i-1", "i-2"}, "dry-run": true},
+			globals:    map[string]any{"region": "eu-west-1", "profile": "prod"}},
+		// global options stand anywhere, with = or not
+		{text: "aws ec2 terminate-instances --instance-ids=i-1 --region=us-east-1 --output json", service: "ec2",
+			operation: "terminate-instances", class: "delete", region: "us-east-1",
+			parameters: map[string]any{"instance-ids": "i-1"}, globals: map[string]any{"region": "us-east-1", "output": "json"}},
+		// quoting as a POSIX shell splits words
+		{text: `aws dynamodb put-item --table-name 'my table' --item "{\"id\": {\"S\": \"a b\"}}"`, service: "dynamodb",
+			operation: "put-item", class: "write", parameters: map[string]any{"table-name": "my table", "item": `{"id": {"S": "a b"}}`}},
+		{text: `aws s3 rm s3://b/k\ 1 --recursive`, service: "s3", operation: "rm", class: "delete",
+			parameters: map[string]any{"recursive": true}, positional: []string{"s3://b/k 1"}},
+		// --cli-input-json members are named as options
+		{text: `aws iam create-user --cli-input-json '{"UserName": "x", "Tags": [{"Key": "a", "Value": "b"}], "DBInstanceIdentifier": "d", "GatewayARNs": []}'`,
+			service: "iam", operation: "create-user", class: "write", critical: true,
+			parameters: map[string]any{"cli-input-json": `{"UserName": "x", "Tags": [{"Key": "a", "Value": "b"}], "DBInstanceIdentifier": "d", "GatewayARNs": []}`,
+				"user-name": "x", "tags": []any{map[string]any{"Key": "a", "Value": "b"}}, "db-instance-identifier": "d", "gateway-arns": []any{}}},
+		// classes: prefixes, S3's own commands, unknown verbs
+		{text: "aws dynamodb batch-get-item --request-items x", service: "dynamodb", operation: "batch-get-item", class: "read",
+			parameters: map[string]any{"request-items": "x"}},
+		{text: "aws dynamodb batch-write-item", service: "dynamodb", operation: "batch-write-item", class: "write", parameters: map[string]any{}},
+		{text: "aws cognito-idp admin-delete-user", service: "cognito-idp", operation: "admin-delete-user", class: "delete"},
+		{text: "aws s3 cp s3://b/k ./k", service: "s3", operation: "cp", class: "read", positional: []string{"s3://b/k", "./k"}},
+		{text: "aws s3 cp --recursive ./d s3://b/", service: "s3", operation: "cp", class: "write",
+			parameters: map[string]any{"recursive": true}, positional: []string{"./d", "s3://b/"}},
+		{text: "aws s3 sync . s3://b --delete", service: "s3", operation: "sync", class: "delete",
+			parameters: map[string]any{"delete": true}, positional: []string{".", "s3://b"}},
+		{text: "aws s3 mv s3://a/x s3://b/x", service: "s3", operation: "mv", class: "delete", positional: []string{"s3://a/x", "s3://b/x"}},
+		{text: "aws lambda frobnicate-function", service: "lambda", operation: "frobnicate-function", class: "unknown"},
+		{text: "aws ecr get-login-password", service: "ecr", operation: "get-login-password", class: "read", creds: true},
+		{text: "aws configure export-credentials", service: "configure", operation: "export-credentials", class: "write", critical: true, creds: true},
+		{text: "aws secretsmanager get-secret-value --secret-id s", service: "secretsmanager", operation: "get-secret-value", class: "read",
+			critical: true, creds: true, parameters: map[string]any{"secret-id": "s"}},
+		{text: "aws ec2 wait instance-running --instance-ids i-1", service: "ec2", operation: "wait", class: "read",
+			parameters: map[string]any{"instance-ids": "i-1"}, positional: []string{"instance-running"}},
+		{text: "aws  sts\tget-caller-identity ", service: "sts", operation: "get-caller-identity", class: "read", critical: true},
+		{text: "aws --debug --no-verify-ssl --endpoint-url http://x s3 ls", service: "s3", operation: "ls", class: "read",
+			globals: map[string]any{"debug": true, "no-verify-ssl": true, "endpoint-url": "http://x"}},
+	} {
+		a, err := command.ParseAWS(c.text)
+		if err != nil {
+			t.Errorf("%s: %v", c.text, err)
+			continue
+		}
+		if c.parameters == nil {
+			c.parameters = map[string]any{}
+		}
+		if c.globals == nil {
+			c.globals = map[string]any{}
+		}
+		if c.positional == nil {
+			c.positional = []string{}
+		}
+		want := command.AWS{Service: c.service, Operation: c.operation, Class: c.class, Critical: c.critical, Credentials: c.creds, Region: c.region,
+			Profile: c.profile, EndpointURL: func() string { s, _ := c.globals["endpoint-url"].(string); return s }(),
+			Globals: c.globals, Parameters: c.parameters, Positional: c.positional}
+		if !reflect.DeepEqual(a, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", c.text, a, want)
+		}
+	}
+}
+
+// TestParseAWSRefuses: what a shell or the CLI could read otherwise than
+// this reader is not read, and the error never quotes the command.
+func TestParseAWSRefuses(t *testing.T) {
+	for _, text := range []string{
+		"", "ls", "aws", "aws s3", "aws --region", "/usr/bin/aws s3 ls", "AWS s3 ls", "aws S3 ls", "aws s3 LS",
+		"aws s3 ls; rm -rf /", "aws s3 ls | sh", "aws s3 ls && aws iam delete-user --user-name x", "aws s3 ls &",
+		"aws s3 ls > /tmp/x", "aws s3 ls < /tmp/x", "aws s3 ls $(secret)", "aws s3 ls `id`", "aws s3 ls $HOME",
+		`aws s3 ls "$HOME"`, "aws s3 ls \"`id`\"", "aws s3 ls\nrm -rf /", "aws s3 ls\r", "aws s3 ls #comment",
+		"aws s3 ls 'unclosed", `aws s3 ls "unclosed`, `aws s3 ls \`, "aws s3 ls (x)", "aws s3 ls \x00",
+		"aws --region a --region b s3 ls", "aws s3 ls --region a --region=b", "aws --reg us-east-1 s3 ls", "aws --prof x s3 ls",
+		"aws --debug=1 s3 ls", "aws iam create-user --user-name a --user-name b", "aws s3 ls -- --region x",
+		"aws iam create-user --cli-input-json file://in.json", "aws iam create-user --cli-input-json FILEB://in.json",
+		"aws iam create-user --cli-input-json https://x/in.json", `aws iam create-user --cli-input-json '{"UserName":"a","UserName":"b"}'`,
+		`aws iam create-user --cli-input-json '{"UserName":"a","username":"b"}'`, `aws iam create-user --cli-input-json '[1]'`,
+		`aws iam create-user --cli-input-json '{"UserName":"a"}' --user-name b`, `aws iam create-user --cli-input-json '{"N": 12345678901234567890}'`,
+		"aws iam create-user --cli-input-yaml '[unclosed'", "aws kms decrypt --cli-input-yaml 'KeyId: k'", "aws iam create-user --cli-input-json a b",
+		"aws --region us-east-1", "aws s3 --recursive", "aws ïam list-users", "aws iam list_users", "aws iam list-users --User-Name x",
+		"aws \xff s3 ls", strings.Repeat("a", 64<<10+1), "aws s3 ls" + strings.Repeat(" x", 4097),
+	} {
+		a, err := command.ParseAWS(text)
+		if err == nil {
+			t.Errorf("%q read as %+v", text, a)
+			continue
+		}
+		for _, word := range []string{"rm", "secret", "HOME", "unclosed", "in.json", "12345678901234567890", "us-east-1"} {
+			if strings.Contains(text, word) && strings.Contains(err.Error(), word) {
+				t.Errorf("%q: error %q quotes the command", text, err)
+			}
+		}
+	}
+}
+
+// TestRead: the argument a catalog names is read; a missing or non-string
+// argument is a command not parsed.
+func TestRead(t *testing.T) {
+	c := command.Read(command.DialectAWS, "cli_command", map[string]any{"cli_command": "aws iam list-users"})
+	if !c.Parsed || c.AWS.Service != "iam" || c.AWS.Class != "read" || c.Error != "" {
+		t.Errorf("parsed: %+v", c)
+	}
+	for _, args := range []map[string]any{{}, {"cli_command": 1.0}, {"cli_command": []any{"aws", "s3", "ls"}}, {"cli_command": "aws s3 ls; id"}} {
+		c := command.Read(command.DialectAWS, "cli_command", args)
+		if c.Parsed || c.Error == "" || c.Dialect != "aws" || c.Argument != "cli_command" || c.AWS.Parameters == nil {
+			t.Errorf("%v: %+v", args, c)
+		}
+	}
+}
+
+// FuzzParseAWS: no command panics the reader, a command read is read the
+// same way again, and what is read holds only names for service and
+// operation.
+func FuzzParseAWS(f *testing.F) {
+	for _, s := range []string{"aws s3 ls", `aws iam create-user --cli-input-json '{"UserName":"x"}'`, "aws --region a ec2 describe-instances --x y z",
+		`aws s3 cp "a b" 's3://c'`, "aws kms decrypt --cli-input-yaml 'a: [1, {b: c}]'", `aws x y \"z`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		a, err := command.ParseAWS(text)
+		b, err2 := command.ParseAWS(text)
+		if (err == nil) != (err2 == nil) || !reflect.DeepEqual(a, b) {
+			t.Fatalf("%q read two ways", text)
+		}
+		if err != nil {
+			return
+		}
+		for _, name := range []string{a.Service, a.Operation} {
+			if name == "" || strings.ToLower(name) != name || strings.ContainsAny(name, " \t\"'$;|&") {
+				t.Fatalf("%q: service or operation %q", text, name)
+			}
+		}
+		switch a.Class {
+		case "read", "write", "delete", "unknown":
+		default:
+			t.Fatalf("%q: class %q", text, a.Class)
+		}
+	})
+}
