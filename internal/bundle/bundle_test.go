@@ -209,8 +209,8 @@ func TestOnDefault(t *testing.T) {
 			t.Errorf("policies %v lack %s", names, want)
 		}
 	}
-	if len(names) != 16 {
-		t.Errorf("policies %v: want the base's 15, two of them replaced, and the bundle's own", names)
+	if len(names) != 22 {
+		t.Errorf("policies %v: want the base's 21, two of them replaced, and the bundle's own", names)
 	}
 	for _, p := range b.Policies {
 		if data, _ := json.Marshal(p); p.Name == "tool-allow-list" && !strings.Contains(string(data), "crm-users") {

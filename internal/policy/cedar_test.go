@@ -61,6 +61,17 @@ func cedarRequest(doc map[string]any) (cedar.EntityMap, cedar.Request) {
 	suspicious, _ := tool["suspicious"].(bool)
 	authenticated, _ := principal["authenticated"].(bool)
 	granted, _ := approval["granted"].(bool)
+	command, _ := tool["command"].(map[string]any)
+	aws, _ := command["aws"].(map[string]any)
+	parsed, _ := command["parsed"].(bool)
+	critical, _ := aws["critical"].(bool)
+	credentials, _ := aws["credentials"].(bool)
+	var globals []cedar.Value
+	if g, ok := aws["globals"].(map[string]any); ok {
+		for k := range g {
+			globals = append(globals, cedar.String(k))
+		}
+	}
 	user := cedar.NewEntityUID("User", str(principal["id"]))
 	res := cedar.NewEntityUID("Tool", str(tool["qualifiedName"]))
 	entities := cedar.EntityMap{
@@ -86,6 +97,10 @@ func cedarRequest(doc map[string]any) (cedar.EntityMap, cedar.Request) {
 			"sessionLabels":    cedar.NewSet(strs(session["labels"])...),
 			"destructiveCalls": destructive,
 			"approved":         cedar.Boolean(granted),
+			"command": cedar.NewRecord(cedar.RecordMap{
+				"dialect": str(command["dialect"]), "parsed": cedar.Boolean(parsed), "class": str(aws["class"]),
+				"critical": cedar.Boolean(critical), "credentials": cedar.Boolean(credentials), "globals": cedar.NewSet(globals...),
+			}),
 		}),
 	}
 }
