@@ -137,7 +137,7 @@ func ParseAWS(text string) (AWS, error) {
 		return a, errorf("the command names no service and operation")
 	}
 	a.Service, a.Operation = rest[0], rest[1]
-	if !validName.MatchString(a.Service) || !validName.MatchString(a.Operation) {
+	if !validName(a.Service) || !validName(a.Operation) {
 		return a, errorf("the service or operation is not a name of lower-case letters, digits and dashes")
 	}
 	if err := a.options(rest[2:]); err != nil {
@@ -148,8 +148,20 @@ func ParseAWS(text string) (AWS, error) {
 	return a, nil
 }
 
-// validName is what the CLI's services and operations are named.
-var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,127}$`)
+// validName reports whether s is named as the CLI names services,
+// operations and options: lower-case letters, digits and dashes, at most
+// 128, not starting with a dash.
+func validName(s string) bool {
+	if s == "" || len(s) > 128 || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // abbreviates reports whether name is a strict prefix of a global option:
 // Python's argparse, which the CLI is built on, may read it as that
@@ -186,7 +198,7 @@ func (a *AWS) options(words []string) error {
 				flush()
 			}
 			name, value, inline := strings.Cut(w[2:], "=")
-			if !validName.MatchString(name) {
+			if !validName(name) {
 				return errorf("an option is not a name of lower-case letters, digits and dashes")
 			}
 			if _, dup := a.Parameters[name]; dup {
