@@ -1,7 +1,6 @@
 package command
 
 import (
-	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -143,8 +142,7 @@ func ParseAWS(text string) (AWS, error) {
 	if err := a.options(rest[2:]); err != nil {
 		return emptyAWS(), err
 	}
-	a.Class, a.Critical = classify(a)
-	a.Credentials = credentialOperations[a.Service+" "+a.Operation]
+	a.Class, a.Critical, a.Credentials = classify(a)
 	return a, nil
 }
 
@@ -204,6 +202,11 @@ func (a *AWS) options(words []string) error {
 			if _, dup := a.Parameters[name]; dup {
 				return errorf("an option is given twice")
 			}
+			for _, o := range inputOptions {
+				if len(name) < len(o) && strings.HasPrefix(o, name) && len(name) > len("cli-") {
+					return errorf("an option abbreviates an input option")
+				}
+			}
 			if name == "cli-input-json" || name == "cli-input-yaml" {
 				input = append(input, name)
 			}
@@ -225,6 +228,17 @@ func (a *AWS) options(words []string) error {
 	if current != "" {
 		flush()
 	}
+	for _, v := range a.Parameters {
+		values, _ := v.([]string)
+		if s, ok := v.(string); ok {
+			values = []string{s}
+		}
+		for _, s := range values {
+			if readsElsewhere(s) {
+				return errorf("an option's value is read from a file or a URL, which cannot be judged")
+			}
+		}
+	}
 	for _, name := range input {
 		if err := a.input(name); err != nil {
 			return err
@@ -239,12 +253,6 @@ func (a *AWS) input(option string) error {
 	text, ok := a.Parameters[option].(string)
 	if !ok {
 		return errorf("an input option has no single value")
-	}
-	lower := strings.ToLower(strings.TrimSpace(text))
-	for _, scheme := range []string{"file://", "fileb://", "http://", "https://"} {
-		if strings.HasPrefix(lower, scheme) {
-			return errorf("input read from a file or a URL cannot be judged")
-		}
 	}
 	if option == "cli-input-yaml" {
 		// YAML 1.1 and 1.2 read yes, on, 010 and duplicate keys
@@ -273,25 +281,75 @@ func (a *AWS) input(option string) error {
 	return nil
 }
 
+// inputOptions are the options whose value is the whole request: an
+// abbreviation of one, which the CLI would read as it, is refused.
+var inputOptions = []string{"cli-input-json", "cli-input-yaml", "generate-cli-skeleton"}
+
+// readsElsewhere reports whether the CLI reads an option's value from
+// elsewhere: a file (file://, fileb://) or, in CLI v1, a URL (http://,
+// https://), whose content this reader cannot see.
+func readsElsewhere(value string) bool {
+	v := strings.ToLower(strings.TrimSpace(value))
+	for _, scheme := range []string{"file://", "fileb://", "http://", "https://"} {
+		if strings.HasPrefix(v, scheme) {
+			return true
+		}
+	}
+	return false
+}
+
 // optionName is the CLI option an API member is read from: botocore's
 // xform_name with dashes (UserName: user-name, DBInstanceIdentifier:
-// db-instance-identifier, GatewayARNs: gateway-arns).
+// db-instance-identifier, GatewayARNs: gateway-arns), its three regular
+// expressions applied as one pass each, so that a long name costs its
+// length, not seconds.
 func optionName(member string) string {
 	if strings.Contains(member, "-") {
 		return member
 	}
-	if m := pluralAcronym.FindString(member); m != "" {
-		member = member[:len(member)-len(m)] + "-" + strings.ToLower(m)
+	// [A-Z]{2,}s$: an acronym in the plural.
+	if n := len(member); n >= 3 && member[n-1] == 's' {
+		i := n - 1
+		for i > 0 && isUpper(member[i-1]) {
+			i--
+		}
+		if n-1-i >= 2 {
+			member = member[:i] + "-" + strings.ToLower(member[i:])
+		}
 	}
-	s := firstCap.ReplaceAllString(member, "${1}-${2}")
-	return strings.ToLower(endCap.ReplaceAllString(s, "${1}-${2}"))
+	// (.)([A-Z][a-z]+) -> \1-\2, left to right, without overlap.
+	var b strings.Builder
+	last := 0 // where the next match may start
+	for i := 1; i+1 < len(member); i++ {
+		if i-1 < last || !isUpper(member[i]) || !isLower(member[i+1]) || member[i-1] == '\n' {
+			continue
+		}
+		b.WriteString(member[last:i])
+		b.WriteByte('-')
+		j := i + 1
+		for j < len(member) && isLower(member[j]) {
+			j++
+		}
+		b.WriteString(member[i:j])
+		last, i = j, j-1
+	}
+	b.WriteString(member[last:])
+	s := b.String()
+	// ([a-z0-9])([A-Z]) -> \1-\2, without overlap.
+	b.Reset()
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(s[i])
+		if (isLower(s[i]) || s[i] >= '0' && s[i] <= '9') && i+1 < len(s) && isUpper(s[i+1]) {
+			b.WriteByte('-')
+			b.WriteByte(s[i+1])
+			i++
+		}
+	}
+	return strings.ToLower(b.String())
 }
 
-var (
-	pluralAcronym = regexp.MustCompile(`[A-Z]{2,}s$`)
-	firstCap      = regexp.MustCompile(`(.)([A-Z][a-z]+)`)
-	endCap        = regexp.MustCompile(`([a-z0-9])([A-Z])`)
-)
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
 
 // shellWords splits text into words as a POSIX shell does (Python's
 // shlex.split, which AWS's MCP server uses), and refuses text a shell

@@ -2,6 +2,7 @@ package command_test
 
 import (
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -42,9 +43,10 @@ func TestParseAWS(t *testing.T) {
 		// classes: prefixes, S3's own commands, unknown verbs
 		{text: "aws dynamodb batch-get-item --request-items x", service: "dynamodb", operation: "batch-get-item", class: "read",
 			parameters: map[string]any{"request-items": "x"}},
-		{text: "aws dynamodb batch-write-item", service: "dynamodb", operation: "batch-write-item", class: "write", parameters: map[string]any{}},
+		{text: "aws dynamodb batch-write-item", service: "dynamodb", operation: "batch-write-item", class: "execute", parameters: map[string]any{}},
 		{text: "aws cognito-idp admin-delete-user", service: "cognito-idp", operation: "admin-delete-user", class: "delete"},
-		{text: "aws s3 cp s3://b/k ./k", service: "s3", operation: "cp", class: "read", positional: []string{"s3://b/k", "./k"}},
+		// a copy to a local path writes on the host (its ~/.aws/config too)
+		{text: "aws s3 cp s3://b/k ./k", service: "s3", operation: "cp", class: "write", positional: []string{"s3://b/k", "./k"}},
 		{text: "aws s3 cp --recursive ./d s3://b/", service: "s3", operation: "cp", class: "write",
 			parameters: map[string]any{"recursive": true}, positional: []string{"./d", "s3://b/"}},
 		{text: "aws s3 sync . s3://b --delete", service: "s3", operation: "sync", class: "delete",
@@ -52,6 +54,35 @@ func TestParseAWS(t *testing.T) {
 		{text: "aws s3 mv s3://a/x s3://b/x", service: "s3", operation: "mv", class: "delete", positional: []string{"s3://a/x", "s3://b/x"}},
 		{text: "aws lambda frobnicate-function", service: "lambda", operation: "frobnicate-function", class: "unknown"},
 		{text: "aws ecr get-login-password", service: "ecr", operation: "get-login-password", class: "read", creds: true},
+		// found by an attack: verbs that do not say what an operation does
+		{text: "aws ses verify-email-identity --email-address a@example.com", service: "ses", operation: "verify-email-identity",
+			class: "write", parameters: map[string]any{"email-address": "a@example.com"}},
+		{text: "aws transfer start-remote-delete --connector-id c", service: "transfer", operation: "start-remote-delete", class: "delete",
+			parameters: map[string]any{"connector-id": "c"}},
+		{text: "aws ec2 cancel-spot-fleet-requests --spot-fleet-request-ids s --terminate-instances", service: "ec2",
+			operation: "cancel-spot-fleet-requests", class: "delete", parameters: map[string]any{"spot-fleet-request-ids": "s", "terminate-instances": true}},
+		{text: "aws s3 sync /tmp/d s3://b --del", service: "s3", operation: "sync", class: "delete",
+			parameters: map[string]any{"del": true}, positional: []string{"/tmp/d", "s3://b"}},
+		{text: "aws dynamodb execute-statement --statement x", service: "dynamodb", operation: "execute-statement", class: "execute",
+			parameters: map[string]any{"statement": "x"}},
+		{text: "aws s3api get-object --bucket b --key k out.txt", service: "s3api", operation: "get-object", class: "read",
+			parameters: map[string]any{"bucket": "b", "key": []string{"k", "out.txt"}}},
+		{text: "aws s3api get-object out.txt --bucket b --key k", service: "s3api", operation: "get-object", class: "write",
+			parameters: map[string]any{"bucket": "b", "key": "k"}, positional: []string{"out.txt"}},
+		{text: "aws s3api put-bucket-policy --bucket b --policy p", service: "s3api", operation: "put-bucket-policy", class: "write",
+			critical: true, parameters: map[string]any{"bucket": "b", "policy": "p"}},
+		{text: "aws ec2 modify-image-attribute --image-id i --launch-permission x", service: "ec2", operation: "modify-image-attribute",
+			class: "write", critical: true, parameters: map[string]any{"image-id": "i", "launch-permission": "x"}},
+		{text: "aws emr create-default-roles", service: "emr", operation: "create-default-roles", class: "write", critical: true},
+		{text: "aws deploy register --instance-name i", service: "deploy", operation: "register", class: "write", critical: true, creds: true,
+			parameters: map[string]any{"instance-name": "i"}},
+		{text: "aws sts get-web-identity-token --audience a", service: "sts", operation: "get-web-identity-token", class: "read",
+			critical: true, creds: true, parameters: map[string]any{"audience": "a"}},
+		{text: "aws s3 presign s3://b/k", service: "s3", operation: "presign", class: "read", creds: true, positional: []string{"s3://b/k"}},
+		{text: "aws ecr get-login --no-include-email", service: "ecr", operation: "get-login", class: "read", creds: true,
+			parameters: map[string]any{"no-include-email": true}},
+		{text: "aws logs start-query --query-string x", service: "logs", operation: "start-query", class: "read",
+			parameters: map[string]any{"query-string": "x"}},
 		{text: "aws configure export-credentials", service: "configure", operation: "export-credentials", class: "write", critical: true, creds: true},
 		{text: "aws secretsmanager get-secret-value --secret-id s", service: "secretsmanager", operation: "get-secret-value", class: "read",
 			critical: true, creds: true, parameters: map[string]any{"secret-id": "s"}},
@@ -102,6 +133,11 @@ func TestParseAWSRefuses(t *testing.T) {
 		"aws iam create-user --cli-input-yaml '[unclosed'", "aws kms decrypt --cli-input-yaml 'KeyId: k'", "aws iam create-user --cli-input-json a b",
 		"aws --region us-east-1", "aws s3 --recursive", "aws ïam list-users", "aws iam list_users", "aws iam list-users --User-Name x",
 		"aws \xff s3 ls", strings.Repeat("a", 64<<10+1), "aws s3 ls" + strings.Repeat(" x", 4097),
+		// found by an attack: the CLI reads abbreviations, files and URLs
+		"aws ec2 describe-instances --cli-input-j '{}'", "aws ec2 describe-instances --cli-in x",
+		"aws dynamodb get-item --table-name t --key file:///proc/self/environ", "aws dynamodb get-item --table-name t --key=FILEB://x",
+		"aws dynamodb get-item --table-name t --key http://127.0.0.1/latest/creds", "aws s3api list-objects-v2 --bucket b --prefix ' file://x'",
+		"aws ec2 describe-instances --filters a https://x",
 	} {
 		a, err := command.ParseAWS(text)
 		if err == nil {
@@ -157,6 +193,33 @@ func FuzzParseAWS(f *testing.F) {
 		case "read", "write", "delete", "unknown":
 		default:
 			t.Fatalf("%q: class %q", text, a.Class)
+		}
+	})
+}
+
+// xformName is botocore's xform_name with dashes, as botocore writes it:
+// the reference optionName is held to.
+func xformName(name string) string {
+	if strings.Contains(name, "-") {
+		return name
+	}
+	if m := regexp.MustCompile(`[A-Z]{2,}s$`).FindStringIndex(name); m != nil {
+		name = name[:m[0]] + "-" + strings.ToLower(name[m[0]:])
+	}
+	s := regexp.MustCompile(`(.)([A-Z][a-z]+)`).ReplaceAllString(name, "${1}-${2}")
+	return strings.ToLower(regexp.MustCompile(`([a-z0-9])([A-Z])`).ReplaceAllString(s, "${1}-${2}"))
+}
+
+// FuzzOptionName: --cli-input-json members are named as botocore names
+// them.
+func FuzzOptionName(f *testing.F) {
+	for _, s := range []string{"UserName", "DBInstanceIdentifier", "GatewayARNs", "ABs", "xABCs", "S3Key", "ListS3Buckets",
+		"aBcDeF", "Foo\nBar", "ÀbCd", "already-dashed", "HTTPHeaders", "Ipv6CidrBlock", "a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if got, want := command.OptionName(name), xformName(name); got != want {
+			t.Errorf("%q: %q, botocore %q", name, got, want)
 		}
 	})
 }

@@ -1,17 +1,26 @@
 package command
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
-// Classes of an AWS operation.
+// Classes of an AWS operation, from least to most dangerous. Unknown
+// ranks with delete: an operation nobody classified is not assumed
+// harmless.
 const (
 	ClassRead    = "read"
 	ClassWrite   = "write"
+	ClassExecute = "execute" // runs statements, commands or code of the caller's
 	ClassDelete  = "delete"
 	ClassUnknown = "unknown"
 )
 
 // verbs class an operation by its first word (create-access-key: create).
-// A verb not here is unknown: never assumed harmless.
+// A verb not here is unknown. A read verb is one whose operations only
+// read: verify (ses verify-email-identity creates an identity), detect
+// (cloudformation detect-stack-drift starts a check), preview and download
+// (a local file) are writes.
 var verbs = func() map[string]string {
 	m := map[string]string{}
 	add := func(class string, words string) {
@@ -19,68 +28,180 @@ var verbs = func() map[string]string {
 			m[w] = class
 		}
 	}
-	add(ClassRead, `describe list get head search lookup query scan select check validate estimate preview view
-		simulate verify filter download detect wait tail help ls presign`)
+	add(ClassRead, `describe list get head search lookup query scan select check validate estimate view simulate filter
+		wait tail help ls`)
 	add(ClassDelete, `delete terminate remove detach disassociate deregister revoke purge destroy release abort
-		untag deprovision discard drop erase wipe truncate rm rb mv`)
-	add(ClassWrite, `create put update modify attach associate tag start stop run invoke send publish enable disable
-		register reboot restore copy import upload set change reset replace apply execute authorize grant accept allocate
-		assume encrypt decrypt sign add allow activate deactivate cancel confirm reject rotate renew request resume
-		suspend submit transfer move merge export promote recover subscribe unsubscribe upgrade rebuild restart
+		untag deprovision discard drop erase wipe truncate rm rb mv cancel rebuild`)
+	add(ClassExecute, `execute invoke`)
+	add(ClassWrite, `create put update modify attach associate tag start stop run send publish enable disable
+		register reboot restore copy import upload set change reset replace apply authorize grant accept allocate
+		assume encrypt decrypt sign add allow activate deactivate confirm reject rotate renew request resume
+		suspend submit transfer move merge export promote recover subscribe unsubscribe upgrade restart
 		schedule deploy provision retry generate issue initiate complete respond notify opt pause unlink link
-		batch-write batch-put batch-update batch-execute mb website sync cp push package login`)
+		mb website sync cp push package login verify detect preview download presign`)
 	return m
 }()
 
-// criticalServices govern access or hold credentials: any operation of
-// them is critical.
+// laterDeletes are the verbs that make an operation a delete wherever
+// they stand in its name (transfer start-remote-delete).
+var laterDeletes = []string{"delete", "terminate", "remove", "purge", "destroy", "deregister", "erase", "wipe", "truncate"}
+
+// executes run statements, commands or code the caller writes: whatever
+// their verb, they may delete (DELETE FROM, DROP TABLE, rm -rf).
+var executes = map[string]bool{
+	"ssm send-command": true, "ssm start-session": true, "ssm start-automation-execution": true,
+	"ecs execute-command": true, "ecs run-task": true, "ecs start-task": true, "athena start-query-execution": true,
+	"redshift-data execute-statement": true, "redshift-data batch-execute-statement": true,
+	"rds-data execute-statement": true, "rds-data batch-execute-statement": true,
+	"dynamodb execute-statement": true, "dynamodb batch-execute-statement": true, "dynamodb execute-transaction": true,
+	"dynamodb batch-write-item": true, "dynamodb transact-write-items": true, "codebuild start-build": true,
+	"batch submit-job": true, "glue start-job-run": true, "states start-execution": true,
+	"states start-sync-execution": true, "emr add-steps": true, "emr-serverless start-job-run": true,
+	"apigateway test-invoke-method": true, "cloudformation deploy": true, "cloudformation create-stack": true,
+	"cloudformation update-stack": true, "cloudformation execute-change-set": true,
+}
+
+// reads are operations whose verb says otherwise but that only read.
+var reads = map[string]bool{
+	"logs start-query": true, "logs get-query-results": true, "logs stop-query": true,
+}
+
+// criticalServices govern access or hold secrets: any operation of them
+// is critical.
 var criticalServices = map[string]bool{
 	"iam": true, "kms": true, "sts": true, "organizations": true, "sso-admin": true, "identitystore": true,
 	"secretsmanager": true, "configure": true,
 }
 
-// credentialOperations hand out credentials, keys or secrets: what they
-// answer is a secret whatever the service.
-var credentialOperations = map[string]bool{
-	"ecr get-login-password": true, "ecr-public get-login-password": true, "codeartifact get-authorization-token": true,
-	"eks get-token": true, "rds generate-db-auth-token": true, "redshift get-cluster-credentials": true,
-	"redshift get-cluster-credentials-with-iam": true, "ssm get-parameter": true, "ssm get-parameters": true,
-	"ssm get-parameters-by-path": true, "cognito-identity get-credentials-for-identity": true,
-	"lightsail get-instance-access-details": true, "ec2 get-password-data": true, "sts assume-role": true,
-	"sts assume-role-with-saml": true, "sts assume-role-with-web-identity": true, "sts get-session-token": true,
-	"sts get-federation-token": true, "secretsmanager get-secret-value": true, "secretsmanager batch-get-secret-value": true,
-	"kms decrypt": true, "kms generate-data-key": true, "kms generate-data-key-pair": true, "iam create-access-key": true,
-	"iam create-login-profile": true, "iam create-service-specific-credential": true, "configure get": true,
-	"configure export-credentials": true, "configure list": true, "sso get-role-credentials": true,
-	"sso-oidc create-token": true, "iot create-keys-and-certificate": true,
+// criticalOperations change IAM under another service's name, as the
+// CLI's own commands do.
+var criticalOperations = map[string]bool{
+	"emr create-default-roles": true, "dlm create-default-role": true, "datapipeline create-default-roles": true,
+	"deploy register": true, "deploy deregister": true, "emr-containers update-role-trust-policy": true,
+	"iot attach-policy": true, "iot create-policy": true,
 }
 
-// classify returns a command's class, and whether it is critical.
-func classify(a AWS) (class string, critical bool) {
-	critical = criticalServices[a.Service]
-	if a.Service == "s3" {
-		return s3Class(a), critical
+// accessWords make an operation critical wherever they stand in its name:
+// it reads or changes who may do what (s3api put-bucket-policy, lambda
+// add-permission, redshift modify-cluster-iam-roles,
+// put-public-access-block).
+var accessWords = []string{"role", "roles", "policy", "policies", "permission", "permissions", "acl", "acls", "grant",
+	"grants", "trust", "iam", "access", "principal", "principals", "sharing", "share", "ingress", "egress"}
+
+// accessOptions make a command critical when an option's name holds one:
+// it sets who may do what (ec2 modify-image-attribute --launch-permission,
+// s3api put-object --grant-read, --policy-document).
+var accessOptions = []string{"policy", "policies", "permission", "permissions", "acl", "grant", "principal", "trust"}
+
+// credentialWords mark an operation whose answer may be a credential,
+// wherever they stand in its name (sts get-web-identity-token, lightsail
+// get-relational-database-master-user-password, emr
+// get-cluster-session-credentials).
+var credentialWords = []string{"credential", "credentials", "password", "passwords", "token", "tokens", "secret",
+	"secrets", "login", "presign", "key-pair", "data-key", "stream-key", "api-keys"}
+
+// credentialOperations hand out credentials, keys or secrets though their
+// names do not say so.
+var credentialOperations = map[string]bool{
+	"ssm get-parameter": true, "ssm get-parameters": true, "ssm get-parameters-by-path": true,
+	"ssm get-parameter-history": true, "sts assume-role": true, "sts assume-role-with-saml": true,
+	"sts assume-role-with-web-identity": true, "sts get-federation-token": true, "secretsmanager get-secret-value": true,
+	"kms decrypt": true, "kms generate-data-key": true, "kms generate-data-key-pair": true, "kms generate-mac": true,
+	"iam create-service-specific-credential": true, "configure get": true, "configure export-credentials": true,
+	"sso get-role-credentials": true, "iot create-keys-and-certificate": true, "s3control get-data-access": true,
+	"gamelift get-compute-access": true, "lightsail get-instance-access-details": true,
+	"lightsail download-default-key-pair": true, "glue get-connection": true, "glue get-connections": true,
+	"ivs get-stream-key": true, "cognito-identity get-open-id-token": true, "deploy register": true,
+	"ec2 get-password-data": true, "ecr get-login": true, "iam create-access-key": true,
+}
+
+// classify returns a command's class, and whether it is critical and
+// returns credentials.
+func classify(a AWS) (class string, critical, credentials bool) {
+	key := a.Service + " " + a.Operation
+	words := strings.Split(a.Operation, "-")
+	critical = criticalServices[a.Service] || criticalOperations[key] || hasAny(words, accessWords)
+	for name := range a.Parameters {
+		critical = critical || hasAny(strings.Split(name, "-"), accessOptions)
 	}
-	op := a.Operation
-	for _, prefix := range []string{"admin-", "batch-"} {
-		// Cognito's admin-get-user, DynamoDB's batch-get-item: the verb
-		// follows. A batch write is a write; batch-delete a delete.
-		if rest, ok := strings.CutPrefix(op, prefix); ok && strings.Contains(rest, "-") {
-			if class, ok := verbs[prefix+firstWord(rest)]; ok {
-				return class, critical
-			}
-			op = rest
+	credentials = credentialOperations[key] || hasAny(words, credentialWords) || hasPhrase(a.Operation, credentialWords)
+	switch {
+	case reads[key]:
+		class = ClassRead
+	case a.Service == "s3":
+		class = s3Class(a)
+	case executes[key]:
+		class = ClassExecute
+	default:
+		class = apiClass(a.Operation, words)
+		if class == ClassRead && len(a.Positional) > 0 && a.Operation != "wait" && a.Operation != "help" {
+			// An API operation's positional word is a file it writes
+			// (s3api get-object OUTFILE, lambda invoke OUTFILE).
+			class = ClassWrite
 		}
 	}
-	if class, ok := verbs[firstWord(op)]; ok {
-		return class, critical
+	if class != ClassDelete && deletesByOption(a) {
+		class = ClassDelete
 	}
-	return ClassUnknown, critical
+	return class, critical, credentials
 }
 
-func firstWord(op string) string {
-	w, _, _ := strings.Cut(op, "-")
-	return w
+// apiClass classes an API operation by its verb: the first word, or the
+// word after admin- or batch- (cognito-idp admin-delete-user,
+// dynamodb batch-get-item); a delete verb anywhere makes it a delete.
+func apiClass(op string, words []string) string {
+	for _, w := range words[1:] {
+		if slices.Contains(laterDeletes, w) {
+			return ClassDelete
+		}
+	}
+	verb := words[0]
+	if (verb == "admin" || verb == "batch") && len(words) > 1 {
+		verb = words[1]
+	}
+	if class, ok := verbs[verb]; ok {
+		return class
+	}
+	return ClassUnknown
+}
+
+// deletesByOption reports whether an option makes a command delete
+// (--terminate-instances, --delete, --force-delete), as its name says,
+// whatever the operation's class. A name that may abbreviate one counts:
+// the CLI reads abbreviations.
+func deletesByOption(a AWS) bool {
+	for name := range a.Parameters {
+		words := strings.Split(name, "-")
+		if words[0] == "force" && len(words) > 1 {
+			words = words[1:]
+		}
+		if slices.Contains(laterDeletes, words[0]) {
+			return true
+		}
+		for _, d := range laterDeletes {
+			if len(words) == 1 && len(name) >= 2 && strings.HasPrefix(d, name) {
+				return true // --del, --term
+			}
+		}
+	}
+	return false
+}
+
+// hasAny reports whether words holds any of these.
+func hasAny(words, these []string) bool {
+	return slices.ContainsFunc(words, func(w string) bool { return slices.Contains(these, w) })
+}
+
+// hasPhrase reports whether op holds one of the dashed phrases of these
+// as whole words (key-pair in download-default-key-pair).
+func hasPhrase(op string, these []string) bool {
+	padded := "-" + op + "-"
+	for _, p := range these {
+		if strings.Contains(p, "-") && strings.Contains(padded, "-"+p+"-") {
+			return true
+		}
+	}
+	return false
 }
 
 // s3Flags are the S3 CLI commands' options that take no value: the words
@@ -92,25 +213,20 @@ var s3Flags = map[string]bool{
 	"force-glacier-transfer": true, "no-overwrite": true,
 }
 
-// s3Class classes the S3 CLI's own commands by what they do to buckets:
-// cp from a bucket to a local path reads; sync with --delete deletes; mv
-// deletes its source.
+// s3Class classes the S3 CLI's own commands by what they do. A copy to a
+// local path writes a file on the host the CLI runs on (its own
+// ~/.aws/config among them), so only ls and presign read; mv and rb
+// delete; sync with --delete deletes.
 func s3Class(a AWS) string {
 	switch a.Operation {
-	case "cp":
-		if len(a.Positional) == 2 && strings.HasPrefix(strings.ToLower(a.Positional[0]), "s3://") &&
-			!strings.HasPrefix(strings.ToLower(a.Positional[1]), "s3://") {
-			return ClassRead
-		}
+	case "ls":
+		return ClassRead
+	case "presign":
+		return ClassRead
+	case "mv", "rm", "rb":
+		return ClassDelete
+	case "cp", "sync", "mb", "website":
 		return ClassWrite
-	case "sync":
-		if _, ok := a.Parameters["delete"]; ok {
-			return ClassDelete
-		}
-		return ClassWrite
-	}
-	if class, ok := verbs[a.Operation]; ok {
-		return class
 	}
 	return ClassUnknown
 }

@@ -1,0 +1,4 @@
+package command
+
+// OptionName is optionName, for FuzzOptionName.
+var OptionName = optionName
