@@ -192,6 +192,10 @@ func (a *AWS) options(words []string) error {
 	}
 	for _, w := range words {
 		if strings.HasPrefix(w, "--") {
+			if strings.ContainsAny(w, " \t\n\r") {
+				// argparse reads such a word as positional.
+				return errorf("an option word holds a blank")
+			}
 			if current != "" {
 				flush()
 			}
@@ -227,6 +231,11 @@ func (a *AWS) options(words []string) error {
 	}
 	if current != "" {
 		flush()
+	}
+	for _, w := range a.Positional {
+		if readsElsewhere(w) {
+			return errorf("a word is read from a file or a URL, which cannot be judged")
+		}
 	}
 	for _, v := range a.Parameters {
 		values, _ := v.([]string)

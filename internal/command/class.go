@@ -59,18 +59,36 @@ var executes = map[string]bool{
 	"states start-sync-execution": true, "emr add-steps": true, "emr-serverless start-job-run": true,
 	"apigateway test-invoke-method": true, "cloudformation deploy": true, "cloudformation create-stack": true,
 	"cloudformation update-stack": true, "cloudformation execute-change-set": true,
+	"cloudformation create-stack-set": true, "cloudformation update-stack-set": true,
+	"cloudformation create-stack-instances": true, "cloudformation update-stack-instances": true,
+	"glue run-statement": true, "athena start-calculation-execution": true, "ssm create-association": true,
+	"ssm update-association": true, "ssm start-associations-once": true, "codebuild start-build-batch": true,
+	"codebuild retry-build": true, "codebuild retry-build-batch": true, "emr-containers start-job-run": true,
+	"sagemaker create-processing-job": true, "sagemaker create-training-job": true, "qldb-session send-command": true,
+	"timestream-query query": true, "lambda invoke-async": true, "iot-data publish": true,
+}
+
+// customizations are the CLI's own commands that run programs or write
+// files on the host the CLI runs on (emr get runs scp, eks
+// update-kubeconfig writes ~/.kube/config, codeartifact login writes a
+// package manager's configuration): unknown, whatever their verb.
+var customizations = map[string]bool{
+	"emr get": true, "emr put": true, "emr ssh": true, "emr socks": true, "gamelift get-game-session-log": true,
+	"gamelift upload-build": true, "history list": true, "history show": true, "eks update-kubeconfig": true,
+	"codeartifact login": true, "deploy install": true, "deploy uninstall": true, "deploy push": true,
+	"opsworks register": true, "cloudformation package": true, "sso login": true, "sso logout": true,
 }
 
 // reads are operations whose verb says otherwise but that only read.
 var reads = map[string]bool{
-	"logs start-query": true, "logs get-query-results": true, "logs stop-query": true,
+	"logs start-query": true, "logs get-query-results": true, "logs stop-query": true, "logs tail": true,
 }
 
 // criticalServices govern access or hold secrets: any operation of them
 // is critical.
 var criticalServices = map[string]bool{
 	"iam": true, "kms": true, "sts": true, "organizations": true, "sso-admin": true, "identitystore": true,
-	"secretsmanager": true, "configure": true,
+	"secretsmanager": true, "configure": true, "cognito-idp": true, "cognito-identity": true, "ds": true,
 }
 
 // criticalOperations change IAM under another service's name, as the
@@ -84,9 +102,11 @@ var criticalOperations = map[string]bool{
 // accessWords make an operation critical wherever they stand in its name:
 // it reads or changes who may do what (s3api put-bucket-policy, lambda
 // add-permission, redshift modify-cluster-iam-roles,
-// put-public-access-block).
+// put-public-access-block; modify-image-attribute, whose options may
+// share an image, abbreviated or not).
 var accessWords = []string{"role", "roles", "policy", "policies", "permission", "permissions", "acl", "acls", "grant",
-	"grants", "trust", "iam", "access", "principal", "principals", "sharing", "share", "ingress", "egress"}
+	"grants", "trust", "iam", "access", "principal", "principals", "sharing", "share", "ingress", "egress",
+	"attribute", "attributes"}
 
 // accessOptions make a command critical when an option's name holds one:
 // it sets who may do what (ec2 modify-image-attribute --launch-permission,
@@ -98,7 +118,7 @@ var accessOptions = []string{"policy", "policies", "permission", "permissions", 
 // get-relational-database-master-user-password, emr
 // get-cluster-session-credentials).
 var credentialWords = []string{"credential", "credentials", "password", "passwords", "token", "tokens", "secret",
-	"secrets", "login", "presign", "key-pair", "data-key", "stream-key", "api-keys"}
+	"secrets", "login", "presign", "presigned", "embed", "key-pair", "data-key", "stream-key", "api-key", "api-keys"}
 
 // credentialOperations hand out credentials, keys or secrets though their
 // names do not say so.
@@ -113,6 +133,10 @@ var credentialOperations = map[string]bool{
 	"lightsail download-default-key-pair": true, "glue get-connection": true, "glue get-connections": true,
 	"ivs get-stream-key": true, "cognito-identity get-open-id-token": true, "deploy register": true,
 	"ec2 get-password-data": true, "ecr get-login": true, "iam create-access-key": true,
+	"gamelift get-instance-access": true, "finspace-data get-external-data-view-access-details": true,
+	"datazone get-connection": true, "athena get-session-endpoint": true, "codepipeline get-job-details": true,
+	"codepipeline get-third-party-job-details": true, "apigateway get-usage-plan-keys": true,
+	"apigateway get-usage-plan-key": true,
 }
 
 // classify returns a command's class, and whether it is critical and
@@ -124,14 +148,20 @@ func classify(a AWS) (class string, critical, credentials bool) {
 	for name := range a.Parameters {
 		critical = critical || hasAny(strings.Split(name, "-"), accessOptions)
 	}
-	credentials = credentialOperations[key] || hasAny(words, credentialWords) || hasPhrase(a.Operation, credentialWords)
+	credentials = credentialOperations[key] ||
+		// what lists or describes secrets tells their names, not them
+		words[0] != "list" && words[0] != "describe" && (hasAny(words, credentialWords) || hasPhrase(a.Operation, credentialWords))
 	switch {
+	case customizations[key]:
+		class = ClassUnknown
 	case reads[key]:
 		class = ClassRead
 	case a.Service == "s3":
 		class = s3Class(a)
 	case executes[key]:
 		class = ClassExecute
+	case outfileOperations[key]:
+		class = ClassWrite
 	default:
 		class = apiClass(a.Operation, words)
 		if class == ClassRead && len(a.Positional) > 0 && a.Operation != "wait" && a.Operation != "help" {
