@@ -29,7 +29,7 @@ var verbs = func() map[string]string {
 		}
 	}
 	add(ClassRead, `describe list get head search lookup query scan select check validate estimate view simulate filter
-		wait tail help ls`)
+		wait tail ls`)
 	add(ClassDelete, `delete terminate remove detach disassociate deregister revoke purge destroy release abort
 		untag deprovision discard drop erase wipe truncate rm rb mv cancel rebuild`)
 	add(ClassExecute, `execute invoke`)
@@ -80,6 +80,12 @@ var customizations = map[string]bool{
 }
 
 // reads are operations whose verb says otherwise but that only read.
+// writes are operations whose verb says read but that change state.
+var writes = map[string]bool{
+	"stepfunctions get-activity-task": true, "states get-activity-task": true, "socialmessaging get-whatsapp-message-media": true,
+	"sagemaker get-scaling-configuration-recommendation": true, "s3api select-object-content": true,
+}
+
 var reads = map[string]bool{
 	"logs start-query": true, "logs get-query-results": true, "logs stop-query": true, "logs tail": true,
 }
@@ -88,7 +94,8 @@ var reads = map[string]bool{
 // is critical.
 var criticalServices = map[string]bool{
 	"iam": true, "kms": true, "sts": true, "organizations": true, "sso-admin": true, "identitystore": true,
-	"secretsmanager": true, "configure": true, "cognito-idp": true, "cognito-identity": true, "ds": true,
+	"secretsmanager": true, "configure": true, "cognito-idp": true, "cognito-identity": true, "ds": true, "ds-data": true,
+	"rolesanywhere": true, "ec2-instance-connect": true, "sso": true, "sso-oidc": true,
 }
 
 // criticalOperations change IAM under another service's name, as the
@@ -111,14 +118,15 @@ var accessWords = []string{"role", "roles", "policy", "policies", "permission", 
 // accessOptions make a command critical when an option's name holds one:
 // it sets who may do what (ec2 modify-image-attribute --launch-permission,
 // s3api put-object --grant-read, --policy-document).
-var accessOptions = []string{"policy", "policies", "permission", "permissions", "acl", "grant", "principal", "trust"}
+var accessOptions = []string{"policy", "policies", "permission", "permissions", "acl", "grant", "principal", "trust", "role"}
 
 // credentialWords mark an operation whose answer may be a credential,
 // wherever they stand in its name (sts get-web-identity-token, lightsail
 // get-relational-database-master-user-password, emr
 // get-cluster-session-credentials).
-var credentialWords = []string{"credential", "credentials", "password", "passwords", "token", "tokens", "secret",
-	"secrets", "login", "presign", "presigned", "embed", "key-pair", "data-key", "stream-key", "api-key", "api-keys"}
+var credentialWords = []string{"credential", "credentials", "password", "passwords", "passphrase", "token", "tokens",
+	"secret", "secrets", "login", "presign", "presigned", "embed", "url", "urls", "key-pair", "data-key", "stream-key",
+	"api-key", "api-keys", "session-endpoint", "export-key", "export-certificate", "chap"}
 
 // credentialOperations hand out credentials, keys or secrets though their
 // names do not say so.
@@ -136,7 +144,19 @@ var credentialOperations = map[string]bool{
 	"gamelift get-instance-access": true, "finspace-data get-external-data-view-access-details": true,
 	"datazone get-connection": true, "athena get-session-endpoint": true, "codepipeline get-job-details": true,
 	"codepipeline get-third-party-job-details": true, "apigateway get-usage-plan-keys": true,
-	"apigateway get-usage-plan-key": true,
+	"apigateway get-usage-plan-key": true, "cognito-idp describe-user-pool-client": true, "location describe-key": true,
+	"mediapackage describe-channel": true, "ivs get-channel": true, "chime-sdk-meetings get-attendee": true,
+	"emr-serverless get-dashboard-for-job-run": true, "s3api create-session": true, "gamelift create-build": true,
+	"iot create-provisioning-claim": true, "route53domains transfer-domain-to-another-aws-account": true,
+	"sso-oidc register-client": true, "ec2-instance-connect send-ssh-public-key": true,
+	"ec2-instance-connect send-serial-console-ssh-public-key": true,
+}
+
+// notCredentials are reads whose names say secret or URL but whose
+// answers hold none.
+var notCredentials = map[string]bool{
+	"secretsmanager list-secrets": true, "secretsmanager describe-secret": true, "sqs get-queue-url": true,
+	"secretsmanager list-secret-version-ids": true,
 }
 
 // classify returns a command's class, and whether it is critical and
@@ -146,27 +166,28 @@ func classify(a AWS) (class string, critical, credentials bool) {
 	words := strings.Split(a.Operation, "-")
 	critical = criticalServices[a.Service] || criticalOperations[key] || hasAny(words, accessWords)
 	for name := range a.Parameters {
-		critical = critical || hasAny(strings.Split(name, "-"), accessOptions)
+		critical = critical || hasAny(strings.Split(name, "-"), accessOptions) || abbreviatesAny(name, accessOptions)
 	}
 	credentials = credentialOperations[key] ||
-		// what lists or describes secrets tells their names, not them
-		words[0] != "list" && words[0] != "describe" && (hasAny(words, credentialWords) || hasPhrase(a.Operation, credentialWords))
+		!notCredentials[key] && (hasAny(words, credentialWords) || hasPhrase(a.Operation, credentialWords))
 	switch {
-	case customizations[key]:
+	case customizations[key] || a.Operation == "help" || len(a.Positional) > 0 && a.Positional[0] == "help":
+		// The CLI's help runs groff and a pager on its host.
 		class = ClassUnknown
+	case writes[key]:
+		class = ClassWrite
 	case reads[key]:
 		class = ClassRead
 	case a.Service == "s3":
 		class = s3Class(a)
 	case executes[key]:
 		class = ClassExecute
-	case outfileOperations[key]:
-		class = ClassWrite
 	default:
 		class = apiClass(a.Operation, words)
-		if class == ClassRead && len(a.Positional) > 0 && a.Operation != "wait" && a.Operation != "help" {
-			// An API operation's positional word is a file it writes
-			// (s3api get-object OUTFILE, lambda invoke OUTFILE).
+		if class == ClassRead && (outfileOperations[key] || len(a.Positional) > 0 && a.Operation != "wait") {
+			// It writes its answer to a file, wherever the file's name
+			// stands (s3api get-object OUTFILE), or it has a positional
+			// word, which for an API operation is such a file.
 			class = ClassWrite
 		}
 	}
@@ -215,6 +236,16 @@ func deletesByOption(a AWS) bool {
 		}
 	}
 	return false
+}
+
+// abbreviatesAny reports whether an option name of one word is a strict
+// prefix of one of these (--a for --acl, --pol for --policy): the CLI
+// reads abbreviations.
+func abbreviatesAny(name string, these []string) bool {
+	if strings.Contains(name, "-") {
+		return false
+	}
+	return slices.ContainsFunc(these, func(w string) bool { return len(name) < len(w) && strings.HasPrefix(w, name) })
 }
 
 // hasAny reports whether words holds any of these.
