@@ -97,6 +97,7 @@ func TestParseAWS(t *testing.T) {
 		{text: "aws s3api select-object-content --bucket b --key k x.pth", service: "s3api", operation: "select-object-content",
 			class: "write", parameters: map[string]any{"bucket": "b", "key": []string{"k", "x.pth"}}},
 		{text: "aws ec2 help", service: "ec2", operation: "help", class: "unknown"},
+		{text: "aws securityhub disable-security-hub", service: "securityhub", operation: "disable-security-hub", class: "delete"},
 		{text: "aws ec2 wait help", service: "ec2", operation: "wait", class: "unknown", positional: []string{"help"}},
 		{text: "aws emr get-session-endpoint --cluster-id j", service: "emr", operation: "get-session-endpoint", class: "read",
 			creds: true, parameters: map[string]any{"cluster-id": "j"}},

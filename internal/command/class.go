@@ -191,7 +191,7 @@ func classify(a AWS) (class string, critical, credentials bool) {
 			class = ClassWrite
 		}
 	}
-	if class != ClassDelete && deletesByOption(a) {
+	if class != ClassDelete && (deleteOperations[key] || deletesByOption(a)) {
 		class = ClassDelete
 	}
 	return class, critical, credentials

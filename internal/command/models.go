@@ -1,5 +1,9 @@
 package command
 
+// What botocore 1.43.127's service models say of operations that their
+// names do not; testdata/botocore_models.py prints these tables again from
+// the botocore installed.
+
 // outfileOperations are the operations whose answer the CLI writes to a
 // local file named by a positional argument: those whose output payload is
 // a blob (botocore's has_streaming_output), from botocore 1.43.127's
@@ -34,4 +38,28 @@ var outfileOperations = map[string]bool{
 	"sagemakertrainingsessionruntime sample-training-session":                      true,
 	"sagemakertrainingsessionruntime sample-training-session-with-response-stream": true,
 	"schemas get-code-binding-source":                                              true, "workmailmessageflow get-raw-message-content": true,
+}
+
+// deleteOperations are the operations of REST services that botocore's
+// models send as HTTP DELETE though their names do not say delete
+// (securityhub disable-security-hub, macie2 disable-macie, fis
+// stop-experiment): deletes.
+var deleteOperations = map[string]bool{
+	"amplify stop-job": true, "apigateway flush-stage-authorizers-cache": true,
+	"apigateway flush-stage-cache": true, "apigatewayv2 disable-portal": true,
+	"apigatewayv2 reset-authorizers-cache": true, "appconfig stop-deployment": true,
+	"appsync flush-api-cache": true, "codecatalyst stop-dev-environment-session": true,
+	"cognito-sync unsubscribe-from-dataset": true, "devops-agent disable-operator-app": true,
+	"fis stop-experiment": true, "internetmonitor stop-query": true, "iot clear-default-authorizer": true,
+	"iot-managed-integrations reset-runtime-log-configuration": true,
+	"iotwireless reset-all-resource-log-levels":                true, "iotwireless reset-resource-log-level": true,
+	"macie2 disable-macie": true, "macie2 disable-organization-admin-account": true,
+	"managedblockchain reject-invitation": true, "networkflowmonitor stop-query-monitor-top-contributors": true,
+	"networkflowmonitor stop-query-workload-insights-top-contributors":      true,
+	"networkflowmonitor stop-query-workload-insights-top-contributors-data": true,
+	"notifications disable-notifications-access-for-organization":           true,
+	"s3control dissociate-access-grants-identity-center":                    true,
+	"securityhub disable-import-findings-for-product":                       true, "securityhub disable-security-hub": true,
+	"securityhub disable-security-hub-feature-v2": true, "securityhub disable-security-hub-v2": true,
+	"workdocs deactivate-user": true, "workspaces-web expire-session": true,
 }
