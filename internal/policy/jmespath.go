@@ -507,25 +507,41 @@ func (c *jpCompiler) filterCount(filter parsing.ASTNode, general expr) expr {
 		if err != nil || !ok {
 			return general(value, b)
 		}
-		n := 0
-		for _, element := range list {
-			keep, err := cond(element, b)
-			if err != nil {
-				return nil, err
-			}
-			if util.IsFalse(keep) {
-				continue
-			}
-			current, err := right(element, b)
-			if err != nil {
-				return nil, err
-			}
-			if current != nil {
-				n++
-			}
+		_, n, err := kept(list, cond, right, b, false)
+		if err != nil {
+			return nil, err
 		}
 		return boxed(n), nil
 	}
+}
+
+// kept runs a filter on list: the projection right of each element cond
+// keeps, but nil ones; collected only when collect is true, counted
+// always.
+func kept(list []any, cond, right expr, b binding.Bindings, collect bool) (collected []any, n int, err error) {
+	if collect {
+		collected = []any{}
+	}
+	for _, element := range list {
+		keep, err := cond(element, b)
+		if err != nil {
+			return nil, 0, err
+		}
+		if util.IsFalse(keep) {
+			continue
+		}
+		current, err := right(element, b)
+		if err != nil {
+			return nil, 0, err
+		}
+		if current != nil {
+			n++
+			if collect {
+				collected = append(collected, current)
+			}
+		}
+	}
+	return collected, n, nil
 }
 
 func (c *jpCompiler) filter(node parsing.ASTNode) expr {
@@ -539,22 +555,9 @@ func (c *jpCompiler) filter(node parsing.ASTNode) expr {
 		if done {
 			return out, err
 		}
-		collected := []any{}
-		for _, element := range list {
-			keep, err := cond(element, b)
-			if err != nil {
-				return nil, err
-			}
-			if util.IsFalse(keep) {
-				continue
-			}
-			current, err := right(element, b)
-			if err != nil {
-				return nil, err
-			}
-			if current != nil {
-				collected = append(collected, current)
-			}
+		collected, _, err := kept(list, cond, right, b, true)
+		if err != nil {
+			return nil, err // a nil value, not a nil list, as the interpreter's
 		}
 		return collected, nil
 	}
