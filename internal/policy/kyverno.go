@@ -35,15 +35,9 @@ type compiledRule struct {
 	name    string
 	binding binding.Binding
 	eval    ruleFunc
-	// actions and phases, when not nil, are the only values of the
-	// document's action and phase the rule's match clause can accept: a
-	// rule for calls is skipped for the hundreds of list documents of one
-	// tools/list answer without running its match.
-	actions, phases literals
-	// dialects, when not nil, are the only values of
-	// tool.command.dialect the rule can match: rules written for a
-	// command tool (aws) cost nothing on the calls of every other tool.
-	dialects literals
+	// guards are, per field of guardFields, the only values the rule's
+	// match clause can accept (nil: any).
+	guards [len(guardFields)]literals
 	// listKinds, when not nil, are the only values of list.kind a
 	// document of action list can have for the rule to match it.
 	listKinds map[string]bool
@@ -101,9 +95,8 @@ func Compile(policies []*v1alpha1.ValidatingPolicy) (*Kyverno, error) {
 				rb = binding.NewBinding(r)
 			}
 			cp.rules = append(cp.rules, compiledRule{name: r.Name, binding: rb, eval: eval,
-				actions: literalsOf(literalValues(r.Match, "action")), phases: literalsOf(literalValues(r.Match, "phase")),
-				dialects:  literalsOf(literalValues(r.Match, "tool.command.dialect")),
-				listKinds: listKinds(r.Match), quotesArguments: quotesArguments(r), answered: answered(raw)})
+				guards: guardsOf(r.Match), listKinds: listKinds(r.Match), quotesArguments: quotesArguments(r),
+				answered: answered(raw)})
 		}
 		k.policies = append(k.policies, cp)
 	}
@@ -156,13 +149,9 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 			res.Findings = append(res.Findings, f)
 		}
 	}()
-	actionValue, phaseValue := doc["action"], doc["phase"]
-	action, _ := actionValue.(string)
-	phase, _ := phaseValue.(string)
-	tool, _ := doc["tool"].(map[string]any)
-	command, _ := tool["command"].(map[string]any)
-	dialectValue := command["dialect"]
-	dialect, _ := dialectValue.(string)
+	var fields guarded
+	fields.read(doc)
+	action := fields.strings[0]
 	list, _ := doc["list"].(map[string]any)
 	kind, isKind := list["kind"].(string)
 	var resource any = doc
@@ -177,8 +166,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 		current = p
 		pb := bind(payload, "$policy", p.binding)
 		for _, r := range p.rules {
-			if r.actions.skips(actionValue, action) || r.phases.skips(phaseValue, phase) || r.dialects.skips(dialectValue, dialect) ||
-				action == "list" && r.listKinds != nil && (!isKind || !r.listKinds[kind]) {
+			if fields.skip(&r.guards) || action == "list" && r.listKinds != nil && (!isKind || !r.listKinds[kind]) {
 				continue
 			}
 			currentRule = r.name

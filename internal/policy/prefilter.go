@@ -10,6 +10,58 @@ import (
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 )
 
+// guardFields are the document's fields, in the order a decision reads
+// them, whose literal values in a match clause let a rule be skipped
+// without running it: a rule for calls on the hundreds of list documents
+// of one tools/list answer, a rule for a command tool (aws) on the calls
+// of every other tool.
+var guardFields = [...]string{"action", "phase", "tool.command.dialect"}
+
+// guardPaths are guardFields split into member names, once.
+var guardPaths = func() (paths [len(guardFields)][]string) {
+	for i, f := range guardFields {
+		paths[i] = strings.Split(f, ".")
+	}
+	return paths
+}()
+
+// guardsOf returns the values of each of guardFields that m can accept.
+func guardsOf(m *v1alpha1.Match) (g [len(guardFields)]literals) {
+	for i, f := range guardFields {
+		g[i] = literalsOf(literalValues(m, f))
+	}
+	return g
+}
+
+// guarded holds a document's values of guardFields, read once per
+// decision, and each as a string ("" when it is not one).
+type guarded struct {
+	values  [len(guardFields)]any
+	strings [len(guardFields)]string
+}
+
+func (f *guarded) read(doc map[string]any) {
+	for i, path := range guardPaths {
+		var v any = doc
+		for _, name := range path {
+			m, _ := v.(map[string]any)
+			v = m[name]
+		}
+		f.values[i] = v
+		f.strings[i], _ = v.(string)
+	}
+}
+
+// skip reports whether a rule of guards g cannot match the document.
+func (f *guarded) skip(g *[len(guardFields)]literals) bool {
+	for i := range g {
+		if g[i].skips(f.values[i], f.strings[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 // literals are the only values of a document's field that a rule's match
 // clause can accept; nil when it can accept any. They are few, so a scan
 // is cheaper than a map on each of a decision's rules.
