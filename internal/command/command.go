@@ -40,7 +40,7 @@ type Command struct {
 // Read reads args[argument] as a command of dialect. The result is never
 // an error: a command that cannot be read is a Command with Parsed false.
 func Read(dialect, argument string, args map[string]any) Command {
-	c := Command{Dialect: dialect, Argument: argument, AWS: emptyAWS()}
+	c := Command{Dialect: dialect, Argument: argument, AWS: none.AWS} // the empty one, shared
 	v, ok := args[argument]
 	if !ok {
 		c.Error = "the command argument is missing"
@@ -59,7 +59,7 @@ func Read(dialect, argument string, args map[string]any) Command {
 		err = fmt.Errorf("no reader for dialect %q", dialect)
 	}
 	if err != nil {
-		c.AWS, c.Error = emptyAWS(), err.Error()
+		c.AWS, c.Error = none.AWS, err.Error()
 		return c
 	}
 	c.Parsed = true
