@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -18,12 +19,31 @@ import (
 var functionCaller = sync.OnceValue(func() interpreter.FunctionCaller {
 	funcs := jp.GetFunctions(context.Background())
 	for i := range funcs {
-		if funcs[i].Name == "regex_match" {
+		switch funcs[i].Name {
+		case "regex_match":
 			funcs[i].Handler = regexMatch
+		case "sort_by":
+			funcs[i].Handler = onCopy(funcs[i].Handler)
 		}
 	}
 	return interpreter.NewFunctionCaller(funcs...)
 })
+
+// onCopy has handler work on a copy of its first argument's list:
+// go-jmespath's sort_by sorts the list it is given in place, and a list
+// it is given may outlive the decision (a compiled literal, a constant
+// context variable, a value documents share) or be read by a later rule
+// (the caller's arguments).
+func onCopy(handler func([]any) (any, error)) func([]any) (any, error) {
+	return func(args []any) (any, error) {
+		if len(args) > 0 {
+			if list, ok := args[0].([]any); ok {
+				args = append([]any{slices.Clone(list)}, args[1:]...)
+			}
+		}
+		return handler(args)
+	}
+}
 
 // defaultCompilers returns kyverno-json's compilers with JMESPath, compiled
 // by jpCompiler, as the default.
