@@ -45,11 +45,11 @@ type compiledRule struct {
 	quotesArguments, answered bool
 }
 
-// ruleFunc evaluates one rule on resource, whose action is action (""
-// when not a string), with w as its clauses' walk: matched is false when the match or exclude
+// ruleFunc evaluates one rule on resource, whose member action is action
+// (of any type), with w as its clauses' walk: matched is false when the match or exclude
 // clause skips the rule; err is an evaluation error. shared, when not nil,
 // holds the context values that documents of one list answer share.
-type ruleFunc func(w *walk, resource any, action string, b binding.Bindings, shared shared) (violations []violation, matched bool, err error)
+type ruleFunc func(w *walk, resource any, action any, b binding.Bindings, shared shared) (violations []violation, matched bool, err error)
 
 // shared holds, for a series of documents that differ only in the fields of
 // listVarying, the context values that read none of them: computed for the
@@ -177,7 +177,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 					Message: "policy evaluation stopped: no time left", Detail: err.Error()})
 				return res
 			}
-			violations, matched, err := r.eval(w, resource, action, bind(pb, "$rule", r.binding), sh)
+			violations, matched, err := r.eval(w, resource, fields.values[0], bind(pb, "$rule", r.binding), sh)
 			if !matched {
 				continue
 			}
@@ -305,11 +305,13 @@ func compileRule(l loc, c compilers.Compilers, compiler string, r v1alpha1.Valid
 	if err != nil {
 		return nil, err
 	}
-	return func(w *walk, resource any, action string, b binding.Bindings, sh shared) ([]violation, bool, error) {
+	return func(w *walk, resource any, action any, b binding.Bindings, sh shared) ([]violation, bool, error) {
 		b = context(resource, b, sh)
 		match := match
-		if m, ok := byAction[action]; ok {
-			match = m
+		// Only a string action picks a clause specialised for it: another
+		// value runs the whole clause, as kyverno-json does.
+		if s, isString := action.(string); isString && byAction[s] != nil {
+			match = byAction[s]
 		}
 		if match != nil {
 			if failed, err := match.failedOn(w, resource, b); err != nil {
@@ -347,7 +349,8 @@ type contextEntry struct {
 // A list document then does not run the trees written for calls (a failed
 // tree costs more than a matching one: kyverno-json formats its error).
 func matchesByAction(l loc, c compilers.Compilers, m *v1alpha1.Match) (map[string]*clause, error) {
-	if m == nil || len(m.Any) < 2 {
+	if m == nil || len(m.Any) < 2 || !literalOnly(m) {
+		// The trees it would leave out must run: one may err.
 		return nil, nil
 	}
 	out := map[string]*clause{}
@@ -392,10 +395,9 @@ func withoutKey(tree v1alpha1.AssertionTree, k string) v1alpha1.AssertionTree {
 	return v1alpha1.NewAssertionTree(m)
 }
 
-func actionOf(resource any) string {
+func actionOf(resource any) any {
 	doc, _ := resource.(map[string]any)
-	action, _ := doc["action"].(string)
-	return action
+	return doc["action"]
 }
 
 // compileContext compiles a rule's context entries. An entry whose variable

@@ -294,3 +294,46 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestSkippedRulesMatchNaive: a rule is skipped for a document's action,
+// phase or command dialect, or runs only the trees written for its action,
+// only where kyverno-json's engine, which runs every tree, would find
+// nothing either: a match with an expression that errs is an error (a
+// denial) for every document, and a document whose action is not a string
+// runs the whole match. Found by an attack: each of these matches was
+// skipped, and the call allowed, where kyverno-json denied.
+func TestSkippedRulesMatchNaive(t *testing.T) {
+	matches := []string{
+		"{any: [{action: call, tool: {command: {dialect: aws}}, \"(starts_with(tool.command.aws.parameters.bucket, 'prod-'))\": true}]}",
+		"{all: [{action: call}, {\"(contains(tool.arguments.query, 'secret'))\": true}]}",
+		"{all: [{phase: response, \"(length(response.content) > `0`)\": true}]}",
+		"{any: [{action: call}], all: [{\"(length(tool.arguments.paths))\": 1}]}",
+		"{any: [{action: list, \"(length(tool.arguments.paths) > `0`)\": true}, {action: call}]}",
+		"{any: [{action: \"\"}, {action: call, tool: {name: x}}]}",
+		"{any: [{action: call, tool: {command: {dialect: aws}}}]}",
+		"{any: [{action: list, list: {kind: tool}}, {action: call, tool: {name: y}}]}",
+	}
+	docs := []map[string]any{
+		{"action": "call", "phase": "request", "tool": map[string]any{"name": "y", "command": map[string]any{"dialect": ""}}},
+		{"action": "list", "phase": "response", "list": map[string]any{"kind": "tool"}, "tool": map[string]any{"name": "y", "command": map[string]any{"dialect": ""}}},
+		{"action": "call", "phase": "request", "tool": map[string]any{"name": "y", "command": map[string]any{"dialect": "aws",
+			"aws": map[string]any{"parameters": map[string]any{}}}}},
+		{"action": nil, "phase": "request", "tool": map[string]any{"name": "y"}},
+	}
+	for _, m := range matches {
+		p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n" +
+			"  - {name: r, match: " + m + ", assert: {all: [{check: {\"(`false`)\": true}}]}}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		e, err := policy.Compile([]*v1alpha1.ValidatingPolicy{p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range docs {
+			if want, got := naive(doc, []*v1alpha1.ValidatingPolicy{p}), compiled(doc, e); !slices.Equal(want, got) {
+				t.Errorf("match %s on %v: compiled %v, kyverno-json %v", m, doc, got, want)
+			}
+		}
+	}
+}

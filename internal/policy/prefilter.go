@@ -25,8 +25,12 @@ var guardPaths = func() (paths [len(guardFields)][]string) {
 	return paths
 }()
 
-// guardsOf returns the values of each of guardFields that m can accept.
+// guardsOf returns the values of each of guardFields that m can accept;
+// none (any value) unless m is written in literals only (see literalOnly).
 func guardsOf(m *v1alpha1.Match) (g [len(guardFields)]literals) {
+	if !literalOnly(m) {
+		return g
+	}
 	for i, f := range guardFields {
 		g[i] = literalsOf(literalValues(m, f))
 	}
@@ -60,6 +64,46 @@ func (f *guarded) skip(g *[len(guardFields)]literals) bool {
 		}
 	}
 	return false
+}
+
+// literalOnly reports whether every tree of m is written in literals, keys
+// and values (no expression, foreach or binding). kyverno-json runs every
+// tree of a match, and an expression that errs makes the rule an error,
+// which denies, even where a literal already failed; a rule may be skipped
+// for a literal without running its match only when nothing in it could
+// err. (A literal key on a value of another type errs too, but bundles are
+// checked at load against the document's schema, which documents keep.)
+func literalOnly(m *v1alpha1.Match) bool {
+	if m == nil {
+		return true
+	}
+	for _, tree := range append(slices.Clip(m.Any), m.All...) {
+		v, err := plain(&tree)
+		if err != nil || !literalValue(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func literalValue(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for key, value := range v {
+			if !isLiteral(key) || !literalValue(value) {
+				return false
+			}
+		}
+	case []any:
+		for _, item := range v {
+			if !literalValue(item) {
+				return false
+			}
+		}
+	case string:
+		return isLiteral(v)
+	}
+	return true
 }
 
 // literals are the only values of a document's field that a rule's match
@@ -129,7 +173,7 @@ func literalValues(m *v1alpha1.Match, field string) map[string]bool {
 // cannot tell). One answer's hundreds of list documents then skip the
 // rules written for another kind of item without running their match.
 func listKinds(m *v1alpha1.Match) map[string]bool {
-	if m == nil {
+	if m == nil || !literalOnly(m) {
 		return nil
 	}
 	kindOf := func(tree *v1alpha1.AssertionTree) (string, bool) {
