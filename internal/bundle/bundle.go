@@ -33,12 +33,13 @@ import (
 // The documents a bundle holds besides Kyverno JSON policies: apiVersion
 // APIVersion and one of these kinds. Package policytest decodes the tests.
 const (
-	APIVersion    = "toolgate.dev/v1alpha1"
-	KindCatalog   = "ToolCatalog"
-	KindRedaction = "Redaction"
-	KindRateLimit = "RateLimit"
-	KindTest      = "PolicyTest"
-	KindBase      = "BundleBase"
+	APIVersion      = "toolgate.dev/v1alpha1"
+	KindCatalog     = "ToolCatalog"
+	KindRedaction   = "Redaction"
+	KindRateLimit   = "RateLimit"
+	KindContainment = "Containment"
+	KindTest        = "PolicyTest"
+	KindBase        = "BundleBase"
 )
 
 // Bundle is a loaded, compiled policy bundle.
@@ -60,6 +61,8 @@ type Bundle struct {
 	Redactor *redact.Redactor
 	// RateLimits holds the RateLimit documents; nil when there are none.
 	RateLimits *ratelimit.Set
+	// Containments holds the Containment documents; nil when there are none.
+	Containments *ratelimit.Containments
 	// Sessions says which policies read the document's session: none (""),
 	// only audit-mode ones, or enforcing ones (see policy.SessionReaders).
 	Sessions policy.Mode
@@ -82,6 +85,7 @@ type Bundle struct {
 
 	redactions []redact.Rule
 	limits     []*ratelimit.Limit
+	contain    []*ratelimit.Containment
 	// files are what an archive of the bundle holds: its own files and,
 	// under .base/, those of a base other than the embedded one.
 	files []file
@@ -124,7 +128,7 @@ type Base struct {
 type pathCheck struct {
 	doc   Document
 	name  string
-	limit string // the RateLimit's name, for one
+	owner string // the RateLimit's or Containment's name, for one
 	check func(policy.Declared) []policy.Problem
 }
 
@@ -289,6 +293,11 @@ func load(files []file, source string, o origin) (*Bundle, error) {
 	}
 	if len(b.limits) > 0 {
 		if b.RateLimits, err = ratelimit.NewSet(b.limits); err != nil {
+			return nil, fmt.Errorf("load bundle %s: %w", source, err)
+		}
+	}
+	if len(b.contain) > 0 {
+		if b.Containments, err = ratelimit.NewContainments(b.contain); err != nil {
 			return nil, fmt.Errorf("load bundle %s: %w", source, err)
 		}
 	}
@@ -512,14 +521,25 @@ func (b *Bundle) add(doc Document) error {
 		}
 		b.limits = append(b.limits, l)
 		spec := r.Spec
-		b.matches = append(b.matches, pathCheck{doc: doc, name: "rate limit " + r.Metadata.Name, limit: r.Metadata.Name, check: func(declared policy.Declared) []policy.Problem {
-			out := policy.MatchPaths(spec.Match, []any{"spec", "match"}, declared)
-			out = append(out, policy.MatchPaths(spec.Exclude, []any{"spec", "exclude"}, declared)...)
-			for i, k := range spec.Key {
-				out = append(out, policy.FieldPath(k, []any{"spec", "key", i}, declared)...)
-			}
-			return out
-		}})
+		b.matches = append(b.matches, keyedCheck(doc, "rate limit", r.Metadata.Name, spec.Match, spec.Exclude, spec.Key))
+	case tm.APIVersion == APIVersion && tm.Kind == KindContainment:
+		var r struct {
+			typeMeta `json:",inline"`
+			Metadata struct {
+				Name        string            `json:"name"`
+				Annotations map[string]string `json:"annotations,omitempty"`
+			} `json:"metadata"`
+			Spec ratelimit.ContainmentSpec `json:"spec"`
+		}
+		if err := codec.DecodeStrict(doc.Data, &r); err != nil {
+			return err
+		}
+		c, err := ratelimit.CompileContainment(r.Metadata.Name, r.Spec)
+		if err != nil {
+			return err
+		}
+		b.contain = append(b.contain, c)
+		b.matches = append(b.matches, keyedCheck(doc, "containment", r.Metadata.Name, r.Spec.Match, r.Spec.Exclude, r.Spec.Key))
 	case tm.APIVersion == APIVersion && tm.Kind == KindTest:
 		b.Tests = append(b.Tests, doc)
 	case tm.APIVersion == APIVersion && tm.Kind == KindBase:
@@ -594,4 +614,17 @@ func hasContent(chunk []byte) bool {
 		}
 	}
 	return false
+}
+
+// keyedCheck checks the paths of a RateLimit's or a Containment's match,
+// exclude and key against the attribute document's schema.
+func keyedCheck(doc Document, kind, name string, match, exclude *v1alpha1.Match, key []string) pathCheck {
+	return pathCheck{doc: doc, name: kind + " " + name, owner: name, check: func(declared policy.Declared) []policy.Problem {
+		out := policy.MatchPaths(match, []any{"spec", "match"}, declared)
+		out = append(out, policy.MatchPaths(exclude, []any{"spec", "exclude"}, declared)...)
+		for i, k := range key {
+			out = append(out, policy.FieldPath(k, []any{"spec", "key", i}, declared)...)
+		}
+		return out
+	}}
 }

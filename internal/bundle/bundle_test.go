@@ -99,6 +99,9 @@ func TestLoadRejects(t *testing.T) {
 	limit := func(name, spec string) string {
 		return "# a limit\napiVersion: toolgate.dev/v1alpha1\nkind: RateLimit\nmetadata: {name: " + name + "}\nspec: {" + spec + "}\n"
 	}
+	contain := func(name, spec string) string {
+		return "# a containment\napiVersion: toolgate.dev/v1alpha1\nkind: Containment\nmetadata: {name: " + name + "}\nspec: {" + spec + "}\n"
+	}
 	tests := []struct {
 		name  string
 		files map[string]string
@@ -121,6 +124,16 @@ func TestLoadRejects(t *testing.T) {
 		{"rate limit unknown field", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, burst: 3")}, `l.yaml:5:30: json: unknown field "burst"`},
 		{"rate limit exceeded", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m, exceeded: queue")}, `spec.exceeded "queue": want deny`},
 		{"rate limit bad name", map[string]string{"p.yaml": policy, "l.yaml": limit("Calls", "limit: 1, window: 1m")}, `metadata.name "Calls"`},
+		{"containment without a threshold", map[string]string{"p.yaml": policy, "c.yaml": contain("c", "key: [principal.id], window: 1m, quarantine: 1h")}, "c.yaml:1: spec.threshold 0: want at least 1"},
+		{"containment keyed on what the caller chooses", map[string]string{"p.yaml": policy, "c.yaml": contain("c", "key: [principal.id, mcp.sessionId], threshold: 5, window: 1m, quarantine: 1h")},
+			`c.yaml:1: spec.key[1] "mcp.sessionId": want a field of principal: the caller chooses every other value`},
+		{"containment without a key", map[string]string{"p.yaml": policy, "c.yaml": contain("c", "threshold: 5, window: 1m, quarantine: 1h")}, "c.yaml:1: spec.key: name the principal's fields"},
+		{"containment key misspelt", map[string]string{"p.yaml": policy, "c.yaml": contain("c", "key: [principal.actr], threshold: 5, window: 1m, quarantine: 1h")}, "c.yaml:5:14: containment c: `actr` is not a member of principal (did you mean `actor`?)"},
+		{"containment quarantine too long", map[string]string{"p.yaml": policy, "c.yaml": contain("c", "key: [principal.id], threshold: 5, window: 1m, quarantine: 8d")},
+			`c.yaml:1: spec.quarantine: "8d": want whole seconds from 1m to 168h, or 1d to 7d`},
+		{"containment mode misspelt", map[string]string{"p.yaml": policy, "c.yaml": contain("c", "key: [principal.id], threshold: 5, window: 1m, quarantine: 1h, mode: Audit")}, `spec.mode "Audit": want enforce or audit`},
+		{"containment unknown field", map[string]string{"p.yaml": policy, "c.yaml": contain("c", "key: [principal.id], threshold: 5, window: 1m, quarantine: 1h, limit: 3")}, `unknown field "limit"`},
+		{"containment twice", map[string]string{"p.yaml": policy, "c.yaml": contain("c", "key: [principal.id], threshold: 5, window: 1m, quarantine: 1h") + "---\n" + contain("c", "key: [principal.id], threshold: 6, window: 1m, quarantine: 1h")}, "two Containment documents are named c"},
 		{"rate limit twice", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m") + "---\n" + limit("l", "limit: 2, window: 1m")}, "two RateLimit documents are named l"},
 		{"redaction without rules", map[string]string{"p.yaml": policy, "r.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: Redaction\nspec: {rules: []}\n"}, "spec.rules is empty"},
 		{"every error reported", map[string]string{"p.yaml": policy, "x.yaml": "apiVersion: v1\nkind: A\n---\napiVersion: v1\nkind: B\n"}, `x.yaml:1: unknown document apiVersion "v1" kind "A"` + "\n" + `x.yaml:4: unknown document apiVersion "v1" kind "B"`},
@@ -136,12 +149,12 @@ func TestLoadRejects(t *testing.T) {
 			"p.yaml": "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: {principal: {claims: {dept: x}}}}]}}]}\n"},
 			"policy p: reads claim `dept`, which the catalog's claims do not declare"},
 		{"a base disabling what it does not have", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec:\n  bundle: embedded\n  disable: [risk-cieling]\n"},
-			`b.yaml:5:13: spec.disable: the base has no policy, RateLimit or Redaction rule named "risk-cieling" (did you mean "risk-ceiling"?)`},
+			`b.yaml:5:13: spec.disable: the base has no policy, RateLimit, Containment or Redaction rule named "risk-cieling" (did you mean "risk-ceiling"?)`},
 		{"a bundle policy with a base policy's name", map[string]string{"p.yaml": strings.Replace(policy, "{name: p}", "{name: risk-ceiling}", 1),
 			"b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n"},
 			`b.yaml:1: "risk-ceiling" is also the name of the base's: list it in spec.replace to replace the base's, or rename it`},
 		{"a replacement the base does not have", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded, replace: [tool-allowlist]}\n"},
-			`spec.replace: the base has no policy, RateLimit or Redaction rule named "tool-allowlist" (did you mean "tool-allow-list"?)`},
+			`spec.replace: the base has no policy, RateLimit, Containment or Redaction rule named "tool-allowlist" (did you mean "tool-allow-list"?)`},
 		{"a directory base of a bundle not opened from a directory", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: ../platform}\n"},
 			`b.yaml:3:8: base ../platform: a directory base is read from beside a bundle opened from a directory`},
 		{"two bases", map[string]string{"p.yaml": policy, "b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n---\napiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n"},

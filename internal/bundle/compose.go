@@ -23,7 +23,7 @@ import (
 )
 
 // compose puts the base that b's BundleBase names under b: the base's
-// policies, RateLimits and Redaction rules that b neither replaces (by
+// policies, RateLimits, Containments and Redaction rules that b neither replaces (by
 // name) nor disables, then b's; the base's catalog with b's entries and
 // declarations over it; b's tests alone. b's digest becomes the layers'.
 func compose(b *Bundle, o origin) []error {
@@ -39,7 +39,7 @@ func compose(b *Bundle, o origin) []error {
 	}{{"disable", b.base.Disable}, {"replace", b.base.Replace}} {
 		for i, name := range list.names {
 			if !slices.Contains(known, name) {
-				msg := fmt.Sprintf("spec.%s: the base has no policy, RateLimit or Redaction rule named %q", list.field, name)
+				msg := fmt.Sprintf("spec.%s: the base has no policy, RateLimit, Containment or Redaction rule named %q", list.field, name)
 				if hint := policy.Nearest(known, name); hint != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", hint)
 				}
@@ -70,28 +70,18 @@ func compose(b *Bundle, o origin) []error {
 	}
 	b.Policies, b.docs = append(policies, b.Policies...), append(docs, b.docs...)
 
-	var limits []*ratelimit.Limit
-	for _, l := range base.limits {
-		if !disabled[l.Name()] && !slices.ContainsFunc(b.limits, func(o *ratelimit.Limit) bool { return o.Name() == l.Name() }) {
-			limits = append(limits, l)
-		}
-	}
-	b.limits = append(limits, b.limits...)
+	b.limits = layered(base.limits, b.limits, (*ratelimit.Limit).Name, disabled)
+	b.contain = layered(base.contain, b.contain, (*ratelimit.Containment).Name, disabled)
+	b.redactions = layered(base.redactions, b.redactions, func(r redact.Rule) string { return r.Name }, disabled)
+	// A base document's paths are checked only while the document is kept.
+	kept := names(b)
 	var matches []pathCheck
 	for _, m := range base.matches {
-		if m.limit == "" || slices.ContainsFunc(limits, func(l *ratelimit.Limit) bool { return l.Name() == m.limit }) {
+		if m.owner == "" || slices.Contains(kept, m.owner) && !slices.ContainsFunc(b.matches, func(o pathCheck) bool { return o.owner == m.owner }) {
 			matches = append(matches, m)
 		}
 	}
 	b.matches = append(matches, b.matches...)
-
-	var rules []redact.Rule
-	for _, r := range base.redactions {
-		if !disabled[r.Name] && !slices.ContainsFunc(b.redactions, func(o redact.Rule) bool { return o.Name == r.Name }) {
-			rules = append(rules, r)
-		}
-	}
-	b.redactions = append(rules, b.redactions...)
 
 	b.warnings = append(b.warnings, catalogChanges(b.catalogWhere, base.Catalog, b.Catalog)...)
 	if b.base.Bundle != "embedded" && b.base.Digest == "" {
@@ -264,10 +254,25 @@ func names(b *Bundle) []string {
 	for _, l := range b.limits {
 		out = append(out, l.Name())
 	}
+	for _, c := range b.contain {
+		out = append(out, c.Name())
+	}
 	for _, r := range b.redactions {
 		out = append(out, r.Name)
 	}
 	return out
+}
+
+// layered returns the base's documents that the bundle neither disables
+// nor replaces (a document of its own has the name), then the bundle's.
+func layered[T any](base, own []T, name func(T) string, disabled map[string]bool) []T {
+	var out []T
+	for _, d := range base {
+		if !disabled[name(d)] && !slices.ContainsFunc(own, func(o T) bool { return name(o) == name(d) }) {
+			out = append(out, d)
+		}
+	}
+	return append(out, own...)
 }
 
 // catalogChanges names, for validate, each tool whose risk or operation

@@ -29,6 +29,7 @@ const (
 	CodePolicyDenied   = -32001 // a policy denied the request
 	CodeUndecidable    = -32002 // no decision could be made (bundle, evaluation or internal error): fail closed
 	CodeRateLimited    = -32003 // a rate limit of the bundle is exceeded
+	CodeQuarantined    = -32004 // a containment of the bundle holds the caller
 	CodeInvalidRequest = -32600 // the event or its JSON-RPC body is malformed
 	CodeInvalidParams  = -32602 // tools/call params are malformed
 	// CodeURLElicitationRequired is MCP 2025-11-25's error that sends the

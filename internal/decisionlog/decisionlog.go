@@ -25,6 +25,15 @@ const (
 	RateLimitFailOpen = "fail_open" // the count could not be read: allowed (failOpen)
 )
 
+// Results of a containment for a message.
+const (
+	ContainmentQuarantined = "quarantined" // the caller is held: denied (enforce) or would be (audit)
+	ContainmentCounted     = "counted"     // the message's denial was counted
+	ContainmentBegan       = "began"       // the message's denial began the caller's quarantine
+	ContainmentError       = "error"       // the quarantine or the count could not be read
+	ContainmentFailOpen    = "fail_open"   // the quarantine could not be read: allowed (failOpen)
+)
+
 // Results.
 const (
 	Allow     = "allow"      // allowed, no finding
@@ -77,6 +86,9 @@ type Record struct {
 	Redactions  map[string]int `json:"redactions,omitempty"`
 	// RateLimits is what each rate limit that matched the call did.
 	RateLimits []RateLimit `json:"rate_limits,omitempty"`
+	// Containment is what each containment watching the message did, when
+	// it did something (see the containment results).
+	Containment []Containment `json:"containment,omitempty"`
 	// ApprovalRequired is set when an approval policy asked for an
 	// approval, whatever became of it; Approval says what did.
 	ApprovalRequired bool      `json:"approval_required,omitempty"`
@@ -114,6 +126,20 @@ type RateLimit struct {
 	Result string `json:"result"`
 	Count  int64  `json:"count"`
 	Limit  int64  `json:"limit"`
+}
+
+// Containment is one containment's outcome for a message.
+type Containment struct {
+	Name   string `json:"name"`
+	Mode   string `json:"mode"`
+	Result string `json:"result"`
+	// Count is the denials counted in the window; Threshold the count that
+	// begins a quarantine.
+	Count     int64 `json:"count,omitempty"`
+	Threshold int64 `json:"threshold"`
+	// Until is when the quarantine ends (RFC 3339), for quarantined and
+	// began.
+	Until string `json:"until,omitempty"`
 }
 
 // MaxHidden bounds the hidden tool names in one record, so a huge tool
@@ -239,6 +265,9 @@ func (r *Record) LogValue() slog.Value {
 	}
 	if len(r.RateLimits) > 0 {
 		a = append(a, slog.Any("rate_limits", r.RateLimits))
+	}
+	if len(r.Containment) > 0 {
+		a = append(a, slog.Any("containment", r.Containment))
 	}
 	if r.ApprovalRequired {
 		a = append(a, slog.Bool("approval_required", true), slog.Any("approval", r.Approval))

@@ -80,6 +80,13 @@ func Describe(ctx context.Context, r judge.Result, latency time.Duration, o Opti
 	for _, o := range r.RateLimits {
 		rec.RateLimits = append(rec.RateLimits, RateLimit{Name: o.Limit, Result: o.Result, Count: o.Count, Limit: o.Max})
 	}
+	for _, o := range r.Containment {
+		c := Containment{Name: o.Containment, Mode: o.Mode, Result: o.Result, Count: o.Count, Threshold: o.Max}
+		if !o.Until.IsZero() {
+			c.Until = o.Until.UTC().Format(time.RFC3339)
+		}
+		rec.Containment = append(rec.Containment, c)
+	}
 	if a := d.Approval; a != nil {
 		rec.ApprovalRequired = true
 		rec.Approval = &Approval{Status: a.Status, Channel: a.Channel, ID: a.ID, Groups: a.Groups, Expired: a.Expired}

@@ -292,13 +292,17 @@ func TestLoopKeysNotLogged(t *testing.T) {
 	}
 }
 
-// TestOutcomeNames: a limit's outcome is written into the decision record
-// as ratelimit names it, so the record's schema (decisionlog, and the
-// metrics and alarms that read it) must name the same four outcomes.
+// TestOutcomeNames: a limit's or a containment's outcome is written into
+// the decision record as ratelimit names it, so the record's schema
+// (decisionlog, and the metrics and alarms that read it) must name the
+// same outcomes.
 func TestOutcomeNames(t *testing.T) {
 	for _, c := range [][2]string{
 		{ratelimit.OK, decisionlog.RateLimitOK}, {ratelimit.Exceeded, decisionlog.RateLimitExceeded},
 		{ratelimit.Error, decisionlog.RateLimitError}, {ratelimit.FailOpen, decisionlog.RateLimitFailOpen},
+		{ratelimit.Quarantined, decisionlog.ContainmentQuarantined}, {ratelimit.Counted, decisionlog.ContainmentCounted},
+		{ratelimit.Began, decisionlog.ContainmentBegan}, {ratelimit.Error, decisionlog.ContainmentError},
+		{ratelimit.FailOpen, decisionlog.ContainmentFailOpen},
 	} {
 		if c[0] != c[1] {
 			t.Errorf("ratelimit writes %q where the record schema says %q", c[0], c[1])

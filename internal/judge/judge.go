@@ -59,6 +59,9 @@ type Config struct {
 	// RateLimits are the bundle's rate limits, counted in State at the
 	// REQUEST point for the calls the policies allow; nil has none.
 	RateLimits *ratelimit.Set
+	// Containments are the bundle's containments: at the REQUEST point,
+	// a caller they hold is denied, and denials are counted in State.
+	Containments *ratelimit.Containments
 	// State holds the counts, the session histories and the task
 	// bindings; nil denies every call a limit matches (unless the limit
 	// fails open), and every task's messages.
@@ -165,6 +168,10 @@ type Result struct {
 	RepeatOf string
 	// RateLimits is what each rate limit that matched the call did.
 	RateLimits []ratelimit.Outcome
+	// Containment is what each containment watching the message did, when
+	// it did something: held the caller, counted its denial, began its
+	// quarantine, or failed.
+	Containment []ratelimit.ContainmentOutcome
 
 	session  *sessionCall // the call's session, when tracked
 	approval *approvable  // the call in the approval flow, when it reached it
@@ -224,6 +231,8 @@ func (j *Judge) Request(ctx context.Context, id string, ev *gateway.MCPEvent) Re
 	body, msg, in, tool := req.Body, req.Message, req.Input, req.Tool
 	r.Method = msg.Method
 	value := j.decide(st, id, &in, &r)
+	watched := j.cfg.Containments.Watch(value)
+	held := watched.Enforcing() && j.hold(st, watched, &r)
 	if r.Decision.Effect == decision.Approval {
 		st.next("approval")
 		body = j.approve(st.ctx, &msg, tool, body, r.Document, &r)
@@ -243,6 +252,10 @@ func (j *Judge) Request(ctx context.Context, id string, ev *gateway.MCPEvent) Re
 	}
 	if r.Decision.Effect == decision.Allow && r.approval != nil {
 		j.forwarded(st.ctx, &r)
+	}
+	if !held && watched.Len() > 0 && j.cfg.State != nil && countable(r.Decision) {
+		st.next("containment")
+		j.countDenial(st.ctx, watched, &r)
 	}
 	st.next("respond")
 	r.Output = render.Output(r.Decision, &msg, body, nil, j.cfg.DenyStatus)

@@ -223,3 +223,48 @@ func (j *Judge) limit(ctx context.Context, value map[string]any, r *Result) {
 	d.Findings = append(r.Decision.Findings, v.Findings...) // audit findings stay
 	r.Decision = d
 }
+
+// hold denies the message when an enforcing containment watching it holds
+// its caller, or cannot tell whether it does (and does not fail open): the
+// policies' findings stay, and the approval flow, the history and the
+// rate limits are spared what the caller sends while held. It reports
+// whether the message's denial is spared the count too: its caller is
+// held, or whether it is could not be read.
+func (j *Judge) hold(st *steps, watched ratelimit.Watched, r *Result) bool {
+	st.next("containment")
+	ctx, cancel := context.WithTimeout(st.ctx, j.cfg.StateTimeout)
+	defer cancel()
+	outcomes := watched.Held(ctx, j.cfg.State, j.cfg.Now())
+	r.Containment = append(r.Containment, outcomes...)
+	v := ratelimit.HeldVerdict(outcomes)
+	if v.Reason == "" {
+		return len(outcomes) > 0 // failed open: the count would fail as the read did
+	}
+	code := decision.CodeQuarantined
+	if v.Undecidable {
+		code = decision.CodeUndecidable
+	}
+	d := decision.Denied(r.Decision.ID, code, v.Reason)
+	d.RetryAfter = v.RetryAfter
+	d.Findings = append(r.Decision.Findings, v.Findings...)
+	r.Decision = d
+	return true
+}
+
+// countable reports whether a denial counts toward a containment: one by
+// a policy, a rate limit or an approver, never one the interceptor could
+// not decide (its own failure, not the caller's).
+func countable(d decision.Decision) bool {
+	return d.Effect == decision.Deny && (d.Code == decision.CodePolicyDenied || d.Code == decision.CodeRateLimited)
+}
+
+// countDenial counts a denied message against the containments watching
+// it; a quarantine it begins, or a count that fails, is a finding of the
+// denial.
+func (j *Judge) countDenial(ctx context.Context, watched ratelimit.Watched, r *Result) {
+	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
+	defer cancel()
+	outcomes := watched.Count(ctx, j.cfg.State, j.cfg.Now())
+	r.Containment = append(r.Containment, outcomes...)
+	r.Decision.Findings = append(r.Decision.Findings, ratelimit.CountFindings(outcomes)...)
+}

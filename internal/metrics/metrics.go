@@ -46,8 +46,16 @@ const (
 	RateLimited = "RateLimited"
 	// StateErrors counts rate-limit counts that could not be read, by
 	// limit (dimension RateLimit) and in all: denied, or allowed where the
-	// limit fails open.
+	// limit fails open; and quarantines or denial counts that could not
+	// be read, by containment (dimension Containment).
 	StateErrors = "StateErrors"
+	// QuarantinesBegun counts the quarantines containments began, by
+	// containment (dimension Containment) and in all, audit-only ones
+	// included: an alarm says a caller is held, or would be.
+	QuarantinesBegun = "QuarantinesBegun"
+	// Quarantined counts the messages of callers a containment holds, by
+	// containment and in all: denied, or (audit-only) would have been.
+	Quarantined = "Quarantined"
 	// ApprovalsRequested, ApprovalsGranted, ApprovalsRejected and
 	// ApprovalsExpired count, without dimensions, the approvals asked for
 	// (in band or a new out-of-band request), the calls allowed under one,
@@ -185,6 +193,21 @@ func (e *EMF) Decision(r *decisionlog.Record) {
 		// By limit, and in all: an alarm watches the total.
 		e.write(map[string]any{"RateLimit": l.Name, name: 1},
 			[]Directive{{e.namespace, [][]string{{"RateLimit"}, {}}, []Definition{{name, "Count"}}}})
+	}
+	for _, c := range r.Containment {
+		name := ""
+		switch c.Result {
+		case decisionlog.ContainmentBegan:
+			name = QuarantinesBegun
+		case decisionlog.ContainmentQuarantined:
+			name = Quarantined
+		case decisionlog.ContainmentError, decisionlog.ContainmentFailOpen:
+			name = StateErrors
+		default:
+			continue
+		}
+		e.write(map[string]any{"Containment": c.Name, name: 1},
+			[]Directive{{e.namespace, [][]string{{"Containment"}, {}}, []Definition{{name, "Count"}}}})
 	}
 	if !denied || r.Repeat {
 		return

@@ -5,6 +5,10 @@
 // shares. AgentCore Gateway's native rate limits count requests per caller;
 // these count what only the attribute document knows: operation classes,
 // risk, actors, catalog labels.
+//
+// It also enforces Containment documents: a count of one caller's
+// denials that, past a threshold, holds the caller in quarantine (see
+// ContainmentSpec), kept in the same table under the same rules.
 package ratelimit
 
 import (
@@ -127,14 +131,38 @@ func (l *Limit) Name() string { return l.name }
 
 // parseWindow reads a window: a Go duration from 1s to 24h, or "1d".
 func parseWindow(s string) (time.Duration, error) {
-	if s == "1d" {
-		return 24 * time.Hour, nil
-	}
+	return parseSpan(s, time.Second, 24*time.Hour)
+}
+
+// parseSpan reads a span of whole seconds from least to most: a Go
+// duration, or whole days ("1d", "7d").
+func parseSpan(s string, least, most time.Duration) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
-	if err != nil || d < time.Second || d > 24*time.Hour || d%time.Second != 0 {
-		return 0, fmt.Errorf("%q: want whole seconds from 1s to 24h, or 1d", s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n int
+		n, err = strconv.Atoi(days)
+		d = time.Duration(n) * 24 * time.Hour
+		if days == "" || days[0] < '1' || days[0] > '9' {
+			err = strconv.ErrSyntax
+		}
+	}
+	if err != nil || d < least || d > most || d%time.Second != 0 {
+		days := "1d"
+		if n := most / (24 * time.Hour); n > 1 {
+			days = "1d to " + strconv.Itoa(int(n)) + "d"
+		}
+		return 0, fmt.Errorf("%q: want whole seconds from %s to %s, or %s", s, span(least), span(most), days)
 	}
 	return d, nil
+}
+
+// span spells d as a Go duration without its zero units ("24h", "1m").
+func span(d time.Duration) string {
+	s := strings.TrimSuffix(d.String(), "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Set is a bundle's limits. A nil Set has none.

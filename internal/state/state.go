@@ -1,5 +1,5 @@
 // Package state keeps what decisions share across every Lambda instance:
-// rate-limit counters, session histories and task bindings, in one
+// rate-limit counters, session histories, task bindings and quarantines, in one
 // DynamoDB table (or, for
 // bundle tests and local runs, in process). Both stores keep the same
 // contract, and the same tests run against both.
@@ -39,6 +39,7 @@ type Store interface {
 	Counter
 	Sessions
 	Tasks
+	Quarantines
 }
 
 // History is what one session has done so far.
@@ -283,10 +284,11 @@ type Memory struct {
 	// Now is the clock expiry is judged by (default time.Now).
 	Now func() time.Time
 
-	mu       sync.Mutex
-	counts   map[string]memoryCount
-	sessions map[string]memorySession
-	tasks    map[string]memoryTask
+	mu          sync.Mutex
+	counts      map[string]memoryCount
+	sessions    map[string]memorySession
+	tasks       map[string]memoryTask
+	quarantines memoryQuarantines
 }
 
 type memorySession struct {

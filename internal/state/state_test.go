@@ -315,3 +315,73 @@ func TestTaskContract(t *testing.T) {
 		})
 	}
 }
+
+// TestQuarantineContract: both stores begin a quarantine once while it is
+// in force, again once it has ended, list those in force, and lift one
+// with the count of denials that began it.
+func TestQuarantineContract(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Millisecond).UTC()
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			if _, ok, err := s.Hit(ctx, "ct#c#d#1", 2, now.Add(time.Hour)); err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+			q := state.Quarantine{Key: "q#c#d", Containment: "c", Subject: map[string]string{"principal.id": "u-1"},
+				Began: now, Until: now.Add(time.Hour), Denials: 2, Counter: "ct#c#d#1"}
+			if _, ok, err := s.Quarantine(ctx, q.Key, now); err != nil || ok {
+				t.Fatalf("before: %v %v", ok, err)
+			}
+			// Of 8 instances beginning it at once, one does.
+			var began atomic.Int64
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					ok, err := s.BeginQuarantine(ctx, q, now)
+					if err != nil {
+						t.Error(err)
+					}
+					if ok {
+						began.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if began.Load() != 1 {
+				t.Fatalf("%d began it, want 1", began.Load())
+			}
+			got, ok, err := s.Quarantine(ctx, q.Key, now.Add(time.Minute))
+			if err != nil || !ok || !reflect.DeepEqual(got, q) {
+				t.Fatalf("read: %+v %v %v, want %+v", got, ok, err, q)
+			}
+			if list, err := s.Quarantines(ctx, now); err != nil || len(list) != 1 || !reflect.DeepEqual(list[0], q) {
+				t.Fatalf("list: %+v %v", list, err)
+			}
+			// Ended: no longer in force, listed, or in the way of another.
+			later := now.Add(time.Hour)
+			if _, ok, err := s.Quarantine(ctx, q.Key, later); err != nil || ok {
+				t.Fatalf("ended: %v %v", ok, err)
+			}
+			if list, err := s.Quarantines(ctx, later); err != nil || len(list) != 0 {
+				t.Fatalf("list after the end: %+v %v", list, err)
+			}
+			q2 := q
+			q2.Began, q2.Until = later, later.Add(time.Hour)
+			if ok, err := s.BeginQuarantine(ctx, q2, later); err != nil || !ok {
+				t.Fatalf("again after the end: %v %v", ok, err)
+			}
+			if ok, err := s.LiftQuarantine(ctx, q.Key); err != nil || !ok {
+				t.Fatalf("lift: %v %v", ok, err)
+			}
+			if _, ok, err := s.Quarantine(ctx, q.Key, later); err != nil || ok {
+				t.Fatalf("lifted: %v %v", ok, err)
+			}
+			if n, ok, err := s.Hit(ctx, "ct#c#d#1", 2, now.Add(time.Hour)); err != nil || !ok || n != 1 {
+				t.Fatalf("the count that began it after the lift: %d %v %v, want a new count", n, ok, err)
+			}
+			if ok, err := s.LiftQuarantine(ctx, q.Key); err != nil || ok {
+				t.Fatalf("lift of none: %v %v", ok, err)
+			}
+		})
+	}
+}
