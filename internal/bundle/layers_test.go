@@ -188,3 +188,31 @@ func TestCatalogChangesWarned(t *testing.T) {
 		}
 	}
 }
+
+// TestContainmentOverBase: the switch docs/sessions.md gives to enforce
+// the default bundle's audit-only containment replaces it; disabling it
+// leaves none; and a bundle's own containment of that name that is not
+// listed in replace fails to load.
+func TestContainmentOverBase(t *testing.T) {
+	const enforce = "apiVersion: toolgate.dev/v1alpha1\nkind: Containment\nmetadata: {name: contain-refused-callers}\n" +
+		"spec: {key: [principal.id, principal.actor], threshold: 20, window: 10m, quarantine: 1h, mode: enforce}\n"
+	base := func(spec string) *fstest.MapFile {
+		return &fstest.MapFile{Data: []byte("apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded" + spec + "}\n")}
+	}
+	def, err := bundle.Load(policies.FS, "embedded")
+	if err != nil || def.Containments.Len() != 1 || !def.Containments.Audit() {
+		t.Fatalf("the default bundle's containment: %v", err)
+	}
+	b, err := bundle.Load(fstest.MapFS{"base.yaml": base(", replace: [contain-refused-callers]"), "c.yaml": {Data: []byte(enforce)}}, "test")
+	if err != nil || b.Containments.Len() != 1 || b.Containments.Audit() {
+		t.Fatalf("replaced: %v", err)
+	}
+	b, err = bundle.Load(fstest.MapFS{"base.yaml": base(", disable: [contain-refused-callers]")}, "test")
+	if err != nil || b.Containments.Len() != 0 {
+		t.Fatalf("disabled: %v", err)
+	}
+	if _, err := bundle.Load(fstest.MapFS{"base.yaml": base(""), "c.yaml": {Data: []byte(enforce)}}, "test"); err == nil ||
+		!strings.Contains(err.Error(), `"contain-refused-callers" is also the name of the base's`) {
+		t.Fatalf("not listed in replace: %v", err)
+	}
+}

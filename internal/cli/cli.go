@@ -69,6 +69,9 @@ const usage = `usage: toolgate has every command; the Lambda bootstrap invoke, e
       List, show and decide the approvals that policies asked for; approve
       and reject take the approver's verified JWT (-token FILE). See
       toolgate approvals help.
+  toolgate quarantine list|lift [-table TABLE] [KEY]
+      List the callers a Containment holds in quarantine, or lift one. See
+      toolgate quarantine help.
 
 SOURCE is a bundle directory or s3://BUCKET/PREFIX. The Lambda bootstrap is
 this command outside Lambda and the handler under it. POLICY_SOURCE,
@@ -110,9 +113,9 @@ func Main(args []string, env Env) int {
 		return invoke(args[1:], true, embedded, getenv, stdout, stderr)
 	case "test":
 		return test(args[1:], embedded, getenv, stdout, stderr)
-	case "validate", "publish", "approvals", "init", "event":
-		// cmd/toolgate runs approvals itself, before this.
-		if env.Store == nil || args[0] == "approvals" {
+	case "validate", "publish", "approvals", "quarantine", "init", "event":
+		// cmd/toolgate runs approvals and quarantine itself, before this.
+		if env.Store == nil || args[0] == "approvals" || args[0] == "quarantine" {
 			fmt.Fprintf(stderr, "%s is a command of toolgate: go run ./cmd/toolgate %s ...\n", args[0], args[0])
 			return 2
 		}
