@@ -16,7 +16,7 @@ var layers = [][]string{
 	{"internal/attributes"},
 	{"internal/policy", "internal/call"},
 	{"internal/redact", "internal/state", "internal/approval", "internal/decision"},
-	{"internal/ratelimit", "internal/toollist", "internal/approver", "internal/render"},
+	{"internal/ratelimit", "internal/pins", "internal/toollist", "internal/approver", "internal/render"},
 	{"internal/bundle", "internal/judge"},
 	{"internal/decisionlog"},
 	{"internal/metrics"},

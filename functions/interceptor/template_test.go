@@ -81,7 +81,7 @@ func TestTemplateWatchesTheMetricsTheCodeWrites(t *testing.T) {
 	if namespace == nil {
 		t.Fatal("the function's METRICS_NAMESPACE is not set")
 	}
-	ours := []string{metrics.Denials, metrics.EvaluationErrors, metrics.BundleLoadFailures, metrics.RateLimited, metrics.StateErrors, metrics.QuarantinesBegun}
+	ours := []string{metrics.Denials, metrics.EvaluationErrors, metrics.BundleLoadFailures, metrics.RateLimited, metrics.StateErrors, metrics.QuarantinesBegun, metrics.ToolDefinitionChanged}
 	var alarmed []string
 	for i := 0; i+1 < len(resources.Content); i += 2 {
 		name, r := resources.Content[i].Value, resources.Content[i+1]

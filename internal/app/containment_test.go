@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,7 +60,7 @@ func childEnv(srv *moto.Server, dir, table string) []string {
 func runChild(t *testing.T, env []string, mode string) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestContainChild$", "-test.count=1")
-	cmd.Env = append(env, "CONTAIN_MODE="+mode)
+	cmd.Env = append(slices.Clone(env), "CONTAIN_MODE="+mode)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s process: %v\n%s", mode, err, out)

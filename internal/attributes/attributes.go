@@ -190,7 +190,37 @@ type Tool struct {
 	// does, for a tool the catalog says carries one (see package command);
 	// its dialect is "" for other tools and actions other than call.
 	Command command.Command `json:"command"`
+	// Definition is what is known of the tool's definition against its
+	// pin (see Definition): for a tool listed, its listed definition;
+	// for a call at the REQUEST point, the last one listed.
+	Definition Definition `json:"definition"`
 }
+
+// Definition is a tool's definition (its tools/list entry but _meta) as
+// a bundle's ToolPins judge it.
+type Definition struct {
+	// Status is DefinitionPinned, DefinitionChanged, DefinitionUnpinned
+	// or DefinitionUnread.
+	Status string `json:"status"`
+	// Digest is the definition's ("sha256:" and the hex SHA-256 of its
+	// RFC 8785 form): the listed one, or for a call the changed one last
+	// listed, else the pin; "" when unknown.
+	Digest string `json:"digest"`
+	// Pin is the digest the tool is pinned to: by the bundle, or by its
+	// first definition seen; "" when none.
+	Pin string `json:"pin"`
+}
+
+// Definition statuses.
+const (
+	DefinitionPinned   = "pinned"   // the definition is the pinned one
+	DefinitionChanged  = "changed"  // it differs from the pin
+	DefinitionUnpinned = "unpinned" // the tool has no pin
+	// DefinitionUnread: nothing was read of it (the bundle has no
+	// ToolPins, the RESPONSE point of a call, a prompt's or resource's
+	// document).
+	DefinitionUnread = "unread"
+)
 
 // Prompt describes the prompt a message is about: a prompts/get, or one
 // listed prompt. Its strings are empty for other messages.
@@ -268,7 +298,10 @@ type Input struct {
 	// of QualifiedTool with Arguments.
 	TaskCall bool
 	Response *Response
-	Now      time.Time
+	// Definitions returns what is known of the definition of the tool the
+	// message calls or lists, by wire name; nil knows none (unread).
+	Definitions func(name string) Definition
+	Now         time.Time
 }
 
 // Builder builds documents for one deployment.
@@ -301,8 +334,9 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 		Request:     Request{Headers: make(map[string]string, len(in.Headers))},
 		Response:    in.Response,
 		Time:        Time{Now: in.Now.UTC().Format(time.RFC3339)},
-		Tool:        Tool{Labels: []string{}, SuspiciousReasons: []string{}, Wildcards: []string{}, CredentialStores: []string{}, Command: command.None()},
-		Session:     Session{Labels: []string{}, LabelCalls: map[string]int64{}, Tools: []string{}},
+		Tool: Tool{Labels: []string{}, SuspiciousReasons: []string{}, Wildcards: []string{}, CredentialStores: []string{}, Command: command.None(),
+			Definition: Definition{Status: DefinitionUnread}},
+		Session: Session{Labels: []string{}, LabelCalls: map[string]int64{}, Tools: []string{}},
 	}
 	for name, v := range in.Headers {
 		if lower := strings.ToLower(name); !sensitiveHeaders[lower] {
@@ -332,6 +366,7 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 	if d.Action != ActionOther {
 		var cmd *catalog.Command
 		d.Tool, d.Environment, cmd = b.toolOf(in.QualifiedTool, d.Environment)
+		d.Tool.Definition = definitionOf(in.Definitions, in.QualifiedTool)
 		if d.Action == ActionCall {
 			d.Tool.Arguments = in.Arguments
 			if d.Tool.Arguments == nil {
@@ -410,6 +445,7 @@ func (b Builder) ListValues(ctx context.Context, in Input) func(kind, name strin
 		switch kind {
 		case ListTool:
 			t, env := b.tool(name, b.Environment)
+			t.Definition = definitionOf(in.Definitions, name)
 			v["tool"], v["environment"] = t.value(), env
 		case ListPrompt:
 			p := prompt(name)
@@ -541,7 +577,8 @@ var vocabulary = func() map[string]any {
 	for _, s := range []string{Version, PhaseRequest, PhaseResponse, ActionCall, ActionList, ActionPrompt, ActionRead, ActionOther,
 		mcp.KindRequest, mcp.KindNotification, mcp.KindResponse, identity.TypeUser, identity.TypeMachine, identity.TypeAnonymous,
 		identity.Off, identity.Verified, catalog.OpRead, catalog.OpWrite, catalog.OpUnknown, catalog.OpExecute, catalog.OpDelete,
-		catalog.RiskLow, catalog.RiskMedium, catalog.RiskHigh, catalog.RiskCritical} {
+		catalog.RiskLow, catalog.RiskMedium, catalog.RiskHigh, catalog.RiskCritical,
+		DefinitionPinned, DefinitionChanged, DefinitionUnpinned, DefinitionUnread} {
 		w[s] = s
 	}
 	for _, m := range mcp.ReadMethods() {
@@ -610,11 +647,33 @@ func (t *Tool) value() map[string]any {
 		"wildcards":         strings2any(t.Wildcards),
 		"credentialStores":  strings2any(t.CredentialStores),
 		"command":           commandValue(&t.Command),
+		"definition":        definitionValue(&t.Definition),
 	}
 	if t.Arguments != nil {
 		v["arguments"] = t.Arguments
 	}
 	return v
+}
+
+// noDefinition is the definition of a tool of which nothing was read,
+// which documents share.
+var noDefinition = map[string]any{"status": DefinitionUnread, "digest": "", "pin": ""}
+
+// definitionOf returns the definition known of name, unread when none is.
+func definitionOf(defs func(string) Definition, name string) Definition {
+	if defs != nil {
+		if d := defs(name); d.Status != "" {
+			return d
+		}
+	}
+	return Definition{Status: DefinitionUnread}
+}
+
+func definitionValue(d *Definition) map[string]any {
+	if *d == (Definition{Status: DefinitionUnread}) {
+		return noDefinition
+	}
+	return map[string]any{"status": word(d.Status), "digest": d.Digest, "pin": d.Pin}
 }
 
 // noCommand is the command of a tool that carries none, which documents

@@ -36,7 +36,7 @@ func TestBuild(t *testing.T) {
 			Headers:       map[string]string{"Authorization": bearer(`{"sub":"u","cognito:groups":["sre"]}`), "Mcp-Session-Id": "s-1", "X-Env": "production"},
 			QualifiedTool: "k8s___delete-pod", Arguments: map[string]any{"pod": "a"}, Now: now},
 			func(t *testing.T, d attributes.Document) {
-				want := attributes.Tool{Name: "delete-pod", Target: "k8s", QualifiedName: "k8s___delete-pod", Operation: "delete", Risk: "critical", Labels: []string{}, SuspiciousReasons: []string{}, Arguments: map[string]any{"pod": "a"}, Wildcards: []string{}, CredentialStores: []string{}, Command: command.None()}
+				want := attributes.Tool{Name: "delete-pod", Target: "k8s", QualifiedName: "k8s___delete-pod", Operation: "delete", Risk: "critical", Labels: []string{}, SuspiciousReasons: []string{}, Arguments: map[string]any{"pod": "a"}, Wildcards: []string{}, CredentialStores: []string{}, Command: command.None(), Definition: attributes.Definition{Status: "unread"}}
 				if !reflect.DeepEqual(d.Tool, want) {
 					t.Errorf("tool %+v", d.Tool)
 				}
@@ -111,7 +111,7 @@ func TestBuild(t *testing.T) {
 			}},
 		{"other method", attributes.Input{Phase: "request", Method: "initialize", ID: "1", Now: now},
 			func(t *testing.T, d attributes.Document) {
-				if d.Action != "other" || !reflect.DeepEqual(d.Tool, attributes.Tool{Labels: []string{}, SuspiciousReasons: []string{}, Wildcards: []string{}, CredentialStores: []string{}, Command: command.None()}) || d.Principal.Type != "anonymous" {
+				if d.Action != "other" || !reflect.DeepEqual(d.Tool, attributes.Tool{Labels: []string{}, SuspiciousReasons: []string{}, Wildcards: []string{}, CredentialStores: []string{}, Command: command.None(), Definition: attributes.Definition{Status: "unread"}}) || d.Principal.Type != "anonymous" {
 					t.Errorf("doc %+v", d)
 				}
 			}},

@@ -25,6 +25,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/catalog"
 	"github.com/toolgate/toolgate/internal/codec"
+	"github.com/toolgate/toolgate/internal/pins"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/ratelimit"
 	"github.com/toolgate/toolgate/internal/redact"
@@ -38,6 +39,7 @@ const (
 	KindRedaction   = "Redaction"
 	KindRateLimit   = "RateLimit"
 	KindContainment = "Containment"
+	KindToolPins    = "ToolPins"
 	KindTest        = "PolicyTest"
 	KindBase        = "BundleBase"
 )
@@ -63,10 +65,16 @@ type Bundle struct {
 	RateLimits *ratelimit.Set
 	// Containments holds the Containment documents; nil when there are none.
 	Containments *ratelimit.Containments
+	// Pins is the ToolPins document (a bundle's replaces its base's); nil
+	// when there is none.
+	Pins *pins.Set
 	// Sessions says which policies read the document's session: none (""),
 	// only audit-mode ones, or enforcing ones (see policy.SessionReaders).
 	Sessions policy.Mode
-	Tests    []Document
+	// Definitions says the same of tool.definition (see
+	// policy.DefinitionReaders).
+	Definitions policy.Mode
+	Tests       []Document
 	// Layers are the bundles this one is made of, base first, when it
 	// builds on another (a BundleBase document); nil when it does not.
 	Layers []Layer
@@ -86,6 +94,7 @@ type Bundle struct {
 	redactions []redact.Rule
 	limits     []*ratelimit.Limit
 	contain    []*ratelimit.Containment
+	pinsWhere  string // the ToolPins document's file and line
 	// files are what an archive of the bundle holds: its own files and,
 	// under .base/, those of a base other than the embedded one.
 	files []file
@@ -285,12 +294,8 @@ func load(files []file, source string, o origin) (*Bundle, error) {
 		return nil, fmt.Errorf("load bundle %s: %w", source, err)
 	}
 	b.Engine = engine
-	switch audit, enforce := policy.SessionReaders(b.Policies); {
-	case enforce:
-		b.Sessions = policy.ModeEnforce
-	case audit:
-		b.Sessions = policy.ModeAudit
-	}
+	b.Sessions = readerMode(policy.SessionReaders(b.Policies))
+	b.Definitions = readerMode(policy.DefinitionReaders(b.Policies))
 	if len(b.limits) > 0 {
 		if b.RateLimits, err = ratelimit.NewSet(b.limits); err != nil {
 			return nil, fmt.Errorf("load bundle %s: %w", source, err)
@@ -540,6 +545,23 @@ func (b *Bundle) add(doc Document) error {
 		}
 		b.contain = append(b.contain, c)
 		b.matches = append(b.matches, keyedCheck(doc, "containment", r.Metadata.Name, r.Spec.Match, r.Spec.Exclude, r.Spec.Key))
+	case tm.APIVersion == APIVersion && tm.Kind == KindToolPins:
+		var d struct {
+			typeMeta `json:",inline"`
+			Metadata map[string]any `json:"metadata,omitempty"`
+			Spec     pins.Spec      `json:"spec"`
+		}
+		if err := codec.DecodeStrict(doc.Data, &d); err != nil {
+			return err
+		}
+		if b.Pins != nil {
+			return fmt.Errorf("a bundle has at most one ToolPins document; the other is at %s", b.pinsWhere)
+		}
+		p, err := pins.Compile(d.Spec)
+		if err != nil {
+			return err
+		}
+		b.Pins, b.pinsWhere = p, doc.Where()
 	case tm.APIVersion == APIVersion && tm.Kind == KindTest:
 		b.Tests = append(b.Tests, doc)
 	case tm.APIVersion == APIVersion && tm.Kind == KindBase:
@@ -627,4 +649,16 @@ func keyedCheck(doc Document, kind, name string, match, exclude *v1alpha1.Match,
 		}
 		return out
 	}}
+}
+
+// readerMode is the mode of what policies read: enforce when an enforcing
+// one does, audit when only audit-only ones do, else "".
+func readerMode(audit, enforce bool) policy.Mode {
+	switch {
+	case enforce:
+		return policy.ModeEnforce
+	case audit:
+		return policy.ModeAudit
+	}
+	return ""
 }

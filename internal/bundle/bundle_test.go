@@ -134,6 +134,10 @@ func TestLoadRejects(t *testing.T) {
 		{"containment mode misspelt", map[string]string{"p.yaml": policy, "c.yaml": contain("c", "key: [principal.id], threshold: 5, window: 1m, quarantine: 1h, mode: Audit")}, `spec.mode "Audit": want enforce or audit`},
 		{"containment unknown field", map[string]string{"p.yaml": policy, "c.yaml": contain("c", "key: [principal.id], threshold: 5, window: 1m, quarantine: 1h, limit: 3")}, `unknown field "limit"`},
 		{"containment twice", map[string]string{"p.yaml": policy, "c.yaml": contain("c", "key: [principal.id], threshold: 5, window: 1m, quarantine: 1h") + "---\n" + contain("c", "key: [principal.id], threshold: 6, window: 1m, quarantine: 1h")}, "two Containment documents are named c"},
+		{"two ToolPins", map[string]string{"p.yaml": policy, "a.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolPins\nspec: {trustOnFirstUse: true}\n---\napiVersion: toolgate.dev/v1alpha1\nkind: ToolPins\nspec: {}\n"},
+			"a.yaml:5: a bundle has at most one ToolPins document; the other is at a.yaml:1"},
+		{"ToolPins misspelt", map[string]string{"p.yaml": policy, "a.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolPins\nspec: {trustOnFirstUsage: true}\n"}, `a.yaml:3:8: json: unknown field "trustOnFirstUsage"`},
+		{"ToolPins digest", map[string]string{"p.yaml": policy, "a.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolPins\nspec: {tools: {k8s___get-pod: sha256:abc}}\n"}, `a.yaml:1: spec.tools.k8s___get-pod: "sha256:abc" is not a digest`},
 		{"rate limit twice", map[string]string{"p.yaml": policy, "l.yaml": limit("l", "limit: 1, window: 1m") + "---\n" + limit("l", "limit: 2, window: 1m")}, "two RateLimit documents are named l"},
 		{"redaction without rules", map[string]string{"p.yaml": policy, "r.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: Redaction\nspec: {rules: []}\n"}, "spec.rules is empty"},
 		{"every error reported", map[string]string{"p.yaml": policy, "x.yaml": "apiVersion: v1\nkind: A\n---\napiVersion: v1\nkind: B\n"}, `x.yaml:1: unknown document apiVersion "v1" kind "A"` + "\n" + `x.yaml:4: unknown document apiVersion "v1" kind "B"`},
@@ -222,8 +226,8 @@ func TestOnDefault(t *testing.T) {
 			t.Errorf("policies %v lack %s", names, want)
 		}
 	}
-	if len(names) != 22 {
-		t.Errorf("policies %v: want the base's 21, two of them replaced, and the bundle's own", names)
+	if len(names) != 23 {
+		t.Errorf("policies %v: want the base's 22, two of them replaced, and the bundle's own", names)
 	}
 	for _, p := range b.Policies {
 		if data, _ := json.Marshal(p); p.Name == "tool-allow-list" && !strings.Contains(string(data), "crm-users") {

@@ -70,6 +70,11 @@ func compose(b *Bundle, o origin) []error {
 	}
 	b.Policies, b.docs = append(policies, b.Policies...), append(docs, b.docs...)
 
+	if b.Pins == nil {
+		// A bundle's ToolPins replaces the base's whole: pins are
+		// reviewed as one list.
+		b.Pins, b.pinsWhere = base.Pins, base.pinsWhere
+	}
 	b.limits = layered(base.limits, b.limits, (*ratelimit.Limit).Name, disabled)
 	b.contain = layered(base.contain, b.contain, (*ratelimit.Containment).Name, disabled)
 	b.redactions = layered(base.redactions, b.redactions, func(r redact.Rule) string { return r.Name }, disabled)

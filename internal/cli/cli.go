@@ -69,6 +69,11 @@ const usage = `usage: toolgate has every command; the Lambda bootstrap invoke, e
       List, show and decide the approvals that policies asked for; approve
       and reject take the approver's verified JWT (-token FILE). See
       toolgate approvals help.
+  toolgate pin [-pins FILE [-w]] LIST.json...
+      Pin each tool of tools/list answers (a JSON-RPC response, its result
+      or its tools) to its definition's digest, over FILE's pins: prints
+      the ToolPins document (-w writes it to FILE) and says on standard
+      error what was added and what changed since FILE.
   toolgate quarantine list|lift [-table TABLE] [KEY]
       List the callers a Containment holds in quarantine, or lift one. See
       toolgate quarantine help.
@@ -113,7 +118,7 @@ func Main(args []string, env Env) int {
 		return invoke(args[1:], true, embedded, getenv, stdout, stderr)
 	case "test":
 		return test(args[1:], embedded, getenv, stdout, stderr)
-	case "validate", "publish", "approvals", "quarantine", "init", "event":
+	case "validate", "publish", "approvals", "quarantine", "init", "event", "pin":
 		// cmd/toolgate runs approvals and quarantine itself, before this.
 		if env.Store == nil || args[0] == "approvals" || args[0] == "quarantine" {
 			fmt.Fprintf(stderr, "%s is a command of toolgate: go run ./cmd/toolgate %s ...\n", args[0], args[0])
@@ -126,6 +131,8 @@ func Main(args []string, env Env) int {
 			return initBundle(args[1:], stdout, stderr)
 		case "event":
 			return event(args[1:], stdout, stderr)
+		case "pin":
+			return pin(args[1:], stdout, stderr)
 		}
 		return publish(args[1:], env, stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -89,6 +89,12 @@ type Record struct {
 	// Containment is what each containment watching the message did, when
 	// it did something (see the containment results).
 	Containment []Containment `json:"containment,omitempty"`
+	// Definitions is what a tools/list answer's judgement saw of its
+	// tools' definitions against their pins: changes, and pins made on
+	// first use (at most MaxHidden; DefinitionsChanged counts the
+	// changes).
+	Definitions        []Definition `json:"definitions,omitempty"`
+	DefinitionsChanged int          `json:"definitions_changed,omitempty"`
 	// ApprovalRequired is set when an approval policy asked for an
 	// approval, whatever became of it; Approval says what did.
 	ApprovalRequired bool      `json:"approval_required,omitempty"`
@@ -140,6 +146,18 @@ type Containment struct {
 	// Until is when the quarantine ends (RFC 3339), for quarantined and
 	// began.
 	Until string `json:"until,omitempty"`
+}
+
+// Definition is one tool's definition seen in a list against its pin.
+type Definition struct {
+	Tool string `json:"tool"`
+	// Status is changed, or pinned (a pin made on first use).
+	Status string `json:"status"`
+	Pin    string `json:"pin"`
+	Digest string `json:"digest"`
+	// First: this change was recorded first by this decision, across
+	// every instance (or this pin was made by it).
+	First bool `json:"first,omitempty"`
 }
 
 // MaxHidden bounds the hidden tool names in one record, so a huge tool
@@ -268,6 +286,12 @@ func (r *Record) LogValue() slog.Value {
 	}
 	if len(r.Containment) > 0 {
 		a = append(a, slog.Any("containment", r.Containment))
+	}
+	if len(r.Definitions) > 0 {
+		a = append(a, slog.Any("definitions", r.Definitions))
+	}
+	if r.DefinitionsChanged > 0 {
+		a = append(a, slog.Int("definitions_changed", r.DefinitionsChanged))
 	}
 	if r.ApprovalRequired {
 		a = append(a, slog.Bool("approval_required", true), slog.Any("approval", r.Approval))

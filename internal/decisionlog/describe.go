@@ -80,6 +80,21 @@ func Describe(ctx context.Context, r judge.Result, latency time.Duration, o Opti
 	for _, o := range r.RateLimits {
 		rec.RateLimits = append(rec.RateLimits, RateLimit{Name: o.Limit, Result: o.Result, Count: o.Count, Limit: o.Max})
 	}
+	// Changes first: past MaxHidden, pins made on first use are left out
+	// before any change is.
+	for _, changed := range []bool{true, false} {
+		for _, o := range r.Definitions {
+			if (o.Status == attributes.DefinitionChanged) != changed {
+				continue
+			}
+			if changed {
+				rec.DefinitionsChanged++
+			}
+			if len(rec.Definitions) < MaxHidden {
+				rec.Definitions = append(rec.Definitions, Definition{Tool: o.Tool, Status: o.Status, Pin: o.Pin, Digest: o.Digest, First: o.First})
+			}
+		}
+	}
 	for _, o := range r.Containment {
 		c := Containment{Name: o.Containment, Mode: o.Mode, Result: o.Result, Count: o.Count, Threshold: o.Max}
 		if !o.Until.IsZero() {

@@ -9,11 +9,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
 	"github.com/toolgate/toolgate/internal/policytest"
 	"github.com/toolgate/toolgate/internal/redact"
+	"github.com/toolgate/toolgate/internal/state"
+	"github.com/toolgate/toolgate/policies"
 )
 
 // secrets are the values the response events carry that no caller covered
@@ -162,6 +166,36 @@ func sameElements(a, b []string) bool {
 // tools (265 KB): decode, one evaluation per tool, re-encode.
 func BenchmarkToolsList500(b *testing.B) {
 	benchmarkEvent(b, "response-tools-list-500")
+}
+
+// BenchmarkToolsList500Pinned is BenchmarkToolsList500 with the default
+// bundle's pins: each of the 500 definitions hashed (RFC 8785, SHA-256)
+// and judged against its first-use pin, as a warm instance does (the
+// pins read from the store once, then known).
+func BenchmarkToolsList500Pinned(b *testing.B) {
+	bu, err := bundle.Load(policies.FS, "embedded")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := handlerWith(b, func(c *interceptor.Config) {
+		c.Now = func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }
+		c.NewID = func() string { return testID }
+		c.Pins, c.Definitions, c.State = bu.Pins, bu.Definitions, &state.Memory{}
+	})
+	payload, err := os.ReadFile("../../testdata/events/response-tools-list-500.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if r := h.Handle(context.Background(), payload); len(r.Definitions) == 0 || len(r.Decision.Hidden) == 0 {
+		b.Fatalf("nothing pinned or hidden: %+v", r.Decision)
+	}
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Invoke(context.Background(), payload); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkRedact100KB is the whole handler on a tool result of 100 KB of

@@ -24,6 +24,7 @@ import (
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/identity"
 	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/pins"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/ratelimit"
 	"github.com/toolgate/toolgate/internal/redact"
@@ -62,6 +63,15 @@ type Config struct {
 	// Containments are the bundle's containments: at the REQUEST point,
 	// a caller they hold is denied, and denials are counted in State.
 	Containments *ratelimit.Containments
+	// Pins are the bundle's tool pins: at the RESPONSE point, listed
+	// definitions are judged against them; nil pins nothing.
+	Pins *pins.Set
+	// Definitions says which policies read tool.definition (see
+	// policy.DefinitionReaders): a call's judgement at the REQUEST point
+	// reads what was last listed of its tool only when some do, and a
+	// definition that cannot be read denies it when an enforcing one
+	// does.
+	Definitions policy.Mode
 	// State holds the counts, the session histories and the task
 	// bindings; nil denies every call a limit matches (unless the limit
 	// fails open), and every task's messages.
@@ -172,6 +182,9 @@ type Result struct {
 	// it did something: held the caller, counted its denial, began its
 	// quarantine, or failed.
 	Containment []ratelimit.ContainmentOutcome
+	// Definitions is what a tools/list answer's judgement saw of its
+	// tools' definitions: changes, and pins made on first use.
+	Definitions []pins.Outcome
 
 	session  *sessionCall // the call's session, when tracked
 	approval *approvable  // the call in the approval flow, when it reached it
@@ -283,6 +296,11 @@ func (j *Judge) decide(st *steps, id string, in *attributes.Input, r *Result) ma
 			doc = j.builder.Build(st.ctx, *in)
 		}
 	}
+	// What was last listed of a called tool is read while the history is.
+	var definition <-chan definitionRead
+	if j.cfg.Definitions != "" && j.cfg.Pins != nil && doc.Action == attributes.ActionCall && doc.Phase == attributes.PhaseRequest {
+		definition = j.readDefinition(st.ctx, doc.Tool.QualifiedName)
+	}
 	// The history is read at the REQUEST point, where calls are recorded;
 	// the RESPONSE point judges the same call again without it. Without a
 	// table, audit-only session policies see no history (the
@@ -291,8 +309,14 @@ func (j *Judge) decide(st *steps, id string, in *attributes.Input, r *Result) ma
 		(j.cfg.State != nil || j.cfg.Sessions == policy.ModeEnforce) {
 		st.next("session")
 		if !j.readSession(st.ctx, &doc, r) {
+			if definition != nil {
+				<-definition
+			}
 			return doc.Value()
 		}
+	}
+	if definition != nil && !j.takeDefinition(<-definition, &doc, r) {
+		return doc.Value()
 	}
 	value := doc.Value()
 	st.next("evaluate")

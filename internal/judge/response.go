@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/redact"
 	"github.com/toolgate/toolgate/internal/render"
 	"github.com/toolgate/toolgate/internal/strictjson"
@@ -118,7 +120,7 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 		return r
 	}
 	st.next("filter")
-	if err := j.filterTools(st.ctx, in, body, &r.Decision); err != nil {
+	if err := j.filterTools(st.ctx, in, body, &r); err != nil {
 		return j.rejectResponse(r, id, &msg, resp, "the tool list could not be filtered", err)
 	}
 	switch {
@@ -190,9 +192,11 @@ func (j *Judge) finish(r Result, resp *gateway.Response, raw json.RawMessage, bo
 // tools of a tools/list result or a search tool result, the prompts of a
 // prompts/list, the resources of a resources/list, the templates of a
 // resources/templates/list, each judged as a document of action list about
-// it. In what is left, no hidden tool is named anywhere. It records the
-// names removed in d.
-func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[string]any, d *decision.Decision) error {
+// it, with its definition judged against its pin (see pins). In what is
+// left, no hidden tool is named anywhere. It records the names removed in
+// r's decision.
+func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[string]any, r *Result) error {
+	d := &r.Decision
 	if body == nil {
 		return nil
 	}
@@ -212,6 +216,13 @@ func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[s
 	default:
 		return nil
 	}
+	answer := taskAnswer(in.Method, body)
+	result, _ := answer["result"].(map[string]any)
+	if j.cfg.Pins != nil && list.kind == attributes.ListTool {
+		if err := j.definitions(ctx, in.Method, result, &in, r); err != nil {
+			return err
+		}
+	}
 	values, allows := j.builder.ListValues(ctx, in), j.cfg.Engine.AllowsEach(ctx)
 	judge := func(kind string) toollist.Keep {
 		seen := map[string]bool{}
@@ -229,8 +240,6 @@ func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[s
 		}
 	}
 	tools := judge(attributes.ListTool)
-	answer := taskAnswer(in.Method, body)
-	result, _ := answer["result"].(map[string]any)
 	var hidden []string
 	var err error
 	switch {
@@ -258,6 +267,35 @@ func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[s
 	hidden = append(hidden, toollist.ScrubExcept(body, tools, skip, "id", "jsonrpc")...)
 	d.Hidden = hidden
 	return err
+}
+
+// definitions judges the definitions a tools/list result lists against
+// their pins, before anything is filtered out of it, and makes them the
+// list documents'; a search answer's tools, which are not definitions,
+// are what this instance knows of each. A tools/list whose definitions
+// could not be checked against the state table is denied when an
+// enforcing policy reads them, and an audit finding when only audit ones
+// do.
+func (j *Judge) definitions(ctx context.Context, method string, result map[string]any, in *attributes.Input, r *Result) error {
+	if method != mcp.MethodToolsList {
+		in.Definitions = j.cfg.Pins.Known
+		return nil
+	}
+	entries, _ := result["tools"].([]any)
+	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
+	defer cancel()
+	defs, outs, err := j.cfg.Pins.List(ctx, j.cfg.State, entries, j.cfg.Now())
+	r.Definitions = outs
+	in.Definitions = func(name string) attributes.Definition { return defs[name] }
+	if err == nil {
+		return nil
+	}
+	if j.cfg.Definitions == policy.ModeEnforce {
+		return fmt.Errorf("the tools' definitions could not be checked: %w", err)
+	}
+	r.Decision.Findings = append(r.Decision.Findings, policy.Finding{Policy: "(definition)", Kind: policy.Error, Mode: policy.ModeAudit,
+		Message: "the tools' definitions could not be checked against the state table", Detail: err.Error()})
+	return nil
 }
 
 // MaxJudged is the most distinct tool names judged for one tool list or

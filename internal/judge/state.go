@@ -268,3 +268,42 @@ func (j *Judge) countDenial(ctx context.Context, watched ratelimit.Watched, r *R
 	r.Containment = append(r.Containment, outcomes...)
 	r.Decision.Findings = append(r.Decision.Findings, ratelimit.CountFindings(outcomes)...)
 }
+
+// definitionRead is what was last listed of a called tool.
+type definitionRead struct {
+	def attributes.Definition
+	err error
+}
+
+// readDefinition reads what was last listed of the tool name, while the
+// caller goes on.
+func (j *Judge) readDefinition(ctx context.Context, name string) <-chan definitionRead {
+	out := make(chan definitionRead, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
+		defer cancel()
+		d, err := j.cfg.Pins.Call(ctx, j.cfg.State, name, j.cfg.Now())
+		out <- definitionRead{d, err}
+	}()
+	return out
+}
+
+// takeDefinition puts a called tool's definition in doc. One that could
+// not be read denies the call when an enforcing policy reads it (it
+// reports false, with r's decision made), and is an audit finding when
+// only audit policies do.
+func (j *Judge) takeDefinition(read definitionRead, doc *attributes.Document, r *Result) bool {
+	doc.Tool.Definition = read.def
+	if read.err == nil {
+		return true
+	}
+	const what = "what was last listed of the tool could not be read"
+	f := policy.Finding{Policy: "(definition)", Kind: policy.Error, Mode: j.cfg.Definitions, Message: what, Detail: read.err.Error()}
+	if j.cfg.Definitions != policy.ModeEnforce {
+		r.Decision.Findings = append(r.Decision.Findings, f)
+		return true
+	}
+	r.Decision = decision.Denied(r.Decision.ID, decision.CodeUndecidable, what)
+	r.Decision.Findings = []policy.Finding{f}
+	return false
+}

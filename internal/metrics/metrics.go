@@ -56,6 +56,10 @@ const (
 	// Quarantined counts the messages of callers a containment holds, by
 	// containment and in all: denied, or (audit-only) would have been.
 	Quarantined = "Quarantined"
+	// ToolDefinitionChanged counts the changed tool definitions that
+	// lists showed for the first time (each new digest of a tool once,
+	// across every instance), without dimensions: the pin alarm.
+	ToolDefinitionChanged = "ToolDefinitionChanged"
 	// ApprovalsRequested, ApprovalsGranted, ApprovalsRejected and
 	// ApprovalsExpired count, without dimensions, the approvals asked for
 	// (in band or a new out-of-band request), the calls allowed under one,
@@ -193,6 +197,16 @@ func (e *EMF) Decision(r *decisionlog.Record) {
 		// By limit, and in all: an alarm watches the total.
 		e.write(map[string]any{"RateLimit": l.Name, name: 1},
 			[]Directive{{e.namespace, [][]string{{"RateLimit"}, {}}, []Definition{{name, "Count"}}}})
+	}
+	first := 0
+	for _, d := range r.Definitions {
+		if d.Status == "changed" && d.First {
+			first++
+		}
+	}
+	if first > 0 {
+		e.write(map[string]any{ToolDefinitionChanged: first},
+			[]Directive{{e.namespace, [][]string{{}}, []Definition{{ToolDefinitionChanged, "Count"}}}})
 	}
 	for _, c := range r.Containment {
 		name := ""

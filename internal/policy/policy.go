@@ -177,14 +177,31 @@ func (b broken) Evaluate(context.Context, map[string]any) Result {
 // not mcp.sessionId or a $session variable.
 var readsSession = regexp.MustCompile(`(^|[^A-Za-z0-9_.$])session\b`)
 
+// readsDefinition finds a path to a tool's definition in a policy's JSON:
+// "definition": as a key, or .definition in an expression.
+var readsDefinition = regexp.MustCompile(`(^|[^A-Za-z0-9_$])definition\b`)
+
 // SessionReaders reports whether audit-only and enforcing policies read
 // the attribute document's session member, decided once when a bundle
 // loads: a bundle whose policies never do needs no session history, and its
 // decisions make no request for one.
 func SessionReaders(policies []*v1alpha1.ValidatingPolicy) (audit, enforce bool) {
+	return readers(policies, readsSession)
+}
+
+// DefinitionReaders reports whether audit-only and enforcing policies
+// read tool.definition, decided once when a bundle loads: only then does
+// a call's judgement read what was last listed of its tool.
+func DefinitionReaders(policies []*v1alpha1.ValidatingPolicy) (audit, enforce bool) {
+	return readers(policies, readsDefinition)
+}
+
+// readers reports whether audit-only and enforcing policies have a match
+// of re in their JSON.
+func readers(policies []*v1alpha1.ValidatingPolicy, re *regexp.Regexp) (audit, enforce bool) {
 	for _, p := range policies {
 		b, err := json.Marshal(p.Spec)
-		if err != nil || readsSession.Match(b) { // when in doubt, it reads
+		if err != nil || re.Match(b) { // when in doubt, it reads
 			if Mode(p.Annotations[ModeAnnotation]) == ModeAudit {
 				audit = true
 			} else {

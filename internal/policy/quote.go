@@ -40,6 +40,8 @@ var readable = &shape{fields: map[string]*shape{
 			"dialect": safe, "argument": safe, "parsed": safe, "error": safe,
 			"aws": {fields: map[string]*shape{"class": safe, "critical": safe, "credentials": safe}},
 		}},
+		// Digests of definitions: what was pinned and what was seen.
+		"definition": safe,
 	}},
 	"response": {fields: map[string]*shape{"statusCode": safe, "size": safe, "streaming": safe, "kind": safe}},
 }}

@@ -166,7 +166,7 @@ func Run(b *bundle.Bundle, opts Options) ([]CaseResult, error) {
 				}
 			}
 			approvals, signer, keys := &approval.Memory{}, approval.NewLocalKey(), approval.RandomKey()
-			h := interceptor.New(interceptor.Config{Config: judge.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor, RateLimits: b.RateLimits, Containments: b.Containments, Sessions: b.Sessions, State: &state.Memory{Now: now}, Now: now, Approvals: approvals, ApprovalKeys: keys, GrantKey: signer}})
+			h := interceptor.New(interceptor.Config{Config: judge.Config{Environment: env, Engine: b.Engine, Catalog: b.Catalog, Redactor: b.Redactor, RateLimits: b.RateLimits, Containments: b.Containments, Pins: b.Pins.Forgetful(), Definitions: b.Definitions, Sessions: b.Sessions, State: &state.Memory{Now: now}, Now: now, Approvals: approvals, ApprovalKeys: keys, GrantKey: signer}})
 			var got decision.Decision
 			var listed lists
 			var doc map[string]any

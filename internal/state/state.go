@@ -1,7 +1,7 @@
 // Package state keeps what decisions share across every Lambda instance:
-// rate-limit counters, session histories, task bindings and quarantines, in one
-// DynamoDB table (or, for
-// bundle tests and local runs, in process). Both stores keep the same
+// rate-limit counters, session histories, task bindings, quarantines and
+// the tool definitions seen, in one DynamoDB table (or, for bundle tests
+// and local runs, in process). Both stores keep the same
 // contract, and the same tests run against both.
 package state
 
@@ -40,6 +40,7 @@ type Store interface {
 	Sessions
 	Tasks
 	Quarantines
+	Pins
 }
 
 // History is what one session has done so far.
@@ -289,6 +290,7 @@ type Memory struct {
 	sessions    map[string]memorySession
 	tasks       map[string]memoryTask
 	quarantines memoryQuarantines
+	pins        map[string]PinState
 }
 
 type memorySession struct {

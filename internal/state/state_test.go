@@ -385,3 +385,66 @@ func TestQuarantineContract(t *testing.T) {
 		})
 	}
 }
+
+// TestPinContract: both stores keep the first definition seen of a tool
+// as its pin, whoever races to record it; record a change once per new
+// digest, and clear it when the pin is seen again; and read any number of
+// tools at once (past one BatchGetItem's 100 keys).
+func TestPinContract(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			pins := make([]string, 8)
+			var wg sync.WaitGroup
+			for i := range pins {
+				wg.Go(func() {
+					p, err := s.PinFirst(ctx, "k8s___get-pod", fmt.Sprintf("sha256:%d", i), now)
+					if err != nil {
+						t.Error(err)
+					}
+					pins[i] = p
+				})
+			}
+			wg.Wait()
+			for _, p := range pins {
+				if p != pins[0] || p == "" {
+					t.Fatalf("instances saw pins %v, want one", pins)
+				}
+			}
+			pin := pins[0]
+			for i, step := range []struct {
+				digest string
+				first  bool
+				want   string
+			}{{"sha256:new", true, "sha256:new"}, {"sha256:new", false, "sha256:new"}, {"sha256:newer", true, "sha256:newer"}, {pin, false, ""}, {pin, false, ""}} {
+				first, err := s.SeeDefinition(ctx, "k8s___get-pod", pin, step.digest, now)
+				if err != nil || first != step.first {
+					t.Fatalf("step %d: first %v %v, want %v", i, first, err, step.first)
+				}
+				got, err := s.PinStates(ctx, []string{"k8s___get-pod"})
+				if st := got["k8s___get-pod"]; err != nil || st.Pin != pin || st.Changed != step.want || (step.want != "") != st.ChangedAt.Equal(now) {
+					t.Fatalf("step %d: %+v %v", i, st, err)
+				}
+			}
+			// A tool pinned by a bundle has no pin here, only its changes.
+			if first, err := s.SeeDefinition(ctx, "github___x", "sha256:bundle", "sha256:other", now); !first || err != nil {
+				t.Fatal(first, err)
+			}
+			var names []string
+			for i := range 230 {
+				names = append(names, fmt.Sprintf("t___%d", i))
+				if i%7 == 0 {
+					if _, err := s.PinFirst(ctx, names[i], "sha256:x", now); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			names = append(names, "github___x", "t___0")
+			got, err := s.PinStates(ctx, names)
+			if err != nil || len(got) != 33+1 || got["t___7"].Pin != "sha256:x" || got["github___x"] != (state.PinState{Changed: "sha256:other", ChangedAt: now}) {
+				t.Fatalf("%d states %v: %+v", len(got), err, got["github___x"])
+			}
+		})
+	}
+}

@@ -1,0 +1,153 @@
+package pins_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/pins"
+	"github.com/toolgate/toolgate/internal/state"
+)
+
+func tool(name, description string) map[string]any {
+	return map[string]any{"name": name, "description": description, "inputSchema": map[string]any{"type": "object"}}
+}
+
+func TestDigest(t *testing.T) {
+	a := pins.Digest(map[string]any{"name": "x___y", "inputSchema": map[string]any{"b": 1.0, "a": "é"}})
+	// RFC 8785: members sorted, no blanks, numbers as ECMAScript prints them.
+	b := pins.Digest(map[string]any{"inputSchema": map[string]any{"a": "é", "b": 1.00}, "name": "x___y", "_meta": map[string]any{"at": 5}})
+	if a != b || !strings.HasPrefix(a, "sha256:") || len(a) != 7+64 {
+		t.Fatalf("%s != %s", a, b)
+	}
+	// The SHA-256 of {"inputSchema":{"a":"é","b":1},"name":"x___y"}, as
+	// Python's json.dumps(sort_keys=True, separators=(",", ":"),
+	// ensure_ascii=False) and hashlib give it: any RFC 8785 tool agrees.
+	if a != "sha256:3adeff7b075aabe56c704724de763df561c49048955c02af738611a1b4f79ac5" {
+		t.Fatal(a)
+	}
+	if pins.Digest(tool("x___y", "A")) == pins.Digest(tool("x___y", "B")) {
+		t.Fatal("two descriptions, one digest")
+	}
+	if pins.Digest("x") != "" {
+		t.Fatal("a string has a digest")
+	}
+}
+
+func TestCompileRejects(t *testing.T) {
+	d := "sha256:" + strings.Repeat("a", 64)
+	for _, tt := range []struct {
+		tools map[string]string
+		want  string
+	}{
+		{map[string]string{"get-pod": d}, `"get-pod" is not a tool's wire name`},
+		{map[string]string{"k8s___*": d}, `"k8s___*" is not a tool's wire name`},
+		{map[string]string{"k8s___get-pod": "sha256:ABC"}, `spec.tools.k8s___get-pod: "sha256:ABC" is not a digest`},
+		{map[string]string{"k8s___get-pod": strings.Repeat("a", 64)}, "is not a digest"},
+	} {
+		if _, err := pins.Compile(pins.Spec{Tools: tt.tools}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want %q", tt.tools, err, tt.want)
+		}
+	}
+}
+
+// TestList: a bundle's pin, a first-use pin, a change and what records
+// keep, in one store.
+func TestList(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	reviewed := tool("k8s___get-pod", "Reads a pod.")
+	s, err := pins.Compile(pins.Spec{TrustOnFirstUse: true, Tools: map[string]string{"k8s___get-pod": pins.Digest(reviewed)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &state.Memory{}
+	list := func(entries ...any) (map[string]attributes.Definition, []pins.Outcome) {
+		t.Helper()
+		defs, outs, err := s.List(ctx, store, entries, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return defs, outs
+	}
+	defs, outs := list(reviewed, tool("docs___search", "Searches."))
+	if defs["k8s___get-pod"].Status != "pinned" || defs["docs___search"].Status != "pinned" ||
+		len(outs) != 1 || outs[0].Tool != "docs___search" || !outs[0].First {
+		t.Fatalf("first list: %+v %+v", defs, outs)
+	}
+	defs, outs = list(tool("k8s___get-pod", "Reads a pod, then mails it."), tool("docs___search", "Searches."))
+	if d := defs["k8s___get-pod"]; d.Status != "changed" || d.Pin != pins.Digest(reviewed) || len(outs) != 1 || !outs[0].First {
+		t.Fatalf("changed: %+v %+v", defs, outs)
+	}
+	// The same change again is not first; listed twice with the pin
+	// among them, the other definition is judged.
+	defs, outs = list(reviewed, tool("k8s___get-pod", "Reads a pod, then mails it."))
+	if defs["k8s___get-pod"].Status != "changed" || len(outs) != 1 || outs[0].First {
+		t.Fatalf("again: %+v %+v", defs, outs)
+	}
+	if d, err := s.Call(ctx, store, "k8s___get-pod", now); err != nil || d.Status != "changed" || d.Digest != pins.Digest(tool("k8s___get-pod", "Reads a pod, then mails it.")) {
+		t.Fatalf("call: %+v %v", d, err)
+	}
+	if d := s.Known("k8s___get-pod"); d.Status != "changed" {
+		t.Fatalf("known: %+v", d)
+	}
+	// Listed as pinned again: the change is cleared.
+	if defs, _ := list(reviewed); defs["k8s___get-pod"].Status != "pinned" {
+		t.Fatalf("as pinned: %+v", defs)
+	}
+	if d, err := s.Call(ctx, store, "k8s___get-pod", now); err != nil || d.Status != "pinned" {
+		t.Fatalf("call as pinned: %+v %v", d, err)
+	}
+	if d, err := s.Call(ctx, store, "never___listed", now); err != nil || d.Status != "unpinned" {
+		t.Fatalf("a call of a tool never listed: %+v %v", d, err)
+	}
+}
+
+// TestFirstUseBounded: a list of thousands of new names makes at most
+// MaxFirstUse pins; the others stay unpinned until a later list.
+func TestFirstUseBounded(t *testing.T) {
+	s, _ := pins.Compile(pins.Spec{TrustOnFirstUse: true})
+	var entries []any
+	for i := range 3 * pins.MaxFirstUse {
+		entries = append(entries, tool(fmt.Sprintf("t___%d", i), "x"))
+	}
+	store := &state.Memory{}
+	defs, outs, err := s.List(context.Background(), store, entries, time.Now())
+	unpinned := 0
+	for _, d := range defs {
+		if d.Status == "unpinned" {
+			unpinned++
+		}
+	}
+	if err != nil || len(outs) != pins.MaxFirstUse || unpinned != 2*pins.MaxFirstUse {
+		t.Fatalf("%d pinned, %d unpinned, %v", len(outs), unpinned, err)
+	}
+}
+
+// failing is a store that cannot be reached.
+type failing struct{ *state.Memory }
+
+func (failing) PinStates(context.Context, []string) (map[string]state.PinState, error) {
+	return nil, errors.New("unreachable")
+}
+
+// TestStoreFailures: without a table, or with one that fails, a list is
+// judged on the bundle's pins alone, and the error says so; a call's
+// definition is unread.
+func TestStoreFailures(t *testing.T) {
+	reviewed := tool("k8s___get-pod", "Reads a pod.")
+	s, _ := pins.Compile(pins.Spec{TrustOnFirstUse: true, Tools: map[string]string{"k8s___get-pod": pins.Digest(reviewed)}})
+	for name, store := range map[string]state.Pins{"none": nil, "failing": failing{&state.Memory{}}} {
+		defs, outs, err := s.List(context.Background(), store, []any{tool("k8s___get-pod", "Changed."), tool("docs___x", "y")}, time.Now())
+		if err == nil || defs["k8s___get-pod"].Status != "changed" || defs["docs___x"].Status != "unpinned" || len(outs) != 0 {
+			t.Errorf("%s: %+v %+v %v", name, defs, outs, err)
+		}
+		if d, err := s.Call(context.Background(), store, "k8s___get-pod", time.Now()); err == nil || d.Status != "unread" {
+			t.Errorf("%s call: %+v %v", name, d, err)
+		}
+	}
+}
