@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -130,13 +131,13 @@ func listQuarantines(ctx context.Context, env quarantineEnv, store state.Quarant
 	return tw.Flush()
 }
 
-// subject spells whom a quarantine holds, field by field, as a reader
-// sees it: a principal id is the token's, and cannot draw a line or send
-// a terminal escape.
+// subject spells whom a quarantine holds, field by field, each value
+// quoted: a principal id is the token's, and can neither draw a line,
+// send a terminal escape, nor pass for another field or column.
 func subject(s map[string]string) string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(s)) {
-		parts = append(parts, approval.Visible(k+"="+s[k]))
+		parts = append(parts, approval.Visible(k)+"="+strconv.Quote(s[k]))
 	}
 	return strings.Join(parts, " ")
 }

@@ -44,7 +44,7 @@ func TestQuarantineCommand(t *testing.T) {
 		return code, out.String(), errOut.String()
 	}
 	code, out, errOut := run("list", "-table", table)
-	if code != 0 || !strings.Contains(out, "q#refused#aa  refused      principal.id=u-sam\\nFAKE LINE") || !strings.Contains(out, "(in 1h0m0s)  20") ||
+	if code != 0 || !strings.Contains(out, `q#refused#aa  refused      principal.id="u-sam\nFAKE LINE"`) || !strings.Contains(out, "(in 1h0m0s)  20") ||
 		strings.Contains(out, "u-old") || strings.Count(out, "\n") != 2 {
 		t.Fatalf("list: exit %d\n%s%s", code, out, errOut)
 	}

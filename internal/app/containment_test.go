@@ -221,3 +221,60 @@ func TestContainmentInDynamoDB(t *testing.T) {
 		t.Errorf("%d records say the quarantine began, want 1", strings.Count(out, `"result":"began"`))
 	}
 }
+
+// TestHeldWhateverItSends: what a containment's match and exclude read
+// may be the caller's to choose (a header here), so they only choose the
+// denials counted: a held caller is refused every message, excluded or
+// not; and a denial that a rule's error makes -32002 is still counted
+// when a policy refused it too.
+func TestHeldWhateverItSends(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "policy.yaml", []byte(`apiVersion: json.kyverno.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: only-get-pod}
+spec:
+  rules:
+  - name: r
+    match: {all: [{action: call}]}
+    assert: {all: [{message: only get-pod, check: {tool: {name: get-pod}}}]}
+---
+apiVersion: json.kyverno.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: erring}
+spec:
+  rules:
+  - name: r
+    match: {all: [{action: call}]}
+    assert: {all: [{check: {(length(tool.arguments.names || '') > `+"`100`"+`): false}}]}
+`))
+	writeFile(t, dir, "containment.yaml", []byte(`apiVersion: toolgate.dev/v1alpha1
+kind: Containment
+metadata: {name: refused}
+spec:
+  exclude: {any: [{request: {headers: {x-health-check: "1"}}}]}
+  key: [principal.id]
+  threshold: 3
+  window: 1h
+  quarantine: 10m
+`))
+	h, err := app.NewHandler(func(k string) string {
+		return map[string]string{"POLICY_SOURCE": dir, "STATE_TABLE": "memory"}[k]
+	}, policies.FS, &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	erring := bytes.Replace(call(t, "k8s___restart-deployment"), []byte(`"arguments":{`), []byte(`"arguments":{"names":5,`), 1)
+	for i := range 3 {
+		r := h.Handle(ctx, erring)
+		if r.Decision.Effect != decision.Deny || r.Decision.Code != decision.CodeUndecidable {
+			t.Fatalf("refused call %d with an erring rule: %+v", i+1, r.Decision)
+		}
+	}
+	healthCheck := bytes.Replace(call(t, "k8s___get-pod"), []byte(`"headers":{`), []byte(`"headers":{"X-Health-Check":"1",`), 1)
+	for name, payload := range map[string][]byte{"a call": call(t, "k8s___get-pod"), "an excluded call": healthCheck} {
+		if r := h.Handle(ctx, payload); r.Decision.Effect != decision.Deny || r.Decision.Code != decision.CodeQuarantined {
+			t.Errorf("%s of the held caller: %+v", name, r.Decision)
+		}
+	}
+}

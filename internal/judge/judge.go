@@ -266,7 +266,7 @@ func (j *Judge) Request(ctx context.Context, id string, ev *gateway.MCPEvent) Re
 	if r.Decision.Effect == decision.Allow && r.approval != nil {
 		j.forwarded(st.ctx, &r)
 	}
-	if !held && watched.Len() > 0 && j.cfg.State != nil && countable(r.Decision) {
+	if !held && watched.Counts() && j.cfg.State != nil && countable(r.Decision) {
 		st.next("containment")
 		j.countDenial(st.ctx, watched, &r)
 	}

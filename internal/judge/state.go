@@ -252,10 +252,16 @@ func (j *Judge) hold(st *steps, watched ratelimit.Watched, r *Result) bool {
 }
 
 // countable reports whether a denial counts toward a containment: one by
-// a policy, a rate limit or an approver, never one the interceptor could
-// not decide (its own failure, not the caller's).
+// a policy, a rate limit or an approver, also when a rule also erred (the
+// error makes it -32002, and must not spare the caller the count); never
+// one the interceptor alone could not decide (its own failure, not the
+// caller's).
 func countable(d decision.Decision) bool {
-	return d.Effect == decision.Deny && (d.Code == decision.CodePolicyDenied || d.Code == decision.CodeRateLimited)
+	if d.Effect != decision.Deny {
+		return false
+	}
+	return d.Code == decision.CodePolicyDenied || d.Code == decision.CodeRateLimited ||
+		slices.ContainsFunc(d.Findings, func(f policy.Finding) bool { return f.Kind == policy.Violation && f.Mode == policy.ModeEnforce })
 }
 
 // countDenial counts a denied message against the containments watching

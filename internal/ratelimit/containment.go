@@ -3,9 +3,10 @@ package ratelimit
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,15 +23,19 @@ import (
 // refused; contained, it is refused everything for a while, and an
 // operator is told.
 type ContainmentSpec struct {
-	// Match and Exclude select the messages the containment watches (at
-	// the REQUEST point): those whose denials it counts, and those it
-	// denies during a quarantine. Without them it watches every message.
+	// Match and Exclude select the denials the containment counts (at the
+	// REQUEST point); without them it counts every denial. A held caller
+	// is refused every message, whatever they say: what they read may be
+	// the caller's to choose (a header, a session id), and must not let
+	// it out.
 	Match   *v1alpha1.Match `json:"match,omitempty"`
 	Exclude *v1alpha1.Match `json:"exclude,omitempty"`
-	// Key names the principal's fields whose values make the caller
-	// ("principal.id", "principal.actor"): one count and one quarantine
-	// per key. Only principal fields: a caller picks every other value,
-	// and could spread its denials over many keys.
+	// Key names the principal's fields whose values make the caller:
+	// principal.id, and any of principal.actor, principal.clientId,
+	// principal.username and principal.issuer. One count and one
+	// quarantine per key. Only these: every other value is the caller's
+	// to choose (and would let it spread its denials over many keys), or
+	// is shared by many callers (who would be held for one).
 	Key []string `json:"key"`
 	// Threshold is the count of denials in a window that begins a
 	// quarantine.
@@ -44,8 +49,8 @@ type ContainmentSpec struct {
 	// denied) or audit (a quarantine begins, is recorded and counted in
 	// the metrics, and denies nothing: how to try a threshold out).
 	Mode string `json:"mode,omitempty"`
-	// FailOpen allows the messages an enforcing containment watches when
-	// their caller's quarantine cannot be read. Off by default: they are
+	// FailOpen allows the messages of callers an enforcing containment
+	// keys when their quarantine cannot be read. Off by default: they are
 	// denied.
 	FailOpen bool `json:"failOpen,omitempty"`
 }
@@ -74,6 +79,14 @@ type ContainmentOutcome struct {
 	Window     string `json:"-"`
 	Err        error  `json:"-"`
 }
+
+// keyFields are the principal's fields a key may name: strings the token
+// gives, one caller's.
+var keyFields = map[string]bool{"principal.id": true, "principal.actor": true, "principal.clientId": true,
+	"principal.username": true, "principal.issuer": true}
+
+// maxSubject bounds each value a quarantine keeps to show whom it holds.
+const maxSubject = 256
 
 // Containment is one compiled Containment document.
 type Containment struct {
@@ -108,15 +121,21 @@ func CompileContainment(name string, spec ContainmentSpec) (*Containment, error)
 	default:
 		return nil, fmt.Errorf("spec.mode %q: want enforce or audit", spec.Mode)
 	}
-	if len(spec.Key) == 0 {
-		return nil, fmt.Errorf("spec.key: name the principal's fields that make a caller, such as principal.id")
+	if spec.FailOpen && c.spec.Mode == string(policy.ModeAudit) {
+		return nil, fmt.Errorf("spec.failOpen: an audit-only containment reads no quarantine, so there is nothing to fail open")
 	}
 	for i, f := range spec.Key {
-		path := strings.Split(f, ".")
-		if len(path) < 2 || path[0] != "principal" || strings.Contains(f, "..") || strings.HasSuffix(f, ".") {
-			return nil, fmt.Errorf("spec.key[%d] %q: want a field of principal: the caller chooses every other value", i, f)
+		if !keyFields[f] {
+			return nil, fmt.Errorf("spec.key[%d] %q: want principal.id, principal.actor, principal.clientId, principal.username or principal.issuer: "+
+				"any other value is the caller's to choose or shared by many callers", i, f)
 		}
-		c.key = append(c.key, path)
+		if slices.Contains(spec.Key[:i], f) {
+			return nil, fmt.Errorf("spec.key[%d] %q: named twice", i, f)
+		}
+		c.key = append(c.key, strings.Split(f, "."))
+	}
+	if !slices.Contains(spec.Key, "principal.id") {
+		return nil, fmt.Errorf("spec.key: name principal.id (with the actor, the client or the user if you like): it is what every authenticated caller has, and no other")
 	}
 	if c.matcher, err = policy.CompileMatcher(spec.Match, spec.Exclude); err != nil {
 		return nil, err
@@ -165,23 +184,24 @@ func (s *Containments) Audit() bool {
 	return true
 }
 
-// Watch returns the containments that watch the message doc describes,
-// each with the message's caller. A containment whose match cannot be
-// evaluated watches it (holding too much is the safe failure); one whose
-// key fields are all empty (an anonymous caller) does not: there is no
-// caller to hold.
+// Watch returns the containments that key the message's caller, each
+// with the caller and whether it counts the message's denial. A caller
+// without a principal id (an anonymous one) is no caller to hold. A
+// containment whose match cannot be evaluated counts (counting too much
+// is the safe failure).
 func (s *Containments) Watch(doc map[string]any) Watched {
 	if s == nil {
 		return Watched{}
 	}
 	var w Watched
 	for _, c := range s.list {
-		if ok, err := c.matcher.Matches(doc); !ok && err == nil {
+		k, ok := c.caller(doc)
+		if !ok {
 			continue
 		}
-		if caller, ok := c.caller(doc); ok {
-			w.list = append(w.list, caller)
-		}
+		m, err := c.matcher.Matches(doc)
+		k.counts = m || err != nil
+		w.list = append(w.list, k)
 	}
 	return w
 }
@@ -191,32 +211,32 @@ type caller struct {
 	c       *Containment
 	digest  string
 	subject map[string]string
+	// counts: the containment's match selects the message, whose denial
+	// it then counts.
+	counts bool
 }
 
-// caller returns the message's caller as c keys it, and false when every
-// field of its key is empty.
+// caller returns the message's caller as c keys it, and false when it has
+// no principal id.
 func (c *Containment) caller(doc map[string]any) (caller, bool) {
+	if id, _ := lookup(doc, []string{"principal", "id"}).(string); id == "" {
+		return caller{}, false
+	}
 	h := sha256.New()
 	subject := make(map[string]string, len(c.key))
+	var n [8]byte
 	for i, path := range c.key {
-		v := lookup(doc, path)
-		var s string
-		switch v := v.(type) {
-		case nil:
-		case string:
-			s = v
-		default:
-			b, _ := json.Marshal(v)
-			s = string(b)
-		}
+		s, _ := lookup(doc, path).(string) // the key's fields are strings
+		// Each value with its length: no two keys' values run together.
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
 		if s != "" {
+			if len(s) > maxSubject {
+				s = strings.ToValidUTF8(s[:maxSubject], "") + "…"
+			}
 			subject[c.spec.Key[i]] = s
 		}
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	if len(subject) == 0 {
-		return caller{}, false
 	}
 	return caller{c: c, digest: hex.EncodeToString(h.Sum(nil))[:32], subject: subject}, true
 }
@@ -235,8 +255,8 @@ type Watched struct {
 // Len returns the number of containments watching.
 func (w Watched) Len() int { return len(w.list) }
 
-// Enforcing reports whether an enforcing containment watches the
-// message: only then is its caller's quarantine read.
+// Enforcing reports whether an enforcing containment keys the message's
+// caller: only then is its caller's quarantine read.
 func (w Watched) Enforcing() bool {
 	for _, k := range w.list {
 		if k.c.enforcing() {
@@ -246,9 +266,10 @@ func (w Watched) Enforcing() bool {
 	return false
 }
 
-// Held reads, for each enforcing containment watching the message,
-// whether its caller is quarantined at now. Audit-only containments read
-// nothing: a message costs them no request.
+// Held reads, for each enforcing containment that keys the message's
+// caller, whether the caller is quarantined at now: a held caller is
+// refused every message. Audit-only containments read nothing: a message
+// costs them no request.
 func (w Watched) Held(ctx context.Context, store state.Quarantines, now time.Time) []ContainmentOutcome {
 	var out []ContainmentOutcome
 	for _, k := range w.list {
@@ -279,12 +300,21 @@ func (w Watched) Held(ctx context.Context, store state.Quarantines, now time.Tim
 	return out
 }
 
-// Count counts the message's denial against each containment watching
-// it, and begins the quarantine of the caller of each whose threshold the
-// count reaches: the one instance that begins it reports Began.
+// Counts reports whether a containment counts the message's denial.
+func (w Watched) Counts() bool {
+	return slices.ContainsFunc(w.list, func(k caller) bool { return k.counts })
+}
+
+// Count counts the message's denial against each containment whose match
+// selects it, and begins the quarantine of the caller of each whose
+// threshold the count reaches: the one instance that begins it reports
+// Began.
 func (w Watched) Count(ctx context.Context, store state.Store, now time.Time) []ContainmentOutcome {
 	out := make([]ContainmentOutcome, 0, len(w.list))
 	for _, k := range w.list {
+		if !k.counts {
+			continue
+		}
 		o := k.outcome()
 		start := now.Truncate(k.c.window)
 		counter := k.counterKey(start)

@@ -70,12 +70,13 @@ func TestContainment(t *testing.T) {
 	if o := ann.Held(ctx, store, at.Add(time.Hour)); len(o) != 0 {
 		t.Fatalf("held after the end: %+v", o)
 	}
-	// Not watched: an excluded caller, and one without a key.
-	if w := s.Watch(caller("robot", "bot")); w.Len() != 0 {
-		t.Fatal("an excluded caller is watched")
+	// An excluded caller's denials do not count; a caller without a
+	// principal id (an anonymous one) is not watched.
+	if w := s.Watch(caller("robot", "bot")); w.Len() != 1 || w.Counts() {
+		t.Fatal("an excluded caller's denial counts")
 	}
-	if w := s.Watch(caller("", "")); w.Len() != 0 {
-		t.Fatal("an anonymous caller is watched")
+	if w := s.Watch(caller("", "bot")); w.Len() != 0 {
+		t.Fatal("a caller without a principal id is watched")
 	}
 	if w := s.Watch(map[string]any{"action": "call"}); w.Len() != 0 {
 		t.Fatal("a document without a principal is watched")
@@ -120,10 +121,14 @@ func TestCompileContainmentRejects(t *testing.T) {
 		want string
 	}{
 		{"threshold", func(s *ratelimit.ContainmentSpec) { s.Threshold = 0 }, "spec.threshold 0"},
-		{"no key", func(s *ratelimit.ContainmentSpec) { s.Key = nil }, "spec.key: name the principal's fields"},
-		{"key of the tool", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"tool.name"} }, `spec.key[0] "tool.name": want a field of principal`},
+		{"no key", func(s *ratelimit.ContainmentSpec) { s.Key = nil }, "spec.key: name principal.id"},
+		{"no principal id", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal.actor"} }, "spec.key: name principal.id"},
+		{"key of the tool", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"tool.name"} }, `spec.key[0] "tool.name": want principal.id, principal.actor`},
+		{"a claim", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal.id", "principal.claims.org"} }, `spec.key[1] "principal.claims.org"`},
+		{"shared by many", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal.id", "principal.type"} }, `spec.key[1] "principal.type"`},
 		{"the whole principal", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal"} }, `spec.key[0] "principal"`},
-		{"an empty step", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal..id"} }, `spec.key[0] "principal..id"`},
+		{"twice", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal.id", "principal.id"} }, `spec.key[1] "principal.id": named twice`},
+		{"audit failing open", func(s *ratelimit.ContainmentSpec) { s.Mode, s.FailOpen = "audit", true }, "spec.failOpen"},
 		{"window", func(s *ratelimit.ContainmentSpec) { s.Window = "2d" }, `spec.window: "2d"`},
 		{"quarantine too short", func(s *ratelimit.ContainmentSpec) { s.Quarantine = "30s" }, `spec.quarantine: "30s": want whole seconds from 1m to 168h, or 1d to 7d`},
 		{"quarantine in days", func(s *ratelimit.ContainmentSpec) { s.Quarantine = "0d" }, `spec.quarantine: "0d"`},
@@ -142,5 +147,29 @@ func TestCompileContainmentRejects(t *testing.T) {
 	spec.Quarantine = "7d"
 	if _, err := ratelimit.CompileContainment("c", spec); err != nil {
 		t.Fatalf("7d: %v", err)
+	}
+}
+
+// TestContainmentKeys: each key's values are kept apart (no two callers'
+// values run together into one key), and what a quarantine keeps of
+// whom it holds is bounded.
+func TestContainmentKeys(t *testing.T) {
+	s := containments(t, map[string]ratelimit.ContainmentSpec{"c": {Key: []string{"principal.id", "principal.actor"}, Threshold: 1, Window: "1m", Quarantine: "1h"}})
+	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	store := &state.Memory{}
+	ctx := context.Background()
+	if o := s.Watch(caller("alice\x00", "bot")).Count(ctx, store, at); len(o) != 1 || o[0].Result != ratelimit.Began {
+		t.Fatalf("attacker: %+v", o)
+	}
+	if o := s.Watch(caller("alice", "\x00bot")).Held(ctx, store, at); len(o) != 0 {
+		t.Fatalf("another caller is held for the attacker's denials: %+v", o)
+	}
+	long := strings.Repeat("é", 1000)
+	s.Watch(caller(long, "")).Count(ctx, store, at)
+	list, _ := store.Quarantines(ctx, at)
+	for _, q := range list {
+		if v := q.Subject["principal.id"]; strings.HasPrefix(v, "é") && (len(v) > 256+len("…") || !strings.HasSuffix(v, "…")) {
+			t.Fatalf("subject of %d bytes kept", len(v))
+		}
 	}
 }
