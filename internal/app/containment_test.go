@@ -18,6 +18,7 @@ import (
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/state"
+	"github.com/toolgate/toolgate/internal/testutil"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -50,20 +51,20 @@ spec:
 // childEnv is the environment of a handler process on table.
 func childEnv(srv *moto.Server, dir, table string) []string {
 	env := srv.Env(nil)
-	return append(os.Environ(), "CONTAIN_BUNDLE="+dir, "STATE_TABLE="+table, "STATE_TIMEOUT_MS=10000", "AWS_REGION="+env("AWS_REGION"),
+	return append(os.Environ(), "CHILD_BUNDLE="+dir, "STATE_TABLE="+table, "STATE_TIMEOUT_MS=10000", "AWS_REGION="+env("AWS_REGION"),
 		"AWS_ENDPOINT_URL_DYNAMODB="+env("AWS_ENDPOINT_URL_DYNAMODB"),
 		"AWS_ACCESS_KEY_ID="+env("AWS_ACCESS_KEY_ID"), "AWS_SECRET_ACCESS_KEY="+env("AWS_SECRET_ACCESS_KEY"))
 }
 
-// runChild runs TestContainChild in a new process (a Lambda instance) and
-// returns what it printed.
-func runChild(t *testing.T, env []string, mode string) string {
+// runChild runs the test named child in a new process (a Lambda
+// instance), with env and variable set, and returns what it printed.
+func runChild(t *testing.T, env []string, child, variable string) string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestContainChild$", "-test.count=1")
-	cmd.Env = append(slices.Clone(env), "CONTAIN_MODE="+mode)
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
+	cmd.Env = append(slices.Clone(env), variable)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s process: %v\n%s", mode, err, out)
+		t.Fatalf("%s process: %v\n%s", variable, err, out)
 	}
 	return string(out)
 }
@@ -80,7 +81,7 @@ func TestContainmentAcrossProcesses(t *testing.T) {
 	outs := make([]string, 2)
 	var wg sync.WaitGroup
 	for i := range outs {
-		wg.Go(func() { outs[i] = runChild(t, env, "refused") })
+		wg.Go(func() { outs[i] = runChild(t, env, "TestContainChild", "CONTAIN_MODE=refused") })
 	}
 	wg.Wait()
 	began := 0
@@ -94,7 +95,7 @@ func TestContainmentAcrossProcesses(t *testing.T) {
 	if began != 1 {
 		t.Fatalf("%d calls began the quarantine in two processes, want exactly 1", began)
 	}
-	if o := runChild(t, env, "allowed"); !strings.Contains(o, "decision deny -32004") {
+	if o := runChild(t, env, "TestContainChild", "CONTAIN_MODE=allowed"); !strings.Contains(o, "decision deny -32004") {
 		t.Fatalf("a held principal's allowed call:\n%s", o)
 	}
 	// What an operator sees and does (toolgate quarantine list and lift).
@@ -109,18 +110,18 @@ func TestContainmentAcrossProcesses(t *testing.T) {
 	if ok, err := store.LiftQuarantine(context.Background(), list[0].Key); !ok || err != nil {
 		t.Fatalf("lift: %v %v", ok, err)
 	}
-	if o := runChild(t, env, "allowed"); !strings.Contains(o, "decision allow 0") {
+	if o := runChild(t, env, "TestContainChild", "CONTAIN_MODE=allowed"); !strings.Contains(o, "decision allow 0") {
 		t.Fatalf("a lifted principal's allowed call:\n%s", o)
 	}
 }
 
 // TestContainChild is one process of TestContainmentAcrossProcesses.
 func TestContainChild(t *testing.T) {
-	dir := os.Getenv("CONTAIN_BUNDLE")
+	dir := os.Getenv("CHILD_BUNDLE")
 	if dir == "" {
 		t.Skip("run by TestContainmentAcrossProcesses")
 	}
-	var logs syncBuffer
+	var logs testutil.Buffer
 	h, err := app.NewHandler(func(k string) string {
 		if k == "POLICY_SOURCE" {
 			return dir
@@ -149,24 +150,6 @@ func TestContainChild(t *testing.T) {
 		t.Errorf("%d of 8 refused calls denied", denied.Load())
 	}
 	fmt.Printf("began %d\n", strings.Count(logs.String(), `"result":"began"`))
-}
-
-// syncBuffer is a bytes.Buffer that concurrent invocations may log to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestContainmentInDynamoDB: what a held caller and an operator see in

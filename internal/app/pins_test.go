@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -151,7 +149,7 @@ func TestFirstUseAcrossProcesses(t *testing.T) {
 	outs := make([]string, 2)
 	var wg sync.WaitGroup
 	for i := range outs {
-		wg.Go(func() { outs[i] = runPinChild(t, env, fmt.Sprintf("list:Reads a pod (%d).", i)) })
+		wg.Go(func() { outs[i] = runChild(t, env, "TestPinChild", fmt.Sprintf("PIN_MODE=list:Reads a pod (%d).", i)) })
 	}
 	wg.Wait()
 	hid := 0
@@ -166,21 +164,9 @@ func TestFirstUseAcrossProcesses(t *testing.T) {
 	if hid != 1 {
 		t.Fatalf("%d processes hid get-pod, want exactly one:\n%s\n%s", hid, outs[0], outs[1])
 	}
-	if o := runPinChild(t, env, "call"); !strings.Contains(o, "decision deny") || !strings.Contains(o, "changed since it was pinned") {
+	if o := runChild(t, env, "TestPinChild", "PIN_MODE=call"); !strings.Contains(o, "decision deny") || !strings.Contains(o, "changed since it was pinned") {
 		t.Fatalf("a call after the change:\n%s", o)
 	}
-}
-
-// runPinChild runs TestPinChild in a new process.
-func runPinChild(t *testing.T, env []string, mode string) string {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestPinChild$", "-test.count=1")
-	cmd.Env = append(slices.Clone(env), "PIN_MODE="+mode)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s process: %v\n%s", mode, err, out)
-	}
-	return string(out)
 }
 
 // TestPinChild is one process of TestFirstUseAcrossProcesses.
@@ -191,7 +177,7 @@ func TestPinChild(t *testing.T) {
 	}
 	h, err := app.NewHandler(func(k string) string {
 		if k == "POLICY_SOURCE" {
-			return os.Getenv("CONTAIN_BUNDLE")
+			return os.Getenv("CHILD_BUNDLE")
 		}
 		return os.Getenv(k)
 	}, policies.FS, &bytes.Buffer{}, nil)

@@ -509,42 +509,27 @@ func (b *Bundle) add(doc Document) error {
 			return out
 		}})
 	case tm.APIVersion == APIVersion && tm.Kind == KindRateLimit:
-		var r struct {
-			typeMeta `json:",inline"`
-			Metadata struct {
-				Name        string            `json:"name"`
-				Annotations map[string]string `json:"annotations,omitempty"`
-			} `json:"metadata"`
-			Spec ratelimit.Spec `json:"spec"`
-		}
-		if err := codec.DecodeStrict(doc.Data, &r); err != nil {
+		name, spec, err := decodeNamed[ratelimit.Spec](doc)
+		if err != nil {
 			return err
 		}
-		l, err := ratelimit.Compile(r.Metadata.Name, r.Spec)
+		l, err := ratelimit.Compile(name, spec)
 		if err != nil {
 			return err
 		}
 		b.limits = append(b.limits, l)
-		spec := r.Spec
-		b.matches = append(b.matches, keyedCheck(doc, "rate limit", r.Metadata.Name, spec.Match, spec.Exclude, spec.Key))
+		b.matches = append(b.matches, keyedCheck(doc, "rate limit", name, spec.Match, spec.Exclude, spec.Key))
 	case tm.APIVersion == APIVersion && tm.Kind == KindContainment:
-		var r struct {
-			typeMeta `json:",inline"`
-			Metadata struct {
-				Name        string            `json:"name"`
-				Annotations map[string]string `json:"annotations,omitempty"`
-			} `json:"metadata"`
-			Spec ratelimit.ContainmentSpec `json:"spec"`
-		}
-		if err := codec.DecodeStrict(doc.Data, &r); err != nil {
+		name, spec, err := decodeNamed[ratelimit.ContainmentSpec](doc)
+		if err != nil {
 			return err
 		}
-		c, err := ratelimit.CompileContainment(r.Metadata.Name, r.Spec)
+		c, err := ratelimit.CompileContainment(name, spec)
 		if err != nil {
 			return err
 		}
 		b.contain = append(b.contain, c)
-		b.matches = append(b.matches, keyedCheck(doc, "containment", r.Metadata.Name, r.Spec.Match, r.Spec.Exclude, r.Spec.Key))
+		b.matches = append(b.matches, keyedCheck(doc, "containment", name, spec.Match, spec.Exclude, spec.Key))
 	case tm.APIVersion == APIVersion && tm.Kind == KindToolPins:
 		var d struct {
 			typeMeta `json:",inline"`
@@ -636,6 +621,21 @@ func hasContent(chunk []byte) bool {
 		}
 	}
 	return false
+}
+
+// decodeNamed decodes a document whose metadata.name names it (a
+// RateLimit, a Containment) and returns its name and spec.
+func decodeNamed[S any](doc Document) (string, S, error) {
+	var r struct {
+		typeMeta `json:",inline"`
+		Metadata struct {
+			Name        string            `json:"name"`
+			Annotations map[string]string `json:"annotations,omitempty"`
+		} `json:"metadata"`
+		Spec S `json:"spec"`
+	}
+	err := codec.DecodeStrict(doc.Data, &r)
+	return r.Metadata.Name, r.Spec, err
 }
 
 // keyedCheck checks the paths of a RateLimit's or a Containment's match,

@@ -192,8 +192,16 @@ func (j *Judge) recordSession(st *steps, id string, in *attributes.Input, r *Res
 // written: a denial when enforcing policies read it, else an audit
 // finding. It reports whether the decision may go on.
 func (j *Judge) sessionFailed(r *Result, what string, err error) bool {
-	f := policy.Finding{Policy: "(session)", Kind: policy.Error, Mode: j.cfg.Sessions, Message: what, Detail: err.Error()}
-	if j.cfg.Sessions != policy.ModeEnforce {
+	return unread(r, "(session)", j.cfg.Sessions, what, err)
+}
+
+// unread handles state that policies of mode read (a session history, a
+// tool's definition) and that could not be read: a denial when the mode
+// is enforce, else an audit finding of source. It reports whether the
+// decision may go on.
+func unread(r *Result, source string, mode policy.Mode, what string, err error) bool {
+	f := policy.Finding{Policy: source, Kind: policy.Error, Mode: mode, Message: what, Detail: err.Error()}
+	if mode != policy.ModeEnforce {
 		r.Decision.Findings = append(r.Decision.Findings, f)
 		return true
 	}
@@ -300,16 +308,5 @@ func (j *Judge) readDefinition(ctx context.Context, name string) <-chan definiti
 // only audit policies do.
 func (j *Judge) takeDefinition(read definitionRead, doc *attributes.Document, r *Result) bool {
 	doc.Tool.Definition = read.def
-	if read.err == nil {
-		return true
-	}
-	const what = "what was last listed of the tool could not be read"
-	f := policy.Finding{Policy: "(definition)", Kind: policy.Error, Mode: j.cfg.Definitions, Message: what, Detail: read.err.Error()}
-	if j.cfg.Definitions != policy.ModeEnforce {
-		r.Decision.Findings = append(r.Decision.Findings, f)
-		return true
-	}
-	r.Decision = decision.Denied(r.Decision.ID, decision.CodeUndecidable, what)
-	r.Decision.Findings = []policy.Finding{f}
-	return false
+	return read.err == nil || unread(r, "(definition)", j.cfg.Definitions, "what was last listed of the tool could not be read", read.err)
 }

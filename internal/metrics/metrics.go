@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/decisionlog"
 )
 
@@ -194,13 +195,11 @@ func (e *EMF) Decision(r *decisionlog.Record) {
 		default:
 			continue
 		}
-		// By limit, and in all: an alarm watches the total.
-		e.write(map[string]any{"RateLimit": l.Name, name: 1},
-			[]Directive{{e.namespace, [][]string{{"RateLimit"}, {}}, []Definition{{name, "Count"}}}})
+		e.countBy("RateLimit", l.Name, name)
 	}
 	first := 0
 	for _, d := range r.Definitions {
-		if d.Status == "changed" && d.First {
+		if d.Status == attributes.DefinitionChanged && d.First {
 			first++
 		}
 	}
@@ -220,8 +219,7 @@ func (e *EMF) Decision(r *decisionlog.Record) {
 		default:
 			continue
 		}
-		e.write(map[string]any{"Containment": c.Name, name: 1},
-			[]Directive{{e.namespace, [][]string{{"Containment"}, {}}, []Definition{{name, "Count"}}}})
+		e.countBy("Containment", c.Name, name)
 	}
 	if !denied || r.Repeat {
 		return
@@ -231,6 +229,14 @@ func (e *EMF) Decision(r *decisionlog.Record) {
 		e.write(map[string]any{"Policy": name, PolicyDenials: 1},
 			[]Directive{{e.namespace, [][]string{{"Policy"}}, []Definition{{PolicyDenials, "Count"}}}})
 	}
+}
+
+// countBy writes one count of name by dimension (a rate limit's or a
+// containment's name: a bundle has few), and in all: an alarm watches the
+// total.
+func (e *EMF) countBy(dimension, value, name string) {
+	e.write(map[string]any{dimension: value, name: 1},
+		[]Directive{{e.namespace, [][]string{{dimension}, {}}, []Definition{{name, "Count"}}}})
 }
 
 // BundleLoadFailure writes one BundleLoadFailures count.
