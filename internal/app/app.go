@@ -192,9 +192,10 @@ func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 		c := icfg
 		c.Engine, c.Catalog, c.Redactor, c.RateLimits, c.Containments, c.Sessions = b.Engine, b.Catalog, b.Redactor, b.RateLimits, b.Containments, b.Sessions
 		c.Pins, c.Definitions = b.Pins, b.Definitions
-		if c.State == nil && (b.Sessions != "" || b.RateLimits.Len() > 0 || b.Containments.Len() > 0 || b.Pins.FirstUse()) {
+		if c.State == nil && (b.Sessions != "" || b.RateLimits.Len() > 0 || b.Containments.Len() > 0 || b.Pins != nil) {
 			logger.Warn("no STATE_TABLE: calls that rate limits match are denied, audit-only session policies see no history, enforcing ones deny; "+
-				"audit-only containments count nothing, enforcing ones deny what they watch; no tool is pinned on first use",
+				"audit-only containments count nothing, enforcing ones deny every authenticated caller; no tool is pinned on first use, "+
+				"audit-only policies see calls' tool definitions unread, enforcing ones deny",
 				"bundle", b.Source, "rate_limits", b.RateLimits.Len(), "containments", b.Containments.Len(), "sessions", string(b.Sessions),
 				"first_use_pins", b.Pins.FirstUse())
 		}

@@ -266,7 +266,7 @@ func (j *Judge) Request(ctx context.Context, id string, ev *gateway.MCPEvent) Re
 	if r.Decision.Effect == decision.Allow && r.approval != nil {
 		j.forwarded(st.ctx, &r)
 	}
-	if !held && watched.Counts() && j.cfg.State != nil && countable(r.Decision) {
+	if !held && j.cfg.State != nil && countable(r.Decision) && watched.Counts() {
 		st.next("containment")
 		j.countDenial(st.ctx, watched, &r)
 	}
@@ -297,8 +297,11 @@ func (j *Judge) decide(st *steps, id string, in *attributes.Input, r *Result) ma
 		}
 	}
 	// What was last listed of a called tool is read while the history is.
+	// Without a table, audit-only policies see it unread (said at load),
+	// as they see no history.
 	var definition <-chan definitionRead
-	if j.cfg.Definitions != "" && j.cfg.Pins != nil && doc.Action == attributes.ActionCall && doc.Phase == attributes.PhaseRequest {
+	if j.cfg.Definitions != "" && j.cfg.Pins != nil && doc.Action == attributes.ActionCall && doc.Phase == attributes.PhaseRequest &&
+		(j.cfg.State != nil || j.cfg.Definitions == policy.ModeEnforce) {
 		definition = j.readDefinition(st.ctx, doc.Tool.QualifiedName)
 	}
 	// The history is read at the REQUEST point, where calls are recorded;

@@ -287,8 +287,8 @@ func (j *Judge) definitions(ctx context.Context, method string, result map[strin
 	defs, outs, err := j.cfg.Pins.List(ctx, j.cfg.State, entries, j.cfg.Now())
 	r.Definitions = outs
 	in.Definitions = func(name string) attributes.Definition { return defs[name] }
-	if err == nil {
-		return nil
+	if err == nil || j.cfg.State == nil && j.cfg.Definitions != policy.ModeEnforce {
+		return nil // without a table: the bundle's pins alone (said at load)
 	}
 	if j.cfg.Definitions == policy.ModeEnforce {
 		return fmt.Errorf("the tools' definitions could not be checked: %w", err)

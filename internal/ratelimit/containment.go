@@ -184,26 +184,27 @@ func (s *Containments) Audit() bool {
 	return true
 }
 
-// Watch returns the containments that key the message's caller, each
-// with the caller and whether it counts the message's denial. A caller
-// without a principal id (an anonymous one) is no caller to hold. A
-// containment whose match cannot be evaluated counts (counting too much
-// is the safe failure).
+// Watch returns the containments that watch the message doc describes:
+// every one, when its caller has a principal id (an anonymous caller is
+// no caller to hold), else none. What each makes of the message (its
+// caller's key, whether its match counts the denial) is worked out only
+// when asked: most messages are neither held nor denied.
 func (s *Containments) Watch(doc map[string]any) Watched {
 	if s == nil {
 		return Watched{}
 	}
-	var w Watched
-	for _, c := range s.list {
-		k, ok := c.caller(doc)
-		if !ok {
-			continue
-		}
-		m, err := c.matcher.Matches(doc)
-		k.counts = m || err != nil
-		w.list = append(w.list, k)
+	if id, _ := lookup(doc, []string{"principal", "id"}).(string); id == "" {
+		return Watched{}
 	}
-	return w
+	return Watched{doc: doc, list: s.list}
+}
+
+// counts reports whether c counts the denial of the message doc
+// describes: its match selects it, or cannot be evaluated (counting too
+// much is the safe failure).
+func (c *Containment) counts(doc map[string]any) bool {
+	m, err := c.matcher.Matches(doc)
+	return m || err != nil
 }
 
 // caller is one containment's view of one message's caller.
@@ -211,17 +212,10 @@ type caller struct {
 	c       *Containment
 	digest  string
 	subject map[string]string
-	// counts: the containment's match selects the message, whose denial
-	// it then counts.
-	counts bool
 }
 
-// caller returns the message's caller as c keys it, and false when it has
-// no principal id.
-func (c *Containment) caller(doc map[string]any) (caller, bool) {
-	if id, _ := lookup(doc, []string{"principal", "id"}).(string); id == "" {
-		return caller{}, false
-	}
+// caller returns the message's caller as c keys it.
+func (c *Containment) caller(doc map[string]any) caller {
 	h := sha256.New()
 	subject := make(map[string]string, len(c.key))
 	var n [8]byte
@@ -238,7 +232,7 @@ func (c *Containment) caller(doc map[string]any) (caller, bool) {
 			subject[c.spec.Key[i]] = s
 		}
 	}
-	return caller{c: c, digest: hex.EncodeToString(h.Sum(nil))[:32], subject: subject}, true
+	return caller{c: c, digest: hex.EncodeToString(h.Sum(nil))[:32], subject: subject}
 }
 
 func (k caller) quarantineKey() string { return state.QuarantinePrefix + k.c.name + "#" + k.digest }
@@ -249,21 +243,17 @@ func (k caller) counterKey(start time.Time) string {
 
 // Watched are the containments that watch one message.
 type Watched struct {
-	list []caller
+	doc  map[string]any
+	list []*Containment
 }
 
 // Len returns the number of containments watching.
 func (w Watched) Len() int { return len(w.list) }
 
-// Enforcing reports whether an enforcing containment keys the message's
-// caller: only then is its caller's quarantine read.
+// Enforcing reports whether an enforcing containment watches the message:
+// only then is its caller's quarantine read.
 func (w Watched) Enforcing() bool {
-	for _, k := range w.list {
-		if k.c.enforcing() {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(w.list, (*Containment).enforcing)
 }
 
 // Held reads, for each enforcing containment that keys the message's
@@ -272,10 +262,11 @@ func (w Watched) Enforcing() bool {
 // costs them no request.
 func (w Watched) Held(ctx context.Context, store state.Quarantines, now time.Time) []ContainmentOutcome {
 	var out []ContainmentOutcome
-	for _, k := range w.list {
-		if !k.c.enforcing() {
+	for _, c := range w.list {
+		if !c.enforcing() {
 			continue
 		}
+		k := c.caller(w.doc)
 		o := k.outcome()
 		var q state.Quarantine
 		var held bool
@@ -302,7 +293,7 @@ func (w Watched) Held(ctx context.Context, store state.Quarantines, now time.Tim
 
 // Counts reports whether a containment counts the message's denial.
 func (w Watched) Counts() bool {
-	return slices.ContainsFunc(w.list, func(k caller) bool { return k.counts })
+	return slices.ContainsFunc(w.list, func(c *Containment) bool { return c.counts(w.doc) })
 }
 
 // Count counts the message's denial against each containment whose match
@@ -311,10 +302,11 @@ func (w Watched) Counts() bool {
 // Began.
 func (w Watched) Count(ctx context.Context, store state.Store, now time.Time) []ContainmentOutcome {
 	out := make([]ContainmentOutcome, 0, len(w.list))
-	for _, k := range w.list {
-		if !k.counts {
+	for _, c := range w.list {
+		if !c.counts(w.doc) {
 			continue
 		}
+		k := c.caller(w.doc)
 		o := k.outcome()
 		start := now.Truncate(k.c.window)
 		counter := k.counterKey(start)
