@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/approval"
+	"github.com/toolgate/toolgate/internal/cli"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/testutil"
@@ -564,5 +566,30 @@ func TestE2EPaddedArgumentsShown(t *testing.T) {
 	}
 	if n := e.targets.ran("billing___refund_payment"); n != 0 {
 		t.Fatalf("the tool ran %d times", n)
+	}
+}
+
+// TestE2EPinLiveListing: toolgate pin lists the tools through the gateway
+// as a client does, and pins each to the digest the interceptor computed
+// of the target's answer when it pinned it on first use: the pins a
+// reviewer writes are the ones the function compares.
+func TestE2EPinLiveListing(t *testing.T) {
+	e := newE2E(t)
+	var out, errOut bytes.Buffer
+	code := cli.Main([]string{"pin", "-url", e.gateway.URL + "/mcp", "-token", e.cli.tokenFile(e.alice)},
+		cli.Env{Embedded: policies.FS, Getenv: func(string) string { return "" }, Stdout: &out, Stderr: &errOut, Store: newAWS(func(string) string { return "" }).store})
+	if code != 0 {
+		t.Fatalf("pin: exit %d\n%s%s\n%s", code, out.String(), errOut.String(), e.logs)
+	}
+	pinned := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^    (\w+): (sha256:[0-9a-f]{64})$`).FindAllStringSubmatch(out.String(), -1) {
+		pinned[m[1]] = m[2]
+	}
+	recorded := map[string]string{}
+	for _, m := range regexp.MustCompile(`"tool":"(\w+)","status":"pinned","pin":"(sha256:[0-9a-f]{64})"`).FindAllStringSubmatch(e.logs.String(), -1) {
+		recorded[m[1]] = m[2]
+	}
+	if len(pinned) != 3 || !maps.Equal(pinned, recorded) {
+		t.Fatalf("toolgate pin wrote %v, the interceptor pinned %v", pinned, recorded)
 	}
 }

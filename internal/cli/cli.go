@@ -70,10 +70,12 @@ const usage = `usage: toolgate has every command; the Lambda bootstrap invoke, e
       and reject take the approver's verified JWT (-token FILE). See
       toolgate approvals help.
   toolgate pin [-pins FILE [-w]] LIST.json...
+  toolgate pin [-pins FILE [-w]] -url URL [-token FILE]
       Pin each tool of tools/list answers (a JSON-RPC response, its result
-      or its tools) to its definition's digest, over FILE's pins: prints
-      the ToolPins document (-w writes it to FILE) and says on standard
-      error what was added and what changed since FILE.
+      or its tools), or of a live listing of an MCP endpoint (the gateway's
+      /mcp, with a bearer token), to its definition's digest, over FILE's
+      pins: prints the ToolPins document (-w writes it to FILE) and says on
+      standard error what was added and what changed since FILE.
   toolgate quarantine list|lift [-table TABLE] [KEY]
       List the callers a Containment holds in quarantine, or lift one. See
       toolgate quarantine help.
