@@ -59,6 +59,24 @@ func listed(t *testing.T, description string) []byte {
 		"body":{"jsonrpc":"2.0","id":1,"method":"tools/list"}},"gatewayResponse":{"statusCode":200,"body":%s}}}`, token, body))
 }
 
+// searched returns a RESPONSE point event of a search by an SRE whose
+// answer lists the tool name with description, in structured content and
+// as JSON text.
+func searched(t *testing.T, name, description string) []byte {
+	t.Helper()
+	token, err := policytest.UnsignedToken(map[string]any{"sub": "u-sam", "username": "sam", "cognito:groups": []string{"sre"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools := map[string]any{"tools": []any{map[string]any{"name": name, "description": description, "inputSchema": map[string]any{"type": "object"}}}}
+	text, _ := json.Marshal(tools)
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 5, "result": map[string]any{"structuredContent": tools,
+		"content": []any{map[string]any{"type": "text", "text": string(text)}}}})
+	return []byte(fmt.Sprintf(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"Bearer %s"},
+		"body":{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"x_amz_bedrock_agentcore_search","arguments":{"query":"pods"}}}},
+		"gatewayResponse":{"statusCode":200,"body":%s}}}`, token, body))
+}
+
 // toolsIn returns the names of the tools an answer lists.
 func toolsIn(t *testing.T, body []byte) []string {
 	t.Helper()
@@ -111,6 +129,12 @@ func TestPinnedDefinitions(t *testing.T) {
 		if got := list(poisoned); strings.Join(got, ",") != "k8s___list-pods" {
 			t.Fatalf("changed list %d: %v", i+1, got)
 		}
+	}
+	// A search answer names it with its poisoned text: judged by what was
+	// listed, it is hidden there too, in any case.
+	if r := h.Handle(ctx, searched(t, "K8S___get-pod", poisoned)); r.Decision.Effect != decision.Allow ||
+		strings.Contains(string(r.Output.MCP.TransformedGatewayResponse.Body), "~/.aws") {
+		t.Fatalf("search answer: %+v %s", r.Decision, r.Output.MCP.TransformedGatewayResponse.Body)
 	}
 	r := h.Handle(ctx, call(t, "k8s___get-pod"))
 	if r.Decision.Effect != decision.Deny || !strings.Contains(r.Decision.Reason, "the definition of tool k8s___get-pod changed since it was pinned (sha256:") ||

@@ -52,16 +52,17 @@ var Schema = sync.OnceValue(func() *Shape {
 // enums are the values of the document's closed-vocabulary strings; ""
 // where a member does not apply to every document.
 var enums = map[string][]string{
-	"phase":            {PhaseRequest, PhaseResponse},
-	"action":           {ActionCall, ActionList, ActionPrompt, ActionRead, ActionOther},
-	"list.kind":        {"", ListTool, ListPrompt, ListResource, ListTemplate},
-	"mcp.kind":         {"", mcp.KindRequest, mcp.KindNotification, mcp.KindResponse},
-	"principal.type":   {identity.TypeUser, identity.TypeMachine, identity.TypeAnonymous},
-	"tool.operation":   {"", catalog.OpRead, catalog.OpWrite, catalog.OpDelete, catalog.OpExecute, catalog.OpUnknown},
-	"tool.risk":        {"", catalog.RiskLow, catalog.RiskMedium, catalog.RiskHigh, catalog.RiskCritical},
-	"session.source":   {"", SessionFromMCP, SessionFromPolicy, SessionFromPrincipal},
-	"approval.channel": {"", "in-band", "out-of-band"},
-	"response.kind":    {"", mcp.KindRequest, mcp.KindNotification, mcp.KindResponse},
+	"phase":                  {PhaseRequest, PhaseResponse},
+	"action":                 {ActionCall, ActionList, ActionPrompt, ActionRead, ActionOther},
+	"list.kind":              {"", ListTool, ListPrompt, ListResource, ListTemplate},
+	"mcp.kind":               {"", mcp.KindRequest, mcp.KindNotification, mcp.KindResponse},
+	"principal.type":         {identity.TypeUser, identity.TypeMachine, identity.TypeAnonymous},
+	"tool.operation":         {"", catalog.OpRead, catalog.OpWrite, catalog.OpDelete, catalog.OpExecute, catalog.OpUnknown},
+	"tool.risk":              {"", catalog.RiskLow, catalog.RiskMedium, catalog.RiskHigh, catalog.RiskCritical},
+	"session.source":         {"", SessionFromMCP, SessionFromPolicy, SessionFromPrincipal},
+	"approval.channel":       {"", "in-band", "out-of-band"},
+	"response.kind":          {"", mcp.KindRequest, mcp.KindNotification, mcp.KindResponse},
+	"tool.definition.status": {DefinitionPinned, DefinitionChanged, DefinitionUnpinned, DefinitionUnread},
 }
 
 // ClaimsShape returns the shape of principal.claims, whose names are the

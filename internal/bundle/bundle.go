@@ -151,6 +151,9 @@ func (b *Bundle) Warnings() []string {
 			out = append(out, b.docs[i].Where()+": "+w)
 		}
 	}
+	if b.Definitions != "" && b.Pins == nil {
+		out = append(out, b.Source+": policies read tool.definition, and the bundle has no ToolPins document: every definition is unread")
+	}
 	if b.Catalog != nil {
 		named := policy.Environments(b.Policies)
 		for _, name := range slices.Sorted(maps.Keys(b.Catalog.Targets)) {

@@ -314,3 +314,16 @@ func TestCatalogOverBase(t *testing.T) {
 		}
 	}
 }
+
+// TestDefinitionsWithoutPins: policies that judge tool definitions in a
+// bundle that pins none load, and validate says every definition is
+// unread.
+func TestDefinitionsWithoutPins(t *testing.T) {
+	b, err := bundle.Load(fstest.MapFS{"p.yaml": {Data: []byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - name: r\n    match: {any: [{action: call}]}\n    assert: {all: [{check: {tool: {definition: {(status == 'changed'): false}}}}]}\n")}}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(b.Warnings(), "\n"); !strings.Contains(w, "test: policies read tool.definition, and the bundle has no ToolPins document") {
+		t.Errorf("warnings %q", w)
+	}
+}

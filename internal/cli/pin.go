@@ -39,7 +39,9 @@ func pin(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	old := pins.Spec{}
+	// A new document pins on first use, as the default bundle's does:
+	// a bundle's ToolPins replaces its base's whole.
+	old := pins.Spec{TrustOnFirstUse: true}
 	if *from != "" {
 		data, err := os.ReadFile(*from)
 		if err != nil && !(errors.Is(err, os.ErrNotExist) && *write) {

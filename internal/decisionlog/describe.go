@@ -91,7 +91,9 @@ func Describe(ctx context.Context, r judge.Result, latency time.Duration, o Opti
 				rec.DefinitionsChanged++
 			}
 			if len(rec.Definitions) < MaxHidden {
-				rec.Definitions = append(rec.Definitions, Definition{Tool: o.Tool, Status: o.Status, Pin: o.Pin, Digest: o.Digest, First: o.First})
+				// A target names its tools: a name it made up is kept as
+				// a hidden one is (no secret, no text of its own).
+				rec.Definitions = append(rec.Definitions, Definition{Tool: hiddenName(o.Tool), Status: o.Status, Pin: o.Pin, Digest: o.Digest, First: o.First})
 			}
 		}
 	}

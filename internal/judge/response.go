@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/mcp"
+	"github.com/toolgate/toolgate/internal/pins"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/redact"
 	"github.com/toolgate/toolgate/internal/render"
@@ -277,26 +277,33 @@ func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[s
 // enforcing policy reads them, and an audit finding when only audit ones
 // do.
 func (j *Judge) definitions(ctx context.Context, method string, result map[string]any, in *attributes.Input, r *Result) error {
-	if method != mcp.MethodToolsList {
-		in.Definitions = j.cfg.Pins.Known
-		return nil
-	}
-	entries, _ := result["tools"].([]any)
 	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
 	defer cancel()
-	defs, outs, err := j.cfg.Pins.List(ctx, j.cfg.State, entries, j.cfg.Now())
-	r.Definitions = outs
+	var defs map[string]attributes.Definition
+	var err error
+	if method == mcp.MethodToolsList {
+		entries, _ := result["tools"].([]any)
+		defs, r.Definitions, err = j.cfg.Pins.List(ctx, j.cfg.State, entries, j.cfg.Now())
+	} else if j.cfg.Definitions != "" {
+		defs, err = j.cfg.Pins.Named(ctx, j.cfg.State, toollist.SearchNames(result, pins.MaxSearched), j.cfg.Now())
+	}
 	in.Definitions = func(name string) attributes.Definition { return defs[name] }
 	if err == nil || j.cfg.State == nil && j.cfg.Definitions != policy.ModeEnforce {
 		return nil // without a table: the bundle's pins alone (said at load)
 	}
+	// What failed goes to the log: the caller is told only that it did.
+	j.cfg.Logger.Warn("tool definitions could not be checked against the state table", "decision_id", r.Decision.ID, "error", err.Error())
 	if j.cfg.Definitions == policy.ModeEnforce {
-		return fmt.Errorf("the tools' definitions could not be checked: %w", err)
+		return errDefinitions
 	}
 	r.Decision.Findings = append(r.Decision.Findings, policy.Finding{Policy: "(definition)", Kind: policy.Error, Mode: policy.ModeAudit,
-		Message: "the tools' definitions could not be checked against the state table", Detail: err.Error()})
+		Message: errDefinitions.Error()})
 	return nil
 }
+
+// errDefinitions is what the caller is told of definitions that could not
+// be checked, whatever the table said.
+var errDefinitions = errors.New("the tools' definitions could not be checked against the state table")
 
 // MaxJudged is the most distinct tool names judged for one tool list or
 // search answer; further names are hidden.

@@ -47,6 +47,10 @@ var readMethods = []string{MethodToolsCall, MethodToolsList, MethodPromptsGet, M
 // TargetSeparator joins target and tool names on the wire: "<target>___<tool>".
 const TargetSeparator = "___"
 
+// SearchTool is the wire name of AgentCore Gateway's built-in semantic
+// search tool, the one tool without a target. Its results list tools too.
+const SearchTool = "x_amz_bedrock_agentcore_search"
+
 // Errors returned by Parse and ParseToolCall.
 var (
 	ErrBatch         = errors.New("JSON-RPC batches are not supported")

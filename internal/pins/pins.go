@@ -11,6 +11,8 @@ package pins
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -39,8 +41,11 @@ type Spec struct {
 
 // Digest returns the digest of a tools/list entry: "sha256:" and the hex
 // SHA-256 of its RFC 8785 form, without _meta (which carries what a
-// server says about a listing, not what the model reads); "" when it is
-// not a JSON object.
+// server says about a listing, not what the model reads). An entry that
+// has no RFC 8785 form (a number beyond a double) is digested in its JSON
+// form with members sorted: it must never go without a digest, or a
+// target could keep a tool out of pinning; "" when it is not a JSON
+// object.
 func Digest(entry any) string {
 	m, ok := entry.(map[string]any)
 	if !ok {
@@ -50,19 +55,29 @@ func Digest(entry any) string {
 		m = maps.Clone(m)
 		delete(m, "_meta")
 	}
-	d := codec.Digest(m)
-	if d == "" {
+	if d := codec.Digest(m); d != "" {
+		return "sha256:" + d
+	}
+	b, err := codec.MarshalJSON(m)
+	if err != nil {
 		return ""
 	}
-	return "sha256:" + d
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
+
+// key is the name a tool's pin is kept and looked up under: its wire name
+// in lower case, so that a name in another case (which a gateway or a
+// client may take for the same tool) shares its pin.
+func key(name string) string { return strings.ToLower(name) }
 
 var validDigest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // Set is a bundle's pins, and what this instance knows of the state
 // table's. It is safe for concurrent use. A nil Set pins nothing.
 type Set struct {
-	spec Spec
+	spec  Spec
+	tools map[string]string // spec.Tools by key
 
 	mu    sync.Mutex
 	known map[string]knowledge
@@ -83,22 +98,23 @@ const (
 	maxKnown = 10000
 )
 
-// MaxFirstUse is the most tools one list pins on first use: a target
-// that lists thousands of new names buys at most this many writes, and
-// the rest stay unpinned until a later list.
-const MaxFirstUse = 100
-
 // Compile checks a ToolPins document.
 func Compile(spec Spec) (*Set, error) {
+	tools := make(map[string]string, len(spec.Tools))
 	for _, name := range slices.Sorted(maps.Keys(spec.Tools)) {
-		if target, tool := mcp.SplitToolName(name); target == "" || tool == "" || strings.ContainsAny(name, "*?") {
-			return nil, fmt.Errorf("spec.tools: %q is not a tool's wire name (target___tool, no wildcard)", name)
+		target, tool := mcp.SplitToolName(name)
+		if (target == "" || tool == "") && name != mcp.SearchTool || strings.ContainsAny(name, "*? \t\n") {
+			return nil, fmt.Errorf("spec.tools: %q is not a tool's wire name (target___tool, no wildcard or blank)", name)
 		}
 		if d := spec.Tools[name]; !validDigest.MatchString(d) {
 			return nil, fmt.Errorf("spec.tools.%s: %q is not a digest: want sha256: and 64 lower-case hex digits, as toolgate pin writes", name, d)
 		}
+		if _, dup := tools[key(name)]; dup {
+			return nil, fmt.Errorf("spec.tools: %q is pinned twice, in two cases", name)
+		}
+		tools[key(name)] = spec.Tools[name]
 	}
-	return &Set{spec: spec, known: map[string]knowledge{}}, nil
+	return &Set{spec: spec, tools: tools, known: map[string]knowledge{}}, nil
 }
 
 // Forgetful returns a Set with s's pins that knows nothing of a table:
@@ -107,7 +123,7 @@ func (s *Set) Forgetful() *Set {
 	if s == nil {
 		return nil
 	}
-	return &Set{spec: s.spec, known: map[string]knowledge{}}
+	return &Set{spec: s.spec, tools: s.tools, known: map[string]knowledge{}}
 }
 
 // FirstUse reports whether s pins tools on first use.
@@ -125,18 +141,39 @@ type Outcome struct {
 	First bool `json:"first,omitempty"`
 }
 
+// Bounds of one list's work: the tools judged (a list's further tools are
+// hidden unjudged, see judge.MaxJudged), the first-use pins made and the
+// changes recorded (the rest are judged all the same, and recorded by a
+// later list).
+const (
+	MaxListed    = 5000
+	MaxFirstUse  = 100
+	MaxRecorded  = 100
+	readParallel = 8
+)
+
+// listed is one tool of a list: every definition listed under its name
+// (in any case), and the names it was listed under.
+type listed struct {
+	digests []string
+	names   []string
+}
+
 // List judges the definitions of a tools/list answer's entries against
-// their pins, at now: it returns each listed tool's definition, what a
-// record keeps, and an error when the state table could not be read or
-// written (the definitions are then what the bundle's pins and this
-// instance know). A first-use pin is made for each unpinned tool (at
-// most MaxFirstUse), a change is recorded once per new digest, and a
-// change recorded before is cleared when the pin is listed again.
+// their pins, at now: it returns each listed tool's definition, by wire
+// name, what a record keeps, and an error when the state table could not
+// be read or written (the definitions are then what the bundle's pins and
+// this instance know). A tool listed twice with two definitions is
+// changed unless both are its pin. A first-use pin is made for each
+// unpinned tool (at most MaxFirstUse), each change is recorded (at most
+// MaxRecorded: a conditional write, once per new digest across every
+// instance), and a change recorded before is cleared when the pin is
+// listed again.
 func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now time.Time) (map[string]attributes.Definition, []Outcome, error) {
 	if s == nil {
 		return nil, nil, nil
 	}
-	listed := make(map[string]string, len(entries)) // name: digest, a changed one if any
+	tools := map[string]*listed{}
 	var order []string
 	for _, e := range entries {
 		m, _ := e.(map[string]any)
@@ -144,72 +181,83 @@ func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now tim
 		if name == "" {
 			continue
 		}
-		d := Digest(e)
-		prev, seen := listed[name]
-		if !seen {
-			order = append(order, name)
+		k := key(name)
+		t, ok := tools[k]
+		if !ok {
+			if len(order) == MaxListed {
+				continue
+			}
+			t = &listed{}
+			tools[k], order = t, append(order, k)
 		}
-		// A name listed twice with two definitions: at most one is the
-		// pin, and the other is what is judged.
-		if !seen || prev == s.pinOf(name) {
-			listed[name] = d
+		if d := Digest(e); !slices.Contains(t.digests, d) {
+			t.digests = append(t.digests, d)
+		}
+		if !slices.Contains(t.names, name) {
+			t.names = append(t.names, name)
 		}
 	}
 	var errs []error
-	if store == nil {
-		if s.spec.TrustOnFirstUse {
-			errs = append(errs, state.ErrNoStore)
-		}
-	} else if err := s.refresh(ctx, store, order, now); err != nil {
+	known, err := s.read(ctx, store, order, now)
+	if err != nil {
 		errs = append(errs, err)
 		store = nil // what the table holds is unknown: write nothing
+	} else if store == nil && s.spec.TrustOnFirstUse {
+		errs = append(errs, state.ErrNoStore)
 	}
 	defs := make(map[string]attributes.Definition, len(order))
 	var outs []Outcome
 	var mu sync.Mutex // guards defs, outs and errs while the writes run
-	done := func(name string, d attributes.Definition, o []Outcome, err error) {
+	done := func(t *listed, d attributes.Definition, o []Outcome, err error) {
 		mu.Lock()
 		defer mu.Unlock()
-		defs[name] = d
+		for _, n := range t.names {
+			defs[n] = d
+		}
 		outs = append(outs, o...)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	var writes []func(context.Context)
-	firstUse := 0
-	for _, name := range order {
-		digest, pin := listed[name], s.pinOf(name)
-		d := judged(pin, digest)
-		defs[name] = d
+	firstUse, recorded := 0, 0
+	for _, k := range order {
+		t, st := tools[k], known[k]
+		pin := s.pinOf(k, st)
+		d := judged(pin, t.digests)
+		done(t, d, nil, nil)
 		switch {
-		case store == nil || digest == "":
+		case store == nil:
 		case pin == "" && s.spec.TrustOnFirstUse && firstUse < MaxFirstUse:
 			firstUse++
 			writes = append(writes, func(ctx context.Context) {
-				p, err := store.PinFirst(ctx, name, digest, now)
+				p, err := store.PinFirst(ctx, k, t.digests[0], now)
 				if err != nil {
-					done(name, d, nil, err)
+					done(t, d, nil, err)
 					return
 				}
-				s.learn(name, func(k *knowledge) { k.pin = p })
-				d := judged(p, digest)
-				o := []Outcome{{Tool: name, Status: d.Status, Pin: p, Digest: digest, First: p == digest}}
+				s.learn(k, func(kn *knowledge) { kn.pin = p })
+				d := judged(p, t.digests)
+				o := []Outcome{{Tool: t.names[0], Status: attributes.DefinitionPinned, Pin: p, Digest: p, First: p == t.digests[0]}}
 				if d.Status == attributes.DefinitionChanged {
-					o, err = s.see(ctx, store, name, p, digest, now)
+					o, err = s.see(ctx, store, k, t.names[0], p, d.Digest, now)
 				}
-				done(name, d, o, err)
+				done(t, d, o, err)
 			})
 		case pin == "":
-		case s.knowledgeOf(name).changed != changedOf(d):
-			// What the table holds differs from what was listed: a
-			// change to record, or one to clear.
+		case d.Status == attributes.DefinitionChanged && recorded < MaxRecorded,
+			d.Status == attributes.DefinitionPinned && st.Changed != "":
+			// A change is written whatever this instance knows (another
+			// may have cleared it since); a pin listed again clears one.
+			if d.Status == attributes.DefinitionChanged {
+				recorded++
+			}
 			writes = append(writes, func(ctx context.Context) {
-				o, err := s.see(ctx, store, name, pin, digest, now)
-				done(name, d, o, err)
+				o, err := s.see(ctx, store, k, t.names[0], pin, d.Digest, now)
+				done(t, d, o, err)
 			})
 		case d.Status == attributes.DefinitionChanged:
-			outs = append(outs, Outcome{Tool: name, Status: d.Status, Pin: pin, Digest: digest})
+			outs = append(outs, Outcome{Tool: t.names[0], Status: d.Status, Pin: pin, Digest: d.Digest})
 		}
 	}
 	run(ctx, writes)
@@ -217,18 +265,10 @@ func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now tim
 	return defs, outs, errors.Join(errs...)
 }
 
-// changedOf is the change d records: its digest when changed, else "".
-func changedOf(d attributes.Definition) string {
-	if d.Status == attributes.DefinitionChanged {
-		return d.Digest
-	}
-	return ""
-}
-
-// see records that name's definition was listed as digest against pin,
-// and returns what a record keeps of it.
-func (s *Set) see(ctx context.Context, store state.Pins, name, pin, digest string, now time.Time) ([]Outcome, error) {
-	first, err := store.SeeDefinition(ctx, name, pin, digest, now)
+// see records that the tool k (listed as name) was listed as digest
+// against pin, and returns what a record keeps of it.
+func (s *Set) see(ctx context.Context, store state.Pins, k, name, pin, digest string, now time.Time) ([]Outcome, error) {
+	first, err := store.SeeDefinition(ctx, k, pin, digest, now)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +278,7 @@ func (s *Set) see(ctx context.Context, store state.Pins, name, pin, digest strin
 		changed = digest
 		o = append(o, Outcome{Tool: name, Status: attributes.DefinitionChanged, Pin: pin, Digest: digest, First: first})
 	}
-	s.learn(name, func(k *knowledge) { k.changed = changed })
+	s.learn(k, func(kn *knowledge) { kn.changed = changed })
 	return o, nil
 }
 
@@ -256,67 +296,117 @@ func run(ctx context.Context, fns []func(context.Context)) {
 	wg.Wait()
 }
 
-// judged is a definition of digest against pin.
-func judged(pin, digest string) attributes.Definition {
-	switch {
-	case pin == "":
-		return attributes.Definition{Status: attributes.DefinitionUnpinned, Digest: digest}
-	case digest == pin:
-		return attributes.Definition{Status: attributes.DefinitionPinned, Digest: digest, Pin: pin}
+// judged is the definition of a tool listed as digests against pin: the
+// first digest that is not the pin is the one judged.
+func judged(pin string, digests []string) attributes.Definition {
+	digest := digests[0]
+	if pin == "" {
+		status := attributes.DefinitionUnpinned
+		if len(digests) > 1 {
+			status = attributes.DefinitionChanged // two definitions: one is not the other
+		}
+		return attributes.Definition{Status: status, Digest: digest}
 	}
-	return attributes.Definition{Status: attributes.DefinitionChanged, Digest: digest, Pin: pin}
+	for _, d := range digests {
+		if d != pin {
+			return attributes.Definition{Status: attributes.DefinitionChanged, Digest: d, Pin: pin}
+		}
+	}
+	return attributes.Definition{Status: attributes.DefinitionPinned, Digest: digest, Pin: pin}
 }
 
-// pinOf returns name's pin: the bundle's, else the first use's this
-// instance knows.
-func (s *Set) pinOf(name string) string {
-	if p, ok := s.spec.Tools[name]; ok {
+// pinOf returns the pin of the tool k: the bundle's, else the first use's
+// as the table (st, when read) or this instance knows it.
+func (s *Set) pinOf(k string, st state.PinState) string {
+	if p, ok := s.tools[k]; ok {
 		return p
 	}
-	return s.knowledgeOf(name).pin
+	if st.Pin != "" {
+		return st.Pin
+	}
+	return s.knowledgeOf(k).pin
 }
 
-func (s *Set) knowledgeOf(name string) knowledge {
+func (s *Set) knowledgeOf(k string) knowledge {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.known[name]
+	return s.known[k]
 }
 
-// learn updates what this instance knows of name, while it has room.
-func (s *Set) learn(name string, update func(*knowledge)) {
+// learn updates what this instance knows of the tool k, while it has
+// room; nothing depends on the room, only how often the table is read.
+func (s *Set) learn(k string, update func(*knowledge)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, ok := s.known[name]
+	kn, ok := s.known[k]
 	if !ok && len(s.known) >= maxKnown {
 		return
 	}
-	update(&k)
-	s.known[name] = k
+	update(&kn)
+	if kn == (knowledge{}) {
+		delete(s.known, k) // a tool without state is not remembered
+		return
+	}
+	s.known[k] = kn
 }
 
-// refresh reads the state of the names this instance has not read for
-// cacheFor.
-func (s *Set) refresh(ctx context.Context, store state.Pins, names []string, now time.Time) error {
+// remember keeps st, the table's state of the tool k read at now; a tool
+// without state is forgotten.
+func (s *Set) remember(k string, st state.PinState, now time.Time) {
+	kn := knowledge{}
+	if st != (state.PinState{}) {
+		kn = knowledge{pin: st.Pin, changed: st.Changed, at: now}
+	}
+	s.learn(k, func(old *knowledge) { *old = kn })
+}
+
+// read returns the state of the tools keys, from the table for those this
+// instance has not read for cacheFor (at most readParallel BatchGetItems
+// at once), else from what it knows; with no store, what it knows.
+func (s *Set) read(ctx context.Context, store state.Pins, keys []string, now time.Time) (map[string]state.PinState, error) {
+	out := make(map[string]state.PinState, len(keys))
 	var stale []string
 	s.mu.Lock()
-	for _, n := range names {
-		if k, ok := s.known[n]; !ok || now.Sub(k.at) >= cacheFor || now.Before(k.at) {
-			stale = append(stale, n)
+	for _, k := range keys {
+		kn, ok := s.known[k]
+		if ok {
+			out[k] = state.PinState{Pin: kn.pin, Changed: kn.changed}
+		}
+		if !ok || now.Sub(kn.at) >= cacheFor || now.Before(kn.at) {
+			stale = append(stale, k)
 		}
 	}
 	s.mu.Unlock()
-	if len(stale) == 0 {
-		return nil
+	if store == nil || len(stale) == 0 {
+		return out, nil
 	}
-	got, err := store.PinStates(ctx, stale)
-	if err != nil {
-		return err
+	var chunks [][]string
+	for len(stale) > 0 {
+		n := min(len(stale), 100)
+		chunks, stale = append(chunks, stale[:n]), stale[n:]
 	}
-	for _, n := range stale {
-		st := got[n]
-		s.learn(n, func(k *knowledge) { *k = knowledge{pin: st.Pin, changed: st.Changed, at: now} })
+	got := make([]map[string]state.PinState, len(chunks))
+	errs := make([]error, len(chunks))
+	sem := make(chan struct{}, readParallel)
+	var wg sync.WaitGroup
+	for i, c := range chunks {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			got[i], errs[i] = store.PinStates(ctx, c)
+		})
 	}
-	return nil
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return out, err
+	}
+	for i, c := range chunks {
+		for _, k := range c {
+			out[k] = got[i][k]
+			s.remember(k, got[i][k], now)
+		}
+	}
+	return out, nil
 }
 
 // Call returns the definition of the tool a call names, as the table
@@ -327,48 +417,73 @@ func (s *Set) Call(ctx context.Context, store state.Pins, name string, now time.
 	if s == nil {
 		return attributes.Definition{Status: attributes.DefinitionUnread}, nil
 	}
-	bundlePin := s.spec.Tools[name]
+	k := key(name)
+	bundlePin := s.tools[k]
 	if store == nil {
-		if bundlePin == "" && s.spec.TrustOnFirstUse {
-			return attributes.Definition{Status: attributes.DefinitionUnread}, state.ErrNoStore
-		}
-		// Without a table no change is recorded: the bundle's pin is
-		// all there is to say.
 		return attributes.Definition{Status: attributes.DefinitionUnread, Pin: bundlePin}, state.ErrNoStore
 	}
-	got, err := store.PinStates(ctx, []string{name})
+	got, err := store.PinStates(ctx, []string{k})
 	if err != nil {
 		return attributes.Definition{Status: attributes.DefinitionUnread, Pin: bundlePin}, err
 	}
-	st := got[name]
-	s.learn(name, func(k *knowledge) { *k = knowledge{pin: st.Pin, changed: st.Changed, at: now} })
-	pin := bundlePin
+	return s.stated(k, got[k], now), nil
+}
+
+// stated is the definition the table's state st says the tool k has, as
+// last listed; st is remembered.
+func (s *Set) stated(k string, st state.PinState, now time.Time) attributes.Definition {
+	s.remember(k, st, now)
+	pin := s.tools[k]
 	if pin == "" && s.spec.TrustOnFirstUse {
 		pin = st.Pin
 	}
 	switch {
 	case pin == "":
-		return attributes.Definition{Status: attributes.DefinitionUnpinned}, nil
+		return attributes.Definition{Status: attributes.DefinitionUnpinned}
 	case st.Changed != "" && st.Changed != pin:
-		return attributes.Definition{Status: attributes.DefinitionChanged, Digest: st.Changed, Pin: pin}, nil
+		return attributes.Definition{Status: attributes.DefinitionChanged, Digest: st.Changed, Pin: pin}
 	}
-	return attributes.Definition{Status: attributes.DefinitionPinned, Digest: pin, Pin: pin}, nil
+	return attributes.Definition{Status: attributes.DefinitionPinned, Digest: pin, Pin: pin}
 }
 
-// Known returns what this instance knows of name's definition without
-// reading the table: for the tools a search answer names, which are not
-// definitions to judge (a search's shape is its own).
-func (s *Set) Known(name string) attributes.Definition {
+// Named returns the definitions of the tools a search answer names, as
+// the table says they were last listed (see Call): a search answer's
+// entries are not tools/list entries (their shape is the search's), so
+// they are judged by what was listed. At most MaxSearched names are read;
+// the others are unread.
+func (s *Set) Named(ctx context.Context, store state.Pins, names []string, now time.Time) (map[string]attributes.Definition, error) {
 	if s == nil {
-		return attributes.Definition{Status: attributes.DefinitionUnread}
+		return nil, nil
 	}
-	k := s.knowledgeOf(name)
-	pin := s.pinOf(name)
-	switch {
-	case pin != "" && k.changed != "" && k.changed != pin:
-		return attributes.Definition{Status: attributes.DefinitionChanged, Digest: k.changed, Pin: pin}
-	case pin != "" && (!k.at.IsZero() || k.pin != ""):
-		return attributes.Definition{Status: attributes.DefinitionPinned, Digest: pin, Pin: pin}
+	keys := make([]string, 0, min(len(names), MaxSearched))
+	byKey := map[string][]string{}
+	for _, n := range names {
+		k := key(n)
+		if _, ok := byKey[k]; !ok && len(keys) == MaxSearched {
+			continue
+		}
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], n)
 	}
-	return attributes.Definition{Status: attributes.DefinitionUnread, Pin: pin}
+	defs := make(map[string]attributes.Definition, len(names))
+	if store == nil {
+		return defs, state.ErrNoStore
+	}
+	got, err := store.PinStates(ctx, keys)
+	if err != nil {
+		return defs, err
+	}
+	for _, k := range keys {
+		d := s.stated(k, got[k], now)
+		for _, n := range byKey[k] {
+			defs[n] = d
+		}
+	}
+	return defs, nil
 }
+
+// MaxSearched is the most tools of one search answer whose definitions
+// are read.
+const MaxSearched = 100

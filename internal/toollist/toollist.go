@@ -13,12 +13,13 @@ import (
 	"strings"
 
 	"github.com/toolgate/toolgate/internal/codec"
+	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/redact"
 )
 
 // SearchTool is the wire name of AgentCore Gateway's built-in semantic search
 // tool. Its results list tools too.
-const SearchTool = "x_amz_bedrock_agentcore_search"
+const SearchTool = mcp.SearchTool
 
 // Keep reports whether the tool with this wire name stays listed.
 type Keep func(name string) bool
@@ -230,6 +231,40 @@ func FilterSearch(result map[string]any, keep Keep) (hidden []string, err error)
 	f := searchFilter{keep: keep}
 	f.value(result, false)
 	return f.hidden, nil
+}
+
+// SearchNames returns the names of the entries of a search tool result,
+// as FilterSearch finds them (the objects of its arrays, in structured
+// members and in JSON written as text), at most max of them.
+func SearchNames(result map[string]any, max int) []string {
+	var names []string
+	var walk func(v any)
+	walk = func(v any) {
+		if len(names) >= max {
+			return
+		}
+		switch v := v.(type) {
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				if n := entryName(e); n != "" && len(names) < max && !slices.Contains(names, n) {
+					names = append(names, n)
+				}
+				walk(e)
+			}
+		case string:
+			if t := strings.TrimSpace(v); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+				if d, err := codec.DecodeJSON([]byte(t)); err == nil {
+					walk(d)
+				}
+			}
+		}
+	}
+	walk(result)
+	return names
 }
 
 // searchFilter walks one search result.
