@@ -33,7 +33,12 @@ func Canonical(v any) ([]byte, error) {
 // Digest returns the hex SHA-256 of v's canonical form (see Canonical), ""
 // when v has none. Any RFC 8785 implementation reproduces it: approvals bind
 // to it and decision records carry it, so it must never change.
-func Digest(v any) string {
+func Digest(v any) string { return DigestWithout(v, "", "") }
+
+// DigestWithout is Digest of v without its member skip when v is an
+// object (the object as if skip were deleted, without copying it), with
+// prefix before the hex digits.
+func DigestWithout(v any, skip, prefix string) string {
 	b := digestBuffers.Get().(*bytes.Buffer)
 	defer func() {
 		if b.Cap() <= 64<<10 { // a huge value's buffer is not kept
@@ -41,11 +46,19 @@ func Digest(v any) string {
 			digestBuffers.Put(b)
 		}
 	}()
-	if err := canonical(b, v); err != nil {
+	var err error
+	if m, ok := v.(map[string]any); ok && skip != "" {
+		err = canonicalObject(b, m, skip)
+	} else {
+		err = canonical(b, v)
+	}
+	if err != nil {
 		return ""
 	}
 	sum := sha256.Sum256(b.Bytes())
-	return hex.EncodeToString(sum[:])
+	out := make([]byte, len(prefix), len(prefix)+hex.EncodedLen(len(sum)))
+	copy(out, prefix)
+	return string(hex.AppendEncode(out, sum[:]))
 }
 
 // digestBuffers hold the canonical forms Digest hashes: every decision
@@ -95,26 +108,36 @@ func canonical(b *bytes.Buffer, v any) error {
 		}
 		b.WriteByte(']')
 	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, CompareUTF16)
-		b.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			canonicalString(b, k)
-			b.WriteByte(':')
-			if err := canonical(b, v[k]); err != nil {
-				return err
-			}
-		}
-		b.WriteByte('}')
+		return canonicalObject(b, v, "")
 	default:
 		return errNotJSON
 	}
+	return nil
+}
+
+// canonicalObject writes the object v, without its member skip, in RFC
+// 8785 form.
+func canonicalObject(b *bytes.Buffer, v map[string]any, skip string) error {
+	var small [16]string // most objects are small: their keys sort here
+	keys := small[:0]
+	for k := range v {
+		if k != skip || skip == "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, CompareUTF16)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		canonicalString(b, k)
+		b.WriteByte(':')
+		if err := canonical(b, v[k]); err != nil {
+			return err
+		}
+	}
+	b.WriteByte('}')
 	return nil
 }
 

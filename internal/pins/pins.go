@@ -51,13 +51,11 @@ func Digest(entry any) string {
 	if !ok {
 		return ""
 	}
-	if _, ok := m["_meta"]; ok {
-		m = maps.Clone(m)
-		delete(m, "_meta")
+	if d := codec.DigestWithout(m, "_meta", "sha256:"); d != "" {
+		return d
 	}
-	if d := codec.Digest(m); d != "" {
-		return "sha256:" + d
-	}
+	m = maps.Clone(m)
+	delete(m, "_meta")
 	b, err := codec.MarshalJSON(m)
 	if err != nil {
 		return ""
@@ -157,6 +155,9 @@ const (
 type listed struct {
 	digests []string
 	names   []string
+	// digest and name back the slices while they hold one each (almost
+	// every tool): no allocation of its own.
+	digest, name [1]string
 }
 
 // List judges the definitions of a tools/list answer's entries against
@@ -173,8 +174,9 @@ func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now tim
 	if s == nil {
 		return nil, nil, nil
 	}
-	tools := map[string]*listed{}
-	var order []string
+	tools := make(map[string]*listed, len(entries))
+	all := make([]listed, 0, min(len(entries), MaxListed)) // one allocation for every tool
+	order := make([]string, 0, cap(all))
 	for _, e := range entries {
 		m, _ := e.(map[string]any)
 		name, _ := m["name"].(string)
@@ -182,15 +184,19 @@ func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now tim
 			continue
 		}
 		k := key(name)
+		d := Digest(e)
 		t, ok := tools[k]
 		if !ok {
 			if len(order) == MaxListed {
 				continue
 			}
-			t = &listed{}
+			all = append(all, listed{digest: [1]string{d}, name: [1]string{name}})
+			t = &all[len(all)-1]
+			t.digests, t.names = t.digest[:], t.name[:]
 			tools[k], order = t, append(order, k)
+			continue
 		}
-		if d := Digest(e); !slices.Contains(t.digests, d) {
+		if !slices.Contains(t.digests, d) {
 			t.digests = append(t.digests, d)
 		}
 		if !slices.Contains(t.names, name) {
