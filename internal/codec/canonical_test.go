@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -125,5 +127,26 @@ func TestArgsDigest(t *testing.T) {
 	// A known value, computed with sha256sum over the canonical form.
 	if got := ArgsDigest(map[string]any{}); got != "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a" {
 		t.Errorf("{}: %s", got)
+	}
+}
+
+// TestDigestWithout: the digest of an object without a member is the
+// digest of the object with the member deleted, and the prefix only
+// prefixes it.
+func TestDigestWithout(t *testing.T) {
+	for _, v := range []map[string]any{
+		{"_meta": map[string]any{"a": 1.0}, "name": "x", "inputSchema": map[string]any{"_meta": "kept below the top"}},
+		{"name": "no meta"},
+		{"_meta": nil},
+		{"": "empty key", "_meta": 1.0},
+	} {
+		without := maps.Clone(v)
+		delete(without, "_meta")
+		if got, want := DigestWithout(v, "_meta", "sha256:"), "sha256:"+Digest(without); got != want {
+			t.Errorf("%v: %s, want %s", v, got, want)
+		}
+	}
+	if DigestWithout(map[string]any{"n": math.Inf(1)}, "_meta", "p") != "" {
+		t.Error("a value with no canonical form has a digest")
 	}
 }
