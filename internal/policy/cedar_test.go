@@ -64,6 +64,7 @@ func cedarRequest(doc map[string]any) (cedar.EntityMap, cedar.Request) {
 	command, _ := tool["command"].(map[string]any)
 	aws, _ := command["aws"].(map[string]any)
 	parsed, _ := command["parsed"].(bool)
+	definition, _ := tool["definition"].(map[string]any)
 	critical, _ := aws["critical"].(bool)
 	credentials, _ := aws["credentials"].(bool)
 	var globals []cedar.Value
@@ -97,6 +98,7 @@ func cedarRequest(doc map[string]any) (cedar.EntityMap, cedar.Request) {
 			"sessionLabels":    cedar.NewSet(strs(session["labels"])...),
 			"destructiveCalls": destructive,
 			"approved":         cedar.Boolean(granted),
+			"definition":       str(definition["status"]),
 			"command": cedar.NewRecord(cedar.RecordMap{
 				"dialect": str(command["dialect"]), "parsed": cedar.Boolean(parsed), "class": str(aws["class"]),
 				"critical": cedar.Boolean(critical), "credentials": cedar.Boolean(credentials), "globals": cedar.NewSet(globals...),
