@@ -321,11 +321,15 @@ func judged(pin string, digests []string) attributes.Definition {
 	return attributes.Definition{Status: attributes.DefinitionPinned, Digest: digest, Pin: pin}
 }
 
-// pinOf returns the pin of the tool k: the bundle's, else the first use's
-// as the table (st, when read) or this instance knows it.
+// pinOf returns the pin of the tool k: the bundle's, else, trusting on
+// first use, the first use's as the table (st, when read) or this
+// instance knows it.
 func (s *Set) pinOf(k string, st state.PinState) string {
 	if p, ok := s.tools[k]; ok {
 		return p
+	}
+	if !s.spec.TrustOnFirstUse {
+		return ""
 	}
 	if st.Pin != "" {
 		return st.Pin
