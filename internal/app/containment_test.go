@@ -208,8 +208,8 @@ func TestContainmentInDynamoDB(t *testing.T) {
 // TestHeldWhateverItSends: what a containment's match and exclude read
 // may be the caller's to choose (a header here), so they only choose the
 // denials counted: a held caller is refused every message, excluded or
-// not; and a denial that a rule's error makes -32002 is still counted
-// when a policy refused it too.
+// not; and a denial that a policy's rule erred on is counted, though the
+// error makes it -32002.
 func TestHeldWhateverItSends(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "policy.yaml", []byte(`apiVersion: json.kyverno.io/v1alpha1
@@ -247,8 +247,10 @@ spec:
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	erring := bytes.Replace(call(t, "k8s___restart-deployment"), []byte(`"arguments":{`), []byte(`"arguments":{"names":5,`), 1)
-	for i := range 3 {
+	// Refused by a policy and by a rule's error, then by the error alone
+	// (on what the caller sent): each is -32002, and each counts.
+	for i, tool := range []string{"k8s___restart-deployment", "k8s___get-pod", "k8s___get-pod"} {
+		erring := bytes.Replace(call(t, tool), []byte(`"arguments":{`), []byte(`"arguments":{"names":5,`), 1)
 		r := h.Handle(ctx, erring)
 		if r.Decision.Effect != decision.Deny || r.Decision.Code != decision.CodeUndecidable {
 			t.Fatalf("refused call %d with an erring rule: %+v", i+1, r.Decision)

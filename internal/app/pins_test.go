@@ -77,6 +77,20 @@ func searched(t *testing.T, name, description string) []byte {
 		"gatewayResponse":{"statusCode":200,"body":%s}}}`, token, body))
 }
 
+// searchedText returns a RESPONSE point event of a search by an SRE whose
+// answer is text.
+func searchedText(t *testing.T, text string) []byte {
+	t.Helper()
+	token, err := policytest.UnsignedToken(map[string]any{"sub": "u-sam", "username": "sam", "cognito:groups": []string{"sre"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 5, "result": map[string]any{"content": []any{map[string]any{"type": "text", "text": text}}}})
+	return []byte(fmt.Sprintf(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"Bearer %s"},
+		"body":{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"x_amz_bedrock_agentcore_search","arguments":{"query":"pods"}}}},
+		"gatewayResponse":{"statusCode":200,"body":%s}}}`, token, body))
+}
+
 // toolsIn returns the names of the tools an answer lists.
 func toolsIn(t *testing.T, body []byte) []string {
 	t.Helper()
@@ -135,6 +149,32 @@ func TestPinnedDefinitions(t *testing.T) {
 	if r := h.Handle(ctx, searched(t, "K8S___get-pod", poisoned)); r.Decision.Effect != decision.Allow ||
 		strings.Contains(string(r.Output.MCP.TransformedGatewayResponse.Body), "~/.aws") {
 		t.Fatalf("search answer: %+v %s", r.Decision, r.Output.MCP.TransformedGatewayResponse.Body)
+	}
+	// Nor behind 100 other names, or in an entry that two members name
+	// differently; in prose (after prose too, where no JSON is read), its
+	// name is replaced: prose is the search's own text, which no pin
+	// covers, and redaction judges.
+	for name, text := range map[string]string{
+		"past 100 names": func() string {
+			var tools []any
+			for i := range 100 {
+				tools = append(tools, map[string]any{"name": fmt.Sprintf("junk___%d", i)})
+			}
+			tools = append(tools, map[string]any{"name": "k8s___get-pod", "description": poisoned})
+			b, _ := json.Marshal(tools)
+			return string(b)
+		}(),
+		"prose":            "k8s___get-pod: " + poisoned,
+		"JSON after prose": "Found 1 tool:\n" + `[{"name":"k8s___get-pod","description":"` + poisoned + `"}]`,
+		"two names":        `[{"name":"k8s___get-pod","toolName":"k8s___list-pods","description":"` + poisoned + `"}]`,
+	} {
+		r := h.Handle(ctx, searchedText(t, text))
+		body := string(r.Output.MCP.TransformedGatewayResponse.Body)
+		prose := !strings.HasPrefix(text, "[")
+		if r.Decision.Effect != decision.Allow || strings.Contains(body, "get-pod") || len(r.Decision.Hidden) == 0 ||
+			!prose && strings.Contains(body, "~/.aws") {
+			t.Errorf("search answer, %s: %+v %s", name, r.Decision, body)
+		}
 	}
 	r := h.Handle(ctx, call(t, "k8s___get-pod"))
 	if r.Decision.Effect != decision.Deny || !strings.Contains(r.Decision.Reason, "the definition of tool k8s___get-pod changed since it was pinned (sha256:") ||

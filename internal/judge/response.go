@@ -218,10 +218,13 @@ func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[s
 	}
 	answer := taskAnswer(in.Method, body)
 	result, _ := answer["result"].(map[string]any)
+	var read map[string]attributes.Definition // the definitions read of the tools listed
 	if j.cfg.Pins != nil && list.kind == attributes.ListTool {
-		if err := j.definitions(ctx, in.Method, result, &in, r); err != nil {
+		var err error
+		if read, err = j.definitions(ctx, in.Method, result, r); err != nil {
 			return err
 		}
+		in.Definitions = func(name string) attributes.Definition { return read[name] }
 	}
 	values, allows := j.builder.ListValues(ctx, in), j.cfg.Engine.AllowsEach(ctx)
 	judge := func(kind string) toollist.Keep {
@@ -240,6 +243,16 @@ func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[s
 		}
 	}
 	tools := judge(attributes.ListTool)
+	if read != nil && in.Method != mcp.MethodToolsList && j.cfg.Definitions == policy.ModeEnforce {
+		// A search answer's tool whose definition was not read (past
+		// MaxSearched) is hidden: enforcing policies judge definitions,
+		// and an unread one is no answer.
+		judged := tools
+		tools = func(name string) bool {
+			_, ok := read[name]
+			return ok && judged(name)
+		}
+	}
 	var hidden []string
 	var err error
 	switch {
@@ -276,29 +289,29 @@ func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[s
 // could not be checked against the state table is denied when an
 // enforcing policy reads them, and an audit finding when only audit ones
 // do.
-func (j *Judge) definitions(ctx context.Context, method string, result map[string]any, in *attributes.Input, r *Result) error {
+func (j *Judge) definitions(ctx context.Context, method string, result map[string]any, r *Result) (map[string]attributes.Definition, error) {
 	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
 	defer cancel()
-	var defs map[string]attributes.Definition
+	defs := map[string]attributes.Definition{}
 	var err error
 	if method == mcp.MethodToolsList {
 		entries, _ := result["tools"].([]any)
 		defs, r.Definitions, err = j.cfg.Pins.List(ctx, j.cfg.State, entries, j.cfg.Now())
 	} else if j.cfg.Definitions != "" {
-		defs, err = j.cfg.Pins.Named(ctx, j.cfg.State, toollist.SearchNames(result, pins.MaxSearched), j.cfg.Now())
+		names, _ := toollist.SearchNames(result, pins.MaxSearched)
+		defs, err = j.cfg.Pins.Named(ctx, j.cfg.State, names, j.cfg.Now())
 	}
-	in.Definitions = func(name string) attributes.Definition { return defs[name] }
 	if err == nil || j.cfg.State == nil && j.cfg.Definitions != policy.ModeEnforce {
-		return nil // without a table: the bundle's pins alone (said at load)
+		return defs, nil // without a table: the bundle's pins alone (said at load)
 	}
 	// What failed goes to the log: the caller is told only that it did.
 	j.cfg.Logger.Warn("tool definitions could not be checked against the state table", "decision_id", r.Decision.ID, "error", err.Error())
 	if j.cfg.Definitions == policy.ModeEnforce {
-		return errDefinitions
+		return nil, errDefinitions
 	}
 	r.Decision.Findings = append(r.Decision.Findings, policy.Finding{Policy: "(definition)", Kind: policy.Error, Mode: policy.ModeAudit,
 		Message: errDefinitions.Error()})
-	return nil
+	return defs, nil
 }
 
 // errDefinitions is what the caller is told of definitions that could not

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -260,16 +261,19 @@ func (j *Judge) hold(st *steps, watched ratelimit.Watched, r *Result) bool {
 }
 
 // countable reports whether a denial counts toward a containment: one by
-// a policy, a rate limit or an approver, also when a rule also erred (the
-// error makes it -32002, and must not spare the caller the count); never
-// one the interceptor alone could not decide (its own failure, not the
-// caller's).
+// a policy, a rate limit or an approver, also when a policy's rule erred
+// (on what the caller sent, often: the error makes it -32002, and must not
+// spare the caller the count); never one that only the interceptor's own
+// steps could not decide (a table, a bundle, an unreadable message: their
+// findings name no policy, "(session)"), which is not the caller's doing.
 func countable(d decision.Decision) bool {
 	if d.Effect != decision.Deny {
 		return false
 	}
 	return d.Code == decision.CodePolicyDenied || d.Code == decision.CodeRateLimited ||
-		slices.ContainsFunc(d.Findings, func(f policy.Finding) bool { return f.Kind == policy.Violation && f.Mode == policy.ModeEnforce })
+		slices.ContainsFunc(d.Findings, func(f policy.Finding) bool {
+			return f.Mode == policy.ModeEnforce && (f.Kind == policy.Violation || !strings.HasPrefix(f.Policy, "("))
+		})
 }
 
 // countDenial counts a denied message against the containments watching

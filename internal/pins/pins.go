@@ -18,6 +18,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -204,7 +205,7 @@ func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now tim
 		}
 	}
 	var errs []error
-	known, err := s.read(ctx, store, order, now)
+	known, fresh, err := s.read(ctx, store, order, now)
 	if err != nil {
 		errs = append(errs, err)
 		store = nil // what the table holds is unknown: write nothing
@@ -227,6 +228,12 @@ func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now tim
 	}
 	var writes []func(context.Context)
 	firstUse, recorded := 0, 0
+	marks := map[string]bool{} // targets with a change not recorded
+	unrecorded := func(k string) {
+		mu.Lock()
+		defer mu.Unlock()
+		marks[targetOf(k)] = true
+	}
 	for _, k := range order {
 		t, st := tools[k], known[k]
 		pin := s.pinOf(k, st)
@@ -246,27 +253,47 @@ func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now tim
 				d := judged(p, t.digests)
 				o := []Outcome{{Tool: t.names[0], Status: attributes.DefinitionPinned, Pin: p, Digest: p, First: p == t.digests[0]}}
 				if d.Status == attributes.DefinitionChanged {
-					o, err = s.see(ctx, store, k, t.names[0], p, d.Digest, now)
+					if o, err = s.see(ctx, store, k, t.names[0], p, d.Digest, now); err != nil {
+						unrecorded(k)
+					}
 				}
 				done(t, d, o, err)
 			})
 		case pin == "":
+		case d.Status == attributes.DefinitionChanged && fresh[k] && st.Changed == d.Digest:
+			// Recorded already, as the table said just now.
+			outs = append(outs, Outcome{Tool: t.names[0], Status: d.Status, Pin: pin, Digest: d.Digest})
 		case d.Status == attributes.DefinitionChanged && recorded < MaxRecorded,
 			d.Status == attributes.DefinitionPinned && st.Changed != "":
-			// A change is written whatever this instance knows (another
-			// may have cleared it since); a pin listed again clears one.
+			// A change is written unless the table just said it holds it
+			// (another instance may have cleared it since this one knew);
+			// a pin listed again clears one.
 			if d.Status == attributes.DefinitionChanged {
 				recorded++
 			}
 			writes = append(writes, func(ctx context.Context) {
 				o, err := s.see(ctx, store, k, t.names[0], pin, d.Digest, now)
+				if err != nil {
+					unrecorded(k)
+				}
 				done(t, d, o, err)
 			})
 		case d.Status == attributes.DefinitionChanged:
+			// Past what one list records: the tool's target is marked
+			// instead, so that its calls are not judged on a table that
+			// lacks the change.
+			unrecorded(k)
 			outs = append(outs, Outcome{Tool: t.names[0], Status: d.Status, Pin: pin, Digest: d.Digest})
 		}
 	}
 	run(ctx, writes)
+	if store != nil && len(marks) > 0 {
+		for _, target := range slices.Sorted(maps.Keys(marks)) {
+			if _, err := store.SeeDefinition(ctx, markerKey(target), "", unrecordedMark(now), now); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	slices.SortFunc(outs, func(a, b Outcome) int { return strings.Compare(a.Tool, b.Tool) })
 	return defs, outs, errors.Join(errs...)
 }
@@ -373,8 +400,9 @@ func (s *Set) remember(k string, st state.PinState, now time.Time) {
 // read returns the state of the tools keys, from the table for those this
 // instance has not read for cacheFor (at most readParallel BatchGetItems
 // at once), else from what it knows; with no store, what it knows.
-func (s *Set) read(ctx context.Context, store state.Pins, keys []string, now time.Time) (map[string]state.PinState, error) {
-	out := make(map[string]state.PinState, len(keys))
+func (s *Set) read(ctx context.Context, store state.Pins, keys []string, now time.Time) (out map[string]state.PinState, fresh map[string]bool, err error) {
+	out = make(map[string]state.PinState, len(keys))
+	fresh = map[string]bool{}
 	var stale []string
 	s.mu.Lock()
 	for _, k := range keys {
@@ -388,7 +416,7 @@ func (s *Set) read(ctx context.Context, store state.Pins, keys []string, now tim
 	}
 	s.mu.Unlock()
 	if store == nil || len(stale) == 0 {
-		return out, nil
+		return out, fresh, nil
 	}
 	var chunks [][]string
 	for len(stale) > 0 {
@@ -408,15 +436,15 @@ func (s *Set) read(ctx context.Context, store state.Pins, keys []string, now tim
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return out, err
+		return out, fresh, err
 	}
 	for i, c := range chunks {
 		for _, k := range c {
-			out[k] = got[i][k]
+			out[k], fresh[k] = got[i][k], true
 			s.remember(k, got[i][k], now)
 		}
 	}
-	return out, nil
+	return out, fresh, nil
 }
 
 // Call returns the definition of the tool a call names, as the table
@@ -432,16 +460,44 @@ func (s *Set) Call(ctx context.Context, store state.Pins, name string, now time.
 	if store == nil {
 		return attributes.Definition{Status: attributes.DefinitionUnread, Pin: bundlePin}, state.ErrNoStore
 	}
-	got, err := store.PinStates(ctx, []string{k})
+	mk := markerKey(targetOf(k))
+	got, err := store.PinStates(ctx, []string{k, mk})
 	if err != nil {
 		return attributes.Definition{Status: attributes.DefinitionUnread, Pin: bundlePin}, err
 	}
-	return s.stated(k, got[k], now), nil
+	return s.stated(k, got[k], got[mk], now), nil
+}
+
+// markFor is how long a target's tools are judged changed after a list
+// of it showed a change that was not recorded.
+const markFor = 10 * time.Minute
+
+// targetOf returns the target of the tool k ("" for the search tool).
+func targetOf(k string) string {
+	target, _ := mcp.SplitToolName(k)
+	return target
+}
+
+// markerKey is where a target's mark of changes not recorded is kept:
+// no tool's key (a tool's has the ___ separator, or is the search tool).
+func markerKey(target string) string { return "(unrecorded)" + target }
+
+// unrecordedMark is the mark written at now: a new one each time, so that
+// the write refreshes when it was made.
+func unrecordedMark(now time.Time) string {
+	return "unrecorded@" + strconv.FormatInt(now.UnixNano(), 10)
+}
+
+// marked reports whether the mark st of a target is in force at now.
+func marked(st state.PinState, now time.Time) bool {
+	return strings.HasPrefix(st.Changed, "unrecorded@") && now.Sub(st.ChangedAt) < markFor
 }
 
 // stated is the definition the table's state st says the tool k has, as
-// last listed; st is remembered.
-func (s *Set) stated(k string, st state.PinState, now time.Time) attributes.Definition {
+// last listed, mark being its target's mark; st is remembered. A tool of
+// a marked target is changed: a list showed a change of it that was not
+// recorded, and it may be this tool's.
+func (s *Set) stated(k string, st, mark state.PinState, now time.Time) attributes.Definition {
 	s.remember(k, st, now)
 	pin := s.tools[k]
 	if pin == "" && s.spec.TrustOnFirstUse {
@@ -452,6 +508,8 @@ func (s *Set) stated(k string, st state.PinState, now time.Time) attributes.Defi
 		return attributes.Definition{Status: attributes.DefinitionUnpinned}
 	case st.Changed != "" && st.Changed != pin:
 		return attributes.Definition{Status: attributes.DefinitionChanged, Digest: st.Changed, Pin: pin}
+	case marked(mark, now):
+		return attributes.Definition{Status: attributes.DefinitionChanged, Digest: "unrecorded", Pin: pin}
 	}
 	return attributes.Definition{Status: attributes.DefinitionPinned, Digest: pin, Pin: pin}
 }
@@ -465,7 +523,7 @@ func (s *Set) Named(ctx context.Context, store state.Pins, names []string, now t
 	if s == nil {
 		return nil, nil
 	}
-	keys := make([]string, 0, min(len(names), MaxSearched))
+	keys := make([]string, 0, min(len(names), MaxSearched)+1)
 	byKey := map[string][]string{}
 	for _, n := range names {
 		k := key(n)
@@ -481,12 +539,18 @@ func (s *Set) Named(ctx context.Context, store state.Pins, names []string, now t
 	if store == nil {
 		return defs, state.ErrNoStore
 	}
+	tools := len(keys)
+	for _, k := range keys[:tools] {
+		if mk := markerKey(targetOf(k)); !slices.Contains(keys, mk) {
+			keys = append(keys, mk)
+		}
+	}
 	got, err := store.PinStates(ctx, keys)
 	if err != nil {
 		return defs, err
 	}
-	for _, k := range keys {
-		d := s.stated(k, got[k], now)
+	for _, k := range keys[:tools] {
+		d := s.stated(k, got[k], got[markerKey(targetOf(k))], now)
 		for _, n := range byKey[k] {
 			defs[n] = d
 		}

@@ -222,6 +222,15 @@ func TestManyTools(t *testing.T) {
 	if recorded != pins.MaxRecorded {
 		t.Fatalf("%d changes recorded by one list, want %d", recorded, pins.MaxRecorded)
 	}
+	// The 200 changes past what one list records mark their target: its
+	// tools' calls are judged changed, not pinned, though their own
+	// changes are not in the table.
+	if d, err := s.Call(ctx, store, "t___299", now); err != nil || d.Status != "changed" || d.Digest != "unrecorded" {
+		t.Fatalf("a call of a tool whose change was not recorded: %+v %v", d, err)
+	}
+	if d, err := s.Call(ctx, store, "t___299", now.Add(11*time.Minute)); err != nil || d.Status != "pinned" {
+		t.Fatalf("the mark outlived its ten minutes: %+v %v", d, err)
+	}
 	// A fresh instance (nothing remembered) judges them the same.
 	fresh, _ := pins.Compile(pins.Spec{TrustOnFirstUse: true})
 	if defs, _, _ := fresh.List(ctx, store, changed[:1], now); defs["t___0"].Status != "changed" {

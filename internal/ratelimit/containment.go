@@ -219,6 +219,12 @@ func (c *Containment) caller(doc map[string]any) caller {
 	h := sha256.New()
 	subject := make(map[string]string, len(c.key))
 	var n [8]byte
+	// The principal's type first: an id is a user's subject or a
+	// client's id, and a client named as a user is another caller.
+	kind, _ := lookup(doc, []string{"principal", "type"}).(string)
+	binary.BigEndian.PutUint64(n[:], uint64(len(kind)))
+	h.Write(n[:])
+	h.Write([]byte(kind))
 	for i, path := range c.key {
 		s, _ := lookup(doc, path).(string) // the key's fields are strings
 		// Each value with its length: no two keys' values run together.

@@ -199,6 +199,8 @@ func filter(list []any, keep Keep, name func(any) string, unnamedToo bool) (kept
 	kept = make([]any, 0, len(list))
 	for _, e := range list {
 		switch n := name(e); {
+		case n == ambiguous:
+			hidden = append(hidden, n)
 		case n != "" && !keep(n):
 			hidden = append(hidden, n)
 		case n == "" && unnamedToo:
@@ -233,38 +235,43 @@ func FilterSearch(result map[string]any, keep Keep) (hidden []string, err error)
 	return f.hidden, nil
 }
 
-// SearchNames returns the names of the entries of a search tool result,
-// as FilterSearch finds them (the objects of its arrays, in structured
-// members and in JSON written as text), at most max of them.
-func SearchNames(result map[string]any, max int) []string {
-	var names []string
-	var walk func(v any)
-	walk = func(v any) {
-		if len(names) >= max {
-			return
-		}
-		switch v := v.(type) {
-		case map[string]any:
-			for _, e := range v {
-				walk(e)
-			}
-		case []any:
-			for _, e := range v {
-				if n := entryName(e); n != "" && len(names) < max && !slices.Contains(names, n) {
-					names = append(names, n)
-				}
-				walk(e)
-			}
-		case string:
-			if t := strings.TrimSpace(v); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
-				if d, err := codec.DecodeJSON([]byte(t)); err == nil {
-					walk(d)
-				}
+// SearchNames returns the names FilterSearch judges in a search tool
+// result: it runs the filter on a copy, keeping every name, and returns
+// the names it was asked about, at most max of them (and whether there
+// were more).
+func SearchNames(result map[string]any, max int) (names []string, more bool) {
+	seen := map[string]bool{}
+	FilterSearch(clone(result).(map[string]any), func(name string) bool {
+		if !seen[name] {
+			seen[name] = true
+			if len(names) < max {
+				names = append(names, name)
+			} else {
+				more = true
 			}
 		}
+		return true
+	})
+	return names, more
+}
+
+// clone returns a deep copy of a decoded JSON value.
+func clone(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[k] = clone(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(v))
+		for i, e := range v {
+			l[i] = clone(e)
+		}
+		return l
 	}
-	walk(result)
-	return names
+	return v
 }
 
 // searchFilter walks one search result.
@@ -295,16 +302,26 @@ func (f *searchFilter) value(v any, tools bool) any {
 }
 
 // entryName returns the string member that names a tool listed in a search
-// result: "name" or "toolName" in any case.
+// result: "name" or "toolName" in any case; ambiguous when two such
+// members name two tools (which one a client reads is its own choice, so
+// the entry is judged by neither).
 func entryName(e any) string {
 	m, _ := e.(map[string]any)
+	found := ""
 	for k, v := range m {
 		if s, ok := v.(string); ok && (strings.EqualFold(k, "name") || strings.EqualFold(k, "toolName")) {
-			return s
+			if found != "" && s != found {
+				return ambiguous
+			}
+			found = s
 		}
 	}
-	return ""
+	return found
 }
+
+// ambiguous stands for an entry that two members name differently: it is
+// removed.
+const ambiguous = "(ambiguous)"
 
 // text filters a JSON document written as text as a value, then replaces
 // the refused names in what is left.
