@@ -392,6 +392,10 @@ func storeDir(n string) bool {
 // declare or typeset with nothing but options (not -f, which lists
 // functions), each where it runs as a command (see runner): a glob
 // (/usr/bin/e?v) only there or as a path.
+// printers reads what echo and printf print as a script, for envCommand;
+// built once, as a Replacer builds its tables on first use.
+var printers = strings.NewReplacer("echo ", "; ", "printf ", "; ")
+
 func envCommand(n string) bool {
 	if !strings.Contains(n, "env") && !strings.Contains(n, "export") && !strings.Contains(n, "declare") && !strings.Contains(n, "set") &&
 		!strings.ContainsAny(n, "*?[") {
@@ -401,7 +405,7 @@ func envCommand(n string) bool {
 	n = strings.ReplaceAll(n, ">|", ">")  // clobbering is a redirection, not a pipe
 	if feedsShell(n) {
 		// echo set | bash: what echo and printf print is the script.
-		n = strings.NewReplacer("echo ", "; ", "printf ", "; ").Replace(n)
+		n = printers.Replace(n)
 	}
 	for seg := range strings.FieldsFuncSeq(n, func(r rune) bool {
 		return strings.ContainsRune(";&|\n()`{}", r)

@@ -113,7 +113,10 @@ func candidates(s string) []encoded {
 // each of the next three characters on, since a prefix glued to a run
 // (a path, "id") shifts every group of four. Nil when none decodes.
 func decodeRun(run string, asHex bool) [][]byte {
-	compact := strings.NewReplacer("\n", "", "\r", "").Replace(run)
+	compact := run
+	if strings.ContainsAny(run, "\n\r") {
+		compact = lineBreaks.Replace(run)
+	}
 	var out [][]byte
 	if asHex || strings.HasPrefix(compact, "0x") || strings.HasPrefix(compact, "0X") {
 		digits := compact
@@ -155,6 +158,11 @@ func decodeRun(run string, asHex bool) [][]byte {
 	}
 	return out
 }
+
+// lineBreaks removes the line breaks of a wrapped run. Built once: a
+// Replacer builds its tables on first use, and a list answer holds
+// hundreds of runs.
+var lineBreaks = strings.NewReplacer("\n", "", "\r", "")
 
 // inflate returns what b decompresses to, if it is a gzip, zlib or bzip2
 // stream or a zip archive (its files one after another), and true; b
