@@ -305,7 +305,7 @@ func load(files []file, source string, o origin) (*Bundle, error) {
 		}
 	}
 	if len(b.contain) > 0 {
-		if b.Containments, err = ratelimit.NewContainments(b.contain); err != nil {
+		if b.Containments, err = ratelimit.NewContainments(b.contain, policy.DefinitionPolicies(b.Policies)); err != nil {
 			return nil, fmt.Errorf("load bundle %s: %w", source, err)
 		}
 	}

@@ -266,7 +266,7 @@ func (j *Judge) Request(ctx context.Context, id string, ev *gateway.MCPEvent) Re
 	if r.Decision.Effect == decision.Allow && r.approval != nil {
 		j.forwarded(st.ctx, &r)
 	}
-	if !held && j.cfg.State != nil && countable(r.Decision) && watched.Counts() {
+	if !held && j.cfg.State != nil && countable(&r, j.cfg.Containments.Spares) && watched.Counts() {
 		st.next("containment")
 		j.countDenial(st.ctx, watched, &r)
 	}

@@ -260,20 +260,44 @@ func (j *Judge) hold(st *steps, watched ratelimit.Watched, r *Result) bool {
 	return true
 }
 
-// countable reports whether a denial counts toward a containment: one by
-// a policy, a rate limit or an approver, also when a policy's rule erred
-// (on what the caller sent, often: the error makes it -32002, and must not
-// spare the caller the count); never one that only the interceptor's own
-// steps could not decide (a table, a bundle, an unreadable message: their
-// findings name no policy, "(session)"), which is not the caller's doing.
-func countable(d decision.Decision) bool {
+// countable reports whether r's denial counts toward a containment: one
+// by a policy, a rate limit or an approver, also when a policy's rule
+// erred (on what the caller sent, often: the error makes it -32002, and
+// must not spare the caller the count). Never one that is not the
+// caller's doing: one that only the interceptor's own steps could not
+// decide (a table, a bundle, an unreadable message: their findings name
+// no policy, "(session)"); one of a rate limit others spend too (a key
+// without principal.id); one of a policy that judges what a target listed
+// (spared: a target that changes a tool would have its callers held).
+func countable(r *Result, spared func(policy string) bool) bool {
+	d := r.Decision
 	if d.Effect != decision.Deny {
 		return false
 	}
-	return d.Code == decision.CodePolicyDenied || d.Code == decision.CodeRateLimited ||
-		slices.ContainsFunc(d.Findings, func(f policy.Finding) bool {
-			return f.Mode == policy.ModeEnforce && (f.Kind == policy.Violation || !strings.HasPrefix(f.Policy, "("))
-		})
+	if d.Code == decision.CodeRateLimited {
+		shared := false
+		for _, o := range r.RateLimits {
+			if o.Result == ratelimit.Exceeded {
+				if !o.Shared {
+					return true
+				}
+				shared = true
+			}
+		}
+		return !shared // an approver's limit, or the caller's own
+	}
+	byPolicy := false
+	for _, f := range d.Findings {
+		if f.Mode == policy.ModeEnforce && !strings.HasPrefix(f.Policy, "(") && (f.Kind == policy.Violation || f.Kind == policy.Error) {
+			if !spared(f.Policy) {
+				return true
+			}
+			byPolicy = true
+		}
+	}
+	// Denied by spared policies alone, or else by an approver (its
+	// denials carry no policy's finding).
+	return !byPolicy && d.Code == decision.CodePolicyDenied
 }
 
 // countDenial counts a denied message against the containments watching

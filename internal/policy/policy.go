@@ -196,12 +196,24 @@ func DefinitionReaders(policies []*v1alpha1.ValidatingPolicy) (audit, enforce bo
 	return readers(policies, readsDefinition)
 }
 
+// DefinitionPolicies returns the names of the policies that read
+// tool.definition: their denials judge what a target listed, not what
+// the caller sent.
+func DefinitionPolicies(policies []*v1alpha1.ValidatingPolicy) []string {
+	var names []string
+	for _, p := range policies {
+		if specMatches(p, readsDefinition) {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
+
 // readers reports whether audit-only and enforcing policies have a match
 // of re in their JSON.
 func readers(policies []*v1alpha1.ValidatingPolicy, re *regexp.Regexp) (audit, enforce bool) {
 	for _, p := range policies {
-		b, err := json.Marshal(p.Spec)
-		if err != nil || re.Match(b) { // when in doubt, it reads
+		if specMatches(p, re) {
 			if Mode(p.Annotations[ModeAnnotation]) == ModeAudit {
 				audit = true
 			} else {
@@ -210,4 +222,11 @@ func readers(policies []*v1alpha1.ValidatingPolicy, re *regexp.Regexp) (audit, e
 		}
 	}
 	return audit, enforce
+}
+
+// specMatches reports whether p's JSON has a match of re; when in doubt,
+// it does.
+func specMatches(p *v1alpha1.ValidatingPolicy, re *regexp.Regexp) bool {
+	b, err := json.Marshal(p.Spec)
+	return err != nil || re.Match(b)
 }

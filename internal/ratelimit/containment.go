@@ -31,11 +31,12 @@ type ContainmentSpec struct {
 	Match   *v1alpha1.Match `json:"match,omitempty"`
 	Exclude *v1alpha1.Match `json:"exclude,omitempty"`
 	// Key names the principal's fields whose values make the caller:
-	// principal.id, and any of principal.actor, principal.clientId,
-	// principal.username and principal.issuer. One count and one
-	// quarantine per key. Only these: every other value is the caller's
-	// to choose (and would let it spread its denials over many keys), or
-	// is shared by many callers (who would be held for one).
+	// principal.id, and any of principal.actor and principal.issuer. One
+	// count and one quarantine per key. Only these: every other value is
+	// the caller's to choose (and would let it spread its denials over
+	// many keys, or leave its quarantine with another token: a user name
+	// comes from claims a token has or lacks as its scopes ask), or is
+	// shared by many callers (who would be held for one).
 	Key []string `json:"key"`
 	// Threshold is the count of denials in a window that begins a
 	// quarantine.
@@ -82,8 +83,7 @@ type ContainmentOutcome struct {
 
 // keyFields are the principal's fields a key may name: strings the token
 // gives, one caller's.
-var keyFields = map[string]bool{"principal.id": true, "principal.actor": true, "principal.clientId": true,
-	"principal.username": true, "principal.issuer": true}
+var keyFields = map[string]bool{"principal.id": true, "principal.actor": true, "principal.issuer": true}
 
 // maxSubject bounds each value a quarantine keeps to show whom it holds.
 const maxSubject = 256
@@ -126,8 +126,8 @@ func CompileContainment(name string, spec ContainmentSpec) (*Containment, error)
 	}
 	for i, f := range spec.Key {
 		if !keyFields[f] {
-			return nil, fmt.Errorf("spec.key[%d] %q: want principal.id, principal.actor, principal.clientId, principal.username or principal.issuer: "+
-				"any other value is the caller's to choose or shared by many callers", i, f)
+			return nil, fmt.Errorf("spec.key[%d] %q: want principal.id, principal.actor or principal.issuer: "+
+				"any other value is the caller's to choose, or to leave out of its next token, or shared by many callers", i, f)
 		}
 		if slices.Contains(spec.Key[:i], f) {
 			return nil, fmt.Errorf("spec.key[%d] %q: named twice", i, f)
@@ -151,11 +151,15 @@ func (c *Containment) enforcing() bool { return c.spec.Mode == string(policy.Mod
 // Containments are a bundle's Containment documents. A nil value has
 // none.
 type Containments struct {
-	list []*Containment
+	list   []*Containment
+	spared []string
 }
 
 // NewContainments returns the containments, whose names must be unique.
-func NewContainments(list []*Containment) (*Containments, error) {
+// The denials of the policies spared are not counted: they judge what a
+// target did (a tool definition it changed), and counting them would
+// hold every caller of the target.
+func NewContainments(list []*Containment, spared []string) (*Containments, error) {
 	seen := map[string]bool{}
 	for _, c := range list {
 		if seen[c.name] {
@@ -163,7 +167,12 @@ func NewContainments(list []*Containment) (*Containments, error) {
 		}
 		seen[c.name] = true
 	}
-	return &Containments{list: list}, nil
+	return &Containments{list: list, spared: spared}, nil
+}
+
+// Spares reports whether a denial by the policy named is not counted.
+func (s *Containments) Spares(policy string) bool {
+	return s != nil && slices.Contains(s.spared, policy)
 }
 
 // Len returns the number of containments.

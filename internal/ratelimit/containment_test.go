@@ -25,7 +25,7 @@ func containments(t *testing.T, specs map[string]ratelimit.ContainmentSpec) *rat
 		}
 		list = append(list, c)
 	}
-	s, err := ratelimit.NewContainments(list)
+	s, err := ratelimit.NewContainments(list, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +125,8 @@ func TestCompileContainmentRejects(t *testing.T) {
 		{"no principal id", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal.actor"} }, "spec.key: name principal.id"},
 		{"key of the tool", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"tool.name"} }, `spec.key[0] "tool.name": want principal.id, principal.actor`},
 		{"a claim", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal.id", "principal.claims.org"} }, `spec.key[1] "principal.claims.org"`},
+		{"a user name a token may lack", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal.id", "principal.username"} }, `spec.key[1] "principal.username"`},
+		{"a client id any public client has", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal.id", "principal.clientId"} }, `spec.key[1] "principal.clientId"`},
 		{"shared by many", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal.id", "principal.type"} }, `spec.key[1] "principal.type"`},
 		{"the whole principal", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal"} }, `spec.key[0] "principal"`},
 		{"twice", func(s *ratelimit.ContainmentSpec) { s.Key = []string{"principal.id", "principal.id"} }, `spec.key[1] "principal.id": named twice`},

@@ -75,8 +75,11 @@ type Outcome struct {
 	Max    int64  `json:"limit"`
 	Window string `json:"window"`
 	// RetryAfter is the seconds until the window ends, when exceeded.
-	RetryAfter int   `json:"retryAfter,omitempty"`
-	Err        error `json:"-"`
+	RetryAfter int `json:"retryAfter,omitempty"`
+	// Shared says the limit's key does not name principal.id: other
+	// callers spend it too, so its refusal is not this caller's doing.
+	Shared bool  `json:"-"`
+	Err    error `json:"-"`
 }
 
 // Limit is one compiled RateLimit document.
@@ -220,7 +223,7 @@ func (s *Set) Check(ctx context.Context, store state.Counter, doc map[string]any
 }
 
 func (l *Limit) check(ctx context.Context, store state.Counter, doc map[string]any, now time.Time) Outcome {
-	o := Outcome{Limit: l.name, Max: l.spec.Limit, Window: l.spec.Window}
+	o := Outcome{Limit: l.name, Max: l.spec.Limit, Window: l.spec.Window, Shared: !slices.Contains(l.spec.Key, "principal.id")}
 	start := now.Truncate(l.window)
 	end := start.Add(l.window)
 	if store == nil {

@@ -55,7 +55,7 @@ func TestCheck(t *testing.T) {
 		}
 	}
 	o := check(doc("ann", "delete"), at)
-	if len(o) != 1 || o[0].Result != ratelimit.Exceeded || o[0].RetryAfter != 45 {
+	if len(o) != 1 || o[0].Result != ratelimit.Exceeded || o[0].RetryAfter != 45 || o[0].Shared {
 		t.Fatalf("third call: %+v", o)
 	}
 	if v := ratelimit.Denial(o); v.Reason != "rate limit deletes exceeded (2 calls per 1m); retry after 45 s" || v.RetryAfter != 45 || v.Undecidable {
@@ -111,6 +111,13 @@ func TestSeveralLimits(t *testing.T) {
 	perMinute, _ := ratelimit.Compile("per-minute", ratelimit.Spec{Limit: 2, Window: "1m"})
 	perDay, _ := ratelimit.Compile("per-day", ratelimit.Spec{Limit: 3, Window: "1d"})
 	set, err := ratelimit.NewSet([]*ratelimit.Limit{perMinute, perDay})
+	// Keyed on no caller: every caller spends them, so a refusal is not
+	// the caller's doing (containment does not count it).
+	for _, o := range set.Check(context.Background(), &state.Memory{}, doc("ann", "read"), time.Now()) {
+		if !o.Shared {
+			t.Errorf("%s: not shared", o.Limit)
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
