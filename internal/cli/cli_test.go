@@ -298,4 +298,10 @@ spec:
 	if code, _, errOut := run("pin", "-pins", pinsFile, write("bad.json", `{"result":{}}`)); code != 1 || !strings.Contains(errOut, "not a tools/list answer") {
 		t.Errorf("a file that is no list: exit %d %s", code, errOut)
 	}
+	// One name in two cases is one tool to the function: two definitions
+	// of it are refused, not written for the next deploy to fail on.
+	twoCases := write("cases.json", `[`+changed+`,`+strings.Replace(reviewed, "k8s___get-pod", "K8S___get-pod", 1)+`]`)
+	if code, out, errOut := run("pin", twoCases); code != 1 || out != "" || !strings.Contains(errOut, "two cases") {
+		t.Errorf("one name in two cases: exit %d\n%s%s", code, out, errOut)
+	}
 }

@@ -120,6 +120,12 @@ func pin(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "kept     %s (not listed)\n", name)
 		}
 	}
+	// What the function would refuse to load is not written (a target
+	// that lists one name in two cases would break the next deploy).
+	if _, err := pins.Compile(pins.Spec{TrustOnFirstUse: old.TrustOnFirstUse, Tools: next}); err != nil {
+		fmt.Fprintf(stderr, "pin: %v\n", err)
+		return 1
+	}
 	var b bytes.Buffer
 	b.WriteString("# Written by toolgate pin: each tool's definition (its tools/list entry\n" +
 		"# but _meta) as reviewed, by the SHA-256 of its RFC 8785 form.\n" +

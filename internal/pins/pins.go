@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strconv"
@@ -167,10 +168,12 @@ type listed struct {
 // be read or written (the definitions are then what the bundle's pins and
 // this instance know). A tool listed twice with two definitions is
 // changed unless both are its pin. A first-use pin is made for each
-// unpinned tool (at most MaxFirstUse), each change is recorded (at most
-// MaxRecorded: a conditional write, once per new digest across every
-// instance), and a change recorded before is cleared when the pin is
-// listed again.
+// unpinned tool (at most MaxFirstUse, chosen at random when more are
+// new), each change is recorded (at most MaxRecorded: a conditional
+// write, once per new digest across every instance), and a change
+// recorded before is cleared when the pin is listed again (at most
+// MaxRecorded). A change that is not recorded (past the bounds, or a
+// write or the read failed) marks its target instead, for markFor.
 func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now time.Time) (map[string]attributes.Definition, []Outcome, error) {
 	if s == nil {
 		return nil, nil, nil
@@ -205,16 +208,17 @@ func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now tim
 		}
 	}
 	var errs []error
+	table := store // marks go to it even when what it holds is unknown
 	known, fresh, err := s.read(ctx, store, order, now)
 	if err != nil {
 		errs = append(errs, err)
-		store = nil // what the table holds is unknown: write nothing
+		store = nil // what the table holds is unknown: write nothing else
 	} else if store == nil && s.spec.TrustOnFirstUse {
 		errs = append(errs, state.ErrNoStore)
 	}
 	defs := make(map[string]attributes.Definition, len(order))
 	var outs []Outcome
-	var mu sync.Mutex // guards defs, outs and errs while the writes run
+	var mu sync.Mutex // guards defs, outs, errs and marks while the writes run
 	done := func(t *listed, d attributes.Definition, o []Outcome, err error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -226,14 +230,16 @@ func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now tim
 			errs = append(errs, err)
 		}
 	}
-	var writes []func(context.Context)
-	firstUse, recorded := 0, 0
 	marks := map[string]bool{} // targets with a change not recorded
 	unrecorded := func(k string) {
 		mu.Lock()
 		defer mu.Unlock()
 		marks[targetOf(k)] = true
 	}
+	// Changes are written first, then first-use pins, then clears: a
+	// list that runs out of time loses the least telling writes.
+	var changes, firsts, clears []func(context.Context)
+	var unpinned []string
 	for _, k := range order {
 		t, st := tools[k], known[k]
 		pin := s.pinOf(k, st)
@@ -241,43 +247,33 @@ func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now tim
 		done(t, d, nil, nil)
 		switch {
 		case store == nil:
-		case pin == "" && s.spec.TrustOnFirstUse && firstUse < MaxFirstUse:
-			firstUse++
-			writes = append(writes, func(ctx context.Context) {
-				p, err := store.PinFirst(ctx, k, t.digests[0], now)
-				if err != nil {
-					done(t, d, nil, err)
-					return
-				}
-				s.learn(k, func(kn *knowledge) { kn.pin = p })
-				d := judged(p, t.digests)
-				o := []Outcome{{Tool: t.names[0], Status: attributes.DefinitionPinned, Pin: p, Digest: p, First: p == t.digests[0]}}
-				if d.Status == attributes.DefinitionChanged {
-					if o, err = s.see(ctx, store, k, t.names[0], p, d.Digest, now); err != nil {
-						unrecorded(k)
-					}
-				}
-				done(t, d, o, err)
-			})
+			if d.Status == attributes.DefinitionChanged {
+				unrecorded(k) // known without the table, and not recorded in it
+			}
+		case pin == "" && s.spec.TrustOnFirstUse:
+			unpinned = append(unpinned, k)
 		case pin == "":
 		case d.Status == attributes.DefinitionChanged && fresh[k] && st.Changed == d.Digest:
 			// Recorded already, as the table said just now.
 			outs = append(outs, Outcome{Tool: t.names[0], Status: d.Status, Pin: pin, Digest: d.Digest})
-		case d.Status == attributes.DefinitionChanged && recorded < MaxRecorded,
-			d.Status == attributes.DefinitionPinned && st.Changed != "":
+		case d.Status == attributes.DefinitionChanged && len(changes) < MaxRecorded,
+			d.Status == attributes.DefinitionPinned && st.Changed != "" && len(clears) < MaxRecorded:
 			// A change is written unless the table just said it holds it
 			// (another instance may have cleared it since this one knew);
-			// a pin listed again clears one.
-			if d.Status == attributes.DefinitionChanged {
-				recorded++
-			}
-			writes = append(writes, func(ctx context.Context) {
+			// a pin listed again clears one (a clear left for a later
+			// list leaves the tool changed meanwhile).
+			write := func(ctx context.Context) {
 				o, err := s.see(ctx, store, k, t.names[0], pin, d.Digest, now)
-				if err != nil {
+				if err != nil && d.Status == attributes.DefinitionChanged {
 					unrecorded(k)
 				}
 				done(t, d, o, err)
-			})
+			}
+			if d.Status == attributes.DefinitionChanged {
+				changes = append(changes, write)
+			} else {
+				clears = append(clears, write)
+			}
 		case d.Status == attributes.DefinitionChanged:
 			// Past what one list records: the tool's target is marked
 			// instead, so that its calls are not judged on a table that
@@ -286,10 +282,48 @@ func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now tim
 			outs = append(outs, Outcome{Tool: t.names[0], Status: d.Status, Pin: pin, Digest: d.Digest})
 		}
 	}
-	run(ctx, writes)
-	if store != nil && len(marks) > 0 {
+	if len(unpinned) > MaxFirstUse {
+		// Which unpinned tools are pinned is not the list's order: a
+		// target that put 100 new names before a tool would keep it
+		// unpinned for ever.
+		rand.Shuffle(len(unpinned), func(i, j int) { unpinned[i], unpinned[j] = unpinned[j], unpinned[i] })
+	}
+	for i, k := range unpinned {
+		t := tools[k]
+		if i >= MaxFirstUse {
+			if len(t.digests) > 1 {
+				unrecorded(k) // listed changed, and no pin says so to its calls
+			}
+			continue
+		}
+		firsts = append(firsts, func(ctx context.Context) {
+			p, err := store.PinFirst(ctx, k, t.digests[0], now)
+			if err != nil {
+				if len(t.digests) > 1 {
+					unrecorded(k)
+				}
+				done(t, judged("", t.digests), nil, err)
+				return
+			}
+			s.learn(k, func(kn *knowledge) { kn.pin = p })
+			d := judged(p, t.digests)
+			o := []Outcome{{Tool: t.names[0], Status: attributes.DefinitionPinned, Pin: p, Digest: p, First: p == t.digests[0]}}
+			if d.Status == attributes.DefinitionChanged {
+				if o, err = s.see(ctx, store, k, t.names[0], p, d.Digest, now); err != nil {
+					unrecorded(k)
+				}
+			}
+			done(t, d, o, err)
+		})
+	}
+	run(ctx, slices.Concat(changes, firsts, clears))
+	if table != nil && len(marks) > 0 {
+		// The marks have their own time: they are what keeps calls from
+		// reading pinned when the writes before them ran out of it.
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markWithin)
+		defer cancel()
 		for _, target := range slices.Sorted(maps.Keys(marks)) {
-			if _, err := store.SeeDefinition(ctx, markerKey(target), "", unrecordedMark(now), now); err != nil {
+			if _, err := table.SeeDefinition(mctx, markerKey(target), "", unrecordedMark(now), now); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -297,6 +331,10 @@ func (s *Set) List(ctx context.Context, store state.Pins, entries []any, now tim
 	slices.SortFunc(outs, func(a, b Outcome) int { return strings.Compare(a.Tool, b.Tool) })
 	return defs, outs, errors.Join(errs...)
 }
+
+// markWithin is the time the marks of a list have, whatever its writes
+// before them took.
+const markWithin = time.Second
 
 // see records that the tool k (listed as name) was listed as digest
 // against pin, and returns what a record keeps of it.

@@ -181,6 +181,10 @@ func (f *searchFilter) members(m map[string]any, value func(k string, e any) any
 	slices.Sort(keys) // the same answer, the same names in the same order
 	for _, k := range keys {
 		e := value(k, m[k])
+		if e == dropped {
+			delete(m, k)
+			continue
+		}
 		nk := f.text(k)
 		if nk != k {
 			delete(m, k)
@@ -225,7 +229,8 @@ func nameOf(tool any) string {
 // FilterSearch filters a search tool result in place, whatever its shape:
 // every array anywhere in the result loses the entries (objects) whose name
 // keep refuses, and the entries without a name of an array under a key
-// "tools" in any case; every string left, a JSON document inside a string
+// "tools" in any case; every object loses the members whose value is an
+// object whose name keep refuses; every string left, a JSON document inside a string
 // included, has the wire tool names ("<target>___<tool>") that keep refuses
 // replaced with [REDACTED:tool], found as a model would read them (see
 // redact.ReplaceAll). It returns the names removed or replaced.
@@ -285,7 +290,16 @@ type searchFilter struct {
 func (f *searchFilter) value(v any, tools bool) any {
 	switch v := v.(type) {
 	case map[string]any:
-		f.members(v, func(k string, e any) any { return f.value(e, strings.EqualFold(k, "tools")) })
+		f.members(v, func(k string, e any) any {
+			// An entry may wrap its tool in an object ({"tool": {"name":
+			// ..., "description": ...}, "score": 0.9}): a named object
+			// is judged wherever it is, and goes whole if refused.
+			if n := entryName(e); n == ambiguous || n != "" && !f.keep(n) {
+				f.hidden = append(f.hidden, n)
+				return dropped
+			}
+			return f.value(e, strings.EqualFold(k, "tools"))
+		})
 		return v
 	case []any:
 		var hidden []string
@@ -318,6 +332,9 @@ func entryName(e any) string {
 	}
 	return found
 }
+
+// dropped is what a member's value becomes to have the member removed.
+var dropped any = new(struct{})
 
 // ambiguous stands for an entry that two members name differently: it is
 // removed.

@@ -135,6 +135,18 @@ func TestFilterSearch(t *testing.T) {
 			hidden: []string{"k8s___x"},
 		},
 		{
+			name:   "an entry wrapping its tool",
+			in:     `{"structuredContent":{"results":[{"tool":{"name":"k8s___x","description":"poison"},"score":0.9},{"tool":{"name":"docs___a"},"score":0.5}]}}`,
+			want:   `{"structuredContent":{"results":[{"score":0.9},{"score":0.5,"tool":{"name":"docs___a"}}]}}`,
+			hidden: []string{"k8s___x"},
+		},
+		{
+			name:   "a named object as the content",
+			in:     `{"structuredContent":{"name":"k8s___x","description":"poison"},"content":[]}`,
+			want:   `{"content":[]}`,
+			hidden: []string{"k8s___x"},
+		},
+		{
 			name:   "prose naming tools",
 			in:     `{"content":[{"type":"text","text":"Try k8s___delete-pod. Or docs___search_docs."}]}`,
 			want:   `{"content":[{"text":"Try [REDACTED:tool]. Or docs___search_docs.","type":"text"}]}`,
