@@ -69,10 +69,10 @@ type Bundle struct {
 	// when there is none.
 	Pins *pins.Set
 	// Sessions says which policies read the document's session: none (""),
-	// only audit-mode ones, or enforcing ones (see policy.SessionReaders).
+	// only audit-mode ones, or enforcing ones (see policy.ReadersOf).
 	Sessions policy.Mode
 	// Definitions says the same of tool.definition (see
-	// policy.DefinitionReaders).
+	// policy.ReadersOf).
 	Definitions policy.Mode
 	Tests       []Document
 	// Layers are the bundles this one is made of, base first, when it
@@ -297,15 +297,15 @@ func load(files []file, source string, o origin) (*Bundle, error) {
 		return nil, fmt.Errorf("load bundle %s: %w", source, err)
 	}
 	b.Engine = engine
-	b.Sessions = readerMode(policy.SessionReaders(b.Policies))
-	b.Definitions = readerMode(policy.DefinitionReaders(b.Policies))
+	readers := policy.ReadersOf(b.Policies)
+	b.Sessions, b.Definitions = readers.Sessions, readers.Definitions
 	if len(b.limits) > 0 {
 		if b.RateLimits, err = ratelimit.NewSet(b.limits); err != nil {
 			return nil, fmt.Errorf("load bundle %s: %w", source, err)
 		}
 	}
 	if len(b.contain) > 0 {
-		if b.Containments, err = ratelimit.NewContainments(b.contain, policy.DefinitionPolicies(b.Policies)); err != nil {
+		if b.Containments, err = ratelimit.NewContainments(b.contain, readers.DefinitionPolicies); err != nil {
 			return nil, fmt.Errorf("load bundle %s: %w", source, err)
 		}
 	}
@@ -652,16 +652,4 @@ func keyedCheck(doc Document, kind, name string, match, exclude *v1alpha1.Match,
 		}
 		return out
 	}}
-}
-
-// readerMode is the mode of what policies read: enforce when an enforcing
-// one does, audit when only audit-only ones do, else "".
-func readerMode(audit, enforce bool) policy.Mode {
-	switch {
-	case enforce:
-		return policy.ModeEnforce
-	case audit:
-		return policy.ModeAudit
-	}
-	return ""
 }

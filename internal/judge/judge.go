@@ -67,7 +67,7 @@ type Config struct {
 	// definitions are judged against them; nil pins nothing.
 	Pins *pins.Set
 	// Definitions says which policies read tool.definition (see
-	// policy.DefinitionReaders): a call's judgement at the REQUEST point
+	// policy.ReadersOf): a call's judgement at the REQUEST point
 	// reads what was last listed of its tool only when some do, and a
 	// definition that cannot be read denies it when an enforcing one
 	// does.
@@ -77,7 +77,7 @@ type Config struct {
 	// fails open), and every task's messages.
 	State state.Store
 	// Sessions says which policies read the document's session (see
-	// policy.SessionReaders): none (""), only audit-mode ones (a history
+	// policy.ReadersOf): none (""), only audit-mode ones (a history
 	// that cannot be read or written is then an audit finding and the call
 	// is decided without it), or enforcing ones (it is then a denial).
 	Sessions policy.Mode

@@ -5,10 +5,10 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
@@ -172,61 +172,72 @@ func (b broken) Evaluate(context.Context, map[string]any) Result {
 	}}}
 }
 
-// readsSession finds a path that starts at the document's session member in
-// a policy's JSON: "session": as a key, or session. in an expression, but
-// not mcp.sessionId or a $session variable.
-var readsSession = regexp.MustCompile(`(^|[^A-Za-z0-9_.$])session\b`)
-
-// readsDefinition finds a path to a tool's definition in a policy's JSON:
-// "definition": as a key, or .definition in an expression.
-var readsDefinition = regexp.MustCompile(`(^|[^A-Za-z0-9_$])definition\b`)
-
-// SessionReaders reports whether audit-only and enforcing policies read
-// the attribute document's session member, decided once when a bundle
-// loads: a bundle whose policies never do needs no session history, and its
-// decisions make no request for one.
-func SessionReaders(policies []*v1alpha1.ValidatingPolicy) (audit, enforce bool) {
-	return readers(policies, readsSession)
+// Readers says what a bundle's policies read of the state the interceptor
+// keeps, decided once when it loads: a bundle whose policies never read a
+// session needs no history, and one whose policies never read a tool's
+// definition reads none.
+type Readers struct {
+	// Sessions and Definitions are enforce when an enforcing policy reads
+	// the document's session member (tool.definition), audit when only
+	// audit-only ones do, else "".
+	Sessions, Definitions Mode
+	// DefinitionPolicies names the policies that read tool.definition:
+	// their denials judge what a target listed, not what the caller sent.
+	DefinitionPolicies []string
 }
 
-// DefinitionReaders reports whether audit-only and enforcing policies
-// read tool.definition, decided once when a bundle loads: only then does
-// a call's judgement read what was last listed of its tool.
-func DefinitionReaders(policies []*v1alpha1.ValidatingPolicy) (audit, enforce bool) {
-	return readers(policies, readsDefinition)
-}
-
-// DefinitionPolicies returns the names of the policies that read
-// tool.definition: their denials judge what a target listed, not what
-// the caller sent.
-func DefinitionPolicies(policies []*v1alpha1.ValidatingPolicy) []string {
-	var names []string
+// ReadersOf returns what policies read. A policy reads the session when
+// its JSON has "session" as a key or a path that starts with it
+// (session.calls, but not mcp.sessionId or $session), and a definition
+// when it has "definition" as a key or a path step (tool.definition); when
+// its JSON cannot be had, it reads both.
+func ReadersOf(policies []*v1alpha1.ValidatingPolicy) Readers {
+	var r Readers
 	for _, p := range policies {
-		if specMatches(p, readsDefinition) {
-			names = append(names, p.Name)
+		b, err := json.Marshal(p.Spec)
+		audit := Mode(p.Annotations[ModeAnnotation]) == ModeAudit
+		if err != nil || hasWord(b, "session", "$.") {
+			r.Sessions = stronger(r.Sessions, audit)
+		}
+		if err != nil || hasWord(b, "definition", "$") {
+			r.Definitions = stronger(r.Definitions, audit)
+			r.DefinitionPolicies = append(r.DefinitionPolicies, p.Name)
 		}
 	}
-	return names
+	return r
 }
 
-// readers reports whether audit-only and enforcing policies have a match
-// of re in their JSON.
-func readers(policies []*v1alpha1.ValidatingPolicy, re *regexp.Regexp) (audit, enforce bool) {
-	for _, p := range policies {
-		if specMatches(p, re) {
-			if Mode(p.Annotations[ModeAnnotation]) == ModeAudit {
-				audit = true
-			} else {
-				enforce = true
-			}
-		}
+// stronger is the reader mode m once a policy (audit-only or not) reads.
+func stronger(m Mode, audit bool) Mode {
+	if !audit {
+		return ModeEnforce
 	}
-	return audit, enforce
+	if m == "" {
+		return ModeAudit
+	}
+	return m
 }
 
-// specMatches reports whether p's JSON has a match of re; when in doubt,
-// it does.
-func specMatches(p *v1alpha1.ValidatingPolicy, re *regexp.Regexp) bool {
-	b, err := json.Marshal(p.Spec)
-	return err != nil || re.Match(b)
+// hasWord reports whether word is in b as a word: not after a letter, a
+// digit, "_" or one of the bytes of notAfter, nor before a letter, a digit
+// or "_" (the regexp (^|[^A-Za-z0-9_<notAfter>])word\b, without a regexp
+// engine: this runs over every policy at every cold start).
+func hasWord(b []byte, word, notAfter string) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(word))
+		if j < 0 {
+			return false
+		}
+		at, end := i+j, i+j+len(word)
+		before := at == 0 || !isWordByte(b[at-1]) && bytes.IndexByte([]byte(notAfter), b[at-1]) < 0
+		after := end == len(b) || !isWordByte(b[end])
+		if before && after {
+			return true
+		}
+		i = at + 1
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -197,29 +198,45 @@ func TestBroken(t *testing.T) {
 	}
 }
 
-func TestSessionReaders(t *testing.T) {
+func TestReadersOf(t *testing.T) {
 	for _, tt := range []struct {
-		check string
-		want  bool
+		check               string
+		session, definition bool
 	}{
-		{`{session: {calls: 3}}`, true},
-		{`{"(contains(session.labels, 'private-data'))": false}`, true},
-		{`{(session.calls < ` + "`3`" + `): true}`, true},
-		{`{mcp: {sessionId: s-1}}`, false},
-		{`{(mcp.sessionId == 'x'): false}`, false},
-		{`{($session == 'x'): false}`, false},
-		{`{tool: {name: sessions}}`, false},
+		{`{session: {calls: 3}}`, true, false},
+		{`{"(contains(session.labels, 'private-data'))": false}`, true, false},
+		{`{(session.calls < ` + "`3`" + `): true}`, true, false},
+		{`{mcp: {sessionId: s-1}}`, false, false},
+		{`{(mcp.sessionId == 'x'): false}`, false, false},
+		{`{($session == 'x'): false}`, false, false},
+		{`{tool: {name: sessions}}`, false, false},
+		{`{tool: {definition: {status: pinned}}}`, false, true},
+		{`{(tool.definition.status == 'changed'): false}`, false, true},
+		{`{($definition == 'x'): false}`, false, false},
+		{`{tool: {name: redefinition}}`, false, false},
+		{`{tool: {name: definitions}}`, false, false},
 	} {
 		p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec: {rules: [{name: r, assert: {all: [{check: " + tt.check + "}]}}]}\n"))
 		if err != nil {
 			t.Fatalf("%s: %v", tt.check, err)
 		}
-		if audit, enforce := policy.SessionReaders([]*v1alpha1.ValidatingPolicy{p}); enforce != tt.want || audit {
-			t.Errorf("%s: SessionReaders = %v, %v, want false, %v", tt.check, audit, enforce, tt.want)
+		mode := func(reads bool, m policy.Mode) policy.Mode {
+			if reads {
+				return m
+			}
+			return ""
+		}
+		want := policy.Readers{Sessions: mode(tt.session, policy.ModeEnforce), Definitions: mode(tt.definition, policy.ModeEnforce)}
+		if tt.definition {
+			want.DefinitionPolicies = []string{"p"}
+		}
+		if got := policy.ReadersOf([]*v1alpha1.ValidatingPolicy{p}); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %+v, want %+v", tt.check, got, want)
 		}
 		p.Annotations = map[string]string{policy.ModeAnnotation: "audit"}
-		if audit, enforce := policy.SessionReaders([]*v1alpha1.ValidatingPolicy{p}); audit != tt.want || enforce {
-			t.Errorf("%s, audit only: SessionReaders = %v, %v, want %v, false", tt.check, audit, enforce, tt.want)
+		want.Sessions, want.Definitions = mode(tt.session, policy.ModeAudit), mode(tt.definition, policy.ModeAudit)
+		if got := policy.ReadersOf([]*v1alpha1.ValidatingPolicy{p}); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s, audit only: %+v, want %+v", tt.check, got, want)
 		}
 	}
 }
