@@ -266,9 +266,9 @@ func (j *Judge) Request(ctx context.Context, id string, ev *gateway.MCPEvent) Re
 	if r.Decision.Effect == decision.Allow && r.approval != nil {
 		j.forwarded(st.ctx, &r)
 	}
-	if !held && j.cfg.State != nil && countable(&r, j.cfg.Containments.Spares) && watched.Counts() {
+	if callers := countedBy(&r, j.cfg.Containments.Spares); !held && j.cfg.State != nil && callers != nil && watched.Counts() {
 		st.next("containment")
-		j.countDenial(st.ctx, watched, &r)
+		j.countDenial(st.ctx, watched, callers, &r)
 	}
 	st.next("respond")
 	r.Output = render.Output(r.Decision, &msg, body, nil, j.cfg.DenyStatus)

@@ -260,53 +260,62 @@ func (j *Judge) hold(st *steps, watched ratelimit.Watched, r *Result) bool {
 	return true
 }
 
-// countable reports whether r's denial counts toward a containment: one
-// by a policy, a rate limit or an approver, also when a policy's rule
-// erred (on what the caller sent, often: the error makes it -32002, and
-// must not spare the caller the count). Never one that is not the
-// caller's doing: one that only the interceptor's own steps could not
-// decide (a table, a bundle, an unreadable message: their findings name
-// no policy, "(session)"); one of a rate limit others spend too (a key
-// without principal.id); one of a policy that judges what a target listed
-// (spared: a target that changes a tool would have its callers held).
-func countable(r *Result, spared func(policy string) bool) bool {
+// countedBy returns whether r's denial counts toward a containment keyed
+// on key: it counts when it is the caller's doing. One by a policy or an
+// approver counts, also when a policy's rule erred (on what the caller
+// sent, often: the error makes it -32002, and must not spare the caller
+// the count); one by a rate limit counts where the limit counts the
+// caller's calls alone (see ratelimit.Covers; an approver's queue is per
+// principal id). Nil when it counts toward none: a denial that only the
+// interceptor's own steps could not decide (a table, a bundle, an
+// unreadable message: their findings name no policy, "(session)"), or
+// one by policies spared alone (they judge what a target listed, and a
+// target that changes a tool would have its callers held).
+func countedBy(r *Result, spared func(policy string) bool) func(key []string) bool {
 	d := r.Decision
 	if d.Effect != decision.Deny {
-		return false
+		return nil
 	}
 	if d.Code == decision.CodeRateLimited {
-		shared := false
+		var keys [][]string
 		for _, o := range r.RateLimits {
 			if o.Result == ratelimit.Exceeded {
-				if !o.Shared {
-					return true
-				}
-				shared = true
+				keys = append(keys, o.Key)
 			}
 		}
-		return !shared // an approver's limit, or the caller's own
+		if len(keys) == 0 {
+			keys = [][]string{{"principal.id"}} // the approvals pending per requester
+		}
+		return func(key []string) bool {
+			return slices.ContainsFunc(keys, func(k []string) bool { return ratelimit.Covers(k, key) })
+		}
 	}
 	byPolicy := false
 	for _, f := range d.Findings {
 		if f.Mode == policy.ModeEnforce && !strings.HasPrefix(f.Policy, "(") && (f.Kind == policy.Violation || f.Kind == policy.Error) {
 			if !spared(f.Policy) {
-				return true
+				return everyKey
 			}
 			byPolicy = true
 		}
 	}
 	// Denied by spared policies alone, or else by an approver (its
 	// denials carry no policy's finding).
-	return !byPolicy && d.Code == decision.CodePolicyDenied
+	if !byPolicy && d.Code == decision.CodePolicyDenied {
+		return everyKey
+	}
+	return nil
 }
+
+func everyKey([]string) bool { return true }
 
 // countDenial counts a denied message against the containments watching
 // it; a quarantine it begins, or a count that fails, is a finding of the
 // denial.
-func (j *Judge) countDenial(ctx context.Context, watched ratelimit.Watched, r *Result) {
+func (j *Judge) countDenial(ctx context.Context, watched ratelimit.Watched, callers func(key []string) bool, r *Result) {
 	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
 	defer cancel()
-	outcomes := watched.Count(ctx, j.cfg.State, j.cfg.Now())
+	outcomes := watched.Count(ctx, j.cfg.State, j.cfg.Now(), callers)
 	r.Containment = append(r.Containment, outcomes...)
 	r.Decision.Findings = append(r.Decision.Findings, ratelimit.CountFindings(outcomes)...)
 }

@@ -8,9 +8,9 @@ import (
 	"github.com/toolgate/toolgate/internal/ratelimit"
 )
 
-// TestCountable: a containment counts the denials that are the caller's
+// TestCountedBy: a containment counts the denials that are the caller's
 // doing, and none that another caller or the target caused.
-func TestCountable(t *testing.T) {
+func TestCountedBy(t *testing.T) {
 	spared := func(p string) bool { return p == "pinned-tool-definitions" }
 	finding := func(p string, kind policy.Kind, mode policy.Mode) policy.Finding {
 		return policy.Finding{Policy: p, Kind: kind, Mode: mode}
@@ -20,8 +20,9 @@ func TestCountable(t *testing.T) {
 		d.Findings = fs
 		return d
 	}
-	own := ratelimit.Outcome{Limit: "per-caller", Result: ratelimit.Exceeded}
-	shared := ratelimit.Outcome{Limit: "per-tool", Result: ratelimit.Exceeded, Shared: true}
+	own := ratelimit.Outcome{Limit: "per-caller", Result: ratelimit.Exceeded, Key: []string{"principal.id", "principal.actor"}}
+	perUser := ratelimit.Outcome{Limit: "per-user", Result: ratelimit.Exceeded, Key: []string{"principal.id"}}
+	shared := ratelimit.Outcome{Limit: "per-tool", Result: ratelimit.Exceeded, Key: []string{"tool.qualifiedName"}}
 	for _, tt := range []struct {
 		name string
 		r    Result
@@ -39,12 +40,21 @@ func TestCountable(t *testing.T) {
 		{"the caller's own rate limit", Result{Decision: denied(decision.CodeRateLimited), RateLimits: []ratelimit.Outcome{own}}, true},
 		{"a limit others spend", Result{Decision: denied(decision.CodeRateLimited), RateLimits: []ratelimit.Outcome{shared}}, false},
 		{"both limits", Result{Decision: denied(decision.CodeRateLimited), RateLimits: []ratelimit.Outcome{shared, own}}, true},
-		{"an approval request limit", Result{Decision: denied(decision.CodeRateLimited)}, true},
+		{"a limit every agent of the user spends", Result{Decision: denied(decision.CodeRateLimited), RateLimits: []ratelimit.Outcome{perUser}}, false},
+		{"the approvals pending of every agent of the user", Result{Decision: denied(decision.CodeRateLimited)}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := countable(&tt.r, spared); got != tt.want {
-				t.Errorf("countable = %v, want %v", got, tt.want)
+			// The containment tells callers apart by principal and agent.
+			callers := countedBy(&tt.r, spared)
+			if got := callers != nil && callers([]string{"principal.id", "principal.actor"}); got != tt.want {
+				t.Errorf("counted = %v, want %v", got, tt.want)
 			}
 		})
+	}
+	// Keyed on the principal alone, a containment holds the user for
+	// what any of its agents does: a per-user limit then counts.
+	r := Result{Decision: denied(decision.CodeRateLimited), RateLimits: []ratelimit.Outcome{perUser}}
+	if callers := countedBy(&r, spared); callers == nil || !callers([]string{"principal.id"}) {
+		t.Error("a per-user limit's refusal, not counted toward a per-user containment")
 	}
 }

@@ -312,13 +312,14 @@ func (w Watched) Counts() bool {
 }
 
 // Count counts the message's denial against each containment whose match
-// selects it, and begins the quarantine of the caller of each whose
+// selects it and whose key callers says the denial is its caller's (see
+// Covers), and begins the quarantine of the caller of each whose
 // threshold the count reaches: the one instance that begins it reports
 // Began.
-func (w Watched) Count(ctx context.Context, store state.Store, now time.Time) []ContainmentOutcome {
+func (w Watched) Count(ctx context.Context, store state.Store, now time.Time, callers func(key []string) bool) []ContainmentOutcome {
 	out := make([]ContainmentOutcome, 0, len(w.list))
 	for _, c := range w.list {
-		if !c.counts(w.doc) {
+		if !c.counts(w.doc) || !callers(c.spec.Key) {
 			continue
 		}
 		k := c.caller(w.doc)

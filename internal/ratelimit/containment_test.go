@@ -15,6 +15,8 @@ func caller(id, actor string) map[string]any {
 		"tool": map[string]any{"operation": "read", "qualifiedName": "k8s___x"}}
 }
 
+func everyKey([]string) bool { return true }
+
 func containments(t *testing.T, specs map[string]ratelimit.ContainmentSpec) *ratelimit.Containments {
 	t.Helper()
 	var list []*ratelimit.Containment
@@ -46,7 +48,7 @@ func TestContainment(t *testing.T) {
 		if o := ann.Held(ctx, store, at); len(o) != 0 && i < 3 {
 			t.Fatalf("denial %d: held before the threshold: %+v", i+1, o)
 		}
-		o := ann.Count(ctx, store, at)
+		o := ann.Count(ctx, store, at, everyKey)
 		if len(o) != 1 || o[0].Result != want {
 			t.Fatalf("denial %d: %+v, want %s", i+1, o, want)
 		}
@@ -97,7 +99,7 @@ func TestContainmentModes(t *testing.T) {
 	if o := w.Held(context.Background(), nil, at); len(o) != 0 {
 		t.Fatalf("audit-only read: %+v", o)
 	}
-	o := w.Count(context.Background(), &state.Memory{}, at)
+	o := w.Count(context.Background(), &state.Memory{}, at, everyKey)
 	f := ratelimit.CountFindings(o)
 	if len(o) != 1 || o[0].Result != ratelimit.Began || len(f) != 1 || f[0].Mode != "audit" || f[0].Policy != "a" {
 		t.Fatalf("audit began: %+v %+v", o, f)
@@ -160,14 +162,14 @@ func TestContainmentKeys(t *testing.T) {
 	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	store := &state.Memory{}
 	ctx := context.Background()
-	if o := s.Watch(caller("alice\x00", "bot")).Count(ctx, store, at); len(o) != 1 || o[0].Result != ratelimit.Began {
+	if o := s.Watch(caller("alice\x00", "bot")).Count(ctx, store, at, everyKey); len(o) != 1 || o[0].Result != ratelimit.Began {
 		t.Fatalf("attacker: %+v", o)
 	}
 	if o := s.Watch(caller("alice", "\x00bot")).Held(ctx, store, at); len(o) != 0 {
 		t.Fatalf("another caller is held for the attacker's denials: %+v", o)
 	}
 	long := strings.Repeat("é", 1000)
-	s.Watch(caller(long, "")).Count(ctx, store, at)
+	s.Watch(caller(long, "")).Count(ctx, store, at, everyKey)
 	list, _ := store.Quarantines(ctx, at)
 	for _, q := range list {
 		if v := q.Subject["principal.id"]; strings.HasPrefix(v, "é") && (len(v) > 256+len("…") || !strings.HasSuffix(v, "…")) {

@@ -76,10 +76,25 @@ type Outcome struct {
 	Window string `json:"window"`
 	// RetryAfter is the seconds until the window ends, when exceeded.
 	RetryAfter int `json:"retryAfter,omitempty"`
-	// Shared says the limit's key does not name principal.id: other
-	// callers spend it too, so its refusal is not this caller's doing.
-	Shared bool  `json:"-"`
-	Err    error `json:"-"`
+	// Key is the limit's key: whose calls it counts together (see
+	// Covers).
+	Key []string `json:"-"`
+	Err error    `json:"-"`
+}
+
+// Covers reports whether a limit keyed on key counts one caller's calls
+// alone, as a containment keyed on caller tells callers apart: every
+// field of caller is in key, or under a field of it ("principal" holds
+// principal.id). A refusal of a limit that does not cover a containment's
+// key was spent by other callers too, and is not counted as its caller's
+// denial.
+func Covers(key, caller []string) bool {
+	for _, f := range caller {
+		if !slices.ContainsFunc(key, func(k string) bool { return k == f || strings.HasPrefix(f, k+".") }) {
+			return false
+		}
+	}
+	return true
 }
 
 // Limit is one compiled RateLimit document.
@@ -223,7 +238,7 @@ func (s *Set) Check(ctx context.Context, store state.Counter, doc map[string]any
 }
 
 func (l *Limit) check(ctx context.Context, store state.Counter, doc map[string]any, now time.Time) Outcome {
-	o := Outcome{Limit: l.name, Max: l.spec.Limit, Window: l.spec.Window, Shared: !slices.Contains(l.spec.Key, "principal.id")}
+	o := Outcome{Limit: l.name, Max: l.spec.Limit, Window: l.spec.Window, Key: l.spec.Key}
 	start := now.Truncate(l.window)
 	end := start.Add(l.window)
 	if store == nil {

@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -55,7 +56,7 @@ func TestCheck(t *testing.T) {
 		}
 	}
 	o := check(doc("ann", "delete"), at)
-	if len(o) != 1 || o[0].Result != ratelimit.Exceeded || o[0].RetryAfter != 45 || o[0].Shared {
+	if len(o) != 1 || o[0].Result != ratelimit.Exceeded || o[0].RetryAfter != 45 || !slices.Equal(o[0].Key, []string{"principal.id"}) {
 		t.Fatalf("third call: %+v", o)
 	}
 	if v := ratelimit.Denial(o); v.Reason != "rate limit deletes exceeded (2 calls per 1m); retry after 45 s" || v.RetryAfter != 45 || v.Undecidable {
@@ -107,17 +108,33 @@ func TestFailOpenAndDayWindows(t *testing.T) {
 
 // TestSeveralLimits: every limit that matches counts the call, each in its
 // own window, and any one exceeded denies.
+// TestCovers: a limit's refusal is one caller's only when the limit
+// counts that caller's calls alone, as the containment tells callers
+// apart.
+func TestCovers(t *testing.T) {
+	for _, tt := range []struct {
+		key, caller []string
+		want        bool
+	}{
+		{[]string{"principal.id"}, []string{"principal.id"}, true},
+		{[]string{"principal.id", "tool.name"}, []string{"principal.id"}, true},
+		{[]string{"principal"}, []string{"principal.id", "principal.actor"}, true},
+		{[]string{"principal.id"}, []string{"principal.id", "principal.actor"}, false}, // every agent of the user spends it
+		{[]string{"tool.qualifiedName"}, []string{"principal.id"}, false},
+		{nil, []string{"principal.id"}, false},
+		{[]string{"principal.claims.sub"}, []string{"principal.id"}, false},
+		{[]string{"principal.i"}, []string{"principal.id"}, false},
+	} {
+		if got := ratelimit.Covers(tt.key, tt.caller); got != tt.want {
+			t.Errorf("Covers(%v, %v) = %v, want %v", tt.key, tt.caller, got, tt.want)
+		}
+	}
+}
+
 func TestSeveralLimits(t *testing.T) {
 	perMinute, _ := ratelimit.Compile("per-minute", ratelimit.Spec{Limit: 2, Window: "1m"})
 	perDay, _ := ratelimit.Compile("per-day", ratelimit.Spec{Limit: 3, Window: "1d"})
 	set, err := ratelimit.NewSet([]*ratelimit.Limit{perMinute, perDay})
-	// Keyed on no caller: every caller spends them, so a refusal is not
-	// the caller's doing (containment does not count it).
-	for _, o := range set.Check(context.Background(), &state.Memory{}, doc("ann", "read"), time.Now()) {
-		if !o.Shared {
-			t.Errorf("%s: not shared", o.Limit)
-		}
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
