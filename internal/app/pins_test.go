@@ -167,10 +167,13 @@ func TestPinnedDefinitions(t *testing.T) {
 		"prose":            "k8s___get-pod: " + poisoned,
 		"JSON after prose": "Found 1 tool:\n" + `[{"name":"k8s___get-pod","description":"` + poisoned + `"}]`,
 		"two names":        `[{"name":"k8s___get-pod","toolName":"k8s___list-pods","description":"` + poisoned + `"}]`,
+		"one tool":         `{"name":"k8s___get-pod","description":"` + poisoned + `"}`,
+		"keyed by name":    `{"tools":{"k8s___get-pod":{"description":"` + poisoned + `"}}}`,
+		"wrapped":          `{"results":[{"tool":{"name":"k8s___get-pod","description":"` + poisoned + `"},"score":0.9}]}`,
 	} {
 		r := h.Handle(ctx, searchedText(t, text))
 		body := string(r.Output.MCP.TransformedGatewayResponse.Body)
-		prose := !strings.HasPrefix(text, "[")
+		prose := !strings.HasPrefix(text, "[") && !strings.HasPrefix(text, "{")
 		if r.Decision.Effect != decision.Allow || strings.Contains(body, "get-pod") || len(r.Decision.Hidden) == 0 ||
 			!prose && strings.Contains(body, "~/.aws") {
 			t.Errorf("search answer, %s: %+v %s", name, r.Decision, body)

@@ -236,7 +236,17 @@ func nameOf(tool any) string {
 // redact.ReplaceAll). It returns the names removed or replaced.
 func FilterSearch(result map[string]any, keep Keep) (hidden []string, err error) {
 	f := searchFilter{keep: keep}
+	if f.refuses(result) {
+		// The answer is one refused tool: nothing of it is left.
+		clear(result)
+		result["content"] = []any{}
+		return f.hidden, nil
+	}
+	_, content := result["content"]
 	f.value(result, false)
+	if _, left := result["content"]; content && !left {
+		result["content"] = []any{} // a tool result has content, if empty
+	}
 	return f.hidden, nil
 }
 
@@ -293,9 +303,10 @@ func (f *searchFilter) value(v any, tools bool) any {
 		f.members(v, func(k string, e any) any {
 			// An entry may wrap its tool in an object ({"tool": {"name":
 			// ..., "description": ...}, "score": 0.9}): a named object
-			// is judged wherever it is, and goes whole if refused.
-			if n := entryName(e); n == ambiguous || n != "" && !f.keep(n) {
-				f.hidden = append(f.hidden, n)
+			// is judged wherever it is, and goes whole if refused. Under
+			// "tools", an object's members are its tools, named by their
+			// keys when they have no name of their own.
+			if f.refuses(e) || tools && entryName(e) == "" && f.refusesName(k) {
 				return dropped
 			}
 			return f.value(e, strings.EqualFold(k, "tools"))
@@ -315,22 +326,62 @@ func (f *searchFilter) value(v any, tools bool) any {
 	return v
 }
 
-// entryName returns the string member that names a tool listed in a search
-// result: "name" or "toolName" in any case; ambiguous when two such
-// members name two tools (which one a client reads is its own choice, so
-// the entry is judged by neither).
+// refuses reports whether e is an object that names a tool the filter
+// refuses, or two tools (see entryName), noting the name as hidden.
+func (f *searchFilter) refuses(e any) bool {
+	n := entryName(e)
+	return n == ambiguous || n != "" && f.refusesName(n)
+}
+
+// refusesName reports whether the filter refuses the tool name, noting it
+// as hidden.
+func (f *searchFilter) refusesName(n string) bool {
+	if n != ambiguous && f.keep(n) {
+		return false
+	}
+	f.hidden = append(f.hidden, n)
+	return true
+}
+
+// entryName returns the name of the tool an object of a search result is
+// about: the value of its member "name", "toolName", "tool_name" or
+// "qualifiedName" in any case, or of any member whose whole value is a
+// wire tool name; ambiguous when they name two tools (which one a client
+// reads is its own choice, so the entry is judged by neither).
 func entryName(e any) string {
 	m, _ := e.(map[string]any)
 	found := ""
 	for k, v := range m {
-		if s, ok := v.(string); ok && (strings.EqualFold(k, "name") || strings.EqualFold(k, "toolName")) {
-			if found != "" && s != found {
-				return ambiguous
-			}
-			found = s
+		s, ok := v.(string)
+		if !ok || !namingKey(k) && !isWireName(s) {
+			continue
 		}
+		if found != "" && s != found {
+			return ambiguous
+		}
+		found = s
 	}
 	return found
+}
+
+// namingKey reports whether a member named k names the tool its object is
+// about.
+func namingKey(k string) bool {
+	for _, n := range [...]string{"name", "toolName", "tool_name", "qualifiedName"} {
+		if strings.EqualFold(k, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// isWireName reports whether s is a gateway tool name, whole.
+func isWireName(s string) bool {
+	if !strings.Contains(s, "___") {
+		return false
+	}
+	m := wireName.FindStringIndex(s)
+	return m != nil && m[0] == 0 && m[1] == len(s)
 }
 
 // dropped is what a member's value becomes to have the member removed.
@@ -351,6 +402,9 @@ func (f *searchFilter) text(s string) string {
 		dec.UseNumber()
 		var v any
 		if dec.Decode(&v) == nil && !dec.More() {
+			if f.refuses(v) {
+				return "[REDACTED:tool]" // the text is one refused tool
+			}
 			before := len(f.hidden)
 			_, list := v.([]any) // a text that is an array lists tools
 			v = f.value(v, list)
