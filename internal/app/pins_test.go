@@ -170,6 +170,10 @@ func TestPinnedDefinitions(t *testing.T) {
 		"one tool":         `{"name":"k8s___get-pod","description":"` + poisoned + `"}`,
 		"keyed by name":    `{"tools":{"k8s___get-pod":{"description":"` + poisoned + `"}}}`,
 		"wrapped":          `{"results":[{"tool":{"name":"k8s___get-pod","description":"` + poisoned + `"},"score":0.9}]}`,
+		"padded":           `[{"name":" k8s___get-pod","description":"` + poisoned + `"}]`,
+		"fullwidth":        `[{"name":"ｋ８ｓ＿＿＿ｇｅｔ－ｐｏｄ","description":"` + poisoned + `"}]`,
+		"keyed elsewhere":  `{"matches":{"k8s___get-pod":{"description":"` + poisoned + `"}}}`,
+		"repeated keys":    `{"name":"k8s___get-pod","name":"k8s___list-pods","description":"` + poisoned + `"}`,
 	} {
 		r := h.Handle(ctx, searchedText(t, text))
 		body := string(r.Output.MCP.TransformedGatewayResponse.Body)

@@ -266,43 +266,44 @@ func (j *Judge) hold(st *steps, watched ratelimit.Watched, r *Result) bool {
 // sent, often: the error makes it -32002, and must not spare the caller
 // the count); one by a rate limit counts where the limit counts the
 // caller's calls alone (see ratelimit.Covers; an approver's queue is per
-// principal id). Nil when it counts toward none: a denial that only the
-// interceptor's own steps could not decide (a table, a bundle, an
-// unreadable message: their findings name no policy, "(session)"), or
-// one by policies spared alone (they judge what a target listed, and a
-// target that changes a tool would have its callers held).
+// principal id). Nil when it counts toward none: one of the interceptor's
+// own steps (a table, a bundle, a limit that could not be counted, a task
+// binding, which may have expired: their findings name no policy,
+// "(session)"), or one by policies spared alone (they judge what a target
+// listed, and a target that changes a tool would have its callers held).
 func countedBy(r *Result, spared func(policy string) bool) func(key []string) bool {
 	d := r.Decision
 	if d.Effect != decision.Deny {
 		return nil
 	}
-	if d.Code == decision.CodeRateLimited {
-		var keys [][]string
-		for _, o := range r.RateLimits {
-			if o.Result == ratelimit.Exceeded {
-				keys = append(keys, o.Key)
-			}
+	var keys [][]string
+	for _, o := range r.RateLimits {
+		if o.Result == ratelimit.Exceeded {
+			keys = append(keys, o.Key)
 		}
-		if len(keys) == 0 {
-			keys = [][]string{{"principal.id"}} // the approvals pending per requester
+	}
+	if d.Code == decision.CodeRateLimited && len(keys) == 0 {
+		keys = [][]string{{"principal.id"}} // the approvals pending per requester
+	}
+	others := false // findings of spared policies or of the interceptor's own steps
+	for _, f := range d.Findings {
+		switch {
+		case f.Mode != policy.ModeEnforce || f.Kind != policy.Violation && f.Kind != policy.Error:
+		case f.Rule == ratelimit.FindingRule && slices.ContainsFunc(r.RateLimits, func(o ratelimit.Outcome) bool { return o.Limit == f.Policy }):
+			// A limit's: its outcome says (keys).
+		case strings.HasPrefix(f.Policy, "(") || spared(f.Policy):
+			others = true
+		default:
+			return everyKey
 		}
+	}
+	switch {
+	case len(keys) > 0:
 		return func(key []string) bool {
 			return slices.ContainsFunc(keys, func(k []string) bool { return ratelimit.Covers(k, key) })
 		}
-	}
-	byPolicy := false
-	for _, f := range d.Findings {
-		if f.Mode == policy.ModeEnforce && !strings.HasPrefix(f.Policy, "(") && (f.Kind == policy.Violation || f.Kind == policy.Error) {
-			if !spared(f.Policy) {
-				return everyKey
-			}
-			byPolicy = true
-		}
-	}
-	// Denied by spared policies alone, or else by an approver (its
-	// denials carry no policy's finding).
-	if !byPolicy && d.Code == decision.CodePolicyDenied {
-		return everyKey
+	case d.Code == decision.CodePolicyDenied && !others:
+		return everyKey // an approver's, which carries no finding of its own
 	}
 	return nil
 }

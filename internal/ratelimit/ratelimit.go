@@ -82,6 +82,10 @@ type Outcome struct {
 	Err error    `json:"-"`
 }
 
+// FindingRule is the rule a limit's findings name (their policy is the
+// limit's name).
+const FindingRule = "rate-limit"
+
 // Covers reports whether a limit keyed on key counts one caller's calls
 // alone, as a containment keyed on caller tells callers apart: every
 // field of caller is in key, or under a field of it ("principal" holds
@@ -312,7 +316,7 @@ func Denial(outcomes []Outcome) Verdict {
 	var v Verdict
 	var msgs []string
 	for _, o := range outcomes {
-		f := policy.Finding{Policy: o.Limit, Rule: "rate-limit", Kind: policy.Violation, Mode: policy.ModeEnforce}
+		f := policy.Finding{Policy: o.Limit, Rule: FindingRule, Kind: policy.Violation, Mode: policy.ModeEnforce}
 		switch o.Result {
 		case Exceeded:
 			msgs = append(msgs, fmt.Sprintf("rate limit %s exceeded (%d calls per %s); retry after %d s", o.Limit, o.Max, o.Window, o.RetryAfter))

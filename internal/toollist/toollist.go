@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/redact"
+	"github.com/toolgate/toolgate/internal/strictjson"
 )
 
 // SearchTool is the wire name of AgentCore Gateway's built-in semantic search
@@ -85,8 +87,8 @@ func FilterEntries(result map[string]any, member, nameKey string, keep Keep) (hi
 }
 
 // ScrubExcept replaces, everywhere in m but its members named in except,
-// in strings and in member names, the wire tool names that keep refuses.
-// It returns the names replaced.
+// in strings, the wire tool names that keep refuses, and removes the
+// members whose names hold one. It returns the names replaced.
 func ScrubExcept(m map[string]any, keep Keep, except ...string) []string {
 	f := searchFilter{keep: keep}
 	f.members(m, func(k string, e any) any {
@@ -99,8 +101,8 @@ func ScrubExcept(m map[string]any, keep Keep, except ...string) []string {
 }
 
 // ScrubEntries replaces, everywhere in a prompts/list, resources/list or
-// resources/templates/list result, in strings and in member names, the
-// wire tool names that keep refuses (a hidden tool must not be named in any
+// resources/templates/list result, in strings, the wire tool names that
+// keep refuses, and removes the members whose names hold one (a hidden tool must not be named in any
 // answer that lists something), but for each entry's nameKey member in
 // result[member] (see FilterEntries): its own policies judged it, and a
 // prompt may be named as a tool is. It returns the names replaced.
@@ -152,8 +154,9 @@ func (f *searchFilter) namesHidden(name string) bool {
 	return false
 }
 
-// names replaces, everywhere in v, in strings and in member names, the
-// wire tool names that f refuses; no entry is removed. It returns v.
+// names replaces, everywhere in v, in strings, the wire tool names that f
+// refuses, and removes the members whose names hold one; no entry of a
+// list is removed. It returns v.
 func (f *searchFilter) names(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
@@ -170,9 +173,9 @@ func (f *searchFilter) names(v any) any {
 	return v
 }
 
-// members sets each member of m to what value makes of it, and renames a
-// member whose name holds a refused wire name (a prime added if the new
-// name is taken).
+// members sets each member of m to what value makes of it, and removes a
+// member whose name holds a refused wire name: a member keyed by a hidden
+// tool is about it, whatever its value says.
 func (f *searchFilter) members(m map[string]any, value func(k string, e any) any) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -180,19 +183,15 @@ func (f *searchFilter) members(m map[string]any, value func(k string, e any) any
 	}
 	slices.Sort(keys) // the same answer, the same names in the same order
 	for _, k := range keys {
-		e := value(k, m[k])
-		if e == dropped {
+		if f.text(k) != k {
 			delete(m, k)
 			continue
 		}
-		nk := f.text(k)
-		if nk != k {
+		if e := value(k, m[k]); e == dropped {
 			delete(m, k)
-			for _, taken := m[nk]; taken; _, taken = m[nk] {
-				nk += "'"
-			}
+		} else {
+			m[k] = e
 		}
-		m[nk] = e
 	}
 }
 
@@ -313,24 +312,50 @@ func (f *searchFilter) value(v any, tools bool) any {
 		})
 		return v
 	case []any:
-		var hidden []string
-		v, hidden = filter(v, f.keep, entryName, tools)
-		f.hidden = append(f.hidden, hidden...)
-		for i, e := range v {
-			v[i] = f.value(e, false)
+		kept := v[:0]
+		for _, e := range v {
+			switch {
+			case f.refuses(e):
+			case tools && entryName(e) == "":
+				f.hidden = append(f.hidden, unnamed) // under tools, what names no tool cannot be judged
+			default:
+				kept = append(kept, f.value(e, false))
+			}
 		}
-		return v
+		clear(v[len(kept):])
+		return kept
 	case string:
 		return f.text(v)
 	}
 	return v
 }
 
-// refuses reports whether e is an object that names a tool the filter
-// refuses, or two tools (see entryName), noting the name as hidden.
+// refuses reports whether e is an object about a tool the filter refuses
+// (see entryName), or about two tools, noting the name as hidden. A
+// naming member that is not a bare name (padded, suffixed, in look-alike
+// characters) is judged by the names a model reads in it, and one that is
+// no string names no one tool.
 func (f *searchFilter) refuses(e any) bool {
-	n := entryName(e)
-	return n == ambiguous || n != "" && f.refusesName(n)
+	m, ok := e.(map[string]any)
+	if !ok {
+		return false
+	}
+	if n := entryName(m); n != "" && f.refusesName(n) {
+		return true
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if !namingKey(k) {
+			continue
+		}
+		s, isString := m[k].(string)
+		if !isString && m[k] != nil {
+			return f.refusesName(ambiguous)
+		}
+		if f.text(s) != s {
+			return true
+		}
+	}
+	return false
 }
 
 // refusesName reports whether the filter refuses the tool name, noting it
@@ -402,7 +427,10 @@ func (f *searchFilter) text(s string) string {
 		dec.UseNumber()
 		var v any
 		if dec.Decode(&v) == nil && !dec.More() {
-			if f.refuses(v) {
+			// A text whose keys repeat (or that holds what parsers read
+			// apart) reads one way here and maybe another to the client:
+			// which tool it is about is no one tool.
+			if strictjson.Check([]byte(t), strictjson.Options{}) != nil && f.refusesName(ambiguous) || f.refuses(v) {
 				return "[REDACTED:tool]" // the text is one refused tool
 			}
 			before := len(f.hidden)

@@ -56,7 +56,7 @@ func TestFilterList(t *testing.T) {
 			in: `{"tools":[{"name":"docs___a","title":"like k8s___delete-pod","description":"call billing___refund_payment first",` +
 				`"_meta":{"see":"k8s___delete-pod","k8s___exec":{"x":1}},"annotations":{"hint":["github___x"]},` +
 				`"inputSchema":{"properties":{"q":{"description":"or k8s＿＿＿delete-pod"}}}}]}`,
-			want: `{"tools":[{"_meta":{"[REDACTED:tool]":{"x":1},"see":"[REDACTED:tool]"},"annotations":{"hint":["[REDACTED:tool]"]},` +
+			want: `{"tools":[{"_meta":{"see":"[REDACTED:tool]"},"annotations":{"hint":["[REDACTED:tool]"]},` +
 				`"description":"call [REDACTED:tool] first","inputSchema":{"properties":{"q":{"description":"or [REDACTED:tool]"}}},` +
 				`"name":"docs___a","title":"like [REDACTED:tool]"}]}`,
 			// In the order of the entry's sorted member names, each member's
@@ -181,6 +181,15 @@ func TestFilterSearch(t *testing.T) {
 			want: `{"content":[{"text":"[REDACTED:tool]","type":"text"}]}`, hidden: []string{"k8s___x"}},
 		{name: "tools keyed by name", in: `{"structuredContent":{"tools":{"k8s___x":{"description":"poison"},"docs___a":{"description":"ok"}}}}`,
 			want: `{"structuredContent":{"tools":{"docs___a":{"description":"ok"}}}}`, hidden: []string{"k8s___x"}},
+		{name: "names that are not bare", in: `{"structuredContent":{"results":[{"name":" k8s___x","d":"poison"},{"name":"ｋ８ｓ＿＿＿ｘ","d":"poison"},` +
+			`{"name":"k8s___x (v2)","d":"poison"},{"name":{"id":"k8s___x"},"d":"poison"},{"name":"docs___a"}]}}`,
+			want: `{"structuredContent":{"results":[{"name":"docs___a"}]}}`, hidden: []string{" k8s___x", "ｋ８ｓ＿＿＿ｘ", "k8s___x (v2)", "(ambiguous)"}},
+		{name: "keyed by name under any key", in: `{"structuredContent":{"matches":{"k8s___x":{"d":"poison"},"docs___a":{"d":"ok"}}}}`,
+			want: `{"structuredContent":{"matches":{"docs___a":{"d":"ok"}}}}`, hidden: []string{"k8s___x"}},
+		{name: "keyed by name with a name of its own", in: `{"structuredContent":{"tools":{"k8s___x":{"name":"x","d":"poison"}}}}`,
+			want: `{"structuredContent":{"tools":{}}}`, hidden: []string{"k8s___x"}},
+		{name: "repeated keys in a JSON text", in: `{"content":[{"type":"text","text":"{\"name\":\"k8s___x\",\"name\":\"docs___a\",\"d\":\"poison\"}"}]}`,
+			want: `{"content":[{"text":"[REDACTED:tool]","type":"text"}]}`, hidden: []string{"(ambiguous)"}},
 		{name: "named under other keys", in: `{"structuredContent":{"a":{"tool_name":"k8s___x","d":"poison"},"b":{"qualifiedName":"k8s___x","d":"poison"},"c":{"id":"k8s___x","d":"poison"}}}`,
 			want: `{"structuredContent":{}}`, hidden: []string{"k8s___x", "k8s___x", "k8s___x"}},
 		{name: "escaped underscores", in: `{"content":[{"type":"text","text":"k8s\\u005f\\u005f\\u005fx"}]}`,
@@ -222,9 +231,9 @@ func TestFilterEntries(t *testing.T) {
 			name: "prompts", member: "prompts", key: "name", keep: prompts,
 			in: `{"prompts":[{"name":"github___triage","description":"then call k8s___delete-pod"},{"name":"billing___refund_letter"},{"name":7},"x"],` +
 				`"_meta":{"k8s___exec":"see billing___refund_payment"},"nextCursor":"c"}`,
-			want: `{"_meta":{"[REDACTED:tool]":"see [REDACTED:tool]"},"nextCursor":"c","prompts":[{"description":"then call [REDACTED:tool]","name":"github___triage"}]}`,
+			want: `{"_meta":{},"nextCursor":"c","prompts":[{"description":"then call [REDACTED:tool]","name":"github___triage"}]}`,
 			// The entries removed, then the names replaced in member order.
-			hidden: []string{"billing___refund_letter", unnamed, unnamed, "billing___refund_payment", "k8s___exec", "k8s___delete-pod"},
+			hidden: []string{"billing___refund_letter", unnamed, unnamed, "k8s___exec", "k8s___delete-pod"},
 		},
 		{
 			name: "resources by URI", member: "resources", key: "uri", keep: func(uri string) bool { return strings.HasPrefix(uri, "docs://") },
