@@ -305,7 +305,7 @@ func load(files []file, source string, o origin) (*Bundle, error) {
 		}
 	}
 	if len(b.contain) > 0 {
-		if b.Containments, err = ratelimit.NewContainments(b.contain, readers.DefinitionPolicies); err != nil {
+		if b.Containments, err = ratelimit.NewContainments(b.contain, countedPolicies(b.Policies, readers.DefinitionPolicies)); err != nil {
 			return nil, fmt.Errorf("load bundle %s: %w", source, err)
 		}
 	}
@@ -652,4 +652,16 @@ func keyedCheck(doc Document, kind, name string, match, exclude *v1alpha1.Match,
 		}
 		return out
 	}}
+}
+
+// countedPolicies names the policies whose denials a containment counts:
+// all but those that read a tool's definition (what a target listed).
+func countedPolicies(policies []*v1alpha1.ValidatingPolicy, definitions []string) []string {
+	var out []string
+	for _, p := range policies {
+		if !slices.Contains(definitions, p.Name) {
+			out = append(out, p.Name)
+		}
+	}
+	return out
 }

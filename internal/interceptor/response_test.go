@@ -55,8 +55,9 @@ func TestResponses(t *testing.T) {
 			hidden:   []string{"k8s___delete-pod", "billing___refund_payment", "k8s___delete-pod", "billing___refund_payment"},
 			contains: []string{"k8s___get-pod", "github___search_issues"}, absent: []string{"delete-pod", "refund_payment"}, status: 200},
 		{event: "response-search-text", effect: decision.Allow,
-			hidden:   []string{"k8s___delete-pod", "billing___refund_payment", "k8s___delete-pod"},
-			contains: []string{"k8s___get-pod", "Best match: [REDACTED:tool], then k8s___get-pod."}, absent: []string{"delete-pod", "refund_payment"}, status: 200},
+			hidden: []string{"k8s___delete-pod", "billing___refund_payment", "k8s___delete-pod"},
+			// The prose item names a hidden tool: it goes whole.
+			contains: []string{"k8s___get-pod"}, absent: []string{"delete-pod", "refund_payment", "Best match"}, status: 200},
 		{event: "response-secrets", effect: decision.Allow,
 			redactions: redact.Counts{"aws-access-key-id": 2, "aws-secret-access-key": 2, "bearer-token": 1, "jwt": 2, "private-key": 1, "email": 2, "card-number": 2},
 			contains:   []string{`"number":4711`, `"amount":12.5`, "[REDACTED:private-key]"}, absent: secrets, status: 200},

@@ -266,7 +266,7 @@ func (j *Judge) Request(ctx context.Context, id string, ev *gateway.MCPEvent) Re
 	if r.Decision.Effect == decision.Allow && r.approval != nil {
 		j.forwarded(st.ctx, &r)
 	}
-	if callers := countedBy(&r, j.cfg.Containments.Spares); !held && j.cfg.State != nil && callers != nil && watched.Counts() {
+	if callers := countedBy(&r, j.cfg.Containments.CountsPolicy); !held && j.cfg.State != nil && callers != nil && watched.Counts() {
 		st.next("containment")
 		j.countDenial(st.ctx, watched, callers, &r)
 	}

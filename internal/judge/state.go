@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -266,12 +265,14 @@ func (j *Judge) hold(st *steps, watched ratelimit.Watched, r *Result) bool {
 // sent, often: the error makes it -32002, and must not spare the caller
 // the count); one by a rate limit counts where the limit counts the
 // caller's calls alone (see ratelimit.Covers; an approver's queue is per
-// principal id). Nil when it counts toward none: one of the interceptor's
-// own steps (a table, a bundle, a limit that could not be counted, a task
-// binding, which may have expired: their findings name no policy,
-// "(session)"), or one by policies spared alone (they judge what a target
-// listed, and a target that changes a tool would have its callers held).
-func countedBy(r *Result, spared func(policy string) bool) func(key []string) bool {
+// principal id); an approval confirmation that does not verify counts.
+// Nil when it counts toward none: one of the interceptor's own steps (a
+// table, a bundle, a limit that could not be counted, a task binding,
+// which may have expired: their findings name no policy of the bundle's,
+// "(session)"), or one by policies that counts leaves out alone (those
+// that judge what a target listed: a target that changes a tool would
+// have its callers held).
+func countedBy(r *Result, counts func(policy string) bool) func(key []string) bool {
 	d := r.Decision
 	if d.Effect != decision.Deny {
 		return nil
@@ -291,10 +292,12 @@ func countedBy(r *Result, spared func(policy string) bool) func(key []string) bo
 		case f.Mode != policy.ModeEnforce || f.Kind != policy.Violation && f.Kind != policy.Error:
 		case f.Rule == ratelimit.FindingRule && slices.ContainsFunc(r.RateLimits, func(o ratelimit.Outcome) bool { return o.Limit == f.Policy }):
 			// A limit's: its outcome says (keys).
-		case strings.HasPrefix(f.Policy, "(") || spared(f.Policy):
-			others = true
-		default:
+		case counts(f.Policy):
 			return everyKey
+		case f.Policy == "(approval)" && d.Code == decision.CodePolicyDenied:
+			return everyKey // a confirmation forged, altered or replayed
+		default:
+			others = true
 		}
 	}
 	switch {

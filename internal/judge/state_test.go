@@ -11,7 +11,8 @@ import (
 // TestCountedBy: a containment counts the denials that are the caller's
 // doing, and none that another caller or the target caused.
 func TestCountedBy(t *testing.T) {
-	spared := func(p string) bool { return p == "pinned-tool-definitions" }
+	// The bundle's policies but the one that reads tool definitions.
+	counts := func(p string) bool { return p == "tool-allow-list" || p == "(no-get-pod)" }
 	finding := func(p string, kind policy.Kind, mode policy.Mode) policy.Finding {
 		return policy.Finding{Policy: p, Kind: kind, Mode: mode}
 	}
@@ -52,12 +53,14 @@ func TestCountedBy(t *testing.T) {
 			RateLimits: []ratelimit.Outcome{own, {Limit: "hot", Result: ratelimit.Error}}}, true},
 		{"a task bound to no call of the caller's (or no longer)", Result{Decision: denied(decision.CodePolicyDenied, finding("(task)", policy.Violation, policy.ModeEnforce))}, false},
 		{"an approval that could not be confirmed", Result{Decision: denied(decision.CodeUndecidable, finding("(approval)", policy.Error, policy.ModeEnforce))}, false},
+		{"an approval confirmation forged or replayed", Result{Decision: denied(decision.CodePolicyDenied, finding("(approval)", policy.Error, policy.ModeEnforce))}, true},
+		{"a policy of the bundle's named like a step", Result{Decision: denied(decision.CodePolicyDenied, finding("(no-get-pod)", policy.Violation, policy.ModeEnforce))}, true},
 		{"a limit every agent of the user spends", Result{Decision: denied(decision.CodeRateLimited), RateLimits: []ratelimit.Outcome{perUser}}, false},
 		{"the approvals pending of every agent of the user", Result{Decision: denied(decision.CodeRateLimited)}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// The containment tells callers apart by principal and agent.
-			callers := countedBy(&tt.r, spared)
+			callers := countedBy(&tt.r, counts)
 			if got := callers != nil && callers([]string{"principal.id", "principal.actor"}); got != tt.want {
 				t.Errorf("counted = %v, want %v", got, tt.want)
 			}
@@ -66,7 +69,7 @@ func TestCountedBy(t *testing.T) {
 	// Keyed on the principal alone, a containment holds the user for
 	// what any of its agents does: a per-user limit then counts.
 	r := Result{Decision: denied(decision.CodeRateLimited), RateLimits: []ratelimit.Outcome{perUser}}
-	if callers := countedBy(&r, spared); callers == nil || !callers([]string{"principal.id"}) {
+	if callers := countedBy(&r, counts); callers == nil || !callers([]string{"principal.id"}) {
 		t.Error("a per-user limit's refusal, not counted toward a per-user containment")
 	}
 }

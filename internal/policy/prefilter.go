@@ -285,6 +285,9 @@ func Environments(ps []*v1alpha1.ValidatingPolicy) map[string]bool {
 // release refuses it.
 func Warnings(p *v1alpha1.ValidatingPolicy) []string {
 	var out []string
+	if strings.HasPrefix(p.Name, "(") {
+		out = append(out, fmt.Sprintf("policy %s: a name in parentheses reads, in records and findings, as one of the interceptor's own steps ((session), (task)); a later release refuses it: rename it", p.Name))
+	}
 	for _, r := range p.Spec.Rules {
 		for _, e := range r.Context {
 			if e.Name == "payload" || e.Name == "policy" || e.Name == "rule" {

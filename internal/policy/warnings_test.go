@@ -34,3 +34,15 @@ func TestWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestWarnsOfStepNames: a policy named in parentheses reads as one of the
+// interceptor's own steps; validate says so, a release before refusing it.
+func TestWarnsOfStepNames(t *testing.T) {
+	p, err := policy.DecodePolicy([]byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: (no-get-pod)}\nspec: {rules: [{name: r, assert: {all: [{check: {action: call}}]}}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := policy.Warnings(p); len(w) != 1 || !strings.Contains(w[0], "policy (no-get-pod): a name in parentheses") {
+		t.Errorf("warnings %q", w)
+	}
+}

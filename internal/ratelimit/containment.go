@@ -151,15 +151,15 @@ func (c *Containment) enforcing() bool { return c.spec.Mode == string(policy.Mod
 // Containments are a bundle's Containment documents. A nil value has
 // none.
 type Containments struct {
-	list   []*Containment
-	spared []string
+	list     []*Containment
+	policies []string
 }
 
 // NewContainments returns the containments, whose names must be unique.
-// The denials of the policies spared are not counted: they judge what a
-// target did (a tool definition it changed), and counting them would
-// hold every caller of the target.
-func NewContainments(list []*Containment, spared []string) (*Containments, error) {
+// The denials of policies count only where the policy is among policies:
+// the bundle's, but for those that judge what a target did (a tool
+// definition it changed), which would hold every caller of the target.
+func NewContainments(list []*Containment, policies []string) (*Containments, error) {
 	seen := map[string]bool{}
 	for _, c := range list {
 		if seen[c.name] {
@@ -167,12 +167,12 @@ func NewContainments(list []*Containment, spared []string) (*Containments, error
 		}
 		seen[c.name] = true
 	}
-	return &Containments{list: list, spared: spared}, nil
+	return &Containments{list: list, policies: policies}, nil
 }
 
-// Spares reports whether a denial by the policy named is not counted.
-func (s *Containments) Spares(policy string) bool {
-	return s != nil && slices.Contains(s.spared, policy)
+// CountsPolicy reports whether a denial by the policy named counts.
+func (s *Containments) CountsPolicy(policy string) bool {
+	return s != nil && slices.Contains(s.policies, policy)
 }
 
 // Len returns the number of containments.

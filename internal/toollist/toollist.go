@@ -185,6 +185,7 @@ func (f *searchFilter) members(m map[string]any, value func(k string, e any) any
 	for _, k := range keys {
 		if f.text(k) != k {
 			delete(m, k)
+			f.mentions++
 			continue
 		}
 		if e := value(k, m[k]); e == dropped {
@@ -292,6 +293,9 @@ func clone(v any) any {
 type searchFilter struct {
 	keep   Keep
 	hidden []string
+	// mentions counts the names replaced and the members removed for
+	// naming a refused tool, within the entry being filtered (see value).
+	mentions int
 }
 
 // value filters v and returns it (a string cannot be changed in place);
@@ -300,26 +304,52 @@ func (f *searchFilter) value(v any, tools bool) any {
 	switch v := v.(type) {
 	case map[string]any:
 		f.members(v, func(k string, e any) any {
-			// An entry may wrap its tool in an object ({"tool": {"name":
-			// ..., "description": ...}, "score": 0.9}): a named object
-			// is judged wherever it is, and goes whole if refused. Under
+			// A named object is judged wherever it is, and goes whole if
+			// refused: a mention of the tool in the entry that holds it
+			// ({"tool": {"name": ...}, "description": ...}). Under
 			// "tools", an object's members are its tools, named by their
 			// keys when they have no name of their own.
-			if f.refuses(e) || tools && entryName(e) == "" && f.refusesName(k) {
+			m0 := f.mentions
+			switch {
+			case f.refuses(e):
+				f.mentions = m0 + 1
+				return dropped
+			case tools && entryName(e) == "" && f.refusesName(k):
 				return dropped
 			}
 			return f.value(e, strings.EqualFold(k, "tools"))
 		})
 		return v
 	case []any:
+		// The entries' own names first: what a list names is judged (and
+		// its definitions read, at most pins.MaxSearched) before what
+		// its entries say.
+		for _, e := range v {
+			if n := entryName(e); n != "" && n != ambiguous {
+				f.keep(n)
+			}
+		}
 		kept := v[:0]
 		for _, e := range v {
+			m0 := f.mentions
 			switch {
 			case f.refuses(e):
+				f.mentions = m0
 			case tools && entryName(e) == "":
 				f.hidden = append(f.hidden, unnamed) // under tools, what names no tool cannot be judged
 			default:
-				kept = append(kept, f.value(e, false))
+				e = f.value(e, false)
+				switch e.(type) {
+				case map[string]any, []any:
+					if f.mentions > m0 {
+						// An entry that mentions a refused tool goes
+						// whole: what it says of it would pass with the
+						// name replaced.
+						f.mentions = m0
+						continue
+					}
+				}
+				kept = append(kept, e)
 			}
 		}
 		clear(v[len(kept):])
@@ -344,14 +374,7 @@ func (f *searchFilter) refuses(e any) bool {
 		return true
 	}
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if !namingKey(k) {
-			continue
-		}
-		s, isString := m[k].(string)
-		if !isString && m[k] != nil {
-			return f.refusesName(ambiguous)
-		}
-		if f.text(s) != s {
+		if s, ok := m[k].(string); ok && namingKey(k) && f.text(s) != s {
 			return true
 		}
 	}
@@ -431,6 +454,7 @@ func (f *searchFilter) text(s string) string {
 			// apart) reads one way here and maybe another to the client:
 			// which tool it is about is no one tool.
 			if strictjson.Check([]byte(t), strictjson.Options{}) != nil && f.refusesName(ambiguous) || f.refuses(v) {
+				f.mentions++
 				return "[REDACTED:tool]" // the text is one refused tool
 			}
 			before := len(f.hidden)
@@ -450,6 +474,7 @@ func (f *searchFilter) text(s string) string {
 			// (github___x.billing___refund) hides whichever it holds.
 			if name := text[m[0]:m[1]]; strings.Count(name, "___") > 1 || !f.keep(name) {
 				f.hidden = append(f.hidden, name)
+				f.mentions++
 				spans = append(spans, [2]int{m[0], m[1]})
 			}
 		}

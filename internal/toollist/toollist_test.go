@@ -137,7 +137,7 @@ func TestFilterSearch(t *testing.T) {
 		{
 			name:   "an entry wrapping its tool",
 			in:     `{"structuredContent":{"results":[{"tool":{"name":"k8s___x","description":"poison"},"score":0.9},{"tool":{"name":"docs___a"},"score":0.5}]}}`,
-			want:   `{"structuredContent":{"results":[{"score":0.9},{"score":0.5,"tool":{"name":"docs___a"}}]}}`,
+			want:   `{"structuredContent":{"results":[{"score":0.5,"tool":{"name":"docs___a"}}]}}`,
 			hidden: []string{"k8s___x"},
 		},
 		{
@@ -149,7 +149,7 @@ func TestFilterSearch(t *testing.T) {
 		{
 			name:   "prose naming tools",
 			in:     `{"content":[{"type":"text","text":"Try k8s___delete-pod. Or docs___search_docs."}]}`,
-			want:   `{"content":[{"text":"Try [REDACTED:tool]. Or docs___search_docs.","type":"text"}]}`,
+			want:   `{"content":[]}`,
 			hidden: []string{"k8s___delete-pod"},
 		},
 		{
@@ -167,35 +167,35 @@ func TestFilterSearch(t *testing.T) {
 		{name: "prose in structured content", in: `{"structuredContent":{"summary":"best match billing___refund_payment"}}`,
 			want: `{"structuredContent":{"summary":"best match [REDACTED:tool]"}}`, hidden: []string{"billing___refund_payment"}},
 		{name: "resource text", in: `{"content":[{"type":"resource","resource":{"uri":"x","text":"use k8s___x"}}]}`,
-			want: `{"content":[{"resource":{"text":"use [REDACTED:tool]","uri":"x"},"type":"resource"}]}`, hidden: []string{"k8s___x"}},
+			want: `{"content":[]}`, hidden: []string{"k8s___x"}},
 		{name: "title and description", in: `{"structuredContent":{"tools":[{"name":"docs___a","title":"like k8s___x","description":"or k8s___x"}]}}`,
-			want: `{"structuredContent":{"tools":[{"description":"or [REDACTED:tool]","name":"docs___a","title":"like [REDACTED:tool]"}]}}`, hidden: []string{"k8s___x", "k8s___x"}},
+			want: `{"structuredContent":{"tools":[]}}`, hidden: []string{"k8s___x", "k8s___x"}},
 		{name: "content is an object", in: `{"content":{"type":"text","text":"k8s___x"}}`,
 			want: `{"content":[]}`, hidden: []string{"k8s___x"}},
 		{name: "JSON string inside JSON text", in: `{"content":[{"type":"text","text":"{\"data\":\"{\\\"name\\\":\\\"k8s___x\\\"}\"}"}]}`,
-			want: `{"content":[{"text":"{\"data\":\"[REDACTED:tool]\"}","type":"text"}]}`, hidden: []string{"k8s___x"}},
+			want: `{"content":[]}`, hidden: []string{"k8s___x"}},
 		// A refused tool's description goes with it, whatever holds it.
 		{name: "the result is one tool", in: `{"name":"k8s___x","description":"poison","content":[]}`,
 			want: `{"content":[]}`, hidden: []string{"k8s___x"}},
 		{name: "a text that is one tool", in: `{"content":[{"type":"text","text":"{\"name\":\"k8s___x\",\"description\":\"poison\"}"}]}`,
-			want: `{"content":[{"text":"[REDACTED:tool]","type":"text"}]}`, hidden: []string{"k8s___x"}},
+			want: `{"content":[]}`, hidden: []string{"k8s___x"}},
 		{name: "tools keyed by name", in: `{"structuredContent":{"tools":{"k8s___x":{"description":"poison"},"docs___a":{"description":"ok"}}}}`,
 			want: `{"structuredContent":{"tools":{"docs___a":{"description":"ok"}}}}`, hidden: []string{"k8s___x"}},
 		{name: "names that are not bare", in: `{"structuredContent":{"results":[{"name":" k8s___x","d":"poison"},{"name":"ｋ８ｓ＿＿＿ｘ","d":"poison"},` +
 			`{"name":"k8s___x (v2)","d":"poison"},{"name":{"id":"k8s___x"},"d":"poison"},{"name":"docs___a"}]}}`,
-			want: `{"structuredContent":{"results":[{"name":"docs___a"}]}}`, hidden: []string{" k8s___x", "ｋ８ｓ＿＿＿ｘ", "k8s___x (v2)", "(ambiguous)"}},
+			want: `{"structuredContent":{"results":[{"name":"docs___a"}]}}`, hidden: []string{" k8s___x", "ｋ８ｓ＿＿＿ｘ", "k8s___x (v2)", "k8s___x"}},
 		{name: "keyed by name under any key", in: `{"structuredContent":{"matches":{"k8s___x":{"d":"poison"},"docs___a":{"d":"ok"}}}}`,
 			want: `{"structuredContent":{"matches":{"docs___a":{"d":"ok"}}}}`, hidden: []string{"k8s___x"}},
 		{name: "keyed by name with a name of its own", in: `{"structuredContent":{"tools":{"k8s___x":{"name":"x","d":"poison"}}}}`,
 			want: `{"structuredContent":{"tools":{}}}`, hidden: []string{"k8s___x"}},
 		{name: "repeated keys in a JSON text", in: `{"content":[{"type":"text","text":"{\"name\":\"k8s___x\",\"name\":\"docs___a\",\"d\":\"poison\"}"}]}`,
-			want: `{"content":[{"text":"[REDACTED:tool]","type":"text"}]}`, hidden: []string{"(ambiguous)"}},
+			want: `{"content":[]}`, hidden: []string{"(ambiguous)"}},
 		{name: "named under other keys", in: `{"structuredContent":{"a":{"tool_name":"k8s___x","d":"poison"},"b":{"qualifiedName":"k8s___x","d":"poison"},"c":{"id":"k8s___x","d":"poison"}}}`,
 			want: `{"structuredContent":{}}`, hidden: []string{"k8s___x", "k8s___x", "k8s___x"}},
 		{name: "escaped underscores", in: `{"content":[{"type":"text","text":"k8s\\u005f\\u005f\\u005fx"}]}`,
-			want: `{"content":[{"text":"[REDACTED:tool]","type":"text"}]}`, hidden: []string{"k8s___x"}},
+			want: `{"content":[]}`, hidden: []string{"k8s___x"}},
 		{name: "fullwidth name", in: `{"content":[{"type":"text","text":"ｋ８ｓ＿＿＿ｘ"}]}`,
-			want: `{"content":[{"text":"[REDACTED:tool]","type":"text"}]}`, hidden: []string{"k8s___x"}},
+			want: `{"content":[]}`, hidden: []string{"k8s___x"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := decode(t, tc.in)
