@@ -174,6 +174,10 @@ func TestPinnedDefinitions(t *testing.T) {
 		"fullwidth":        `[{"name":"ｋ８ｓ＿＿＿ｇｅｔ－ｐｏｄ","description":"` + poisoned + `"}]`,
 		"keyed elsewhere":  `{"matches":{"k8s___get-pod":{"description":"` + poisoned + `"}}}`,
 		"repeated keys":    `{"name":"k8s___get-pod","name":"k8s___list-pods","description":"` + poisoned + `"}`,
+		"beside its name":  `{"results":[{"tool":{"name":"k8s___get-pod"},"description":"` + poisoned + `"}]}`,
+		"keyed beside":     `{"results":[{"meta":{"k8s___get-pod":true},"description":"` + poisoned + `"}]}`,
+		"in a title":       `{"results":[{"title":"Tool k8s___get-pod","description":"` + poisoned + `"}]}`,
+		"padded id":        `{"results":[{"id":" k8s___get-pod​","description":"` + poisoned + `"}]}`,
 	} {
 		r := h.Handle(ctx, searchedText(t, text))
 		body := string(r.Output.MCP.TransformedGatewayResponse.Body)
