@@ -177,6 +177,8 @@ func TestPinnedDefinitions(t *testing.T) {
 		"beside its name":  `{"results":[{"tool":{"name":"k8s___get-pod"},"description":"` + poisoned + `"}]}`,
 		"keyed beside":     `{"results":[{"meta":{"k8s___get-pod":true},"description":"` + poisoned + `"}]}`,
 		"in a title":       `{"results":[{"title":"Tool k8s___get-pod","description":"` + poisoned + `"}]}`,
+		"in a list beside": `{"results":[{"tool":[{"name":"k8s___get-pod"}],"description":"` + poisoned + `"}]}`,
+		"a text beside":    `{"match":[{"name":"k8s___get-pod"}],"description":"` + poisoned + `"}`,
 		"padded id":        `{"results":[{"id":" k8s___get-pod` + "\u200b" + `","description":"` + poisoned + `"}]}`,
 	} {
 		r := h.Handle(ctx, searchedText(t, text))

@@ -397,9 +397,27 @@ func (j *Judge) denyApproval(d decision.Decision, code int, reason string, err e
 	out := decision.Denied(d.ID, code, reason)
 	out.Approval, out.Findings = d.Approval, slices.Clip(d.Findings)
 	if err != nil {
-		out.Findings = append(out.Findings, policy.Finding{Policy: "(approval)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: reason, Detail: err.Error()})
+		f := policy.Finding{Policy: "(approval)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: reason, Detail: err.Error()}
+		if badConfirmation(err) {
+			f.Rule = ruleConfirmation
+		}
+		out.Findings = append(out.Findings, f)
 	}
 	return out
+}
+
+// ruleConfirmation is the rule of an (approval) finding whose
+// confirmation the caller forged, altered, moved to another call or used
+// twice: the caller's doing, which containment counts.
+const ruleConfirmation = "confirmation"
+
+func badConfirmation(err error) bool {
+	for _, e := range []error{approval.ErrStateForged, approval.ErrStateMalformed, approval.ErrStateOtherCall, approval.ErrReplayed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // approvalURL is where an approver decides on approval id: ApprovalURL

@@ -294,7 +294,7 @@ func countedBy(r *Result, counts func(policy string) bool) func(key []string) bo
 			// A limit's: its outcome says (keys).
 		case counts(f.Policy):
 			return everyKey
-		case f.Policy == "(approval)" && d.Code == decision.CodePolicyDenied:
+		case f.Policy == "(approval)" && f.Rule == ruleConfirmation:
 			return everyKey // a confirmation forged, altered or replayed
 		default:
 			others = true

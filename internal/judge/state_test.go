@@ -1,7 +1,11 @@
 package judge
 
 import (
+	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/toolgate/toolgate/internal/approval"
 
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/policy"
@@ -53,7 +57,9 @@ func TestCountedBy(t *testing.T) {
 			RateLimits: []ratelimit.Outcome{own, {Limit: "hot", Result: ratelimit.Error}}}, true},
 		{"a task bound to no call of the caller's (or no longer)", Result{Decision: denied(decision.CodePolicyDenied, finding("(task)", policy.Violation, policy.ModeEnforce))}, false},
 		{"an approval that could not be confirmed", Result{Decision: denied(decision.CodeUndecidable, finding("(approval)", policy.Error, policy.ModeEnforce))}, false},
-		{"an approval confirmation forged or replayed", Result{Decision: denied(decision.CodePolicyDenied, finding("(approval)", policy.Error, policy.ModeEnforce))}, true},
+		{"an approval confirmation forged or replayed", Result{Decision: denied(decision.CodePolicyDenied,
+			policy.Finding{Policy: "(approval)", Rule: ruleConfirmation, Kind: policy.Error, Mode: policy.ModeEnforce})}, true},
+		{"an approval grant the policies no longer allow", Result{Decision: denied(decision.CodePolicyDenied, finding("(approval)", policy.Error, policy.ModeEnforce))}, false},
 		{"a policy of the bundle's named like a step", Result{Decision: denied(decision.CodePolicyDenied, finding("(no-get-pod)", policy.Violation, policy.ModeEnforce))}, true},
 		{"a limit every agent of the user spends", Result{Decision: denied(decision.CodeRateLimited), RateLimits: []ratelimit.Outcome{perUser}}, false},
 		{"the approvals pending of every agent of the user", Result{Decision: denied(decision.CodeRateLimited)}, false},
@@ -71,5 +77,28 @@ func TestCountedBy(t *testing.T) {
 	r := Result{Decision: denied(decision.CodeRateLimited), RateLimits: []ratelimit.Outcome{perUser}}
 	if callers := countedBy(&r, counts); callers == nil || !callers([]string{"principal.id"}) {
 		t.Error("a per-user limit's refusal, not counted toward a per-user containment")
+	}
+}
+
+// TestBadConfirmation: only a confirmation the caller forged, altered,
+// moved or used twice is marked as its doing; one that expired, or a grant
+// the policies no longer allow, is not.
+func TestBadConfirmation(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{approval.ErrStateForged, true},
+		{approval.ErrStateMalformed, true},
+		{approval.ErrStateOtherCall, true},
+		{fmt.Errorf("nonce: %w", approval.ErrReplayed), true},
+		{approval.ErrStateExpired, false},
+		{approval.ErrNotPermitted, false},
+		{errors.New("the table did not answer"), false},
+	} {
+		d := (&Judge{}).denyApproval(decision.Denied("d", decision.CodeUndecidable, ""), decision.CodePolicyDenied, "approval not confirmed", tt.err)
+		if got := d.Findings[len(d.Findings)-1].Rule == ruleConfirmation; got != tt.want {
+			t.Errorf("%v: marked %v, want %v", tt.err, got, tt.want)
+		}
 	}
 }

@@ -293,9 +293,12 @@ func clone(v any) any {
 type searchFilter struct {
 	keep   Keep
 	hidden []string
-	// mentions counts the names replaced and the members removed for
-	// naming a refused tool, within the entry being filtered (see value).
+	// mentions counts the names replaced and the members and entries
+	// removed for naming a refused tool, within the entry being filtered
+	// (see value).
 	mentions int
+	// depth is how deep in JSON inside text the filter is.
+	depth int
 }
 
 // value filters v and returns it (a string cannot be changed in place);
@@ -311,10 +314,8 @@ func (f *searchFilter) value(v any, tools bool) any {
 			// keys when they have no name of their own.
 			m0 := f.mentions
 			switch {
-			case f.refuses(e):
+			case f.refuses(e), tools && entryName(e) == "" && f.refusesName(k):
 				f.mentions = m0 + 1
-				return dropped
-			case tools && entryName(e) == "" && f.refusesName(k):
 				return dropped
 			}
 			return f.value(e, strings.EqualFold(k, "tools"))
@@ -329,14 +330,18 @@ func (f *searchFilter) value(v any, tools bool) any {
 				f.keep(n)
 			}
 		}
+		// An entry removed is a mention for what holds the list: an
+		// entry of another list that held it goes too ({"tool":
+		// [{"name": ...}], "description": ...}).
 		kept := v[:0]
 		for _, e := range v {
 			m0 := f.mentions
 			switch {
 			case f.refuses(e):
-				f.mentions = m0
+				f.mentions = m0 + 1
 			case tools && entryName(e) == "":
 				f.hidden = append(f.hidden, unnamed) // under tools, what names no tool cannot be judged
+				f.mentions = m0 + 1
 			default:
 				e = f.value(e, false)
 				switch e.(type) {
@@ -345,7 +350,7 @@ func (f *searchFilter) value(v any, tools bool) any {
 						// An entry that mentions a refused tool goes
 						// whole: what it says of it would pass with the
 						// name replaced.
-						f.mentions = m0
+						f.mentions = m0 + 1
 						continue
 					}
 				}
@@ -374,7 +379,7 @@ func (f *searchFilter) refuses(e any) bool {
 		return true
 	}
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if s, ok := m[k].(string); ok && namingKey(k) && f.text(s) != s {
+		if s, ok := m[k].(string); ok && namingKey(k) && f.prose(s) != s {
 			return true
 		}
 	}
@@ -445,28 +450,73 @@ func (f *searchFilter) text(s string) string {
 	if !strings.Contains(s, "___") && redact.Plain(s) {
 		return s // no wire name, nor one behind an encoding or look-alikes
 	}
-	if t := strings.TrimSpace(s); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+	if t := strings.TrimSpace(s); f.depth < maxTextDepth && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) {
 		dec := json.NewDecoder(strings.NewReader(t))
 		dec.UseNumber()
 		var v any
 		if dec.Decode(&v) == nil && !dec.More() {
+			m0 := f.mentions
 			// A text whose keys repeat (or that holds what parsers read
 			// apart) reads one way here and maybe another to the client:
 			// which tool it is about is no one tool.
 			if strictjson.Check([]byte(t), strictjson.Options{}) != nil && f.refusesName(ambiguous) || f.refuses(v) {
-				f.mentions++
+				f.mentions = m0 + 1
 				return "[REDACTED:tool]" // the text is one refused tool
 			}
 			before := len(f.hidden)
 			_, list := v.([]any) // a text that is an array lists tools
+			f.depth++
 			v = f.value(v, list)
+			f.depth--
+			if container(v) {
+				// A list, or an object of lists, lost its refused
+				// entries cleanly: the rewritten text no longer
+				// mentions them. An object that also says something
+				// of its own does not.
+				f.mentions = m0
+			}
 			if len(f.hidden) > before {
-				if out, err := codec.MarshalJSON(v); err == nil {
-					s = string(out)
+				out, err := codec.MarshalJSON(v)
+				if err != nil || len(out) > len(t) {
+					// Rewritten longer than it was (escapes that grow
+					// with each level of JSON in text): it goes whole.
+					f.mentions = m0 + 1
+					return "[REDACTED:tool]"
 				}
+				s = string(out)
 			}
 		}
 	}
+	return f.prose(s)
+}
+
+// maxTextDepth is how deep JSON inside text inside JSON is read as JSON;
+// deeper, it is prose, whose entries cannot go alone (the item that holds
+// it goes, see value).
+const maxTextDepth = 3
+
+// container reports whether v is a list, or an object whose members are
+// all lists or objects: what holds entries and says nothing of its own.
+func container(v any) bool {
+	switch v := v.(type) {
+	case []any:
+		return true
+	case map[string]any:
+		for _, e := range v {
+			switch e.(type) {
+			case []any, map[string]any:
+			default:
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// prose replaces in s the wire tool names the filter refuses, found as a
+// model would read them (see redact.ReplaceAll).
+func (f *searchFilter) prose(s string) string {
 	out, _ := redact.ReplaceAll(s, func(text string) [][2]int {
 		var spans [][2]int
 		for _, m := range wireName.FindAllStringIndex(text, -1) {

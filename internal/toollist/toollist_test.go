@@ -131,7 +131,7 @@ func TestFilterSearch(t *testing.T) {
 		{
 			name:   "tool lists nested deeper",
 			in:     `{"structuredContent":{"results":[{"tools":[{"name":"k8s___x"}]}]}}`,
-			want:   `{"structuredContent":{"results":[{"tools":[]}]}}`,
+			want:   `{"structuredContent":{"results":[]}}`, // the group lost an entry: it goes whole
 			hidden: []string{"k8s___x"},
 		},
 		{
@@ -190,6 +190,12 @@ func TestFilterSearch(t *testing.T) {
 			want: `{"structuredContent":{"tools":{}}}`, hidden: []string{"k8s___x"}},
 		{name: "repeated keys in a JSON text", in: `{"content":[{"type":"text","text":"{\"name\":\"k8s___x\",\"name\":\"docs___a\",\"d\":\"poison\"}"}]}`,
 			want: `{"content":[]}`, hidden: []string{"(ambiguous)"}},
+		{name: "a name in a list beside what is said of it", in: `{"structuredContent":{"results":[{"tool":[{"name":"k8s___x"}],"d":"poison"},{"names":[["k8s___x"]],"d":"poison"},{"name":"docs___a"}]}}`,
+			want: `{"structuredContent":{"results":[{"name":"docs___a"}]}}`, hidden: []string{"k8s___x", "k8s___x"}},
+		{name: "a text that says something beside a list", in: `{"content":[{"type":"text","text":"{\"match\":[{\"name\":\"k8s___x\"}],\"d\":\"poison\"}"}]}`,
+			want: `{"content":[]}`, hidden: []string{"k8s___x"}},
+		{name: "a text of tools keyed by name", in: `{"content":[{"type":"text","text":"{\"tools\":{\"k8s___x\":{\"d\":\"poison\"},\"docs___a\":{\"d\":\"ok\"}}}"}]}`,
+			want: `{"content":[{"text":"{\"tools\":{\"docs___a\":{\"d\":\"ok\"}}}","type":"text"}]}`, hidden: []string{"k8s___x"}},
 		{name: "named under other keys", in: `{"structuredContent":{"a":{"tool_name":"k8s___x","d":"poison"},"b":{"qualifiedName":"k8s___x","d":"poison"},"c":{"id":"k8s___x","d":"poison"}}}`,
 			want: `{"structuredContent":{}}`, hidden: []string{"k8s___x", "k8s___x", "k8s___x"}},
 		{name: "escaped underscores", in: `{"content":[{"type":"text","text":"k8s\\u005f\\u005f\\u005fx"}]}`,
@@ -274,4 +280,58 @@ func TestFilterEntries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nested returns JSON text inside JSON text, depth levels deep, its
+// quotes and backslashes escaped as \u0022 and \u005c so that it grows
+// only quadratically: key at each level, inner at the bottom.
+func nested(depth int, key, inner string) string {
+	s := inner
+	for range depth {
+		s = `"{\u0022` + key + `\u0022:` + strings.NewReplacer(`\`, `\u005c`, `"`, `\u0022`).Replace(s) + `}"`
+	}
+	var out string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// TestDeepTextIsBounded: JSON inside text inside JSON is read as JSON
+// only a few levels deep, and a rewrite never grows the text: a target's
+// description of a few KB once became an 8 MB answer, or took minutes.
+func TestDeepTextIsBounded(t *testing.T) {
+	for _, tt := range []struct{ key, bottom string }{{"x", `"nope___x"`}, {"name", `"docs___a"`}} {
+		key, text := tt.key, nested(20, tt.key, tt.bottom)
+		in, _ := json.Marshal(map[string]any{"structuredContent": map[string]any{"tools": []any{map[string]any{"name": "docs___a", "description": text}}}})
+		calls := 0
+		keep := func(n string) bool { calls++; return n == "docs___a" }
+		r := decode(t, string(in))
+		if _, err := FilterSearch(r, keep); err != nil {
+			t.Fatal(err)
+		}
+		if out := encode(t, r); len(out) > len(in) {
+			t.Errorf("%s: %d bytes in, %d out", key, len(in), len(out))
+		}
+		if calls > 100 {
+			t.Errorf("%s: %d judgements of a text of %d bytes", key, calls, len(text))
+		}
+		listed := `{"tools":[{"name":"docs___a","description":` + string(mustJSON(t, text)) + `}]}`
+		l := decode(t, listed)
+		if _, err := FilterList(l, keep); err != nil {
+			t.Fatal(err)
+		}
+		if out := encode(t, l); len(out) > len(listed) {
+			t.Errorf("%s: a list of %d bytes became %d", key, len(listed), len(out))
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
