@@ -294,3 +294,34 @@ func TestChangedToolHoldsNoCaller(t *testing.T) {
 		t.Fatalf("a caller of the changed tool, held: %+v", r.Decision)
 	}
 }
+
+// TestAnswerNeverOutgrowsLambda: replacing many short hidden names with a
+// longer marker can grow a list answer; past what Lambda returns (6 MB)
+// it is denied, well formed, not lost with an invocation error.
+func TestAnswerNeverOutgrowsLambda(t *testing.T) {
+	h, err := app.NewHandler(func(k string) string { return map[string]string{"STATE_TABLE": "memory"}[k] }, policies.FS, &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := policytest.UnsignedToken(map[string]any{"sub": "u-sam", "username": "sam", "cognito:groups": []string{"sre"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hints := make([]string, 90_000)
+	for i := range hints {
+		hints[i] = "a___b a___b a___b a___b a___b a___b" // each name replaced grows it by 10 bytes
+	}
+	tools := []any{map[string]any{"name": "k8s___list-pods", "description": "Lists pods.", "inputSchema": map[string]any{"type": "object"},
+		"annotations": map[string]any{"hints": hints}}}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "result": map[string]any{"tools": tools}})
+	ev := []byte(fmt.Sprintf(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"Bearer %s"},
+		"body":{"jsonrpc":"2.0","id":1,"method":"tools/list"}},"gatewayResponse":{"statusCode":200,"body":%s}}}`, token, body))
+	r := h.Handle(context.Background(), ev)
+	out, err := json.Marshal(r.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) > 6<<20 || r.Decision.Effect != decision.Deny {
+		t.Fatalf("%d bytes in, %d out, %s: %s", len(ev), len(out), r.Decision.Effect, r.Decision.Reason)
+	}
+}

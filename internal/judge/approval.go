@@ -407,17 +407,16 @@ func (j *Judge) denyApproval(d decision.Decision, code int, reason string, err e
 }
 
 // ruleConfirmation is the rule of an (approval) finding whose
-// confirmation the caller forged, altered, moved to another call or used
-// twice: the caller's doing, which containment counts.
+// confirmation the caller forged, altered or moved to another call: the
+// caller's doing, which containment counts.
 const ruleConfirmation = "confirmation"
 
+// badConfirmation reports whether err says the caller's confirmation was
+// forged, altered or moved. Not a signing key that could not be looked
+// up (the key store's failure, wrapped as forged), nor one used twice (a
+// retry after a denial that came later in the same call used it).
 func badConfirmation(err error) bool {
-	for _, e := range []error{approval.ErrStateForged, approval.ErrStateMalformed, approval.ErrStateOtherCall, approval.ErrReplayed} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
+	return err == approval.ErrStateForged || errors.Is(err, approval.ErrStateMalformed) || errors.Is(err, approval.ErrStateOtherCall)
 }
 
 // approvalURL is where an approver decides on approval id: ApprovalURL

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -181,12 +182,20 @@ func (j *Judge) finish(r Result, resp *gateway.Response, raw json.RawMessage, bo
 		return r
 	}
 	out, err := codec.MarshalJSON(body)
+	if err == nil && len(out) > maxAnswer {
+		err = fmt.Errorf("%d bytes, %d at most", len(out), maxAnswer)
+	}
 	if err != nil {
 		return j.rejectResponse(r, r.Decision.ID, nil, resp, "the filtered response could not be encoded", err)
 	}
 	r.Output = gateway.Respond(status, render.WithoutLength(resp.Headers), out)
 	return r
 }
+
+// maxAnswer bounds a filtered answer: Lambda returns at most 6 MB, the
+// envelope included. Markers longer than what they replace can grow an
+// answer; past this it is denied, not lost with an invocation error.
+const maxAnswer = 6<<20 - 64<<10
 
 // filterTools removes from a list answer what the caller may not use: the
 // tools of a tools/list result or a search tool result, the prompts of a

@@ -80,9 +80,9 @@ func TestCountedBy(t *testing.T) {
 	}
 }
 
-// TestBadConfirmation: only a confirmation the caller forged, altered,
-// moved or used twice is marked as its doing; one that expired, or a grant
-// the policies no longer allow, is not.
+// TestBadConfirmation: only a confirmation the caller forged, altered or
+// moved is marked as its doing; one that expired or was used twice, a key
+// store that failed, or a grant the policies no longer allow, is not.
 func TestBadConfirmation(t *testing.T) {
 	for _, tt := range []struct {
 		err  error
@@ -91,7 +91,8 @@ func TestBadConfirmation(t *testing.T) {
 		{approval.ErrStateForged, true},
 		{approval.ErrStateMalformed, true},
 		{approval.ErrStateOtherCall, true},
-		{fmt.Errorf("nonce: %w", approval.ErrReplayed), true},
+		{fmt.Errorf("nonce: %w", approval.ErrReplayed), false},
+		{fmt.Errorf("%w: key %q: %v", approval.ErrStateForged, "k1", "context deadline exceeded"), false},
 		{approval.ErrStateExpired, false},
 		{approval.ErrNotPermitted, false},
 		{errors.New("the table did not answer"), false},

@@ -297,8 +297,9 @@ type searchFilter struct {
 	// removed for naming a refused tool, within the entry being filtered
 	// (see value).
 	mentions int
-	// depth is how deep in JSON inside text the filter is.
-	depth int
+	// depth is how deep in JSON inside text the filter is; jsonRead is
+	// the bytes of JSON text it decoded.
+	depth, jsonRead int
 }
 
 // value filters v and returns it (a string cannot be changed in place);
@@ -450,16 +451,26 @@ func (f *searchFilter) text(s string) string {
 	if !strings.Contains(s, "___") && redact.Plain(s) {
 		return s // no wire name, nor one behind an encoding or look-alikes
 	}
-	if t := strings.TrimSpace(s); f.depth < maxTextDepth && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) {
+	if t := strings.TrimSpace(s); f.depth < maxTextDepth && f.jsonRead+len(t) <= maxJSONText && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) {
+		m0 := f.mentions
+		// Checked before it is decoded: a text of a million empty objects
+		// would take hundreds of MB. One whose keys repeat (or that holds
+		// what parsers read apart) reads one way here and maybe another
+		// to the client: which tool it is about is no one tool.
+		switch err := strictjson.Check([]byte(t), strictjson.Options{MaxDepth: 64, MaxValues: maxTextValues}); {
+		case errors.Is(err, strictjson.ErrSyntax):
+			return f.prose(s)
+		case err != nil:
+			f.refusesName(ambiguous)
+			f.mentions = m0 + 1
+			return "[REDACTED:tool]"
+		}
+		f.jsonRead += len(t)
 		dec := json.NewDecoder(strings.NewReader(t))
 		dec.UseNumber()
 		var v any
 		if dec.Decode(&v) == nil && !dec.More() {
-			m0 := f.mentions
-			// A text whose keys repeat (or that holds what parsers read
-			// apart) reads one way here and maybe another to the client:
-			// which tool it is about is no one tool.
-			if strictjson.Check([]byte(t), strictjson.Options{}) != nil && f.refusesName(ambiguous) || f.refuses(v) {
+			if f.refuses(v) {
 				f.mentions = m0 + 1
 				return "[REDACTED:tool]" // the text is one refused tool
 			}
@@ -477,7 +488,9 @@ func (f *searchFilter) text(s string) string {
 			}
 			if len(f.hidden) > before {
 				out, err := codec.MarshalJSON(v)
-				if err != nil || len(out) > len(t) {
+				// Go writes U+2028 and U+2029 escaped, three bytes longer.
+				grown := 3 * (strings.Count(t, "\u2028") + strings.Count(t, "\u2029"))
+				if err != nil || len(out) > len(t)+grown {
 					// Rewritten longer than it was (escapes that grow
 					// with each level of JSON in text): it goes whole.
 					f.mentions = m0 + 1
@@ -490,10 +503,16 @@ func (f *searchFilter) text(s string) string {
 	return f.prose(s)
 }
 
-// maxTextDepth is how deep JSON inside text inside JSON is read as JSON;
-// deeper, it is prose, whose entries cannot go alone (the item that holds
-// it goes, see value).
-const maxTextDepth = 3
+// What JSON inside text is read as JSON: maxTextDepth levels of JSON
+// text inside JSON text, maxJSONText bytes of it in one answer, and texts
+// of at most maxTextValues values (a larger one goes whole). Past the
+// depth or the bytes it is prose, whose entries cannot go alone (the item
+// that holds it goes, see value).
+const (
+	maxTextDepth  = 3
+	maxJSONText   = 512 << 10
+	maxTextValues = 50_000
+)
 
 // container reports whether v is a list, or an object whose members are
 // all lists or objects: what holds entries and says nothing of its own.
@@ -530,8 +549,16 @@ func (f *searchFilter) prose(s string) string {
 		}
 		return spans
 	}, "[REDACTED:tool]")
+	if len(out) > len(s)+maxProseGrowth {
+		// Many short names, each replaced with a longer marker: the text
+		// goes whole rather than grow the answer past what it can be.
+		return "[REDACTED:tool]"
+	}
 	return out
 }
+
+// maxProseGrowth is how much longer replacing names may make a text.
+const maxProseGrowth = 64
 
 // wireName matches a gateway tool name in prose: a target name, three
 // underscores, a tool name.

@@ -196,6 +196,10 @@ func TestFilterSearch(t *testing.T) {
 			want: `{"content":[]}`, hidden: []string{"k8s___x"}},
 		{name: "a text of tools keyed by name", in: `{"content":[{"type":"text","text":"{\"tools\":{\"k8s___x\":{\"d\":\"poison\"},\"docs___a\":{\"d\":\"ok\"}}}"}]}`,
 			want: `{"content":[{"text":"{\"tools\":{\"docs___a\":{\"d\":\"ok\"}}}","type":"text"}]}`, hidden: []string{"k8s___x"}},
+		{name: "a text of too many values", in: `{"content":[{"type":"text","text":"[` + strings.Repeat(`{},`, 60_000) + `\"docs___a\"]"}]}`,
+			want: `{"content":[]}`, hidden: []string{"(ambiguous)"}},
+		{name: "line separators written raw", in: "{\"content\":[{\"type\":\"text\",\"text\":\"{\\\"tools\\\":[{\\\"name\\\":\\\"k8s___x\\\"},{\\\"name\\\":\\\"docs___a\\\",\\\"d\\\":\\\"a\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028b\\\"}]}\"}]}",
+			want: `{"content":[{"text":"{\"tools\":[{\"d\":\"a\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028b\",\"name\":\"docs___a\"}]}","type":"text"}]}`, hidden: []string{"k8s___x"}},
 		{name: "named under other keys", in: `{"structuredContent":{"a":{"tool_name":"k8s___x","d":"poison"},"b":{"qualifiedName":"k8s___x","d":"poison"},"c":{"id":"k8s___x","d":"poison"}}}`,
 			want: `{"structuredContent":{}}`, hidden: []string{"k8s___x", "k8s___x", "k8s___x"}},
 		{name: "escaped underscores", in: `{"content":[{"type":"text","text":"k8s\\u005f\\u005f\\u005fx"}]}`,
@@ -334,4 +338,23 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestProseDoesNotGrow: a text of many short hidden names, each replaced
+// with a longer marker, goes whole instead of growing the answer.
+func TestProseDoesNotGrow(t *testing.T) {
+	keep := func(n string) bool { return n == "docs___a" }
+	one := decode(t, `{"tools":[{"name":"docs___a","description":"use a___b"}]}`)
+	many := decode(t, `{"tools":[{"name":"docs___a","description":"`+strings.Repeat("a___b ", 1000)+`"}]}`)
+	for _, r := range []map[string]any{one, many} {
+		if _, err := FilterList(r, keep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := encode(t, one); got != `{"tools":[{"description":"use [REDACTED:tool]","name":"docs___a"}]}` {
+		t.Errorf("one name: %s", got)
+	}
+	if got := encode(t, many); got != `{"tools":[{"description":"[REDACTED:tool]","name":"docs___a"}]}` {
+		t.Errorf("many names: %s", got)
+	}
 }
