@@ -369,8 +369,8 @@ func (f *searchFilter) value(v any, tools bool) any {
 // refuses reports whether e is an object about a tool the filter refuses
 // (see entryName), or about two tools, noting the name as hidden. A
 // naming member that is not a bare name (padded, suffixed, in look-alike
-// characters) is judged by the names a model reads in it, and one that is
-// no string names no one tool.
+// characters) is judged by the names a model reads in it, as prose: once,
+// however much JSON it holds.
 func (f *searchFilter) refuses(e any) bool {
 	m, ok := e.(map[string]any)
 	if !ok {
