@@ -311,17 +311,25 @@ func TestAnswerNeverOutgrowsLambda(t *testing.T) {
 	for i := range hints {
 		hints[i] = "a___b a___b a___b a___b a___b a___b" // each name replaced grows it by 10 bytes
 	}
-	tools := []any{map[string]any{"name": "k8s___list-pods", "description": "Lists pods.", "inputSchema": map[string]any{"type": "object"},
-		"annotations": map[string]any{"hints": hints}}}
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "result": map[string]any{"tools": tools}})
-	ev := []byte(fmt.Sprintf(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"Bearer %s"},
+	for name, annotations := range map[string]any{
+		"short hidden names": map[string]any{"hints": hints},
+		// Passed through unchanged, but every <, > and & is written in
+		// six bytes.
+		"HTML characters": map[string]any{"hint": strings.Repeat("<", 1<<20)},
+	} {
+		tools := []any{map[string]any{"name": "k8s___list-pods", "description": "Lists pods.", "inputSchema": map[string]any{"type": "object"},
+			"annotations": annotations}}
+		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "result": map[string]any{"tools": tools}})
+		body = bytes.ReplaceAll(body, []byte(`\u003c`), []byte("<"))
+		ev := []byte(fmt.Sprintf(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"Bearer %s"},
 		"body":{"jsonrpc":"2.0","id":1,"method":"tools/list"}},"gatewayResponse":{"statusCode":200,"body":%s}}}`, token, body))
-	r := h.Handle(context.Background(), ev)
-	out, err := json.Marshal(r.Output)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out) > 6<<20 || r.Decision.Effect != decision.Deny {
-		t.Fatalf("%d bytes in, %d out, %s: %s", len(ev), len(out), r.Decision.Effect, r.Decision.Reason)
+		r := h.Handle(context.Background(), ev)
+		out, err := h.Invoke(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) > 6<<20 || r.Decision.Effect != decision.Deny || !strings.Contains(string(out), `"code":-32002`) {
+			t.Errorf("%s: %d bytes in, %d out, %s: %s", name, len(ev), len(out), r.Decision.Effect, r.Decision.Reason)
+		}
 	}
 }

@@ -164,6 +164,13 @@ func MarshalJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// EscapedLen returns at most how long the JSON text b becomes as a raw
+// message that Marshal writes: each <, > and & is escaped in six bytes
+// (compacting only shortens it).
+func EscapedLen(b []byte) int {
+	return len(b) + 5*(bytes.Count(b, []byte{'<'})+bytes.Count(b, []byte{'>'})+bytes.Count(b, []byte{'&'}))
+}
+
 // Marshal encodes v to the bytes encoding/json's Marshal gives (HTML
 // escaped, raw messages compacted), in one pass: encoding/json validates
 // and compacts a raw message after its own marshaller produced it, two

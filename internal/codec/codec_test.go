@@ -144,3 +144,20 @@ func TestUnmarshalAnyIsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestEscapedLen: what Marshal writes of a raw message is never longer
+// than EscapedLen says.
+func TestEscapedLen(t *testing.T) {
+	for _, raw := range []string{`{"a":"x"}`, `{"a":"<<>>&&"}`, `{ "a" : "<b>" , "c": [1, 2] }`, `"` + strings.Repeat("<", 1000) + `"`} {
+		out, err := codec.Marshal(json.RawMessage(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := codec.EscapedLen([]byte(raw)); len(out) > n {
+			t.Errorf("%s: written in %d bytes, EscapedLen %d", raw, len(out), n)
+		}
+	}
+	if n := codec.EscapedLen([]byte(`"<>&"`)); n != 20 {
+		t.Errorf("EscapedLen = %d, want 20", n)
+	}
+}

@@ -90,11 +90,21 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, _ err
 	}()
 	r := h.Handle(ctx, payload)
 	out, err := codec.Marshal(r.Output)
+	if err == nil && len(out) > maxOutput {
+		// Past what Lambda returns: the gateway would get an invocation
+		// error, and retry. (The RESPONSE point denies such answers with
+		// a record; this is the last resort.)
+		err = fmt.Errorf("output of %d bytes", len(out))
+	}
 	if err != nil {
+		h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "output not encoded", slog.String("decision_id", r.Decision.ID), slog.String("error", err.Error()))
 		return fallbackOutput, nil
 	}
 	return out, nil
 }
+
+// maxOutput is the most a synchronous Lambda invocation returns.
+const maxOutput = 6 << 20
 
 // Handle decides on one event. A panic anywhere in it, recording and
 // logging included, is answered with a denial.

@@ -177,24 +177,30 @@ func (j *Judge) finish(r Result, resp *gateway.Response, raw json.RawMessage, bo
 			r.Decision.Redactions, changed = counts, true
 		}
 	}
+	out := raw
+	if changed {
+		var err error
+		if out, err = codec.MarshalJSON(body); err != nil {
+			return j.rejectResponse(r, r.Decision.ID, nil, resp, "the filtered response could not be encoded", err)
+		}
+	}
+	if n := codec.EscapedLen(out); n > maxAnswer {
+		// The output escapes <, > and & (as encoding/json does): a
+		// megabyte of "<" is six.
+		return j.rejectResponse(r, r.Decision.ID, nil, resp, "the response is too large to answer with",
+			fmt.Errorf("%d bytes once encoded, %d at most", n, maxAnswer))
+	}
 	if !changed {
 		r.Output = gateway.Respond(status, resp.Headers, raw)
 		return r
-	}
-	out, err := codec.MarshalJSON(body)
-	if err == nil && len(out) > maxAnswer {
-		err = fmt.Errorf("%d bytes, %d at most", len(out), maxAnswer)
-	}
-	if err != nil {
-		return j.rejectResponse(r, r.Decision.ID, nil, resp, "the filtered response could not be encoded", err)
 	}
 	r.Output = gateway.Respond(status, render.WithoutLength(resp.Headers), out)
 	return r
 }
 
-// maxAnswer bounds a filtered answer: Lambda returns at most 6 MB, the
-// envelope included. Markers longer than what they replace can grow an
-// answer; past this it is denied, not lost with an invocation error.
+// maxAnswer bounds an answer: Lambda returns at most 6 MB, the envelope
+// included. Escaping, and markers longer than what they replace, can grow
+// an answer; past this it is denied, not lost with an invocation error.
 const maxAnswer = 6<<20 - 64<<10
 
 // filterTools removes from a list answer what the caller may not use: the

@@ -297,9 +297,9 @@ type searchFilter struct {
 	// removed for naming a refused tool, within the entry being filtered
 	// (see value).
 	mentions int
-	// depth is how deep in JSON inside text the filter is; jsonRead is
-	// the bytes of JSON text it decoded.
-	depth, jsonRead int
+	// depth is how deep in JSON inside text the filter is; textValues
+	// are the values of the JSON texts it decoded.
+	depth, textValues int
 }
 
 // value filters v and returns it (a string cannot be changed in place);
@@ -451,13 +451,15 @@ func (f *searchFilter) text(s string) string {
 	if !strings.Contains(s, "___") && redact.Plain(s) {
 		return s // no wire name, nor one behind an encoding or look-alikes
 	}
-	if t := strings.TrimSpace(s); f.depth < maxTextDepth && f.jsonRead+len(t) <= maxJSONText && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) {
+	if t := strings.TrimSpace(s); f.depth < maxTextDepth && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) {
 		m0 := f.mentions
 		// Checked before it is decoded: a text of a million empty objects
-		// would take hundreds of MB. One whose keys repeat (or that holds
-		// what parsers read apart) reads one way here and maybe another
-		// to the client: which tool it is about is no one tool.
-		switch err := strictjson.Check([]byte(t), strictjson.Options{MaxDepth: 64, MaxValues: maxTextValues}); {
+		// would take hundreds of MB, so an answer's texts decode at most
+		// maxTextValues values together (one past them goes whole). One
+		// whose keys repeat (or that holds what parsers read apart) reads
+		// one way here and maybe another to the client: which tool it is
+		// about is no one tool.
+		switch err := strictjson.Check([]byte(t), strictjson.Options{MaxDepth: 64, MaxValues: maxTextValues - f.textValues}); {
 		case errors.Is(err, strictjson.ErrSyntax):
 			return f.prose(s)
 		case err != nil:
@@ -465,11 +467,11 @@ func (f *searchFilter) text(s string) string {
 			f.mentions = m0 + 1
 			return "[REDACTED:tool]"
 		}
-		f.jsonRead += len(t)
 		dec := json.NewDecoder(strings.NewReader(t))
 		dec.UseNumber()
 		var v any
 		if dec.Decode(&v) == nil && !dec.More() {
+			f.textValues += countValues(v)
 			if f.refuses(v) {
 				f.mentions = m0 + 1
 				return "[REDACTED:tool]" // the text is one refused tool
@@ -504,15 +506,31 @@ func (f *searchFilter) text(s string) string {
 }
 
 // What JSON inside text is read as JSON: maxTextDepth levels of JSON
-// text inside JSON text, maxJSONText bytes of it in one answer, and texts
-// of at most maxTextValues values (a larger one goes whole). Past the
-// depth or the bytes it is prose, whose entries cannot go alone (the item
-// that holds it goes, see value).
+// text inside JSON text (deeper, it is prose, whose entries cannot go
+// alone: the item that holds it goes, see value), and maxTextValues
+// values in all the texts of one answer, as many as the event itself may
+// hold (a text past them goes whole).
 const (
 	maxTextDepth  = 3
-	maxJSONText   = 512 << 10
-	maxTextValues = 50_000
+	maxTextValues = 100_000
 )
+
+// countValues returns the values of v, a decoded JSON value, as
+// strictjson counts them: each object, array, string, number and literal.
+func countValues(v any) int {
+	n := 1
+	switch v := v.(type) {
+	case map[string]any:
+		for _, e := range v {
+			n += countValues(e)
+		}
+	case []any:
+		for _, e := range v {
+			n += countValues(e)
+		}
+	}
+	return n
+}
 
 // container reports whether v is a list, or an object whose members are
 // all lists or objects: what holds entries and says nothing of its own.

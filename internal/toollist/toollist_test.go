@@ -196,7 +196,7 @@ func TestFilterSearch(t *testing.T) {
 			want: `{"content":[]}`, hidden: []string{"k8s___x"}},
 		{name: "a text of tools keyed by name", in: `{"content":[{"type":"text","text":"{\"tools\":{\"k8s___x\":{\"d\":\"poison\"},\"docs___a\":{\"d\":\"ok\"}}}"}]}`,
 			want: `{"content":[{"text":"{\"tools\":{\"docs___a\":{\"d\":\"ok\"}}}","type":"text"}]}`, hidden: []string{"k8s___x"}},
-		{name: "a text of too many values", in: `{"content":[{"type":"text","text":"[` + strings.Repeat(`{},`, 60_000) + `\"docs___a\"]"}]}`,
+		{name: "a text of too many values", in: `{"content":[{"type":"text","text":"[` + strings.Repeat(`{},`, 110_000) + `\"docs___a\"]"}]}`,
 			want: `{"content":[]}`, hidden: []string{"(ambiguous)"}},
 		{name: "line separators written raw", in: "{\"content\":[{\"type\":\"text\",\"text\":\"{\\\"tools\\\":[{\\\"name\\\":\\\"k8s___x\\\"},{\\\"name\\\":\\\"docs___a\\\",\\\"d\\\":\\\"a\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028b\\\"}]}\"}]}",
 			want: `{"content":[{"text":"{\"tools\":[{\"d\":\"a\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028b\",\"name\":\"docs___a\"}]}","type":"text"}]}`, hidden: []string{"k8s___x"}},
@@ -356,5 +356,24 @@ func TestProseDoesNotGrow(t *testing.T) {
 	}
 	if got := encode(t, many); got != `{"tools":[{"description":"[REDACTED:tool]","name":"docs___a"}]}` {
 		t.Errorf("many names: %s", got)
+	}
+}
+
+// TestLargeSearchTextKeepsAllowedTools: the gateway's search text is read
+// as JSON however long its descriptions are (it is few values), so a
+// hidden tool goes alone, not with every allowed one.
+func TestLargeSearchTextKeepsAllowedTools(t *testing.T) {
+	keep := func(n string) bool { return n != "k8s___delete-pod" }
+	text := mustJSON(t, map[string]any{"tools": []map[string]any{
+		{"name": "k8s___get-pod", "description": "Read a pod." + strings.Repeat(" x", 600<<10)},
+		{"name": "k8s___delete-pod", "description": "Delete a pod."},
+		{"name": "github___search_issues", "description": "Search issues."}}})
+	r := map[string]any{"content": []any{map[string]any{"type": "text", "text": string(text)}}}
+	if _, err := FilterSearch(r, keep); err != nil {
+		t.Fatal(err)
+	}
+	out := encode(t, r)
+	if !strings.Contains(out, "github___search_issues") || !strings.Contains(out, "k8s___get-pod") || strings.Contains(out, "delete-pod") {
+		t.Errorf("%.300s", out)
 	}
 }
