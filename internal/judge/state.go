@@ -295,7 +295,7 @@ func countedBy(r *Result, counts func(policy string) bool) func(key []string) bo
 		case counts(f.Policy):
 			return everyKey
 		case f.Policy == "(approval)" && f.Rule == ruleConfirmation:
-			return everyKey // a confirmation forged, altered or replayed
+			return everyKey // a confirmation forged, altered or moved to another call
 		default:
 			others = true
 		}
