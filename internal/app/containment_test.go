@@ -17,6 +17,7 @@ import (
 	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/moto"
+	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/state"
 	"github.com/toolgate/toolgate/internal/testutil"
 	"github.com/toolgate/toolgate/policies"
@@ -240,12 +241,7 @@ spec:
   window: 1h
   quarantine: 10m
 `))
-	h, err := app.NewHandler(func(k string) string {
-		return map[string]string{"POLICY_SOURCE": dir, "STATE_TABLE": "memory"}[k]
-	}, policies.FS, &bytes.Buffer{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := memoryHandler(t, dir)
 	ctx := context.Background()
 	// Refused by a policy and by a rule's error, then by the error alone
 	// (on what the caller sent): each is -32002, and each counts.
@@ -262,4 +258,17 @@ spec:
 			t.Errorf("%s of the held caller: %+v", name, r.Decision)
 		}
 	}
+}
+
+// memoryHandler is the function's handler on the bundle at source (the
+// embedded default when ""), with its state in memory.
+func memoryHandler(t *testing.T, source string) *reload.Handler {
+	t.Helper()
+	h, err := app.NewHandler(func(k string) string {
+		return map[string]string{"POLICY_SOURCE": source, "STATE_TABLE": "memory"}[k]
+	}, policies.FS, &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
