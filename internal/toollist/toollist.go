@@ -48,7 +48,7 @@ func FilterList(result map[string]any, keep Keep) (hidden []string, err error) {
 	if !ok {
 		return nil, fmt.Errorf("result.tools: %w", ErrShape)
 	}
-	kept, hidden := filter(tools, keep, nameOf, true)
+	kept, hidden := filter(tools, keep, nameOf)
 	f := searchFilter{keep: keep, hidden: hidden}
 	for i, e := range kept {
 		kept[i] = f.names(e)
@@ -82,7 +82,7 @@ func FilterEntries(result map[string]any, member, nameKey string, keep Keep) (hi
 		m, _ := e.(map[string]any)
 		s, _ := m[nameKey].(string)
 		return s
-	}, true)
+	})
 	return hidden, nil
 }
 
@@ -196,10 +196,11 @@ func (f *searchFilter) members(m map[string]any, value func(k string, e any) any
 	}
 }
 
-// filter removes the entries of list whose name keep refuses and, when
-// unnamedToo, those without a name (they cannot be judged). It returns the
-// entries kept and the names removed.
-func filter(list []any, keep Keep, name func(any) string, unnamedToo bool) (kept []any, hidden []string) {
+// filter removes the entries of list whose name keep refuses, and those
+// without a name (they cannot be judged); a name that is the marker of
+// ambiguity is none a policy judges. It returns the entries kept and the
+// names removed.
+func filter(list []any, keep Keep, name func(any) string) (kept []any, hidden []string) {
 	kept = make([]any, 0, len(list))
 	for _, e := range list {
 		switch n := name(e); {
@@ -207,7 +208,7 @@ func filter(list []any, keep Keep, name func(any) string, unnamedToo bool) (kept
 			hidden = append(hidden, n)
 		case n != "" && !keep(n):
 			hidden = append(hidden, n)
-		case n == "" && unnamedToo:
+		case n == "":
 			hidden = append(hidden, unnamed)
 		default:
 			kept = append(kept, e)
