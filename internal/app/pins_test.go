@@ -308,11 +308,13 @@ func TestAnswerNeverOutgrowsLambda(t *testing.T) {
 		// Passed through unchanged, but every <, > and & is written in
 		// six bytes.
 		"HTML characters": map[string]any{"hint": strings.Repeat("<", 1<<20)},
+		// and every U+2028 in six, where it took three.
+		"line separators": map[string]any{"hint": strings.Repeat("\u2028", 1_400_000)},
 	} {
 		tools := []any{map[string]any{"name": "k8s___list-pods", "description": "Lists pods.", "inputSchema": map[string]any{"type": "object"},
 			"annotations": annotations}}
 		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "result": map[string]any{"tools": tools}})
-		body = bytes.ReplaceAll(body, []byte(`\u003c`), []byte("<"))
+		body = bytes.ReplaceAll(bytes.ReplaceAll(body, []byte(`\u003c`), []byte("<")), []byte(`\u2028`), []byte("\u2028"))
 		ev := []byte(fmt.Sprintf(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"Bearer %s"},
 		"body":{"jsonrpc":"2.0","id":1,"method":"tools/list"}},"gatewayResponse":{"statusCode":200,"body":%s}}}`, token, body))
 		r := h.Handle(context.Background(), ev)

@@ -165,10 +165,13 @@ func MarshalJSON(v any) ([]byte, error) {
 }
 
 // EscapedLen returns at most how long the JSON text b becomes as a raw
-// message that Marshal writes: each <, > and & is escaped in six bytes
-// (compacting only shortens it).
+// message that Marshal writes: each <, > and & is escaped in six bytes,
+// and each U+2028 and U+2029 (three bytes) in six (compacting only
+// shortens it).
 func EscapedLen(b []byte) int {
-	return len(b) + 5*(bytes.Count(b, []byte{'<'})+bytes.Count(b, []byte{'>'})+bytes.Count(b, []byte{'&'}))
+	html := bytes.Count(b, []byte{'<'}) + bytes.Count(b, []byte{'>'}) + bytes.Count(b, []byte{'&'})
+	separators := bytes.Count(b, []byte("\u2028")) + bytes.Count(b, []byte("\u2029"))
+	return len(b) + 5*html + 3*separators
 }
 
 // Marshal encodes v to the bytes encoding/json's Marshal gives (HTML

@@ -148,7 +148,8 @@ func TestUnmarshalAnyIsEncodingJSON(t *testing.T) {
 // TestEscapedLen: what Marshal writes of a raw message is never longer
 // than EscapedLen says.
 func TestEscapedLen(t *testing.T) {
-	for _, raw := range []string{`{"a":"x"}`, `{"a":"<<>>&&"}`, `{ "a" : "<b>" , "c": [1, 2] }`, `"` + strings.Repeat("<", 1000) + `"`} {
+	for _, raw := range []string{`{"a":"x"}`, `{"a":"<<>>&&"}`, `{ "a" : "<b>" , "c": [1, 2] }`, `"` + strings.Repeat("<", 1000) + `"`,
+		"\"\u2028\u2029<\""} {
 		out, err := codec.Marshal(json.RawMessage(raw))
 		if err != nil {
 			t.Fatal(err)

@@ -184,7 +184,7 @@ func (j *Judge) finish(r Result, resp *gateway.Response, raw json.RawMessage, bo
 			return j.rejectResponse(r, r.Decision.ID, nil, resp, "the filtered response could not be encoded", err)
 		}
 	}
-	if n := codec.EscapedLen(out); n > maxAnswer {
+	if n := codec.EscapedLen(out) + headersLen(resp.Headers); n > maxAnswer {
 		// The output escapes <, > and & (as encoding/json does): a
 		// megabyte of "<" is six.
 		return j.rejectResponse(r, r.Decision.ID, nil, resp, "the response is too large to answer with",
@@ -196,6 +196,15 @@ func (j *Judge) finish(r Result, resp *gateway.Response, raw json.RawMessage, bo
 	}
 	r.Output = gateway.Respond(status, render.WithoutLength(resp.Headers), out)
 	return r
+}
+
+// headersLen bounds what h takes in the output, escaped as a body is.
+func headersLen(h gateway.Headers) int {
+	n := 0
+	for k, v := range h {
+		n += codec.EscapedLen([]byte(k)) + codec.EscapedLen([]byte(v)) + 6 // quotes, colon, comma
+	}
+	return n
 }
 
 // maxAnswer bounds an answer: Lambda returns at most 6 MB, the envelope

@@ -456,12 +456,18 @@ func (f *searchFilter) text(s string) string {
 		m0 := f.mentions
 		// Checked before it is decoded: a text of a million empty objects
 		// would take hundreds of MB, so an answer's texts decode at most
-		// maxTextValues values together (one past them goes whole). One
+		// maxTextValues values together (one past them is prose). One
 		// whose keys repeat (or that holds what parsers read apart) reads
 		// one way here and maybe another to the client: which tool it is
 		// about is no one tool.
-		switch err := strictjson.Check([]byte(t), strictjson.Options{MaxDepth: 64, MaxValues: maxTextValues - f.textValues}); {
-		case errors.Is(err, strictjson.ErrSyntax):
+		left := maxTextValues - f.textValues
+		if left <= 0 {
+			return f.prose(s) // strictjson reads 0 as no bound
+		}
+		switch err := strictjson.Check([]byte(t), strictjson.Options{MaxDepth: 64, MaxValues: left}); {
+		case errors.Is(err, strictjson.ErrSyntax), errors.Is(err, strictjson.ErrValues), errors.Is(err, strictjson.ErrDepth):
+			// Not JSON, or more than this answer's texts may decode:
+			// prose, whose hidden names go with the item that holds them.
 			return f.prose(s)
 		case err != nil:
 			f.refusesName(ambiguous)
@@ -510,7 +516,7 @@ func (f *searchFilter) text(s string) string {
 // text inside JSON text (deeper, it is prose, whose entries cannot go
 // alone: the item that holds it goes, see value), and maxTextValues
 // values in all the texts of one answer, as many as the event itself may
-// hold (a text past them goes whole).
+// hold (a text past them is prose).
 const (
 	maxTextDepth  = 3
 	maxTextValues = 100_000

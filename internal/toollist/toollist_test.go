@@ -196,8 +196,10 @@ func TestFilterSearch(t *testing.T) {
 			want: `{"content":[]}`, hidden: []string{"k8s___x"}},
 		{name: "a text of tools keyed by name", in: `{"content":[{"type":"text","text":"{\"tools\":{\"k8s___x\":{\"d\":\"poison\"},\"docs___a\":{\"d\":\"ok\"}}}"}]}`,
 			want: `{"content":[{"text":"{\"tools\":{\"docs___a\":{\"d\":\"ok\"}}}","type":"text"}]}`, hidden: []string{"k8s___x"}},
-		{name: "a text of too many values", in: `{"content":[{"type":"text","text":"[` + strings.Repeat(`{},`, 110_000) + `\"docs___a\"]"}]}`,
-			want: `{"content":[]}`, hidden: []string{"(ambiguous)"}},
+		// Past what an answer's texts may decode: prose, whose hidden name
+		// takes the item with it.
+		{name: "a text of too many values", in: `{"content":[{"type":"text","text":"[` + strings.Repeat(`{},`, 110_000) + `\"k8s___x\"]"}]}`,
+			want: `{"content":[]}`, hidden: []string{"k8s___x"}},
 		{name: "line separators written raw", in: "{\"content\":[{\"type\":\"text\",\"text\":\"{\\\"tools\\\":[{\\\"name\\\":\\\"k8s___x\\\"},{\\\"name\\\":\\\"docs___a\\\",\\\"d\\\":\\\"a\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028b\\\"}]}\"}]}",
 			want: `{"content":[{"text":"{\"tools\":[{\"d\":\"a\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028\\u2028b\",\"name\":\"docs___a\"}]}","type":"text"}]}`, hidden: []string{"k8s___x"}},
 		{name: "named under other keys", in: `{"structuredContent":{"a":{"tool_name":"k8s___x","d":"poison"},"b":{"qualifiedName":"k8s___x","d":"poison"},"c":{"id":"k8s___x","d":"poison"}}}`,
@@ -375,5 +377,25 @@ func TestLargeSearchTextKeepsAllowedTools(t *testing.T) {
 	out := encode(t, r)
 	if !strings.Contains(out, "github___search_issues") || !strings.Contains(out, "k8s___get-pod") || strings.Contains(out, "delete-pod") {
 		t.Errorf("%.300s", out)
+	}
+}
+
+// TestTextValuesBudgetSpent: once an answer's texts decoded as many values
+// as they may, the next text is prose however it is written (strictjson
+// reads a bound of 0 as none).
+func TestTextValuesBudgetSpent(t *testing.T) {
+	keep := func(n string) bool { return n != "k8s___x" }
+	first := `["docs___a"` + strings.Repeat(`,0`, maxTextValues-2) + `]`
+	second := `[{"name":"k8s___x"},{"name":"docs___a"}]`
+	r := map[string]any{"content": []any{
+		map[string]any{"type": "text", "text": first},
+		map[string]any{"type": "text", "text": second}}}
+	if _, err := FilterSearch(r, keep); err != nil {
+		t.Fatal(err)
+	}
+	// Decoded, the second would lose only its hidden entry; as prose, its
+	// item goes with the hidden name.
+	if c := r["content"].([]any); len(c) != 1 {
+		t.Errorf("the second text was decoded past the budget: %.200v", c)
 	}
 }
