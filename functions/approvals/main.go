@@ -6,13 +6,18 @@ package main
 
 import (
 	"os"
+	"runtime"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/toolgate/toolgate/internal/app"
+	"github.com/toolgate/toolgate/internal/awsenv"
 )
 
 func main() {
+	if n := awsenv.Procs(os.Getenv); n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
 	// A configuration error is logged by NewApprover and yields a handler
 	// that refuses every decision with it: the function must still answer.
 	h, _ := app.NewApprover(os.Getenv, os.Stdout)

@@ -5,10 +5,12 @@ package main
 
 import (
 	"os"
+	"runtime"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/toolgate/toolgate/internal/app"
+	"github.com/toolgate/toolgate/internal/awsenv"
 	"github.com/toolgate/toolgate/internal/cli"
 	"github.com/toolgate/toolgate/policies"
 )
@@ -18,6 +20,9 @@ func main() {
 		// The commands Lambda needs run here; validate and publish are
 		// toolgate's (cmd/toolgate), for people, with the SDK's S3 client.
 		os.Exit(cli.Main(os.Args[1:], cli.Env{Embedded: policies.FS, Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr}))
+	}
+	if n := awsenv.Procs(os.Getenv); n > 0 {
+		runtime.GOMAXPROCS(n)
 	}
 	// A configuration or bundle error is logged by NewHandler and yields a
 	// handler that denies everything: the function must still answer.

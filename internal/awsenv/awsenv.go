@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,4 +74,26 @@ func DynamoDBFromEnv(getenv func(string) string, hc *http.Client) (*DynamoDB, er
 		return nil, err
 	}
 	return &DynamoDB{api: *api}, nil
+}
+
+// fullVCPU is the memory size at which Lambda gives a function one whole
+// vCPU; below it the function gets that share of one, in proportion.
+const fullVCPU = 1769
+
+// Procs returns the GOMAXPROCS a Lambda function should run with, or 0 to
+// leave Go's default. A sandbox shows the Go runtime two vCPUs whatever
+// its memory size, but below 1,769 MB it is given less than one vCPU of
+// time: a second P then only hands goroutines between threads, each
+// handoff a wake-up and a context switch (a third of a warm invocation's
+// time on top of a bare function's), and GC workers compete for the same
+// share. An explicit GOMAXPROCS is left alone.
+func Procs(getenv func(string) string) int {
+	if getenv("GOMAXPROCS") != "" {
+		return 0
+	}
+	mb, err := strconv.Atoi(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+	if err != nil || mb <= 0 || mb >= fullVCPU {
+		return 0
+	}
+	return 1
 }
