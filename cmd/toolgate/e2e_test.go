@@ -24,7 +24,6 @@ import (
 	"github.com/toolgate/toolgate/internal/approval"
 	"github.com/toolgate/toolgate/internal/cli"
 	"github.com/toolgate/toolgate/internal/moto"
-	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/testutil"
 	"github.com/toolgate/toolgate/pkg/gateway"
 	"github.com/toolgate/toolgate/policies"
@@ -93,7 +92,7 @@ func (tg *targets) ran(tool string) int {
 // name and parameter headers of 2026-07-28), never its Authorization.
 type gatewayEmulator struct {
 	t      *testing.T
-	fn     *reload.Handler
+	fn     *app.Handler
 	target string
 }
 

@@ -45,18 +45,66 @@ func Logger(w io.Writer, level slog.Level, text bool) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// syncWriter serializes the writes of the logger and the metrics, which
+// lineWriter serializes the writes of the logger and the metrics, which
 // share the function's standard output: Lambda may run several invocations
-// at once in one process, and a line must never be cut by another.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// at once in one process, and a line must never be cut by another. While
+// an invocation runs (see Handler), the lines written are kept and written
+// together as it ends: each write to the runtime's pipe is a system call
+// that wakes the pipe's reader, and a denial wrote three (its record and
+// two metrics lines).
+type lineWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	open int // invocations running
+	kept []byte
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open > 0 {
+		l.kept = append(l.kept, p...)
+		return len(p), nil
+	}
+	return l.w.Write(p)
+}
+
+func (l *lineWriter) begin() {
+	l.mu.Lock()
+	l.open++
+	l.mu.Unlock()
+}
+
+// end writes what was kept, the lines of every invocation running: an
+// invocation's lines are out when it answers, even while others run.
+func (l *lineWriter) end() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open--
+	if len(l.kept) > 0 {
+		_, _ = l.w.Write(l.kept) // as the logger and the metrics: best effort
+	}
+	l.kept = l.kept[:0]
+	if cap(l.kept) > maxKept {
+		l.kept = nil // one large answer's record must not stay in memory
+	}
+}
+
+// maxKept is the most a lineWriter keeps allocated between invocations.
+const maxKept = 64 << 10
+
+// Handler is the interceptor function's handler: a reload.Handler whose
+// invocations write their lines once, as they end.
+type Handler struct {
+	*reload.Handler
+	out *lineWriter
+}
+
+// Invoke implements lambda.Handler.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	h.out.begin()
+	defer h.out.end()
+	return h.Handler.Invoke(ctx, payload)
 }
 
 // verifier returns the token verifier with its keys fetched. A JWKS that
@@ -135,8 +183,13 @@ const startTimeout = 5 * time.Second
 // the error and returns, with the error, a handler that denies every
 // request with the reason; for a bundle in S3, until a later check loads a
 // good one.
-func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTracer func(*slog.Logger) trace.Tracer) (*reload.Handler, error) {
-	w = &syncWriter{w: w}
+func NewHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTracer func(*slog.Logger) trace.Tracer) (*Handler, error) {
+	out := &lineWriter{w: w}
+	h, err := newHandler(getenv, embedded, out, newTracer)
+	return &Handler{Handler: h, out: out}, err
+}
+
+func newHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTracer func(*slog.Logger) trace.Tracer) (*reload.Handler, error) {
 	cfg, err := config.FromEnv(getenv)
 	logger := Logger(w, cfg.LogLevel, cfg.LogText)
 	var tracer trace.Tracer
@@ -281,7 +334,7 @@ var errUnverifiedProduction = errors.New("in production a deployed function veri
 // every request with it.
 func NewApprover(getenv func(string) string, w io.Writer) (*approver.Handler, error) {
 	cfg, err := config.FromEnv(getenv)
-	logger := Logger(&syncWriter{w: w}, cfg.LogLevel, cfg.LogText)
+	logger := Logger(&lineWriter{w: w}, cfg.LogLevel, cfg.LogText)
 	fail := func(err error) (*approver.Handler, error) {
 		logger.Error("invalid configuration: refusing every request", "error", err.Error())
 		return approver.Broken(err), err

@@ -17,7 +17,6 @@ import (
 	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/moto"
-	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/state"
 	"github.com/toolgate/toolgate/internal/testutil"
 	"github.com/toolgate/toolgate/policies"
@@ -262,7 +261,7 @@ spec:
 
 // memoryHandler is the function's handler on the bundle at source (the
 // embedded default when ""), with its state in memory.
-func memoryHandler(t *testing.T, source string) *reload.Handler {
+func memoryHandler(t *testing.T, source string) *app.Handler {
 	t.Helper()
 	h, err := app.NewHandler(func(k string) string {
 		return map[string]string{"POLICY_SOURCE": source, "STATE_TABLE": "memory"}[k]

@@ -18,7 +18,6 @@ import (
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/moto"
-	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/s3bundle"
 	"github.com/toolgate/toolgate/internal/testutil"
 	"github.com/toolgate/toolgate/policies"
@@ -92,7 +91,7 @@ func (e *s3Env) publish(t *testing.T, bundleFS fs.FS, raw []byte) s3bundle.Objec
 
 // handler is the function as Lambda runs it, following s3://policies/prod
 // through the proxy.
-func (e *s3Env) handler(t *testing.T, logs *testutil.Buffer, vars map[string]string) (*reload.Handler, error) {
+func (e *s3Env) handler(t *testing.T, logs *testutil.Buffer, vars map[string]string) (*app.Handler, error) {
 	t.Helper()
 	all := map[string]string{"POLICY_SOURCE": "s3://policies/prod", "POLICY_REFRESH_SECONDS": "0", "AWS_ENDPOINT_URL_S3": e.proxy.Endpoint}
 	for k, v := range vars {

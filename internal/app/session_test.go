@@ -13,7 +13,6 @@ import (
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/moto"
 	"github.com/toolgate/toolgate/internal/policytest"
-	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/policies"
 )
 
@@ -61,7 +60,7 @@ func sessionCall(t *testing.T, sub, sid, tool string) []byte {
 
 // enforcingSessions is the handler of an enforcing trifecta policy with
 // histories in moto's DynamoDB.
-func enforcingSessions(t *testing.T) *reload.Handler {
+func enforcingSessions(t *testing.T) *app.Handler {
 	t.Helper()
 	srv := moto.Start(t)
 	table := srv.CreateTable(t, "toolgate-sessions")

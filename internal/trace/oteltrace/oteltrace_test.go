@@ -18,7 +18,6 @@ import (
 
 	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/decision"
-	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/testutil"
 	"github.com/toolgate/toolgate/internal/trace/oteltrace"
 	"github.com/toolgate/toolgate/policies"
@@ -71,7 +70,7 @@ func (c *collectorServer) received() ([]*tracepb.Span, int) {
 	return slices.Clone(c.spans), c.posts
 }
 
-func handler(t testing.TB, logs io.Writer) *reload.Handler {
+func handler(t testing.TB, logs io.Writer) *app.Handler {
 	t.Helper()
 	h, err := app.NewHandler(func(string) string { return "" }, policies.FS, logs, oteltrace.New)
 	if err != nil {

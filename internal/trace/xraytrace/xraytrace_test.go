@@ -15,7 +15,6 @@ import (
 
 	"github.com/toolgate/toolgate/internal/app"
 	"github.com/toolgate/toolgate/internal/decision"
-	"github.com/toolgate/toolgate/internal/reload"
 	"github.com/toolgate/toolgate/internal/testutil"
 	"github.com/toolgate/toolgate/internal/trace/xraytrace"
 	"github.com/toolgate/toolgate/policies"
@@ -81,7 +80,7 @@ func (d *daemon) receive(t *testing.T, wait time.Duration) []segment {
 	}
 }
 
-func handler(t testing.TB, logs *bytes.Buffer) *reload.Handler {
+func handler(t testing.TB, logs *bytes.Buffer) *app.Handler {
 	t.Helper()
 	h, err := app.NewHandler(func(string) string { return "" }, policies.FS, logs, xraytrace.New)
 	if err != nil {
@@ -200,7 +199,7 @@ func BenchmarkHandler2KB(b *testing.B) {
 	xr := handler(b, &bytes.Buffer{})
 	for _, bm := range []struct {
 		name string
-		h    *reload.Handler
+		h    *app.Handler
 		ctx  context.Context
 	}{
 		{"tracing=none", nop, traced("1")},
