@@ -15,11 +15,11 @@ import (
 )
 
 func main() {
-	if n := awsenv.Procs(os.Getenv); n > 0 {
-		runtime.GOMAXPROCS(n)
-	}
 	// A configuration error is logged by NewApprover and yields a handler
 	// that refuses every decision with it: the function must still answer.
 	h, _ := app.NewApprover(os.Getenv, os.Stdout)
+	if n := awsenv.Procs(os.Getenv); n > 0 {
+		runtime.GOMAXPROCS(n) // see the interceptor's main
+	}
 	lambda.Start(h)
 }

@@ -21,11 +21,14 @@ func main() {
 		// toolgate's (cmd/toolgate), for people, with the SDK's S3 client.
 		os.Exit(cli.Main(os.Args[1:], cli.Env{Embedded: policies.FS, Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr}))
 	}
-	if n := awsenv.Procs(os.Getenv); n > 0 {
-		runtime.GOMAXPROCS(n)
-	}
 	// A configuration or bundle error is logged by NewHandler and yields a
 	// handler that denies everything: the function must still answer.
 	h, _ := app.NewHandler(os.Getenv, policies.FS, os.Stdout, newTracer)
+	// Only once the bundle is compiled: with one P from the start, the
+	// compilation's garbage was collected on that P alone, and a cold
+	// start took 5.4-5.8x a bare function's instead of 6.4-7.0x.
+	if n := awsenv.Procs(os.Getenv); n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
 	lambda.Start(h)
 }
