@@ -138,9 +138,16 @@ func TestUnmarshalAnyIsEncodingJSON(t *testing.T) {
 	} {
 		var want any
 		werr := json.Unmarshal([]byte(in), &want)
-		got, gerr := codec.UnmarshalAny([]byte(in))
+		b := []byte(in)
+		got, gerr := codec.UnmarshalAny(b)
 		if (werr != nil) != (gerr != nil) || werr == nil && !reflect.DeepEqual(got, want) {
 			t.Errorf("UnmarshalAny(%q) = %#v, %v; encoding/json gives %#v, %v", in, got, gerr, want, werr)
+		}
+		// Both decoders parse the caller's bytes in place: the message
+		// they came from is passed on, and must be as it was sent.
+		_, _ = codec.DecodeJSON(b)
+		if string(b) != in {
+			t.Errorf("decoding %q changed it to %q", in, b)
 		}
 	}
 }
