@@ -7,12 +7,29 @@ import (
 )
 
 // BenchmarkCredentialStores2KB scans the arguments of the 2 KB sample
-// call, whose text is no plain word and so is normalised.
+// call. Its long text passes the plain-word screen; its query ("how do I
+// configure ...") names a command word, and is read in full.
 func BenchmarkCredentialStores2KB(b *testing.B) {
 	text := strings.Repeat("The agent is helping an operator plan a network migration. ", 12)
 	args := map[string]any{"query": "how do I configure VPC peering between two accounts with overlapping CIDR ranges",
 		"filters":    map[string]any{"products": []any{"vpc", "transit-gateway", "privatelink"}, "since": "2025-01-01", "languages": []any{"en"}},
 		"maxResults": 25.0, "includeSnippets": true, "context": text}
+	b.ReportAllocs()
+	for b.Loop() {
+		if s := CredentialStores(args); len(s) != 0 {
+			b.Fatal(s)
+		}
+	}
+}
+
+// BenchmarkCredentialStoresProse scans 2 KB of ordinary prose that uses
+// command words as words ("set up", "environment"), as an agent's
+// instructions to a tool may: none of it is screened out, and every word
+// of every reading is followed as a shell would.
+func BenchmarkCredentialStoresProse(b *testing.B) {
+	text := strings.Repeat("The agent is helping an operator set up the network environment. ", 31)
+	args := map[string]any{"instructions": text}
+	b.SetBytes(int64(len(text)))
 	b.ReportAllocs()
 	for b.Loop() {
 		if s := CredentialStores(args); len(s) != 0 {
