@@ -155,6 +155,53 @@ func printsCredentials(n string) bool {
 	return envCommand(n) || strings.Contains(n, "config view") && strings.Contains(n, "--raw") || wordsInOrder(n)
 }
 
+// The tests below run on every character or word of a value that uses a
+// command word as a word (2 KB of prose), where strings.ContainsRune,
+// ContainsAny, IndexAny and Trim cost a call, or a set built, each.
+
+// endsCommand reports whether r ends a command's words: ; & | newline
+// ( ) and the backquote.
+func endsCommand(r rune) bool {
+	switch r {
+	case ';', '&', '|', '\n', '(', ')', '`':
+		return true
+	}
+	return false
+}
+
+// endsCommandOrBrace is endsCommand, braces included.
+func endsCommandOrBrace(r rune) bool { return endsCommand(r) || r == '{' || r == '}' }
+
+// hasGlob reports whether s has a glob character: * ? [.
+func hasGlob(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '*' || c == '?' || c == '[' {
+			return true
+		}
+	}
+	return false
+}
+
+// allDigits reports whether s is ASCII digits only (or empty).
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigitByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// indexRedirection returns the index of the first < or > in s, or -1.
+func indexRedirection(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '<' || s[i] == '>' {
+			return i
+		}
+	}
+	return -1
+}
+
 // inOrder are commands that print credentials as words in order within
 // one command, options between them allowed (aws configure --profile p
 // get ..., kubectl config --context=x view --raw, gh auth --hostname h
@@ -167,7 +214,7 @@ func wordsInOrder(n string) bool {
 	if !strings.Contains(n, "config") && !strings.Contains(n, "auth") {
 		return false
 	}
-	for seg := range strings.FieldsFuncSeq(n, func(r rune) bool { return strings.ContainsRune(";&|\n()`", r) }) {
+	for seg := range strings.FieldsFuncSeq(n, endsCommand) {
 		words := strings.Fields(seg)
 		for _, want := range inOrder {
 			k := 0
@@ -407,9 +454,7 @@ func envCommand(n string) bool {
 		// echo set | bash: what echo and printf print is the script.
 		n = printers.Replace(n)
 	}
-	for seg := range strings.FieldsFuncSeq(n, func(r rune) bool {
-		return strings.ContainsRune(";&|\n()`{}", r)
-	}) {
+	for seg := range strings.FieldsFuncSeq(n, endsCommandOrBrace) {
 		w := segmentWords(seg)
 		prints, opts := suffixes(w)
 		var run runner
@@ -421,7 +466,7 @@ func envCommand(n string) bool {
 			}
 			// A glob with a literal character names a command where it
 			// runs, or as a path (/usr/bin/e?v; not *, not ls p*).
-			glob := strings.ContainsAny(base, "*?[") && strings.Trim(base, "*?[]!^-") != "" && (ok || strings.Contains(word, "/"))
+			glob := hasGlob(base) && strings.Trim(base, "*?[]!^-") != "" && (ok || strings.Contains(word, "/"))
 			if base == "printenv" || glob && globMatch(base, "printenv") {
 				return true
 			}
@@ -475,7 +520,7 @@ func segmentWords(seg string) []string {
 	fs := strings.Fields(seg)
 	for i := 0; i < len(fs); i++ {
 		f := fs[i]
-		k := strings.IndexAny(f, "<>")
+		k := indexRedirection(f)
 		if k < 0 {
 			w = append(w, f)
 			continue
@@ -567,7 +612,7 @@ func suffixes(w []string) (prints, opts []bool) {
 		switch {
 		case strings.HasPrefix(a, "#"):
 			prints[i] = true // a comment: nothing runs after it
-		case strings.Trim(a, "0123456789") == "":
+		case allDigits(a):
 			prints[i] = prints[i+1] // a redirection's descriptor (env 2>/dev/null)
 		case a == "-u" || a == "--unset" || a == "-c" || a == "--chdir":
 			prints[i] = i+2 > len(w) || prints[i+2] // its argument

@@ -1,6 +1,9 @@
 package attributes
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // FuzzPlainWord: plainWord is a screen in front of the scan; no value it
 // lets through may name a credential store once read in full.
@@ -33,6 +36,30 @@ func FuzzCredentialStores(f *testing.F) {
 			a, b := CredentialStores(args), CredentialStores(args)
 			if len(a) != len(b) {
 				t.Fatalf("%q: %v then %v", s, a, b)
+			}
+		}
+	})
+}
+
+// FuzzByteTests: the scan's byte loops answer as the strings functions
+// they stand in for.
+func FuzzByteTests(f *testing.F) {
+	for _, s := range []string{"", "e?v", "2>", "12", "a<b>c", "[", "\xff*", "é;", "env>x", "{}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if hasGlob(s) != strings.ContainsAny(s, "*?[") {
+			t.Errorf("hasGlob(%q)", s)
+		}
+		if allDigits(s) != (strings.Trim(s, "0123456789") == "") {
+			t.Errorf("allDigits(%q)", s)
+		}
+		if indexRedirection(s) != strings.IndexAny(s, "<>") {
+			t.Errorf("indexRedirection(%q)", s)
+		}
+		for _, r := range s + "\n" {
+			if endsCommand(r) != strings.ContainsRune(";&|\n()`", r) || endsCommandOrBrace(r) != strings.ContainsRune(";&|\n()`{}", r) {
+				t.Errorf("endsCommand(%q)", r)
 			}
 		}
 	})
