@@ -38,10 +38,12 @@ func (h *Handler) inTime(ctx context.Context, id string, payload []byte, next st
 	done := make(chan judge.Result, 1) // buffered: a late judgement must not block
 	state := new(atomic.Int32)
 	h.dispatch(judgement{next, jctx, id, payload, done, state})
+	timer := time.NewTimer(left)
+	defer timer.Stop()
 	select {
 	case r := <-done:
 		return r
-	case <-jctx.Done(): // the deadline less the margin, or the invocation's end
+	case <-timer.C:
 		if !state.CompareAndSwap(running, abandoned) {
 			return <-done // it finished as the timer fired
 		}
