@@ -310,6 +310,44 @@ func TestDeadlineOneProcessor(t *testing.T) {
 	}
 }
 
+// slowToStop is an engine whose first evaluation notices its context's
+// end only after a while, as one does between rules.
+type slowToStop struct {
+	policy.Engine
+	first *atomic.Bool
+}
+
+func (s slowToStop) Evaluate(ctx context.Context, doc map[string]any) policy.Result {
+	if s.first.Swap(false) {
+		<-ctx.Done()
+		time.Sleep(30 * time.Millisecond)
+	}
+	return s.Engine.Evaluate(ctx, doc)
+}
+
+// TestParentCancelled: an invocation's context cancelled before its
+// deadline ends the judgement, which says so: it is no missed deadline,
+// and the next call, right after, is judged.
+func TestParentCancelled(t *testing.T) {
+	first := new(atomic.Bool)
+	first.Store(true)
+	h := handlerWith(t, func(c *interceptor.Config) { c.Engine = slowToStop{c.Engine, first} })
+	payload, err := os.ReadFile("../../testdata/events/allowed-call.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	time.AfterFunc(20*time.Millisecond, cancel)
+	if r := h.Handle(ctx, payload); r.Decision.Effect != decision.Deny || strings.Contains(r.Decision.Reason, "deadline") {
+		t.Fatalf("cancelled: %+v", r.Decision)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r := h.Handle(ctx, payload); r.Decision.Effect != decision.Allow {
+		t.Fatalf("the next call: %+v", r.Decision)
+	}
+}
+
 // TestLateJudgementsDoNotPileUp: with an evaluation that never returns, 100
 // timed-out invocations leave one judgement running, not 100: while it
 // runs, new work is refused at once. Once it ends, decisions resume.
