@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
 )
 
@@ -29,6 +30,16 @@ func TestAppendRecordIsEncodingJSON(t *testing.T) {
 			if got := appendRecord(nil, rec, meta); !bytes.Equal(got, append(want, '\n')) {
 				t.Errorf("%q:\n got %s\nwant %s", s, got, want)
 			}
+		}
+	}
+}
+
+// TestAppendRecordUnencodable: a value encoding/json refuses gives no
+// line, not a broken one.
+func TestAppendRecordUnencodable(t *testing.T) {
+	for _, v := range []any{math.NaN(), math.Inf(1), make(chan int)} {
+		if got := appendRecord(nil, map[string]any{"Decisions": 1, "Latency": v}, Metadata{Timestamp: 1}); got != nil {
+			t.Errorf("%v: %s", v, got)
 		}
 	}
 }
