@@ -84,11 +84,16 @@ const fullVCPU = 1769
 // leave Go's default. A sandbox shows the Go runtime two vCPUs whatever
 // its memory size, but below 1,769 MB it is given less than one vCPU of
 // time: a second P then only hands goroutines between threads, each
-// handoff a wake-up and a context switch (a third of a warm invocation's
-// time on top of a bare function's), and GC workers compete for the same
-// share. An explicit GOMAXPROCS is left alone.
+// handoff a wake-up and a context switch (about a quarter of what a warm
+// invocation costs above a bare function's), and GC workers compete for
+// the same share. Left alone: an explicit GOMAXPROCS, and a function that
+// serves several invocations at once (AWS_LAMBDA_MAX_CONCURRENCY above
+// 1), whose calls and bundle refreshes would queue on one P.
 func Procs(getenv func(string) string) int {
 	if getenv("GOMAXPROCS") != "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(getenv("AWS_LAMBDA_MAX_CONCURRENCY")); err == nil && n > 1 {
 		return 0
 	}
 	mb, err := strconv.Atoi(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
