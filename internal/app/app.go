@@ -52,9 +52,10 @@ func Logger(w io.Writer, level slog.Level, text bool) *slog.Logger {
 // together as it ends: each write to the runtime's pipe is a system call
 // that wakes the pipe's reader, and a denial wrote three (its record and
 // two metrics lines). The cost: a process that dies inside an invocation
-// (out of memory, a fatal runtime error) loses the lines that invocation
-// had written, where before they were out; its record, written last,
-// never was. Standard error is not kept.
+// (out of memory, a fatal runtime error, a Lambda timeout) loses the
+// lines that invocation had written, where before they were out; its
+// record, written last, never was. A write that fails loses what it held
+// of every invocation running. Standard error is not kept.
 type lineWriter struct {
 	mu   sync.Mutex
 	w    io.Writer
