@@ -315,12 +315,10 @@ func fromS3(cfg config.Config, getenv func(string) string, logger *slog.Logger, 
 		Interval:     cfg.PolicyRefresh,
 		Timeout:      cfg.PolicyRefreshTimeout,
 		StartTimeout: startTimeout,
-		// The interceptor's margin, and as much again for the decision.
-		Reserve: 2 * cmp.Or(cfg.DeadlineMargin, interceptor.DefaultDeadlineMargin),
-		Build:   build,
-		Broken:  broken(source),
-		Logger:  logger.With("environment", cfg.Environment),
-		Metrics: emf,
+		Build:        build,
+		Broken:       broken(source),
+		Logger:       logger.With("environment", cfg.Environment),
+		Metrics:      emf,
 	})
 }
 

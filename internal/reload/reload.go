@@ -33,11 +33,6 @@ type Config struct {
 	// Timeout bounds a check's request, so that no tool call waits long
 	// for S3; StartTimeout bounds the first load, before any call waits.
 	Timeout, StartTimeout time.Duration
-	// Reserve is the time a check in an invocation leaves before the
-	// invocation's deadline, for the decision after it: a check that ran
-	// to the deadline would end the invocation in a Lambda timeout, an
-	// error the gateway retries, where a denial was due.
-	Reserve time.Duration
 	// Build returns the handler that decides with b.
 	Build func(b *bundle.Bundle) *interceptor.Handler
 	// Broken returns the handler that denies everything, saying err.
@@ -117,14 +112,9 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) judge.Result {
 // handler runs a check when one is due and no other is running, then
 // returns the handler in force.
 func (h *Handler) handler(ctx context.Context) *interceptor.Handler {
-	limit := h.cfg.Timeout
-	if d, ok := ctx.Deadline(); ok {
-		limit = min(limit, time.Until(d)-h.cfg.Reserve)
-	}
-	// With no time to spare, the check waits for an invocation that has.
-	if due := h.due.Load(); due != 0 && limit > 0 && h.cfg.Now().UnixNano() >= due && h.mu.TryLock() {
+	if due := h.due.Load(); due != 0 && h.cfg.Now().UnixNano() >= due && h.mu.TryLock() {
 		if h.cfg.Now().UnixNano() >= h.due.Load() { // not checked meanwhile
-			cctx, cancel := context.WithTimeout(ctx, limit)
+			cctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 			_ = h.check(cctx) // logged and counted; the last good bundle stays
 			cancel()
 		}

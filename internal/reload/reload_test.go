@@ -165,41 +165,6 @@ func TestChecksDoNotQueue(t *testing.T) {
 	wg.Wait()
 }
 
-// TestCheckLeavesTimeToDecide: a check in an invocation with little time
-// left stops Reserve before its deadline, and the bundle in force decides
-// before it; with less than Reserve left, no check starts.
-func TestCheckLeavesTimeToDecide(t *testing.T) {
-	f := newFixture(t)
-	f.publish(t)
-	cfg := f.config(0)
-	cfg.Reserve = 500 * time.Millisecond
-	h, err := reload.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.proxy.SetMode(moto.Stall)
-	defer f.proxy.SetMode(moto.Pass)
-	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
-	r := h.Handle(ctx, readCall)
-	if answered := time.Now(); answered.After(deadline) {
-		t.Errorf("answered %v after the deadline", answered.Sub(deadline))
-	}
-	if r.Decision.Effect != decision.Allow {
-		t.Errorf("the bundle in force did not decide: %+v", r.Decision)
-	}
-	if f.proxy.Waiting() != 1 {
-		t.Fatalf("%d checks waiting, want the one that stalled", f.proxy.Waiting())
-	}
-	f.clock.advance(time.Hour)
-	ctx, cancel = context.WithTimeout(context.Background(), 400*time.Millisecond)
-	defer cancel()
-	if r := h.Handle(ctx, readCall); r.Decision.Effect != decision.Allow || f.proxy.Waiting() != 1 {
-		t.Errorf("with less than Reserve left: %s, %d checks waiting", r.Decision.Effect, f.proxy.Waiting())
-	}
-}
-
 func TestStatic(t *testing.T) {
 	broken := errors.New("no bundle")
 	h := reload.Static(interceptor.New(interceptor.Config{Config: judge.Config{Engine: policy.Broken(broken)}}), nil)
