@@ -57,18 +57,25 @@ const maxExact = 1 << 53
 // equal keys wins differs between parsers). It works in one pass without
 // recursion, so no input can exhaust the stack.
 func Check(b []byte, opts Options) error {
+	_, err := CheckCount(b, opts)
+	return err
+}
+
+// CheckCount is Check that also returns how many values it read: each
+// object, array, string (member names aside), number and literal.
+func CheckCount(b []byte, opts Options) (values int, err error) {
 	if !utf8.Valid(b) {
-		return ErrUnicode
+		return 0, ErrUnicode
 	}
 	s := scanners.Get().(*scanner)
 	s.b, s.i, s.opts, s.values = b, 0, opts, 0
 	s.stack, s.buf, s.arena = s.stack[:0], s.buf[:0], s.arena[:0]
-	err := s.run()
-	s.b = nil
+	err = s.run()
+	values, s.b = s.values, nil
 	if cap(s.arena) <= maxKept && cap(s.stack) <= maxKept {
 		scanners.Put(s) // a huge message's buffers are not kept
 	}
-	return err
+	return values, err
 }
 
 // scanners keep their stacks and arenas between checks: every call is

@@ -192,3 +192,13 @@ func BenchmarkCheck2KB(b *testing.B) {
 		}
 	}
 }
+
+// TestCheckCount: the values counted are what a decoder makes of the
+// text, member names aside.
+func TestCheckCount(t *testing.T) {
+	for in, want := range map[string]int{`1`: 1, `[]`: 1, `{}`: 1, `[1,{"a":"b"},true]`: 5, `{"a":{"b":[null,"x"]},"c":-1.5}`: 6} {
+		if n, err := strictjson.CheckCount([]byte(in), strictjson.Options{}); err != nil || n != want {
+			t.Errorf("CheckCount(%s) = %d, %v; want %d", in, n, err, want)
+		}
+	}
+}

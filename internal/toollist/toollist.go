@@ -464,7 +464,8 @@ func (f *searchFilter) text(s string) string {
 		if left <= 0 {
 			return f.prose(s) // strictjson reads 0 as no bound
 		}
-		switch err := strictjson.Check([]byte(t), strictjson.Options{MaxDepth: 64, MaxValues: left}); {
+		values, err := strictjson.CheckCount([]byte(t), strictjson.Options{MaxDepth: 64, MaxValues: left})
+		switch {
 		case errors.Is(err, strictjson.ErrSyntax), errors.Is(err, strictjson.ErrValues), errors.Is(err, strictjson.ErrDepth):
 			// Not JSON, or more than this answer's texts may decode:
 			// prose, whose hidden names go with the item that holds them.
@@ -478,7 +479,7 @@ func (f *searchFilter) text(s string) string {
 		dec.UseNumber()
 		var v any
 		if dec.Decode(&v) == nil && !dec.More() {
-			f.textValues += countValues(v)
+			f.textValues += values
 			if f.refuses(v) {
 				f.mentions = m0 + 1
 				return "[REDACTED:tool]" // the text is one refused tool
@@ -521,23 +522,6 @@ const (
 	maxTextDepth  = 3
 	maxTextValues = 100_000
 )
-
-// countValues returns the values of v, a decoded JSON value, as
-// strictjson counts them: each object, array, string, number and literal.
-func countValues(v any) int {
-	n := 1
-	switch v := v.(type) {
-	case map[string]any:
-		for _, e := range v {
-			n += countValues(e)
-		}
-	case []any:
-		for _, e := range v {
-			n += countValues(e)
-		}
-	}
-	return n
-}
 
 // container reports whether v is a list, or an object whose members are
 // all lists or objects: what holds entries and says nothing of its own.
