@@ -19,7 +19,10 @@ import (
 
 // DecodeJSON decodes the first JSON value of b, numbers as json.Number so
 // that they are re-encoded exactly as sent, in one pass; what follows the
-// value is not read, as with encoding/json's Decoder.
+// value is not read, as with encoding/json's Decoder. It and UnmarshalAny
+// read b through a bytes.Buffer, which jsontext parses in place and never
+// writes to: from a bytes.Reader it copied the input into buffers it grew
+// as it went (2 KB and 7 allocations of a 2 KB call's 22 KB and 190).
 func DecodeJSON(b []byte) (any, error) {
 	dec := jsontext.NewDecoder(bytes.NewBuffer(b), v1Semantics)
 	v, err := decodeValue(dec, false)
@@ -105,11 +108,6 @@ func decodeValue(dec *jsontext.Decoder, floats bool) (any, error) {
 	}
 	return nil, fmt.Errorf("unexpected %v", tok.Kind())
 }
-
-// The decoders above read b through a bytes.Buffer, which jsontext parses
-// in place and never writes to: from a bytes.Reader it copied the input
-// into buffers it grew as it went (2 KB and 7 allocations of a 2 KB
-// call's 22 KB and 190).
 
 // v1Semantics makes the v2 decoder read input as encoding/json does: of
 // two equal member names the last wins (replacing the first's value, not
