@@ -452,72 +452,76 @@ func (f *searchFilter) text(s string) string {
 	if !strings.Contains(s, "___") && redact.Plain(s) {
 		return s // no wire name, nor one behind an encoding or look-alikes
 	}
-	if t := strings.TrimSpace(s); f.depth < maxTextDepth && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) {
-		m0 := f.mentions
-		// Checked before it is decoded: a text of a million empty objects
-		// would take hundreds of MB, so an answer's texts decode at most
-		// maxTextValues values together (one past them is prose). One
-		// whose keys repeat (or that holds what parsers read apart) reads
-		// one way here and maybe another to the client: which tool it is
-		// about is no one tool.
-		left := maxTextValues - f.textValues
-		if left <= 0 {
-			return f.prose(s) // strictjson reads 0 as no bound
-		}
-		values, err := strictjson.CheckCount([]byte(t), strictjson.Options{MaxDepth: 64, MaxValues: left})
-		switch {
-		case errors.Is(err, strictjson.ErrSyntax), errors.Is(err, strictjson.ErrValues), errors.Is(err, strictjson.ErrDepth):
-			// Not JSON, or more than this answer's texts may decode:
-			// prose, whose hidden names go with the item that holds them.
-			return f.prose(s)
-		case err != nil:
-			f.refusesName(ambiguous)
+	t := strings.TrimSpace(s)
+	if !strings.HasPrefix(t, "{") && !strings.HasPrefix(t, "[") {
+		return f.prose(s)
+	}
+	if f.depth >= maxTextDepth {
+		return f.unread(s)
+	}
+	m0 := f.mentions
+	// Checked before it is decoded: a text of a million empty objects
+	// would take hundreds of MB, so an answer's texts decode at most
+	// maxTextValues values together (one past them is unread). One
+	// whose keys repeat (or that holds what parsers read apart) reads
+	// one way here and maybe another to the client: which tool it is
+	// about is no one tool.
+	left := maxTextValues - f.textValues
+	if left <= 0 {
+		return f.unread(s) // strictjson reads 0 as no bound
+	}
+	values, err := strictjson.CheckCount([]byte(t), strictjson.Options{MaxDepth: 64, MaxValues: left})
+	switch {
+	case errors.Is(err, strictjson.ErrSyntax), errors.Is(err, strictjson.ErrValues), errors.Is(err, strictjson.ErrDepth):
+		// Not JSON, or more than this answer's texts may decode.
+		return f.unread(s)
+	case err != nil:
+		f.refusesName(ambiguous)
+		f.mentions = m0 + 1
+		return "[REDACTED:tool]"
+	}
+	dec := json.NewDecoder(strings.NewReader(t))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil || dec.More() {
+		return f.unread(s)
+	}
+	f.textValues += values
+	if f.refuses(v) {
+		f.mentions = m0 + 1
+		return "[REDACTED:tool]" // the text is one refused tool
+	}
+	before := len(f.hidden)
+	_, list := v.([]any) // a text that is an array lists tools
+	f.depth++
+	v = f.value(v, list)
+	f.depth--
+	if container(v) {
+		// A list, or an object of lists, lost its refused
+		// entries cleanly: the rewritten text no longer
+		// mentions them. An object that also says something
+		// of its own does not.
+		f.mentions = m0
+	}
+	if len(f.hidden) > before {
+		out, err := codec.MarshalJSON(v)
+		// Go writes U+2028 and U+2029 escaped, three bytes longer.
+		grown := 3 * (strings.Count(t, "\u2028") + strings.Count(t, "\u2029"))
+		if err != nil || len(out) > len(t)+grown {
+			// Rewritten longer than it was (escapes that grow
+			// with each level of JSON in text): it goes whole.
 			f.mentions = m0 + 1
 			return "[REDACTED:tool]"
 		}
-		dec := json.NewDecoder(strings.NewReader(t))
-		dec.UseNumber()
-		var v any
-		if dec.Decode(&v) == nil && !dec.More() {
-			f.textValues += values
-			if f.refuses(v) {
-				f.mentions = m0 + 1
-				return "[REDACTED:tool]" // the text is one refused tool
-			}
-			before := len(f.hidden)
-			_, list := v.([]any) // a text that is an array lists tools
-			f.depth++
-			v = f.value(v, list)
-			f.depth--
-			if container(v) {
-				// A list, or an object of lists, lost its refused
-				// entries cleanly: the rewritten text no longer
-				// mentions them. An object that also says something
-				// of its own does not.
-				f.mentions = m0
-			}
-			if len(f.hidden) > before {
-				out, err := codec.MarshalJSON(v)
-				// Go writes U+2028 and U+2029 escaped, three bytes longer.
-				grown := 3 * (strings.Count(t, "\u2028") + strings.Count(t, "\u2029"))
-				if err != nil || len(out) > len(t)+grown {
-					// Rewritten longer than it was (escapes that grow
-					// with each level of JSON in text): it goes whole.
-					f.mentions = m0 + 1
-					return "[REDACTED:tool]"
-				}
-				s = string(out)
-			}
-		}
+		s = string(out)
 	}
 	return f.prose(s)
 }
 
 // What JSON inside text is read as JSON: maxTextDepth levels of JSON
-// text inside JSON text (deeper, it is prose, whose entries cannot go
-// alone: the item that holds it goes, see value), and maxTextValues
-// values in all the texts of one answer, as many as the event itself may
-// hold (a text past them is prose).
+// text inside JSON text, and maxTextValues values in all the texts of one
+// answer, as many as the event itself may hold. Deeper, or past them, a
+// text is unread (see unread).
 const (
 	maxTextDepth  = 3
 	maxTextValues = 100_000
@@ -540,6 +544,18 @@ func container(v any) bool {
 		return true
 	}
 	return false
+}
+
+// unread filters s, a text that looks like JSON but is not read as JSON
+// (too deep, past the answer's budget, not valid): as prose, but one that
+// names a refused tool goes whole. Its entries cannot be told apart, and
+// what it says of the tool would pass with the name replaced, also where
+// nothing removes the item that holds it (a listed tool's description).
+func (f *searchFilter) unread(s string) string {
+	if out := f.prose(s); out != s {
+		return "[REDACTED:tool]"
+	}
+	return s
 }
 
 // prose replaces in s the wire tool names the filter refuses, found as a

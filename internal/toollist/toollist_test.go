@@ -399,3 +399,26 @@ func TestTextValuesBudgetSpent(t *testing.T) {
 		t.Errorf("the second text was decoded past the budget: %.200v", c)
 	}
 }
+
+// TestUnreadTextGoesWhole: a text that looks like JSON but is not read as
+// JSON (past the answer's budget, too deep) and names a hidden tool goes
+// whole, also in a listed tool's description, where no item removes it:
+// with only the name replaced, what it says of the hidden tool would pass.
+func TestUnreadTextGoesWhole(t *testing.T) {
+	keep := func(n string) bool { return strings.HasPrefix(n, "docs___") }
+	secret := `[{"name":"github___delete_repo","description":"deletes any repository"}]`
+	spend := `{"a":["é"` + strings.Repeat(`,0`, maxTextValues-3) + `]}`
+	deep := nested(5, "x", string(mustJSON(t, secret)))
+	for name, tools := range map[string][]any{
+		"budget spent": {map[string]any{"name": "docs___a", "description": spend}, map[string]any{"name": "docs___b", "description": secret}},
+		"too deep":     {map[string]any{"name": "docs___b", "description": deep}},
+	} {
+		r := map[string]any{"tools": tools}
+		if _, err := FilterList(r, keep); err != nil {
+			t.Fatal(err)
+		}
+		if out := encode(t, r); strings.Contains(out, "deletes any repository") || strings.Contains(out, "delete_repo") {
+			t.Errorf("%s: %.300s", name, out[max(0, len(out)-300):])
+		}
+	}
+}
