@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/toolgate/toolgate/internal/codec"
+	"github.com/toolgate/toolgate/internal/fold"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/redact"
 	"github.com/toolgate/toolgate/internal/strictjson"
@@ -454,6 +455,12 @@ func (f *searchFilter) text(s string) string {
 	}
 	t := strings.TrimSpace(s)
 	if !strings.HasPrefix(t, "{") && !strings.HasPrefix(t, "[") {
+		if bracketed(s) {
+			// JSON behind a character that hides it (a zero-width
+			// space, a fence, a word), or in look-alike brackets: a
+			// model reads it as JSON all the same.
+			return f.unread(s)
+		}
 		return f.prose(s)
 	}
 	if f.depth >= maxTextDepth {
@@ -547,7 +554,8 @@ func container(v any) bool {
 }
 
 // unread filters s, a text that looks like JSON but is not read as JSON
-// (too deep, past the answer's budget, not valid): as prose, but one that
+// (too deep, past the answer's budget, not valid, or JSON only after
+// something else, see bracketed): as prose, but one that
 // names a refused tool goes whole. Its entries cannot be told apart, and
 // what it says of the tool would pass with the name replaced, also where
 // nothing removes the item that holds it (a listed tool's description).
@@ -556,6 +564,15 @@ func (f *searchFilter) unread(s string) string {
 		return "[REDACTED:tool]"
 	}
 	return s
+}
+
+// bracketed reports whether s holds a brace or a bracket, or a
+// look-alike of one: what may be JSON, read by a model if not by us.
+func bracketed(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool {
+		r = fold.Rune(r)
+		return r == '{' || r == '['
+	})
 }
 
 // prose replaces in s the wire tool names the filter refuses, found as a

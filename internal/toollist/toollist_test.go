@@ -410,8 +410,14 @@ func TestUnreadTextGoesWhole(t *testing.T) {
 	spend := `{"a":["é"` + strings.Repeat(`,0`, maxTextValues-3) + `]}`
 	deep := nested(5, "x", string(mustJSON(t, secret)))
 	for name, tools := range map[string][]any{
-		"budget spent": {map[string]any{"name": "docs___a", "description": spend}, map[string]any{"name": "docs___b", "description": secret}},
-		"too deep":     {map[string]any{"name": "docs___b", "description": deep}},
+		"budget spent":   {map[string]any{"name": "docs___a", "description": spend}, map[string]any{"name": "docs___b", "description": secret}},
+		"too deep":       {map[string]any{"name": "docs___b", "description": deep}},
+		"zero-width":     {map[string]any{"name": "docs___b", "description": "\u200b" + secret}},
+		"byte order":     {map[string]any{"name": "docs___b", "description": "\ufeff" + secret}},
+		"fenced":         {map[string]any{"name": "docs___b", "description": "```json\n" + secret + "\n```"}},
+		"after a word":   {map[string]any{"name": "docs___b", "description": "Related tools: " + secret}},
+		"fullwidth":      {map[string]any{"name": "docs___b", "description": "［" + secret[1:len(secret)-1] + "］"}},
+		"in annotations": {map[string]any{"name": "docs___b", "annotations": map[string]any{"title": "\u200b" + secret}}},
 	} {
 		r := map[string]any{"tools": tools}
 		if _, err := FilterList(r, keep); err != nil {
