@@ -88,6 +88,14 @@ func decodeOnce(s string) (view, bool) {
 		}
 	}
 	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf && c != '%' && c != '&' && c != '\\' {
+			// ASCII that starts no escape is itself: no format
+			// character, mark or look-alike is ASCII. Decoded binary
+			// runs are mostly this and the invalid bytes below.
+			emit(s[i:i+1], i, i+1)
+			i++
+			continue
+		}
 		if text, n := decodeAt(s, i); n > 0 {
 			emit(text, i, i+n)
 			changed = true
@@ -95,6 +103,11 @@ func decodeOnce(s string) (view, bool) {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			emit(s[i:i+1], i, i+1) // an invalid byte: read as it is
+			i++
+			continue
+		}
 		if unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) || r == '\u3164' || r == '\u115f' || r == '\u1160' || r == '\uffa0' {
 			// A format character (zero-width space, word joiner, soft
 			// hyphen), a combining mark or variation selector (U+034F,
