@@ -156,8 +156,13 @@ func describe(err error) error {
 var kinds = map[jsontext.Kind]string{'n': "null", 'f': "boolean", 't': "boolean", '"': "string", '0': "number", '{': "object", '[': "array"}
 
 // MarshalJSON encodes v without HTML escaping, so that text passes through
-// as it was written ("<b>&" stays "<b>&").
+// as it was written ("<b>&" stays "<b>&"). A value as DecodeJSON gives
+// them is written without reflection (see appendValue), to the same bytes.
 func MarshalJSON(v any) ([]byte, error) {
+	var keys []string
+	if b, ok := appendValue(nil, v, &keys); ok {
+		return b, nil
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

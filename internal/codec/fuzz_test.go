@@ -41,3 +41,35 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMarshalJSON holds MarshalJSON, which writes decoded values without
+// reflection, to encoding/json's Encoder without HTML escaping: the same
+// bytes for every decoded value, every string (invalid UTF-8 included) and
+// every json.Number, valid or not.
+func FuzzMarshalJSON(f *testing.F) {
+	for _, s := range []string{`{"b":1,"a":[true,null,"x\u2028<&>"],"c":{}}`, `[]`, `"\u0000\b\f\n\r\t\u001f\"\\"`, `{"z":{"y":{"x":[{"b":0,"a":-1.5e+3}]}}}`} {
+		f.Add([]byte(s), "\xff\xfe\u2029", "1e5")
+	}
+	f.Add([]byte(`null`), "", "")
+	f.Add([]byte(`{}`), "a\x7fb", "-01")
+	f.Fuzz(func(t *testing.T, b []byte, s, number string) {
+		reference := func(v any) ([]byte, error) {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			err := enc.Encode(v)
+			return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), err
+		}
+		values := []any{s, json.Number(number), map[string]any{s: []any{json.Number(number), s}}, []any(nil), map[string]any(nil)}
+		if v, err := codec.DecodeJSON(b); err == nil {
+			values = append(values, v, map[string]any{s: v})
+		}
+		for _, v := range values {
+			got, err := codec.MarshalJSON(v)
+			want, wantErr := reference(v)
+			if (err == nil) != (wantErr == nil) || err == nil && !bytes.Equal(got, want) {
+				t.Fatalf("MarshalJSON(%#v) = %s, %v; encoding/json: %s, %v", v, got, err, want, wantErr)
+			}
+		}
+	})
+}
