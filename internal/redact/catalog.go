@@ -418,31 +418,38 @@ func SecretName(name string) bool {
 // CLIENT_SECRET, clientSecret all give [client secret]. "apiKey" gives
 // [api key]; "APIKey" gives [api key].
 func splitName(name string) []string {
+	// Words are slices of name, lowered only when they hold a capital:
+	// every member name of an answer is split, and most are lower case.
 	var words []string
-	var cur []byte
-	flush := func() {
-		if len(cur) > 0 {
-			words = append(words, string(cur))
-			cur = cur[:0]
-		}
+	start := -1 // of the word being read
+	word := func(end int) {
+		words = append(words, strings.ToLower(name[start:end]))
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case isLower(c) || isDigit(c):
-			cur = append(cur, c)
 		case isUpper(c):
 			// A new word at aB, and at the last capital of a run
 			// followed by a lower-case letter (APIKey: API, Key).
 			if i > 0 && (isLower(name[i-1]) || isDigit(name[i-1]) || (isUpper(name[i-1]) && i+1 < len(name) && isLower(name[i+1]))) {
-				flush()
+				word(i)
+				start = i
 			}
-			cur = append(cur, c+'a'-'A')
 		default:
-			flush()
+			if start >= 0 {
+				word(i)
+			}
+			start = -1
+			continue
+		}
+		if start < 0 {
+			start = i
 		}
 	}
-	flush()
+	if start >= 0 {
+		word(len(name))
+	}
 	return words
 }
 

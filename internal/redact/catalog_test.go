@@ -2,6 +2,7 @@ package redact
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -170,4 +171,39 @@ func TestWholeMessage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzSplitName holds splitName to the byte-by-byte split it replaced.
+func FuzzSplitName(f *testing.F) {
+	for _, s := range []string{"ClientSecret", "client_secret", "CLIENT_SECRET", "apiKey", "APIKey", "db-pass2", "x", "", "__a__B__", "a1B2cD", "\xffÄb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		var want []string
+		var cur []byte
+		flush := func() {
+			if len(cur) > 0 {
+				want = append(want, string(cur))
+				cur = cur[:0]
+			}
+		}
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			switch {
+			case isLower(c) || isDigit(c):
+				cur = append(cur, c)
+			case isUpper(c):
+				if i > 0 && (isLower(name[i-1]) || isDigit(name[i-1]) || (isUpper(name[i-1]) && i+1 < len(name) && isLower(name[i+1]))) {
+					flush()
+				}
+				cur = append(cur, c+'a'-'A')
+			default:
+				flush()
+			}
+		}
+		flush()
+		if got := splitName(name); !slices.Equal(got, want) {
+			t.Errorf("splitName(%q) = %q, want %q", name, got, want)
+		}
+	})
 }
