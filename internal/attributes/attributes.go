@@ -432,13 +432,15 @@ var ListVarying = map[string]bool{"tool": true, "prompt": true, "resource": true
 // (ListResource: its URI) or templates (ListTemplate: its URI template):
 // in describes the answer; its QualifiedTool, Arguments and Response are
 // ignored. Only the item and the environment differ between items, so the
-// rest is built once; the map returned is reused by the next call.
+// rest is built once; the map returned, and its "tool" member, are reused by
+// the next call.
 func (b Builder) ListValues(ctx context.Context, in Input) func(kind, name string) map[string]any {
 	in.QualifiedTool, in.Arguments, in.Response, in.Prompt, in.ResourceURI = "", nil, nil, "", ""
 	d := b.Build(ctx, in)
 	d.Action = ActionList
 	v := d.Value()
 	emptyTool, emptyPrompt, emptyResource := d.Tool.value(), d.Prompt.value(), d.Resource.value()
+	item := make(map[string]any, 14) // each tool's, in turn
 	return func(kind, name string) map[string]any {
 		v["tool"], v["prompt"], v["resource"], v["environment"] = emptyTool, emptyPrompt, emptyResource, b.Environment
 		v["list"] = listKind(kind)
@@ -446,7 +448,8 @@ func (b Builder) ListValues(ctx context.Context, in Input) func(kind, name strin
 		case ListTool:
 			t, env := b.tool(name, b.Environment)
 			t.Definition = definitionOf(in.Definitions, name)
-			v["tool"], v["environment"] = t.value(), env
+			t.fill(item)
+			v["tool"], v["environment"] = item, env
 		case ListPrompt:
 			p := prompt(name)
 			v["prompt"] = p.value()
@@ -634,25 +637,25 @@ func (s *Session) fields() map[string]any {
 }
 
 func (t *Tool) value() map[string]any {
-	v := map[string]any{
-		"name":          t.Name,
-		"target":        t.Target,
-		"qualifiedName": t.QualifiedName,
-		"operation":     word(t.Operation),
-		"risk":          word(t.Risk),
-		"labels":        strings2any(t.Labels),
-		"suspicious":    t.Suspicious,
-		// strings2any: never null, so policies need no null check
-		"suspiciousReasons": strings2any(t.SuspiciousReasons),
-		"wildcards":         strings2any(t.Wildcards),
-		"credentialStores":  strings2any(t.CredentialStores),
-		"command":           commandValue(&t.Command),
-		"definition":        definitionValue(&t.Definition),
-	}
+	v := make(map[string]any, 14)
+	t.fill(v)
+	return v
+}
+
+// fill sets the members of t's value in v, which may hold another tool's:
+// a list's items share one map (see ListValues).
+func (t *Tool) fill(v map[string]any) {
+	v["name"], v["target"], v["qualifiedName"] = t.Name, t.Target, t.QualifiedName
+	v["operation"], v["risk"], v["labels"] = word(t.Operation), word(t.Risk), strings2any(t.Labels)
+	v["suspicious"] = t.Suspicious
+	// strings2any: never null, so policies need no null check
+	v["suspiciousReasons"], v["wildcards"], v["credentialStores"] = strings2any(t.SuspiciousReasons), strings2any(t.Wildcards), strings2any(t.CredentialStores)
+	v["command"], v["definition"] = commandValue(&t.Command), definitionValue(&t.Definition)
 	if t.Arguments != nil {
 		v["arguments"] = t.Arguments
+	} else {
+		delete(v, "arguments")
 	}
-	return v
 }
 
 // noDefinition is the definition of a tool of which nothing was read,
