@@ -157,6 +157,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 	var resource any = doc
 	payload := newPayload(resource)
 	w := getWalk(false)
+	w.verdict = verdictOnly
 	defer putWalk(w)
 	for i := range k.policies {
 		p := &k.policies[i]

@@ -115,8 +115,27 @@ func TestCompiledMatchesNaive(t *testing.T) {
 				{attributes.ListPrompt, "docs___summarize"}, {attributes.ListPrompt, "billing___refund_letter"},
 				{attributes.ListResource, "docs://guides/vpc.md"}, {attributes.ListResource, "file:///etc/passwd"}, {attributes.ListTemplate, "billing://{id}"}} {
 				doc := maps.Clone(values(item[0], item[1]))
+				// A list's verdicts skip messages and failure paths: the
+				// same verdict, and the walk they used goes back clean.
+				allows := b.Engine.AllowsEach(context.Background())(doc)
 				if want, got := naive(doc, b.Policies), compiled(doc, b.Engine); !slices.Equal(want, got) {
 					t.Errorf("%s %s listed %s %s: compiled %v, naive %v", env, group, item[0], item[1], got, want)
+				}
+				res := b.Engine.Evaluate(context.Background(), doc)
+				if allows == res.Denied() {
+					t.Errorf("%s %s listed %s %s: AllowsEach %v, Evaluate denied %v", env, group, item[0], item[1], allows, res.Denied())
+				}
+				findings := res.Findings
+				if k, ok := b.Engine.(*policy.Kyverno); ok {
+					b.Engine.AllowsEach(context.Background())(doc)
+					for _, rr := range k.Explain(doc) {
+						findings = append(findings, rr.Findings...)
+					}
+				}
+				for _, f := range findings {
+					if f.Kind == policy.Violation && (f.Message == "" || f.Detail == "") {
+						t.Errorf("%s %s listed %s %s: a violation without message or detail after a verdict: %+v", env, group, item[0], item[1], f)
+					}
 				}
 			}
 		}

@@ -41,9 +41,12 @@ type tree interface {
 type walk struct {
 	// keep says to keep each failure with its path; without it, failures
 	// are only counted.
-	keep  bool
-	n     int
-	fails []fail
+	keep bool
+	// verdict says only whether an assertion holds is wanted (a list's
+	// items): no failure is kept and no message formatted.
+	verdict bool
+	n       int
+	fails   []fail
 	// path is where the walk is: pointers, so that a step costs a word
 	// (a key's segment is its tree's, an index's is shared).
 	path []*segment
@@ -555,6 +558,7 @@ var walks = sync.Pool{New: func() any { return &walk{path: make([]*segment, 0, 1
 func getWalk(keep bool) *walk {
 	w := walks.Get().(*walk)
 	w.reset(keep)
+	w.verdict = false
 	return w
 }
 
@@ -719,7 +723,7 @@ func (ac *assertClause) eval(w *walk, resource any, b binding.Bindings) ([]viola
 
 // eval returns the assertion's violation, or nil when it holds.
 func (a *assertion) eval(w *walk, resource any, b binding.Bindings) (*violation, error) {
-	w.reset(true)
+	w.reset(!w.verdict)
 	if err := a.check.assert(w, resource, b); err != nil {
 		return nil, err
 	}
@@ -728,7 +732,7 @@ func (a *assertion) eval(w *walk, resource any, b binding.Bindings) (*violation,
 	}
 	v := &violation{fails: w.fails}
 	w.fails = nil // the violation's
-	if a.message != nil {
+	if a.message != nil && !w.verdict {
 		v.message = strings.TrimSpace(a.message.Format(resource, b, a.c.Jp.Options()...))
 	}
 	return v, nil
