@@ -315,10 +315,12 @@ func fromS3(cfg config.Config, getenv func(string) string, logger *slog.Logger, 
 		Interval:     cfg.PolicyRefresh,
 		Timeout:      cfg.PolicyRefreshTimeout,
 		StartTimeout: startTimeout,
-		Build:        build,
-		Broken:       broken(source),
-		Logger:       logger.With("environment", cfg.Environment),
-		Metrics:      emf,
+		// The margin, and as much again to decide in.
+		Reserve: 2 * cmp.Or(cfg.DeadlineMargin, interceptor.DefaultDeadlineMargin),
+		Build:   build,
+		Broken:  broken(source),
+		Logger:  logger.With("environment", cfg.Environment),
+		Metrics: emf,
 	})
 }
 

@@ -38,11 +38,15 @@ type Config struct {
 	// Metrics receives each decision's metrics; nil writes none.
 	Metrics *metrics.EMF
 	// DeadlineMargin is the time kept back from the invocation deadline to
-	// answer in: a decision not made by then is a denial (default 250ms).
+	// answer in: a decision not made by then is a denial (default
+	// DefaultDeadlineMargin).
 	DeadlineMargin time.Duration
 	// NewID returns each decision's id (default NewID).
 	NewID func() string
 }
+
+// DefaultDeadlineMargin is Config.DeadlineMargin's default.
+const DefaultDeadlineMargin = 250 * time.Millisecond
 
 // Handler handles interceptor events. It is safe for concurrent use.
 type Handler struct {
@@ -60,7 +64,7 @@ type Handler struct {
 // New returns a Handler for cfg. A nil Engine denies everything.
 func New(cfg Config) *Handler {
 	cfg.Config = cfg.Config.OrDefaults()
-	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, 250*time.Millisecond)
+	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, DefaultDeadlineMargin)
 	if cfg.NewID == nil {
 		cfg.NewID = NewID
 	}

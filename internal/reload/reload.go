@@ -33,6 +33,10 @@ type Config struct {
 	// Timeout bounds a check's request, so that no tool call waits long
 	// for S3; StartTimeout bounds the first load, before any call waits.
 	Timeout, StartTimeout time.Duration
+	// Reserve is the time an invocation keeps back from its deadline to
+	// decide in: it waits for a check only until then, and the check goes
+	// on in the background (see Handler.handler).
+	Reserve time.Duration
 	// Build returns the handler that decides with b.
 	Build func(b *bundle.Bundle) *interceptor.Handler
 	// Broken returns the handler that denies everything, saying err.
@@ -109,16 +113,47 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) judge.Result {
 	return h.handler(ctx).Handle(ctx, payload)
 }
 
-// handler runs a check when one is due and no other is running, then
-// returns the handler in force.
+// handler starts a check when one is due and no other is running, waits
+// for it as long as ctx's deadline allows (see Config.Reserve), then
+// returns the handler in force. A check is bounded in its request but not
+// in loading and testing what it fetched: a large bundle's tests could
+// outlast the invocation, which Lambda would then end with an error. So
+// the check runs on its own goroutine, and one that outlasts the wait
+// goes on in the background (in the invocations that follow, as Lambda
+// runs a frozen process only while it invokes it), holding h.mu so that
+// no other starts; the invocation decides with the bundle in force.
 func (h *Handler) handler(ctx context.Context) *interceptor.Handler {
 	if due := h.due.Load(); due != 0 && h.cfg.Now().UnixNano() >= due && h.mu.TryLock() {
-		if h.cfg.Now().UnixNano() >= h.due.Load() { // not checked meanwhile
-			cctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
-			_ = h.check(cctx) // logged and counted; the last good bundle stays
-			cancel()
+		if h.cfg.Now().UnixNano() < h.due.Load() { // checked meanwhile
+			h.mu.Unlock()
+			return h.current.Load().handler
 		}
-		h.mu.Unlock()
+		done := make(chan struct{})
+		go func() {
+			defer h.mu.Unlock()
+			defer close(done)
+			defer func() {
+				// Nothing of a check may end the process; the last good
+				// bundle stays.
+				if p := recover(); p != nil {
+					_ = h.failed(h.current.Load(), "policy bundle check failed", s3bundle.Object{}, fmt.Errorf("panic: %v", p))
+				}
+			}()
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Timeout)
+			defer cancel()
+			_ = h.check(cctx) // logged and counted; the last good bundle stays
+		}()
+		var stop <-chan time.Time
+		if deadline, ok := ctx.Deadline(); ok {
+			t := time.NewTimer(time.Until(deadline) - h.cfg.Reserve)
+			defer t.Stop()
+			stop = t.C
+		}
+		select {
+		case <-done:
+		case <-stop:
+		case <-ctx.Done():
+		}
 	}
 	return h.current.Load().handler
 }

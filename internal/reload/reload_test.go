@@ -176,3 +176,40 @@ func TestStatic(t *testing.T) {
 		t.Errorf("%s, %v", out, err)
 	}
 }
+
+// TestCheckKeepsTheDeadline: a check that outlasts the invocation's time
+// (here a stalled S3; a large bundle's tests would do the same) goes on in
+// the background, and the invocation answers before its deadline with the
+// bundle in force. Lambda ends an invocation that runs past its deadline
+// with an error, which the gateway does not read as a denial.
+func TestCheckKeepsTheDeadline(t *testing.T) {
+	f := newFixture(t)
+	f.publish(t)
+	cfg := f.config(0)
+	cfg.Reserve = time.Second
+	h, err := reload.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.proxy.SetMode(moto.Stall)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r := h.Handle(ctx, readCall)
+	if ctx.Err() != nil {
+		t.Fatal("the invocation answered after its deadline")
+	}
+	if r.Decision.Effect != decision.Allow {
+		t.Errorf("%s (%s): want the bundle in force's decision", r.Decision.Effect, r.Decision.Reason)
+	}
+	if n := f.proxy.Waiting(); n != 1 {
+		t.Errorf("%d checks waiting on S3 after the invocation, want the one still going", n)
+	}
+	f.proxy.SetMode(moto.Pass)
+	// Refresh waits for the check in progress, then checks again.
+	if err := h.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if h.Bundle() == nil {
+		t.Error("no bundle in force after the background check")
+	}
+}
