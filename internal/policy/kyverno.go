@@ -161,7 +161,9 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 	defer putWalk(w)
 	for i := range k.policies {
 		p := &k.policies[i]
-		if verdictOnly && p.mode != ModeEnforce {
+		if verdictOnly && p.mode == ModeAudit {
+			// Nothing an audit-only policy finds denies. An approval
+			// policy's errors do (see errorMode): it is run.
 			continue
 		}
 		current = p
@@ -199,7 +201,7 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 					Answered: r.answered,
 				})
 			}
-			if verdictOnly && len(res.Findings) > 0 {
+			if verdictOnly && res.Denied() {
 				return res
 			}
 		}

@@ -278,6 +278,11 @@ func TestApprovalPolicies(t *testing.T) {
 			if r.Denied() != (len(enforced) > 0) {
 				t.Errorf("Denied() = %v with enforced %v: approvals must not deny", r.Denied(), enforced)
 			}
+			// A list's verdict is Evaluate's: an approval policy that
+			// fails hides the item too.
+			if allows := e.AllowsEach(context.Background())(tt.doc); allows == r.Denied() {
+				t.Errorf("AllowsEach = %v, Evaluate denied %v", allows, r.Denied())
+			}
 		})
 	}
 	// A list answer shows a tool that needs approval: it can be called.
