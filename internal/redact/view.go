@@ -62,6 +62,9 @@ func (v view) compose(next view) view {
 	return out
 }
 
+// Read returns s as a model reads it: its view's text (see view).
+func Read(s string) string { return newView(s).text }
+
 // Plain reports whether s is its own view: ASCII with nothing to decode.
 // A finder that finds nothing in s finds nothing in its view either.
 func Plain(s string) bool { return !needsDecoding(s) }
@@ -195,6 +198,7 @@ var entities = map[string]string{
 	"amp": "&", "lt": "<", "gt": ">", "quot": `"`, "apos": "'", "nbsp": " ", "commat": "@", "period": ".",
 	"sol": "/", "colon": ":", "equals": "=", "plus": "+", "hyphen": "-", "dash": "-", "lowbar": "_", "percnt": "%",
 	"num": "#", "excl": "!", "dollar": "$", "Tab": "\t", "NewLine": "\n", "UnderBar": "_",
+	"lsqb": "[", "lbrack": "[", "rsqb": "]", "rbrack": "]", "lcub": "{", "lbrace": "{", "rcub": "}", "rbrace": "}",
 	// Format characters, which show nothing (see decodeOnce).
 	"shy": "", "ZeroWidthSpace": "", "zwj": "", "zwnj": "", "NoBreak": "",
 }

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/fold"
@@ -566,12 +567,14 @@ func (f *searchFilter) unread(s string) string {
 	return s
 }
 
-// bracketed reports whether s holds a brace or a bracket, or a
-// look-alike of one: what may be JSON, read by a model if not by us.
+// bracketed reports whether s, as a model reads it (entities, escapes
+// and percent-encoding decoded, see redact.Read), holds a brace or a
+// bracket, or any other opening bracket but "(": what may be JSON, read
+// by a model if not by us (﹛, ❴ and 「 are brackets to it too).
 func bracketed(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool {
+	return strings.ContainsFunc(redact.Read(s), func(r rune) bool {
 		r = fold.Rune(r)
-		return r == '{' || r == '['
+		return r == '{' || r == '[' || r != '(' && unicode.Is(unicode.Ps, r)
 	})
 }
 

@@ -418,6 +418,14 @@ func TestUnreadTextGoesWhole(t *testing.T) {
 		"after a word":   {map[string]any{"name": "docs___b", "description": "Related tools: " + secret}},
 		"fullwidth":      {map[string]any{"name": "docs___b", "description": "［" + secret[1:len(secret)-1] + "］"}},
 		"in annotations": {map[string]any{"name": "docs___b", "annotations": map[string]any{"title": "\u200b" + secret}}},
+		// Brackets a model reads through an encoding, and other
+		// opening brackets (found by this stop's attack round).
+		"html entities":     {map[string]any{"name": "docs___b", "description": strings.NewReplacer("[", "&#91;", "]", "&#93;", "{", "&#123;", "}", "&#125;").Replace(secret)}},
+		"named entities":    {map[string]any{"name": "docs___b", "description": strings.NewReplacer("[", "&lbrack;", "]", "&rbrack;", "{", "&lbrace;", "}", "&rbrace;").Replace(secret)}},
+		"percent":           {map[string]any{"name": "docs___b", "description": strings.NewReplacer("[", "%5B", "]", "%5D", "{", "%7B", "}", "%7D").Replace(secret)}},
+		"json escapes":      {map[string]any{"name": "docs___b", "description": strings.NewReplacer("[", `\u005b`, "]", `\u005d`, "{", `\u007b`, "}", `\u007d`).Replace(secret)}},
+		"small brackets":    {map[string]any{"name": "docs___b", "description": strings.NewReplacer("[", "\ufe5d", "]", "\ufe5e", "{", "\ufe5b", "}", "\ufe5c").Replace(secret)}},
+		"ornament brackets": {map[string]any{"name": "docs___b", "description": strings.NewReplacer("[", "", "]", "", "{", "\u2774", "}", "\u2775").Replace(secret)}},
 	} {
 		r := map[string]any{"tools": tools}
 		if _, err := FilterList(r, keep); err != nil {
