@@ -136,7 +136,10 @@ func (h *Handler) handler(ctx context.Context) *interceptor.Handler {
 				// Nothing of a check may end the process; the last good
 				// bundle stays.
 				if p := recover(); p != nil {
-					_ = h.failed(h.current.Load(), "policy bundle check failed", s3bundle.Object{}, fmt.Errorf("panic: %v", p))
+					// Rejected, as a bundle that fails to load is: the
+					// archive is seen, and later checks keep the alarm up.
+					h.rejected = fmt.Errorf("panic: %v", p)
+					_ = h.failed(h.current.Load(), "policy bundle check failed", s3bundle.Object{}, h.rejected)
 				}
 			}()
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Timeout)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/toolgate/toolgate/internal/bundle"
@@ -211,5 +212,55 @@ func TestCheckKeepsTheDeadline(t *testing.T) {
 	}
 	if h.Bundle() == nil {
 		t.Error("no bundle in force after the background check")
+	}
+}
+
+// TestPanickingBuildIsRejected: a bundle whose handler cannot be built
+// (Build panics) is rejected like one that fails its tests: the bundle in
+// force stays, the process lives, and every later check reports the
+// published bundle as still rejected rather than as current.
+func TestPanickingBuildIsRejected(t *testing.T) {
+	f := newFixture(t)
+	f.publish(t)
+	cfg := f.config(0)
+	build := cfg.Build
+	var panics atomic.Bool
+	cfg.Build = func(b *bundle.Bundle) *interceptor.Handler {
+		if panics.Load() {
+			panic("cannot build")
+		}
+		return build(b)
+	}
+	h, err := reload.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := h.Bundle()
+	panics.Store(true)
+	// The same bundle, one comment longer: another archive that loads.
+	files := fstest.MapFS{}
+	for _, name := range []string{"policy.yaml", "tests/read-only.yaml"} {
+		b, err := os.ReadFile("../../testdata/bundles/minimal/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = &fstest.MapFile{Data: b}
+	}
+	files["policy.yaml"].Data = append(files["policy.yaml"].Data, "\n# republished\n"...)
+	var buf bytes.Buffer
+	if err := bundle.WriteArchive(&buf, files); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client.Put(context.Background(), f.loc, buf.Bytes(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.Handle(context.Background(), readCall); r.Decision.Effect != decision.Allow {
+		t.Fatalf("%s: the bundle in force must stay", r.Decision.Effect)
+	}
+	if h.Bundle() != before {
+		t.Error("the bundle in force changed")
+	}
+	if err := h.Refresh(context.Background()); err == nil || !strings.Contains(err.Error(), "still rejected") {
+		t.Errorf("a later check: %v, want the bundle still rejected", err)
 	}
 }
