@@ -1,35 +1,53 @@
 // Package fold maps the look-alike forms of ASCII characters that a model
-// reads as the characters themselves (fullwidth letters and digits, Unicode
-// spaces, asterisk variants) to those characters, so that a check written
-// for "*", "@" or "4111" is not passed by "＊", "＠" or "４１１１".
+// reads as the characters themselves (fullwidth and mathematical letters
+// and digits, letters of other scripts drawn as Latin ones, Unicode spaces,
+// asterisk variants) to those characters, so that a check written for "*",
+// "@", "4111" or "k8s" is not passed by "＊", "＠", "４１１１" or "k8ѕ".
 package fold
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 )
 
-// Rune returns the ASCII character r stands for, or r.
+// Rune returns the ASCII character r stands for, or r: the character its
+// NFKC form is (fullwidth and small forms, mathematical letters and
+// digits, ſ, K, ﹍), the letter a letter of another script is drawn as
+// (Cyrillic ѕ, Greek Ο, Cherokee Ꭺ: see table.go), a space for any space,
+// and the look-alikes of "*", "@" and "-" that neither maps.
 func Rune(r rune) rune {
-	switch {
-	case r < 0x80:
+	if r < 0x80 {
 		return r
-	case r >= 0xFF01 && r <= 0xFF5E: // fullwidth ASCII
-		return r - 0xFEE0
-	case r == 0x3000 || unicode.Is(unicode.Zs, r): // ideographic and other spaces, NBSP
+	}
+	if i, ok := slices.BinarySearchFunc(table[:], r, func(s span, r rune) int {
+		switch {
+		case s.hi < r:
+			return -1
+		case s.lo > r:
+			return 1
+		}
+		return 0
+	}); ok {
+		s := table[i]
+		return rune(s.to) + r - s.lo
+	}
+	if unicode.Is(unicode.Zs, r) { // what NFKC keeps (U+1680)
 		return ' '
 	}
 	switch r {
-	case 0x2217, 0x204E, 0x2731, 0xFE61, 0x066D, 0x2055: // ∗ ⁎ ✱ ﹡ ٭ ⁕
+	case 0x2217, 0x204E, 0x2731, 0x066D, 0x2055: // ∗ ⁎ ✱ ٭ ⁕
 		return '*'
-	case 0xFE6B: // small commercial at
-		return '@'
-	case 0xFE6A: // small percent sign
-		return '%'
-	case 0x2010, 0x2011, 0x2012, 0x2013, 0x2212, 0xFE63: // hyphens, minus
+	case 0x2010, 0x2011, 0x2012, 0x2013, 0x2212: // hyphens, minus
 		return '-'
 	}
 	return r
+}
+
+// span maps the runes lo to hi to the characters from to on.
+type span struct {
+	lo, hi rune
+	to     byte
 }
 
 // String returns s with every rune folded (see Rune).

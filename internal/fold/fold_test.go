@@ -16,6 +16,12 @@ func TestString(t *testing.T) {
 		{"∗.log", "*.log"},
 		{"jörg", "jörg"},
 		{"\u2013all", "-all"},
+		// Look-alikes a name is spelt with (found by an attack round).
+		{"k8\u0455___delete-pod", "k8s___delete-pod"},          // Cyrillic ѕ
+		{"k8s___\U0001D68D\U0001D68E\U0001D695", "k8s___del"},  // math monospace
+		{"k8s\ufe4d\ufe4d\ufe4dx \ufe33", "k8s___x _"},         // NFKC underscores
+		{"\u0406nstall \u0391\u0392C \u13aa", "Install ABC A"}, // Cyrillic І, Greek, Cherokee
+		{"日本語 сеть", "日本語 ceть"},                               // only the letters drawn as Latin ones
 	}
 	for _, tt := range tests {
 		if got := fold.String(tt.in); got != tt.want {
