@@ -292,6 +292,14 @@ func TestEvasions(t *testing.T) {
 		{"IDN domain", "info@bücher.example", []string{"info@", "bücher"}, nil},
 		{"non-ASCII local part", "jörg.meier@example.de", []string{"jörg", "meier"}, nil},
 		{"\\u0040", `anna\u0040example.com`, []string{"anna"}, nil},
+		// Escapes and look-alikes a model reads through (the classes of
+		// an attack round on tool names, here on secrets).
+		{"\\x40", `anna\x40example.com`, []string{"anna"}, nil},
+		{"\\u{40}", `anna\u{40}example.com`, []string{"anna"}, nil},
+		{"&#64 without ;", "anna&#64example.com", []string{"anna"}, nil},
+		{"&#x000040;", "anna&#x000040;example.com", []string{"anna"}, nil},
+		{"Cyrillic key id", "АКІА" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},
+		{"math monospace key id", "\U0001D670\U0001D67A\U0001D678\U0001D670" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},
 		// Format characters, which show nothing, split nothing.
 		{"zero-width space in a key id", "AKIA\u200bIOSFODNN7EXAMPLE", []string{"IOSFODNN7"}, nil},
 		{"soft hyphen in a key id", "AKIA\u00adIOSFODNN7EXAMPLE", []string{"IOSFODNN7"}, nil},

@@ -30,15 +30,26 @@ const maxDecodeRounds = 2
 // newView returns the view of s. Plain ASCII with nothing to decode, most
 // text, is its own view and costs nothing.
 func newView(s string) view {
+	v, _ := readView(s)
+	return v
+}
+
+// readView returns the view of s, and whether it is whole: false when s
+// is encoded more than maxDecodeRounds deep (a further round would still
+// change the view), so that what it hides was not read.
+func readView(s string) (view, bool) {
 	v := view{text: s}
-	for round := 0; round < maxDecodeRounds && needsDecoding(v.text); round++ {
+	for round := 0; needsDecoding(v.text); round++ {
 		next, changed := decodeOnce(v.text)
 		if !changed {
 			break
 		}
+		if round == maxDecodeRounds {
+			return v, false
+		}
 		v = v.compose(next)
 	}
-	return v
+	return v, true
 }
 
 // source maps a span of the view to the span of the original it came from.
@@ -162,10 +173,45 @@ func decodeAt(s string, i int) (string, int) {
 			if n > 0 {
 				return string(r), n
 			}
+			if r, n := decodeBraced(s, i); n > 0 {
+				return string(r), n
+			}
+		case 'x', 'U':
+			// Python's, JavaScript's and C's \x5f, Python's
+			// \U0001D68D: a model reads them as the characters.
+			digits := 2
+			if s[i+1] == 'U' {
+				digits = 8
+			}
+			if i+2+digits <= len(s) {
+				if c, err := strconv.ParseUint(s[i+2:i+2+digits], 16, 32); err == nil && c > 0 && c <= utf8.MaxRune {
+					return string(rune(c)), 2 + digits
+				}
+			}
 		}
 	}
 	return "", 0
 }
+
+// decodeBraced decodes JavaScript's and Rust's \u{1D68D} at s[i:].
+func decodeBraced(s string, i int) (rune, int) {
+	if i+3 >= len(s) || s[i+2] != '{' {
+		return 0, 0
+	}
+	end := strings.IndexByte(s[i+3:min(len(s), i+3+maxDigits+1)], '}')
+	if end < 1 {
+		return 0, 0
+	}
+	c, err := strconv.ParseUint(s[i+3:i+3+end], 16, 32)
+	if err != nil || c == 0 || c > utf8.MaxRune {
+		return 0, 0
+	}
+	return rune(c), end + 4
+}
+
+// maxDigits is the most digits of a character reference or escape read,
+// leading zeros included: &#000064; is an @ to a browser and a model.
+const maxDigits = 16
 
 // decodeUnicodeEscape decodes \uXXXX at s[i:], with a following low
 // surrogate if it is a high one.
@@ -204,22 +250,31 @@ var entities = map[string]string{
 }
 
 func decodeEntity(s string, i int) (string, int) {
+	if i+2 < len(s) && s[i+1] == '#' {
+		// A numeric reference, its ";" optional as browsers read it
+		// (&#95 is an underscore).
+		j, base := i+2, 10
+		if s[j] == 'x' || s[j] == 'X' {
+			j, base = j+1, 16
+		}
+		k := j
+		for k < len(s) && k-j < maxDigits && (isDigit(s[k]) || base == 16 && isHexDigit(s[k])) {
+			k++
+		}
+		c, err := strconv.ParseUint(s[j:k], base, 32)
+		if k == j || err != nil || c == 0 || c > utf8.MaxRune {
+			return "", 0
+		}
+		if k < len(s) && s[k] == ';' {
+			k++
+		}
+		return string(rune(c)), k - i
+	}
 	end := strings.IndexByte(s[i:min(len(s), i+12)], ';')
 	if end < 2 {
 		return "", 0
 	}
 	name := s[i+1 : i+end]
-	if name[0] == '#' {
-		base, digits := 10, name[1:]
-		if len(digits) > 0 && (digits[0] == 'x' || digits[0] == 'X') {
-			base, digits = 16, digits[1:]
-		}
-		c, err := strconv.ParseUint(digits, base, 32)
-		if err != nil || c == 0 || c > utf8.MaxRune {
-			return "", 0
-		}
-		return string(rune(c)), end + 1
-	}
 	if text, ok := entities[name]; ok {
 		return text, end + 1
 	}
@@ -229,12 +284,14 @@ func decodeEntity(s string, i int) (string, int) {
 // ReplaceAll returns s with every span that find reports in the view of s
 // (s as a model reads it: see view) replaced by with, and the number
 // replaced. It is how a finder that is not a detector (the hidden tool
-// names of a list answer) gets past the same encodings.
-func ReplaceAll(s string, find func(text string) [][2]int, with string) (string, int) {
-	v := newView(s)
+// names of a list answer) gets past the same encodings. whole is false
+// when s is encoded deeper than a view reads (see readView): a finder
+// that must miss nothing then cannot use the answer.
+func ReplaceAll(s string, find func(text string) [][2]int, with string) (out string, n int, whole bool) {
+	v, whole := readView(s)
 	spans := find(v.text)
 	if len(spans) == 0 {
-		return s, 0
+		return s, 0, whole
 	}
 	var b strings.Builder
 	last := 0
@@ -248,5 +305,5 @@ func ReplaceAll(s string, find func(text string) [][2]int, with string) (string,
 		last = z
 	}
 	b.WriteString(s[last:])
-	return b.String(), len(spans)
+	return b.String(), len(spans), whole
 }

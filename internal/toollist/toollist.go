@@ -581,7 +581,7 @@ func bracketed(s string) bool {
 // prose replaces in s the wire tool names the filter refuses, found as a
 // model would read them (see redact.ReplaceAll).
 func (f *searchFilter) prose(s string) string {
-	out, _ := redact.ReplaceAll(s, func(text string) [][2]int {
+	out, _, whole := redact.ReplaceAll(s, func(text string) [][2]int {
 		var spans [][2]int
 		for _, m := range wireName.FindAllStringIndex(text, -1) {
 			// No tool is named with two separators: such a run
@@ -594,6 +594,13 @@ func (f *searchFilter) prose(s string) string {
 		}
 		return spans
 	}, "[REDACTED:tool]")
+	if !whole {
+		// Encoded deeper than a view reads (%25255F is an underscore
+		// three times over): the names it hides were not looked for.
+		f.refusesName(ambiguous)
+		f.mentions++
+		return "[REDACTED:tool]"
+	}
 	if len(out) > len(s)+maxProseGrowth {
 		// Many short names, each replaced with a longer marker: the text
 		// goes whole rather than grow the answer past what it can be.
