@@ -15,7 +15,6 @@ import (
 	"unicode"
 
 	"github.com/toolgate/toolgate/internal/codec"
-	"github.com/toolgate/toolgate/internal/fold"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/redact"
 	"github.com/toolgate/toolgate/internal/strictjson"
@@ -568,13 +567,12 @@ func (f *searchFilter) unread(s string) string {
 }
 
 // bracketed reports whether s, as a model reads it (entities, escapes
-// and percent-encoding decoded, see redact.Read), holds a brace or a
-// bracket, or any other opening bracket but "(": what may be JSON, read
-// by a model if not by us (﹛, ❴ and 「 are brackets to it too).
+// and percent-encoding decoded, look-alikes folded: see redact.Read),
+// holds an opening bracket other than "(": "{" or "[", what may be JSON,
+// read by a model if not by us, or another it reads as one (❴, 「).
 func bracketed(s string) bool {
 	return strings.ContainsFunc(redact.Read(s), func(r rune) bool {
-		r = fold.Rune(r)
-		return r == '{' || r == '[' || r != '(' && unicode.Is(unicode.Ps, r)
+		return r != '(' && unicode.Is(unicode.Ps, r)
 	})
 }
 
