@@ -180,18 +180,22 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 					Message: "policy evaluation stopped: no time left", Detail: err.Error()})
 				return res
 			}
-			violations, matched, err := r.eval(w, resource, fields.values[0], bind(pb, "$rule", r.binding), sh)
+			violations, matched, panicked, err := r.safeEval(w, resource, fields.values[0], bind(pb, "$rule", r.binding), sh)
 			if !matched {
 				continue
 			}
 			if err != nil {
 				// An approval policy that cannot be evaluated denies: no
 				// one could say what they approve.
-				res.Findings = append(res.Findings, Finding{
+				f := Finding{
 					Policy: p.name, Rule: r.name, Kind: Error, Mode: errorMode(p.mode),
 					Message: fmt.Sprintf("policy %s rule %s could not be evaluated", p.name, r.name),
 					Detail:  describeError(err), Answered: r.answered,
-				})
+				}
+				if panicked {
+					f.Detail, f.Answered = err.Error(), true
+				}
+				res.Findings = append(res.Findings, f)
 			}
 			for _, v := range violations {
 				res.Findings = append(res.Findings, Finding{
@@ -207,6 +211,23 @@ func (k *Kyverno) evaluate(ctx context.Context, doc map[string]any, sh shared) (
 		}
 	}
 	return res
+}
+
+// safeEval runs the rule, a panic in it (a JMESPath function given data it
+// cannot take: kyverno-json's at() out of range) an error of the rule
+// alone. Caught for the whole evaluation, a panic in an audit-only policy
+// ended it there and skipped every policy after it, enforcing ones
+// included: a caller who could make one policy panic switched the rest
+// off.
+func (r *compiledRule) safeEval(w *walk, resource, action any, b binding.Bindings, sh shared) (violations []violation, matched, panicked bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.reset(w.keep) // what the walk was doing is abandoned
+			violations, matched, panicked, err = nil, true, true, fmt.Errorf("panic: %v", p)
+		}
+	}()
+	violations, matched, err = r.eval(w, resource, action, b, sh)
+	return violations, matched, false, err
 }
 
 // mentions reports whether raw, a policy or rule as JSON, mentions

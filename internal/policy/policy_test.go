@@ -315,3 +315,46 @@ spec:
 		}
 	}
 }
+
+// TestPanicIsTheRuleAlone: a rule that panics on the data (kyverno-json's
+// at() indexes without a bounds check) is an error of that rule, in its
+// policy's mode, and every other rule still runs. Caught for the whole
+// evaluation, a panic in an audit-only policy switched off the enforcing
+// policies after it (found by an attack round).
+func TestPanicIsTheRuleAlone(t *testing.T) {
+	panics := func(name, mode string) string {
+		return "metadata: {name: " + name + ", annotations: {policies.toolgate.dev/mode: " + mode + "}}\n" +
+			"spec: {rules: [{name: r, assert: {all: [{check: {\"(at(split(name, '#'), `1`) != 'x')\": true}}]}}]}\n"
+	}
+	denyEvil := "metadata: {name: z-deny-evil}\nspec: {rules: [{name: r, assert: {all: [{check: {(name != 'evil'): true}}]}}]}\n"
+	for _, tt := range []struct {
+		name   string
+		docs   []string
+		doc    string
+		denied bool
+		want   string // policy:kind:mode of each finding
+	}{
+		{"audit panic, enforcing denial after it", []string{panics("a-audit", "audit"), denyEvil}, "evil", true, "a-audit:error:audit z-deny-evil:violation:enforce"},
+		{"audit panic alone", []string{panics("a-audit", "audit"), denyEvil}, "good", false, "a-audit:error:audit"},
+		{"enforcing panic", []string{panics("a-enforce", "enforce"), denyEvil}, "good", true, "a-enforce:error:enforce"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := compile(t, tt.docs...)
+			doc := map[string]any{"name": tt.doc}
+			r := e.Evaluate(context.Background(), doc)
+			var got []string
+			for _, f := range r.Findings {
+				got = append(got, fmt.Sprintf("%s:%s:%s", f.Policy, f.Kind, f.Mode))
+				if f.Kind == policy.Error && !strings.HasPrefix(f.Detail, "panic: ") {
+					t.Errorf("detail %q, want the panic", f.Detail)
+				}
+			}
+			if strings.Join(got, " ") != tt.want || r.Denied() != tt.denied {
+				t.Errorf("findings %v denied %v, want %s denied %v", got, r.Denied(), tt.want, tt.denied)
+			}
+			if allows := e.AllowsEach(context.Background())(doc); allows == r.Denied() {
+				t.Errorf("AllowsEach %v, Evaluate denied %v", allows, r.Denied())
+			}
+		})
+	}
+}
