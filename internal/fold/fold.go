@@ -8,14 +8,16 @@ package fold
 import (
 	"slices"
 	"strings"
-	"unicode"
 )
 
-// Rune returns the ASCII character r stands for, or r: the character its
-// NFKC form is (fullwidth and small forms, mathematical letters and
-// digits, ſ, K, ﹍), the letter a letter of another script is drawn as
-// (Cyrillic ѕ, Greek Ο, Cherokee Ꭺ: see table.go), a space for any space,
-// and the look-alikes of "*", "@" and "-" that neither maps.
+// Rune returns the ASCII character r is read as, or r: its NFKC form
+// (fullwidth and small forms, mathematical letters and digits, ſ, K, ﹍),
+// a styled Latin letter or digit by its Unicode name (small capitals ʙ,
+// squared 🅰, circled ❶), the letter a letter of another script is drawn
+// as (Cyrillic ѕ, Greek Ο, Cherokee Ꭺ), a space for a space, "_" for a
+// connector or low line (‿, ‗), "-" for a dash (—, ⁃), "*" for an
+// asterisk (✱), and the ASCII a tag character spells invisibly. table.go
+// holds them, generated from Unicode's data (see table_test.go).
 func Rune(r rune) rune {
 	if r < 0x80 {
 		return r
@@ -32,16 +34,19 @@ func Rune(r rune) rune {
 		s := table[i]
 		return rune(s.to) + r - s.lo
 	}
-	if unicode.Is(unicode.Zs, r) { // what NFKC keeps (U+1680)
-		return ' '
-	}
-	switch r {
-	case 0x2217, 0x204E, 0x2731, 0x066D, 0x2055: // ∗ ⁎ ✱ ٭ ⁕
-		return '*'
-	case 0x2010, 0x2011, 0x2012, 0x2013, 0x2212: // hyphens, minus
-		return '-'
-	}
 	return r
+}
+
+// Expand returns the ASCII characters r is read as when they are more
+// than one (ﬁ, Ⅱ, ㎏, ⒜), and whether it is.
+func Expand(r rune) (string, bool) {
+	if r < 0x80 {
+		return "", false
+	}
+	if i, ok := slices.BinarySearchFunc(expansions[:], r, func(e expansion, r rune) int { return int(e.r - r) }); ok {
+		return expansions[i].s, true
+	}
+	return "", false
 }
 
 // span maps the runes lo to hi to the characters from to on.
@@ -50,22 +55,38 @@ type span struct {
 	to     byte
 }
 
-// String returns s with every rune folded (see Rune).
+// expansion maps r to the characters s.
+type expansion struct {
+	r rune
+	s string
+}
+
+// String returns s with every rune folded or expanded (see Rune, Expand).
 func String(s string) string {
 	i := 0
 	for i < len(s) && s[i] < 0x80 {
 		i++ // ASCII folds to itself: most texts are, and cost one pass
 	}
+	changed := false
 	for _, r := range s[i:] {
-		if Rune(r) != r {
-			out := make([]rune, 0, len(s))
-			for _, r := range s {
-				out = append(out, Rune(r))
-			}
-			return string(out)
+		if _, ok := Expand(r); ok || Rune(r) != r {
+			changed = true
+			break
 		}
 	}
-	return s
+	if !changed {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		if x, ok := Expand(r); ok {
+			b.WriteString(x)
+		} else {
+			b.WriteRune(Rune(r))
+		}
+	}
+	return b.String()
 }
 
 // Index is strings.Index ignoring ASCII case, for a lower-case needle,
