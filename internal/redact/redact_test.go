@@ -298,6 +298,13 @@ func TestEvasions(t *testing.T) {
 		{"\\u{40}", `anna\u{40}example.com`, []string{"anna"}, nil},
 		{"&#64 without ;", "anna&#64example.com", []string{"anna"}, nil},
 		{"&#x000040;", "anna&#x000040;example.com", []string{"anna"}, nil},
+		{"&#64 after 17 zeros", "anna&#" + strings.Repeat("0", 17) + "64;example.com", []string{"anna"}, nil},
+		{"\\u{40} after 17 zeros", `anna\u{` + strings.Repeat("0", 17) + `40}example.com`, []string{"anna"}, nil},
+		{"tag characters", "key: " + tags(accessKeyID), []string{tags(accessKeyID)}, nil},
+		{"small capitals key id", "ᴀᴋɪᴀ" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},
+		{"negative squared key id", "🅰🅺🅸🅰" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},
+		{"circled digits card", "⓸⓵⓵⓵ ⓵⓵⓵⓵ ⓵⓵⓵⓵ ⓵⓵⓵⓵", []string{"⓵⓵⓵⓵ ⓵⓵⓵⓵"}, nil},
+		{"dingbat digits card", "❹❶❶❶ ❶❶❶❶ ❶❶❶❶ ❶❶❶❶", []string{"❶❶❶❶ ❶❶❶❶"}, nil},
 		{"Cyrillic key id", "АКІА" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},
 		{"math monospace key id", "\U0001D670\U0001D67A\U0001D678\U0001D670" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},
 		// Format characters, which show nothing, split nothing.
@@ -349,4 +356,14 @@ func TestEvasions(t *testing.T) {
 			t.Errorf("got %v", v)
 		}
 	})
+}
+
+// tags writes s in Unicode tag characters, which show nothing and which a
+// model reads as the ASCII they spell.
+func tags(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(0xE0000 + r)
+	}
+	return b.String()
 }

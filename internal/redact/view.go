@@ -17,10 +17,11 @@ import (
 // dropped and look-alike characters folded (＠, ４, NBSP), so that a
 // detector written for plain text finds what the encoding hides. from[i]
 // and to[i] are the offsets in the original of the sequence that the
-// view's byte i was decoded from.
+// view's byte i was decoded from (int32: a view costs eight bytes a byte,
+// and an answer is at most 6 MB).
 type view struct {
 	text     string
-	from, to []int
+	from, to []int32
 }
 
 // maxDecodeRounds bounds how often an encoding of an encoding (%2540) is
@@ -57,7 +58,7 @@ func (v view) source(a, b int) (int, int) {
 	if v.from == nil {
 		return a, b
 	}
-	return v.from[a], v.to[b-1]
+	return int(v.from[a]), int(v.to[b-1])
 }
 
 // compose returns next, a view of v.text, as a view of v's original.
@@ -65,7 +66,7 @@ func (v view) compose(next view) view {
 	if v.from == nil {
 		return next
 	}
-	out := view{text: next.text, from: make([]int, len(next.from)), to: make([]int, len(next.to))}
+	out := view{text: next.text, from: make([]int32, len(next.from)), to: make([]int32, len(next.to))}
 	for i := range next.from {
 		out.from[i] = v.from[next.from[i]]
 		out.to[i] = v.to[next.to[i]-1]
@@ -93,12 +94,12 @@ func needsDecoding(s string) bool {
 func decodeOnce(s string) (view, bool) {
 	var b strings.Builder
 	b.Grow(len(s))
-	from, to := make([]int, 0, len(s)), make([]int, 0, len(s))
+	from, to := make([]int32, 0, len(s)), make([]int32, 0, len(s))
 	changed := false
 	emit := func(text string, start, end int) {
 		b.WriteString(text)
 		for range len(text) {
-			from, to = append(from, start), append(to, end)
+			from, to = append(from, int32(start)), append(to, int32(end))
 		}
 	}
 	for i := 0; i < len(s); {
@@ -122,16 +123,21 @@ func decodeOnce(s string) (view, bool) {
 			i++
 			continue
 		}
-		if unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) || r == '\u3164' || r == '\u115f' || r == '\u1160' || r == '\uffa0' {
+		if x, ok := fold.Expand(r); ok {
+			emit(x, i, i+size) // ﬁ, Ⅱ
+			changed = true
+		} else if f := fold.Rune(r); f != r {
+			// A look-alike, or a tag character, which spells ASCII
+			// invisibly (before the format characters, which it is).
+			emit(string(f), i, i+size)
+			changed = true
+		} else if unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) || r == '\u3164' || r == '\u115f' || r == '\u1160' || r == '\uffa0' {
 			// A format character (zero-width space, word joiner, soft
 			// hyphen), a combining mark or variation selector (U+034F,
 			// U+FE0F, an accent), a Hangul filler: each shows nothing, or
 			// nothing a token's reader minds, and a model reads the text
 			// without it.
 			emit("", i, i+size)
-			changed = true
-		} else if f := fold.Rune(r); f != r && r != utf8.RuneError {
-			emit(string(f), i, i+size)
 			changed = true
 		} else {
 			emit(s[i:i+size], i, i+size)
@@ -198,20 +204,39 @@ func decodeBraced(s string, i int) (rune, int) {
 	if i+3 >= len(s) || s[i+2] != '{' {
 		return 0, 0
 	}
-	end := strings.IndexByte(s[i+3:min(len(s), i+3+maxDigits+1)], '}')
-	if end < 1 {
+	c, k := number(s, i+3, 16)
+	if c == 0 || k >= len(s) || s[k] != '}' {
 		return 0, 0
 	}
-	c, err := strconv.ParseUint(s[i+3:i+3+end], 16, 32)
-	if err != nil || c == 0 || c > utf8.MaxRune {
-		return 0, 0
-	}
-	return rune(c), end + 4
+	return c, k + 1 - i
 }
 
-// maxDigits is the most digits of a character reference or escape read,
-// leading zeros included: &#000064; is an @ to a browser and a model.
-const maxDigits = 16
+// number reads the number in base (10 or 16) at s[j:], as a browser
+// reads a character reference's: any number of leading zeros (&#000064;
+// is an @), then at most maxDigits digits. It returns the character, 0
+// when there is none or it is past Unicode, and where the digits end.
+func number(s string, j, base int) (rune, int) {
+	z := j
+	for z < len(s) && s[z] == '0' {
+		z++
+	}
+	k := z
+	for k < len(s) && k-z < maxDigits && (isDigit(s[k]) || base == 16 && isHexDigit(s[k])) {
+		k++
+	}
+	if k == j {
+		return 0, j
+	}
+	c, err := strconv.ParseUint(s[z:k], base, 32)
+	if z == k || err != nil || c > utf8.MaxRune {
+		return 0, k
+	}
+	return rune(c), k
+}
+
+// maxDigits is the most significant digits of a character reference or
+// escape: 8 hex digits (\U0001D68D), 7 decimal ones.
+const maxDigits = 8
 
 // decodeUnicodeEscape decodes \uXXXX at s[i:], with a following low
 // surrogate if it is a high one.
@@ -257,18 +282,14 @@ func decodeEntity(s string, i int) (string, int) {
 		if s[j] == 'x' || s[j] == 'X' {
 			j, base = j+1, 16
 		}
-		k := j
-		for k < len(s) && k-j < maxDigits && (isDigit(s[k]) || base == 16 && isHexDigit(s[k])) {
-			k++
-		}
-		c, err := strconv.ParseUint(s[j:k], base, 32)
-		if k == j || err != nil || c == 0 || c > utf8.MaxRune {
+		c, k := number(s, j, base)
+		if c == 0 {
 			return "", 0
 		}
 		if k < len(s) && s[k] == ';' {
 			k++
 		}
-		return string(rune(c)), k - i
+		return string(c), k - i
 	}
 	end := strings.IndexByte(s[i:min(len(s), i+12)], ';')
 	if end < 2 {
