@@ -290,9 +290,10 @@ func TestChangedToolHoldsNoCaller(t *testing.T) {
 	}
 }
 
-// TestAnswerNeverOutgrowsLambda: replacing many short hidden names with a
-// longer marker can grow a list answer; past what Lambda returns (6 MB)
-// it is denied, well formed, not lost with an invocation error.
+// TestAnswerNeverOutgrowsLambda: escaping (<, U+2028) can grow a list
+// answer; past what Lambda returns (6 MB) it is denied, well formed, not
+// lost with an invocation error. Many short hidden names, each of which
+// once grew it by a longer marker, now take their texts whole.
 func TestAnswerNeverOutgrowsLambda(t *testing.T) {
 	h := memoryHandler(t, "")
 	token, err := policytest.UnsignedToken(map[string]any{"sub": "u-sam", "username": "sam", "cognito:groups": []string{"sre"}})
@@ -321,6 +322,14 @@ func TestAnswerNeverOutgrowsLambda(t *testing.T) {
 		out, err := h.Invoke(context.Background(), ev)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if name == "short hidden names" {
+			// A listed tool's text that names a hidden tool goes whole
+			// now: the answer shrinks, and passes.
+			if len(out) > 6<<20 || r.Decision.Effect != decision.Allow || strings.Contains(string(out), "a___b") {
+				t.Errorf("%s: %d bytes in, %d out, %s: %s", name, len(ev), len(out), r.Decision.Effect, r.Decision.Reason)
+			}
+			continue
 		}
 		if len(out) > 6<<20 || r.Decision.Effect != decision.Deny || !strings.Contains(string(out), `"code":-32002`) {
 			t.Errorf("%s: %d bytes in, %d out, %s: %s", name, len(ev), len(out), r.Decision.Effect, r.Decision.Reason)

@@ -37,9 +37,10 @@ var ErrShape = errors.New("tool list is not an array")
 // FilterList filters result.tools of a tools/list result in place, keeping
 // every other field (nextCursor among them). Entries without a string name
 // are removed: they cannot be judged. In what is left, a wire tool name
-// that keep refuses is replaced wherever it appears: a description, a
-// title, _meta, annotations, a schema, a member's name. It returns the
-// names removed or replaced.
+// that keep refuses is removed wherever it appears: a text that names one
+// (a description, a title, _meta, annotations, a schema) goes whole (see
+// said), and so does a member named by one. It returns the names removed
+// or replaced.
 func FilterList(result map[string]any, keep Keep) (hidden []string, err error) {
 	v, ok := result["tools"]
 	if !ok || v == nil {
@@ -50,7 +51,7 @@ func FilterList(result map[string]any, keep Keep) (hidden []string, err error) {
 		return nil, fmt.Errorf("result.tools: %w", ErrShape)
 	}
 	kept, hidden := filter(tools, keep, nameOf)
-	f := searchFilter{keep: keep, hidden: hidden}
+	f := searchFilter{keep: keep, hidden: hidden, whole: true}
 	for i, e := range kept {
 		kept[i] = f.names(e)
 	}
@@ -102,13 +103,14 @@ func ScrubExcept(m map[string]any, keep Keep, except ...string) []string {
 }
 
 // ScrubEntries replaces, everywhere in a prompts/list, resources/list or
-// resources/templates/list result, in strings, the wire tool names that
-// keep refuses, and removes the members whose names hold one (a hidden tool must not be named in any
+// resources/templates/list result, every string that names a wire tool
+// name that keep refuses (see said), and removes the members whose names
+// hold one (a hidden tool must not be named in any
 // answer that lists something), but for each entry's nameKey member in
 // result[member] (see FilterEntries): its own policies judged it, and a
 // prompt may be named as a tool is. It returns the names replaced.
 func ScrubEntries(result map[string]any, member, nameKey string, keep Keep) []string {
-	f := searchFilter{keep: keep}
+	f := searchFilter{keep: keep, whole: true}
 	f.members(result, func(k string, e any) any {
 		list, ok := e.([]any)
 		if k != member || !ok {
@@ -295,6 +297,13 @@ func clone(v any) any {
 type searchFilter struct {
 	keep   Keep
 	hidden []string
+	// whole: a text that names a refused tool goes whole, not with the
+	// name replaced (see said).
+	whole bool
+	// folded holds the first nFolded names of hidden in lower case (see
+	// hidFolded).
+	folded  map[string]bool
+	nFolded int
 	// mentions counts the names replaced and the members and entries
 	// removed for naming a refused tool, within the entry being filtered
 	// (see value).
@@ -461,7 +470,7 @@ func (f *searchFilter) text(s string) string {
 			// model reads it as JSON all the same.
 			return f.unread(s)
 		}
-		return f.prose(s)
+		return f.said(s)
 	}
 	if f.depth >= maxTextDepth {
 		return f.unread(s)
@@ -522,6 +531,19 @@ func (f *searchFilter) text(s string) string {
 		}
 		s = string(out)
 	}
+	return f.said(s)
+}
+
+// said filters s, a text read as prose or what is left of a JSON text:
+// with the refused names replaced, or whole when the filter says so. A
+// listed tool's texts go whole: with the name replaced, what a text says
+// of the tool would pass in any structure a model reads and the filter
+// does not (XML, YAML, a name split in two members), and the text is about
+// a tool the caller may not use.
+func (f *searchFilter) said(s string) string {
+	if f.whole {
+		return f.unread(s)
+	}
 	return f.prose(s)
 }
 
@@ -568,11 +590,14 @@ func (f *searchFilter) unread(s string) string {
 
 // bracketed reports whether s, as a model reads it (entities, escapes
 // and percent-encoding decoded, look-alikes folded: see redact.Read),
-// holds an opening bracket other than "(": "{" or "[", what may be JSON,
-// read by a model if not by us, or another it reads as one (❴, 「).
+// may hold structure: an opening bracket other than "(" ("{" or "[", what
+// may be JSON, read by a model if not by us, or another it reads as one:
+// ❴, 「), a piece of a tall brace (⎨), a guillemet, or a JSON member's
+// quote and colon.
 func bracketed(s string) bool {
-	return strings.ContainsFunc(redact.Read(s), func(r rune) bool {
-		return r != '(' && unicode.Is(unicode.Ps, r)
+	v := redact.Read(s)
+	return strings.Contains(v, `":`) || strings.ContainsFunc(v, func(r rune) bool {
+		return r != '(' && unicode.Is(unicode.Ps, r) || r >= 0x23A7 && r <= 0x23AD || r == '«' || r == '‹'
 	})
 }
 
@@ -584,7 +609,7 @@ func (f *searchFilter) prose(s string) string {
 		for _, m := range wireName.FindAllStringIndex(text, -1) {
 			// No tool is named with two separators: such a run
 			// (github___x.billing___refund) hides whichever it holds.
-			if name := text[m[0]:m[1]]; strings.Count(name, "___") > 1 || !f.keep(name) {
+			if name := text[m[0]:m[1]]; strings.Count(name, "___") > 1 || f.refusesMention(name) {
 				f.hidden = append(f.hidden, name)
 				f.mentions++
 				spans = append(spans, [2]int{m[0], m[1]})
@@ -605,6 +630,32 @@ func (f *searchFilter) prose(s string) string {
 		return "[REDACTED:tool]"
 	}
 	return out
+}
+
+// refusesMention reports whether name, read in a text, names a tool the
+// filter refuses, in any case: a model reads 🅺8🆂___🅳🅴🅻🅴🆃🅴 (K8S___DELETE)
+// as k8s___delete. So a name is refused if keep refuses it, or it in
+// lower case, or if it is a name the filter hid, in another case.
+func (f *searchFilter) refusesMention(name string) bool {
+	if !f.keep(name) {
+		return true
+	}
+	lower := strings.ToLower(name)
+	if lower == name {
+		return f.hidFolded(lower)
+	}
+	return !f.keep(lower) || f.hidFolded(lower)
+}
+
+// hidFolded reports whether lower is a name the filter hid, in lower case.
+func (f *searchFilter) hidFolded(lower string) bool {
+	if f.folded == nil {
+		f.folded = map[string]bool{}
+	}
+	for ; f.nFolded < len(f.hidden); f.nFolded++ {
+		f.folded[strings.ToLower(f.hidden[f.nFolded])] = true
+	}
+	return f.folded[lower]
 }
 
 // maxProseGrowth is how much longer replacing names may make a text.
