@@ -132,16 +132,6 @@ func (h *Handler) handler(ctx context.Context) *interceptor.Handler {
 		go func() {
 			defer h.mu.Unlock()
 			defer close(done)
-			defer func() {
-				// Nothing of a check may end the process; the last good
-				// bundle stays.
-				if p := recover(); p != nil {
-					// Rejected, as a bundle that fails to load is: the
-					// archive is seen, and later checks keep the alarm up.
-					h.rejected = fmt.Errorf("panic: %v", p)
-					_ = h.failed(h.current.Load(), "policy bundle check failed", s3bundle.Object{}, h.rejected)
-				}
-			}()
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Timeout)
 			defer cancel()
 			_ = h.check(cctx) // logged and counted; the last good bundle stays
@@ -175,8 +165,18 @@ func (h *Handler) Refresh(ctx context.Context) error {
 
 // check fetches the archive unless it is the one last seen, and puts it in
 // force if it is good. Every failure is logged and counted. h.mu is held.
-func (h *Handler) check(ctx context.Context) error {
+// A panic (building the new bundle's handler) is a failure too: nothing
+// of a check may end the process, in Lambda's init phase or after it.
+func (h *Handler) check(ctx context.Context) (err error) {
 	defer h.schedule()
+	defer func() {
+		if p := recover(); p != nil {
+			// Rejected, as a bundle that fails to load is: the archive
+			// is seen, and later checks keep the alarm up.
+			h.rejected = fmt.Errorf("panic: %v", p)
+			err = h.failed(h.current.Load(), "policy bundle check failed", s3bundle.Object{}, h.rejected)
+		}
+	}()
 	cur := h.current.Load()
 	start := time.Now()
 	data, obj, err := h.cfg.Client.Get(ctx, h.cfg.Location, h.seen)

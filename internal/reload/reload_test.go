@@ -263,4 +263,13 @@ func TestPanickingBuildIsRejected(t *testing.T) {
 	if err := h.Refresh(context.Background()); err == nil || !strings.Contains(err.Error(), "still rejected") {
 		t.Errorf("a later check: %v, want the bundle still rejected", err)
 	}
+
+	// At a cold start too: the function starts, and denies.
+	h, err = reload.New(context.Background(), cfg)
+	if err == nil || h.Bundle() != nil {
+		t.Fatalf("a first bundle whose handler panics: %v, %v", err, h.Bundle())
+	}
+	if r := h.Handle(context.Background(), readCall); r.Decision.Effect != decision.Deny {
+		t.Errorf("%s with no bundle in force", r.Decision.Effect)
+	}
 }
