@@ -117,13 +117,29 @@ func worstCases() map[string]struct {
 		payload []byte
 		allow   bool
 	}
+	// A target's answers: a tools/list whose one description fills the
+	// event, read through the redaction view (a view once cost sixteen
+	// bytes for each byte of a text with one escape).
+	listing := func(description string) []byte {
+		return []byte(`{"interceptorInputVersion":"1.0","mcp":{"gatewayRequest":{"headers":{"Authorization":"` + token +
+			`"},"body":{"jsonrpc":"2.0","id":1,"method":"tools/list"}},"gatewayResponse":{"statusCode":200,"body":` +
+			`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"docs___search_docs","inputSchema":{"type":"object"},"description":"` +
+			description + `"}]}}}}}`)
+	}
 	return map[string]c{
-		"one string":     {callEvent(`{"query":"q","file":"`+strings.Repeat("A", size)+`"}`, nil), true},
-		"raw and parsed": {withRaw, true},
-		"wide list":      {callEvent(wide, nil), true},
-		"many keys":      {callEvent(keys.String(), nil), false}, // 700,000 values
-		"deep arrays":    {callEvent(nested(size/2-100), nil), false},
-		"deep objects":   {callEvent(`{"query":"q","a":`+strings.Repeat(`{"a":`, size/6)+`1`+strings.Repeat(`}`, size/6)+`}`, nil), false},
+		// As long as an answer can be and still be answered with (see
+		// judge's maxAnswer); texts flooded with escapes or marks are not
+		// read (redaction replaces them whole), so they may be longer.
+		"answer, one escape":      {listing(strings.Repeat("A", size-70_000) + "%2541"), true},
+		"answer, escapes":         {listing(strings.Repeat("%2541", size/5)), true},
+		"answer, other script":    {listing(strings.Repeat("日", size/3-25_000) + "%2541"), true},
+		"answer, invisible marks": {listing(strings.Repeat("a\u200b", size/4)), true},
+		"one string":              {callEvent(`{"query":"q","file":"`+strings.Repeat("A", size)+`"}`, nil), true},
+		"raw and parsed":          {withRaw, true},
+		"wide list":               {callEvent(wide, nil), true},
+		"many keys":               {callEvent(keys.String(), nil), false}, // 700,000 values
+		"deep arrays":             {callEvent(nested(size/2-100), nil), false},
+		"deep objects":            {callEvent(`{"query":"q","a":`+strings.Repeat(`{"a":`, size/6)+`1`+strings.Repeat(`}`, size/6)+`}`, nil), false},
 	}
 }
 

@@ -637,7 +637,13 @@ type span struct {
 // that detector's marker. A run left undecoded because p's budget is spent
 // is replaced too (see Undecoded).
 func (s Scrubber) find(text string, p *pass) []span {
-	v := newView(text)
+	v, r := readView(text)
+	if r == flooded {
+		// More to decode than a view may hold: what cannot be read is
+		// not passed.
+		p.counts[Undecoded]++
+		return []span{{0, len(text), Undecoded}}
+	}
 	var taken [][2]int // in view offsets, sorted and disjoint
 	var out []span
 	for _, d := range s.detectors {
@@ -765,7 +771,10 @@ func (s Scrubber) decoded(b []byte, layer int, p *pass) string {
 	b = inflated
 	// Not only text: a secret among binary bytes is still read by a model
 	// that decodes the run, and the detectors read bytes.
-	v := newView(string(b))
+	v, r := readView(string(b))
+	if r == flooded {
+		return Undecoded
+	}
 	for _, d := range s.detectors {
 		if len(d.find(v.text)) > 0 {
 			return d.name

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -15,67 +16,191 @@ import (
 // \n) and markdown's backslash escapes (\_) decoded, format characters
 // (zero-width space, soft hyphen), combining marks and Hangul fillers
 // dropped and look-alike characters folded (＠, ４, NBSP), so that a
-// detector written for plain text finds what the encoding hides. from[i]
-// and to[i] are the offsets in the original of the sequence that the
-// view's byte i was decoded from (int32: a view costs eight bytes a byte,
-// and an answer is at most 6 MB).
+// detector written for plain text finds what the encoding hides. segs map
+// each byte of text to the sequence of the original it was decoded from
+// (see source); nil when text is the original.
 type view struct {
-	text     string
-	from, to []int32
+	text string
+	segs []seg
+}
+
+// seg maps the view's bytes v to v+n-1 to the original. A run copied from
+// the original's s on (end < 0) maps each byte to the rune that holds it,
+// as utf8 decodes the run (a byte past ASCII to its whole rune, an invalid
+// one to itself); a run decoded from the original's s to end-1 (an escape,
+// a look-alike) maps each byte to that sequence. Runs, not a pair of
+// offsets for every byte: a view of a 6 MB text with one escape cost 48 MB
+// a round, and now costs three runs.
+type seg struct {
+	v, n, s, end int32
 }
 
 // maxDecodeRounds bounds how often an encoding of an encoding (%2540) is
 // undone.
 const maxDecodeRounds = 2
 
-// newView returns the view of s. Plain ASCII with nothing to decode, most
-// text, is its own view and costs nothing.
-func newView(s string) view {
-	v, _ := readView(s)
-	return v
-}
+// reading says how much of a text its view reads.
+type reading int
 
-// readView returns the view of s, and whether it is whole: false when s
-// is encoded more than maxDecodeRounds deep (a further round would still
-// change the view), so that what it hides was not read.
-func readView(s string) (view, bool) {
+const (
+	// whole: every layer.
+	whole reading = iota
+	// deep: maxDecodeRounds layers, and a further one would change it.
+	deep
+	// flooded: nothing; the text holds more than maxSegs sequences to
+	// decode in one layer, and its view is the text itself.
+	flooded
+)
+
+// maxSegs bounds the runs of one layer of a view, and so its memory: a
+// text of two million escapes, 6 MB, took 330 MB to read. 256 Ki runs
+// (4 MB) is an escape every 24 bytes of a 6 MB text.
+const maxSegs = 256 << 10
+
+// readView returns the view of s, and how much of s it reads. Plain ASCII
+// with nothing to decode, most text, is its own view and costs nothing.
+func readView(s string) (view, reading) {
 	v := view{text: s}
 	for round := 0; needsDecoding(v.text); round++ {
-		next, changed := decodeOnce(v.text)
+		next, changed, ok := decodeOnce(v.text)
+		if !ok {
+			return view{text: s}, flooded
+		}
 		if !changed {
 			break
 		}
 		if round == maxDecodeRounds {
-			return v, false
+			return v, deep
 		}
 		v = v.compose(next)
 	}
-	return v, true
+	return v, whole
 }
 
 // source maps a span of the view to the span of the original it came from.
 func (v view) source(a, b int) (int, int) {
-	if v.from == nil {
+	if v.segs == nil {
 		return a, b
 	}
-	return int(v.from[a]), int(v.to[b-1])
+	return v.from(int32(a)), v.to(int32(b - 1))
+}
+
+// at returns the index of the seg holding the view's byte i.
+func (v view) at(i int32) int {
+	k, _ := slices.BinarySearchFunc(v.segs, i, func(g seg, i int32) int {
+		switch {
+		case g.v+g.n <= i:
+			return -1
+		case g.v > i:
+			return 1
+		}
+		return 0
+	})
+	return k
+}
+
+// from and to return where the sequence the view's byte i came from
+// starts and ends in the original.
+func (v view) from(i int32) int {
+	g := v.segs[v.at(i)]
+	if g.end >= 0 {
+		return int(g.s)
+	}
+	start, _ := runeAt(v.text, g.v, g.v+g.n, i)
+	return int(g.s + start - g.v)
+}
+
+func (v view) to(i int32) int {
+	g := v.segs[v.at(i)]
+	if g.end >= 0 {
+		return int(g.end)
+	}
+	_, end := runeAt(v.text, g.v, g.v+g.n, i)
+	return int(g.s + end - g.v)
+}
+
+// runeAt returns where the rune of s[lo:hi] that holds byte i starts and
+// ends, reading s[lo:hi] as utf8 decodes it from lo: the nearest rune
+// start at or before i begins it, if it decodes to a rune that reaches i.
+func runeAt(s string, lo, hi, i int32) (int32, int32) {
+	if s[i] < utf8.RuneSelf {
+		return i, i + 1
+	}
+	for b := i; b >= max(lo, i-utf8.UTFMax+1); b-- {
+		if utf8.RuneStart(s[b]) {
+			if _, size := utf8.DecodeRuneInString(s[b:hi]); b+int32(size) > i {
+				return b, b + int32(size)
+			}
+			break
+		}
+	}
+	return i, i + 1
 }
 
 // compose returns next, a view of v.text, as a view of v's original.
 func (v view) compose(next view) view {
-	if v.from == nil {
+	if v.segs == nil {
 		return next
 	}
-	out := view{text: next.text, from: make([]int32, len(next.from)), to: make([]int32, len(next.to))}
-	for i := range next.from {
-		out.from[i] = v.from[next.from[i]]
-		out.to[i] = v.to[next.to[i]-1]
+	out := make(segs, 0, len(next.segs)+len(v.segs))
+	for _, x := range next.segs {
+		if x.end >= 0 { // decoded from v.text's x.s to x.end-1
+			out.add(seg{x.v, x.n, int32(v.from(x.s)), int32(v.to(x.end - 1))})
+			continue
+		}
+		// Copied from v.text's x.s on: through each of v's runs that
+		// holds a part of it, up to the last rune within the run; a rune
+		// across two of v's runs (é from %C3%A9) maps to what both hold.
+		end := x.s + x.n
+		for p := x.s; p < end; {
+			y := v.segs[v.at(p)]
+			q := min(end, y.v+y.n)
+			if start, stop := runeAt(v.text, x.s, end, q-1); stop > q {
+				q = start // the rune at the run's end goes on past it
+			}
+			if q > p {
+				if y.end >= 0 {
+					out.add(seg{x.v + p - x.s, q - p, y.s, y.end})
+				} else {
+					out.add(seg{x.v + p - x.s, q - p, y.s + p - y.v, -1})
+				}
+				p = q
+				continue
+			}
+			_, stop := runeAt(v.text, x.s, end, p)
+			out.add(seg{x.v + p - x.s, stop - p, int32(v.from(p)), int32(v.to(stop - 1))})
+			p = stop
+		}
 	}
-	return out
+	return view{text: next.text, segs: out}
+}
+
+// segs is a view's runs as they are built.
+type segs []seg
+
+// add appends g, joined to the last run when both are copied and g goes
+// on where it ended, in the view and in the original.
+func (r *segs) add(g seg) {
+	if n := len(*r); n > 0 && g.end < 0 {
+		if l := &(*r)[n-1]; l.end < 0 && l.v+l.n == g.v && l.s+l.n == g.s {
+			l.n += g.n
+			return
+		}
+	}
+	if len(*r) == cap(*r) {
+		// Doubled, not grown by a quarter as append grows a large
+		// slice: a text of 2 million escapes copied its runs twenty
+		// times over.
+		*r = slices.Grow(*r, max(len(*r), 16))
+	}
+	*r = append(*r, g)
 }
 
 // Read returns s as a model reads it: its view's text (see view).
-func Read(s string) string { return newView(s).text }
+func Read(s string) string {
+	v, _ := readView(s)
+	return v.text
+}
 
 // Plain reports whether s is its own view: ASCII with nothing to decode.
 // A finder that finds nothing in s finds nothing in its view either.
@@ -90,24 +215,32 @@ func needsDecoding(s string) bool {
 	return false
 }
 
-// decodeOnce decodes one layer of s.
-func decodeOnce(s string) (view, bool) {
+// decodeOnce decodes one layer of s, and says whether that changed it; ok
+// is false past maxSegs runs, where it stops.
+func decodeOnce(s string) (v view, changed, ok bool) {
 	var b strings.Builder
 	b.Grow(len(s))
-	from, to := make([]int32, 0, len(s)), make([]int32, 0, len(s))
-	changed := false
+	var out segs
+	// emit writes text, decoded from s[start:end]; same copies s[i].
 	emit := func(text string, start, end int) {
-		b.WriteString(text)
-		for range len(text) {
-			from, to = append(from, int32(start)), append(to, int32(end))
+		if text != "" {
+			out.add(seg{int32(b.Len()), int32(len(text)), int32(start), int32(end)})
+			b.WriteString(text)
 		}
 	}
+	same := func(i int) {
+		out.add(seg{int32(b.Len()), 1, int32(i), -1})
+		b.WriteByte(s[i])
+	}
 	for i := 0; i < len(s); {
+		if len(out) > maxSegs {
+			return view{}, true, false
+		}
 		if c := s[i]; c < utf8.RuneSelf && c != '%' && c != '&' && c != '\\' {
 			// ASCII that starts no escape is itself: no format
 			// character, mark or look-alike is ASCII. Decoded binary
 			// runs are mostly this and the invalid bytes below.
-			emit(s[i:i+1], i, i+1)
+			same(i)
 			i++
 			continue
 		}
@@ -119,7 +252,7 @@ func decodeOnce(s string) (view, bool) {
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			emit(s[i:i+1], i, i+1) // an invalid byte: read as it is
+			same(i) // an invalid byte: read as it is
 			i++
 			continue
 		}
@@ -140,11 +273,12 @@ func decodeOnce(s string) (view, bool) {
 			emit("", i, i+size)
 			changed = true
 		} else {
-			emit(s[i:i+size], i, i+size)
+			out.add(seg{int32(b.Len()), int32(size), int32(i), -1}) // its bytes map to it whole
+			b.WriteString(s[i : i+size])
 		}
 		i += size
 	}
-	return view{text: b.String(), from: from, to: to}, changed
+	return view{text: b.String(), segs: out}, changed, true
 }
 
 // decodeAt decodes an escape sequence at s[i:], returning the text it
@@ -305,14 +439,15 @@ func decodeEntity(s string, i int) (string, int) {
 // ReplaceAll returns s with every span that find reports in the view of s
 // (s as a model reads it: see view) replaced by with, and the number
 // replaced. It is how a finder that is not a detector (the hidden tool
-// names of a list answer) gets past the same encodings. whole is false
-// when s is encoded deeper than a view reads (see readView): a finder
-// that must miss nothing then cannot use the answer.
-func ReplaceAll(s string, find func(text string) [][2]int, with string) (out string, n int, whole bool) {
-	v, whole := readView(s)
+// names of a list answer) gets past the same encodings. all is false
+// when the view does not read all of s (see readView): a finder that must
+// miss nothing then cannot use the answer.
+func ReplaceAll(s string, find func(text string) [][2]int, with string) (out string, n int, all bool) {
+	v, r := readView(s)
+	all = r == whole
 	spans := find(v.text)
 	if len(spans) == 0 {
-		return s, 0, whole
+		return s, 0, all
 	}
 	var b strings.Builder
 	last := 0
@@ -326,5 +461,5 @@ func ReplaceAll(s string, find func(text string) [][2]int, with string) (out str
 		last = z
 	}
 	b.WriteString(s[last:])
-	return b.String(), len(spans), whole
+	return b.String(), len(spans), all
 }

@@ -1,7 +1,6 @@
 package redact
 
 import (
-	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -10,16 +9,24 @@ import (
 	"github.com/toolgate/toolgate/internal/fold"
 )
 
-// slowDecodeOnce is decodeOnce without its fast paths for ASCII and
-// invalid bytes: every byte goes through the rune tests.
-func slowDecodeOnce(s string) (view, bool) {
+// dense is a view as it was first written: for every byte of text, the
+// offsets in the original of the sequence it came from (nil: the
+// original). It is the oracle of the runs views keep now.
+type dense struct {
+	text     string
+	from, to []int
+}
+
+// slowDecodeOnce is decodeOnce as first written: without its fast paths
+// for ASCII and invalid bytes, and with an offset pair for every byte.
+func slowDecodeOnce(s string) (dense, bool) {
 	var b strings.Builder
-	var from, to []int32
+	var from, to []int
 	changed := false
 	emit := func(text string, start, end int) {
 		b.WriteString(text)
 		for range len(text) {
-			from, to = append(from, int32(start)), append(to, int32(end))
+			from, to = append(from, start), append(to, end)
 		}
 	}
 	for i := 0; i < len(s); {
@@ -44,20 +51,75 @@ func slowDecodeOnce(s string) (view, bool) {
 		}
 		i += size
 	}
-	return view{text: b.String(), from: from, to: to}, changed
+	return dense{text: b.String(), from: from, to: to}, changed
 }
 
-// FuzzDecodeOnce holds decodeOnce's fast paths to the rune tests they
-// skip: the same view of every input, offsets included.
-func FuzzDecodeOnce(f *testing.F) {
-	for _, s := range []string{"", "plain", "a%40b", "&#64;&commat;", `\u0040\/`, "\xff\xfe\x80", "ａ\u200bb\u00ad", "\xe2\x80", "x\u0301y", "ﬁ\U000E0041Ⅱ"} {
+// slowReadView is readView with dense views.
+func slowReadView(s string) (dense, bool) {
+	v := dense{text: s}
+	for round := 0; needsDecoding(v.text); round++ {
+		next, changed := slowDecodeOnce(v.text)
+		if !changed {
+			break
+		}
+		if round == maxDecodeRounds {
+			return v, false
+		}
+		if v.from != nil {
+			for i := range next.from {
+				next.from[i], next.to[i] = v.from[next.from[i]], v.to[next.to[i]-1]
+			}
+		}
+		v = next
+	}
+	return v, true
+}
+
+// FuzzView holds views, kept as runs and decoded with fast paths, to
+// the dense views they replaced: the same text, the same verdict on
+// whether it is whole, and every byte mapped to the same sequence of the
+// original.
+func FuzzView(f *testing.F) {
+	for _, s := range []string{"", "plain", "a%40b", "&#64;&commat;", `\u0040\/`, "\xff\xfe\x80", "ａ\u200bb\u00ad", "\xe2\x80",
+		"x\u0301y", "ﬁ\U000E0041Ⅱ", "%2540%252540x", "&amp;#64;é%C3%A9", "日本%41語",
+		// Runes put together from two sources, and invalid ones.
+		"\xC3%A9x", "%E6%97%A5本", "a%C3\xA9%25C3%25A9", "é\x80%41\xE2\x82", "%F0%9F%98%80&#x1F600;"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, gotChanged := decodeOnce(s)
-		want, wantChanged := slowDecodeOnce(s)
-		if got.text != want.text || gotChanged != wantChanged || !slices.Equal(got.from, want.from) || !slices.Equal(got.to, want.to) {
-			t.Errorf("decodeOnce(%q) = %q %v, want %q %v", s, got.text, gotChanged, want.text, wantChanged)
+		got, r := readView(s)
+		want, wantWhole := slowReadView(s)
+		if got.text != want.text || r == flooded || (r == whole) != wantWhole {
+			t.Fatalf("readView(%q) = %q %v, want %q %v", s, got.text, r, want.text, wantWhole)
+		}
+		for i := range len(got.text) {
+			a, z := got.source(i, i+1)
+			wa, wz := i, i+1
+			if want.from != nil {
+				wa, wz = want.from[i], want.to[i]
+			}
+			if a != wa || z != wz {
+				t.Fatalf("readView(%q): byte %d from %d to %d, want %d to %d", s, i, a, z, wa, wz)
+			}
 		}
 	})
+}
+
+// TestFloodedTextIsNotPassed: a text with more to decode in one layer
+// than a view holds (maxSegs runs) is not read, and redaction replaces it
+// whole; one just within is read as ever.
+func TestFloodedTextIsNotPassed(t *testing.T) {
+	s := allDetectors(t)
+	within := strings.Repeat("%41", maxSegs/2) + " anna%40example.com"
+	if got := s.String(within, Counts{}); strings.Contains(got, "anna") || !strings.Contains(got, "[REDACTED:email]") {
+		t.Errorf("within the bound: %.80q", got[len(got)-80:])
+	}
+	flood := strings.Repeat("%41", maxSegs+1) + " anna%40example.com"
+	counts := Counts{}
+	if got := s.String(flood, counts); got != "[REDACTED:undecoded]" || counts[Undecoded] != 1 {
+		t.Errorf("flooded: %.80q %v", got, counts)
+	}
+	if _, r := readView(flood); r != flooded {
+		t.Errorf("readView: %v, want flooded", r)
+	}
 }
