@@ -73,6 +73,8 @@ func wantASCII(r rune) (byte, bool) {
 	switch {
 	case strings.Contains(name, "LOW LINE") || strings.Contains(name, "LOW MACRON"):
 		return '_', true // ‗ ˍ
+	case r == 0x3002 || r == 0xFF61:
+		return '.', true // IDNA reads 。 and ｡ in a domain as its dots
 	case slices.Contains(words, "ASTERISK") || r == 0x066D || r == 0x2055:
 		return '*', true // ✱ ⁎, and ٭ ⁕ by their look
 	case (slices.Contains(words, "DASH") || slices.Contains(words, "HYPHEN") || strings.HasSuffix(name, "MINUS SIGN")) && !slices.Contains(words, "VERTICAL"):

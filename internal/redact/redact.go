@@ -637,47 +637,64 @@ type span struct {
 // that detector's marker. A run left undecoded because p's budget is spent
 // is replaced too (see Undecoded).
 func (s Scrubber) find(text string, p *pass) []span {
-	v, r := readView(text)
+	views, r := readViews(text)
 	if r == flooded {
 		// More to decode than a view may hold: what cannot be read is
 		// not passed.
 		p.counts[Undecoded]++
 		return []span{{0, len(text), Undecoded}}
 	}
-	var taken [][2]int // in view offsets, sorted and disjoint
 	var out []span
-	for _, d := range s.detectors {
-		var accepted [][2]int
-		taken, accepted = claim(taken, d.find(v.text))
-		for _, sp := range accepted {
-			a, z := v.source(sp[0], sp[1])
-			out = append(out, span{a, z, d.name})
-			p.counts[d.name]++
+	for i, v := range views {
+		// A second reading (through HTML tags) adds what the first did
+		// not find: counted once.
+		found := coalesce(slices.Clone(out))
+		add := func(a, z int, name string) {
+			if i > 0 && overlaps(found, a, z) {
+				return
+			}
+			out = append(out, span{a, z, name})
+			p.counts[name]++
 		}
-	}
-	// Encoded runs and dumps are read even where a detector found
-	// something in them (a spurious card number in a dump's columns must
-	// not let the rest pass); what overlaps is then one span.
-	encoded := func(a, z int, name string) {
-		a, z = v.source(a, z)
-		out = append(out, span{a, z, name})
-		p.counts[name]++
-	}
-	for _, c := range candidates(v.text) {
-		if name := s.inside(v.text[c.start:c.end], c.hex, 1, p); name != "" {
-			encoded(c.start, c.end, name)
+		var taken [][2]int // in view offsets, sorted and disjoint
+		for _, d := range s.detectors {
+			var accepted [][2]int
+			taken, accepted = claim(taken, d.find(v.text))
+			for _, sp := range accepted {
+				a, z := v.source(sp[0], sp[1])
+				add(a, z, d.name)
+			}
 		}
-	}
-	if strings.Contains(v.text, "0000") {
-		for _, d := range dumps(v.text) {
-			if len(d.bytes) >= minEncoded {
-				if name := s.decoded(d.bytes, 1, p); name != "" {
-					encoded(d.start, d.end, name)
+		// Encoded runs and dumps are read even where a detector found
+		// something in them (a spurious card number in a dump's columns
+		// must not let the rest pass); what overlaps is then one span.
+		encoded := func(a, z int, name string) {
+			a, z = v.source(a, z)
+			add(a, z, name)
+		}
+		for _, c := range candidates(v.text) {
+			if name := s.inside(v.text[c.start:c.end], c.hex, 1, p); name != "" {
+				encoded(c.start, c.end, name)
+			}
+		}
+		if strings.Contains(v.text, "0000") {
+			for _, d := range dumps(v.text) {
+				if len(d.bytes) >= minEncoded {
+					if name := s.decoded(d.bytes, 1, p); name != "" {
+						encoded(d.start, d.end, name)
+					}
 				}
 			}
 		}
 	}
 	return coalesce(out)
+}
+
+// overlaps reports whether a to z overlaps one of spans, which are sorted
+// and disjoint.
+func overlaps(spans []span, a, z int) bool {
+	k := sort.Search(len(spans), func(i int) bool { return spans[i].end > a })
+	return k < len(spans) && spans[k].start < z
 }
 
 // coalesce sorts spans and makes one of each run of overlapping ones,
@@ -771,19 +788,23 @@ func (s Scrubber) decoded(b []byte, layer int, p *pass) string {
 	b = inflated
 	// Not only text: a secret among binary bytes is still read by a model
 	// that decodes the run, and the detectors read bytes.
-	v, r := readView(string(b))
+	views, r := readViews(string(b))
 	if r == flooded {
 		return Undecoded
 	}
-	for _, d := range s.detectors {
-		if len(d.find(v.text)) > 0 {
-			return d.name
+	for _, v := range views {
+		for _, d := range s.detectors {
+			if len(d.find(v.text)) > 0 {
+				return d.name
+			}
 		}
 	}
 	if layer < maxLayers {
-		for _, c := range candidates(v.text) {
-			if name := s.inside(v.text[c.start:c.end], c.hex, layer+1, p); name != "" {
-				return name
+		for _, v := range views {
+			for _, c := range candidates(v.text) {
+				if name := s.inside(v.text[c.start:c.end], c.hex, layer+1, p); name != "" {
+					return name
+				}
 			}
 		}
 	}

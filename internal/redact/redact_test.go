@@ -305,6 +305,18 @@ func TestEvasions(t *testing.T) {
 		{"negative squared key id", "🅰🅺🅸🅰" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},
 		{"circled digits card", "⓸⓵⓵⓵ ⓵⓵⓵⓵ ⓵⓵⓵⓵ ⓵⓵⓵⓵", []string{"⓵⓵⓵⓵ ⓵⓵⓵⓵"}, nil},
 		{"dingbat digits card", "❹❶❶❶ ❶❶❶❶ ❶❶❶❶ ❶❶❶❶", []string{"❶❶❶❶ ❶❶❶❶"}, nil},
+		// Markup a model reads through, and escapes of other kinds (the
+		// third attack round's).
+		{"markdown bold in a key id", "key AKIA**IOSFODNN7EXAMPLE**", []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"code span in a key id", "AKIA`IOSFODNN7EXAMPLE`", []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"HTML tags in a key id", "AKIA<b>IOSFODNN7EXAMPLE</b>", []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"HTML tags in a card", "card 4111<b>1111</b>1111<b>1111</b>", []string{"4111<b>"}, nil},
+		{"HTML tags in a token", "ghp_abcdefghijklmnopqrst<b>uvwxyz0123456789</b>", []string{"abcdefghijklmnopqrst"}, nil},
+		{"HTML tags around @", "anna<b>@</b>example.com", []string{"anna"}, nil},
+		{"ideographic full stop", "anna@example。com", []string{"anna"}, nil},
+		{"&#x40 then hex letters", "anna&#x40example.com", []string{"anna"}, nil},
+		{"%u0040", "anna%u0040example.com", []string{"anna"}, nil},
+		{"octal escape", `anna\100example.com`, []string{"anna"}, nil},
 		{"Cyrillic key id", "АКІА" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},
 		{"math monospace key id", "\U0001D670\U0001D67A\U0001D678\U0001D670" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},
 		// Format characters, which show nothing, split nothing.

@@ -39,6 +39,19 @@ type seg struct {
 // undone.
 const maxDecodeRounds = 2
 
+// readViews returns the views a text is read in: as it is written, and,
+// when it may hold an HTML tag, also through its tags. A model reads
+// both: bi<b>ll</b>ing as billing, and <password>x</password> as a
+// field named password. reading is the least either reads.
+func readViews(s string) ([]view, reading) {
+	v, r := readView(s, false)
+	if r == flooded || !strings.Contains(s, "<") {
+		return []view{v}, r
+	}
+	t, rt := readView(s, true)
+	return []view{v, t}, max(r, rt)
+}
+
 // reading says how much of a text its view reads.
 type reading int
 
@@ -57,12 +70,13 @@ const (
 // (4 MB) is an escape every 24 bytes of a 6 MB text.
 const maxSegs = 256 << 10
 
-// readView returns the view of s, and how much of s it reads. Plain ASCII
-// with nothing to decode, most text, is its own view and costs nothing.
-func readView(s string) (view, reading) {
+// readView returns the view of s, and how much of s it reads; with tags,
+// the view reads through HTML tags (see decodeAt). Plain ASCII with
+// nothing to decode, most text, is its own view and costs nothing.
+func readView(s string, tags bool) (view, reading) {
 	v := view{text: s}
 	for round := 0; needsDecoding(v.text); round++ {
-		next, changed, ok := decodeOnce(v.text)
+		next, changed, ok := decodeOnce(v.text, tags)
 		if !ok {
 			return view{text: s}, flooded
 		}
@@ -198,7 +212,7 @@ func (r *segs) add(g seg) {
 
 // Read returns s as a model reads it: its view's text (see view).
 func Read(s string) string {
-	v, _ := readView(s)
+	v, _ := readView(s, false)
 	return v.text
 }
 
@@ -208,7 +222,7 @@ func Plain(s string) bool { return !needsDecoding(s) }
 
 func needsDecoding(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '%' || c == '&' || c == '\\' || c >= utf8.RuneSelf {
+		if c := s[i]; c >= utf8.RuneSelf || starts(c) {
 			return true
 		}
 	}
@@ -217,7 +231,7 @@ func needsDecoding(s string) bool {
 
 // decodeOnce decodes one layer of s, and says whether that changed it; ok
 // is false past maxSegs runs, where it stops.
-func decodeOnce(s string) (v view, changed, ok bool) {
+func decodeOnce(s string, tags bool) (v view, changed, ok bool) {
 	var b strings.Builder
 	b.Grow(len(s))
 	var out segs
@@ -236,7 +250,7 @@ func decodeOnce(s string) (v view, changed, ok bool) {
 		if len(out) > maxSegs {
 			return view{}, true, false
 		}
-		if c := s[i]; c < utf8.RuneSelf && c != '%' && c != '&' && c != '\\' {
+		if c := s[i]; c < utf8.RuneSelf && !starts(c) {
 			// ASCII that starts no escape is itself: no format
 			// character, mark or look-alike is ASCII. Decoded binary
 			// runs are mostly this and the invalid bytes below.
@@ -244,7 +258,7 @@ func decodeOnce(s string) (v view, changed, ok bool) {
 			i++
 			continue
 		}
-		if text, n := decodeAt(s, i); n > 0 {
+		if text, n := decodeAt(s, i, tags); n > 0 {
 			emit(text, i, i+n)
 			changed = true
 			i += n
@@ -281,15 +295,44 @@ func decodeOnce(s string) (v view, changed, ok bool) {
 	return view{text: b.String(), segs: out}, changed, true
 }
 
+// starts reports whether c may start a sequence decodeAt decodes: an
+// escape, or markup a model reads through.
+func starts(c byte) bool {
+	return c == '%' || c == '&' || c == '\\' || c == '<' || c == '*' || c == '`' || c == '~'
+}
+
 // decodeAt decodes an escape sequence at s[i:], returning the text it
-// stands for and its length, or 0 if there is none.
-func decodeAt(s string, i int) (string, int) {
+// stands for and its length, or 0 if there is none; with tags, an HTML
+// tag stands for nothing.
+func decodeAt(s string, i int, tags bool) (string, int) {
 	switch s[i] {
 	case '%':
 		if i+2 < len(s) {
 			if c, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
 				return string([]byte{byte(c)}), 3
 			}
+		}
+		if i+5 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') {
+			// IIS's and JavaScript's escape(): %u0049.
+			if c, err := strconv.ParseUint(s[i+2:i+6], 16, 16); err == nil && c > 0 {
+				return string(rune(c)), 6
+			}
+		}
+	case '<':
+		// An HTML tag or comment (<b>, </span>, <wbr>, <!-- -->): a
+		// model reads the text around it as one, so bi<b>ll</b>ing is
+		// billing.
+		if tags && i+1 < len(s) && (isLetter(s[i+1]) || s[i+1] == '/' || s[i+1] == '!') {
+			if end := strings.IndexByte(s[i+1:min(len(s), i+maxTag)], '>'); end >= 0 && !strings.ContainsRune(s[i+1:i+1+end], '<') {
+				return "", end + 2
+			}
+		}
+	case '*', '`':
+		// Markdown's emphasis and code: **k8s**___x, `AKIA...`.
+		return "", 1
+	case '~':
+		if i+1 < len(s) && s[i+1] == '~' {
+			return "", 2 // strike-through; a lone ~ is a home directory
 		}
 	case '&':
 		return decodeEntity(s, i)
@@ -315,6 +358,13 @@ func decodeAt(s string, i int) (string, int) {
 			}
 			if r, n := decodeBraced(s, i); n > 0 {
 				return string(r), n
+			}
+		case '0', '1', '2', '3':
+			// An octal escape (C's, bash's $'\137'): three digits.
+			if i+4 <= len(s) {
+				if c, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil && c > 0 {
+					return string(rune(c)), 4
+				}
 			}
 		case 'x', 'U':
 			// Python's, JavaScript's and C's \x5f, Python's
@@ -368,6 +418,27 @@ func number(s string, j, base int) (rune, int) {
 	return rune(c), k
 }
 
+// asciiPrefix returns the printable ASCII character that the longest
+// prefix of the digits s[j:k] makes, past leading zeros, and where that
+// prefix ends; 0 when none does.
+func asciiPrefix(s string, j, k, base int) (rune, int) {
+	z := j
+	for z < k && s[z] == '0' {
+		z++
+	}
+	for m := min(k, z+3); m > z; m-- { // 0x7e and 126 have three digits at most
+		if c, err := strconv.ParseUint(s[z:m], base, 8); err == nil && c >= 0x20 && c < 0x7f {
+			return rune(c), m
+		}
+	}
+	return 0, 0
+}
+
+// maxTag is the longest HTML tag read through.
+const maxTag = 512
+
+func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
 // maxDigits is the most significant digits of a character reference or
 // escape: 8 hex digits (\U0001D68D), 7 decimal ones.
 const maxDigits = 8
@@ -417,11 +488,22 @@ func decodeEntity(s string, i int) (string, int) {
 			j, base = j+1, 16
 		}
 		c, k := number(s, j, base)
+		if k < len(s) && s[k] == ';' {
+			if c == 0 {
+				return "", 0
+			}
+			return string(c), k + 1 - i
+		}
+		// Without its ";" a reference reads two ways: all its digits, as
+		// a browser reads it (&#x5fde is 忞), or the character its first
+		// digits make, the rest being text (&#x5f then "de"). Names and
+		// secrets are spelt in ASCII: the view reads the longest first
+		// digits that make a printable ASCII character, if any do.
+		if a, m := asciiPrefix(s, j, k, base); m > 0 {
+			return string(a), m - i
+		}
 		if c == 0 {
 			return "", 0
-		}
-		if k < len(s) && s[k] == ';' {
-			k++
 		}
 		return string(c), k - i
 	}
@@ -443,23 +525,30 @@ func decodeEntity(s string, i int) (string, int) {
 // when the view does not read all of s (see readView): a finder that must
 // miss nothing then cannot use the answer.
 func ReplaceAll(s string, find func(text string) [][2]int, with string) (out string, n int, all bool) {
-	v, r := readView(s)
-	all = r == whole
-	spans := find(v.text)
-	if len(spans) == 0 {
-		return s, 0, all
+	views, r := readViews(s)
+	var spans [][2]int // in s
+	for _, v := range views {
+		for _, sp := range find(v.text) {
+			a, z := v.source(sp[0], sp[1])
+			spans = append(spans, [2]int{a, z})
+		}
 	}
+	if len(spans) == 0 {
+		return s, 0, r == whole
+	}
+	slices.SortFunc(spans, func(x, y [2]int) int { return x[0] - y[0] })
 	var b strings.Builder
 	last := 0
 	for _, sp := range spans {
-		a, z := v.source(sp[0], sp[1])
-		if a < last {
+		if sp[0] < last {
+			last = max(last, sp[1]) // found in both readings, or overlapping
 			continue
 		}
-		b.WriteString(s[last:a])
+		b.WriteString(s[last:sp[0]])
 		b.WriteString(with)
-		last = z
+		last = sp[1]
+		n++
 	}
 	b.WriteString(s[last:])
-	return b.String(), len(spans), all
+	return b.String(), n, r == whole
 }

@@ -19,7 +19,7 @@ type dense struct {
 
 // slowDecodeOnce is decodeOnce as first written: without its fast paths
 // for ASCII and invalid bytes, and with an offset pair for every byte.
-func slowDecodeOnce(s string) (dense, bool) {
+func slowDecodeOnce(s string, tags bool) (dense, bool) {
 	var b strings.Builder
 	var from, to []int
 	changed := false
@@ -30,7 +30,7 @@ func slowDecodeOnce(s string) (dense, bool) {
 		}
 	}
 	for i := 0; i < len(s); {
-		if text, n := decodeAt(s, i); n > 0 {
+		if text, n := decodeAt(s, i, tags); n > 0 {
 			emit(text, i, i+n)
 			changed = true
 			i += n
@@ -55,10 +55,10 @@ func slowDecodeOnce(s string) (dense, bool) {
 }
 
 // slowReadView is readView with dense views.
-func slowReadView(s string) (dense, bool) {
+func slowReadView(s string, tags bool) (dense, bool) {
 	v := dense{text: s}
 	for round := 0; needsDecoding(v.text); round++ {
-		next, changed := slowDecodeOnce(v.text)
+		next, changed := slowDecodeOnce(v.text, tags)
 		if !changed {
 			break
 		}
@@ -83,23 +83,27 @@ func FuzzView(f *testing.F) {
 	for _, s := range []string{"", "plain", "a%40b", "&#64;&commat;", `\u0040\/`, "\xff\xfe\x80", "ａ\u200bb\u00ad", "\xe2\x80",
 		"x\u0301y", "ﬁ\U000E0041Ⅱ", "%2540%252540x", "&amp;#64;é%C3%A9", "日本%41語",
 		// Runes put together from two sources, and invalid ones.
-		"\xC3%A9x", "%E6%97%A5本", "a%C3\xA9%25C3%25A9", "é\x80%41\xE2\x82", "%F0%9F%98%80&#x1F600;"} {
+		"\xC3%A9x", "%E6%97%A5本", "a%C3\xA9%25C3%25A9", "é\x80%41\xE2\x82", "%F0%9F%98%80&#x1F600;",
+		// Markup read through.
+		"bi<b>ll</b>ing **k8s**___x `y` ~~z~~ ~/a", "<!-- c -->&lt;b&gt;x", "\\137%u0049"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, r := readView(s)
-		want, wantWhole := slowReadView(s)
-		if got.text != want.text || r == flooded || (r == whole) != wantWhole {
-			t.Fatalf("readView(%q) = %q %v, want %q %v", s, got.text, r, want.text, wantWhole)
-		}
-		for i := range len(got.text) {
-			a, z := got.source(i, i+1)
-			wa, wz := i, i+1
-			if want.from != nil {
-				wa, wz = want.from[i], want.to[i]
+		for _, tags := range []bool{false, true} {
+			got, r := readView(s, tags)
+			want, wantWhole := slowReadView(s, tags)
+			if got.text != want.text || r == flooded || (r == whole) != wantWhole {
+				t.Fatalf("readView(%q, %v) = %q %v, want %q %v", s, tags, got.text, r, want.text, wantWhole)
 			}
-			if a != wa || z != wz {
-				t.Fatalf("readView(%q): byte %d from %d to %d, want %d to %d", s, i, a, z, wa, wz)
+			for i := range len(got.text) {
+				a, z := got.source(i, i+1)
+				wa, wz := i, i+1
+				if want.from != nil {
+					wa, wz = want.from[i], want.to[i]
+				}
+				if a != wa || z != wz {
+					t.Fatalf("readView(%q, %v): byte %d from %d to %d, want %d to %d", s, tags, i, a, z, wa, wz)
+				}
 			}
 		}
 	})
@@ -119,7 +123,7 @@ func TestFloodedTextIsNotPassed(t *testing.T) {
 	if got := s.String(flood, counts); got != "[REDACTED:undecoded]" || counts[Undecoded] != 1 {
 		t.Errorf("flooded: %.80q %v", got, counts)
 	}
-	if _, r := readView(flood); r != flooded {
+	if _, r := readView(flood, false); r != flooded {
 		t.Errorf("readView: %v, want flooded", r)
 	}
 }
