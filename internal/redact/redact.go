@@ -646,15 +646,14 @@ func (s Scrubber) find(text string, p *pass) []span {
 	}
 	var out []span
 	for i, v := range views {
-		// A second reading (through HTML tags) adds what the first did
-		// not find: counted once.
+		// A second reading (through HTML tags) adds what it finds, and
+		// counts what the first did not: a finding in both is one.
 		found := coalesce(slices.Clone(out))
 		add := func(a, z int, name string) {
-			if i > 0 && overlaps(found, a, z) {
-				return
+			if i == 0 || !overlaps(found, a, z) {
+				p.counts[name]++
 			}
 			out = append(out, span{a, z, name})
-			p.counts[name]++
 		}
 		var taken [][2]int // in view offsets, sorted and disjoint
 		for _, d := range s.detectors {
