@@ -113,25 +113,20 @@ func (v view) at(i int32) int {
 	return k
 }
 
-// from and to return where the sequence the view's byte i came from
-// starts and ends in the original.
-func (v view) from(i int32) int {
+// origin returns where the sequence the view's byte i came from starts
+// and ends in the original.
+func (v view) origin(i int32) (int, int) {
 	g := v.segs[v.at(i)]
 	if g.end >= 0 {
-		return int(g.s)
+		return int(g.s), int(g.end)
 	}
-	start, _ := runeAt(v.text, g.v, g.v+g.n, i)
-	return int(g.s + start - g.v)
+	start, end := runeAt(v.text, g.v, g.v+g.n, i)
+	return int(g.s + start - g.v), int(g.s + end - g.v)
 }
 
-func (v view) to(i int32) int {
-	g := v.segs[v.at(i)]
-	if g.end >= 0 {
-		return int(g.end)
-	}
-	_, end := runeAt(v.text, g.v, g.v+g.n, i)
-	return int(g.s + end - g.v)
-}
+// from and to are where the sequences of the view's bytes i start and end.
+func (v view) from(i int32) int { a, _ := v.origin(i); return a }
+func (v view) to(i int32) int   { _, z := v.origin(i); return z }
 
 // runeAt returns where the rune of s[lo:hi] that holds byte i starts and
 // ends, reading s[lo:hi] as utf8 decodes it from lo: the nearest rune
