@@ -317,6 +317,19 @@ func TestEvasions(t *testing.T) {
 		{"&#x40 then hex letters", "anna&#x40example.com", []string{"anna"}, nil},
 		{"%u0040", "anna%u0040example.com", []string{"anna"}, nil},
 		{"octal escape", `anna\100example.com`, []string{"anna"}, nil},
+		// The fourth round's: markup written as escapes, references read
+		// two ways, tags with quoted ">" and comments, legacy names, and
+		// a finding the first reading saw only in part.
+		{"escaped tag", "aws_access_key_id = AKIA&lt;b&gt;IOSFODNN7EXAMPLE", []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"JSON-escaped tag", `AKIA\u003cb\u003eIOSFODNN7EXAMPLE`, []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"percent-encoded tag", "AKIA%3Cb%3EIOSFODNN7EXAMPLE", []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"&#65313 without ;", "&#65313KIAIOSFODNN7EXAMPLE", []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"&#65312 without ;", "anna&#65312example.com", []string{"anna"}, nil},
+		{"quoted > in a tag", `AKIA<b title=">">IOSFODNN7EXAMPLE`, []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"> in a comment", "AKIA<!-- > -->IOSFODNN7EXAMPLE", []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"&shy without ;", "AKIA&shyIOSFODNN7EXAMPLE", []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"part found as written", "me@x.AKIAIOSF<b></b>ODNN7EXAMPLE", []string{"ODNN7EXAMPLE"}, nil},
+		{"key block beside an address", "-----BEGIN RSA PRIVATE KEY<b></b>-----\nComment: anna@example.com\nMIIEpAIBAAKCAQEA7bq98secretbody\nc2VjcmV0\n-----END RSA PRIVATE KEY<b></b>-----", []string{"secretbody"}, nil},
 		{"Cyrillic key id", "АКІА" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},
 		{"math monospace key id", "\U0001D670\U0001D67A\U0001D678\U0001D670" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},
 		// Format characters, which show nothing, split nothing.

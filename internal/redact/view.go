@@ -22,6 +22,10 @@ import (
 type view struct {
 	text string
 	segs []seg
+	// refs: the text holds a numeric reference without its ";" that
+	// asciiRefs reads otherwise (see readViews). long: it holds a tag
+	// too long to read through (see tagAt).
+	refs, long bool
 }
 
 // seg maps the view's bytes v to v+n-1 to the original. A run copied from
@@ -37,19 +41,54 @@ type seg struct {
 
 // maxDecodeRounds bounds how often an encoding of an encoding (%2540) is
 // undone.
-const maxDecodeRounds = 2
+const maxDecodeRounds = 3
 
-// readViews returns the views a text is read in: as it is written, and,
-// when it may hold an HTML tag, also through its tags. A model reads
-// both: bi<b>ll</b>ing as billing, and <password>x</password> as a
-// field named password. reading is the least either reads.
+// readViews returns the views a text is read in. A model reads markup
+// both ways: bi<b>ll</b>ing as billing, and <password>x</password> as a
+// field named password; and a numeric reference without its ";" both
+// ways: &#x5fde as 忞 (as a browser) or as _ and "de", and &#65343 as ＿.
+// So the text is read as written, then, where it holds markup once
+// decoded (&lt;b&gt; is a tag too) or such a reference, in each other
+// way: at most four views, one for most text. reading is the least any
+// reads.
 func readViews(s string) ([]view, reading) {
-	v, r := readView(s, false)
-	if r == flooded || !strings.Contains(s, "<") {
+	v, r := readView(s, 0)
+	if r == flooded {
 		return []view{v}, r
 	}
-	t, rt := readView(s, true)
-	return []view{v, t}, max(r, rt)
+	var alts []ways
+	if markup(v.text) {
+		alts = append(alts, rendered)
+	}
+	if v.refs {
+		for _, w := range alts {
+			alts = append(alts, w|asciiRefs)
+		}
+		alts = append(alts, asciiRefs)
+	}
+	views := []view{v}
+	for _, w := range alts {
+		t, rt := readView(s, w)
+		views, r = append(views, t), max(r, rt)
+	}
+	return views, r
+}
+
+// ways are the ways a text is read besides as written.
+type ways uint8
+
+const (
+	// rendered reads through HTML tags and comments, and a markdown
+	// link's target: what a page shows.
+	rendered ways = 1 << iota
+	// asciiRefs reads a numeric reference without its ";" as the
+	// longest first digits that make a printable ASCII character.
+	asciiRefs
+)
+
+// markup reports whether s may hold HTML or a markdown link.
+func markup(s string) bool {
+	return strings.Contains(s, "<") || strings.Contains(s, "](")
 }
 
 // reading says how much of a text its view reads.
@@ -70,24 +109,32 @@ const (
 // (4 MB) is an escape every 24 bytes of a 6 MB text.
 const maxSegs = 256 << 10
 
-// readView returns the view of s, and how much of s it reads; with tags,
-// the view reads through HTML tags (see decodeAt). Plain ASCII with
-// nothing to decode, most text, is its own view and costs nothing.
-func readView(s string, tags bool) (view, reading) {
+// readView returns the view of s read in ways w, and how much of s it
+// reads. Plain ASCII with nothing to decode, most text, is its own view
+// and costs nothing.
+func readView(s string, w ways) (view, reading) {
 	v := view{text: s}
+	refs := false // a reference read so reads differently as ASCII
 	for round := 0; needsDecoding(v.text); round++ {
-		next, changed, ok := decodeOnce(v.text, tags)
+		next, changed, ok := decodeOnce(v.text, w)
 		if !ok {
 			return view{text: s}, flooded
+		}
+		refs = refs || next.refs
+		if next.long {
+			v.refs = refs
+			return v, deep
 		}
 		if !changed {
 			break
 		}
 		if round == maxDecodeRounds {
+			v.refs = refs
 			return v, deep
 		}
 		v = v.compose(next)
 	}
+	v.refs = refs
 	return v, whole
 }
 
@@ -207,7 +254,7 @@ func (r *segs) add(g seg) {
 
 // Read returns s as a model reads it: its view's text (see view).
 func Read(s string) string {
-	v, _ := readView(s, false)
+	v, _ := readView(s, 0)
 	return v.text
 }
 
@@ -226,7 +273,7 @@ func needsDecoding(s string) bool {
 
 // decodeOnce decodes one layer of s, and says whether that changed it; ok
 // is false past maxSegs runs, where it stops.
-func decodeOnce(s string, tags bool) (v view, changed, ok bool) {
+func decodeOnce(s string, w ways) (v view, changed, ok bool) {
 	var b strings.Builder
 	b.Grow(len(s))
 	var out segs
@@ -253,7 +300,11 @@ func decodeOnce(s string, tags bool) (v view, changed, ok bool) {
 			i++
 			continue
 		}
-		if text, n := decodeAt(s, i, tags); n > 0 {
+		if s[i] == '<' && w&rendered != 0 && tagAt(s, i) < 0 {
+			v.long = true
+		}
+		if text, n, alt := decodeAt(s, i, w); n > 0 {
+			v.refs = v.refs || alt
 			emit(text, i, i+n)
 			changed = true
 			i += n
@@ -287,78 +338,87 @@ func decodeOnce(s string, tags bool) (v view, changed, ok bool) {
 		}
 		i += size
 	}
-	return view{text: b.String(), segs: out}, changed, true
+	return view{text: b.String(), segs: out, refs: v.refs, long: v.long}, changed, true
 }
 
 // starts reports whether c may start a sequence decodeAt decodes: an
 // escape, or markup a model reads through.
 func starts(c byte) bool {
-	return c == '%' || c == '&' || c == '\\' || c == '<' || c == '*' || c == '`' || c == '~'
+	return c == '%' || c == '&' || c == '\\' || c == '<' || c == ']' || c == '*' || c == '`' || c == '~'
 }
 
 // decodeAt decodes an escape sequence at s[i:], returning the text it
 // stands for and its length, or 0 if there is none; with tags, an HTML
 // tag stands for nothing.
-func decodeAt(s string, i int, tags bool) (string, int) {
+func decodeAt(s string, i int, w ways) (text string, n int, alt bool) {
 	switch s[i] {
 	case '%':
 		if i+2 < len(s) {
 			if c, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
-				return string([]byte{byte(c)}), 3
+				return string([]byte{byte(c)}), 3, false
 			}
 		}
 		if i+5 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') {
 			// IIS's and JavaScript's escape(): %u0049.
 			if c, err := strconv.ParseUint(s[i+2:i+6], 16, 16); err == nil && c > 0 {
-				return string(rune(c)), 6
+				return string(rune(c)), 6, false
 			}
 		}
 	case '<':
-		// An HTML tag or comment (<b>, </span>, <wbr>, <!-- -->): a
-		// model reads the text around it as one, so bi<b>ll</b>ing is
-		// billing.
-		if tags && i+1 < len(s) && (isLetter(s[i+1]) || s[i+1] == '/' || s[i+1] == '!') {
-			if end := strings.IndexByte(s[i+1:min(len(s), i+maxTag)], '>'); end >= 0 && !strings.ContainsRune(s[i+1:i+1+end], '<') {
-				return "", end + 2
+		// An HTML tag, comment or processing instruction (<b>, </span>,
+		// <wbr>, <!-- -->, <?x?>): what a page shows reads the text
+		// around it as one, so bi<b>ll</b>ing is billing.
+		if w&rendered != 0 {
+			if n := tagAt(s, i); n > 0 {
+				return "", n, false
+			}
+		}
+		// (A tag too long to read through is found by decodeOnce.)
+	case ']':
+		// A markdown link's target: [billing___refund](x)_payment shows
+		// as billing___refund_payment.
+		if w&rendered != 0 && i+1 < len(s) && s[i+1] == '(' {
+			if end := strings.IndexByte(s[i+2:min(len(s), i+2+maxTag)], ')'); end >= 0 {
+				return "", end + 3, false
 			}
 		}
 	case '*', '`':
 		// Markdown's emphasis and code: **k8s**___x, `AKIA...`.
-		return "", 1
+		return "", 1, false
 	case '~':
 		if i+1 < len(s) && s[i+1] == '~' {
-			return "", 2 // strike-through; a lone ~ is a home directory
+			return "", 2, false // strike-through; a lone ~ is a home directory
 		}
 	case '&':
-		return decodeEntity(s, i)
+		return decodeEntity(s, i, w)
 	case '\\':
 		if i+1 >= len(s) {
-			return "", 0
+			return "", 0, false
 		}
 		switch s[i+1] {
 		// JSON's escapes, and markdown's: a backslash before ASCII
 		// punctuation (billing\_\_\_refund) is read as the punctuation.
 		case '/', '\\', '"', '\'', '_', '*', '`', '-', '.', '#', '[', ']', '(', ')', '{', '}', '<', '>', '!', '|', '~', '+', '=', ':', '@':
-			return s[i+1 : i+2], 2
+			return s[i+1 : i+2], 2, false
 		case 'n':
-			return "\n", 2
+			return "\n", 2, false
 		case 't':
-			return "\t", 2
+			return "\t", 2, false
 		case 'r':
-			return "\r", 2
+			return "\r", 2, false
 		case 'u':
 			r, n := decodeUnicodeEscape(s, i)
 			if n > 0 {
-				return string(r), n
+				return string(r), n, false
 			}
 			if r, n := decodeBraced(s, i); n > 0 {
-				return string(r), n
+				return string(r), n, false
 			}
 		case '0', '1', '2', '3':
 			// An octal escape (C's, bash's $'\137'): three digits.
 			if i+4 <= len(s) {
 				if c, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil && c > 0 {
-					return string(rune(c)), 4
+					return string(rune(c)), 4, false
 				}
 			}
 		case 'x', 'U':
@@ -370,12 +430,12 @@ func decodeAt(s string, i int, tags bool) (string, int) {
 			}
 			if i+2+digits <= len(s) {
 				if c, err := strconv.ParseUint(s[i+2:i+2+digits], 16, 32); err == nil && c > 0 && c <= utf8.MaxRune {
-					return string(rune(c)), 2 + digits
+					return string(rune(c)), 2 + digits, false
 				}
 			}
 		}
 	}
-	return "", 0
+	return "", 0, false
 }
 
 // decodeBraced decodes JavaScript's and Rust's \u{1D68D} at s[i:].
@@ -430,9 +490,46 @@ func asciiPrefix(s string, j, k, base int) (rune, int) {
 }
 
 // maxTag is the longest HTML tag read through.
-const maxTag = 512
+const maxTag = 4096
 
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+// tagAt returns the length of the HTML tag, comment or processing
+// instruction at s[i:], 0 if there is none: a tag ends at the first ">"
+// outside its quoted attribute values (<b title=">">), a comment at
+// "-->". One longer than maxTag is -1: a reading of a text that has one
+// is not whole (see readView).
+func tagAt(s string, i int) int {
+	if i+1 >= len(s) || !(isLetter(s[i+1]) || s[i+1] == '/' || s[i+1] == '!' || s[i+1] == '?') {
+		return 0
+	}
+	limit := min(len(s), i+maxTag)
+	if strings.HasPrefix(s[i:], "<!--") {
+		if end := strings.Index(s[i+4:limit], "-->"); end >= 0 {
+			return end + 7
+		}
+		return 0
+	}
+	if limit < len(s) && strings.IndexByte(s[limit:], '>') >= 0 && strings.IndexByte(s[i+1:limit], '>') < 0 {
+		return -1 // longer than maxTag, and closed beyond it
+	}
+	var quote byte
+	for k := i + 1; k < limit; k++ {
+		switch c := s[k]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '>':
+			return k + 1 - i
+		case c == '<':
+			return 0 // no tag: a < within it starts another
+		}
+	}
+	return 0
+}
 
 // maxDigits is the most significant digits of a character reference or
 // escape: 8 hex digits (\U0001D68D), 7 decimal ones.
@@ -474,7 +571,7 @@ var entities = map[string]string{
 	"shy": "", "ZeroWidthSpace": "", "zwj": "", "zwnj": "", "NoBreak": "",
 }
 
-func decodeEntity(s string, i int) (string, int) {
+func decodeEntity(s string, i int, w ways) (string, int, bool) {
 	if i+2 < len(s) && s[i+1] == '#' {
 		// A numeric reference, its ";" optional as browsers read it
 		// (&#95 is an underscore).
@@ -485,33 +582,44 @@ func decodeEntity(s string, i int) (string, int) {
 		c, k := number(s, j, base)
 		if k < len(s) && s[k] == ';' {
 			if c == 0 {
-				return "", 0
+				return "", 0, false
 			}
-			return string(c), k + 1 - i
+			return string(c), k + 1 - i, false
 		}
 		// Without its ";" a reference reads two ways: all its digits, as
 		// a browser reads it (&#x5fde is 忞), or the character its first
-		// digits make, the rest being text (&#x5f then "de"). Names and
-		// secrets are spelt in ASCII: the view reads the longest first
-		// digits that make a printable ASCII character, if any do.
-		if a, m := asciiPrefix(s, j, k, base); m > 0 {
-			return string(a), m - i
+		// digits make, the rest being text (&#x5f then "de"): names and
+		// secrets are spelt in ASCII. asciiRefs reads the second.
+		a, m := asciiPrefix(s, j, k, base)
+		alt := m > 0 && m != k
+		if w&asciiRefs != 0 && m > 0 {
+			return string(a), m - i, alt
 		}
 		if c == 0 {
-			return "", 0
+			return "", 0, alt
 		}
-		return string(c), k - i
+		return string(c), k - i, alt
 	}
 	end := strings.IndexByte(s[i:min(len(s), i+12)], ';')
 	if end < 2 {
-		return "", 0
+		// The names a browser reads without their ";" (&shy, &amp).
+		for _, name := range legacy {
+			if strings.HasPrefix(s[i+1:], name) {
+				return entities[name], len(name) + 1, false
+			}
+		}
+		return "", 0, false
 	}
 	name := s[i+1 : i+end]
 	if text, ok := entities[name]; ok {
-		return text, end + 1
+		return text, end + 1, false
 	}
-	return "", 0
+	return "", 0, false
 }
+
+// legacy are the names of entities that browsers read without their ";",
+// of those in entities.
+var legacy = []string{"amp", "lt", "gt", "quot", "nbsp", "shy"}
 
 // ReplaceAll returns s with every span that find reports in the view of s
 // (s as a model reads it: see view) replaced by with, and the number

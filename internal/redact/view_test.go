@@ -19,10 +19,9 @@ type dense struct {
 
 // slowDecodeOnce is decodeOnce as first written: without its fast paths
 // for ASCII and invalid bytes, and with an offset pair for every byte.
-func slowDecodeOnce(s string, tags bool) (dense, bool) {
+func slowDecodeOnce(s string, w ways) (d dense, changed, long bool) {
 	var b strings.Builder
 	var from, to []int
-	changed := false
 	emit := func(text string, start, end int) {
 		b.WriteString(text)
 		for range len(text) {
@@ -30,7 +29,10 @@ func slowDecodeOnce(s string, tags bool) (dense, bool) {
 		}
 	}
 	for i := 0; i < len(s); {
-		if text, n := decodeAt(s, i, tags); n > 0 {
+		if s[i] == '<' && w&rendered != 0 && tagAt(s, i) < 0 {
+			long = true
+		}
+		if text, n, _ := decodeAt(s, i, w); n > 0 {
 			emit(text, i, i+n)
 			changed = true
 			i += n
@@ -51,14 +53,17 @@ func slowDecodeOnce(s string, tags bool) (dense, bool) {
 		}
 		i += size
 	}
-	return dense{text: b.String(), from: from, to: to}, changed
+	return dense{text: b.String(), from: from, to: to}, changed, long
 }
 
 // slowReadView is readView with dense views.
-func slowReadView(s string, tags bool) (dense, bool) {
+func slowReadView(s string, w ways) (dense, bool) {
 	v := dense{text: s}
 	for round := 0; needsDecoding(v.text); round++ {
-		next, changed := slowDecodeOnce(v.text, tags)
+		next, changed, long := slowDecodeOnce(v.text, w)
+		if long {
+			return v, false
+		}
 		if !changed {
 			break
 		}
@@ -85,15 +90,16 @@ func FuzzView(f *testing.F) {
 		// Runes put together from two sources, and invalid ones.
 		"\xC3%A9x", "%E6%97%A5本", "a%C3\xA9%25C3%25A9", "é\x80%41\xE2\x82", "%F0%9F%98%80&#x1F600;",
 		// Markup read through.
-		"bi<b>ll</b>ing **k8s**___x `y` ~~z~~ ~/a", "<!-- c -->&lt;b&gt;x", "\\137%u0049"} {
+		"bi<b>ll</b>ing **k8s**___x `y` ~~z~~ ~/a", "<!-- c -->&lt;b&gt;x", "\\137%u0049",
+		"a<b title=\">\">c</b>d<!-- > -->e<?x?>f[g](h)_i", "&#x5fde&#65343;&#65343&shyx&amp"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, tags := range []bool{false, true} {
-			got, r := readView(s, tags)
-			want, wantWhole := slowReadView(s, tags)
+		for _, w := range []ways{0, rendered, asciiRefs, rendered | asciiRefs} {
+			got, r := readView(s, w)
+			want, wantWhole := slowReadView(s, w)
 			if got.text != want.text || r == flooded || (r == whole) != wantWhole {
-				t.Fatalf("readView(%q, %v) = %q %v, want %q %v", s, tags, got.text, r, want.text, wantWhole)
+				t.Fatalf("readView(%q, %v) = %q %v, want %q %v", s, w, got.text, r, want.text, wantWhole)
 			}
 			for i := range len(got.text) {
 				a, z := got.source(i, i+1)
@@ -102,7 +108,7 @@ func FuzzView(f *testing.F) {
 					wa, wz = want.from[i], want.to[i]
 				}
 				if a != wa || z != wz {
-					t.Fatalf("readView(%q, %v): byte %d from %d to %d, want %d to %d", s, tags, i, a, z, wa, wz)
+					t.Fatalf("readView(%q, %v): byte %d from %d to %d, want %d to %d", s, w, i, a, z, wa, wz)
 				}
 			}
 		}
@@ -123,7 +129,7 @@ func TestFloodedTextIsNotPassed(t *testing.T) {
 	if got := s.String(flood, counts); got != "[REDACTED:undecoded]" || counts[Undecoded] != 1 {
 		t.Errorf("flooded: %.80q %v", got, counts)
 	}
-	if _, r := readView(flood, false); r != flooded {
+	if _, r := readView(flood, 0); r != flooded {
 		t.Errorf("readView: %v, want flooded", r)
 	}
 }
