@@ -466,6 +466,7 @@ func TestLookAlikeNamesAreFound(t *testing.T) {
 		`call k8s\u{5f}\u{5f}\u{5f}delete-pod first`,
 		"call k8s&#95&#95&#95delete-pod first",
 		"call k8s%25255F%25255F%25255Fdelete-pod first",
+		"call k8s%2525255F%2525255F%2525255Fdelete-pod first",
 		// The second attack round's: tag characters, small capitals,
 		// squared letters, low lines, a ligature and a dash inside the
 		// name, leading zeros past sixteen.
