@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -159,10 +160,18 @@ var kinds = map[jsontext.Kind]string{'n': "null", 'f': "boolean", 't': "boolean"
 // as it was written ("<b>&" stays "<b>&"). A value as DecodeJSON gives
 // them is written without reflection (see appendValue), to the same bytes.
 func MarshalJSON(v any) ([]byte, error) {
+	bp := buffers.Get().(*[]byte)
 	var keys []string
-	if b, ok := appendValue(nil, v, &keys); ok {
-		return b, nil
+	b, ok := appendValue((*bp)[:0], v, &keys)
+	if ok {
+		out := bytes.Clone(b)
+		if cap(b) <= maxBuffer {
+			*bp = b
+			buffers.Put(bp)
+		}
+		return out, nil
 	}
+	buffers.Put(bp)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -171,6 +180,13 @@ func MarshalJSON(v any) ([]byte, error) {
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
+
+// buffers keep MarshalJSON's buffers between calls, as encoding/json
+// keeps its own: grown from nothing for each answer, a 100 KB one was
+// copied four times over. One past maxBuffer is not kept.
+var buffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxBuffer = 1 << 20
 
 // EscapedLen returns at most how long the JSON text b becomes as a raw
 // message that Marshal writes: each <, > and & is escaped in six bytes,
