@@ -134,6 +134,7 @@ func worstCases() map[string]struct {
 		"answer, escapes":         {listing(strings.Repeat("%2541", size/5)), true},
 		"answer, other script":    {listing(strings.Repeat("日", size/3-25_000) + "%2541"), true},
 		"answer, invisible marks": {listing(strings.Repeat("a\u200b", size/4)), true},
+		"answer, open tags":       {listing(strings.Repeat("<a", size/2-100) + ">"), true},
 		"one string":              {callEvent(`{"query":"q","file":"`+strings.Repeat("A", size)+`"}`, nil), true},
 		"raw and parsed":          {withRaw, true},
 		"wide list":               {callEvent(wide, nil), true},

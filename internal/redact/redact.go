@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 
@@ -787,26 +788,47 @@ func (s Scrubber) decoded(b []byte, layer int, p *pass) string {
 	b = inflated
 	// Not only text: a secret among binary bytes is still read by a model
 	// that decodes the run, and the detectors read bytes.
-	// As written only: the bytes of a decoded run are mostly not text,
-	// and reading their stray '<' and '&' every other way cost a 500-tool
-	// list a tenth of its time (each tool's name decodes four ways).
-	v, r := readView(string(b), 0)
+	// Text is read every way text is (markup inside base64 is markup);
+	// other bytes as written only: reading the stray '<' and '&' of
+	// binary every other way cost a 500-tool list a tenth of its time
+	// (each tool's name decodes four ways).
+	views, r := []view{{text: string(b)}}, whole
+	if readable(b) {
+		views, r = readViews(string(b))
+	} else {
+		views[0], r = readView(string(b), 0)
+	}
 	if r == flooded {
 		return Undecoded
 	}
-	for _, d := range s.detectors {
-		if len(d.find(v.text)) > 0 {
-			return d.name
+	for _, v := range views {
+		for _, d := range s.detectors {
+			if len(d.find(v.text)) > 0 {
+				return d.name
+			}
 		}
 	}
 	if layer < maxLayers {
-		for _, c := range candidates(v.text) {
-			if name := s.inside(v.text[c.start:c.end], c.hex, layer+1, p); name != "" {
-				return name
+		for _, v := range views {
+			for _, c := range candidates(v.text) {
+				if name := s.inside(v.text[c.start:c.end], c.hex, layer+1, p); name != "" {
+					return name
+				}
 			}
 		}
 	}
 	return ""
+}
+
+// readable reports whether b is text: UTF-8 without control characters
+// but tabs and line breaks.
+func readable(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+			return false
+		}
+	}
+	return utf8.Valid(b)
 }
 
 func marker(name string) string { return "[REDACTED:" + name + "]" }

@@ -26,6 +26,8 @@ type view struct {
 	// asciiRefs reads otherwise (see readViews). long: it holds a tag
 	// too long to read through (see tagAt).
 	refs, long bool
+	// ways are the ways it was read in.
+	ways ways
 }
 
 // seg maps the view's bytes v to v+n-1 to the original. A run copied from
@@ -56,20 +58,25 @@ func readViews(s string) ([]view, reading) {
 	if r == flooded {
 		return []view{v}, r
 	}
-	var alts []ways
-	if markup(v.text) {
-		alts = append(alts, rendered)
-	}
-	if v.refs {
-		for _, w := range alts {
-			alts = append(alts, w|asciiRefs)
+	// Each way a view calls for, read, until none calls for more: a
+	// reference read as ASCII can make a tag (&#x3cb> is <b>), and a
+	// tag read through can join a reference (&<b></b>#x5f).
+	views, seen := []view{v}, map[ways]bool{0: true}
+	for k := 0; k < len(views); k++ {
+		var more []ways
+		if markup(views[k].text) {
+			more = append(more, views[k].ways|rendered)
 		}
-		alts = append(alts, asciiRefs)
-	}
-	views := []view{v}
-	for _, w := range alts {
-		t, rt := readView(s, w)
-		views, r = append(views, t), max(r, rt)
+		if views[k].refs {
+			more = append(more, views[k].ways|asciiRefs)
+		}
+		for _, w := range more {
+			if !seen[w] {
+				seen[w] = true
+				t, rt := readView(s, w)
+				views, r = append(views, t), max(r, rt)
+			}
+		}
 	}
 	return views, r
 }
@@ -122,19 +129,19 @@ func readView(s string, w ways) (view, reading) {
 		}
 		refs = refs || next.refs
 		if next.long {
-			v.refs = refs
+			v.refs, v.ways = refs, w
 			return v, deep
 		}
 		if !changed {
 			break
 		}
 		if round == maxDecodeRounds {
-			v.refs = refs
+			v.refs, v.ways = refs, w
 			return v, deep
 		}
 		v = v.compose(next)
 	}
-	v.refs = refs
+	v.refs, v.ways = refs, w
 	return v, whole
 }
 
@@ -277,6 +284,7 @@ func decodeOnce(s string, w ways) (v view, changed, ok bool) {
 	var b strings.Builder
 	b.Grow(len(s))
 	var out segs
+	m := scan{s: s, nextClose: -1, nextPar: -1}
 	// emit writes text, decoded from s[start:end]; same copies s[i].
 	emit := func(text string, start, end int) {
 		if text != "" {
@@ -300,7 +308,16 @@ func decodeOnce(s string, w ways) (v view, changed, ok bool) {
 			i++
 			continue
 		}
-		if s[i] == '<' && w&rendered != 0 && tagAt(s, i) < 0 {
+		if n := markupAt(s, i, w, &m); n != 0 {
+			if m.over() {
+				return view{}, true, false // a text of "<": not read
+			}
+			if n > 0 {
+				emit("", i, i+n)
+				changed = true
+				i += n
+				continue
+			}
 			v.long = true
 		}
 		if text, n, alt := decodeAt(s, i, w); n > 0 {
@@ -362,24 +379,6 @@ func decodeAt(s string, i int, w ways) (text string, n int, alt bool) {
 			// IIS's and JavaScript's escape(): %u0049.
 			if c, err := strconv.ParseUint(s[i+2:i+6], 16, 16); err == nil && c > 0 {
 				return string(rune(c)), 6, false
-			}
-		}
-	case '<':
-		// An HTML tag, comment or processing instruction (<b>, </span>,
-		// <wbr>, <!-- -->, <?x?>): what a page shows reads the text
-		// around it as one, so bi<b>ll</b>ing is billing.
-		if w&rendered != 0 {
-			if n := tagAt(s, i); n > 0 {
-				return "", n, false
-			}
-		}
-		// (A tag too long to read through is found by decodeOnce.)
-	case ']':
-		// A markdown link's target: [billing___refund](x)_payment shows
-		// as billing___refund_payment.
-		if w&rendered != 0 && i+1 < len(s) && s[i+1] == '(' {
-			if end := strings.IndexByte(s[i+2:min(len(s), i+2+maxTag)], ')'); end >= 0 {
-				return "", end + 3, false
 			}
 		}
 	case '*', '`':
@@ -494,41 +493,127 @@ const maxTag = 4096
 
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
+// scan is what reading markup in one layer of a text keeps: where the
+// next ">" and ")" are, found once and moved on (not looked for from each
+// "<"), and how many bytes tags and links were scanned for, bounded
+// (maxScan) so that no text of "<" buys time.
+type scan struct {
+	s                  string
+	nextClose, nextPar int
+	work               int
+}
+
+// next returns the index of the first c in s at or after i, len(s) when
+// there is none; *at caches it.
+func (m *scan) next(c byte, i int, at *int) int {
+	if *at < i {
+		if k := strings.IndexByte(m.s[i:], c); k >= 0 {
+			*at = i + k
+		} else {
+			*at = len(m.s)
+		}
+	}
+	return *at
+}
+
+// over reports whether the markup scanned so far is more than a text of
+// len(s) may cost.
+func (m *scan) over() bool { return m.work > 16*len(m.s)+16*maxTag }
+
+// markupAt returns the length of the markup at s[i:] that a rendered
+// reading reads through: an HTML tag, comment or processing instruction
+// (<b>, </span>, <wbr>, <!-- -->, <?x?>: a page shows bi<b>ll</b>ing as
+// billing) or a markdown link's target ([billing___refund](x)_payment
+// shows as billing___refund_payment); 0 for none, -1 for one too long to
+// read through.
+func markupAt(s string, i int, w ways, m *scan) int {
+	switch {
+	case w&rendered == 0:
+		return 0
+	case s[i] == '<':
+		return tagAt(s, i, m)
+	case s[i] == ']':
+		return linkAt(s, i, m)
+	}
+	return 0
+}
+
 // tagAt returns the length of the HTML tag, comment or processing
-// instruction at s[i:], 0 if there is none: a tag ends at the first ">"
-// outside its quoted attribute values (<b title=">">), a comment at
-// "-->". One longer than maxTag is -1: a reading of a text that has one
-// is not whole (see readView).
-func tagAt(s string, i int) int {
+// instruction at s[i:], as HTML reads one: a tag ends at the first ">"
+// outside an attribute's quoted value (<b title=">">; a quote opens a
+// value only after "="), a comment at "-->", "--!>", or at once in
+// "<!-->" and "<!--->". 0: none; -1: one that would close past maxTag,
+// which a reading cannot read through (see readView).
+func tagAt(s string, i int, m *scan) int {
 	if i+1 >= len(s) || !(isLetter(s[i+1]) || s[i+1] == '/' || s[i+1] == '!' || s[i+1] == '?') {
 		return 0
 	}
 	limit := min(len(s), i+maxTag)
-	if strings.HasPrefix(s[i:], "<!--") {
-		if end := strings.Index(s[i+4:limit], "-->"); end >= 0 {
-			return end + 7
-		}
-		return 0
+	if m.next('>', i, &m.nextClose) == len(s) {
+		return 0 // nothing closes it
 	}
-	if limit < len(s) && strings.IndexByte(s[limit:], '>') >= 0 && strings.IndexByte(s[i+1:limit], '>') < 0 {
-		return -1 // longer than maxTag, and closed beyond it
+	if strings.HasPrefix(s[i:], "<!--") {
+		switch rest := s[i+4:]; {
+		case strings.HasPrefix(rest, ">"):
+			return 5
+		case strings.HasPrefix(rest, "->"):
+			return 6
+		}
+		end := len(s)
+		for _, closing := range []string{"-->", "--!>"} {
+			if k := strings.Index(s[i+4:limit], closing); k >= 0 && i+4+k+len(closing) < end {
+				end = i + 4 + k + len(closing)
+			}
+		}
+		m.work += limit - i
+		if end < len(s) {
+			return end - i
+		}
+		return -1
 	}
 	var quote byte
+	afterEquals := false
 	for k := i + 1; k < limit; k++ {
+		m.work++
 		switch c := s[k]; {
 		case quote != 0:
 			if c == quote {
 				quote = 0
 			}
-		case c == '"' || c == '\'':
+		case (c == '"' || c == '\'') && afterEquals:
 			quote = c
 		case c == '>':
 			return k + 1 - i
-		case c == '<':
-			return 0 // no tag: a < within it starts another
+		case c != ' ' && c != '\t' && c != '\n' && c != '\r':
+			afterEquals = c == '='
 		}
 	}
-	return 0
+	return -1 // a ">" comes, past maxTag or inside a quote that does not end
+}
+
+// linkAt returns the length of a markdown link's "](target)" at s[i:],
+// its parentheses balanced; 0: none; -1: one that would close past
+// maxTag.
+func linkAt(s string, i int, m *scan) int {
+	if i+1 >= len(s) || s[i+1] != '(' {
+		return 0
+	}
+	if m.next(')', i, &m.nextPar) == len(s) {
+		return 0
+	}
+	depth := 0
+	for k := i + 1; k < min(len(s), i+maxTag); k++ {
+		m.work++
+		switch s[k] {
+		case '(':
+			depth++
+		case ')':
+			if depth--; depth == 0 {
+				return k + 1 - i
+			}
+		}
+	}
+	return -1
 }
 
 // maxDigits is the most significant digits of a character reference or
@@ -563,7 +648,7 @@ func decodeUnicodeEscape(s string, i int) (rune, int) {
 // entities are the named HTML character references that spell the
 // characters detectors look for.
 var entities = map[string]string{
-	"amp": "&", "lt": "<", "gt": ">", "quot": `"`, "apos": "'", "nbsp": " ", "commat": "@", "period": ".",
+	"amp": "&", "lt": "<", "gt": ">", "quot": `"`, "AMP": "&", "LT": "<", "GT": ">", "QUOT": `"`, "apos": "'", "nbsp": " ", "commat": "@", "period": ".",
 	"sol": "/", "colon": ":", "equals": "=", "plus": "+", "hyphen": "-", "dash": "-", "lowbar": "_", "percnt": "%",
 	"num": "#", "excl": "!", "dollar": "$", "Tab": "\t", "NewLine": "\n", "UnderBar": "_",
 	"lsqb": "[", "lbrack": "[", "rsqb": "]", "rbrack": "]", "lcub": "{", "lbrace": "{", "rcub": "}", "rbrace": "}",
@@ -600,26 +685,28 @@ func decodeEntity(s string, i int, w ways) (string, int, bool) {
 		}
 		return string(c), k - i, alt
 	}
-	end := strings.IndexByte(s[i:min(len(s), i+12)], ';')
-	if end < 2 {
-		// The names a browser reads without their ";" (&shy, &amp).
-		for _, name := range legacy {
-			if strings.HasPrefix(s[i+1:], name) {
-				return entities[name], len(name) + 1, false
-			}
+	if end := strings.IndexByte(s[i:min(len(s), i+maxEntity)], ';'); end >= 2 {
+		if text, ok := entities[s[i+1:i+end]]; ok {
+			return text, end + 1, false
 		}
-		return "", 0, false
 	}
-	name := s[i+1 : i+end]
-	if text, ok := entities[name]; ok {
-		return text, end + 1, false
+	// The names a browser reads without their ";" (&shy, &amp), also
+	// where a ";" comes later (&shyLE;).
+	for _, name := range legacy {
+		if strings.HasPrefix(s[i+1:], name) {
+			return entities[name], len(name) + 1, false
+		}
 	}
 	return "", 0, false
 }
 
 // legacy are the names of entities that browsers read without their ";",
 // of those in entities.
-var legacy = []string{"amp", "lt", "gt", "quot", "nbsp", "shy"}
+var legacy = []string{"amp", "lt", "gt", "quot", "nbsp", "shy", "AMP", "LT", "GT", "QUOT"}
+
+// maxEntity is the longest reference by name read, ";" included
+// (&ZeroWidthSpace;).
+const maxEntity = 32
 
 // ReplaceAll returns s with every span that find reports in the view of s
 // (s as a model reads it: see view) replaced by with, and the number

@@ -22,6 +22,7 @@ type dense struct {
 func slowDecodeOnce(s string, w ways) (d dense, changed, long bool) {
 	var b strings.Builder
 	var from, to []int
+	m := scan{s: s, nextClose: -1, nextPar: -1}
 	emit := func(text string, start, end int) {
 		b.WriteString(text)
 		for range len(text) {
@@ -29,7 +30,12 @@ func slowDecodeOnce(s string, w ways) (d dense, changed, long bool) {
 		}
 	}
 	for i := 0; i < len(s); {
-		if s[i] == '<' && w&rendered != 0 && tagAt(s, i) < 0 {
+		if n := markupAt(s, i, w, &m); n > 0 {
+			emit("", i, i+n)
+			changed = true
+			i += n
+			continue
+		} else if n < 0 {
 			long = true
 		}
 		if text, n, _ := decodeAt(s, i, w); n > 0 {
