@@ -343,6 +343,18 @@ func TestEvasions(t *testing.T) {
 		{"--!>", "AKIA<!--x--!>IOSFODNN7EXAMPLE", []string{"IOSFODNN7EXAMPLE"}, nil},
 		{"a link target with parentheses", "[AKIAIOSF](x(y))ODNN7EXAMPLE", []string{"ODNN7EXAMPLE"}, nil},
 		{"&LT;b&GT;", "AKIA&LT;b&GT;IOSFODNN7EXAMPLE", []string{"IOSFODNN7EXAMPLE"}, nil},
+		// The sixth round's.
+		{"= in a tag's name", `AKIA<b=">IOSFODNN7EXAMPLE">`, []string{"IOSFODNN7EXAMPLE\">"}, nil},
+		{"== before a quote", `AKIA<b a==">IOSFODNN7EXAMPLE">`, []string{"IOSFODNN7EXAMPLE\">"}, nil},
+		{"a bogus comment's quote", `AKIA<!x a=">IOSFODNN7EXAMPLE">`, []string{"IOSFODNN7EXAMPLE\">"}, nil},
+		{"a link title's (", `[AKIA](x "(")IOSFODNN7EXAMPLE)`, []string{"IOSFODNN7EXAMPLE)"}, nil},
+		{"an escaped ( in a link", `[AKIA](x\()IOSFODNN7EXAMPLE)`, []string{"IOSFODNN7EXAMPLE)"}, nil},
+		{"a long comment elsewhere", "AKIA<b>IOSFODNN7EXAMPLE <!--" + strings.Repeat("x", 5000) + "-->", []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"&NegativeMediumSpace;", "AKIAIOSF&NegativeMediumSpace;ODNN7EXAMPLE", []string{"ODNN7EXAMPLE"}, nil},
+		{"&thinsp; in a card", "4111&thinsp;1111&thinsp;1111&thinsp;1111", []string{"1111&thinsp;1111"}, nil},
+		// Pages and code stay read, not replaced.
+		{"a page of comments", strings.Repeat(`<div class="item"><!--[--><span>hello world</span><!--]--><!----></div>`, 1500), nil, []string{"hello world"}},
+		{"code with <", strings.Repeat("if (a<b) { x = y; }\n", 1000) + "x > 1\n", nil, []string{"if (a<b)"}},
 		{"key block beside an address", "-----BEGIN RSA PRIVATE KEY<b></b>-----\nComment: anna@example.com\nMIIEpAIBAAKCAQEA7bq98secretbody\nc2VjcmV0\n-----END RSA PRIVATE KEY<b></b>-----", []string{"secretbody"}, nil},
 		{"Cyrillic key id", "АКІА" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},
 		{"math monospace key id", "\U0001D670\U0001D67A\U0001D678\U0001D670" + accessKeyID[4:], []string{accessKeyID[4:]}, nil},

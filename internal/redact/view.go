@@ -122,16 +122,13 @@ const maxSegs = 256 << 10
 func readView(s string, w ways) (view, reading) {
 	v := view{text: s}
 	refs := false // a reference read so reads differently as ASCII
+	long := false // markup too long to read through: the view reads on, not whole
 	for round := 0; needsDecoding(v.text); round++ {
 		next, changed, ok := decodeOnce(v.text, w)
 		if !ok {
 			return view{text: s}, flooded
 		}
-		refs = refs || next.refs
-		if next.long {
-			v.refs, v.ways = refs, w
-			return v, deep
-		}
+		refs, long = refs || next.refs, long || next.long
 		if !changed {
 			break
 		}
@@ -142,6 +139,9 @@ func readView(s string, w ways) (view, reading) {
 		v = v.compose(next)
 	}
 	v.refs, v.ways = refs, w
+	if long {
+		return v, deep
+	}
 	return v, whole
 }
 
@@ -539,19 +539,21 @@ func markupAt(s string, i int, w ways, m *scan) int {
 }
 
 // tagAt returns the length of the HTML tag, comment or processing
-// instruction at s[i:], as HTML reads one: a tag ends at the first ">"
-// outside an attribute's quoted value (<b title=">">; a quote opens a
-// value only after "="), a comment at "-->", "--!>", or at once in
-// "<!-->" and "<!--->". 0: none; -1: one that would close past maxTag,
-// which a reading cannot read through (see readView).
+// instruction at s[i:], as HTML's tokenizer reads one: a comment ends at
+// "-->" or "--!>" (or at once, in "<!-->" and "<!--->"); a bogus comment
+// ("<!x", "<?x", "</ ") at the first ">"; a tag at the first ">" after its
+// name and attributes, where an attribute's value may be quoted (<b
+// title=">">). 0: none; -1: one that would close past maxTag, which a
+// reading cannot read through (see readView). Only what is scanned is
+// charged to m.
 func tagAt(s string, i int, m *scan) int {
 	if i+1 >= len(s) || !(isLetter(s[i+1]) || s[i+1] == '/' || s[i+1] == '!' || s[i+1] == '?') {
 		return 0
 	}
-	limit := min(len(s), i+maxTag)
 	if m.next('>', i, &m.nextClose) == len(s) {
 		return 0 // nothing closes it
 	}
+	limit := min(len(s), i+maxTag)
 	if strings.HasPrefix(s[i:], "<!--") {
 		switch rest := s[i+4:]; {
 		case strings.HasPrefix(rest, ">"):
@@ -559,41 +561,75 @@ func tagAt(s string, i int, m *scan) int {
 		case strings.HasPrefix(rest, "->"):
 			return 6
 		}
-		end := len(s)
-		for _, closing := range []string{"-->", "--!>"} {
-			if k := strings.Index(s[i+4:limit], closing); k >= 0 && i+4+k+len(closing) < end {
-				end = i + 4 + k + len(closing)
+		for k := i + 4; k+2 < limit; k++ {
+			if s[k] == '-' && s[k+1] == '-' && (s[k+2] == '>' || s[k+2] == '!' && k+3 < len(s) && s[k+3] == '>') {
+				m.work += k - i
+				if s[k+2] == '>' {
+					return k + 3 - i
+				}
+				return k + 4 - i
 			}
 		}
 		m.work += limit - i
-		if end < len(s) {
-			return end - i
-		}
 		return -1
 	}
-	var quote byte
-	afterEquals := false
-	for k := i + 1; k < limit; k++ {
-		m.work++
-		switch c := s[k]; {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case (c == '"' || c == '\'') && afterEquals:
-			quote = c
-		case c == '>':
+	bogus := s[i+1] == '!' || s[i+1] == '?' || s[i+1] == '/' && (i+2 >= len(s) || !isLetter(s[i+2]))
+	if bogus || m.nextClose-i > maxTag {
+		// A bogus comment ends at the first ">"; a tag whose first ">"
+		// is past maxTag is not read through (and costs no scan).
+		if m.nextClose-i > maxTag {
+			return -1
+		}
+		return m.nextClose + 1 - i
+	}
+	// The tag's name, then its attributes: a name, and "=" and a value,
+	// quoted or not, each; only a quoted value can hold a ">".
+	k := i + 1
+	for k < limit && !space(s[k]) && s[k] != '/' && s[k] != '>' {
+		k++
+	}
+	for k < limit {
+		for k < limit && (space(s[k]) || s[k] == '/') {
+			k++
+		}
+		if k < limit && s[k] == '>' {
+			m.work += k - i
 			return k + 1 - i
-		case c != ' ' && c != '\t' && c != '\n' && c != '\r':
-			afterEquals = c == '='
+		}
+		start := k // an attribute's name; a "=" first is part of it
+		for k < limit && !space(s[k]) && s[k] != '/' && s[k] != '>' && (s[k] != '=' || k == start) {
+			k++
+		}
+		for k < limit && space(s[k]) {
+			k++
+		}
+		if k >= limit || s[k] != '=' {
+			continue
+		}
+		for k++; k < limit && space(s[k]); k++ {
+		}
+		if k < limit && (s[k] == '"' || s[k] == '\'') {
+			q := s[k]
+			for k++; k < limit && s[k] != q; k++ {
+			}
+			k++
+			continue
+		}
+		for k < limit && !space(s[k]) && s[k] != '>' {
+			k++
 		}
 	}
-	return -1 // a ">" comes, past maxTag or inside a quote that does not end
+	m.work += limit - i
+	return -1 // a ">" comes, but past maxTag or inside a quote
 }
 
-// linkAt returns the length of a markdown link's "](target)" at s[i:],
-// its parentheses balanced; 0: none; -1: one that would close past
-// maxTag.
+func space(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
+
+// linkAt returns the length of a markdown link's "](destination
+// "title")" at s[i:], as CommonMark reads one: a destination in <...>,
+// or one whose parentheses balance (a backslash escapes), then an
+// optional title in quotes or parentheses. 0: none; -1: one that would
+// close past maxTag.
 func linkAt(s string, i int, m *scan) int {
 	if i+1 >= len(s) || s[i+1] != '(' {
 		return 0
@@ -601,19 +637,60 @@ func linkAt(s string, i int, m *scan) int {
 	if m.next(')', i, &m.nextPar) == len(s) {
 		return 0
 	}
-	depth := 0
-	for k := i + 1; k < min(len(s), i+maxTag); k++ {
-		m.work++
-		switch s[k] {
-		case '(':
-			depth++
-		case ')':
-			if depth--; depth == 0 {
-				return k + 1 - i
+	limit := min(len(s), i+maxTag)
+	k := i + 2
+	skip := func() {
+		for k < limit && space(s[k]) {
+			k++
+		}
+	}
+	skip()
+	if k < limit && s[k] == '<' {
+		for k++; k < limit && s[k] != '>' && s[k] != '\n'; k++ {
+			if s[k] == '\\' {
+				k++
+			}
+		}
+		k++
+	} else {
+		depth := 0
+		for ; k < limit && !space(s[k]); k++ {
+			if s[k] == '\\' {
+				k++
+				continue
+			}
+			if s[k] == '(' {
+				depth++
+			} else if s[k] == ')' {
+				if depth == 0 {
+					break
+				}
+				depth--
 			}
 		}
 	}
-	return -1
+	skip()
+	if k < limit && (s[k] == '"' || s[k] == '\'' || s[k] == '(') {
+		q := s[k]
+		if q == '(' {
+			q = ')'
+		}
+		for k++; k < limit && s[k] != q; k++ {
+			if s[k] == '\\' {
+				k++
+			}
+		}
+		k++
+		skip()
+	}
+	m.work += min(k, limit) - i
+	if k < limit && s[k] == ')' {
+		return k + 1 - i
+	}
+	if k >= limit && m.nextPar >= limit {
+		return -1
+	}
+	return 0
 }
 
 // maxDigits is the most significant digits of a character reference or
@@ -652,8 +729,14 @@ var entities = map[string]string{
 	"sol": "/", "colon": ":", "equals": "=", "plus": "+", "hyphen": "-", "dash": "-", "lowbar": "_", "percnt": "%",
 	"num": "#", "excl": "!", "dollar": "$", "Tab": "\t", "NewLine": "\n", "UnderBar": "_",
 	"lsqb": "[", "lbrack": "[", "rsqb": "]", "rbrack": "]", "lcub": "{", "lbrace": "{", "rcub": "}", "rbrace": "}",
-	// Format characters, which show nothing (see decodeOnce).
-	"shy": "", "ZeroWidthSpace": "", "zwj": "", "zwnj": "", "NoBreak": "",
+	// Format characters and zero-width spaces, which show nothing (see
+	// decodeOnce).
+	"shy": "", "ZeroWidthSpace": "", "zwj": "", "zwnj": "", "NoBreak": "", "lrm": "", "rlm": "",
+	"it": "", "ic": "", "af": "", "InvisibleTimes": "", "InvisibleComma": "", "ApplyFunction": "",
+	"NegativeVeryThinSpace": "", "NegativeThinSpace": "", "NegativeMediumSpace": "", "NegativeThickSpace": "",
+	// Spaces and dashes, as fold reads them.
+	"ensp": " ", "emsp": " ", "emsp13": " ", "emsp14": " ", "numsp": " ", "puncsp": " ", "thinsp": " ", "hairsp": " ",
+	"ThinSpace": " ", "VeryThinSpace": " ", "MediumSpace": " ", "ndash": "-", "mdash": "-", "minus": "-",
 }
 
 func decodeEntity(s string, i int, w ways) (string, int, bool) {

@@ -65,11 +65,10 @@ func slowDecodeOnce(s string, w ways) (d dense, changed, long bool) {
 // slowReadView is readView with dense views.
 func slowReadView(s string, w ways) (dense, bool) {
 	v := dense{text: s}
+	long := false
 	for round := 0; needsDecoding(v.text); round++ {
-		next, changed, long := slowDecodeOnce(v.text, w)
-		if long {
-			return v, false
-		}
+		next, changed, l := slowDecodeOnce(v.text, w)
+		long = long || l
 		if !changed {
 			break
 		}
@@ -83,7 +82,7 @@ func slowReadView(s string, w ways) (dense, bool) {
 		}
 		v = next
 	}
-	return v, true
+	return v, !long
 }
 
 // FuzzView holds views, kept as runs and decoded with fast paths, to
