@@ -130,8 +130,11 @@ func (h *Handler) handler(ctx context.Context) *interceptor.Handler {
 		}
 		done := make(chan struct{})
 		go func() {
-			defer h.mu.Unlock()
+			// Unlocked before done closes: an invocation that waited
+			// for this check returns, and the next one's check must not
+			// find the lock still held (it would skip a due check).
 			defer close(done)
+			defer h.mu.Unlock()
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Timeout)
 			defer cancel()
 			_ = h.check(cctx) // logged and counted; the last good bundle stays

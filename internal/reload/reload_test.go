@@ -273,3 +273,23 @@ func TestPanickingBuildIsRejected(t *testing.T) {
 		t.Errorf("%s with no bundle in force", r.Decision.Effect)
 	}
 }
+
+// TestEveryDueCheckRuns: with checks due on every invocation, each of a
+// run of invocations checks. A check's lock was released only after the
+// waiting invocation had gone on, so the next one could find it still
+// held and skip its check.
+func TestEveryDueCheckRuns(t *testing.T) {
+	f := newFixture(t)
+	f.publish(t)
+	h, err := reload.New(context.Background(), f.config(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.proxy.Requests()
+	for range 50 {
+		h.Handle(context.Background(), readCall)
+	}
+	if n := len(f.proxy.Requests()); n != 50 {
+		t.Errorf("%d checks for 50 invocations", n)
+	}
+}
