@@ -235,10 +235,12 @@ func wordsInOrder(n string) bool {
 // address or command has: no "/", ":" or backslash, no "." but one that
 // ends a sentence (before a blank or at the end: every path and address
 // with a dot has something after it, and normalising keeps the blank), no
-// run of 8 digits (an address in decimal), none of the words of the
-// commands that print credentials, read without quotes as a shell reads
-// them (e"nv" is env). Most arguments are, prose included, and cost no
-// normalising. FuzzPlainWord holds it to the full scan.
+// run of 8 digits (an address in decimal), no "~", none of the words of
+// the commands that print credentials or change directory, read without
+// quotes as a shell reads them (e"nv" is env). Most arguments are, prose
+// included, and cost no normalising. FuzzPlainWord holds it to the full
+// scan, which follows a cd and counts one past its bound (maxDir) as a
+// store: so a text that may cd is never plain.
 func plainWord(s string) bool {
 	// s in lower case, on the stack when short, for the words.
 	var buf [1024]byte
@@ -254,7 +256,7 @@ func plainWord(s string) bool {
 			lower = append(lower, c)
 			continue
 		}
-		if c >= 0x80 || c == '.' || c == '/' || c == ':' || c == '\\' || c == '?' || c == '*' || c == '[' || c == '{' || c == '$' || c == '`' {
+		if c >= 0x80 || c == '.' || c == '/' || c == ':' || c == '\\' || c == '?' || c == '*' || c == '[' || c == '{' || c == '$' || c == '`' || c == '~' {
 			return false
 		}
 		if c == '"' || c == '\'' {
@@ -286,8 +288,10 @@ func plainWord(s string) bool {
 }
 
 // commandWords are the words (in lower case) and characters of the
-// commands and globs namesCredentialStore looks for.
+// commands and globs namesCredentialStore looks for, and the words with
+// which resolved follows a change of directory.
 var commandWords = []string{"env", "export", "declare", "set", "auth", "config", "token", "credential", "secret", "password", "instance", "0x", "?", "*", "[",
+	"cd", "pushd", "--directory", // -c follows a directory only when it starts with "/", "~" or "."
 	"169-254-"} // and the one credential path with no ".", "/" or ":", a metadata address as a name
 
 // commandWordsFrom are the commandWords of two bytes or more by their

@@ -10,12 +10,16 @@ import (
 func FuzzPlainWord(f *testing.F) {
 	for _, s := range []string{"e{n,n}v", "e$()nv", "{s..s}et", "set", "ls; set", "uptime. set", "a.env", "x. .aws", "169.254.169.254", "2852039166",
 		"The agent plans a migration. Then it ends.", "cat .env", "echo 'a'.'b'", "sh -c set", "0xa9fea9fe", "printenv.",
-		"gh auth token", "169-254-169-254", "metadata.google.internal", "instance-data", "env", "config view --raw"} {
+		"gh auth token", "169-254-169-254", "metadata.google.internal", "instance-data", "env", "config view --raw",
+		// A cd past the scan's bound on a directory (maxDir) counts as a
+		// store; CI's fuzzing found the first.
+		"Cd A0A0A0A" + strings.Repeat("I", 4090), strings.Repeat("cd abcdefgh ", 500), strings.Repeat("pushd abcdefgh ", 400),
+		strings.Repeat("--directory=abcdefgh ", 500), "tar -c ~" + strings.Repeat("a", 5000), "make -c~" + strings.Repeat("a", 5000)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if !plainWord(s) {
-			return
+		if len(s) > maxStoreValue || !plainWord(s) {
+			return // a longer value is a store before plainWord is asked
 		}
 		if scan(s, true, nil) {
 			t.Errorf("plainWord(%q) lets through a value that names a credential store", s)
