@@ -32,7 +32,7 @@ func DecodePolicy(doc []byte) (*v1alpha1.ValidatingPolicy, error) {
 	if p.Name == "" {
 		return nil, fmt.Errorf("metadata.name is required")
 	}
-	if err := checkAnnotations(&p); err != nil {
+	if err := CheckAnnotations(p.Name, p.Annotations); err != nil {
 		return nil, err
 	}
 	if _, _, err := modeOf(&p); err != nil {
@@ -70,23 +70,23 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Err.Error() }
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// annotations are the annotations of the policies.toolgate.dev/ prefix a
-// policy may carry.
-var annotations = []string{ModeAnnotation, DescriptionAnnotation, EffectAnnotation, ApproversAnnotation, ApprovalTTLAnnotation}
+// knownAnnotations are the annotations of the policies.toolgate.dev/
+// prefix a policy may carry.
+var knownAnnotations = []string{ModeAnnotation, DescriptionAnnotation, EffectAnnotation, ApproversAnnotation, ApprovalTTLAnnotation}
 
-// checkAnnotations refuses an annotation of our prefix that we do not
-// read: a misspelt one ("approver" for "approvers") would silently leave
-// the default in force (self-approval).
-func checkAnnotations(p *v1alpha1.ValidatingPolicy) error {
-	for _, k := range slices.Sorted(maps.Keys(p.Annotations)) {
-		if slices.Contains(annotations, k) || !oursMisspelt(k) {
+// CheckAnnotations refuses an annotation of our prefix that the policy
+// named name does not read: a misspelt one ("approver" for "approvers")
+// would silently leave the default in force (self-approval).
+func CheckAnnotations(name string, annotations map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
+		if slices.Contains(knownAnnotations, k) || !oursMisspelt(k) {
 			continue
 		}
-		msg := fmt.Sprintf("policy %s: unknown annotation %s", p.Name, k)
-		if hint := Nearest(annotations, k); hint != "" {
+		msg := fmt.Sprintf("policy %s: unknown annotation %s", name, k)
+		if hint := Nearest(knownAnnotations, k); hint != "" {
 			msg += " (did you mean " + hint + "?)"
 		} else {
-			msg += ": the annotations of " + AnnotationPrefix + " are " + strings.Join(annotations, ", ")
+			msg += ": the annotations of " + AnnotationPrefix + " are " + strings.Join(knownAnnotations, ", ")
 		}
 		return &FieldError{At: []any{"metadata", "annotations", k}, Err: errors.New(msg)}
 	}
@@ -110,44 +110,50 @@ func oursMisspelt(k string) bool {
 // approval they need. An approval policy in audit mode reports would-need-
 // approvals as audit findings.
 func modeOf(p *v1alpha1.ValidatingPolicy) (Mode, *Approval, error) {
-	var mode Mode
+	mode := ModeEnforce
 	switch m := Mode(p.Annotations[ModeAnnotation]); m {
 	case "", ModeEnforce:
-		mode = ModeEnforce
 	case ModeAudit:
 		mode = ModeAudit
 	default:
 		return "", nil, fmt.Errorf("policy %s: annotation %s: %q is neither enforce nor audit", p.Name, ModeAnnotation, m)
 	}
-	approvers, hasApprovers := p.Annotations[ApproversAnnotation]
-	ttl, hasTTL := p.Annotations[ApprovalTTLAnnotation]
-	switch e := p.Annotations[EffectAnnotation]; e {
+	return EffectOf(p.Name, p.Annotations, mode)
+}
+
+// EffectOf returns the mode of the findings of the policy named name, whose
+// own mode (enforce or audit) is mode, and the approval they need, from
+// its effect annotations.
+func EffectOf(name string, annotations map[string]string, mode Mode) (Mode, *Approval, error) {
+	approvers, hasApprovers := annotations[ApproversAnnotation]
+	ttl, hasTTL := annotations[ApprovalTTLAnnotation]
+	switch e := annotations[EffectAnnotation]; e {
 	case "", EffectDeny:
 		if hasApprovers || hasTTL {
-			return "", nil, fmt.Errorf("policy %s: annotations %s and %s need %s: %s", p.Name, ApproversAnnotation, ApprovalTTLAnnotation, EffectAnnotation, EffectApproval)
+			return "", nil, fmt.Errorf("policy %s: annotations %s and %s need %s: %s", name, ApproversAnnotation, ApprovalTTLAnnotation, EffectAnnotation, EffectApproval)
 		}
 		return mode, nil, nil
 	case EffectApproval:
 	default:
-		return "", nil, fmt.Errorf("policy %s: annotation %s: %q is neither %s nor %s", p.Name, EffectAnnotation, e, EffectDeny, EffectApproval)
+		return "", nil, fmt.Errorf("policy %s: annotation %s: %q is neither %s nor %s", name, EffectAnnotation, e, EffectDeny, EffectApproval)
 	}
 	a := &Approval{Approvers: []string{ApproverCaller}, TTLSeconds: int64(DefaultApprovalTTL / time.Second)}
 	if hasApprovers {
 		a.Approvers = nil
 		for _, g := range strings.Split(approvers, ",") {
 			if g = strings.TrimSpace(g); g == "" {
-				return "", nil, fmt.Errorf("policy %s: annotation %s: empty approver in %q", p.Name, ApproversAnnotation, approvers)
+				return "", nil, fmt.Errorf("policy %s: annotation %s: empty approver in %q", name, ApproversAnnotation, approvers)
 			}
 			a.Approvers = append(a.Approvers, g)
 		}
 		if slices.Contains(a.Approvers, ApproverCaller) && len(a.Approvers) > 1 {
-			return "", nil, fmt.Errorf("policy %s: annotation %s: %s cannot be combined with groups", p.Name, ApproversAnnotation, ApproverCaller)
+			return "", nil, fmt.Errorf("policy %s: annotation %s: %s cannot be combined with groups", name, ApproversAnnotation, ApproverCaller)
 		}
 	}
 	if hasTTL {
 		d, err := time.ParseDuration(ttl)
 		if err != nil || d < time.Minute || d > 24*time.Hour {
-			return "", nil, fmt.Errorf("policy %s: annotation %s: %q is not a duration between 1m and 24h", p.Name, ApprovalTTLAnnotation, ttl)
+			return "", nil, fmt.Errorf("policy %s: annotation %s: %q is not a duration between 1m and 24h", name, ApprovalTTLAnnotation, ttl)
 		}
 		a.TTLSeconds = int64(d / time.Second)
 	}
