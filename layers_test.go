@@ -15,7 +15,7 @@ var layers = [][]string{
 	{"internal/catalog", "internal/moto"},
 	{"internal/attributes"},
 	{"internal/policy", "internal/call"},
-	{"internal/redact", "internal/state", "internal/approval", "internal/decision"},
+	{"internal/redact", "internal/state", "internal/approval", "internal/decision", "internal/celpolicy"},
 	{"internal/ratelimit", "internal/pins", "internal/toollist", "internal/approver", "internal/render"},
 	{"internal/bundle", "internal/judge"},
 	{"internal/decisionlog"},

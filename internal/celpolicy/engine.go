@@ -1,0 +1,342 @@
+package celpolicy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/ext"
+	"github.com/google/cel-go/interpreter"
+
+	"github.com/toolgate/toolgate/internal/policy"
+)
+
+// Engine is a bundle's compiled CEL policies. It implements policy.Engine.
+type Engine struct {
+	policies []compiled
+}
+
+var _ policy.Engine = (*Engine)(nil)
+
+type compiled struct {
+	name     string
+	mode     policy.Mode
+	approval *policy.Approval
+	// answered: an expression of the policy mentions the response, so its
+	// findings may depend on the target's answer (see policy.Finding).
+	answered    bool
+	conditions  []program
+	variables   []program
+	validations []validation
+}
+
+type program struct {
+	name string
+	prg  cel.Program
+}
+
+type validation struct {
+	rule    string // validations[i]
+	check   cel.Program
+	message string
+	// messageExpr, when set, computes the message from the document: it
+	// may quote the call's arguments (policy.Finding.QuotesArguments).
+	messageExpr cel.Program
+}
+
+// interruptEvery is how many steps of a comprehension run between two
+// looks at the context: a policy's loop over a hostile list stops at the
+// deadline, an error, which denies. (cel-go's cost limit is no bound
+// here: at v0.20.1 its tracker costs time quadratic in the steps taken, a
+// minute for one all() over 200,000 items. A bound on the cost, estimated
+// from the document's size limits when a policy compiles, is the way to
+// refuse such loops before they run.)
+const interruptEvery = 100
+
+// Compile type-checks and compiles policies, in order. An error is a
+// *policy.PolicyError naming the policy, around a *policy.FieldError
+// naming the member, with cel-go's message.
+func Compile(policies []*Policy) (*Engine, error) {
+	e := &Engine{}
+	if len(policies) == 0 {
+		return e, nil
+	}
+	s, err := newSchema()
+	if err != nil {
+		return nil, err
+	}
+	base, err := cel.NewEnv(
+		cel.CrossTypeNumericComparisons(true),
+		cel.OptionalTypes(),
+		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(), ext.Encoders(),
+		// Last: the options above register their types in the environment's
+		// own registry, which the schema's replaces (see newSchema).
+		cel.CustomTypeProvider(s),
+		cel.Variable("object", types.NewObjectType(documentType)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("CEL environment: %w", err)
+	}
+	for i, p := range policies {
+		c, err := compilePolicy(base, s, i, p)
+		if err != nil {
+			return nil, &policy.PolicyError{Index: i, Err: err}
+		}
+		e.policies = append(e.policies, c)
+	}
+	return e, nil
+}
+
+func compilePolicy(base *cel.Env, s *schema, index int, p *Policy) (compiled, error) {
+	mode, approval, err := modeOf(p)
+	if err != nil {
+		return compiled{}, err
+	}
+	c := compiled{name: p.Metadata.Name, mode: mode, approval: approval}
+	// The policy's variables are fields of an object type of its own, each
+	// of the type its expression has, so variables.x is checked as object.x
+	// is; each is declared once compiled, so a variable reads only those
+	// before it.
+	varsType := fmt.Sprintf("toolgate.Variables%d", index)
+	s.structs[varsType] = map[string]*types.Type{}
+	env, err := base.Extend(cel.Variable("variables", types.NewObjectType(varsType)))
+	if err != nil {
+		return compiled{}, fmt.Errorf("policy %s: %w", c.name, err)
+	}
+	compile := func(at []any, expr string, want *types.Type) (cel.Program, *types.Type, error) {
+		c.answered = c.answered || strings.Contains(expr, "response")
+		ast, iss := env.Compile(expr)
+		if iss.Err() != nil {
+			return nil, nil, fieldError(at, "policy %s: %s", c.name, iss.Err())
+		}
+		t := ast.OutputType()
+		if want != nil && !t.IsExactType(want) && !t.IsExactType(types.DynType) {
+			return nil, nil, fieldError(at, "policy %s: the expression is %s, not %s", c.name, t, want)
+		}
+		prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptEvery))
+		if err != nil {
+			return nil, nil, fieldError(at, "policy %s: %v", c.name, err)
+		}
+		return prg, t, nil
+	}
+	for i, m := range p.Spec.MatchConditions {
+		prg, _, err := compile([]any{"spec", "matchConditions", i, "expression"}, m.Expression, types.BoolType)
+		if err != nil {
+			return compiled{}, err
+		}
+		c.conditions = append(c.conditions, program{name: "matchConditions[" + m.Name + "]", prg: prg})
+	}
+	for i, v := range p.Spec.Variables {
+		prg, t, err := compile([]any{"spec", "variables", i, "expression"}, v.Expression, nil)
+		if err != nil {
+			return compiled{}, err
+		}
+		s.structs[varsType][v.Name] = t
+		c.variables = append(c.variables, program{name: v.Name, prg: prg})
+	}
+	for i, v := range p.Spec.Validations {
+		check, _, err := compile([]any{"spec", "validations", i, "expression"}, v.Expression, types.BoolType)
+		if err != nil {
+			return compiled{}, err
+		}
+		val := validation{rule: fmt.Sprintf("validations[%d]", i), check: check, message: v.Message}
+		if v.MessageExpression != "" {
+			if val.messageExpr, _, err = compile([]any{"spec", "validations", i, "messageExpression"}, v.MessageExpression, types.StringType); err != nil {
+				return compiled{}, err
+			}
+		}
+		c.validations = append(c.validations, val)
+	}
+	return c, nil
+}
+
+// Evaluate runs every policy on doc: a policy whose match conditions are
+// not all true is skipped; a validation that is false is a violation; one
+// that cannot be evaluated (a missing member, a loop past the deadline, a
+// panic) is an error, which denies like a violation.
+func (e *Engine) Evaluate(ctx context.Context, doc map[string]any) policy.Result {
+	var res policy.Result
+	for i := range e.policies {
+		if e.policies[i].evaluate(ctx, doc, &res, nil, false) {
+			return res
+		}
+	}
+	return res
+}
+
+// AllowsEach implements policy.Engine: it skips audit-only policies and
+// stops at the first finding that denies.
+func (e *Engine) AllowsEach(ctx context.Context) func(doc map[string]any) bool {
+	return func(doc map[string]any) bool {
+		var res policy.Result
+		for i := range e.policies {
+			if e.policies[i].mode == policy.ModeAudit {
+				continue // nothing an audit-only policy finds denies
+			}
+			if e.policies[i].evaluate(ctx, doc, &res, nil, true) || res.Denied() {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// Explain runs every validation of every policy on doc and returns each
+// one's outcome, for an author asking why a document was decided as it
+// was.
+func (e *Engine) Explain(doc map[string]any) []policy.RuleResult {
+	var out []policy.RuleResult
+	for i := range e.policies {
+		e.policies[i].evaluate(context.Background(), doc, nil, &out, false)
+	}
+	return out
+}
+
+// evaluate runs p on doc, adding its findings to res and, when explain is
+// set, each validation's outcome to it. It reports whether evaluation must
+// stop: ctx is done (a finding says so), or, with verdict, a finding
+// denies.
+func (p *compiled) evaluate(ctx context.Context, doc map[string]any, res *policy.Result, explain *[]policy.RuleResult, verdict bool) (stop bool) {
+	if res == nil {
+		res = &policy.Result{}
+	}
+	if err := ctx.Err(); err != nil {
+		res.Findings = append(res.Findings, policy.Finding{Policy: "(deadline)", Kind: policy.Error, Mode: policy.ModeEnforce, Answered: true,
+			Message: "policy evaluation stopped: no time left", Detail: err.Error()})
+		return true
+	}
+	act := &activation{object: doc}
+	explained := func(rule, outcome string, findings ...policy.Finding) {
+		if explain != nil {
+			*explain = append(*explain, policy.RuleResult{Policy: p.name, Rule: rule, Mode: p.mode, Outcome: outcome, Findings: findings})
+		}
+	}
+	fault := func(rule string, err error) policy.Finding {
+		// An approval policy that cannot be evaluated denies: no one
+		// could say what they approve.
+		mode := p.mode
+		if mode == policy.ModeApproval {
+			mode = policy.ModeEnforce
+		}
+		f := policy.Finding{Policy: p.name, Rule: rule, Kind: policy.Error, Mode: mode, Answered: true,
+			Message: fmt.Sprintf("policy %s rule %s could not be evaluated", p.name, rule), Detail: describe(err)}
+		res.Findings = append(res.Findings, f)
+		return f
+	}
+	for _, m := range p.conditions {
+		v, err := eval(ctx, m.prg, act)
+		if err != nil {
+			f := fault(m.name, err)
+			for _, val := range p.validations {
+				explained(val.rule, policy.Fault, f)
+			}
+			return verdict
+		}
+		if v != types.True && v != types.False {
+			f := fault(m.name, fmt.Errorf("the condition is %s, not a bool", v.Type()))
+			for _, val := range p.validations {
+				explained(val.rule, policy.Fault, f)
+			}
+			return verdict
+		}
+		if v == types.False {
+			for _, val := range p.validations {
+				explained(val.rule, policy.Skip)
+			}
+			return false
+		}
+	}
+	if len(p.variables) > 0 {
+		// Every variable is evaluated, in order; one that fails holds its
+		// error, which a validation that reads it then has.
+		act.variables = make(map[string]any, len(p.variables))
+		for _, v := range p.variables {
+			val, err := eval(ctx, v.prg, act)
+			if err != nil {
+				val = types.NewErr("variable %s (%s)", v.name, describe(err))
+			}
+			act.variables[v.name] = val
+		}
+	}
+	for _, val := range p.validations {
+		v, err := eval(ctx, val.check, act)
+		switch {
+		case err != nil:
+			explained(val.rule, policy.Fault, fault(val.rule, err))
+		case v == types.True:
+			explained(val.rule, policy.Pass)
+		case v == types.False:
+			f := policy.Finding{Policy: p.name, Rule: val.rule, Kind: policy.Violation, Mode: p.mode, Approval: p.approval,
+				Message: p.message(ctx, val, act, verdict), QuotesArguments: val.messageExpr != nil, Answered: p.answered}
+			res.Findings = append(res.Findings, f)
+			explained(val.rule, policy.Fail, f)
+		default:
+			explained(val.rule, policy.Fault, fault(val.rule, fmt.Errorf("the expression is %s, not a bool", v.Type())))
+		}
+		if verdict && res.Denied() {
+			return true
+		}
+	}
+	return false
+}
+
+// message is the message of a failed validation: its messageExpression's,
+// when it evaluates to a one-line string, else its message, else a
+// generic one.
+func (p *compiled) message(ctx context.Context, val validation, act *activation, verdict bool) string {
+	if val.messageExpr != nil && !verdict {
+		if v, err := eval(ctx, val.messageExpr, act); err == nil {
+			if s, ok := v.Value().(string); ok && s != "" && !strings.ContainsAny(s, "\r\n") {
+				return s
+			}
+		}
+	}
+	switch {
+	case val.message != "":
+		return val.message
+	case p.approval != nil:
+		return fmt.Sprintf("policy %s rule %s needs approval", p.name, val.rule)
+	default:
+		return fmt.Sprintf("denied by policy %s rule %s", p.name, val.rule)
+	}
+}
+
+// eval runs prg, a panic in it an error of its own.
+func eval(ctx context.Context, prg cel.Program, act *activation) (v ref.Val, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	v, _, err = prg.ContextEval(ctx, act)
+	return v, err
+}
+
+// describe is what an evaluation error says, up to its first colon: what
+// follows may be a key or a value of the document (no such key: <key>),
+// which is the caller's data and never logged.
+func describe(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), ":")
+	return msg
+}
+
+// activation binds object and variables.
+type activation struct {
+	object    map[string]any
+	variables map[string]any // values are ref.Val
+}
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "object":
+		return a.object, true
+	case "variables":
+		return a.variables, a.variables != nil
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }

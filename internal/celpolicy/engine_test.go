@@ -1,0 +1,309 @@
+package celpolicy
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/policy"
+)
+
+// load compiles the policies of testdata/<names>.yaml, in order.
+func load(t testing.TB, names ...string) *Engine {
+	t.Helper()
+	var ps []*Policy
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join("testdata", n+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Decode(b)
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		ps = append(ps, p)
+	}
+	e, err := Compile(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// document is a whole attribute document: partial's members, and the
+// empty value of every other one the schema requires.
+func document(t testing.TB, partial map[string]any) map[string]any {
+	t.Helper()
+	doc, err := attributes.Schema().Complete(partial, "document")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+func call(env, operation, risk string, args map[string]any) map[string]any {
+	return map[string]any{
+		"phase": "request", "action": "call", "environment": env,
+		"tool": map[string]any{"name": "files___remove", "operation": operation, "risk": risk, "arguments": args},
+	}
+}
+
+// finding is what a test compares of a finding.
+type finding struct {
+	rule    string
+	kind    policy.Kind
+	mode    policy.Mode
+	message string
+}
+
+func TestEvaluate(t *testing.T) {
+	e := load(t, "no-delete-in-production", "audit-wide-calls", "approve-writes")
+	many := map[string]any{"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}
+	for _, tc := range []struct {
+		name string
+		doc  map[string]any
+		want []finding
+	}{
+		{"a read in production", call("production", "read", "low", map[string]any{}), nil},
+		{"a delete in staging", call("staging", "delete", "low", map[string]any{}), nil},
+		{"a delete in production", call("production", "delete", "low", map[string]any{}),
+			[]finding{{"validations[0]", policy.Violation, policy.ModeEnforce, "tool files___remove deletes, and this is production"}}},
+		{"a critical tool", call("staging", "read", "critical", map[string]any{}),
+			[]finding{{"validations[1]", policy.Violation, policy.ModeEnforce, "critical tools are refused"}}},
+		{"both", call("production", "delete", "critical", map[string]any{}), []finding{
+			{"validations[0]", policy.Violation, policy.ModeEnforce, "tool files___remove deletes, and this is production"},
+			{"validations[1]", policy.Violation, policy.ModeEnforce, "critical tools are refused"}}},
+		{"four arguments: audited", call("staging", "read", "low", many),
+			[]finding{{"validations[0]", policy.Violation, policy.ModeAudit, "a call with more than three arguments"}}},
+		{"a write: approval", call("staging", "write", "low", map[string]any{}),
+			[]finding{{"validations[0]", policy.Violation, policy.ModeApproval, "writes need an approval"}}},
+		{"a write approved", func() map[string]any {
+			d := call("staging", "write", "low", map[string]any{})
+			d["approval"] = map[string]any{"granted": true}
+			return d
+		}(), nil},
+		{"a list: no policy applies", map[string]any{"phase": "request", "action": "list", "environment": "production"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := e.Evaluate(context.Background(), document(t, tc.doc))
+			var got []finding
+			for _, f := range res.Findings {
+				got = append(got, finding{f.Rule, f.Kind, f.Mode, f.Message})
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("findings\n got %v\nwant %v", got, tc.want)
+			}
+			allowed := e.AllowsEach(context.Background())(document(t, tc.doc))
+			if allowed == res.Denied() {
+				t.Errorf("AllowsEach says %v, Evaluate denied=%v", allowed, res.Denied())
+			}
+		})
+	}
+}
+
+func TestApprovalFromAnnotations(t *testing.T) {
+	e := load(t, "approve-writes")
+	res := e.Evaluate(context.Background(), document(t, call("staging", "write", "low", map[string]any{})))
+	if len(res.Findings) != 1 || res.Findings[0].Approval == nil {
+		t.Fatalf("findings %+v", res.Findings)
+	}
+	a := res.Findings[0].Approval
+	if !slices.Equal(a.Approvers, []string{"sre"}) || a.TTLSeconds != 1800 {
+		t.Errorf("approval %+v, want approvers [sre] and 1800 s", a)
+	}
+}
+
+// policyText is a policy of one validation, expr, in JSON mode.
+func policyText(actions, expr string, extra ...string) string {
+	return strings.Join(append([]string{
+		"apiVersion: policies.kyverno.io/v1",
+		"kind: ValidatingPolicy",
+		"metadata: {name: p}",
+		"spec:",
+		"  evaluation: {mode: JSON}",
+		"  validationActions: " + actions,
+		"  validations:",
+		"  - expression: " + expr,
+	}, extra...), "\n")
+}
+
+// TestFailsClosed: whatever an expression meets in the document, a
+// validation it cannot evaluate denies, in the policy's mode.
+func TestFailsClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name, expr string
+		doc        map[string]any
+	}{
+		{"a missing argument", `object.tool.arguments.path != "/etc"`, call("staging", "read", "low", map[string]any{})},
+		{"an argument of another type", `object.tool.arguments.count > 3`, call("staging", "read", "low", map[string]any{"count": "many"})},
+		{"a response at the request point", `object.response.statusCode == 200`, call("staging", "read", "low", map[string]any{})},
+		{"a bad pattern from the document", `object.tool.name.matches(object.tool.arguments.pattern)`,
+			call("staging", "read", "low", map[string]any{"pattern": "("})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, mode := range []struct {
+				actions string
+				want    policy.Mode
+			}{{"[Deny]", policy.ModeEnforce}, {"[Audit]", policy.ModeAudit}} {
+				p, err := Decode([]byte(policyText(mode.actions, "'"+tc.expr+"'")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				e, err := Compile([]*Policy{p})
+				if err != nil {
+					t.Fatal(err)
+				}
+				res := e.Evaluate(context.Background(), document(t, tc.doc))
+				if len(res.Findings) != 1 || res.Findings[0].Kind != policy.Error || res.Findings[0].Mode != mode.want {
+					t.Fatalf("%s: findings %+v, want one error in mode %s", mode.actions, res.Findings, mode.want)
+				}
+				if d := res.Findings[0].Detail; strings.Contains(d, "/etc") || strings.Contains(d, "many") || strings.Contains(d, "pattern") && tc.name != "a bad pattern from the document" {
+					t.Errorf("detail %q quotes the document", d)
+				}
+			}
+		})
+	}
+}
+
+// TestLoopStopsAtDeadline: a loop over a hostile list stops once the
+// deadline passes, denying.
+func TestLoopStopsAtDeadline(t *testing.T) {
+	big := make([]any, 20000)
+	for i := range big {
+		big[i] = "x"
+	}
+	p, err := Decode([]byte(policyText("[Audit]", "'object.tool.arguments.list.all(a, object.tool.arguments.list.all(b, a == b))'")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Compile([]*Policy{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	res := e.Evaluate(ctx, document(t, call("staging", "read", "low", map[string]any{"list": big})))
+	if len(res.Findings) != 1 || res.Findings[0].Kind != policy.Error || res.Findings[0].Mode != policy.ModeAudit {
+		t.Fatalf("findings %+v, want the loop's error", res.Findings)
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	e := load(t, "no-delete-in-production")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := e.Evaluate(ctx, document(t, call("staging", "read", "low", map[string]any{})))
+	if !res.Denied() || res.Findings[0].Policy != "(deadline)" {
+		t.Errorf("findings %+v, want the deadline's denial", res.Findings)
+	}
+	if e.AllowsEach(ctx)(document(t, call("staging", "read", "low", map[string]any{}))) {
+		t.Error("AllowsEach allows once ctx is done")
+	}
+}
+
+// TestLoadErrors: an author's mistake fails at compile, naming the member
+// and saying what is wrong.
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc string
+		at        []any
+		want      string
+	}{
+		{"a misspelt path", policyText("[Deny]", "object.tol.name == 'x'"),
+			[]any{"spec", "validations", 0, "expression"}, "undefined field 'tol'"},
+		{"a misspelt nested path", policyText("[Deny]", "object.tool.operaton == 'x'"),
+			[]any{"spec", "validations", 0, "expression"}, "undefined field 'operaton'"},
+		{"a string compared with a list", policyText("[Deny]", "object.tool.labels == 'x'"),
+			[]any{"spec", "validations", 0, "expression"}, "no matching overload"},
+		{"not a bool", policyText("[Deny]", "object.tool.name"),
+			[]any{"spec", "validations", 0, "expression"}, "the expression is string, not bool"},
+		{"a syntax error", policyText("[Deny]", "object.tool.name =="),
+			[]any{"spec", "validations", 0, "expression"}, "Syntax error"},
+		{"a variable read before it is declared", policyText("[Deny]", "variables.first", "  variables:", "  - {name: first, expression: variables.later}", "  - {name: later, expression: 'true'}"),
+			[]any{"spec", "variables", 0, "expression"}, "undefined field 'later'"},
+		{"a misspelt variable", policyText("[Deny]", "variables.isProd", "  variables:", "  - {name: isProduction, expression: \"object.environment == 'production'\"}"),
+			[]any{"spec", "validations", 0, "expression"}, "undefined field 'isProd'"},
+		{"a message expression that is no string", policyText("[Deny]", "'true'", "    messageExpression: object.tool.labels"),
+			[]any{"spec", "validations", 0, "messageExpression"}, "not string"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Decode([]byte(tc.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Compile([]*Policy{p})
+			var pe *policy.PolicyError
+			var fe *policy.FieldError
+			if !errors.As(err, &pe) || !errors.As(err, &fe) {
+				t.Fatalf("error %v: want a PolicyError around a FieldError", err)
+			}
+			if !slices.Equal(fe.At, tc.at) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error at %v: %v\nwant at %v: %q", fe.At, err, tc.at, tc.want)
+			}
+		})
+	}
+}
+
+// TestDecodeErrors: what a ValidatingPolicy may say that toolgate cannot
+// honour, or an author cannot mean, is refused when it loads.
+func TestDecodeErrors(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"Ignore", policyText("[Deny]", "'true'") + "\n  failurePolicy: Ignore", "fails closed"},
+		{"no actions", strings.Replace(policyText("[Deny]", "'true'"), "  validationActions: [Deny]\n", "", 1), "validationActions is required"},
+		{"Deny and Warn", policyText("[Deny, Warn]", "'true'"), "Deny and Warn"},
+		{"an unknown action", policyText("[Block]", "'true'"), `"Block"`},
+		{"Kubernetes mode", strings.Replace(policyText("[Deny]", "'true'"), "mode: JSON", "mode: Kubernetes", 1), "only JSON"},
+		{"no mode", strings.Replace(policyText("[Deny]", "'true'"), "  evaluation: {mode: JSON}\n", "", 1), "only JSON"},
+		{"matchConstraints", policyText("[Deny]", "'true'") + "\n  matchConstraints: {}", "unknown field"},
+		{"the mode annotation", strings.Replace(policyText("[Deny]", "'true'"), "metadata: {name: p}", "metadata: {name: p, annotations: {policies.toolgate.dev/mode: audit}}", 1), "validationActions"},
+		{"a misspelt annotation", strings.Replace(policyText("[Deny]", "'true'"), "metadata: {name: p}", "metadata: {name: p, annotations: {policies.toolgate.dev/approver: sre}}", 1), "did you mean"},
+		{"no validation", strings.Replace(policyText("[Deny]", "'true'"), "  validations:\n  - expression: 'true'", "", 1), "validations is empty"},
+		{"a variable twice", policyText("[Deny]", "'true'", "  variables:", "  - {name: a, expression: 'true'}", "  - {name: a, expression: 'false'}"), `"a" twice`},
+		{"a variable name CEL cannot read", policyText("[Deny]", "'true'", "  variables:", "  - {name: is-prod, expression: 'true'}"), "CEL identifier"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode([]byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestExplain(t *testing.T) {
+	e := load(t, "no-delete-in-production", "audit-wide-calls")
+	var got []string
+	for _, r := range e.Explain(document(t, call("production", "delete", "low", map[string]any{}))) {
+		got = append(got, r.Policy+"/"+r.Rule+" "+r.Outcome)
+	}
+	want := []string{"no-delete-in-production/validations[0] fail", "no-delete-in-production/validations[1] pass", "audit-wide-calls/validations[0] pass"}
+	if !slices.Equal(got, want) {
+		t.Errorf("explain\n got %q\nwant %q", got, want)
+	}
+}
+
+// BenchmarkEvaluate: one decision on three policies (a denial's
+// messageExpression included), the shape of a small bundle.
+func BenchmarkEvaluate(b *testing.B) {
+	e := load(b, "no-delete-in-production", "audit-wide-calls", "approve-writes")
+	for _, tc := range []struct {
+		name string
+		doc  map[string]any
+	}{
+		{"allowed", document(b, call("production", "read", "low", map[string]any{"path": "/tmp/x"}))},
+		{"denied", document(b, call("production", "delete", "low", map[string]any{"path": "/tmp/x"}))},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e.Evaluate(context.Background(), tc.doc)
+			}
+		})
+	}
+}
