@@ -352,6 +352,20 @@ func TestEvasions(t *testing.T) {
 		{"a long comment elsewhere", "AKIA<b>IOSFODNN7EXAMPLE <!--" + strings.Repeat("x", 5000) + "-->", []string{"IOSFODNN7EXAMPLE"}, nil},
 		{"&NegativeMediumSpace;", "AKIAIOSF&NegativeMediumSpace;ODNN7EXAMPLE", []string{"ODNN7EXAMPLE"}, nil},
 		{"&thinsp; in a card", "4111&thinsp;1111&thinsp;1111&thinsp;1111", []string{"1111&thinsp;1111"}, nil},
+		// The seventh round's: WHATWG's other names, markdown's link
+		// brackets and reference links, CDATA.
+		{"&Omicron;", "key AKIAI&Omicron;SFODNN7EXAMPLE", []string{"SFODNN7EXAMPLE"}, nil},
+		{"&Alpha;", "key &Alpha;KIAIOSFODNN7EXAMPLE", []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"&Fopf; in a token", "token ghp_R4nd0mT0k3nV4lu3&Fopf;0rT3st1ngPurp0s3sXyZ", []string{"R4nd0mT0k3nV4lu3"}, nil},
+		{"&Eopf; in a secret key", "secret wJalrXUtnFEMI/K7MDENG/bPxRfiCY&Eopf;XAMPLEKEY", []string{"bPxRfiCY"}, nil},
+		{"a link's text", "key AKIAIOSF[ODNN7EXAMPLE](https://x)", []string{"ODNN7EXAMPLE"}, nil},
+		{"an empty link", "key AKIAIOSF[](#)ODNN7EXAMPLE", []string{"ODNN7EXAMPLE"}, nil},
+		{"an image", "key AKIAIOSF![](x.png)ODNN7EXAMPLE", []string{"ODNN7EXAMPLE"}, nil},
+		{"a reference link", "key [AKIAIOSF][r]ODNN7EXAMPLE\n\n[r]: https://x", []string{"ODNN7EXAMPLE"}, nil},
+		{"a shortcut reference link", "key [AKIAIOSF]ODNN7EXAMPLE\n\n[AKIAIOSF]: https://x", []string{"ODNN7EXAMPLE"}, nil},
+		{"a link around @", "mail anna[@](mailto:anna)example.com", []string{"anna"}, nil},
+		{"CDATA", "key AKIA<![CDATA[IOSFODNN7EXAMPLE]]>", []string{"IOSFODNN7EXAMPLE"}, nil},
+		{"CDATA around @", "mail anna<![CDATA[@]]>example.com", []string{"anna"}, nil},
 		// Pages and code stay read, not replaced.
 		{"a page of comments", strings.Repeat(`<div class="item"><!--[--><span>hello world</span><!--]--><!----></div>`, 1500), nil, []string{"hello world"}},
 		{"code with <", strings.Repeat("if (a<b) { x = y; }\n", 1000) + "x > 1\n", nil, []string{"if (a<b)"}},

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"html"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,9 +94,9 @@ const (
 	asciiRefs
 )
 
-// markup reports whether s may hold HTML or a markdown link.
+// markup reports whether s may hold HTML, XML or a markdown link.
 func markup(s string) bool {
-	return strings.Contains(s, "<") || strings.Contains(s, "](")
+	return strings.ContainsAny(s, "<[]")
 }
 
 // reading says how much of a text its view reads.
@@ -361,7 +362,7 @@ func decodeOnce(s string, w ways) (v view, changed, ok bool) {
 // starts reports whether c may start a sequence decodeAt decodes: an
 // escape, or markup a model reads through.
 func starts(c byte) bool {
-	return c == '%' || c == '&' || c == '\\' || c == '<' || c == ']' || c == '*' || c == '`' || c == '~'
+	return c == '%' || c == '&' || c == '\\' || c == '<' || c == '[' || c == ']' || c == '!' || c == '*' || c == '`' || c == '~'
 }
 
 // decodeAt decodes an escape sequence at s[i:], returning the text it
@@ -523,17 +524,61 @@ func (m *scan) over() bool { return m.work > 16*len(m.s)+16*maxTag }
 // markupAt returns the length of the markup at s[i:] that a rendered
 // reading reads through: an HTML tag, comment or processing instruction
 // (<b>, </span>, <wbr>, <!-- -->, <?x?>: a page shows bi<b>ll</b>ing as
-// billing) or a markdown link's target ([billing___refund](x)_payment
-// shows as billing___refund_payment); 0 for none, -1 for one too long to
-// read through.
+// billing), a CDATA section's markers (its content is text), or a
+// markdown link's brackets, target and label (billing[___refund](x)_payment,
+// [billing][r]___refund_payment and [billing]___refund_payment show as
+// billing___refund_payment); 0 for none, -1 for one too long to read
+// through. A bracket is read through wherever it is: no name or secret
+// holds one.
 func markupAt(s string, i int, w ways, m *scan) int {
 	switch {
 	case w&rendered == 0:
 		return 0
 	case s[i] == '<':
+		if strings.HasPrefix(s[i:], cdata) {
+			return len(cdata)
+		}
 		return tagAt(s, i, m)
+	case s[i] == '[':
+		return 1
+	case s[i] == '!':
+		if i+1 < len(s) && s[i+1] == '[' {
+			return 2 // an image: ![alt](src) shows alt, or nothing
+		}
 	case s[i] == ']':
-		return linkAt(s, i, m)
+		if strings.HasPrefix(s[i:], "]]>") {
+			return 3 // the end of a CDATA section
+		}
+		if n := linkAt(s, i, m); n != 0 {
+			return n
+		}
+		if n := labelAt(s, i); n > 0 {
+			return n
+		}
+		return 1
+	}
+	return 0
+}
+
+// cdata opens an XML CDATA section, whose content XML reads as text.
+const cdata = "<![CDATA["
+
+// labelAt returns the length of a reference link's "][label]" at s[i:]
+// (CommonMark's full and collapsed forms: [text][ref], [text][]), a label
+// being at most 999 characters without brackets; 0 for none.
+func labelAt(s string, i int) int {
+	if i+1 >= len(s) || s[i+1] != '[' {
+		return 0
+	}
+	for k := i + 2; k < len(s) && k < i+2+999; k++ {
+		switch s[k] {
+		case ']':
+			return k + 1 - i
+		case '[':
+			return 0
+		case '\\':
+			k++
+		}
 	}
 	return 0
 }
@@ -772,6 +817,14 @@ func decodeEntity(s string, i int, w ways) (string, int, bool) {
 		if text, ok := entities[s[i+1:i+end]]; ok {
 			return text, end + 1, false
 		}
+		// Any other of HTML's names, as the standard library's table
+		// (WHATWG's) has them: &Kappa; is a Greek capital kappa, which
+		// the next round folds to K.
+		if ref := s[i : i+end+1]; alphanumeric(ref[1:end]) {
+			if text := html.UnescapeString(ref); text != ref {
+				return text, end + 1, false
+			}
+		}
 	}
 	// The names a browser reads without their ";" (&shy, &amp), also
 	// where a ";" comes later (&shyLE;).
@@ -781,6 +834,17 @@ func decodeEntity(s string, i int, w ways) (string, int, bool) {
 		}
 	}
 	return "", 0, false
+}
+
+// alphanumeric reports whether s is ASCII letters and digits, as an
+// entity's name is.
+func alphanumeric(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isLetter(s[i]) && (s[i] < '0' || s[i] > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // legacy are the names of entities that browsers read without their ";",

@@ -604,14 +604,27 @@ func bracketed(s string) bool {
 // prose replaces in s the wire tool names the filter refuses, found as a
 // model would read them (see redact.ReplaceAll).
 func (f *searchFilter) prose(s string) string {
+	// Each view of the text finds its mentions again: a name is hidden
+	// as many times as the view that finds it most often finds it.
+	var most map[string]int
 	out, _, whole := redact.ReplaceAll(s, func(text string) [][2]int {
 		var spans [][2]int
+		var found map[string]int
 		for _, m := range wireName.FindAllStringIndex(text, -1) {
 			// No tool is named with two separators: such a run
 			// (github___x.billing___refund) hides whichever it holds.
 			if name := text[m[0]:m[1]]; strings.Count(name, "___") > 1 || f.refusesMention(name) {
-				f.hidden = append(f.hidden, name)
-				f.mentions++
+				if found == nil {
+					found = map[string]int{}
+				}
+				if found[name]++; found[name] > most[name] {
+					if most == nil {
+						most = map[string]int{}
+					}
+					most[name] = found[name]
+					f.hidden = append(f.hidden, name)
+					f.mentions++
+				}
 				spans = append(spans, [2]int{m[0], m[1]})
 			}
 		}
@@ -636,15 +649,25 @@ func (f *searchFilter) prose(s string) string {
 // filter refuses, in any case: a model reads 🅺8🆂___🅳🅴🅻🅴🆃🅴 (K8S___DELETE)
 // as k8s___delete. So a name is refused if keep refuses it, or it in
 // lower case, or if it is a name the filter hid, in another case.
+//
+// A hidden name followed by a separator (_k8s___delete-pod_ in italics,
+// k8s___delete-pod—then, the dash folded) is read as that name too,
+// though the longer run may be a name keep allows: a run is refused when
+// a name the filter hid ends where one of its "-", "_" or "." starts.
 func (f *searchFilter) refusesMention(name string) bool {
 	if !f.keep(name) {
 		return true
 	}
 	lower := strings.ToLower(name)
-	if lower == name {
-		return f.hidFolded(lower)
+	if lower != name && !f.keep(lower) || f.hidFolded(lower) {
+		return true
 	}
-	return !f.keep(lower) || f.hidFolded(lower)
+	for p := strings.Index(lower, "___") + 4; p < len(lower); p++ {
+		if c := lower[p]; (c == '-' || c == '_' || c == '.') && f.hidFolded(lower[:p]) {
+			return true
+		}
+	}
+	return false
 }
 
 // hidFolded reports whether lower is a name the filter hid, in lower case.
