@@ -242,7 +242,7 @@ func newHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 			logger.Error("invalid configuration: denying every request", "bundle", b.Source, "error", err.Error())
 			return broken(b.Source)(err)
 		}
-		if !policy.Environments(b.Policies)[cfg.Environment] {
+		if !b.Environments()[cfg.Environment] {
 			logger.Warn("no policy names this deployment's ENVIRONMENT: no rule written for an environment applies (is it misspelt?)",
 				"environment", cfg.Environment, "bundle", b.Source)
 		}
@@ -283,7 +283,7 @@ func newHandler(getenv func(string) string, embedded fs.FS, w io.Writer, newTrac
 		emf.BundleLoadFailure()
 		return reload.Static(broken(cmp.Or(cfg.PolicySource, "embedded"))(err), nil), err
 	}
-	logger.Info("policy bundle loaded", "bundle", b.Source, "digest", b.Digest, "policies", len(b.Policies), "environment", cfg.Environment)
+	logger.Info("policy bundle loaded", "bundle", b.Source, "digest", b.Digest, "policies", len(b.PolicyNames()), "environment", cfg.Environment)
 	return reload.Static(build(b), b), nil
 }
 

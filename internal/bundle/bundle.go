@@ -1,6 +1,6 @@
-// Package bundle loads a policy bundle: a tree of YAML files holding Kyverno
-// JSON policies, at most one tool catalog, redaction rules and the bundle's
-// own test cases.
+// Package bundle loads a policy bundle: a tree of YAML files holding
+// policies (Kyverno JSON's, and Kyverno's CEL ValidatingPolicies), at most
+// one tool catalog, redaction rules and the bundle's own test cases.
 // Every document is decoded strictly and every policy compiled at load time,
 // so a bundle that loads is a bundle that can decide.
 package bundle
@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/toolgate/toolgate/internal/catalog"
+	"github.com/toolgate/toolgate/internal/celpolicy"
 	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/pins"
 	"github.com/toolgate/toolgate/internal/policy"
@@ -56,9 +57,12 @@ type Bundle struct {
 	// from: its S3 version id (empty in an unversioned bucket) and ETag.
 	Version, ETag string
 
-	Policies []*v1alpha1.ValidatingPolicy
-	Engine   policy.Engine
-	Catalog  *catalog.Catalog
+	// Policies are the kyverno-json policies, CELPolicies the CEL ones;
+	// Engine evaluates the first, then the second.
+	Policies    []*v1alpha1.ValidatingPolicy
+	CELPolicies []*celpolicy.Policy
+	Engine      policy.Explainer
+	Catalog     *catalog.Catalog
 	// Redactor holds the Redaction documents' rules; nil when there are none.
 	Redactor *redact.Redactor
 	// RateLimits holds the RateLimit documents; nil when there are none.
@@ -81,7 +85,10 @@ type Bundle struct {
 	// docs are the documents of Policies, catalogWhere the file and line
 	// of the catalog.
 	docs         []Document
+	celDocs      []Document
 	catalogWhere string
+	// celEngine is the CEL policies compiled, nil when there are none.
+	celEngine *celpolicy.Engine
 	// base is the BundleBase document's spec, and where it is.
 	base      *Base
 	baseWhere Document
@@ -151,16 +158,46 @@ func (b *Bundle) Warnings() []string {
 			out = append(out, b.docs[i].Where()+": "+w)
 		}
 	}
+	for i, p := range b.CELPolicies {
+		if strings.HasPrefix(p.Metadata.Name, "(") {
+			out = append(out, fmt.Sprintf("%s: policy %s: a name in parentheses reads, in records and findings, as one of the interceptor's own steps ((session), (task)); a later release refuses it: rename it",
+				b.celDocs[i].Where(), p.Metadata.Name))
+		}
+	}
 	if b.Definitions != "" && b.Pins == nil {
 		out = append(out, b.Source+": policies read tool.definition, and the bundle has no ToolPins document: every definition is unread")
 	}
 	if b.Catalog != nil {
-		named := policy.Environments(b.Policies)
+		named := b.Environments()
 		for _, name := range slices.Sorted(maps.Keys(b.Catalog.Targets)) {
 			if env := b.Catalog.Targets[name].Environment; env != "" && !named[env] {
 				out = append(out, fmt.Sprintf("%s: catalog target %s: environment %q is named by no policy, so no rule written for an environment applies to it", b.catalogWhere, name, env))
 			}
 		}
+	}
+	return out
+}
+
+// Environments returns the environments the bundle's policies name (see
+// policy.Environments): an environment none names is treated as no other
+// is, which a typo ("prod") would make of production.
+func (b *Bundle) Environments() map[string]bool {
+	out := policy.Environments(b.Policies)
+	if b.celEngine != nil {
+		maps.Copy(out, b.celEngine.Environments())
+	}
+	return out
+}
+
+// PolicyNames returns the names of the bundle's policies, in the order
+// they are evaluated.
+func (b *Bundle) PolicyNames() []string {
+	var out []string
+	for _, p := range b.Policies {
+		out = append(out, p.Name)
+	}
+	for _, p := range b.CELPolicies {
+		out = append(out, p.Metadata.Name)
 	}
 	return out
 }
@@ -286,26 +323,25 @@ func load(files []file, source string, o origin) (*Bundle, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("load bundle %s: %w", source, errors.Join(errs...))
 	}
-	if len(b.Policies) == 0 {
+	if len(b.Policies)+len(b.CELPolicies) == 0 {
 		return nil, fmt.Errorf("load bundle %s: no policies found", source)
 	}
-	engine, err := policy.Compile(b.Policies)
-	if err != nil {
-		if pe, ok := errors.AsType[*policy.PolicyError](err); ok && pe.Index < len(b.docs) {
-			return nil, fmt.Errorf("load bundle %s: %s: %w", source, errorPosition(b.docs[pe.Index], err), err)
-		}
+	if err := b.compile(); err != nil {
 		return nil, fmt.Errorf("load bundle %s: %w", source, err)
 	}
-	b.Engine = engine
 	readers := policy.ReadersOf(b.Policies)
+	if b.celEngine != nil {
+		readers = readers.Join(b.celEngine.Readers())
+	}
 	b.Sessions, b.Definitions = readers.Sessions, readers.Definitions
+	var err error
 	if len(b.limits) > 0 {
 		if b.RateLimits, err = ratelimit.NewSet(b.limits); err != nil {
 			return nil, fmt.Errorf("load bundle %s: %w", source, err)
 		}
 	}
 	if len(b.contain) > 0 {
-		if b.Containments, err = ratelimit.NewContainments(b.contain, countedPolicies(b.Policies, readers.DefinitionPolicies)); err != nil {
+		if b.Containments, err = ratelimit.NewContainments(b.contain, countedPolicies(b.PolicyNames(), readers.DefinitionPolicies)); err != nil {
 			return nil, fmt.Errorf("load bundle %s: %w", source, err)
 		}
 	}
@@ -315,6 +351,60 @@ func load(files []file, source string, o origin) (*Bundle, error) {
 		}
 	}
 	return b, nil
+}
+
+// compile compiles the bundle's policies into its Engine: the
+// kyverno-json ones, then the CEL ones. Its error names the policy's file
+// and line.
+func (b *Bundle) compile() error {
+	seen := map[string]Document{}
+	for i, name := range b.PolicyNames() {
+		doc := b.policyDoc(i)
+		if first, ok := seen[name]; ok {
+			return fmt.Errorf("%s: duplicate policy name %q (also at %s)", doc.Where(), name, first.Where())
+		}
+		seen[name] = doc
+	}
+	var engines []policy.Explainer
+	at := func(docs []Document, err error) error {
+		if pe, ok := errors.AsType[*policy.PolicyError](err); ok && pe.Index < len(docs) {
+			return fmt.Errorf("%s: %w", errorPosition(docs[pe.Index], err), err)
+		}
+		return err
+	}
+	if len(b.Policies) > 0 {
+		k, err := policy.Compile(b.Policies)
+		if err != nil {
+			return at(b.docs, err)
+		}
+		engines = append(engines, k)
+	}
+	if len(b.CELPolicies) > 0 {
+		c, err := celpolicy.Compile(b.CELPolicies, b.declared())
+		if err != nil {
+			return at(b.celDocs, err)
+		}
+		b.celEngine, engines = c, append(engines, c)
+	}
+	b.Engine = policy.Join(engines...)
+	return nil
+}
+
+// policyDoc returns the document of the i-th of PolicyNames.
+func (b *Bundle) policyDoc(i int) Document {
+	if i < len(b.docs) {
+		return b.docs[i]
+	}
+	return b.celDocs[i-len(b.docs)]
+}
+
+// declared is what the bundle's catalog declares of the documents its
+// policies read; nothing without a catalog.
+func (b *Bundle) declared() policy.Declared {
+	if b.Catalog == nil {
+		return policy.Declared{}
+	}
+	return policy.Declared{Claims: b.Catalog.Claims, Environments: b.Catalog.Environments, Labels: b.Catalog.Labels()}
 }
 
 // collect decodes a bundle's files into b, with its digest, without
@@ -343,10 +433,7 @@ func collect(files []file, source, label string) (*Bundle, []error) {
 // the ones its catalog declares. It returns the errors, each at
 // its file, line and column, and keeps the warnings for Warnings.
 func (b *Bundle) checkPaths() []error {
-	var declared policy.Declared
-	if b.Catalog != nil {
-		declared = policy.Declared{Claims: b.Catalog.Claims, Environments: b.Catalog.Environments, Labels: b.Catalog.Labels()}
-	}
+	declared := b.declared()
 	var errs []error
 	report := func(doc Document, what string, problems []policy.Problem) {
 		for _, p := range problems {
@@ -465,6 +552,12 @@ func (b *Bundle) add(doc Document) error {
 			return err
 		}
 		b.Policies, b.docs = append(b.Policies, p), append(b.docs, doc)
+	case tm.APIVersion == celpolicy.APIVersion && tm.Kind == celpolicy.Kind:
+		p, err := celpolicy.Decode(doc.Data)
+		if err != nil {
+			return err
+		}
+		b.CELPolicies, b.celDocs = append(b.CELPolicies, p), append(b.celDocs, doc)
 	case tm.APIVersion == APIVersion && tm.Kind == KindCatalog:
 		if b.Catalog != nil {
 			return errors.New("a bundle has at most one ToolCatalog")
@@ -656,11 +749,11 @@ func keyedCheck(doc Document, kind, name string, match, exclude *v1alpha1.Match,
 
 // countedPolicies names the policies whose denials a containment counts:
 // all but those that read a tool's definition (what a target listed).
-func countedPolicies(policies []*v1alpha1.ValidatingPolicy, definitions []string) []string {
+func countedPolicies(policies []string, definitions []string) []string {
 	var out []string
 	for _, p := range policies {
-		if !slices.Contains(definitions, p.Name) {
-			out = append(out, p.Name)
+		if !slices.Contains(definitions, p) {
+			out = append(out, p)
 		}
 	}
 	return out

@@ -179,6 +179,21 @@ func TestLoadRejects(t *testing.T) {
 		{"an expression the JMESPath lexer panics on", map[string]string{"p.yaml": "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - name: r\n    assert: {all: [{check: {\"(A\\u0080)\": true}}]}\n"},
 			"p.yaml:7:29: policy p rule r: spec.rules[0].assert.all[0].check.(A\u0080): Invalid value: \"A\\u0080\": the expression cannot be parsed"},
 		{"redaction rule names across files", map[string]string{"p.yaml": policy, "r.yaml": redaction + "   detectors: [email]\n", "s.yaml": redaction + "   detectors: [jwt]\n"}, `duplicate redaction rule "r"`},
+		// CEL ValidatingPolicies: each error at its member's line, with
+		// cel-go's message.
+		{"a CEL path misspelt", map[string]string{"q.yaml": celPolicy("q", "object.tol.name == 'x'")},
+			"q.yaml:9:5: policy q: ERROR: <input>:1:7: undefined field 'tol'"},
+		{"a CEL validation that is no bool", map[string]string{"q.yaml": celPolicy("q", "object.tool.name")}, "q.yaml:9:5: policy q: the expression is string, not bool"},
+		{"a CEL policy failing open", map[string]string{"q.yaml": celPolicy("q", "true") + "  failurePolicy: Ignore\n"}, "q.yaml:10:3: policy q: failurePolicy Ignore"},
+		{"a CEL policy misspelt", map[string]string{"q.yaml": strings.Replace(celPolicy("q", "true"), "validations:", "validation:", 1)}, `q.yaml:8:3: json: unknown field "validation"`},
+		{"a CEL environment not declared", map[string]string{"c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {environments: [production, dev]}\n",
+			"q.yaml": celPolicy("q", "object.environment != 'prod'")}, `q.yaml:9:5: policy q: object.environment is compared with "prod", which it never holds: the catalog's environments are production, dev`},
+		{"a CEL claim not declared", map[string]string{"c.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: ToolCatalog\nspec: {claims: [department]}\n",
+			"q.yaml": celPolicy("q", "object.principal.claims.dept == 'x'")}, `reads claim "dept", which the catalog's claims do not declare`},
+		{"a policy name in both dialects", map[string]string{"p.yaml": policy, "q.yaml": celPolicy("p", "true")}, `q.yaml:1: duplicate policy name "p" (also at p.yaml:1)`},
+		{"a CEL policy with a base policy's name", map[string]string{"q.yaml": celPolicy("risk-ceiling", "true"),
+			"b.yaml": "apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded}\n"},
+			`"risk-ceiling" is also the name of the base's`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,6 +206,58 @@ func TestLoadRejects(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// celPolicy is a CEL ValidatingPolicy named name of one validation, expr,
+// on line 9 (its expression member at column 5).
+func celPolicy(name, expr string) string {
+	return "apiVersion: policies.kyverno.io/v1\nkind: ValidatingPolicy\nmetadata:\n  name: " + name +
+		"\nspec:\n  evaluation: {mode: JSON}\n  validationActions: [Deny]\n  validations:\n  - expression: \"" + expr + "\"\n"
+}
+
+// TestCELPolicies: a bundle's policies in both dialects are evaluated
+// together, explained together, and replace a base's in either.
+func TestCELPolicies(t *testing.T) {
+	b, err := bundle.Load(fstest.MapFS{
+		"p.yaml": {Data: []byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - name: r\n    assert: {all: [{check: {(tool.risk != 'critical'): true}}]}\n")},
+		"q.yaml": {Data: []byte(celPolicy("q", "object.tool.operation != 'delete'") + "---\n" + strings.Replace(celPolicy("s", "object.session.calls < 10"), "[Deny]", "[Audit]", 1))},
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.PolicyNames(); !slices.Equal(got, []string{"p", "q", "s"}) {
+		t.Errorf("policies %v", got)
+	}
+	if b.Sessions != policy.ModeAudit {
+		t.Errorf("sessions %q: the audit-only CEL policy reads them", b.Sessions)
+	}
+	doc := map[string]any{"tool": map[string]any{"risk": "critical", "operation": "delete"}, "session": map[string]any{"calls": 20.0}}
+	var got []string
+	for _, f := range b.Engine.Evaluate(t.Context(), doc).Findings {
+		got = append(got, f.Policy+" "+string(f.Mode))
+	}
+	if want := []string{"p enforce", "q enforce", "s audit"}; !slices.Equal(got, want) {
+		t.Errorf("findings %v, want %v", got, want)
+	}
+	var rules []string
+	for _, r := range b.Engine.Rules() {
+		rules = append(rules, r.Policy+"/"+r.Name)
+	}
+	if want := []string{"p/r", "q/validations[0]", "s/validations[0]"}; !slices.Equal(rules, want) {
+		t.Errorf("rules %v, want %v", rules, want)
+	}
+
+	// A base's kyverno-json policy replaced by a CEL one.
+	b, err = bundle.Load(fstest.MapFS{
+		"b.yaml": {Data: []byte("apiVersion: toolgate.dev/v1alpha1\nkind: BundleBase\nspec: {bundle: embedded, replace: [risk-ceiling]}\n")},
+		"q.yaml": {Data: []byte(celPolicy("risk-ceiling", "object.tool.risk != 'critical'"))},
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(strings.Join(b.PolicyNames(), " "), "risk-ceiling"); n != 1 || len(b.CELPolicies) != 1 {
+		t.Errorf("risk-ceiling %d times, %d CEL policies", n, len(b.CELPolicies))
 	}
 }
 

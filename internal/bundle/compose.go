@@ -15,6 +15,7 @@ import (
 	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
 
 	"github.com/toolgate/toolgate/internal/catalog"
+	"github.com/toolgate/toolgate/internal/celpolicy"
 	"github.com/toolgate/toolgate/internal/mcp"
 	"github.com/toolgate/toolgate/internal/policy"
 	"github.com/toolgate/toolgate/internal/ratelimit"
@@ -61,14 +62,24 @@ func compose(b *Bundle, o origin) []error {
 		disabled[name] = true
 	}
 
+	// A base policy the bundle replaces may be replaced in either dialect.
+	own := b.PolicyNames()
 	var policies []*v1alpha1.ValidatingPolicy
 	var docs []Document
 	for i, p := range base.Policies {
-		if !disabled[p.Name] && !slices.ContainsFunc(b.Policies, func(o *v1alpha1.ValidatingPolicy) bool { return o.Name == p.Name }) {
+		if !disabled[p.Name] && !slices.Contains(own, p.Name) {
 			policies, docs = append(policies, p), append(docs, base.docs[i])
 		}
 	}
 	b.Policies, b.docs = append(policies, b.Policies...), append(docs, b.docs...)
+	var cel []*celpolicy.Policy
+	docs = nil
+	for i, p := range base.CELPolicies {
+		if !disabled[p.Metadata.Name] && !slices.Contains(own, p.Metadata.Name) {
+			cel, docs = append(cel, p), append(docs, base.celDocs[i])
+		}
+	}
+	b.CELPolicies, b.celDocs = append(cel, b.CELPolicies...), append(docs, b.celDocs...)
 
 	if b.Pins == nil {
 		// A bundle's ToolPins replaces the base's whole: pins are
@@ -252,10 +263,7 @@ func splitArchived(all []file) (own, base []file) {
 // names returns the names of b's policies, RateLimits and Redaction
 // rules: what a BundleBase may disable or replace of a base.
 func names(b *Bundle) []string {
-	var out []string
-	for _, p := range b.Policies {
-		out = append(out, p.Name)
-	}
+	out := b.PolicyNames()
 	for _, l := range b.limits {
 		out = append(out, l.Name())
 	}

@@ -19,7 +19,7 @@ type Engine struct {
 	policies []compiled
 }
 
-var _ policy.Engine = (*Engine)(nil)
+var _ policy.Explainer = (*Engine)(nil)
 
 type compiled struct {
 	name     string
@@ -27,7 +27,9 @@ type compiled struct {
 	approval *policy.Approval
 	// answered: an expression of the policy mentions the response, so its
 	// findings may depend on the target's answer (see policy.Finding).
-	answered    bool
+	answered bool
+	// reads is what the policy's expressions read of the document.
+	reads       reads
 	conditions  []program
 	variables   []program
 	validations []validation
@@ -56,10 +58,12 @@ type validation struct {
 // refuse such loops before they run.)
 const interruptEvery = 100
 
-// Compile type-checks and compiles policies, in order. An error is a
+// Compile type-checks and compiles policies, in order, against the
+// attribute document and what the bundle declares of it (claims,
+// environments, labels; nothing when declared is empty). An error is a
 // *policy.PolicyError naming the policy, around a *policy.FieldError
 // naming the member, with cel-go's message.
-func Compile(policies []*Policy) (*Engine, error) {
+func Compile(policies []*Policy, declared policy.Declared) (*Engine, error) {
 	e := &Engine{}
 	if len(policies) == 0 {
 		return e, nil
@@ -81,7 +85,7 @@ func Compile(policies []*Policy) (*Engine, error) {
 		return nil, fmt.Errorf("CEL environment: %w", err)
 	}
 	for i, p := range policies {
-		c, err := compilePolicy(base, s, i, p)
+		c, err := compilePolicy(base, s, i, p, declared)
 		if err != nil {
 			return nil, &policy.PolicyError{Index: i, Err: err}
 		}
@@ -90,7 +94,7 @@ func Compile(policies []*Policy) (*Engine, error) {
 	return e, nil
 }
 
-func compilePolicy(base *cel.Env, s *schema, index int, p *Policy) (compiled, error) {
+func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared policy.Declared) (compiled, error) {
 	mode, approval, err := modeOf(p)
 	if err != nil {
 		return compiled{}, err
@@ -115,6 +119,9 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy) (compiled, er
 		t := ast.OutputType()
 		if want != nil && !t.IsExactType(want) && !t.IsExactType(types.DynType) {
 			return nil, nil, fieldError(at, "policy %s: the expression is %s, not %s", c.name, t, want)
+		}
+		if msg := c.reads.analyse(ast, declared); msg != "" {
+			return nil, nil, fieldError(at, "policy %s: %s", c.name, msg)
 		}
 		prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptEvery))
 		if err != nil {
@@ -151,6 +158,60 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy) (compiled, er
 		c.validations = append(c.validations, val)
 	}
 	return c, nil
+}
+
+// Rules implements policy.Explainer: a policy's rules are its
+// validations, validations[0] and on.
+func (e *Engine) Rules() []policy.Rule {
+	var out []policy.Rule
+	for _, p := range e.policies {
+		for _, v := range p.validations {
+			out = append(out, policy.Rule{Policy: p.name, Name: v.rule})
+		}
+	}
+	return out
+}
+
+// Readers says what the policies read of the state the interceptor keeps
+// (see policy.Readers): a policy reads the session when an expression
+// reads object.session, a definition when one reads
+// object.tool.definition, and both when one uses object whole.
+func (e *Engine) Readers() policy.Readers {
+	var r policy.Readers
+	for _, p := range e.policies {
+		audit := p.mode == policy.ModeAudit
+		if p.reads.has("session") {
+			r.Sessions = stronger(r.Sessions, audit)
+		}
+		if p.reads.has("tool.definition") {
+			r.Definitions = stronger(r.Definitions, audit)
+			r.DefinitionPolicies = append(r.DefinitionPolicies, p.name)
+		}
+	}
+	return r
+}
+
+// stronger is the reader mode m once a policy (audit-only or not) reads.
+func stronger(m policy.Mode, audit bool) policy.Mode {
+	switch {
+	case !audit:
+		return policy.ModeEnforce
+	case m == "":
+		return policy.ModeAudit
+	}
+	return m
+}
+
+// Environments returns the environments the policies compare
+// object.environment with (see policy.Environments).
+func (e *Engine) Environments() map[string]bool {
+	out := map[string]bool{}
+	for _, p := range e.policies {
+		for _, env := range p.reads.environments {
+			out[env] = true
+		}
+	}
+	return out
 }
 
 // Evaluate runs every policy on doc: a policy whose match conditions are

@@ -29,7 +29,7 @@ func load(t testing.TB, names ...string) *Engine {
 		}
 		ps = append(ps, p)
 	}
-	e, err := Compile(ps)
+	e, err := Compile(ps, policy.Declared{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestFailsClosed(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				e, err := Compile([]*Policy{p})
+				e, err := Compile([]*Policy{p}, policy.Declared{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -182,7 +182,7 @@ func TestLoopStopsAtDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Compile([]*Policy{p})
+	e, err := Compile([]*Policy{p}, policy.Declared{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestLoadErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = Compile([]*Policy{p})
+			_, err = Compile([]*Policy{p}, policy.Declared{})
 			var pe *policy.PolicyError
 			var fe *policy.FieldError
 			if !errors.As(err, &pe) || !errors.As(err, &fe) {
@@ -305,5 +305,82 @@ func BenchmarkEvaluate(b *testing.B) {
 				e.Evaluate(context.Background(), tc.doc)
 			}
 		})
+	}
+}
+
+// TestLiterals: a document member compared with a value it never holds
+// (a misspelt risk, an environment, label or claim the catalog does not
+// declare) fails to compile, as kyverno-json's path checks fail.
+func TestLiterals(t *testing.T) {
+	declared := policy.Declared{Claims: []string{"department", "cognito:groups"}, Environments: []string{"production", "staging"}, Labels: []string{"pii", "external"}}
+	for _, tc := range []struct{ name, expr, want string }{
+		{"a misspelt risk", `object.tool.risk == "crtical"`, `"crtical", which it never holds: it is one of low, medium, high, critical (did you mean "critical"?)`},
+		{"a misspelt risk on the right", `"crtical" != object.tool.risk`, `"crtical"`},
+		{"a misspelt action in a list", `object.action in ["call", "lst"]`, `"lst"`},
+		{"an undeclared environment", `object.environment == "prod"`, `the catalog's environments are production, staging`},
+		{"an undeclared label", `"pi" in object.tool.labels`, `the catalog gives no tool that label`},
+		{"an undeclared claim", `object.principal.claims.departement == "x"`, `reads claim "departement", which the catalog's claims do not declare (did you mean "department"?)`},
+		{"an undeclared claim by index", `object.principal.claims["cognito:group"] == "x"`, `"cognito:group"`},
+		{"an undeclared claim in has()", `has(object.principal.claims.dept)`, `reads claim "dept"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Decode([]byte(policyText("[Deny]", "'"+tc.expr+"'")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Compile([]*Policy{p}, declared)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+	for _, expr := range []string{`object.tool.risk == "critical"`, `object.environment in ["production", "staging"]`, `"pii" in object.tool.labels`,
+		`object.principal.claims.department == "x"`, `object.principal.claims["cognito:groups"] == "x"`, `object.tool.name == "anything"`} {
+		p, err := Decode([]byte(policyText("[Deny]", "'"+expr+"'")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Compile([]*Policy{p}, declared); err != nil {
+			t.Errorf("%s: %v", expr, err)
+		}
+	}
+}
+
+func TestReadersAndEnvironments(t *testing.T) {
+	compile := func(actions string, exprs ...string) *Engine {
+		t.Helper()
+		var ps []*Policy
+		for _, expr := range exprs {
+			p, err := Decode([]byte(policyText(actions, "'"+expr+"'")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps = append(ps, p)
+		}
+		e, err := Compile(ps, policy.Declared{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	for _, tc := range []struct {
+		name                  string
+		e                     *Engine
+		sessions, definitions policy.Mode
+	}{
+		{"neither", compile("[Deny]", `object.tool.name != "x"`), "", ""},
+		{"the session, enforced", compile("[Deny]", `object.session.calls < 100`), policy.ModeEnforce, ""},
+		{"the session, audited", compile("[Audit]", `has(object.session.labels)`), policy.ModeAudit, ""},
+		{"a definition", compile("[Deny]", `object.tool.definition.status != "changed"`), "", policy.ModeEnforce},
+		{"the document whole", compile("[Audit]", `[object].size() == 1`), policy.ModeAudit, policy.ModeAudit},
+	} {
+		r := tc.e.Readers()
+		if r.Sessions != tc.sessions || r.Definitions != tc.definitions {
+			t.Errorf("%s: sessions %q definitions %q, want %q %q", tc.name, r.Sessions, r.Definitions, tc.sessions, tc.definitions)
+		}
+	}
+	e := compile("[Deny]", `object.environment == "production" || object.environment in ["staging", "dev"]`)
+	if got := e.Environments(); len(got) != 3 || !got["production"] || !got["staging"] || !got["dev"] {
+		t.Errorf("environments %v", got)
 	}
 }

@@ -379,7 +379,7 @@ func indent(s string) string {
 
 // describe names a bundle and its version for people.
 func describe(b *bundle.Bundle) string {
-	s := fmt.Sprintf("%s (%s, %d policies, %d test documents)", b.Source, b.Digest, len(b.Policies), len(b.Tests))
+	s := fmt.Sprintf("%s (%s, %d policies, %d test documents)", b.Source, b.Digest, len(b.PolicyNames()), len(b.Tests))
 	for _, l := range b.Layers {
 		s += fmt.Sprintf(", layer %s %s", l.Source, l.Digest)
 	}
@@ -393,15 +393,14 @@ func describe(b *bundle.Bundle) string {
 // event no document was built for (malformed, or decided before policies
 // ran), the decision's findings say why.
 func explainRules(w io.Writer, b *bundle.Bundle, r judge.Result) {
-	k, ok := engineOf(b)
-	if r.Document == nil || !ok {
+	if r.Document == nil || b == nil || b.Engine == nil {
 		for _, fd := range r.Decision.Findings {
 			fmt.Fprintf(w, "finding: %s %s %s/%s: %s [%s]\n", fd.Mode, fd.Kind, fd.Policy, fd.Rule, fd.Message, fd.Detail)
 		}
 		return
 	}
 	fmt.Fprintln(w, "rules:")
-	for _, rr := range k.Explain(r.Document.Value()) {
+	for _, rr := range b.Engine.Explain(r.Document.Value()) {
 		mode := ""
 		switch rr.Mode {
 		case policy.ModeAudit:
@@ -417,14 +416,6 @@ func explainRules(w io.Writer, b *bundle.Bundle, r judge.Result) {
 			}
 		}
 	}
-}
-
-func engineOf(b *bundle.Bundle) (*policy.Kyverno, bool) {
-	if b == nil {
-		return nil, false
-	}
-	k, ok := b.Engine.(*policy.Kyverno)
-	return k, ok
 }
 
 func validate(args []string, embedded fs.FS, getenv func(string) string, stdout, stderr io.Writer) int {

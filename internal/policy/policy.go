@@ -207,6 +207,18 @@ func ReadersOf(policies []*v1alpha1.ValidatingPolicy) Readers {
 	return r
 }
 
+// Join returns what the policies of r and o read, together.
+func (r Readers) Join(o Readers) Readers {
+	both := func(a, b Mode) Mode {
+		if a == ModeEnforce || b == ModeEnforce {
+			return ModeEnforce
+		}
+		return max(a, b) // audit or ""
+	}
+	return Readers{Sessions: both(r.Sessions, o.Sessions), Definitions: both(r.Definitions, o.Definitions),
+		DefinitionPolicies: append(slices.Clip(r.DefinitionPolicies), o.DefinitionPolicies...)}
+}
+
 // stronger is the reader mode m once a policy (audit-only or not) reads.
 func stronger(m Mode, audit bool) Mode {
 	if !audit {

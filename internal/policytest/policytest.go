@@ -345,19 +345,17 @@ type RuleCoverage struct {
 // order, from the outcomes of results.
 func Coverage(b *bundle.Bundle, results []CaseResult) []RuleCoverage {
 	var out []RuleCoverage
-	for _, p := range b.Policies {
-		for _, r := range p.Spec.Rules {
-			c := RuleCoverage{Policy: p.Name, Rule: r.Name}
-			for _, res := range results {
-				switch res.Rules[p.Name+"/"+r.Name] {
-				case policy.Pass:
-					c.Passed = true
-				case policy.Fail:
-					c.Failed = true
-				}
+	for _, r := range b.Engine.Rules() {
+		c := RuleCoverage{Policy: r.Policy, Rule: r.Name}
+		for _, res := range results {
+			switch res.Rules[r.Policy+"/"+r.Name] {
+			case policy.Pass:
+				c.Passed = true
+			case policy.Fail:
+				c.Failed = true
 			}
-			out = append(out, c)
 		}
+		out = append(out, c)
 	}
 	return out
 }
@@ -365,7 +363,7 @@ func Coverage(b *bundle.Bundle, results []CaseResult) []RuleCoverage {
 // outcomes returns each rule's outcome on doc, for coverage; nil when the
 // engine cannot explain or no document was built.
 func outcomes(engine policy.Engine, doc map[string]any) map[string]string {
-	k, ok := engine.(*policy.Kyverno)
+	k, ok := engine.(policy.Explainer)
 	if !ok || doc == nil {
 		return nil
 	}
