@@ -76,6 +76,17 @@ func Compile(policies []*Policy, declared policy.Declared) (*Engine, error) {
 		cel.CrossTypeNumericComparisons(true),
 		cel.OptionalTypes(),
 		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(), ext.Encoders(),
+		// kyverno-json's wildcard(), for policies written in both
+		// dialects: wildcard('k8s___get-*', object.tool.qualifiedName).
+		cel.Function("wildcard", cel.Overload("wildcard_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
+			cel.BinaryBinding(func(pattern, name ref.Val) ref.Val {
+				p, ok1 := pattern.(types.String)
+				n, ok2 := name.(types.String)
+				if !ok1 || !ok2 {
+					return types.NewErr("wildcard: want two strings")
+				}
+				return types.Bool(policy.Wildcard(string(p), string(n)))
+			}))),
 		// Last: the options above register their types in the environment's
 		// own registry, which the schema's replaces (see newSchema).
 		cel.CustomTypeProvider(s),

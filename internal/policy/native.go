@@ -154,6 +154,11 @@ func boxed(n int) any {
 	return float64(n)
 }
 
+// Wildcard reports whether pattern matches all of name as kyverno-json's
+// wildcard() does: '*' matches any run of characters, '?' exactly one.
+// The second policy dialect offers it too.
+func Wildcard(pattern, name string) bool { return wildcardMatch(pattern, name) }
+
 // wildcardMatch is kyverno's wildcard.Match (go-wildcard's): pattern
 // matches all of name, '*' matching any run of characters and '?' exactly
 // one, a character being a rune as []rune reads a string (an invalid byte

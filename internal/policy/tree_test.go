@@ -218,4 +218,4 @@ func run(p func(any, binding.Bindings) (any, error), value any, b binding.Bindin
 }
 
 // WildcardMatch is wildcardMatch, for FuzzWildcard.
-var WildcardMatch = wildcardMatch
+var WildcardMatch = Wildcard

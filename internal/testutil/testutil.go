@@ -9,6 +9,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -162,4 +164,43 @@ func (p *IdP) Token(t testing.TB, sub string, groups []string, extra map[string]
 		claims[k] = v
 	}
 	return SignJWT(t, p.Key, jose.ES256, claims)
+}
+
+// DefaultBundleInCEL returns the default bundle with its kyverno-json
+// policies replaced by their CEL twins, testdata/bundles/default-cel: the
+// same policy names, catalog, limits, redaction and tests, so that both
+// dialects can be held to the same decisions.
+func DefaultBundleInCEL(t testing.TB, defaults fs.FS) fs.FS {
+	t.Helper()
+	out := fstest.MapFS{}
+	err := fs.WalkDir(defaults, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(defaults, p)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(data), "apiVersion: json.kyverno.io/") {
+			out[p] = &fstest.MapFile{Data: data}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, here, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(here), "..", "..", "testdata", "bundles", "default-cel")
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("%s: %v", dir, err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out["cel/"+filepath.Base(f)] = &fstest.MapFile{Data: data}
+	}
+	return out
 }
