@@ -30,17 +30,19 @@ func (r *reads) has(path string) bool {
 	return r.whole || r.paths[path]
 }
 
-// analyse records what the checked expression a reads, and returns the
-// first string it compares a member of the document with that the member
-// never holds (a misspelt risk, an environment or label the catalog does
-// not declare), as a message; "" for none.
-func (r *reads) analyse(a *cel.Ast, declared policy.Declared) string {
+// analyse records what the checked expression a reads, and returns
+// whether it loops (has a comprehension) and the first string it compares
+// a member of the document with that the member never holds (a misspelt
+// risk, an environment or label the catalog does not declare), as a
+// message; "" for none.
+func (r *reads) analyse(a *cel.Ast, declared policy.Declared) (loops bool, problem string) {
 	if r.paths == nil {
 		r.paths = map[string]bool{}
 	}
-	problem := ""
 	for _, e := range ast.MatchDescendants(ast.NavigateAST(a.NativeRep()), ast.AllMatcher()) {
 		switch e.Kind() {
+		case ast.ComprehensionKind:
+			loops = true
 		case ast.IdentKind:
 			if e.AsIdent() != "object" {
 				continue
@@ -70,7 +72,7 @@ func (r *reads) analyse(a *cel.Ast, declared policy.Declared) string {
 			}
 		}
 	}
-	return problem
+	return loops, problem
 }
 
 // undeclaredClaim says that the claim name is read though the bundle

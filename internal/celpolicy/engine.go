@@ -38,15 +38,19 @@ type compiled struct {
 type program struct {
 	name string
 	prg  cel.Program
+	// loops: the expression has a comprehension (all, exists, map...),
+	// which looks at the context as it runs; one without runs in a bounded
+	// number of steps and is evaluated without a context to watch.
+	loops bool
 }
 
 type validation struct {
 	rule    string // validations[i]
-	check   cel.Program
+	check   program
 	message string
 	// messageExpr, when set, computes the message from the document: it
 	// may quote the call's arguments (policy.Finding.QuotesArguments).
-	messageExpr cel.Program
+	messageExpr *program
 }
 
 // interruptEvery is how many steps of a comprehension run between two
@@ -121,31 +125,33 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 	if err != nil {
 		return compiled{}, fmt.Errorf("policy %s: %w", c.name, err)
 	}
-	compile := func(at []any, expr string, want *types.Type) (cel.Program, *types.Type, error) {
+	compile := func(at []any, expr string, want *types.Type) (program, *types.Type, error) {
 		c.answered = c.answered || strings.Contains(expr, "response")
 		ast, iss := env.Compile(expr)
 		if iss.Err() != nil {
-			return nil, nil, fieldError(at, "policy %s: %s", c.name, iss.Err())
+			return program{}, nil, fieldError(at, "policy %s: %s", c.name, iss.Err())
 		}
 		t := ast.OutputType()
 		if want != nil && !t.IsExactType(want) && !t.IsExactType(types.DynType) {
-			return nil, nil, fieldError(at, "policy %s: the expression is %s, not %s", c.name, t, want)
+			return program{}, nil, fieldError(at, "policy %s: the expression is %s, not %s", c.name, t, want)
 		}
-		if msg := c.reads.analyse(ast, declared); msg != "" {
-			return nil, nil, fieldError(at, "policy %s: %s", c.name, msg)
+		loops, msg := c.reads.analyse(ast, declared)
+		if msg != "" {
+			return program{}, nil, fieldError(at, "policy %s: %s", c.name, msg)
 		}
 		prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptEvery))
 		if err != nil {
-			return nil, nil, fieldError(at, "policy %s: %v", c.name, err)
+			return program{}, nil, fieldError(at, "policy %s: %v", c.name, err)
 		}
-		return prg, t, nil
+		return program{prg: prg, loops: loops}, t, nil
 	}
 	for i, m := range p.Spec.MatchConditions {
 		prg, _, err := compile([]any{"spec", "matchConditions", i, "expression"}, m.Expression, types.BoolType)
 		if err != nil {
 			return compiled{}, err
 		}
-		c.conditions = append(c.conditions, program{name: "matchConditions[" + m.Name + "]", prg: prg})
+		prg.name = "matchConditions[" + m.Name + "]"
+		c.conditions = append(c.conditions, prg)
 	}
 	for i, v := range p.Spec.Variables {
 		prg, t, err := compile([]any{"spec", "variables", i, "expression"}, v.Expression, nil)
@@ -153,7 +159,8 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 			return compiled{}, err
 		}
 		s.structs[varsType][v.Name] = t
-		c.variables = append(c.variables, program{name: v.Name, prg: prg})
+		prg.name = v.Name
+		c.variables = append(c.variables, prg)
 	}
 	for i, v := range p.Spec.Validations {
 		check, _, err := compile([]any{"spec", "validations", i, "expression"}, v.Expression, types.BoolType)
@@ -162,9 +169,11 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 		}
 		val := validation{rule: fmt.Sprintf("validations[%d]", i), check: check, message: v.Message}
 		if v.MessageExpression != "" {
-			if val.messageExpr, _, err = compile([]any{"spec", "validations", i, "messageExpression"}, v.MessageExpression, types.StringType); err != nil {
+			m, _, err := compile([]any{"spec", "validations", i, "messageExpression"}, v.MessageExpression, types.StringType)
+			if err != nil {
 				return compiled{}, err
 			}
+			val.messageExpr = &m
 		}
 		c.validations = append(c.validations, val)
 	}
@@ -231,8 +240,9 @@ func (e *Engine) Environments() map[string]bool {
 // panic) is an error, which denies like a violation.
 func (e *Engine) Evaluate(ctx context.Context, doc map[string]any) policy.Result {
 	var res policy.Result
+	act := newActivation(doc)
 	for i := range e.policies {
-		if e.policies[i].evaluate(ctx, doc, &res, nil, false) {
+		if e.policies[i].evaluate(ctx, act, &res, nil, false) {
 			return res
 		}
 	}
@@ -244,11 +254,12 @@ func (e *Engine) Evaluate(ctx context.Context, doc map[string]any) policy.Result
 func (e *Engine) AllowsEach(ctx context.Context) func(doc map[string]any) bool {
 	return func(doc map[string]any) bool {
 		var res policy.Result
+		act := newActivation(doc)
 		for i := range e.policies {
 			if e.policies[i].mode == policy.ModeAudit {
 				continue // nothing an audit-only policy finds denies
 			}
-			if e.policies[i].evaluate(ctx, doc, &res, nil, true) || res.Denied() {
+			if e.policies[i].evaluate(ctx, act, &res, nil, true) || res.Denied() {
 				return false
 			}
 		}
@@ -261,8 +272,9 @@ func (e *Engine) AllowsEach(ctx context.Context) func(doc map[string]any) bool {
 // was.
 func (e *Engine) Explain(doc map[string]any) []policy.RuleResult {
 	var out []policy.RuleResult
+	act := newActivation(doc)
 	for i := range e.policies {
-		e.policies[i].evaluate(context.Background(), doc, nil, &out, false)
+		e.policies[i].evaluate(context.Background(), act, nil, &out, false)
 	}
 	return out
 }
@@ -271,7 +283,7 @@ func (e *Engine) Explain(doc map[string]any) []policy.RuleResult {
 // set, each validation's outcome to it. It reports whether evaluation must
 // stop: ctx is done (a finding says so), or, with verdict, a finding
 // denies.
-func (p *compiled) evaluate(ctx context.Context, doc map[string]any, res *policy.Result, explain *[]policy.RuleResult, verdict bool) (stop bool) {
+func (p *compiled) evaluate(ctx context.Context, act *activation, res *policy.Result, explain *[]policy.RuleResult, verdict bool) (stop bool) {
 	if res == nil {
 		res = &policy.Result{}
 	}
@@ -280,7 +292,7 @@ func (p *compiled) evaluate(ctx context.Context, doc map[string]any, res *policy
 			Message: "policy evaluation stopped: no time left", Detail: err.Error()})
 		return true
 	}
-	act := &activation{object: doc}
+	act.variables = nil
 	explained := func(rule, outcome string, findings ...policy.Finding) {
 		if explain != nil {
 			*explain = append(*explain, policy.RuleResult{Policy: p.name, Rule: rule, Mode: p.mode, Outcome: outcome, Findings: findings})
@@ -299,7 +311,7 @@ func (p *compiled) evaluate(ctx context.Context, doc map[string]any, res *policy
 		return f
 	}
 	for _, m := range p.conditions {
-		v, err := eval(ctx, m.prg, act)
+		v, err := eval(ctx, m, act)
 		if err != nil {
 			f := fault(m.name, err)
 			for _, val := range p.validations {
@@ -326,7 +338,7 @@ func (p *compiled) evaluate(ctx context.Context, doc map[string]any, res *policy
 		// error, which a validation that reads it then has.
 		act.variables = make(map[string]any, len(p.variables))
 		for _, v := range p.variables {
-			val, err := eval(ctx, v.prg, act)
+			val, err := eval(ctx, v, act)
 			if err != nil {
 				val = types.NewErr("variable %s (%s)", v.name, describe(err))
 			}
@@ -360,7 +372,7 @@ func (p *compiled) evaluate(ctx context.Context, doc map[string]any, res *policy
 // generic one.
 func (p *compiled) message(ctx context.Context, val validation, act *activation, verdict bool) string {
 	if val.messageExpr != nil && !verdict {
-		if v, err := eval(ctx, val.messageExpr, act); err == nil {
+		if v, err := eval(ctx, *val.messageExpr, act); err == nil {
 			if s, ok := v.Value().(string); ok && s != "" && !strings.ContainsAny(s, "\r\n") {
 				return s
 			}
@@ -377,13 +389,17 @@ func (p *compiled) message(ctx context.Context, val validation, act *activation,
 }
 
 // eval runs prg, a panic in it an error of its own.
-func eval(ctx context.Context, prg cel.Program, act *activation) (v ref.Val, err error) {
+func eval(ctx context.Context, p program, act *activation) (v ref.Val, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			v, err = nil, fmt.Errorf("panic: %v", r)
 		}
 	}()
-	v, _, err = prg.ContextEval(ctx, act)
+	if p.loops {
+		v, _, err = p.prg.ContextEval(ctx, act)
+	} else {
+		v, _, err = p.prg.Eval(act)
+	}
 	return v, err
 }
 
@@ -399,6 +415,11 @@ func describe(err error) string {
 type activation struct {
 	object    map[string]any
 	variables map[string]any // values are ref.Val
+}
+
+// newActivation binds doc for every policy.
+func newActivation(doc map[string]any) *activation {
+	return &activation{object: doc}
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {

@@ -6,6 +6,10 @@ import (
 	"testing"
 
 	"github.com/cedar-policy/cedar-go"
+
+	"github.com/toolgate/toolgate/internal/bundle"
+	"github.com/toolgate/toolgate/internal/testutil"
+	"github.com/toolgate/toolgate/policies"
 )
 
 // cedarPolicies is testdata/cedar/default.cedar: the default bundle's
@@ -164,4 +168,30 @@ func BenchmarkAgainstCedar(b *testing.B) {
 	b.ReportMetric(ours, "kyverno-p50-µs")
 	b.ReportMetric(theirs, "cedar-p50-µs")
 	b.ReportMetric(ours/theirs, "ratio-x")
+}
+
+// BenchmarkAgainstCEL interleaves one decision of the default bundle and
+// one of its twin in CEL ValidatingPolicies (testdata/bundles/default-cel)
+// on the same allowed tools/call, and reports both medians and their
+// ratio (issue 30's target: the CEL decision at most 3 µs).
+func BenchmarkAgainstCEL(b *testing.B) {
+	bn, d := benchDoc(b)
+	doc := d.Value()
+	twin, err := bundle.Load(testutil.DefaultBundleInCEL(b, policies.FS), "cel")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	kyverno, cel := interleaved(b, func() {
+		if bn.Engine.Evaluate(context.Background(), doc).Denied() {
+			b.Fatal("denied")
+		}
+	}, func() {
+		if twin.Engine.Evaluate(context.Background(), doc).Denied() {
+			b.Fatal("CEL denied")
+		}
+	})
+	b.ReportMetric(kyverno, "kyverno-p50-µs")
+	b.ReportMetric(cel, "cel-p50-µs")
+	b.ReportMetric(cel/kyverno, "ratio-x")
 }
