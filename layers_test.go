@@ -21,7 +21,7 @@ var layers = [][]string{
 	{"internal/decisionlog"},
 	{"internal/metrics"},
 	{"internal/interceptor"},
-	{"internal/s3bundle", "internal/config", "internal/policytest"},
+	{"internal/s3bundle", "internal/config", "internal/policytest", "internal/convert"},
 	{"internal/reload"},
 	{"internal/app"},
 	{"internal/cli"},

@@ -50,6 +50,12 @@ const usage = `usage: toolgate has every command; the Lambda bootstrap invoke, e
       for the cases' callers and the catalog's tools, that a tools/list
       answer shows exactly the tools each caller may call.
       Exit status 1 if a case fails, there are none, or the bundle does not load.
+  toolgate convert [SRC] OUT
+      Write the bundle in SRC (default: the embedded bundle) into the new
+      directory OUT with each kyverno-json policy that converts exactly
+      rewritten as a CEL ValidatingPolicy (policies.kyverno.io/v1); print,
+      per policy, that it converted or why it was kept, then run the
+      bundle's tests on OUT. Exit status 1 if a test fails.
   toolgate publish [-to s3://BUCKET/PREFIX] DIR
       Validate and test the bundle in DIR, then upload it as
       PREFIX/bundle.tar.gz (default: POLICY_SOURCE) and print its new version.
@@ -120,7 +126,7 @@ func Main(args []string, env Env) int {
 		return invoke(args[1:], true, embedded, getenv, stdout, stderr)
 	case "test":
 		return test(args[1:], embedded, getenv, stdout, stderr)
-	case "validate", "publish", "approvals", "quarantine", "init", "event", "pin":
+	case "validate", "publish", "approvals", "quarantine", "init", "event", "pin", "convert":
 		// cmd/toolgate runs approvals and quarantine itself, before this.
 		if env.Store == nil || args[0] == "approvals" || args[0] == "quarantine" {
 			fmt.Fprintf(stderr, "%s is a command of toolgate: go run ./cmd/toolgate %s ...\n", args[0], args[0])
@@ -135,6 +141,8 @@ func Main(args []string, env Env) int {
 			return event(args[1:], stdout, stderr)
 		case "pin":
 			return pin(args[1:], stdout, stderr)
+		case "convert":
+			return convertBundle(args[1:], embedded, getenv, stdout, stderr)
 		}
 		return publish(args[1:], env, stdout, stderr)
 	case "help", "-h", "-help", "--help":

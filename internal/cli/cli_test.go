@@ -305,3 +305,26 @@ spec:
 		t.Errorf("one name in two cases: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestConvert: convert writes the default bundle with its policies that
+// convert in CEL; the result validates, passes the default bundle's tests
+// and explains its CEL rules.
+func TestConvert(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := run("convert", dir)
+	if code != 0 || !strings.Contains(out, "policies in CEL") || !strings.Contains(out, "172 of 172 test cases pass") ||
+		!strings.Contains(out, "no-wildcard-arguments.yaml:1: policy no-wildcard-arguments converted") ||
+		!strings.Contains(out, "tool-allow-list.yaml:1: kept: policy tool-allow-list rule tool-granted: context patterns: Projection does not convert") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := run("validate", dir); code != 0 || !strings.Contains(out, "22 policies") {
+		t.Errorf("validate: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = run("explain", "-policies", dir, "../../testdata/events/denied-delete-production.json")
+	if code != 0 || !strings.Contains(out, "FAIL  no-destructive-in-production/validations[0]\n        destructive tool k8s___delete-pod is not allowed in production") {
+		t.Errorf("explain: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := run("convert", dir); code != 1 || !strings.Contains(errOut, "is not empty") {
+		t.Errorf("convert into a bundle: exit %d %s", code, errOut)
+	}
+}
