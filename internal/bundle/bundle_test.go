@@ -1,6 +1,7 @@
 package bundle_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"slices"
@@ -246,6 +247,22 @@ func TestCELPolicies(t *testing.T) {
 	}
 	if want := []string{"p/r", "q/validations[0]", "s/validations[0]"}; !slices.Equal(rules, want) {
 		t.Errorf("rules %v, want %v", rules, want)
+	}
+
+	// A done context denies, though the kyverno-json engine, whose rules
+	// match no call, says nothing of it (the eighth attack round's: the
+	// CEL policies after it were skipped, and the call allowed).
+	mixed, err := bundle.Load(fstest.MapFS{
+		"a.yaml": {Data: []byte("apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: lists}\nspec:\n  rules:\n  - name: r\n    match: {any: [{action: list}]}\n    assert: {all: [{check: {tool: {(operation == 'delete'): false}}}]}\n")},
+		"b.yaml": {Data: []byte(celPolicy("calls", "object.tool.operation != 'delete'"))},
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if res := mixed.Engine.Evaluate(ctx, map[string]any{"action": "call", "tool": map[string]any{"operation": "read"}}); !res.Denied() {
+		t.Errorf("a done context: %+v", res.Findings)
 	}
 
 	// A base's kyverno-json policy replaced by a CEL one.

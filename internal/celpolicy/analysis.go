@@ -22,12 +22,26 @@ type reads struct {
 	// paths are the member paths read (tool.name, session.calls), each
 	// with its prefixes.
 	paths map[string]bool
+	// escaped are the member paths whose value an expression uses other
+	// than by selecting a member of it (bound to a variable, iterated,
+	// passed to a function, selected optionally: object.tool.?definition):
+	// every member under them may be read.
+	escaped []string
 	// environments are the strings object.environment is compared with.
 	environments []string
 }
 
+// has reports whether the member at path (dotted) may be read.
 func (r *reads) has(path string) bool {
-	return r.whole || r.paths[path]
+	if r.whole || r.paths[path] {
+		return true
+	}
+	for _, e := range r.escaped {
+		if strings.HasPrefix(path, e+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // analyse records what the checked expression a reads, and returns
@@ -53,8 +67,11 @@ func (r *reads) analyse(a *cel.Ast, declared policy.Declared) (loops bool, probl
 		case ast.SelectKind:
 			if path, ok := docPath(e); ok {
 				r.paths[strings.Join(path, ".")] = true
-				if len(path) > 2 && path[0] == "principal" && path[1] == "claims" && problem == "" {
-					problem = undeclaredClaim(path[2], declared)
+				if parent, ok := e.Parent(); !ok || parent.Kind() != ast.SelectKind {
+					r.escaped = append(r.escaped, strings.Join(path, "."))
+				}
+				if len(path) > 2 && problem == "" {
+					problem = undeclaredKey(path[:2], path[2], declared)
 				}
 			}
 		case ast.CallKind:
@@ -62,12 +79,24 @@ func (r *reads) analyse(a *cel.Ast, declared policy.Declared) (loops bool, probl
 			if msg := r.compared(call, declared); msg != "" && problem == "" {
 				problem = msg
 			}
-			// object.principal.claims["cognito:groups"]
-			if args := call.Args(); call.FunctionName() == "_[_]" && len(args) == 2 && problem == "" {
-				if path, ok := docPath(args[0]); ok && slices.Equal(path, []string{"principal", "claims"}) {
-					if names := stringLiterals(args[1]); len(names) == 1 {
-						problem = undeclaredClaim(names[0], declared)
-					}
+			// A key of the claims or of session.labelCalls, written as a
+			// literal: claims["cognito:groups"], claims.?dept,
+			// 'destructive' in object.session.labelCalls.
+			args := call.Args()
+			if len(args) != 2 || problem != "" {
+				continue
+			}
+			m, key := args[0], args[1]
+			switch call.FunctionName() {
+			case "_[_]", "_?._", "_[?_]":
+			case "@in":
+				m, key = args[1], args[0]
+			default:
+				continue
+			}
+			if path, ok := docPath(m); ok && len(path) == 2 {
+				if names := stringLiterals(key); len(names) == 1 && key.Kind() == ast.LiteralKind {
+					problem = undeclaredKey(path, names[0], declared)
 				}
 			}
 		}
@@ -75,14 +104,24 @@ func (r *reads) analyse(a *cel.Ast, declared policy.Declared) (loops bool, probl
 	return loops, problem
 }
 
-// undeclaredClaim says that the claim name is read though the bundle
-// declares its claims and not that one; "" when it may be read.
-func undeclaredClaim(name string, declared policy.Declared) string {
-	if declared.Claims == nil || slices.Contains(declared.Claims, name) {
+// undeclaredKey says that the key name of the map at path (the claims,
+// or session.labelCalls, whose keys are labels) is read though the bundle
+// declares its claims or labels and not that one; "" when it may be.
+func undeclaredKey(path []string, name string, declared policy.Declared) string {
+	var known []string
+	var msg string
+	switch {
+	case path[0] == "principal" && path[1] == "claims":
+		known, msg = declared.Claims, fmt.Sprintf("reads claim %q, which the catalog's claims do not declare", name)
+	case path[0] == "session" && path[1] == "labelCalls":
+		known, msg = declared.Labels, fmt.Sprintf("reads the calls of label %q, which the catalog gives no tool (its labels are %s)", name, strings.Join(declared.Labels, ", "))
+	default:
 		return ""
 	}
-	msg := fmt.Sprintf("reads claim %q, which the catalog's claims do not declare", name)
-	if hint := policy.Nearest(declared.Claims, name); hint != "" {
+	if known == nil || slices.Contains(known, name) {
+		return ""
+	}
+	if hint := policy.Nearest(known, name); hint != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", hint)
 	}
 	return msg
@@ -205,4 +244,109 @@ func stringLiterals(e ast.Expr) []string {
 		return out
 	}
 	return nil
+}
+
+// guard is a member of the document that a match condition requires to
+// be one of values: a conjunct object.action == 'call', or object.phase
+// in ['request'], at the condition's top.
+type guard struct {
+	path   []string
+	values []string
+}
+
+// guardsOf returns the guards of a match condition. Most policies match
+// on the action, phase, environment or command dialect: a document of
+// another is skipped in Go, without running CEL. Only a conjunct of the
+// condition's top counts: when it is false, the condition is false,
+// whatever its other conjuncts give, errors included (CEL's && is
+// commutative), so skipping is what CEL would decide.
+func guardsOf(a *cel.Ast) []guard {
+	var out []guard
+	var conjuncts func(e ast.Expr)
+	conjuncts = func(e ast.Expr) {
+		if e.Kind() != ast.CallKind {
+			return
+		}
+		call := e.AsCall()
+		args := call.Args()
+		switch {
+		case call.FunctionName() == "_&&_" && len(args) == 2:
+			conjuncts(args[0])
+			conjuncts(args[1])
+		case call.FunctionName() == "_==_" && len(args) == 2:
+			if g, ok := guardOf(args[0], args[1]); ok {
+				out = append(out, g)
+			} else if g, ok := guardOf(args[1], args[0]); ok {
+				out = append(out, g)
+			}
+		case call.FunctionName() == "@in" && len(args) == 2 && args[1].Kind() == ast.ListKind:
+			if g, ok := guardOf(args[0], args[1]); ok {
+				out = append(out, g)
+			}
+		}
+	}
+	conjuncts(a.NativeRep().Expr())
+	return out
+}
+
+// guardOf returns the guard that member equals (one of) literal: member
+// a string the document always has, literal strings.
+func guardOf(member, literal ast.Expr) (guard, bool) {
+	path, ok := docPath(member)
+	if !ok || !present(path) {
+		return guard{}, false
+	}
+	if s := shapeOf(path); s == nil || s.Type != "string" {
+		return guard{}, false
+	}
+	values := stringLiterals(literal)
+	if len(values) == 0 || literal.Kind() == ast.ListKind && len(values) != len(literal.AsList().Elements()) {
+		return guard{}, false
+	}
+	return guard{path: path, values: values}, true
+}
+
+// admits reports whether doc passes every guard. A member that is not a
+// string there (which the schema rules out) passes, and CEL decides.
+func admits(guards []guard, doc map[string]any) bool {
+	for _, g := range guards {
+		var v any = doc
+		for _, p := range g.path {
+			m, ok := v.(map[string]any)
+			if !ok {
+				v = nil
+				break
+			}
+			v = m[p]
+		}
+		if s, ok := v.(string); ok && !slices.Contains(g.values, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// present reports whether the document always has the member at path:
+// none of its steps is optional or a key of a map.
+func present(path []string) bool {
+	s := attributes.Schema()
+	for _, p := range path {
+		if s == nil || s.Fields == nil || s.Fields[p] == nil || s.Fields[p].Optional {
+			return false
+		}
+		s = s.Fields[p]
+	}
+	return true
+}
+
+// shapeOf is the shape of the member at path; nil when there is none.
+func shapeOf(path []string) *attributes.Shape {
+	s := attributes.Schema()
+	for _, p := range path {
+		if s == nil || s.Fields == nil {
+			return nil
+		}
+		s = s.Fields[p]
+	}
+	return s
 }

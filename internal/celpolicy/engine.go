@@ -29,8 +29,11 @@ type compiled struct {
 	// findings may depend on the target's answer (see policy.Finding).
 	answered bool
 	// reads is what the policy's expressions read of the document.
-	reads       reads
-	conditions  []program
+	reads      reads
+	conditions []program
+	// guards are what the match conditions require of the document's
+	// strings, read without CEL (see guardsOf).
+	guards      []guard
 	variables   []program
 	validations []validation
 }
@@ -125,7 +128,15 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 	if err != nil {
 		return compiled{}, fmt.Errorf("policy %s: %w", c.name, err)
 	}
-	compile := func(at []any, expr string, want *types.Type) (program, *types.Type, error) {
+	compile := func(at []any, expr string, want *types.Type) (out program, checked *cel.Ast, err error) {
+		defer func() {
+			// cel-go v0.20.1's checker can panic on what it was given
+			// (the format extension on a receiver that is no literal):
+			// the policy's error, at its member, never a crash at load.
+			if r := recover(); r != nil {
+				out, checked, err = program{}, nil, fieldError(at, "policy %s: the expression could not be compiled (cel-go: %v)", c.name, r)
+			}
+		}()
 		c.answered = c.answered || strings.Contains(expr, "response")
 		ast, iss := env.Compile(expr)
 		if iss.Err() != nil {
@@ -143,21 +154,23 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 		if err != nil {
 			return program{}, nil, fieldError(at, "policy %s: %v", c.name, err)
 		}
-		return program{prg: prg, loops: loops}, t, nil
+		return program{prg: prg, loops: loops}, ast, nil
 	}
 	for i, m := range p.Spec.MatchConditions {
-		prg, _, err := compile([]any{"spec", "matchConditions", i, "expression"}, m.Expression, types.BoolType)
+		prg, ast, err := compile([]any{"spec", "matchConditions", i, "expression"}, m.Expression, types.BoolType)
 		if err != nil {
 			return compiled{}, err
 		}
 		prg.name = "matchConditions[" + m.Name + "]"
 		c.conditions = append(c.conditions, prg)
+		c.guards = append(c.guards, guardsOf(ast)...)
 	}
 	for i, v := range p.Spec.Variables {
-		prg, t, err := compile([]any{"spec", "variables", i, "expression"}, v.Expression, nil)
+		prg, ast, err := compile([]any{"spec", "variables", i, "expression"}, v.Expression, nil)
 		if err != nil {
 			return compiled{}, err
 		}
+		t := ast.OutputType()
 		s.structs[varsType][v.Name] = t
 		prg.name = v.Name
 		c.variables = append(c.variables, prg)
@@ -177,6 +190,8 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 		}
 		c.validations = append(c.validations, val)
 	}
+	// A policy that reads the document whole may read the response.
+	c.answered = c.answered || c.reads.whole
 	return c, nil
 }
 
@@ -253,6 +268,9 @@ func (e *Engine) Evaluate(ctx context.Context, doc map[string]any) policy.Result
 // stops at the first finding that denies.
 func (e *Engine) AllowsEach(ctx context.Context) func(doc map[string]any) bool {
 	return func(doc map[string]any) bool {
+		if ctx.Err() != nil {
+			return false
+		}
 		var res policy.Result
 		act := newActivation(doc)
 		for i := range e.policies {
@@ -309,6 +327,12 @@ func (p *compiled) evaluate(ctx context.Context, act *activation, res *policy.Re
 			Message: fmt.Sprintf("policy %s rule %s could not be evaluated", p.name, rule), Detail: describe(err)}
 		res.Findings = append(res.Findings, f)
 		return f
+	}
+	if !admits(p.guards, act.object) {
+		for _, val := range p.validations {
+			explained(val.rule, policy.Skip)
+		}
+		return false
 	}
 	for _, m := range p.conditions {
 		v, err := eval(ctx, m, act)
@@ -403,12 +427,27 @@ func eval(ctx context.Context, p program, act *activation) (v ref.Val, err error
 	return v, err
 }
 
-// describe is what an evaluation error says, up to its first colon: what
-// follows may be a key or a value of the document (no such key: <key>),
-// which is the caller's data and never logged.
+// describe is the kind of an evaluation error, one of errorKinds: cel-go's
+// messages may hold a key or a value of the document ("no such key:
+// <key>", "unknown time zone <claim>"), which is the caller's data and
+// never logged, so none is kept as it is.
 func describe(err error) string {
-	msg, _, _ := strings.Cut(err.Error(), ":")
-	return msg
+	msg := err.Error()
+	for _, k := range errorKinds {
+		if strings.Contains(msg, k) {
+			return k
+		}
+	}
+	return "the expression could not be evaluated"
+}
+
+// errorKinds are the evaluation errors a Detail names, by a part of their
+// message that holds no data.
+var errorKinds = []string{
+	"no such key", "no such attribute", "no such overload", "no matching overload", "no such field",
+	"division by zero", "modulus by zero", "index out of range", "index out of bounds", "cannot slice",
+	"invalid UTF-8", "unknown time zone", "timestamp", "duration", "type conversion error", "range error",
+	"error parsing regexp", "operation interrupted", "operation cancelled", "panic", "is not a bool",
 }
 
 // activation binds object and variables.

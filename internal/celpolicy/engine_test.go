@@ -205,6 +205,11 @@ func TestDeadline(t *testing.T) {
 	if e.AllowsEach(ctx)(document(t, call("staging", "read", "low", map[string]any{}))) {
 		t.Error("AllowsEach allows once ctx is done")
 	}
+	// Audit-only policies too: AllowsEach skips them, not the deadline.
+	audit := load(t, "audit-wide-calls")
+	if audit.AllowsEach(ctx)(document(t, call("staging", "read", "low", map[string]any{}))) {
+		t.Error("AllowsEach of audit-only policies allows once ctx is done")
+	}
 }
 
 // TestLoadErrors: an author's mistake fails at compile, naming the member
@@ -231,6 +236,10 @@ func TestLoadErrors(t *testing.T) {
 			[]any{"spec", "validations", 0, "expression"}, "undefined field 'isProd'"},
 		{"a message expression that is no string", policyText("[Deny]", "'true'", "    messageExpression: object.tool.labels"),
 			[]any{"spec", "validations", 0, "messageExpression"}, "not string"},
+		// cel-go v0.20.1's checker panics on format() of a receiver that
+		// is no literal: an error at the member, not a crash at load.
+		{"an expression cel-go's checker panics on", policyText("[Deny]", "'true'", `    messageExpression: "('tool %s' + '').format([object.tool.qualifiedName])"`),
+			[]any{"spec", "validations", 0, "messageExpression"}, "could not be compiled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := Decode([]byte(tc.doc))
@@ -322,6 +331,10 @@ func TestLiterals(t *testing.T) {
 		{"an undeclared claim", `object.principal.claims.departement == "x"`, `reads claim "departement", which the catalog's claims do not declare (did you mean "department"?)`},
 		{"an undeclared claim by index", `object.principal.claims["cognito:group"] == "x"`, `"cognito:group"`},
 		{"an undeclared claim in has()", `has(object.principal.claims.dept)`, `reads claim "dept"`},
+		{"an undeclared claim in in", `!("departement" in object.principal.claims)`, `reads claim "departement"`},
+		{"an undeclared claim selected optionally", `object.principal.claims.?departement.orValue("x") != "y"`, `reads claim "departement"`},
+		{"an undeclared label's calls", `!("destructve" in object.session.labelCalls)`, `reads the calls of label "destructve"`},
+		{"an undeclared label's calls in has()", `!has(object.session.labelCalls.destructve)`, `reads the calls of label "destructve"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := Decode([]byte(policyText("[Deny]", "'"+tc.expr+"'")))
@@ -373,14 +386,82 @@ func TestReadersAndEnvironments(t *testing.T) {
 		{"the session, audited", compile("[Audit]", `has(object.session.labels)`), policy.ModeAudit, ""},
 		{"a definition", compile("[Deny]", `object.tool.definition.status != "changed"`), "", policy.ModeEnforce},
 		{"the document whole", compile("[Audit]", `[object].size() == 1`), policy.ModeAudit, policy.ModeAudit},
+		// A member used as a value reads all under it (the eighth attack
+		// round's: each of these read tool.definition unseen, and a call
+		// of a tool whose definition changed was allowed).
+		{"a definition through a comprehension", compile("[Deny]", `[object.tool].all(t, t.definition.status != "changed")`), "", policy.ModeEnforce},
+		{"a definition through dyn()", compile("[Deny]", `dyn(object.tool).definition.status != "changed"`), "", policy.ModeEnforce},
+		{"a definition through a ternary", compile("[Deny]", `(true ? object.tool : object.tool).definition.status != "changed"`), "", policy.ModeEnforce},
+		{"a definition selected optionally", compile("[Deny]", `object.tool.?definition.?status.orValue("") != "changed"`), "", policy.ModeEnforce},
+		{"a definition through optional.of", compile("[Deny]", `optional.of(object.tool).value().definition.status != "changed"`), "", policy.ModeEnforce},
+		{"a member beside the definition", compile("[Deny]", `object.tool.name != "x"`), "", ""},
 	} {
 		r := tc.e.Readers()
 		if r.Sessions != tc.sessions || r.Definitions != tc.definitions {
 			t.Errorf("%s: sessions %q definitions %q, want %q %q", tc.name, r.Sessions, r.Definitions, tc.sessions, tc.definitions)
 		}
 	}
+	// Through a variable.
+	p, err := Decode([]byte(policyText("[Deny]", `"variables.t.definition.status != 'changed'"`, "  variables:", "  - {name: t, expression: object.tool}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := Compile([]*Policy{p}, policy.Declared{})
+	if err != nil || v.Readers().Definitions != policy.ModeEnforce {
+		t.Errorf("a definition through a variable: %v %+v", err, v.Readers())
+	}
 	e := compile("[Deny]", `object.environment == "production" || object.environment in ["staging", "dev"]`)
 	if got := e.Environments(); len(got) != 3 || !got["production"] || !got["staging"] || !got["dev"] {
 		t.Errorf("environments %v", got)
+	}
+}
+
+// TestDetailHoldsNoData: an error's detail names its kind, never the
+// document's data, whatever cel-go's message holds.
+func TestDetailHoldsNoData(t *testing.T) {
+	const secret = "eyJhbGciOi-secret-value"
+	for _, expr := range []string{
+		`timestamp("2026-11-23T12:00:00Z").getHours(object.principal.claims.zoneinfo) >= 9`,
+		`object.tool.arguments.list.slice(0, int(object.tool.arguments.n)).size() > 0`,
+		`object.tool.arguments[object.principal.claims.zoneinfo] == 1`,
+		`int(object.principal.claims.zoneinfo) > 0`,
+		`object.tool.name.matches(object.principal.claims.zoneinfo + "(")`,
+	} {
+		p, err := Decode([]byte(policyText("[Deny]", "'"+expr+"'")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := Compile([]*Policy{p}, policy.Declared{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := call("staging", "read", "low", map[string]any{"list": []any{"a"}, "n": 123456789.0})
+		doc["principal"] = map[string]any{"claims": map[string]any{"zoneinfo": secret}}
+		res := e.Evaluate(context.Background(), document(t, doc))
+		if len(res.Findings) != 1 || res.Findings[0].Kind != policy.Error {
+			t.Fatalf("%s: %+v", expr, res.Findings)
+		}
+		if d := res.Findings[0].Detail; strings.Contains(d, "secret") || strings.Contains(d, "123456789") {
+			t.Errorf("%s: detail %q", expr, d)
+		}
+	}
+}
+
+// TestAnsweredWhenWhole: a policy that reads the document whole may read
+// the response, so its findings are the RESPONSE point's own.
+func TestAnsweredWhenWhole(t *testing.T) {
+	p, err := Decode([]byte(policyText("[Deny]", `"dyn(object)['re' + 'sponse'].size <= 100"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Compile([]*Policy{p}, policy.Declared{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := call("staging", "read", "low", map[string]any{})
+	doc["phase"], doc["response"] = "response", map[string]any{"size": 1000.0}
+	res := e.Evaluate(context.Background(), document(t, doc))
+	if len(res.Findings) != 1 || !res.Findings[0].Answered {
+		t.Errorf("findings %+v, want one marked Answered", res.Findings)
 	}
 }

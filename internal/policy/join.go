@@ -1,6 +1,9 @@
 package policy
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // Explainer is an Engine that can say each rule's outcome on a document,
 // for authors and bundle tests.
@@ -46,9 +49,16 @@ func (j joined) Evaluate(ctx context.Context, doc map[string]any) Result {
 	for _, e := range j {
 		r := e.Evaluate(ctx, doc)
 		res.Findings = append(res.Findings, r.Findings...)
-		if ctx.Err() != nil {
-			break // the engine that saw it said so
+		if ctx.Err() != nil && slices.ContainsFunc(r.Findings, func(f Finding) bool { return f.Policy == "(deadline)" }) {
+			return res // said once
 		}
+	}
+	if ctx.Err() != nil && !res.Denied() {
+		// An engine may have run out of time after its last rule, or
+		// skipped its rules, and said nothing: the next one was still
+		// owed its say.
+		res.Findings = append(res.Findings, Finding{Policy: "(deadline)", Kind: Error, Mode: ModeEnforce, Answered: true,
+			Message: "policy evaluation stopped: no time left", Detail: ctx.Err().Error()})
 	}
 	return res
 }
