@@ -7,7 +7,6 @@
 package convert
 
 import (
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -78,7 +77,7 @@ func rule(out *celpolicy.Policy, r v1alpha1.ValidatingRule, several bool) error 
 		if e.Compiler != nil && *e.Compiler != expression.CompilerJP {
 			return fmt.Errorf("context %s: compiler %s: only JMESPath converts", e.Name, *e.Compiler)
 		}
-		v, err := plain(&e.Variable)
+		v, err := policy.Plain(&e.Variable)
 		if err != nil {
 			return err
 		}
@@ -116,7 +115,7 @@ func rule(out *celpolicy.Policy, r v1alpha1.ValidatingRule, several bool) error 
 		return fmt.Errorf("identifier and feedback do not convert")
 	}
 	for i, a := range r.Assert.All {
-		tree, err := plain(&a.Check)
+		tree, err := policy.Plain(&a.Check)
 		if err != nil {
 			return err
 		}
@@ -211,28 +210,13 @@ func (c *converter) clauses(m *v1alpha1.Match) (string, error) {
 	if m.Compiler != nil {
 		return "", fmt.Errorf("compilers in a match do not convert")
 	}
-	var anyOf, allOf []string
-	for _, t := range m.Any {
-		v, err := plain(&t)
-		if err != nil {
-			return "", err
-		}
-		x, err := c.tree(v, nil)
-		if err != nil {
-			return "", err
-		}
-		anyOf = append(anyOf, x)
+	anyOf, err := c.trees(m.Any)
+	if err != nil {
+		return "", err
 	}
-	for _, t := range m.All {
-		v, err := plain(&t)
-		if err != nil {
-			return "", err
-		}
-		x, err := c.tree(v, nil)
-		if err != nil {
-			return "", err
-		}
-		allOf = append(allOf, x)
+	allOf, err := c.trees(m.All)
+	if err != nil {
+		return "", err
 	}
 	var parts []string
 	if len(anyOf) > 0 {
@@ -242,6 +226,23 @@ func (c *converter) clauses(m *v1alpha1.Match) (string, error) {
 		parts = append(parts, group(allOf, " && "))
 	}
 	return strings.Join(parts, " && "), nil
+}
+
+// trees returns the condition of each tree.
+func (c *converter) trees(ts []v1alpha1.AssertionTree) ([]string, error) {
+	var out []string
+	for _, t := range ts {
+		v, err := policy.Plain(&t)
+		if err != nil {
+			return nil, err
+		}
+		x, err := c.tree(v, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
 }
 
 func group(xs []string, op string) string {
@@ -728,18 +729,6 @@ func jsonType(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// plain is a kyverno-json value as plain JSON values.
-func plain(m json.Marshaler) (any, error) {
-	b, err := m.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
 
 // File rewrites the documents of one bundle file: each kyverno-json
 // ValidatingPolicy that converts becomes its CEL ValidatingPolicy; every

@@ -176,7 +176,7 @@ func normalize(p *v1alpha1.ValidatingPolicy) error {
 	for i := range p.Spec.Rules {
 		r := &p.Spec.Rules[i]
 		for j := range r.Context {
-			v, err := plain(&r.Context[j].Variable)
+			v, err := Plain(&r.Context[j].Variable)
 			if err != nil {
 				return err
 			}
@@ -186,7 +186,7 @@ func normalize(p *v1alpha1.ValidatingPolicy) error {
 			if r.Feedback[j].Value == nil {
 				continue
 			}
-			v, err := plain(r.Feedback[j].Value)
+			v, err := Plain(r.Feedback[j].Value)
 			if err != nil {
 				return err
 			}
@@ -206,7 +206,7 @@ func normalize(p *v1alpha1.ValidatingPolicy) error {
 		}
 		for _, list := range [][]v1alpha1.Assertion{r.Assert.Any, r.Assert.All} {
 			for j := range list {
-				v, err := plain(&list[j].Check)
+				v, err := Plain(&list[j].Check)
 				if err != nil {
 					return err
 				}
@@ -219,7 +219,7 @@ func normalize(p *v1alpha1.ValidatingPolicy) error {
 
 func normalizeTrees(trees []v1alpha1.AssertionTree) error {
 	for i := range trees {
-		v, err := plain(&trees[i])
+		v, err := Plain(&trees[i])
 		if err != nil {
 			return err
 		}
@@ -228,7 +228,9 @@ func normalizeTrees(trees []v1alpha1.AssertionTree) error {
 	return nil
 }
 
-func plain(m json.Marshaler) (any, error) {
+// Plain returns a kyverno-json value (a tree, a context variable) as
+// plain JSON values, as encoding/json decodes them.
+func Plain(m json.Marshaler) (any, error) {
 	b, err := m.MarshalJSON()
 	if err != nil {
 		return nil, err

@@ -410,7 +410,7 @@ func matchesByAction(l loc, c compilers.Compilers, m *v1alpha1.Match) (map[strin
 
 // withoutKey returns tree without its top-level key k.
 func withoutKey(tree v1alpha1.AssertionTree, k string) v1alpha1.AssertionTree {
-	v, err := plain(&tree)
+	v, err := Plain(&tree)
 	m, ok := v.(map[string]any)
 	if err != nil || !ok {
 		return tree
@@ -445,7 +445,7 @@ func compileContext(l loc, c compilers.Compilers, compiler string, entries []v1a
 		if ferr != nil {
 			return nil, vl.fail(ferr)
 		}
-		raw, err := plain(&e.Variable)
+		raw, err := Plain(&e.Variable)
 		if err != nil {
 			return nil, err
 		}

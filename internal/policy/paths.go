@@ -62,7 +62,7 @@ func Paths(p *v1alpha1.ValidatingPolicy, declared Declared) []Problem {
 		// followed: they are the policy's own YAML).
 		env := map[string]*node{"$payload": document(), "$policy": nil, "$rule": nil}
 		for j, e := range r.Context {
-			v, err := plain(&e.Variable)
+			v, err := Plain(&e.Variable)
 			if err != nil {
 				continue
 			}
@@ -81,7 +81,7 @@ func Paths(p *v1alpha1.ValidatingPolicy, declared Declared) []Problem {
 		}{{"any", r.Assert.Any}, {"all", r.Assert.All}} {
 			for k, a := range list.assertions {
 				aat := with(at, "assert", list.name, k)
-				v, err := plain(&a.Check)
+				v, err := Plain(&a.Check)
 				if err == nil {
 					c.tree(v, document(), env, compilerOf(a.Compiler, alang), with(aat, "check"))
 				}
@@ -149,7 +149,7 @@ func (c *pathChecker) match(m *v1alpha1.Match, at []any, env map[string]*node, l
 		trees []v1alpha1.AssertionTree
 	}{{"any", m.Any}, {"all", m.All}} {
 		for i := range list.trees {
-			if v, err := plain(&list.trees[i]); err == nil {
+			if v, err := Plain(&list.trees[i]); err == nil {
 				c.tree(v, document(), env, lang, with(at, list.name, i))
 			}
 		}

@@ -78,7 +78,7 @@ func literalOnly(m *v1alpha1.Match) bool {
 		return true
 	}
 	for _, tree := range append(slices.Clip(m.Any), m.All...) {
-		v, err := plain(&tree)
+		v, err := Plain(&tree)
 		if err != nil || !literalValue(v) {
 			return false
 		}
@@ -177,7 +177,7 @@ func listKinds(m *v1alpha1.Match) map[string]bool {
 		return nil
 	}
 	kindOf := func(tree *v1alpha1.AssertionTree) (string, bool) {
-		v, err := plain(tree)
+		v, err := Plain(tree)
 		if err != nil {
 			return "", false
 		}
@@ -225,7 +225,7 @@ func listKinds(m *v1alpha1.Match) map[string]bool {
 // a member or a path of members (tool.command.dialect), when its keys and
 // value are all plain (not expressions).
 func literalOf(tree *v1alpha1.AssertionTree, field string) (string, bool) {
-	v, err := plain(tree)
+	v, err := Plain(tree)
 	if err != nil {
 		return "", false
 	}
@@ -298,7 +298,7 @@ func Warnings(p *v1alpha1.ValidatingPolicy) []string {
 		// reads no tool (who the caller is) means every listed item.
 		checks := []any{r.Context}
 		for _, a := range append(slices.Clip(r.Assert.Any), r.Assert.All...) {
-			v, _ := plain(&a.Check)
+			v, _ := Plain(&a.Check)
 			checks = append(checks, v)
 		}
 		body, _ := json.Marshal(checks)
@@ -306,7 +306,7 @@ func Warnings(p *v1alpha1.ValidatingPolicy) []string {
 			continue
 		}
 		for _, tree := range append(slices.Clip(r.Match.Any), r.Match.All...) {
-			v, _ := plain(&tree)
+			v, _ := Plain(&tree)
 			m, _ := v.(map[string]any)
 			if action, ok := literalOf(&tree, "action"); ok && action == "list" && m["list"] == nil {
 				out = append(out, fmt.Sprintf("policy %s rule %s matches action list without list.kind: it also sees listed prompts, resources and templates, whose tool strings are empty; add list: {kind: tool} if it is about tools", p.Name, r.Name))
