@@ -729,7 +729,6 @@ func jsonType(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-
 // File rewrites the documents of one bundle file: each kyverno-json
 // ValidatingPolicy that converts becomes its CEL ValidatingPolicy; every
 // other document, and a policy that does not convert, stays as written.
