@@ -80,9 +80,13 @@ func Compile(policies []*Policy, declared policy.Declared) (*Engine, error) {
 		return nil, err
 	}
 	base, err := cel.NewEnv(
+		// As Kyverno's environment: a list or map literal holds one type,
+		// and a timestamp without a zone is UTC.
+		cel.HomogeneousAggregateLiterals(),
+		cel.DefaultUTCTimeZone(true),
 		cel.CrossTypeNumericComparisons(true),
 		cel.OptionalTypes(),
-		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(), ext.Encoders(),
+		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(), ext.Encoders(), ext.Bindings(),
 		// kyverno-json's wildcard(), for policies written in both
 		// dialects: wildcard('k8s___get-*', object.tool.qualifiedName).
 		cel.Function("wildcard", cel.Overload("wildcard_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
@@ -94,6 +98,7 @@ func Compile(policies []*Policy, declared policy.Declared) (*Engine, error) {
 				}
 				return types.Bool(policy.Wildcard(string(p), string(n)))
 			}))),
+		cel.Lib(kyvernoLibrary{}),
 		// Last: the options above register their types in the environment's
 		// own registry, which the schema's replaces (see newSchema).
 		cel.CustomTypeProvider(s),
@@ -297,8 +302,8 @@ func (e *Engine) Explain(doc map[string]any) []policy.RuleResult {
 	return out
 }
 
-// evaluate runs p on doc, adding its findings to res and, when explain is
-// set, each validation's outcome to it. It reports whether evaluation must
+// evaluate runs p on the document act binds, adding its findings to res
+// and, when explain is set, each validation's outcome to it. It reports whether evaluation must
 // stop: ctx is done (a finding says so), or, with verdict, a finding
 // denies.
 func (p *compiled) evaluate(ctx context.Context, act *activation, res *policy.Result, explain *[]policy.RuleResult, verdict bool) (stop bool) {
@@ -369,13 +374,17 @@ func (p *compiled) evaluate(ctx context.Context, act *activation, res *policy.Re
 			act.variables[v.name] = val
 		}
 	}
-	for _, val := range p.validations {
+	// As Kyverno evaluates them: in order, up to the first that fails or
+	// cannot be evaluated, whose finding is the policy's; the rest are not
+	// evaluated.
+	for i, val := range p.validations {
 		v, err := eval(ctx, val.check, act)
 		switch {
 		case err != nil:
 			explained(val.rule, policy.Fault, fault(val.rule, err))
 		case v == types.True:
 			explained(val.rule, policy.Pass)
+			continue
 		case v == types.False:
 			f := policy.Finding{Policy: p.name, Rule: val.rule, Kind: policy.Violation, Mode: p.mode, Approval: p.approval,
 				Message: p.message(ctx, val, act, verdict), QuotesArguments: val.messageExpr != nil, Answered: p.answered}
@@ -384,9 +393,10 @@ func (p *compiled) evaluate(ctx context.Context, act *activation, res *policy.Re
 		default:
 			explained(val.rule, policy.Fault, fault(val.rule, fmt.Errorf("the expression is %s, not a bool", v.Type())))
 		}
-		if verdict && res.Denied() {
-			return true
+		for _, rest := range p.validations[i+1:] {
+			explained(rest.rule, policy.Skip)
 		}
+		return verdict && res.Denied()
 	}
 	return false
 }

@@ -50,7 +50,18 @@ func TestAgainstKyverno(t *testing.T) {
 		compared = append(compared, p)
 		names = append(names, p.Metadata.Name)
 	}
-	if len(compared) < 18 {
+	// And Kyverno's libraries, as toolgate offers them.
+	const libraries = "testdata/kyverno-libraries.yaml"
+	data, err := os.ReadFile(libraries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := celpolicy.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared, names = append(compared, lib), append(names, lib.Metadata.Name)
+	if len(compared) < 19 {
 		t.Fatalf("only %d policies to compare", len(compared))
 	}
 	engine, err := celpolicy.Compile(compared, policy.Declared{})
@@ -58,7 +69,7 @@ func TestAgainstKyverno(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob("../../testdata/bundles/default-cel/*.yaml")
-	args := []string{"apply"}
+	args := []string{"apply", libraries}
 	for _, f := range files {
 		if data, _ := os.ReadFile(f); !strings.Contains(string(data), "wildcard(") {
 			args = append(args, f)
