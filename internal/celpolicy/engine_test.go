@@ -466,3 +466,45 @@ func TestAnsweredWhenWhole(t *testing.T) {
 		t.Errorf("findings %+v, want one marked Answered", res.Findings)
 	}
 }
+
+// TestKyvernoLibraries: Kyverno's hash, JSON and time functions give
+// Kyverno's results (TestAgainstKyverno compares them with Kyverno's own
+// command line where it is built).
+func TestKyvernoLibraries(t *testing.T) {
+	for _, expr := range []string{
+		`sha256("a") == "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"`,
+		`hash.md5("a") == md5("a") && md5("a") == "0cc175b9c0f1b6a831c399e269772661"`,
+		`sha1("a") == "86f7e437faa5a7fce15d1ddcb9eaeaea377667b8"`,
+		`json.unmarshal('{"x": [1, 2.5, "a"], "y": {"b": true}}').y.b`,
+		`json.marshal({"b": "2", "a": "1"}) == '{"a":"1","b":"2"}'`,
+		`json.marshal(json.unmarshal('[1, 2.5, null, true, "x"]')) == '[1,2.5,null,true,"x"]'`,
+		`time.toCron(timestamp("2026-11-23T12:34:56Z")) == "34 12 23 11 1"`,
+		`time.truncate(timestamp("2026-11-23T12:34:56Z"), duration("1h")) == timestamp("2026-11-23T12:00:00Z")`,
+		`time.now() > timestamp("2026-01-01T00:00:00Z")`,
+		`cel.bind(n, "ab", n + n) == "abab"`,
+	} {
+		p, err := Decode([]byte(policyText("[Deny]", "'"+strings.ReplaceAll(expr, "'", "''")+"'")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := Compile([]*Policy{p}, policy.Declared{})
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		if res := e.Evaluate(context.Background(), document(t, call("staging", "read", "low", map[string]any{}))); len(res.Findings) != 0 {
+			t.Errorf("%s: %+v", expr, res.Findings)
+		}
+	}
+	// What is no JSON is an error, which denies.
+	p, err := Decode([]byte(policyText("[Deny]", `'json.unmarshal("{") == null'`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Compile([]*Policy{p}, policy.Declared{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := e.Evaluate(context.Background(), document(t, call("staging", "read", "low", map[string]any{}))); !res.Denied() {
+		t.Errorf("unmarshal of no JSON: %+v", res.Findings)
+	}
+}
