@@ -746,6 +746,13 @@ func File(name string, data []byte) (out []byte, notes []string, err error) {
 			return nil, nil, fmt.Errorf("%s: %w", d.Where(), err)
 		}
 		c, err := Policy(p)
+		if err == nil {
+			// What CEL refuses though JMESPath took it (a list literal of
+			// mixed types) keeps the policy as it was.
+			if _, cerr := celpolicy.Compile([]*celpolicy.Policy{c}, policy.Declared{}); cerr != nil {
+				err = fmt.Errorf("policy %s: its CEL form does not compile: %w", p.Name, cerr)
+			}
+		}
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("%s: kept: %v", d.Where(), err))
 			parts = append(parts, d.Data)

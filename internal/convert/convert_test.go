@@ -121,3 +121,16 @@ func TestPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestFileKeepsWhatCELRefuses: a policy whose CEL form does not compile
+// (a context list of mixed types, which JMESPath takes) is kept as it was.
+func TestFileKeepsWhatCELRefuses(t *testing.T) {
+	doc := "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - name: r\n    context: [{name: mixed, variable: [1, a]}]\n    assert: {all: [{check: {\"(contains($mixed, tool.name))\": true}}]}\n"
+	out, notes, err := convert.File("p.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != doc || len(notes) != 1 || !strings.Contains(notes[0], "p.yaml:1: kept: policy p: its CEL form does not compile") {
+		t.Errorf("out %s\nnotes %q", out, notes)
+	}
+}
