@@ -141,6 +141,33 @@ func jsonSchema(s *Shape) map[string]any {
 	return out
 }
 
+// Member returns the shape of the member at path below s (a step below an
+// object of open member names, or a list, is its values' shape) and
+// whether a document always has it: no step is optional or a key of such
+// an object. The shape is nil when s has no such member, and of type ""
+// where any JSON value may be.
+func (s *Shape) Member(path ...string) (member *Shape, always bool) {
+	always = true
+	for _, p := range path {
+		switch {
+		case s == nil:
+			return nil, false
+		case s.Fields != nil:
+			f := s.Fields[p]
+			if f == nil {
+				return nil, false
+			}
+			s, always = f, always && !f.Optional
+		default:
+			s, always = s.Elem, false
+			if s == nil {
+				s = &Shape{} // any JSON value, which may have members of its own
+			}
+		}
+	}
+	return s, always
+}
+
 // Check returns where v, a document as plain JSON values, first departs
 // from s: a member s does not have, a member it requires that v lacks, or
 // a value of another type. at names v in the error ("document").

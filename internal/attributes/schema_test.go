@@ -90,3 +90,25 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestMember: a member's shape, and whether every document has it.
+func TestMember(t *testing.T) {
+	for _, tc := range []struct {
+		path          []string
+		typ           string
+		found, always bool
+	}{
+		{[]string{"tool", "name"}, "string", true, true},
+		{[]string{"response"}, "object", true, false},
+		{[]string{"response", "size"}, "number", true, false},
+		{[]string{"principal", "claims", "dept"}, "", true, false},
+		{[]string{"session", "labelCalls", "x"}, "number", true, false},
+		{[]string{"tool", "labels", "0"}, "string", true, false},
+		{[]string{"tool", "nmae"}, "", false, false},
+	} {
+		s, always := attributes.Schema().Member(tc.path...)
+		if (s != nil) != tc.found || always != tc.always || s != nil && s.Type != tc.typ {
+			t.Errorf("%v: shape %+v, always %v", tc.path, s, always)
+		}
+	}
+}

@@ -326,27 +326,14 @@ func admits(guards []guard, doc map[string]any) bool {
 	return true
 }
 
-// present reports whether the document always has the member at path:
-// none of its steps is optional or a key of a map.
+// present reports whether the document always has the member at path.
 func present(path []string) bool {
-	s := attributes.Schema()
-	for _, p := range path {
-		if s == nil || s.Fields == nil || s.Fields[p] == nil || s.Fields[p].Optional {
-			return false
-		}
-		s = s.Fields[p]
-	}
-	return true
+	_, always := attributes.Schema().Member(path...)
+	return always
 }
 
 // shapeOf is the shape of the member at path; nil when there is none.
 func shapeOf(path []string) *attributes.Shape {
-	s := attributes.Schema()
-	for _, p := range path {
-		if s == nil || s.Fields == nil {
-			return nil
-		}
-		s = s.Fields[p]
-	}
+	s, _ := attributes.Schema().Member(path...)
 	return s
 }

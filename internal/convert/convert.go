@@ -151,14 +151,8 @@ type converter struct {
 // the condition being written is evaluated.
 func (c *converter) present(path []string) bool {
 	if c.within != nil && len(path) > len(c.within) && slices.Equal(path[:len(c.within)], c.within) {
-		s := shapeAt(c.within)
-		for _, p := range path[len(c.within):] {
-			if s == nil || s.Fields == nil || s.Fields[p] == nil || s.Fields[p].Optional {
-				return false
-			}
-			s = s.Fields[p]
-		}
-		return true
+		_, always := shapeAt(c.within).Member(path[len(c.within):]...)
+		return always
 	}
 	return present(path)
 }
@@ -587,35 +581,15 @@ var (
 	identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
-// present reports whether the document always has the member at path:
-// none of its steps is optional or a key of a map.
+// present reports whether the document always has the member at path.
 func present(path []string) bool {
-	s := attributes.Schema()
-	for _, p := range path {
-		if s == nil || s.Fields == nil {
-			return false
-		}
-		f, ok := s.Fields[p]
-		if !ok || f.Optional {
-			return false
-		}
-		s = f
-	}
-	return true
+	_, always := attributes.Schema().Member(path...)
+	return always
 }
 
+// shapeAt is the shape of the member at path; nil when there is none.
 func shapeAt(path []string) *attributes.Shape {
-	s := attributes.Schema()
-	for _, p := range path {
-		if s == nil {
-			return nil
-		}
-		if s.Fields != nil {
-			s = s.Fields[p]
-		} else {
-			s = s.Elem
-		}
-	}
+	s, _ := attributes.Schema().Member(path...)
 	return s
 }
 
