@@ -293,10 +293,10 @@ func guardsOf(a *cel.Ast) []guard {
 // a string the document always has, literal strings.
 func guardOf(member, literal ast.Expr) (guard, bool) {
 	path, ok := docPath(member)
-	if !ok || !present(path) {
+	if !ok {
 		return guard{}, false
 	}
-	if s := shapeOf(path); s == nil || s.Type != "string" {
+	if s, always := attributes.Schema().Member(path...); !always || s.Type != "string" {
 		return guard{}, false
 	}
 	values := stringLiterals(literal)
@@ -324,16 +324,4 @@ func admits(guards []guard, doc map[string]any) bool {
 		}
 	}
 	return true
-}
-
-// present reports whether the document always has the member at path.
-func present(path []string) bool {
-	_, always := attributes.Schema().Member(path...)
-	return always
-}
-
-// shapeOf is the shape of the member at path; nil when there is none.
-func shapeOf(path []string) *attributes.Shape {
-	s, _ := attributes.Schema().Member(path...)
-	return s
 }
