@@ -190,17 +190,7 @@ func allowedValues(path []string, declared policy.Declared) ([]string, string) {
 	case (name == "tool.labels.[]" || name == "session.labels.[]") && declared.Labels != nil:
 		return declared.Labels, "the catalog gives no tool that label (its labels are " + strings.Join(declared.Labels, ", ") + ")"
 	}
-	s := attributes.Schema()
-	for _, p := range path {
-		switch {
-		case s == nil:
-			return nil, ""
-		case p == "[]":
-			s = s.Elem
-		default:
-			s = s.Fields[p]
-		}
-	}
+	s, _ := attributes.Schema().Member(path...) // "[]" steps into a list
 	if s == nil || s.Enum == nil {
 		return nil, ""
 	}

@@ -430,21 +430,13 @@ func (c *converter) node(n parsing.ASTNode, at []string) (cexpr, error) {
 		src, err := literal(n.Value)
 		return cexpr{src: src, kind: kindOf(n.Value)}, err
 	case parsing.ASTComparator:
-		left, err := c.node(n.Children[0], at)
-		if err != nil {
-			return cexpr{}, err
-		}
-		right, err := c.node(n.Children[1], at)
+		left, right, err := c.operands(n, at)
 		if err != nil {
 			return cexpr{}, err
 		}
 		return c.comparison(n, left, right)
 	case parsing.ASTAndExpression, parsing.ASTOrExpression:
-		left, err := c.node(n.Children[0], at)
-		if err != nil {
-			return cexpr{}, err
-		}
-		right, err := c.node(n.Children[1], at)
+		left, right, err := c.operands(n, at)
 		if err != nil {
 			return cexpr{}, err
 		}
@@ -467,6 +459,15 @@ func (c *converter) node(n parsing.ASTNode, at []string) (cexpr, error) {
 		return c.function(n, at)
 	}
 	return cexpr{}, unsupported(n)
+}
+
+// operands translates the two operands of a binary node.
+func (c *converter) operands(n parsing.ASTNode, at []string) (left, right cexpr, err error) {
+	if left, err = c.node(n.Children[0], at); err != nil {
+		return cexpr{}, cexpr{}, err
+	}
+	right, err = c.node(n.Children[1], at)
+	return left, right, err
 }
 
 // definite reports whether x is a bool that is never null: a comparison,
