@@ -96,6 +96,9 @@ func rule(out *celpolicy.Policy, r v1alpha1.ValidatingRule, several bool) error 
 			c.types[e.Name] = cexpr{src: src, kind: kindOf(v)}
 		}
 		name := prefix + identifierOf(e.Name)
+		if slices.ContainsFunc(out.Spec.Variables, func(v celpolicy.NamedCondition) bool { return v.Name == name }) {
+			return fmt.Errorf("context %s: its CEL name %s is another variable's", e.Name, name)
+		}
 		x := c.types[e.Name]
 		x.src = "variables." + name
 		c.types[e.Name] = x
@@ -308,8 +311,28 @@ func (c *converter) tree(v any, at []string) (string, error) {
 
 // equals returns the condition that x equals the literal v, as
 // kyverno-json compares them (an absent member equals nothing).
+//
+// kyverno-json reads a string value as it reads a key: "(...)" is an
+// expression, "\\x\\" an escaped literal; and it errs, which denies, where
+// the value's type is not the member's ("true" against true): CEL's
+// == would say false, so such a comparison does not convert, nor one
+// with a member of no fixed type (an argument, a claim), whose type the
+// caller chooses.
 func (c *converter) equals(x cexpr, v any) (string, error) {
-	if b, ok := v.(bool); ok && x.kind == boolKind {
+	if s, ok := v.(string); ok {
+		e := expression.Parse(s)
+		if e.Foreach || e.Binding != "" || e.Compiler != "" {
+			return "", fmt.Errorf("the value %s, an expression, does not convert", s)
+		}
+		v = e.Statement
+	}
+	if kindOf(v) != x.kind {
+		if x.kind == anyKind {
+			return "", fmt.Errorf("a comparison with a member of no fixed type does not convert (kyverno-json errs on a value of another type, CEL's == is false)")
+		}
+		return "", fmt.Errorf("a comparison of %s with a member of another type does not convert (kyverno-json errs, CEL's == is false)", jsonType(v))
+	}
+	if b, ok := v.(bool); ok {
 		if x.path != nil && !c.present(x.path) {
 			if b {
 				return "(has(" + x.src + ") && " + x.src + ")", nil
@@ -322,7 +345,7 @@ func (c *converter) equals(x cexpr, v any) (string, error) {
 		return "!(" + x.src + ")", nil
 	}
 	switch v.(type) {
-	case string, float64, bool:
+	case string, float64:
 	default:
 		return "", fmt.Errorf("a comparison with %s does not convert", jsonType(v))
 	}
@@ -720,22 +743,27 @@ func File(name string, data []byte) (out []byte, notes []string, err error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", d.Where(), err)
 		}
+		var y []byte
 		c, err := Policy(p)
 		if err == nil {
 			// What CEL refuses though JMESPath took it (a list literal of
-			// mixed types) keeps the policy as it was.
-			if _, cerr := celpolicy.Compile([]*celpolicy.Policy{c}, policy.Declared{}); cerr != nil {
-				err = fmt.Errorf("policy %s: its CEL form does not compile: %w", p.Name, cerr)
+			// mixed types) keeps the policy as it was: the CEL form is
+			// read back as a bundle would read it, and compiled.
+			if y, err = yaml.Marshal(c); err != nil {
+				return nil, nil, err
+			}
+			back, derr := celpolicy.Decode(y)
+			if derr == nil {
+				_, derr = celpolicy.Compile([]*celpolicy.Policy{back}, policy.Declared{})
+			}
+			if derr != nil {
+				err = fmt.Errorf("policy %s: its CEL form does not compile: %w", p.Name, derr)
 			}
 		}
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("%s: kept: %v", d.Where(), err))
 			parts = append(parts, d.Data)
 			continue
-		}
-		y, err := yaml.Marshal(c)
-		if err != nil {
-			return nil, nil, err
 		}
 		notes = append(notes, fmt.Sprintf("%s: policy %s converted", d.Where(), p.Name))
 		parts = append(parts, y)

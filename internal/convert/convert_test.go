@@ -1,11 +1,16 @@
 package convert_test
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/kyverno/kyverno-json/pkg/apis/policy/v1alpha1"
+
+	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/celpolicy"
 	"github.com/toolgate/toolgate/internal/convert"
@@ -72,9 +77,24 @@ func TestPolicy(t *testing.T) {
 		{name: "expressions, functions, a filter",
 			rules: "  - name: r\n    context: [{name: ops, variable: [sre]}]\n    assert: {all: [{check: {\"(tool.risk == 'low' || length(principal.groups[?contains($ops, @)]) > `0`)\": true, \"(contains(tool.labels, 'pii'))\": false}}]}\n",
 			check: `!(("pii" in object.tool.labels)) && ((object.tool.risk == "low") || (size(object.principal.groups.filter(e, (e in variables.ops))) > 0))`},
-		{name: "a claim, which may be absent",
-			rules: "  - name: r\n    assert: {all: [{check: {principal: {claims: {dept: eng}}}}]}\n",
-			check: `(has(object.principal.claims.dept) && object.principal.claims.dept == "eng")`},
+		{name: "a member of a nested object",
+			rules: "  - name: r\n    assert: {all: [{check: {tool: {definition: {status: changed}}}}]}\n",
+			check: `object.tool.definition.status == "changed"`},
+		// The ninth attack round's: each of these converted, and the
+		// CEL form allowed what the original denied.
+		{name: "a claim, whose type the caller chooses", rules: "  - name: r\n    assert: {all: [{check: {principal: {claims: {dept: eng}}}}]}\n",
+			err: "a member of no fixed type does not convert"},
+		{name: "an argument against a boolean", rules: "  - name: r\n    match: {all: [{tool: {arguments: {force: true}}}]}\n    assert: {all: [{check: {principal: {authenticated: true}}}]}\n",
+			err: "a member of no fixed type does not convert"},
+		{name: "a number against a string", rules: "  - name: r\n    assert: {all: [{check: {session: {calls: '5'}}}]}\n",
+			err: "a member of another type does not convert"},
+		{name: "an expression as a value", rules: "  - name: r\n    context: [{name: prod, variable: files___remove}]\n    match: {all: [{tool: {name: ($prod)}}]}\n    assert: {all: [{check: {tool: {operation: read}}}]}\n",
+			err: "an expression, does not convert"},
+		{name: "an escaped value", rules: "  - name: r\n    assert: {all: [{check: {tool: {name: '\\files___remove\\'}}}]}\n",
+			check: `object.tool.name == "files___remove"`},
+		{name: "two rules' variables of one CEL name", rules: "  - name: a\n    context: [{name: b_c, variable: x}]\n    assert: {all: [{check: {\"(tool.name == $b_c)\": false}}]}\n" +
+			"  - name: a_b\n    context: [{name: c, variable: y}]\n    assert: {all: [{check: {\"(tool.name == $c)\": false}}]}\n",
+			err: "its CEL name a_b_c is another variable's"},
 		{name: "a tree under the optional response",
 			rules: "  - name: r\n    assert: {all: [{check: {response: {(size <= `10`): true}}}]}\n",
 			check: `has(object.response) && ((object.response.size <= 10))`},
@@ -132,5 +152,62 @@ func TestFileKeepsWhatCELRefuses(t *testing.T) {
 	}
 	if string(out) != doc || len(notes) != 1 || !strings.Contains(notes[0], "p.yaml:1: kept: policy p: its CEL form does not compile") {
 		t.Errorf("out %s\nnotes %q", out, notes)
+	}
+}
+
+// TestConvertedDecidesAlike: what converts decides every document as the
+// original does, in mode and effect, arguments of every type included
+// (the ninth attack round compared them so).
+func TestConvertedDecidesAlike(t *testing.T) {
+	head := "apiVersion: json.kyverno.io/v1alpha1\nkind: ValidatingPolicy\nmetadata: {name: p%s}\nspec:\n  rules:\n"
+	policies := []string{
+		fmt.Sprintf(head, "") + "  - name: r\n    match: {all: [{action: call, tool: {operation: delete}}]}\n    exclude: {any: [{environment: dev}]}\n    assert: {all: [{check: {\"(contains(principal.groups, 'admins'))\": true}}]}\n",
+		fmt.Sprintf(head, ", annotations: {policies.toolgate.dev/effect: approval}") + "  - name: r\n    match: {any: [{tool: {risk: critical}}, {tool: {risk: high}}]}\n    assert: {all: [{check: {approval: {granted: true}}}]}\n",
+		fmt.Sprintf(head, ", annotations: {policies.toolgate.dev/mode: audit}") + "  - name: a\n    assert: {all: [{check: {\"(length(tool.wildcards))\": 0}}]}\n  - name: b\n    match: {all: [{phase: response}]}\n    assert: {all: [{check: {response: {\"(size <= `10`)\": true}}}]}\n",
+		fmt.Sprintf(head, "") + "  - name: r\n    assert: {all: [{check: {tool: {name: '\\files___remove\\'}}}]}\n",
+	}
+	var docs []map[string]any
+	for _, env := range []string{"production", "dev"} {
+		for _, args := range []map[string]any{{}, {"force": true}, {"force": "true"}, {"mode": 5.0}, {"path": "etc"}} {
+			for _, risk := range []string{"low", "high", "critical"} {
+				for _, phase := range []string{"request", "response"} {
+					d := map[string]any{"phase": phase, "action": "call", "environment": env,
+						"principal": map[string]any{"groups": []any{"devs"}},
+						"tool":      map[string]any{"name": "files___remove", "operation": "delete", "risk": risk, "arguments": args, "wildcards": []any{}}}
+					if phase == "response" {
+						d["response"] = map[string]any{"size": 20.0}
+					}
+					doc, err := attributes.Schema().Complete(d, "document")
+					if err != nil {
+						t.Fatal(err)
+					}
+					docs = append(docs, doc)
+				}
+			}
+		}
+	}
+	for i, src := range policies {
+		p, err := policy.DecodePolicy([]byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		original, err := policy.Compile([]*v1alpha1.ValidatingPolicy{p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := convert.Policy(p)
+		if err != nil {
+			t.Fatalf("policy %d: %v", i, err)
+		}
+		converted, err := celpolicy.Compile([]*celpolicy.Policy{c}, policy.Declared{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range docs {
+			a, b := original.Evaluate(context.Background(), doc), converted.Evaluate(context.Background(), doc)
+			if a.Denied() != b.Denied() || len(a.Approvals()) != len(b.Approvals()) || len(a.Audited()) != len(b.Audited()) {
+				t.Errorf("policy %d, %v: kyverno-json %+v, CEL %+v", i, doc["tool"], a.Findings, b.Findings)
+			}
+		}
 	}
 }
