@@ -3,11 +3,15 @@ package celpolicy
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
 
@@ -33,9 +37,20 @@ type compiled struct {
 	conditions []program
 	// guards are what the match conditions require of the document's
 	// strings, read without CEL (see guardsOf).
-	guards      []guard
-	variables   []program
+	guards    []guard
+	variables []variable
+	// varIndex is each variable's index in variables, by name.
+	varIndex    map[string]int
 	validations []validation
+}
+
+// variable is a policy's variable: its program and, when its expression
+// reads neither the document nor another variable nor the clock, its
+// value, computed once when it compiles (a table of grants is built once,
+// not per call).
+type variable struct {
+	program
+	constant ref.Val
 }
 
 type program struct {
@@ -170,6 +185,7 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 		c.conditions = append(c.conditions, prg)
 		c.guards = append(c.guards, guardsOf(ast)...)
 	}
+	c.varIndex = make(map[string]int, len(p.Spec.Variables))
 	for i, v := range p.Spec.Variables {
 		prg, ast, err := compile([]any{"spec", "variables", i, "expression"}, v.Expression, nil)
 		if err != nil {
@@ -178,7 +194,8 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 		t := ast.OutputType()
 		s.structs[varsType][v.Name] = t
 		prg.name = v.Name
-		c.variables = append(c.variables, prg)
+		c.varIndex[v.Name] = len(c.variables)
+		c.variables = append(c.variables, variable{program: prg, constant: constantOf(ast, prg)})
 	}
 	for i, v := range p.Spec.Validations {
 		check, _, err := compile([]any{"spec", "validations", i, "expression"}, v.Expression, types.BoolType)
@@ -315,7 +332,7 @@ func (p *compiled) evaluate(ctx context.Context, act *activation, res *policy.Re
 			Message: "policy evaluation stopped: no time left", Detail: err.Error()})
 		return true
 	}
-	act.variables = nil
+	act.variables.bind(ctx, act, p)
 	explained := func(rule, outcome string, findings ...policy.Finding) {
 		if explain != nil {
 			*explain = append(*explain, policy.RuleResult{Policy: p.name, Rule: rule, Mode: p.mode, Outcome: outcome, Findings: findings})
@@ -360,18 +377,6 @@ func (p *compiled) evaluate(ctx context.Context, act *activation, res *policy.Re
 				explained(val.rule, policy.Skip)
 			}
 			return false
-		}
-	}
-	if len(p.variables) > 0 {
-		// Every variable is evaluated, in order; one that fails holds its
-		// error, which a validation that reads it then has.
-		act.variables = make(map[string]any, len(p.variables))
-		for _, v := range p.variables {
-			val, err := eval(ctx, v, act)
-			if err != nil {
-				val = types.NewErr("variable %s (%s)", v.name, describe(err))
-			}
-			act.variables[v.name] = val
 		}
 	}
 	// As Kyverno evaluates them: in order, up to the first that fails or
@@ -463,7 +468,7 @@ var errorKinds = []string{
 // activation binds object and variables.
 type activation struct {
 	object    map[string]any
-	variables map[string]any // values are ref.Val
+	variables variables
 }
 
 // newActivation binds doc for every policy.
@@ -476,9 +481,124 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case "object":
 		return a.object, true
 	case "variables":
-		return a.variables, a.variables != nil
+		return &a.variables, a.variables.policy != nil && len(a.variables.policy.variables) > 0
 	}
 	return nil, false
 }
 
 func (a *activation) Parent() interpreter.Activation { return nil }
+
+// variables are one policy's variables while it is evaluated, as CEL
+// reads them (a map): each is evaluated when an expression first reads
+// it, as Kyverno's engine does, and kept until the policy is done; one
+// that fails holds its error, which the expression that reads it then
+// has. A variable no expression reads is never evaluated.
+type variables struct {
+	ctx    context.Context
+	act    *activation
+	policy *compiled
+	values []ref.Val // by index; nil until evaluated
+}
+
+var (
+	_ ref.Val       = (*variables)(nil)
+	_ traits.Mapper = (*variables)(nil)
+)
+
+// bind makes v p's variables, none evaluated yet.
+func (v *variables) bind(ctx context.Context, act *activation, p *compiled) {
+	v.ctx, v.act, v.policy = ctx, act, p
+	v.values = slices.Grow(v.values[:0], len(p.variables))[:len(p.variables)]
+	clear(v.values)
+}
+
+// Find implements traits.Mapper.
+func (v *variables) Find(key ref.Val) (ref.Val, bool) {
+	name, ok := key.(types.String)
+	if !ok || v.policy == nil {
+		return nil, false
+	}
+	i, ok := v.policy.varIndex[string(name)]
+	if !ok {
+		return nil, false
+	}
+	if v.values[i] == nil {
+		vr := v.policy.variables[i]
+		val := vr.constant
+		if val == nil {
+			var err error
+			if val, err = eval(v.ctx, vr.program, v.act); err != nil {
+				val = types.NewErr("variable %s (%s)", vr.name, describe(err))
+			}
+		}
+		v.values[i] = val
+	}
+	return v.values[i], true
+}
+
+// Get implements traits.Indexer.
+func (v *variables) Get(key ref.Val) ref.Val {
+	if val, ok := v.Find(key); ok {
+		return val
+	}
+	return types.NewErr("no such key")
+}
+
+// Contains implements traits.Container.
+func (v *variables) Contains(key ref.Val) ref.Val {
+	_, ok := v.Find(key)
+	return types.Bool(ok)
+}
+
+// Size implements traits.Sizer.
+func (v *variables) Size() ref.Val { return types.Int(len(v.values)) }
+
+// Iterator implements traits.Iterable: the variables' names.
+func (v *variables) Iterator() traits.Iterator {
+	names := make([]string, len(v.policy.variables))
+	for i, vr := range v.policy.variables {
+		names[i] = vr.name
+	}
+	return types.NewStringList(types.DefaultTypeAdapter, names).Iterator()
+}
+
+// ConvertToNative implements ref.Val: variables are read, never converted.
+func (v *variables) ConvertToNative(reflect.Type) (any, error) {
+	return nil, fmt.Errorf("variables cannot be converted")
+}
+
+// ConvertToType implements ref.Val.
+func (v *variables) ConvertToType(t ref.Type) ref.Val {
+	if t == types.TypeType {
+		return v.Type().(ref.Val)
+	}
+	return types.NewErr("variables cannot be converted to %s", t.TypeName())
+}
+
+// Equal implements ref.Val: variables equal only themselves.
+func (v *variables) Equal(other ref.Val) ref.Val { return types.Bool(other == ref.Val(v)) }
+
+// Type implements ref.Val.
+func (v *variables) Type() ref.Type { return types.MapType }
+
+// Value implements ref.Val.
+func (v *variables) Value() any { return v }
+
+// constantOf is the value of a variable's checked expression a when it
+// reads neither the document nor another variable nor the clock, so that
+// every evaluation has the same value; nil when it may differ, or fails.
+func constantOf(a *cel.Ast, p program) ref.Val {
+	for _, e := range ast.MatchDescendants(ast.NavigateAST(a.NativeRep()), ast.AllMatcher()) {
+		switch {
+		case e.Kind() == ast.IdentKind && (e.AsIdent() == "object" || e.AsIdent() == "variables"):
+			return nil
+		case e.Kind() == ast.CallKind && e.AsCall().FunctionName() == "time.now":
+			return nil
+		}
+	}
+	v, err := eval(context.Background(), p, &activation{})
+	if err != nil || types.IsError(v) || types.IsUnknown(v) {
+		return nil
+	}
+	return v
+}

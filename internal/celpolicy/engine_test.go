@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/cel-go/common/types"
+
 	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/policy"
 )
@@ -506,5 +508,47 @@ func TestKyvernoLibraries(t *testing.T) {
 	}
 	if res := e.Evaluate(context.Background(), document(t, call("staging", "read", "low", map[string]any{}))); !res.Denied() {
 		t.Errorf("unmarshal of no JSON: %+v", res.Findings)
+	}
+}
+
+// TestVariablesAsKyverno: as Kyverno's engine does, a variable is
+// evaluated when an expression first reads it and kept for the policy's
+// other expressions; one no expression reads is never evaluated, so its
+// error is no finding; a variable that reads neither the document nor
+// the clock is computed once, when it compiles.
+func TestVariablesAsKyverno(t *testing.T) {
+	p, err := Decode([]byte(policyText("[Deny]", `"variables.risk != 'critical'"`,
+		`  - expression: "variables.risk in variables.table"`,
+		"  variables:",
+		"  - {name: unread, expression: object.tool.arguments.missing}",
+		`  - {name: table, expression: "{'low': 1, 'high': 3}"}`,
+		"  - {name: now, expression: time.now()}",
+		"  - {name: risk, expression: object.tool.risk}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Compile([]*Policy{p}, policy.Declared{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &e.policies[0]
+	for i, want := range []bool{false, true, false, false} {
+		if got := c.variables[i].constant != nil; got != want {
+			t.Errorf("variable %s: constant %v, want %v", c.variables[i].name, got, want)
+		}
+	}
+	act := newActivation(document(t, call("staging", "read", "low", map[string]any{})))
+	var res policy.Result
+	c.evaluate(context.Background(), act, &res, nil, false)
+	if len(res.Findings) != 0 {
+		t.Fatalf("findings %+v, want none: the variable that fails is never read", res.Findings)
+	}
+	for i, want := range []bool{false, true, false, true} {
+		if got := act.variables.values[i] != nil; got != want {
+			t.Errorf("variable %s: evaluated %v, want %v", c.variables[i].name, got, want)
+		}
+	}
+	if v := act.variables.values[3]; v.Equal(types.String("low")) != types.True {
+		t.Errorf("risk = %v", v)
 	}
 }
