@@ -236,82 +236,223 @@ func stringLiterals(e ast.Expr) []string {
 	return nil
 }
 
-// guard is a member of the document that a match condition requires to
-// be one of values: a conjunct object.action == 'call', or object.phase
-// in ['request'], at the condition's top.
-type guard struct {
-	path   []string
-	values []string
+// formula is what the top of a boolean expression (its &&, || and !,
+// down to members of the document compared with literals) decides in Go,
+// before CEL runs. Most policies match on the action, phase, environment
+// or command dialect, so a document of another is decided without CEL.
+//
+// A formula answers yes, no or unknown. A part it cannot read is unknown:
+// a loop, a call, a ternary, a member the document does not have there or
+// that holds another type than the literal. CEL's && and || are
+// commutative (false && error is false, true || error is true), and a
+// comparison of members the document has with literals of their type
+// cannot fail, so a yes or no is the value CEL computes; on unknown, CEL
+// decides.
+type formula struct {
+	op   formulaOp
+	args []*formula // and, or, not
+	path []string   // the member an atom reads
+	// strs are the strings of isOneOf (the member is one of them) and
+	// contains (the member, a list or map, holds the first); boolean is the
+	// value of isBool.
+	strs    []string
+	boolean bool
 }
 
-// guardsOf returns the guards of a match condition. Most policies match
-// on the action, phase, environment or command dialect: a document of
-// another is skipped in Go, without running CEL. Only a conjunct of the
-// condition's top counts: when it is false, the condition is false,
-// whatever its other conjuncts give, errors included (CEL's && is
-// commutative), so skipping is what CEL would decide.
-func guardsOf(a *cel.Ast) []guard {
-	var out []guard
-	var conjuncts func(e ast.Expr)
-	conjuncts = func(e ast.Expr) {
-		if e.Kind() != ast.CallKind {
-			return
+type formulaOp uint8
+
+const (
+	unread formulaOp = iota
+	and
+	or
+	not
+	isOneOf  // object.action == 'call', object.phase in ['request']
+	isBool   // object.principal.authenticated, object.tool.command.parsed == true
+	contains // 'pii' in object.tool.labels, 'k' in object.principal.claims
+)
+
+// tri is a formula's answer.
+type tri uint8
+
+const (
+	unknown tri = iota
+	no
+	yes
+)
+
+// formulaOf returns the formula of the checked expression e; nil when its
+// top is no formula at all.
+func formulaOf(e ast.Expr) *formula {
+	f := build(e)
+	if f.op == unread {
+		return nil
+	}
+	return f
+}
+
+func build(e ast.Expr) *formula {
+	if e.Kind() == ast.LiteralKind {
+		if b, ok := e.AsLiteral().(types.Bool); ok {
+			// A literal is a formula of its own: an atom of no member
+			// compared with its value.
+			return &formula{op: isBool, boolean: bool(b)}
 		}
-		call := e.AsCall()
-		args := call.Args()
+	}
+	if path, ok := plainPath(e); ok {
+		return &formula{op: isBool, path: path, boolean: true}
+	}
+	if e.Kind() != ast.CallKind {
+		return &formula{}
+	}
+	call := e.AsCall()
+	args := call.Args()
+	switch {
+	case call.IsMemberFunction():
+	case call.FunctionName() == "!_" && len(args) == 1:
+		return &formula{op: not, args: []*formula{build(args[0])}}
+	case (call.FunctionName() == "_&&_" || call.FunctionName() == "_||_") && len(args) == 2:
+		op := and
+		if call.FunctionName() == "_||_" {
+			op = or
+		}
+		return &formula{op: op, args: []*formula{build(args[0]), build(args[1])}}
+	case (call.FunctionName() == "_==_" || call.FunctionName() == "_!=_") && len(args) == 2:
+		f := compared(args[0], args[1])
+		if f.op == unread {
+			f = compared(args[1], args[0])
+		}
+		if f.op != unread && call.FunctionName() == "_!=_" {
+			f = &formula{op: not, args: []*formula{f}}
+		}
+		return f
+	case call.FunctionName() == "@in" && len(args) == 2:
+		if path, ok := plainPath(args[0]); ok && args[1].Kind() == ast.ListKind {
+			if strs, ok := stringList(args[1]); ok {
+				return &formula{op: isOneOf, path: path, strs: strs}
+			}
+		}
+		if path, ok := plainPath(args[1]); ok && args[0].Kind() == ast.LiteralKind {
+			if s, ok := args[0].AsLiteral().(types.String); ok {
+				return &formula{op: contains, path: path, strs: []string{string(s)}}
+			}
+		}
+	}
+	return &formula{}
+}
+
+// compared is the atom member == literal, for a string or bool literal.
+func compared(member, literal ast.Expr) *formula {
+	path, ok := plainPath(member)
+	if !ok || literal.Kind() != ast.LiteralKind {
+		return &formula{}
+	}
+	switch v := literal.AsLiteral().(type) {
+	case types.String:
+		return &formula{op: isOneOf, path: path, strs: []string{string(v)}}
+	case types.Bool:
+		return &formula{op: isBool, path: path, boolean: bool(v)}
+	}
+	return &formula{}
+}
+
+// plainPath is the member a chain of plain selections from object reads;
+// a presence test (has()) is no member.
+func plainPath(e ast.Expr) ([]string, bool) {
+	for s := e; s.Kind() == ast.SelectKind; s = s.AsSelect().Operand() {
+		if s.AsSelect().IsTestOnly() {
+			return nil, false
+		}
+	}
+	return docPath(e)
+}
+
+// stringList returns the elements of a list literal when all are string
+// literals.
+func stringList(e ast.Expr) ([]string, bool) {
+	var out []string
+	for _, el := range e.AsList().Elements() {
+		s, ok := el.AsLiteral().(types.String)
+		if el.Kind() != ast.LiteralKind || !ok {
+			return nil, false
+		}
+		out = append(out, string(s))
+	}
+	return out, true
+}
+
+// eval answers f on doc.
+func (f *formula) eval(doc map[string]any) tri {
+	switch f.op {
+	case and, or:
+		// Kleene's logic, which is CEL's: a no (and) or yes (or) settles
+		// it whatever the other part is.
+		settles, other := no, yes
+		if f.op == or {
+			settles, other = yes, no
+		}
+		a := f.args[0].eval(doc)
+		if a == settles {
+			return settles
+		}
+		b := f.args[1].eval(doc)
 		switch {
-		case call.FunctionName() == "_&&_" && len(args) == 2:
-			conjuncts(args[0])
-			conjuncts(args[1])
-		case call.FunctionName() == "_==_" && len(args) == 2:
-			if g, ok := guardOf(args[0], args[1]); ok {
-				out = append(out, g)
-			} else if g, ok := guardOf(args[1], args[0]); ok {
-				out = append(out, g)
-			}
-		case call.FunctionName() == "@in" && len(args) == 2 && args[1].Kind() == ast.ListKind:
-			if g, ok := guardOf(args[0], args[1]); ok {
-				out = append(out, g)
-			}
+		case b == settles:
+			return settles
+		case a == other && b == other:
+			return other
+		}
+		return unknown
+	case not:
+		switch f.args[0].eval(doc) {
+		case yes:
+			return no
+		case no:
+			return yes
+		}
+		return unknown
+	case isBool:
+		if f.path == nil {
+			return answer(f.boolean)
+		}
+		if b, ok := member(doc, f.path).(bool); ok {
+			return answer(b == f.boolean)
+		}
+	case isOneOf:
+		if s, ok := member(doc, f.path).(string); ok {
+			return answer(slices.Contains(f.strs, s))
+		}
+	case contains:
+		switch v := member(doc, f.path).(type) {
+		case []any:
+			// CEL's in compares with ==, which is false between a string
+			// and a value of another type.
+			return answer(slices.Contains(v, any(f.strs[0])))
+		case []string:
+			return answer(slices.Contains(v, f.strs[0]))
+		case map[string]any:
+			_, ok := v[f.strs[0]]
+			return answer(ok)
 		}
 	}
-	conjuncts(a.NativeRep().Expr())
-	return out
+	return unknown
 }
 
-// guardOf returns the guard that member equals (one of) literal: member
-// a string the document always has, literal strings.
-func guardOf(member, literal ast.Expr) (guard, bool) {
-	path, ok := docPath(member)
-	if !ok {
-		return guard{}, false
+func answer(b bool) tri {
+	if b {
+		return yes
 	}
-	if s, always := attributes.Schema().Member(path...); !always || s.Type != "string" {
-		return guard{}, false
-	}
-	values := stringLiterals(literal)
-	if len(values) == 0 || literal.Kind() == ast.ListKind && len(values) != len(literal.AsList().Elements()) {
-		return guard{}, false
-	}
-	return guard{path: path, values: values}, true
+	return no
 }
 
-// admits reports whether doc passes every guard. A member that is not a
-// string there (which the schema rules out) passes, and CEL decides.
-func admits(guards []guard, doc map[string]any) bool {
-	for _, g := range guards {
-		var v any = doc
-		for _, p := range g.path {
-			m, ok := v.(map[string]any)
-			if !ok {
-				v = nil
-				break
-			}
-			v = m[p]
+// member is the value at path in doc; nil when there is none.
+func member(doc map[string]any, path []string) any {
+	var v any = doc
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
 		}
-		if s, ok := v.(string); ok && !slices.Contains(g.values, s) {
-			return false
-		}
+		v = m[p]
 	}
-	return true
+	return v
 }

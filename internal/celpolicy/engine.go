@@ -35,10 +35,7 @@ type compiled struct {
 	// reads is what the policy's expressions read of the document.
 	reads      reads
 	conditions []program
-	// guards are what the match conditions require of the document's
-	// strings, read without CEL (see guardsOf).
-	guards    []guard
-	variables []variable
+	variables  []variable
 	// varIndex is each variable's index in variables, by name.
 	varIndex    map[string]int
 	validations []validation
@@ -60,6 +57,9 @@ type program struct {
 	// which looks at the context as it runs; one without runs in a bounded
 	// number of steps and is evaluated without a context to watch.
 	loops bool
+	// decides, for a boolean expression, is what its top decides without
+	// CEL (see formula); nil when nothing.
+	decides *formula
 }
 
 type validation struct {
@@ -182,8 +182,8 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 			return compiled{}, err
 		}
 		prg.name = "matchConditions[" + m.Name + "]"
+		prg.decides = formulaOf(ast.NativeRep().Expr())
 		c.conditions = append(c.conditions, prg)
-		c.guards = append(c.guards, guardsOf(ast)...)
 	}
 	c.varIndex = make(map[string]int, len(p.Spec.Variables))
 	for i, v := range p.Spec.Variables {
@@ -198,10 +198,11 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 		c.variables = append(c.variables, variable{program: prg, constant: constantOf(ast, prg)})
 	}
 	for i, v := range p.Spec.Validations {
-		check, _, err := compile([]any{"spec", "validations", i, "expression"}, v.Expression, types.BoolType)
+		check, ast, err := compile([]any{"spec", "validations", i, "expression"}, v.Expression, types.BoolType)
 		if err != nil {
 			return compiled{}, err
 		}
+		check.decides = formulaOf(ast.NativeRep().Expr())
 		val := validation{rule: fmt.Sprintf("validations[%d]", i), check: check, message: v.Message}
 		if v.MessageExpression != "" {
 			m, _, err := compile([]any{"spec", "validations", i, "messageExpression"}, v.MessageExpression, types.StringType)
@@ -350,11 +351,15 @@ func (p *compiled) evaluate(ctx context.Context, act *activation, res *policy.Re
 		res.Findings = append(res.Findings, f)
 		return f
 	}
-	if !admits(p.guards, act.object) {
-		for _, val := range p.validations {
-			explained(val.rule, policy.Skip)
+	// A condition that is false skips the policy, whatever the others
+	// give, errors included.
+	for _, m := range p.conditions {
+		if m.decides != nil && m.decides.eval(act.object) == no {
+			for _, val := range p.validations {
+				explained(val.rule, policy.Skip)
+			}
+			return false
 		}
-		return false
 	}
 	for _, m := range p.conditions {
 		v, err := eval(ctx, m, act)
@@ -427,8 +432,17 @@ func (p *compiled) message(ctx context.Context, val validation, act *activation,
 	}
 }
 
-// eval runs prg, a panic in it an error of its own.
+// eval runs prg, a panic in it an error of its own; what its formula
+// decides is not run in CEL.
 func eval(ctx context.Context, p program, act *activation) (v ref.Val, err error) {
+	if p.decides != nil {
+		switch p.decides.eval(act.object) {
+		case yes:
+			return types.True, nil
+		case no:
+			return types.False, nil
+		}
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			v, err = nil, fmt.Errorf("panic: %v", r)
