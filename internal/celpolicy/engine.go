@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
@@ -21,6 +22,13 @@ import (
 // Engine is a bundle's compiled CEL policies. It implements policy.Engine.
 type Engine struct {
 	policies []compiled
+	// members numbers the members of the document the plans read (see
+	// activation.members).
+	members members
+	// activations are kept between decisions: a decision's activation
+	// holds a slot for each member, and made anew it was most of what a
+	// decision allocated.
+	activations sync.Pool
 }
 
 var _ policy.Explainer = (*Engine)(nil)
@@ -57,9 +65,11 @@ type program struct {
 	// which looks at the context as it runs; one without runs in a bounded
 	// number of steps and is evaluated without a context to watch.
 	loops bool
-	// decides, for a boolean expression, is what its top decides without
-	// CEL (see formula); nil when nothing.
-	decides *formula
+	// plan computes the expression's value without cel-go's interpreter
+	// where it can (see plan), with slots for its loops' variables; nil
+	// when it knows nothing of the expression.
+	plan  plan
+	slots int
 }
 
 type validation struct {
@@ -122,8 +132,9 @@ func Compile(policies []*Policy, declared policy.Declared) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CEL environment: %w", err)
 	}
+	e.members.ids = map[string]int{}
 	for i, p := range policies {
-		c, err := compilePolicy(base, s, i, p, declared)
+		c, err := compilePolicy(base, s, i, p, declared, &e.members)
 		if err != nil {
 			return nil, &policy.PolicyError{Index: i, Err: err}
 		}
@@ -132,12 +143,12 @@ func Compile(policies []*Policy, declared policy.Declared) (*Engine, error) {
 	return e, nil
 }
 
-func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared policy.Declared) (compiled, error) {
+func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared policy.Declared, members *members) (compiled, error) {
 	mode, approval, err := modeOf(p)
 	if err != nil {
 		return compiled{}, err
 	}
-	c := compiled{name: p.Metadata.Name, mode: mode, approval: approval}
+	c := compiled{name: p.Metadata.Name, mode: mode, approval: approval, varIndex: map[string]int{}}
 	// The policy's variables are fields of an object type of its own, each
 	// of the type its expression has, so variables.x is checked as object.x
 	// is; each is declared once compiled, so a variable reads only those
@@ -174,18 +185,17 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 		if err != nil {
 			return program{}, nil, fieldError(at, "policy %s: %v", c.name, err)
 		}
-		return program{prg: prg, loops: loops}, ast, nil
+		pl, slots := planOf(ast.NativeRep().Expr(), env.CELTypeAdapter(), &c, members)
+		return program{prg: prg, loops: loops, plan: pl, slots: slots}, ast, nil
 	}
 	for i, m := range p.Spec.MatchConditions {
-		prg, ast, err := compile([]any{"spec", "matchConditions", i, "expression"}, m.Expression, types.BoolType)
+		prg, _, err := compile([]any{"spec", "matchConditions", i, "expression"}, m.Expression, types.BoolType)
 		if err != nil {
 			return compiled{}, err
 		}
 		prg.name = "matchConditions[" + m.Name + "]"
-		prg.decides = formulaOf(ast.NativeRep().Expr())
 		c.conditions = append(c.conditions, prg)
 	}
-	c.varIndex = make(map[string]int, len(p.Spec.Variables))
 	for i, v := range p.Spec.Variables {
 		prg, ast, err := compile([]any{"spec", "variables", i, "expression"}, v.Expression, nil)
 		if err != nil {
@@ -198,11 +208,10 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 		c.variables = append(c.variables, variable{program: prg, constant: constantOf(ast, prg)})
 	}
 	for i, v := range p.Spec.Validations {
-		check, ast, err := compile([]any{"spec", "validations", i, "expression"}, v.Expression, types.BoolType)
+		check, _, err := compile([]any{"spec", "validations", i, "expression"}, v.Expression, types.BoolType)
 		if err != nil {
 			return compiled{}, err
 		}
-		check.decides = formulaOf(ast.NativeRep().Expr())
 		val := validation{rule: fmt.Sprintf("validations[%d]", i), check: check, message: v.Message}
 		if v.MessageExpression != "" {
 			m, _, err := compile([]any{"spec", "validations", i, "messageExpression"}, v.MessageExpression, types.StringType)
@@ -278,13 +287,38 @@ func (e *Engine) Environments() map[string]bool {
 // panic) is an error, which denies like a violation.
 func (e *Engine) Evaluate(ctx context.Context, doc map[string]any) policy.Result {
 	var res policy.Result
-	act := newActivation(doc)
-	for i := range e.policies {
-		if e.policies[i].evaluate(ctx, act, &res, nil, false) {
-			return res
+	e.decide(ctx, doc, func(act *activation) {
+		res = policy.Result{}
+		for i := range e.policies {
+			if e.policies[i].evaluate(ctx, act, &res, nil, false) {
+				return
+			}
 		}
-	}
+	})
 	return res
+}
+
+// decide runs f on an activation of doc, and when a plan panics (which
+// TestPlanIsCEL and FuzzPlan look for, and none is known to), runs it
+// again with every expression in cel-go: a decision pays for one recover,
+// not one per expression.
+func (e *Engine) decide(ctx context.Context, doc map[string]any, f func(*activation)) {
+	if !e.attempt(ctx, doc, f, false) {
+		e.attempt(ctx, doc, f, true)
+	}
+}
+
+func (e *Engine) attempt(ctx context.Context, doc map[string]any, f func(*activation), plansOff bool) (done bool) {
+	act := e.activation(ctx, doc)
+	act.plansOff = plansOff
+	defer func() {
+		if !plansOff && recover() != nil {
+			done = false
+		}
+		e.release(act)
+	}()
+	f(act)
+	return true
 }
 
 // AllowsEach implements policy.Engine: it skips audit-only policies and
@@ -294,17 +328,21 @@ func (e *Engine) AllowsEach(ctx context.Context) func(doc map[string]any) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		var res policy.Result
-		act := newActivation(doc)
-		for i := range e.policies {
-			if e.policies[i].mode == policy.ModeAudit {
-				continue // nothing an audit-only policy finds denies
+		allowed := true
+		e.decide(ctx, doc, func(act *activation) {
+			var res policy.Result
+			allowed = true
+			for i := range e.policies {
+				if e.policies[i].mode == policy.ModeAudit {
+					continue // nothing an audit-only policy finds denies
+				}
+				if e.policies[i].evaluate(ctx, act, &res, nil, true) || res.Denied() {
+					allowed = false
+					return
+				}
 			}
-			if e.policies[i].evaluate(ctx, act, &res, nil, true) || res.Denied() {
-				return false
-			}
-		}
-		return true
+		})
+		return allowed
 	}
 }
 
@@ -313,10 +351,12 @@ func (e *Engine) AllowsEach(ctx context.Context) func(doc map[string]any) bool {
 // was.
 func (e *Engine) Explain(doc map[string]any) []policy.RuleResult {
 	var out []policy.RuleResult
-	act := newActivation(doc)
-	for i := range e.policies {
-		e.policies[i].evaluate(context.Background(), act, nil, &out, false)
-	}
+	e.decide(context.Background(), doc, func(act *activation) {
+		out = nil
+		for i := range e.policies {
+			e.policies[i].evaluate(context.Background(), act, nil, &out, false)
+		}
+	})
 	return out
 }
 
@@ -352,17 +392,23 @@ func (p *compiled) evaluate(ctx context.Context, act *activation, res *policy.Re
 		return f
 	}
 	// A condition that is false skips the policy, whatever the others
-	// give, errors included.
+	// give, errors included: what plans compute first.
+	act.conditions = act.conditions[:0]
 	for _, m := range p.conditions {
-		if m.decides != nil && m.decides.eval(act.object) == no {
+		v := act.run(m)
+		if v == types.False {
 			for _, val := range p.validations {
 				explained(val.rule, policy.Skip)
 			}
 			return false
 		}
+		act.conditions = append(act.conditions, v)
 	}
-	for _, m := range p.conditions {
-		v, err := eval(ctx, m, act)
+	for i, m := range p.conditions {
+		v, err := act.conditions[i], error(nil)
+		if v == nil {
+			v, err = eval(ctx, m, act)
+		}
 		if err != nil {
 			f := fault(m.name, err)
 			for _, val := range p.validations {
@@ -432,16 +478,11 @@ func (p *compiled) message(ctx context.Context, val validation, act *activation,
 	}
 }
 
-// eval runs prg, a panic in it an error of its own; what its formula
-// decides is not run in CEL.
+// eval computes p's value: its plan's, or when the plan says nothing,
+// cel-go's, a panic in it an error of its own.
 func eval(ctx context.Context, p program, act *activation) (v ref.Val, err error) {
-	if p.decides != nil {
-		switch p.decides.eval(act.object) {
-		case yes:
-			return types.True, nil
-		case no:
-			return types.False, nil
-		}
+	if v := act.run(p); v != nil {
+		return v, nil
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -479,15 +520,67 @@ var errorKinds = []string{
 	"error parsing regexp", "operation interrupted", "operation cancelled", "panic", "is not a bool",
 }
 
-// activation binds object and variables.
+// activation binds object and variables for one decision, and holds what
+// plans use as they run.
 type activation struct {
+	ctx       context.Context
 	object    map[string]any
 	variables variables
+	// slots are the values of the variables of the loops plans run, each
+	// plan's from the base it is given; steps counts their steps.
+	slots []ref.Val
+	steps int
+	// members are the members of the document plans read, by number,
+	// each read once a decision; paths say where each is.
+	members []member
+	paths   []memberPath
+	// plansOff: every expression runs in cel-go.
+	plansOff bool
+	// conditions are the match conditions' values that plans computed,
+	// nil for none, while a policy is evaluated.
+	conditions []ref.Val
 }
 
 // newActivation binds doc for every policy.
-func newActivation(doc map[string]any) *activation {
-	return &activation{object: doc}
+func newActivation(ctx context.Context, doc map[string]any) *activation {
+	return &activation{ctx: ctx, object: doc}
+}
+
+// activation binds doc for e's policies, until release.
+func (e *Engine) activation(ctx context.Context, doc map[string]any) *activation {
+	a, _ := e.activations.Get().(*activation)
+	if a == nil {
+		a = &activation{members: make([]member, len(e.members.paths)), paths: e.members.paths}
+	}
+	a.ctx, a.object = ctx, doc
+	return a
+}
+
+// release returns a to e once its decision is made, holding nothing of it.
+func (e *Engine) release(a *activation) {
+	clear(a.members)
+	clear(a.slots[:cap(a.slots)])
+	clear(a.variables.values[:cap(a.variables.values)])
+	clear(a.conditions[:cap(a.conditions)])
+	*a = activation{members: a.members, paths: a.paths, slots: a.slots[:0], conditions: a.conditions[:0],
+		variables: variables{values: a.variables.values[:0]}}
+	e.activations.Put(a)
+}
+
+// run is the value p's plan computes on a's document, nil when there is no
+// plan or it says nothing. A plan that panics is recovered once a
+// decision (see Engine.decide).
+func (a *activation) run(p program) ref.Val {
+	if p.plan == nil || a.plansOff {
+		return nil
+	}
+	base := len(a.slots)
+	for range p.slots {
+		a.slots = append(a.slots, nil)
+	}
+	v := p.plan(a, base)
+	a.slots = a.slots[:base]
+	return v
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -536,6 +629,11 @@ func (v *variables) Find(key ref.Val) (ref.Val, bool) {
 	if !ok {
 		return nil, false
 	}
+	return v.get(i), true
+}
+
+// get is the value of the i-th variable, evaluated on first read.
+func (v *variables) get(i int) ref.Val {
 	if v.values[i] == nil {
 		vr := v.policy.variables[i]
 		val := vr.constant
@@ -547,7 +645,7 @@ func (v *variables) Find(key ref.Val) (ref.Val, bool) {
 		}
 		v.values[i] = val
 	}
-	return v.values[i], true
+	return v.values[i]
 }
 
 // Get implements traits.Indexer.
@@ -601,7 +699,12 @@ func (v *variables) Value() any { return v }
 // constantOf is the value of a variable's checked expression a when it
 // reads neither the document nor another variable nor the clock, so that
 // every evaluation has the same value; nil when it may differ, or fails.
-func constantOf(a *cel.Ast, p program) ref.Val {
+func constantOf(a *cel.Ast, p program) (v ref.Val) {
+	defer func() {
+		if recover() != nil {
+			v = nil
+		}
+	}()
 	for _, e := range ast.MatchDescendants(ast.NavigateAST(a.NativeRep()), ast.AllMatcher()) {
 		switch {
 		case e.Kind() == ast.IdentKind && (e.AsIdent() == "object" || e.AsIdent() == "variables"):
@@ -610,7 +713,7 @@ func constantOf(a *cel.Ast, p program) ref.Val {
 			return nil
 		}
 	}
-	v, err := eval(context.Background(), p, &activation{})
+	v, err := eval(context.Background(), p, newActivation(context.Background(), nil))
 	if err != nil || types.IsError(v) || types.IsUnknown(v) {
 		return nil
 	}

@@ -2,9 +2,11 @@ package celpolicy
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,9 +16,9 @@ import (
 	"github.com/toolgate/toolgate/internal/policy"
 )
 
-// formulaExprs are boolean expressions whose tops formulas read, beside
-// those of the default bundle's CEL twin.
-var formulaExprs = []string{
+// planExprs are expressions of every construct plans know, and some
+// they do not, beside those of the default bundle's CEL twin.
+var planExprs = []string{
 	`object.action == 'call'`,
 	`'call' == object.action`,
 	`object.action != 'call'`,
@@ -35,25 +37,85 @@ var formulaExprs = []string{
 	`object.tool.arguments.flag == true || object.tool.arguments.name in ['a', 'b']`,
 	`'a' in object.tool.arguments.list && object.action == 'call'`,
 	`has(object.tool.arguments.flag) || object.action == 'call'`,
+	`has(object.tool.arguments) && !has(object.tool.arguments.x)`,
 	`object.action == 'call' && object.tool.labels.exists(l, l == 'pii')`,
 	`object.action == 'call' || object.tool.labels.exists(l, l == 'pii')`,
+	`object.tool.labels.all(l, l != 'pii') && object.tool.labels.exists_one(l, l == 'x')`,
+	`object.tool.labels.filter(l, l != 'x').size() < 2`,
+	`object.tool.labels.map(l, l + '!').exists(l, l.endsWith('a!'))`,
+	`object.principal.claims.exists(k, k.startsWith('cognito'))`,
 	`true && object.action == 'call'`,
 	`false || !(object.phase == 'request')`,
 	`(object.action == 'call' ? object.phase : object.environment) == 'request'`,
+	`object.tool.arguments.n > 2 && object.tool.arguments.n <= 5.5 || object.tool.arguments.n >= 10`,
+	`object.tool.arguments.n < 3`,
+	`size(object.tool.arguments) > 1 || object.tool.arguments.name.size() == 1`,
+	`object.tool.arguments.name.contains('a') || object.tool.arguments.name.matches('^c')`,
+	`{'a': 1, 'c': 3}[object.tool.arguments.name] == 1`,
+	`[object.tool.arguments.name, object.tool.arguments.x][1] == 'y' && [1, 2][object.session.labelCalls.destructive] == 2`,
+	`{object.tool.arguments.name: true}['a']`,
+	`(object.principal.groups + object.principal.scopes).exists(g, wildcard('dev*', g))`,
+	`cel.bind(g, object.principal.groups, g.size() > 0 && g[0] == 'developers')`,
+	`object.tool.arguments.list.exists(x, x == 'a')`,
+	`object.principal.claims['cognito:groups'].exists(g, g == 'sre')`,
+	`object.tool.?arguments.?flag.orValue(false)`,
 }
 
-// TestFormulaIsCEL: what a formula decides is what CEL computes, on
-// documents of every kind a caller can make: members missing, of other
-// types, lists of mixed values. Where CEL fails, the formula must not
-// decide.
-func TestFormulaIsCEL(t *testing.T) {
+// plansOff is e with no plans: every expression runs in cel-go.
+func plansOff(e *Engine) *Engine {
+	out := &Engine{}
+	for _, c := range e.policies {
+		c.conditions = slices.Clone(c.conditions)
+		c.variables = slices.Clone(c.variables)
+		c.validations = slices.Clone(c.validations)
+		for i := range c.conditions {
+			c.conditions[i].plan = nil
+		}
+		for i := range c.variables {
+			c.variables[i].plan = nil
+		}
+		for i := range c.validations {
+			c.validations[i].check.plan = nil
+			if m := c.validations[i].messageExpr; m != nil {
+				off := *m
+				off.plan = nil
+				c.validations[i].messageExpr = &off
+			}
+		}
+		out.policies = append(out.policies, c)
+	}
+	return out
+}
+
+// programs returns p's programs, in order.
+func programs(c *compiled) []program {
+	out := slices.Clone(c.conditions)
+	for _, v := range c.variables {
+		out = append(out, v.program)
+	}
+	for _, v := range c.validations {
+		out = append(out, v.check)
+		if v.messageExpr != nil {
+			out = append(out, *v.messageExpr)
+		}
+	}
+	return out
+}
+
+// TestPlanIsCEL: the value a plan computes is CEL's, of the same type,
+// on documents of every kind a caller can make: members missing, of other
+// types, lists of mixed values. Where CEL fails, the plan must say
+// nothing. And every finding of the engine is the same with plans as
+// without.
+func TestPlanIsCEL(t *testing.T) {
 	var ps []*Policy
-	for _, expr := range formulaExprs {
-		p, err := Decode([]byte(policyText("[Deny]", `"`+expr+`"`)))
+	for i, expr := range planExprs {
+		p, err := Decode([]byte(policyText("[Deny]", `"`+expr+`"`,
+			"  variables:", `  - {name: num, expression: "object.tool.arguments.n"}`, `  - {name: risky, expression: "variables.num > 3 || object.tool.risk == 'critical'"}`)))
 		if err != nil {
 			t.Fatalf("%s: %v", expr, err)
 		}
-		p.Metadata.Name = "p" + string(rune('a'+len(ps)))
+		p.Metadata.Name = fmt.Sprintf("p%d", i)
 		ps = append(ps, p)
 	}
 	twin, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "bundles", "default-cel", "*.yaml"))
@@ -73,20 +135,15 @@ func TestFormulaIsCEL(t *testing.T) {
 			ps = append(ps, p)
 		}
 	}
-	e, err := Compile(ps, policy.Declared{})
+	on, err := Compile(ps, policy.Declared{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var programs []program
-	for _, c := range e.policies {
-		programs = append(programs, c.conditions...)
-		for _, v := range c.validations {
-			programs = append(programs, v.check)
-		}
-	}
+	off := plansOff(on)
+	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
-	decided := map[tri]int{}
-	for i := range 4000 {
+	computed, silent := 0, 0
+	for i := range 3000 {
 		doc := randomDocument(rng)
 		if i%2 == 0 {
 			// The document the interceptor builds has every member the
@@ -96,31 +153,30 @@ func TestFormulaIsCEL(t *testing.T) {
 				doc = full
 			}
 		}
-		act := newActivation(doc)
-		for _, p := range programs {
-			if p.decides == nil {
-				continue
-			}
-			got := p.decides.eval(doc)
-			decided[got]++
-			if got == unknown {
-				continue
-			}
-			act.variables.bind(context.Background(), act, &compiled{})
-			raw := p
-			raw.decides = nil
-			want, err := eval(context.Background(), raw, act)
-			if err != nil || (want != types.True && want != types.False) {
-				t.Fatalf("%s on %v: the formula says %v, CEL %v (%v)", p.name, doc, got, want, err)
-			}
-			if (got == yes) != (want == types.True) {
-				t.Fatalf("%s on %v: the formula says %v, CEL %v", p.name, doc, got, want)
+		actOn, actOff := on.activation(ctx, doc), newActivation(ctx, doc)
+		for j := range on.policies {
+			actOn.variables.bind(ctx, actOn, &on.policies[j])
+			actOff.variables.bind(ctx, actOff, &off.policies[j])
+			for k, p := range programs(&on.policies[j]) {
+				got := actOn.run(p)
+				if got == nil {
+					silent++
+					continue
+				}
+				computed++
+				want, err := eval(ctx, programs(&off.policies[j])[k], actOff)
+				if err != nil || want.Type() != got.Type() || types.Equal(want, got) != types.True {
+					t.Fatalf("%s %s on %v: the plan computes %v (%s), CEL %v (%v)", on.policies[j].name, p.name, doc, got, got.Type(), want, err)
+				}
 			}
 		}
+		if a, b := on.Evaluate(ctx, doc), off.Evaluate(ctx, doc); !slices.Equal(a.Findings, b.Findings) {
+			t.Fatalf("on %v: findings with plans\n%+v\nwithout\n%+v", doc, a.Findings, b.Findings)
+		}
 	}
-	t.Logf("decided %d yes, %d no; %d left to CEL", decided[yes], decided[no], decided[unknown])
-	if decided[yes] < 1000 || decided[no] < 1000 || decided[unknown] < 1000 {
-		t.Errorf("decided %v: too few of a kind to hold the formulas to CEL", decided)
+	t.Logf("plans computed %d values and left %d to CEL", computed, silent)
+	if computed < 50000 || silent < 10000 {
+		t.Errorf("plans computed %d values and left %d: too few of one to hold plans to CEL", computed, silent)
 	}
 }
 
