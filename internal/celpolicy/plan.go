@@ -572,7 +572,22 @@ func compared(name string, l, r planned) (planned, bool) {
 			}
 			switch c := m.raw.(type) {
 			case []any:
-				return types.Bool(slices.Contains(c, any(string(s))))
+				// A string element equal to it is found; any other element
+				// CEL compares in its own way.
+				plain := true
+				for _, e := range c {
+					switch e := e.(type) {
+					case string:
+						if e == string(s) {
+							return types.True
+						}
+					default:
+						plain = false
+					}
+				}
+				if plain {
+					return types.False
+				}
 			case []string:
 				return types.Bool(slices.Contains(c, string(s)))
 			case map[string]any:

@@ -2,12 +2,15 @@ package celpolicy
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/cel-go/common/types"
@@ -59,6 +62,24 @@ var planExprs = []string{
 	`object.tool.arguments.list.exists(x, x == 'a')`,
 	`object.principal.claims['cognito:groups'].exists(g, g == 'sre')`,
 	`object.tool.?arguments.?flag.orValue(false)`,
+	`size(object.tool.labels) == 0 || size(object.principal.claims) > 1 || size(object.tool.arguments.name) == 1`,
+	`object.principal.groups.exists(g, g in variables.grants && variables.grants[g].exists(p, wildcard(p, object.tool.arguments.name)))`,
+	`(object.principal.groups + object.tool.labels).all(g, g != 'x')`,
+	`(object.principal.groups + object.tool.arguments.list).exists(g, g == 'a')`,
+	`object.principal.claims.all(k, k != 'sub') && object.tool.arguments.list.exists(k, k == 'a')`,
+	`variables.grants[object.tool.arguments.name].size() > 0`,
+	`object.tool.arguments.name in variables.grants || object.tool.arguments.n in {'a': 1}`,
+	`{'a': 1, 'b': 2}[object.tool.arguments.name] > 1`,
+	`object.tool.labels.exists(l, l == 'pii') == false`,
+	`object.tool.labels.exists(object, object == 'pii') || object.tool.labels.all(variables, variables != 'x')`,
+	`[1, 2, 3].exists(x, x == object.tool.arguments.n)`,
+	`[object.tool.arguments.n].all(x, x < 3)`,
+	`object.tool.labels.map(l, size(l)).exists(n, n > 3)`,
+	`object.tool.arguments.x == null || object.principal.claims.sub == null`,
+	`object.tool.arguments.n == 1 || object.tool.arguments.n == 1.0 || object.tool.arguments.n == 1u`,
+	`object.tool.arguments.name < 'b' || object.tool.arguments.n >= 2u`,
+	`object.tool.labels + ['x'] == ['x'] || object.tool.arguments.name + 'x' == 'ax'`,
+	`variables.risky && object.action == 'call'`,
 }
 
 // plansOff is e with no plans: every expression runs in cel-go.
@@ -102,45 +123,86 @@ func programs(c *compiled) []program {
 	return out
 }
 
+// planEngines compiles planExprs, each a policy with two variables, the
+// default bundle's CEL twin and the policies of testdata, once; off is
+// the same engine with every plan taken out.
+var planEngines = sync.OnceValues(func() (*Engine, error) {
+	var ps []*Policy
+	for i, expr := range planExprs {
+		p, err := Decode([]byte(policyText("[Deny]", `"`+expr+`"`,
+			"  variables:", `  - {name: num, expression: "object.tool.arguments.n"}`,
+			`  - {name: risky, expression: "variables.num > 3 || object.tool.risk == 'critical'"}`,
+			`  - {name: grants, expression: "{'sre': ['k8s___*', 'docs___*'], 'developers': ['docs___*']}"}`)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", expr, err)
+		}
+		p.Metadata.Name = fmt.Sprintf("p%d", i)
+		ps = append(ps, p)
+	}
+	twin, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "bundles", "default-cel", "*.yaml"))
+	own, _ := filepath.Glob(filepath.Join("testdata", "*.yaml"))
+	if len(twin) == 0 || len(own) == 0 {
+		return nil, errors.New("no CEL twin of the default bundle, or no testdata")
+	}
+	for _, f := range append(twin, own...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, doc := range strings.Split(string(b), "\n---\n") {
+			p, err := Decode([]byte(doc))
+			if err != nil {
+				// testdata holds policies that fail to decode on purpose.
+				continue
+			}
+			ps = append(ps, p)
+		}
+	}
+	return Compile(ps, policy.Declared{})
+})
+
+// samePlans checks every plan of on against cel-go on doc (off is on
+// without plans), and the engine's findings with plans and without; it
+// returns how many values plans computed and how many they left to CEL.
+func samePlans(t testing.TB, on, off *Engine, doc map[string]any) (computed, silent int) {
+	t.Helper()
+	ctx := context.Background()
+	actOn, actOff := on.activation(ctx, doc), newActivation(ctx, doc)
+	defer on.release(actOn)
+	for j := range on.policies {
+		actOn.variables.bind(ctx, actOn, &on.policies[j])
+		actOff.variables.bind(ctx, actOff, &off.policies[j])
+		cel := programs(&off.policies[j])
+		for k, p := range programs(&on.policies[j]) {
+			got := actOn.run(p)
+			if got == nil {
+				silent++
+				continue
+			}
+			computed++
+			want, err := eval(ctx, cel[k], actOff)
+			if err != nil || want.Type() != got.Type() || types.Equal(want, got) != types.True {
+				t.Fatalf("%s %s on %v: the plan computes %v (%s), CEL %v (%v)", on.policies[j].name, p.name, doc, got, got.Type(), want, err)
+			}
+		}
+	}
+	if a, b := on.Evaluate(ctx, doc), off.Evaluate(ctx, doc); !slices.Equal(a.Findings, b.Findings) {
+		t.Fatalf("on %v: findings with plans\n%+v\nwithout\n%+v", doc, a.Findings, b.Findings)
+	}
+	return computed, silent
+}
+
 // TestPlanIsCEL: the value a plan computes is CEL's, of the same type,
 // on documents of every kind a caller can make: members missing, of other
 // types, lists of mixed values. Where CEL fails, the plan must say
 // nothing. And every finding of the engine is the same with plans as
 // without.
 func TestPlanIsCEL(t *testing.T) {
-	var ps []*Policy
-	for i, expr := range planExprs {
-		p, err := Decode([]byte(policyText("[Deny]", `"`+expr+`"`,
-			"  variables:", `  - {name: num, expression: "object.tool.arguments.n"}`, `  - {name: risky, expression: "variables.num > 3 || object.tool.risk == 'critical'"}`)))
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		p.Metadata.Name = fmt.Sprintf("p%d", i)
-		ps = append(ps, p)
-	}
-	twin, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "bundles", "default-cel", "*.yaml"))
-	if len(twin) == 0 {
-		t.Fatal("no CEL twin of the default bundle")
-	}
-	for _, f := range twin {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, doc := range strings.Split(string(b), "\n---\n") {
-			p, err := Decode([]byte(doc))
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			ps = append(ps, p)
-		}
-	}
-	on, err := Compile(ps, policy.Declared{})
+	on, err := planEngines()
 	if err != nil {
 		t.Fatal(err)
 	}
 	off := plansOff(on)
-	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	computed, silent := 0, 0
 	for i := range 3000 {
@@ -153,31 +215,37 @@ func TestPlanIsCEL(t *testing.T) {
 				doc = full
 			}
 		}
-		actOn, actOff := on.activation(ctx, doc), newActivation(ctx, doc)
-		for j := range on.policies {
-			actOn.variables.bind(ctx, actOn, &on.policies[j])
-			actOff.variables.bind(ctx, actOff, &off.policies[j])
-			for k, p := range programs(&on.policies[j]) {
-				got := actOn.run(p)
-				if got == nil {
-					silent++
-					continue
-				}
-				computed++
-				want, err := eval(ctx, programs(&off.policies[j])[k], actOff)
-				if err != nil || want.Type() != got.Type() || types.Equal(want, got) != types.True {
-					t.Fatalf("%s %s on %v: the plan computes %v (%s), CEL %v (%v)", on.policies[j].name, p.name, doc, got, got.Type(), want, err)
-				}
-			}
-		}
-		if a, b := on.Evaluate(ctx, doc), off.Evaluate(ctx, doc); !slices.Equal(a.Findings, b.Findings) {
-			t.Fatalf("on %v: findings with plans\n%+v\nwithout\n%+v", doc, a.Findings, b.Findings)
-		}
+		c, s := samePlans(t, on, off, doc)
+		computed, silent = computed+c, silent+s
 	}
 	t.Logf("plans computed %d values and left %d to CEL", computed, silent)
 	if computed < 50000 || silent < 10000 {
 		t.Errorf("plans computed %d values and left %d: too few of one to hold plans to CEL", computed, silent)
 	}
+}
+
+// FuzzPlan holds plans to cel-go on documents the fuzzer writes.
+func FuzzPlan(f *testing.F) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20 {
+		b, err := json.Marshal(randomDocument(rng))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	on, err := planEngines()
+	if err != nil {
+		f.Fatal(err)
+	}
+	off := plansOff(on)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var doc map[string]any
+		if json.Unmarshal(b, &doc) != nil || doc == nil {
+			return
+		}
+		samePlans(t, on, off, doc)
+	})
 }
 
 // randomDocument is a document whose members a formula reads are each
@@ -198,8 +266,8 @@ func randomDocument(rng *rand.Rand) map[string]any {
 	set(doc, "list", pick(list, list, nil, "tool"))
 	principal := map[string]any{}
 	set(principal, "authenticated", pick(true, false, "true", nil, 1.0))
-	set(principal, "claims", pick(map[string]any{"cognito:groups": []any{"sre"}}, map[string]any{}, nil, []any{"cognito:groups"}))
-	set(principal, "groups", pick([]any{"developers"}, []any{}, nil))
+	set(principal, "claims", pick(map[string]any{"cognito:groups": []any{"sre"}, "sub": "u"}, map[string]any{"sub": nil}, map[string]any{}, nil, []any{"cognito:groups"}))
+	set(principal, "groups", pick([]any{"developers"}, []any{"sre", "developers"}, []any{}, nil, []any{1.0}, "sre"))
 	set(principal, "scopes", pick([]any{"openid"}, []any{}, nil))
 	set(doc, "principal", pick(principal, principal, nil))
 	tool := map[string]any{}
@@ -214,6 +282,7 @@ func randomDocument(rng *rand.Rand) map[string]any {
 	set(args, "name", pick("a", "c", nil, 1.0))
 	set(args, "list", pick([]any{"a"}, []any{1.0, "b"}, map[string]any{"a": true}, "a", nil))
 	set(args, "x", pick("y", "z", nil))
+	set(args, "n", pick(1.0, 2.5, 3.0, 10.0, -1.0, "3", nil, true))
 	set(tool, "arguments", pick(args, args, nil, "args"))
 	set(doc, "tool", pick(tool, tool, tool, nil))
 	session := map[string]any{}
