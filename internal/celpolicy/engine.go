@@ -2,11 +2,13 @@ package celpolicy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
@@ -81,9 +83,9 @@ type validation struct {
 	messageExpr *program
 }
 
-// interruptEvery is how many steps of a comprehension run between two
-// looks at the context: a policy's loop over a hostile list stops at the
-// deadline, an error, which denies. (cel-go's cost limit is no bound
+// interruptEvery is how many steps of a plan's loops run between two
+// looks at the context (cel-go's look at it every step): a policy's loop
+// over a hostile list stops at the deadline, an error, which denies. (cel-go's cost limit is no bound
 // here: at v0.20.1 its tracker costs time quadratic in the steps taken, a
 // minute for one all() over 200,000 items. A bound on the cost, estimated
 // from the document's size limits when a policy compiles, is the way to
@@ -181,7 +183,10 @@ func compilePolicy(base *cel.Env, s *schema, index int, p *Policy, declared poli
 		if msg != "" {
 			return program{}, nil, fieldError(at, "policy %s: %s", c.name, msg)
 		}
-		prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptEvery))
+		// A loop in cel-go looks at the context every step: with a
+		// coarser check, nested loops each ran up to that many steps past
+		// the deadline.
+		prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(1))
 		if err != nil {
 			return program{}, nil, fieldError(at, "policy %s: %v", c.name, err)
 		}
@@ -391,44 +396,46 @@ func (p *compiled) evaluate(ctx context.Context, act *activation, res *policy.Re
 		res.Findings = append(res.Findings, f)
 		return f
 	}
-	// A condition that is false skips the policy, whatever the others
-	// give, errors included: what plans compute first.
+	// As Kyverno's engine matches: a condition that is false skips the
+	// policy, whatever the others give, errors included; when none is
+	// false, the first that cannot be evaluated (or is no bool) is the
+	// policy's finding. What plans compute is looked at first.
+	skip := func() bool {
+		for _, val := range p.validations {
+			explained(val.rule, policy.Skip)
+		}
+		return false
+	}
 	act.conditions = act.conditions[:0]
 	for _, m := range p.conditions {
 		v := act.run(m)
 		if v == types.False {
-			for _, val := range p.validations {
-				explained(val.rule, policy.Skip)
-			}
-			return false
+			return skip()
 		}
 		act.conditions = append(act.conditions, v)
 	}
+	failed, failure := "", error(nil)
 	for i, m := range p.conditions {
 		v, err := act.conditions[i], error(nil)
 		if v == nil {
 			v, err = eval(ctx, m, act)
 		}
-		if err != nil {
-			f := fault(m.name, err)
-			for _, val := range p.validations {
-				explained(val.rule, policy.Fault, f)
-			}
-			return verdict
+		switch {
+		case v == types.False:
+			return skip()
+		case err == nil && v != types.True:
+			err = fmt.Errorf("the condition is %s, not a bool", v.Type())
 		}
-		if v != types.True && v != types.False {
-			f := fault(m.name, fmt.Errorf("the condition is %s, not a bool", v.Type()))
-			for _, val := range p.validations {
-				explained(val.rule, policy.Fault, f)
-			}
-			return verdict
+		if err != nil && failure == nil {
+			failed, failure = m.name, err
 		}
-		if v == types.False {
-			for _, val := range p.validations {
-				explained(val.rule, policy.Skip)
-			}
-			return false
+	}
+	if failure != nil {
+		f := fault(failed, failure)
+		for _, val := range p.validations {
+			explained(val.rule, policy.Fault, f)
 		}
+		return verdict
 	}
 	// As Kyverno evaluates them: in order, up to the first that fails or
 	// cannot be evaluated, whose finding is the policy's; the rest are not
@@ -484,6 +491,11 @@ func eval(ctx context.Context, p program, act *activation) (v ref.Val, err error
 	if v := act.run(p); v != nil {
 		return v, nil
 	}
+	if act.stopped {
+		// A plan's loop saw the context done: running the expression
+		// again in cel-go would loop again.
+		return nil, errInterrupted
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			v, err = nil, fmt.Errorf("panic: %v", r)
@@ -496,6 +508,9 @@ func eval(ctx context.Context, p program, act *activation) (v ref.Val, err error
 	}
 	return v, err
 }
+
+// errInterrupted is a loop stopped at the deadline, as cel-go says it.
+var errInterrupted = errors.New("operation interrupted")
 
 // describe is the kind of an evaluation error, one of errorKinds: cel-go's
 // messages may hold a key or a value of the document ("no such key:
@@ -534,8 +549,9 @@ type activation struct {
 	// each read once a decision; paths say where each is.
 	members []member
 	paths   []memberPath
-	// plansOff: every expression runs in cel-go.
-	plansOff bool
+	// plansOff: every expression runs in cel-go. stopped: a plan's loop
+	// saw the context done, and every loop stops.
+	plansOff, stopped bool
 	// conditions are the match conditions' values that plans computed,
 	// nil for none, while a policy is evaluated.
 	conditions []ref.Val
@@ -565,6 +581,18 @@ func (e *Engine) release(a *activation) {
 	*a = activation{members: a.members, paths: a.paths, slots: a.slots[:0], conditions: a.conditions[:0],
 		variables: variables{values: a.variables.values[:0]}}
 	e.activations.Put(a)
+}
+
+// planned is run for a variable's plan, which cel-go may be the one
+// reading (a variable is read where it is used): a plan that panics there
+// says nothing, and cel-go computes the variable.
+func (a *activation) planned(p program) (v ref.Val) {
+	defer func() {
+		if recover() != nil {
+			v = nil
+		}
+	}()
+	return a.run(p)
 }
 
 // run is the value p's plan computes on a's document, nil when there is no
@@ -604,7 +632,7 @@ type variables struct {
 	ctx    context.Context
 	act    *activation
 	policy *compiled
-	values []ref.Val // by index; nil until evaluated
+	values []computed // by index; nil until evaluated
 }
 
 var (
@@ -634,18 +662,39 @@ func (v *variables) Find(key ref.Val) (ref.Val, bool) {
 
 // get is the value of the i-th variable, evaluated on first read.
 func (v *variables) get(i int) ref.Val {
-	if v.values[i] == nil {
-		vr := v.policy.variables[i]
-		val := vr.constant
+	val, _ := v.read(i)
+	return val
+}
+
+// read is the value of the i-th variable, evaluated on first read, and
+// whether cel-go computed it. Plans read only what plans computed: a
+// value cel-go computed can hold one of its mutable lists (a list bound
+// with cel.bind to an empty list grows in place when added to), which a
+// plan, evaluating its operands in another order, would read otherwise.
+func (v *variables) read(i int) (ref.Val, bool) {
+	if v.values[i].val == nil {
+		vr := &v.policy.variables[i]
+		val, byCEL := vr.constant, false
 		if val == nil {
-			var err error
-			if val, err = eval(v.ctx, vr.program, v.act); err != nil {
-				val = types.NewErr("variable %s (%s)", vr.name, describe(err))
+			if val = v.act.planned(vr.program); val == nil {
+				var err error
+				byCEL = true
+				inCEL := vr.program
+				inCEL.plan = nil
+				if val, err = eval(v.ctx, inCEL, v.act); err != nil {
+					val = types.NewErr("variable %s (%s)", vr.name, describe(err))
+				}
 			}
 		}
-		v.values[i] = val
+		v.values[i] = computed{val, byCEL}
 	}
-	return v.values[i]
+	return v.values[i].val, v.values[i].byCEL
+}
+
+// computed is a variable's value, and whether cel-go computed it.
+type computed struct {
+	val   ref.Val
+	byCEL bool
 }
 
 // Get implements traits.Indexer.
@@ -698,13 +747,12 @@ func (v *variables) Value() any { return v }
 
 // constantOf is the value of a variable's checked expression a when it
 // reads neither the document nor another variable nor the clock, so that
-// every evaluation has the same value; nil when it may differ, or fails.
+// every evaluation has the same value; nil when it may differ, fails, holds
+// one of cel-go's mutable lists (which a read could grow), or takes longer
+// than constantTime, which a call's deadline bounds and loading does not.
+// cel-go computes it, not p's plan: a plan is held to cel-go, not the
+// other way round.
 func constantOf(a *cel.Ast, p program) (v ref.Val) {
-	defer func() {
-		if recover() != nil {
-			v = nil
-		}
-	}()
 	for _, e := range ast.MatchDescendants(ast.NavigateAST(a.NativeRep()), ast.AllMatcher()) {
 		switch {
 		case e.Kind() == ast.IdentKind && (e.AsIdent() == "object" || e.AsIdent() == "variables"):
@@ -713,9 +761,37 @@ func constantOf(a *cel.Ast, p program) (v ref.Val) {
 			return nil
 		}
 	}
-	v, err := eval(context.Background(), p, newActivation(context.Background(), nil))
-	if err != nil || types.IsError(v) || types.IsUnknown(v) {
+	ctx, cancel := context.WithTimeout(context.Background(), constantTime)
+	defer cancel()
+	p.plan = nil
+	v, err := eval(ctx, p, newActivation(ctx, nil))
+	if err != nil || types.IsError(v) || types.IsUnknown(v) || !immutable(v) {
 		return nil
 	}
 	return v
+}
+
+// constantTime bounds the computation of a constant variable at load.
+const constantTime = 50 * time.Millisecond
+
+// immutable reports whether v holds none of cel-go's mutable lists.
+func immutable(v ref.Val) bool {
+	switch c := v.(type) {
+	case traits.MutableLister:
+		return false
+	case traits.Lister:
+		for i := types.Int(0); i < c.Size().(types.Int); i++ {
+			if !immutable(c.Get(i)) {
+				return false
+			}
+		}
+	case traits.Mapper:
+		for it := c.Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			if val, _ := c.Find(k); val == nil || !immutable(k) || !immutable(val) {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -545,11 +545,11 @@ func TestVariablesAsKyverno(t *testing.T) {
 	}
 	// The table, a constant, is read where the validation is planned.
 	for i, want := range []bool{false, false, false, true} {
-		if got := act.variables.values[i] != nil; got != want {
+		if got := act.variables.values[i].val != nil; got != want {
 			t.Errorf("variable %s: evaluated %v, want %v", c.variables[i].name, got, want)
 		}
 	}
-	if v := act.variables.values[3]; v.Equal(types.String("low")) != types.True {
+	if v := act.variables.values[3].val; v.Equal(types.String("low")) != types.True {
 		t.Errorf("risk = %v", v)
 	}
 }

@@ -161,7 +161,7 @@ func (p *planner) selection(e ast.Expr) planned {
 					return constant(k)
 				}
 				return planned{run: func(a *activation, _ int) ref.Val {
-					if v := a.variables.get(i); !types.IsUnknownOrError(v) {
+					if v, byCEL := a.variables.read(i); !byCEL && !types.IsUnknownOrError(v) {
 						return v
 					}
 					return nil
@@ -816,6 +816,20 @@ func (p *planner) mapLiteral(m ast.MapExpr) planned {
 	}}, parts...)
 }
 
+// step counts a step of a loop, and reports whether the loop may go on:
+// not once the context is done, after which every loop stops at its next
+// step, an inner one's end not taken for an element's.
+func (a *activation) step() bool {
+	if a.stopped {
+		return false
+	}
+	a.steps++
+	if a.steps%interruptEvery == 0 && a.ctx.Err() != nil {
+		a.stopped = true
+	}
+	return !a.stopped
+}
+
 // comprehension is CEL's loop (all, exists, map, filter, cel.bind are
 // written with it): the accumulator starts at its initial value; for each
 // element of the range (a list's elements, a map's keys) while the
@@ -841,7 +855,6 @@ func (p *planner) comprehension(c ast.ComprehensionExpr) planned {
 	if pl, ok := quantifier(c, iterRange, step, accu, iter); ok {
 		return pl
 	}
-	adapter := p.adapter
 	return planned{run: func(a *activation, base int) ref.Val {
 		r, ok := iterRange.run(a, base).(traits.Iterable)
 		if !ok {
@@ -851,23 +864,23 @@ func (p *planner) comprehension(c ast.ComprehensionExpr) planned {
 		if init == nil {
 			return nil
 		}
-		// As cel-go's: a loop that starts from an empty list builds one, in
-		// place.
-		building := false
 		if l, ok := init.(traits.Lister); ok && l.Size() == types.IntZero {
-			building, init = true, types.NewMutableList(adapter)
+			// cel-go builds a list that starts empty in place, and a list
+			// bound so (cel.bind(x, [], ...)) then grows when added to:
+			// cel-go computes such loops.
+			return nil
 		}
 		a.slots[base+accu] = init
+	loop:
 		for it := r.Iterator(); it.HasNext() == types.True; {
-			a.steps++
-			if a.steps%interruptEvery == 0 && a.ctx.Err() != nil {
+			if !a.step() {
 				return nil
 			}
 			a.slots[base+iter] = it.Next()
 			switch cond.run(a, base) {
 			case types.True:
 			case types.False:
-				goto done
+				break loop
 			default:
 				return nil
 			}
@@ -877,14 +890,7 @@ func (p *planner) comprehension(c ast.ComprehensionExpr) planned {
 			}
 			a.slots[base+accu] = v
 		}
-	done:
-		v := result.run(a, base)
-		if building {
-			if m, ok := v.(traits.MutableLister); ok {
-				v = m.ToImmutableList()
-			}
-		}
-		return v
+		return result.run(a, base)
 	}}
 }
 
@@ -897,7 +903,7 @@ func (p *planner) comprehension(c ast.ComprehensionExpr) planned {
 // elements after it are not looked at.
 func quantifier(c ast.ComprehensionExpr, iterRange, step planned, accu, iter int) (planned, bool) {
 	init := c.AccuInit()
-	if init.Kind() != ast.LiteralKind || c.Result().Kind() != ast.IdentKind || c.Result().AsIdent() != c.AccuVar() {
+	if c.IterVar() == c.AccuVar() || init.Kind() != ast.LiteralKind || c.Result().Kind() != ast.IdentKind || c.Result().AsIdent() != c.AccuVar() {
 		return planned{}, false
 	}
 	start, ok := init.AsLiteral().(types.Bool)
@@ -957,8 +963,7 @@ func quantifier(c ast.ComprehensionExpr, iterRange, step planned, accu, iter int
 		for _, l := range lists[:len(ranges)] {
 			n := l.Size().(types.Int)
 			for i := types.Int(0); i < n; i++ {
-				a.steps++
-				if a.steps%interruptEvery == 0 && a.ctx.Err() != nil {
+				if !a.step() {
 					return nil
 				}
 				a.slots[base+iter] = l.Get(i)
@@ -987,8 +992,7 @@ func quantifyMap(a *activation, base int, iterRange, pred plan, accu, iter int, 
 	a.slots[base+accu] = nil
 	unsettled := false
 	for it := r.Iterator(); it.HasNext() == types.True; {
-		a.steps++
-		if a.steps%interruptEvery == 0 && a.ctx.Err() != nil {
+		if !a.step() {
 			return nil
 		}
 		a.slots[base+iter] = it.Next()

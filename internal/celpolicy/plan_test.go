@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/policy"
@@ -290,4 +291,135 @@ func randomDocument(rng *rand.Rand) map[string]any {
 	set(session, "labelCalls", pick(map[string]any{"destructive": 4.0}, map[string]any{}, nil, []any{"destructive"}))
 	set(doc, "session", pick(session, nil))
 	return doc
+}
+
+// TestPlansOnHardShapes: the shapes a review found plans computing other
+// than cel-go, each held to cel-go now on the documents that showed it.
+func TestPlansOnHardShapes(t *testing.T) {
+	args := func(members map[string]any) map[string]any {
+		return map[string]any{"action": "list", "tool": map[string]any{"labels": []any{}, "arguments": members}}
+	}
+	for _, tc := range []struct {
+		name, check string
+		conditions  []string
+		variables   []string // name, expression
+		docs        []map[string]any
+	}{
+		// Kyverno's matching: a false condition skips the policy though
+		// another cannot be evaluated, and which one a plan computes
+		// changes nothing.
+		{name: "a false condition beside one that fails", check: "false",
+			conditions: []string{"object.tool.arguments.n > 3", "object.action == 'call'"},
+			docs:       []map[string]any{args(map[string]any{}), args(map[string]any{"n": 5.0})}},
+		// cel-go binds an empty list as a list that grows when added to:
+		// plans leave such loops to cel-go.
+		{name: "a list bound empty, then added to",
+			check: "cel.bind(g, object.tool.arguments.paths, (g + ['/tmp/x']).all(p, p.startsWith('/tmp/')) && !('/tmp/x' in g))",
+			docs: []map[string]any{args(map[string]any{"paths": []any{}}), args(map[string]any{"paths": []any{"/tmp/a"}}),
+				args(map[string]any{"paths": []any{"/etc/passwd"}})}},
+		{name: "a list bound empty, added to where || does not look",
+			check: "cel.bind(g, object.tool.labels, dyn(g + ['a']).size() > 5 || size(g) == 0)",
+			docs:  []map[string]any{args(nil)}},
+		{name: "a list bound empty, added to in a loop's range",
+			check: "cel.bind(g, object.tool.labels, {'k': g + ['a']}.all(k, true) && size(g) != 1)",
+			docs:  []map[string]any{args(nil)}},
+		{name: "an accumulator added to by name",
+			check: "size(object.tool.arguments.l.map(x, (__result__ + [true]).exists(y, y))) == 2",
+			docs:  []map[string]any{args(map[string]any{"l": []any{1.0, 2.0}})}},
+		// A loop variable named as exists' accumulator shadows it.
+		{name: "a loop variable named __result__",
+			check: "object.tool.arguments.confirmed.exists(__result__, __result__ == true)",
+			docs:  []map[string]any{args(map[string]any{"confirmed": []any{true}}), args(map[string]any{"confirmed": []any{false}})}},
+		// A constant that holds cel-go's growing list is no constant.
+		{name: "a constant variable holding a growing list", check: "size(variables.v + [object.action]) == 1",
+			variables: []string{"v", "cel.bind(g, [], [g])[0]"},
+			docs:      []map[string]any{args(nil), args(nil), args(nil)}},
+		{name: "a constant variable folded with a growing list", check: "size(variables.v + ['x']) == 1",
+			variables: []string{"v", "cel.bind(g, [], [g])[0]"}, docs: []map[string]any{args(nil), args(nil)}},
+		// A constant is cel-go's value, not its plan's.
+		{name: "a constant cel-go computes", check: "variables.v",
+			variables: []string{"v", "[true].exists(__result__, true)"}, docs: []map[string]any{args(nil)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var extra []string
+			if len(tc.conditions) > 0 {
+				extra = append(extra, "  matchConditions:")
+				for i, c := range tc.conditions {
+					extra = append(extra, fmt.Sprintf("  - {name: c%d, expression: %q}", i, c))
+				}
+			}
+			if len(tc.variables) > 0 {
+				extra = append(extra, "  variables:")
+				for i := 0; i < len(tc.variables); i += 2 {
+					extra = append(extra, fmt.Sprintf("  - {name: %s, expression: %q}", tc.variables[i], tc.variables[i+1]))
+				}
+			}
+			p, err := Decode([]byte(policyText("[Deny]", fmt.Sprintf("%q", tc.check), extra...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			on, err := Compile([]*Policy{p}, policy.Declared{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			off := plansOff(on)
+			for _, doc := range tc.docs {
+				samePlans(t, on, off, doc)
+			}
+		})
+	}
+}
+
+// TestNestedLoopsStopAtTheDeadline: once the context is done, a plan's
+// loops stop at their next step, outer ones too, and the expression is
+// not run again in cel-go: about interruptEvery steps in all, where each
+// inner loop's end was taken for an element's and the outer loops ran on.
+func TestNestedLoopsStopAtTheDeadline(t *testing.T) {
+	l := make([]any, 300)
+	for i := range l {
+		l[i] = fmt.Sprint(i)
+	}
+	p, err := Decode([]byte(policyText("[Deny]",
+		`"object.tool.arguments.l.all(a, object.tool.arguments.l.all(b, object.tool.arguments.l.exists_one(c, c == a || c == b) || a != b))"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Compile([]*Policy{p}, policy.Declared{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	act := e.activation(ctx, map[string]any{"tool": map[string]any{"arguments": map[string]any{"l": l}}})
+	defer e.release(act)
+	act.variables.bind(ctx, act, &e.policies[0])
+	v, err := eval(ctx, e.policies[0].validations[0].check, act)
+	if err == nil || describe(err) != "operation interrupted" || v != nil {
+		t.Errorf("got %v (%v), want the loop interrupted", v, err)
+	}
+	if act.steps > interruptEvery {
+		t.Errorf("%d steps after the context was done, want at most %d", act.steps, interruptEvery)
+	}
+}
+
+// TestPlanPanicInAVariable: a variable's plan that panics, read by an
+// expression cel-go runs, is computed by cel-go: the decision is the one
+// made without plans.
+func TestPlanPanicInAVariable(t *testing.T) {
+	p, err := Decode([]byte(policyText("[Deny]", `"variables.name.lowerAscii() == 'a'"`,
+		"  variables:", "  - {name: name, expression: object.tool.name}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	on, err := Compile([]*Policy{p}, policy.Declared{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := plansOff(on)
+	on.policies[0].variables[0].plan = func(*activation, int) ref.Val { panic("a plan's mistake") }
+	doc := map[string]any{"tool": map[string]any{"name": "A"}}
+	ctx := context.Background()
+	if a, b := on.Evaluate(ctx, doc), off.Evaluate(ctx, doc); a.Denied() || !slices.Equal(a.Findings, b.Findings) {
+		t.Errorf("with the panicking plan %+v, without plans %+v", a.Findings, b.Findings)
+	}
 }
