@@ -418,7 +418,10 @@ func (p *compiled) evaluate(ctx context.Context, act *activation, res *policy.Re
 	for i, m := range p.conditions {
 		v, err := act.conditions[i], error(nil)
 		if v == nil {
-			v, err = eval(ctx, m, act)
+			// Its plan, if any, said nothing in the pass above.
+			inCEL := m
+			inCEL.plan = nil
+			v, err = eval(ctx, inCEL, act)
 		}
 		switch {
 		case v == types.False:
@@ -660,41 +663,52 @@ func (v *variables) Find(key ref.Val) (ref.Val, bool) {
 	return v.get(i), true
 }
 
-// get is the value of the i-th variable, evaluated on first read.
+// get is the value of the i-th variable, evaluated on first read (by its
+// plan, else by cel-go): what cel-go reads.
 func (v *variables) get(i int) ref.Val {
-	val, _ := v.read(i)
-	return val
-}
-
-// read is the value of the i-th variable, evaluated on first read, and
-// whether cel-go computed it. Plans read only what plans computed: a
-// value cel-go computed can hold one of its mutable lists (a list bound
-// with cel.bind to an empty list grows in place when added to), which a
-// plan, evaluating its operands in another order, would read otherwise.
-func (v *variables) read(i int) (ref.Val, bool) {
-	if v.values[i].val == nil {
-		vr := &v.policy.variables[i]
-		val, byCEL := vr.constant, false
-		if val == nil {
-			if val = v.act.planned(vr.program); val == nil {
-				var err error
-				byCEL = true
-				inCEL := vr.program
-				inCEL.plan = nil
-				if val, err = eval(v.ctx, inCEL, v.act); err != nil {
-					val = types.NewErr("variable %s (%s)", vr.name, describe(err))
-				}
+	if c := &v.values[i]; c.val == nil {
+		if v.planned(i); c.val == nil {
+			vr := &v.policy.variables[i]
+			inCEL := vr.program
+			inCEL.plan = nil
+			val, err := eval(v.ctx, inCEL, v.act)
+			if err != nil {
+				val = types.NewErr("variable %s (%s)", vr.name, describe(err))
 			}
+			*c = computed{val: val, byCEL: true}
 		}
-		v.values[i] = computed{val, byCEL}
 	}
-	return v.values[i].val, v.values[i].byCEL
+	return v.values[i].val
 }
 
-// computed is a variable's value, and whether cel-go computed it.
+// planned is the value of the i-th variable that plans read: its constant,
+// or what its plan computes, once; nil when the plan says nothing, or when
+// cel-go computed it. A plan never makes cel-go compute a variable, which
+// cel-go itself might not have computed (its || stops at a true left
+// side), and reads no value cel-go computed: one can hold cel-go's mutable
+// list (a list bound with cel.bind to an empty list grows in place when
+// added to), which a plan, evaluating its operands in another order,
+// would read otherwise.
+func (v *variables) planned(i int) ref.Val {
+	c := &v.values[i]
+	if c.val == nil && !c.unplanned {
+		vr := &v.policy.variables[i]
+		if c.val = vr.constant; c.val == nil {
+			c.val = v.act.planned(vr.program)
+			c.unplanned = c.val == nil
+		}
+	}
+	if c.byCEL {
+		return nil
+	}
+	return c.val
+}
+
+// computed is a variable's value; byCEL: cel-go computed it; unplanned:
+// its plan said nothing.
 type computed struct {
-	val   ref.Val
-	byCEL bool
+	val              ref.Val
+	byCEL, unplanned bool
 }
 
 // Get implements traits.Indexer.
@@ -746,13 +760,16 @@ func (v *variables) Type() ref.Type { return types.MapType }
 func (v *variables) Value() any { return v }
 
 // constantOf is the value of a variable's checked expression a when it
-// reads neither the document nor another variable nor the clock, so that
-// every evaluation has the same value; nil when it may differ, fails, holds
-// one of cel-go's mutable lists (which a read could grow), or takes longer
-// than constantTime, which a call's deadline bounds and loading does not.
-// cel-go computes it, not p's plan: a plan is held to cel-go, not the
-// other way round.
+// reads neither the document nor another variable nor the clock, and has
+// no loop (cel.bind is one), so that every evaluation has the same value
+// and the computation is as long as the expression: a table of grants.
+// nil when it may differ, fails, takes longer than constantTime, or is
+// not plainly immutable (see immutable). cel-go computes it, not p's plan:
+// a plan is held to cel-go, not the other way round.
 func constantOf(a *cel.Ast, p program) (v ref.Val) {
+	if p.loops {
+		return nil
+	}
 	for _, e := range ast.MatchDescendants(ast.NavigateAST(a.NativeRep()), ast.AllMatcher()) {
 		switch {
 		case e.Kind() == ast.IdentKind && (e.AsIdent() == "object" || e.AsIdent() == "variables"):
@@ -765,7 +782,8 @@ func constantOf(a *cel.Ast, p program) (v ref.Val) {
 	defer cancel()
 	p.plan = nil
 	v, err := eval(ctx, p, newActivation(ctx, nil))
-	if err != nil || types.IsError(v) || types.IsUnknown(v) || !immutable(v) {
+	budget := maxConstantValues
+	if err != nil || !immutable(v, &budget) {
 		return nil
 	}
 	return v
@@ -774,24 +792,39 @@ func constantOf(a *cel.Ast, p program) (v ref.Val) {
 // constantTime bounds the computation of a constant variable at load.
 const constantTime = 50 * time.Millisecond
 
-// immutable reports whether v holds none of cel-go's mutable lists.
-func immutable(v ref.Val) bool {
+// maxConstantValues bounds the values immutable looks at in a constant.
+const maxConstantValues = 100_000
+
+// immutable reports whether v is a value of CEL's own types that no one
+// can change, within budget values looked at: cel-go's mutable list (in a
+// list, a map or an optional) is not, and nor is a value of a type it does
+// not know.
+func immutable(v ref.Val, budget *int) bool {
+	if *budget--; *budget < 0 {
+		return false
+	}
 	switch c := v.(type) {
+	case types.Bool, types.Int, types.Uint, types.Double, types.String, types.Bytes, types.Null, types.Timestamp, types.Duration:
+		return true
+	case *types.Optional:
+		return !c.HasValue() || immutable(c.GetValue(), budget)
 	case traits.MutableLister:
 		return false
 	case traits.Lister:
 		for i := types.Int(0); i < c.Size().(types.Int); i++ {
-			if !immutable(c.Get(i)) {
+			if !immutable(c.Get(i), budget) {
 				return false
 			}
 		}
+		return true
 	case traits.Mapper:
 		for it := c.Iterator(); it.HasNext() == types.True; {
 			k := it.Next()
-			if val, _ := c.Find(k); val == nil || !immutable(k) || !immutable(val) {
+			if val, _ := c.Find(k); val == nil || !immutable(k, budget) || !immutable(val, budget) {
 				return false
 			}
 		}
+		return true
 	}
-	return true
+	return false
 }

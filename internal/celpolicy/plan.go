@@ -161,7 +161,7 @@ func (p *planner) selection(e ast.Expr) planned {
 					return constant(k)
 				}
 				return planned{run: func(a *activation, _ int) ref.Val {
-					if v, byCEL := a.variables.read(i); !byCEL && !types.IsUnknownOrError(v) {
+					if v := a.variables.planned(i); v != nil && !types.IsUnknownOrError(v) {
 						return v
 					}
 					return nil

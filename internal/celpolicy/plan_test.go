@@ -339,6 +339,15 @@ func TestPlansOnHardShapes(t *testing.T) {
 		// A constant is cel-go's value, not its plan's.
 		{name: "a constant cel-go computes", check: "variables.v",
 			variables: []string{"v", "[true].exists(__result__, true)"}, docs: []map[string]any{args(nil)}},
+		{name: "a constant holding a growing list in an optional", check: "size(variables.v.value() + ['x']) == 1",
+			variables: []string{"v", "cel.bind(g, [], optional.of(g))"}, docs: []map[string]any{args(nil), args(nil), args(nil)}},
+		// A plan never makes cel-go compute a variable cel-go would not
+		// have computed (its || stops at a true left side).
+		{name: "a variable cel-go would not compute", check: "size(variables.v[0]) == 0 || variables.w == 5",
+			variables: []string{"v", "cel.bind(g, [], [g])", "w", "size(variables.v[0] + ['x'])"}, docs: []map[string]any{args(nil)}},
+		{name: "a variable computed in cel-go's order", check: "variables.t || variables.w == 1",
+			variables: []string{"v", "cel.bind(g, [], [g])", "t", "size(variables.v) == 1", "w", "size(variables.v[0] + ['x'])"},
+			docs:      []map[string]any{args(nil)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var extra []string
@@ -421,5 +430,48 @@ func TestPlanPanicInAVariable(t *testing.T) {
 	ctx := context.Background()
 	if a, b := on.Evaluate(ctx, doc), off.Evaluate(ctx, doc); a.Denied() || !slices.Equal(a.Findings, b.Findings) {
 		t.Errorf("with the panicking plan %+v, without plans %+v", a.Findings, b.Findings)
+	}
+}
+
+// TestConstantsAreBounded: a constant is looked at for at most
+// maxConstantValues values, so that one list shared at every level of a
+// deep one (8^9 leaves, built in microseconds) is no constant, rather
+// than a load that walks it for minutes; and a match condition's plan
+// runs once a decision, not again before cel-go.
+func TestConstantsAreBounded(t *testing.T) {
+	adapter := types.DefaultTypeAdapter
+	var v ref.Val = types.NewStringList(adapter, []string{"a"})
+	for range 9 {
+		v = types.NewRefValList(adapter, []ref.Val{v, v, v, v, v, v, v, v})
+	}
+	budget := maxConstantValues
+	if immutable(v, &budget) {
+		t.Error("a list of 8^9 leaves is taken for a constant")
+	}
+	budget = maxConstantValues
+	if !immutable(types.NewStringList(adapter, []string{"a", "b"}), &budget) {
+		t.Error("a list of two strings is not taken for a constant")
+	}
+
+	p, err := Decode([]byte(policyText("[Deny]", `"true"`, "  matchConditions:",
+		`  - {name: all-a, expression: "object.tool.arguments.l.all(x, x.startsWith('a'))"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Compile([]*Policy{p}, policy.Declared{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := make([]any, 1000)
+	for i := range l {
+		l[i] = "a"
+	}
+	l[len(l)-1] = 1.0 // the plan says nothing on it; cel-go decides
+	ctx := context.Background()
+	act := e.activation(ctx, map[string]any{"tool": map[string]any{"arguments": map[string]any{"l": l}}})
+	defer e.release(act)
+	e.policies[0].evaluate(ctx, act, &policy.Result{}, nil, false)
+	if act.steps > len(l) {
+		t.Errorf("the condition's plan ran %d steps over %d elements: more than once", act.steps, len(l))
 	}
 }
