@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -185,6 +186,14 @@ func canonical(v any, sorted bool) any {
 			out[k] = canonical(x, sorted)
 		}
 		return out
+	}
+	if s, ok := v.(string); ok && sorted && (strings.HasPrefix(s, "[") || strings.HasPrefix(s, "{")) {
+		// A list in map order written out (to_string(*)): compared as the
+		// list it writes, sorted.
+		var parsed any
+		if json.Unmarshal([]byte(s), &parsed) == nil {
+			return canonical(parsed, sorted)
+		}
 	}
 	if f, ok := v.(float64); ok && math.IsNaN(f) {
 		return "(NaN)" // NaN is no value equal to itself, but both engines computed it
