@@ -38,6 +38,20 @@ func load(t testing.TB, names ...string) *Engine {
 	return e
 }
 
+// compileText decodes and compiles the one policy of text.
+func compileText(t testing.TB, text string) *Engine {
+	t.Helper()
+	p, err := Decode([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Compile([]*Policy{p}, policy.Declared{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // document is a whole attribute document: partial's members, and the
 // empty value of every other one the schema requires.
 func document(t testing.TB, partial map[string]any) map[string]any {
@@ -154,14 +168,7 @@ func TestFailsClosed(t *testing.T) {
 				actions string
 				want    policy.Mode
 			}{{"[Deny]", policy.ModeEnforce}, {"[Audit]", policy.ModeAudit}} {
-				p, err := Decode([]byte(policyText(mode.actions, "'"+tc.expr+"'")))
-				if err != nil {
-					t.Fatal(err)
-				}
-				e, err := Compile([]*Policy{p}, policy.Declared{})
-				if err != nil {
-					t.Fatal(err)
-				}
+				e := compileText(t, policyText(mode.actions, "'"+tc.expr+"'"))
 				res := e.Evaluate(context.Background(), document(t, tc.doc))
 				if len(res.Findings) != 1 || res.Findings[0].Kind != policy.Error || res.Findings[0].Mode != mode.want {
 					t.Fatalf("%s: findings %+v, want one error in mode %s", mode.actions, res.Findings, mode.want)
@@ -181,14 +188,7 @@ func TestLoopStopsAtDeadline(t *testing.T) {
 	for i := range big {
 		big[i] = "x"
 	}
-	p, err := Decode([]byte(policyText("[Audit]", "'object.tool.arguments.list.all(a, object.tool.arguments.list.all(b, a == b))'")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := Compile([]*Policy{p}, policy.Declared{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := compileText(t, policyText("[Audit]", "'object.tool.arguments.list.all(a, object.tool.arguments.list.all(b, a == b))'"))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	res := e.Evaluate(ctx, document(t, call("staging", "read", "low", map[string]any{"list": big})))
@@ -430,14 +430,7 @@ func TestDetailHoldsNoData(t *testing.T) {
 		`int(object.principal.claims.zoneinfo) > 0`,
 		`object.tool.name.matches(object.principal.claims.zoneinfo + "(")`,
 	} {
-		p, err := Decode([]byte(policyText("[Deny]", "'"+expr+"'")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := Compile([]*Policy{p}, policy.Declared{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := compileText(t, policyText("[Deny]", "'"+expr+"'"))
 		doc := call("staging", "read", "low", map[string]any{"list": []any{"a"}, "n": 123456789.0})
 		doc["principal"] = map[string]any{"claims": map[string]any{"zoneinfo": secret}}
 		res := e.Evaluate(context.Background(), document(t, doc))
@@ -453,14 +446,7 @@ func TestDetailHoldsNoData(t *testing.T) {
 // TestAnsweredWhenWhole: a policy that reads the document whole may read
 // the response, so its findings are the RESPONSE point's own.
 func TestAnsweredWhenWhole(t *testing.T) {
-	p, err := Decode([]byte(policyText("[Deny]", `"dyn(object)['re' + 'sponse'].size <= 100"`)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := Compile([]*Policy{p}, policy.Declared{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := compileText(t, policyText("[Deny]", `"dyn(object)['re' + 'sponse'].size <= 100"`))
 	doc := call("staging", "read", "low", map[string]any{})
 	doc["phase"], doc["response"] = "response", map[string]any{"size": 1000.0}
 	res := e.Evaluate(context.Background(), document(t, doc))
@@ -498,14 +484,7 @@ func TestKyvernoLibraries(t *testing.T) {
 		}
 	}
 	// What is no JSON is an error, which denies.
-	p, err := Decode([]byte(policyText("[Deny]", `'json.unmarshal("{") == null'`)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := Compile([]*Policy{p}, policy.Declared{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := compileText(t, policyText("[Deny]", `'json.unmarshal("{") == null'`))
 	if res := e.Evaluate(context.Background(), document(t, call("staging", "read", "low", map[string]any{}))); !res.Denied() {
 		t.Errorf("unmarshal of no JSON: %+v", res.Findings)
 	}

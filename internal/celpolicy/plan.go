@@ -946,66 +946,61 @@ func quantifier(c ast.ComprehensionExpr, iterRange, step planned, accu, iter int
 	if iterRange.call == "_+_" && len(iterRange.operands) == 2 {
 		ranges = []plan{iterRange.operands[0].run, iterRange.operands[1].run}
 	}
-	return planned{run: func(a *activation, base int) ref.Val {
-		var lists [2]traits.Lister
-		for i, r := range ranges {
-			if lists[i], _ = r(a, base).(traits.Lister); lists[i] == nil {
-				if len(ranges) > 1 {
-					return nil
-				}
-				return quantifyMap(a, base, iterRange.run, pred, accu, iter, start)
-			}
+	// judge binds elem and runs the predicate on it: done when the loop
+	// ends there (settled, or stopped at the deadline, v nil).
+	judge := func(a *activation, base int, elem ref.Val, unsettled *bool) (v ref.Val, done bool) {
+		if !a.step() {
+			return nil, true
 		}
+		a.slots[base+iter] = elem
+		switch pred(a, base) {
+		case settles:
+			return settles, true
+		case start:
+		default:
+			*unsettled = true
+		}
+		return nil, false
+	}
+	return planned{run: func(a *activation, base int) ref.Val {
 		// The accumulator is not kept: a predicate that names it (which
 		// only __result__ could) reads nothing, and CEL decides.
 		a.slots[base+accu] = nil
 		unsettled := false
+		var lists [2]traits.Lister
+		for i, r := range ranges {
+			v := r(a, base)
+			if lists[i], _ = v.(traits.Lister); lists[i] != nil {
+				continue
+			}
+			m, ok := v.(traits.Mapper)
+			if !ok || len(ranges) > 1 {
+				return nil
+			}
+			// A map's keys.
+			for it := m.Iterator(); it.HasNext() == types.True; {
+				if v, done := judge(a, base, it.Next(), &unsettled); done {
+					return v
+				}
+			}
+			return unsettledOr(unsettled, start)
+		}
 		for _, l := range lists[:len(ranges)] {
 			n := l.Size().(types.Int)
 			for i := types.Int(0); i < n; i++ {
-				if !a.step() {
-					return nil
-				}
-				a.slots[base+iter] = l.Get(i)
-				switch pred(a, base) {
-				case settles:
-					return settles
-				case start:
-				default:
-					unsettled = true
+				if v, done := judge(a, base, l.Get(i), &unsettled); done {
+					return v
 				}
 			}
 		}
-		if unsettled {
-			return nil
-		}
-		return start
+		return unsettledOr(unsettled, start)
 	}}, true
 }
 
-// quantifyMap is exists or all over the keys of a map (see quantifier).
-func quantifyMap(a *activation, base int, iterRange, pred plan, accu, iter int, start types.Bool) ref.Val {
-	r, ok := iterRange(a, base).(traits.Mapper)
-	if !ok {
-		return nil
-	}
-	a.slots[base+accu] = nil
-	unsettled := false
-	for it := r.Iterator(); it.HasNext() == types.True; {
-		if !a.step() {
-			return nil
-		}
-		a.slots[base+iter] = it.Next()
-		switch pred(a, base) {
-		case !start:
-			return !start
-		case start:
-		default:
-			unsettled = true
-		}
-	}
+// unsettledOr is nil when a loop met an element it could not judge, else v.
+func unsettledOr(unsettled bool, v ref.Val) ref.Val {
 	if unsettled {
 		return nil
 	}
-	return start
+	return v
 }

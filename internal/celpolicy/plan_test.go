@@ -363,14 +363,7 @@ func TestPlansOnHardShapes(t *testing.T) {
 					extra = append(extra, fmt.Sprintf("  - {name: %s, expression: %q}", tc.variables[i], tc.variables[i+1]))
 				}
 			}
-			p, err := Decode([]byte(policyText("[Deny]", fmt.Sprintf("%q", tc.check), extra...)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			on, err := Compile([]*Policy{p}, policy.Declared{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			on := compileText(t, policyText("[Deny]", fmt.Sprintf("%q", tc.check), extra...))
 			off := plansOff(on)
 			for _, doc := range tc.docs {
 				samePlans(t, on, off, doc)
