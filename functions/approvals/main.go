@@ -7,6 +7,7 @@ package main
 import (
 	"os"
 	"runtime"
+	"runtime/debug"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -15,6 +16,10 @@ import (
 )
 
 func main() {
+	if percent, limit := awsenv.GC(os.Getenv); percent > 0 {
+		debug.SetGCPercent(percent) // see the interceptor's main
+		debug.SetMemoryLimit(limit)
+	}
 	// A configuration error is logged by NewApprover and yields a handler
 	// that refuses every decision with it: the function must still answer.
 	h, _ := app.NewApprover(os.Getenv, os.Stdout)

@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 	"runtime"
+	"runtime/debug"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -20,6 +21,10 @@ func main() {
 		// The commands Lambda needs run here; validate and publish are
 		// toolgate's (cmd/toolgate), for people, with the SDK's S3 client.
 		os.Exit(cli.Main(os.Args[1:], cli.Env{Embedded: policies.FS, Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr}))
+	}
+	if percent, limit := awsenv.GC(os.Getenv); percent > 0 {
+		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(limit)
 	}
 	// A configuration or bundle error is logged by NewHandler and yields a
 	// handler that denies everything: the function must still answer.

@@ -25,3 +25,29 @@ func TestProcs(t *testing.T) {
 		}
 	}
 }
+
+func TestGC(t *testing.T) {
+	for _, tt := range []struct {
+		memory, gogc, gomemlimit string
+		percent                  int
+		limit                    int64
+	}{
+		{"128", "", "", 400, 56 << 20}, // Lambda's smallest function
+		{"1024", "", "", 400, 952 << 20},
+		{"10240", "", "", 400, 10168 << 20},
+		{"128", "100", "", 0, 0},   // the operator's choice stands,
+		{"128", "off", "", 0, 0},   // whatever it is,
+		{"128", "", "90MiB", 0, 0}, // for either setting
+		{"127", "", "", 0, 0},      // less than Lambda offers
+		{"", "", "", 0, 0},         // not under Lambda
+		{"lots", "", "", 0, 0},
+		{"-5", "", "", 0, 0},
+		{"99999999999999", "", "", 0, 0}, // would overflow in bytes
+	} {
+		env := map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": tt.memory, "GOGC": tt.gogc, "GOMEMLIMIT": tt.gomemlimit}
+		percent, limit := GC(func(k string) string { return env[k] })
+		if percent != tt.percent || limit != tt.limit {
+			t.Errorf("memory %q, GOGC %q, GOMEMLIMIT %q: GC = %d, %d; want %d, %d", tt.memory, tt.gogc, tt.gomemlimit, percent, limit, tt.percent, tt.limit)
+		}
+	}
+}

@@ -10,11 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/awsenv"
 	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/call"
 	"github.com/toolgate/toolgate/internal/decision"
@@ -153,6 +155,16 @@ func TestWorstCaseEvents(t *testing.T) {
 		payload, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The collector as a 128 MB function's main sets it.
+		if percent, limit := awsenv.GC(func(k string) string {
+			if k == "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" {
+				return "128"
+			}
+			return os.Getenv(k)
+		}); percent > 0 {
+			debug.SetGCPercent(percent)
+			debug.SetMemoryLimit(limit)
 		}
 		newHandler(t, nil).Invoke(context.Background(), payload)
 		// VmHWM, not the parent's rusage: a child's ru_maxrss can carry
