@@ -42,7 +42,70 @@ func Logger(w io.Writer, level slog.Level, text bool) *slog.Logger {
 	if text {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	lw := &lockedWriter{w: w}
+	return slog.New(recordLines{slog.NewJSONHandler(lw, opts), lw})
+}
+
+// recordLines is the JSON handler with one shortcut: the decision record,
+// the line every invocation writes, is encoded by the record itself
+// (decisionlog.Record.AppendJSON) rather than by slog, which marshalled
+// its nested values by reflection: 0.7 µs against 3.2. The line is the
+// same, byte for byte (TestRecordLinesAreSlogs). Every other line, and
+// every logger derived with attributes or a group, is slog's.
+type recordLines struct {
+	slog.Handler
+	w *lockedWriter
+}
+
+func (h recordLines) Handle(ctx context.Context, r slog.Record) error {
+	rec := decisionRecord(r)
+	if rec == nil {
+		return h.Handler.Handle(ctx, r)
+	}
+	bp := lineBuffers.Get().(*[]byte)
+	b := append((*bp)[:0], `{"timestamp":"`...)
+	b = r.Time.Round(0).AppendFormat(b, time.RFC3339Nano)
+	b = append(append(append(b, `","level":"`...), r.Level.String()...), `","message":"decision",`...)
+	b = append(rec.AppendJSON(b), "}\n"...)
+	_, err := h.w.Write(b)
+	if cap(b) <= maxKept {
+		*bp = b
+		lineBuffers.Put(bp)
+	}
+	return err
+}
+
+var lineBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// decisionRecord returns the decision record that r logs, as the
+// interceptor logs one (the record alone, under the empty key), or nil
+// for any other line, and for one whose time slog would not write as it
+// is (none, or a year of other than four digits).
+func decisionRecord(r slog.Record) *decisionlog.Record {
+	if r.Message != decisionlog.Message || r.NumAttrs() != 1 || r.Time.Year() < 1 || r.Time.Year() > 9999 {
+		return nil
+	}
+	var rec *decisionlog.Record
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "" && a.Value.Kind() == slog.KindLogValuer {
+			rec, _ = a.Value.Any().(*decisionlog.Record)
+		}
+		return false
+	})
+	return rec
+}
+
+// lockedWriter serializes the writes of the JSON handler and of its
+// shortcut, which would otherwise each hold a lock of their own.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // lineWriter serializes the writes of the logger and the metrics, which
