@@ -103,8 +103,18 @@ func Read(ev *gateway.MCPEvent, point string, limits Limits, now time.Time) (Req
 	if err != nil {
 		return r, &Error{What: "no JSON-RPC request body", Err: err}
 	}
-	if err := strictjson.Check(body, limits.JSON()); err != nil {
-		return r, &Error{What: "ambiguous or oversized JSON-RPC request", Err: err}
+	// Numbers are checked for exactness with the rest, in the same pass:
+	// a tools/call's params need them exact (see toolCall), and when the
+	// whole body passes, its params need no second pass. Only a body with
+	// an inexact number somewhere is checked again without, to find
+	// whether anything else is wrong with it.
+	opts := limits.JSON()
+	opts.ExactNumbers = true
+	exact := strictjson.Check(body, opts) == nil
+	if !exact {
+		if err := strictjson.Check(body, limits.JSON()); err != nil {
+			return r, &Error{What: "ambiguous or oversized JSON-RPC request", Err: err}
+		}
 	}
 	msg, err := mcp.Parse(body)
 	if err != nil {
@@ -121,7 +131,7 @@ func Read(ev *gateway.MCPEvent, point string, limits Limits, now time.Time) (Req
 	if ev.GatewayRequest != nil {
 		r.Input.Headers = ev.GatewayRequest.Headers
 	}
-	if what, err := r.params(limits); err != nil {
+	if what, err := r.params(limits, exact); err != nil {
 		return r, &Error{What: what, Err: err, Params: true, Message: &r.Message}
 	}
 	if err := mcp.CheckHeaders(r.Input.Headers, msg, r.Tool.Name); err != nil {
@@ -134,13 +144,14 @@ func Read(ev *gateway.MCPEvent, point string, limits Limits, now time.Time) (Req
 // a tools/call's tool and arguments (and Tool), a prompts/get's prompt and
 // arguments, a resources/read's (or subscribe's, unsubscribe's) URI, the
 // prompt or URI a completion/complete completes, a tasks/* request's task
-// id. It returns what failed and why.
-func (r *Request) params(limits Limits) (string, error) {
+// id. It returns what failed and why. exact says that every number of the
+// message is exact.
+func (r *Request) params(limits Limits, exact bool) (string, error) {
 	msg, in := &r.Message, &r.Input
 	var err error
 	switch msg.Method {
 	case mcp.MethodToolsCall:
-		if r.Tool, err = toolCall(msg, limits); err != nil {
+		if r.Tool, err = toolCall(msg, limits, exact); err != nil {
 			return "invalid tools/call params", err
 		}
 		in.QualifiedTool, in.Arguments = r.Tool.Name, r.Tool.Arguments
@@ -170,10 +181,13 @@ func (r *Request) params(limits Limits) (string, error) {
 
 // toolCall reads the params of a tools/call within the argument limit. Its
 // numbers must mean the same to every parser, since policies judge them; the
-// id's need not, as it is only echoed byte for byte.
-func toolCall(msg *mcp.Message, limits Limits) (mcp.ToolCall, error) {
-	if err := strictjson.Check(msg.Params, strictjson.Options{ExactNumbers: true}); err != nil {
-		return mcp.ToolCall{}, err
+// id's need not, as it is only echoed byte for byte. exact says that the
+// whole message's numbers are known to be exact already.
+func toolCall(msg *mcp.Message, limits Limits, exact bool) (mcp.ToolCall, error) {
+	if !exact {
+		if err := strictjson.Check(msg.Params, strictjson.Options{ExactNumbers: true}); err != nil {
+			return mcp.ToolCall{}, err
+		}
 	}
 	// The params, not the arguments alone, are measured: they are the
 	// arguments and the tool's name, and need no second decoding pass.
