@@ -362,11 +362,18 @@ func hinted(name string) bool {
 // (max_tokens, input_tokens) and a page's token (nextToken,
 // continuation_token) are not secrets.
 func SecretName(name string) bool {
-	words := splitName(fold.String(name))
-	for i, w := range words {
-		words[i] = strings.TrimRight(w, "0123456789") // PASSWORD1, DB_PASSWORD_2
+	var words []string
+	if name != "" && isLowerWord(name) {
+		// Most member names of an answer (type, name, description):
+		// one word, with nothing to fold, split or trim.
+		words = []string{name}
+	} else {
+		words = splitName(fold.String(name))
+		for i, w := range words {
+			words[i] = strings.TrimRight(w, "0123456789") // PASSWORD1, DB_PASSWORD_2
+		}
+		words = slices.DeleteFunc(words, func(w string) bool { return w == "" })
 	}
-	words = slices.DeleteFunc(words, func(w string) bool { return w == "" })
 	if len(words) == 0 {
 		return false
 	}
