@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,58 @@ func TestAppendJSONIsSlogs(t *testing.T) {
 		if got := rec.AppendJSON(nil); !bytes.Equal(got, want) {
 			t.Fatalf("record %d (%+v):\n got %s\nwant %s", i, rec, got, want)
 		}
+	}
+}
+
+// TestAppendJSONHasEveryField: a record with every field set, found by
+// reflection, encodes as slog writes it; so a field added to the record
+// and to LogValue but not to AppendJSON fails here instead of vanishing
+// from the log.
+func TestAppendJSONHasEveryField(t *testing.T) {
+	var rec decisionlog.Record
+	fill(reflect.ValueOf(&rec).Elem())
+	var buf bytes.Buffer
+	r := slog.NewRecord(time.Time{}, slog.LevelInfo, decisionlog.Message, 0)
+	r.AddAttrs(slog.Any("", &rec))
+	if err := slog.NewJSONHandler(&buf, nil).Handle(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSuffix(strings.TrimPrefix(buf.String(), `{"level":"INFO","msg":"decision",`), "}\n")
+	if got := string(rec.AppendJSON(nil)); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// fill sets every field of v, and of what it holds, to a value that is
+// not its zero.
+func fill(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString("x")
+	case reflect.Int, reflect.Int64:
+		v.SetInt(7)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem())
+	case reflect.Struct:
+		for i := range v.NumField() {
+			fill(v.Field(i))
+		}
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		fill(v.Index(0))
+	case reflect.Map:
+		v.Set(reflect.MakeMap(v.Type()))
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(k)
+		if e.Kind() == reflect.Interface {
+			e.Set(reflect.ValueOf("y"))
+		} else {
+			fill(e)
+		}
+		v.SetMapIndex(k, e)
 	}
 }
 
