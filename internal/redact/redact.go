@@ -211,12 +211,24 @@ func (s Scrubber) Value(v any, counts Counts) any {
 	return s.value(v, &pass{counts: counts, budget: decodeAllowance})
 }
 
-// pass is one redaction of a value: what it found, and what it may still
-// decode.
+// pass is one redaction of a value: what it found, what it may still
+// decode, and the short texts it found nothing in.
 type pass struct {
 	counts Counts
 	budget int
+	// clean holds short texts that find read whole and found nothing in
+	// without decoding anything: then nothing but the text decided it,
+	// and the same text is clean again. A tool list's schemas repeat
+	// "string" and "object" hundreds of times.
+	clean map[string]struct{}
 }
+
+// maxClean is the longest text a pass remembers as clean, and
+// maxCleanTexts the most it remembers.
+const (
+	maxClean      = 64
+	maxCleanTexts = 1024
+)
 
 func (s Scrubber) value(v any, p *pass) any {
 	switch v := v.(type) {
@@ -638,6 +650,25 @@ type span struct {
 // that detector's marker. A run left undecoded because p's budget is spent
 // is replaced too (see Undecoded).
 func (s Scrubber) find(text string, p *pass) []span {
+	short := len(text) <= maxClean
+	if _, ok := p.clean[text]; ok && short {
+		return nil
+	}
+	budget := p.budget
+	out := s.findAll(text, p)
+	if short && len(out) == 0 && p.budget == budget && len(p.clean) < maxCleanTexts {
+		// Every decoding spends budget, or finds a span when none is
+		// left: this text was read by the detectors alone.
+		if p.clean == nil {
+			p.clean = make(map[string]struct{})
+		}
+		p.clean[text] = struct{}{}
+	}
+	return out
+}
+
+// findAll is find without its memory of clean texts.
+func (s Scrubber) findAll(text string, p *pass) []span {
 	views, r := readViews(text)
 	if r == flooded {
 		// More to decode than a view may hold: what cannot be read is
