@@ -79,10 +79,11 @@ var lineBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // decisionRecord returns the decision record that r logs, as the
 // interceptor logs one (the record alone, under the empty key), or nil
-// for any other line, and for one whose time slog would not write as it
-// is (none, or a year of other than four digits).
+// for any other line, and for one whose time is not an ordinary one
+// (none, which slog leaves out, or a year outside 1 to 9999): slog
+// writes those.
 func decisionRecord(r slog.Record) *decisionlog.Record {
-	if r.Message != decisionlog.Message || r.NumAttrs() != 1 || r.Time.Year() < 1 || r.Time.Year() > 9999 {
+	if r.Message != decisionlog.Message || r.NumAttrs() != 1 || r.Time.IsZero() || r.Time.Year() < 1 || r.Time.Year() > 9999 {
 		return nil
 	}
 	var rec *decisionlog.Record

@@ -32,6 +32,9 @@ func TestRecordLinesAreSlogs(t *testing.T) {
 		time.Date(2026, 12, 7, 23, 55, 49, 120000000, time.UTC),
 		time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", -5*3600)),
 		time.Now(), // with a monotonic reading, which slog strips
+		{},         // none: slog writes no timestamp
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
 	opts := &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: lambdacontext.ReplaceAttr}
 	for _, rec := range []*decisionlog.Record{&full, &minimal} {
