@@ -7,7 +7,6 @@ package main
 import (
 	"os"
 	"runtime"
-	"runtime/debug"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -16,10 +15,7 @@ import (
 )
 
 func main() {
-	if percent, limit := awsenv.GC(os.Getenv); percent > 0 {
-		debug.SetGCPercent(percent) // see the interceptor's main
-		debug.SetMemoryLimit(limit)
-	}
+	awsenv.SetGC(os.Getenv) // see the interceptor's main
 	// A configuration error is logged by NewApprover and yields a handler
 	// that refuses every decision with it: the function must still answer.
 	h, _ := app.NewApprover(os.Getenv, os.Stdout)

@@ -6,7 +6,6 @@ package main
 import (
 	"os"
 	"runtime"
-	"runtime/debug"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -22,10 +21,9 @@ func main() {
 		// toolgate's (cmd/toolgate), for people, with the SDK's S3 client.
 		os.Exit(cli.Main(os.Args[1:], cli.Env{Embedded: policies.FS, Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr}))
 	}
-	if percent, limit := awsenv.GC(os.Getenv); percent > 0 {
-		debug.SetGCPercent(percent)
-		debug.SetMemoryLimit(limit)
-	}
+	// Before the bundle is compiled: its garbage is collected as a warm
+	// instance's is.
+	awsenv.SetGC(os.Getenv)
 	// A configuration or bundle error is logged by NewHandler and yields a
 	// handler that denies everything: the function must still answer.
 	h, _ := app.NewHandler(os.Getenv, policies.FS, os.Stdout, newTracer)

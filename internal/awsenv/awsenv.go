@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -118,19 +119,36 @@ const gcPercent = 400
 const gcReserve = 72 << 20
 
 // GC returns the garbage collector's settings for a Lambda function, for
-// debug.SetGCPercent and debug.SetMemoryLimit, or zeros to leave Go's
-// defaults. The limit is the function's memory less gcReserve: near it the
-// collector works harder rather than let the heap grow, so a large event
-// peaks lower than it did at Go's defaults (a 128 MB function's limit is
-// 56 MiB). Left alone: an explicit GOGC or GOMEMLIMIT, which the runtime
-// has already applied, and a memory size Lambda does not offer.
+// debug.SetGCPercent and debug.SetMemoryLimit; a zero leaves that one to
+// Go. The limit is the function's memory less gcReserve: near it the
+// collector works harder rather than let the heap grow, so the largest
+// events peak lower than at Go's defaults (a 128 MB function's limit is
+// 56 MiB). Each is left alone where the operator set its variable (GOGC,
+// GOMEMLIMIT), which the runtime has already applied: GOGC=off alone then
+// still has a limit, and does not run out of memory. Both are left alone
+// for a memory size Lambda does not offer.
 func GC(getenv func(string) string) (percent int, limit int64) {
-	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
-		return 0, 0
-	}
 	mb, err := strconv.ParseInt(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), 10, 64)
 	if err != nil || mb < 128 || mb > 1<<20 {
 		return 0, 0
 	}
-	return gcPercent, mb<<20 - gcReserve
+	if getenv("GOGC") == "" {
+		percent = gcPercent
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		limit = mb<<20 - gcReserve
+	}
+	return percent, limit
+}
+
+// SetGC applies GC's settings to the running program: once, as a
+// function starts.
+func SetGC(getenv func(string) string) {
+	percent, limit := GC(getenv)
+	if percent > 0 {
+		debug.SetGCPercent(percent)
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
 }

@@ -35,11 +35,12 @@ func TestGC(t *testing.T) {
 		{"128", "", "", 400, 56 << 20}, // Lambda's smallest function
 		{"1024", "", "", 400, 952 << 20},
 		{"10240", "", "", 400, 10168 << 20},
-		{"128", "100", "", 0, 0},   // the operator's choice stands,
-		{"128", "off", "", 0, 0},   // whatever it is,
-		{"128", "", "90MiB", 0, 0}, // for either setting
-		{"127", "", "", 0, 0},      // less than Lambda offers
-		{"", "", "", 0, 0},         // not under Lambda
+		{"128", "100", "", 0, 56 << 20}, // the operator's choice stands,
+		{"128", "off", "", 0, 56 << 20}, // whatever it is (the limit keeps GOGC=off within memory),
+		{"128", "", "90MiB", 400, 0},    // for either setting
+		{"128", "200", "90MiB", 0, 0},
+		{"127", "", "", 0, 0}, // less than Lambda offers
+		{"", "", "", 0, 0},    // not under Lambda
 		{"lots", "", "", 0, 0},
 		{"-5", "", "", 0, 0},
 		{"99999999999999", "", "", 0, 0}, // would overflow in bytes

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -157,15 +156,12 @@ func TestWorstCaseEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The collector as a 128 MB function's main sets it.
-		if percent, limit := awsenv.GC(func(k string) string {
+		awsenv.SetGC(func(k string) string {
 			if k == "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" {
 				return "128"
 			}
 			return os.Getenv(k)
-		}); percent > 0 {
-			debug.SetGCPercent(percent)
-			debug.SetMemoryLimit(limit)
-		}
+		})
 		newHandler(t, nil).Invoke(context.Background(), payload)
 		// VmHWM, not the parent's rusage: a child's ru_maxrss can carry
 		// the parent's high-water mark across fork and exec.
