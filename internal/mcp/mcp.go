@@ -396,14 +396,22 @@ var (
 
 // exactNames returns ErrMemberCase if a member of m is named as one of
 // known is, but for case (strings.EqualFold folds as encoding/json does:
-// "ſ" is "s").
+// "ſ" is "s"). Of several, it names the first in sorted order: the same
+// message gets the same reason, whatever order the map gives.
 func exactNames[V any](m map[string]V, known []string) error {
+	first, found := "", false
 	for k := range m {
 		for _, n := range known {
 			if k != n && strings.EqualFold(k, n) {
-				return fmt.Errorf("%w: %q", ErrMemberCase, k)
+				if !found || k < first {
+					first, found = k, true
+				}
+				break
 			}
 		}
+	}
+	if found {
+		return fmt.Errorf("%w: %q", ErrMemberCase, first)
 	}
 	return nil
 }

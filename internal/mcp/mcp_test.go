@@ -194,3 +194,16 @@ func FuzzToolName(f *testing.F) {
 		}
 	})
 }
+
+// TestMemberCaseReasonIsSteady: of several members named as protocol
+// members but for case, the refusal names the same one every time, so
+// one message always gets one reason (a map's order is random).
+func TestMemberCaseReasonIsSteady(t *testing.T) {
+	params := `{"name":"t","NAME":"u","Arguments":{},"_META":{},"inputresponses":{}}`
+	for range 100 {
+		_, err := mcp.ParseToolCall([]byte(params))
+		if !errors.Is(err, mcp.ErrMemberCase) || !strings.HasSuffix(err.Error(), `: "Arguments"`) {
+			t.Fatalf("got %v, want the first in sorted order, Arguments", err)
+		}
+	}
+}
