@@ -651,8 +651,10 @@ type span struct {
 // is replaced too (see Undecoded).
 func (s Scrubber) find(text string, p *pass) []span {
 	short := len(text) <= maxClean
-	if _, ok := p.clean[text]; ok && short {
-		return nil
+	if short {
+		if _, ok := p.clean[text]; ok {
+			return nil
+		}
 	}
 	budget := p.budget
 	out := s.findAll(text, p)
