@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/aws/aws-xray-sdk-go/header"
 	"github.com/aws/aws-xray-sdk-go/xray"
@@ -41,7 +42,7 @@ func New(logger *slog.Logger) trace.Tracer {
 func (Tracer) Start(ctx context.Context, name string) (context.Context, trace.Span) {
 	if xray.GetSegment(ctx) == nil {
 		h, _ := ctx.Value(xray.LambdaTraceHeaderKey).(string)
-		if h == "" || header.FromString(h).SamplingDecision != header.Sampled {
+		if !sampled(h) {
 			return trace.Nop{}.Start(ctx, name)
 		}
 	}
@@ -50,6 +51,21 @@ func (Tracer) Start(ctx context.Context, name string) (context.Context, trace.Sp
 		return trace.Nop{}.Start(ctx, name)
 	}
 	return ctx, span{seg}
+}
+
+// sampled reports whether trace header h says its trace is sampled, as
+// header.FromString reads it (of the parts separated by ";" and trimmed,
+// the last that starts "Sampled=" decides) without building the header:
+// every span of an unsampled invocation, most of them, asked it, at a map
+// and a split each.
+func sampled(h string) bool {
+	yes := false
+	for part := range strings.SplitSeq(h, ";") {
+		if p := strings.TrimSpace(part); strings.HasPrefix(p, header.SampledPrefix) {
+			yes = p == string(header.Sampled)
+		}
+	}
+	return yes
 }
 
 type span struct{ seg *xray.Segment }
