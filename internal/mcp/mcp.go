@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -172,11 +173,36 @@ func (m Message) IDValue() any {
 	if m.ID == nil {
 		return nil
 	}
+	// Every call reads its id, nearly always a plain string or a number:
+	// those are read here as encoding/json reads them (FuzzIDValue), the
+	// rest by encoding/json itself.
+	id := bytes.TrimSpace(m.ID)
+	if n := len(id); n >= 2 && id[0] == '"' && id[n-1] == '"' && plainString(id[1:n-1]) {
+		return string(id[1 : n-1])
+	}
+	if len(id) > 0 && (id[0] == '-' || id[0] >= '0' && id[0] <= '9') {
+		f, err := strconv.ParseFloat(string(id), 64)
+		if err != nil {
+			return nil // beyond float64, as encoding/json refuses it
+		}
+		return f
+	}
 	var v any
-	if err := json.Unmarshal(m.ID, &v); err != nil {
+	if err := json.Unmarshal(id, &v); err != nil {
 		return nil
 	}
 	return v
+}
+
+// plainString reports whether s, the inside of a JSON string, means
+// itself: no escape, no control byte, valid UTF-8.
+func plainString(s []byte) bool {
+	for _, c := range s {
+		if c < 0x20 || c == '\\' || c == '"' {
+			return false
+		}
+	}
+	return utf8.Valid(s)
 }
 
 // ToolCall is the params of a tools/call request.

@@ -1,6 +1,7 @@
 package mcp_test
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
@@ -207,3 +208,26 @@ func TestMemberCaseReasonIsSteady(t *testing.T) {
 		}
 	}
 }
+
+// FuzzIDValue holds IDValue to encoding/json's reading of the id.
+func FuzzIDValue(f *testing.F) {
+	for _, id := range []string{`1`, `-0`, `30`, `1e400`, `-1.5e-7`, `123456789012345678901234567890`, `"req-1"`, `""`, `"a\"b"`,
+		`"\u00e9"`, "\"\xff\"", "\"é日\"", `"\t"`, "\"\t\"", `null`, ` 7 `, ` "x" `, `"\ud800"`, `"<&>"`} {
+		f.Add(id)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if !json.Valid([]byte(id)) {
+			return // an id is a JSON value: Parse leaves no other
+		}
+		var want any
+		if json.Unmarshal([]byte(id), &want) != nil {
+			want = nil // 1e400
+		}
+		got := mcp.Message{ID: json.RawMessage(id)}.IDValue()
+		if !reflect.DeepEqual(got, want) && !(isNaN(got) && isNaN(want)) {
+			t.Errorf("IDValue(%q) = %#v, encoding/json reads %#v", id, got, want)
+		}
+	})
+}
+
+func isNaN(v any) bool { f, ok := v.(float64); return ok && f != f }
