@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -138,10 +139,42 @@ func Describe(ctx context.Context, r judge.Result, latency time.Duration, o Opti
 // since the target wrote it and it may hold anything: a URI's path, a key
 // posing as a tool name.
 func hiddenName(name string) string {
-	if len(name) <= 128 && strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == "" && name != "" &&
-		secrets.String(name, redact.Counts{}) == name && !tokenLike(name) {
-		return name
+	if len(name) > 128 {
+		return digestName(name)
 	}
+	// A pure function of the name, and a target lists the same tools call
+	// after call: each name ran through every detector of secrets, a
+	// 500-tool list's hundred hidden names 0.7 ms a list.
+	hiddenNames.mu.Lock()
+	shown, ok := hiddenNames.m[name]
+	hiddenNames.mu.Unlock()
+	if ok {
+		return shown
+	}
+	shown = digestName(name)
+	if strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == "" && name != "" &&
+		secrets.String(name, redact.Counts{}) == name && !tokenLike(name) {
+		shown = name
+	}
+	hiddenNames.mu.Lock()
+	if hiddenNames.m == nil || len(hiddenNames.m) >= maxHiddenNames {
+		hiddenNames.m = make(map[string]string) // full: start over
+	}
+	hiddenNames.m[name] = shown
+	hiddenNames.mu.Unlock()
+	return shown
+}
+
+// hiddenNames holds hiddenName's answers for names of at most 128 bytes,
+// at most maxHiddenNames of them (about 1 MB).
+var hiddenNames struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const maxHiddenNames = 4096
+
+func digestName(name string) string {
 	sum := sha256.Sum256([]byte(name))
 	return "sha256:" + hex.EncodeToString(sum[:8])
 }
