@@ -151,6 +151,9 @@ func hiddenName(name string) string {
 	if ok {
 		return shown
 	}
+	// A name may be a slice of a whole answer's text (one found in
+	// prose): the memory keeps a copy of it, never the answer.
+	name = strings.Clone(name)
 	shown = digestName(name)
 	if strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == "" && name != "" &&
 		secrets.String(name, redact.Counts{}) == name && !tokenLike(name) {
