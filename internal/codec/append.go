@@ -26,7 +26,7 @@ func appendValue(dst []byte, v any, keys *[]string) ([]byte, bool) {
 		}
 		return append(dst, "false"...), true
 	case string:
-		return appendString(dst, v), true
+		return appendString(dst, v, true), true
 	case json.Number:
 		if !validNumber(string(v)) {
 			return dst, false
@@ -64,7 +64,7 @@ func appendValue(dst []byte, v any, keys *[]string) ([]byte, bool) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, k)
+			dst = appendString(dst, k, true)
 			dst = append(dst, ':')
 			var ok bool
 			if dst, ok = appendValue(dst, v[k], keys); !ok {
@@ -77,10 +77,17 @@ func appendValue(dst []byte, v any, keys *[]string) ([]byte, bool) {
 	return dst, false
 }
 
-// appendString appends s quoted as encoding/json does without HTML
+// AppendString appends s quoted as encoding/json does without HTML
 // escaping: ", \ and control characters escaped, each invalid byte as
 // \ufffd, and U+2028 and U+2029 escaped.
-func appendString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s, true) }
+
+// AppendSlogString appends s quoted as log/slog's JSON handler writes a
+// string: as AppendString, but \b and \f as \u0008 and \u000c.
+func AppendSlogString(dst []byte, s string) []byte { return appendString(dst, s, false) }
+
+// appendString is AppendString, or with short false AppendSlogString.
+func appendString(dst []byte, s string, short bool) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
@@ -92,18 +99,18 @@ func appendString(dst []byte, s string) []byte {
 				continue
 			}
 			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
+			switch {
+			case c == '"' || c == '\\':
 				dst = append(dst, '\\', c)
-			case '\b':
+			case c == '\b' && short:
 				dst = append(dst, '\\', 'b')
-			case '\f':
+			case c == '\f' && short:
 				dst = append(dst, '\\', 'f')
-			case '\n':
+			case c == '\n':
 				dst = append(dst, '\\', 'n')
-			case '\r':
+			case c == '\r':
 				dst = append(dst, '\\', 'r')
-			case '\t':
+			case c == '\t':
 				dst = append(dst, '\\', 't')
 			default:
 				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
