@@ -361,7 +361,7 @@ func (s Scrubber) object(m map[string]any, skip string, schema bool, p *pass) {
 	// whose header and body are two members is one key.
 	var lines []string
 	for k, e := range m {
-		if _, ok := e.(string); ok && k != skip && !(masks && SecretName(k)) {
+		if _, ok := e.(string); ok && !(skip != "" && k == skip) && !(masks && SecretName(k)) {
 			lines = append(lines, k)
 		}
 	}
@@ -381,7 +381,7 @@ func (s Scrubber) object(m map[string]any, skip string, schema bool, p *pass) {
 	var renamed map[string]string
 	for k, e := range m {
 		switch {
-		case k == skip:
+		case skip != "" && k == skip:
 		case isLine(lines, k):
 			// read above
 		case masks && SecretName(k):
@@ -868,13 +868,13 @@ func marker(name string) string { return "[REDACTED:" + name + "]" }
 
 // Body redacts a JSON-RPC message the client is about to receive, given as
 // its top-level object: every member but "jsonrpc", but the "id" of a
-// response, which answers the client's own request, and but a result's
-// "nextCursor". A target writes all of
+// response, which answers the client's own request, and but the string
+// "nextCursor" of a list's result (page). A target writes all of
 // the rest (params and _meta of a sampling/createMessage or
 // elicitation/create it sends on a stream, members JSON-RPC does not
 // define), and all of it reaches the client's model. It reports whether
 // anything was replaced.
-func (s Scrubber) Body(msg map[string]any, counts Counts) bool {
+func (s Scrubber) Body(msg map[string]any, page bool, counts Counts) bool {
 	if s.Empty() {
 		return false
 	}
@@ -885,10 +885,15 @@ func (s Scrubber) Body(msg map[string]any, counts Counts) bool {
 		switch result, ok := v.(map[string]any); {
 		case k == "jsonrpc" || (k == "id" && !isRequest):
 		case k == "result" && ok:
-			// A list's nextCursor is the client's to send back, opaque
-			// to it and not shown to a model: decoding it read a page
-			// token as a secret and broke paging.
-			s.object(result, "nextCursor", false, p)
+			// A list's nextCursor (a string) is the client's to send
+			// back, opaque to it and not shown to a model: decoding it
+			// read a page token as a secret and broke paging. Any other
+			// answer's, or one of another type, is the target's text.
+			skip := ""
+			if _, text := result["nextCursor"].(string); page && text {
+				skip = "nextCursor"
+			}
+			s.object(result, skip, false, p)
 		default:
 			msg[k] = s.value(v, p)
 		}
