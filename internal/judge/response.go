@@ -173,7 +173,7 @@ func (j *Judge) finish(r Result, resp *gateway.Response, raw json.RawMessage, bo
 			j.cfg.Logger.Warn("redaction rule match failed; the rule was applied", "decision_id", r.Decision.ID, "error", err.Error())
 		}
 		counts := redact.Counts{}
-		if scrubber.Body(body, counts) {
+		if scrubber.Body(body, mcp.IsList(r.Method), counts) {
 			r.Decision.Redactions, changed = counts, true
 		}
 	}

@@ -205,6 +205,16 @@ func plainString(s []byte) bool {
 	return utf8.Valid(s)
 }
 
+// IsList reports whether method is one of the paginated lists, whose
+// results carry a nextCursor.
+func IsList(method string) bool {
+	switch method {
+	case MethodToolsList, MethodPromptsList, MethodResourcesList, MethodResourcesTemplatesList, MethodTasksList:
+		return true
+	}
+	return false
+}
+
 // ToolCall is the params of a tools/call request.
 type ToolCall struct {
 	Name      string

@@ -191,7 +191,7 @@ func TestBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	counts := Counts{}
-	if !s.Body(v.(map[string]any), counts) {
+	if !s.Body(v.(map[string]any), false, counts) {
 		t.Fatal("nothing redacted")
 	}
 	out, _ := json.Marshal(v)
@@ -202,15 +202,47 @@ func TestBody(t *testing.T) {
 	if want := (Counts{AWSAccessKeyID: 1, Email: 1, CardNumber: 1, BearerToken: 1}); !maps.Equal(counts, want) {
 		t.Errorf("counts %v, want %v", counts, want)
 	}
-	if s.Body(map[string]any{"result": map[string]any{"content": []any{}}}, Counts{}) {
+	if s.Body(map[string]any{"result": map[string]any{"content": []any{}}}, false, Counts{}) {
 		t.Error("Body reported a change in a clean result")
 	}
 	// A list's cursor is the client's: a page token inside it is not a
 	// secret to redact.
 	cursor := base64.StdEncoding.EncodeToString([]byte(`{"offset":50,"token":"abcdef123"}`))
 	page := map[string]any{"tools": []any{}, "nextCursor": cursor}
-	if s.Body(map[string]any{"jsonrpc": "2.0", "id": 1, "result": page}, Counts{}) || page["nextCursor"] != cursor {
+	if s.Body(map[string]any{"jsonrpc": "2.0", "id": 1, "result": page}, true, Counts{}) || page["nextCursor"] != cursor {
 		t.Errorf("nextCursor changed: %v", page["nextCursor"])
+	}
+	// But only a list's, and only a string: any other nextCursor is the
+	// target's text, read as the rest (a review found a tool's answer
+	// passing a key in one).
+	for _, tc := range []struct {
+		page   bool
+		cursor any
+	}{
+		{false, "ghp_0123456789abcdefghijABCDEFGHIJ012345"},
+		{true, map[string]any{"text": "AKIAIOSFODNN7EXAMPLE"}},
+		{true, []any{"ghp_0123456789abcdefghijABCDEFGHIJ012345"}},
+	} {
+		result := map[string]any{"content": []any{}, "nextCursor": tc.cursor}
+		if !s.Body(map[string]any{"jsonrpc": "2.0", "id": 1, "result": result}, tc.page, Counts{}) {
+			t.Errorf("page %v: a secret in nextCursor %v passed", tc.page, result["nextCursor"])
+		}
+	}
+}
+
+// TestEmptyMemberName: a member named "" is read as any other (it was
+// taken for "no member to skip", and its secret passed).
+func TestEmptyMemberName(t *testing.T) {
+	s := allDetectors(t)
+	for _, v := range []map[string]any{
+		{"a": map[string]any{"": "ghp_0123456789abcdefghijABCDEFGHIJ012345"}},
+		{"a": map[string]any{"": "ghp_0123456789abcdefghijABCDEFGHIJ012345", "b": "x"}},
+		{"result": map[string]any{"": "AKIAIOSFODNN7EXAMPLE"}},
+	} {
+		counts := Counts{}
+		if s.Body(v, false, counts); len(counts) == 0 {
+			t.Errorf("a secret under an empty name passed: %v", v)
+		}
 	}
 }
 
