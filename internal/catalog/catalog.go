@@ -321,15 +321,23 @@ func Classify(tool string) string {
 		return op.(string)
 	}
 	op := classify(tool)
-	// Names come from targets and callers: the cache is bounded, and
-	// starts over when full.
+	if len(tool) > maxClassifiedName {
+		return op // a target's list may hold names of any length
+	}
+	// Names come from targets and callers: the cache is bounded, in
+	// entries and in their length, starts over when full, and keeps a
+	// copy (a name may be cut from a larger text).
 	if classifiedN.Add(1) > maxClassified {
 		classified.Clear()
 		classifiedN.Store(0)
 	}
-	classified.Store(tool, op)
+	classified.Store(strings.Clone(tool), op)
 	return op
 }
+
+// maxClassifiedName is the longest name Classify remembers: a call's tool
+// name is at most 256 bytes (mcp.MaxName).
+const maxClassifiedName = 256
 
 // classified caches Classify's answers: the same names come back in every
 // list and call, and finding verbs inside words costs microseconds a name.
