@@ -175,6 +175,10 @@ func (r *Request) params(limits Limits, exact bool) (string, error) {
 		if in.Task, err = mcp.ParseTaskID(msg.Params); err != nil {
 			return "invalid " + msg.Method + " params", err
 		}
+	case mcp.MethodSubscriptionsListen:
+		if err = mcp.ListensToTasks(msg.Params); err != nil {
+			return "invalid " + msg.Method + " params", err
+		}
 	}
 	return "", nil
 }

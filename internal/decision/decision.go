@@ -49,6 +49,9 @@ type Decision struct {
 	Findings []policy.Finding `json:"findings,omitempty"`
 	// Hidden names the tools removed from a tool list answer.
 	Hidden []string `json:"hidden,omitempty"`
+	// TasksHidden counts the other callers' tasks removed from a
+	// tasks/list answer.
+	TasksHidden int `json:"tasksHidden,omitempty"`
 	// Redactions counts the replacements in a tool result per detector.
 	Redactions map[string]int `json:"redactions,omitempty"`
 	// RetryAfter is the seconds a rate-limited caller should wait; a

@@ -81,8 +81,11 @@ type Record struct {
 	Arguments map[string]any `json:"arguments,omitempty"`
 	// ToolsHidden counts the tools removed from a tool list; Hidden names the
 	// first of them (at most MaxHidden).
-	ToolsHidden int            `json:"tools_hidden,omitempty"`
-	Hidden      []string       `json:"hidden,omitempty"`
+	ToolsHidden int      `json:"tools_hidden,omitempty"`
+	Hidden      []string `json:"hidden,omitempty"`
+	// TasksHidden counts the other callers' tasks removed from a
+	// tasks/list answer; their ids are not recorded.
+	TasksHidden int            `json:"tasks_hidden,omitempty"`
 	Redactions  map[string]int `json:"redactions,omitempty"`
 	// RateLimits is what each rate limit that matched the call did.
 	RateLimits []RateLimit `json:"rate_limits,omitempty"`
@@ -277,6 +280,9 @@ func (r *Record) LogValue() slog.Value {
 	}
 	if r.ToolsHidden > 0 {
 		a = append(a, slog.Int("tools_hidden", r.ToolsHidden), slog.Any("hidden", r.Hidden))
+	}
+	if r.TasksHidden > 0 {
+		a = append(a, slog.Int("tasks_hidden", r.TasksHidden))
 	}
 	if len(r.Redactions) > 0 {
 		a = append(a, slog.Any("redactions", r.Redactions))

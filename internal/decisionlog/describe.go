@@ -36,12 +36,13 @@ type Options struct {
 // the token, and holds the tool arguments only when o says so.
 func Describe(ctx context.Context, r judge.Result, latency time.Duration, o Options) *Record {
 	d := &r.Decision
+	method, plainNames := callerNamed(r.Method)
 	rec := &Record{
 		SchemaVersion: SchemaVersion,
 		DecisionID:    d.ID,
 		TraceID:       trace.ID(ctx),
 		Phase:         r.Phase,
-		Method:        r.Method,
+		Method:        method,
 		Result:        result(d),
 		Repeat:        r.Repeat,
 		RepeatOf:      r.RepeatOf,
@@ -60,7 +61,10 @@ func Describe(ctx context.Context, r judge.Result, latency time.Duration, o Opti
 		rec.Principal = &Principal{ID: p.ID, Type: p.Type, ClientID: p.ClientID, Actor: p.Actor, Verification: p.Verification,
 			Username: p.Username, Groups: p.Groups}
 		if t := doc.Tool; t.QualifiedName != "" {
-			rec.Tool = &Tool{Target: t.Target, Name: t.Name, Operation: t.Operation, Risk: t.Risk}
+			target, tok := callerNamed(t.Target)
+			name, nok := callerNamed(t.Name)
+			rec.Tool = &Tool{Target: target, Name: name, Operation: t.Operation, Risk: t.Risk}
+			plainNames = plainNames && tok && nok
 		}
 		if doc.Action == attributes.ActionCall {
 			rec.ArgsSHA256 = codec.ArgsDigest(doc.Tool.Arguments)
@@ -122,6 +126,20 @@ func Describe(ctx context.Context, r judge.Result, latency time.Duration, o Opti
 			rec.Policies[i].Message = withheldMessage
 		}
 	}
+	if !plainNames {
+		// The caller named its method or tool with something a record
+		// does not hold, and any text may quote that name, however
+		// transformed: none is kept.
+		if rec.Reason != "" {
+			rec.Reason = withheldName
+		}
+		for i := range rec.Policies {
+			if rec.Policies[i].Message != "" {
+				rec.Policies[i].Message = withheldName
+			}
+		}
+	}
+	rec.TasksHidden = d.TasksHidden
 	if n := len(d.Hidden); n > 0 {
 		// Tool names are not secret, and say why an agent did not see a tool.
 		rec.ToolsHidden = n
@@ -168,6 +186,22 @@ func hiddenName(name string) string {
 	return shown
 }
 
+// callerNamed returns how a record shows a name the caller chose (a
+// method, a tool's target or name), and whether that is the name itself:
+// as hiddenName shows a name, each "/"-separated part of it judged so,
+// since a caller may name anything, a key included.
+func callerNamed(name string) (string, bool) {
+	if name == "" {
+		return "", true
+	}
+	for part := range strings.SplitSeq(name, "/") {
+		if hiddenName(part) != part {
+			return digestName(name), false
+		}
+	}
+	return name, true
+}
+
 // hiddenNames holds hiddenName's answers for names of at most 128 bytes,
 // at most maxHiddenNames of them (about 1 MB).
 var hiddenNames struct {
@@ -209,6 +243,11 @@ var secrets = redact.Secrets()
 // withheldMessage stands in a record for a policy's message that may quote
 // the call's arguments or the target's answer.
 const withheldMessage = "(a message that quotes the call's arguments, withheld)"
+
+// withheldName stands in a record for a reason or a policy's message when
+// the caller named its method or tool with what a record does not hold
+// (see callerNamed).
+const withheldName = "(a message that may quote a name the caller chose, withheld)"
 
 // result classifies a decision for the record.
 func result(d *decision.Decision) string {

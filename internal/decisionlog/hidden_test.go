@@ -34,6 +34,31 @@ func TestHiddenName(t *testing.T) {
 	}
 }
 
+// TestCallerNamed: a method or tool name the caller chose is recorded as
+// it is only when each of its "/"-separated parts is a plain name with no
+// secret in it.
+func TestCallerNamed(t *testing.T) {
+	key := "ghp_0123456789abcdefghijABCDEFGHIJ012345"
+	for _, tt := range []struct {
+		name string
+		want string
+	}{
+		{"", ""},
+		{"tools/call", "tools/call"},
+		{"notifications/initialized", "notifications/initialized"},
+		{"docs___search_docs", "docs___search_docs"},
+		{"x/" + key, digestName("x/" + key)},
+		{"tools//call", digestName("tools//call")},
+		{"password=hunter2", digestName("password=hunter2")},
+		{"docs___" + key, digestName("docs___" + key)},
+	} {
+		got, plain := callerNamed(tt.name)
+		if got != tt.want || plain != (got == tt.name) {
+			t.Errorf("callerNamed(%q) = %q, %v; want %q", tt.name, got, plain, tt.want)
+		}
+	}
+}
+
 // TestHiddenNamesHoldNoAnswer: a name cut from a large answer's text is
 // remembered as a copy, so the memory of names never keeps an answer
 // alive (a helper's review found 4,096 names pinning 6 MB answers each).

@@ -91,6 +91,9 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		b = topInt(b, "tools_hidden", int64(r.ToolsHidden))
 		b = appendStrings(append(b, `,"hidden":`...), r.Hidden)
 	}
+	if r.TasksHidden > 0 {
+		b = topInt(b, "tasks_hidden", int64(r.TasksHidden))
+	}
 	if len(r.Redactions) > 0 {
 		b = object(append(b, `,"redactions":`...), func(b []byte) []byte {
 			for _, k := range slices.Sorted(maps.Keys(r.Redactions)) {

@@ -580,9 +580,10 @@ func TestApprovalRecordsHoldNoArguments(t *testing.T) {
 	}
 }
 
-// TestStreamedGrantedCall: a granted call whose target asks the client
-// something before its result (a streamed elicitation request) passes
-// both, and only one result.
+// TestStreamedGrantedCall: a granted call whose target streams messages
+// before its result (progress) passes them and one result; one whose
+// target asks the client for input (an elicitation, a sampling request)
+// is denied that request, and the result still passes.
 func TestStreamedGrantedCall(t *testing.T) {
 	ctx := context.Background()
 	store := &approval.Memory{}
@@ -596,11 +597,16 @@ func TestStreamedGrantedCall(t *testing.T) {
 	if r := h.Handle(ctx, ev); r.Decision.Effect != decision.Allow {
 		t.Fatalf("granted: %+v", r.Decision)
 	}
+	progress := `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p-1","progress":1}}`
+	// Input the target asks for is what no approver saw: an IBAN, a
+	// model's text. tasks/update is denied for the same reason.
 	elicit := `{"jsonrpc":"2.0","id":"s-1","method":"elicitation/create","params":{"mode":"form","message":"which account?","requestedSchema":{"type":"object"}}}`
+	sample := `{"jsonrpc":"2.0","id":"s-2","method":"sampling/createMessage","params":{"messages":[],"maxTokens":10}}`
 	for i, step := range []struct {
 		body string
 		want decision.Effect
-	}{{elicit, decision.Allow}, {elicit, decision.Allow}, {toolRan, decision.Allow}, {elicit, decision.Deny}, {toolRan, decision.Deny}} {
+	}{{progress, decision.Allow}, {elicit, decision.Deny}, {sample, decision.Deny}, {progress, decision.Allow}, {toolRan, decision.Allow},
+		{progress, decision.Deny}, {toolRan, decision.Deny}} {
 		if r := h.Handle(ctx, atResponse(t, ev, []byte(step.body))); r.Decision.Effect != step.want {
 			t.Fatalf("step %d: %+v, want %s", i, r.Decision, step.want)
 		}

@@ -1,8 +1,10 @@
 package interceptor_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +180,19 @@ func TestTaskApproval(t *testing.T) {
 		!strings.Contains(r.Decision.Reason, "covers no input given later") {
 		t.Errorf("tasks/update of an approved task: %+v", r.Decision)
 	}
+	// So is input it asks for on the stream of its result (MCP
+	// 2025-11-25), which the client would answer outside any task message;
+	// what else it streams passes.
+	for answer, allow := range map[string]bool{
+		`{"jsonrpc":"2.0","id":"e-1","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}}}`: false,
+		`{"jsonrpc":"2.0","id":"e-2","method":"sampling/createMessage","params":{"messages":[],"maxTokens":10}}`:                                          false,
+		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p","progress":1}}`:                                                 true,
+	} {
+		r := h.Handle(context.Background(), taskEvent(t, "u-root", "platform-admins", "tasks/result", `{"taskId":"t-granted"}`, answer))
+		if (r.Decision.Effect == decision.Allow) != allow || !allow && !strings.Contains(r.Decision.Reason, "covers no input given later") {
+			t.Errorf("%s on an approved task's stream: %+v", answer, r.Decision)
+		}
+	}
 	for id, allow := range map[string]bool{"t-granted": true, "t-ungranted": false} {
 		r := h.Handle(context.Background(), taskEvent(t, "u-root", "platform-admins", "tasks/result", `{"taskId":"`+id+`"}`,
 			`{"jsonrpc":"2.0","id":5,"result":{"content":[{"type":"text","text":"REFUND-RAN"}]}}`))
@@ -198,5 +213,111 @@ func TestTaskApproval(t *testing.T) {
 	r = none.Handle(context.Background(), taskEvent(t, "bob", "developers", "tasks/get", `{"taskId":"t-1"}`, ""))
 	if r.Decision.Effect != decision.Deny || r.Decision.Code != decision.CodeUndecidable {
 		t.Errorf("tasks/get without a state table: %+v", r.Decision)
+	}
+}
+
+// TestTaskResultsOnlyWhereJudged: a task's result reaches the caller only
+// in the answers judged as its call (tasks/get, tasks/result). One the
+// target puts anywhere else (a tasks/cancel, tasks/update or tasks/list
+// answer, a notification of a task on any stream) is denied, and so is a
+// subscription to notifications of tasks, which carry results on a stream
+// the RESPONSE point may never see.
+func TestTaskResultsOnlyWhereJudged(t *testing.T) {
+	store := &state.Memory{}
+	h := handlerWith(t, func(c *interceptor.Config) { c.State = store; c.Environment = "staging" })
+	for id, sub := range map[string]string{"t-bob": "bob", "t-alice": "alice"} {
+		task := state.Task{Principal: sub, Tool: "docs___search_docs", Arguments: map[string]any{"query": "vpc"}}
+		if err := store.BindTask(context.Background(), id, task, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const secret = "INVOICE-TEXT-7"
+	result := `{"content":[{"type":"text","text":"` + secret + `"}]}`
+	for _, tt := range []struct {
+		name, method, params, answer string
+		allow                        bool
+	}{
+		{"a cancelled task", "tasks/cancel", `{"taskId":"t-bob"}`, `{"jsonrpc":"2.0","id":5,"result":{"taskId":"t-bob","status":"cancelled"}}`, true},
+		{"a result in a tasks/cancel answer", "tasks/cancel", `{"taskId":"t-bob"}`, `{"jsonrpc":"2.0","id":5,"result":{"taskId":"t-bob","status":"completed","result":` + result + `}}`, false},
+		{"an error in a tasks/cancel answer", "tasks/cancel", `{"taskId":"t-bob"}`, `{"jsonrpc":"2.0","id":5,"result":{"task":{"taskId":"t-bob","status":"failed","error":{"code":1,"message":"` + secret + `"}}}}`, false},
+		{"a result in a tasks/update answer", "tasks/update", `{"taskId":"t-bob","inputResponses":{}}`, `{"jsonrpc":"2.0","id":5,"result":{"taskId":"t-bob","status":"completed","result":` + result + `}}`, false},
+		{"the caller's task list", "tasks/list", `{}`, `{"jsonrpc":"2.0","id":5,"result":{"tasks":[{"taskId":"t-bob","status":"working"}]}}`, true},
+		{"a result in a tasks/list entry", "tasks/list", `{}`, `{"jsonrpc":"2.0","id":5,"result":{"tasks":[{"taskId":"t-bob","status":"completed","result":` + result + `}]}}`, false},
+		{"a notification of a task with its result", "tools/call", `{"name":"docs___search_docs","arguments":{"query":"vpc"}}`,
+			`{"jsonrpc":"2.0","method":"notifications/tasks/status","params":{"taskId":"t-alice","status":"completed","result":` + result + `}}`, false},
+		{"a notification of a task's status", "tools/call", `{"name":"docs___search_docs","arguments":{"query":"vpc"}}`,
+			`{"jsonrpc":"2.0","method":"notifications/tasks/status","params":{"taskId":"t-bob","status":"working"}}`, true},
+		{"listening to tasks", "subscriptions/listen", `{"notifications":{"taskIds":["t-alice"]}}`, "", false},
+		{"listening to tasks, in another case", "subscriptions/listen", `{"Notifications":{"TASKIDS":["t-alice"]}}`, "", false},
+		{"listening, the method in another case", "Subscriptions/Listen", `{"notifications":{"taskIds":["t-alice"]}}`, "", false},
+		{"listening to lists", "subscriptions/listen", `{"notifications":{"toolsListChanged":true}}`, "", true},
+	} {
+		r := h.Handle(context.Background(), taskEvent(t, "bob", "developers", tt.method, tt.params, tt.answer))
+		if err := r.Output.Validate(); err != nil {
+			t.Fatalf("%s: invalid output: %v", tt.name, err)
+		}
+		if (r.Decision.Effect == decision.Allow) != tt.allow {
+			t.Errorf("%s: %s %q", tt.name, r.Decision.Effect, r.Decision.Reason)
+		}
+		if out := r.Output.MCP.TransformedGatewayResponse; !tt.allow && out != nil && strings.Contains(string(out.Body), secret) {
+			t.Errorf("%s: the result got through: %s", tt.name, out.Body)
+		}
+	}
+}
+
+// TestTaskIDsNotRecorded: a task id is the caller's or the target's text,
+// which may hold anything: no record holds one, whether the caller asked
+// for it or a tasks/list answer named another caller's.
+func TestTaskIDsNotRecorded(t *testing.T) {
+	var logs bytes.Buffer
+	store := &state.Memory{}
+	h := handlerWith(t, func(c *interceptor.Config) {
+		c.State = store
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	secret := "password=hunter2hunter2 AKIAIOSFODNN7EXAMPLE"
+	if r := h.Handle(context.Background(), taskEvent(t, "bob", "developers", "tasks/get", `{"taskId":"`+secret+`"}`, "")); r.Decision.Effect != decision.Deny {
+		t.Fatalf("an unbound task: %+v", r.Decision)
+	}
+	r := h.Handle(context.Background(), taskEvent(t, "bob", "developers", "tasks/list", `{}`,
+		`{"jsonrpc":"2.0","id":5,"result":{"tasks":[{"taskId":"786512e2-9e0d-44bd-8f29-789f320fe840","status":"working"}]}}`))
+	if r.Decision.Effect != decision.Allow || r.Decision.TasksHidden != 1 || strings.Contains(string(r.Output.MCP.TransformedGatewayResponse.Body), "786512e2") {
+		t.Fatalf("tasks/list: %+v", r.Decision)
+	}
+	for _, s := range []string{"hunter2", "AKIAIOSFODNN7EXAMPLE", "786512e2"} {
+		if strings.Contains(logs.String(), s) {
+			t.Errorf("a record holds %q:\n%s", s, logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), `"tasks_hidden":1`) {
+		t.Errorf("the record does not count the hidden task:\n%s", logs.String())
+	}
+}
+
+// TestSearchAnswerIDs: a search answer's id is left as it is only when it
+// is the request's own; an id the target chose (a request it streams, an
+// answer to another id) names no hidden tool.
+func TestSearchAnswerIDs(t *testing.T) {
+	h := handlerWith(t, func(c *interceptor.Config) {})
+	search := `{"name":"x_amz_bedrock_agentcore_search","arguments":{"query":"pods"}}`
+	for _, tt := range []struct {
+		name, answer string
+		hidden       bool // the hidden name must be gone
+	}{
+		{"a request the target streams", `{"jsonrpc":"2.0","id":"k8s___delete-pod","method":"elicitation/create","params":{"mode":"form","message":"ok?","requestedSchema":{"type":"object"}}}`, true},
+		{"an answer to another id", `{"jsonrpc":"2.0","id":"k8s___delete-pod","result":{"structuredContent":{"tools":[{"name":"k8s___get-pod"}]}}}`, true},
+		{"the answer to the request", `{"jsonrpc":"2.0","id":5,"result":{"structuredContent":{"tools":[{"name":"k8s___get-pod"}]}}}`, false},
+	} {
+		r := h.Handle(context.Background(), taskEvent(t, "bob", "developers", "tools/call", search, tt.answer))
+		if err := r.Output.Validate(); err != nil {
+			t.Fatalf("%s: invalid output: %v", tt.name, err)
+		}
+		out := r.Output.MCP.TransformedGatewayResponse
+		if tt.hidden && r.Decision.Effect == decision.Allow && strings.Contains(string(out.Body), "k8s___delete-pod") {
+			t.Errorf("%s: the hidden tool is named: %s", tt.name, out.Body)
+		}
+		if !tt.hidden && (r.Decision.Effect != decision.Allow || !strings.Contains(string(out.Body), `"id":5`)) {
+			t.Errorf("%s: %+v %s", tt.name, r.Decision, out.Body)
+		}
 	}
 }

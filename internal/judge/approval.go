@@ -362,13 +362,21 @@ func (j *Judge) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCall,
 	defer cancel()
 	forwarded := j.cfg.Approvals.TakeForwarded
 	if resp := doc.Response; resp != nil && resp.Kind != mcp.KindResponse {
-		// A request the target sends in a streamed call before its result
-		// (an elicitation, a sampling request): the result uses the mark.
+		// A message the target sends in a streamed call before its
+		// result (progress, a log line): the result uses the mark.
 		forwarded = j.cfg.Approvals.PeekForwarded
 	}
-	taken, err := forwarded(ctx, ap.binding, j.cfg.Now())
+	var taken bool
+	var err error
+	if !asksInput(doc.Response) {
+		taken, err = forwarded(ctx, ap.binding, j.cfg.Now())
+	}
 	state := &decision.ApprovalState{Groups: ap.req.Groups, Status: decision.ApprovalFailed}
 	switch {
+	case asksInput(doc.Response):
+		out := decision.Denied(d.ID, decision.CodePolicyDenied, errLaterInput.Error())
+		out.Findings = d.Findings
+		*d = out
 	case err != nil:
 		*d = j.denyApproval(*d, decision.CodeUndecidable, "approval could not be checked: the approval table did not answer", err)
 	case !taken:
@@ -379,6 +387,18 @@ func (j *Judge) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCall,
 		d.Effect, d.Reason, state.Status = decision.Allow, "", decision.ApprovalForwarded
 	}
 	d.Approval = state
+}
+
+// errLaterInput is why a call that runs on an approval may not ask for
+// input: an approver approved the call as it was shown, and input it takes
+// later (an IBAN, a recipient, a model's text) is what no one approved.
+var errLaterInput = errors.New("this call ran on an approval, which covers no input given later")
+
+// asksInput reports whether resp is a request by which the target asks
+// the client for input: an elicitation or a sampling request.
+func asksInput(resp *attributes.Response) bool {
+	return resp != nil && resp.Kind == mcp.KindRequest &&
+		(resp.Method == mcp.MethodElicitationCreate || resp.Method == mcp.MethodSamplingCreateMessage)
 }
 
 // prompt makes d ask for an approval with p. The record's reason stays the

@@ -87,6 +87,9 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 		// judged as the call's answer.
 		return j.rejectResponse(r, id, &msg, resp, "the task's answer could not be judged", errTaskAnswer)
 	}
+	if strayResult(msg.Method, body) {
+		return j.rejectResponse(r, id, &msg, resp, "the task's answer could not be judged", errStrayResult)
+	}
 	in.Response = &attributes.Response{StatusCode: status, Size: len(raw), Streaming: resp.IsStreamingResponse}
 	if body != nil {
 		// A task's answer is judged as its call's: what it carries of
@@ -166,7 +169,7 @@ func messageKind(body map[string]any) (kind, method string) {
 // redacted.
 func (j *Judge) finish(r Result, resp *gateway.Response, raw json.RawMessage, body map[string]any, value map[string]any) Result {
 	status := statusOf(resp)
-	changed := len(r.Decision.Hidden) > 0
+	changed := len(r.Decision.Hidden) > 0 || r.Decision.TasksHidden > 0
 	if body != nil {
 		scrubber, errs := j.cfg.Redactor.Select(value)
 		for _, err := range errs {
@@ -301,9 +304,25 @@ func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[s
 		hidden = append(hidden, toollist.ScrubExcept(task, tools, skip)...)
 		skip = "result"
 	}
-	hidden = append(hidden, toollist.ScrubExcept(body, tools, skip, "id", "jsonrpc")...)
+	except := []string{skip, "jsonrpc"}
+	if echoesID(body, in.ID) {
+		except = append(except, "id")
+	}
+	hidden = append(hidden, toollist.ScrubExcept(body, tools, except...)...)
 	d.Hidden = hidden
 	return err
+}
+
+// echoesID reports whether body's id is the request's, id, which an answer
+// carries unchanged: a number, which names no tool, or the string the caller
+// sent. A request the target sends (an elicitation) names its own id, and
+// an answer with another id than the request's is the target's text.
+func echoesID(body map[string]any, id any) bool {
+	if _, ok := body["method"]; ok {
+		return false
+	}
+	s, ok := body["id"].(string)
+	return !ok || id == any(s)
 }
 
 // definitions judges the definitions a tools/list result lists against

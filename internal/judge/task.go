@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/toolgate/toolgate/internal/attributes"
 	"github.com/toolgate/toolgate/internal/decision"
@@ -46,14 +48,14 @@ func (j *Judge) readTask(ctx context.Context, in *attributes.Input, doc *attribu
 		r.Decision.Findings = []policy.Finding{{Policy: "(task)", Kind: policy.Error, Mode: policy.ModeEnforce, Message: r.Decision.Reason, Detail: err.Error()}}
 		return false
 	case !ok || !owns(doc, t):
-		r.Decision = decision.Denied(r.Decision.ID, decision.CodePolicyDenied, "task "+doc.MCP.TaskID+": "+errUnbound.Error())
+		// The reason names no task: the caller chose the id, and a record
+		// holds what a caller chose only as a digest.
+		r.Decision = decision.Denied(r.Decision.ID, decision.CodePolicyDenied, errUnbound.Error())
 		r.Decision.Findings = []policy.Finding{{Policy: "(task)", Kind: policy.Violation, Mode: policy.ModeEnforce, Message: r.Decision.Reason}}
 		return false
 	}
 	if t.Approved && in.Method == mcp.MethodTasksUpdate {
-		// An approver approved the call as it was shown: input it takes
-		// later (an IBAN, a recipient) is what no one approved.
-		r.Decision = decision.Denied(r.Decision.ID, decision.CodePolicyDenied, "task "+doc.MCP.TaskID+": its call ran on an approval, which covers no input given later")
+		r.Decision = decision.Denied(r.Decision.ID, decision.CodePolicyDenied, errLaterInput.Error())
 		r.Decision.Findings = []policy.Finding{{Policy: "(task)", Kind: policy.Violation, Mode: policy.ModeEnforce, Message: r.Decision.Reason}}
 		return false
 	}
@@ -97,7 +99,8 @@ func (j *Judge) bindTask(ctx context.Context, body map[string]any, doc *attribut
 const maxListedTasks = 50
 
 // filterTasks removes from a tasks/list answer the tasks that are not
-// bound to a call of doc's caller, and records their ids in d.
+// bound to a call of doc's caller, and counts them in d: their ids are
+// other callers', which a record does not hold.
 func (j *Judge) filterTasks(ctx context.Context, body map[string]any, doc *attributes.Document, d *decision.Decision) error {
 	result, _ := body["result"].(map[string]any)
 	if result == nil {
@@ -118,8 +121,40 @@ func (j *Judge) filterTasks(ctx context.Context, body map[string]any, doc *attri
 		failed = err
 		return err == nil && ok && owns(doc, t)
 	})
-	d.Hidden = append(d.Hidden, hidden...)
+	d.TasksHidden += len(hidden)
 	return errors.Join(err, failed)
+}
+
+// errStrayResult is why an answer is denied that carries a task's result
+// where it is not judged as the task's call.
+var errStrayResult = errors.New("a task's result is judged as its call's only in a tasks/get or tasks/result answer")
+
+// strayResult reports whether body, the answer to a request of method,
+// carries a task's result or error outside the answers that are judged as
+// the task's call (tasks/get, tasks/result): in a tasks/cancel, tasks/update
+// or tasks/list answer, or in a notification of a task, on whatever call's
+// stream. Neither protocol version puts one there; a target that does would
+// pass a call's result unjudged.
+func strayResult(method string, body map[string]any) bool {
+	if m, _ := body["method"].(string); strings.HasPrefix(m, "notifications/tasks") {
+		params, _ := body["params"].(map[string]any)
+		return hasOutcome(params) || hasOutcome(params["task"])
+	}
+	result, _ := body["result"].(map[string]any)
+	switch method {
+	case mcp.MethodTasksCancel, mcp.MethodTasksUpdate:
+		return hasOutcome(result) || hasOutcome(result["task"])
+	case mcp.MethodTasksList:
+		tasks, _ := result["tasks"].([]any)
+		return slices.ContainsFunc(tasks, hasOutcome)
+	}
+	return false
+}
+
+// hasOutcome reports whether v is an object with a result or an error.
+func hasOutcome(v any) bool {
+	t, _ := v.(map[string]any)
+	return t["result"] != nil || t["error"] != nil
 }
 
 // taskAnswer returns the part of a task message's answer that is the
@@ -147,6 +182,12 @@ func taskAnswer(method string, body map[string]any) map[string]any {
 // which the binding says, and are denied if not.
 func (j *Judge) settleTask(r *Result) {
 	d := &r.Decision
+	if r.task.Approved && asksInput(r.Document.Response) {
+		out := decision.Denied(d.ID, decision.CodePolicyDenied, errLaterInput.Error())
+		out.Findings = d.Findings
+		*d = out
+		return
+	}
 	if r.task.Approved {
 		d.Effect, d.Reason = decision.Allow, ""
 		d.Approval = &decision.ApprovalState{Status: decision.ApprovalForwarded}

@@ -33,6 +33,13 @@ const (
 	MethodTasksCancel            = "tasks/cancel"
 	MethodTasksUpdate            = "tasks/update"
 	MethodTasksList              = "tasks/list"
+	// MethodSubscriptionsListen opens a stream of the notifications a
+	// client names (MCP 2026-07-28).
+	MethodSubscriptionsListen = "subscriptions/listen"
+	// Requests a server sends the client for input: a user's answer, a
+	// model's completion.
+	MethodElicitationCreate     = "elicitation/create"
+	MethodSamplingCreateMessage = "sampling/createMessage"
 )
 
 // ReadMethods returns the methods whose params this project reads, or
@@ -43,7 +50,8 @@ func ReadMethods() []string { return slices.Clone(readMethods) }
 // variant of one is refused, not judged as some other method.
 var readMethods = []string{MethodToolsCall, MethodToolsList, MethodPromptsGet, MethodPromptsList, MethodResourcesRead,
 	MethodResourcesSubscribe, MethodResourcesUnsubscribe, MethodResourcesList, MethodResourcesTemplatesList,
-	MethodTasksGet, MethodTasksResult, MethodTasksCancel, MethodTasksUpdate, MethodTasksList, MethodCompletionComplete}
+	MethodTasksGet, MethodTasksResult, MethodTasksCancel, MethodTasksUpdate, MethodTasksList, MethodCompletionComplete,
+	MethodSubscriptionsListen}
 
 // TargetSeparator joins target and tool names on the wire: "<target>___<tool>".
 const TargetSeparator = "___"
@@ -70,7 +78,10 @@ var (
 	ErrPromptArgs     = errors.New("prompts/get params.arguments must be an object of strings")
 	ErrResourceURI    = errors.New("params.uri must be a non-empty string")
 	ErrTaskID         = errors.New("params.taskId must be a non-empty string of at most 256 bytes")
-	ErrCompletionRef  = errors.New(`completion/complete params.ref must be {"type":"ref/prompt","name":...} or {"type":"ref/resource","uri":...}`)
+	// ErrTaskNotifications: notifications of a task carry its result on a
+	// stream the RESPONSE point may never see, judged as no call's.
+	ErrTaskNotifications = errors.New("notifications of tasks carry results that are not judged as their calls': poll with tasks/get")
+	ErrCompletionRef     = errors.New(`completion/complete params.ref must be {"type":"ref/prompt","name":...} or {"type":"ref/resource","uri":...}`)
 )
 
 // Message is one JSON-RPC 2.0 message. ID keeps the id exactly as sent (nil
@@ -383,6 +394,28 @@ func ParseTaskID(params json.RawMessage) (string, error) {
 		return "", ErrTaskID
 	}
 	return id, nil
+}
+
+// ListensToTasks returns ErrTaskNotifications if the params of a
+// subscriptions/listen ask for notifications of tasks: a member of
+// params.notifications named taskIds, in any case.
+func ListensToTasks(params json.RawMessage) error {
+	members, err := paramsObject(params)
+	if err != nil {
+		return err
+	}
+	for k, v := range members {
+		if !strings.EqualFold(k, "notifications") {
+			continue
+		}
+		n, _ := v.(map[string]any)
+		for k := range n {
+			if strings.EqualFold(k, "taskIds") {
+				return ErrTaskNotifications
+			}
+		}
+	}
+	return nil
 }
 
 // CreatedTask returns the id of the task a tools/call result creates

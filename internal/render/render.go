@@ -172,7 +172,7 @@ func prompt(p *decision.Prompt, id json.RawMessage, decisionID string) json.RawM
 			ResultType    string           `json:"resultType"`
 			InputRequests map[string]input `json:"inputRequests"`
 			RequestState  string           `json:"requestState,omitempty"`
-		}{"input_required", map[string]input{decision.InputRequestID: {"elicitation/create", e}}, p.RequestState}})
+		}{"input_required", map[string]input{decision.InputRequestID: {mcp.MethodElicitationCreate, e}}, p.RequestState}})
 	case p.Version == mcp.Version20251125 && p.URL != "":
 		type data struct {
 			Elicitations []elicit `json:"elicitations"`
