@@ -48,7 +48,8 @@ func validSessionID(v string) bool {
 // CheckHeaders returns ErrHeaderMismatch when headers (any spelling of the
 // names, every value) hold an Mcp-Method other than m's method or an
 // Mcp-Name other than the name the body calls: tool (a tools/call's, already
-// parsed), a prompts/get's name or a resources/read's uri. Policies judge the
+// parsed), a prompts/get's name, a resources/read's uri or a task message's
+// taskId. Policies judge the
 // body; a router reading the header would run another call than the one
 // judged. Absent headers (clients before 2026-07-28) are fine. A session
 // id header longer than MaxSessionID or with other than visible ASCII
@@ -93,6 +94,10 @@ func bodyName(m Message, tool string) string {
 	case "resources/read":
 		_ = json.Unmarshal(m.Params, &p)
 		return p.URI
+	case MethodTasksGet, MethodTasksResult, MethodTasksUpdate, MethodTasksCancel:
+		// The tasks extension (2026-07-28) names the task in Mcp-Name.
+		id, _ := ParseTaskID(m.Params)
+		return id
 	}
 	return ""
 }
@@ -105,6 +110,8 @@ func nameKind(method string) string {
 		return "prompt"
 	case "resources/read":
 		return "resource"
+	case MethodTasksGet, MethodTasksResult, MethodTasksUpdate, MethodTasksCancel:
+		return "task"
 	}
 	return "name (the method names none)"
 }

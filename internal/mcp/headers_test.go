@@ -14,6 +14,8 @@ func TestCheckHeaders(t *testing.T) {
 		prompt = `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"summarise"}}`
 		read   = `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///etc/motd"}}`
 		list   = `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
+		task   = `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"t-9"}}`
+		cancel = `{"jsonrpc":"2.0","id":1,"method":"tasks/cancel","params":{"taskId":"t-9"}}`
 	)
 	for _, tc := range []struct {
 		name    string
@@ -34,6 +36,9 @@ func TestCheckHeaders(t *testing.T) {
 		{"base64 name", call, map[string]string{"Mcp-Name": "=?base64?ZG9jc19fX3NlYXJjaA==?="}, true},
 		{"prompt", prompt, map[string]string{"Mcp-Method": "prompts/get", "Mcp-Name": "summarise"}, true},
 		{"resource", read, map[string]string{"Mcp-Name": "file:///etc/motd"}, true},
+		{"task (the tasks extension)", task, map[string]string{"Mcp-Method": "tasks/get", "Mcp-Name": "t-9"}, true},
+		{"task cancelled", cancel, map[string]string{"Mcp-Method": "tasks/cancel", "Mcp-Name": "t-9"}, true},
+		{"other task", task, map[string]string{"Mcp-Name": "t-alice"}, false},
 		{"list without a name", list, map[string]string{"Mcp-Method": "tools/list"}, true},
 		{"other tool", call, map[string]string{"Mcp-Name": "billing___refund"}, false},
 		{"other method", call, map[string]string{"Mcp-Method": "tools/list"}, false},
