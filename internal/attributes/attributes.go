@@ -289,10 +289,14 @@ type Input struct {
 	Headers       map[string]string // as received, any case
 	QualifiedTool string            // wire tool name, for call and list
 	Arguments     map[string]any    // call only; nil is an empty object
-	Prompt        string            // wire prompt name, for prompts/get
-	PromptArgs    map[string]any    // prompts/get only
-	ResourceURI   string            // for resources/read, subscribe, unsubscribe
-	Task          string            // the taskId of a tasks/* request
+	// Inputs are the input responses a message gives its call (a
+	// tools/call retry's, a tasks/update's): what the target reads as the
+	// call's input besides its arguments.
+	Inputs      map[string]any
+	Prompt      string         // wire prompt name, for prompts/get
+	PromptArgs  map[string]any // prompts/get only
+	ResourceURI string         // for resources/read, subscribe, unsubscribe
+	Task        string         // the taskId of a tasks/* request
 	// TaskCall says the message carries the result of the task's tools/call
 	// (a tasks/result or tasks/get answer): the document is that call's,
 	// of QualifiedTool with Arguments.
@@ -372,7 +376,7 @@ func (b Builder) Build(ctx context.Context, in Input) Document {
 			if d.Tool.Arguments == nil {
 				d.Tool.Arguments = map[string]any{}
 			}
-			d.Tool.Wildcards, d.Tool.CredentialStores = scanArguments(d.Tool.Arguments)
+			d.Tool.Wildcards, d.Tool.CredentialStores = scanArguments(d.Tool.Arguments, in.Inputs)
 			if cmd != nil {
 				d.Tool.Command = command.Read(cmd.Dialect, cmd.Argument, d.Tool.Arguments)
 			}

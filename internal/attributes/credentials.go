@@ -25,7 +25,7 @@ import (
 // does not hide it. A glob that can only match a store (~/.aws/cred*) is
 // found too.
 func CredentialStores(args map[string]any) []string {
-	_, stores := scanArguments(args)
+	_, stores := scanArguments(args, nil)
 	return stores
 }
 

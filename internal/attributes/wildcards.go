@@ -20,14 +20,21 @@ import (
 // folded first. It errs towards finding too much: a policy may name the
 // tools whose arguments are patterns by design.
 func Wildcards(args map[string]any) []string {
-	wildcards, _ := scanArguments(args)
+	wildcards, _ := scanArguments(args, nil)
 	return wildcards
 }
 
-// scanArguments walks args once for Wildcards and CredentialStores.
-func scanArguments(args map[string]any) (wildcards, stores []string) {
+// scanArguments walks args, and the input responses a message gives the
+// call (inputs), once for Wildcards and CredentialStores: the target reads
+// both as the call's input, so a path asked for later is found as one in
+// the arguments is. The pointers of inputs start with "/@inputResponses".
+func scanArguments(args, inputs map[string]any) (wildcards, stores []string) {
 	w := argumentWalk{out: []string{}, stores: []string{}, left: maxCallReadings}
 	w.walk("", args, true)
+	if inputs != nil {
+		w.path = append(w.path, "@inputResponses")
+		w.walk("", inputs, true)
+	}
 	slices.Sort(w.out)
 	slices.Sort(w.stores)
 	return w.out, w.stores

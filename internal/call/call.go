@@ -154,7 +154,7 @@ func (r *Request) params(limits Limits, exact bool) (string, error) {
 		if r.Tool, err = toolCall(msg, limits, exact); err != nil {
 			return "invalid tools/call params", err
 		}
-		in.QualifiedTool, in.Arguments = r.Tool.Name, r.Tool.Arguments
+		in.QualifiedTool, in.Arguments, in.Inputs = r.Tool.Name, r.Tool.Arguments, r.Tool.InputResponses
 	case mcp.MethodPromptsGet:
 		g, err := mcp.ParsePromptGet(msg.Params)
 		if err != nil {
@@ -171,8 +171,12 @@ func (r *Request) params(limits Limits, exact bool) (string, error) {
 		if in.Prompt, in.ResourceURI, err = mcp.ParseCompletionRef(msg.Params); err != nil {
 			return "invalid completion/complete params", err
 		}
-	case mcp.MethodTasksGet, mcp.MethodTasksResult, mcp.MethodTasksCancel, mcp.MethodTasksUpdate:
+	case mcp.MethodTasksGet, mcp.MethodTasksResult, mcp.MethodTasksCancel:
 		if in.Task, err = mcp.ParseTaskID(msg.Params); err != nil {
+			return "invalid " + msg.Method + " params", err
+		}
+	case mcp.MethodTasksUpdate:
+		if in.Task, in.Inputs, err = mcp.ParseTaskUpdate(msg.Params); err != nil {
 			return "invalid " + msg.Method + " params", err
 		}
 	case mcp.MethodSubscriptionsListen:

@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolgate/toolgate/internal/bundle"
 	"github.com/toolgate/toolgate/internal/decision"
 	"github.com/toolgate/toolgate/internal/interceptor"
 	"github.com/toolgate/toolgate/internal/judge"
 	"github.com/toolgate/toolgate/internal/policytest"
 	"github.com/toolgate/toolgate/internal/state"
+	"github.com/toolgate/toolgate/policies"
 )
 
 // taskEvent is an event of method with params by the user sub (in group),
@@ -180,6 +182,13 @@ func TestTaskApproval(t *testing.T) {
 		!strings.Contains(r.Decision.Reason, "covers no input given later") {
 		t.Errorf("tasks/update of an approved task: %+v", r.Decision)
 	}
+	// And input to a task whose call needs an approval it ran without is
+	// denied, not sent to approvers as a call of its own.
+	if r := h.Handle(context.Background(), taskEvent(t, "u-root", "platform-admins", "tasks/update",
+		`{"taskId":"t-ungranted","inputResponses":{}}`, "")); r.Decision.Effect != decision.Deny ||
+		!strings.Contains(r.Decision.Reason, "covers no input given later") || r.Decision.Approval != nil {
+		t.Errorf("tasks/update of an ungranted task: %+v", r.Decision)
+	}
 	// So is input it asks for on the stream of its result (MCP
 	// 2025-11-25), which the client would answer outside any task message;
 	// what else it streams passes.
@@ -318,6 +327,47 @@ func TestSearchAnswerIDs(t *testing.T) {
 		}
 		if !tt.hidden && (r.Decision.Effect != decision.Allow || !strings.Contains(string(out.Body), `"id":5`)) {
 			t.Errorf("%s: %+v %s", tt.name, r.Decision, out.Body)
+		}
+	}
+}
+
+// TestTaskInputJudgedAsCall: input a tasks/update gives a task is judged
+// as its call's, with the call's tool and arguments: a credential store
+// asked for later is refused as one in the arguments is. The update is
+// not counted as another call by a rate limit.
+func TestTaskInputJudgedAsCall(t *testing.T) {
+	store := &state.Memory{}
+	h := handlerWith(t, func(c *interceptor.Config) {
+		b, err := bundle.Load(policies.FS, "embedded")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.State, c.Environment, c.RateLimits = store, "dev", b.RateLimits
+	})
+	for id, tool := range map[string]string{"t-read": "ops___read_file", "t-run": "ops___run_command"} {
+		task := state.Task{Principal: "u-alice", Tool: tool, Arguments: map[string]any{}}
+		if err := store.BindTask(context.Background(), id, task, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name, params string
+		allow        bool
+		reason       string
+	}{
+		{"a credential store", `{"taskId":"t-read","inputResponses":{"which":{"action":"accept","content":{"path":"~/.aws/credentials"}}}}`, false, "/@inputResponses/which/content/path"},
+		{"an ordinary file", `{"taskId":"t-read","inputResponses":{"which":{"action":"accept","content":{"path":"/var/log/app/current.log"}}}}`, true, ""},
+		{"a command that prints the environment", `{"taskId":"t-run","inputResponses":{"cmd":{"action":"accept","content":{"command":"env"}}}}`, false, "credentials are kept"},
+		{"no input", `{"taskId":"t-read"}`, true, ""},
+		{"an ordinary command", `{"taskId":"t-run","inputResponses":{"cmd":{"action":"accept","content":{"command":"df -h /var"}}}}`, true, ""},
+		{"input that is not an object", `{"taskId":"t-read","inputResponses":[]}`, false, "inputResponses must be an object"},
+	} {
+		r := h.Handle(context.Background(), taskEvent(t, "u-alice", "sre", "tasks/update", tt.params, ""))
+		if (r.Decision.Effect == decision.Allow) != tt.allow || !strings.Contains(r.Decision.Reason, tt.reason) {
+			t.Errorf("%s: %s %q", tt.name, r.Decision.Effect, r.Decision.Reason)
+		}
+		if tt.allow && (r.Document.Action != "call" || !strings.HasPrefix(r.Document.Tool.QualifiedName, "ops___") || len(r.RateLimits) != 0) {
+			t.Errorf("%s: judged as %s of %q, rate limits %+v", tt.name, r.Document.Action, r.Document.Tool.QualifiedName, r.RateLimits)
 		}
 	}
 }

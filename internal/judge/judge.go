@@ -246,6 +246,14 @@ func (j *Judge) Request(ctx context.Context, id string, ev *gateway.MCPEvent) Re
 	value := j.decide(st, id, &in, &r)
 	watched := j.cfg.Containments.Watch(value)
 	held := watched.Enforcing() && j.hold(st, watched, &r)
+	if r.Decision.Effect == decision.Approval && in.TaskCall {
+		// Input to a task whose call needs an approval: what the approver
+		// saw did not hold it (and a call that ran on none has its results
+		// denied).
+		out := decision.Denied(r.Decision.ID, decision.CodePolicyDenied, errLaterInput.Error())
+		out.Findings = r.Decision.Findings
+		r.Decision = out
+	}
 	if r.Decision.Effect == decision.Approval {
 		st.next("approval")
 		body = j.approve(st.ctx, &msg, tool, body, r.Document, &r)
@@ -259,7 +267,8 @@ func (j *Judge) Request(ctx context.Context, id string, ev *gateway.MCPEvent) Re
 			value = v
 		}
 	}
-	if r.Decision.Effect == decision.Allow && j.cfg.RateLimits.Len() > 0 {
+	if r.Decision.Effect == decision.Allow && j.cfg.RateLimits.Len() > 0 && !in.TaskCall {
+		// A task's input is part of a call that was counted.
 		st.next("ratelimit")
 		j.limit(st.ctx, value, &r)
 	}
@@ -308,7 +317,7 @@ func (j *Judge) decide(st *steps, id string, in *attributes.Input, r *Result) ma
 	// the RESPONSE point judges the same call again without it. Without a
 	// table, audit-only session policies see no history (the
 	// configuration's choice, said at load); enforcing ones deny.
-	if j.cfg.Sessions != "" && doc.Action == attributes.ActionCall && doc.Phase == attributes.PhaseRequest &&
+	if j.cfg.Sessions != "" && doc.Action == attributes.ActionCall && doc.Phase == attributes.PhaseRequest && !in.TaskCall &&
 		(j.cfg.State != nil || j.cfg.Sessions == policy.ModeEnforce) {
 		st.next("session")
 		if !j.readSession(st.ctx, &doc, r) {

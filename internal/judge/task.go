@@ -30,8 +30,8 @@ var errUnbound = errors.New("the task cannot be tied to a call this caller was a
 
 // readTask reads the call in.Task is bound to, for doc's caller, into
 // r.task. A message that carries the call's result (a tasks/result or
-// tasks/get answer) is then judged as that call: in becomes its
-// document's input. A task bound to no call of this caller, or whose
+// tasks/get answer) or gives it input (a tasks/update) is then judged as
+// that call: in becomes its document's input. A task bound to no call of this caller, or whose
 // binding cannot be read, denies r.
 func (j *Judge) readTask(ctx context.Context, in *attributes.Input, doc *attributes.Document, r *Result) bool {
 	var t state.Task
@@ -60,7 +60,10 @@ func (j *Judge) readTask(ctx context.Context, in *attributes.Input, doc *attribu
 		return false
 	}
 	r.task = &t
-	if in.Phase == attributes.PhaseResponse && (in.Method == mcp.MethodTasksResult || in.Method == mcp.MethodTasksGet) {
+	if in.Phase == attributes.PhaseResponse && (in.Method == mcp.MethodTasksResult || in.Method == mcp.MethodTasksGet) ||
+		in.Phase == attributes.PhaseRequest && in.Method == mcp.MethodTasksUpdate {
+		// A result is its call's answer, and input is its call's input:
+		// either is judged as the call, the input with its arguments.
 		in.QualifiedTool, in.Arguments, in.TaskCall = t.Tool, t.Arguments, true
 	}
 	return true

@@ -78,6 +78,7 @@ var (
 	ErrPromptArgs     = errors.New("prompts/get params.arguments must be an object of strings")
 	ErrResourceURI    = errors.New("params.uri must be a non-empty string")
 	ErrTaskID         = errors.New("params.taskId must be a non-empty string of at most 256 bytes")
+	ErrTaskInputs     = errors.New("tasks/update params.inputResponses must be an object")
 	// ErrTaskNotifications: notifications of a task carry its result on a
 	// stream the RESPONSE point may never see, judged as no call's.
 	ErrTaskNotifications = errors.New("notifications of tasks carry results that are not judged as their calls': poll with tasks/get")
@@ -394,6 +395,23 @@ func ParseTaskID(params json.RawMessage) (string, error) {
 		return "", ErrTaskID
 	}
 	return id, nil
+}
+
+// ParseTaskUpdate decodes the taskId of a tasks/update request and the
+// input responses it gives the task's call (an object, or nil when absent).
+func ParseTaskUpdate(params json.RawMessage) (id string, inputs map[string]any, err error) {
+	if id, err = ParseTaskID(params); err != nil {
+		return "", nil, err
+	}
+	members, _ := paramsObject(params) // read once already
+	switch v := members["inputResponses"].(type) {
+	case nil:
+	case map[string]any:
+		inputs = v
+	default:
+		return "", nil, ErrTaskInputs
+	}
+	return id, inputs, nil
 }
 
 // ListensToTasks returns ErrTaskNotifications if the params of a
