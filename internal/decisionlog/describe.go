@@ -56,7 +56,10 @@ func Describe(ctx context.Context, r judge.Result, latency time.Duration, o Opti
 	}
 	if doc := r.Document; doc != nil {
 		rec.Environment = doc.Environment
-		rec.SessionID = doc.MCP.SessionID
+		// The caller sends the session id: a record holds it as it holds
+		// a name the caller chose, and a digest still joins a session's
+		// records.
+		rec.SessionID, _ = callerNamed(doc.MCP.SessionID)
 		p := doc.Principal
 		rec.Principal = &Principal{ID: p.ID, Type: p.Type, ClientID: p.ClientID, Actor: p.Actor, Verification: p.Verification,
 			Username: p.Username, Groups: p.Groups}

@@ -51,6 +51,8 @@ func TestCallerNamed(t *testing.T) {
 		{"tools//call", digestName("tools//call")},
 		{"password=hunter2", digestName("password=hunter2")},
 		{"docs___" + key, digestName("docs___" + key)},
+		{"1868a90c-4c41-4a7c-9bd9-41b0f2b43a2a", "1868a90c-4c41-4a7c-9bd9-41b0f2b43a2a"}, // a session id
+		{"AKIAIOSFODNN7EXAMPLE", digestName("AKIAIOSFODNN7EXAMPLE")},
 	} {
 		got, plain := callerNamed(tt.name)
 		if got != tt.want || plain != (got == tt.name) {

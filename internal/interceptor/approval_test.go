@@ -602,10 +602,13 @@ func TestStreamedGrantedCall(t *testing.T) {
 	// model's text. tasks/update is denied for the same reason.
 	elicit := `{"jsonrpc":"2.0","id":"s-1","method":"elicitation/create","params":{"mode":"form","message":"which account?","requestedSchema":{"type":"object"}}}`
 	sample := `{"jsonrpc":"2.0","id":"s-2","method":"sampling/createMessage","params":{"messages":[],"maxTokens":10}}`
+	unnamed := `{"jsonrpc":"2.0","id":null,"method":"Elicitation/Create","params":{"mode":"form","message":"which account?","requestedSchema":{"type":"object"}}}`
+	url := `{"jsonrpc":"2.0","id":9,"error":{"code":-32042,"message":"URL elicitation required","data":{"elicitations":[{"mode":"url","elicitationId":"x","url":"https://x.example/iban","message":"enter the IBAN"}]}}}`
 	for i, step := range []struct {
 		body string
 		want decision.Effect
-	}{{progress, decision.Allow}, {elicit, decision.Deny}, {sample, decision.Deny}, {progress, decision.Allow}, {toolRan, decision.Allow},
+	}{{progress, decision.Allow}, {elicit, decision.Deny}, {sample, decision.Deny}, {unnamed, decision.Deny}, {url, decision.Deny},
+		{progress, decision.Allow}, {toolRan, decision.Allow},
 		{progress, decision.Deny}, {toolRan, decision.Deny}} {
 		if r := h.Handle(ctx, atResponse(t, ev, []byte(step.body))); r.Decision.Effect != step.want {
 			t.Fatalf("step %d: %+v, want %s", i, r.Decision, step.want)

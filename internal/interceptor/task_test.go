@@ -189,17 +189,27 @@ func TestTaskApproval(t *testing.T) {
 		!strings.Contains(r.Decision.Reason, "covers no input given later") || r.Decision.Approval != nil {
 		t.Errorf("tasks/update of an ungranted task: %+v", r.Decision)
 	}
-	// So is input it asks for on the stream of its result (MCP
-	// 2025-11-25), which the client would answer outside any task message;
-	// what else it streams passes.
-	for answer, allow := range map[string]bool{
-		`{"jsonrpc":"2.0","id":"e-1","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}}}`: false,
-		`{"jsonrpc":"2.0","id":"e-2","method":"sampling/createMessage","params":{"messages":[],"maxTokens":10}}`:                                          false,
-		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p","progress":1}}`:                                                 true,
+	// So is input it asks for (MCP 2025-11-25), which the client would
+	// answer outside any task message: on the stream of its result, or on
+	// any other stream when the request names the task; what else it
+	// streams passes.
+	const forTask = `,"_meta":{"io.modelcontextprotocol/related-task":{"taskId":"t-granted"}}`
+	for _, tt := range []struct {
+		method, params, answer string
+		allow                  bool
+	}{
+		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":"e-1","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}}}`, false},
+		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":null,"method":"Elicitation/Create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}}}`, false},
+		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":"e-2","method":"sampling/createMessage","params":{"messages":[],"maxTokens":10}}`, false},
+		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":5,"error":{"code":-32042,"message":"URL elicitation required","data":{"elicitations":[{"mode":"url","elicitationId":"x","url":"https://x.example/iban","message":"enter the IBAN"}]}}}`, false},
+		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p","progress":1}}`, true},
+		{"tasks/cancel", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":"e-3","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}` + forTask + `}}`, false},
+		{"tools/call", `{"name":"docs___search_docs","arguments":{"query":"vpc"}}`, `{"jsonrpc":"2.0","id":"e-4","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}` + forTask + `}}`, false},
+		{"tools/call", `{"name":"docs___search_docs","arguments":{"query":"vpc"}}`, `{"jsonrpc":"2.0","id":"e-5","method":"elicitation/create","params":{"mode":"form","message":"Which region?","requestedSchema":{"type":"object"}}}`, true},
 	} {
-		r := h.Handle(context.Background(), taskEvent(t, "u-root", "platform-admins", "tasks/result", `{"taskId":"t-granted"}`, answer))
-		if (r.Decision.Effect == decision.Allow) != allow || !allow && !strings.Contains(r.Decision.Reason, "covers no input given later") {
-			t.Errorf("%s on an approved task's stream: %+v", answer, r.Decision)
+		r := h.Handle(context.Background(), taskEvent(t, "u-root", "platform-admins", tt.method, tt.params, tt.answer))
+		if (r.Decision.Effect == decision.Allow) != tt.allow || !tt.allow && !strings.Contains(r.Decision.Reason, "covers no input given later") {
+			t.Errorf("%s on the stream of %s: %+v", tt.answer, tt.method, r.Decision)
 		}
 	}
 	for id, allow := range map[string]bool{"t-granted": true, "t-ungranted": false} {
@@ -256,6 +266,14 @@ func TestTaskResultsOnlyWhereJudged(t *testing.T) {
 			`{"jsonrpc":"2.0","method":"notifications/tasks/status","params":{"taskId":"t-alice","status":"completed","result":` + result + `}}`, false},
 		{"a notification of a task's status", "tools/call", `{"name":"docs___search_docs","arguments":{"query":"vpc"}}`,
 			`{"jsonrpc":"2.0","method":"notifications/tasks/status","params":{"taskId":"t-bob","status":"working"}}`, true},
+		// Named in another case, or one level down: a client matching
+		// names in any case reads them as the result.
+		{"a Result in a notification", "tools/call", `{"name":"docs___search_docs","arguments":{"query":"vpc"}}`,
+			`{"jsonrpc":"2.0","method":"Notifications/Tasks/Status","params":{"Task":{"taskId":"t-alice","status":"completed","Result":` + result + `}}}`, false},
+		{"an ERROR under a cancelled task", "tasks/cancel", `{"taskId":"t-bob"}`, `{"jsonrpc":"2.0","id":5,"result":{"task":{"taskId":"t-bob","status":"failed","ERROR":{"code":1,"message":"` + secret + `"}}}}`, false},
+		{"a task's result in a tasks/list entry", "tasks/list", `{}`, `{"jsonrpc":"2.0","id":5,"result":{"tasks":[{"taskId":"t-bob","task":{"result":` + result + `}}]}}`, false},
+		{"a tasks/get answer of another task", "tasks/get", `{"taskId":"t-bob"}`, `{"jsonrpc":"2.0","id":5,"result":{"taskId":"t-alice","status":"completed","result":` + result + `}}`, false},
+		{"a tasks/get answer of the task", "tasks/get", `{"taskId":"t-bob"}`, `{"jsonrpc":"2.0","id":5,"result":{"taskId":"t-bob","status":"working"}}`, true},
 		{"listening to tasks", "subscriptions/listen", `{"notifications":{"taskIds":["t-alice"]}}`, "", false},
 		{"listening to tasks, in another case", "subscriptions/listen", `{"Notifications":{"TASKIDS":["t-alice"]}}`, "", false},
 		{"listening, the method in another case", "Subscriptions/Listen", `{"notifications":{"taskIds":["t-alice"]}}`, "", false},

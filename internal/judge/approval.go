@@ -361,26 +361,24 @@ func (j *Judge) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCall,
 	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
 	defer cancel()
 	forwarded := j.cfg.Approvals.TakeForwarded
-	if resp := doc.Response; resp != nil && resp.Kind != mcp.KindResponse {
+	input := asksInput(doc.Response)
+	if resp := doc.Response; resp != nil && resp.Kind != mcp.KindResponse || input {
 		// A message the target sends in a streamed call before its
-		// result (progress, a log line): the result uses the mark.
+		// result (progress, a log line), or one that asks for input:
+		// the result uses the mark.
 		forwarded = j.cfg.Approvals.PeekForwarded
 	}
-	var taken bool
-	var err error
-	if !asksInput(doc.Response) {
-		taken, err = forwarded(ctx, ap.binding, j.cfg.Now())
-	}
+	taken, err := forwarded(ctx, ap.binding, j.cfg.Now())
 	state := &decision.ApprovalState{Groups: ap.req.Groups, Status: decision.ApprovalFailed}
 	switch {
-	case asksInput(doc.Response):
-		out := decision.Denied(d.ID, decision.CodePolicyDenied, errLaterInput.Error())
-		out.Findings = d.Findings
-		*d = out
 	case err != nil:
 		*d = j.denyApproval(*d, decision.CodeUndecidable, "approval could not be checked: the approval table did not answer", err)
 	case !taken:
 		out := decision.Denied(d.ID, decision.CodePolicyDenied, "this call needs an approval, and the REQUEST point granted none")
+		out.Findings = d.Findings
+		*d = out
+	case input:
+		out := decision.Denied(d.ID, decision.CodePolicyDenied, errLaterInput.Error())
 		out.Findings = d.Findings
 		*d = out
 	default:
@@ -394,11 +392,19 @@ func (j *Judge) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCall,
 // later (an IBAN, a recipient, a model's text) is what no one approved.
 var errLaterInput = errors.New("this call ran on an approval, which covers no input given later")
 
-// asksInput reports whether resp is a request by which the target asks
-// the client for input: an elicitation or a sampling request.
+// asksInput reports whether resp is how the target asks the client for
+// input: an elicitation or a sampling request (its method in any case, with
+// an id or not), or a -32042 error that sends the user to a URL.
 func asksInput(resp *attributes.Response) bool {
-	return resp != nil && resp.Kind == mcp.KindRequest &&
-		(resp.Method == mcp.MethodElicitationCreate || resp.Method == mcp.MethodSamplingCreateMessage)
+	if resp == nil {
+		return false
+	}
+	if resp.Kind != mcp.KindResponse {
+		return strings.EqualFold(resp.Method, mcp.MethodElicitationCreate) || strings.EqualFold(resp.Method, mcp.MethodSamplingCreateMessage)
+	}
+	body, _ := resp.Body.(map[string]any)
+	e, _ := body["error"].(map[string]any)
+	return e["code"] == float64(decision.CodeURLElicitationRequired)
 }
 
 // prompt makes d ask for an approval with p. The record's reason stays the

@@ -90,6 +90,11 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 	if strayResult(msg.Method, body) {
 		return j.rejectResponse(r, id, &msg, resp, "the task's answer could not be judged", errStrayResult)
 	}
+	if task, _ := body["result"].(map[string]any); msg.Method == mcp.MethodTasksGet && task["taskId"] != nil && task["taskId"] != any(in.Task) {
+		// Its result would be judged as the asked task's call, and filed
+		// by the client under the other.
+		return j.rejectResponse(r, id, &msg, resp, "the task's answer could not be judged", errOtherTask)
+	}
 	in.Response = &attributes.Response{StatusCode: status, Size: len(raw), Streaming: resp.IsStreamingResponse}
 	if body != nil {
 		// A task's answer is judged as its call's: what it carries of
@@ -98,6 +103,10 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 		in.Response.Kind, in.Response.Method = messageKind(body)
 	}
 	value := j.decide(st, id, &in, &r)
+	if task := relatedTask(body); task != "" && r.Decision.Effect != decision.Deny && asksInput(in.Response) {
+		st.next("task")
+		j.taskInput(st.ctx, task, r.Document, &r)
+	}
 	if r.Decision.Effect == decision.Approval && r.task != nil {
 		// The task's call needed an approval: its results are the
 		// grant's if the call ran on one, and denied if not.
@@ -140,7 +149,7 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 		}
 	}
 	st.next("respond")
-	return j.finish(r, resp, raw, body, value)
+	return j.finish(r, resp, raw, body, redact.Message{OwnID: echoesID(body, in.ID), List: mcp.IsList(r.Method)}, value)
 }
 
 // repeat answers with out, the denial the REQUEST point gave (see
@@ -164,10 +173,10 @@ func messageKind(body map[string]any) (kind, method string) {
 	return mcp.KindResponse, ""
 }
 
-// finish redacts the body with the rules that apply to the document value
-// and answers with it: unchanged (byte for byte) when nothing was hidden or
-// redacted.
-func (j *Judge) finish(r Result, resp *gateway.Response, raw json.RawMessage, body map[string]any, value map[string]any) Result {
+// finish redacts the body, of which m says what is the client's own, with
+// the rules that apply to the document value and answers with it:
+// unchanged (byte for byte) when nothing was hidden or redacted.
+func (j *Judge) finish(r Result, resp *gateway.Response, raw json.RawMessage, body map[string]any, m redact.Message, value map[string]any) Result {
 	status := statusOf(resp)
 	changed := len(r.Decision.Hidden) > 0 || r.Decision.TasksHidden > 0
 	if body != nil {
@@ -176,7 +185,7 @@ func (j *Judge) finish(r Result, resp *gateway.Response, raw json.RawMessage, bo
 			j.cfg.Logger.Warn("redaction rule match failed; the rule was applied", "decision_id", r.Decision.ID, "error", err.Error())
 		}
 		counts := redact.Counts{}
-		if scrubber.Body(body, mcp.IsList(r.Method), counts) {
+		if scrubber.Body(body, m, counts) {
 			r.Decision.Redactions, changed = counts, true
 		}
 	}
@@ -314,9 +323,10 @@ func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[s
 }
 
 // echoesID reports whether body's id is the request's, id, which an answer
-// carries unchanged: a number, which names no tool, or the string the caller
-// sent. A request the target sends (an elicitation) names its own id, and
-// an answer with another id than the request's is the target's text.
+// carries unchanged: a number or null, which hold no text, or the string the
+// caller sent (mcp.CheckAnswer refuses any other id). A request the target
+// sends (an elicitation) names its own id, and an answer with another id
+// than the request's is the target's text.
 func echoesID(body map[string]any, id any) bool {
 	if _, ok := body["method"]; ok {
 		return false
@@ -369,6 +379,7 @@ var (
 	errNotMessage = errors.New("not a JSON object")
 	errStatus     = errors.New("not an HTTP status")
 	errTaskAnswer = errors.New("it holds both a result and an error")
+	errOtherTask  = errors.New("it names another task than the one asked for")
 )
 
 // rejectResponse denies a response that could not be judged.
@@ -389,8 +400,10 @@ func statusOf(resp *gateway.Response) int {
 // answering returns a message with the id of the response body, so that a
 // denial of a response whose request is unreadable still answers that id.
 func answering(body map[string]any) *mcp.Message {
-	if body == nil || body["id"] == nil {
-		return nil
+	switch body["id"].(type) {
+	case string, json.Number, float64:
+	default:
+		return nil // none, or not an id (see mcp.CheckAnswer)
 	}
 	id, err := json.Marshal(body["id"])
 	if err != nil {

@@ -135,18 +135,19 @@ var errStrayResult = errors.New("a task's result is judged as its call's only in
 // strayResult reports whether body, the answer to a request of method,
 // carries a task's result or error outside the answers that are judged as
 // the task's call (tasks/get, tasks/result): in a tasks/cancel, tasks/update
-// or tasks/list answer, or in a notification of a task, on whatever call's
-// stream. Neither protocol version puts one there; a target that does would
-// pass a call's result unjudged.
+// or tasks/list answer, or in the params of a message the target sends (a
+// notification of a task), on whatever call's stream. Neither protocol
+// version puts one there, and no message a target sends has a result or an
+// error in its params; a target that does would pass a call's result
+// unjudged.
 func strayResult(method string, body map[string]any) bool {
-	if m, _ := body["method"].(string); strings.HasPrefix(m, "notifications/tasks") {
-		params, _ := body["params"].(map[string]any)
-		return hasOutcome(params) || hasOutcome(params["task"])
+	if hasOutcome(body["params"]) {
+		return true
 	}
 	result, _ := body["result"].(map[string]any)
 	switch method {
 	case mcp.MethodTasksCancel, mcp.MethodTasksUpdate:
-		return hasOutcome(result) || hasOutcome(result["task"])
+		return hasOutcome(result)
 	case mcp.MethodTasksList:
 		tasks, _ := result["tasks"].([]any)
 		return slices.ContainsFunc(tasks, hasOutcome)
@@ -154,10 +155,60 @@ func strayResult(method string, body map[string]any) bool {
 	return false
 }
 
-// hasOutcome reports whether v is an object with a result or an error.
+// hasOutcome reports whether v is an object with a result or an error, or
+// a task member that has one, each named in any case: a client that matches
+// names in any case reads "Result" as the result.
 func hasOutcome(v any) bool {
 	t, _ := v.(map[string]any)
-	return t["result"] != nil || t["error"] != nil
+	for k, e := range t {
+		switch {
+		case e == nil:
+		case strings.EqualFold(k, "result"), strings.EqualFold(k, "error"):
+			return true
+		case strings.EqualFold(k, "task") && hasOutcome(e):
+			return true
+		}
+	}
+	return false
+}
+
+// relatedTask returns the task a message the target sends names in its
+// params' _meta (io.modelcontextprotocol/related-task), or "".
+func relatedTask(body map[string]any) string {
+	params, _ := body["params"].(map[string]any)
+	meta, _ := params["_meta"].(map[string]any)
+	related, _ := meta[mcp.RelatedTaskMeta].(map[string]any)
+	id, _ := related["taskId"].(string)
+	return id
+}
+
+// taskInput denies in r a request for input that names a task (see
+// relatedTask) bound to no call of doc's caller, or to one that ran on an
+// approval: a client gives the input to that task, on whatever stream the
+// request came.
+func (j *Judge) taskInput(ctx context.Context, task string, doc *attributes.Document, r *Result) {
+	var t state.Task
+	var ok bool
+	err := state.ErrNoStore
+	if j.cfg.State != nil {
+		ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
+		t, ok, err = j.cfg.State.Task(ctx, doc.Principal.ID, doc.Principal.Actor, task)
+		cancel()
+	}
+	reason := ""
+	switch {
+	case err != nil:
+		reason = "the task this request is for could not be checked against the state table"
+	case !ok || !owns(doc, t):
+		reason = "the task this request is for: " + errUnbound.Error()
+	case t.Approved:
+		reason = errLaterInput.Error()
+	default:
+		return
+	}
+	out := decision.Denied(r.Decision.ID, decision.CodePolicyDenied, reason)
+	out.Findings = append(r.Decision.Findings, policy.Finding{Policy: "(task)", Kind: policy.Violation, Mode: policy.ModeEnforce, Message: reason})
+	r.Decision = out
 }
 
 // taskAnswer returns the part of a task message's answer that is the

@@ -74,6 +74,8 @@ var (
 	ErrRequestState   = errors.New("tools/call params.requestState must be a string")
 	ErrMethodCase     = errors.New("method differs from a known MCP method only in case")
 	ErrMemberCase     = errors.New("a member's name differs from a protocol member's only in case")
+	ErrAnswerVersion  = errors.New(`jsonrpc must be "2.0"`)
+	ErrAnswerID       = errors.New("id must be a string, a number or null")
 	ErrPromptName     = fmt.Errorf("prompts/get params.name must be a non-empty string of at most %d bytes", MaxName)
 	ErrPromptArgs     = errors.New("prompts/get params.arguments must be an object of strings")
 	ErrResourceURI    = errors.New("params.uri must be a non-empty string")
@@ -239,6 +241,10 @@ type ToolCall struct {
 	InputResponses map[string]any
 	RequestState   string
 }
+
+// RelatedTaskMeta is the _meta key by which a message names the task it is
+// part of (MCP 2025-11-25).
+const RelatedTaskMeta = "io.modelcontextprotocol/related-task"
 
 // ProtocolVersionMeta is the _meta key of the MCP version of a request.
 const ProtocolVersionMeta = "io.modelcontextprotocol/protocolVersion"
@@ -505,10 +511,21 @@ func exactNames[V any](m map[string]V, known []string) error {
 
 // CheckAnswer refuses an answer of a target whose message or result has a
 // member named as a protocol member is, but for case: a client that
-// matches names in any case would read what was never judged.
+// matches names in any case would read what was never judged. It refuses
+// a jsonrpc other than "2.0" and an id that is not a string, a number or
+// null too: neither is read as the rest of the answer is (see
+// redact.Scrubber.Body), so neither may carry text.
 func CheckAnswer(body map[string]any) error {
 	if err := exactNames(body, messageMembers); err != nil {
 		return err
+	}
+	if v, ok := body["jsonrpc"]; ok && v != "2.0" {
+		return ErrAnswerVersion
+	}
+	switch body["id"].(type) {
+	case nil, string, json.Number, float64:
+	default:
+		return ErrAnswerID
 	}
 	if result, ok := body["result"].(map[string]any); ok {
 		if err := exactNames(result, resultMembers); err != nil {

@@ -866,31 +866,39 @@ func readable(b []byte) bool {
 
 func marker(name string) string { return "[REDACTED:" + name + "]" }
 
+// Message says which parts of a message Body leaves unread: the client's
+// own, which the target only echoes.
+type Message struct {
+	// OwnID: the message's id is the request's, which the client chose.
+	OwnID bool
+	// List: the message answers a list, whose string nextCursor the client
+	// sends back.
+	List bool
+}
+
 // Body redacts a JSON-RPC message the client is about to receive, given as
-// its top-level object: every member but "jsonrpc", but the "id" of a
-// response, which answers the client's own request, and but the string
-// "nextCursor" of a list's result (page). A target writes all of
-// the rest (params and _meta of a sampling/createMessage or
-// elicitation/create it sends on a stream, members JSON-RPC does not
-// define), and all of it reaches the client's model. It reports whether
-// anything was replaced.
-func (s Scrubber) Body(msg map[string]any, page bool, counts Counts) bool {
+// its top-level object: every member but "jsonrpc" (which
+// mcp.CheckAnswer holds to "2.0"), and but what m says is the client's
+// own. A target writes all of the rest (params and _meta of a
+// sampling/createMessage or elicitation/create it sends on a stream, an
+// id of its own, members JSON-RPC does not define), and all of it reaches
+// the client's model. It reports whether anything was replaced.
+func (s Scrubber) Body(msg map[string]any, m Message, counts Counts) bool {
 	if s.Empty() {
 		return false
 	}
 	before := total(counts)
-	_, isRequest := msg["method"]
 	p := &pass{counts: counts, budget: decodeAllowance}
 	for k, v := range msg {
 		switch result, ok := v.(map[string]any); {
-		case k == "jsonrpc" || (k == "id" && !isRequest):
+		case k == "jsonrpc" || k == "id" && m.OwnID:
 		case k == "result" && ok:
 			// A list's nextCursor (a string) is the client's to send
 			// back, opaque to it and not shown to a model: decoding it
 			// read a page token as a secret and broke paging. Any other
 			// answer's, or one of another type, is the target's text.
 			skip := ""
-			if _, text := result["nextCursor"].(string); page && text {
+			if _, text := result["nextCursor"].(string); m.List && text {
 				skip = "nextCursor"
 			}
 			s.object(result, skip, false, p)

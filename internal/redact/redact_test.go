@@ -191,7 +191,7 @@ func TestBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	counts := Counts{}
-	if !s.Body(v.(map[string]any), false, counts) {
+	if !s.Body(v.(map[string]any), Message{}, counts) {
 		t.Fatal("nothing redacted")
 	}
 	out, _ := json.Marshal(v)
@@ -202,14 +202,22 @@ func TestBody(t *testing.T) {
 	if want := (Counts{AWSAccessKeyID: 1, Email: 1, CardNumber: 1, BearerToken: 1}); !maps.Equal(counts, want) {
 		t.Errorf("counts %v, want %v", counts, want)
 	}
-	if s.Body(map[string]any{"result": map[string]any{"content": []any{}}}, false, Counts{}) {
+	if s.Body(map[string]any{"result": map[string]any{"content": []any{}}}, Message{}, Counts{}) {
 		t.Error("Body reported a change in a clean result")
+	}
+	// An id is the client's own only when it is the request's; any other
+	// is the target's text.
+	for _, own := range []bool{true, false} {
+		msg := map[string]any{"jsonrpc": "2.0", "id": "key " + accessKeyID, "result": map[string]any{}}
+		if changed := s.Body(msg, Message{OwnID: own}, Counts{}); changed == own {
+			t.Errorf("own id %v: redacted %v: %v", own, changed, msg["id"])
+		}
 	}
 	// A list's cursor is the client's: a page token inside it is not a
 	// secret to redact.
 	cursor := base64.StdEncoding.EncodeToString([]byte(`{"offset":50,"token":"abcdef123"}`))
 	page := map[string]any{"tools": []any{}, "nextCursor": cursor}
-	if s.Body(map[string]any{"jsonrpc": "2.0", "id": 1, "result": page}, true, Counts{}) || page["nextCursor"] != cursor {
+	if s.Body(map[string]any{"jsonrpc": "2.0", "id": 1, "result": page}, Message{OwnID: true, List: true}, Counts{}) || page["nextCursor"] != cursor {
 		t.Errorf("nextCursor changed: %v", page["nextCursor"])
 	}
 	// But only a list's, and only a string: any other nextCursor is the
@@ -224,7 +232,7 @@ func TestBody(t *testing.T) {
 		{true, []any{"ghp_0123456789abcdefghijABCDEFGHIJ012345"}},
 	} {
 		result := map[string]any{"content": []any{}, "nextCursor": tc.cursor}
-		if !s.Body(map[string]any{"jsonrpc": "2.0", "id": 1, "result": result}, tc.page, Counts{}) {
+		if !s.Body(map[string]any{"jsonrpc": "2.0", "id": 1, "result": result}, Message{OwnID: true, List: tc.page}, Counts{}) {
 			t.Errorf("page %v: a secret in nextCursor %v passed", tc.page, result["nextCursor"])
 		}
 	}
@@ -240,7 +248,7 @@ func TestEmptyMemberName(t *testing.T) {
 		{"result": map[string]any{"": "AKIAIOSFODNN7EXAMPLE"}},
 	} {
 		counts := Counts{}
-		if s.Body(v, false, counts); len(counts) == 0 {
+		if s.Body(v, Message{}, counts); len(counts) == 0 {
 			t.Errorf("a secret under an empty name passed: %v", v)
 		}
 	}
