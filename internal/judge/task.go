@@ -31,17 +31,10 @@ var errUnbound = errors.New("the task cannot be tied to a call this caller was a
 // readTask reads the call in.Task is bound to, for doc's caller, into
 // r.task. A message that carries the call's result (a tasks/result or
 // tasks/get answer) or gives it input (a tasks/update) is then judged as
-// that call: in becomes its document's input. A task bound to no call of this caller, or whose
-// binding cannot be read, denies r.
+// that call: in becomes its document's input. A task bound to no call of
+// this caller, or whose binding cannot be read, denies r.
 func (j *Judge) readTask(ctx context.Context, in *attributes.Input, doc *attributes.Document, r *Result) bool {
-	var t state.Task
-	var ok bool
-	err := state.ErrNoStore
-	if j.cfg.State != nil {
-		ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
-		t, ok, err = j.cfg.State.Task(ctx, doc.Principal.ID, doc.Principal.Actor, in.Task)
-		cancel()
-	}
+	t, ok, err := j.binding(ctx, doc, in.Task)
 	switch {
 	case err != nil:
 		r.Decision = decision.Denied(r.Decision.ID, decision.CodeUndecidable, "the task could not be checked against the state table")
@@ -67,6 +60,17 @@ func (j *Judge) readTask(ctx context.Context, in *attributes.Input, doc *attribu
 		in.QualifiedTool, in.Arguments, in.TaskCall = t.Tool, t.Arguments, true
 	}
 	return true
+}
+
+// binding reads the call task is bound to for doc's caller; ok is false
+// when it is bound to none.
+func (j *Judge) binding(ctx context.Context, doc *attributes.Document, task string) (t state.Task, ok bool, err error) {
+	if j.cfg.State == nil {
+		return t, false, state.ErrNoStore
+	}
+	ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
+	defer cancel()
+	return j.cfg.State.Task(ctx, doc.Principal.ID, doc.Principal.Actor, task)
 }
 
 // owns reports whether t is a call of doc's caller: the same principal,
@@ -187,20 +191,13 @@ func relatedTask(body map[string]any) string {
 // approval: a client gives the input to that task, on whatever stream the
 // request came.
 func (j *Judge) taskInput(ctx context.Context, task string, doc *attributes.Document, r *Result) {
-	var t state.Task
-	var ok bool
-	err := state.ErrNoStore
-	if j.cfg.State != nil {
-		ctx, cancel := context.WithTimeout(ctx, j.cfg.StateTimeout)
-		t, ok, err = j.cfg.State.Task(ctx, doc.Principal.ID, doc.Principal.Actor, task)
-		cancel()
-	}
+	t, ok, err := j.binding(ctx, doc, task)
 	reason := ""
 	switch {
 	case err != nil:
 		reason = "the task this request is for could not be checked against the state table"
 	case !ok || !owns(doc, t):
-		reason = "the task this request is for: " + errUnbound.Error()
+		reason = "this request is for a task that cannot be tied to a call this caller was allowed to make"
 	case t.Approved:
 		reason = errLaterInput.Error()
 	default:
