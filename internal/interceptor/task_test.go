@@ -204,6 +204,7 @@ func TestTaskApproval(t *testing.T) {
 		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":5,"error":{"code":-32042,"message":"URL elicitation required","data":{"elicitations":[{"mode":"url","elicitationId":"x","url":"https://x.example/iban","message":"enter the IBAN"}]}}}`, false},
 		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p","progress":1}}`, true},
 		{"tasks/cancel", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":"e-3","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}` + forTask + `}}`, false},
+		{"tasks/cancel", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":"e-6","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}}}`, false},
 		{"tools/call", `{"name":"docs___search_docs","arguments":{"query":"vpc"}}`, `{"jsonrpc":"2.0","id":"e-4","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}` + forTask + `}}`, false},
 		{"tools/call", `{"name":"docs___search_docs","arguments":{"query":"vpc"}}`, `{"jsonrpc":"2.0","id":"e-5","method":"elicitation/create","params":{"mode":"form","message":"Which region?","requestedSchema":{"type":"object"}}}`, true},
 	} {
@@ -380,12 +381,54 @@ func TestTaskInputJudgedAsCall(t *testing.T) {
 		{"an ordinary command", `{"taskId":"t-run","inputResponses":{"cmd":{"action":"accept","content":{"command":"df -h /var"}}}}`, true, ""},
 		{"input that is not an object", `{"taskId":"t-read","inputResponses":[]}`, false, "inputResponses must be an object"},
 	} {
-		r := h.Handle(context.Background(), taskEvent(t, "u-alice", "sre", "tasks/update", tt.params, ""))
-		if (r.Decision.Effect == decision.Allow) != tt.allow || !strings.Contains(r.Decision.Reason, tt.reason) {
-			t.Errorf("%s: %s %q", tt.name, r.Decision.Effect, r.Decision.Reason)
+		// At both points: RESPONSE never widens REQUEST.
+		for _, answer := range []string{"", `{"jsonrpc":"2.0","id":5,"result":{"taskId":"t-read","status":"working"}}`} {
+			r := h.Handle(context.Background(), taskEvent(t, "u-alice", "sre", "tasks/update", tt.params, answer))
+			if (r.Decision.Effect == decision.Allow) != tt.allow || !strings.Contains(r.Decision.Reason, tt.reason) {
+				t.Errorf("%s (answer %q): %s %q", tt.name, answer, r.Decision.Effect, r.Decision.Reason)
+			}
+			if tt.allow && (r.Document.Action != "call" || !strings.HasPrefix(r.Document.Tool.QualifiedName, "ops___") || len(r.RateLimits) != 0) {
+				t.Errorf("%s: judged as %s of %q, rate limits %+v", tt.name, r.Document.Action, r.Document.Tool.QualifiedName, r.RateLimits)
+			}
 		}
-		if tt.allow && (r.Document.Action != "call" || !strings.HasPrefix(r.Document.Tool.QualifiedName, "ops___") || len(r.RateLimits) != 0) {
-			t.Errorf("%s: judged as %s of %q, rate limits %+v", tt.name, r.Document.Action, r.Document.Tool.QualifiedName, r.RateLimits)
+	}
+}
+
+// TestTaskInputSeesHistory: a tasks/update is judged on the session's
+// history as its call would be now (an enforcing lethal-trifecta rule
+// refuses input to a post after private data and untrusted content), and
+// adds nothing to that history.
+func TestTaskInputSeesHistory(t *testing.T) {
+	b, err := bundle.Open("../../testdata/bundles/trifecta-enforced", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &state.Memory{}
+	h := interceptor.New(interceptor.Config{Config: judge.Config{Environment: "dev", Engine: b.Engine, Catalog: b.Catalog, State: store,
+		Sessions: b.Sessions, StateTimeout: 10 * time.Second}})
+	ctx := context.Background()
+	post := `{"name":"slack___post_message","arguments":{"channel":"#ext"},"task":{"ttl":60000}}`
+	update := `{"taskId":"t-post","inputResponses":{"text":{"action":"accept","content":{"text":"invoice i-1"}}}}`
+	if r := h.Handle(ctx, taskEvent(t, "u-eve", "x", "tools/call", post, "")); r.Decision.Effect != decision.Allow {
+		t.Fatalf("a post in a clean session: %+v", r.Decision)
+	}
+	if r := h.Handle(ctx, taskEvent(t, "u-eve", "x", "tools/call", post,
+		`{"jsonrpc":"2.0","id":5,"result":{"task":{"taskId":"t-post","status":"input_required"}}}`)); r.Decision.Effect != decision.Allow {
+		t.Fatalf("its task: %+v", r.Decision)
+	}
+	for range 2 { // the history holds the post once, however often input is given
+		if r := h.Handle(ctx, taskEvent(t, "u-eve", "x", "tasks/update", update, "")); r.Decision.Effect != decision.Allow ||
+			!r.Document.Session.Tracked || r.Document.Session.Calls != 1 {
+			t.Fatalf("input in a clean session: %+v, session %+v", r.Decision, r.Document.Session)
 		}
+	}
+	for _, c := range []string{`{"name":"billing___get_invoice","arguments":{"id":"i-1"}}`, `{"name":"web___fetch","arguments":{"url":"https://x.example"}}`} {
+		if r := h.Handle(ctx, taskEvent(t, "u-eve", "x", "tools/call", c, "")); r.Decision.Effect != decision.Allow {
+			t.Fatalf("%s: %+v", c, r.Decision)
+		}
+	}
+	r := h.Handle(ctx, taskEvent(t, "u-eve", "x", "tasks/update", update, ""))
+	if r.Decision.Effect != decision.Deny || !strings.Contains(r.Decision.Reason, "private data and untrusted content") {
+		t.Errorf("input to the post after the trifecta: %+v, session labels %v", r.Decision, r.Document.Session.Labels)
 	}
 }

@@ -261,7 +261,9 @@ func (j *Judge) Request(ctx context.Context, id string, ev *gateway.MCPEvent) Re
 	// The history first: a call decided again on it and then denied must
 	// spend no rate-limit count; one a limit then refuses stays in its
 	// history, which errs toward more history.
-	if r.Decision.Effect == decision.Allow && r.session != nil {
+	if r.Decision.Effect == decision.Allow && r.session != nil && !in.TaskCall {
+		// A task's input is judged on the session's history, and adds
+		// nothing to it: its call was recorded when it was made.
 		st.next("session")
 		if v := j.recordSession(st, id, &in, &r); v != nil {
 			value = v
@@ -317,7 +319,7 @@ func (j *Judge) decide(st *steps, id string, in *attributes.Input, r *Result) ma
 	// the RESPONSE point judges the same call again without it. Without a
 	// table, audit-only session policies see no history (the
 	// configuration's choice, said at load); enforcing ones deny.
-	if j.cfg.Sessions != "" && doc.Action == attributes.ActionCall && doc.Phase == attributes.PhaseRequest && !in.TaskCall &&
+	if j.cfg.Sessions != "" && doc.Action == attributes.ActionCall && doc.Phase == attributes.PhaseRequest &&
 		(j.cfg.State != nil || j.cfg.Sessions == policy.ModeEnforce) {
 		st.next("session")
 		if !j.readSession(st.ctx, &doc, r) {

@@ -55,9 +55,6 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 		if body, _ = v.(map[string]any); err != nil || body == nil {
 			return j.rejectResponse(r, id, nil, resp, "the target's response is not a JSON-RPC message", errNotMessage)
 		}
-		if err := mcp.CheckAnswer(body); err != nil {
-			return j.rejectResponse(r, id, answering(body), resp, "the target's response could not be read", err)
-		}
 	}
 	req, cerr := call.Read(ev, attributes.PhaseResponse, j.cfg.Limits, j.cfg.Now())
 	if cerr != nil {
@@ -82,6 +79,10 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 	}
 	msg, in, tool := req.Message, req.Input, req.Tool
 	r.Method = msg.Method
+	if err := mcp.CheckAnswer(body); body != nil && err != nil {
+		// Denied with the request's id: the answer's is the target's.
+		return j.rejectResponse(r, id, &msg, resp, "the target's response could not be read", err)
+	}
 	if task, _ := body["result"].(map[string]any); msg.Method == mcp.MethodTasksGet && task["result"] != nil && task["error"] != nil {
 		// Which of the two a client reads is its own choice: neither is
 		// judged as the call's answer.
@@ -103,9 +104,17 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 		in.Response.Kind, in.Response.Method = messageKind(body)
 	}
 	value := j.decide(st, id, &in, &r)
-	if task := relatedTask(body); task != "" && r.Decision.Effect != decision.Deny && asksInput(in.Response) {
+	switch {
+	case r.Decision.Effect == decision.Deny || !asksInput(in.Response):
+	case r.task != nil && r.task.Approved:
+		// Input asked for on the stream of any message of a task that
+		// ran on an approval.
+		out := decision.Denied(r.Decision.ID, decision.CodePolicyDenied, errLaterInput.Error())
+		out.Findings = r.Decision.Findings
+		r.Decision = out
+	case relatedTask(body) != "":
 		st.next("task")
-		j.taskInput(st.ctx, task, r.Document, &r)
+		j.taskInput(st.ctx, relatedTask(body), r.Document, &r)
 	}
 	if r.Decision.Effect == decision.Approval && r.task != nil {
 		// The task's call needed an approval: its results are the
@@ -322,17 +331,27 @@ func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[s
 	return err
 }
 
-// echoesID reports whether body's id is the request's, id, which an answer
-// carries unchanged: a number or null, which hold no text, or the string the
-// caller sent (mcp.CheckAnswer refuses any other id). A request the target
-// sends (an elicitation) names its own id, and an answer with another id
-// than the request's is the target's text.
+// echoesID reports whether body's id is the request's, id (as
+// mcp.Message.IDValue reads it), which an answer carries unchanged, or null.
+// A request the target sends (an elicitation) names its own id, and an
+// answer with another id than the request's is the target's text or number
+// (a card number is one).
 func echoesID(body map[string]any, id any) bool {
 	if _, ok := body["method"]; ok {
 		return false
 	}
-	s, ok := body["id"].(string)
-	return !ok || id == any(s)
+	switch v := body["id"].(type) {
+	case nil:
+		return true
+	case string:
+		return id == any(v)
+	case json.Number:
+		f, err := strconv.ParseFloat(string(v), 64)
+		return err == nil && id == any(f)
+	case float64:
+		return id == any(v)
+	}
+	return false
 }
 
 // definitions judges the definitions a tools/list result lists against
@@ -398,12 +417,14 @@ func statusOf(resp *gateway.Response) int {
 }
 
 // answering returns a message with the id of the response body, so that a
-// denial of a response whose request is unreadable still answers that id.
+// denial of a response whose request is unreadable still answers that id:
+// a number only, since a string the target chose may say anything, and a
+// denial is not redacted.
 func answering(body map[string]any) *mcp.Message {
 	switch body["id"].(type) {
-	case string, json.Number, float64:
+	case json.Number, float64:
 	default:
-		return nil // none, or not an id (see mcp.CheckAnswer)
+		return nil // none, text, or not an id
 	}
 	id, err := json.Marshal(body["id"])
 	if err != nil {

@@ -54,9 +54,10 @@ func (j *Judge) readTask(ctx context.Context, in *attributes.Input, doc *attribu
 	}
 	r.task = &t
 	if in.Phase == attributes.PhaseResponse && (in.Method == mcp.MethodTasksResult || in.Method == mcp.MethodTasksGet) ||
-		in.Phase == attributes.PhaseRequest && in.Method == mcp.MethodTasksUpdate {
+		in.Method == mcp.MethodTasksUpdate {
 		// A result is its call's answer, and input is its call's input:
-		// either is judged as the call, the input with its arguments.
+		// either is judged as the call, the input with its arguments, at
+		// both points (RESPONSE never widens REQUEST).
 		in.QualifiedTool, in.Arguments, in.TaskCall = t.Tool, t.Arguments, true
 	}
 	return true
@@ -233,12 +234,6 @@ func taskAnswer(method string, body map[string]any) map[string]any {
 // which the binding says, and are denied if not.
 func (j *Judge) settleTask(r *Result) {
 	d := &r.Decision
-	if r.task.Approved && asksInput(r.Document.Response) {
-		out := decision.Denied(d.ID, decision.CodePolicyDenied, errLaterInput.Error())
-		out.Findings = d.Findings
-		*d = out
-		return
-	}
 	if r.task.Approved {
 		d.Effect, d.Reason = decision.Allow, ""
 		d.Approval = &decision.ApprovalState{Status: decision.ApprovalForwarded}
