@@ -378,9 +378,7 @@ func (j *Judge) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCall,
 		out.Findings = d.Findings
 		*d = out
 	case input:
-		out := decision.Denied(d.ID, decision.CodePolicyDenied, errLaterInput.Error())
-		out.Findings = d.Findings
-		*d = out
+		*d = laterInput(*d)
 	default:
 		d.Effect, d.Reason, state.Status = decision.Allow, "", decision.ApprovalForwarded
 	}
@@ -391,6 +389,13 @@ func (j *Judge) settle(ctx context.Context, msg *mcp.Message, call mcp.ToolCall,
 // input: an approver approved the call as it was shown, and input it takes
 // later (an IBAN, a recipient, a model's text) is what no one approved.
 var errLaterInput = errors.New("this call ran on an approval, which covers no input given later")
+
+// laterInput is d denied for errLaterInput, its findings kept.
+func laterInput(d decision.Decision) decision.Decision {
+	out := decision.Denied(d.ID, decision.CodePolicyDenied, errLaterInput.Error())
+	out.Findings = d.Findings
+	return out
+}
 
 // asksInput reports whether resp is how the target asks the client for
 // input: an elicitation or a sampling request (its method in any case, with

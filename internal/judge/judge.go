@@ -250,9 +250,7 @@ func (j *Judge) Request(ctx context.Context, id string, ev *gateway.MCPEvent) Re
 		// Input to a task whose call needs an approval: what the approver
 		// saw did not hold it (and a call that ran on none has its results
 		// denied).
-		out := decision.Denied(r.Decision.ID, decision.CodePolicyDenied, errLaterInput.Error())
-		out.Findings = r.Decision.Findings
-		r.Decision = out
+		r.Decision = laterInput(r.Decision)
 	}
 	if r.Decision.Effect == decision.Approval {
 		st.next("approval")

@@ -83,18 +83,8 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 		// Denied with the request's id: the answer's is the target's.
 		return j.rejectResponse(r, id, &msg, resp, "the target's response could not be read", err)
 	}
-	if task, _ := body["result"].(map[string]any); msg.Method == mcp.MethodTasksGet && task["result"] != nil && task["error"] != nil {
-		// Which of the two a client reads is its own choice: neither is
-		// judged as the call's answer.
-		return j.rejectResponse(r, id, &msg, resp, "the task's answer could not be judged", errTaskAnswer)
-	}
-	if strayResult(msg.Method, body) {
-		return j.rejectResponse(r, id, &msg, resp, "the task's answer could not be judged", errStrayResult)
-	}
-	if task, _ := body["result"].(map[string]any); msg.Method == mcp.MethodTasksGet && task["taskId"] != nil && task["taskId"] != any(in.Task) {
-		// Its result would be judged as the asked task's call, and filed
-		// by the client under the other.
-		return j.rejectResponse(r, id, &msg, resp, "the task's answer could not be judged", errOtherTask)
+	if err := checkTaskAnswer(msg.Method, in.Task, body); err != nil {
+		return j.rejectResponse(r, id, &msg, resp, "the task's answer could not be judged", err)
 	}
 	in.Response = &attributes.Response{StatusCode: status, Size: len(raw), Streaming: resp.IsStreamingResponse}
 	if body != nil {
@@ -104,17 +94,9 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 		in.Response.Kind, in.Response.Method = messageKind(body)
 	}
 	value := j.decide(st, id, &in, &r)
-	switch {
-	case r.Decision.Effect == decision.Deny || !asksInput(in.Response):
-	case r.task != nil && r.task.Approved:
-		// Input asked for on the stream of any message of a task that
-		// ran on an approval.
-		out := decision.Denied(r.Decision.ID, decision.CodePolicyDenied, errLaterInput.Error())
-		out.Findings = r.Decision.Findings
-		r.Decision = out
-	case relatedTask(body) != "":
+	if r.Decision.Effect != decision.Deny && asksInput(in.Response) {
 		st.next("task")
-		j.taskInput(st.ctx, relatedTask(body), r.Document, &r)
+		j.taskInput(st.ctx, body, &r)
 	}
 	if r.Decision.Effect == decision.Approval && r.task != nil {
 		// The task's call needed an approval: its results are the
@@ -398,7 +380,6 @@ var (
 	errNotMessage = errors.New("not a JSON object")
 	errStatus     = errors.New("not an HTTP status")
 	errTaskAnswer = errors.New("it holds both a result and an error")
-	errOtherTask  = errors.New("it names another task than the one asked for")
 )
 
 // rejectResponse denies a response that could not be judged.

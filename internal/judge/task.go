@@ -133,9 +133,31 @@ func (j *Judge) filterTasks(ctx context.Context, body map[string]any, doc *attri
 	return errors.Join(err, failed)
 }
 
-// errStrayResult is why an answer is denied that carries a task's result
-// where it is not judged as the task's call.
-var errStrayResult = errors.New("a task's result is judged as its call's only in a tasks/get or tasks/result answer")
+// Why an answer that carries a task's result cannot be judged as its call's.
+var (
+	errStrayResult = errors.New("a task's result is judged as its call's only in a tasks/get or tasks/result answer")
+	errOtherTask   = errors.New("it names another task than the one asked for")
+)
+
+// checkTaskAnswer returns why body, the answer to a request of method
+// about task (or none), carries a task's result that cannot be judged as
+// its call's: both a result and an error in a tasks/get answer (which of
+// the two a client reads is its own choice), one anywhere else than a
+// tasks/get or tasks/result answer (see strayResult), or a tasks/get
+// answer about another task (judged as the asked one's call, it would be
+// filed by the client under the other).
+func checkTaskAnswer(method, task string, body map[string]any) error {
+	result, _ := body["result"].(map[string]any)
+	switch {
+	case method == mcp.MethodTasksGet && result["result"] != nil && result["error"] != nil:
+		return errTaskAnswer
+	case strayResult(method, body):
+		return errStrayResult
+	case method == mcp.MethodTasksGet && result["taskId"] != nil && result["taskId"] != any(task):
+		return errOtherTask
+	}
+	return nil
+}
 
 // strayResult reports whether body, the answer to a request of method,
 // carries a task's result or error outside the answers that are judged as
@@ -187,17 +209,26 @@ func relatedTask(body map[string]any) string {
 	return id
 }
 
-// taskInput denies in r a request for input that names a task (see
-// relatedTask) bound to no call of doc's caller, or to one that ran on an
+// taskInput denies in r a request for input (body) on the stream of a
+// message of a task that ran on an approval, or one that names a task (see
+// relatedTask) bound to no call of the caller or to one that ran on an
 // approval: a client gives the input to that task, on whatever stream the
 // request came.
-func (j *Judge) taskInput(ctx context.Context, task string, doc *attributes.Document, r *Result) {
-	t, ok, err := j.binding(ctx, doc, task)
+func (j *Judge) taskInput(ctx context.Context, body map[string]any, r *Result) {
+	if r.task != nil && r.task.Approved {
+		r.Decision = laterInput(r.Decision)
+		return
+	}
+	task := relatedTask(body)
+	if task == "" {
+		return
+	}
+	t, ok, err := j.binding(ctx, r.Document, task)
 	reason := ""
 	switch {
 	case err != nil:
 		reason = "the task this request is for could not be checked against the state table"
-	case !ok || !owns(doc, t):
+	case !ok || !owns(r.Document, t):
 		reason = "this request is for a task that cannot be tied to a call this caller was allowed to make"
 	case t.Approved:
 		reason = errLaterInput.Error()
