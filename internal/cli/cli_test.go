@@ -72,7 +72,7 @@ func TestMain(t *testing.T) {
 		{[]string{"explain", "../../testdata/events/malformed-event.json"}, 0, []string{"finding: enforce error (event)"}, nil},
 		{[]string{"explain", "../../testdata/events/approval-needed.json"}, 0, []string{"FAIL  approve-critical-calls/critical-needs-approval (approval)", "decision: approval"}, nil},
 		{[]string{"invoke", "../../testdata/events"}, 0, []string{"\napproval approval-needed.json ", " approve-critical-calls: critical-risk tool", " denied, 1 waiting for approval\n"}, nil},
-		{[]string{"validate"}, 0, []string{"valid: embedded (sha256:", "22 policies, 20 test documents), 174 test cases"}, nil},
+		{[]string{"validate"}, 0, []string{"valid: embedded (sha256:", "22 policies, 20 test documents), 175 test cases"}, nil},
 		{[]string{"validate", "../../testdata/bundles/minimal"}, 0, []string{"valid: dir:../../testdata/bundles/minimal", "2 test cases"}, nil},
 		{[]string{"validate", "../../testdata/bundles/broken-policy"}, 1, nil, []string{`policies.yaml:21:5: json: unknown field "asert"`}},
 		{[]string{"validate", "../../testdata/bundles/bad-tests"}, 1, nil, []string{`tests.yaml:1: json: unknown field "expekt"`, "tests.yaml:12: case 0 (both a request and attributes): want exactly one of event, request and attributes"}},
@@ -91,13 +91,13 @@ func TestMain(t *testing.T) {
 		{[]string{"invoke", "../../testdata/events/response-tools-list.json", "../../testdata/events/response-secrets.json"}, 0, []string{"4 tools hidden", "redactions map[aws-access-key-id:2"}, nil},
 		{[]string{"invoke", "/nonexistent.json"}, 1, nil, nil},
 		{[]string{"invoke"}, 2, nil, nil},
-		{[]string{"test"}, 0, []string{"PASS tests/require-authentication.yaml", "policy tests: 174 passed, 0 failed"}, nil},
+		{[]string{"test"}, 0, []string{"PASS tests/require-authentication.yaml", "policy tests: 175 passed, 0 failed"}, nil},
 		{[]string{"test", "../../testdata/bundles/minimal"}, 0, []string{"policy tests: 2 passed, 0 failed"}, nil},
 		{[]string{"test", "../../testdata/bundles/failing-tests"}, 1, []string{"FAIL", "decision: want allow, got deny", "policy tests: 1 passed, 2 failed"}, nil},
 		{[]string{"test", "../../testdata/bundles/broken-policy"}, 1, nil, nil},
 		{[]string{"frobnicate"}, 2, nil, nil},
 		{nil, 2, nil, nil},
-		{[]string{"test", "-coverage"}, 0, []string{"policy tests: 174 passed, 0 failed", "coverage: 25 of 25 rules passed in some case and failed in another (100.0%)"}, nil},
+		{[]string{"test", "-coverage"}, 0, []string{"policy tests: 175 passed, 0 failed", "coverage: 25 of 25 rules passed in some case and failed in another (100.0%)"}, nil},
 		{[]string{"test", "-min-coverage", "60", "../../testdata/bundles/uncovered"}, 1, []string{"policy tests: 2 passed, 0 failed",
 			"  passed yes failed no  crm/authenticated\n", "coverage: 1 of 2 rules passed in some case and failed in another (50.0%)"},
 			[]string{"coverage 50.0% is below -min-coverage 60.0%"}},
@@ -312,7 +312,7 @@ spec:
 func TestConvert(t *testing.T) {
 	dir := t.TempDir()
 	code, out, errOut := run("convert", dir)
-	if code != 0 || !strings.Contains(out, "policies in CEL") || !strings.Contains(out, "174 of 174 test cases pass") ||
+	if code != 0 || !strings.Contains(out, "policies in CEL") || !strings.Contains(out, "175 of 175 test cases pass") ||
 		!strings.Contains(out, "no-wildcard-arguments.yaml:1: policy no-wildcard-arguments converted") ||
 		!strings.Contains(out, "tool-allow-list.yaml:1: kept: policy tool-allow-list rule tool-granted: context patterns: Projection does not convert") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)

@@ -206,6 +206,7 @@ func TestTaskApproval(t *testing.T) {
 		{"tasks/cancel", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":"e-3","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}` + forTask + `}}`, false},
 		{"tasks/cancel", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":"e-6","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}}}`, false},
 		{"tools/call", `{"name":"docs___search_docs","arguments":{"query":"vpc"}}`, `{"jsonrpc":"2.0","id":"e-4","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}` + forTask + `}}`, false},
+		{"tools/call", `{"name":"docs___search_docs","arguments":{"query":"vpc"}}`, `{"jsonrpc":"2.0","id":"e-7","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"},"_Meta":{"io.modelcontextprotocol/related-task":{"TaskId":"t-granted"}}}}`, false},
 		{"tools/call", `{"name":"docs___search_docs","arguments":{"query":"vpc"}}`, `{"jsonrpc":"2.0","id":"e-5","method":"elicitation/create","params":{"mode":"form","message":"Which region?","requestedSchema":{"type":"object"}}}`, true},
 	} {
 		r := h.Handle(context.Background(), taskEvent(t, "u-root", "platform-admins", tt.method, tt.params, tt.answer))

@@ -83,6 +83,12 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 		// Denied with the request's id: the answer's is the target's.
 		return j.rejectResponse(r, id, &msg, resp, "the target's response could not be read", err)
 	}
+	if _, request := body["method"]; body != nil && !request && !echoesID(body, in.ID) {
+		// A client files an answer under its id: one with another
+		// request's would be judged as this call's and read as that one's
+		// (a search's list, unfiltered).
+		return j.rejectResponse(r, id, &msg, resp, "the target's response could not be read", errOtherID)
+	}
 	if err := checkTaskAnswer(msg.Method, in.Task, body); err != nil {
 		return j.rejectResponse(r, id, &msg, resp, "the task's answer could not be judged", err)
 	}
@@ -315,9 +321,9 @@ func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[s
 
 // echoesID reports whether body's id is the request's, id (as
 // mcp.Message.IDValue reads it), which an answer carries unchanged, or null.
-// A request the target sends (an elicitation) names its own id, and an
-// answer with another id than the request's is the target's text or number
-// (a card number is one).
+// A request the target sends (an elicitation) names its own id, the
+// target's text or number (a card number is one); an answer with another
+// id is denied (see Response).
 func echoesID(body map[string]any, id any) bool {
 	if _, ok := body["method"]; ok {
 		return false
@@ -380,6 +386,7 @@ var (
 	errNotMessage = errors.New("not a JSON object")
 	errStatus     = errors.New("not an HTTP status")
 	errTaskAnswer = errors.New("it holds both a result and an error")
+	errOtherID    = errors.New("its id is not the request's")
 )
 
 // rejectResponse denies a response that could not be judged.

@@ -199,19 +199,41 @@ func hasOutcome(v any) bool {
 	return false
 }
 
-// relatedTask returns the task a message the target sends names in its
-// params' _meta (io.modelcontextprotocol/related-task), or "".
-func relatedTask(body map[string]any) string {
-	params, _ := body["params"].(map[string]any)
-	meta, _ := params["_meta"].(map[string]any)
-	related, _ := meta[mcp.RelatedTaskMeta].(map[string]any)
-	id, _ := related["taskId"].(string)
-	return id
+// relatedTasks returns the tasks a message the target sends names in its
+// params' _meta (io.modelcontextprotocol/related-task), each member read in
+// any case, as a client that matches names in any case reads it.
+func relatedTasks(body map[string]any) []string {
+	var ids []string
+	for _, params := range members(body, "params") {
+		for _, meta := range members(params, "_meta") {
+			for _, related := range members(meta, mcp.RelatedTaskMeta) {
+				for _, id := range members(related, "taskId") {
+					if s, ok := id.(string); ok {
+						ids = append(ids, s)
+					}
+				}
+			}
+		}
+	}
+	return ids
+}
+
+// members returns the values of v's members named name in any case, when v
+// is an object.
+func members(v any, name string) []any {
+	m, _ := v.(map[string]any)
+	var out []any
+	for k, e := range m {
+		if strings.EqualFold(k, name) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // taskInput denies in r a request for input (body) on the stream of a
 // message of a task that ran on an approval, or one that names a task (see
-// relatedTask) bound to no call of the caller or to one that ran on an
+// relatedTasks) bound to no call of the caller or to one that ran on an
 // approval: a client gives the input to that task, on whatever stream the
 // request came.
 func (j *Judge) taskInput(ctx context.Context, body map[string]any, r *Result) {
@@ -219,25 +241,24 @@ func (j *Judge) taskInput(ctx context.Context, body map[string]any, r *Result) {
 		r.Decision = laterInput(r.Decision)
 		return
 	}
-	task := relatedTask(body)
-	if task == "" {
+	for _, task := range relatedTasks(body) {
+		t, ok, err := j.binding(ctx, r.Document, task)
+		reason := ""
+		switch {
+		case err != nil:
+			reason = "the task this request is for could not be checked against the state table"
+		case !ok || !owns(r.Document, t):
+			reason = "this request is for a task that cannot be tied to a call this caller was allowed to make"
+		case t.Approved:
+			reason = errLaterInput.Error()
+		default:
+			continue
+		}
+		out := decision.Denied(r.Decision.ID, decision.CodePolicyDenied, reason)
+		out.Findings = append(r.Decision.Findings, policy.Finding{Policy: "(task)", Kind: policy.Violation, Mode: policy.ModeEnforce, Message: reason})
+		r.Decision = out
 		return
 	}
-	t, ok, err := j.binding(ctx, r.Document, task)
-	reason := ""
-	switch {
-	case err != nil:
-		reason = "the task this request is for could not be checked against the state table"
-	case !ok || !owns(r.Document, t):
-		reason = "this request is for a task that cannot be tied to a call this caller was allowed to make"
-	case t.Approved:
-		reason = errLaterInput.Error()
-	default:
-		return
-	}
-	out := decision.Denied(r.Decision.ID, decision.CodePolicyDenied, reason)
-	out.Findings = append(r.Decision.Findings, policy.Finding{Policy: "(task)", Kind: policy.Violation, Mode: policy.ModeEnforce, Message: reason})
-	r.Decision = out
 }
 
 // taskAnswer returns the part of a task message's answer that is the
