@@ -201,6 +201,7 @@ func TestTaskApproval(t *testing.T) {
 		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":"e-1","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}}}`, false},
 		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":null,"method":"Elicitation/Create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}}}`, false},
 		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":"e-2","method":"sampling/createMessage","params":{"messages":[],"maxTokens":10}}`, false},
+		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":5,"error":{"code":"-32042","message":"URL elicitation required","data":{"elicitations":[{"mode":"url","elicitationId":"x","url":"https://x.example/iban","message":"enter the IBAN"}]}}}`, false},
 		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":5,"error":{"code":-32042,"message":"URL elicitation required","data":{"elicitations":[{"mode":"url","elicitationId":"x","url":"https://x.example/iban","message":"enter the IBAN"}]}}}`, false},
 		{"tasks/result", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p","progress":1}}`, true},
 		{"tasks/cancel", `{"taskId":"t-granted"}`, `{"jsonrpc":"2.0","id":"e-3","method":"elicitation/create","params":{"mode":"form","message":"Which IBAN?","requestedSchema":{"type":"object"}` + forTask + `}}`, false},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -409,7 +410,12 @@ func asksInput(resp *attributes.Response) bool {
 	}
 	body, _ := resp.Body.(map[string]any)
 	e, _ := body["error"].(map[string]any)
-	return e["code"] == float64(decision.CodeURLElicitationRequired)
+	code := e["code"]
+	if s, ok := code.(string); ok {
+		// Read as a number by lax clients (Python's).
+		code, _ = strconv.ParseFloat(strings.TrimSpace(s), 64)
+	}
+	return code == float64(decision.CodeURLElicitationRequired)
 }
 
 // prompt makes d ask for an approval with p. The record's reason stays the

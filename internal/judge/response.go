@@ -1,10 +1,12 @@
 package judge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -83,7 +85,7 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 		// Denied with the request's id: the answer's is the target's.
 		return j.rejectResponse(r, id, &msg, resp, "the target's response could not be read", err)
 	}
-	if _, request := body["method"]; body != nil && !request && !echoesID(body, in.ID) {
+	if body != nil && !fromTarget(body) && !echoesID(body["id"], msg.ID) {
 		// A client files an answer under its id: one with another
 		// request's would be judged as this call's and read as that one's
 		// (a search's list, unfiltered).
@@ -146,7 +148,9 @@ func (j *Judge) Response(ctx context.Context, id string, ev *gateway.MCPEvent) R
 		}
 	}
 	st.next("respond")
-	return j.finish(r, resp, raw, body, redact.Message{OwnID: echoesID(body, in.ID), List: mcp.IsList(r.Method)}, value)
+	// An answer's id is the request's (above); a request the target sends
+	// names its own.
+	return j.finish(r, resp, raw, body, redact.Message{OwnID: !fromTarget(body), List: mcp.IsList(r.Method)}, value)
 }
 
 // repeat answers with out, the denial the REQUEST point gave (see
@@ -311,35 +315,47 @@ func (j *Judge) filterTools(ctx context.Context, in attributes.Input, body map[s
 		skip = "result"
 	}
 	except := []string{skip, "jsonrpc"}
-	if echoesID(body, in.ID) {
-		except = append(except, "id")
+	if !fromTarget(body) {
+		except = append(except, "id") // the request's (see Response)
 	}
 	hidden = append(hidden, toollist.ScrubExcept(body, tools, except...)...)
 	d.Hidden = hidden
 	return err
 }
 
-// echoesID reports whether body's id is the request's, id (as
-// mcp.Message.IDValue reads it), which an answer carries unchanged, or null.
-// A request the target sends (an elicitation) names its own id, the
-// target's text or number (a card number is one); an answer with another
-// id is denied (see Response).
-func echoesID(body map[string]any, id any) bool {
-	if _, ok := body["method"]; ok {
-		return false
-	}
-	switch v := body["id"].(type) {
+// fromTarget reports whether body is a message the target sends (a
+// request or a notification): its method is a string, as mcp.CheckAnswer
+// requires of any.
+func fromTarget(body map[string]any) bool {
+	_, ok := body["method"].(string)
+	return ok
+}
+
+// echoesID reports whether id, an answer's, is req, the request's as sent,
+// or null. Numbers are the same when their text is, or their doubles are
+// and lie below 2^53: from there, two integers round alike that a client
+// keeping them exact (Python's) tells apart.
+func echoesID(id any, req json.RawMessage) bool {
+	switch v := id.(type) {
 	case nil:
 		return true
 	case string:
-		return id == any(v)
+		var s string
+		return json.Unmarshal(req, &s) == nil && s == v
 	case json.Number:
-		f, err := strconv.ParseFloat(string(v), 64)
-		return err == nil && id == any(f)
-	case float64:
-		return id == any(v)
+		return sameNumber(string(v), string(bytes.TrimSpace(req)))
 	}
 	return false
+}
+
+// sameNumber reports whether a and b, JSON numbers, are the same id.
+func sameNumber(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, errA := strconv.ParseFloat(a, 64)
+	fb, errB := strconv.ParseFloat(b, 64)
+	return errA == nil && errB == nil && fa == fb && math.Abs(fa) < 1<<53
 }
 
 // definitions judges the definitions a tools/list result lists against

@@ -76,6 +76,7 @@ var (
 	ErrMemberCase     = errors.New("a member's name differs from a protocol member's only in case")
 	ErrAnswerVersion  = errors.New(`jsonrpc must be "2.0"`)
 	ErrAnswerID       = errors.New("id must be a string, a number or null")
+	ErrAnswerMethod   = errors.New("method must be a string")
 	ErrPromptName     = fmt.Errorf("prompts/get params.name must be a non-empty string of at most %d bytes", MaxName)
 	ErrPromptArgs     = errors.New("prompts/get params.arguments must be an object of strings")
 	ErrResourceURI    = errors.New("params.uri must be a non-empty string")
@@ -514,13 +515,21 @@ func exactNames[V any](m map[string]V, known []string) error {
 // matches names in any case would read what was never judged. It refuses
 // a jsonrpc other than "2.0" and an id that is not a string, a number or
 // null too: neither is read as the rest of the answer is (see
-// redact.Scrubber.Body), so neither may carry text.
+// redact.Scrubber.Body), so neither may carry text; and a method that is
+// not a string, which makes the message a request to one reader and an
+// answer to another.
 func CheckAnswer(body map[string]any) error {
 	if err := exactNames(body, messageMembers); err != nil {
 		return err
 	}
 	if v, ok := body["jsonrpc"]; ok && v != "2.0" {
 		return ErrAnswerVersion
+	}
+	if v, ok := body["method"]; ok {
+		if _, text := v.(string); !text {
+			// Read as a request by some, as an answer by others.
+			return ErrAnswerMethod
+		}
 	}
 	switch body["id"].(type) {
 	case nil, string, json.Number, float64:
