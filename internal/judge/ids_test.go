@@ -27,7 +27,7 @@ func TestEchoesID(t *testing.T) {
 		{json.Number("9007199254740992"), `9007199254740993`, false}, // alike as doubles, not to Python
 		{json.Number("12345678901234567890"), `12345678901234567890`, true},
 		{json.Number("1e400"), `1e400`, true}, // beyond a double: the same text
-		{json.Number("5"), ``, false},          // a notification has no answer
+		{json.Number("5"), ``, false},         // a notification has no answer
 		{true, `true`, false},
 	} {
 		if got := echoesID(tt.answer, json.RawMessage(tt.req)); got != tt.want {

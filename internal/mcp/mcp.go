@@ -76,7 +76,7 @@ var (
 	ErrMemberCase     = errors.New("a member's name differs from a protocol member's only in case")
 	ErrAnswerVersion  = errors.New(`jsonrpc must be "2.0"`)
 	ErrAnswerID       = errors.New("id must be a string, a number or null")
-	ErrAnswerMethod   = errors.New("method must be a string")
+	ErrAnswerMethod   = errors.New("method must be a string, and a message with one has no result or error")
 	ErrPromptName     = fmt.Errorf("prompts/get params.name must be a non-empty string of at most %d bytes", MaxName)
 	ErrPromptArgs     = errors.New("prompts/get params.arguments must be an object of strings")
 	ErrResourceURI    = errors.New("params.uri must be a non-empty string")
@@ -516,8 +516,8 @@ func exactNames[V any](m map[string]V, known []string) error {
 // a jsonrpc other than "2.0" and an id that is not a string, a number or
 // null too: neither is read as the rest of the answer is (see
 // redact.Scrubber.Body), so neither may carry text; and a method that is
-// not a string, which makes the message a request to one reader and an
-// answer to another.
+// not a string, or beside a result or an error, which makes the message a
+// request to one reader and an answer to another.
 func CheckAnswer(body map[string]any) error {
 	if err := exactNames(body, messageMembers); err != nil {
 		return err
@@ -526,8 +526,15 @@ func CheckAnswer(body map[string]any) error {
 		return ErrAnswerVersion
 	}
 	if v, ok := body["method"]; ok {
-		if _, text := v.(string); !text {
-			// Read as a request by some, as an answer by others.
+		// A message is a request (or a notification) or an answer:
+		// read as one by some clients and as the other by others (Python's
+		// files a method with an error as the error of its id), it would
+		// be judged as what the client does not read.
+		_, text := v.(string)
+		if _, result := body["result"]; !text || result {
+			return ErrAnswerMethod
+		}
+		if _, e := body["error"]; e {
 			return ErrAnswerMethod
 		}
 	}
