@@ -77,6 +77,22 @@ func appendValue(dst []byte, v any, keys *[]string) ([]byte, bool) {
 	return dst, false
 }
 
+// AppendList appends l as a JSON array, each element written by elem, and
+// null for a nil l, as encoding/json writes a slice.
+func AppendList[T any](dst []byte, l []T, elem func([]byte, T) []byte) []byte {
+	if l == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i, e := range l {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = elem(dst, e)
+	}
+	return append(dst, ']')
+}
+
 // AppendString appends s quoted as encoding/json does without HTML
 // escaping: ", \ and control characters escaped, each invalid byte as
 // \ufffd, and U+2028 and U+2029 escaped.

@@ -142,7 +142,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 				b = str(b, "channel", a.Channel, false)
 				b = str(b, "id", a.ID, false)
 				if len(a.Groups) > 0 {
-					b = appendList(key(b, "groups"), a.Groups, appendStrings)
+					b = codec.AppendList(key(b, "groups"), a.Groups, appendStrings)
 				}
 				return flag(b, "expired", a.Expired)
 			})
@@ -188,27 +188,11 @@ func object(b []byte, each func([]byte) []byte) []byte {
 // array appends items as an array of nested objects, each written by
 // each.
 func array[T any](b []byte, items []T, each func([]byte, T) []byte) []byte {
-	return appendList(b, items, func(b []byte, item T) []byte { return append(each(append(b, '{'), item), '}') })
-}
-
-// appendList appends l as a JSON array, null when nil, as encoding/json
-// does.
-func appendList[T any](b []byte, l []T, elem func([]byte, T) []byte) []byte {
-	if l == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '[')
-	for i, e := range l {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = elem(b, e)
-	}
-	return append(b, ']')
+	return codec.AppendList(b, items, func(b []byte, item T) []byte { return append(each(append(b, '{'), item), '}') })
 }
 
 // appendStrings appends a []string as encoding/json marshals one.
-func appendStrings(b []byte, s []string) []byte { return appendList(b, s, codec.AppendString) }
+func appendStrings(b []byte, s []string) []byte { return codec.AppendList(b, s, codec.AppendString) }
 
 // key appends the name of a nested object's member, after a comma unless
 // it is the object's first (b ends at the object's "{").

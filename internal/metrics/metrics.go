@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/toolgate/toolgate/internal/attributes"
+	"github.com/toolgate/toolgate/internal/codec"
 	"github.com/toolgate/toolgate/internal/decisionlog"
 )
 
@@ -327,13 +328,13 @@ func appendMetadata(b []byte, meta Metadata) []byte {
 	b = append(b, `{"Timestamp":`...)
 	b = strconv.AppendInt(b, meta.Timestamp, 10)
 	b = append(b, `,"CloudWatchMetrics":`...)
-	b = appendList(b, meta.CloudWatchMetrics, func(b []byte, d Directive) []byte {
+	b = codec.AppendList(b, meta.CloudWatchMetrics, func(b []byte, d Directive) []byte {
 		b = append(b, `{"Namespace":`...)
 		b = appendString(b, d.Namespace)
 		b = append(b, `,"Dimensions":`...)
-		b = appendList(b, d.Dimensions, func(b []byte, set []string) []byte { return appendList(b, set, appendString) })
+		b = codec.AppendList(b, d.Dimensions, func(b []byte, set []string) []byte { return codec.AppendList(b, set, appendString) })
 		b = append(b, `,"Metrics":`...)
-		b = appendList(b, d.Metrics, func(b []byte, m Definition) []byte {
+		b = codec.AppendList(b, d.Metrics, func(b []byte, m Definition) []byte {
 			b = append(b, `{"Name":`...)
 			b = appendString(b, m.Name)
 			b = append(b, `,"Unit":`...)
@@ -344,21 +345,6 @@ func appendMetadata(b []byte, meta Metadata) []byte {
 	})
 	return append(b, '}')
 
-}
-
-// appendList appends l as a JSON array (null when nil, as encoding/json).
-func appendList[T any](b []byte, l []T, elem func([]byte, T) []byte) []byte {
-	if l == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '[')
-	for i, v := range l {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = elem(b, v)
-	}
-	return append(b, ']')
 }
 
 // appendString appends s as encoding/json writes it. Names and values
